@@ -1,0 +1,48 @@
+# Two commands for a new user: `make run` and `make test`. Everything else is for maintainers.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= all
+
+.PHONY: run test lint lock bench data publish clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+# The environment is built once from the pinned lock file and rebuilt when the lock changes.
+$(BIN)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+run: $(BIN)/.installed  ## run the whole pipeline on the configured waves and render reports/
+	$(BIN)/snakemake --cores $(CORES)
+
+test: $(BIN)/.installed  ## run the test suite
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed  ## ruff, snakemake --lint and snakefmt --check
+	$(BIN)/ruff check .
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+data: $(BIN)/.installed  ## regenerate the bundled synthetic waves (byte-identical for the same seed)
+	$(BIN)/lcsurvey-simulate --out data/raw
+
+bench: $(BIN)/.installed  ## time a cold pipeline run and a no-op rerun
+	$(BIN)/python bench/pipeline.py
+
+lock:  ## re-resolve pyproject.toml into requirements.lock and envs/lcsurvey.yaml
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade "setuptools>=75"
+	.lock-venv/bin/python -m pip install --quiet ".[dev]"
+	{ echo "# Pinned environment for lcsurvey. Regenerate with 'make lock' after changing pyproject.toml."; \
+	  .lock-venv/bin/python -m pip freeze --all | grep -vE '^(-e|pip==|lcsurvey)'; } > requirements.lock
+	$(BIN)/python workflow/scripts/conda_env_from_lock.py requirements.lock envs/lcsurvey.yaml 2>/dev/null \
+	  || .lock-venv/bin/python workflow/scripts/conda_env_from_lock.py requirements.lock envs/lcsurvey.yaml
+	rm -rf .lock-venv
+
+clean:  ## remove results/ and reports/ (never data/raw)
+	rm -rf results reports .snakemake/log
