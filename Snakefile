@@ -1,0 +1,24 @@
+# The Learning Communities survey pipeline: raw exports -> cleaned data -> scales -> models -> two-pager.
+# Analysis choices live in config.yaml (schema: workflow/schemas/config.schema.yaml).
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, schema="workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/clean.smk"
+include: "workflow/rules/scales.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,418 @@
+"""Cleaning: map raw columns to codebook items, decode answers, apply the exclusion rules.
+
+Nothing is lost: every raw row ends up either kept or quarantined with its reason(s), and the
+flow table (CONSORT style) adds up. PII never gets this far: the reader drops it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lcsurvey.codebook import Codebook, Scale, Variable
+from lcsurvey.errors import InputError
+from lcsurvey.pseudonym import pseudonymise
+
+# Order in which the exclusion rules are applied; a respondent is counted in the flow at the
+# first rule that removes them, while `reasons` lists every rule they fail.
+STEPS = (
+    "id",
+    "previews",
+    "consent",
+    "progress",
+    "duplicates",
+    "speeders",
+    "attention",
+    "straightlining",
+    "missing",
+)
+
+DEFAULT_RULES: dict[str, Any] = {
+    "previews": True,
+    "consent": True,
+    "min_progress": 100,
+    "duplicates": True,
+    "speeder_fraction_of_median": 0.3,
+    "attention_checks": True,
+    "longstring_max_share": 0.9,
+    "max_missing_share": 0.5,
+}
+
+REASON_TEXT = {
+    "id": "no response id",
+    "previews": "survey preview or test response",
+    "consent": "no consent",
+    "progress": "incomplete (progress below the threshold)",
+    "duplicates": "duplicate of a more complete response by the same person",
+    "speeders": "speeder (duration below the threshold)",
+    "attention": "failed attention check",
+    "straightlining": "straightlining (longstring share above the threshold)",
+    "missing": "too many unanswered items",
+}
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    kept: pd.DataFrame
+    quarantine: pd.DataFrame
+    flow: pd.DataFrame
+    recodes: pd.DataFrame
+
+
+def _active(value: Any) -> bool:
+    return value is not None and value is not False
+
+
+def _column(frame: pd.DataFrame, column: str, *, what: str, source: str, wave: str) -> pd.Series:
+    if column not in frame.columns:
+        raise InputError(
+            f"the codebook's {what} expects a column that is not in the data of wave {wave!r}",
+            file=source,
+            column=column,
+            expected="one of the file's columns (or set wave_columns for this wave in the codebook)",
+        )
+    return frame[column]
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    """Cells as stripped strings (missing stays missing), for matching labels and codes."""
+    text = series.astype("string").str.strip()
+    return text.mask(text == "")
+
+
+def _to_float(text: pd.Series) -> pd.Series:
+    """Numbers written with a decimal point or comma; anything else becomes NaN."""
+    return pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce").astype(float)
+
+
+def decode(
+    series: pd.Series,
+    var: Variable,
+    scale: Scale,
+    *,
+    source: str,
+    rows: list[int],
+    value_labels: Mapping[float, str] | None = None,
+) -> tuple[pd.Series, dict[str, int]]:
+    """One raw column as numeric codes of its scale.
+
+    Choice text (Dutch or English, case- and whitespace-insensitive) is matched through the
+    scale's labels, numbers are taken as codes, the scale's missing codes become missing, and
+    numbers outside the scale become missing and are counted. Text that is neither a number
+    nor a known label is an error naming the file row, the column and the labels expected.
+    """
+    column = series.name
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.astype(float)
+        unknown = pd.Series(False, index=series.index)
+    else:
+        text = _as_text(series)
+        values = _to_float(text)
+        unmatched = text.notna() & values.isna()
+        if unmatched.any():
+            lookup = scale.label_lookup()
+            if value_labels:
+                lookup.update({_norm(lbl): float(code) for code, lbl in value_labels.items()})
+            matched = text[unmatched].map(lambda s: lookup.get(_norm(s), np.nan)).astype(float)
+            values = values.copy()
+            values[unmatched] = matched
+        unknown = text.notna() & values.isna()
+    if unknown.any():
+        position = int(np.flatnonzero(unknown.to_numpy())[0])
+        bad = series.iloc[position]
+        if scale.labels:
+            expected = "a code or one of the labels " + ", ".join(
+                f"{int(code)} = {' / '.join(texts)}" for code, texts in scale.labels.items()
+            )
+        else:
+            expected = f"a number from {scale.min:g} to {scale.max:g}"
+        raise InputError(
+            f"unknown answer for item {var.name} (scale {scale.name}); "
+            f"{int(unknown.sum())} cell(s) in this column cannot be read",
+            file=source,
+            row=rows[position],
+            column=str(column),
+            value=bad,
+            expected=expected,
+            hint="Add the label to the codebook's scale, or correct the export",
+        )
+    is_missing_code = values.isin(scale.missing)
+    values = values.mask(is_missing_code)
+    if scale.labels:
+        in_range = values.isin(list(scale.labels))
+    else:
+        in_range = values.between(scale.min, scale.max)
+    out_of_range = values.notna() & ~in_range
+    values = values.mask(out_of_range)
+    counts = {"n_missing_code": int(is_missing_code.sum()), "n_out_of_range": int(out_of_range.sum())}
+    return values, counts
+
+
+def _norm(text: str) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+def longstring_share(answers: np.ndarray) -> np.ndarray:
+    """Per row: the longest run of identical consecutive answers / the number answered.
+
+    Unanswered items are skipped (they neither break nor extend a run), as in the careless
+    package's longstring() applied to the answered items in questionnaire order.
+    """
+    n_rows, _ = answers.shape
+    shares = np.full(n_rows, np.nan)
+    for i in range(n_rows):
+        row = answers[i][~np.isnan(answers[i])]
+        if row.size == 0:
+            continue
+        change = np.flatnonzero(np.diff(row) != 0)
+        bounds = np.concatenate(([-1], change, [row.size - 1]))
+        shares[i] = np.diff(bounds).max() / row.size
+    return shares
+
+
+def _longstring_share_fast(answers: np.ndarray) -> np.ndarray:
+    """Vectorised longstring_share: answered items are packed left per row, then runs are measured."""
+    n_rows, n_cols = answers.shape
+    answered = ~np.isnan(answers)
+    n_answered = answered.sum(axis=1)
+    order = np.argsort(~answered, axis=1, kind="stable")
+    packed = np.take_along_axis(answers, order, axis=1)
+    idx = np.arange(n_cols)
+    valid = idx[None, :] < n_answered[:, None]
+    same = np.zeros((n_rows, n_cols), dtype=bool)
+    same[:, 1:] = (packed[:, 1:] == packed[:, :-1]) & valid[:, 1:]
+    # Run length ending at each position: positions since the last break.
+    breaks = np.where(~same, idx[None, :], 0)
+    last_break = np.maximum.accumulate(breaks, axis=1)
+    run = np.where(valid, idx[None, :] - last_break + 1, 0)
+    longest = run.max(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_answered > 0, longest / np.maximum(n_answered, 1), np.nan)
+
+
+def clean_wave(
+    frame: pd.DataFrame,
+    book: Codebook,
+    *,
+    wave: str,
+    source: str,
+    rows: list[int] | None = None,
+    value_labels: Mapping[str, Mapping[float, str]] | None = None,
+    rules: Mapping[str, Any] | None = None,
+    key: bytes,
+) -> CleanResult:
+    """Clean one wave: decode it through the codebook, flag and quarantine, pseudonymise.
+
+    `frame` holds the raw columns (PII already dropped), `rows` the file row number of each
+    frame row (for messages). Returns the kept respondents, the quarantine (every excluded row
+    with its data and reasons), the flow table and the per-item recode counts.
+    """
+    rules = {**DEFAULT_RULES, **(rules or {})}
+    rows = list(rows) if rows is not None else list(range(2, len(frame) + 2))
+    value_labels = value_labels or {}
+    frame = frame.reset_index(drop=True)
+    n_raw = len(frame)
+
+    def col(column: str, what: str) -> pd.Series:
+        return _column(frame, column, what=what, source=source, wave=wave)
+
+    # --- decode every mapped variable -------------------------------------------------------
+    decoded: dict[str, pd.Series] = {}
+    raw_codes: dict[str, pd.Series] = {}
+    recodes = []
+    for section, variables in (
+        ("item", book.items),
+        ("background", book.background),
+        ("attention check", book.attention_checks),
+    ):
+        for var in variables.values():
+            column = var.column_in(wave)
+            scale = book.scales[var.scale]
+            values, counts = decode(
+                col(column, f"{section} {var.name}"),
+                var,
+                scale,
+                source=source,
+                rows=rows,
+                value_labels=value_labels.get(column),
+            )
+            raw_codes[var.name] = values
+            if var.reverse:
+                values = scale.lowest + scale.highest - values
+            decoded[var.name] = values
+            if section == "item":
+                recodes.append({"item": var.name, "column": column, **counts,
+                                "n_missing": int(values.isna().sum())})
+    items = list(book.items)
+    item_frame = pd.DataFrame({name: decoded[name] for name in items})
+    answers_raw = np.column_stack([raw_codes[name].to_numpy(float) for name in items])
+
+    # --- ids and pseudonyms -----------------------------------------------------------------
+    ids = _as_text(col(book.id, "id"))
+    person_col = book.person if book.person and book.person in frame.columns else None
+    person = _as_text(frame[person_col]) if person_col else ids
+    person = person.fillna(ids)
+    rid = pseudonymise(person, key)
+
+    # --- flags, each evaluated where it is defined ---------------------------------------------
+    flags: dict[str, pd.Series] = {step: pd.Series(False, index=frame.index) for step in STEPS}
+    flags["id"] = ids.isna()
+
+    if _active(rules["previews"]) and book.meta.get("status"):
+        status = _as_text(col(book.meta_column("status", wave), "meta.status"))
+        preview = {_norm(v) for v in book.meta["status"].get("preview", [])}
+        preview |= {_norm(f"{float(v):g}") for v in preview if _is_number(v)}
+        status_norm = status.map(lambda s: _norm(_number_text(s)) if pd.notna(s) else "")
+        flags["previews"] = status_norm.isin(preview)
+
+    if _active(rules["consent"]) and book.meta.get("consent"):
+        spec = book.meta["consent"]
+        consent_raw = col(book.meta_column("consent", wave), "meta.consent")
+        if spec.get("scale"):
+            consent_var = Variable(name="consent", column=str(consent_raw.name), scale=spec["scale"])
+            consent, _ = decode(consent_raw, consent_var, book.scales[spec["scale"]],
+                                source=source, rows=rows,
+                                value_labels=value_labels.get(str(consent_raw.name)))
+        else:
+            consent = _to_float(_as_text(consent_raw))
+        flags["consent"] = ~(consent == float(spec.get("yes", 1)))
+
+    progress = None
+    if book.meta.get("progress"):
+        progress = _to_float(_as_text(col(book.meta_column("progress", wave), "meta.progress")))
+    if _active(rules["min_progress"]) and progress is not None:
+        flags["progress"] = ~(progress >= float(rules["min_progress"]))
+
+    answered_items = item_frame.notna().sum(axis=1)
+    survivors = ~(flags["id"] | flags["previews"] | flags["consent"] | flags["progress"])
+    if _active(rules["duplicates"]):
+        # Most complete first, then file order; the first of each person is kept.
+        order = pd.DataFrame({"person": person, "answered": answered_items, "pos": np.arange(n_raw)})
+        order = order[survivors & person.notna()].sort_values(
+            ["answered", "pos"], ascending=[False, True], kind="stable"
+        )
+        dup_index = order.index[order.duplicated("person", keep="first")]
+        flags["duplicates"] = pd.Series(frame.index.isin(dup_index), index=frame.index)
+
+    duration = None
+    if book.meta.get("duration"):
+        duration = _to_float(_as_text(col(book.meta_column("duration", wave), "meta.duration")))
+    if _active(rules["speeder_fraction_of_median"]) and duration is not None:
+        base = duration[survivors & ~flags["duplicates"]]
+        median = float(base.median()) if base.notna().any() else np.nan
+        threshold = float(rules["speeder_fraction_of_median"]) * median
+        flags["speeders"] = duration < threshold
+
+    if _active(rules["attention_checks"]):
+        failed = pd.Series(False, index=frame.index)
+        for name, var in book.attention_checks.items():
+            failed |= decoded[name].notna() & (decoded[name] != float(var.expected))
+        flags["attention"] = failed
+
+    shares = _longstring_share_fast(answers_raw)
+    if _active(rules["longstring_max_share"]):
+        # Too few answers to speak of a pattern: leave those to the missing-items rule.
+        enough = answered_items.to_numpy() >= max(5, len(items) // 2)
+        flags["straightlining"] = pd.Series(
+            enough & (shares >= float(rules["longstring_max_share"])), index=frame.index
+        )
+
+    missing_share = 1 - answered_items / len(items)
+    if _active(rules["max_missing_share"]):
+        flags["missing"] = missing_share > float(rules["max_missing_share"])
+
+    # --- flow: each row counted at the first rule that removes it ---------------------------
+    removed = pd.Series(False, index=frame.index)
+    flow_rows = []
+    for step in STEPS:
+        newly = flags[step] & ~removed
+        n_before = int((~removed).sum())
+        removed |= newly
+        flow_rows.append({"step": step, "n_before": n_before, "n_removed": int(newly.sum()),
+                          "n_after": int((~removed).sum())})
+    flow = pd.DataFrame(flow_rows)
+
+    reasons = pd.Series("", index=frame.index, dtype="string")
+    for step in STEPS:
+        reasons = reasons.mask(flags[step], reasons.where(reasons == "", reasons + ";") + step)
+
+    background = pd.DataFrame({name: decoded[name] for name in book.background})
+    checks = pd.DataFrame({name: decoded[name] for name in book.attention_checks})
+    base = pd.concat(
+        [pd.DataFrame({"rid": rid, "wave": pd.Series(wave, index=frame.index, dtype="string")}),
+         item_frame, background],
+        axis=1,
+    )
+    kept = base[~removed].reset_index(drop=True)
+
+    used = {var.column_in(wave) for group in (book.items, book.background, book.attention_checks)
+            for var in group.values()}
+    other = [c for c in frame.columns if c not in used]
+    extra = frame.loc[removed, other].astype("string")
+    extra.columns = [f"raw_{c}" for c in other]
+    quarantine = pd.concat(
+        [
+            base[removed],
+            checks[removed],
+            pd.DataFrame({
+                "file_row": pd.Series(rows, index=frame.index)[removed].astype("int64"),
+                "reasons": reasons[removed],
+                "first_reason": _first_reason(flags, removed),
+                "progress": progress[removed] if progress is not None else np.nan,
+                "duration": duration[removed] if duration is not None else np.nan,
+                "longstring_share": pd.Series(shares, index=frame.index)[removed],
+                "missing_share": missing_share[removed],
+            }),
+            extra,
+        ],
+        axis=1,
+    ).reset_index(drop=True)
+
+    if len(kept) + len(quarantine) != n_raw:  # pragma: no cover - guarded invariant
+        raise RuntimeError(
+            f"wave {wave}: {n_raw} raw rows but {len(kept)} kept + {len(quarantine)} quarantined"
+        )
+    return CleanResult(kept=kept, quarantine=quarantine, flow=flow, recodes=pd.DataFrame(recodes))
+
+
+def _first_reason(flags: dict[str, pd.Series], removed: pd.Series) -> pd.Series:
+    first = pd.Series(pd.NA, index=removed.index, dtype="string")
+    for step in reversed(STEPS):
+        first = first.mask(flags[step], step)
+    return first[removed]
+
+
+def _is_number(value: object) -> bool:
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _number_text(value: str) -> str:
+    """'1.0' and '1' compare equal as status codes; other text is left alone."""
+    return f"{float(value):g}" if _is_number(value) else value
+
+
+def clean_file(
+    path: str,
+    book: Codebook,
+    *,
+    wave: str,
+    rules: Mapping[str, Any] | None,
+    key: bytes,
+    encoding: str | None = None,
+    sheet: str | None = None,
+) -> CleanResult:
+    """Read one raw export (PII and unkept free text dropped on reading) and clean it."""
+    from lcsurvey.io import read_raw
+
+    raw = read_raw(path, encoding=encoding, sheet=sheet, pii=book.pii,
+                   drop=book.dropped_text_columns(wave))
+    return clean_wave(raw.frame, book, wave=wave, source=raw.source, rows=raw.rows,
+                      value_labels=raw.value_labels, rules=rules, key=key)

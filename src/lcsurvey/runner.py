@@ -1,0 +1,73 @@
+"""Glue for workflow scripts: log to the rule's log file, turn InputError into a clean exit."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from lcsurvey.errors import InputError
+
+# Tables are written with ten significant digits so that reruns are byte-identical even when
+# threaded linear algebra changes the last bits of a number.
+FLOAT_FORMAT = "%.10g"
+
+log = logging.getLogger("lcsurvey")
+
+
+@contextlib.contextmanager
+def script_log(log_path: str | os.PathLike | None) -> Iterator[logging.Logger]:
+    """Send log records and stderr to the rule's log; on InputError print it and exit 1.
+
+    The message goes to both the log file and the terminal, without a traceback: it is meant
+    for the analyst, who needs the file, row, column and value, not the call stack.
+    """
+    handle = open(log_path, "w", encoding="utf-8") if log_path else None  # noqa: SIM115
+    stream = handle or sys.stderr
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    real_stderr = sys.stderr
+    if handle:
+        sys.stderr = handle
+    try:
+        yield log
+    except InputError as err:
+        log.error("%s", err.message)
+        print(f"ERROR: {err.message}", file=real_stderr)
+        raise SystemExit(1) from None
+    finally:
+        sys.stderr = real_stderr
+        log.removeHandler(handler)
+        if handle:
+            handle.close()
+
+
+def _atomic(path: str | os.PathLike, write) -> None:
+    """Write through a temporary file in the same folder, so no half-written output remains."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    _atomic(path, lambda tmp: frame.to_csv(tmp, index=False, float_format=FLOAT_FORMAT,
+                                           lineterminator="\n"))
+
+
+def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))

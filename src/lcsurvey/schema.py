@@ -1,0 +1,60 @@
+"""Validate config.yaml and the codebook against their JSON Schemas, with readable messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from lcsurvey.errors import InputError
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Read a YAML file, turning a missing file or a syntax error into an InputError."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", file=str(path), hint="Check the path in config.yaml")
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        row = mark.line + 1 if mark is not None else None
+        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path), row=row) from None
+
+
+def _field(path: Any) -> str:
+    parts = [str(p) for p in path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def validate(document: Any, schema_name: str, *, source: str) -> None:
+    """Check `document` against workflow/schemas/<schema_name>.schema.yaml.
+
+    All violations are reported at once, each naming the field (dotted path), the value found
+    and what the schema expects, so a wrong config can be fixed in one go.
+    """
+    schema = load_yaml(SCHEMA_DIR / f"{schema_name}.schema.yaml")
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    if not errors:
+        return
+    lines = []
+    for error in errors[:20]:
+        field = _field(error.absolute_path)
+        expected = error.schema.get("description") if isinstance(error.schema, dict) else None
+        text = f"field {field}: {error.message}"
+        if expected and error.validator not in ("additionalProperties", "required"):
+            text += f" ({expected})"
+        lines.append(text)
+    more = f"; and {len(errors) - 20} more" if len(errors) > 20 else ""
+    raise InputError(
+        f"does not match its schema workflow/schemas/{schema_name}.schema.yaml: "
+        + "; ".join(lines)
+        + more,
+        file=source,
+    )

@@ -1,0 +1,208 @@
+"""Structural equation models: fit lavaan-syntax models with semopy, report them on lavaan's scale.
+
+Parameter tables use lavaan's parameterEstimates() names (lhs, op, rhs, label, est, se, z,
+pvalue, ci_lower, ci_upper, std_all) and the fit table lavaan's fitMeasures() names. Fit
+indices are computed here from the sample and model-implied covariance matrices with
+lavaan's formulas (ML, likelihood = "normal"), since semopy lacks SRMR and scales some
+indices differently.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import semopy
+from scipy import optimize, stats
+
+from lcsurvey.errors import InputError
+
+ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower",
+                    "ci_upper", "std_all"]
+FIT_COLUMNS = ["ntotal", "estimator", "missing", "chisq", "df", "pvalue", "cfi", "tli", "rmsea",
+               "rmsea_ci_lower", "rmsea_ci_upper", "srmr", "aic", "bic"]
+
+_TERM = re.compile(r"^\s*(?:(?P<mod>[A-Za-z_.][\w.]*|[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*\*\s*)?"
+                   r"(?P<var>[A-Za-z_.][\w.]*)\s*$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the pipeline needs to know about a model beyond what semopy reads."""
+
+    syntax: str
+    measurement: dict[str, list[str]]     # latent -> indicators
+    labels: dict[tuple[str, str, str], str]  # (lhs, op, rhs) -> label
+    observed: list[str]                   # observed variables the model uses
+
+
+def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
+    """Read the parts of lavaan syntax the reports need: measurement relations and labels.
+
+    Lines are `lhs op terms` with op one of =~, ~, ~~; terms are joined by + and may carry a
+    label (`a*x`) or a fixed value (`1*x`). Comments start with #. A line that is not one of
+    these is an error naming the model and the line.
+    """
+    measurement: dict[str, list[str]] = {}
+    labels: dict[tuple[str, str, str], str] = {}
+    names: list[str] = []
+    statements = [s.strip() for line in syntax.splitlines()
+                  for s in line.split("#", 1)[0].split(";") if s.strip()]
+    for number, statement in enumerate(statements, start=1):
+        match = re.match(r"^([A-Za-z_.][\w.]*)\s*(=~|~~|~|:=)\s*(.+)$", statement)
+        if not match:
+            raise InputError(
+                f"cannot read statement {number} of model {name!r}",
+                value=statement, expected="'lhs =~ x1 + x2', 'y ~ a*x' or 'x ~~ y' (lavaan syntax)",
+            )
+        lhs, op, rhs = match.groups()
+        if op == ":=":
+            raise InputError(
+                f"model {name!r} defines a parameter (:=), which this version cannot estimate yet",
+                value=statement, expected="only =~, ~ and ~~ statements",
+            )
+        for term in rhs.split("+"):
+            term_match = _TERM.match(term)
+            if not term_match:
+                raise InputError(f"cannot read the term {term.strip()!r} in model {name!r}",
+                                 value=statement, expected="a variable, optionally label*variable")
+            var, modifier = term_match.group("var"), term_match.group("mod")
+            if op == "=~":
+                measurement.setdefault(lhs, []).append(var)
+            if modifier and not _is_number(modifier):
+                labels[(lhs, op, var)] = modifier
+            names.extend([lhs, var])
+    latents = set(measurement)
+    observed = list(dict.fromkeys(n for n in names if n not in latents))
+    return ModelSpec(syntax=syntax, measurement=measurement, labels=labels, observed=observed)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class FittedModel:
+    spec: ModelSpec
+    model: semopy.Model
+    data: pd.DataFrame
+    estimates: pd.DataFrame
+    fit: pd.DataFrame
+
+
+def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
+              missing: str = "listwise") -> FittedModel:
+    """Fit a model by maximum likelihood with listwise deletion and tabulate it as lavaan would."""
+    spec = parse_model(syntax, name=name)
+    absent = [v for v in spec.observed if v not in data.columns]
+    if absent:
+        raise InputError(f"model {name!r} uses variables that the data do not have: {absent}",
+                         expected="item names from the codebook")
+    if missing != "listwise":
+        raise InputError(f"estimation.missing {missing!r} is not available", expected="listwise")
+    complete = data[spec.observed].astype(float).dropna()
+    if len(complete) < len(spec.observed) + 1:
+        raise InputError(
+            f"model {name!r}: only {len(complete)} complete cases for {len(spec.observed)} variables",
+            expected="more complete cases than observed variables",
+        )
+    model = semopy.Model(syntax)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(complete, obj="MLW")
+        table = model.inspect(std_est=True)
+    estimates = _estimates_table(table, spec)
+    fit = fit_measures(model, complete, n_free=len(model.param_vals))
+    return FittedModel(spec=spec, model=model, data=complete, estimates=estimates, fit=fit)
+
+
+def _estimates_table(table: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    loadings = {(lat, ind) for lat, inds in spec.measurement.items() for ind in inds}
+    rows = []
+    for rec in table.to_dict("records"):
+        lval, op, rval = rec["lval"], rec["op"], rec["rval"]
+        if op == "~" and (rval, lval) in loadings:
+            lhs, op, rhs = rval, "=~", lval
+        else:
+            lhs, rhs = lval, rval
+        est = float(rec["Estimate"])
+        se = pd.to_numeric(rec["Std. Err"], errors="coerce")  # "-" for fixed parameters
+        free = bool(np.isfinite(se) and se > 0)
+        z = est / se if free else np.nan
+        half = stats.norm.ppf(0.975) * se if free else 0.0
+        rows.append({
+            "lhs": lhs, "op": op, "rhs": rhs,
+            "label": spec.labels.get((lhs, op, rhs), ""),
+            "est": est, "se": se if free else np.nan, "z": z,
+            "pvalue": 2 * stats.norm.sf(abs(z)) if free else np.nan,
+            "ci_lower": est - half, "ci_upper": est + half,
+            "std_all": float(rec["Est. Std"]),
+        })
+    frame = pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
+    order = {"=~": 0, "~": 1, "~~": 2}
+    frame["_order"] = frame["op"].map(order)
+    return frame.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int) -> pd.DataFrame:
+    """lavaan's fitMeasures() for an ML fit without mean structure (listwise data).
+
+    chisq = N F_ML with F_ML = log|Sigma| + tr(S Sigma^-1) - log|S| - p and S the covariance
+    matrix with divisor N; baseline = the independence model; CFI, TLI, RMSEA (90% CI by the
+    noncentral chi-square) use N; SRMR is Bentler's (residuals scaled by the sample SDs, lower
+    triangle with diagonal); AIC/BIC from the log-likelihood with the free parameters.
+    """
+    observed = list(model.vars["observed"])
+    x = data[observed].to_numpy(float)
+    n, p = x.shape
+    s = np.cov(x, rowvar=False, bias=True)
+    sigma = model.calc_sigma()[0]
+    _, logdet_sigma = np.linalg.slogdet(sigma)
+    _, logdet_s = np.linalg.slogdet(s)
+    f_ml = logdet_sigma + np.trace(s @ np.linalg.inv(sigma)) - logdet_s - p
+    chisq = n * f_ml
+    df = p * (p + 1) // 2 - n_free
+    chisq_base = n * (np.log(np.diag(s)).sum() - logdet_s)
+    df_base = p * (p - 1) // 2
+    cfi_den = max(chisq - df, chisq_base - df_base, 0.0)
+    cfi = 1 - max(chisq - df, 0.0) / cfi_den if cfi_den > 0 else 1.0
+    tli = ((chisq_base / df_base) - (chisq / df)) / ((chisq_base / df_base) - 1) if df > 0 else 1.0
+    rmsea = np.sqrt(max(chisq - df, 0.0) / (df * n)) if df > 0 else 0.0
+    lower, upper = _rmsea_ci(chisq, df, n)
+    scale = 1 / np.sqrt(np.diag(s))
+    resid = (s - sigma) * np.outer(scale, scale)
+    srmr = np.sqrt(np.mean(resid[np.tril_indices(p)] ** 2))
+    loglik = -n / 2 * (p * np.log(2 * np.pi) + logdet_sigma + np.trace(s @ np.linalg.inv(sigma)))
+    return pd.DataFrame([{
+        "ntotal": n, "estimator": "ML", "missing": "listwise",
+        "chisq": chisq, "df": df, "pvalue": stats.chi2.sf(chisq, df) if df > 0 else np.nan,
+        "cfi": cfi, "tli": tli, "rmsea": rmsea, "rmsea_ci_lower": lower, "rmsea_ci_upper": upper,
+        "srmr": srmr, "aic": -2 * loglik + 2 * n_free, "bic": -2 * loglik + np.log(n) * n_free,
+    }], columns=FIT_COLUMNS)
+
+
+def _rmsea_ci(chisq: float, df: int, n: int, level: float = 0.90) -> tuple[float, float]:
+    """RMSEA confidence limits from the noncentrality parameter, as lavaan computes them."""
+    if df <= 0:
+        return np.nan, np.nan
+    tail = (1 - level) / 2
+
+    def ncp_for(prob: float) -> float:
+        # pchisq(chisq, df, ncp) falls with ncp; find ncp with pchisq = prob, 0 when impossible.
+        if stats.chi2.cdf(chisq, df) < prob:
+            return 0.0
+        upper = max(chisq, 1.0)
+        while stats.ncx2.cdf(chisq, df, upper) > prob:
+            upper *= 2
+        return optimize.brentq(lambda lam: stats.ncx2.cdf(chisq, df, lam) - prob, 1e-10, upper)
+
+    lam_lower = ncp_for(1 - tail)
+    lam_upper = ncp_for(tail)
+    return float(np.sqrt(lam_lower / (n * df))), float(np.sqrt(lam_upper / (n * df)))

@@ -1,0 +1,21 @@
+# Cleaning: read a raw export, map it through the codebook, apply the exclusion rules.
+
+
+rule clean:
+    input:
+        raw=raw_file,
+        codebook=config["codebook"],
+    output:
+        responses="results/{wave}/clean/responses.parquet",
+        quarantine="results/{wave}/clean/quarantine.parquet",
+        flow="results/{wave}/clean/flow.csv",
+        recodes="results/{wave}/clean/recodes.csv",
+    params:
+        wave="{wave}",
+        rules=config.get("cleaning", {}),
+        reading=reading_options,
+        key_file=config.get("pseudonym_key_file"),
+    log:
+        "logs/{wave}/clean.log",
+    script:
+        "../scripts/clean.py"

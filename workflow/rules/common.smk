@@ -1,0 +1,60 @@
+# Helpers shared by the rule files: the configured waves, their raw files, the target list.
+import os
+import re
+
+from lcsurvey.codebook import load_codebook
+from lcsurvey.errors import InputError
+
+# Small matrices: threaded BLAS only adds overhead and last-bit differences between reruns.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+try:
+    CODEBOOK = load_codebook(config["codebook"])
+except InputError as err:
+    raise WorkflowError(err.message) from None
+
+WAVES = list(config["waves"])
+MODELS = list(config["models"])
+LANGUAGES = list(config.get("report", {}).get("languages", ["nl", "en"]))
+
+
+wildcard_constraints:
+    wave="|".join(re.escape(w) for w in WAVES),
+    model="|".join(re.escape(m) for m in MODELS),
+    lang="|".join(LANGUAGES),
+
+
+def wave_spec(wave):
+    """The wave's entry in config.yaml as a dict with at least `path`."""
+    spec = config["waves"][wave]
+    return {"path": spec} if isinstance(spec, str) else dict(spec)
+
+
+def raw_file(wildcards):
+    return wave_spec(wildcards.wave)["path"]
+
+
+def reading_options(wildcards):
+    spec = wave_spec(wildcards.wave)
+    return {"encoding": spec.get("encoding"), "sheet": spec.get("sheet")}
+
+
+def model_syntax(wildcards):
+    return config["models"][wildcards.model]
+
+
+def all_targets():
+    targets = []
+    for wave in WAVES:
+        targets += [
+            f"results/{wave}/clean/flow.csv",
+            f"results/{wave}/scales/reliability.csv",
+        ]
+        targets += [f"results/{wave}/models/{model}/fit.csv" for model in MODELS]
+        for lang in LANGUAGES:
+            targets += [
+                f"reports/{wave}/two_pager_{lang}.html",
+                f"reports/{wave}/two_pager_{lang}.pdf",
+            ]
+    return targets
