@@ -40,8 +40,7 @@ lock:  ## re-resolve pyproject.toml into requirements.lock and envs/lcsurvey.yam
 	.lock-venv/bin/python -m pip install --quiet ".[dev]"
 	{ echo "# Pinned environment for lcsurvey. Regenerate with 'make lock' after changing pyproject.toml."; \
 	  .lock-venv/bin/python -m pip freeze --all | grep -vE '^(-e|pip==|lcsurvey)'; } > requirements.lock
-	$(BIN)/python workflow/scripts/conda_env_from_lock.py requirements.lock envs/lcsurvey.yaml 2>/dev/null \
-	  || .lock-venv/bin/python workflow/scripts/conda_env_from_lock.py requirements.lock envs/lcsurvey.yaml
+	.lock-venv/bin/python envs/from_lock.py requirements.lock envs/lcsurvey.yaml
 	rm -rf .lock-venv
 
 clean:  ## remove results/ and reports/ (never data/raw)

@@ -1,0 +1,50 @@
+"""Time the whole pipeline: a cold run (results/ empty, environment installed) and a no-op rerun.
+
+Runs in a temporary copy of the workflow so that the analyst's results/ stay untouched.
+Usage: .venv/bin/python bench/pipeline.py [--cores 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COPY = ["Snakefile", "config.yaml", "workflow", "data", "notebooks"]
+
+
+def timed(command: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cores", default="2")
+    args = parser.parse_args()
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    with tempfile.TemporaryDirectory(prefix="lcsurvey-bench-") as tmp:
+        work = Path(tmp)
+        for name in COPY:
+            source = ROOT / name
+            if source.is_dir():
+                shutil.copytree(source, work / name)
+            elif source.exists():
+                shutil.copy2(source, work / name)
+        command = [snakemake, "--cores", args.cores]
+        cold = timed(command, work)
+        noop = timed(command, work)
+        jobs = len(list((work / "reports").rglob("*.pdf")))
+    print(f"cold run  ({args.cores} cores): {cold:6.1f} s   (target < 60 s; {jobs} PDF reports)")
+    print(f"no-op rerun           : {noop:6.1f} s   (target < 3 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""Write envs/lcsurvey.yaml from requirements.lock, so conda users get the same pinned versions."""
+
+import sys
+from pathlib import Path
+
+lock, out = Path(sys.argv[1]), Path(sys.argv[2])
+pins = [line.strip() for line in lock.read_text().splitlines()
+        if line.strip() and not line.startswith("#")]
+python = f"{sys.version_info.major}.{sys.version_info.minor}"
+lines = [
+    "# Generated from requirements.lock by 'make lock'; do not edit by hand.",
+    "# conda env create -f envs/lcsurvey.yaml && conda activate lcsurvey && pip install -e . --no-deps",
+    "name: lcsurvey",
+    "channels:",
+    "  - conda-forge",
+    "dependencies:",
+    f"  - python={python}",
+    "  - pip",
+    "  - pango  # WeasyPrint's text layout library",
+    "  - pip:",
+    *[f"      - {pin}" for pin in pins],
+]
+out.write_text("\n".join(lines) + "\n")

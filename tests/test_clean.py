@@ -1,0 +1,146 @@
+"""Cleaning: decoding through the codebook, each exclusion rule, the flow, pseudonyms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lcsurvey.clean import STEPS, _longstring_share_fast, clean_wave, longstring_share
+from lcsurvey.errors import InputError
+from lcsurvey.pseudonym import pseudonymise
+
+KEY = b"test key of some length"
+
+
+def good_row(i: int, **changes) -> dict:
+    row = {
+        "ResponseId": f"R_{i:04d}", "ExternalReference": f"P{i:04d}", "Status": "IP Address",
+        "Q1": "Ja", "Progress": "100", "Duration": str(600 + 10 * i),
+        "Q2_1": "Mee eens", "Q2_2": "4", "Q2_3": "Mee oneens", "Q3_1": "3", "Q3_2": "5",
+        "Q3_3": "helemaal  MEE eens ", "Q7": "Mee eens", "Q8": "41",
+    }
+    row.update(changes)
+    return row
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows).astype("string")
+
+
+def run(data, book, **kwargs):
+    return clean_wave(frame(data), book, wave="w1", source="wave.csv", key=KEY, **kwargs)
+
+
+def test_labels_codes_and_reverse_keys(small_codebook):
+    result = run([good_row(i) for i in range(6)], small_codebook)
+    kept = result.kept
+    assert len(kept) == 6
+    first = kept.iloc[0]
+    assert first["a1"] == 4 and first["a2"] == 4
+    assert first["a3"] == 4  # "Mee oneens" = 2, reverse-keyed on 1..5 -> 4
+    assert first["b3"] == 5  # case and whitespace do not matter
+    assert first["age"] == 41
+    assert kept["rid"].str.len().eq(16).all()
+
+
+def test_each_rule_quarantines_with_its_reason(small_codebook):
+    rows = [good_row(i) for i in range(10)]
+    rows[0] = good_row(0, Status="Survey Preview")
+    rows[1] = good_row(1, Q1="Nee")
+    rows[2] = good_row(2, Progress="40")
+    rows.append(good_row(3, ResponseId="R_dup", Q3_1=None))  # same person, less complete
+    rows[4] = good_row(4, Duration="5")
+    rows[5] = good_row(5, Q7="Neutraal")
+    rows[6] = good_row(6, Q2_1="3", Q2_2="3", Q2_3="3", Q3_1="3", Q3_2="3", Q3_3="3")
+    rows[7] = good_row(7, Q2_1=None, Q2_2=None, Q2_3=None, Q3_1=None)
+    rows[8] = good_row(8, ResponseId=" ")
+    result = run(rows, small_codebook)
+    q = result.quarantine.set_index("raw_ResponseId", drop=False)
+    assert len(result.kept) + len(result.quarantine) == len(rows)
+    expected = {"R_0000": "previews", "R_0001": "consent", "R_0002": "progress",
+                "R_dup": "duplicates", "R_0004": "speeders", "R_0005": "attention",
+                "R_0006": "straightlining", "R_0007": "missing"}
+    for rid, reason in expected.items():
+        assert q.loc[rid, "first_reason"] == reason, rid
+    assert q["first_reason"].tolist().count("id") == 1
+    # Only the duplicate shares its pseudonym with a kept response: the same person.
+    shared = set(result.kept["rid"]) & set(result.quarantine["rid"].dropna())
+    assert shared == set(q.loc[["R_dup"], "rid"])
+    flow = result.flow.set_index("step")
+    assert list(flow.index) == list(STEPS)
+    assert (flow["n_removed"] == 1).all()
+    assert flow["n_after"].iloc[-1] == len(result.kept)
+    assert flow["n_before"].iloc[0] == len(rows)
+
+
+def test_rules_can_be_switched_off(small_codebook):
+    rows = [good_row(i) for i in range(5)] + [good_row(5, Status="Survey Preview", Progress="10")]
+    off = dict.fromkeys(["previews", "consent", "min_progress", "duplicates",
+                         "speeder_fraction_of_median", "attention_checks",
+                         "longstring_max_share", "max_missing_share"], None)
+    result = run(rows, small_codebook, rules=off)
+    assert len(result.kept) == 6
+    assert result.flow["n_removed"].sum() == 0
+
+
+def test_duplicate_keeps_the_most_complete_then_the_first(small_codebook):
+    rows = [good_row(i) for i in range(4)]
+    rows.insert(0, good_row(1, ResponseId="R_first_incomplete", Q2_1=None))
+    rows.append(good_row(2, ResponseId="R_second_copy"))
+    result = run(rows, small_codebook)
+    quarantined = set(result.quarantine["raw_ResponseId"])
+    assert quarantined == {"R_first_incomplete", "R_second_copy"}
+
+
+def test_missing_codes_and_out_of_range_become_missing_and_are_counted(small_codebook):
+    rows = [good_row(i) for i in range(5)]
+    rows[0] = good_row(0, Q2_1="-99", Q2_2="9")
+    result = run(rows, small_codebook)
+    recodes = result.recodes.set_index("item")
+    assert recodes.loc["a1", "n_missing_code"] == 1
+    assert recodes.loc["a2", "n_out_of_range"] == 1
+    assert np.isnan(result.kept.loc[0, "a1"]) and np.isnan(result.kept.loc[0, "a2"])
+
+
+def test_unknown_answer_text_names_file_row_column_and_labels(small_codebook):
+    rows = [good_row(i) for i in range(3)]
+    rows[2] = good_row(2, Q3_2="Zeer mee eens")
+    with pytest.raises(InputError) as err:
+        run(rows, small_codebook, rows=[4, 5, 6])
+    message = str(err.value)
+    for part in ("wave.csv", "row 6", "'Q3_2'", "'Zeer mee eens'", "Helemaal mee eens"):
+        assert part in message
+
+
+def test_missing_codebook_column_is_an_error_naming_the_wave(small_codebook):
+    rows = [good_row(i) for i in range(3)]
+    data = frame(rows).drop(columns=["Q3_1"])
+    with pytest.raises(InputError, match=r"column 'Q3_1'.*wave 'w1'"):
+        clean_wave(data, small_codebook, wave="w1", source="wave.csv", key=KEY)
+
+
+def test_wave_specific_column_names(small_codebook):
+    rows = [good_row(i) for i in range(3)]
+    data = frame(rows).rename(columns={"Q2_3": "A_3"})
+    result = clean_wave(data, small_codebook, wave="w2", source="w2.sav", key=KEY)
+    assert result.kept["a3"].tolist() == [4.0, 4.0, 4.0]
+
+
+def test_pseudonyms_are_keyed_stable_and_normalised():
+    codes = pd.Series(["LC-0001", " lc-0001 ", "LC-0002", None])
+    first = pseudonymise(codes, KEY)
+    assert first[0] == first[1] != first[2]
+    assert pd.isna(first[3])
+    assert pseudonymise(codes, b"another key entirely")[0] != first[0]
+    assert "LC-0001" not in "".join(first.dropna())
+
+
+def test_fast_longstring_matches_the_reference():
+    rng = np.random.default_rng(1)
+    answers = rng.integers(1, 4, size=(300, 12)).astype(float)
+    answers[rng.random(answers.shape) < 0.2] = np.nan
+    answers[:20] = 3.0
+    answers[0, :] = np.nan
+    np.testing.assert_allclose(_longstring_share_fast(answers), longstring_share(answers))
+    assert _longstring_share_fast(answers)[1] == 1.0
