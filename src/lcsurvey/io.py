@@ -1,0 +1,816 @@
+"""Reading raw survey exports into one table.
+
+:func:`read_raw` takes whatever export an analyst was given and returns a :class:`RawTable`:
+one row per response, the original column names, PII columns already dropped, and for every
+row the number a person would see for it in a text editor, Excel or SPSS, so that later
+stages can point at the exact cell that is wrong.
+
+Formats handled (chosen by file extension):
+
+``.csv``, ``.tsv``, ``.txt``, ``.tab``
+    Delimited text. The delimiter (``,`` ``;`` tab ``|``) is sniffed from the first records,
+    quote-aware, unless the caller gives one. The encoding is UTF-8 (with or without BOM),
+    UTF-16 with BOM (Excel "Unicode text") or else Windows-1252, unless the caller gives one.
+    Qualtrics exports with extra header rows are recognised: row 2 holds the question texts
+    and row 3 ``{"ImportId": ...}`` cells (or only row 2, in older exports); those rows are
+    skipped, the question texts go to :attr:`RawTable.column_labels`, and ``kind`` is
+    ``"qualtrics-csv"``. Values are kept as text (pandas ``string`` dtype): the cleaning stage
+    maps labels and numbers through the codebook. Numbers written with a decimal comma (Dutch
+    Excel) are left as written; :attr:`RawTable.decimal` says which mark the file uses and
+    :func:`to_number` converts a column with it.
+``.xlsx``, ``.xlsm``
+    Excel workbooks, read by pandas with openpyxl (first sheet, or ``sheet=``). The header is
+    the first non-empty row; Qualtrics header rows are recognised as for CSV. Columns have
+    ``object`` dtype: text cells are ``str``, number cells stay ``int``/``float``, date cells
+    are timestamps.
+``.sav``, ``.zsav``
+    SPSS files, read with pyreadstat. Numeric variables stay numeric codes (``float64``) and
+    their value labels go to :attr:`RawTable.value_labels`. User-missing values are kept as
+    their codes (``-99`` stays ``-99``): the codebook's ``missing`` lists decide what is
+    missing, so the same codes mean the same thing whatever format a wave arrives in. String
+    variables become ``string`` dtype; variable labels go to ``column_labels``.
+
+In every format text is stripped of surrounding whitespace and empty text is missing
+(``pd.NA``). Rows in which every cell is empty (blank lines, ``;;;;`` lines) are not responses
+and are left out; the numbers in ``rows`` of the rows kept are unaffected.
+
+Anything that cannot be read raises :class:`~lcsurvey.errors.InputError` naming the file, the
+row and column where known, and what was expected. Values of PII columns never reach a
+message: they are dropped before any check that reports values, and checks on whole rows
+report counts and positions, never cell contents.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from lcsurvey.errors import InputError
+
+__all__ = ["RawTable", "read_raw", "sha256_file", "to_number"]
+
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+SPSS_SUFFIXES = (".sav", ".zsav")
+
+#: Delimiters the sniffer considers, in order of preference when the evidence is equal.
+DELIMITERS = (",", ";", "\t", "|")
+_DELIMITER_NAMES = {",": "comma (,)", ";": "semicolon (;)", "\t": "tab", "|": "bar (|)"}
+
+_IMPORT_ID = re.compile(r'^\{\s*"ImportId"\s*:')
+# Row 2 of a Qualtrics export holds the question text; for its own metadata columns that
+# text differs from the column id, which makes it recognisable even without an ImportId row.
+_QUALTRICS_ROW2 = {
+    "StartDate": "Start Date",
+    "EndDate": "End Date",
+    "Status": "Response Type",
+    "IPAddress": "IP Address",
+    "RecordedDate": "Recorded Date",
+    "ResponseId": "Response ID",
+    "RecipientLastName": "Recipient Last Name",
+    "RecipientFirstName": "Recipient First Name",
+    "RecipientEmail": "Recipient Email",
+    "ExternalReference": "External Data Reference",
+    "LocationLatitude": "Location Latitude",
+    "LocationLongitude": "Location Longitude",
+    "DistributionChannel": "Distribution Channel",
+    "UserLanguage": "User Language",
+}
+_COMMA_NUMBER = r"^[-+]?[0-9]*,[0-9]+$"
+_POINT_NUMBER = r"^[-+]?[0-9]*\.[0-9]+$"
+# Enough rows to see how numbers are written without scanning a whole large file.
+_DECIMAL_SAMPLE_ROWS = 5000
+
+
+@dataclass(frozen=True, eq=False)
+class RawTable:
+    """One raw export as read, before any cleaning.
+
+    ``frame``: one row per response, original column names, PII and ``drop`` columns removed.
+    ``rows[i]``: the file row of ``frame.iloc[i]`` as a person counts it (1-based line of a
+    text file including header lines and lines inside quoted cells; Excel row; SPSS case).
+    ``value_labels``: SPSS value labels per column (code -> label); ``{}`` for text and Excel.
+    ``kind``: ``"qualtrics-csv"``, ``"csv"``, ``"xlsx"`` or ``"sav"``.
+    ``encoding``: the encoding a text file was decoded with (``None`` otherwise).
+    ``decimal``: the decimal mark numbers written as text use (``"."`` or ``","``); pass it
+    to :func:`to_number`. Always ``"."`` for SPSS.
+    ``delimiter``: the field separator of a text file (``None`` otherwise).
+    ``column_labels``: question text per column (Qualtrics row 2, SPSS variable labels).
+    """
+
+    frame: pd.DataFrame
+    source: str
+    rows: list[int]
+    value_labels: dict[str, dict[float, str]]
+    kind: str
+    encoding: str | None
+    decimal: str = "."
+    delimiter: str | None = None
+    column_labels: dict[str, str] = field(default_factory=dict)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 digest of the file's bytes, to record which raw file a result came from."""
+    source = str(path)
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError:
+        raise InputError("file not found", file=source) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, not a file", file=source) from None
+    return digest.hexdigest()
+
+
+def to_number(series: pd.Series, decimal: str = ".") -> pd.Series:
+    """A column as ``float64``: numbers written as text are parsed, anything else is NaN.
+
+    ``decimal`` is the decimal mark of the file (:attr:`RawTable.decimal`). With ``","``,
+    ``"3,5"`` is 3.5 and ``"1.234,5"`` is 1234.5; a value with only a point (``"3.5"``) is
+    still read as 3.5, as respondents and tools mix both. Numeric cells (Excel, SPSS) pass
+    through. Text that is not a number becomes NaN: callers find such cells as
+    ``series.notna() & to_number(series).isna()``.
+    """
+    if decimal not in (".", ","):
+        raise ValueError(f"decimal must be '.' or ',', not {decimal!r}")
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.astype("float64")
+    text = series.astype("string").str.strip()
+    if decimal == ",":
+        both = text.str.contains(".", regex=False) & text.str.contains(",", regex=False)
+        text = text.mask(both.fillna(False), text.str.replace(".", "", regex=False))
+        text = text.str.replace(",", ".", regex=False)
+    return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
+def read_raw(
+    path: str | Path,
+    *,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    pii: Iterable[str] = (),
+    drop: Iterable[str] = (),
+    delimiter: str | None = None,
+) -> RawTable:
+    """Read one raw survey export (see the module docstring for the formats).
+
+    ``encoding`` forces the encoding of a text file (or is passed to pyreadstat for old SPSS
+    files); ``sheet`` names the Excel sheet (or gives its 0-based position); ``delimiter``
+    forces the field separator of a text file. ``pii`` columns are dropped as the file is
+    read and their values appear nowhere, not even in error messages; ``drop`` columns are
+    dropped silently as well. Names in ``pii`` or ``drop`` that the file lacks are ignored,
+    so one codebook list serves every wave.
+
+    Raises :class:`InputError` for a missing file, an unknown extension, an empty file, a
+    header without data rows, duplicated column names, rows with more or fewer fields than
+    the header, a wrong delimiter, undecodable bytes and unknown sheets.
+    """
+    source = str(path)
+    p = Path(path)
+    pii_set = _names(pii)
+    drop_set = _names(drop) | pii_set
+    if not p.exists():
+        raise InputError("file not found", file=source, hint="Check the path in config.yaml")
+    if p.is_dir():
+        raise InputError("is a directory, not a file", file=source)
+    suffix = p.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return _read_text(p, source, encoding=encoding, delimiter=delimiter, drop=drop_set)
+    if suffix in EXCEL_SUFFIXES:
+        return _read_excel(p, source, sheet=sheet, drop=drop_set)
+    if suffix in SPSS_SUFFIXES:
+        return _read_spss(p, source, encoding=encoding, drop=drop_set)
+    hint = None
+    if suffix == ".xls":
+        hint = "Open it in Excel and save it as .xlsx (the old .xls format is not read)"
+    elif suffix == ".xlsb":
+        hint = "Open it in Excel and save it as .xlsx"
+    raise InputError(
+        "unknown file type",
+        file=source,
+        value=suffix or p.name,
+        expected="one of " + ", ".join(TEXT_SUFFIXES + EXCEL_SUFFIXES + SPSS_SUFFIXES),
+        hint=hint,
+    )
+
+
+def _names(names: Iterable[str]) -> set[str]:
+    # A bare string would otherwise be taken letter by letter.
+    if isinstance(names, str):
+        return {names}
+    return {str(name) for name in names}
+
+
+# --------------------------------------------------------------------------- text files
+
+
+def _read_text(
+    p: Path, source: str, *, encoding: str | None, delimiter: str | None, drop: set[str]
+) -> RawTable:
+    data = p.read_bytes()
+    text, used_encoding = _decode(data, encoding, source)
+    if not text.strip():
+        raise InputError(
+            "the file is empty", file=source, expected="a header row and one row per response"
+        )
+    # Leading blank lines are skipped but still count for the row numbers.
+    leading = re.match(r"(?:[ \t]*\r?\n)*", text).group(0)
+    offset = leading.count("\n")
+    text = text[len(leading) :]
+    if codecs.lookup(used_encoding).name in ("utf-8", "utf-8-sig"):
+        # Already valid UTF-8: hand the bytes on as they are rather than encoding them again.
+        # The skipped prefix is a BOM and ASCII blank lines, so its byte length is known.
+        bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+        utf8 = memoryview(data)[bom + len(leading) :]
+    else:
+        utf8 = text.encode("utf-8")
+
+    sniffed = _sniff(text)
+    if delimiter is None:
+        delim = sniffed
+    else:
+        if len(delimiter) != 1 or delimiter in '"\r\n':
+            raise InputError(
+                "invalid delimiter", file=source, value=delimiter, expected="one character"
+            )
+        delim = delimiter
+    header = _first_record(text, delim)
+    if len(header) == 1:
+        others = [d for d in DELIMITERS if d != delim and d in header[0]]
+        if others:
+            raise InputError(
+                f"the header has a single column when split on {_DELIMITER_NAMES.get(delim, repr(delim))}",
+                file=source,
+                row=offset + 1,
+                value=_clip(header[0]),
+                expected=f"fields separated by {_DELIMITER_NAMES.get(delim, repr(delim))}",
+                hint=f"The file looks {_DELIMITER_NAMES[others[0]]}-separated; "
+                f"leave the delimiter to be detected or set it to {others[0]!r}",
+            )
+
+    table, invalid = _parse(utf8, delim, len(header), source)
+    ncols = table.num_columns
+    names = [_cell(table.column(i)[0].as_py()) for i in range(ncols)]
+
+    # Every record gets its physical line: one line each, plus the line breaks inside its
+    # quoted cells. Rows the parser rejected keep their place through their record number.
+    n_records = table.num_rows + len(invalid)
+    physical = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if physical == n_records:
+        lines = np.arange(1, n_records + 1, dtype=np.int64)
+    else:
+        breaks = np.zeros(n_records, dtype=np.int64)
+        valid = np.ones(n_records, dtype=bool)
+        for row in invalid:
+            valid[row.number - 1] = False
+            breaks[row.number - 1] = row.text.count("\n")
+        counted = np.zeros(table.num_rows, dtype=np.int64)
+        for column in table.columns:
+            if pc.any(pc.match_substring(column, "\n")).as_py():
+                counted += pc.count_substring(column, "\n").to_numpy(zero_copy_only=False)
+        breaks[valid] = counted
+        lines = 1 + np.arange(n_records) + np.concatenate([[0], np.cumsum(breaks)[:-1]])
+    lines += offset
+
+    if text.count('"') % 2:
+        _check_last_record_closed(text, int(lines[-1]) - offset, delim, source, int(lines[-1]))
+    bad = [row for row in invalid if not (row.actual_columns == 1 and not row.text.strip())]
+    if bad:
+        raise _ragged_error(bad, names, lines, source, delim, sniffed, forced=delimiter)
+    valid_lines = np.delete(lines, [row.number - 1 for row in invalid])
+
+    records = [
+        [_cell(table.column(i)[r].as_py()) for i in range(ncols)]
+        for r in range(min(3, table.num_rows))
+    ]
+    n_header = _header_rows(names, records)
+    labels = dict(zip(names, records[1], strict=True)) if n_header >= 2 else {}
+
+    table = table.slice(n_header)
+    row_numbers = valid_lines[n_header:]
+    # Column-wise Arrow kernels release the GIL, so the columns are done in parallel.
+    with ThreadPoolExecutor() as pool:
+        stripped = list(pool.map(pc.utf8_trim_whitespace, table.columns))
+        empty = list(pool.map(lambda column: pc.equal(column, ""), stripped))
+    # Rows empty in every column (PII included, so a row holding anything is kept) are not
+    # responses: blank lines, or separators only.
+    empty_row = np.logical_and.reduce([e.to_numpy(zero_copy_only=False) for e in empty])
+    keep = _kept_columns(
+        names,
+        drop,
+        source,
+        header_row=offset + 1,
+        has_data=lambda i: not pc.all(empty[i]).as_py(),
+        letters=False,
+    )
+    if empty_row.all():
+        raise InputError(
+            "the file has a header but no data rows",
+            file=source,
+            expected="one row per response below the header",
+        )
+    columns = {}
+    for i in keep:
+        column = pc.if_else(empty[i], pa.scalar(None, stripped[i].type), stripped[i])
+        columns[names[i]] = column.filter(pa.array(~empty_row)) if empty_row.any() else column
+    row_numbers = row_numbers[~empty_row]
+    decimal = _detect_decimal(columns.values(), delim)
+    frame = pa.table(columns).to_pandas(types_mapper=_string_mapper)
+    return RawTable(
+        frame=frame,
+        source=source,
+        rows=row_numbers.tolist(),
+        value_labels={},
+        kind="qualtrics-csv" if n_header > 1 else "csv",
+        encoding=used_encoding,
+        decimal=decimal,
+        delimiter=delim,
+        column_labels={name: labels[name] for name in columns if labels.get(name)},
+    )
+
+
+def _decode(data: bytes, encoding: str | None, source: str) -> tuple[str, str]:
+    """The file as text, and the encoding that was used."""
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise InputError(
+                "unknown encoding",
+                file=source,
+                value=encoding,
+                expected="an encoding name such as utf-8, utf-8-sig, cp1252 or latin-1",
+            ) from None
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as err:
+            raise _undecodable(data, err, encoding, source, forced=True) from None
+        # A BOM is never part of the first column name, whichever UTF-8 name was given.
+        return text.removeprefix("\ufeff"), encoding
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as err:
+            raise _undecodable(data, err, "utf-16", source, forced=False) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return text, "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
+    # Not UTF-8: Excel on Windows writes "CSV" in the ANSI code page, Windows-1252 here.
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as err:
+        raise _undecodable(
+            data, err, "UTF-8 or Windows-1252 (cp1252)", source, forced=False
+        ) from None
+
+
+def _undecodable(
+    data: bytes, err: UnicodeDecodeError, encoding: str, source: str, *, forced: bool
+) -> InputError:
+    line = data.count(b"\n", 0, err.start) + 1
+    line_start = data.rfind(b"\n", 0, err.start) + 1
+    byte = data[err.start]
+    hint = (
+        "Pass the file's real encoding (encoding: in config.yaml), e.g. cp1252 or utf-8"
+        if forced
+        else "Pass the file's encoding (encoding: in config.yaml)"
+    )
+    return InputError(
+        f"byte 0x{byte:02X} at byte {err.start - line_start + 1} of the line cannot be decoded",
+        file=source,
+        row=line,
+        expected=f"text encoded as {encoding}",
+        hint=hint,
+    )
+
+
+def _sniff(text: str) -> str:
+    """The delimiter that splits the first records into the most, equally long, fields.
+
+    Parsing with the csv module keeps commas and semicolons inside quoted question text from
+    counting. Each candidate is scored on whether the header splits at all, the share of
+    records with as many fields as the header, and the number of fields.
+    """
+    size = 1 << 16
+    while True:
+        sample = text[:size]
+        complete = len(sample) == len(text)
+        records = _sample_records(sample, ",", complete)
+        if complete or len(records) >= 2:
+            break
+        size *= 4
+    best, best_score = DELIMITERS[0], None
+    for delim in DELIMITERS:
+        records = [r for r in _sample_records(sample, delim, complete) if r]
+        if not records:
+            continue
+        width = len(records[0])
+        share = sum(len(r) == width for r in records) / len(records)
+        score = (width > 1, share, width)
+        if best_score is None or score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def _sample_records(sample: str, delim: str, complete: bool) -> list[list[str]]:
+    records: list[list[str]] = []
+    try:
+        for record in csv.reader(io.StringIO(sample, newline=""), delimiter=delim):
+            records.append(record)
+            if len(records) == 50:
+                return records
+    except csv.Error:
+        pass
+    # The last record of a cut-off sample may itself be cut off.
+    if not complete and records:
+        records.pop()
+    return records
+
+
+def _first_record(text: str, delim: str) -> list[str]:
+    try:
+        return next(csv.reader(io.StringIO(text[: 1 << 20], newline=""), delimiter=delim))
+    except (StopIteration, csv.Error):
+        return [text.split("\n", 1)[0]]
+
+
+def _parse(
+    utf8: bytes | memoryview, delim: str, width: int, source: str, *, threads: bool = True
+) -> tuple[pa.Table, list]:
+    """All records as a table of strings; rows of the wrong width are collected, not kept."""
+    invalid: list = []
+
+    def on_invalid(row):
+        invalid.append(row)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(utf8),
+            read_options=pacsv.ReadOptions(
+                autogenerate_column_names=True,
+                use_threads=threads,
+                block_size=1 << 22,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delim,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"f{i}": pa.large_string() for i in range(width + 64)},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):
+        # The parser's own message may quote cell contents, which could be PII.
+        raise InputError(
+            "the file cannot be parsed as delimited text",
+            file=source,
+            expected=f"fields separated by {_DELIMITER_NAMES.get(delim, repr(delim))}, "
+            'text with separators or line breaks in double quotes ("...")',
+        ) from None
+    if threads and any(row.number is None for row in invalid):
+        # Only the serial reader numbers rejected rows, which the row numbers depend on;
+        # a file with such rows is read once more, serially.
+        return _parse(utf8, delim, width, source, threads=False)
+    columns = [
+        c if c.type == pa.large_string() else c.cast(pa.large_string()) for c in table.columns
+    ]
+    return pa.table(columns, names=table.column_names), invalid
+
+
+def _check_last_record_closed(text: str, line: int, delim: str, source: str, row: int) -> None:
+    """Raise if the last record opens a quoted field that the file never closes.
+
+    The parser takes the end of the file as the end of such a field, which would silently
+    accept an export cut off in the middle of a quoted cell. Only called when the file has
+    an odd number of quote characters, so well-formed files pay nothing for it.
+    """
+    start = -1
+    for _ in range(line - 1):
+        start = text.find("\n", start + 1)
+    try:
+        for _ in csv.reader(
+            io.StringIO(text[start + 1 :], newline=""), delimiter=delim, strict=True
+        ):
+            pass
+    except csv.Error:
+        raise InputError(
+            "a quoted field that starts in this row is never closed",
+            file=source,
+            row=row,
+            expected='a closing double quote (")',
+            hint="The file may be cut off: was the export complete?",
+        ) from None
+
+
+def _ragged_error(bad, names, lines, source, delim, sniffed, *, forced) -> InputError:
+    row = bad[0]
+    expected, actual = row.expected_columns, row.actual_columns
+    line = int(lines[row.number - 1])
+    problem = (
+        f"this row has {actual} field{'s' if actual != 1 else ''} but the header has {expected}"
+    )
+    column = None
+    if actual < expected:
+        column = names[actual - 1] if actual >= 1 else None
+        problem += " (the row stops after this column)"
+    if len(bad) > 1:
+        problem += f"; {len(bad) - 1} more row(s) have the wrong number of fields"
+    hints = []
+    if row.text.count('"') % 2:
+        hints.append("A quoted field is never closed: the file may be cut off or hand-edited")
+    elif actual < expected and row.number == len(lines):
+        hints.append("The last line looks cut off: was the export complete?")
+    if forced is not None and forced != sniffed:
+        hints.append(
+            f"The file looks {_DELIMITER_NAMES[sniffed]}-separated, not "
+            f"{_DELIMITER_NAMES.get(forced, repr(forced))}-separated"
+        )
+    return InputError(
+        problem,
+        file=source,
+        row=line,
+        column=column,
+        expected=f"{expected} fields separated by {_DELIMITER_NAMES.get(delim, repr(delim))}",
+        hint=". ".join(hints) or None,
+    )
+
+
+def _header_rows(names: list[str], records: list[list[str]]) -> int:
+    """How many of the first records are header rows (1, or 2/3 for Qualtrics exports)."""
+
+    def import_ids(record: list[str]) -> bool:
+        cells = [c for c in record if c]
+        hits = sum(bool(_IMPORT_ID.match(c)) for c in cells)
+        return bool(cells) and hits * 2 >= len(cells)
+
+    if len(records) > 2 and import_ids(records[2]):
+        return 3
+    if len(records) > 1 and import_ids(records[1]):
+        return 2
+    if len(records) > 1 and any(
+        _QUALTRICS_ROW2.get(name) == text for name, text in zip(names, records[1], strict=True)
+    ):
+        return 2
+    return 1
+
+
+def _string_mapper(dtype: pa.DataType):
+    # pandas' "string[pyarrow]" is backed by large_string: reading as that avoids a copy.
+    if dtype in (pa.string(), pa.large_string()):
+        return pd.StringDtype("pyarrow")
+    return None
+
+
+def _detect_decimal(columns: Iterable[pa.ChunkedArray], delim: str | None) -> str:
+    """The decimal mark of numbers written as text: the more common one in the first rows."""
+    commas = points = 0
+    for column in columns:
+        if column.type not in (pa.string(), pa.large_string()):
+            continue
+        head = column.slice(0, _DECIMAL_SAMPLE_ROWS)
+        commas += pc.sum(pc.match_substring_regex(head, _COMMA_NUMBER)).as_py() or 0
+        points += pc.sum(pc.match_substring_regex(head, _POINT_NUMBER)).as_py() or 0
+    if commas != points:
+        return "," if commas > points else "."
+    # No evidence either way: Dutch Excel pairs ';' with decimal commas.
+    return "," if delim == ";" else "."
+
+
+def _cell(value: object) -> str:
+    if value is None or value is pd.NA:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _clip(text: str, size: int = 80) -> str:
+    return text if len(text) <= size else text[: size - 3] + "..."
+
+
+def _kept_columns(
+    names: Sequence[str],
+    drop: set[str],
+    source: str,
+    *,
+    header_row: int,
+    has_data: Callable[[int], bool],
+    letters: bool,
+) -> list[int]:
+    """Positions of the columns to keep; unnamed empty columns go, duplicates are an error."""
+
+    def where(i: int) -> str:
+        return _column_letter(i) if letters else str(i + 1)
+
+    keep: list[int] = []
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in drop:
+            continue
+        if name == "":
+            if not has_data(i):
+                # A trailing separator on every line, or an empty Excel column.
+                continue
+            raise InputError(
+                f"the column at position {where(i)} has no name in the header but holds data",
+                file=source,
+                row=header_row,
+                expected="a name for every column that holds data",
+            )
+        if name in seen:
+            raise InputError(
+                f"the column name appears twice, at positions {where(seen[name])} and {where(i)}",
+                file=source,
+                row=header_row,
+                column=name,
+                expected="unique column names",
+                hint="Rename one of the two columns in the export",
+            )
+        seen[name] = i
+        keep.append(i)
+    return keep
+
+
+def _column_letter(i: int) -> str:
+    letters = ""
+    i += 1
+    while i:
+        i, rest = divmod(i - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+# --------------------------------------------------------------------------- Excel
+
+
+def _read_excel(p: Path, source: str, *, sheet: str | int | None, drop: set[str]) -> RawTable:
+    try:
+        book = pd.ExcelFile(p, engine="openpyxl")
+    except Exception:  # openpyxl raises many kinds for a damaged or mislabelled file
+        raise InputError(
+            "the file cannot be opened as an Excel workbook",
+            file=source,
+            expected="an .xlsx workbook saved by Excel or exported by Qualtrics",
+        ) from None
+    with book:
+        sheets = [str(s) for s in book.sheet_names]
+        if sheet is None:
+            name = sheets[0]
+        elif isinstance(sheet, int) and not isinstance(sheet, bool) and 0 <= sheet < len(sheets):
+            name = sheets[sheet]
+        elif str(sheet) in sheets:
+            name = str(sheet)
+        else:
+            raise InputError(
+                "the workbook has no such sheet",
+                file=source,
+                value=sheet,
+                expected="one of the sheets " + ", ".join(repr(s) for s in sheets),
+            )
+        raw = book.parse(name, header=None, dtype=object)
+    where = f"{source} [sheet {name}]"
+    if raw.empty or raw.isna().all().all():
+        raise InputError(
+            "the sheet is empty", file=where, expected="a header row and one row per response"
+        )
+    raw = raw.map(_excel_cell)
+    filled = raw.notna().any(axis=1).to_numpy()
+    first = int(np.flatnonzero(filled)[0])
+    names = [_cell(v) for v in raw.iloc[first]]
+    records = [[_cell(v) for v in raw.iloc[r]] for r in range(first, min(first + 3, len(raw)))]
+    n_header = _header_rows(names, records)
+    labels = dict(zip(names, records[1], strict=True)) if n_header >= 2 else {}
+    data = raw.iloc[first + n_header :]
+    data = data[data.notna().any(axis=1)]
+    keep = _kept_columns(
+        names,
+        drop,
+        where,
+        header_row=first + 1,
+        has_data=lambda i: bool(data.iloc[:, i].notna().any()),
+        letters=True,
+    )
+    if data.empty:
+        raise InputError(
+            "the sheet has a header but no data rows",
+            file=where,
+            expected="one row per response below the header",
+        )
+    frame = data.iloc[:, keep].astype(object)
+    frame.columns = [names[i] for i in keep]
+    rows = (
+        data.index.to_numpy() + 1
+    ).tolist()  # pandas keeps blank rows: index + 1 is the Excel row
+    frame = frame.reset_index(drop=True)
+    text_columns = [
+        pa.array(frame[c][frame[c].map(lambda v: isinstance(v, str))].tolist(), pa.string())
+        for c in frame.columns
+    ]
+    return RawTable(
+        frame=frame,
+        source=source,
+        rows=rows,
+        value_labels={},
+        kind="xlsx",
+        encoding=None,
+        decimal=_detect_decimal([pa.chunked_array([c]) for c in text_columns], None),
+        delimiter=None,
+        column_labels={n: labels[n] for n in frame.columns if labels.get(n)},
+    )
+
+
+def _excel_cell(value: object) -> object:
+    if isinstance(value, str):
+        value = value.strip()
+        return value if value else pd.NA
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        return pd.NA
+    return value
+
+
+# --------------------------------------------------------------------------- SPSS
+
+
+def _read_spss(p: Path, source: str, *, encoding: str | None, drop: set[str]) -> RawTable:
+    import pyreadstat
+
+    try:
+        _, meta = pyreadstat.read_sav(str(p), metadataonly=True, encoding=encoding)
+        names = list(meta.column_names)
+        # PII columns are never loaded at all.
+        keep = [n for n in names if n not in drop]
+        if keep:
+            frame, meta = pyreadstat.read_sav(
+                str(p), usecols=keep, user_missing=True, encoding=encoding
+            )
+    except Exception:  # pyreadstat signals a damaged file in several ways
+        raise InputError(
+            "the file cannot be read as an SPSS data file",
+            file=source,
+            expected="a .sav or .zsav file written by SPSS, PSPP or Qualtrics",
+        ) from None
+    if not keep:
+        raise InputError(
+            "no variables are left once the PII and dropped columns are removed",
+            file=source,
+            expected="at least one survey variable",
+        )
+    frame = frame.loc[:, keep]
+    for name in keep:
+        column = frame[name]
+        if column.dtype == object and column.map(lambda v: isinstance(v, str) or v is None).all():
+            text = column.astype("string[pyarrow]").str.strip()
+            frame[name] = text.mask(text == "")
+    filled = frame.notna().any(axis=1).to_numpy() if keep else np.zeros(len(frame), bool)
+    rows = (np.flatnonzero(filled) + 1).tolist()
+    frame = frame[filled].reset_index(drop=True)
+    if frame.empty:
+        raise InputError(
+            "the file has variables but no cases", file=source, expected="one case per response"
+        )
+    value_labels = {
+        name: {
+            (float(code) if isinstance(code, int | float) else code): str(label)
+            for code, label in labels.items()
+        }
+        for name, labels in (meta.variable_value_labels or {}).items()
+        if name in frame.columns
+    }
+    return RawTable(
+        frame=frame,
+        source=source,
+        rows=rows,
+        value_labels=value_labels,
+        kind="sav",
+        encoding=encoding,
+        decimal=".",
+        delimiter=None,
+        column_labels={
+            n: str(label)
+            for n, label in (meta.column_names_to_labels or {}).items()
+            if label and n in frame.columns
+        },
+    )
