@@ -690,7 +690,7 @@ def _read_excel(p: Path, source: str, *, sheet: str | int | None, drop: set[str]
                 value=sheet,
                 expected="one of the sheets " + ", ".join(repr(s) for s in sheets),
             )
-        raw = book.parse(name, header=None, dtype=object)
+        raw = pd.read_excel(book, sheet_name=name, header=None, dtype=object)
     where = f"{source} [sheet {name}]"
     if raw.empty or raw.isna().all().all():
         raise InputError(
@@ -781,7 +781,10 @@ def _read_spss(p: Path, source: str, *, encoding: str | None, drop: set[str]) ->
     frame = frame.loc[:, keep]
     for name in keep:
         column = frame[name]
-        if column.dtype == object and column.map(lambda v: isinstance(v, str) or v is None).all():
+        text_column = pd.api.types.is_string_dtype(column) and not isinstance(
+            column.dtype, pd.CategoricalDtype
+        )
+        if text_column and column.map(lambda v: isinstance(v, str) or pd.isna(v)).all():
             text = column.astype("string[pyarrow]").str.strip()
             frame[name] = text.mask(text == "")
     filled = frame.notna().any(axis=1).to_numpy() if keep else np.zeros(len(frame), bool)
