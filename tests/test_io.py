@@ -300,6 +300,16 @@ def test_xlsx_qualtrics_header_rows_and_duplicates(tmp_path):
     assert "'Q1'" in message and "B and C" in message
 
 
+def test_xlsx_empty_sheet_and_header_only(tmp_path):
+    path = tmp_path / "wave.xlsx"
+    book = openpyxl.Workbook()
+    book.save(path)
+    assert "empty" in error(path)
+    book.active.append(["id", "q1"])
+    book.save(path)
+    assert "no data rows" in error(path)
+
+
 def test_not_really_a_workbook(tmp_path):
     assert "Excel" in error(write(tmp_path / "wave.xlsx", "id,q\n1,2\n"))
 
@@ -497,14 +507,13 @@ def survey_files(draw):
     }
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(survey_files())
-def test_round_trip(spec):
+def render(spec: dict, rows: list[list[str]]) -> tuple[bytes, list[int]]:
+    """The file's bytes, and the line on which each record starts."""
     records = [spec["names"]]
     if spec["header_rows"] == 3:
         records.append(spec["questions"])
         records.append([json.dumps({"ImportId": f"QID{i}"}) for i in range(len(spec["names"]))])
-    records += spec["rows"]
+    records += rows
     out = io.StringIO()
     csv.writer(out, delimiter=spec["delimiter"], lineterminator=spec["newline"]).writerows(records)
     # Each record starts on the line after the previous one's line breaks.
@@ -512,17 +521,27 @@ def test_round_trip(spec):
     for record in records:
         starts.append(line)
         line += 1 + sum(cell.count("\n") for cell in record)
+    return out.getvalue().encode(spec["encoding"]), starts
 
+
+def read_bytes(content: bytes, **kwargs) -> RawTable:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "wave.csv"
-        path.write_bytes(out.getvalue().encode(spec["encoding"]))
-        table = read_raw(path, pii=["RecipientEmail"])
+        path.write_bytes(content)
+        return read_raw(path, **kwargs)
 
-    kept = [n for n in spec["names"] if n != "RecipientEmail"]
-    pii_at = spec["names"].index("RecipientEmail")
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(survey_files())
+def test_round_trip(spec):
+    content, starts = render(spec, spec["rows"])
+    table = read_bytes(content, pii=["RecipientEmail"])
+
+    names = spec["names"]
     expected = {
-        name: [(row[spec["names"].index(name)].strip() or None) for row in spec["rows"]]
-        for name in kept
+        name: [(row[names.index(name)].strip() or None) for row in spec["rows"]]
+        for name in names
+        if name != "RecipientEmail"
     }
     assert values(table) == expected
     assert table.rows == starts[spec["header_rows"] :]
@@ -531,9 +550,30 @@ def test_round_trip(spec):
     if spec["header_rows"] == 3:
         assert table.column_labels == {
             n: q.strip()
-            for n, q in zip(spec["names"], spec["questions"], strict=True)
+            for n, q in zip(names, spec["questions"], strict=True)
             if n != "RecipientEmail" and q.strip()
         }
-    emails = [row[pii_at] for row in spec["rows"]]
+    emails = [row[names.index("RecipientEmail")] for row in spec["rows"]]
     dump = repr(values(table)) + repr(table.column_labels) + repr(list(table.frame.columns))
     assert not any(email in dump for email in emails)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(survey_files(), st.data())
+def test_a_ragged_row_is_named_without_its_pii(spec, data):
+    rows = [list(row) for row in spec["rows"]]
+    k = data.draw(st.integers(0, len(rows) - 1), label="ragged row")
+    pii_at = spec["names"].index("RecipientEmail")
+    if data.draw(st.booleans(), label="extra field"):
+        rows[k].append(data.draw(cell_text))
+    else:
+        others = [i for i in range(len(rows[k])) if i != pii_at]
+        del rows[k][data.draw(st.sampled_from(others), label="removed field")]
+    content, starts = render(spec, rows)
+    with pytest.raises(InputError) as info:
+        read_bytes(content, pii=["RecipientEmail"])
+    message = str(info.value)
+    assert f"row {starts[spec['header_rows'] + k]}:" in message or (
+        f"row {starts[spec['header_rows'] + k]}," in message
+    )
+    assert not any(row[pii_at] in message for row in spec["rows"])

@@ -174,7 +174,8 @@ def read_raw(
     forces the field separator of a text file. ``pii`` columns are dropped as the file is
     read and their values appear nowhere, not even in error messages; ``drop`` columns are
     dropped silently as well. Names in ``pii`` or ``drop`` that the file lacks are ignored,
-    so one codebook list serves every wave.
+    so one codebook list serves every wave. Options that do not apply to a format (``sheet``
+    for text, ``delimiter`` for Excel) are ignored.
 
     Raises :class:`InputError` for a missing file, an unknown extension, an empty file, a
     header without data rows, duplicated column names, rows with more or fewer fields than
