@@ -132,6 +132,10 @@ def load_codebook(path: str | Path) -> Codebook:
     raw = load_yaml(path)
     if not isinstance(raw, dict):
         raise InputError("the codebook is empty or not a mapping", file=source)
+    consent = (raw.get("meta") or {}).get("consent")
+    if isinstance(consent, dict) and True in consent:
+        # YAML 1.1 reads an unquoted `yes:` key as the boolean true.
+        consent["yes"] = consent.pop(True)
     validate(raw, "codebook", source=source)
 
     scales = {

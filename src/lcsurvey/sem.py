@@ -116,9 +116,11 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
     model = semopy.Model(syntax)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(complete, obj="MLW")
+        # semopy's default SLSQP tolerance stops about 1e-3 short of lavaan's estimates.
+        model.fit(complete, obj="MLW", solver="SLSQP", options={"ftol": 1e-12, "maxiter": 10000})
         table = model.inspect(std_est=True)
     estimates = _estimates_table(table, spec)
+    estimates["std_all"] = standardized_all(estimates, model)
     fit = fit_measures(model, complete, n_free=len(model.param_vals))
     return FittedModel(spec=spec, model=model, data=complete, estimates=estimates, fit=fit)
 
@@ -143,12 +145,41 @@ def _estimates_table(table: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
             "est": est, "se": se if free else np.nan, "z": z,
             "pvalue": 2 * stats.norm.sf(abs(z)) if free else np.nan,
             "ci_lower": est - half, "ci_upper": est + half,
-            "std_all": float(rec["Est. Std"]),
+            "std_all": np.nan,
         })
     frame = pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
     order = {"=~": 0, "~": 1, "~~": 2}
     frame["_order"] = frame["op"].map(order)
     return frame.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+def standardized_all(estimates: pd.DataFrame, model: semopy.Model) -> pd.Series:
+    """lavaan's std.all: every variable scaled to unit model-implied variance.
+
+    Loadings and regressions are multiplied by sd(rhs or factor) / sd(lhs or indicator);
+    variances are divided by the total variance; covariances between two residuals (or two
+    factors) are divided by the product of their own standard deviations, i.e. reported as a
+    correlation of residuals, as lavaan does.
+    """
+    sigma, (_, c) = model.calc_sigma()
+    psi = model.matrices[2]
+    latent_cov = c @ psi @ c.T
+    total = dict(zip(model.names_lambda[0], np.diag(sigma), strict=True))
+    total.update(zip(model.names_beta[0], np.diag(latent_cov), strict=True))
+    own = {lhs: est for lhs, op, rhs, est in
+           estimates[["lhs", "op", "rhs", "est"]].itertuples(index=False)
+           if op == "~~" and lhs == rhs}
+    values = []
+    for lhs, op, rhs, est in estimates[["lhs", "op", "rhs", "est"]].itertuples(index=False):
+        if op == "=~":
+            values.append(est * np.sqrt(total[lhs] / total[rhs]))
+        elif op == "~":
+            values.append(est * np.sqrt(total[rhs] / total[lhs]))
+        elif lhs == rhs:
+            values.append(est / total[lhs])
+        else:
+            values.append(est / np.sqrt(own[lhs] * own[rhs]))
+    return pd.Series(values, index=estimates.index, dtype=float)
 
 
 def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int) -> pd.DataFrame:

@@ -1,0 +1,99 @@
+"""The structural-model stage against lavaan on PoliticalDemocracy and HolzingerSwineford1939.
+
+Reference numbers: tests/fixtures/r/make_fixtures.R (R lavaan; versions.csv beside it).
+Tolerance 1e-3 on estimates, standard errors, standardised estimates and fit measures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lcsurvey.errors import InputError
+from lcsurvey.sem import fit_model, parse_model
+
+from .conftest import ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "r"
+TOL = 1e-3
+
+MODELS = {
+    "political_democracy": """
+        ind60 =~ x1 + x2 + x3
+        dem60 =~ y1 + y2 + y3 + y4
+        dem65 =~ y5 + y6 + y7 + y8
+        dem60 ~ a*ind60
+        dem65 ~ ind60 + b*dem60
+        y1 ~~ y5
+        y2 ~~ y4 + y6
+        y3 ~~ y7
+        y4 ~~ y8
+        y6 ~~ y8
+    """,
+    "holzinger_swineford": """
+        visual  =~ x1 + x2 + x3
+        textual =~ x4 + x5 + x6
+        speed   =~ x7 + x8 + x9
+    """,
+}
+FIT_NAMES = {"chisq": "chisq", "df": "df", "pvalue": "pvalue", "cfi": "cfi", "tli": "tli",
+             "rmsea": "rmsea", "rmsea_ci_lower": "rmsea.ci.lower",
+             "rmsea_ci_upper": "rmsea.ci.upper", "srmr": "srmr", "aic": "aic", "bic": "bic"}
+
+
+def key(frame: pd.DataFrame) -> pd.Series:
+    """(lhs, op, rhs) with the two sides of ~~ sorted, since programs list them either way."""
+    sides = [tuple(sorted((l, r))) if o == "~~" else (l, r)
+             for l, o, r in zip(frame["lhs"], frame["op"], frame["rhs"], strict=True)]
+    return pd.Series([f"{a} {o} {b}" for (a, b), o in zip(sides, frame["op"], strict=True)])
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def fitted(request):
+    name = request.param
+    data = pd.read_csv(FIXTURES / f"{name}.csv")
+    result = fit_model(MODELS[name], data, name=name)
+    ref_est = pd.read_csv(FIXTURES / f"{name}_estimates.csv")
+    ref_fit = pd.read_csv(FIXTURES / f"{name}_fit.csv").set_index("measure")["value"]
+    return result, ref_est, ref_fit
+
+
+def test_estimates_match_lavaan(fitted):
+    result, ref, _ = fitted
+    ours = result.estimates.set_index(key(result.estimates))
+    ref = ref.set_index(key(ref))
+    assert set(ours.index) == set(ref.index)
+    ours = ours.loc[ref.index]
+    np.testing.assert_allclose(ours["est"], ref["est"], atol=TOL)
+    np.testing.assert_allclose(ours["se"].fillna(0), ref["se"].fillna(0), atol=TOL)
+    np.testing.assert_allclose(ours["std_all"], ref["std.all"], atol=TOL)
+    free = ref["se"] > 0
+    np.testing.assert_allclose(ours.loc[free, "ci_lower"], ref.loc[free, "ci.lower"], atol=TOL)
+    np.testing.assert_allclose(ours.loc[free, "pvalue"], ref.loc[free, "pvalue"], atol=TOL)
+
+
+def test_fit_measures_match_lavaan(fitted):
+    result, _, ref = fitted
+    fit = result.fit.iloc[0]
+    assert fit["ntotal"] == len(result.data)
+    for ours, theirs in FIT_NAMES.items():
+        # AIC and BIC are in the thousands: compare them relative to their size.
+        tolerance = TOL * max(1.0, abs(ref[theirs]) / 1000)
+        assert fit[ours] == pytest.approx(ref[theirs], abs=tolerance), ours
+
+
+def test_labels_land_in_the_table():
+    data = pd.read_csv(FIXTURES / "political_democracy.csv")
+    result = fit_model(MODELS["political_democracy"], data)
+    labelled = result.estimates.set_index(["lhs", "op", "rhs"])["label"]
+    assert labelled[("dem60", "~", "ind60")] == "a"
+    assert labelled[("dem65", "~", "dem60")] == "b"
+    assert labelled[("dem65", "~", "ind60")] == ""
+
+
+def test_model_errors_are_readable():
+    with pytest.raises(InputError, match="cannot read statement 2"):
+        parse_model("f =~ x1 + x2\nthis is not lavaan", name="bad")
+    with pytest.raises(InputError, match=r"variables that the data do not have: \['x9'\]"):
+        fit_model("f =~ x1 + x2 + x9", pd.DataFrame({"x1": [1.0], "x2": [2.0]}))
