@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lcsurvey.clean import STEPS, _longstring_share_fast, clean_wave, longstring_share
+from lcsurvey.clean import STEPS, clean_wave, longest_run, longest_run_reference, longstring_share
 from lcsurvey.errors import InputError
 from lcsurvey.pseudonym import pseudonymise
 
@@ -136,11 +136,21 @@ def test_pseudonyms_are_keyed_stable_and_normalised():
     assert "LC-0001" not in "".join(first.dropna())
 
 
-def test_fast_longstring_matches_the_reference():
+def test_fast_longest_run_matches_the_reference():
     rng = np.random.default_rng(1)
     answers = rng.integers(1, 4, size=(300, 12)).astype(float)
     answers[rng.random(answers.shape) < 0.2] = np.nan
     answers[:20] = 3.0
     answers[0, :] = np.nan
-    np.testing.assert_allclose(_longstring_share_fast(answers), longstring_share(answers))
-    assert _longstring_share_fast(answers)[1] == 1.0
+    fast, reference = longest_run(answers), longest_run_reference(answers)
+    np.testing.assert_array_equal(fast[0], reference[0])
+    np.testing.assert_array_equal(fast[1], reference[1])
+    assert fast[0][1] == 12 and fast[0][0] == 0
+
+
+def test_longstring_is_measured_per_response_scale():
+    five = np.array([[4.0] * 10, [1, 2, 3, 4, 5, 1, 2, 3, 4, 5]])
+    seven = np.array([[5.0, 5, 5, 5], [6.0, 6, 6, 6]])  # "agree" on 1-7 is another code
+    shares = longstring_share([five, seven])
+    assert shares[0] == 1.0
+    assert shares[1] == pytest.approx(5 / 14)

@@ -156,26 +156,26 @@ def _norm(text: str) -> str:
     return " ".join(str(text).split()).casefold()
 
 
-def longstring_share(answers: np.ndarray) -> np.ndarray:
-    """Per row: the longest run of identical consecutive answers / the number answered.
+def longest_run_reference(answers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the longest run of identical consecutive answers, and the number answered.
 
-    Unanswered items are skipped (they neither break nor extend a run), as in the careless
-    package's longstring() applied to the answered items in questionnaire order.
+    Plain loop, kept as the readable definition that the vectorised version is tested against.
+    Unanswered items are skipped: they neither break nor extend a run (careless::longstring on
+    the answered items in questionnaire order).
     """
-    n_rows, _ = answers.shape
-    shares = np.full(n_rows, np.nan)
-    for i in range(n_rows):
-        row = answers[i][~np.isnan(answers[i])]
-        if row.size == 0:
-            continue
-        change = np.flatnonzero(np.diff(row) != 0)
-        bounds = np.concatenate(([-1], change, [row.size - 1]))
-        shares[i] = np.diff(bounds).max() / row.size
-    return shares
+    longest = np.zeros(answers.shape[0], dtype=int)
+    answered = np.zeros(answers.shape[0], dtype=int)
+    for i, row in enumerate(answers):
+        row = row[~np.isnan(row)]
+        answered[i] = row.size
+        if row.size:
+            bounds = np.concatenate(([-1], np.flatnonzero(np.diff(row) != 0), [row.size - 1]))
+            longest[i] = np.diff(bounds).max()
+    return longest, answered
 
 
-def _longstring_share_fast(answers: np.ndarray) -> np.ndarray:
-    """Vectorised longstring_share: answered items are packed left per row, then runs are measured."""
+def longest_run(answers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised longest_run_reference: answered items packed left per row, runs measured."""
     n_rows, n_cols = answers.shape
     answered = ~np.isnan(answers)
     n_answered = answered.sum(axis=1)
@@ -186,12 +186,24 @@ def _longstring_share_fast(answers: np.ndarray) -> np.ndarray:
     same = np.zeros((n_rows, n_cols), dtype=bool)
     same[:, 1:] = (packed[:, 1:] == packed[:, :-1]) & valid[:, 1:]
     # Run length ending at each position: positions since the last break.
-    breaks = np.where(~same, idx[None, :], 0)
-    last_break = np.maximum.accumulate(breaks, axis=1)
+    last_break = np.maximum.accumulate(np.where(~same, idx[None, :], 0), axis=1)
     run = np.where(valid, idx[None, :] - last_break + 1, 0)
-    longest = run.max(axis=1)
+    return run.max(axis=1, initial=0), n_answered
+
+
+def longstring_share(blocks: list[np.ndarray]) -> np.ndarray:
+    """Share of the answered items covered by the longest identical run within each block.
+
+    A block is the items that share a response scale, in questionnaire order. Runs are
+    measured per scale because a straightliner who ticks "agree" everywhere gives a different
+    code on a 1-7 scale than on a 1-5 scale; summing the runs over blocks catches them while
+    one long honest run on a short block stays a small share.
+    """
+    runs = [longest_run(block) for block in blocks]
+    covered = sum(longest for longest, _ in runs)
+    answered = sum(n for _, n in runs)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n_answered > 0, longest / np.maximum(n_answered, 1), np.nan)
+        return np.where(answered > 0, covered / np.maximum(answered, 1), np.nan)
 
 
 def clean_wave(
@@ -249,7 +261,11 @@ def clean_wave(
                                 "n_missing": int(values.isna().sum())})
     items = list(book.items)
     item_frame = pd.DataFrame({name: decoded[name] for name in items})
-    answers_raw = np.column_stack([raw_codes[name].to_numpy(float) for name in items])
+    by_scale: dict[str, list[str]] = {}
+    for name in items:
+        by_scale.setdefault(book.items[name].scale, []).append(name)
+    blocks = [np.column_stack([raw_codes[name].to_numpy(float) for name in names])
+              for names in by_scale.values() if len(names) > 1]
 
     # --- ids and pseudonyms -----------------------------------------------------------------
     ids = _as_text(col(book.id, "id"))
@@ -313,7 +329,7 @@ def clean_wave(
             failed |= decoded[name].notna() & (decoded[name] != float(var.expected))
         flags["attention"] = failed
 
-    shares = _longstring_share_fast(answers_raw)
+    shares = longstring_share(blocks)
     if _active(rules["longstring_max_share"]):
         # Too few answers to speak of a pattern: leave those to the missing-items rule.
         enough = answered_items.to_numpy() >= max(5, len(items) // 2)
