@@ -7,7 +7,7 @@ rule scales:
         codebook=config["codebook"],
     output:
         reliability="results/{wave}/scales/reliability.csv",
-        items="results/{wave}/scales/items.csv",
+        item_stats="results/{wave}/scales/items.csv",
         scores="results/{wave}/scales/scores.parquet",
     log:
         "logs/{wave}/scales.log",

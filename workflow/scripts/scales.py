@@ -12,5 +12,5 @@ with script_log(snakemake.log[0]):  # noqa: F821
     responses = pd.read_parquet(sm.input.responses)
     reliability, items = reliability_table(responses, book)
     write_csv(reliability, sm.output.reliability)
-    write_csv(items, sm.output.items)
+    write_csv(items, sm.output.item_stats)
     write_parquet(scale_scores(responses, book), sm.output.scores)

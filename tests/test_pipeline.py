@@ -1,0 +1,136 @@
+"""End to end: the whole Snakemake workflow on a small simulated wave in a temporary copy.
+
+Checks what a new user relies on: every output of DESIGN.md is written, the flow adds up,
+no PII reaches any output, a rerun does nothing, and a broken wave stops with a clear message
+and no partial outputs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+SIMULATE = str(Path(sys.executable).with_name("lcsurvey-simulate"))
+PII = ["RecipientEmail", "RecipientFirstName", "RecipientLastName", "IPAddress"]
+
+
+def make_project(where: Path, waves: dict[str, str]) -> Path:
+    for name in ("Snakefile", "workflow", "notebooks"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, where / name)
+        else:
+            shutil.copy2(source, where / name)
+    (where / "data" / "raw").mkdir(parents=True)
+    shutil.copy2(ROOT / "data" / "codebook.yaml", where / "data" / "codebook.yaml")
+    config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    config["waves"] = waves
+    (where / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return where
+
+
+def simulate(where: Path, wave: str, n: int) -> Path:
+    subprocess.run([SIMULATE, "--out", str(where / "data" / "raw"), "--wave", wave, "--n", str(n),
+                    "--format", "csv", "--seed", "7"], check=True, capture_output=True)
+    return where / "data" / "raw" / f"wave_{wave}.csv"
+
+
+def snakemake(where: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([SNAKEMAKE, "--cores", "2", *args], cwd=where, capture_output=True,
+                          text=True)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    where = make_project(tmp_path_factory.mktemp("project"), {"2030-01": "data/raw/wave_2030-01.csv"})
+    simulate(where, "2030-01", 260)
+    run = snakemake(where)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return where
+
+
+def test_every_output_is_written(project):
+    wave = project / "results" / "2030-01"
+    for relative in ["clean/responses.parquet", "clean/quarantine.parquet", "clean/flow.csv",
+                     "scales/reliability.csv", "scales/items.csv", "scales/scores.parquet",
+                     "models/transfer/estimates.csv", "models/transfer/fit.csv"]:
+        assert (wave / relative).stat().st_size > 0, relative
+    for lang in ("nl", "en"):
+        assert (project / "reports" / "2030-01" / f"two_pager_{lang}.pdf").stat().st_size > 0
+        assert (project / "reports" / "2030-01" / f"two_pager_{lang}.html").stat().st_size > 0
+    estimates = pd.read_csv(wave / "models/transfer/estimates.csv")
+    assert list(estimates.columns) == ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue",
+                                       "ci_lower", "ci_upper", "std_all"]
+    fit = pd.read_csv(wave / "models/transfer/fit.csv")
+    assert 0.8 < fit.loc[0, "cfi"] <= 1
+
+
+def test_nothing_is_lost(project):
+    raw = pd.read_csv(project / "data/raw/wave_2030-01.csv", skiprows=[1, 2])
+    clean = project / "results" / "2030-01" / "clean"
+    kept = pd.read_parquet(clean / "responses.parquet")
+    quarantine = pd.read_parquet(clean / "quarantine.parquet")
+    flow = pd.read_csv(clean / "flow.csv")
+    assert len(kept) + len(quarantine) == len(raw)
+    assert flow["n_before"].iloc[0] == len(raw)
+    assert flow["n_after"].iloc[-1] == len(kept)
+    assert (flow["n_before"] - flow["n_removed"] == flow["n_after"]).all()
+    assert quarantine["reasons"].str.len().gt(0).all()
+
+
+def test_no_pii_in_any_output(project):
+    raw = pd.read_csv(project / "data/raw/wave_2030-01.csv", skiprows=[1, 2], dtype=str)
+    secrets = {v for column in PII for v in raw[column].dropna() if len(v) > 3}
+    assert secrets
+    texts = []
+    for path in [*(project / "results").rglob("*"), *(project / "reports").rglob("*"),
+                 *(project / "logs").rglob("*")]:
+        if not path.is_file():
+            continue
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+            texts.append(" ".join(frame.columns) + frame.astype(str).to_csv())
+        elif path.suffix == ".pdf":
+            from pypdf import PdfReader
+
+            texts.append(" ".join(page.extract_text() for page in PdfReader(path).pages))
+        else:
+            texts.append(path.read_bytes().decode("utf-8", errors="replace"))
+    everything = "\n".join(texts)
+    leaked = [s for s in secrets if s in everything]
+    assert not leaked, leaked[:3]
+    for column in PII:
+        assert column not in everything
+
+
+def test_rerun_does_nothing(project):
+    run = snakemake(project, "--dry-run")
+    assert run.returncode == 0
+    assert "Nothing to be done" in run.stdout + run.stderr
+
+
+def test_broken_wave_stops_with_a_clear_message_and_no_partial_outputs(tmp_path):
+    where = make_project(tmp_path, {"2030-02": "data/raw/wave_2030-02.csv"})
+    path = simulate(where, "2030-02", 80)
+    lines = path.read_text(encoding="utf-8-sig").split("\n")
+    target = next(i for i, line in enumerate(lines) if i >= 3 and ",Mee eens," in line)
+    lines[target] = lines[target].replace(",Mee eens,", ",Zeer mee eens,", 1)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    run = snakemake(where)
+    assert run.returncode != 0
+    message = run.stdout + run.stderr
+    assert f"row {target + 1}" in message and "Zeer mee eens" in message and "wave_2030-02.csv" in message
+    assert not (where / "results" / "2030-02" / "clean").exists() or not any(
+        (where / "results" / "2030-02" / "clean").iterdir()
+    )
