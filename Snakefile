@@ -12,6 +12,14 @@ validate(config, schema="workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    wave=one_of(WAVES),
+    model=one_of(MODELS),
+    lang=one_of(LANGUAGES),
+
+
 include: "workflow/rules/clean.smk"
 include: "workflow/rules/scales.smk"
 include: "workflow/rules/models.smk"
@@ -19,6 +27,6 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

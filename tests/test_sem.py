@@ -44,8 +44,8 @@ FIT_NAMES = {"chisq": "chisq", "df": "df", "pvalue": "pvalue", "cfi": "cfi", "tl
 
 def key(frame: pd.DataFrame) -> pd.Series:
     """(lhs, op, rhs) with the two sides of ~~ sorted, since programs list them either way."""
-    sides = [tuple(sorted((l, r))) if o == "~~" else (l, r)
-             for l, o, r in zip(frame["lhs"], frame["op"], frame["rhs"], strict=True)]
+    sides = [tuple(sorted((lhs, rhs))) if op == "~~" else (lhs, rhs)
+             for lhs, op, rhs in zip(frame["lhs"], frame["op"], frame["rhs"], strict=True)]
     return pd.Series([f"{a} {o} {b}" for (a, b), o in zip(sides, frame["op"], strict=True)])
 
 

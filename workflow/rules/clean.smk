@@ -10,12 +10,14 @@ rule clean:
         quarantine="results/{wave}/clean/quarantine.parquet",
         flow="results/{wave}/clean/flow.csv",
         recodes="results/{wave}/clean/recodes.csv",
+    log:
+        "logs/{wave}/clean.log",
+    conda:
+        "../../envs/lcsurvey.yaml"
     params:
         wave="{wave}",
         rules=config.get("cleaning", {}),
         reading=reading_options,
         key_file=config.get("pseudonym_key_file"),
-    log:
-        "logs/{wave}/clean.log",
     script:
         "../scripts/clean.py"

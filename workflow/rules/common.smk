@@ -1,4 +1,4 @@
-# Helpers shared by the rule files: the configured waves, their raw files, the target list.
+# Helpers for every stage: the configured waves, their raw files and reading options, the targets.
 import os
 import re
 
@@ -19,10 +19,9 @@ MODELS = list(config["models"])
 LANGUAGES = list(config.get("report", {}).get("languages", ["nl", "en"]))
 
 
-wildcard_constraints:
-    wave="|".join(re.escape(w) for w in WAVES),
-    model="|".join(re.escape(m) for m in MODELS),
-    lang="|".join(LANGUAGES),
+def one_of(names):
+    """A wildcard pattern that matches exactly one of the given names."""
+    return "|".join(re.escape(name) for name in names)
 
 
 def wave_spec(wave):

@@ -7,13 +7,15 @@ rule model:
     output:
         estimates="results/{wave}/models/{model}/estimates.csv",
         fit="results/{wave}/models/{model}/fit.csv",
-    params:
-        syntax=model_syntax,
-        model="{model}",
-        missing=config.get("estimation", {}).get("missing", "listwise"),
     log:
         "logs/{wave}/model_{model}.log",
     benchmark:
         "benchmarks/{wave}/model_{model}.tsv"
+    conda:
+        "../../envs/lcsurvey.yaml"
+    params:
+        syntax=model_syntax,
+        model="{model}",
+        missing=config.get("estimation", {}).get("missing", "listwise"),
     script:
         "../scripts/model.py"

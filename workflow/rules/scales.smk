@@ -11,5 +11,7 @@ rule scales:
         scores="results/{wave}/scales/scores.parquet",
     log:
         "logs/{wave}/scales.log",
+    conda:
+        "../../envs/lcsurvey.yaml"
     script:
         "../scripts/scales.py"
