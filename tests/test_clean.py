@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from lcsurvey.clean import STEPS, clean_wave, longest_run, longest_run_reference, longstring_share
+from lcsurvey.clean import STEPS, clean_wave, mahalanobis_p, longest_run, longest_run_reference, longstring_share
 from lcsurvey.errors import InputError
 from lcsurvey.pseudonym import pseudonymise
 
@@ -69,7 +70,9 @@ def test_each_rule_quarantines_with_its_reason(small_codebook):
     assert shared == set(q.loc[["R_dup"], "rid"])
     flow = result.flow.set_index("step")
     assert list(flow.index) == list(STEPS)
-    assert (flow["n_removed"] == 1).all()
+    excluded = flow.drop(index=["outliers", "low_variability"])
+    assert (excluded["n_removed"] == 1).all()
+    assert (flow.loc[["outliers", "low_variability"], "n_removed"] == 0).all()
     assert flow["n_after"].iloc[-1] == len(result.kept)
     assert flow["n_before"].iloc[0] == len(rows)
 
@@ -154,3 +157,48 @@ def test_longstring_is_measured_per_response_scale():
     shares = longstring_share([five, seven])
     assert shares[0] == 1.0
     assert shares[1] == pytest.approx(5 / 14)
+
+
+def test_mahalanobis_p_matches_a_per_row_inverse():
+    rng = np.random.default_rng(5)
+    x = rng.multivariate_normal(np.zeros(6), np.eye(6) + 0.5, size=400)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[0] = [6, -6, 6, -6, 6, np.nan]
+    p = mahalanobis_p(x)
+    mu = np.nanmean(x, axis=0)
+    sigma = pd.DataFrame(x).cov().to_numpy()
+    for i in range(25):
+        o = ~np.isnan(x[i])
+        d = x[i, o] - mu[o]
+        d2 = d @ np.linalg.solve(sigma[np.ix_(o, o)], d)
+        assert p[i] == pytest.approx(stats.chi2.sf(d2, o.sum()), rel=1e-9)
+    assert p[0] < 1e-6 and np.median(p) > 0.2
+
+
+def test_outliers_and_low_variability_are_flagged_not_excluded_unless_asked(small_codebook):
+    rng = np.random.default_rng(2)
+    rows = []
+    for i in range(60):
+        answers = {c: str(int(v)) for c, v in zip(
+            ["Q2_1", "Q2_2", "Q2_3", "Q3_1", "Q3_2", "Q3_3"],
+            np.clip(np.round(3 + rng.normal(size=6) * 0.8), 1, 5), strict=True)}
+        answers["Q2_3"] = str(6 - int(answers["Q2_3"]))
+        rows.append(good_row(i, Duration=str(600 + i), **answers))
+    rows[10] = good_row(10, Q2_1="5", Q2_2="1", Q2_3="1", Q3_1="5", Q3_2="1", Q3_3="5")
+    rows[11] = good_row(11, Q2_1="3", Q2_2="3", Q2_3="3", Q3_1="3", Q3_2="3", Q3_3="3")
+    result = run(rows, small_codebook, rules={"longstring_max_share": None})
+    kept = result.kept.set_index(result.kept["rid"])
+    rid = dict(zip(result.kept.index, result.kept["rid"], strict=True))
+    assert len(result.kept) == 60
+    assert kept.loc[rid[10], "flag_outlier"]
+    assert kept.loc[rid[11], "flag_low_variability"]
+    assert kept["flag_outlier"].sum() < 6
+    flow = result.flow.set_index("step")
+    assert flow.loc["outliers", "n_flagged"] >= 1 and flow.loc["outliers", "n_removed"] == 0
+
+    strict = run(rows, small_codebook, rules={"longstring_max_share": None,
+                                              "exclude_outliers": True,
+                                              "exclude_low_variability": True})
+    reasons = set(strict.quarantine["first_reason"])
+    assert {"outliers", "low_variability"} <= reasons
+    assert len(strict.kept) + len(strict.quarantine) == 60

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from lcsurvey.codebook import Codebook, Scale, Variable
 from lcsurvey.errors import InputError
@@ -29,7 +30,11 @@ STEPS = (
     "attention",
     "straightlining",
     "missing",
+    "outliers",
+    "low_variability",
 )
+# Rules that only flag by default: the analyst decides whether to exclude on them.
+FLAG_ONLY_BY_DEFAULT = ("outliers", "low_variability")
 
 DEFAULT_RULES: dict[str, Any] = {
     "previews": True,
@@ -40,6 +45,10 @@ DEFAULT_RULES: dict[str, Any] = {
     "attention_checks": True,
     "longstring_max_share": 0.9,
     "max_missing_share": 0.5,
+    "outlier_p": 0.001,
+    "exclude_outliers": False,
+    "min_variability": 0.08,
+    "exclude_low_variability": False,
 }
 
 REASON_TEXT = {
@@ -52,6 +61,8 @@ REASON_TEXT = {
     "attention": "failed attention check",
     "straightlining": "straightlining (longstring share above the threshold)",
     "missing": "too many unanswered items",
+    "outliers": "multivariate outlier (Mahalanobis distance)",
+    "low_variability": "low intra-individual response variability",
 }
 
 
@@ -206,6 +217,34 @@ def longstring_share(blocks: list[np.ndarray]) -> np.ndarray:
         return np.where(answered > 0, covered / np.maximum(answered, 1), np.nan)
 
 
+def mahalanobis_p(x: np.ndarray) -> np.ndarray:
+    """Per row: p-value of the squared Mahalanobis distance over the row's answered items.
+
+    Means and covariances are pairwise-complete estimates (made positive definite if needed);
+    d2 = (x_o - mu_o)' Sigma_oo^-1 (x_o - mu_o) is referred to chi-square with as many degrees
+    of freedom as answered items. Sigma_oo^-1 is obtained from K = Sigma^-1 as
+    K_oo - K_om K_mm^-1 K_mo, batched over rows with the same number of missing items, so the
+    cost does not grow with the number of missingness patterns.
+    """
+    observed = ~np.isnan(x)
+    mu = np.nanmean(x, axis=0)
+    sigma = pd.DataFrame(x).cov().to_numpy()
+    values, vectors = np.linalg.eigh(sigma)
+    sigma = (vectors * np.maximum(values, 1e-6 * values.max())) @ vectors.T
+    k_full = np.linalg.inv(sigma)
+    centred = np.where(observed, x - mu, 0.0)
+    k_x = centred @ k_full
+    d2 = np.einsum("ij,ij->i", k_x, centred)
+    n_missing = (~observed).sum(axis=1)
+    for m in np.unique(n_missing[n_missing > 0]):
+        rows = np.flatnonzero(n_missing == m)
+        miss = np.argsort(observed[rows], axis=1, kind="stable")[:, :m]
+        k_mm = k_full[miss[:, :, None], miss[:, None, :]]
+        u = np.take_along_axis(k_x[rows], miss, axis=1)
+        d2[rows] -= np.einsum("ij,ij->i", u, np.linalg.solve(k_mm, u[:, :, None])[:, :, 0])
+    return stats.chi2.sf(d2, observed.sum(axis=1))
+
+
 def clean_wave(
     frame: pd.DataFrame,
     book: Codebook,
@@ -341,15 +380,41 @@ def clean_wave(
     if _active(rules["max_missing_share"]):
         flags["missing"] = missing_share > float(rules["max_missing_share"])
 
+    # Flags on the respondents still in: their mean and covariance define "typical".
+    still_in = ~pd.concat([flags[s] for s in STEPS if s not in FLAG_ONLY_BY_DEFAULT],
+                          axis=1).any(axis=1)
+    items_in = item_frame[still_in].to_numpy(float)
+    if _active(rules["outlier_p"]) and still_in.sum() > len(items) + 1:
+        p_values = np.full(n_raw, np.nan)
+        p_values[still_in.to_numpy()] = mahalanobis_p(items_in)
+        flags["outliers"] = pd.Series(p_values < float(rules["outlier_p"]), index=frame.index)
+    if _active(rules["min_variability"]):
+        low, high = (np.array([getattr(book.scales[book.items[n].scale], side) for n in items])
+                     for side in ("lowest", "highest"))
+        # As ticked (before reverse keying): a respondent ticking one box throughout has 0.
+        answers = np.column_stack([raw_codes[name].to_numpy(float) for name in items])
+        pomp = (answers - low) / (high - low)
+        answered = ~np.isnan(pomp)
+        count = np.maximum(answered.sum(axis=1), 1)
+        mean = np.where(answered, pomp, 0).sum(axis=1) / count
+        irv = np.sqrt(np.where(answered, (pomp - mean[:, None]) ** 2, 0).sum(axis=1) / count)
+        irv = np.where(answered.sum(axis=1) >= 5, irv, np.nan)
+        flags["low_variability"] = pd.Series(irv < float(rules["min_variability"]),
+                                             index=frame.index) & still_in
+    excluding = {step: True for step in STEPS}
+    excluding["outliers"] = bool(rules["exclude_outliers"])
+    excluding["low_variability"] = bool(rules["exclude_low_variability"])
+
     # --- flow: each row counted at the first rule that removes it ---------------------------
     removed = pd.Series(False, index=frame.index)
     flow_rows = []
     for step in STEPS:
-        newly = flags[step] & ~removed
+        applies = flags[step] & ~removed
+        newly = applies if excluding[step] else applies & False
         n_before = int((~removed).sum())
         removed |= newly
         flow_rows.append({"step": step, "n_before": n_before, "n_removed": int(newly.sum()),
-                          "n_after": int((~removed).sum())})
+                          "n_after": int((~removed).sum()), "n_flagged": int(applies.sum())})
     flow = pd.DataFrame(flow_rows)
 
     reasons = pd.Series("", index=frame.index, dtype="string")
@@ -363,7 +428,10 @@ def clean_wave(
          item_frame, background],
         axis=1,
     )
-    kept = base[~removed].reset_index(drop=True)
+    kept = base[~removed].assign(
+        flag_outlier=flags["outliers"][~removed].astype(bool),
+        flag_low_variability=flags["low_variability"][~removed].astype(bool),
+    ).reset_index(drop=True)
 
     used = {var.column_in(wave) for group in (book.items, book.background, book.attention_checks)
             for var in group.values()}
@@ -377,7 +445,7 @@ def clean_wave(
             pd.DataFrame({
                 "file_row": pd.Series(rows, index=frame.index)[removed].astype("int64"),
                 "reasons": reasons[removed],
-                "first_reason": _first_reason(flags, removed),
+                "first_reason": _first_reason(flags, removed, excluding),
                 "progress": progress[removed] if progress is not None else np.nan,
                 "duration": duration[removed] if duration is not None else np.nan,
                 "longstring_share": pd.Series(shares, index=frame.index)[removed],
@@ -395,10 +463,12 @@ def clean_wave(
     return CleanResult(kept=kept, quarantine=quarantine, flow=flow, recodes=pd.DataFrame(recodes))
 
 
-def _first_reason(flags: dict[str, pd.Series], removed: pd.Series) -> pd.Series:
+def _first_reason(flags: dict[str, pd.Series], removed: pd.Series,
+                  excluding: dict[str, bool]) -> pd.Series:
     first = pd.Series(pd.NA, index=removed.index, dtype="string")
     for step in reversed(STEPS):
-        first = first.mask(flags[step], step)
+        if excluding[step]:
+            first = first.mask(flags[step], step)
     return first[removed]
 
 
