@@ -1,0 +1,546 @@
+"""Full-information maximum likelihood (lavaan's missing = "ml") for semopy models.
+
+The model's covariance structure Sigma(theta) comes from semopy (parser, matrices, starting
+values); the means of the observed variables are free (a saturated mean structure, as lavaan
+estimates intercepts for a model without mean restrictions). Rows are grouped by missingness
+pattern once; the log-likelihood, its gradient and its Hessian then work on per-pattern
+counts, sums and cross-products, using one inverse of Sigma per evaluation: for a pattern with
+missing set m, the inverse of the observed block (padded with zeros) is
+K - K[:, m] K[m, m]^-1 K[m, :] with K = Sigma^-1, and log|Sigma_oo| = log|Sigma| + log|K[m, m]|.
+
+Estimation: EM for the unrestricted (H1) means and covariances; Fisher scoring of the
+complete-data ML discrepancy at the EM moments for starting values; Newton steps on the FIML
+log-likelihood with its analytic Hessian. Standard errors come from the observed information
+(the inverse Hessian of -loglik in the free parameters including the means), lavaan's default
+for missing = "ml". Fit measures follow lavaan's fitMeasures() for missing = "ml".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import semopy
+from scipy import stats
+
+LOG_2PI = float(np.log(2 * np.pi))
+
+
+@dataclass
+class FimlResult:
+    params: np.ndarray       # semopy parameter vector at the optimum (model.param_vals order)
+    means: np.ndarray        # estimated means of the observed variables (model.vars["observed"])
+    loglik: float            # H0 log-likelihood (lavaan's logl)
+    loglik_h1: float         # unrestricted model log-likelihood by EM (lavaan's unrestricted.logl)
+    loglik_baseline: float   # independence model with free means and variances
+    npar: int                # free parameters including the p means (lavaan's npar)
+    vcov: np.ndarray         # covariance matrix of (params, means) from the observed information
+    n: int                   # rows used (rows with at least one observed value)
+    converged: bool
+    iterations: int
+    h1_means: np.ndarray | None = None   # EM means of the unrestricted model
+    h1_cov: np.ndarray | None = None     # EM covariance matrix (divisor N) of the unrestricted model
+
+
+# --------------------------------------------------------------------------------------------
+# Missingness patterns
+# --------------------------------------------------------------------------------------------
+
+
+class Patterns:
+    """Per-pattern sufficient statistics of a data matrix with NaN for missing cells.
+
+    For pattern k: n[k] rows, sums[k] the column sums (0 where missing), cross[k] the sum of
+    x x' over its rows (0 outside the observed block). Patterns are grouped by their number of
+    missing variables; `groups` holds (pattern indices, missing-variable indices) per group.
+    """
+
+    def __init__(self, x: np.ndarray):
+        mask = np.isfinite(x)
+        keep = mask.any(axis=1)
+        x, mask = x[keep], mask[keep]
+        self.n_rows, self.p = x.shape
+        x0 = np.where(mask, x, 0.0)
+        masks, inverse = np.unique(mask, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        self.observed = masks
+        self.n = np.bincount(inverse, minlength=len(masks)).astype(float)
+        self.n_observed = masks.sum(axis=1)
+        self.sums = np.zeros((len(masks), self.p))
+        np.add.at(self.sums, inverse, x0)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(self.n).astype(int)])
+        xs = x0[order]
+        self.cross = np.empty((len(masks), self.p, self.p))
+        for k in range(len(masks)):
+            block = xs[bounds[k]:bounds[k + 1]]
+            self.cross[k] = block.T @ block
+        n_missing = self.p - self.n_observed
+        self.groups = []
+        for r in np.unique(n_missing):
+            idx = np.flatnonzero(n_missing == r)
+            miss = np.array([np.flatnonzero(~masks[k]) for k in idx], dtype=int).reshape(len(idx), r)
+            self.groups.append((idx, miss))
+        self.const = float(LOG_2PI * (self.n * self.n_observed).sum())
+
+    def inverses(self, sigma: np.ndarray):
+        """Padded inverses A[k] of the observed blocks of Sigma and log|Sigma_oo| per pattern.
+
+        Also returns, per group with missing values, K[m, m]^-1 (the conditional covariance of the
+        missing given the observed variables). Raises LinAlgError if Sigma is not positive
+        definite.
+        """
+        chol = np.linalg.cholesky(sigma)
+        logdet = 2 * np.log(np.diag(chol)).sum()
+        eye = np.eye(self.p)
+        k_inv = np.linalg.solve(chol.T, np.linalg.solve(chol, eye))
+        k_inv = (k_inv + k_inv.T) / 2
+        npat = len(self.n)
+        a = np.empty((npat, self.p, self.p))
+        logdets = np.empty(npat)
+        conditional = []
+        for idx, miss in self.groups:
+            r = miss.shape[1]
+            if r == 0:
+                a[idx] = k_inv
+                logdets[idx] = logdet
+                conditional.append(None)
+                continue
+            km = np.moveaxis(k_inv[:, miss], 0, 1)                 # (g, p, r) = K[:, m]
+            kmm = k_inv[miss[:, :, None], miss[:, None, :]]          # (g, r, r)
+            if r == 1:
+                kmm_inv = 1.0 / kmm
+                det = kmm[:, 0, 0]
+            elif r == 2:
+                det = kmm[:, 0, 0] * kmm[:, 1, 1] - kmm[:, 0, 1] * kmm[:, 1, 0]
+                kmm_inv = np.empty_like(kmm)
+                kmm_inv[:, 0, 0] = kmm[:, 1, 1] / det
+                kmm_inv[:, 1, 1] = kmm[:, 0, 0] / det
+                kmm_inv[:, 0, 1] = -kmm[:, 0, 1] / det
+                kmm_inv[:, 1, 0] = -kmm[:, 1, 0] / det
+            else:
+                sign, logabs = np.linalg.slogdet(kmm)
+                det = sign * np.exp(logabs)
+                kmm_inv = np.linalg.inv(kmm)
+            if np.any(det <= 0):
+                raise np.linalg.LinAlgError("observed block not positive definite")
+            a[idx] = k_inv - km @ kmm_inv @ np.swapaxes(km, 1, 2)
+            a[idx[:, None], miss, :] = 0.0          # exact zeros where the pattern is missing
+            a[idx[:, None], :, miss] = 0.0
+            logdets[idx] = logdet + np.log(det)
+            conditional.append(kmm_inv)
+        return a, logdets, conditional
+
+    def loglik(self, sigma: np.ndarray, mu: np.ndarray, *, parts: bool = False):
+        """Log-likelihood at (mu, Sigma); with parts=True also the pieces the derivatives use."""
+        a, logdets, conditional = self.inverses(sigma)
+        a_s = np.einsum("kij,kj->ki", a, self.sums)
+        a_mu = a @ mu
+        quad = (np.einsum("kij,kij->k", a, self.cross) - 2 * a_s @ mu
+                + self.n * (a_mu @ mu))
+        value = -0.5 * (self.const + self.n @ logdets + quad.sum())
+        if not parts:
+            return value
+        return value, (a, a_s, a_mu, conditional)
+
+    def gradient(self, mu: np.ndarray, pieces):
+        """d loglik / d mu and G with d loglik = tr(G dSigma) for symmetric dSigma; also B_k."""
+        a, a_s, a_mu, _ = pieces
+        n = self.n
+        g_mu = a_s.sum(axis=0) - np.einsum("k,kij->ij", n, a) @ mu
+        # B_k = A_k W_k A_k with W_k the cross-products about mu.
+        b = a @ self.cross @ a
+        b -= a_s[:, :, None] * a_mu[:, None, :]
+        b -= a_mu[:, :, None] * a_s[:, None, :]
+        b += n[:, None, None] * a_mu[:, :, None] * a_mu[:, None, :]
+        g_sigma = 0.5 * (b.sum(axis=0) - np.einsum("k,kij->ij", n, a))
+        return g_mu, (g_sigma + g_sigma.T) / 2, b
+
+    def hessian_moments(self, mu: np.ndarray, pieces, b: np.ndarray):
+        """Second derivatives of loglik in (mu, Sigma).
+
+        Returns (H_mumu, T, M): H_mumu (p, p); T (p, p, p) with d2l / dmu_i dSigma[dS] =
+        -sum_jl T[i, j, l] dS[j, l]; M (p*p, p*p) with d2l[dS1, dS2] = vec(dS1)' M vec(dS2).
+        """
+        a, a_s, a_mu, _ = pieces
+        n = self.n
+        p = self.p
+        npat = len(n)
+        h_mumu = -np.einsum("k,kij->ij", n, a)
+        u = a_s - n[:, None] * a_mu                                 # A_k (s_k - n_k mu)
+        a_flat = a.reshape(npat, p * p)
+        t = (a_flat.T @ u).reshape(p, p, p)
+        left = (0.5 * n[:, None, None] * a - b).reshape(npat, p * p)
+        m4 = (left.T @ a_flat).reshape(p, p, p, p).transpose(0, 2, 1, 3).reshape(p * p, p * p)
+        return h_mumu, t, m4
+
+    def em(self, *, tol: float = 1e-9, max_iter: int = 5000):
+        """Unrestricted ML means and covariance matrix (divisor N) by EM."""
+        n_total = self.n.sum()
+        counts = self.observed.T.astype(float) @ self.n
+        mu = self.sums.sum(axis=0) / counts
+        var = (np.einsum("kii->ki", self.cross).sum(axis=0) - 2 * mu * self.sums.sum(axis=0)
+               + mu**2 * counts) / counts
+        sigma = np.diag(np.where(var > 0, var, 1.0))
+        converged = False
+        iterations = 0
+        for iterations in range(1, max_iter + 1):  # noqa: B007
+            t1, t2 = self._estep(sigma, mu)
+            mu_new = t1 / n_total
+            sigma_new = t2 / n_total - np.outer(mu_new, mu_new)
+            sigma_new = (sigma_new + sigma_new.T) / 2
+            delta = max(np.abs(mu_new - mu).max(), np.abs(sigma_new - sigma).max())
+            mu, sigma = mu_new, sigma_new
+            if delta < tol:
+                converged = True
+                break
+        return mu, sigma, converged, iterations
+
+    def _estep(self, sigma: np.ndarray, mu: np.ndarray):
+        k_inv = np.linalg.inv(sigma)
+        p = self.p
+        t1 = np.zeros(p)
+        t2 = np.zeros((p, p))
+        for idx, miss in self.groups:
+            n = self.n[idx]
+            s = self.sums[idx]
+            c = self.cross[idx]
+            r = miss.shape[1]
+            if r == 0:
+                t1 += s.sum(axis=0)
+                t2 += c.sum(axis=0)
+                continue
+            g = len(idx)
+            rows = np.arange(g)[:, None]
+            kmm = k_inv[miss[:, :, None], miss[:, None, :]]
+            kmm_inv = np.linalg.inv(kmm)
+            reg = -kmm_inv @ k_inv[miss]                    # (g, r, p): E[x_m|x_o] = a + reg x0
+            reg[rows[:, :, None], np.arange(r)[None, :, None], miss[:, None, :]] = 0.0
+            shift = mu[miss] - reg @ mu                     # (g, r)
+            j = np.broadcast_to(np.eye(p), (g, p, p)).copy()
+            j[rows, miss, :] += reg
+            cvec = np.zeros((g, p))
+            cvec[rows, miss] = shift
+            js = np.einsum("kij,kj->ki", j, s)
+            t1 += (js + n[:, None] * cvec).sum(axis=0)
+            jcj = j @ c @ np.swapaxes(j, 1, 2)
+            outer = js[:, :, None] * cvec[:, None, :]
+            block = jcj + outer + np.swapaxes(outer, 1, 2)
+            block += n[:, None, None] * cvec[:, :, None] * cvec[:, None, :]
+            cond = np.zeros((g, p, p))
+            cond[rows[:, :, None], miss[:, :, None], miss[:, None, :]] = kmm_inv
+            t2 += block.sum(axis=0) + np.einsum("k,kij->ij", n, cond)
+        return t1, t2
+
+
+# --------------------------------------------------------------------------------------------
+# semopy model plumbing
+# --------------------------------------------------------------------------------------------
+
+
+class _Structure:
+    """Sigma(theta) of a semopy model and the chain rule from dSigma to dtheta."""
+
+    def __init__(self, model: semopy.Model):
+        self.model = model
+        self.q = len(model.param_vals)
+        # Sparse form of model.mx_diffs: per matrix, (rows, cols, parameter, weight).
+        self.locations = []
+        for n_mx in range(4):
+            rows, cols, params, weights = [], [], [], []
+            for i_par, diffs in enumerate(model.mx_diffs):
+                d = diffs[n_mx]
+                if d is None:
+                    continue
+                r, c = np.nonzero(d)
+                rows.append(r)
+                cols.append(c)
+                params.append(np.full(len(r), i_par))
+                weights.append(d[r, c])
+            if rows:
+                self.locations.append((n_mx, np.concatenate(rows), np.concatenate(cols),
+                                       np.concatenate(params), np.concatenate(weights)))
+
+    def sigma(self, theta: np.ndarray) -> np.ndarray:
+        self.model.update_matrices(theta)
+        sigma, _ = self.model.calc_sigma()
+        return (sigma + sigma.T) / 2
+
+    def chain(self, theta: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Gradient in theta of tr(G Sigma(theta)) for a fixed symmetric G."""
+        model = self.model
+        model.update_matrices(theta)
+        beta, lamb, psi, _ = model.matrices[:4]
+        c = np.linalg.inv(model.identity_c - beta)
+        m = lamb @ c
+        x = 2 * g @ m @ psi
+        derivs = (m.T @ x @ c.T, x @ c.T, m.T @ g @ m, g)
+        out = np.zeros(self.q)
+        for n_mx, rows, cols, params, weights in self.locations:
+            np.add.at(out, params, weights * derivs[n_mx][rows, cols])
+        return out
+
+    def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """dvec(Sigma)/dtheta, shape (p*p, q)."""
+        model = self.model
+        model.update_matrices(theta)
+        _, (m, c) = model.calc_sigma()
+        grads = model.calc_sigma_grad(m, c)
+        return np.stack([np.asarray(gr, dtype=float).ravel() for gr in grads], axis=1)
+
+    def second_order(self, theta: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Hessian in theta of tr(G Sigma(theta)) for fixed G, by central differences."""
+        q = self.q
+        out = np.empty((q, q))
+        for a in range(q):
+            h = 1e-5 * max(1.0, abs(theta[a]))
+            up, down = theta.copy(), theta.copy()
+            up[a] += h
+            down[a] -= h
+            out[:, a] = (self.chain(up, g) - self.chain(down, g)) / (2 * h)
+        self.model.update_matrices(theta)
+        return (out + out.T) / 2
+
+
+def _ml_start(structure: _Structure, theta: np.ndarray, cov: np.ndarray, *,
+              max_iter: int = 500) -> np.ndarray:
+    """Fisher scoring of the complete-data ML discrepancy log|Sigma| + tr(S Sigma^-1)."""
+
+    def objective(th):
+        try:
+            sigma = structure.sigma(th)
+            chol = np.linalg.cholesky(sigma)
+        except np.linalg.LinAlgError:
+            return np.inf, None
+        k_inv = np.linalg.inv(sigma)
+        value = 2 * np.log(np.diag(chol)).sum() + np.sum(cov * k_inv)
+        return value, k_inv
+
+    value, k_inv = objective(theta)
+    if not np.isfinite(value):
+        return theta
+    for _ in range(max_iter):
+        g = k_inv - k_inv @ cov @ k_inv
+        grad = structure.chain(theta, g)
+        jac = structure.jacobian(theta)
+        chol_k = np.linalg.cholesky(k_inv)
+        z = np.einsum("ij,jka,kl->ila", chol_k.T, jac.reshape(structure.model.mx_cov.shape[0], -1,
+                                                              structure.q), chol_k)
+        z = z.reshape(-1, structure.q)
+        info = z.T @ z
+        try:
+            step = -np.linalg.solve(info, grad)
+        except np.linalg.LinAlgError:
+            step = -np.linalg.lstsq(info, grad, rcond=None)[0]
+        decrement = -grad @ step
+        t = 1.0
+        while t > 1e-8:
+            new_value, new_k = objective(theta + t * step)
+            if new_value <= value + 1e-4 * t * grad @ step:
+                break
+            t /= 2
+        else:
+            break
+        theta, value, k_inv = theta + t * step, new_value, new_k
+        if decrement < 1e-12:
+            break
+    return theta
+
+
+# --------------------------------------------------------------------------------------------
+# FIML
+# --------------------------------------------------------------------------------------------
+
+
+def _hessian(structure: _Structure, patterns: Patterns, theta, mu, pieces, g_sigma, b):
+    """Hessian of loglik in (theta, mu)."""
+    h_mumu, t, m4 = patterns.hessian_moments(mu, pieces, b)
+    jac = structure.jacobian(theta)
+    q, p = structure.q, patterns.p
+    h = np.empty((q + p, q + p))
+    h[:q, :q] = jac.T @ m4 @ jac + structure.second_order(theta, g_sigma)
+    h_mutheta = -t.reshape(p, p * p) @ jac
+    h[q:, :q] = h_mutheta
+    h[:q, q:] = h_mutheta.T
+    h[q:, q:] = h_mumu
+    return (h + h.T) / 2
+
+
+def fit_fiml(model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9,
+             max_iter: int = 100) -> FimlResult:
+    """Fit `model` by full-information ML with free means, as lavaan's missing = "ml".
+
+    Rows without any observed value of the model's variables are dropped. After the call,
+    model.param_vals and the model matrices hold the FIML estimates.
+    """
+    observed = list(model.vars["observed"])
+    absent = [v for v in observed if v not in data.columns]
+    if absent:
+        raise ValueError(f"the data lack the model's variables {absent}")
+    x = data[observed].to_numpy(dtype=float)
+    patterns = Patterns(x)
+    p = patterns.p
+    if patterns.n_rows == 0:
+        raise ValueError("no row has an observed value of the model's variables")
+    if np.any(patterns.observed.T.astype(float) @ patterns.n < 2):
+        raise ValueError("every variable needs at least two observed values")
+
+    mu_h1, cov_h1, _, _ = patterns.em()
+    loglik_h1 = float(patterns.loglik(cov_h1, mu_h1))
+
+    counts = patterns.observed.T.astype(float) @ patterns.n
+    sums = patterns.sums.sum(axis=0)
+    squares = np.einsum("kii->i", patterns.cross)
+    means = sums / counts
+    variances = squares / counts - means**2
+    loglik_baseline = float(-0.5 * (counts * (LOG_2PI + np.log(variances) + 1)).sum())
+
+    cov_frame = pd.DataFrame(cov_h1, index=observed, columns=observed)
+    frame = data.loc[np.isfinite(x).any(axis=1), observed].astype(float)
+    model.load(data=frame, cov=cov_frame)
+    model.n_samples = patterns.n_rows
+    structure = _Structure(model)
+    q = structure.q
+    theta = _ml_start(structure, np.asarray(model.param_vals, dtype=float).copy(), cov_h1)
+    mu = mu_h1.copy()
+
+    def evaluate(th, m, parts=False):
+        try:
+            return patterns.loglik(structure.sigma(th), m, parts=parts)
+        except np.linalg.LinAlgError:
+            return (-np.inf, None) if parts else -np.inf
+
+    value, pieces = evaluate(theta, mu, parts=True)
+    if not np.isfinite(value):
+        raise ValueError("the starting values give a covariance matrix that is not positive definite")
+    converged = False
+    iterations = 0
+    hess = None
+    for iterations in range(1, max_iter + 1):  # noqa: B007
+        g_mu, g_sigma, b = patterns.gradient(mu, pieces)
+        grad = np.concatenate([structure.chain(theta, g_sigma), g_mu])
+        hess = _hessian(structure, patterns, theta, mu, pieces, g_sigma, b)
+        step = _ascent_step(hess, grad)
+        increase = grad @ step
+        if increase < tol:
+            converged = True
+            break
+        t = 1.0
+        while t > 1e-10:
+            new_value, new_pieces = evaluate(theta + t * step[:q], mu + t * step[q:], parts=True)
+            if new_value >= value + 1e-4 * t * increase:
+                break
+            t /= 2
+        else:
+            break
+        theta, mu = theta + t * step[:q], mu + t * step[q:]
+        value, pieces = new_value, new_pieces
+
+    if not converged or hess is None:
+        g_mu, g_sigma, b = patterns.gradient(mu, pieces)
+        hess = _hessian(structure, patterns, theta, mu, pieces, g_sigma, b)
+    try:
+        vcov = np.linalg.inv(-hess)
+    except np.linalg.LinAlgError:
+        vcov = np.full_like(hess, np.nan)
+    model.param_vals = theta
+    model.update_matrices(theta)
+    return FimlResult(params=theta, means=mu, loglik=float(value), loglik_h1=loglik_h1,
+                      loglik_baseline=loglik_baseline, npar=q + p, vcov=vcov,
+                      n=patterns.n_rows, converged=converged, iterations=iterations,
+                      h1_means=mu_h1, h1_cov=cov_h1)
+
+
+def _ascent_step(hess: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """Newton step for maximising; Levenberg-damped when -H is not positive definite."""
+    info = -hess
+    scale = np.sqrt(np.abs(np.diag(info))) + 1e-12
+    scaled = info / np.outer(scale, scale)
+    damping = 0.0
+    eye = np.eye(len(grad))
+    while True:
+        try:
+            chol = np.linalg.cholesky(scaled + damping * eye)
+            break
+        except np.linalg.LinAlgError:
+            damping = max(2 * damping, 1e-6)
+    z = np.linalg.solve(chol.T, np.linalg.solve(chol, grad / scale))
+    return z / scale
+
+
+def fiml_gradient(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
+                  means: np.ndarray) -> tuple[float, np.ndarray]:
+    """Log-likelihood and its analytic gradient in (params, means) at the given point."""
+    observed = list(model.vars["observed"])
+    patterns = Patterns(data[observed].to_numpy(dtype=float))
+    if not hasattr(model, "param_vals"):
+        model.load(data=data[observed].astype(float))
+    structure = _Structure(model)
+    value, pieces = patterns.loglik(structure.sigma(params), means, parts=True)
+    g_mu, g_sigma, _ = patterns.gradient(means, pieces)
+    grad = np.concatenate([structure.chain(params, g_sigma), g_mu])
+    model.update_matrices(model.param_vals)
+    return float(value), grad
+
+
+def parameter_names(model: semopy.Model) -> list[tuple[str, str, str]]:
+    """(lhs, op, rhs) in lavaan's notation for each entry of model.param_vals."""
+    names = []
+    matrices = model.matrices
+    for param in (v for v in model.parameters.values() if v.active):
+        loc = param.locations[0]
+        n_mx = next(i for i, mx in enumerate(matrices) if mx is loc.matrix)
+        rows, cols = model.names[n_mx]
+        i, j = loc.indices
+        lhs, rhs = rows[i], cols[j]
+        if n_mx == 0:
+            names.append((lhs, "~", rhs))
+        elif n_mx == 1:
+            names.append((rhs, "=~", lhs))
+        else:
+            names.append((lhs, "~~", rhs))
+    return names
+
+
+# --------------------------------------------------------------------------------------------
+# Fit measures
+# --------------------------------------------------------------------------------------------
+
+
+def fiml_fit_measures(result: FimlResult, model: semopy.Model) -> dict:
+    """lavaan's fitMeasures() for a missing = "ml" fit (likelihood "normal", N in RMSEA)."""
+    from lcsurvey.sem import _rmsea_ci
+
+    p = len(result.means)
+    n = result.n
+    moments = p * (p + 1) // 2 + p
+    chisq = 2 * (result.loglik_h1 - result.loglik)
+    df = moments - result.npar
+    base_chisq = 2 * (result.loglik_h1 - result.loglik_baseline)
+    base_df = moments - 2 * p
+    cfi_den = max(chisq - df, base_chisq - base_df, 0.0)
+    cfi = 1 - max(chisq - df, 0.0) / cfi_den if cfi_den > 0 else 1.0
+    if df > 0:
+        tli = (base_chisq / base_df - chisq / df) / (base_chisq / base_df - 1)
+        rmsea = float(np.sqrt(max(chisq - df, 0.0) / (df * n)))
+        pvalue = float(stats.chi2.sf(chisq, df))
+    else:
+        tli, rmsea, pvalue = 1.0, 0.0, np.nan
+    lower, upper = _rmsea_ci(chisq, df, n)
+    model.update_matrices(result.params)
+    sigma = model.calc_sigma()[0]
+    cov_h1, mean_h1 = result.h1_cov, result.h1_means
+    scale = 1 / np.sqrt(np.diag(cov_h1))
+    resid_cov = (cov_h1 - sigma) * np.outer(scale, scale)
+    resid_mean = (mean_h1 - result.means) * scale
+    residuals = np.concatenate([resid_cov[np.tril_indices(p)], resid_mean])
+    srmr = float(np.sqrt(np.mean(residuals**2)))
+    return {
+        "npar": result.npar, "ntotal": n, "chisq": chisq, "df": df, "pvalue": pvalue,
+        "cfi": cfi, "tli": tli, "rmsea": rmsea, "rmsea_ci_lower": lower, "rmsea_ci_upper": upper,
+        "srmr": srmr, "aic": -2 * result.loglik + 2 * result.npar,
+        "bic": -2 * result.loglik + np.log(n) * result.npar, "logl": result.loglik,
+        "unrestricted_logl": result.loglik_h1, "baseline_chisq": base_chisq,
+        "baseline_df": base_df,
+    }
