@@ -1,0 +1,1486 @@
+"""The two-pager: results tables in, a Dutch/English report out (notebook -> HTML -> PDF).
+
+Every number in the report is computed here from the results of the earlier stages; the
+notebook only calls these functions, the nbconvert template only lays out their HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import stats
+
+from lcsurvey.errors import InputError
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+TEMPLATE_NAME = "two_pager"
+LANGUAGES = ("nl", "en")
+
+MOTIVES = ("motive_knowledge", "motive_network", "motive_labour", "motive_societal")
+CLIMATE = ("facilitation", "appreciation", "error_avoidance", "psychological_safety")
+BACKGROUND_TABLES = ("sector", "org_size")
+SIGNIFICANCE = 0.05
+CONFIDENCE = 0.95
+
+# Colours for print: one dark accent and greys, so that nothing depends on colour alone.
+INK = "#1d2b3a"
+ACCENT = "#1f4e79"
+GREY = "#7a7a7a"
+LIGHT = "#d9d9d9"
+
+# --------------------------------------------------------------------------------------------
+# Words. Every string the reader sees, in both languages.
+# --------------------------------------------------------------------------------------------
+
+TEXT: dict[str, dict[str, str]] = {
+    "nl": {
+        "kicker": "Tweepager voor de praktijk",
+        "title": "Leren in leer-werkgemeenschappen",
+        "subtitle": "Wat drijft deelnemers, wat helpt hen leren en wat nemen zij mee terug naar "
+        "de eigen organisatie?",
+        "key_messages": "Kernboodschappen voor de praktijk",
+        "who": "Wie deden mee",
+        "why": "Waarom doen mensen mee? Drijfveren",
+        "climate": "Leerklimaat",
+        "home": "Terug in de eigen organisatie",
+        "page2_title": "Zo weten we het",
+        "page2_subtitle": "Opzet, metingen en analyse achter de tweepager, meting {wave}.",
+        "method": "Opzet",
+        "measures": "Schalen en betrouwbaarheid",
+        "model": "Model en modelfit",
+        "paths": "Paden in het model",
+        "motive_tests": "Toetsing van de drijfveren",
+        "flow": "Van respons naar analyse",
+        "reading": "Leeswijzer",
+        "provenance": "Herkomst",
+        "software": "Software",
+        "n_respondents": "{n} deelnemers",
+        "n_communities": "{n} deelnemers uit {k} leer-werkgemeenschappen",
+        "who_text": "{n} deelnemers uit {k} leer-werkgemeenschappen vulden de vragenlijst "
+        "bruikbaar in.",
+        "who_text_nocomm": "{n} deelnemers vulden de vragenlijst bruikbaar in.",
+        "flow_line": "Respons: {raw} ingevuld, {kept} bruikbaar.",
+        "flow_reasons": "Niet meegeteld: {reasons}.",
+        "flow_none": "Alle ingevulde vragenlijsten waren bruikbaar.",
+        "suppressed_note": "* Samengevoegd, want kleiner dan {min_cell}: {members}.",
+        "merged": "Overige (samengevoegd)*",
+        "unknown": "Onbekend",
+        "group": "Groep",
+        "n": "n",
+        "percent": "%",
+        "ci": "95%-BI",
+        "main_motive": "Belangrijkste drijfveer (één keuze)",
+        "motives_caption": "Gemiddelde met 95%-BI; stippellijn = midden van de schaal.",
+        "verdict_is": "drijfveer",
+        "verdict_not": "geen drijfveer",
+        "verdict_undecided": "onbeslist",
+        "climate_caption": "Gemiddelde met 95%-BI, elk op de eigen schaal (bereik tussen haakjes).",
+        "climate_links": "Samenhang in het model: {links}.",
+        "scale_low": "laag",
+        "scale_mid": "midden",
+        "scale_high": "hoog",
+        "lower_is_better": "lager = beter",
+        "path_caption": "β = gestandaardiseerde samenhang; * p < 0,05, ** p < 0,01, "
+        "*** p < 0,001, n.s. = niet significant (stippellijn).",
+        "home_level": "{label}: gemiddeld {m} (95%-BI {l}–{u}; schaal {lo}–{hi}).",
+        "design": "Online vragenlijst onder deelnemers van leer-werkgemeenschappen: mensen uit "
+        "verschillende organisaties (MKB, overheid, hogeschool en andere) die samen leren. "
+        "Eén meetmoment: de uitkomsten tonen samenhang, geen oorzaak en gevolg.",
+        "design_n": "Na controle op kwaliteit telden {n} deelnemers mee.",
+        "construct": "Schaal",
+        "items": "items",
+        "alpha": "α",
+        "omega": "ω",
+        "range": "bereik",
+        "measures_note": "α = Cronbachs alfa met 95%-BI, ω = McDonalds omega (totaal). "
+        "Waarden vanaf 0,70 gelden als voldoende betrouwbaar.",
+        "estimator": "Schatting: {estimator}, ontbrekende antwoorden: {missing}; n = {n}.",
+        "missing_fiml": "volledige-informatiemethode (FIML), alle beschikbare antwoorden tellen mee",
+        "missing_listwise": "alleen deelnemers met alle antwoorden (listwise)",
+        "fit_line": "Modelfit: χ²({df}) = {chisq}, CFI = {cfi}, TLI = {tli}, RMSEA = {rmsea} "
+        "(90%-BI {rl}–{ru}), SRMR = {srmr}.",
+        "fit_good": "De fit is goed (CFI ≥ 0,95, RMSEA ≤ 0,06, SRMR ≤ 0,08).",
+        "fit_acceptable": "De fit is acceptabel (CFI ≥ 0,90, RMSEA ≤ 0,08, SRMR ≤ 0,10).",
+        "fit_poor": "De fit is matig: lees de paden met extra voorzichtigheid.",
+        "path": "Pad",
+        "beta": "β",
+        "b_ci": "B (95%-BI)",
+        "p": "p",
+        "mean": "M",
+        "t": "t (df)",
+        "p_holm": "p (Holm)",
+        "verdict": "Oordeel",
+        "motive_tests_note": "Eénsteekproef-t-toets tegen het midden van de schaal, p-waarden "
+        "gecorrigeerd voor vier toetsen (Holm). Een drijfveer: het 95%-BI ligt boven het midden "
+        "én de gecorrigeerde p < 0,05; geen drijfveer: eronder; anders onbeslist.",
+        "reading_text": "95%-BI: het betrouwbaarheidsinterval; bij vaak herhaald onderzoek "
+        "bevat 95% van zulke intervallen het werkelijke gemiddelde. β: "
+        "gestandaardiseerde samenhang tussen −1 en 1; rond 0,1 is zwak, rond 0,3 matig, vanaf "
+        "0,5 sterk. Groepen met minder dan {min_cell} deelnemers worden niet apart getoond.",
+        "prov_data": "Ruwe data (SHA-256)",
+        "prov_config": "Configuratie (SHA-256)",
+        "prov_code": "Codeversie (git)",
+        "prov_date": "Datum",
+        "prov_wave": "Meting",
+        "generated": "Automatisch gemaakt met de lcsurvey-pijplijn; elk getal is herleidbaar tot "
+        "de resultaattabellen.",
+        "sep": "; ",
+        "and": " en ",
+        "msg_motive_is": "{values} {verb} om mee te doen: boven het midden van de schaal "
+        "({mid}). Benoem dat in werving en programma.",
+        "msg_is_one": "is duidelijk een drijfveer",
+        "msg_is_many": "zijn duidelijk drijfveren",
+        "msg_motive_not": "{values} {verb}: onder het midden van de schaal ({mid}).",
+        "msg_not_one": "is voor de meeste deelnemers geen drijfveer",
+        "msg_not_many": "zijn voor de meeste deelnemers geen drijfveren",
+        "msg_motive_undecided": "Of {values} {verb}, blijft open: het interval omvat het "
+        "midden van de schaal ({mid}).",
+        "msg_undecided_one": "een drijfveer is",
+        "msg_undecided_many": "drijfveren zijn",
+        "msg_value": "{label} ({m}; 95%-BI {l}–{u})",
+        "msg_safety_hint": "Een sfeer waarin men vragen en fouten durft te delen, verdient "
+        "dus aandacht.",
+        "msg_support_hint": "Betrek de leidinggevende bij wat deelnemers leren.",
+        "msg_design": "Het gaat om samenhang op één meetmoment, niet om oorzaak en gevolg.",
+        "path_sig": "{subj} gaat samen met {obj_dir} (β = {b}{stars}).",
+        "path_ns": "{subj} hangt in deze meting niet aantoonbaar samen met {obj} (β = {b}, "
+        "niet significant).",
+        "more": "more",
+        "step_preview": "test",
+        "step_consent": "geen toestemming",
+        "step_progress": "niet afgemaakt",
+        "step_duplicates": "dubbel",
+        "step_speeders": "te snel",
+        "step_attention": "controlevraag fout",
+        "step_straightlining": "steeds zelfde antwoord",
+        "step_missing": "te veel open",
+        "flow_step": "Stap",
+        "flow_removed": "uitgesloten",
+        "flow_after": "over",
+        "flow_raw": "Ruwe export",
+        "missing_model": "Het model '{model}' is (nog) niet geschat; paden ontbreken.",
+    },
+    "en": {
+        "kicker": "Two-pager for practice",
+        "title": "Learning in learning communities",
+        "subtitle": "What drives participants, what helps them learn, and what do they take "
+        "back to their own organisation?",
+        "key_messages": "Key messages for practice",
+        "who": "Who took part",
+        "why": "Why do people take part? Motives",
+        "climate": "Learning climate",
+        "home": "Back in the home organisation",
+        "page2_title": "How we know",
+        "page2_subtitle": "Design, measures and analysis behind the two-pager, wave {wave}.",
+        "method": "Design",
+        "measures": "Scales and reliability",
+        "model": "Model and model fit",
+        "paths": "Paths in the model",
+        "motive_tests": "Testing the motives",
+        "flow": "From responses to analysis",
+        "reading": "How to read",
+        "provenance": "Provenance",
+        "software": "Software",
+        "n_respondents": "{n} participants",
+        "n_communities": "{n} participants from {k} learning communities",
+        "who_text": "{n} participants from {k} learning communities gave usable answers.",
+        "who_text_nocomm": "{n} participants gave usable answers.",
+        "flow_line": "Response: {raw} returned, {kept} usable.",
+        "flow_reasons": "Not counted: {reasons}.",
+        "flow_none": "All returned questionnaires were usable.",
+        "suppressed_note": "* Merged, as smaller than {min_cell}: {members}.",
+        "merged": "Other (merged)*",
+        "unknown": "Unknown",
+        "group": "Group",
+        "n": "n",
+        "percent": "%",
+        "ci": "95% CI",
+        "main_motive": "Main motive (single choice)",
+        "motives_caption": "Mean with 95% CI; dashed line = scale midpoint.",
+        "verdict_is": "motive",
+        "verdict_not": "not a motive",
+        "verdict_undecided": "undecided",
+        "climate_caption": "Mean with 95% CI, each on its own scale (range in brackets).",
+        "climate_links": "Associations in the model: {links}.",
+        "scale_low": "low",
+        "scale_mid": "middle",
+        "scale_high": "high",
+        "lower_is_better": "lower = better",
+        "path_caption": "β = standardised association; * p < 0.05, ** p < 0.01, "
+        "*** p < 0.001, n.s. = not significant (dotted).",
+        "home_level": "{label}: mean {m} (95% CI {l}–{u}; scale {lo}–{hi}).",
+        "design": "Online survey among participants of learning communities: people from "
+        "different organisations (SMEs, government, universities of applied sciences and "
+        "others) who learn together. One measurement: the results show associations, not "
+        "cause and effect.",
+        "design_n": "After quality checks, {n} participants were analysed.",
+        "construct": "Scale",
+        "items": "items",
+        "alpha": "α",
+        "omega": "ω",
+        "range": "range",
+        "measures_note": "α = Cronbach's alpha with 95% CI, ω = McDonald's omega (total). "
+        "Values from 0.70 count as sufficiently reliable.",
+        "estimator": "Estimation: {estimator}, missing answers: {missing}; n = {n}.",
+        "missing_fiml": "full information maximum likelihood (FIML), all available answers used",
+        "missing_listwise": "only participants with all answers (listwise)",
+        "fit_line": "Model fit: χ²({df}) = {chisq}, CFI = {cfi}, TLI = {tli}, RMSEA = {rmsea} "
+        "(90% CI {rl}–{ru}), SRMR = {srmr}.",
+        "fit_good": "The fit is good (CFI ≥ 0.95, RMSEA ≤ 0.06, SRMR ≤ 0.08).",
+        "fit_acceptable": "The fit is acceptable (CFI ≥ 0.90, RMSEA ≤ 0.08, SRMR ≤ 0.10).",
+        "fit_poor": "The fit is poor: read the paths with extra caution.",
+        "path": "Path",
+        "beta": "β",
+        "b_ci": "B (95% CI)",
+        "p": "p",
+        "mean": "M",
+        "t": "t (df)",
+        "p_holm": "p (Holm)",
+        "verdict": "Verdict",
+        "motive_tests_note": "One-sample t-test against the scale midpoint, p-values corrected "
+        "for four tests (Holm). A motive: the 95% CI lies above the midpoint and the corrected "
+        "p < 0.05; not a motive: below it; otherwise undecided.",
+        "reading_text": "95% CI: the confidence interval; over many repeated studies, 95% of "
+        "such intervals contain the true mean. β: standardised association "
+        "between −1 and 1; around 0.1 is weak, around 0.3 moderate, from 0.5 strong. Groups "
+        "with fewer than {min_cell} participants are not shown separately.",
+        "prov_data": "Raw data (SHA-256)",
+        "prov_config": "Configuration (SHA-256)",
+        "prov_code": "Code version (git)",
+        "prov_date": "Date",
+        "prov_wave": "Wave",
+        "generated": "Generated by the lcsurvey pipeline; every number traces back to the "
+        "results tables.",
+        "sep": "; ",
+        "and": " and ",
+        "msg_motive_is": "{values} {verb} to take part: above the scale midpoint ({mid}). "
+        "Say so in recruitment and programme.",
+        "msg_is_one": "is clearly a motive",
+        "msg_is_many": "are clearly motives",
+        "msg_motive_not": "{values} {verb}: below the scale midpoint ({mid}).",
+        "msg_not_one": "is not a motive for most participants",
+        "msg_not_many": "are not motives for most participants",
+        "msg_motive_undecided": "Whether {values} {verb} remains open: the interval includes "
+        "the scale midpoint ({mid}).",
+        "msg_undecided_one": "is a motive",
+        "msg_undecided_many": "are motives",
+        "msg_value": "{label} ({m}; 95% CI {l}–{u})",
+        "msg_safety_hint": "A climate in which people dare to share questions and mistakes "
+        "deserves attention.",
+        "msg_support_hint": "Involve managers in what participants learn.",
+        "msg_design": "These are associations at one point in time, not cause and effect.",
+        "path_sig": "{subj} is associated with {obj_dir} (β = {b}{stars}).",
+        "path_ns": "{subj} shows no clear association with {obj} in this survey (β = {b}, "
+        "not significant).",
+        "step_preview": "test",
+        "step_consent": "no consent",
+        "step_progress": "not finished",
+        "step_duplicates": "duplicate",
+        "step_speeders": "too fast",
+        "step_attention": "failed check",
+        "step_straightlining": "same answer throughout",
+        "step_missing": "too many blanks",
+        "flow_step": "Step",
+        "flow_removed": "excluded",
+        "flow_after": "left",
+        "flow_raw": "Raw export",
+        "missing_model": "The model '{model}' has not been estimated (yet); paths are missing.",
+    },
+}
+
+# The latent factors of the structural model: box label, and noun phrases for sentences
+# ("subj" starts a sentence, "more"/"less" end one, "obj" is the neutral form).
+FACTORS: dict[str, dict[str, dict[str, str]]] = {
+    "climate": {
+        "nl": {"short": "Leerklimaat", "box": "Leerklimaat", "subj": "Een beter leerklimaat", "obj": "het leerklimaat",
+               "more": "een beter leerklimaat", "less": "een minder goed leerklimaat"},
+        "en": {"short": "Learning climate", "box": "Learning climate", "subj": "A better learning climate",
+               "obj": "the learning climate", "more": "a better learning climate",
+               "less": "a poorer learning climate"},
+    },
+    "safety": {
+        "nl": {"short": "Psych. veiligheid", "box": "Psychologische veiligheid", "subj": "Meer psychologische veiligheid",
+               "obj": "psychologische veiligheid", "more": "meer psychologische veiligheid",
+               "less": "minder psychologische veiligheid"},
+        "en": {"short": "Psych. safety", "box": "Psychological safety", "subj": "More psychological safety",
+               "obj": "psychological safety", "more": "more psychological safety",
+               "less": "less psychological safety"},
+    },
+    "learning": {
+        "nl": {"short": "Leergedrag", "box": "Leergedrag", "subj": "Meer leergedrag", "obj": "leergedrag",
+               "more": "meer leergedrag", "less": "minder leergedrag"},
+        "en": {"short": "Learning behaviour", "box": "Learning behaviour", "subj": "More learning behaviour",
+               "obj": "learning behaviour", "more": "more learning behaviour",
+               "less": "less learning behaviour"},
+    },
+    "perceived": {
+        "nl": {"short": "Leeropbrengst", "box": "Ervaren leeropbrengst", "subj": "Een hogere ervaren leeropbrengst",
+               "obj": "de ervaren leeropbrengst", "more": "een hogere ervaren leeropbrengst",
+               "less": "een lagere ervaren leeropbrengst"},
+        "en": {"short": "Perceived learning", "box": "Perceived learning", "subj": "More perceived learning",
+               "obj": "perceived learning", "more": "more perceived learning",
+               "less": "less perceived learning"},
+    },
+    "support": {
+        "nl": {"short": "Steun eigen organisatie", "box": "Steun vanuit de eigen organisatie",
+               "subj": "Meer steun vanuit de eigen organisatie",
+               "obj": "steun vanuit de eigen organisatie",
+               "more": "meer steun vanuit de eigen organisatie",
+               "less": "minder steun vanuit de eigen organisatie"},
+        "en": {"short": "Home support", "box": "Support from the home organisation",
+               "subj": "More support from the home organisation",
+               "obj": "support from the home organisation",
+               "more": "more support from the home organisation",
+               "less": "less support from the home organisation"},
+    },
+    "transfer": {
+        "nl": {"short": "Kennisbenutting", "box": "Kennisbenutting in de eigen organisatie",
+               "subj": "Meer kennisbenutting in de eigen organisatie",
+               "obj": "kennisbenutting in de eigen organisatie",
+               "more": "meer kennisbenutting in de eigen organisatie",
+               "less": "minder kennisbenutting in de eigen organisatie"},
+        "en": {"short": "Knowledge use", "box": "Knowledge use in the home organisation",
+               "subj": "More knowledge use in the home organisation",
+               "obj": "knowledge use in the home organisation",
+               "more": "more knowledge use in the home organisation",
+               "less": "less knowledge use in the home organisation"},
+    },
+}  # fmt: skip
+
+# Where each factor sits in the path diagram (centre, inches from the lower left corner), and
+# its box (width, height, characters per line).
+PATH_LAYOUT = {
+    "climate": (0.92, 2.36),
+    "safety": (0.92, 1.86),
+    "learning": (0.92, 1.36),
+    "perceived": (0.92, 0.86),
+    "transfer": (0.92, 0.22),
+    "support": (2.62, 0.86),
+}
+PATH_BOXES = {
+    "transfer": (1.66, 0.36, 22),
+    "support": (1.36, 0.34, 18),
+    "default": (1.66, 0.30, 24),
+}
+
+
+def text(lang: str, key: str, **values: Any) -> str:
+    """The string `key` in language `lang`, with `values` filled in."""
+    if lang not in TEXT:
+        raise InputError(f"unknown report language {lang!r}", expected=f"one of {list(TEXT)}")
+    return TEXT[lang][key].format(**values) if values else TEXT[lang][key]
+
+
+def factor_words(factor: str, lang: str) -> dict[str, str]:
+    """Box label and sentence phrases of a model factor; unknown factors fall back to the name."""
+    if factor in FACTORS:
+        return FACTORS[factor][lang]
+    name = factor.replace("_", " ")
+    return {"box": name.capitalize(), "short": name.capitalize(), "subj": name.capitalize(), "obj": name,
+            "more": f"{'meer' if lang == 'nl' else 'more'} {name}",
+            "less": f"{'minder' if lang == 'nl' else 'less'} {name}"}  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers as printed.
+# --------------------------------------------------------------------------------------------
+
+MINUS = "\u2212"
+
+
+def fmt_number(value: float, lang: str, digits: int = 2) -> str:
+    """A number as printed: fixed digits, decimal comma in Dutch, a true minus sign."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    out = f"{value:.{digits}f}"
+    if out.startswith("-") and float(out) == 0:
+        out = out[1:]
+    if lang == "nl":
+        out = out.replace(".", ",")
+    return out.replace("-", MINUS)
+
+
+def fmt_int(value: float) -> str:
+    return f"{int(round(value))}"
+
+
+def fmt_p(p: float, lang: str) -> str:
+    """p-value as printed: '< 0.001' below a thousandth, three digits otherwise."""
+    if p is None or not np.isfinite(p):
+        return "–"
+    if p < 0.001:
+        return "< " + fmt_number(0.001, lang, 3)
+    return fmt_number(p, lang, 3)
+
+
+def fmt_percent(share: float, lang: str) -> str:
+    return fmt_number(100 * share, lang, 0)
+
+
+def significance_stars(p: float) -> str:
+    """'***' for p < .001, '**' for p < .01, '*' for p < .05, '' otherwise."""
+    if p is None or not np.isfinite(p):
+        return ""
+    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReportInputs:
+    """Everything one wave's report is made from (language-independent)."""
+
+    wave: str
+    codebook: dict[str, Any]
+    flow: pd.DataFrame
+    responses: pd.DataFrame
+    reliability: pd.DataFrame
+    items: pd.DataFrame
+    scores: pd.DataFrame
+    estimates: pd.DataFrame | None
+    fit: pd.DataFrame | None
+    model: str
+    min_cell: int
+    provenance: dict[str, str] = field(default_factory=dict)
+
+
+def result_paths(results_dir: str | Path, wave: str, model: str) -> dict[str, Path]:
+    """The results files one wave's report reads, by name."""
+    base = Path(results_dir) / wave
+    return {
+        "flow": base / "clean" / "flow.csv",
+        "responses": base / "clean" / "responses.parquet",
+        "reliability": base / "scales" / "reliability.csv",
+        "items": base / "scales" / "items.csv",
+        "scores": base / "scales" / "scores.parquet",
+        "estimates": base / "models" / model / "estimates.csv",
+        "fit": base / "models" / model / "fit.csv",
+    }
+
+
+REQUIRED_COLUMNS = {
+    "flow": ["step", "n_before", "n_removed", "n_after"],
+    "responses": ["rid"],
+    "reliability": ["construct", "n_items", "n", "alpha", "alpha_ci_lower", "alpha_ci_upper",
+                    "omega_total"],
+    "items": ["item", "construct", "n", "mean", "sd"],
+    "scores": ["rid"],
+    "estimates": ["lhs", "op", "rhs", "est", "pvalue", "ci_lower", "ci_upper", "std_all"],
+    "fit": ["ntotal", "estimator", "missing", "chisq", "df", "cfi", "tli", "rmsea",
+            "rmsea_ci_lower", "rmsea_ci_upper", "srmr"],
+}  # fmt: skip
+
+
+def _read_table(path: Path, name: str, optional: bool = False) -> pd.DataFrame | None:
+    if not path.exists():
+        if optional:
+            return None
+        raise InputError(
+            f"the {name} table the report needs is missing",
+            file=str(path),
+            hint="Run the earlier pipeline stages first (snakemake builds them in order)",
+        )
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    missing = [c for c in REQUIRED_COLUMNS[name] if c not in table.columns]
+    if missing:
+        raise InputError(
+            f"the {name} table lacks the column(s) {missing}",
+            file=str(path),
+            expected=f"columns {REQUIRED_COLUMNS[name]}",
+        )
+    return table
+
+
+def load_codebook(path: str | Path) -> dict[str, Any]:
+    """The codebook as a plain mapping (only labels, scales and construct items are used)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("the codebook is missing", file=str(path))
+    with path.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def load_inputs(
+    results_dir: str | Path,
+    wave: str,
+    codebook: str | Path,
+    config: str | Path | None = None,
+    data_file: str | Path | None = None,
+    model: str = "transfer",
+    min_cell: int = 10,
+) -> ReportInputs:
+    """Read a wave's results tables, the codebook and the provenance facts."""
+    paths = result_paths(results_dir, wave, model)
+    tables = {
+        name: _read_table(path, name, optional=name in ("estimates", "fit"))
+        for name, path in paths.items()
+    }
+    return ReportInputs(
+        wave=str(wave),
+        codebook=load_codebook(codebook),
+        model=model,
+        min_cell=int(min_cell),
+        provenance=provenance(wave, data_file, config),
+        **tables,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Codebook look-ups.
+# --------------------------------------------------------------------------------------------
+
+
+def construct_label(codebook: dict[str, Any], construct: str, lang: str) -> str:
+    spec = codebook["constructs"].get(construct, {})
+    return spec.get("label", {}).get(lang, construct.replace("_", " "))
+
+
+def scale_range(codebook: dict[str, Any], scale: str) -> tuple[float, float]:
+    """Lowest and highest value of a codebook scale (labelled codes or min/max)."""
+    spec = codebook["scales"][scale]
+    if spec.get("values"):
+        codes = [float(code) for code in spec["values"]]
+        return min(codes), max(codes)
+    return float(spec["min"]), float(spec["max"])
+
+
+def construct_range(codebook: dict[str, Any], construct: str) -> tuple[float, float]:
+    """Scale range of a construct: the scale of its items (the codebook keeps them equal)."""
+    first_item = codebook["constructs"][construct]["items"][0]
+    return scale_range(codebook, codebook["items"][first_item]["scale"])
+
+
+def category_labels(codebook: dict[str, Any], variable: str, lang: str) -> dict[float, str]:
+    """Code -> label of a labelled background variable, in `lang`."""
+    scale = codebook["scales"][codebook["background"][variable]["scale"]]
+    position = LANGUAGES.index(lang)
+    return {float(code): labels[position] for code, labels in scale.get("values", {}).items()}
+
+
+def background_label(codebook: dict[str, Any], variable: str, lang: str) -> str:
+    return codebook["background"][variable].get("label", {}).get(lang, variable)
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics.
+# --------------------------------------------------------------------------------------------
+
+
+def mean_ci(values: pd.Series, confidence: float = CONFIDENCE) -> dict[str, float]:
+    """Mean with a t-based confidence interval (as R's t.test), ignoring missing values."""
+    x = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
+    n = len(x)
+    if n < 2:
+        return {"n": n, "mean": float(np.mean(x)) if n else np.nan, "sd": np.nan,
+                "ci_lower": np.nan, "ci_upper": np.nan}  # fmt: skip
+    mean, sd = float(x.mean()), float(x.std(ddof=1))
+    half = stats.t.ppf((1 + confidence) / 2, n - 1) * sd / np.sqrt(n)
+    return {"n": n, "mean": mean, "sd": sd, "ci_lower": mean - half, "ci_upper": mean + half}
+
+
+def holm(pvalues: list[float] | np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values (as R's p.adjust(method = "holm"))."""
+    p = np.asarray(pvalues, dtype=float)
+    order = np.argsort(p)
+    m = len(p)
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+def wilson_ci(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval for a proportion k/n (as R's prop.test without continuity
+    correction, binom::binom.wilson)."""
+    if n == 0:
+        return np.nan, np.nan
+    z = stats.norm.ppf((1 + confidence) / 2)
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def construct_scores(
+    scores: pd.DataFrame, codebook: dict[str, Any], constructs: tuple[str, ...] | list[str]
+) -> pd.DataFrame:
+    """Mean score with 95% CI per construct, with the construct's scale range and midpoint."""
+    rows = []
+    for construct in constructs:
+        if construct not in scores.columns:
+            continue
+        low, high = construct_range(codebook, construct)
+        rows.append({"construct": construct, **mean_ci(scores[construct]),
+                     "scale_min": low, "scale_max": high, "midpoint": (low + high) / 2})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def motive_tests(
+    scores: pd.DataFrame,
+    codebook: dict[str, Any],
+    motives: tuple[str, ...] = MOTIVES,
+    alpha: float = SIGNIFICANCE,
+) -> pd.DataFrame:
+    """Each motive's mean against its scale midpoint: one-sample t-test, Holm over the motives.
+
+    The verdict is "is" (a motive) when the 95% CI lies above the midpoint and the Holm-adjusted
+    p < alpha, "not" when it lies below under the same condition, otherwise "undecided". Requiring
+    both keeps the verdict from claiming more than the corrected test supports.
+    """
+    table = construct_scores(scores, codebook, motives)
+    if table.empty:
+        return table
+    t_values, p_values = [], []
+    for row in table.itertuples():
+        x = pd.to_numeric(scores[row.construct], errors="coerce").dropna()
+        result = stats.ttest_1samp(x, popmean=row.midpoint)
+        t_values.append(float(result.statistic))
+        p_values.append(float(result.pvalue))
+    table["t"] = t_values
+    table["df"] = table["n"] - 1
+    table["pvalue"] = p_values
+    table["p_holm"] = holm(p_values)
+    above = (table["ci_lower"] > table["midpoint"]) & (table["p_holm"] < alpha)
+    below = (table["ci_upper"] < table["midpoint"]) & (table["p_holm"] < alpha)
+    table["verdict"] = np.select([above, below], ["is", "not"], default="undecided")
+    return table
+
+
+def merge_small_cells(counts: pd.Series, min_cell: int) -> pd.DataFrame:
+    """Category counts safe to print: every category below `min_cell` is merged into one row.
+
+    If the merged row is itself below `min_cell` (or only one category would be merged, so its
+    count could be read off), the smallest remaining categories join it until neither is the
+    case. Returns label, n, merged, members; a suppressed count never appears on its own.
+    """
+    counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
+    small = [label for label, n in counts.items() if n < min_cell]
+    if not small:
+        return pd.DataFrame({"label": counts.index, "n": counts.to_numpy(dtype=int),
+                             "merged": False, "members": ""})  # fmt: skip
+    keep = [label for label in counts.index if label not in small]
+    merged = list(small)
+    while keep and (counts[merged].sum() < min_cell or len(merged) < 2):
+        merged.append(keep.pop())  # the smallest remaining category
+    rows = [{"label": label, "n": int(counts[label]), "merged": False, "members": ""}
+            for label in keep]  # fmt: skip
+    rows.append({"label": None, "n": int(counts[merged].sum()), "merged": True,
+                 "members": ", ".join(str(m) for m in merged)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def category_table(
+    responses: pd.DataFrame, codebook: dict[str, Any], variable: str, lang: str, min_cell: int
+) -> pd.DataFrame:
+    """Counts and shares (with Wilson CIs) of a labelled background variable, small cells merged.
+
+    Missing answers count as a category "unknown", which is merged like any other small cell.
+    """
+    labels = category_labels(codebook, variable, lang)
+    values = pd.to_numeric(responses[variable], errors="coerce")
+    named = values.map(labels).astype(object)
+    named[values.isna() | named.isna()] = text(lang, "unknown")
+    order = [*labels.values(), text(lang, "unknown")]
+    counts = named.value_counts().reindex(order, fill_value=0)
+    table = merge_small_cells(counts, min_cell)
+    total = int(len(values))
+    table["label"] = table["label"].fillna(text(lang, "merged"))
+    table["share"] = table["n"] / total
+    cis = [wilson_ci(int(n), total) for n in table["n"]]
+    table["ci_lower"] = [lo for lo, _ in cis]
+    table["ci_upper"] = [hi for _, hi in cis]
+    return table
+
+
+def participation(inputs: ReportInputs, lang: str) -> dict[str, Any]:
+    """Who took part: N, number of communities, and the sector and size tables."""
+    responses = inputs.responses
+    out: dict[str, Any] = {"n": int(len(responses)), "communities": None, "tables": {}}
+    if "community" in responses.columns:
+        communities = pd.to_numeric(responses["community"], errors="coerce").dropna()
+        out["communities"] = int(communities.nunique())
+    for variable in BACKGROUND_TABLES:
+        if variable in responses.columns and variable in inputs.codebook.get("background", {}):
+            out["tables"][variable] = category_table(
+                responses, inputs.codebook, variable, lang, inputs.min_cell
+            )
+    return out
+
+
+def flow_summary(flow: pd.DataFrame) -> dict[str, Any]:
+    """Raw rows, kept respondents and the exclusions per step (steps removing nobody left out)."""
+    return {
+        "raw": int(flow["n_before"].iloc[0]),
+        "kept": int(flow["n_after"].iloc[-1]),
+        "removed": [(str(row.step), int(row.n_removed)) for row in flow.itertuples()
+                    if row.n_removed > 0],  # fmt: skip
+    }
+
+
+def structural_paths(estimates: pd.DataFrame | None) -> pd.DataFrame:
+    """The regressions (op '~') of the model: outcome, predictor, estimates and stars."""
+    columns = ["lhs", "rhs", "label", "est", "se", "pvalue", "ci_lower", "ci_upper", "std_all"]
+    if estimates is None:
+        return pd.DataFrame(columns=[*columns, "stars", "significant"])
+    paths = estimates.loc[estimates["op"] == "~"].reindex(columns=columns).reset_index(drop=True)
+    paths["stars"] = [significance_stars(p) for p in paths["pvalue"]]
+    paths["significant"] = paths["pvalue"] < SIGNIFICANCE
+    return paths
+
+
+def find_path(paths: pd.DataFrame, outcome: str, predictor: str) -> pd.Series | None:
+    match = paths[(paths["lhs"] == outcome) & (paths["rhs"] == predictor)]
+    return None if match.empty else match.iloc[0]
+
+
+def home_support_moderation(estimates: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Moderation of perceived learning -> knowledge transfer by home support.
+
+    Reads the product-term regressions (rhs like 'perceived:support') of the model once the
+    moderation model provides them; returns None while it does not, so nothing is printed.
+    """
+    if estimates is None:
+        return None
+    rows = estimates[(estimates["op"] == "~") & estimates["rhs"].astype(str).str.contains(":")]
+    return None if rows.empty else rows.reset_index(drop=True)
+
+
+def fit_summary(fit: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The fit row as a dict, with a verdict from the usual cut-offs (Hu & Bentler, 1999)."""
+    if fit is None or fit.empty:
+        return None
+    row = fit.iloc[0].to_dict()
+    cfi, rmsea, srmr = row["cfi"], row["rmsea"], row["srmr"]
+    if cfi >= 0.95 and rmsea <= 0.06 and srmr <= 0.08:
+        row["verdict"] = "good"
+    elif cfi >= 0.90 and rmsea <= 0.08 and srmr <= 0.10:
+        row["verdict"] = "acceptable"
+    else:
+        row["verdict"] = "poor"
+    return row
+
+
+# --------------------------------------------------------------------------------------------
+# Sentences. Wording rules: associations, never causes; non-significant said as such.
+# --------------------------------------------------------------------------------------------
+
+
+def path_sentence(path: pd.Series, lang: str) -> str:
+    """One sentence for a structural path: 'X is associated with more/less Y (β = .., stars)'."""
+    predictor = factor_words(path["rhs"], lang)
+    outcome = factor_words(path["lhs"], lang)
+    beta = fmt_number(path["std_all"], lang)
+    if path["pvalue"] < SIGNIFICANCE:
+        direction = outcome["more"] if path["std_all"] > 0 else outcome["less"]
+        return text(lang, "path_sig", subj=predictor["subj"], obj_dir=direction, b=beta,
+                    stars=path["stars"])  # fmt: skip
+    return text(lang, "path_ns", subj=predictor["subj"], obj=outcome["obj"], b=beta)
+
+
+def climate_links_sentence(paths: list[pd.Series], lang: str) -> str:
+    """'Association with learning: A → B β = 0.41***, ...; (n.s.) marks a non-significant path."""
+    parts = [
+        f"{factor_words(p['rhs'], lang)['box']} → {_lower_first(factor_words(p['lhs'], lang)['box'])}"
+        f" β = {fmt_number(p['std_all'], lang)}{p['stars'] if p['significant'] else ' (n.s.)'}"
+        for p in paths
+    ]
+    return text(lang, "climate_links", links=text(lang, "sep").join(parts))
+
+
+def _join(parts: list[str], lang: str) -> str:
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + text(lang, "and") + parts[-1]
+
+
+def _lower_first(label: str) -> str:
+    return label[:1].lower() + label[1:]
+
+
+def key_messages(inputs: ReportInputs, lang: str) -> list[str]:
+    """Plain-language messages for practice, each generated from one result.
+
+    Motives: one message per verdict (is / not / undecided) with mean and 95% CI. Climate and
+    transfer: the model's paths, worded by `path_sentence`, with a practical hint only when the
+    path is significant and positive. Last, what the design does not allow to conclude.
+    """
+    messages = []
+    tests = motive_tests(inputs.scores, inputs.codebook)
+    for verdict in ("is", "not", "undecided"):
+        rows = tests[tests["verdict"] == verdict] if not tests.empty else tests
+        if rows.empty:
+            continue
+        values = [
+            text(lang, "msg_value", label=construct_label(inputs.codebook, r.construct, lang),
+                 m=fmt_number(r.mean, lang), l=fmt_number(r.ci_lower, lang),
+                 u=fmt_number(r.ci_upper, lang))
+            for r in rows.itertuples()
+        ]  # fmt: skip
+        values = [values[0]] + [_lower_first(v) for v in values[1:]]
+        if verdict == "undecided":
+            values = [_lower_first(v) for v in values]
+        verb = text(lang, f"msg_{verdict}_{'one' if len(values) == 1 else 'many'}")
+        mid = fmt_number(rows["midpoint"].iloc[0], lang, 0)
+        messages.append(text(lang, f"msg_motive_{verdict}", values=_join(values, lang), verb=verb,
+                             mid=mid))  # fmt: skip
+
+    paths = structural_paths(inputs.estimates)
+    chain = [find_path(paths, "safety", "climate"), find_path(paths, "learning", "safety")]
+    chain = [p for p in chain if p is not None]
+    if chain:
+        message = " ".join(path_sentence(p, lang) for p in chain)
+        safety = find_path(paths, "learning", "safety")
+        if safety is not None and safety["significant"] and safety["std_all"] > 0:
+            message += " " + text(lang, "msg_safety_hint")
+        messages.append(message)
+    home = [find_path(paths, "transfer", p) for p in ("perceived", "support")]
+    home = [p for p in home if p is not None]
+    if home:
+        message = " ".join(path_sentence(p, lang) for p in home)
+        support = find_path(paths, "transfer", "support")
+        if support is not None and support["significant"] and support["std_all"] > 0:
+            message += " " + text(lang, "msg_support_hint")
+        messages.append(message)
+    messages.append(text(lang, "msg_design"))
+    return messages
+
+
+# --------------------------------------------------------------------------------------------
+# Figures: matplotlib without pyplot, SVG with fixed ids and no dates, embedded as data URIs.
+# --------------------------------------------------------------------------------------------
+
+FIGURE_RC = {
+    "font.family": "DejaVu Sans",
+    "font.size": 8.5,
+    "axes.labelsize": 8.5,
+    "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5,
+    "axes.edgecolor": GREY,
+    "axes.linewidth": 0.6,
+    "xtick.color": INK,
+    "ytick.color": INK,
+    "text.color": INK,
+}
+FIGURE_DPI = 300
+
+
+def _new_figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
+def figure_html(fig, alt: str) -> str:
+    """The figure as an <img> with a PNG data URI (300 dpi), sized to print at its true size.
+
+    PNG rather than SVG: WeasyPrint draws a text-as-path SVG several times slower, and the
+    saved bytes carry no date or software stamp, so a rerender is byte-identical.
+    """
+    import matplotlib
+
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(FIGURE_RC):
+        fig.savefig(buffer, format="png", dpi=FIGURE_DPI, metadata={"Software": None})
+    width, height = fig.get_size_inches()
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (
+        f'<img class="figure" alt="{html.escape(alt)}" style="width:{width:.2f}in;'
+        f'height:{height:.2f}in" src="data:image/png;base64,{encoded}"/>'
+    )
+
+
+def _wrap(label: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(label, width)) or label
+
+
+def _dot_whisker(rows: list[dict[str, Any]], lang: str, width: float, midline: float,
+                 xlim: tuple[float, float], xticks: list[float], xticklabels: list[str]):  # fmt: skip
+    """Rows of label-above-whisker: each row has label, lo, mean, hi, marker, face, note.
+
+    The label sits above its whisker at full width, the value (and verdict) right of the plot,
+    so long Dutch labels never collide; marker shape and fill carry the meaning in grey print.
+    """
+    import matplotlib
+
+    row_h, bottom, top = 0.34, 0.26, 0.02
+    height = row_h * len(rows) + bottom + top
+    with matplotlib.rc_context(FIGURE_RC):
+        fig = _new_figure(width, height)
+        left, plot_w = 0.06 / width, 2.05 / width
+        ax = fig.add_axes((left, bottom / height, plot_w, row_h * len(rows) / height))
+        ax.set_xlim(*xlim)
+        ax.set_ylim(0, len(rows))
+        ax.axvline(midline, color=GREY, linestyle=(0, (3, 2)), linewidth=0.8, zorder=1)
+        for i, row in enumerate(rows):
+            y = len(rows) - i - 0.72
+            ax.text(0, y + 0.20, row["label"], transform=ax.get_yaxis_transform(), ha="left",
+                    va="bottom", fontsize=8.5, zorder=4,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.4})  # fmt: skip
+            ax.plot([row["lo"], row["hi"]], [y, y], color=INK, linewidth=1.3,
+                    solid_capstyle="butt", zorder=2)  # fmt: skip
+            ax.scatter([row["mean"]], [y], s=34, marker=row["marker"], facecolors=row["face"],
+                       edgecolors=INK, linewidths=0.9, zorder=3)  # fmt: skip
+            ax.text(1.04, y, row["note"], transform=ax.get_yaxis_transform(), ha="left",
+                    va="center", fontsize=8.5)  # fmt: skip
+        ax.set_yticks([])
+        ax.set_xticks(xticks, xticklabels)
+        ax.tick_params(axis="x", length=2.5, pad=1.5)
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+        return fig
+
+
+VERDICT_MARKERS = {"is": ("o", ACCENT), "not": ("o", "white"), "undecided": ("D", LIGHT)}
+
+
+def motives_figure(tests: pd.DataFrame, codebook: dict[str, Any], lang: str, width: float = 3.40):
+    """Dot-and-whisker of the motives against the midpoint; marker and a word per verdict."""
+    low, high = tests["scale_min"].min(), tests["scale_max"].max()
+    rows = [
+        {"label": construct_label(codebook, r.construct, lang), "lo": r.ci_lower, "hi": r.ci_upper,
+         "mean": r.mean, "marker": VERDICT_MARKERS[r.verdict][0],
+         "face": VERDICT_MARKERS[r.verdict][1],
+         "note": f"{fmt_number(r.mean, lang)}  {text(lang, 'verdict_' + r.verdict)}"}
+        for r in tests.itertuples()
+    ]  # fmt: skip
+    ticks = list(np.arange(low, high + 1))
+    return _dot_whisker(rows, lang, width, float(tests["midpoint"].iloc[0]),
+                        (low - 0.1, high + 0.1), ticks, [fmt_int(t) for t in ticks])  # fmt: skip
+
+
+def climate_figure(table: pd.DataFrame, codebook: dict[str, Any], lang: str, width: float = 3.40):
+    """Dot-and-whisker of the climate scores, each placed on its own scale (low..high)."""
+    rows = []
+    for r in table.itertuples():
+        span = r.scale_max - r.scale_min
+        negative = r.construct == "error_avoidance"
+        label = construct_label(codebook, r.construct, lang)
+        if negative:
+            label += f" ({text(lang, 'lower_is_better')})"
+        rows.append({
+            "label": label, "lo": (r.ci_lower - r.scale_min) / span,
+            "hi": (r.ci_upper - r.scale_min) / span, "mean": (r.mean - r.scale_min) / span,
+            "marker": "s" if negative else "o", "face": "white" if negative else ACCENT,
+            "note": f"{fmt_number(r.mean, lang)} ({fmt_int(r.scale_min)}–{fmt_int(r.scale_max)})",
+        })  # fmt: skip
+    labels = [text(lang, k) for k in ("scale_low", "scale_mid", "scale_high")]
+    return _dot_whisker(rows, lang, width, 0.5, (-0.03, 1.03), [0, 0.5, 1], labels)
+
+
+def path_figure(paths: pd.DataFrame, lang: str, width: float = 3.40, height: float = 2.56):
+    """The structural model as boxes and arrows, each arrow labelled with β and stars.
+
+    Data units are inches, so label offsets are true distances. Non-significant paths are
+    dotted and labelled 'n.s.'. Paths down the chain are straight with the label to the
+    right; a path that skips a step is an arc on the right; a side input enters from the right.
+    """
+    import matplotlib
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    with matplotlib.rc_context(FIGURE_RC):
+        fig = _new_figure(width, height)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_xlim(0, width)
+        ax.set_ylim(0, height)
+        ax.set_axis_off()
+        factors = list(dict.fromkeys([*paths["rhs"], *paths["lhs"]]))
+        layout = {f: PATH_LAYOUT[f] for f in factors if f in PATH_LAYOUT}
+        extra = [f for f in factors if f not in layout]
+        for i, factor in enumerate(extra):  # factors of another model: a column on the right
+            layout[factor] = (2.6, height - 0.3 - i * 0.55)
+
+        def box(factor):
+            return PATH_BOXES.get(factor, PATH_BOXES["default"])
+
+        for factor, (x, y) in layout.items():
+            w, h, wrap = box(factor)
+            outcome = factor == "transfer"
+            ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h,
+                                        boxstyle="round,pad=0,rounding_size=0.05",
+                                        facecolor=ACCENT if outcome else "white", edgecolor=INK,
+                                        linewidth=0.9))  # fmt: skip
+            ax.text(x, y, _wrap(factor_words(factor, lang)["box"], wrap), ha="center",
+                    va="center", color="white" if outcome else INK,
+                    fontweight="bold" if outcome else "normal", linespacing=1.1)  # fmt: skip
+
+        for row in paths.itertuples():
+            if row.rhs not in layout or row.lhs not in layout:
+                continue
+            (x1, y1), (x2, y2) = layout[row.rhs], layout[row.lhs]
+            w1, h1, _ = box(row.rhs)
+            w2, h2, _ = box(row.lhs)
+            label = fmt_number(row.std_all, lang) + (row.stars if row.significant else " n.s.")
+            style = dict(arrowstyle="-|>", mutation_scale=9, color=INK, linewidth=1.0,
+                         linestyle="-" if row.significant else (0, (1.5, 1.5)),
+                         shrinkA=0, shrinkB=0)  # fmt: skip
+            same_column = abs(x1 - x2) < 1e-9
+            adjacent = same_column and not any(
+                abs(x - x1) < 1e-9 and min(y1, y2) < y < max(y1, y2) for x, y in layout.values()
+            )
+            if adjacent:
+                start, end = (x1, y1 - h1 / 2), (x2, y2 + h2 / 2)
+                ax.add_patch(FancyArrowPatch(start, end, **style))
+                ax.text(x1 + 0.08, (start[1] + end[1]) / 2, label, ha="left", va="center")
+            elif same_column:  # skipping a step: an arc on the right of the chain
+                start, end = (x1 + w1 / 2, y1), (x2 + w2 / 2, y2)
+                rad = -0.45 if y1 > y2 else 0.45
+                ax.add_patch(FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={rad}",
+                                             **style))  # fmt: skip
+                dx, dy = end[0] - start[0], end[1] - start[1]
+                apex_x = (start[0] + end[0]) / 2 + 0.5 * rad * dy
+                apex_y = (start[1] + end[1]) / 2 - 0.5 * rad * dx
+                ax.text(apex_x + 0.06, apex_y, label, ha="left", va="center")
+            else:  # a side input: from the bottom of its box to the side of the outcome
+                start = (x1, y1 - h1 / 2)
+                end = (x2 + w2 / 2, y2) if x1 > x2 else (x2 - w2 / 2, y2)
+                ax.add_patch(FancyArrowPatch(start, end, connectionstyle="angle,angleA=-90,"
+                                             "angleB=180,rad=0", **style))  # fmt: skip
+                ax.text(x1 + 0.08, (start[1] + end[1]) / 2, label, ha="left", va="center")
+        return fig
+
+
+# --------------------------------------------------------------------------------------------
+# HTML sections. Each returns one <section>; the notebook displays them, the template lays
+# them out (page 1: what we found; page 2: how we know).
+# --------------------------------------------------------------------------------------------
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table(headers: list[str], rows: list[list[str]], classes: str = "",
+           numeric_from: int = 1) -> str:  # fmt: skip
+    head = "".join(
+        f'<th class="{"num" if i >= numeric_from else ""}">{_e(h)}</th>' for i, h in enumerate(headers)
+    )
+    body = "".join(
+        "<tr>" + "".join(
+            f'<td class="{"num" if i >= numeric_from else "label"}">{cell}</td>'
+            for i, cell in enumerate(row)
+        ) + "</tr>"
+        for row in rows
+    )  # fmt: skip
+    return f'<table class="{classes}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def header_html(inputs: ReportInputs, lang: str) -> str:
+    part = participation(inputs, lang)
+    who = (text(lang, "n_communities", n=part["n"], k=part["communities"]) if part["communities"]
+           else text(lang, "n_respondents", n=part["n"]))  # fmt: skip
+    return (
+        '<section class="masthead">'
+        f'<p class="kicker">{_e(text(lang, "kicker"))} · {_e(text(lang, "prov_wave"))} '
+        f'{_e(inputs.wave)} · {_e(who)}</p>'
+        f'<h1>{_e(text(lang, "title"))}</h1>'
+        f'<p class="subtitle">{_e(text(lang, "subtitle", wave=inputs.wave))}</p>'
+        "</section>"
+    )
+
+
+def key_messages_html(inputs: ReportInputs, lang: str) -> str:
+    items = "".join(f"<li>{_e(message)}</li>" for message in key_messages(inputs, lang))
+    return (
+        '<section class="key-messages">'
+        f'<h2>{_e(text(lang, "key_messages"))}</h2><ol>{items}</ol></section>'
+    )
+
+
+def _category_rows(table: pd.DataFrame, lang: str) -> list[list[str]]:
+    return [[_e(r.label), fmt_int(r.n), fmt_percent(r.share, lang)] for r in table.itertuples()]
+
+
+def _merged_note(tables: dict[str, pd.DataFrame], inputs: ReportInputs, lang: str) -> str:
+    members = [
+        f"{background_label(inputs.codebook, var, lang)}: {row.members}"
+        for var, table in tables.items()
+        for row in table.itertuples()
+        if row.merged
+    ]
+    if not members:
+        return ""
+    note = text(lang, "suppressed_note", min_cell=inputs.min_cell, members="; ".join(members))
+    return f'<p class="note">{_e(note)}</p>'
+
+
+def flow_sentence(flow: pd.DataFrame, lang: str) -> str:
+    summary = flow_summary(flow)
+    line = text(lang, "flow_line", raw=summary["raw"], kept=summary["kept"])
+    reasons = [f"{n} {text(lang, 'step_' + step) if 'step_' + step in TEXT[lang] else step}"
+               for step, n in summary["removed"]]  # fmt: skip
+    if reasons:
+        return line + " " + text(lang, "flow_reasons", reasons=", ".join(reasons))
+    return line + " " + text(lang, "flow_none")
+
+
+def _short_label(label: str) -> str:
+    """'250 of meer medewerkers (groot)' -> '250 of meer medewerkers': fits half a column."""
+    return re.sub(r"\s*\([^)]*\)$", "", label) or label
+
+
+def who_html(inputs: ReportInputs, lang: str) -> str:
+    part = participation(inputs, lang)
+    if part["communities"]:
+        lead = text(lang, "who_text", n=part["n"], k=part["communities"])
+    else:
+        lead = text(lang, "who_text_nocomm", n=part["n"])
+    tables = []
+    for variable, table in part["tables"].items():
+        rows = [[_e(label if merged else _short_label(label)), n, pct]
+                for (label, n, pct), merged in zip(
+                    ([r.label, fmt_int(r.n), fmt_percent(r.share, lang)] for r in table.itertuples()),
+                    table["merged"], strict=True)]  # fmt: skip
+        tables.append(_table([background_label(inputs.codebook, variable, lang), text(lang, "n"),
+                              text(lang, "percent")], rows, classes="counts"))  # fmt: skip
+    return (
+        '<section class="who">'
+        f'<h2>{_e(text(lang, "who"))}</h2><p class="lead">{_e(lead)}</p>'
+        f'<div class="pair">{"".join(f"<div>{t}</div>" for t in tables)}</div>'
+        f"{_merged_note(part['tables'], inputs, lang)}"
+        f'<p class="flow">{_e(flow_sentence(inputs.flow, lang))}</p>'
+        "</section>"
+    )
+
+
+def main_motive_table(inputs: ReportInputs, lang: str) -> pd.DataFrame | None:
+    if "main_motive" not in inputs.responses.columns:
+        return None
+    answered = inputs.responses[pd.to_numeric(inputs.responses["main_motive"],
+                                              errors="coerce").notna()]  # fmt: skip
+    table = category_table(answered, inputs.codebook, "main_motive", lang, inputs.min_cell)
+    return table
+
+
+def why_html(inputs: ReportInputs, lang: str) -> str:
+    tests = motive_tests(inputs.scores, inputs.codebook)
+    parts = [f'<section class="why"><h2>{_e(text(lang, "why"))}</h2>']
+    if not tests.empty:
+        fig = motives_figure(tests, inputs.codebook, lang)
+        parts.append(figure_html(fig, text(lang, "motives_caption")))
+        parts.append(f'<p class="caption">{_e(text(lang, "motives_caption"))}</p>')
+    shares = main_motive_table(inputs, lang)
+    if shares is not None and not shares.empty:
+        rows = [[_e(r.label), fmt_int(r.n), fmt_percent(r.share, lang),
+                 f"{fmt_percent(r.ci_lower, lang)}–{fmt_percent(r.ci_upper, lang)}"]
+                for r in shares.itertuples()]  # fmt: skip
+        parts.append(f'<h3>{_e(text(lang, "main_motive"))}</h3>')
+        parts.append(_table(["", text(lang, "n"), text(lang, "percent"), text(lang, "ci")], rows,
+                            classes="shares"))  # fmt: skip
+        parts.append(_merged_note({"main_motive": shares}, inputs, lang))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def climate_html(inputs: ReportInputs, lang: str) -> str:
+    table = construct_scores(inputs.scores, inputs.codebook, CLIMATE)
+    parts = [f'<section class="climate"><h2>{_e(text(lang, "climate"))}</h2>']
+    if not table.empty:
+        fig = climate_figure(table, inputs.codebook, lang)
+        parts.append(figure_html(fig, text(lang, "climate_caption")))
+        parts.append(f'<p class="caption">{_e(text(lang, "climate_caption"))}</p>')
+    paths = structural_paths(inputs.estimates)
+    links = [find_path(paths, o, p) for o, p in (("safety", "climate"), ("learning", "safety"),
+                                                 ("learning", "climate"))]  # fmt: skip
+    links = [p for p in links if p is not None]
+    if links:
+        parts.append(f"<p>{_e(climate_links_sentence(links, lang))}</p>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def home_html(inputs: ReportInputs, lang: str) -> str:
+    parts = [f'<section class="home"><h2>{_e(text(lang, "home"))}</h2>']
+    levels = construct_scores(inputs.scores, inputs.codebook,
+                              ("perceived_learning", "knowledge_transfer"))  # fmt: skip
+    sentences = [
+        text(lang, "home_level", m=fmt_number(r.mean, lang),
+             label=construct_label(inputs.codebook, r.construct, lang),
+             lo=fmt_int(r.scale_min), hi=fmt_int(r.scale_max), l=fmt_number(r.ci_lower, lang),
+             u=fmt_number(r.ci_upper, lang))
+        for r in levels.itertuples()
+    ]  # fmt: skip
+    if sentences:
+        parts.append(f"<p>{_e(' '.join(sentences))}</p>")
+    paths = structural_paths(inputs.estimates)
+    if paths.empty:
+        parts.append(f'<p class="note">{_e(text(lang, "missing_model", model=inputs.model))}</p>')
+    else:
+        fig = path_figure(paths, lang)
+        parts.append(figure_html(fig, text(lang, "path_caption")))
+        parts.append(f'<p class="caption">{_e(text(lang, "path_caption"))}</p>')
+    moderation = home_support_moderation(inputs.estimates)
+    if moderation is not None:
+        sentences = [path_sentence(row, lang) for _, row in structural_paths(moderation).iterrows()]
+        parts.append(f"<p>{_e(' '.join(sentences))}</p>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def page2_header_html(inputs: ReportInputs, lang: str) -> str:
+    return (
+        '<section class="masthead page2">'
+        f'<h1>{_e(text(lang, "page2_title"))}</h1>'
+        f'<p class="subtitle">{_e(text(lang, "page2_subtitle", wave=inputs.wave))}</p>'
+        "</section>"
+    )
+
+
+def method_html(inputs: ReportInputs, lang: str) -> str:
+    n = len(inputs.responses)
+    parts = [
+        f'<section class="method"><h2>{_e(text(lang, "method"))}</h2>',
+        f'<p>{_e(text(lang, "design"))} {_e(text(lang, "design_n", n=n))}</p>',
+    ]
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def measures_html(inputs: ReportInputs, lang: str) -> str:
+    rel = inputs.reliability
+    rows = []
+    for r in rel.itertuples():
+        if r.construct not in inputs.codebook["constructs"]:
+            continue
+        rows.append([
+            _e(construct_label(inputs.codebook, r.construct, lang)),
+            fmt_int(r.n_items),
+            f"{fmt_number(r.alpha, lang)} ({fmt_number(r.alpha_ci_lower, lang)}–"
+            f"{fmt_number(r.alpha_ci_upper, lang)})",
+            fmt_number(r.omega_total, lang),
+        ])  # fmt: skip
+    return (
+        f'<section class="measures"><h2>{_e(text(lang, "measures"))}</h2>'
+        + _table([text(lang, "construct"), text(lang, "items"),
+                  f"{text(lang, 'alpha')} ({text(lang, 'ci')})", text(lang, "omega")], rows,
+                 classes="measures-table")  # fmt: skip
+        + f'<p class="note">{_e(text(lang, "measures_note"))}</p></section>'
+    )
+
+
+def motive_tests_html(inputs: ReportInputs, lang: str) -> str:
+    tests = motive_tests(inputs.scores, inputs.codebook)
+    if tests.empty:
+        return ""
+    rows = [[_e(construct_label(inputs.codebook, r.construct, lang)),
+             f"{fmt_number(r.mean, lang)} ({fmt_number(r.ci_lower, lang)}–"
+             f"{fmt_number(r.ci_upper, lang)})",
+             f"{fmt_number(r.t, lang, 1)} ({fmt_int(r.df)})", fmt_p(r.p_holm, lang),
+             _e(text(lang, "verdict_" + r.verdict))] for r in tests.itertuples()]  # fmt: skip
+    return (
+        f'<section class="motive-tests"><h2>{_e(text(lang, "motive_tests"))}</h2>'
+        + _table(["", f"{text(lang, 'mean')} ({text(lang, 'ci')})", text(lang, "t"),
+                  text(lang, "p_holm"), text(lang, "verdict")], rows, classes="tests-table")
+        + f'<p class="note">{_e(text(lang, "motive_tests_note"))}</p></section>'
+    )  # fmt: skip
+
+
+def model_html(inputs: ReportInputs, lang: str) -> str:
+    parts = [f'<section class="model"><h2>{_e(text(lang, "model"))}</h2>']
+    fit = fit_summary(inputs.fit)
+    if fit is None:
+        parts.append(f'<p class="note">{_e(text(lang, "missing_model", model=inputs.model))}</p>')
+    else:
+        missing = str(fit["missing"]).lower()
+        missing_text = text(lang, "missing_fiml") if missing in ("fiml", "ml") else (
+            text(lang, "missing_listwise") if missing == "listwise" else missing)  # fmt: skip
+        parts.append("<p>" + _e(text(lang, "estimator", estimator=fit["estimator"],
+                                     missing=missing_text, n=fmt_int(fit["ntotal"]))) + " "
+                     + _e(text(lang, "fit_line", df=fmt_int(fit["df"]),
+                               chisq=fmt_number(fit["chisq"], lang, 1),
+                               cfi=fmt_number(fit["cfi"], lang, 3),
+                               tli=fmt_number(fit["tli"], lang, 3),
+                               rmsea=fmt_number(fit["rmsea"], lang, 3),
+                               rl=fmt_number(fit["rmsea_ci_lower"], lang, 3),
+                               ru=fmt_number(fit["rmsea_ci_upper"], lang, 3),
+                               srmr=fmt_number(fit["srmr"], lang, 3))) + " "
+                     + _e(text(lang, "fit_" + fit["verdict"])) + "</p>")  # fmt: skip
+    paths = structural_paths(inputs.estimates)
+    if not paths.empty:
+        rows = [[_e(f"{factor_words(r.rhs, lang)['short']} → {factor_words(r.lhs, lang)['short']}"),
+                 fmt_number(r.std_all, lang) + _e(r.stars),
+                 f"{fmt_number(r.est, lang)} ({fmt_number(r.ci_lower, lang)}–"
+                 f"{fmt_number(r.ci_upper, lang)})", fmt_p(r.pvalue, lang)]
+                for r in paths.itertuples()]  # fmt: skip
+        parts.append(f'<h3>{_e(text(lang, "paths"))}</h3>')
+        parts.append(_table([text(lang, "path"), text(lang, "beta"), text(lang, "b_ci"),
+                             text(lang, "p")], rows, classes="paths-table"))  # fmt: skip
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def reading_html(inputs: ReportInputs, lang: str) -> str:
+    return (
+        f'<section class="reading"><h2>{_e(text(lang, "reading"))}</h2>'
+        f'<p>{_e(text(lang, "reading_text", min_cell=inputs.min_cell))}</p></section>'
+    )
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the software that made the numbers and the report."""
+    versions = {"Python": ".".join(str(v) for v in sys.version_info[:3])}
+    for package in ("pandas", "numpy", "scipy", "semopy", "snakemake", "matplotlib",
+                    "papermill", "nbconvert", "weasyprint"):  # fmt: skip
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "–"
+    return versions
+
+
+def provenance_html(inputs: ReportInputs, lang: str) -> str:
+    prov = inputs.provenance
+    software = ", ".join(f"{name} {version}" for name, version in software_versions().items())
+    when = (f"{text(lang, 'prov_wave')} {inputs.wave} · {text(lang, 'prov_date')} "
+            f"{prov.get('date', inputs.wave)}")  # fmt: skip
+    rows = [
+        (text(lang, "prov_data"), prov.get("data_sha256", "unknown")),
+        (text(lang, "prov_config"), prov.get("config_sha256", "unknown")),
+        (text(lang, "prov_code"), prov.get("code_version", "unknown")),
+        (text(lang, "software"), software),
+    ]
+    items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
+    return (
+        f'<section class="provenance"><h2>{_e(text(lang, "provenance"))}</h2>'
+        f'<p class="when">{_e(when)}</p><dl>{items}</dl><p class="note">{_e(text(lang, "generated"))}</p></section>'
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Provenance.
+# --------------------------------------------------------------------------------------------
+
+
+def sha256_file(path: str | Path | None) -> str:
+    if path is None or not Path(path).is_file():
+        return "unknown"
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def code_version(repo_dir: str | Path | None = None) -> str:
+    """The git commit of the code, or 'unknown' outside a git checkout."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir or None,
+                                capture_output=True, text=True, check=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
+
+
+def report_date(wave: str) -> str:
+    """SOURCE_DATE_EPOCH as a UTC date when set, else the wave id; never the clock."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if re.fullmatch(r"\d+", epoch):
+        return datetime.fromtimestamp(int(epoch), tz=UTC).strftime("%Y-%m-%d")
+    return str(wave)
+
+
+def provenance(
+    wave: str, data_file: str | Path | None, config: str | Path | None
+) -> dict[str, str]:
+    repo_dir = Path(config).resolve().parent if config else None
+    return {
+        "data_sha256": sha256_file(data_file),
+        "config_sha256": sha256_file(config),
+        "code_version": code_version(repo_dir),
+        "date": report_date(wave),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook -> HTML -> PDF, and the index.
+# --------------------------------------------------------------------------------------------
+
+
+def execute_notebook(
+    notebook: str | Path, output: str | Path, parameters: dict[str, Any], cwd: str | Path | None = None
+) -> None:
+    """Run the two-pager notebook with papermill (kernel 'python3', the running interpreter)."""
+    import papermill
+
+    papermill.execute_notebook(
+        str(notebook), str(output), parameters=parameters, kernel_name="python3",
+        cwd=str(cwd) if cwd else None, progress_bar=False, log_output=False,
+    )  # fmt: skip
+
+
+def render_html(notebook: str | Path, html_path: str | Path) -> str:
+    """An executed notebook -> a self-contained HTML page through the two_pager template."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    params = nb.metadata.get("papermill", {}).get("parameters", {})
+    lang = params.get("lang", "nl")
+    exporter = HTMLExporter(template_name=TEMPLATE_NAME,
+                            extra_template_basedirs=[str(TEMPLATES_DIR)])  # fmt: skip
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    resources = {"two_pager": {"lang": lang, "title": f"{text(lang, 'title')} · "
+                               f"{params.get('wave', '')}"}}  # fmt: skip
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    Path(html_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(html_path).write_text(body, encoding="utf-8")
+    return body
+
+
+def render_pdf(html_path: str | Path, pdf_path: str | Path) -> None:
+    """HTML -> PDF with WeasyPrint; fonts come from the system (DejaVu), embedded as subsets."""
+    import weasyprint
+
+    Path(pdf_path).parent.mkdir(parents=True, exist_ok=True)
+    weasyprint.HTML(filename=str(html_path)).write_pdf(str(pdf_path))
+
+
+def write_index(entries: list[dict[str, str]], index_path: str | Path) -> None:
+    """reports/index.html: one row per wave, links to the HTML and PDF in each language.
+
+    entries: dicts with wave, lang, html and pdf (paths); links are made relative to the index.
+    """
+    index_path = Path(index_path)
+    base = index_path.parent
+    waves: dict[str, list[dict[str, str]]] = {}
+    for entry in sorted(entries, key=lambda e: (e["wave"], e["lang"])):
+        waves.setdefault(entry["wave"], []).append(entry)
+    rows = []
+    for wave, reports in waves.items():
+        links = " · ".join(
+            f'{_e(e["lang"].upper())}: <a href="{_e(os.path.relpath(e["html"], base))}">HTML</a>, '
+            f'<a href="{_e(os.path.relpath(e["pdf"], base))}">PDF</a>'
+            for e in reports
+        )
+        rows.append(f"<tr><td>{_e(wave)}</td><td>{links}</td></tr>")
+    page = (
+        '<!DOCTYPE html>\n<html lang="nl"><head><meta charset="utf-8">'
+        f"<title>{_e(TEXT['nl']['title'])} / {_e(TEXT['en']['title'])}</title>"
+        "<style>body{font-family:'DejaVu Sans',sans-serif;max-width:40em;margin:2em auto;"
+        "color:#1d2b3a}td{padding:.3em 1em .3em 0}a{color:#1f4e79}</style></head><body>"
+        f"<h1>{_e(TEXT['nl']['title'])} / {_e(TEXT['en']['title'])}</h1>"
+        "<table><thead><tr><th>Meting / wave</th><th>Tweepager / two-pager</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></body></html>\n"
+    )
+    index_path.parent.mkdir(parents=True, exist_ok=True)
+    index_path.write_text(page, encoding="utf-8")
