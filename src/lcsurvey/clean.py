@@ -121,17 +121,18 @@ def decode(
         values = series.astype(float)
         unknown = pd.Series(False, index=series.index)
     else:
-        text = _as_text(series)
-        values = _to_float(text)
-        unmatched = text.notna() & values.isna()
-        if unmatched.any():
-            lookup = scale.label_lookup()
-            if value_labels:
-                lookup.update({_norm(lbl): float(code) for code, lbl in value_labels.items()})
-            matched = text[unmatched].map(lambda s: lookup.get(_norm(s), np.nan)).astype(float)
-            values = values.copy()
-            values[unmatched] = matched
-        unknown = text.notna() & values.isna()
+        # A column holds a handful of distinct answers: decode those, then spread them out.
+        codes, uniques = pd.factorize(_as_text(series), use_na_sentinel=True)
+        uniques = pd.Series(uniques, dtype="string")
+        decoded = _to_float(uniques).to_numpy(copy=True)
+        lookup = scale.label_lookup()
+        if value_labels:
+            lookup.update({_norm(lbl): float(code) for code, lbl in value_labels.items()})
+        for j in np.flatnonzero(np.isnan(decoded)):
+            decoded[j] = lookup.get(_norm(uniques[j]), np.nan)
+        decoded = np.append(decoded, np.nan)  # code -1 (missing) picks the last entry
+        values = pd.Series(decoded[codes], index=series.index)
+        unknown = pd.Series((codes >= 0) & np.isnan(values.to_numpy()), index=series.index)
     if unknown.any():
         position = int(np.flatnonzero(unknown.to_numpy())[0])
         bad = series.iloc[position]
@@ -421,8 +422,10 @@ def clean_wave(
     for step in STEPS:
         reasons = reasons.mask(flags[step], reasons.where(reasons == "", reasons + ";") + step)
 
-    background = pd.DataFrame({name: decoded[name] for name in book.background})
-    checks = pd.DataFrame({name: decoded[name] for name in book.attention_checks})
+    background = pd.DataFrame({name: decoded[name] for name in book.background},
+                              index=frame.index)
+    checks = pd.DataFrame({name: decoded[name] for name in book.attention_checks},
+                          index=frame.index)
     base = pd.concat(
         [pd.DataFrame({"rid": rid, "wave": pd.Series(wave, index=frame.index, dtype="string")}),
          item_frame, background],
