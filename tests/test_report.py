@@ -307,6 +307,17 @@ def test_number_format_per_language():
     assert report.fmt_p(0.0004, "nl") == "< 0,001"
 
 
+def test_model_caution_when_few_respondents_or_poor_fit(tmp_path):
+    paths = write_results_fixture(tmp_path)
+    inputs = report.load_inputs(tmp_path / "results", WAVE, CODEBOOK, config=paths["config"],
+                                data_file=paths["raw"])  # fmt: skip
+    assert report.model_caution(inputs, "en") is None
+    inputs.fit.loc[0, ["ntotal", "cfi"]] = [34, 0.47]
+    message = report.model_caution(inputs, "en")
+    assert "34 of the 235" in message and "poorly" in message
+    assert message in report.key_messages(inputs, "en")
+
+
 def test_report_date_is_never_the_clock(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1640995200")
     assert report.report_date("2021-12") == "2022-01-01"
@@ -390,6 +401,8 @@ def test_every_key_message_number_comes_from_the_results(rendered, lang):
         for value in (x.mean(), x.mean() - half, x.mean() + half):
             allowed.add(round(value, 2))
     allowed |= {round(v, 2) for v in estimates.loc[estimates["op"] == "~", "std_all"]}
+    fit = pd.read_csv(paths["fit"]).iloc[0]
+    allowed |= {float(fit["ntotal"]), float(len(scores))}  # the model-caution message
 
     block = _key_message_block(rendered[lang]["pdf"], lang)
     numbers = re.findall(r"[\u2212-]?\d+(?:[.,]\d+)?", block)

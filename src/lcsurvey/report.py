@@ -158,11 +158,18 @@ TEXT: dict[str, dict[str, str]] = {
         "dus aandacht.",
         "msg_support_hint": "Betrek de leidinggevende bij wat deelnemers leren.",
         "msg_design": "Het gaat om samenhang op één meetmoment, niet om oorzaak en gevolg.",
+        "msg_model_caution": "Let op bij de paden: het model is geschat op {n_model} van de {n} "
+        "deelnemers{fit}.",
+        "msg_model_fit_poor": " en past matig bij de gegevens",
         "path_sig": "{subj} gaat samen met {obj_dir} (β = {b}{stars}).",
         "path_ns": "{subj} hangt in deze meting niet aantoonbaar samen met {obj} (β = {b}, "
         "niet significant).",
         "more": "more",
         "step_preview": "test",
+        "step_previews": "test",
+        "step_id": "zonder id",
+        "step_outliers": "uitschieters",
+        "step_low_variability": "te weinig variatie",
         "step_consent": "geen toestemming",
         "step_progress": "niet afgemaakt",
         "step_duplicates": "dubbel",
@@ -285,10 +292,17 @@ TEXT: dict[str, dict[str, str]] = {
         "deserves attention.",
         "msg_support_hint": "Involve managers in what participants learn.",
         "msg_design": "These are associations at one point in time, not cause and effect.",
+        "msg_model_caution": "Read the paths with care: the model was estimated on {n_model} of "
+        "the {n} participants{fit}.",
+        "msg_model_fit_poor": " and fits the data poorly",
         "path_sig": "{subj} is associated with {obj_dir} (β = {b}{stars}).",
         "path_ns": "{subj} shows no clear association with {obj} in this survey (β = {b}, "
         "not significant).",
         "step_preview": "test",
+        "step_previews": "test",
+        "step_id": "no id",
+        "step_outliers": "outliers",
+        "step_low_variability": "low variability",
         "step_consent": "no consent",
         "step_progress": "not finished",
         "step_duplicates": "duplicate",
@@ -860,8 +874,28 @@ def key_messages(inputs: ReportInputs, lang: str) -> list[str]:
         if support is not None and support["significant"] and support["std_all"] > 0:
             message += " " + text(lang, "msg_support_hint")
         messages.append(message)
+    caution = model_caution(inputs, lang)
+    if caution:
+        messages.append(caution)
     messages.append(text(lang, "msg_design"))
     return messages
+
+
+def model_caution(inputs: ReportInputs, lang: str) -> str | None:
+    """A warning for the key messages when the model rests on few respondents or fits poorly.
+
+    Few: fewer than 80% of the analysed participants (e.g. listwise deletion). Poorly: the
+    fit verdict of `fit_summary`. Returns None when neither holds.
+    """
+    fit = fit_summary(inputs.fit)
+    if fit is None:
+        return None
+    n, n_model = len(inputs.responses), int(fit["ntotal"])
+    poor = fit["verdict"] == "poor"
+    if n_model >= 0.8 * n and not poor:
+        return None
+    return text(lang, "msg_model_caution", n_model=n_model, n=n,
+                fit=text(lang, "msg_model_fit_poor") if poor else "")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -1414,16 +1448,42 @@ def provenance(
 # --------------------------------------------------------------------------------------------
 
 
+def _write_atomically(path: str | Path, write) -> None:
+    """write(tmp) into a temporary file beside `path`, then rename: no half-written outputs."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def execute_notebook(
     notebook: str | Path, output: str | Path, parameters: dict[str, Any], cwd: str | Path | None = None
 ) -> None:
-    """Run the two-pager notebook with papermill (kernel 'python3', the running interpreter)."""
-    import papermill
+    """Run the two-pager notebook with papermill.
 
-    papermill.execute_notebook(
-        str(notebook), str(output), parameters=parameters, kernel_name="python3",
-        cwd=str(cwd) if cwd else None, progress_bar=False, log_output=False,
-    )  # fmt: skip
+    Kernel 'python3': jupyter_client starts it with the running interpreter (sys.executable),
+    so the notebook sees the same environment and lcsurvey as the caller. An InputError raised
+    in the notebook comes back as an InputError, so scripts can report it without a traceback.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    def run(tmp: Path) -> None:
+        papermill.execute_notebook(
+            str(notebook), str(tmp), parameters=parameters, kernel_name="python3",
+            cwd=str(cwd) if cwd else None, progress_bar=False, log_output=False,
+        )  # fmt: skip
+
+    try:
+        _write_atomically(output, run)
+    except PapermillExecutionError as err:
+        if err.ename == "InputError":
+            raise InputError(err.evalue) from None
+        raise
 
 
 def render_html(notebook: str | Path, html_path: str | Path) -> str:
@@ -1442,8 +1502,7 @@ def render_html(notebook: str | Path, html_path: str | Path) -> str:
     resources = {"two_pager": {"lang": lang, "title": f"{text(lang, 'title')} · "
                                f"{params.get('wave', '')}"}}  # fmt: skip
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    Path(html_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(html_path).write_text(body, encoding="utf-8")
+    _write_atomically(html_path, lambda tmp: tmp.write_text(body, encoding="utf-8"))
     return body
 
 
@@ -1451,8 +1510,8 @@ def render_pdf(html_path: str | Path, pdf_path: str | Path) -> None:
     """HTML -> PDF with WeasyPrint; fonts come from the system (DejaVu), embedded as subsets."""
     import weasyprint
 
-    Path(pdf_path).parent.mkdir(parents=True, exist_ok=True)
-    weasyprint.HTML(filename=str(html_path)).write_pdf(str(pdf_path))
+    document = weasyprint.HTML(filename=str(html_path))
+    _write_atomically(pdf_path, lambda tmp: document.write_pdf(str(tmp)))
 
 
 def write_index(entries: list[dict[str, str]], index_path: str | Path) -> None:
@@ -1482,5 +1541,4 @@ def write_index(entries: list[dict[str, str]], index_path: str | Path) -> None:
         "<table><thead><tr><th>Meting / wave</th><th>Tweepager / two-pager</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></body></html>\n"
     )
-    index_path.parent.mkdir(parents=True, exist_ok=True)
-    index_path.write_text(page, encoding="utf-8")
+    _write_atomically(index_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))

@@ -1,0 +1,87 @@
+# Report: the two-pager per wave and language (papermill -> nbconvert -> WeasyPrint), and an index.
+
+REPORT_MODEL = config.get("report", {}).get("model", "transfer")
+REPORT_MIN_CELL = config.get("report", {}).get("min_cell", 10)
+
+
+rule report_notebook:
+    input:
+        notebook="notebooks/two_pager.ipynb",
+        flow="results/{wave}/clean/flow.csv",
+        responses="results/{wave}/clean/responses.parquet",
+        reliability="results/{wave}/scales/reliability.csv",
+        item_stats="results/{wave}/scales/items.csv",
+        scores="results/{wave}/scales/scores.parquet",
+        estimates=f"results/{{wave}}/models/{REPORT_MODEL}/estimates.csv",
+        fit=f"results/{{wave}}/models/{REPORT_MODEL}/fit.csv",
+        codebook=config["codebook"],
+        config="config.yaml",
+        raw=raw_file,
+    output:
+        notebook="results/{wave}/report/two_pager_{lang}.ipynb",
+    log:
+        "logs/{wave}/report_notebook_{lang}.log",
+    benchmark:
+        "benchmarks/{wave}/report_notebook_{lang}.tsv"
+    conda:
+        "../../envs/lcsurvey.yaml"
+    params:
+        wave="{wave}",
+        lang="{lang}",
+        model=REPORT_MODEL,
+        min_cell=REPORT_MIN_CELL,
+    script:
+        "../scripts/report_notebook.py"
+
+
+rule report_html:
+    input:
+        notebook="results/{wave}/report/two_pager_{lang}.ipynb",
+    output:
+        html="reports/{wave}/two_pager_{lang}.html",
+    log:
+        "logs/{wave}/report_html_{lang}.log",
+    conda:
+        "../../envs/lcsurvey.yaml"
+    script:
+        "../scripts/report_html.py"
+
+
+rule report_pdf:
+    input:
+        html="reports/{wave}/two_pager_{lang}.html",
+    output:
+        pdf="reports/{wave}/two_pager_{lang}.pdf",
+    log:
+        "logs/{wave}/report_pdf_{lang}.log",
+    benchmark:
+        "benchmarks/{wave}/report_pdf_{lang}.tsv"
+    conda:
+        "../../envs/lcsurvey.yaml"
+    script:
+        "../scripts/report_pdf.py"
+
+
+rule report_index:
+    input:
+        html=expand("reports/{wave}/two_pager_{lang}.html", wave=WAVES, lang=LANGUAGES),
+        pdf=expand("reports/{wave}/two_pager_{lang}.pdf", wave=WAVES, lang=LANGUAGES),
+    output:
+        index="reports/index.html",
+    log:
+        "logs/report_index.log",
+    conda:
+        "../../envs/lcsurvey.yaml"
+    params:
+        entries=[
+            {
+                "wave": wave,
+                "lang": lang,
+                "html": f"reports/{wave}/two_pager_{lang}.html",
+                "pdf": f"reports/{wave}/two_pager_{lang}.pdf",
+            }
+            for wave in WAVES
+            for lang in LANGUAGES
+        ],
+    script:
+        "../scripts/report_index.py"
