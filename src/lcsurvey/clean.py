@@ -322,8 +322,9 @@ def clean_wave(
         status = _as_text(col(book.meta_column("status", wave), "meta.status"))
         preview = {_norm(v) for v in book.meta["status"].get("preview", [])}
         preview |= {_norm(f"{float(v):g}") for v in preview if _is_number(v)}
-        status_norm = status.map(lambda s: _norm(_number_text(s)) if pd.notna(s) else "")
-        flags["previews"] = status_norm.isin(preview)
+        codes, uniques = pd.factorize(status)
+        is_preview = np.array([_norm(_number_text(u)) in preview for u in uniques] + [False])
+        flags["previews"] = pd.Series(is_preview[codes], index=frame.index)
 
     if _active(rules["consent"]) and book.meta.get("consent"):
         spec = book.meta["consent"]

@@ -44,14 +44,15 @@ def pseudonymise(codes: pd.Series, key: bytes, length: int = 16) -> pd.Series:
 
     Codes are stripped and case-folded first, so " lc-0001" and "LC-0001" link.
     """
-    def one(code: object) -> object:
-        if code is None or (isinstance(code, float) and code != code) or code is pd.NA:
-            return pd.NA
-        text = " ".join(str(code).split()).casefold()
-        if not text:
-            return pd.NA
-        return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()[:length]
+    base = hmac.new(key, digestmod=hashlib.sha256)
 
-    uniques = codes.drop_duplicates()
-    mapping = {code: one(code) for code in uniques}
-    return codes.map(mapping).astype("string")
+    def one(text: str) -> str:
+        digest = base.copy()
+        digest.update(text.encode("utf-8"))
+        return digest.hexdigest()[:length]
+
+    normalised = codes.astype("string").str.split().str.join(" ").str.casefold()
+    normalised = normalised.mask(normalised == "")
+    uniques = normalised.dropna().unique()
+    mapping = dict(zip(uniques, map(one, uniques), strict=True))
+    return normalised.map(mapping).astype("string")
