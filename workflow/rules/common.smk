@@ -44,7 +44,7 @@ def model_syntax(wildcards):
 
 
 def all_targets():
-    targets = []
+    targets = ["reports/index.html"]
     for wave in WAVES:
         targets += [
             f"results/{wave}/clean/flow.csv",
