@@ -1452,7 +1452,7 @@ def _write_atomically(path: str | Path, write) -> None:
     """write(tmp) into a temporary file beside `path`, then rename: no half-written outputs."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
         write(tmp)
         os.replace(tmp, path)
