@@ -325,10 +325,10 @@ def _ml_start(structure: _Structure, theta: np.ndarray, cov: np.ndarray, *,
         grad = structure.chain(theta, g)
         jac = structure.jacobian(theta)
         chol_k = np.linalg.cholesky(k_inv)
-        z = np.einsum("ij,jka,kl->ila", chol_k.T, jac.reshape(structure.model.mx_cov.shape[0], -1,
-                                                              structure.q), chol_k)
-        z = z.reshape(-1, structure.q)
-        info = z.T @ z
+        p = len(k_inv)
+        z = chol_k.T @ jac.T.reshape(structure.q, p, p) @ chol_k
+        z = z.reshape(structure.q, p * p)
+        info = z @ z.T
         try:
             step = -np.linalg.solve(info, grad)
         except np.linalg.LinAlgError:
