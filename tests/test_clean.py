@@ -202,3 +202,17 @@ def test_outliers_and_low_variability_are_flagged_not_excluded_unless_asked(smal
     reasons = set(strict.quarantine["first_reason"])
     assert {"outliers", "low_variability"} <= reasons
     assert len(strict.kept) + len(strict.quarantine) == 60
+
+
+def test_free_text_is_kept_only_when_the_codebook_says_so(small_codebook_path):
+    import yaml
+
+    from lcsurvey.codebook import load_codebook
+
+    document = yaml.safe_load(small_codebook_path.read_text(encoding="utf-8"))
+    document["free_text"]["comment"]["keep"] = True
+    small_codebook_path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    book = load_codebook(small_codebook_path)
+    rows = [good_row(i, Q9=f"Fijne sessie nummer {i}, één idee") for i in range(4)]
+    result = run(rows, book)
+    assert result.kept["comment"].tolist()[0] == "Fijne sessie nummer 0, één idee"

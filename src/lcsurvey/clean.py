@@ -427,9 +427,15 @@ def clean_wave(
                               index=frame.index)
     checks = pd.DataFrame({name: decoded[name] for name in book.attention_checks},
                           index=frame.index)
+    kept_text = pd.DataFrame(
+        {name: _as_text(col(spec.get("wave_columns", {}).get(wave, spec["column"]),
+                            f"free_text {name}"))
+         for name, spec in book.free_text.items() if spec.get("keep", False)},
+        index=frame.index,
+    )
     base = pd.concat(
         [pd.DataFrame({"rid": rid, "wave": pd.Series(wave, index=frame.index, dtype="string")}),
-         item_frame, background],
+         item_frame, background, kept_text],
         axis=1,
     )
     kept = base[~removed].assign(
@@ -439,6 +445,8 @@ def clean_wave(
 
     used = {var.column_in(wave) for group in (book.items, book.background, book.attention_checks)
             for var in group.values()}
+    used |= {spec.get("wave_columns", {}).get(wave, spec["column"])
+             for spec in book.free_text.values() if spec.get("keep", False)}
     other = [c for c in frame.columns if c not in used]
     extra = frame.loc[removed, other].astype("string")
     extra.columns = [f"raw_{c}" for c in other]

@@ -21,3 +21,18 @@ rule clean:
         key_file=config.get("pseudonym_key_file"),
     script:
         "../scripts/clean.py"
+
+
+rule flow_figure:
+    input:
+        flow="results/{wave}/clean/flow.csv",
+    output:
+        figure="results/{wave}/clean/flow.png",
+    log:
+        "logs/{wave}/flow_figure.log",
+    conda:
+        "../../envs/lcsurvey.yaml"
+    params:
+        title="Wave {wave}: from raw responses to analysis sample",
+    script:
+        "../scripts/flow_figure.py"

@@ -47,7 +47,7 @@ def all_targets():
     targets = ["reports/index.html"]
     for wave in WAVES:
         targets += [
-            f"results/{wave}/clean/flow.csv",
+            f"results/{wave}/clean/flow.png",
             f"results/{wave}/scales/reliability.csv",
         ]
         targets += [f"results/{wave}/models/{model}/fit.csv" for model in MODELS]
