@@ -134,3 +134,14 @@ def test_broken_wave_stops_with_a_clear_message_and_no_partial_outputs(tmp_path)
     assert not (where / "results" / "2030-02" / "clean").exists() or not any(
         (where / "results" / "2030-02" / "clean").iterdir()
     )
+
+
+def test_a_config_that_fails_its_schema_names_the_field(tmp_path):
+    where = make_project(tmp_path, {"2030-03": "data/raw/wave_2030-03.csv"})
+    config = yaml.safe_load((where / "config.yaml").read_text(encoding="utf-8"))
+    config["report"]["min_cell"] = "ten"
+    (where / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    run = snakemake(where, "--dry-run")
+    assert run.returncode != 0
+    message = run.stdout + run.stderr
+    assert "min_cell" in message and "'ten' is not of type 'integer'" in message
