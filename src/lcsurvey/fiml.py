@@ -169,10 +169,16 @@ class Patterns:
         npat = len(n)
         h_mumu = -np.einsum("k,kij->ij", n, a)
         u = a_s - n[:, None] * a_mu                                 # A_k (s_k - n_k mu)
-        a_flat = a.reshape(npat, p * p)
-        t = (a_flat.T @ u).reshape(p, p, p)
-        left = (0.5 * n[:, None, None] * a - b).reshape(npat, p * p)
-        m4 = (left.T @ a_flat).reshape(p, p, p, p).transpose(0, 2, 1, 3).reshape(p * p, p * p)
+        t = (a.reshape(npat, p * p).T @ u).reshape(p, p, p)
+        # M[(i, j), (l, k)] = sum_k left_k[i, l] A_k[j, k] with left = n/2 A - B; both factors
+        # are symmetric, so the product runs over their upper triangles only.
+        rows, cols = np.triu_indices(p)
+        left = 0.5 * n[:, None] * a[:, rows, cols] - b[:, rows, cols]
+        small = left.T @ a[:, rows, cols]
+        vmap = np.empty((p, p), dtype=int)
+        vmap[rows, cols] = np.arange(len(rows))
+        vmap[cols, rows] = np.arange(len(rows))
+        m4 = small[vmap[:, None, :, None], vmap[None, :, None, :]].reshape(p * p, p * p)
         return h_mumu, t, m4
 
     def em(self, *, tol: float = 1e-9, max_iter: int = 5000):
@@ -198,40 +204,44 @@ class Patterns:
         return mu, sigma, converged, iterations
 
     def _estep(self, sigma: np.ndarray, mu: np.ndarray):
+        """Expected sums and cross-products of the completed data at (mu, Sigma).
+
+        A row of a pattern with missing set m is completed as x0 + P z with z = a + R x0 the
+        regression of the missing on the observed variables (x0 has zeros where missing; P puts
+        the r values in their places). Summed over the pattern's rows:
+        sum x x' = C + P Z' + Z P' + P (sum z z' + n K[m, m]^-1) P' with Z' = a s' + R C.
+        """
         k_inv = np.linalg.inv(sigma)
         p = self.p
-        t1 = np.zeros(p)
-        t2 = np.zeros((p, p))
+        t1 = self.sums.sum(axis=0)
+        t2 = self.cross.sum(axis=0)
+        scatter = np.zeros(p * p)
         for idx, miss in self.groups:
+            r = miss.shape[1]
+            if r == 0:
+                continue
             n = self.n[idx]
             s = self.sums[idx]
             c = self.cross[idx]
-            r = miss.shape[1]
-            if r == 0:
-                t1 += s.sum(axis=0)
-                t2 += c.sum(axis=0)
-                continue
             g = len(idx)
-            rows = np.arange(g)[:, None]
-            kmm = k_inv[miss[:, :, None], miss[:, None, :]]
-            kmm_inv = np.linalg.inv(kmm)
-            reg = -kmm_inv @ k_inv[miss]                    # (g, r, p): E[x_m|x_o] = a + reg x0
-            reg[rows[:, :, None], np.arange(r)[None, :, None], miss[:, None, :]] = 0.0
+            kmm_inv = np.linalg.inv(k_inv[miss[:, :, None], miss[:, None, :]])
+            reg = -kmm_inv @ k_inv[miss]                    # (g, r, p)
+            reg[np.arange(g)[:, None, None], np.arange(r)[None, :, None], miss[:, None, :]] = 0.0
             shift = mu[miss] - reg @ mu                     # (g, r)
-            j = np.broadcast_to(np.eye(p), (g, p, p)).copy()
-            j[rows, miss, :] += reg
-            cvec = np.zeros((g, p))
-            cvec[rows, miss] = shift
-            js = np.einsum("kij,kj->ki", j, s)
-            t1 += (js + n[:, None] * cvec).sum(axis=0)
-            jcj = j @ c @ np.swapaxes(j, 1, 2)
-            outer = js[:, :, None] * cvec[:, None, :]
-            block = jcj + outer + np.swapaxes(outer, 1, 2)
-            block += n[:, None, None] * cvec[:, :, None] * cvec[:, None, :]
-            cond = np.zeros((g, p, p))
-            cond[rows[:, :, None], miss[:, :, None], miss[:, None, :]] = kmm_inv
-            t2 += block.sum(axis=0) + np.einsum("k,kij->ij", n, cond)
-        return t1, t2
+            reg_s = np.einsum("krj,kj->kr", reg, s)
+            t1 += np.bincount(miss.ravel(), weights=(n[:, None] * shift + reg_s).ravel(),
+                              minlength=p)
+            reg_c = reg @ c                                 # (g, r, p)
+            zx = shift[:, :, None] * s[:, None, :] + reg_c
+            zz = (n[:, None, None] * (shift[:, :, None] * shift[:, None, :] + kmm_inv)
+                  + shift[:, :, None] * reg_s[:, None, :] + reg_s[:, :, None] * shift[:, None, :]
+                  + reg_c @ np.swapaxes(reg, 1, 2))
+            flat_rows = (miss[:, :, None] * p + np.arange(p)[None, None, :]).ravel()
+            scatter += np.bincount(flat_rows, weights=zx.ravel(), minlength=p * p)
+            flat_block = (miss[:, :, None] * p + miss[:, None, :]).ravel()
+            t2 += np.bincount(flat_block, weights=zz.ravel(), minlength=p * p).reshape(p, p)
+        scatter = scatter.reshape(p, p)
+        return t1, t2 + scatter + scatter.T
 
 
 # --------------------------------------------------------------------------------------------
