@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COPY = ["Snakefile", "config.yaml", "workflow", "data", "notebooks"]
+COPY = ["Snakefile", "config.yaml", "workflow", "data", "notebooks", "envs"]
 
 
 def timed(command: list[str], cwd: Path) -> float:

@@ -26,7 +26,7 @@ PII = ["RecipientEmail", "RecipientFirstName", "RecipientLastName", "IPAddress"]
 
 
 def make_project(where: Path, waves: dict[str, str]) -> Path:
-    for name in ("Snakefile", "workflow", "notebooks"):
+    for name in ("Snakefile", "workflow", "notebooks", "envs"):
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, where / name)

@@ -19,6 +19,7 @@ from lcsurvey.errors import InputError
 FLOAT_FORMAT = "%.10g"
 
 log = logging.getLogger("lcsurvey")
+log.propagate = False  # the rule log gets each record once; the terminal only the error
 
 
 @contextlib.contextmanager
