@@ -8,8 +8,8 @@ counts, sums and cross-products, using one inverse of Sigma per evaluation: for 
 missing set m, the inverse of the observed block (padded with zeros) is
 K - K[:, m] K[m, m]^-1 K[m, :] with K = Sigma^-1, and log|Sigma_oo| = log|Sigma| + log|K[m, m]|.
 
-Estimation: EM for the unrestricted (H1) means and covariances; Fisher scoring of the
-complete-data ML discrepancy at the EM moments for starting values; Newton steps on the FIML
+Estimation: EM for the unrestricted (H1) means and covariances; semopy's ML fit to the EM
+moments, polished by Fisher scoring, for starting values; Newton steps on the FIML
 log-likelihood with its analytic Hessian. Standard errors come from the observed information
 (the inverse Hessian of -loglik in the free parameters including the means), lavaan's default
 for missing = "ml". Fit measures follow lavaan's fitMeasures() for missing = "ml".
@@ -17,6 +17,7 @@ for missing = "ml". Fit measures follow lavaan's fitMeasures() for missing = "ml
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,7 +182,51 @@ class Patterns:
         m4 = small[vmap[:, None, :, None], vmap[None, :, None, :]].reshape(p * p, p * p)
         return h_mumu, t, m4
 
-    def em(self, *, tol: float = 1e-9, max_iter: int = 5000):
+    def h1(self, *, tol: float = 1e-9, max_iter: int = 50):
+        """Unrestricted ML means and covariance matrix (divisor N): EM, then Newton steps.
+
+        EM runs until its steps are small (1e-4); Newton steps on (mu, vech Sigma) with the
+        analytic Hessian then converge quadratically where EM would crawl.
+        """
+        mu, sigma, _, _ = self.em(tol=1e-4)
+        p = self.p
+        rows, cols = np.triu_indices(p)
+        dup = np.zeros((p * p, len(rows)))           # dvec(Sigma) / dvech(Sigma)
+        dup[rows * p + cols, np.arange(len(rows))] = 1.0
+        dup[cols * p + rows, np.arange(len(rows))] = 1.0
+        try:
+            value, pieces = self.loglik(sigma, mu, parts=True)
+        except np.linalg.LinAlgError:
+            return mu, sigma
+        for _ in range(max_iter):
+            g_mu, g_sigma, b = self.gradient(mu, pieces)
+            h_mumu, t, m4 = self.hessian_moments(mu, pieces, b)
+            grad = np.concatenate([g_mu, dup.T @ g_sigma.ravel()])
+            h_musig = -t.reshape(p, p * p) @ dup
+            hess = np.block([[h_mumu, h_musig], [h_musig.T, dup.T @ m4 @ dup]])
+            step = _ascent_step((hess + hess.T) / 2, grad)
+            increase = grad @ step
+            if increase < tol:
+                break
+            size = 1.0
+            while size > 1e-10:
+                new_mu = mu + size * step[:p]
+                new_sigma = np.zeros((p, p))
+                new_sigma[rows, cols] = sigma[rows, cols] + size * step[p:]
+                new_sigma[cols, rows] = new_sigma[rows, cols]
+                try:
+                    new_value, new_pieces = self.loglik(new_sigma, new_mu, parts=True)
+                except np.linalg.LinAlgError:
+                    new_value = -np.inf
+                if new_value >= value + 1e-4 * size * increase:
+                    break
+                size /= 2
+            else:
+                break
+            mu, sigma, value, pieces = new_mu, new_sigma, new_value, new_pieces
+        return mu, sigma
+
+    def em(self, *, tol: float = 1e-8, max_iter: int = 1000):
         """Unrestricted ML means and covariance matrix (divisor N) by EM."""
         n_total = self.n.sum()
         counts = self.observed.T.astype(float) @ self.n
@@ -396,7 +441,12 @@ def fit_fiml(model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9,
     if np.any(patterns.observed.T.astype(float) @ patterns.n < 2):
         raise ValueError("every variable needs at least two observed values")
 
-    mu_h1, cov_h1, _, _ = patterns.em()
+    mu_h1, cov_h1 = patterns.h1()
+    eigen = np.linalg.eigvalsh(cov_h1)
+    if eigen[0] < 1e-8 * eigen[-1]:
+        warnings.warn("the unrestricted (H1) covariance matrix is nearly singular: too few "
+                      "observed pairs for some variables; chisq and the fit indices are unreliable",
+                      RuntimeWarning, stacklevel=2)
     loglik_h1 = float(patterns.loglik(cov_h1, mu_h1))
 
     counts = patterns.observed.T.astype(float) @ patterns.n
@@ -412,6 +462,13 @@ def fit_fiml(model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9,
     model.n_samples = patterns.n_rows
     structure = _Structure(model)
     q = structure.q
+    # Starting values: semopy's ML fit to the EM moments, polished by Fisher scoring.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(obj="MLW", solver="SLSQP")
+    except (np.linalg.LinAlgError, ValueError):
+        model.load(data=frame, cov=cov_frame, clean_slate=True)
     theta = _ml_start(structure, np.asarray(model.param_vals, dtype=float).copy(), cov_h1)
     mu = mu_h1.copy()
 
