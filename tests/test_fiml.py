@@ -181,3 +181,24 @@ def test_a_variable_without_answers_is_an_error():
     data["x9"] = np.nan
     with pytest.raises(ValueError, match="at least two observed values"):
         fit_fiml(semopy.Model(MODELS["holzinger_swineford"]), data)
+
+
+def test_six_factor_survey_with_scattered_gaps_converges():
+    rng = np.random.default_rng(2)
+    factors, items, rows = 6, 5, 300
+    eta = rng.multivariate_normal(np.zeros(factors), 0.3 + 0.7 * np.eye(factors), size=rows)
+    loadings = rng.uniform(0.5, 0.9, size=factors * items)
+    x = eta[:, np.repeat(np.arange(factors), items)] * loadings
+    x += rng.normal(size=x.shape) * np.sqrt(1 - loadings**2)
+    x[rng.random(x.shape) < 0.10] = np.nan
+    data = pd.DataFrame(x, columns=[f"y{i + 1}" for i in range(x.shape[1])])
+    syntax = "\n".join(f"f{f + 1} =~ " + " + ".join(f"y{f * items + i + 1}" for i in range(items))
+                       for f in range(factors))
+    model = semopy.Model(syntax)
+    result = fit_fiml(model, data)
+    assert result.converged
+    _, grad = fiml_gradient(model, data, result.params, result.means)
+    assert np.abs(grad).max() < 1e-4
+    fit = fiml_fit_measures(result, model)
+    assert fit["df"] == 30 * 31 // 2 + 30 - result.npar
+    assert 0.9 < fit["cfi"] <= 1.0
