@@ -17,8 +17,11 @@ import numpy as np
 import pandas as pd
 import semopy
 from scipy import optimize, stats
+from semopy import stats as semopy_stats
+from semopy.inspector import inspect_list
 
 from lcsurvey.errors import InputError
+from lcsurvey.fiml import fiml_fit_measures, fit_fiml
 
 ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower",
                     "ci_upper", "std_all"]
@@ -98,56 +101,96 @@ class FittedModel:
 
 
 def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
-              missing: str = "listwise") -> FittedModel:
-    """Fit a model by maximum likelihood with listwise deletion and tabulate it as lavaan would."""
+              missing: str = "fiml") -> FittedModel:
+    """Fit a model by maximum likelihood and tabulate it as lavaan would.
+
+    missing = "fiml": full-information ML with free means (lavaan's missing = "ml"), every
+    row with at least one answer counts, standard errors from the observed information.
+    missing = "listwise": ML on the complete rows (lavaan's default), expected information.
+    """
     spec = parse_model(syntax, name=name)
     absent = [v for v in spec.observed if v not in data.columns]
     if absent:
         raise InputError(f"model {name!r} uses variables that the data do not have: {absent}",
                          expected="item names from the codebook")
-    if missing != "listwise":
-        raise InputError(f"estimation.missing {missing!r} is not available", expected="listwise")
-    complete = data[spec.observed].astype(float).dropna()
-    if len(complete) < len(spec.observed) + 1:
-        raise InputError(
-            f"model {name!r}: only {len(complete)} complete cases for {len(spec.observed)} variables",
-            expected="more complete cases than observed variables",
-        )
+    values = data[spec.observed].astype(float)
     model = semopy.Model(syntax)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # semopy's default SLSQP tolerance stops about 1e-3 short of lavaan's estimates.
-        model.fit(complete, obj="MLW", solver="SLSQP", options={"ftol": 1e-12, "maxiter": 10000})
-        table = model.inspect(std_est=True)
-    estimates = _estimates_table(table, spec)
+    if missing == "fiml":
+        used = values[values.notna().any(axis=1)]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = fit_fiml(model, used)
+        except ValueError as err:
+            raise InputError(f"model {name!r} cannot be estimated: {err}") from None
+        q = len(result.params)
+        se = np.sqrt(np.clip(np.diag(result.vcov), 0, None))
+        estimates = _estimates_table(model, spec, se[:q])
+        observed = list(model.vars["observed"])
+        # Observed intercepts are free; latent means are fixed at 0 (listed, as lavaan does).
+        intercepts = _rows([(v, "~1", "", "", mean, s) for v, mean, s in
+                            zip(observed, result.means, se[q:], strict=True)]
+                           + [(f, "~1", "", "", 0.0, np.nan) for f in spec.measurement])
+        estimates = pd.concat([estimates, intercepts], ignore_index=True)
+        fit = pd.DataFrame([{**fiml_fit_measures(result, model), "estimator": "ML",
+                             "missing": "fiml"}])[FIT_COLUMNS]
+        if not result.converged:
+            raise InputError(f"model {name!r} did not converge under FIML "
+                             f"({result.iterations} iterations)")
+    elif missing == "listwise":
+        used = values.dropna()
+        if len(used) < len(spec.observed) + 1:
+            raise InputError(
+                f"model {name!r}: only {len(used)} complete cases for {len(spec.observed)} "
+                "variables", expected="more complete cases than observed variables",
+                hint="Use estimation.missing: fiml to use every answer",
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # semopy's default SLSQP tolerance stops about 1e-3 short of lavaan's estimates.
+            model.fit(used, obj="MLW", solver="SLSQP", options={"ftol": 1e-12, "maxiter": 10000})
+            se = semopy_stats.calc_se(model, information="expected")
+        estimates = _estimates_table(model, spec, np.asarray(se, dtype=float))
+        fit = fit_measures(model, used, n_free=len(model.param_vals))
+    else:
+        raise InputError(f"estimation.missing {missing!r} is not available",
+                         expected="fiml or listwise")
     estimates["std_all"] = standardized_all(estimates, model)
-    fit = fit_measures(model, complete, n_free=len(model.param_vals))
-    return FittedModel(spec=spec, model=model, data=complete, estimates=estimates, fit=fit)
+    return FittedModel(spec=spec, model=model, data=used, estimates=estimates, fit=fit)
 
 
-def _estimates_table(table: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
-    loadings = {(lat, ind) for lat, inds in spec.measurement.items() for ind in inds}
+def _rows(records: list[tuple]) -> pd.DataFrame:
+    """Parameter rows (lhs, op, rhs, label, est, se) with z, p and the 95% CI (NaN se = fixed)."""
     rows = []
-    for rec in table.to_dict("records"):
+    for lhs, op, rhs, label, est, se in records:
+        free = bool(np.isfinite(se) and se > 0)
+        z = est / se if free else np.nan
+        half = stats.norm.ppf(0.975) * se if free else 0.0
+        rows.append({
+            "lhs": lhs, "op": op, "rhs": rhs, "label": label, "est": float(est),
+            "se": se if free else np.nan, "z": z,
+            "pvalue": 2 * stats.norm.sf(abs(z)) if free else np.nan,
+            "ci_lower": est - half, "ci_upper": est + half, "std_all": np.nan,
+        })
+    return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
+
+
+def _estimates_table(model: semopy.Model, spec: ModelSpec, se_free: np.ndarray) -> pd.DataFrame:
+    """Every parameter (free and fixed) in lavaan's notation; se_free in param_vals order."""
+    table = inspect_list(model, information=None, index_names=True)
+    active = [k for k, v in model.parameters.items() if v.active]
+    se_of = dict(zip(active, se_free, strict=True))
+    loadings = {(lat, ind) for lat, inds in spec.measurement.items() for ind in inds}
+    records = []
+    for param, rec in zip(table.index, table.to_dict("records"), strict=True):
         lval, op, rval = rec["lval"], rec["op"], rec["rval"]
         if op == "~" and (rval, lval) in loadings:
             lhs, op, rhs = rval, "=~", lval
         else:
             lhs, rhs = lval, rval
-        est = float(rec["Estimate"])
-        se = pd.to_numeric(rec["Std. Err"], errors="coerce")  # "-" for fixed parameters
-        free = bool(np.isfinite(se) and se > 0)
-        z = est / se if free else np.nan
-        half = stats.norm.ppf(0.975) * se if free else 0.0
-        rows.append({
-            "lhs": lhs, "op": op, "rhs": rhs,
-            "label": spec.labels.get((lhs, op, rhs), ""),
-            "est": est, "se": se if free else np.nan, "z": z,
-            "pvalue": 2 * stats.norm.sf(abs(z)) if free else np.nan,
-            "ci_lower": est - half, "ci_upper": est + half,
-            "std_all": np.nan,
-        })
-    frame = pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
+        records.append((lhs, op, rhs, spec.labels.get((lhs, op, rhs), ""),
+                        float(rec["Estimate"]), se_of.get(param, np.nan)))
+    frame = _rows(records)
     order = {"=~": 0, "~": 1, "~~": 2}
     frame["_order"] = frame["op"].map(order)
     return frame.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
@@ -171,7 +214,9 @@ def standardized_all(estimates: pd.DataFrame, model: semopy.Model) -> pd.Series:
            if op == "~~" and lhs == rhs}
     values = []
     for lhs, op, rhs, est in estimates[["lhs", "op", "rhs", "est"]].itertuples(index=False):
-        if op == "=~":
+        if op == "~1":
+            values.append(est / np.sqrt(total[lhs]))
+        elif op == "=~":
             values.append(est * np.sqrt(total[lhs] / total[rhs]))
         elif op == "~":
             values.append(est * np.sqrt(total[rhs] / total[lhs]))

@@ -16,6 +16,6 @@ rule model:
     params:
         syntax=model_syntax,
         model="{model}",
-        missing=config.get("estimation", {}).get("missing", "listwise"),
+        missing=config.get("estimation", {}).get("missing", "fiml"),
     script:
         "../scripts/model.py"
