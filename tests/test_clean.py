@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lcsurvey.clean import STEPS, clean_wave, mahalanobis_p, longest_run, longest_run_reference, longstring_share
+from lcsurvey.clean import (
+    STEPS,
+    clean_wave,
+    longest_run,
+    longest_run_reference,
+    longstring_share,
+    mahalanobis_p,
+)
 from lcsurvey.errors import InputError
 from lcsurvey.pseudonym import pseudonymise
 

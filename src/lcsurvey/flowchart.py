@@ -6,10 +6,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from lcsurvey.clean import REASON_TEXT  # noqa: E402
+from lcsurvey.clean import REASON_TEXT
 
 # Reproducible PNG bytes: no software version or date in the file's metadata.
 PNG_METADATA = {"Software": None}
