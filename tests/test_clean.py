@@ -223,3 +223,22 @@ def test_free_text_is_kept_only_when_the_codebook_says_so(small_codebook_path):
     rows = [good_row(i, Q9=f"Fijne sessie nummer {i}, één idee") for i in range(4)]
     result = run(rows, book)
     assert result.kept["comment"].tolist()[0] == "Fijne sessie nummer 0, één idee"
+
+
+def test_bundled_waves_clean_and_link_by_pseudonym():
+    from lcsurvey.clean import clean_file
+    from lcsurvey.codebook import load_codebook
+
+    from .conftest import ROOT
+
+    book = load_codebook(ROOT / "data" / "codebook.yaml")
+    first = clean_file(str(ROOT / "data/raw/wave_2021-12.csv"), book, wave="2021-12", rules=None,
+                       key=KEY)
+    second = clean_file(str(ROOT / "data/raw/wave_2022-06.sav"), book, wave="2022-06",
+                        rules=None, key=KEY)
+    for result, n_raw in ((first, 400), (second, 300)):
+        assert len(result.kept) + len(result.quarantine) == n_raw
+        assert result.kept["rid"].is_unique
+    # Returners keep their person code, so about 60% of wave-1 completers reappear.
+    linked = set(first.kept["rid"]) & set(second.kept["rid"])
+    assert 100 < len(linked) < len(second.kept)
