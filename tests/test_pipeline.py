@@ -145,3 +145,22 @@ def test_a_config_that_fails_its_schema_names_the_field(tmp_path):
     assert run.returncode != 0
     message = run.stdout + run.stderr
     assert "min_cell" in message and "'ten' is not of type 'integer'" in message
+
+
+def test_rerun_on_one_core_gives_identical_files(project):
+    import hashlib
+
+    def digests() -> dict[str, str]:
+        files = [*(project / "results").rglob("*.csv"), *(project / "results").rglob("*.parquet"),
+                 *(project / "reports").rglob("*.html"), *(project / "results").rglob("*.png")]
+        return {str(p.relative_to(project)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in files}
+
+    before = digests()
+    run = subprocess.run([SNAKEMAKE, "--cores", "1", "--forceall", "--quiet"], cwd=project,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    after = digests()
+    assert before.keys() == after.keys()
+    changed = [name for name in before if before[name] != after[name]]
+    assert not changed
