@@ -23,6 +23,7 @@ wildcard_constraints:
 include: "workflow/rules/clean.smk"
 include: "workflow/rules/scales.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/analyses.smk"
 include: "workflow/rules/report.smk"
 
 

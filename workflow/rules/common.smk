@@ -43,6 +43,9 @@ def model_syntax(wildcards):
     return config["models"][wildcards.model]
 
 
+ANALYSES = ["motives", "main_motive", "moderation", "simple_slopes", "diversity"]
+
+
 def all_targets():
     targets = ["reports/index.html"]
     for wave in WAVES:
@@ -51,6 +54,7 @@ def all_targets():
             f"results/{wave}/scales/reliability.csv",
         ]
         targets += [f"results/{wave}/models/{model}/fit.csv" for model in MODELS]
+        targets += [f"results/{wave}/models/{name}.csv" for name in ANALYSES]
         for lang in LANGUAGES:
             targets += [
                 f"reports/{wave}/two_pager_{lang}.html",

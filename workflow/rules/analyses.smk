@@ -1,0 +1,22 @@
+# Analyses on the scale scores: motives, main motive, moderation of transfer, diversity.
+
+
+rule analyses:
+    input:
+        responses="results/{wave}/clean/responses.parquet",
+        scores="results/{wave}/scales/scores.parquet",
+        codebook=config["codebook"],
+    output:
+        motives="results/{wave}/models/motives.csv",
+        main_motive="results/{wave}/models/main_motive.csv",
+        moderation="results/{wave}/models/moderation.csv",
+        simple_slopes="results/{wave}/models/simple_slopes.csv",
+        diversity="results/{wave}/models/diversity.csv",
+    log:
+        "logs/{wave}/analyses.log",
+    conda:
+        "../../envs/lcsurvey.yaml"
+    params:
+        min_cell=config.get("report", {}).get("min_cell", 10),
+    script:
+        "../scripts/analyses.py"

@@ -1,0 +1,21 @@
+"""Analyses of one wave: responses, scale scores -> motives, main motive, moderation, diversity."""
+
+import pandas as pd
+
+from lcsurvey import analyses
+from lcsurvey.codebook import load_codebook
+from lcsurvey.runner import script_log, write_csv
+
+with script_log(snakemake.log[0]) as log:  # noqa: F821
+    sm = snakemake  # noqa: F821
+    book = load_codebook(sm.input.codebook)
+    responses = pd.read_parquet(sm.input.responses)
+    scores = pd.read_parquet(sm.input.scores)
+    write_csv(analyses.motives(scores, book), sm.output.motives)
+    write_csv(analyses.main_motive(responses, book, min_cell=sm.params.min_cell),
+              sm.output.main_motive)
+    moderation = analyses.moderation(scores)
+    log.info("moderation on %d complete cases", int(moderation.coefficients["n"].iloc[0]))
+    write_csv(moderation.coefficients, sm.output.moderation)
+    write_csv(moderation.simple_slopes, sm.output.simple_slopes)
+    write_csv(analyses.diversity(responses, scores), sm.output.diversity)
