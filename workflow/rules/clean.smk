@@ -27,7 +27,12 @@ rule flow_figure:
     input:
         flow="results/{wave}/clean/flow.csv",
     output:
-        figure="results/{wave}/clean/flow.png",
+        figure=report(
+            "results/{wave}/clean/flow.png",
+            caption="../report/flow.rst",
+            category="Cleaning",
+            subcategory="{wave}",
+        ),
     log:
         "logs/{wave}/flow_figure.log",
     conda:
