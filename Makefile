@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: run test lint lock bench data publish clean help
+.PHONY: run test lint lock bench data publish report clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -43,5 +43,11 @@ lock:  ## re-resolve pyproject.toml into requirements.lock and envs/lcsurvey.yam
 	.lock-venv/bin/python envs/from_lock.py requirements.lock envs/lcsurvey.yaml
 	rm -rf .lock-venv
 
-clean:  ## remove results/ and reports/ (never data/raw)
-	rm -rf results reports .snakemake/log
+publish: run  ## assemble publish/: a self-contained static folder of the reports, with provenance
+	$(BIN)/python -m lcsurvey.publish --reports reports --out publish --config config.yaml
+
+report: run  ## Snakemake's own report of the run (figures and tables, captioned)
+	$(BIN)/snakemake --report reports/workflow_report.html
+
+clean:  ## remove results/, reports/ and publish/ (never data/raw)
+	rm -rf results reports publish logs benchmarks .snakemake/log

@@ -1,0 +1,94 @@
+"""Assemble reports/ into a self-contained static folder that any static web host can serve.
+
+The folder holds index.html, every wave's two-pagers (HTML with embedded figures and fonts
+from the reader's system, and the PDFs) and PROVENANCE.txt: the SHA-256 of every published file,
+of each wave's raw data and of config.yaml, and the code version. Nothing in it points outside
+the folder; publishing fails if an HTML page would load anything from the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from lcsurvey.errors import InputError
+
+# src= / href= / url() pointing at another host, which a self-contained page must not have.
+_EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""",
+                       re.IGNORECASE)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _code_version(where: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+                             text=True, check=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def publish(reports: Path, out: Path, config_path: Path) -> list[Path]:
+    """Copy the reports into `out` (replaced), check them, write PROVENANCE.txt; return the files."""
+    index = reports / "index.html"
+    if not index.is_file():
+        raise InputError("no reports to publish", file=str(index),
+                         hint="Run 'make run' first")
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    files = [index]
+    for wave in config["waves"]:
+        for path in sorted((reports / wave).glob("two_pager_*.*")):
+            if path.suffix in (".html", ".pdf"):
+                files.append(path)
+    for path in files:
+        if path.suffix == ".html":
+            found = _EXTERNAL.search(path.read_text(encoding="utf-8"))
+            if found:
+                raise InputError("the page loads something from another host", file=str(path),
+                                 value=found.group(0), expected="only embedded resources")
+    if out.exists():
+        shutil.rmtree(out)
+    published = []
+    for path in files:
+        target = out / path.relative_to(reports)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+        published.append(target)
+    lines = [f"code version (git): {_code_version(config_path.parent)}",
+             f"config.yaml sha256: {_sha256(config_path)}"]
+    for wave, spec in config["waves"].items():
+        raw = config_path.parent / (spec if isinstance(spec, str) else spec["path"])
+        lines.append(f"raw data of wave {wave} ({raw.name}) sha256: {_sha256(raw)}")
+    lines.append("")
+    lines += [f"{_sha256(path)}  {path.relative_to(out)}" for path in published]
+    (out / "PROVENANCE.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return published
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", default="reports", type=Path)
+    parser.add_argument("--out", default="publish", type=Path)
+    parser.add_argument("--config", default="config.yaml", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        files = publish(args.reports, args.out, args.config)
+    except InputError as err:
+        print(f"ERROR: {err.message}", file=sys.stderr)
+        return 1
+    print(f"published {len(files)} files and PROVENANCE.txt to {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
