@@ -16,7 +16,8 @@ import pytest
 import yaml
 from scipy import stats
 
-from lcsurvey import report
+from lcsurvey import analyses, report
+from lcsurvey.codebook import load_codebook
 
 pypdf = pytest.importorskip("pypdf")
 
@@ -154,6 +155,9 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
                      "n_after": n_before - removed})  # fmt: skip
         n_before -= removed
 
+    book = load_codebook(CODEBOOK)
+    moderation = analyses.moderation(scores)
+
     base = root / "results" / wave
     for sub in ("clean", "scales", "models/transfer"):
         (base / sub).mkdir(parents=True, exist_ok=True)
@@ -165,6 +169,10 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
         "scores": base / "scales" / "scores.parquet",
         "estimates": base / "models" / "transfer" / "estimates.csv",
         "fit": base / "models" / "transfer" / "fit.csv",
+        "motives": base / "models" / "motives.csv",
+        "main_motive": base / "models" / "main_motive.csv",
+        "moderation": base / "models" / "moderation.csv",
+        "simple_slopes": base / "models" / "simple_slopes.csv",
         "raw": root / "data" / "raw" / f"wave_{wave}.csv",
         "config": root / "config.yaml",
     }
@@ -174,6 +182,14 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
     pd.DataFrame(reliability).to_csv(paths["reliability"], index=False, float_format="%.6f")
     pd.DataFrame(items).to_csv(paths["items"], index=False, float_format="%.6f")
     pd.DataFrame(estimates).to_csv(paths["estimates"], index=False, float_format="%.6f")
+    analyses_tables = {
+        "motives": analyses.motives(scores, book),
+        "main_motive": analyses.main_motive(responses, book, min_cell=MIN_CELL),
+        "moderation": moderation.coefficients,
+        "simple_slopes": moderation.simple_slopes,
+    }
+    for name, table in analyses_tables.items():  # as the analyses rule writes them
+        table.to_csv(paths[name], index=False, float_format="%.10g")
     pd.DataFrame([{
         "ntotal": n, "estimator": "ML", "missing": "fiml", "chisq": 512.3, "df": 449,
         "pvalue": 0.021, "cfi": 0.962, "tli": 0.958, "rmsea": 0.031, "rmsea_ci_lower": 0.017,
@@ -238,53 +254,6 @@ def flat(text: str) -> str:
 # --------------------------------------------------------------------------------------------
 # Statistics and wording.
 # --------------------------------------------------------------------------------------------
-
-
-def test_holm_matches_r_p_adjust():
-    # R: p.adjust(c(0.01, 0.04, 0.03, 0.005), method = "holm") = 0.03 0.06 0.06 0.02
-    np.testing.assert_allclose(report.holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
-
-
-def test_wilson_ci_matches_reference():
-    # R: binom::binom.wilson(15, 50) -> 0.1910 0.4375 (prop.test(15, 50, correct = FALSE))
-    low, high = report.wilson_ci(15, 50)
-    assert low == pytest.approx(0.19103, abs=1e-4)
-    assert high == pytest.approx(0.43753, abs=1e-4)
-
-
-def test_mean_ci_matches_t_test():
-    # R: t.test(c(1, 2, 3, 4, 5))$conf.int = 1.036757 4.963243
-    out = report.mean_ci(pd.Series([1, 2, 3, 4, 5, np.nan]))
-    assert out["n"] == 5
-    assert out["ci_lower"] == pytest.approx(1.036757, abs=1e-6)
-    assert out["ci_upper"] == pytest.approx(4.963243, abs=1e-6)
-
-
-def test_motive_verdicts_follow_the_interval_and_holm():
-    codebook = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
-    rng = np.random.default_rng(1)
-    scores = pd.DataFrame({
-        "motive_knowledge": np.clip(rng.normal(4.2, 0.6, 200), 1, 5),
-        "motive_network": np.clip(rng.normal(3.0, 0.6, 200), 1, 5),
-        "motive_labour": np.clip(rng.normal(2.2, 0.6, 200), 1, 5),
-    })  # fmt: skip
-    tests = report.motive_tests(scores, codebook).set_index("construct")
-    assert tests.loc["motive_knowledge", "verdict"] == "is"
-    assert tests.loc["motive_labour", "verdict"] == "not"
-    assert tests.loc["motive_network", "verdict"] == "undecided"
-    assert (tests["p_holm"] >= tests["pvalue"]).all()
-    assert (tests["midpoint"] == 3).all()
-
-
-def test_small_cells_are_merged_and_never_shown_alone():
-    counts = pd.Series({"a": 50, "b": 30, "c": 4, "d": 3})
-    table = report.merge_small_cells(counts, 10)
-    assert table.loc[~table["merged"], "label"].tolist() == ["a"]
-    assert table.loc[table["merged"], "n"].item() == 7 + 30  # 7 < 10, so b joins
-    assert table["n"].sum() == counts.sum()
-    single = report.merge_small_cells(pd.Series({"a": 50, "b": 30, "c": 4}), 10)
-    assert not (single["n"] < 10).any()  # a lone small cell takes the smallest other with it
-    assert 4 not in single["n"].tolist()
 
 
 def test_path_sentences_never_overstate():
@@ -389,17 +358,13 @@ def _parse(number: str) -> float:
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_every_key_message_number_comes_from_the_results(rendered, lang):
     paths = rendered["paths"]
-    codebook = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
     scores = pd.read_parquet(paths["scores"])
     estimates = pd.read_csv(paths["estimates"])
+    motives = pd.read_csv(paths["motives"])
     allowed = {95.0, 0.05, 0.01, 0.001}  # "95%-BI" and significance thresholds
-    for construct in report.MOTIVES + ("knowledge_transfer",):
-        low, high = report.construct_range(codebook, construct)
-        allowed |= {low, high, (low + high) / 2}
-        x = scores[construct].dropna()
-        half = stats.t.ppf(0.975, len(x) - 1) * x.std() / np.sqrt(len(x))
-        for value in (x.mean(), x.mean() - half, x.mean() + half):
-            allowed.add(round(value, 2))
+    for row in motives.itertuples():  # the analyses stage's motive table, nothing recomputed
+        allowed |= {row.scale_min, row.scale_max, row.midpoint}
+        allowed |= {round(v, 2) for v in (row.mean, row.ci_lower, row.ci_upper)}
     allowed |= {round(v, 2) for v in estimates.loc[estimates["op"] == "~", "std_all"]}
     fit = pd.read_csv(paths["fit"]).iloc[0]
     allowed |= {float(fit["ntotal"]), float(len(scores))}  # the model-caution message
@@ -488,3 +453,63 @@ def test_index_links_every_report(tmp_path):
     for entry in entries:
         assert f'href="{entry["wave"]}/two_pager_{entry["lang"]}.pdf"' in page
         assert f'href="{entry["wave"]}/two_pager_{entry["lang"]}.html"' in page
+
+
+# --------------------------------------------------------------------------------------------
+# Results of the analyses stage, as the report reads them.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_motive_messages_follow_the_motives_table(rendered, lang):
+    motives = pd.read_csv(rendered["paths"]["motives"])
+    inputs = report.load_inputs(rendered["root"] / "results", WAVE, CODEBOOK)
+    messages = report.key_messages(inputs, lang)
+    codebook = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
+    for row in motives.itertuples():
+        label = report.construct_label(codebook, row.construct, lang)
+        value = f"({report.fmt_number(row.mean, lang)}; "
+        message = next(m for m in messages if label.lower() in m.lower() and value in m)
+        verdict = report.VERDICT_KEYS[row.verdict]
+        verbs = [report.text(lang, f"msg_{verdict}_{k}") for k in ("one", "many")]
+        assert any(verb in message for verb in verbs), message
+
+
+def _moderation(pvalue: float, est: float) -> dict:
+    slopes = pd.DataFrame({"moderator_level": [-1.0, 0.0, 1.0], "slope": [0.2, 0.3, 0.4]})
+    return {"interaction": pd.Series({"est": est, "pvalue": pvalue}), "slopes": slopes}
+
+
+def test_moderation_sentence_never_overstates():
+    ns, sig = _moderation(0.163, 0.09), _moderation(0.0004, 0.12)
+    assert "niet significant" in report.moderation_sentence(ns, "nl")
+    assert "not significant" in report.moderation_sentence(ns, "en")
+    assert "p = 0.163" in report.moderation_sentence(ns, "en")
+    assert "sterker" in report.moderation_sentence(sig, "nl")
+    assert "p < 0.001" in report.moderation_sentence(sig, "en")
+    assert "less strongly" in report.moderation_sentence(_moderation(0.01, -0.1), "en")
+    for case in (ns, sig):
+        for lang in ("nl", "en"):
+            sentence = report.moderation_sentence(case, lang)
+            assert not re.search(r"bewijs|proves?|\\bcaus|veroorza|leidt tot|leads to", sentence,
+                                 re.IGNORECASE)  # fmt: skip
+            if case is ns:
+                assert not re.search(r"\bsterker\b|more strongly", sentence)
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_moderation_figure_and_sentence_are_printed(rendered, lang):
+    page = rendered[lang]["html"].read_text(encoding="utf-8")
+    assert f'alt="{report.text(lang, "moderation_caption")}"' in page
+    inputs = report.load_inputs(rendered["root"] / "results", WAVE, CODEBOOK)
+    sentence = report.moderation_sentence(report.home_support_moderation(inputs), lang)
+    assert flat(sentence) in flat(pdf_text(rendered[lang]["pdf"], 0))
+    slopes = pd.read_csv(rendered["paths"]["simple_slopes"])
+    assert report.fmt_number(slopes["slope"].iloc[-1], lang) in sentence
+
+
+def test_report_needs_the_motive_table(tmp_path):
+    paths = write_results_fixture(tmp_path)
+    paths["motives"].unlink()
+    with pytest.raises(report.InputError, match="motives"):
+        report.load_inputs(tmp_path / "results", WAVE, CODEBOOK)

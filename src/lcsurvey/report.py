@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from scipy import stats
 
+from lcsurvey.analyses import mean_ci, merge_small_cells, wilson_ci
 from lcsurvey.errors import InputError
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -34,6 +34,8 @@ LANGUAGES = ("nl", "en")
 
 MOTIVES = ("motive_knowledge", "motive_network", "motive_labour", "motive_societal")
 CLIMATE = ("facilitation", "appreciation", "error_avoidance", "psychological_safety")
+# The verdicts of results/{wave}/models/motives.csv -> the keys of the verdict texts below.
+VERDICT_KEYS = {"motive": "is", "not a motive": "not", "undecided": "undecided"}
 BACKGROUND_TABLES = ("sector", "org_size")
 SIGNIFICANCE = 0.05
 CONFIDENCE = 0.95
@@ -182,6 +184,20 @@ TEXT: dict[str, dict[str, str]] = {
         "flow_after": "over",
         "flow_raw": "Ruwe export",
         "missing_model": "Het model '{model}' is (nog) niet geschat; paden ontbreken.",
+        "moderation_caption": "Voorspelde kennisbenutting bij weinig (−1 SD), gemiddelde en "
+        "veel (+1 SD) steun vanuit de eigen organisatie.",
+        "moderation_level_-1": "weinig steun\n(−1 SD)",
+        "moderation_level_0": "gemiddelde\nsteun",
+        "moderation_level_1": "veel steun\n(+1 SD)",
+        "moderation_sig_pos": "Hoe meer steun vanuit de eigen organisatie, hoe sterker "
+        "leeropbrengst samengaat met kennisbenutting (B = {low} bij weinig, {high} bij veel "
+        "steun; p {p}).",
+        "moderation_sig_neg": "Bij meer steun vanuit de eigen organisatie gaat leeropbrengst "
+        "juist zwakker samen met kennisbenutting (B = {low} bij weinig, {high} bij veel steun; "
+        "p {p}).",
+        "moderation_ns": "Steun vanuit de eigen organisatie versterkt de samenhang tussen "
+        "leeropbrengst en kennisbenutting niet aantoonbaar (B = {low} bij weinig, {high} bij "
+        "veel steun; niet significant, p {p}).",
     },
     "en": {
         "kicker": "Two-pager for practice",
@@ -315,6 +331,20 @@ TEXT: dict[str, dict[str, str]] = {
         "flow_after": "left",
         "flow_raw": "Raw export",
         "missing_model": "The model '{model}' has not been estimated (yet); paths are missing.",
+        "moderation_caption": "Predicted knowledge use with little (−1 SD), average and much "
+        "(+1 SD) support from the home organisation.",
+        "moderation_level_-1": "little support\n(−1 SD)",
+        "moderation_level_0": "average\nsupport",
+        "moderation_level_1": "much support\n(+1 SD)",
+        "moderation_sig_pos": "The more support from the home organisation, the more strongly "
+        "perceived learning goes together with knowledge use (B = {low} with little, {high} "
+        "with much support; p {p}).",
+        "moderation_sig_neg": "With more support from the home organisation, perceived learning "
+        "goes together less strongly with knowledge use (B = {low} with little, {high} with "
+        "much support; p {p}).",
+        "moderation_ns": "Support from the home organisation does not clearly strengthen the "
+        "link between perceived learning and knowledge use (B = {low} with little, {high} with "
+        "much support; not significant, p {p}).",
     },
 }
 
@@ -475,6 +505,10 @@ class ReportInputs:
     model: str
     min_cell: int
     provenance: dict[str, str] = field(default_factory=dict)
+    motives: pd.DataFrame | None = None
+    main_motive: pd.DataFrame | None = None
+    moderation: pd.DataFrame | None = None
+    simple_slopes: pd.DataFrame | None = None
 
 
 def result_paths(results_dir: str | Path, wave: str, model: str) -> dict[str, Path]:
@@ -488,6 +522,10 @@ def result_paths(results_dir: str | Path, wave: str, model: str) -> dict[str, Pa
         "scores": base / "scales" / "scores.parquet",
         "estimates": base / "models" / model / "estimates.csv",
         "fit": base / "models" / model / "fit.csv",
+        "motives": base / "models" / "motives.csv",
+        "main_motive": base / "models" / "main_motive.csv",
+        "moderation": base / "models" / "moderation.csv",
+        "simple_slopes": base / "models" / "simple_slopes.csv",
     }
 
 
@@ -501,7 +539,14 @@ REQUIRED_COLUMNS = {
     "estimates": ["lhs", "op", "rhs", "est", "pvalue", "ci_lower", "ci_upper", "std_all"],
     "fit": ["ntotal", "estimator", "missing", "chisq", "df", "cfi", "tli", "rmsea",
             "rmsea_ci_lower", "rmsea_ci_upper", "srmr"],
+    "motives": ["construct", "n", "mean", "ci_lower", "ci_upper", "scale_min", "scale_max",
+                "midpoint", "t", "df", "p_holm", "verdict"],
+    "main_motive": ["category", "n", "share", "ci_lower", "ci_upper", "merged", "members"],
+    "moderation": ["term", "est", "se", "pvalue", "ci_lower", "ci_upper", "n"],
+    "simple_slopes": ["moderator_level", "moderator_value", "slope", "se", "pvalue", "intercept",
+                      "predictor_mean", "predictor_sd"],
 }  # fmt: skip
+OPTIONAL_TABLES = ("estimates", "fit", "moderation", "simple_slopes")
 
 
 def _read_table(path: Path, name: str, optional: bool = False) -> pd.DataFrame | None:
@@ -545,7 +590,7 @@ def load_inputs(
     """Read a wave's results tables, the codebook and the provenance facts."""
     paths = result_paths(results_dir, wave, model)
     tables = {
-        name: _read_table(path, name, optional=name in ("estimates", "fit"))
+        name: _read_table(path, name, optional=name in OPTIONAL_TABLES)
         for name, path in paths.items()
     }
     return ReportInputs(
@@ -599,41 +644,6 @@ def background_label(codebook: dict[str, Any], variable: str, lang: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def mean_ci(values: pd.Series, confidence: float = CONFIDENCE) -> dict[str, float]:
-    """Mean with a t-based confidence interval (as R's t.test), ignoring missing values."""
-    x = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
-    n = len(x)
-    if n < 2:
-        return {"n": n, "mean": float(np.mean(x)) if n else np.nan, "sd": np.nan,
-                "ci_lower": np.nan, "ci_upper": np.nan}  # fmt: skip
-    mean, sd = float(x.mean()), float(x.std(ddof=1))
-    half = stats.t.ppf((1 + confidence) / 2, n - 1) * sd / np.sqrt(n)
-    return {"n": n, "mean": mean, "sd": sd, "ci_lower": mean - half, "ci_upper": mean + half}
-
-
-def holm(pvalues: list[float] | np.ndarray) -> np.ndarray:
-    """Holm-adjusted p-values (as R's p.adjust(method = "holm"))."""
-    p = np.asarray(pvalues, dtype=float)
-    order = np.argsort(p)
-    m = len(p)
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
-
-
-def wilson_ci(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Wilson score interval for a proportion k/n (as R's prop.test without continuity
-    correction, binom::binom.wilson)."""
-    if n == 0:
-        return np.nan, np.nan
-    z = stats.norm.ppf((1 + confidence) / 2)
-    p = k / n
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def construct_scores(
     scores: pd.DataFrame, codebook: dict[str, Any], constructs: tuple[str, ...] | list[str]
 ) -> pd.DataFrame:
@@ -648,58 +658,22 @@ def construct_scores(
     return pd.DataFrame(rows)
 
 
-def motive_tests(
-    scores: pd.DataFrame,
-    codebook: dict[str, Any],
-    motives: tuple[str, ...] = MOTIVES,
-    alpha: float = SIGNIFICANCE,
-) -> pd.DataFrame:
-    """Each motive's mean against its scale midpoint: one-sample t-test, Holm over the motives.
+def motive_results(inputs: ReportInputs) -> pd.DataFrame:
+    """The motive tests of the analyses stage (motives.csv), with the verdict as a text key.
 
-    The verdict is "is" (a motive) when the 95% CI lies above the midpoint and the Holm-adjusted
-    p < alpha, "not" when it lies below under the same condition, otherwise "undecided". Requiring
-    both keeps the verdict from claiming more than the corrected test supports.
+    The statistics (one-sample t-tests against the midpoint, Holm, the verdict rule) are
+    computed by `lcsurvey.analyses.motives`; the report only reads them.
     """
-    table = construct_scores(scores, codebook, motives)
-    if table.empty:
-        return table
-    t_values, p_values = [], []
-    for row in table.itertuples():
-        x = pd.to_numeric(scores[row.construct], errors="coerce").dropna()
-        result = stats.ttest_1samp(x, popmean=row.midpoint)
-        t_values.append(float(result.statistic))
-        p_values.append(float(result.pvalue))
-    table["t"] = t_values
-    table["df"] = table["n"] - 1
-    table["pvalue"] = p_values
-    table["p_holm"] = holm(p_values)
-    above = (table["ci_lower"] > table["midpoint"]) & (table["p_holm"] < alpha)
-    below = (table["ci_upper"] < table["midpoint"]) & (table["p_holm"] < alpha)
-    table["verdict"] = np.select([above, below], ["is", "not"], default="undecided")
-    return table
-
-
-def merge_small_cells(counts: pd.Series, min_cell: int) -> pd.DataFrame:
-    """Category counts safe to print: every category below `min_cell` is merged into one row.
-
-    If the merged row is itself below `min_cell` (or only one category would be merged, so its
-    count could be read off), the smallest remaining categories join it until neither is the
-    case. Returns label, n, merged, members; a suppressed count never appears on its own.
-    """
-    counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
-    small = [label for label, n in counts.items() if n < min_cell]
-    if not small:
-        return pd.DataFrame({"label": counts.index, "n": counts.to_numpy(dtype=int),
-                             "merged": False, "members": ""})  # fmt: skip
-    keep = [label for label in counts.index if label not in small]
-    merged = list(small)
-    while keep and (counts[merged].sum() < min_cell or len(merged) < 2):
-        merged.append(keep.pop())  # the smallest remaining category
-    rows = [{"label": label, "n": int(counts[label]), "merged": False, "members": ""}
-            for label in keep]  # fmt: skip
-    rows.append({"label": None, "n": int(counts[merged].sum()), "merged": True,
-                 "members": ", ".join(str(m) for m in merged)})  # fmt: skip
-    return pd.DataFrame(rows)
+    table = inputs.motives
+    if table is None or table.empty:
+        return pd.DataFrame(columns=["construct", "verdict"])
+    table = table[table["construct"].isin(inputs.codebook["constructs"])].copy()
+    unknown = sorted(set(table["verdict"]) - set(VERDICT_KEYS))
+    if unknown:
+        raise InputError(f"the motives table has unknown verdicts {unknown}",
+                         expected=f"one of {list(VERDICT_KEYS)}")  # fmt: skip
+    table["verdict"] = table["verdict"].map(VERDICT_KEYS)
+    return table.reset_index(drop=True)
 
 
 def category_table(
@@ -766,16 +740,39 @@ def find_path(paths: pd.DataFrame, outcome: str, predictor: str) -> pd.Series | 
     return None if match.empty else match.iloc[0]
 
 
-def home_support_moderation(estimates: pd.DataFrame | None) -> pd.DataFrame | None:
+INTERACTION = "perceived_learning:home_support"
+
+
+def home_support_moderation(inputs: ReportInputs) -> dict[str, Any] | None:
     """Moderation of perceived learning -> knowledge transfer by home support.
 
-    Reads the product-term regressions (rhs like 'perceived:support') of the model once the
-    moderation model provides them; returns None while it does not, so nothing is printed.
+    Reads the analyses stage's moderation.csv (the product term) and simple_slopes.csv (the
+    slopes at -1, 0 and +1 SD of support); returns None when either is absent, so that
+    nothing is printed.
     """
-    if estimates is None:
+    table, slopes = inputs.moderation, inputs.simple_slopes
+    if table is None or slopes is None or slopes.empty:
         return None
-    rows = estimates[(estimates["op"] == "~") & estimates["rhs"].astype(str).str.contains(":")]
-    return None if rows.empty else rows.reset_index(drop=True)
+    term = table[table["term"] == INTERACTION]
+    if term.empty:
+        return None
+    slopes = slopes.sort_values("moderator_level").reset_index(drop=True)
+    return {"interaction": term.iloc[0], "slopes": slopes}
+
+
+def moderation_sentence(moderation: dict[str, Any], lang: str) -> str:
+    """One plain sentence on the moderation: stronger / weaker link only when the product term
+    is significant, otherwise that it remains open, 'not significant' said in words."""
+    term, slopes = moderation["interaction"], moderation["slopes"]
+    p_value = fmt_p(term["pvalue"], lang)
+    p_text = p_value if p_value.startswith("<") else f"= {p_value}"
+    values = {"low": fmt_number(slopes["slope"].iloc[0], lang),
+              "high": fmt_number(slopes["slope"].iloc[-1], lang), "p": p_text}  # fmt: skip
+    if term["pvalue"] < SIGNIFICANCE:
+        key = "moderation_sig_pos" if term["est"] > 0 else "moderation_sig_neg"
+    else:
+        key = "moderation_ns"
+    return text(lang, key, **values)
 
 
 def fit_summary(fit: pd.DataFrame | None) -> dict[str, Any] | None:
@@ -838,7 +835,7 @@ def key_messages(inputs: ReportInputs, lang: str) -> list[str]:
     path is significant and positive. Last, what the design does not allow to conclude.
     """
     messages = []
-    tests = motive_tests(inputs.scores, inputs.codebook)
+    tests = motive_results(inputs)
     for verdict in ("is", "not", "undecided"):
         rows = tests[tests["verdict"] == verdict] if not tests.empty else tests
         if rows.empty:
@@ -1092,6 +1089,45 @@ def path_figure(paths: pd.DataFrame, lang: str, width: float = 3.40, height: flo
         return fig
 
 
+# Line styles of the simple slopes: told apart by dash pattern and grey value, not colour.
+SLOPE_STYLES = {-1.0: ((0, (1.2, 1.4)), GREY), 0.0: ((0, (4, 2)), INK), 1.0: ("-", ACCENT)}
+
+
+def moderation_figure(slopes: pd.DataFrame, codebook: dict[str, Any], lang: str,
+                      width: float = 3.40, height: float = 1.10):  # fmt: skip
+    """Simple slopes: predicted knowledge use against perceived learning at -1, 0 and +1 SD of
+    home support, over the mean ± 1.5 SD of perceived learning within its scale range."""
+    import matplotlib
+
+    x_low, x_high = construct_range(codebook, "perceived_learning")
+    y_low, y_high = construct_range(codebook, "knowledge_transfer")
+    centre, spread = slopes["predictor_mean"].iloc[0], slopes["predictor_sd"].iloc[0]
+    x = np.linspace(max(x_low, centre - 1.5 * spread), min(x_high, centre + 1.5 * spread), 2)
+    with matplotlib.rc_context(FIGURE_RC):
+        fig = _new_figure(width, height)
+        ax = fig.add_axes((0.42 / width, 0.32 / height, 1.58 / width, (height - 0.37) / height))
+        for row in slopes.itertuples():
+            style, colour = SLOPE_STYLES.get(float(row.moderator_level), ("-", INK))
+            y = row.intercept + row.slope * (x - centre)
+            ax.plot(x, y, linestyle=style, color=colour, linewidth=1.6,
+                    label=text(lang, f"moderation_level_{int(row.moderator_level)}"))  # fmt: skip
+        ax.set_xlim(x_low, x_high)
+        ax.set_ylim(y_low, y_high)
+        ticks_x, ticks_y = np.arange(x_low, x_high + 1), np.arange(y_low, y_high + 1)
+        ax.set_xticks(ticks_x, [fmt_int(t) for t in ticks_x])
+        ax.set_yticks(ticks_y, [fmt_int(t) for t in ticks_y])
+        ax.set_xlabel(factor_words("perceived", lang)["box"], labelpad=1.5)
+        ax.set_ylabel(factor_words("transfer", lang)["short"], labelpad=2, fontsize=8)
+        ax.tick_params(length=2.5, pad=1.5)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles[::-1], labels[::-1], loc="center left", frameon=False,
+                   bbox_to_anchor=(2.12 / width, 0.56), handlelength=2.4, fontsize=8,
+                   labelspacing=0.5, borderaxespad=0)  # fmt: skip
+        return fig
+
+
 # --------------------------------------------------------------------------------------------
 # HTML sections. Each returns one <section>; the notebook displays them, the template lays
 # them out (page 1: what we found; page 2: how we know).
@@ -1196,16 +1232,33 @@ def who_html(inputs: ReportInputs, lang: str) -> str:
 
 
 def main_motive_table(inputs: ReportInputs, lang: str) -> pd.DataFrame | None:
-    if "main_motive" not in inputs.responses.columns:
+    """The main-motive shares of the analyses stage (main_motive.csv), labelled in `lang`.
+
+    Shares, Wilson CIs and the merging of small categories come from
+    `lcsurvey.analyses.main_motive`; here codes only become labels.
+    """
+    table = inputs.main_motive
+    if table is None or table.empty:
         return None
-    answered = inputs.responses[pd.to_numeric(inputs.responses["main_motive"],
-                                              errors="coerce").notna()]  # fmt: skip
-    table = category_table(answered, inputs.codebook, "main_motive", lang, inputs.min_cell)
+    labels = category_labels(inputs.codebook, "main_motive", lang)
+
+    def label(code: Any) -> str:
+        return labels.get(float(code), str(code))
+
+    table = table.copy()
+    table["merged"] = table["merged"].astype(str).str.lower().isin(["true", "1"])
+    table["label"] = [text(lang, "merged") if merged else label(code)
+                      for code, merged in zip(table["category"], table["merged"], strict=True)]  # fmt: skip
+    table["members"] = [
+        ", ".join(label(code) for code in str(members).split(";") if code.strip())
+        if merged else ""
+        for members, merged in zip(table["members"].fillna(""), table["merged"], strict=True)
+    ]  # fmt: skip
     return table
 
 
 def why_html(inputs: ReportInputs, lang: str) -> str:
-    tests = motive_tests(inputs.scores, inputs.codebook)
+    tests = motive_results(inputs)
     parts = [f'<section class="why"><h2>{_e(text(lang, "why"))}</h2>']
     if not tests.empty:
         fig = motives_figure(tests, inputs.codebook, lang)
@@ -1261,10 +1314,11 @@ def home_html(inputs: ReportInputs, lang: str) -> str:
         fig = path_figure(paths, lang)
         parts.append(figure_html(fig, text(lang, "path_caption")))
         parts.append(f'<p class="caption">{_e(text(lang, "path_caption"))}</p>')
-    moderation = home_support_moderation(inputs.estimates)
+    moderation = home_support_moderation(inputs)
     if moderation is not None:
-        sentences = [path_sentence(row, lang) for _, row in structural_paths(moderation).iterrows()]
-        parts.append(f"<p>{_e(' '.join(sentences))}</p>")
+        fig = moderation_figure(moderation["slopes"], inputs.codebook, lang)
+        parts.append(figure_html(fig, text(lang, "moderation_caption")))
+        parts.append(f'<p class="moderation">{_e(moderation_sentence(moderation, lang))}</p>')
     parts.append("</section>")
     return "".join(parts)
 
@@ -1311,7 +1365,7 @@ def measures_html(inputs: ReportInputs, lang: str) -> str:
 
 
 def motive_tests_html(inputs: ReportInputs, lang: str) -> str:
-    tests = motive_tests(inputs.scores, inputs.codebook)
+    tests = motive_results(inputs)
     if tests.empty:
         return ""
     rows = [[_e(construct_label(inputs.codebook, r.construct, lang)),
