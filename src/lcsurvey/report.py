@@ -1094,7 +1094,7 @@ SLOPE_STYLES = {-1.0: ((0, (1.2, 1.4)), GREY), 0.0: ((0, (4, 2)), INK), 1.0: ("-
 
 
 def moderation_figure(slopes: pd.DataFrame, codebook: dict[str, Any], lang: str,
-                      width: float = 3.40, height: float = 1.10):  # fmt: skip
+                      width: float = 3.40, height: float = 1.18):  # fmt: skip
     """Simple slopes: predicted knowledge use against perceived learning at -1, 0 and +1 SD of
     home support, over the mean ± 1.5 SD of perceived learning within its scale range."""
     import matplotlib
@@ -1105,7 +1105,7 @@ def moderation_figure(slopes: pd.DataFrame, codebook: dict[str, Any], lang: str,
     x = np.linspace(max(x_low, centre - 1.5 * spread), min(x_high, centre + 1.5 * spread), 2)
     with matplotlib.rc_context(FIGURE_RC):
         fig = _new_figure(width, height)
-        ax = fig.add_axes((0.42 / width, 0.32 / height, 1.58 / width, (height - 0.37) / height))
+        ax = fig.add_axes((0.42 / width, 0.32 / height, 1.58 / width, (height - 0.38) / height))
         for row in slopes.itertuples():
             style, colour = SLOPE_STYLES.get(float(row.moderator_level), ("-", INK))
             y = row.intercept + row.slope * (x - centre)
@@ -1117,14 +1117,14 @@ def moderation_figure(slopes: pd.DataFrame, codebook: dict[str, Any], lang: str,
         ax.set_xticks(ticks_x, [fmt_int(t) for t in ticks_x])
         ax.set_yticks(ticks_y, [fmt_int(t) for t in ticks_y])
         ax.set_xlabel(factor_words("perceived", lang)["box"], labelpad=1.5)
-        ax.set_ylabel(factor_words("transfer", lang)["short"], labelpad=2, fontsize=8)
+        ax.set_ylabel(factor_words("transfer", lang)["short"], labelpad=2, fontsize=7.5)
         ax.tick_params(length=2.5, pad=1.5)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
         handles, labels = ax.get_legend_handles_labels()
         fig.legend(handles[::-1], labels[::-1], loc="center left", frameon=False,
-                   bbox_to_anchor=(2.12 / width, 0.56), handlelength=2.4, fontsize=8,
-                   labelspacing=0.5, borderaxespad=0)  # fmt: skip
+                   bbox_to_anchor=(2.12 / width, 0.55), handlelength=2.4, fontsize=8,
+                   labelspacing=0.3, borderaxespad=0)  # fmt: skip
         return fig
 
 
