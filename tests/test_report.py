@@ -167,6 +167,7 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
         "reliability": base / "scales" / "reliability.csv",
         "items": base / "scales" / "items.csv",
         "scores": base / "scales" / "scores.parquet",
+        "cfa_fit": base / "scales" / "cfa_fit.csv",
         "estimates": base / "models" / "transfer" / "estimates.csv",
         "fit": base / "models" / "transfer" / "fit.csv",
         "motives": base / "models" / "motives.csv",
@@ -195,6 +196,11 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
         "pvalue": 0.021, "cfi": 0.962, "tli": 0.958, "rmsea": 0.031, "rmsea_ci_lower": 0.017,
         "rmsea_ci_upper": 0.041, "srmr": 0.052, "aic": 21034.5, "bic": 21420.9,
     }]).to_csv(paths["fit"], index=False)  # fmt: skip
+    pd.DataFrame([{
+        "model": "joint", "ntotal": n, "chisq": 1301.7, "df": 1169, "pvalue": 0.004, "cfi": 0.968,
+        "tli": 0.965, "rmsea": 0.022, "rmsea_ci_lower": 0.014, "rmsea_ci_upper": 0.028,
+        "srmr": 0.047, "aic": 35830.2, "bic": 36679.1,
+    }]).to_csv(paths["cfa_fit"], index=False)  # fmt: skip
     paths["raw"].parent.mkdir(parents=True, exist_ok=True)
     paths["raw"].write_text("ResponseId,Q6_1\nR_1,4\n", encoding="utf-8")
     paths["config"].write_text(

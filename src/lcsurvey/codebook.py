@@ -68,6 +68,17 @@ class Construct:
 
 
 @dataclass(frozen=True)
+class Composite:
+    """A construct made of other constructs: the mean of their scores, some parts mirrored."""
+
+    name: str
+    parts: tuple[str, ...]
+    reverse: tuple[str, ...]
+    min_parts: int
+    label: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Codebook:
     """The parsed, validated codebook (see data/codebook.yaml for the format)."""
 
@@ -82,6 +93,7 @@ class Codebook:
     constructs: dict[str, Construct]
     meta: dict[str, dict[str, Any]]
     free_text: dict[str, dict[str, Any]]
+    composites: dict[str, Composite] = field(default_factory=dict)
 
     def meta_column(self, role: str, wave: str | None) -> str | None:
         spec = self.meta.get(role)
@@ -160,6 +172,16 @@ def load_codebook(path: str | Path) -> Codebook:
         )
         for name, spec in raw["constructs"].items()
     }
+    composites = {
+        name: Composite(
+            name=name,
+            parts=tuple(spec["of"]),
+            reverse=tuple(spec.get("reverse", [])),
+            min_parts=int(spec.get("min_parts", len(spec["of"]))),
+            label=dict(spec.get("label", {})),
+        )
+        for name, spec in (raw.get("composites") or {}).items()
+    }
     book = Codebook(
         source=source,
         id=raw["id"],
@@ -172,6 +194,7 @@ def load_codebook(path: str | Path) -> Codebook:
         constructs=constructs,
         meta=dict(raw.get("meta", {})),
         free_text=dict(raw.get("free_text", {})),
+        composites=composites,
     )
     _check_references(book)
     return book
@@ -204,6 +227,7 @@ def _check_references(book: Codebook) -> None:
             problems.append(
                 f"field constructs.{construct.name}.items: items on different scales {sorted(scales_used)}"
             )
+    problems += _composite_problems(book)
     columns: dict[str, str] = {}
     for section, variables in (("items", book.items), ("background", book.background)):
         for var in variables.values():
@@ -218,3 +242,33 @@ def _check_references(book: Codebook) -> None:
         problems.append(f"field pii: {sorted(pii_clash)} are also mapped to items or background")
     if problems:
         raise InputError("the codebook is inconsistent: " + "; ".join(problems), file=book.source)
+
+
+def _composite_problems(book: Codebook) -> list[str]:
+    """A composite's parts must be constructs on one response scale; reversed parts among them."""
+    problems = []
+    for composite in book.composites.values():
+        where = f"field composites.{composite.name}"
+        if composite.name in book.constructs:
+            problems.append(f"{where}: the name is also a construct; give the composite its own name")
+        unknown = [part for part in composite.parts if part not in book.constructs]
+        if unknown:
+            problems.append(f"{where}.of: unknown construct(s) {unknown}")
+        stray = [part for part in composite.reverse if part not in composite.parts]
+        if stray:
+            problems.append(f"{where}.reverse: {stray} not listed in {composite.name}.of")
+        if len(set(composite.parts)) < len(composite.parts):
+            problems.append(f"{where}.of: a construct is listed twice")
+        if composite.min_parts > len(composite.parts):
+            problems.append(
+                f"{where}.min_parts: {composite.min_parts} is more than its "
+                f"{len(composite.parts)} parts"
+            )
+        scales_used = {
+            book.items[item].scale
+            for part in composite.parts if part in book.constructs
+            for item in book.constructs[part].items if item in book.items
+        }
+        if len(scales_used) > 1:
+            problems.append(f"{where}.of: parts on different scales {sorted(scales_used)}")
+    return problems

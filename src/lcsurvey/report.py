@@ -105,6 +105,8 @@ TEXT: dict[str, dict[str, str]] = {
         "verschillende organisaties (MKB, overheid, hogeschool en andere) die samen leren. "
         "Eén meetmoment: de uitkomsten tonen samenhang, geen oorzaak en gevolg.",
         "design_n": "Na controle op kwaliteit telden {n} deelnemers mee.",
+        "cfa_line": "Meetmodel (CFA van alle schalen samen): χ²({df}) = {chisq}, CFI = {cfi}, "
+        "TLI = {tli}, RMSEA = {rmsea}, SRMR = {srmr}.",
         "construct": "Schaal",
         "items": "items",
         "alpha": "α",
@@ -253,6 +255,8 @@ TEXT: dict[str, dict[str, str]] = {
         "others) who learn together. One measurement: the results show associations, not "
         "cause and effect.",
         "design_n": "After quality checks, {n} participants were analysed.",
+        "cfa_line": "Measurement model (CFA of all scales together): χ²({df}) = {chisq}, "
+        "CFI = {cfi}, TLI = {tli}, RMSEA = {rmsea}, SRMR = {srmr}.",
         "construct": "Scale",
         "items": "items",
         "alpha": "α",
@@ -505,6 +509,7 @@ class ReportInputs:
     model: str
     min_cell: int
     provenance: dict[str, str] = field(default_factory=dict)
+    cfa_fit: pd.DataFrame | None = None
     motives: pd.DataFrame | None = None
     main_motive: pd.DataFrame | None = None
     moderation: pd.DataFrame | None = None
@@ -520,6 +525,7 @@ def result_paths(results_dir: str | Path, wave: str, model: str) -> dict[str, Pa
         "reliability": base / "scales" / "reliability.csv",
         "items": base / "scales" / "items.csv",
         "scores": base / "scales" / "scores.parquet",
+        "cfa_fit": base / "scales" / "cfa_fit.csv",
         "estimates": base / "models" / model / "estimates.csv",
         "fit": base / "models" / model / "fit.csv",
         "motives": base / "models" / "motives.csv",
@@ -536,6 +542,7 @@ REQUIRED_COLUMNS = {
                     "omega_total"],
     "items": ["item", "construct", "n", "mean", "sd"],
     "scores": ["rid"],
+    "cfa_fit": ["model", "ntotal", "chisq", "df", "cfi", "tli", "rmsea", "srmr"],
     "estimates": ["lhs", "op", "rhs", "est", "pvalue", "ci_lower", "ci_upper", "std_all"],
     "fit": ["ntotal", "estimator", "missing", "chisq", "df", "cfi", "tli", "rmsea",
             "rmsea_ci_lower", "rmsea_ci_upper", "srmr"],
@@ -546,7 +553,7 @@ REQUIRED_COLUMNS = {
     "simple_slopes": ["moderator_level", "moderator_value", "slope", "se", "pvalue", "intercept",
                       "predictor_mean", "predictor_sd"],
 }  # fmt: skip
-OPTIONAL_TABLES = ("estimates", "fit", "moderation", "simple_slopes")
+OPTIONAL_TABLES = ("cfa_fit", "estimates", "fit", "moderation", "simple_slopes")
 
 
 def _read_table(path: Path, name: str, optional: bool = False) -> pd.DataFrame | None:
@@ -1342,6 +1349,17 @@ def method_html(inputs: ReportInputs, lang: str) -> str:
     return "".join(parts)
 
 
+def cfa_line(cfa_fit: pd.DataFrame | None, lang: str) -> str | None:
+    """The joint CFA's fit (results/{wave}/scales/cfa_fit.csv, model "joint") as one sentence."""
+    if cfa_fit is None or not (cfa_fit["model"] == "joint").any():
+        return None
+    row = cfa_fit[cfa_fit["model"] == "joint"].iloc[0]
+    return text(lang, "cfa_line", df=fmt_int(row["df"]),
+                chisq=fmt_number(row["chisq"], lang, 1), cfi=fmt_number(row["cfi"], lang, 3),
+                tli=fmt_number(row["tli"], lang, 3), rmsea=fmt_number(row["rmsea"], lang, 3),
+                srmr=fmt_number(row["srmr"], lang, 3))
+
+
 def measures_html(inputs: ReportInputs, lang: str) -> str:
     rel = inputs.reliability
     rows = []
@@ -1360,7 +1378,9 @@ def measures_html(inputs: ReportInputs, lang: str) -> str:
         + _table([text(lang, "construct"), text(lang, "items"),
                   f"{text(lang, 'alpha')} ({text(lang, 'ci')})", text(lang, "omega")], rows,
                  classes="measures-table")  # fmt: skip
-        + f'<p class="note">{_e(text(lang, "measures_note"))}</p></section>'
+        + f'<p class="note">{_e(text(lang, "measures_note"))}</p>'
+        + (f'<p class="note">{_e(cfa)}</p>' if (cfa := cfa_line(inputs.cfa_fit, lang)) else "")
+        + "</section>"
     )
 
 

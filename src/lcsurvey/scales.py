@@ -2,7 +2,12 @@
 
 Alpha follows psych::alpha: covariances from pairwise-complete observations, raw alpha from
 the covariance matrix, standardised alpha from the correlation matrix, item-rest correlations
-(r.drop) and alpha if an item is dropped computed from the same matrices.
+(r.drop) and alpha if an item is dropped computed from the same matrices. Skew and kurtosis
+follow psych::describe (type 3), correlations between scale scores psych::corr.test.
+
+Composites (codebook `composites:`) are scored as the mean of their parts' scores, a reversed
+part mirrored on its scale; their alpha and omega use the parts' items, reverse-keyed where the
+part is reversed, and their item rows in the item table hold those keyed items.
 """
 
 from __future__ import annotations
@@ -11,15 +16,18 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from lcsurvey.codebook import Codebook
+from lcsurvey.codebook import Codebook, Composite
 
 RELIABILITY_COLUMNS = [
     "construct", "n_items", "n", "alpha", "alpha_std", "alpha_ci_lower", "alpha_ci_upper",
-    "omega_total",
+    "omega_total", "warning",
 ]
 ITEM_COLUMNS = [
     "item", "construct", "n", "mean", "sd", "missing_share", "r_drop", "alpha_if_dropped",
+    "skew", "kurtosis", "floor_share", "ceiling_share", "warning",
 ]
+DISTRIBUTION_COLUMNS = ["construct", "item", "value", "n", "share"]
+CORRELATION_COLUMNS = ["a", "b", "r", "n", "ci_lower", "ci_upper", "pvalue"]
 
 
 def _alpha_from_cov(cov: np.ndarray) -> float:
@@ -89,8 +97,50 @@ def omega_total(items: pd.DataFrame) -> float:
     return float(common / (common + psi.sum()))
 
 
-def item_statistics(items: pd.DataFrame, construct: str) -> pd.DataFrame:
-    """Per item: n, mean, sd, missing share, item-rest correlation, alpha if dropped (psych)."""
+def skewness(values: pd.Series | np.ndarray) -> float:
+    """Skew as psych::skew(type = 3): b1 = m3 / s^3 = g1 ((n - 1)/n)^(3/2), s the sd (n - 1)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n < 2:
+        return np.nan
+    d = x - x.mean()
+    ss = (d**2).sum()
+    if ss == 0:
+        return np.nan
+    return float(np.sqrt(n) * (d**3).sum() / ss**1.5 * (1 - 1 / n) ** 1.5)
+
+
+def kurtosis(values: pd.Series | np.ndarray) -> float:
+    """Excess kurtosis as psych::kurtosi(type = 3): b2 = m4 / s^4 - 3 = (g2 + 3)(1 - 1/n)^2 - 3."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n < 2:
+        return np.nan
+    d = x - x.mean()
+    ss = (d**2).sum()
+    if ss == 0:
+        return np.nan
+    return float((n * (d**4).sum() / ss**2) * (1 - 1 / n) ** 2 - 3)
+
+
+def negative_item_warning(item: str, r_drop: float) -> str:
+    """The warning for an item that correlates negatively with the rest of its scale."""
+    if np.isfinite(r_drop) and r_drop < 0:
+        return f"{item} correlates negatively with the rest: reverse key forgotten?"
+    return ""
+
+
+def item_statistics(items: pd.DataFrame, construct: str, *, lowest: float | None = None,
+                    highest: float | None = None) -> pd.DataFrame:
+    """Per item: psych::describe and psych::alpha's item statistics, floor and ceiling shares.
+
+    n, mean, sd (n - 1), skew and kurtosis (type 3), missing share, item-rest correlation
+    (r.drop) and alpha if dropped from the pairwise covariance matrix; floor and ceiling share =
+    share of the answers at the scale's lowest and highest code (NaN when not given); a warning
+    when r_drop < 0.
+    """
     cov = items.cov().to_numpy()
     k = cov.shape[0]
     rows = []
@@ -98,45 +148,152 @@ def item_statistics(items: pd.DataFrame, construct: str) -> pd.DataFrame:
         rest = [i for i in range(k) if i != j]
         rest_var = cov[np.ix_(rest, rest)].sum()
         cov_with_rest = cov[j, rest].sum()
-        r_drop = cov_with_rest / np.sqrt(cov[j, j] * rest_var) if k > 1 else np.nan
+        r_drop = float(cov_with_rest / np.sqrt(cov[j, j] * rest_var)) if k > 1 else np.nan
         column = items[name]
+        answered = column.dropna()
         rows.append({
             "item": name,
             "construct": construct,
-            "n": int(column.notna().sum()),
-            "mean": column.mean(),
-            "sd": column.std(),
+            "n": int(len(answered)),
+            "mean": answered.mean(),
+            "sd": answered.std(),
             "missing_share": float(column.isna().mean()),
-            "r_drop": float(r_drop),
+            "r_drop": r_drop,
             "alpha_if_dropped": _alpha_from_cov(cov[np.ix_(rest, rest)]),
+            "skew": skewness(answered),
+            "kurtosis": kurtosis(answered),
+            "floor_share": _share_at(answered, lowest),
+            "ceiling_share": _share_at(answered, highest),
+            "warning": negative_item_warning(name, r_drop),
         })
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)
 
 
+def _share_at(answered: pd.Series, code: float | None) -> float:
+    if code is None or len(answered) == 0:
+        return np.nan
+    return float((answered == code).mean())
+
+
+def response_distribution(responses: pd.DataFrame, book: Codebook) -> pd.DataFrame:
+    """Long table construct, item, value, n, share: every code of the item's scale, share of answers.
+
+    Labelled scales list every labelled code (zero counts included); a numeric range scale
+    lists its whole numbers from min to max. Answers off those codes are listed too.
+    """
+    frames = []
+    for name, construct in book.constructs.items():
+        scale = book.construct_scale(name)
+        codes = (sorted(scale.labels) if scale.labels
+                 else list(np.arange(np.ceil(scale.lowest), np.floor(scale.highest) + 1)))
+        for item in construct.items:
+            answered = responses[item].dropna()
+            counts = answered.value_counts()
+            values = sorted(set(codes) | set(counts.index.astype(float)))
+            n = counts.reindex(values, fill_value=0).to_numpy()
+            frames.append(pd.DataFrame({
+                "construct": name, "item": item, "value": values, "n": n.astype(int),
+                "share": n / len(answered) if len(answered) else np.nan,
+            }))
+    return pd.concat(frames, ignore_index=True)[DISTRIBUTION_COLUMNS]
+
+
+def composite_items(responses: pd.DataFrame, book: Codebook, composite: Composite) -> pd.DataFrame:
+    """The items of a composite's parts, those of a reversed part mirrored (low + high - x)."""
+    columns = {}
+    for part in composite.parts:
+        scale = book.construct_scale(part)
+        for item in book.constructs[part].items:
+            x = responses[item].astype(float)
+            columns[item] = scale.lowest + scale.highest - x if part in composite.reverse else x
+    return pd.DataFrame(columns, index=responses.index)
+
+
 def scale_scores(responses: pd.DataFrame, book: Codebook) -> pd.DataFrame:
-    """rid + the mean of the answered items per construct, missing below `min_items` answered."""
+    """rid + the mean of the answered items per construct, missing below `min_items` answered.
+
+    A composite's score is the mean of its parts' scores (a reversed part mirrored on its
+    scale), missing when fewer than `min_parts` parts have a score.
+    """
     scores = {"rid": responses["rid"]}
     for name, construct in book.constructs.items():
         block = responses[list(construct.items)]
         answered = block.notna().sum(axis=1)
         scores[name] = block.mean(axis=1).where(answered >= construct.min_items)
+    for name, composite in book.composites.items():
+        parts = {}
+        for part in composite.parts:
+            scale = book.construct_scale(part)
+            parts[part] = (scale.lowest + scale.highest - scores[part]
+                           if part in composite.reverse else scores[part])
+        block = pd.DataFrame(parts)
+        scores[name] = block.mean(axis=1).where(block.notna().sum(axis=1) >= composite.min_parts)
     return pd.DataFrame(scores)
 
 
+def _reliability_row(name: str, block: pd.DataFrame, n: int, items: pd.DataFrame | None) -> dict:
+    k = block.shape[1]
+    alpha, alpha_std = cronbach_alpha(block) if k > 1 else (np.nan, np.nan)
+    lower, upper = alpha_ci_feldt(alpha, n, k)
+    warnings = [] if items is None else [w for w in items["warning"] if w]
+    return {
+        "construct": name, "n_items": k, "n": n, "alpha": alpha, "alpha_std": alpha_std,
+        "alpha_ci_lower": lower, "alpha_ci_upper": upper, "omega_total": omega_total(block),
+        "warning": "; ".join(warnings),
+    }
+
+
 def reliability_table(responses: pd.DataFrame, book: Codebook) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The reliability table (one row per construct) and the item table of a wave."""
+    """The reliability table (one row per construct, then per composite) and the item table.
+
+    `warning` names the items that correlate negatively with the rest of their scale.
+    """
     reliability, item_tables = [], []
     for name, construct in book.constructs.items():
         block = responses[list(construct.items)]
-        k = block.shape[1]
+        scale = book.construct_scale(name)
         n = int((block.notna().sum(axis=1) >= construct.min_items).sum())
-        alpha, alpha_std = cronbach_alpha(block) if k > 1 else (np.nan, np.nan)
-        lower, upper = alpha_ci_feldt(alpha, n, k)
-        reliability.append({
-            "construct": name, "n_items": k, "n": n, "alpha": alpha, "alpha_std": alpha_std,
-            "alpha_ci_lower": lower, "alpha_ci_upper": upper, "omega_total": omega_total(block),
-        })
-        if k > 1:
-            item_tables.append(item_statistics(block, name))
+        items = None
+        if block.shape[1] > 1:
+            items = item_statistics(block, name, lowest=scale.lowest, highest=scale.highest)
+            item_tables.append(items)
+        reliability.append(_reliability_row(name, block, n, items))
+    if book.composites:
+        scores = scale_scores(responses, book)
+        for name, composite in book.composites.items():
+            block = composite_items(responses, book, composite)
+            scale = book.construct_scale(composite.parts[0])
+            n = int(scores[name].notna().sum())
+            items = item_statistics(block, name, lowest=scale.lowest, highest=scale.highest)
+            item_tables.append(items)
+            reliability.append(_reliability_row(name, block, n, items))
     return (pd.DataFrame(reliability, columns=RELIABILITY_COLUMNS),
             pd.concat(item_tables, ignore_index=True))
+
+
+def correlation_table(scores: pd.DataFrame, names: list[str] | None = None,
+                      level: float = 0.95) -> pd.DataFrame:
+    """Pearson correlations of scale scores, pairwise complete, as psych::corr.test.
+
+    Long table a, b, r, n (pairwise), the Fisher-z confidence interval
+    tanh(atanh(r) -/+ z_(1 - p/2) / sqrt(n - 3)) and the two-sided p of t = r sqrt((n - 2)/(1 - r^2)).
+    """
+    names = [c for c in scores.columns if c != "rid"] if names is None else names
+    values = scores[names].to_numpy(dtype=float)
+    present = np.isfinite(values).astype(float)
+    pair_n = present.T @ present
+    r = scores[names].corr().to_numpy()
+    z_crit = stats.norm.ppf(1 - (1 - level) / 2)
+    rows = []
+    for i, a in enumerate(names):
+        for j in range(i + 1, len(names)):
+            n, rij = int(pair_n[i, j]), r[i, j]
+            lower = upper = p = np.nan
+            if n > 3 and np.isfinite(rij) and abs(rij) < 1:
+                half = z_crit / np.sqrt(n - 3)
+                lower, upper = np.tanh(np.arctanh(rij) - half), np.tanh(np.arctanh(rij) + half)
+                t = rij * np.sqrt((n - 2) / (1 - rij**2))
+                p = 2 * stats.t.sf(abs(t), n - 2)
+            rows.append({"a": a, "b": names[j], "r": rij, "n": n, "ci_lower": lower,
+                         "ci_upper": upper, "pvalue": p})
+    return pd.DataFrame(rows, columns=CORRELATION_COLUMNS)

@@ -53,6 +53,7 @@ def all_targets():
             f"results/{wave}/clean/flow.png",
             f"results/{wave}/scales/reliability.csv",
         ]
+        targets += [f"results/{wave}/scales/{name}.csv" for name in SCALE_TABLES]
         targets += [f"results/{wave}/models/{model}/fit.csv" for model in MODELS]
         targets += [f"results/{wave}/models/{name}.csv" for name in ANALYSES]
         for lang in LANGUAGES:

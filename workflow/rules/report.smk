@@ -12,6 +12,7 @@ rule report_notebook:
         reliability="results/{wave}/scales/reliability.csv",
         item_stats="results/{wave}/scales/items.csv",
         scores="results/{wave}/scales/scores.parquet",
+        cfa_fit="results/{wave}/scales/cfa_fit.csv",
         estimates=f"results/{{wave}}/models/{REPORT_MODEL}/estimates.csv",
         fit=f"results/{{wave}}/models/{REPORT_MODEL}/fit.csv",
         motives="results/{wave}/models/motives.csv",

@@ -1,4 +1,15 @@
-# Scales: item statistics, reliability per construct, mean scale scores.
+# Scales: item statistics, reliability per construct, mean scale scores and their correlations;
+# the measurement model (CFAs, composite reliability, AVE, HTMT) in a rule of its own (slower).
+
+# The tables of results/{wave}/scales/ that rule all asks for beside reliability.csv.
+SCALE_TABLES = [
+    "distribution",
+    "correlations",
+    "cfa_fit",
+    "loadings",
+    "validity",
+    "htmt",
+]
 
 
 rule scales:
@@ -8,6 +19,8 @@ rule scales:
     output:
         reliability="results/{wave}/scales/reliability.csv",
         item_stats="results/{wave}/scales/items.csv",
+        distribution="results/{wave}/scales/distribution.csv",
+        correlations="results/{wave}/scales/correlations.csv",
         scores="results/{wave}/scales/scores.parquet",
     log:
         "logs/{wave}/scales.log",
@@ -15,3 +28,24 @@ rule scales:
         "../../envs/lcsurvey.yaml"
     script:
         "../scripts/scales.py"
+
+
+rule measurement:
+    input:
+        responses="results/{wave}/clean/responses.parquet",
+        codebook=config["codebook"],
+    output:
+        cfa_fit="results/{wave}/scales/cfa_fit.csv",
+        loadings="results/{wave}/scales/loadings.csv",
+        validity="results/{wave}/scales/validity.csv",
+        htmt="results/{wave}/scales/htmt.csv",
+    log:
+        "logs/{wave}/measurement.log",
+    benchmark:
+        "benchmarks/{wave}/measurement.tsv"
+    conda:
+        "../../envs/lcsurvey.yaml"
+    params:
+        missing=config.get("estimation", {}).get("missing", "fiml"),
+    script:
+        "../scripts/measurement.py"

@@ -1,0 +1,24 @@
+"""Measurement model of one wave: responses -> CFA fit, loadings, validity (CR, AVE), HTMT."""
+
+import pandas as pd
+
+from lcsurvey.codebook import load_codebook
+from lcsurvey.measurement import (
+    cfa_fit_table,
+    fit_measurement,
+    loadings_table,
+    round_significant,
+    validity_tables,
+)
+from lcsurvey.runner import script_log, write_csv
+
+with script_log(snakemake.log[0]):  # noqa: F821
+    sm = snakemake  # noqa: F821
+    book = load_codebook(sm.input.codebook)
+    responses = pd.read_parquet(sm.input.responses)
+    result = fit_measurement(responses, book, missing=sm.params.missing)
+    validity, htmt = validity_tables(result)
+    write_csv(round_significant(cfa_fit_table(result)), sm.output.cfa_fit)
+    write_csv(round_significant(loadings_table(result)), sm.output.loadings)
+    write_csv(round_significant(validity), sm.output.validity)
+    write_csv(round_significant(htmt), sm.output.htmt)
