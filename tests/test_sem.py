@@ -1,7 +1,8 @@
 """The structural-model stage against lavaan on PoliticalDemocracy and HolzingerSwineford1939.
 
-Reference numbers: tests/fixtures/r/make_fixtures.R (R lavaan; versions.csv beside it).
-Tolerance 1e-3 on estimates, standard errors, standardised estimates and fit measures.
+Reference numbers: tests/fixtures/r/make_fixtures.R and make_sem_fixtures.R (labels, equality
+through shared labels, defined parameters, MLR standard errors; R lavaan, versions.csv beside
+them). Tolerance 1e-3 on estimates, standard errors, standardised estimates and fit measures.
 """
 
 from __future__ import annotations
@@ -107,3 +108,74 @@ def test_model_errors_are_readable():
         parse_model("f =~ x1 + x2\nthis is not lavaan", name="bad")
     with pytest.raises(InputError, match=r"variables that the data do not have: \['x9'\]"):
         fit_model("f =~ x1 + x2 + x9", pd.DataFrame({"x1": [1.0], "x2": [2.0]}))
+
+
+MEASUREMENT = """
+    ind60 =~ x1 + x2 + x3
+    y1 ~~ y5
+    y2 ~~ y4 + y6
+    y3 ~~ y7
+    y4 ~~ y8
+    y6 ~~ y8
+"""
+EQUALITY = MEASUREMENT + """
+    dem60 =~ y1 + a*y2 + b*y3 + c*y4
+    dem65 =~ y5 + a*y6 + b*y7 + c*y8
+    dem60 ~ ind60
+    dem65 ~ ind60 + dem60
+"""
+MEDIATION = MEASUREMENT + """
+    dem60 =~ y1 + y2 + y3 + y4
+    dem65 =~ y5 + y6 + y7 + y8
+    dem65 ~ c*ind60 + b*dem60
+    dem60 ~ a*ind60
+    ind := a*b
+    total := c + a*b
+    ratio := (a*b) / (c + a*b)
+"""
+# (syntax, data, missing, se, fixture): lavaan sem() with missing = "ml" for fiml and
+# estimator = "MLR" for se = robust.
+LABEL_CASES = {
+    "equality": (EQUALITY, "political_democracy", "listwise", "standard"),
+    "equality_fiml": (EQUALITY, "fiml_political_democracy", "fiml", "standard"),
+    "defined": (MEDIATION, "political_democracy", "listwise", "standard"),
+    "defined_fiml": (MEDIATION, "fiml_political_democracy", "fiml", "standard"),
+    "defined_fiml_mlr": (MEDIATION, "fiml_political_democracy", "fiml", "robust"),
+    "defined_mlr": (MEDIATION, "political_democracy", "listwise", "robust"),
+}
+
+
+@pytest.mark.parametrize("case", list(LABEL_CASES))
+def test_labels_equality_defined_and_robust_match_lavaan(case):
+    syntax, data_name, missing, se = LABEL_CASES[case]
+    result = fit_model(syntax, pd.read_csv(FIXTURES / f"{data_name}.csv"), missing=missing,
+                       se=se)
+    ref = pd.read_csv(FIXTURES / f"sem_{case}_estimates.csv")
+    ref = ref.assign(rhs=ref["rhs"].fillna(""), label=ref["label"].fillna(""))
+    ref = ref.set_index(key(ref))
+    ours = result.estimates.set_index(key(result.estimates))
+    assert set(ref.index) <= set(ours.index)
+    ours = ours.loc[ref.index]
+    np.testing.assert_allclose(ours["est"], ref["est"], atol=TOL)
+    np.testing.assert_allclose(ours["se"].fillna(0), ref["se"].fillna(0), atol=TOL)
+    np.testing.assert_allclose(ours["std_all"], ref["std.all"], atol=TOL)
+    free = ref["se"] > 0
+    np.testing.assert_allclose(ours.loc[free, "ci_upper"], ref.loc[free, "ci.upper"], atol=TOL)
+    assert list(ours["label"]) == list(ref["label"])
+    if case.startswith("equality"):
+        loadings = ours[ours["op"] == "=~"].set_index("rhs")["est"]
+        for first, second in [("y2", "y6"), ("y3", "y7"), ("y4", "y8")]:
+            assert loadings[first] == loadings[second]
+    if case.startswith("defined"):
+        defined = ours[ours["op"] == ":="]
+        assert list(defined["rhs"]) == ["a*b", "c+a*b", "(a*b)/(c+a*b)"]
+    if se == "robust":
+        assert result.fit["estimator"].iloc[0] == "MLR"
+
+
+def test_shared_labels_are_one_free_parameter():
+    data = pd.read_csv(FIXTURES / "political_democracy.csv")
+    free = fit_model(MODELS["political_democracy"], data, missing="listwise")
+    equal = fit_model(EQUALITY, data, missing="listwise")
+    assert len(equal.columns) == len(free.columns) - 3
+    assert equal.fit["df"].iloc[0] == free.fit["df"].iloc[0] + 3

@@ -611,3 +611,71 @@ def fiml_fit_measures(result: FimlResult, model: semopy.Model) -> dict:
         "unrestricted_logl": result.loglik_h1, "baseline_chisq": base_chisq,
         "baseline_df": base_df,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Casewise scores and robust (sandwich) standard errors
+# --------------------------------------------------------------------------------------------
+
+
+def casewise_scores(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
+                    means: np.ndarray) -> np.ndarray:
+    """Gradient of each row's log-likelihood in (params, means), shape (rows, q + p).
+
+    For a row with observed set o, residual r (zero where missing) and A the padded inverse of
+    Sigma_oo: d l_i / d mu = A r, and d l_i = tr(G_i dSigma) with G_i = (A r r' A - A) / 2,
+    chained to the parameters by dvec(Sigma)/dtheta. Rows without any observed value are
+    dropped, as in fit_fiml. The rows' scores sum to the gradient of the FIML log-likelihood.
+    """
+    observed = list(model.vars["observed"])
+    x = data[observed].to_numpy(dtype=float)
+    mask = np.isfinite(x)
+    keep = mask.any(axis=1)
+    x, mask = x[keep], mask[keep]
+    patterns = Patterns(x)
+    _, inverse = np.unique(mask, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    if not hasattr(model, "param_vals"):
+        model.load(data=data[observed].astype(float))
+    structure = _Structure(model)
+    params = np.asarray(params, dtype=float)
+    a, _, _ = patterns.inverses(structure.sigma(params))
+    jac = structure.jacobian(params)
+    model.update_matrices(model.param_vals)
+    p = patterns.p
+    resid = np.where(mask, x - means, 0.0)
+    u = np.einsum("nij,nj->ni", a[inverse], resid)
+    outer = (u[:, :, None] * u[:, None, :]).reshape(len(u), p * p)
+    g_theta = 0.5 * (outer @ jac - (a.reshape(len(a), p * p) @ jac)[inverse])
+    return np.hstack([g_theta, u])
+
+
+def observed_information(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
+                         means: np.ndarray) -> np.ndarray:
+    """Minus the analytic Hessian of the FIML log-likelihood in (params, means) at a point."""
+    observed = list(model.vars["observed"])
+    patterns = Patterns(data[observed].to_numpy(dtype=float))
+    if not hasattr(model, "param_vals"):
+        model.load(data=data[observed].astype(float))
+    structure = _Structure(model)
+    params = np.asarray(params, dtype=float)
+    means = np.asarray(means, dtype=float)
+    _, pieces = patterns.loglik(structure.sigma(params), means, parts=True)
+    _, g_sigma, b = patterns.gradient(means, pieces)
+    hess = _hessian(structure, patterns, params, means, pieces, g_sigma, b)
+    model.update_matrices(params)
+    return -hess
+
+
+def robust_vcov(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
+                means: np.ndarray) -> np.ndarray:
+    """Sandwich covariance H^-1 B H^-1 of (params, means), lavaan's estimator = "MLR".
+
+    H is the observed information (minus the analytic Hessian of the FIML log-likelihood) and
+    B the sum over rows of the outer products of the casewise scores, both at the estimates:
+    lavaan's se = "robust.huber.white" with information = "observed" (its MLR default with
+    missing = "ml"). With complete data this is MLR for a model with free means.
+    """
+    bread = np.linalg.inv(observed_information(model, data, params, means))
+    scores = casewise_scores(model, data, params, means)
+    return bread @ (scores.T @ scores) @ bread

@@ -1,7 +1,10 @@
 """Structural equation models: fit lavaan-syntax models with semopy, report them on lavaan's scale.
 
 Parameter tables use lavaan's parameterEstimates() names (lhs, op, rhs, label, est, se, z,
-pvalue, ci_lower, ci_upper, std_all) and the fit table lavaan's fitMeasures() names. Fit
+pvalue, ci_lower, ci_upper, std_all) and the fit table lavaan's fitMeasures() names. Labels
+work as in lavaan: two parameters with the same label are one parameter (semopy shares a
+repeated name), and `name := expression` lines add defined parameters with delta-method
+standard errors (lcsurvey.defined); they are taken out of the syntax before semopy reads it. Fit
 indices are computed here from the sample and model-implied covariance matrices with
 lavaan's formulas (ML, likelihood = "normal"), since semopy lacks SRMR and scales some
 indices differently.
@@ -17,11 +20,26 @@ import numpy as np
 import pandas as pd
 import semopy
 from scipy import optimize, stats
-from semopy import stats as semopy_stats
 from semopy.inspector import inspect_list
 
+from lcsurvey import bootstrap as boot
+from lcsurvey.defined import (
+    Definition,
+    ExpressionError,
+    defined_values,
+    delta_method,
+    evaluate_all,
+    parse_definition,
+)
 from lcsurvey.errors import InputError
-from lcsurvey.fiml import fiml_fit_measures, fit_fiml
+from lcsurvey.fiml import (
+    FimlResult,
+    casewise_scores,
+    fiml_fit_measures,
+    fit_fiml,
+    observed_information,
+    robust_vcov,
+)
 
 ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower",
                     "ci_upper", "std_all"]
@@ -40,18 +58,24 @@ class ModelSpec:
     measurement: dict[str, list[str]]     # latent -> indicators
     labels: dict[tuple[str, str, str], str]  # (lhs, op, rhs) -> label
     observed: list[str]                   # observed variables the model uses
+    definitions: tuple[Definition, ...] = ()  # `name := expression` lines, in order
+    semopy_syntax: str = ""               # the syntax without the := lines (what semopy reads)
 
 
 def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
     """Read the parts of lavaan syntax the reports need: measurement relations and labels.
 
     Lines are `lhs op terms` with op one of =~, ~, ~~; terms are joined by + and may carry a
-    label (`a*x`) or a fixed value (`1*x`). Comments start with #. A line that is not one of
-    these is an error naming the model and the line.
+    label (`a*x`) or a fixed value (`1*x`). `name := expression` defines a parameter from
+    labels, earlier defined parameters and numbers (+ - * / ^, parentheses, sqrt exp log abs).
+    Comments start with #. A line that is not one of these is an error naming the model and
+    the line.
     """
     measurement: dict[str, list[str]] = {}
     labels: dict[tuple[str, str, str], str] = {}
     names: list[str] = []
+    definitions: list[Definition] = []
+    kept: list[str] = []
     statements = [s.strip() for line in syntax.splitlines()
                   for s in line.split("#", 1)[0].split(";") if s.strip()]
     for number, statement in enumerate(statements, start=1):
@@ -63,10 +87,14 @@ def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
             )
         lhs, op, rhs = match.groups()
         if op == ":=":
-            raise InputError(
-                f"model {name!r} defines a parameter (:=), which this version cannot estimate yet",
-                value=statement, expected="only =~, ~ and ~~ statements",
-            )
+            try:
+                definitions.append(parse_definition(lhs, rhs))
+            except ExpressionError as err:
+                raise InputError(f"cannot read the defined parameter {lhs!r} in model {name!r}: "
+                                 f"{err}", value=statement,
+                                 expected="labels and numbers joined by + - * / ^") from None
+            continue
+        kept.append(statement)
         for term in rhs.split("+"):
             term_match = _TERM.match(term)
             if not term_match:
@@ -80,7 +108,23 @@ def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
             names.extend([lhs, var])
     latents = set(measurement)
     observed = list(dict.fromkeys(n for n in names if n not in latents))
-    return ModelSpec(syntax=syntax, measurement=measurement, labels=labels, observed=observed)
+    known = set(labels.values())
+    for definition in definitions:
+        if definition.name in known:
+            raise InputError(f"model {name!r} defines {definition.name!r}, which is already a "
+                             "label or a defined parameter",
+                             expected="a new name on the left of :=")
+        unknown = sorted(definition.names - known)
+        if unknown:
+            raise InputError(
+                f"the defined parameter {definition.name!r} of model {name!r} uses {unknown}, "
+                "which the model does not label",
+                value=f"{definition.name} := {definition.expression}",
+                expected="labels given in the model (a*x) or parameters defined above it",
+            )
+        known.add(definition.name)
+    return ModelSpec(syntax=syntax, measurement=measurement, labels=labels, observed=observed,
+                     definitions=tuple(definitions), semopy_syntax="\n".join(kept))
 
 
 def _is_number(text: str) -> bool:
@@ -98,23 +142,44 @@ class FittedModel:
     data: pd.DataFrame
     estimates: pd.DataFrame
     fit: pd.DataFrame
+    missing: str = "fiml"
+    se: str = "standard"
+    # Free parameters: semopy's names (labels for labelled ones) then "<variable>~1" for the
+    # means under FIML; their estimates and covariance matrix (vcov, in the same order).
+    columns: list[str] | None = None
+    theta: np.ndarray | None = None
+    vcov: np.ndarray | None = None
+    # Per row of `estimates`: the entry of `columns` it shows, or None (fixed or defined).
+    row_columns: list[str | None] | None = None
+    fiml: FimlResult | None = None
+
+
+SE_TYPES = ("standard", "robust")
 
 
 def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
-              missing: str = "fiml") -> FittedModel:
+              missing: str = "fiml", se: str = "standard") -> FittedModel:
     """Fit a model by maximum likelihood and tabulate it as lavaan would.
 
     missing = "fiml": full-information ML with free means (lavaan's missing = "ml"), every
     row with at least one answer counts, standard errors from the observed information.
     missing = "listwise": ML on the complete rows (lavaan's default), expected information.
+    se = "robust": sandwich standard errors H^-1 B H^-1 (observed information H, B the sum of
+    the casewise score products), as lavaan's estimator = "MLR"; with listwise data the model
+    gets free means for this, as lavaan's MLR does.
+    Defined parameters (:=) get delta-method standard errors from the same covariance matrix.
     """
     spec = parse_model(syntax, name=name)
+    if se not in SE_TYPES:
+        raise InputError(f"estimation.se {se!r} is not available", expected="standard or robust")
     absent = [v for v in spec.observed if v not in data.columns]
     if absent:
         raise InputError(f"model {name!r} uses variables that the data do not have: {absent}",
                          expected="item names from the codebook")
     values = data[spec.observed].astype(float)
-    model = semopy.Model(syntax)
+    model = semopy.Model(spec.semopy_syntax)
+    active = [k for k, v in model.parameters.items() if v.active]
+    result = None
     if missing == "fiml":
         used = values[values.notna().any(axis=1)]
         try:
@@ -123,20 +188,24 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
                 result = fit_fiml(model, used)
         except ValueError as err:
             raise InputError(f"model {name!r} cannot be estimated: {err}") from None
+        if not result.converged:
+            raise InputError(f"model {name!r} did not converge under FIML "
+                             f"({result.iterations} iterations)")
         q = len(result.params)
-        se = np.sqrt(np.clip(np.diag(result.vcov), 0, None))
-        estimates = _estimates_table(model, spec, se[:q])
         observed = list(model.vars["observed"])
+        columns = active + [f"{v}~1" for v in observed]
+        theta = np.concatenate([result.params, result.means])
+        vcov = (robust_vcov(model, used, result.params, result.means) if se == "robust"
+                else result.vcov)
+        se_all = np.sqrt(np.clip(np.diag(vcov), 0, None))
+        estimates = _estimates_table(model, spec, se_all[:q])
         # Observed intercepts are free; latent means are fixed at 0 (listed, as lavaan does).
         intercepts = _rows([(v, "~1", "", "", mean, s) for v, mean, s in
-                            zip(observed, result.means, se[q:], strict=True)]
+                            zip(observed, result.means, se_all[q:], strict=True)]
                            + [(f, "~1", "", "", 0.0, np.nan) for f in spec.measurement])
         estimates = pd.concat([estimates, intercepts], ignore_index=True)
         fit = pd.DataFrame([{**fiml_fit_measures(result, model), "estimator": "ML",
                              "missing": "fiml"}])[FIT_COLUMNS]
-        if not result.converged:
-            raise InputError(f"model {name!r} did not converge under FIML "
-                             f"({result.iterations} iterations)")
     elif missing == "listwise":
         used = values.dropna()
         if len(used) < len(spec.observed) + 1:
@@ -149,14 +218,85 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
             warnings.simplefilter("ignore")
             # semopy's default SLSQP tolerance stops about 1e-3 short of lavaan's estimates.
             model.fit(used, obj="MLW", solver="SLSQP", options={"ftol": 1e-12, "maxiter": 10000})
-            se = semopy_stats.calc_se(model, information="expected")
-        estimates = _estimates_table(model, spec, np.asarray(se, dtype=float))
+            theta = np.asarray(model.param_vals, dtype=float).copy()
+            if se == "robust":
+                means = used[list(model.vars["observed"])].to_numpy(float).mean(axis=0)
+                vcov = robust_vcov(model, used, theta, means)[:len(theta), :len(theta)]
+            else:
+                vcov = np.asarray(model.calc_fim(inverse=True)[1], dtype=float)
+        columns = list(active)
+        estimates = _estimates_table(model, spec, np.sqrt(np.clip(np.diag(vcov), 0, None)))
         fit = fit_measures(model, used, n_free=len(model.param_vals))
     else:
         raise InputError(f"estimation.missing {missing!r} is not available",
                          expected="fiml or listwise")
+    if se == "robust":
+        fit["estimator"] = "MLR"
     estimates["std_all"] = standardized_all(estimates, model)
-    return FittedModel(spec=spec, model=model, data=used, estimates=estimates, fit=fit)
+    row_columns = _row_columns(model, spec, estimates)
+    if spec.definitions:
+        estimates = pd.concat([estimates, _defined_rows(spec, estimates, columns, theta, vcov)],
+                              ignore_index=True)
+        row_columns += [None] * len(spec.definitions)
+    return FittedModel(spec=spec, model=model, data=used, estimates=estimates, fit=fit,
+                       missing=missing, se=se, columns=columns, theta=theta, vcov=vcov,
+                       row_columns=row_columns, fiml=result)
+
+
+def parameter_keys(model: semopy.Model, spec: ModelSpec) -> list[tuple[str, tuple[str, str, str]]]:
+    """(semopy name, (lhs, op, rhs) in lavaan's notation) for every place of every free parameter.
+
+    A shared label gives one name with several places. semopy keeps observed outcomes of
+    regressions in its loading matrix, so a loading counts as =~ only when its factor is one
+    of the model's latent variables.
+    """
+    out = []
+    for param, value in model.parameters.items():
+        if not value.active:
+            continue
+        for loc in value.locations:
+            n_mx = next(i for i, mx in enumerate(model.matrices) if mx is loc.matrix)
+            rows, cols = model.names[n_mx]
+            lhs, rhs = rows[loc.indices[0]], cols[loc.indices[1]]
+            if n_mx == 1 and rhs in spec.measurement:
+                out.append((param, (rhs, "=~", lhs)))
+            elif n_mx <= 1:
+                out.append((param, (lhs, "~", rhs)))
+            else:
+                out.append((param, (lhs, "~~", rhs)))
+                out.append((param, (rhs, "~~", lhs)))
+    return out
+
+
+def _row_columns(model: semopy.Model, spec: ModelSpec,
+                 estimates: pd.DataFrame) -> list[str | None]:
+    """The free parameter (semopy name, or variable~1 for a mean) each table row shows."""
+    names = {key: param for param, key in parameter_keys(model, spec)}
+    out = []
+    for lhs, op, rhs, se in estimates[["lhs", "op", "rhs", "se"]].itertuples(index=False):
+        if op == "~1":
+            out.append(f"{lhs}~1" if np.isfinite(se) else None)
+        else:
+            out.append(names.get((lhs, op, rhs)))
+    return out
+
+
+def _defined_rows(spec: ModelSpec, estimates: pd.DataFrame, columns: list[str],
+                  theta: np.ndarray, vcov: np.ndarray) -> pd.DataFrame:
+    """The := rows: estimate, delta-method se, z, p, Wald CI and std_all.
+
+    std_all evaluates the expression on the standardised values of the labelled parameters
+    (the first row of a shared label), as lavaan's standardizedSolution() does.
+    """
+    definitions = list(spec.definitions)
+    est, se = delta_method(definitions, columns, theta, vcov)
+    frame = _rows([(d.name, ":=", d.expression, d.name, e, s)
+                   for d, e, s in zip(definitions, est, se, strict=True)])
+    labelled = estimates.assign(label=estimates["label"].fillna(""))
+    labelled = labelled[labelled["label"] != ""].drop_duplicates("label")
+    std = dict(zip(labelled["label"], labelled["std_all"], strict=True))
+    frame["std_all"] = [float(v) for v in evaluate_all(definitions, std).values()]
+    return frame
 
 
 def _rows(records: list[tuple]) -> pd.DataFrame:
@@ -194,6 +334,136 @@ def _estimates_table(model: semopy.Model, spec: ModelSpec, se_free: np.ndarray) 
     order = {"=~": 0, "~": 1, "~~": 2}
     frame["_order"] = frame["op"].map(order)
     return frame.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+
+
+INTERVAL_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "ci_lower", "ci_upper"]
+BOOTSTRAP_COLUMNS = ["boot_se", "boot_ci_lower", "boot_ci_upper", "bca_ci_lower", "bca_ci_upper",
+                     "mc_ci_lower", "mc_ci_upper"]
+BOOTSTRAP_SUMMARY_COLUMNS = ["draws_requested", "draws_ok", "draws_failed", "method", "seed",
+                             "chunk_size"]
+
+
+def bootstrap_estimates(fitted: FittedModel, n_draws: int, seed: int, *,
+                        workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Bootstrap and Monte Carlo 95% CIs for every free and defined parameter.
+
+    Returns the intervals table (one row per row of the estimates table: INTERVAL_COLUMNS,
+    where ci_lower and ci_upper are the Wald / delta-method CI, then BOOTSTRAP_COLUMNS) and a
+    one-row summary (draws requested, converged and failed; the refit method). boot_se is the SD of the draws (lavaan's se with
+    se = "bootstrap"); boot_ci_* the percentile CI (boot.ci.type = "perc"); bca_ci_* BCa with
+    jackknife acceleration; mc_ci_* the Monte Carlo CI of defined parameters. n_draws = 0
+    leaves the new columns empty. See lcsurvey.bootstrap for the refits and the seeding.
+    """
+    estimates = fitted.estimates[INTERVAL_COLUMNS].copy()
+    for column in BOOTSTRAP_COLUMNS:
+        estimates[column] = np.nan
+    if n_draws <= 0:
+        summary = pd.DataFrame([[0, 0, 0, "none", seed, 0]], columns=BOOTSTRAP_SUMMARY_COLUMNS)
+        return estimates, summary
+    job = _bootstrap_job(fitted)
+    values = boot.draws(job, n_draws, seed, workers=workers)
+    jack = boot.jackknife(job, workers=workers)
+    ok = np.isfinite(values).all(axis=1)
+    definitions = list(fitted.spec.definitions)
+    columns = fitted.columns
+
+    def with_defined(theta: np.ndarray) -> np.ndarray:
+        return np.hstack([theta, defined_values(definitions, columns, theta)])
+
+    estimate = with_defined(fitted.theta[None, :])[0]
+    values = with_defined(values[ok])
+    jack = with_defined(jack)
+    se = values.std(axis=0, ddof=1) if len(values) > 1 else np.full(len(estimate), np.nan)
+    lower, upper = boot.percentile_ci(values) if len(values) else (se, se)
+    bca_lower, bca_upper = boot.bca_ci(values, estimate, jack) if len(values) else (se, se)
+    mc = with_defined(boot.monte_carlo(fitted.theta, fitted.vcov, n_draws, seed))
+    mc_lower, mc_upper = boot.percentile_ci(mc)
+    position = {name: i for i, name in enumerate(columns)}
+    position.update({d.name: len(columns) + k for k, d in enumerate(definitions)})
+    rows = [position.get(c) if c is not None else position.get(lhs) if op == ":=" else None
+            for c, lhs, op in zip(fitted.row_columns, estimates["lhs"], estimates["op"],
+                                  strict=True)]
+    for i, j in enumerate(rows):
+        if j is None:
+            continue
+        estimates.loc[i, BOOTSTRAP_COLUMNS[:5]] = [se[j], lower[j], upper[j], bca_lower[j],
+                                                   bca_upper[j]]
+        if estimates.loc[i, "op"] == ":=":
+            estimates.loc[i, BOOTSTRAP_COLUMNS[5:]] = [mc_lower[j], mc_upper[j]]
+    summary = pd.DataFrame([[n_draws, int(ok.sum()), int((~ok).sum()), job.method, seed,
+                             boot.CHUNK_SIZE]], columns=BOOTSTRAP_SUMMARY_COLUMNS)
+    return estimates, summary
+
+
+# Above this size (missingness patterns x observed variables cubed), a full refit per draw
+# costs more than about 30 ms here, and the draws take one Newton step instead (OneStepJob).
+ONE_STEP_ABOVE = 200_000
+
+
+def _bootstrap_job(fitted: FittedModel):
+    """How the draws are refitted: batched least squares when exact (a path model of observed
+    variables), full FIML or ML refits for small models, else one Newton step per draw."""
+    spec, model = fitted.spec, fitted.model
+    observed = list(model.vars["observed"])
+    x = fitted.data[observed].to_numpy(dtype=float)
+    paths = _path_job(fitted, x, observed)
+    if paths is not None:
+        return paths
+    patterns = len(np.unique(np.isfinite(x), axis=0))
+    if patterns * len(observed) ** 3 > ONE_STEP_ABOVE:
+        means = fitted.theta[len(fitted.model.param_vals):]
+        if fitted.missing != "fiml":
+            means = x.mean(axis=0)
+        params = np.asarray(fitted.model.param_vals, dtype=float)
+        info = observed_information(model, fitted.data, params, means)
+        scores = casewise_scores(model, fitted.data, params, means)
+        influence = (scores @ np.linalg.inv(info))[:, :len(fitted.theta)]
+        return boot.OneStepJob(x=x, theta=fitted.theta, influence=influence)
+    if fitted.missing == "fiml":
+        return boot.FimlJob(syntax=spec.semopy_syntax, x=x, observed=observed,
+                            theta=fitted.theta, vcov=fitted.fiml.vcov,
+                            h1_cov=fitted.fiml.h1_cov)
+    return boot.MlJob(syntax=spec.semopy_syntax, x=x, observed=observed, theta=fitted.theta)
+
+
+def _path_job(fitted: FittedModel, x: np.ndarray, observed: list[str]) -> boot.PathJob | None:
+    """A PathJob when the ML estimates are equation-wise least squares, else None.
+
+    That holds for a recursive model of observed variables with complete rows, free
+    regressions (no fixed values, no label shared between paths) and uncorrelated residuals.
+    """
+    spec = fitted.spec
+    if spec.measurement or not np.isfinite(x).all():
+        return None
+    if re.search(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*\*", spec.semopy_syntax):
+        return None
+    if len(set(spec.labels.values())) != len(spec.labels):
+        return None
+    places = parameter_keys(fitted.model, spec)
+    first = {}
+    for param, key in places:
+        first.setdefault(param, key)
+    keys = [first[c] if c in first else (c[:-2], "~1", "") for c in fitted.columns]
+    index = {v: i for i, v in enumerate(observed)}
+    predictors: dict[int, list[int]] = {}
+    for lhs, op, rhs in keys:
+        if op == "~":
+            predictors.setdefault(index[lhs], []).append(index[rhs])
+    for lhs, op, rhs in keys:
+        if op == "~~" and lhs != rhs and (index[lhs] in predictors or index[rhs] in predictors):
+            return None
+    order, done = [], set()
+    while len(order) < len(predictors):          # topological order, or a cycle: no job
+        ready = [d for d in predictors if d not in done and all(
+            p not in predictors or p in done for p in predictors[d])]
+        if not ready:
+            return None
+        order += ready
+        done.update(ready)
+    equations = [(d, predictors[d]) for d in order]
+    job = boot.PathJob(x=x, variables=observed, equations=equations, keys=keys)
+    job.prepare()
+    return job
 
 
 def standardized_all(estimates: pd.DataFrame, model: semopy.Model) -> pd.Series:

@@ -1,4 +1,9 @@
 # Models: the structural equation models of config.yaml, fitted per wave.
+import os
+
+# semopy orders a model's variables by string hashes; a fixed seed makes every script run
+# order them, and so round the estimates, the same way (byte-identical reruns).
+os.environ.setdefault("PYTHONHASHSEED", "0")
 
 
 rule model:
@@ -7,15 +12,22 @@ rule model:
     output:
         estimates="results/{wave}/models/{model}/estimates.csv",
         fit="results/{wave}/models/{model}/fit.csv",
+        intervals="results/{wave}/models/{model}/intervals.csv",
+        bootstrap="results/{wave}/models/{model}/bootstrap.csv",
     log:
         "logs/{wave}/model_{model}.log",
     benchmark:
         "benchmarks/{wave}/model_{model}.tsv"
     conda:
         "../../envs/lcsurvey.yaml"
+    # Bootstrap draws run in chunks over this many processes; the CIs do not depend on it.
+    threads: 2
     params:
         syntax=model_syntax,
         model="{model}",
         missing=config.get("estimation", {}).get("missing", "fiml"),
+        se=config.get("estimation", {}).get("se", "standard"),
+        bootstrap=config.get("estimation", {}).get("bootstrap", 2000),
+        seed=config.get("estimation", {}).get("seed", 20211201),
     script:
         "../scripts/model.py"

@@ -1,15 +1,25 @@
-"""Fit one configured model to one wave: responses -> estimates.csv, fit.csv."""
+"""Fit one configured model to one wave: estimates.csv, fit.csv, intervals.csv, bootstrap.csv."""
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from lcsurvey.runner import script_log, write_csv
-from lcsurvey.sem import fit_model
+from lcsurvey.sem import bootstrap_estimates, fit_model
 
-with script_log(snakemake.log[0]) as log:  # noqa: F821
+# Snakemake gives BLAS the rule's threads, which are meant for the bootstrap's processes;
+# threaded BLAS on these small matrices changes the last bits of the estimates between runs.
+with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: F821
     sm = snakemake  # noqa: F821
     responses = pd.read_parquet(sm.input.responses)
     fitted = fit_model(sm.params.syntax, responses, name=sm.params.model,
-                       missing=sm.params.missing)
-    log.info("fitted %s on %d complete cases", sm.params.model, len(fitted.data))
+                       missing=sm.params.missing, se=sm.params.se)
+    log.info("fitted %s on %d rows", sm.params.model, len(fitted.data))
+    intervals, summary = bootstrap_estimates(fitted, sm.params.bootstrap, sm.params.seed,
+                                             workers=sm.threads)
+    row = summary.iloc[0]
+    log.info("bootstrap (%s): %d of %d draws converged, %d failed", row["method"],
+             row["draws_ok"], row["draws_requested"], row["draws_failed"])
     write_csv(fitted.estimates, sm.output.estimates)
     write_csv(fitted.fit, sm.output.fit)
+    write_csv(intervals, sm.output.intervals)
+    write_csv(summary, sm.output.bootstrap)

@@ -1,0 +1,378 @@
+"""Bootstrap and Monte Carlo confidence intervals for free and defined (:=) parameters.
+
+Draws are nonparametric bootstrap resamples of the rows (multinomial counts used as weights),
+refitted from the full-sample estimates:
+  - "paths": a recursive path model of observed variables on complete rows. Its ML estimates
+    are the least-squares coefficients of each equation (residual variances with divisor N),
+    so a whole chunk of draws is solved at once with batched linear algebra.
+  - "fiml": the FIML log-likelihood on resampled pattern statistics (counts, sums and
+    cross-products per missingness pattern), by Newton steps with the full-sample Hessian
+    (switching to the exact Hessian if that is slow), for lavaan's missing = "ml".
+  - "ml": the ML discrepancy on the resampled covariance matrix by Fisher scoring (listwise).
+Draws come in chunks of CHUNK_SIZE; chunk i uses numpy's SeedSequence(seed).spawn(n)[i], so the
+draws and the CIs are the same on 1 worker or many. A failed draw (no convergence, a matrix
+that is not positive definite) is counted and left out of the CIs, never replaced.
+
+CIs: percentile; BCa (Efron 1987) with the bias correction from the share of draws below the
+estimate and the acceleration from the jackknife; Monte Carlo (draws of the free parameters
+from N(est, vcov), the expression evaluated on each) for defined parameters. lavaan's
+parameterEstimates(boot.ci.type = "perc") is the percentile CI; its "bca.simple" is BCa
+without the acceleration.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+CHUNK_SIZE = 50
+LEVEL = 0.95
+
+
+@dataclass
+class PathJob:
+    """Recursive path model of observed variables with complete data: batched least squares.
+
+    x: (n, p) data; equations: (dependent, predictors) column indices; keys: the output
+    quantities as (lhs, op, rhs): (y, "~", x) coefficients, (v, "~~", v) residual or exogenous
+    variances, (v, "~~", w) exogenous covariances, (v, "~1", "") means.
+    """
+
+    x: np.ndarray
+    variables: list[str]
+    equations: list[tuple[int, list[int]]]
+    keys: list[tuple[str, str, str]]
+
+    method = "paths"
+
+    def prepare(self) -> None:
+        index = {v: i for i, v in enumerate(self.variables)}
+        dependents = {dep for dep, _ in self.equations}
+        self._slots = []
+        for lhs, op, rhs in self.keys:
+            if op == "~1":
+                self._slots.append(("mean", index[lhs]))
+            elif op == "~":
+                dep = index[lhs]
+                eq = next(k for k, (d, _) in enumerate(self.equations) if d == dep)
+                self._slots.append(("coef", eq, self.equations[eq][1].index(index[rhs])))
+            elif lhs == rhs and index[lhs] in dependents:
+                eq = next(k for k, (d, _) in enumerate(self.equations) if d == index[lhs])
+                self._slots.append(("resid", eq))
+            else:
+                self._slots.append(("cov", index[lhs], index[rhs]))
+
+    def run(self, weights: np.ndarray) -> np.ndarray:
+        x = self.x
+        share = weights / weights.sum(axis=1, keepdims=True)
+        means = share @ x
+        cov = np.einsum("dn,ni,nj->dij", share, x, x) - means[:, :, None] * means[:, None, :]
+        coefs, resid = [], []
+        for dep, preds in self.equations:
+            sxx = cov[:, preds][:, :, preds]
+            sxy = cov[:, preds, dep]
+            beta = np.linalg.solve(sxx, sxy[:, :, None])[:, :, 0]
+            coefs.append(beta)
+            resid.append(cov[:, dep, dep] - np.einsum("dk,dk->d", sxy, beta))
+        out = np.empty((len(weights), len(self.keys)))
+        for j, slot in enumerate(self._slots):
+            if slot[0] == "mean":
+                out[:, j] = means[:, slot[1]]
+            elif slot[0] == "coef":
+                out[:, j] = coefs[slot[1]][:, slot[2]]
+            elif slot[0] == "resid":
+                out[:, j] = resid[slot[1]]
+            else:
+                out[:, j] = cov[:, slot[1], slot[2]]
+        return out
+
+
+@dataclass
+class FimlJob:
+    """FIML refits on resampled missingness-pattern statistics (see lcsurvey.fiml)."""
+
+    syntax: str
+    x: np.ndarray                 # rows used by the fit, NaN where missing
+    observed: list[str]
+    theta: np.ndarray             # full-sample (params, means)
+    vcov: np.ndarray              # inverse observed information at the full-sample estimates
+    h1_cov: np.ndarray
+    tol: float = 1e-7            # on the largest gradient entry of -loglik / n
+    max_iter: int = 200
+
+    method = "fiml"
+
+    def prepare(self) -> None:
+        import pandas as pd
+        import semopy
+
+        from lcsurvey.fiml import Patterns, _Structure
+
+        model = semopy.Model(self.syntax)
+        frame = pd.DataFrame(self.x, columns=self.observed)
+        model.load(data=frame, cov=pd.DataFrame(self.h1_cov, index=self.observed,
+                                                columns=self.observed))
+        _check_order(model, self.observed)
+        self._structure = _Structure(model)
+        mask = np.isfinite(self.x)
+        masks, inverse = np.unique(mask, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        self._order = np.argsort(inverse, kind="stable")
+        counts = np.bincount(inverse, minlength=len(masks))
+        self._starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self._inverse = inverse
+        x0 = np.where(mask, self.x, 0.0)[self._order]
+        self._x0 = x0
+        self._outer = (x0[:, :, None] * x0[:, None, :]).reshape(len(x0), -1)
+        self._base = Patterns(self.x)
+
+    def _patterns(self, w: np.ndarray):
+        """The full sample's Patterns with counts, sums and cross-products weighted by w."""
+        base = object.__new__(type(self._base))
+        base.__dict__.update({k: getattr(self._base, k) for k in
+                              ("p", "observed", "n_observed", "groups")})
+        ws = w[self._order]
+        base.n = np.add.reduceat(ws, self._starts).astype(float)
+        base.n_rows = float(w.sum())
+        base.sums = np.add.reduceat(ws[:, None] * self._x0, self._starts, axis=0)
+        p = base.p
+        base.cross = np.add.reduceat(ws[:, None] * self._outer, self._starts,
+                                     axis=0).reshape(-1, p, p)
+        base.const = float(np.log(2 * np.pi) * (base.n * base.n_observed).sum())
+        return base
+
+    def refit(self, w: np.ndarray) -> np.ndarray | None:
+        """BFGS on -loglik / n from the full-sample estimates and inverse information."""
+        from scipy.optimize import minimize
+
+        structure = self._structure
+        patterns = self._patterns(w)
+        q = structure.q
+        n = float(w.sum())
+
+        def objective(z):
+            try:
+                value, pieces = patterns.loglik(structure.sigma(z[:q]), z[q:], parts=True)
+            except np.linalg.LinAlgError:
+                return np.inf, np.zeros_like(z)
+            g_mu, g_sigma, _ = patterns.gradient(z[q:], pieces)
+            return -value / n, -np.concatenate([structure.chain(z[:q], g_sigma), g_mu]) / n
+
+        start = (self.vcov + self.vcov.T) / 2 * n
+        result = minimize(objective, self.theta, jac=True, method="BFGS",
+                          options={"hess_inv0": start, "gtol": self.tol,
+                                   "maxiter": self.max_iter})
+        return result.x if result.success else None
+
+    def run(self, weights: np.ndarray) -> np.ndarray:
+        out = np.full((len(weights), len(self.theta)), np.nan)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            for i, w in enumerate(weights):
+                fitted = self.refit(w.astype(float))
+                if fitted is not None:
+                    out[i] = fitted
+        return out
+
+
+@dataclass
+class MlJob:
+    """ML refits (listwise, no mean structure) on resampled covariance matrices."""
+
+    syntax: str
+    x: np.ndarray                 # complete rows
+    observed: list[str]
+    theta: np.ndarray
+
+    method = "ml"
+
+    def prepare(self) -> None:
+        import pandas as pd
+        import semopy
+
+        from lcsurvey.fiml import _Structure
+
+        model = semopy.Model(self.syntax)
+        model.load(data=pd.DataFrame(self.x, columns=self.observed))
+        _check_order(model, self.observed)
+        self._structure = _Structure(model)
+
+    def run(self, weights: np.ndarray) -> np.ndarray:
+        from lcsurvey.fiml import _ml_start
+
+        structure = self._structure
+        out = np.full((len(weights), len(self.theta)), np.nan)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            for i, w in enumerate(weights):
+                share = w / w.sum()
+                mean = share @ self.x
+                cov = (self.x.T * share) @ self.x - np.outer(mean, mean)
+                theta = _ml_start(structure, self.theta.copy(), cov, max_iter=100)
+                try:
+                    k_inv = np.linalg.inv(structure.sigma(theta))
+                except np.linalg.LinAlgError:
+                    continue
+                grad = structure.chain(theta, k_inv - k_inv @ cov @ k_inv)
+                if np.all(np.isfinite(theta)) and np.abs(grad).max() < 1e-6:
+                    out[i] = theta
+        return out
+
+
+@dataclass
+class OneStepJob:
+    """One Newton step from the full-sample estimates per draw (the linearised bootstrap).
+
+    theta* = theta + V sum_i (w_i - 1) s_i with s_i the casewise scores at the estimates and V
+    the inverse observed information: the first Newton step of the refit on the resample
+    (Davidson and MacKinnon 1999; Andrews 2002, k-step bootstrap with k = 1). It is first-order
+    equivalent to full refits and costs one matrix product for all draws; the nonlinearity of
+    defined parameters is kept, since they are evaluated on each draw.
+    """
+
+    x: np.ndarray                 # rows (only their number is used)
+    theta: np.ndarray
+    influence: np.ndarray         # (rows, quantities): s_i' V
+
+    method = "onestep"
+
+    def prepare(self) -> None:
+        pass
+
+    def run(self, weights: np.ndarray) -> np.ndarray:
+        return self.theta + (weights - 1.0) @ self.influence
+
+
+# --------------------------------------------------------------------------------------------
+# Running the draws
+# --------------------------------------------------------------------------------------------
+
+
+def _check_order(model, observed: list[str]) -> None:
+    """semopy orders variables by string hashes: a worker must see the parent's order."""
+    if list(model.vars["observed"]) != list(observed):
+        raise RuntimeError("the model's variable order differs from the full-sample fit; "
+                           "run with PYTHONHASHSEED set (the workflow sets it)")
+
+
+_JOB = None
+
+
+def _start_worker(job) -> None:
+    global _JOB
+    _JOB = job
+    job.prepare()
+
+
+def _run_chunk(task) -> np.ndarray:
+    seed, size, n_rows = task
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(n_rows, np.full(n_rows, 1.0 / n_rows), size=size)
+    return _JOB.run(weights.astype(float))
+
+
+def _run_weights(weights: np.ndarray) -> np.ndarray:
+    return _JOB.run(weights)
+
+
+def _map(job, function, tasks: list, workers: int) -> list[np.ndarray]:
+    if workers <= 1 or len(tasks) <= 1:
+        _start_worker(job)
+        return [function(task) for task in tasks]
+    # Forked workers share the parent's string hashes, hence semopy's variable order.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_start_worker,
+                             initargs=(job,), mp_context=context) as pool:
+        return list(pool.map(function, tasks))
+
+
+def draws(job, n_draws: int, seed: int, *, workers: int = 1,
+          chunk_size: int = CHUNK_SIZE) -> np.ndarray:
+    """Bootstrap values (n_draws, quantities) of the job's quantities; NaN rows failed.
+
+    Chunk i of chunk_size draws is generated from SeedSequence(seed).spawn(n_chunks)[i], so
+    the result does not depend on `workers`.
+    """
+    n_rows = len(job.x)
+    n_chunks = -(-n_draws // chunk_size)
+    seeds = np.random.SeedSequence(seed).spawn(n_chunks)
+    sizes = [min(chunk_size, n_draws - i * chunk_size) for i in range(n_chunks)]
+    tasks = [(s, size, n_rows) for s, size in zip(seeds, sizes, strict=True)]
+    chunks = _map(job, _run_chunk, tasks, workers)
+    return np.concatenate(chunks) if chunks else np.empty((0, 0))
+
+
+def jackknife(job, *, workers: int = 1, chunk_size: int = CHUNK_SIZE) -> np.ndarray:
+    """Leave-one-out values (rows, quantities) of the job's quantities."""
+    n_rows = len(job.x)
+    blocks = []
+    for start in range(0, n_rows, chunk_size):
+        stop = min(start + chunk_size, n_rows)
+        w = np.ones((stop - start, n_rows))
+        w[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        blocks.append(w)
+    return np.concatenate(_map(job, _run_weights, blocks, workers))
+
+
+# --------------------------------------------------------------------------------------------
+# Confidence intervals
+# --------------------------------------------------------------------------------------------
+
+
+def percentile_ci(values: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile CI per column over the finite rows (lavaan's boot.ci.type = "perc")."""
+    tail = (1 - level) / 2
+    return (np.nanquantile(values, tail, axis=0), np.nanquantile(values, 1 - tail, axis=0))
+
+
+def bca_ci(values: np.ndarray, estimate: np.ndarray, jack: np.ndarray | None,
+           level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """BCa CI (Efron 1987): z0 = Phi^-1(share of draws below the estimate, ties half),
+    a = sum(U^3) / (6 sum(U^2)^1.5) with U the jackknife influence values (a = 0 without
+    jackknife: lavaan's "bca.simple"); limits at Phi(z0 + (z0 + z) / (1 - a (z0 + z)))."""
+    norm = _Normal()
+    ok = np.isfinite(values).all(axis=1)
+    values = values[ok]
+    below = (values < estimate).mean(axis=0) + 0.5 * (values == estimate).mean(axis=0)
+    z0 = norm.ppf(np.clip(below, 1e-10, 1 - 1e-10))
+    if jack is not None:
+        jack = jack[np.isfinite(jack).all(axis=1)]
+        influence = jack.mean(axis=0) - jack
+        denominator = 6 * (influence**2).sum(axis=0) ** 1.5
+        with np.errstate(divide="ignore", invalid="ignore"):
+            accel = np.where(denominator > 0, (influence**3).sum(axis=0) / denominator, 0.0)
+    else:
+        accel = np.zeros_like(z0)
+    tail = (1 - level) / 2
+    limits = []
+    for z in (norm.ppf(tail), norm.ppf(1 - tail)):
+        adjusted = norm.cdf(z0 + (z0 + z) / (1 - accel * (z0 + z)))
+        limits.append(np.array([np.quantile(values[:, j], adjusted[j]) if np.isfinite(adjusted[j])
+                                else np.nan for j in range(values.shape[1])]))
+    return limits[0], limits[1]
+
+
+def monte_carlo(estimate: np.ndarray, vcov: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
+    """Draws of the free parameters from N(estimate, vcov) (the Monte Carlo CI's input)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    return rng.multivariate_normal(estimate, vcov, size=n_draws, method="eigh")
+
+
+class _Normal:
+    """Vectorised standard normal cdf and quantile from the standard library (scipy loads slowly)."""
+
+    _dist = NormalDist()
+
+    def cdf(self, x):
+        return np.array([self._dist.cdf(v) if np.isfinite(v) else np.nan
+                         for v in np.atleast_1d(x)])
+
+    def ppf(self, p):
+        return np.array([self._dist.inv_cdf(v) if 0 < v < 1 else np.nan
+                         for v in np.atleast_1d(p)])
