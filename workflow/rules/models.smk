@@ -1,9 +1,4 @@
 # Models: the structural equation models of config.yaml, fitted per wave.
-import os
-
-# semopy orders a model's variables by string hashes; a fixed seed makes every script run
-# order them, and so round the estimates, the same way (byte-identical reruns).
-os.environ.setdefault("PYTHONHASHSEED", "0")
 
 
 rule model:
