@@ -6,11 +6,15 @@ from lcsurvey.codebook import load_codebook
 from lcsurvey.errors import InputError
 
 # Small matrices: threaded BLAS only adds overhead and last-bit differences between reruns.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
 # semopy orders model variables through sets of strings: a fixed hash seed gives every job the
 # same order, hence the same floating-point sums and byte-identical tables on every rerun.
-os.environ["PYTHONHASHSEED"] = "0"
+JOB_ENVIRONMENT = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "PYTHONHASHSEED": "0",
+}
+os.environ.update(JOB_ENVIRONMENT)
 
 try:
     CODEBOOK = load_codebook(config["codebook"])
