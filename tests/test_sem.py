@@ -179,3 +179,14 @@ def test_shared_labels_are_one_free_parameter():
     equal = fit_model(EQUALITY, data, missing="listwise")
     assert len(equal.columns) == len(free.columns) - 3
     assert equal.fit["df"].iloc[0] == free.fit["df"].iloc[0] + 3
+
+
+@pytest.mark.parametrize("missing", ["listwise", "fiml"])
+def test_a_just_identified_model_reports_exact_fit_as_lavaan(missing):
+    data = pd.read_csv(FIXTURES / "holzinger_swineford.csv")
+    fit = fit_model("v =~ x1 + x2 + x3", data, missing=missing).fit.iloc[0]
+    assert fit["df"] == 0
+    assert fit["chisq"] == 0.0
+    assert (fit["cfi"], fit["tli"], fit["rmsea"]) == (1.0, 1.0, 0.0)
+    assert (fit["rmsea_ci_lower"], fit["rmsea_ci_upper"]) == (0.0, 0.0)
+    assert fit["srmr"] == pytest.approx(0.0, abs=1e-6)

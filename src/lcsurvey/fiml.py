@@ -582,8 +582,9 @@ def fiml_fit_measures(result: FimlResult, model: semopy.Model) -> dict:
     p = len(result.means)
     n = result.n
     moments = p * (p + 1) // 2 + p
-    chisq = 2 * (result.loglik_h1 - result.loglik)
     df = moments - result.npar
+    # df 0: the model reproduces H1 exactly and only rounding noise is left, as lavaan reports.
+    chisq = 2 * (result.loglik_h1 - result.loglik) if df != 0 else 0.0
     base_chisq = 2 * (result.loglik_h1 - result.loglik_baseline)
     base_df = moments - 2 * p
     cfi_den = max(chisq - df, base_chisq - base_df, 0.0)

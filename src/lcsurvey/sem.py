@@ -513,8 +513,8 @@ def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int) -> pd.
     _, logdet_sigma = np.linalg.slogdet(sigma)
     _, logdet_s = np.linalg.slogdet(s)
     f_ml = logdet_sigma + np.trace(s @ np.linalg.inv(sigma)) - logdet_s - p
-    chisq = n * f_ml
     df = p * (p + 1) // 2 - n_free
+    chisq = n * f_ml if df != 0 else 0.0  # df 0: exact fit, only rounding noise is left
     chisq_base = n * (np.log(np.diag(s)).sum() - logdet_s)
     df_base = p * (p - 1) // 2
     cfi_den = max(chisq - df, chisq_base - df_base, 0.0)
@@ -536,7 +536,9 @@ def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int) -> pd.
 
 def _rmsea_ci(chisq: float, df: int, n: int, level: float = 0.90) -> tuple[float, float]:
     """RMSEA confidence limits from the noncentrality parameter, as lavaan computes them."""
-    if df <= 0:
+    if df == 0:
+        return 0.0, 0.0  # a just-identified model fits perfectly, as lavaan reports it
+    if df < 0:
         return np.nan, np.nan
     tail = (1 - level) / 2
 
