@@ -9,33 +9,20 @@ the folder; publishing fails if an HTML page would load anything from the networ
 from __future__ import annotations
 
 import argparse
-import hashlib
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
 from lcsurvey.errors import InputError
+from lcsurvey.io import sha256_file
+from lcsurvey.report import code_version
 
 # src= / href= / url() pointing at another host, which a self-contained page must not have.
 _EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""",
                        re.IGNORECASE)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _code_version(where: Path) -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
-                             text=True, check=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 def publish(reports: Path, out: Path, config_path: Path) -> list[Path]:
@@ -64,13 +51,13 @@ def publish(reports: Path, out: Path, config_path: Path) -> list[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
         published.append(target)
-    lines = [f"code version (git): {_code_version(config_path.parent)}",
-             f"config.yaml sha256: {_sha256(config_path)}"]
+    lines = [f"code version (git): {code_version(config_path.parent)}",
+             f"config.yaml sha256: {sha256_file(config_path)}"]
     for wave, spec in config["waves"].items():
         raw = config_path.parent / (spec if isinstance(spec, str) else spec["path"])
-        lines.append(f"raw data of wave {wave} ({raw.name}) sha256: {_sha256(raw)}")
+        lines.append(f"raw data of wave {wave} ({raw.name}) sha256: {sha256_file(raw)}")
     lines.append("")
-    lines += [f"{_sha256(path)}  {path.relative_to(out)}" for path in published]
+    lines += [f"{sha256_file(path)}  {path.relative_to(out)}" for path in published]
     (out / "PROVENANCE.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return published
 

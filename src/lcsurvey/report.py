@@ -7,7 +7,6 @@ notebook only calls these functions, the nbconvert template only lays out their 
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import io
 import os
@@ -27,6 +26,7 @@ import yaml
 
 from lcsurvey.analyses import mean_ci, merge_small_cells, wilson_ci
 from lcsurvey.errors import InputError
+from lcsurvey.io import sha256_file as file_sha256
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "two_pager"
@@ -1478,13 +1478,10 @@ def provenance_html(inputs: ReportInputs, lang: str) -> str:
 
 
 def sha256_file(path: str | Path | None) -> str:
+    """The file's SHA-256 (lcsurvey.io.sha256_file), or 'unknown' when there is no such file."""
     if path is None or not Path(path).is_file():
         return "unknown"
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def code_version(repo_dir: str | Path | None = None) -> str:

@@ -97,31 +97,32 @@ def omega_total(items: pd.DataFrame) -> float:
     return float(common / (common + psi.sum()))
 
 
-def skewness(values: pd.Series | np.ndarray) -> float:
-    """Skew as psych::skew(type = 3): b1 = m3 / s^3 = g1 ((n - 1)/n)^(3/2), s the sd (n - 1)."""
+def _deviations(values: pd.Series | np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Deviations from the mean of the answered values and their sum of squares, if any spread."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
-    n = len(x)
-    if n < 2:
-        return np.nan
+    if len(x) < 2:
+        return None
     d = x - x.mean()
-    ss = (d**2).sum()
-    if ss == 0:
+    ss = float((d**2).sum())
+    return (d, ss) if ss > 0 else None
+
+
+def skewness(values: pd.Series | np.ndarray) -> float:
+    """Skew as psych::skew(type = 3): b1 = m3 / s^3 = g1 ((n - 1)/n)^(3/2), s the sd (n - 1)."""
+    if (dev := _deviations(values)) is None:
         return np.nan
+    d, ss = dev
+    n = len(d)
     return float(np.sqrt(n) * (d**3).sum() / ss**1.5 * (1 - 1 / n) ** 1.5)
 
 
 def kurtosis(values: pd.Series | np.ndarray) -> float:
     """Excess kurtosis as psych::kurtosi(type = 3): b2 = m4 / s^4 - 3 = (g2 + 3)(1 - 1/n)^2 - 3."""
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    n = len(x)
-    if n < 2:
+    if (dev := _deviations(values)) is None:
         return np.nan
-    d = x - x.mean()
-    ss = (d**2).sum()
-    if ss == 0:
-        return np.nan
+    d, ss = dev
+    n = len(d)
     return float((n * (d**4).sum() / ss**2) * (1 - 1 / n) ** 2 - 3)
 
 
