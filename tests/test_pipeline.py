@@ -147,6 +147,13 @@ def test_a_config_that_fails_its_schema_names_the_field(tmp_path):
     assert "min_cell" in message and "'ten' is not of type 'integer'" in message
 
 
+def test_snakemake_report_is_built(project):
+    run = snakemake(project, "--report", "reports/workflow_report.html")
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = project / "reports" / "workflow_report.html"
+    assert report.stat().st_size > 100_000  # the page embeds the figures, tables and reports
+
+
 def test_rerun_on_one_core_gives_identical_files(project):
     import hashlib
 

@@ -7,7 +7,12 @@ rule analyses:
         scores="results/{wave}/scales/scores.parquet",
         codebook=config["codebook"],
     output:
-        motives="results/{wave}/models/motives.csv",
+        motives=report(
+            "results/{wave}/models/motives.csv",
+            caption="../report/motives.rst",
+            category="Models",
+            subcategory="{wave}",
+        ),
         main_motive="results/{wave}/models/main_motive.csv",
         moderation="results/{wave}/models/moderation.csv",
         simple_slopes="results/{wave}/models/simple_slopes.csv",

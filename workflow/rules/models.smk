@@ -5,8 +5,18 @@ rule model:
     input:
         responses="results/{wave}/clean/responses.parquet",
     output:
-        estimates="results/{wave}/models/{model}/estimates.csv",
-        fit="results/{wave}/models/{model}/fit.csv",
+        estimates=report(
+            "results/{wave}/models/{model}/estimates.csv",
+            caption="../report/estimates.rst",
+            category="Models",
+            subcategory="{wave}",
+        ),
+        fit=report(
+            "results/{wave}/models/{model}/fit.csv",
+            caption="../report/fit.rst",
+            category="Models",
+            subcategory="{wave}",
+        ),
         intervals="results/{wave}/models/{model}/intervals.csv",
         bootstrap="results/{wave}/models/{model}/bootstrap.csv",
     log:

@@ -56,7 +56,12 @@ rule report_pdf:
     input:
         html="reports/{wave}/two_pager_{lang}.html",
     output:
-        pdf="reports/{wave}/two_pager_{lang}.pdf",
+        pdf=report(
+            "reports/{wave}/two_pager_{lang}.pdf",
+            caption="../report/two_pager.rst",
+            category="Reports",
+            subcategory="{wave}",
+        ),
     log:
         "logs/{wave}/report_pdf_{lang}.log",
     benchmark:

@@ -17,7 +17,12 @@ rule scales:
         responses="results/{wave}/clean/responses.parquet",
         codebook=config["codebook"],
     output:
-        reliability="results/{wave}/scales/reliability.csv",
+        reliability=report(
+            "results/{wave}/scales/reliability.csv",
+            caption="../report/reliability.rst",
+            category="Scales",
+            subcategory="{wave}",
+        ),
         item_stats="results/{wave}/scales/items.csv",
         distribution="results/{wave}/scales/distribution.csv",
         correlations="results/{wave}/scales/correlations.csv",
@@ -35,7 +40,12 @@ rule measurement:
         responses="results/{wave}/clean/responses.parquet",
         codebook=config["codebook"],
     output:
-        cfa_fit="results/{wave}/scales/cfa_fit.csv",
+        cfa_fit=report(
+            "results/{wave}/scales/cfa_fit.csv",
+            caption="../report/cfa_fit.rst",
+            category="Scales",
+            subcategory="{wave}",
+        ),
         loadings="results/{wave}/scales/loadings.csv",
         validity="results/{wave}/scales/validity.csv",
         htmt="results/{wave}/scales/htmt.csv",
