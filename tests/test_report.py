@@ -158,25 +158,13 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
     book = load_codebook(CODEBOOK)
     moderation = analyses.moderation(scores)
 
-    base = root / "results" / wave
-    for sub in ("clean", "scales", "models/transfer"):
-        (base / sub).mkdir(parents=True, exist_ok=True)
     paths = {
-        "responses": base / "clean" / "responses.parquet",
-        "flow": base / "clean" / "flow.csv",
-        "reliability": base / "scales" / "reliability.csv",
-        "items": base / "scales" / "items.csv",
-        "scores": base / "scales" / "scores.parquet",
-        "cfa_fit": base / "scales" / "cfa_fit.csv",
-        "estimates": base / "models" / "transfer" / "estimates.csv",
-        "fit": base / "models" / "transfer" / "fit.csv",
-        "motives": base / "models" / "motives.csv",
-        "main_motive": base / "models" / "main_motive.csv",
-        "moderation": base / "models" / "moderation.csv",
-        "simple_slopes": base / "models" / "simple_slopes.csv",
+        **report.result_paths(root / "results", wave, "transfer"),
         "raw": root / "data" / "raw" / f"wave_{wave}.csv",
         "config": root / "config.yaml",
     }
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
     responses.to_parquet(paths["responses"], index=False)
     scores.to_parquet(paths["scores"], index=False)
     pd.DataFrame(flow).to_csv(paths["flow"], index=False)
