@@ -10,8 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import stats
+from scipy import special  # t and normal quantiles and tails, as scipy.stats computes them
 
 from lcsurvey.codebook import Codebook
 from lcsurvey.errors import InputError
@@ -53,7 +52,7 @@ def mean_ci(values: pd.Series, confidence: float = CONFIDENCE) -> dict[str, floa
         return {"n": n, "mean": float(np.mean(x)) if n else np.nan, "sd": np.nan,
                 "ci_lower": np.nan, "ci_upper": np.nan}  # fmt: skip
     mean, sd = float(x.mean()), float(x.std(ddof=1))
-    half = stats.t.ppf((1 + confidence) / 2, n - 1) * sd / np.sqrt(n)
+    half = special.stdtrit(n - 1, (1 + confidence) / 2) * sd / np.sqrt(n)
     return {"n": n, "mean": mean, "sd": sd, "ci_lower": mean - half, "ci_upper": mean + half}
 
 
@@ -77,7 +76,7 @@ def wilson_ci(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, fl
     """
     if n == 0:
         return np.nan, np.nan
-    z = stats.norm.ppf((1 + confidence) / 2)
+    z = special.ndtri((1 + confidence) / 2)
     p = k / n
     centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
@@ -143,7 +142,7 @@ def motives(
         summary = mean_ci(scores[construct], confidence)
         if summary["n"] >= 2 and summary["sd"] > 0:
             t = (summary["mean"] - scale.midpoint) / (summary["sd"] / np.sqrt(summary["n"]))
-            pvalue = 2 * stats.t.sf(abs(t), summary["n"] - 1)
+            pvalue = 2 * special.stdtr(summary["n"] - 1, -abs(t))
         else:
             t, pvalue = np.nan, np.nan
         rows.append({"construct": construct, **summary, "scale_min": scale.lowest,
@@ -243,6 +242,8 @@ def moderation(
         moderator: data[moderator] - m_mean,
     })  # fmt: skip
     design[product] = design[predictor] * design[moderator]
+    import statsmodels.api as sm  # here, not at the top: the report imports this module
+
     fit = sm.OLS(data[outcome], design).fit(cov_type="HC3", use_t=True)
     ci = fit.conf_int(1 - confidence)
     coefficients = pd.DataFrame({
@@ -253,7 +254,7 @@ def moderation(
 
     cov = fit.cov_params().to_numpy()
     b = fit.params.to_numpy()
-    crit = stats.t.ppf((1 + confidence) / 2, fit.df_resid)
+    crit = special.stdtrit(fit.df_resid, (1 + confidence) / 2)
     rows = []
     for level in levels:
         m_c = level * m_sd
@@ -263,7 +264,7 @@ def moderation(
         rows.append({
             "moderator_level": level, "moderator_value": m_mean + m_c, "slope": slope, "se": se,
             "ci_lower": slope - crit * se, "ci_upper": slope + crit * se,
-            "pvalue": 2 * stats.t.sf(abs(slope / se), fit.df_resid),
+            "pvalue": 2 * special.stdtr(fit.df_resid, -abs(slope / se)),
             "intercept": b[0] + b[2] * m_c, "predictor_mean": x_mean, "predictor_sd": x_sd,
         })  # fmt: skip
     return Moderation(coefficients, pd.DataFrame(rows, columns=SIMPLE_SLOPE_COLUMNS))
@@ -322,6 +323,8 @@ def diversity(
     people = people.merge(shares[["community", "share_other_sector"]], on="community", how="left")
     outcomes = [o for o in outcomes if o in scores.columns]
     data = people.merge(scores[["rid", *outcomes]], on="rid", how="inner")
+    import statsmodels.api as sm  # here, not at the top: the report imports this module
+
     rows = []
     for outcome in outcomes:
         sample = data[["community", "share_other_sector", outcome]].dropna()
@@ -404,11 +407,11 @@ def _mixed_rows(sample: pd.DataFrame, outcome: str, n: int, groups: int,
     beta, cov, _, _ = random_intercept(sample[outcome].to_numpy(), x,
                                        sample["community"].to_numpy())  # fmt: skip
     bse = np.sqrt(np.diag(cov))
-    z = stats.norm.ppf((1 + confidence) / 2)
+    z = special.ndtri((1 + confidence) / 2)
     out = []
     for i, term in enumerate(["intercept", "share_other_sector"]):
         out.append({"outcome": outcome, "term": term, "est": float(beta[i]), "se": float(bse[i]),
-                    "pvalue": float(2 * stats.norm.sf(abs(beta[i] / bse[i]))),
+                    "pvalue": float(2 * special.ndtr(-abs(beta[i] / bse[i]))),
                     "ci_lower": float(beta[i] - z * bse[i]), "ci_upper": float(beta[i] + z * bse[i]),
                     "n": n, "n_clusters": groups, "method": "random_intercept"})  # fmt: skip
     return out
