@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import semopy
-from scipy import stats
+from scipy import linalg, stats
 
 LOG_2PI = float(np.log(2 * np.pi))
 
@@ -158,29 +158,55 @@ class Patterns:
         g_sigma = 0.5 * (b.sum(axis=0) - np.einsum("k,kij->ij", n, a))
         return g_mu, (g_sigma + g_sigma.T) / 2, b
 
-    def hessian_moments(self, mu: np.ndarray, pieces, b: np.ndarray):
-        """Second derivatives of loglik in (mu, Sigma).
+    def _vech_pairs(self):
+        """Flat indices into the (v, v) matrix over upper-triangle pairs that give, for vech
+        elements (i, j) and (l, k), the entries ((i, l), (j, k)) and ((i, k), (j, l)).
 
-        Returns (H_mumu, T, M): H_mumu (p, p); T (p, p, p) with d2l / dmu_i dSigma[dS] =
-        -sum_jl T[i, j, l] dS[j, l]; M (p*p, p*p) with d2l[dS1, dS2] = vec(dS1)' M vec(dS2).
+        They depend on p only and cost more to build than to use, so they are kept.
+        """
+        if getattr(self, "_pairs", None) is None:
+            p = self.p
+            rows, cols = np.triu_indices(p)
+            v = len(rows)
+            dtype = np.int32 if v * v < np.iinfo(np.int32).max else np.int64
+            vmap = np.empty((p, p), dtype=dtype)
+            vmap[rows, cols] = np.arange(v)
+            vmap[cols, rows] = np.arange(v)
+            i, j = rows[:, None], cols[:, None]
+            l, k = rows[None, :], cols[None, :]
+            self._pairs = ((vmap[i, l] * v + vmap[j, k]).ravel(),
+                           (vmap[i, k] * v + vmap[j, l]).ravel())
+        return self._pairs
+
+    def hessian_moments(self, mu: np.ndarray, pieces, b: np.ndarray):
+        """Second derivatives of loglik in (mu, vech Sigma).
+
+        Returns (H_mumu, H_musigma, H_sigmasigma): H_mumu (p, p); H_musigma (p, v) and
+        H_sigmasigma (v, v) over the v = p(p+1)/2 distinct elements of Sigma in the order of
+        numpy.triu_indices(p), each element moving Sigma[i, j] and Sigma[j, i] together.
         """
         a, a_s, a_mu, _ = pieces
         n = self.n
-        p = self.p
-        npat = len(n)
+        rows, cols = np.triu_indices(self.p)
         h_mumu = -np.einsum("k,kij->ij", n, a)
         u = a_s - n[:, None] * a_mu                                 # A_k (s_k - n_k mu)
-        t = (a.reshape(npat, p * p).T @ u).reshape(p, p, p)
-        # M[(i, j), (l, k)] = sum_k left_k[i, l] A_k[j, k] with left = n/2 A - B; both factors
-        # are symmetric, so the product runs over their upper triangles only.
-        rows, cols = np.triu_indices(p)
+        # d2l / dmu_i dSigma[j, l] = -sum_k A_k[i, j] u_k[l], symmetrised over (j, l).
+        a_upper = a[:, rows, cols]                                  # A_k is symmetric
+        a_iu = (a.reshape(len(n), -1).T @ u).reshape(self.p, self.p, self.p)
+        h_musig = -(a_iu[:, rows, cols] + a_iu[:, cols, rows])
+        h_musig[:, rows == cols] /= 2
+        # For symmetric perturbations: d2l[dS1, dS2] = sum_k tr(dS1 left_k dS2 A_k) with
+        # left_k = n_k/2 A_k - B_k. With small[(i, l), (j, k)] = sum_k left_k[i, l] A_k[j, k],
+        # the vech element pair ((i, j), (l, k)) collects the four placements of both elements.
         left = 0.5 * n[:, None] * a[:, rows, cols] - b[:, rows, cols]
-        small = left.T @ a[:, rows, cols]
-        vmap = np.empty((p, p), dtype=int)
-        vmap[rows, cols] = np.arange(len(rows))
-        vmap[cols, rows] = np.arange(len(rows))
-        m4 = small[vmap[:, None, :, None], vmap[None, :, None, :]].reshape(p * p, p * p)
-        return h_mumu, t, m4
+        small = left.T @ a_upper
+        small = small + small.T           # the third and fourth placements are the transpose's
+        first, second = self._vech_pairs()
+        flat = small.ravel()
+        h_sigsig = (flat.take(first) + flat.take(second)).reshape(len(rows), len(rows))
+        diagonal = np.where(rows == cols, 0.5, 1.0)
+        h_sigsig *= diagonal[:, None] * diagonal[None, :]
+        return h_mumu, h_musig, h_sigsig
 
     def h1(self, *, tol: float = 1e-9, max_iter: int = 50):
         """Unrestricted ML means and covariance matrix (divisor N): EM, then Newton steps.
@@ -191,19 +217,16 @@ class Patterns:
         mu, sigma, _, _ = self.em(tol=1e-4)
         p = self.p
         rows, cols = np.triu_indices(p)
-        dup = np.zeros((p * p, len(rows)))           # dvec(Sigma) / dvech(Sigma)
-        dup[rows * p + cols, np.arange(len(rows))] = 1.0
-        dup[cols * p + rows, np.arange(len(rows))] = 1.0
         try:
             value, pieces = self.loglik(sigma, mu, parts=True)
         except np.linalg.LinAlgError:
             return mu, sigma
         for _ in range(max_iter):
             g_mu, g_sigma, b = self.gradient(mu, pieces)
-            h_mumu, t, m4 = self.hessian_moments(mu, pieces, b)
-            grad = np.concatenate([g_mu, dup.T @ g_sigma.ravel()])
-            h_musig = -t.reshape(p, p * p) @ dup
-            hess = np.block([[h_mumu, h_musig], [h_musig.T, dup.T @ m4 @ dup]])
+            h_mumu, h_musig, h_sigsig = self.hessian_moments(mu, pieces, b)
+            off_diagonal = np.where(rows == cols, 1.0, 2.0)
+            grad = np.concatenate([g_mu, off_diagonal * g_sigma[rows, cols]])
+            hess = np.block([[h_mumu, h_musig], [h_musig.T, h_sigsig]])
             step = _ascent_step((hess + hess.T) / 2, grad)
             increase = grad @ step
             if increase < tol:
@@ -410,12 +433,13 @@ def _ml_start(structure: _Structure, theta: np.ndarray, cov: np.ndarray, *,
 
 def _hessian(structure: _Structure, patterns: Patterns, theta, mu, pieces, g_sigma, b):
     """Hessian of loglik in (theta, mu)."""
-    h_mumu, t, m4 = patterns.hessian_moments(mu, pieces, b)
-    jac = structure.jacobian(theta)
+    h_mumu, h_musig, h_sigsig = patterns.hessian_moments(mu, pieces, b)
     q, p = structure.q, patterns.p
+    rows, cols = np.triu_indices(p)
+    jac = structure.jacobian(theta)[rows * p + cols]        # dvech(Sigma) / dtheta
     h = np.empty((q + p, q + p))
-    h[:q, :q] = jac.T @ m4 @ jac + structure.second_order(theta, g_sigma)
-    h_mutheta = -t.reshape(p, p * p) @ jac
+    h[:q, :q] = jac.T @ h_sigsig @ jac + structure.second_order(theta, g_sigma)
+    h_mutheta = h_musig @ jac
     h[q:, :q] = h_mutheta
     h[:q, q:] = h_mutheta.T
     h[q:, q:] = h_mumu
@@ -532,7 +556,7 @@ def _ascent_step(hess: np.ndarray, grad: np.ndarray) -> np.ndarray:
             break
         except np.linalg.LinAlgError:
             damping = max(2 * damping, 1e-6)
-    z = np.linalg.solve(chol.T, np.linalg.solve(chol, grad / scale))
+    z = linalg.cho_solve((chol, True), grad / scale, check_finite=False)
     return z / scale
 
 
