@@ -71,7 +71,9 @@ def test_every_output_is_written(project):
         assert (project / "reports" / "2030-01" / f"two_pager_{lang}.html").stat().st_size > 0
     estimates = pd.read_csv(wave / "models/transfer/estimates.csv")
     assert list(estimates.columns) == ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue",
-                                       "ci_lower", "ci_upper", "std_all"]
+                                       "ci_lower", "ci_upper", "std_all", "std_all_se",
+                                       "std_all_z", "std_all_pvalue", "std_all_ci_lower",
+                                       "std_all_ci_upper"]
     fit = pd.read_csv(wave / "models/transfer/fit.csv")
     assert 0.8 < fit.loc[0, "cfi"] <= 1
 

@@ -1,8 +1,9 @@
 """The structural-model stage against lavaan on PoliticalDemocracy and HolzingerSwineford1939.
 
 Reference numbers: tests/fixtures/r/make_fixtures.R and make_sem_fixtures.R (labels, equality
-through shared labels, defined parameters, MLR standard errors; R lavaan, versions.csv beside
-them). Tolerance 1e-3 on estimates, standard errors, standardised estimates and fit measures.
+through shared labels, defined parameters, MLR standard errors, standardizedSolution(); R
+lavaan, versions.csv beside them). Tolerance 1e-3 on estimates, standard errors, standardised
+estimates with their standard errors and CIs, and fit measures.
 """
 
 from __future__ import annotations
@@ -66,11 +67,11 @@ def fitted(request):
         ref_fit = ref_fit.set_index("measure")["value"]
     else:
         ref_fit = ref_fit.iloc[0]
-    return result, ref_est, ref_fit
+    return result, ref_est, ref_fit, fixture
 
 
 def test_estimates_match_lavaan(fitted):
-    result, ref, _ = fitted
+    result, ref, _, _ = fitted
     ours = result.estimates.set_index(key(result.estimates))
     ref = ref.assign(rhs=ref["rhs"].fillna(""))
     ref = ref.set_index(key(ref))
@@ -85,7 +86,7 @@ def test_estimates_match_lavaan(fitted):
 
 
 def test_fit_measures_match_lavaan(fitted):
-    result, _, ref = fitted
+    result, _, ref, _ = fitted
     fit = result.fit.iloc[0]
     assert fit["ntotal"] == len(result.data)
     for ours, theirs in FIT_NAMES.items():
@@ -190,3 +191,45 @@ def test_a_just_identified_model_reports_exact_fit_as_lavaan(missing):
     assert (fit["cfi"], fit["tli"], fit["rmsea"]) == (1.0, 1.0, 0.0)
     assert (fit["rmsea_ci_lower"], fit["rmsea_ci_upper"]) == (0.0, 0.0)
     assert fit["srmr"] == pytest.approx(0.0, abs=1e-6)
+
+
+def _compare_standardized(result, ref: pd.DataFrame) -> None:
+    """std_all and its se, z, p and CI against lavaan's standardizedSolution()."""
+    ref = ref.assign(rhs=ref["rhs"].fillna(""))
+    ref = ref.set_index(key(ref))
+    ours = result.estimates.set_index(key(result.estimates))
+    assert set(ref.index) == set(ours.index)
+    ours = ours.loc[ref.index]
+    np.testing.assert_allclose(ours["std_all"], ref["est.std"], atol=TOL)
+    np.testing.assert_allclose(ours["std_all_se"], ref["se"], atol=TOL)
+    np.testing.assert_allclose(ours["std_all_ci_lower"], ref["ci.lower"], atol=TOL)
+    np.testing.assert_allclose(ours["std_all_ci_upper"], ref["ci.upper"], atol=TOL)
+    np.testing.assert_allclose(ours["std_all_pvalue"].fillna(-1), ref["pvalue"].fillna(-1),
+                               atol=TOL)
+    # Rows whose standardised value is fixed (latent variances, latent means) have se 0, no z.
+    assert list(ours["std_all_z"].isna()) == list(ref["z"].isna())
+    z = ref["z"].notna()
+    np.testing.assert_allclose(ours.loc[z, "std_all_z"], ref.loc[z, "z"],
+                               rtol=TOL, atol=TOL * ref.loc[z, "z"].abs().max())
+
+
+def test_standardized_solution_matches_lavaan(fitted):
+    result, _, _, fixture = fitted
+    _compare_standardized(result, pd.read_csv(FIXTURES / f"sem_std_{fixture}.csv"))
+    columns = list(result.estimates.columns)
+    assert columns[columns.index("std_all"):] == ["std_all", "std_all_se", "std_all_z",
+                                                  "std_all_pvalue", "std_all_ci_lower",
+                                                  "std_all_ci_upper"]
+
+
+@pytest.mark.parametrize("case", ["equality_fiml", "defined", "defined_fiml", "defined_fiml_mlr"])
+def test_standardized_defined_and_robust_match_lavaan(case):
+    syntax, data_name, missing, se = LABEL_CASES[case]
+    result = fit_model(syntax, pd.read_csv(FIXTURES / f"{data_name}.csv"), missing=missing,
+                       se=se)
+    ref = pd.read_csv(FIXTURES / f"sem_std_{case}.csv")
+    _compare_standardized(result, ref)
+    if case.startswith("defined"):
+        # lavaan standardises := parameters by evaluating them on the standardised labels.
+        defined = result.estimates[result.estimates["op"] == ":="]
+        assert defined["std_all_se"].gt(0).all()

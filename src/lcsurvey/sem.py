@@ -42,7 +42,10 @@ from lcsurvey.fiml import (
 )
 
 ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower",
-                    "ci_upper", "std_all"]
+                    "ci_upper", "std_all", "std_all_se", "std_all_z", "std_all_pvalue",
+                    "std_all_ci_lower", "std_all_ci_upper"]
+# The standardised solution's inference (lavaan's standardizedSolution(): se, z, pvalue, CI).
+STD_COLUMNS = ESTIMATE_COLUMNS[-5:]
 FIT_COLUMNS = ["ntotal", "estimator", "missing", "chisq", "df", "pvalue", "cfi", "tli", "rmsea",
                "rmsea_ci_lower", "rmsea_ci_upper", "srmr", "aic", "bic"]
 
@@ -238,6 +241,8 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
         estimates = pd.concat([estimates, _defined_rows(spec, estimates, columns, theta, vcov)],
                               ignore_index=True)
         row_columns += [None] * len(spec.definitions)
+    estimates[STD_COLUMNS] = standardized_inference(model, spec, estimates, row_columns, columns,
+                                                    theta, vcov)
     return FittedModel(spec=spec, model=model, data=used, estimates=estimates, fit=fit,
                        missing=missing, se=se, columns=columns, theta=theta, vcov=vcov,
                        row_columns=row_columns, fiml=result)
@@ -311,6 +316,7 @@ def _rows(records: list[tuple]) -> pd.DataFrame:
             "se": se if free else np.nan, "z": z,
             "pvalue": 2 * stats.norm.sf(abs(z)) if free else np.nan,
             "ci_lower": est - half, "ci_upper": est + half, "std_all": np.nan,
+            **dict.fromkeys(STD_COLUMNS, np.nan),
         })
     return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
 
@@ -472,29 +478,109 @@ def standardized_all(estimates: pd.DataFrame, model: semopy.Model) -> pd.Series:
     Loadings and regressions are multiplied by sd(rhs or factor) / sd(lhs or indicator);
     variances are divided by the total variance; covariances between two residuals (or two
     factors) are divided by the product of their own standard deviations, i.e. reported as a
-    correlation of residuals, as lavaan does.
+    correlation of residuals, as lavaan does. Uses the model's current matrices.
     """
-    sigma, (_, c) = model.calc_sigma()
-    psi = model.matrices[2]
-    latent_cov = c @ psi @ c.T
-    total = dict(zip(model.names_lambda[0], np.diag(sigma), strict=True))
-    total.update(zip(model.names_beta[0], np.diag(latent_cov), strict=True))
-    own = {lhs: est for lhs, op, rhs, est in
-           estimates[["lhs", "op", "rhs", "est"]].itertuples(index=False)
-           if op == "~~" and lhs == rhs}
-    values = []
-    for lhs, op, rhs, est in estimates[["lhs", "op", "rhs", "est"]].itertuples(index=False):
-        if op == "~1":
-            values.append(est / np.sqrt(total[lhs]))
-        elif op == "=~":
-            values.append(est * np.sqrt(total[lhs] / total[rhs]))
-        elif op == "~":
-            values.append(est * np.sqrt(total[rhs] / total[lhs]))
-        elif lhs == rhs:
-            values.append(est / total[lhs])
-        else:
-            values.append(est / np.sqrt(own[lhs] * own[rhs]))
-    return pd.Series(values, index=estimates.index, dtype=float)
+    standardize = _standardizer(estimates, model)
+    return pd.Series(standardize(estimates["est"].to_numpy(dtype=float)), index=estimates.index,
+                     dtype=float)
+
+
+def _standardizer(estimates: pd.DataFrame, model: semopy.Model):
+    """std_all of the rows of `estimates` as a function of their est values (an array).
+
+    The total variances come from the model's matrices at the time of the call.
+    """
+    names = list(model.names_lambda[0]) + list(model.names_beta[0])
+    where = {v: i for i, v in enumerate(names)}
+    lhs = np.array([where[v] for v in estimates["lhs"]])
+    ops = estimates["op"].to_numpy()
+    rhs = np.array([where.get(v, -1) for v in estimates["rhs"].fillna("")])
+    variance_row = {}
+    for i, (a, op, b) in enumerate(zip(estimates["lhs"], ops, estimates["rhs"], strict=True)):
+        if op == "~~" and a == b:
+            variance_row.setdefault(a, i)
+    own_lhs = np.array([variance_row.get(v, -1) for v in estimates["lhs"]])
+    own_rhs = np.array([variance_row.get(v, -1) for v in estimates["rhs"].fillna("")])
+    mean = ops == "~1"
+    loading = ops == "=~"
+    regression = ops == "~"
+    variance = (ops == "~~") & (lhs == rhs)
+    covariance = (ops == "~~") & (lhs != rhs)
+
+    def standardize(est: np.ndarray) -> np.ndarray:
+        sigma, (_, c) = model.calc_sigma()
+        latent_cov = c @ model.matrices[2] @ c.T
+        total = np.concatenate([np.diag(sigma), np.diag(latent_cov)])
+        out = np.full(len(est), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[mean] = est[mean] / np.sqrt(total[lhs[mean]])
+            out[loading] = est[loading] * np.sqrt(total[lhs[loading]] / total[rhs[loading]])
+            out[regression] = est[regression] * np.sqrt(total[rhs[regression]]
+                                                        / total[lhs[regression]])
+            out[variance] = est[variance] / total[lhs[variance]]
+            out[covariance] = est[covariance] / np.sqrt(est[own_lhs[covariance]]
+                                                         * est[own_rhs[covariance]])
+        return out
+
+    return standardize
+
+
+def standardized_inference(model: semopy.Model, spec: ModelSpec, estimates: pd.DataFrame,
+                           row_columns: list[str | None], columns: list[str], theta: np.ndarray,
+                           vcov: np.ndarray) -> pd.DataFrame:
+    """Standard errors, z, p and 95% CIs of std_all, as lavaan's standardizedSolution().
+
+    Delta method: std_all (every row, the := rows evaluated on the standardised labelled
+    parameters) is a function of the free parameters theta; its Jacobian by central
+    differences gives the covariance J V J' with V the model's vcov (robust for MLR). A row
+    whose standardised value does not move with theta (a fixed latent variance or mean) gets
+    se 0 and no z or p, as in lavaan.
+    """
+    base = estimates[estimates["op"] != ":="]
+    est = base["est"].to_numpy(dtype=float)
+    rows = np.flatnonzero([c is not None for c in row_columns[:len(base)]])
+    position = {name: i for i, name in enumerate(columns)}
+    take = np.array([position[row_columns[i]] for i in rows], dtype=int)
+    q = len(model.param_vals)
+    definitions = list(spec.definitions)
+    labelled = base.assign(label=base["label"].fillna(""))
+    labelled = labelled[labelled["label"] != ""].drop_duplicates("label")
+    label_rows = [base.index.get_loc(i) for i in labelled.index]
+    label_names = list(labelled["label"])
+    standardize = _standardizer(base, model)
+
+    def standardized(point: np.ndarray) -> np.ndarray:
+        values = est.copy()
+        values[rows] = point[take]
+        model.update_matrices(point[:q])
+        std = standardize(values)
+        if not definitions:
+            return std
+        labels = dict(zip(label_names, std[label_rows], strict=True))
+        extra = [float(v) for v in evaluate_all(definitions, labels).values()]
+        return np.concatenate([std, extra])
+
+    theta = np.asarray(theta, dtype=float)
+    center = standardized(theta)
+    jac = np.empty((len(center), len(theta)))
+    for j in range(len(theta)):
+        h = 1e-6 * max(1.0, abs(theta[j]))
+        up, down = theta.copy(), theta.copy()
+        up[j] += h
+        down[j] -= h
+        jac[:, j] = (standardized(up) - standardized(down)) / (2 * h)
+    model.update_matrices(theta[:q])
+    cov = jac @ vcov @ jac.T
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    se = np.where(se > 1e-9 * np.maximum(1.0, np.abs(center)), se, 0.0)
+    std = estimates["std_all"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, std / se, np.nan)
+    half = stats.norm.ppf(0.975) * se
+    return pd.DataFrame({"std_all_se": se, "std_all_z": z,
+                         "std_all_pvalue": 2 * stats.norm.sf(np.abs(z)),
+                         "std_all_ci_lower": std - half, "std_all_ci_upper": std + half},
+                        index=estimates.index)
 
 
 def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int) -> pd.DataFrame:
