@@ -193,6 +193,8 @@ class _Derivatives:
         self.nu_a = gl.nu
         free = gl.alpha >= 0
         self.al_k, self.al_a = np.flatnonzero(free), gl.alpha[free]
+        self.columns = np.unique(np.concatenate([self.lam_a, self.th_a, self.psi_a, self.nu_a,
+                                                 self.al_a]).astype(int))
 
     def jacobians(self, theta: np.ndarray):
         lam, psi, _, _, alpha = group_matrices(self.gl, theta)
@@ -249,7 +251,11 @@ class PatternData:
     and cross[k] the sum of x x' (0 outside the observed block). The log-likelihood at
     (mu, Sigma) is the sum over patterns of
     -1/2 [n_k (p_k log 2 pi + log|Sigma_oo|) + tr(A_k W_k)], with A_k the inverse of the
-    observed block padded with zeros and W_k the cross-products about mu.
+    observed block padded with zeros and W_k the cross-products about mu. With K = Sigma^-1
+    and m the missing set, A_k = K - K[:, m] K[m, m]^-1 K[m, :] and
+    log|Sigma_oo| = log|Sigma| + log|K[m, m]|, so one inverse serves every pattern.
+    Second derivatives in Sigma are taken over its p (p + 1) / 2 distinct elements
+    (numpy.triu_indices order), each moving Sigma[i, j] and Sigma[j, i] together.
     """
 
     def __init__(self, x: np.ndarray):
@@ -257,33 +263,66 @@ class PatternData:
         keep = mask.any(axis=1)
         x, mask = x[keep], mask[keep]
         self.n_rows, self.p = x.shape
+        p = self.p
         x0 = np.where(mask, x, 0.0)
         masks, inverse = np.unique(mask, axis=0, return_inverse=True)
         inverse = inverse.ravel()
         self.observed = masks
         self.n = np.bincount(inverse, minlength=len(masks)).astype(float)
-        self.sums = np.zeros((len(masks), self.p))
+        self.sums = np.zeros((len(masks), p))
         np.add.at(self.sums, inverse, x0)
-        self.cross = np.zeros((len(masks), self.p, self.p))
+        self.cross = np.zeros((len(masks), p, p))
         for k in range(len(masks)):
             block = x0[inverse == k]
             self.cross[k] = block.T @ block
         self.const = float(LOG_2PI * (self.n * masks.sum(axis=1)).sum())
-        self.index = [np.flatnonzero(row) for row in masks]
+        n_missing = p - masks.sum(axis=1)
+        self.groups = []
+        for r in np.unique(n_missing):
+            idx = np.flatnonzero(n_missing == r)
+            miss = np.array([np.flatnonzero(~masks[k]) for k in idx], dtype=int).reshape(len(idx), r)
+            self.groups.append((idx, miss))
+        self.rows, self.cols = np.triu_indices(p)
+        vmap = np.empty((p, p), dtype=int)
+        vmap[self.rows, self.cols] = np.arange(len(self.rows))
+        vmap[self.cols, self.rows] = np.arange(len(self.rows))
+        self.vmap = vmap
+        self.half = np.where(self.rows == self.cols, 0.5, 1.0)
+        # Flat positions in the (v, v) pair matrix of the four placements of an element pair
+        # ((i, j), (l, m)) of vech Sigma; see hessian_moments.
+        i, j = self.rows[:, None], self.cols[:, None]
+        ll, m = self.rows[None, :], self.cols[None, :]
+        v = len(self.rows)
+        self.placements = [vmap[a1, b1] * v + vmap[a2, b2] for (a1, b1), (a2, b2) in
+                           [((j, ll), (m, i)), ((j, m), (ll, i)), ((i, ll), (m, j)),
+                            ((i, m), (ll, j))]]
 
     def loglik(self, sigma: np.ndarray, mu: np.ndarray, *, parts: bool = False):
         """Log-likelihood at (mu, Sigma); with parts=True also the padded inverses A_k.
 
-        Raises LinAlgError when an observed block of Sigma is not positive definite.
+        Raises LinAlgError when Sigma is not positive definite.
         """
         p = self.p
-        a = np.zeros((len(self.n), p, p))
+        chol = np.linalg.cholesky(sigma)
+        logdet = 2 * np.log(np.diag(chol)).sum()
+        k_inv = np.linalg.solve(chol.T, np.linalg.solve(chol, np.eye(p)))
+        k_inv = (k_inv + k_inv.T) / 2
+        a = np.empty((len(self.n), p, p))
         logdets = np.empty(len(self.n))
-        for k, o in enumerate(self.index):
-            chol = np.linalg.cholesky(sigma[np.ix_(o, o)])
-            inv = np.linalg.solve(chol.T, np.linalg.solve(chol, np.eye(len(o))))
-            a[k][np.ix_(o, o)] = (inv + inv.T) / 2
-            logdets[k] = 2 * np.log(np.diag(chol)).sum()
+        for idx, miss in self.groups:
+            if miss.shape[1] == 0:
+                a[idx] = k_inv
+                logdets[idx] = logdet
+                continue
+            km = np.moveaxis(k_inv[:, miss], 0, 1)                  # (g, p, r)
+            kmm = k_inv[miss[:, :, None], miss[:, None, :]]           # (g, r, r)
+            sign, logabs = np.linalg.slogdet(kmm)
+            if np.any(sign <= 0):
+                raise np.linalg.LinAlgError("observed block not positive definite")
+            a[idx] = k_inv - km @ np.linalg.solve(kmm, np.swapaxes(km, 1, 2))
+            a[idx[:, None], miss, :] = 0.0
+            a[idx[:, None], :, miss] = 0.0
+            logdets[idx] = logdet + logabs
         a_s = np.einsum("kij,kj->ki", a, self.sums)
         a_mu = a @ mu
         quad = (np.einsum("kij,kij->k", a, self.cross) - 2 * a_s @ mu + self.n * (a_mu @ mu))
@@ -303,24 +342,28 @@ class PatternData:
         return g_mu, (g_sigma + g_sigma.T) / 2, b
 
     def hessian_moments(self, mu: np.ndarray, pieces, b: np.ndarray):
-        """Second derivatives in (mu, vec Sigma) for symmetric perturbations of Sigma.
+        """Second derivatives in (mu, vech Sigma).
 
-        Returns H_mumu (p, p); C (p, p*p) with d2l / dmu dSigma [dmu, dS] = dmu' C vec(dS); and
-        M (p*p, p*p) with d2l[dS1, dS2] = vec(dS1)' M vec(dS2) = sum_k tr(dS1 L_k dS2 A_k),
-        L_k = n_k / 2 A_k - B_k.
+        Returns H_mumu (p, p), H_musigma (p, v) and H_sigmasigma (v, v). For symmetric
+        perturbations d2l[dS1, dS2] = sum_k tr(dS1 L_k dS2 A_k) with L_k = n_k / 2 A_k - B_k,
+        and d2l / dmu dSigma [dmu, dS] = -sum_k dmu' A_k dS u_k with u_k = A_k (s_k - n_k mu).
         """
         a, a_s, a_mu = pieces
         n = self.n
         p = self.p
-        npat = len(n)
+        rows, cols = self.rows, self.cols
         h_mumu = -np.einsum("k,kij->ij", n, a)
-        u = a_s - n[:, None] * a_mu                        # A_k (s_k - n_k mu)
-        c = -np.einsum("kij,kl->ijl", a, u).reshape(p, p * p)
-        left = 0.5 * n[:, None, None] * a - b
-        # M[(i, j), (l, m)] = sum_k L_k[j, l] A_k[m, i]
-        prod = (left.reshape(npat, p * p).T @ a.reshape(npat, p * p)).reshape(p, p, p, p)
-        m4 = prod.transpose(3, 0, 1, 2).reshape(p * p, p * p)       # axes (j, l, m, i) -> (i, j, l, m)
-        return h_mumu, c, m4
+        u = a_s - n[:, None] * a_mu
+        a_iu = (a.reshape(len(n), -1).T @ u).reshape(p, p, p)    # sum_k A_k[i, j] u_k[l]
+        h_musig = -(a_iu[:, rows, cols] + a_iu[:, cols, rows]) * self.half[None, :]
+        left = 0.5 * n[:, None] * a[:, rows, cols] - b[:, rows, cols]
+        pair = left.T @ a[:, rows, cols]             # pair[v(a, b), v(c, d)] = sum L[a, b] A[c, d]
+        # tr(dS1 L dS2 A) for dS1 = E_ij + E_ji, dS2 = E_lm + E_ml has four placements:
+        # pair[(j, l), (m, i)] + pair[(j, m), (l, i)] + pair[(i, l), (m, j)] + pair[(i, m), (l, j)].
+        flat = pair.ravel()
+        h_sigsig = sum(flat.take(where) for where in self.placements)
+        h_sigsig *= self.half[:, None] * self.half[None, :]
+        return h_mumu, h_musig, h_sigsig
 
 
 @dataclass
@@ -389,7 +432,11 @@ class _Problem:
         return (total, pieces) if parts else total
 
     def derivatives(self, theta: np.ndarray, pieces, *, hessian: bool = True):
-        """Gradient, Hessian (or None) and the expected information at theta."""
+        """Gradient, Hessian (or None) and the expected information at theta.
+
+        Each group touches only its own parameters (and the shared ones): its blocks are
+        computed on those columns and added into the full matrices.
+        """
         q = self.layout.q
         grad = np.zeros(q)
         hess = np.zeros((q, q)) if hessian else None
@@ -397,19 +444,24 @@ class _Problem:
         for der, gd, (mu, piece) in zip(self.derivs, self.groups, pieces, strict=True):
             pat = gd.patterns
             p = pat.p
+            cols = der.columns
+            block = np.ix_(cols, cols)
             js, jm = der.jacobians(theta)
+            js, jm = js[:, cols], jm[:, cols]
             g_mu, g_sigma, b = pat.gradient(mu, piece)
-            grad += js.T @ g_sigma.ravel() + jm.T @ g_mu
+            grad[cols] += js.T @ g_sigma.ravel() + jm.T @ g_mu
             sigma = implied(der.gl, theta)[1]
             k_inv = np.linalg.inv(sigma)
             chol = np.linalg.cholesky((k_inv + k_inv.T) / 2)
-            z = (chol.T @ js.T.reshape(q, p, p) @ chol).reshape(q, p * p)
-            info += gd.n * (jm.T @ k_inv @ jm + 0.5 * z @ z.T)
+            z = (chol.T @ js.T.reshape(len(cols), p, p) @ chol).reshape(len(cols), p * p)
+            info[block] += gd.n * (jm.T @ k_inv @ jm + 0.5 * z @ z.T)
             if hessian:
-                h_mumu, c, m4 = pat.hessian_moments(mu, piece, b)
-                cross = c @ js                                      # d2l / dmu dtheta
-                hess += js.T @ m4 @ js + jm.T @ h_mumu @ jm + jm.T @ cross + cross.T @ jm
-                hess += der.second_order(theta, g_sigma, g_mu)
+                h_mumu, h_musig, h_sigsig = pat.hessian_moments(mu, piece, b)
+                jv = js.reshape(p, p, len(cols))[pat.rows, pat.cols]  # dSigma[i, j], i <= j
+                cross = h_musig @ jv                                   # d2l / dmu dtheta
+                hess[block] += (jv.T @ h_sigsig @ jv + jm.T @ h_mumu @ jm + jm.T @ cross
+                                + cross.T @ jm)
+                hess[block] += der.second_order(theta, g_sigma, g_mu)[block]
         if hess is not None:
             hess = (hess + hess.T) / 2
         return grad, hess, (info + info.T) / 2
@@ -434,8 +486,9 @@ def fit_level(layout: Layout, groups: list[GroupData], start: np.ndarray, *,
                                     "positive definite")
     converged = False
     iterations = 0
+    current = None                  # the derivatives at the present theta, once computed
     for iterations in range(1, max_iter + 1):  # noqa: B007
-        grad, hess, info = problem.derivatives(theta, pieces)
+        grad, hess, info = current = problem.derivatives(theta, pieces)
         step = _solve_pd(-hess, grad)
         if step is None or grad @ step <= 0:
             scale = np.sqrt(np.diag(info))
@@ -459,7 +512,10 @@ def fit_level(layout: Layout, groups: list[GroupData], start: np.ndarray, *,
             break
         theta = theta + t * step
         value, pieces = new_value, new_pieces
-    grad, hess, info = problem.derivatives(theta, pieces, hessian=observed_information)
+        current = None
+    if current is None:
+        current = problem.derivatives(theta, pieces, hessian=observed_information)
+    _, hess, info = current
     try:
         vcov = np.linalg.inv(-hess if observed_information else info)
     except np.linalg.LinAlgError:
@@ -758,7 +814,7 @@ def invariance_table(data: pd.DataFrame, factors: dict[str, list[str]], group: s
 def _frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
     for column in ("groups", "group_values", "level", "decision", "rule", "note"):
-        frame[column] = frame[column].fillna("").astype(str)
+        frame[column] = frame[column].astype(object).fillna("").astype(str)
     for column in ("ntotal", "npar", "df"):
         frame[column] = frame[column].astype("Int64")
     return frame
