@@ -426,6 +426,20 @@ def _ml_start(structure: _Structure, theta: np.ndarray, cov: np.ndarray, *,
     return theta
 
 
+def _ml_stationary(structure: _Structure, theta: np.ndarray, cov: np.ndarray,
+                   tol: float = 1e-6) -> bool:
+    """Whether theta is a stationary point of the ML discrepancy to `cov` (positive definite
+    implied covariance, gradient below `tol` in every parameter)."""
+    try:
+        sigma = structure.sigma(theta)
+        np.linalg.cholesky(sigma)
+    except np.linalg.LinAlgError:
+        return False
+    k_inv = np.linalg.inv(sigma)
+    grad = structure.chain(theta, k_inv - k_inv @ cov @ k_inv)
+    return bool(np.all(np.isfinite(grad)) and np.abs(grad).max() < tol)
+
+
 # --------------------------------------------------------------------------------------------
 # FIML
 # --------------------------------------------------------------------------------------------
@@ -486,14 +500,17 @@ def fit_fiml(model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9,
     model.n_samples = patterns.n_rows
     structure = _Structure(model)
     q = structure.q
-    # Starting values: semopy's ML fit to the EM moments, polished by Fisher scoring.
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(obj="MLW", solver="SLSQP")
-    except (np.linalg.LinAlgError, ValueError):
-        model.load(data=frame, cov=cov_frame, clean_slate=True)
+    # Starting values: Fisher scoring of the ML discrepancy to the EM moments from semopy's
+    # starting values; where that does not reach a stationary point, semopy's own ML fit first.
     theta = _ml_start(structure, np.asarray(model.param_vals, dtype=float).copy(), cov_h1)
+    if not _ml_stationary(structure, theta, cov_h1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(obj="MLW", solver="SLSQP")
+        except (np.linalg.LinAlgError, ValueError):
+            model.load(data=frame, cov=cov_frame, clean_slate=True)
+        theta = _ml_start(structure, np.asarray(model.param_vals, dtype=float).copy(), cov_h1)
     mu = mu_h1.copy()
 
     def evaluate(th, m, parts=False):
