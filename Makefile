@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: run test lint lock bench data publish report clean help
+.PHONY: run test lint lock bench data publish report clean help power test-cluster
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,6 +33,9 @@ data: $(BIN)/.installed  ## regenerate the bundled synthetic waves (byte-identic
 
 bench: $(BIN)/.installed  ## time a cold pipeline run and a no-op rerun
 	$(BIN)/python bench/pipeline.py
+
+power: $(BIN)/.installed  ## Monte Carlo power analysis for the next wave (config.yaml power:)
+	$(BIN)/snakemake --cores $(CORES) power
 
 lock:  ## re-resolve pyproject.toml into requirements.lock and envs/lcsurvey.yaml
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

@@ -1,0 +1,814 @@
+"""Monte Carlo power analysis: how many respondents does the next wave need?
+
+For each sample size n and replication r, a sample of n respondents is drawn from the
+population model, optionally given the simulator's item missingness (MAR on age and
+organisation size), scored and fitted exactly as the pipeline does, and each effect's estimate,
+standard error, p-value, CI and convergence are recorded:
+
+* "interaction": lcsurvey.analyses.moderation on the scale scores (lcsurvey.scales.scale_scores
+  with the codebook; OLS with centred predictors, HC3 standard errors, t with n - 4 df), the
+  term perceived_learning:home_support;
+* a label of the model (say "e") or a defined parameter (say "indirect"): the model of
+  config.yaml fitted by ML with free means, as lcsurvey.sem.fit_model does with
+  missing = "fiml". Standard errors come from the observed information and defined parameters
+  get delta-method standard errors (lcsurvey.defined), as in the pipeline.
+
+Population ("truth"): the simulator's population model (lcsurvey.simulate.default_truth,
+written to data/raw/TRUTH.yaml). simulate_population returns the answers in the latent-keyed
+direction, which is what cleaning produces from a raw export (it reverses the codebook's
+negatively worded items back), so the answers are scored as they are. The true value of each
+effect is its population value on the scale the pipeline estimates it on (observed scale
+scores; unstandardised model parameters with marker-variable scaling of ordinal answers), i.e.
+the value its estimator converges to: the estimate on a reference sample of REFERENCE_N
+respondents from the same population. Those reference estimates also warm-start every fit.
+
+Population ("fitted"): the fitted model of a wave. Answers are drawn from the normal
+distribution with the fitted model's means and implied covariance matrix; the interaction's
+population is the wave's moderated regression (predictor and moderator scores resampled from
+the wave, normal residuals with the regression's residual variance).
+
+Speed. Complete data are fitted on their moments (covariance matrix with divisor n, means at
+the sample means) by Fisher scoring from the population values; the observed information then
+has a closed form in the model's Jacobian plus the second-order term of lcsurvey.fiml. With
+missing answers the FIML log-likelihood of lcsurvey.fiml is maximised by Newton steps with its
+analytic Hessian, also from the population values.
+
+Seeds: replication r at size n uses numpy.random.SeedSequence(seed, spawn_key=(n, r)), which
+is SeedSequence(seed).spawn(n + 1)[n].spawn(r + 1)[r]. The replications do not depend on how
+they are grouped into shards, nor on the number of jobs or cores. A fit that does not converge
+is recorded as such (converged = False) and counted in the convergence rate; power, bias and
+coverage are computed over the converged fits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from lcsurvey import analyses, fiml
+from lcsurvey.codebook import Codebook
+from lcsurvey.defined import defined_values, delta_method
+from lcsurvey.errors import InputError
+from lcsurvey.scales import scale_scores
+from lcsurvey.sem import parse_model
+
+INTERACTION = "interaction"
+OUTCOME, PREDICTOR, MODERATOR = "knowledge_transfer", "perceived_learning", "home_support"
+INTERACTION_TERM = f"{PREDICTOR}:{MODERATOR}"
+REFERENCE_N = 100_000
+TARGET_POWER = 0.80
+# Convergence: the largest possible gain in log-likelihood from another step (Newton
+# decrement / 2) below this.
+TOLERANCE = 1e-7
+MAX_ITER = 200
+
+REPLICATION_COLUMNS = ["n", "replication", "effect", "converged", "est", "se", "pvalue",
+                       "ci_lower", "ci_upper"]
+POWER_COLUMNS = ["n", "effect", "replications", "converged", "convergence_rate", "rejections",
+                 "power", "power_ci_lower", "power_ci_upper", "mean_estimate", "true_value",
+                 "bias", "sd_estimate", "mean_se", "coverage"]
+
+
+# --------------------------------------------------------------------------------------------
+# Seeds and shards
+# --------------------------------------------------------------------------------------------
+
+
+def replication_seed(seed: int, n: int, replication: int) -> np.random.SeedSequence:
+    """The seed of replication r at size n: SeedSequence(seed).spawn(n + 1)[n].spawn(r + 1)[r]."""
+    return np.random.SeedSequence(seed, spawn_key=(n, replication))
+
+
+def shards(replications: int, shard_size: int) -> list[range]:
+    """Replication numbers 0 .. replications - 1 in consecutive shards of shard_size."""
+    if replications < 1 or shard_size < 1:
+        raise InputError("power.replications and power.shard_size must be positive",
+                         value=(replications, shard_size), expected="integers >= 1")
+    return [range(start, min(start + shard_size, replications))
+            for start in range(0, replications, shard_size)]
+
+
+# --------------------------------------------------------------------------------------------
+# Populations
+# --------------------------------------------------------------------------------------------
+
+
+def apply_missingness(items: pd.DataFrame, background: pd.DataFrame, truth: Mapping[str, Any],
+                      rng: np.random.Generator) -> pd.DataFrame:
+    """Blank answers as the simulator's item missingness model does (truth["missing"]).
+
+    A respondent skips each item with probability expit(logit(base_rate) +
+    per_decade_of_age * (age - 45) / 10 + small_org * [org_size <= 2]): missing at random given
+    age and organisation size, which the fitted models do not use.
+    """
+    mm = truth["missing"]
+    logit = (special.logit(mm["base_rate"])
+             + mm["per_decade_of_age"] * (background["age"].to_numpy(float) - 45) / 10
+             + mm["small_org"] * (background["org_size"].to_numpy() <= 2))
+    p_miss = special.expit(logit)
+    values = items.to_numpy(dtype=float, copy=True)
+    values[rng.random(values.shape) < p_miss[:, None]] = np.nan
+    return pd.DataFrame(values, columns=items.columns, index=items.index)
+
+
+@dataclass
+class TruthPopulation:
+    """The simulator's population model (lcsurvey.simulate)."""
+
+    truth: dict
+    items: list[str]
+    missing: bool = False
+
+    def sample(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        from lcsurvey.simulate import simulate_population
+
+        data = simulate_population(n, rng, self.truth)
+        items = data[self.items].astype(float)
+        if self.missing:
+            items = apply_missingness(items, data, self.truth, rng)
+        return items
+
+
+@dataclass
+class FittedPopulation:
+    """A wave's fitted model: normal answers with its means and implied covariance matrix,
+    and its moderated regression for the scale scores of the interaction.
+
+    mean, cov: the observed variables `variables` of the structural model. moderation:
+    (predictor, moderator) score pairs of the wave, the regression coefficients on the centred
+    predictors (intercept, predictor, moderator, product) and the residual variance.
+    """
+
+    variables: list[str]
+    mean: np.ndarray
+    cov: np.ndarray
+    pairs: np.ndarray | None = None
+    coefficients: np.ndarray | None = None
+    residual_variance: float = float("nan")
+    start: dict = field(default_factory=dict)
+
+    def sample(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        chol = np.linalg.cholesky(self.cov)
+        x = self.mean + rng.standard_normal((n, len(self.mean))) @ chol.T
+        return pd.DataFrame(x, columns=self.variables)
+
+    def sample_scores(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        rows = rng.integers(0, len(self.pairs), n)
+        x, m = self.pairs[rows, 0], self.pairs[rows, 1]
+        centre = self.pairs.mean(axis=0)
+        xc, mc = x - centre[0], m - centre[1]
+        b = self.coefficients
+        y = (b[0] + b[1] * xc + b[2] * mc + b[3] * xc * mc
+             + np.sqrt(self.residual_variance) * rng.standard_normal(n))
+        return pd.DataFrame({OUTCOME: y, PREDICTOR: x, MODERATOR: m})
+
+
+def fitted_population(estimates: pd.DataFrame, syntax: str, scores: pd.DataFrame,
+                      moderation: pd.DataFrame) -> FittedPopulation:
+    """The population of a wave's fitted model (results/{wave}/models/...).
+
+    estimates: the wave's estimates.csv of the model (free and fixed parameters, intercepts);
+    scores: its scores.parquet; moderation: its moderation.csv.
+    """
+    import semopy
+
+    spec = parse_model(syntax)
+    model = semopy.Model(spec.semopy_syntax)
+    observed = sorted(spec.observed)
+    frame = pd.DataFrame(np.eye(len(observed) + 1, len(observed)), columns=observed)
+    model.load(data=frame)
+    observed = list(model.vars["observed"])
+    keys = fiml.parameter_names(model)
+    values = _estimate_lookup(estimates)
+    theta = np.array([_lookup(values, key) for key in keys])
+    model.update_matrices(theta)
+    sigma = model.calc_sigma()[0]
+    means = {lhs: est for lhs, op, est in estimates[["lhs", "op", "est"]].itertuples(index=False)
+             if op == "~1"}
+    mean = np.array([means.get(v, 0.0) for v in observed])
+    pairs = scores[[PREDICTOR, MODERATOR, OUTCOME]].dropna()
+    terms = moderation.set_index("term")
+    coefficients = terms["est"].reindex(["intercept", PREDICTOR, MODERATOR, INTERACTION_TERM])
+    if coefficients.isna().any() or len(pairs) < 10:
+        raise InputError("the wave's moderation table or scale scores cannot define the "
+                         "population of the interaction",
+                         expected=f"terms intercept, {PREDICTOR}, {MODERATOR}, "
+                                  f"{INTERACTION_TERM} and at least 10 complete score rows")
+    r2 = float(terms["r2"].iloc[0])
+    residual_variance = (1 - r2) * float(pairs[OUTCOME].var(ddof=1))
+    return FittedPopulation(variables=observed, mean=mean, cov=(sigma + sigma.T) / 2,
+                            pairs=pairs[[PREDICTOR, MODERATOR]].to_numpy(float),
+                            coefficients=coefficients.to_numpy(float),
+                            residual_variance=residual_variance,
+                            start={tuple(k): float(v) for k, v in zip(keys, theta, strict=True)})
+
+
+def _estimate_lookup(estimates: pd.DataFrame) -> dict[tuple[str, str, str], float]:
+    out = {}
+    for lhs, op, rhs, est in estimates[["lhs", "op", "rhs", "est"]].itertuples(index=False):
+        out[(lhs, op, str(rhs))] = float(est)
+        if op == "~~":
+            out[(str(rhs), op, lhs)] = float(est)
+    return out
+
+
+def _lookup(values: dict, key: tuple[str, str, str]) -> float:
+    if key not in values:
+        raise InputError(f"the fitted estimates lack the parameter {' '.join(key)}",
+                         expected="the estimates.csv of the same model")
+    return values[key]
+
+
+# --------------------------------------------------------------------------------------------
+# Fitting
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Fit:
+    est: float
+    se: float
+    converged: bool
+
+
+class SemFitter:
+    """One structural model fitted again and again to samples of the same variables.
+
+    `start`: population values of the free parameters by their (lhs, op, rhs) key (see
+    lcsurvey.fiml.parameter_names); None starts from semopy's own starting values.
+    """
+
+    def __init__(self, syntax: str, sample: pd.DataFrame,
+                 start: Mapping[tuple[str, str, str], float] | None = None):
+        import semopy
+
+        self.spec = parse_model(syntax)
+        self.model = semopy.Model(self.spec.semopy_syntax)
+        observed = [v for v in self.spec.observed]
+        absent = [v for v in observed if v not in sample.columns]
+        if absent:
+            raise InputError(f"the power model uses variables the population does not have: "
+                             f"{absent}", expected="item names from the codebook")
+        frame = sample[observed].astype(float).dropna()
+        self.observed = None
+        self.model.load(data=frame)
+        self.observed = list(self.model.vars["observed"])
+        self.structure = fiml._Structure(self.model)
+        self.keys = fiml.parameter_names(self.model)
+        self.columns = [k for k, v in self.model.parameters.items() if v.active]
+        if start is None:
+            x = frame[self.observed].to_numpy(float)
+            cov = np.cov(x, rowvar=False, bias=True)
+            # Far from the optimum, plain Fisher scoring (lcsurvey.fiml) is the safer start.
+            start = fiml._ml_start(self.structure, np.asarray(self.model.param_vals, float), cov)
+            theta, _, converged = self._scoring(start, cov, len(x), max_iter=1000)
+            if not converged:
+                raise InputError("the power model does not converge on the population sample")
+            self.start = theta
+        else:
+            missing = [k for k in self.keys if tuple(k) not in start]
+            if missing:
+                raise InputError(f"the population values lack {missing}",
+                                 expected="the population file of the same model")
+            self.start = np.array([start[tuple(k)] for k in self.keys], dtype=float)
+
+    def start_values(self) -> dict[tuple[str, str, str], float]:
+        return {tuple(k): float(v) for k, v in zip(self.keys, self.start, strict=True)}
+
+    # -- complete data --------------------------------------------------------------------
+
+    def _objective(self, theta, cov):
+        try:
+            sigma = self.structure.sigma(theta)
+            chol = np.linalg.cholesky(sigma)
+        except np.linalg.LinAlgError:
+            return np.inf, None
+        eye = np.eye(len(sigma))
+        k_inv = np.linalg.solve(chol.T, np.linalg.solve(chol, eye))
+        return 2 * np.log(np.diag(chol)).sum() + np.sum(cov * k_inv), (k_inv + k_inv.T) / 2
+
+    def _products(self, theta, k_inv, cov):
+        """tr(K S_a K S_b) and tr(K C K S_a K S_b) for all pairs of parameters (q x q)."""
+        st = self.structure
+        q, p = st.q, len(cov)
+        jac = st.jacobian(theta).T.reshape(q, p, p)
+        ka = k_inv @ jac
+        ka_t = np.swapaxes(ka, 1, 2).reshape(q, p * p)
+        kka = (k_inv @ cov @ ka).reshape(q, p * p)
+        return ka.reshape(q, p * p) @ ka_t.T, kka @ ka_t.T
+
+    def _scoring(self, theta, cov, n, *, max_iter=MAX_ITER):
+        """Minimise F = log|Sigma| + tr(C Sigma^-1); returns theta, K, converged.
+
+        Steps use d2F without its second-order term (2 tr(KCK S_a K S_b) - tr(K S_a K S_b)),
+        which is exact for a linear Sigma(theta) and converges in a few steps near the
+        optimum; Fisher scoring (tr(K S_a K S_b)) where that matrix is not positive definite.
+        """
+        st = self.structure
+        value, k_inv = self._objective(theta, cov)
+        if k_inv is None:
+            return theta, None, False
+        for _ in range(max_iter):
+            grad = st.chain(theta, k_inv - k_inv @ cov @ k_inv)
+            fisher, cross = self._products(theta, k_inv, cov)
+            step = None
+            for info in (2 * cross - fisher, fisher):
+                try:
+                    chol = np.linalg.cholesky((info + info.T) / 2)
+                except np.linalg.LinAlgError:
+                    continue
+                step = -np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
+                break
+            if step is None:
+                return theta, k_inv, False
+            decrement = -grad @ step
+            if not np.isfinite(decrement):
+                return theta, k_inv, False
+            if n / 4 * decrement < TOLERANCE:
+                return theta, k_inv, True
+            t = 1.0
+            while t > 1e-10:
+                new_value, new_k = self._objective(theta + t * step, cov)
+                if new_value <= value + 1e-4 * t * grad @ step:
+                    break
+                t /= 2
+            else:
+                return theta, k_inv, False
+            theta, value, k_inv = theta + t * step, new_value, new_k
+        return theta, k_inv, False
+
+    def fit_complete(self, x: np.ndarray):
+        """ML on the moments of complete rows; vcov of theta from the observed information.
+
+        -loglik = n/2 F + const at mu = the sample means, so the information of theta is
+        n/2 d2F with d2F[a, b] = 2 tr(K C K S_a K S_b) - tr(K S_a K S_b) + tr(G S_ab),
+        S_a = dSigma/dtheta_a, G = K - K C K (lavaan's observed information under
+        missing = "ml"; the means are independent of theta at their estimates). F is minimised
+        by BFGS from the population values with that matrix less its last term as the first
+        Hessian; the exact d2F at the end then gives the standard errors and, when the
+        Newton decrement is not yet below the tolerance, polishing Newton steps.
+        """
+        from scipy.optimize import minimize
+
+        n = len(x)
+        cov = np.cov(x, rowvar=False, bias=True)
+        st = self.structure
+        theta = self.start.copy()
+        value, k_inv = self._objective(theta, cov)
+        if k_inv is None:
+            return theta, None, False
+        fisher, cross = self._products(theta, k_inv, cov)
+        approx = 2 * cross - fisher
+        approx = (approx + approx.T) / 2
+        try:
+            np.linalg.cholesky(approx)
+        except np.linalg.LinAlgError:
+            approx = (fisher + fisher.T) / 2
+        start_inverse = np.linalg.inv(approx)
+
+        def objective(th):
+            value, k = self._objective(th, cov)
+            if k is None:
+                return np.inf, np.zeros_like(th)
+            return value, st.chain(th, k - k @ cov @ k)
+
+        result = minimize(objective, theta, jac=True, method="BFGS",
+                          options={"hess_inv0": (start_inverse + start_inverse.T) / 2, "gtol": 1e-9,
+                                   "maxiter": MAX_ITER})
+        theta = result.x
+        for _ in range(5):
+            value, k_inv = self._objective(theta, cov)
+            if k_inv is None:
+                return theta, None, False
+            g = k_inv - k_inv @ cov @ k_inv
+            grad = st.chain(theta, g)
+            fisher, cross = self._products(theta, k_inv, cov)
+            d2f = 2 * cross - fisher + st.second_order(theta, g)
+            d2f = (d2f + d2f.T) / 2
+            try:
+                chol = np.linalg.cholesky(d2f)
+            except np.linalg.LinAlgError:
+                return theta, None, False
+            step = -np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
+            if n / 4 * -(grad @ step) < TOLERANCE:
+                vcov = np.linalg.inv(n / 2 * d2f)
+                if not np.all(np.isfinite(vcov)) or np.any(np.diag(vcov) <= 0):
+                    return theta, None, False
+                return theta, vcov, True
+            theta = theta + step
+        return theta, None, False
+
+    # -- missing answers ------------------------------------------------------------------
+
+    def fit_fiml(self, x: np.ndarray):
+        """FIML (free means) by Newton steps with the analytic Hessian of lcsurvey.fiml."""
+        x = x[np.isfinite(x).any(axis=1)]
+        patterns = fiml.Patterns(x)
+        st = self.structure
+        q = st.q
+        if np.any(patterns.observed.T.astype(float) @ patterns.n < 2):
+            return self.start, None, False
+        counts = patterns.observed.T.astype(float) @ patterns.n
+        theta, mu = self.start.copy(), patterns.sums.sum(axis=0) / counts
+
+        def evaluate(th, m):
+            try:
+                return patterns.loglik(st.sigma(th), m, parts=True)
+            except np.linalg.LinAlgError:
+                return -np.inf, None
+
+        value, pieces = evaluate(theta, mu)
+        if pieces is None:
+            return theta, None, False
+        converged = False
+        for _ in range(MAX_ITER):
+            g_mu, g_sigma, b = patterns.gradient(mu, pieces)
+            grad = np.concatenate([st.chain(theta, g_sigma), g_mu])
+            hess = fiml._hessian(st, patterns, theta, mu, pieces, g_sigma, b)
+            step = fiml._ascent_step(hess, grad)
+            increase = grad @ step
+            if not np.isfinite(increase):
+                break
+            if increase / 2 < TOLERANCE:
+                converged = True
+                break
+            t = 1.0
+            while t > 1e-10:
+                new_value, new_pieces = evaluate(theta + t * step[:q], mu + t * step[q:])
+                if new_value >= value + 1e-4 * t * increase:
+                    break
+                t /= 2
+            else:
+                break
+            theta, mu = theta + t * step[:q], mu + t * step[q:]
+            value, pieces = new_value, new_pieces
+        if not converged:
+            return theta, None, False
+        try:
+            vcov = np.linalg.inv(-hess)[:q, :q]
+        except np.linalg.LinAlgError:
+            return theta, None, False
+        if not np.all(np.isfinite(vcov)) or np.any(np.diag(vcov) <= 0):
+            return theta, None, False
+        return theta, vcov, True
+
+    def fit(self, data: pd.DataFrame):
+        x = data[self.observed].to_numpy(dtype=float)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            if np.isfinite(x).all():
+                return self.fit_complete(x)
+            return self.fit_fiml(x)
+
+    def effects(self, theta, vcov, names: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """(estimate, se) of each label or defined parameter in names."""
+        definitions = [d for d in self.spec.definitions]
+        out = {}
+        wanted = [d for d in definitions if d.name in names]
+        if wanted:
+            # A defined parameter may use earlier ones: evaluate all, keep the wanted.
+            est, se = delta_method(definitions, self.columns, theta, vcov)
+            for d, e, s in zip(definitions, est, se, strict=True):
+                if d.name in names:
+                    out[d.name] = (float(e), float(s))
+        for name in names:
+            if name in self.columns:
+                i = self.columns.index(name)
+                out[name] = (float(theta[i]), float(np.sqrt(vcov[i, i])))
+        return out
+
+    def values(self, theta, names: Sequence[str]) -> dict[str, float]:
+        """Point values of labels and defined parameters at theta (no standard errors)."""
+        definitions = list(self.spec.definitions)
+        out = {}
+        if definitions:
+            vals = defined_values(definitions, self.columns, theta)
+            out.update({d.name: float(v) for d, v in zip(definitions, vals, strict=True)})
+        out.update({c: float(theta[i]) for i, c in enumerate(self.columns)})
+        return {name: out[name] for name in names}
+
+
+def check_effects(effects: Sequence[str], syntax: str, *, model: str = "model") -> None:
+    """Every effect is "interaction", a label of the model or one of its := parameters."""
+    spec = parse_model(syntax, name=model)
+    known = set(spec.labels.values()) | {d.name for d in spec.definitions} | {INTERACTION}
+    unknown = [e for e in effects if e not in known]
+    if unknown or not effects:
+        raise InputError(f"power.effects {unknown or list(effects)} are not effects of model "
+                         f"{model!r}", value=unknown or effects,
+                         expected=f"one or more of {sorted(known)}")
+
+
+def interaction_fit(scores: pd.DataFrame, alpha: float) -> tuple[float, float, float, float,
+                                                                  float, bool]:
+    """est, se, pvalue, ci_lower, ci_upper, converged of the interaction term."""
+    try:
+        result = analyses.moderation(scores, outcome=OUTCOME, predictor=PREDICTOR,
+                                     moderator=MODERATOR, confidence=1 - alpha)
+    except InputError:
+        return (np.nan,) * 5 + (False,)
+    row = result.coefficients.set_index("term").loc[INTERACTION_TERM]
+    values = (float(row["est"]), float(row["se"]), float(row["pvalue"]), float(row["ci_lower"]),
+              float(row["ci_upper"]))
+    return values + (bool(np.all(np.isfinite(values))),)
+
+
+# --------------------------------------------------------------------------------------------
+# The study
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PowerStudy:
+    """Everything a shard needs: population, model, effects, scoring and test settings."""
+
+    population: TruthPopulation | FittedPopulation
+    syntax: str
+    book: Codebook | None
+    effects: list[str]
+    alpha: float = 0.05
+    seed: int = 20211201
+    start: dict | None = None
+    _fitter: SemFitter | None = field(default=None, repr=False)
+    _book: Codebook | None = field(default=None, repr=False)
+
+    @property
+    def model_effects(self) -> list[str]:
+        return [e for e in self.effects if e != INTERACTION]
+
+    def fitter(self, sample: pd.DataFrame) -> SemFitter:
+        if self._fitter is None:
+            self._fitter = SemFitter(self.syntax, sample, self.start)
+        return self._fitter
+
+    def scores(self, items: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        if isinstance(self.population, FittedPopulation):
+            return self.population.sample_scores(n, rng)
+        if self._book is None:
+            # Only the three scores of the moderation: the same scoring, a third of the time.
+            needed = {k: self.book.constructs[k] for k in (OUTCOME, PREDICTOR, MODERATOR)}
+            self._book = dataclasses.replace(self.book, constructs=needed, composites={})
+        responses = items.assign(rid=np.arange(len(items)))
+        return scale_scores(responses, self._book)
+
+    def replicate(self, n: int, replication: int) -> list[dict]:
+        """One replication at size n: one row per effect (REPLICATION_COLUMNS)."""
+        rng = np.random.default_rng(replication_seed(self.seed, n, replication))
+        items = self.population.sample(n, rng)
+        rows = []
+        crit = stats.norm.ppf(1 - self.alpha / 2)
+        if self.model_effects:
+            fitter = self.fitter(items)
+            theta, vcov, converged = fitter.fit(items)
+            values = fitter.effects(theta, vcov, self.model_effects) if converged else {}
+            for effect in self.model_effects:
+                est, se = values.get(effect, (np.nan, np.nan))
+                ok = bool(converged and np.isfinite(est) and np.isfinite(se) and se > 0)
+                z = est / se if ok else np.nan
+                rows.append({"n": n, "replication": replication, "effect": effect,
+                             "converged": ok, "est": est if ok else np.nan,
+                             "se": se if ok else np.nan,
+                             "pvalue": 2 * stats.norm.sf(abs(z)) if ok else np.nan,
+                             "ci_lower": est - crit * se if ok else np.nan,
+                             "ci_upper": est + crit * se if ok else np.nan})
+        if INTERACTION in self.effects:
+            est, se, p, lower, upper, ok = interaction_fit(self.scores(items, n, rng), self.alpha)
+            rows.append({"n": n, "replication": replication, "effect": INTERACTION,
+                         "converged": ok, "est": est, "se": se, "pvalue": p,
+                         "ci_lower": lower, "ci_upper": upper})
+        order = {e: i for i, e in enumerate(self.effects)}
+        return sorted(rows, key=lambda r: order[r["effect"]])
+
+    def run(self, n: int, replications: Iterable[int]) -> pd.DataFrame:
+        rows = [row for r in replications for row in self.replicate(n, r)]
+        frame = pd.DataFrame(rows, columns=REPLICATION_COLUMNS)
+        frame["converged"] = frame["converged"].astype(bool)
+        return frame
+
+    def true_values(self, reference_n: int = REFERENCE_N) -> dict[str, float]:
+        """Population values of the effects: the estimates on a reference sample (see module)."""
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(0,)))
+        population = self.population
+        if isinstance(population, TruthPopulation) and population.missing:
+            # Population values do not depend on missingness: the complete answers.
+            population = TruthPopulation(population.truth, population.items)
+        items = population.sample(reference_n, rng)
+        out: dict[str, float] = {}
+        if self.model_effects:
+            if isinstance(self.population, FittedPopulation):
+                # The fitted model is the population: its estimates are the true values.
+                fitter = SemFitter(self.syntax, items, self.population.start)
+            else:
+                fitter = SemFitter(self.syntax, items, None)
+            self.start = fitter.start_values()
+            self._fitter = None
+            out.update(fitter.values(fitter.start, self.model_effects))
+        if INTERACTION in self.effects:
+            if isinstance(self.population, FittedPopulation):
+                out[INTERACTION] = float(self.population.coefficients[3])
+            else:
+                est = interaction_fit(self.scores(items, reference_n, rng), self.alpha)[0]
+                out[INTERACTION] = est
+        return {e: out[e] for e in self.effects}
+
+
+def population_table(study: PowerStudy, true_values: Mapping[str, float]) -> pd.DataFrame:
+    """The population file: true values of the effects and the start values of the fits."""
+    rows = [{"kind": "effect", "lhs": e, "op": "", "rhs": "", "value": v}
+            for e, v in true_values.items()]
+    for (lhs, op, rhs), v in (study.start or {}).items():
+        rows.append({"kind": "start", "lhs": lhs, "op": op, "rhs": rhs, "value": v})
+    return pd.DataFrame(rows, columns=["kind", "lhs", "op", "rhs", "value"])
+
+
+def read_population_table(table: pd.DataFrame) -> tuple[dict[str, float], dict]:
+    table = table.fillna({"op": "", "rhs": ""})
+    effects = table[table["kind"] == "effect"]
+    starts = table[table["kind"] == "start"]
+    true_values = dict(zip(effects["lhs"], effects["value"].astype(float), strict=True))
+    start = {(lhs, op, str(rhs)): float(v) for lhs, op, rhs, v in
+             starts[["lhs", "op", "rhs", "value"]].itertuples(index=False)}
+    return true_values, start
+
+
+# --------------------------------------------------------------------------------------------
+# Aggregation, figure, planning sentence
+# --------------------------------------------------------------------------------------------
+
+
+def aggregate(results: pd.DataFrame, true_values: Mapping[str, float],
+              alpha: float = 0.05) -> pd.DataFrame:
+    """power.csv: per size and effect, the rejection rate among converged fits and its Wilson
+    95% CI, the convergence rate, mean estimate, true value, bias, SD of the estimates, mean
+    standard error and the coverage of the (1 - alpha) CIs."""
+    rows = []
+    order = {e: i for i, e in enumerate(true_values)}
+    for (n, effect), group in results.groupby(["n", "effect"], sort=False):
+        ok = group[group["converged"].astype(bool)]
+        k, m = int((ok["pvalue"] < alpha).sum()), len(ok)
+        lower, upper = analyses.wilson_ci(k, m)
+        truth = float(true_values.get(effect, np.nan))
+        mean = float(ok["est"].mean()) if m else np.nan
+        rows.append({
+            "n": int(n), "effect": effect, "replications": len(group), "converged": m,
+            "convergence_rate": m / len(group), "rejections": k,
+            "power": k / m if m else np.nan, "power_ci_lower": lower, "power_ci_upper": upper,
+            "mean_estimate": mean, "true_value": truth, "bias": mean - truth,
+            "sd_estimate": float(ok["est"].std(ddof=1)) if m > 1 else np.nan,
+            "mean_se": float(ok["se"].mean()) if m else np.nan,
+            "coverage": float(((ok["ci_lower"] <= truth) & (truth <= ok["ci_upper"])).mean())
+            if m else np.nan,
+        })
+    frame = pd.DataFrame(rows, columns=POWER_COLUMNS)
+    frame["_order"] = frame["effect"].map(order).fillna(len(order))
+    frame = frame.sort_values(["_order", "n"], kind="stable").drop(columns="_order")
+    return frame.reset_index(drop=True)
+
+
+EFFECT_NAMES = {
+    "nl": {INTERACTION: "het interactie-effect (steun vanuit de eigen organisatie versterkt het "
+                        "effect van ervaren leren op kennisbenutting)",
+           "indirect": "het indirecte effect van het leerklimaat op kennisbenutting",
+           "via_safety": "het indirecte effect via psychologische veiligheid"},
+    "en": {INTERACTION: "the interaction (home support strengthening the effect of perceived "
+                        "learning on knowledge transfer)",
+           "indirect": "the indirect effect of learning climate on knowledge transfer",
+           "via_safety": "the indirect effect through psychological safety"},
+}
+SHORT_NAMES = {INTERACTION: "interaction", "indirect": "indirect effect",
+               "via_safety": "via safety"}
+
+
+def planning_note(power: pd.DataFrame, lang: str, target: float = TARGET_POWER) -> str:
+    """One sentence for the report: per effect the smallest n with power >= target."""
+    if lang not in EFFECT_NAMES:
+        raise InputError(f"no planning sentence in language {lang!r}", expected="nl or en")
+    names = EFFECT_NAMES[lang]
+    percent = f"{target:.0%}"
+    parts = []
+    for effect, group in power.groupby("effect", sort=False):
+        name = names.get(effect, f"{'het effect' if lang == 'nl' else 'the effect'} {effect}")
+        group = group.sort_values("n")
+        reached = group[group["power"] >= target]
+        largest = int(group["n"].max())
+        if len(reached):
+            n = int(reached["n"].iloc[0])
+            parts.append(f"{name} vraagt minstens {n} respondenten" if lang == "nl"
+                         else f"{name} needs at least {n} respondents")
+        elif lang == "nl":
+            parts.append(f"{name} haalt dat niet binnen de onderzochte steekproefgroottes "
+                         f"(tot en met {largest})")
+        else:
+            parts.append(f"{name} does not reach it within the sizes tried (up to {largest})")
+    reps = int(power["replications"].max()) if len(power) else 0
+    if lang == "nl":
+        head = (f"Planning van de volgende meting: voor {percent} power ({reps} simulaties per "
+                "steekproefgrootte) ")
+    else:
+        head = (f"Planning the next wave: for {percent} power ({reps} simulations per sample "
+                "size), ")
+    return head + "; ".join(parts) + "."
+
+
+def plot_power(power: pd.DataFrame, path, target: float = TARGET_POWER) -> None:
+    """Power curves against n, one line style and marker per effect, Wilson CIs as bars and
+    the target as a dashed line: readable in black and white."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    styles = ["-", "--", "-.", ":"]
+    markers = ["o", "s", "^", "D", "v"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
+    for i, (effect, group) in enumerate(power.groupby("effect", sort=False)):
+        group = group.sort_values("n")
+        yerr = np.vstack([group["power"] - group["power_ci_lower"],
+                          group["power_ci_upper"] - group["power"]]).clip(min=0)
+        ax.errorbar(group["n"], group["power"], yerr=yerr, color="black",
+                    linestyle=styles[i % len(styles)], marker=markers[i % len(markers)],
+                    markerfacecolor="white" if i % 2 else "black", capsize=3, linewidth=1.4,
+                    label=SHORT_NAMES.get(effect, effect))
+    ax.axhline(target, color="0.4", linestyle=(0, (6, 3)), linewidth=1)
+    ax.text(power["n"].min(), target + 0.015, f"{target:.0%} power", color="0.3", fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks(sorted(power["n"].unique()))
+    ax.set_xlabel("respondents (n)")
+    ax.set_ylabel("power (share of replications with p < alpha)")
+    ax.legend(frameon=False, loc="lower right")
+    ax.grid(axis="y", color="0.9", linewidth=0.6)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def sizes_from(values: Sequence[Any]) -> list[int]:
+    sizes = []
+    for value in values:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 20:
+            raise InputError("power.sizes must be whole numbers of respondents >= 20",
+                             value=value, expected="e.g. [150, 250, 400, 600]")
+        sizes.append(value)
+    if len(set(sizes)) != len(sizes):
+        raise InputError("power.sizes lists a size twice", value=sizes,
+                         expected="distinct sizes")
+    return sizes
+
+
+
+# --------------------------------------------------------------------------------------------
+# From config.yaml
+# --------------------------------------------------------------------------------------------
+
+DEFAULTS = {"population": "truth", "model": "transfer", "effects": [INTERACTION, "indirect"],
+            "sizes": [150, 250, 400, 600], "replications": 1000, "shard_size": 100,
+            "alpha": 0.05, "seed": 20211201, "missing": False}
+
+
+def settings(power: Mapping[str, Any] | None, models: Mapping[str, str]) -> dict[str, Any]:
+    """The power section of config.yaml with its defaults, checked."""
+    out = {**DEFAULTS, **(power or {})}
+    if out["population"] not in ("truth", "fitted"):
+        raise InputError("power.population is not known", value=out["population"],
+                         expected="truth or fitted")
+    if out["model"] not in models:
+        raise InputError("power.model is not a model of config.yaml", value=out["model"],
+                         expected=f"one of {sorted(models)}")
+    check_effects(out["effects"], models[out["model"]], model=out["model"])
+    out["sizes"] = sizes_from(out["sizes"])
+    shards(out["replications"], out["shard_size"])
+    if not 0 < out["alpha"] < 1:
+        raise InputError("power.alpha must lie between 0 and 1", value=out["alpha"],
+                         expected="e.g. 0.05")
+    if out["missing"] and out["population"] == "fitted":
+        raise InputError("power.missing needs power.population: truth (the missingness model "
+                         "uses age and organisation size, which only the simulator has)",
+                         value=out["missing"], expected="false with population: fitted")
+    return out
+
+
+def study_from_settings(cfg: Mapping[str, Any], syntax: str, book: Codebook, *,
+                        fitted: FittedPopulation | None = None,
+                        truth: dict | None = None) -> PowerStudy:
+    """A PowerStudy for checked settings (see settings()); population "fitted" needs fitted."""
+    if cfg["population"] == "fitted":
+        if fitted is None:
+            raise InputError("power.population: fitted needs the fitted model of a wave")
+        population: TruthPopulation | FittedPopulation = fitted
+    else:
+        from lcsurvey.simulate import default_truth
+
+        population = TruthPopulation(truth if truth is not None else default_truth(),
+                                     list(book.items), missing=bool(cfg["missing"]))
+    return PowerStudy(population=population, syntax=syntax, book=book,
+                      effects=list(cfg["effects"]), alpha=float(cfg["alpha"]),
+                      seed=int(cfg["seed"]))

@@ -1,0 +1,25 @@
+"""Power analysis: one shard of replications at one sample size."""
+
+import pandas as pd
+
+from lcsurvey import power
+from lcsurvey.codebook import load_codebook
+from lcsurvey.runner import script_log, write_csv
+
+with script_log(snakemake.log[0]) as log:  # noqa: F821
+    sm = snakemake  # noqa: F821
+    cfg = sm.params.settings
+    fitted = None
+    if cfg["population"] == "fitted":
+        fitted = power.fitted_population(pd.read_csv(sm.input.estimates), sm.params.syntax,
+                                         pd.read_parquet(sm.input.scores),
+                                         pd.read_csv(sm.input.moderation))
+    study = power.study_from_settings(cfg, sm.params.syntax, load_codebook(sm.input.codebook),
+                                      fitted=fitted)
+    _, study.start = power.read_population_table(pd.read_csv(sm.input.population))
+    n, shard = int(sm.wildcards.n), int(sm.wildcards.shard)
+    replications = power.shards(cfg["replications"], cfg["shard_size"])[shard]
+    results = study.run(n, replications)
+    log.info("n = %d, replications %d-%d: %d of %d fits converged", n, replications.start,
+             replications.stop - 1, int(results["converged"].sum()), len(results))
+    write_csv(results, sm.output[0])
