@@ -200,7 +200,7 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
 
 
 def render(root: Path, lang: str, tag: str = "") -> dict[str, Path]:
-    """The report stage as the rules run it: papermill, then HTML, then PDF."""
+    """The report stage as rule report_two_pager runs it: papermill, then HTML, then PDF."""
     out = root / "reports" / WAVE
     out.mkdir(parents=True, exist_ok=True)
     executed = root / "results" / WAVE / "report" / f"two_pager_{lang}{tag}.ipynb"
@@ -211,11 +211,9 @@ def render(root: Path, lang: str, tag: str = "") -> dict[str, Path]:
         "data_file": str(root / "data" / "raw" / f"wave_{WAVE}.csv"), "model": "transfer",
         "min_cell": MIN_CELL,
     }  # fmt: skip
-    report.execute_notebook(NOTEBOOK, executed, parameters, cwd=root)
     html = out / f"two_pager_{lang}{tag}.html"
     pdf = out / f"two_pager_{lang}{tag}.pdf"
-    report.render_html(executed, html)
-    report.render_pdf(html, pdf)
+    report.render_report(NOTEBOOK, executed, html, pdf, parameters, cwd=root)
     return {"notebook": executed, "html": html, "pdf": pdf}
 
 
@@ -316,6 +314,26 @@ def test_fonts_are_embedded(rendered, lang):
         descriptors = [d.get_object() for d in descriptors if d is not None]
         assert descriptors, f"font {name} has no descriptor"
         assert any(k in d for d in descriptors for k in ("/FontFile", "/FontFile2", "/FontFile3")), name
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_pdf_uses_only_the_shipped_fonts(rendered, lang):
+    """Every glyph comes from the two shipped faces: no fallback to a system font."""
+    reader = pypdf.PdfReader(str(rendered[lang]["pdf"]))
+    names = {font.get_object()["/BaseFont"].split("+")[-1]
+             for page in reader.pages for font in page["/Resources"]["/Font"].values()}  # fmt: skip
+    assert names == {"LC-Sans", "LC-Sans-Bold"}
+
+
+def test_shipped_fonts_are_rebuilt_byte_for_byte(tmp_path):
+    built = report.build_pdf_fonts(tmp_path)
+    for weight, name in report.PDF_FONTS.items():
+        assert built[weight].read_bytes() == (report.FONT_DIR / name).read_bytes(), name
+    from fontTools.ttLib import TTFont
+
+    cmap = TTFont(report.FONT_DIR / report.PDF_FONTS["normal"]).getBestCmap()
+    words = "".join(v for lang in report.TEXT.values() for v in lang.values())
+    assert {c for c in words if c.isprintable() and not c.isspace()} <= {chr(c) for c in cmap}
 
 
 def test_both_languages_render_in_their_own_words(rendered):

@@ -1,10 +1,11 @@
-# Report: the two-pager per wave and language (papermill -> nbconvert -> WeasyPrint), and an index.
+# Report: the two-pager per wave and language in one job (papermill -> nbconvert -> WeasyPrint:
+# one process start instead of three), and an index.
 
 REPORT_MODEL = config.get("report", {}).get("model", "transfer")
 REPORT_MIN_CELL = config.get("report", {}).get("min_cell", 10)
 
 
-rule report_notebook:
+rule report_two_pager:
     input:
         notebook="notebooks/two_pager.ipynb",
         flow="results/{wave}/clean/flow.csv",
@@ -24,10 +25,17 @@ rule report_notebook:
         raw=raw_file,
     output:
         notebook="results/{wave}/report/two_pager_{lang}.ipynb",
+        html="reports/{wave}/two_pager_{lang}.html",
+        pdf=report(
+            "reports/{wave}/two_pager_{lang}.pdf",
+            caption="../report/two_pager.rst",
+            category="Reports",
+            subcategory="{wave}",
+        ),
     log:
-        "logs/{wave}/report_notebook_{lang}.log",
+        "logs/{wave}/report_two_pager_{lang}.log",
     benchmark:
-        "benchmarks/{wave}/report_notebook_{lang}.tsv"
+        "benchmarks/{wave}/report_two_pager_{lang}.tsv"
     conda:
         "../../envs/lcsurvey.yaml"
     params:
@@ -36,40 +44,7 @@ rule report_notebook:
         model=REPORT_MODEL,
         min_cell=REPORT_MIN_CELL,
     script:
-        "../scripts/report_notebook.py"
-
-
-rule report_html:
-    input:
-        notebook="results/{wave}/report/two_pager_{lang}.ipynb",
-    output:
-        html="reports/{wave}/two_pager_{lang}.html",
-    log:
-        "logs/{wave}/report_html_{lang}.log",
-    conda:
-        "../../envs/lcsurvey.yaml"
-    script:
-        "../scripts/report_html.py"
-
-
-rule report_pdf:
-    input:
-        html="reports/{wave}/two_pager_{lang}.html",
-    output:
-        pdf=report(
-            "reports/{wave}/two_pager_{lang}.pdf",
-            caption="../report/two_pager.rst",
-            category="Reports",
-            subcategory="{wave}",
-        ),
-    log:
-        "logs/{wave}/report_pdf_{lang}.log",
-    benchmark:
-        "benchmarks/{wave}/report_pdf_{lang}.tsv"
-    conda:
-        "../../envs/lcsurvey.yaml"
-    script:
-        "../scripts/report_pdf.py"
+        "../scripts/report_two_pager.py"
 
 
 rule report_index:

@@ -1,9 +1,10 @@
-"""Execute the two-pager notebook for one wave and language: snakemake.input -> output.notebook."""
+"""The two-pager for one wave and language in one job: papermill executes the notebook, then
+HTML through the two_pager template (no code, no prompts), then the A4 PDF with WeasyPrint."""
 
 import os
 from pathlib import Path
 
-from lcsurvey.report import execute_notebook
+from lcsurvey.report import render_report
 from lcsurvey.runner import script_log
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
@@ -20,4 +21,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         "min_cell": sm.params.min_cell,
     }
     log.info("papermill %s -> %s with %s", sm.input.notebook, sm.output.notebook, parameters)
-    execute_notebook(sm.input.notebook, sm.output.notebook, parameters, cwd=os.getcwd())
+    times = render_report(sm.input.notebook, sm.output.notebook, sm.output.html, sm.output.pdf,
+                          parameters, cwd=os.getcwd())  # fmt: skip
+    log.info("wrote %s, %s and %s (%s)", sm.output.notebook, sm.output.html, sm.output.pdf,
+             ", ".join(f"{step} {seconds:.1f} s" for step, seconds in times.items()))  # fmt: skip
