@@ -23,11 +23,13 @@ log.propagate = False  # the rule log gets each record once; the terminal only t
 
 
 @contextlib.contextmanager
-def script_log(log_path: str | os.PathLike | None) -> Iterator[logging.Logger]:
+def script_log(log_path: str | os.PathLike | None,
+               context: str | None = None) -> Iterator[logging.Logger]:
     """Send log records and stderr to the rule's log; on InputError print it and exit 1.
 
     The message goes to both the log file and the terminal, without a traceback: it is meant
     for the analyst, who needs the file, row, column and value, not the call stack.
+    ``context`` (e.g. "wave 2022-06") is put in front of the message.
     """
     handle = open(log_path, "w", encoding="utf-8") if log_path else None  # noqa: SIM115
     stream = handle or sys.stderr
@@ -41,8 +43,9 @@ def script_log(log_path: str | os.PathLike | None) -> Iterator[logging.Logger]:
     try:
         yield log
     except InputError as err:
-        log.error("%s", err.message)
-        print(f"ERROR: {err.message}", file=real_stderr)
+        message = f"{context}: {err.message}" if context else err.message
+        log.error("%s", message)
+        print(f"ERROR: {message}", file=real_stderr)
         raise SystemExit(1) from None
     finally:
         sys.stderr = real_stderr

@@ -5,7 +5,7 @@ rule analyses:
     input:
         responses="results/{wave}/clean/responses.parquet",
         scores="results/{wave}/scales/scores.parquet",
-        codebook=config["codebook"],
+        codebook=ancient(config["codebook"]),
     output:
         motives=report(
             "results/{wave}/models/motives.csv",
@@ -23,5 +23,6 @@ rule analyses:
         "../../envs/lcsurvey.yaml"
     params:
         min_cell=config.get("report", {}).get("min_cell", 10),
+        codebook=codebook_digest,
     script:
         "../scripts/analyses.py"

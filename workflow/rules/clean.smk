@@ -4,7 +4,7 @@
 rule clean:
     input:
         raw=raw_file,
-        codebook=config["codebook"],
+        codebook=ancient(config["codebook"]),
     output:
         responses="results/{wave}/clean/responses.parquet",
         quarantine="results/{wave}/clean/quarantine.parquet",
@@ -19,6 +19,8 @@ rule clean:
         rules=config.get("cleaning", {}),
         reading=reading_options,
         key_file=config.get("pseudonym_key_file"),
+        raw_sha256=raw_sha256,
+        codebook=codebook_digest,
     script:
         "../scripts/clean.py"
 

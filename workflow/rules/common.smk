@@ -1,9 +1,15 @@
 # Helpers for every stage: the configured waves, their raw files and reading options, the targets.
+import functools
+import hashlib
+import json
 import os
 import re
 
+import yaml
+
 from lcsurvey.codebook import load_codebook
 from lcsurvey.errors import InputError
+from lcsurvey.io import sha256_file
 
 # Small matrices: threaded BLAS only adds overhead and last-bit differences between reruns.
 # semopy orders model variables through sets of strings: a fixed hash seed gives every job the
@@ -50,6 +56,63 @@ def model_syntax(wildcards):
     return config["models"][wildcards.model]
 
 
+# Rerun triggers by content. A raw file's SHA-256 is a params entry of the rules that read it,
+# so a replaced export reruns its wave even when its modification time is older than the
+# results. The codebook is an input by age only (ancient) plus a params entry with a digest of
+# what the wave uses: new column names for another wave leave the digest of this one unchanged.
+@functools.lru_cache
+def _file_sha256(path, stamp):
+    return sha256_file(path)
+
+
+def raw_sha256(wildcards):
+    path = wave_spec(wildcards.wave)["path"]
+    try:
+        stamp = os.stat(path)
+    except OSError:
+        return "missing"
+    return _file_sha256(path, (stamp.st_mtime_ns, stamp.st_size))
+
+
+def _wave_view(node, wave):
+    """The codebook as one wave sees it: wave_columns for other waves left out."""
+    if isinstance(node, dict):
+        return {
+            key: (
+                {w: c for w, c in value.items() if w == wave}
+                if key == "wave_columns" and isinstance(value, dict)
+                else _wave_view(value, wave)
+            )
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_wave_view(value, wave) for value in node]
+    return node
+
+
+@functools.lru_cache
+def _codebook_digest(wave):
+    with open(config["codebook"], encoding="utf-8") as handle:
+        book = yaml.safe_load(handle)
+    text = json.dumps(_wave_view(book, wave), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def codebook_digest(wildcards):
+    return _codebook_digest(wildcards.wave)
+
+
+def invariance_table(wildcards):
+    """The invariance test (waves as groups) of the report's model, when a rule makes it."""
+    target = f"results/invariance/{CROSSWAVE_MODEL}.csv"
+    for other in workflow.rules:
+        # Output patterns as written, without the wildcard constraints Snakemake adds.
+        patterns = [re.sub(r"\{(\w+),[^}]*\}", r"{\1}", str(out)) for out in other.output]
+        if target in patterns or "results/invariance/{model}.csv" in patterns:
+            return target
+    return []
+
+
 ANALYSES = ["motives", "main_motive", "moderation", "simple_slopes", "diversity"]
 
 
@@ -68,4 +131,5 @@ def all_targets():
                 f"reports/{wave}/two_pager_{lang}.html",
                 f"reports/{wave}/two_pager_{lang}.pdf",
             ]
+    targets += [f"results/pooled/{name}" for name in POOLED_TABLES]
     return targets

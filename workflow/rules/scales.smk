@@ -15,7 +15,7 @@ SCALE_TABLES = [
 rule scales:
     input:
         responses="results/{wave}/clean/responses.parquet",
-        codebook=config["codebook"],
+        codebook=ancient(config["codebook"]),
     output:
         reliability=report(
             "results/{wave}/scales/reliability.csv",
@@ -31,6 +31,8 @@ rule scales:
         "logs/{wave}/scales.log",
     conda:
         "../../envs/lcsurvey.yaml"
+    params:
+        codebook=codebook_digest,
     script:
         "../scripts/scales.py"
 
@@ -38,7 +40,7 @@ rule scales:
 rule measurement:
     input:
         responses="results/{wave}/clean/responses.parquet",
-        codebook=config["codebook"],
+        codebook=ancient(config["codebook"]),
     output:
         cfa_fit=report(
             "results/{wave}/scales/cfa_fit.csv",
@@ -57,5 +59,6 @@ rule measurement:
         "../../envs/lcsurvey.yaml"
     params:
         missing=config.get("estimation", {}).get("missing", "fiml"),
+        codebook=codebook_digest,
     script:
         "../scripts/measurement.py"

@@ -5,7 +5,7 @@ from lcsurvey.codebook import load_codebook
 from lcsurvey.pseudonym import load_key
 from lcsurvey.runner import script_log, write_csv, write_parquet
 
-with script_log(snakemake.log[0]) as log:  # noqa: F821
+with script_log(snakemake.log[0], context=f"wave {snakemake.params.wave}") as log:  # noqa: F821
     sm = snakemake  # noqa: F821
     book = load_codebook(sm.input.codebook)
     key, key_source = load_key(sm.params.key_file)

@@ -1,0 +1,67 @@
+# Across waves: pooled respondents and scores, construct means per wave, changes between
+# consecutive waves, attrition (returners against leavers) and a two-wave cross-lagged panel
+# model. Always targeted: with one wave the comparison tables hold their header only.
+
+POOLED_TABLES = [
+    "responses.parquet",
+    "scores.parquet",
+    "means.csv",
+    "changes.csv",
+    "attrition.csv",
+    "panel_estimates.csv",
+    "panel_fit.csv",
+]
+# The panel model: the earlier score of `cause` on the later score of `effect`.
+PANEL = {"cause": "perceived_learning", "effect": "knowledge_transfer"}
+# Background variables that identify a group rather than describe a person: not compared.
+ATTRITION_SKIP = ["community"]
+CROSSWAVE_MODEL = config.get("report", {}).get("model", "transfer")
+
+
+rule pooled:
+    input:
+        responses=expand("results/{wave}/clean/responses.parquet", wave=WAVES),
+        scores=expand("results/{wave}/scales/scores.parquet", wave=WAVES),
+        codebook=config["codebook"],
+        invariance=invariance_table,
+    output:
+        responses="results/pooled/responses.parquet",
+        scores="results/pooled/scores.parquet",
+        means="results/pooled/means.csv",
+        changes="results/pooled/changes.csv",
+        attrition="results/pooled/attrition.csv",
+    log:
+        "logs/pooled/pooled.log",
+    benchmark:
+        "benchmarks/pooled/pooled.tsv"
+    conda:
+        "../../envs/lcsurvey.yaml"
+    params:
+        waves=WAVES,
+        syntax=config["models"].get(CROSSWAVE_MODEL, ""),
+        skip=ATTRITION_SKIP,
+        min_cell=config.get("report", {}).get("min_cell", 10),
+    script:
+        "../scripts/pooled.py"
+
+
+rule panel:
+    input:
+        scores="results/pooled/scores.parquet",
+    output:
+        estimates="results/pooled/panel_estimates.csv",
+        fit="results/pooled/panel_fit.csv",
+    log:
+        "logs/pooled/panel.log",
+    benchmark:
+        "benchmarks/pooled/panel.tsv"
+    conda:
+        "../../envs/lcsurvey.yaml"
+    params:
+        waves=WAVES,
+        cause=PANEL["cause"],
+        effect=PANEL["effect"],
+        missing=config.get("estimation", {}).get("missing", "fiml"),
+        min_cell=config.get("report", {}).get("min_cell", 10),
+    script:
+        "../scripts/panel.py"

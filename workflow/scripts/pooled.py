@@ -1,0 +1,35 @@
+"""Pool the waves: per-wave responses and scores -> pooled tables, means, changes, attrition."""
+
+import pandas as pd
+
+from lcsurvey.codebook import load_codebook
+from lcsurvey.crosswave import attrition, comparability, pool, wave_changes, wave_means
+from lcsurvey.runner import script_log, write_csv, write_parquet
+from lcsurvey.sem import parse_model
+
+with script_log(snakemake.log[0]) as log:  # noqa: F821
+    sm = snakemake  # noqa: F821
+    waves = list(sm.params.waves)
+    book = load_codebook(sm.input.codebook)
+    responses = pool({w: pd.read_parquet(p) for w, p in zip(waves, sm.input.responses, strict=True)})
+    scores = pool({w: pd.read_parquet(p) for w, p in zip(waves, sm.input.scores, strict=True)})
+    constructs = [c for c in scores.columns if c not in ("rid", "wave")]
+    invariance = pd.read_csv(sm.input.invariance) if sm.input.invariance else None
+    items = {name: list(c.items) for name, c in book.constructs.items()}
+    measurement = parse_model(sm.params.syntax).measurement if sm.params.syntax else {}
+    comparable = comparability(invariance, measurement, items, waves)
+    log.info("%d waves, %d respondents, %d constructs; invariance table: %s", len(waves),
+             len(responses), len(constructs), sm.input.invariance or "none")
+    background = {name: book.scales[var.scale] for name, var in book.background.items()
+                  if name not in sm.params.skip and name in responses.columns}
+    numeric = [name for name, scale in background.items() if not scale.labels]
+    categorical = {name: sorted(scale.labels) for name, scale in background.items()
+                   if scale.labels}
+    write_parquet(responses, sm.output.responses)
+    write_parquet(scores, sm.output.scores)
+    write_csv(wave_means(scores, constructs, waves, min_cell=sm.params.min_cell), sm.output.means)
+    write_csv(wave_changes(scores, constructs, waves, comparable=comparable,
+                           min_cell=sm.params.min_cell), sm.output.changes)
+    write_csv(attrition(responses, scores, waves, constructs=constructs, numeric=numeric,
+                        categorical=categorical, min_cell=sm.params.min_cell),
+              sm.output.attrition)
