@@ -502,7 +502,8 @@ def fit_fiml(model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9,
     q = structure.q
     # Starting values: Fisher scoring of the ML discrepancy to the EM moments from semopy's
     # starting values; where that does not reach a stationary point, semopy's own ML fit first.
-    theta = _ml_start(structure, np.asarray(model.param_vals, dtype=float).copy(), cov_h1)
+    theta = _ml_start(structure, np.asarray(model.param_vals, dtype=float).copy(), cov_h1,
+                      max_iter=40)
     if not _ml_stationary(structure, theta, cov_h1):
         try:
             with warnings.catch_warnings():
