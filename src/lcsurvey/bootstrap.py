@@ -9,6 +9,10 @@ refitted from the full-sample estimates:
     cross-products per missingness pattern), by Newton steps with the full-sample Hessian
     (switching to the exact Hessian if that is slow), for lavaan's missing = "ml".
   - "ml": the ML discrepancy on the resampled covariance matrix by Fisher scoring (listwise).
+  - "fiml-bfgs": larger models (a survey wave's structural model): FIML (or, with complete
+    rows, ML with free means) refits of a whole chunk of draws at once, quasi-Newton (BFGS)
+    iterations from the full-sample estimates and inverse information, each draw iterated
+    until its next step is below 1e-5 standard errors (QuasiNewtonJob).
 Draws come in chunks of CHUNK_SIZE; chunk i uses numpy's SeedSequence(seed).spawn(n)[i], so the
 draws and the CIs are the same on 1 worker or many. A failed draw (no convergence, a matrix
 that is not positive definite) is counted and left out of the CIs, never replaced.
@@ -32,6 +36,7 @@ import numpy as np
 
 CHUNK_SIZE = 50
 LEVEL = 0.95
+LOG_2PI = float(np.log(2 * np.pi))
 
 
 @dataclass
@@ -225,27 +230,192 @@ class MlJob:
 
 
 @dataclass
-class OneStepJob:
-    """One Newton step from the full-sample estimates per draw (the linearised bootstrap).
+class QuasiNewtonJob:
+    """Converged FIML refits of larger models, a chunk of draws at a time.
 
-    theta* = theta + V sum_i (w_i - 1) s_i with s_i the casewise scores at the estimates and V
-    the inverse observed information: the first Newton step of the refit on the resample
-    (Davidson and MacKinnon 1999; Andrews 2002, k-step bootstrap with k = 1). It is first-order
-    equivalent to full refits and costs one matrix product for all draws; the nonlinearity of
-    defined parameters is kept, since they are evaluated on each draw.
+    Every draw is iterated to the maximum of its resampled log-likelihood (FIML with free
+    means; with complete rows the covariance parameters are then the ML estimates) by BFGS:
+    from the full-sample estimates, with the full sample's inverse observed information
+    (scaled to the draw's total weight) as the first inverse Hessian, the exact gradient, and
+    step halving until the log-likelihood rises (Armijo). A draw has converged when the
+    Newton-type step V g / n (V the full-sample inverse information per observation) is below
+    `tol` standard errors for every parameter, i.e. its gradient is zero to that precision; a
+    draw that does not get there in `max_iter` iterations, or whose covariance matrix stops
+    being positive definite, fails.
+
+    The log-likelihood and its gradient work row by row (a survey wave has nearly as many
+    missingness patterns as rows): for a row with missing set m, A r = K r - K[:, m]
+    K[m, m]^-1 (K r)[m] with K = Sigma^-1 and r the residual (0 where missing), and
+    log|Sigma_oo| = log|Sigma| + log|K[m, m]|.
     """
 
-    x: np.ndarray                 # rows (only their number is used)
-    theta: np.ndarray
-    influence: np.ndarray         # (rows, quantities): s_i' V
+    syntax: str
+    x: np.ndarray                 # rows used by the fit, NaN where missing
+    observed: list[str]
+    theta: np.ndarray             # full-sample (params, means)
+    information: np.ndarray       # observed information of the full sample at theta
+    n_out: int                    # quantities returned: the first n_out entries of theta
+    tol: float = 1e-5             # largest step, in standard errors, of a converged draw
+    max_iter: int = 100
 
-    method = "onestep"
+    method = "fiml-bfgs"
 
     def prepare(self) -> None:
-        pass
+        import pandas as pd
+        import semopy
+
+        from lcsurvey.fiml import _Structure
+
+        frame = pd.DataFrame(self.x, columns=self.observed)
+        model = semopy.Model(self.syntax)
+        model.load(data=frame, cov=frame.cov())
+        _check_order(model, self.observed)
+        self._structure = _Structure(model)
+        self._q = self._structure.q
+        info = (self.information + self.information.T) / 2
+        self._v = np.linalg.inv(info) * len(self.x)      # per unit of weight
+        self._v = (self._v + self._v.T) / 2
+        self._se = np.sqrt(np.diag(self._v) / len(self.x))
+        # Rows sorted by their number of missing values, so that each group is a slice.
+        n_missing = (~np.isfinite(self.x)).sum(axis=1)
+        self._order = np.argsort(n_missing, kind="stable")
+        x = self.x[self._order]
+        mask = np.isfinite(x)
+        self._mask = mask
+        self._x0 = np.where(mask, x, 0.0)
+        self._n_obs = mask.sum(axis=1)
+        n_missing = n_missing[self._order]
+        self._groups = []                 # (slice of rows, missing indices per row (rows, r))
+        for r in np.unique(n_missing):
+            rows = np.flatnonzero(n_missing == r)
+            miss = np.array([np.flatnonzero(~mask[i]) for i in rows], dtype=int)
+            self._groups.append((slice(rows[0], rows[-1] + 1), miss.reshape(len(rows), r)))
+
+    def _evaluate(self, thetas: np.ndarray, weights: np.ndarray):
+        """Log-likelihood (D,) and gradient (D, k) of each draw; -inf where Sigma is not PD.
+
+        weights are per row in the sorted order of prepare().
+        """
+        q, p = self._q, self.x.shape[1]
+        structure = self._structure
+        d_count = len(thetas)
+        sigma = np.stack([structure.sigma(th[:q]) for th in thetas])
+        ok = np.ones(d_count, dtype=bool)
+        try:
+            chol = np.linalg.cholesky(sigma)
+        except np.linalg.LinAlgError:
+            chol = np.empty_like(sigma)
+            for d in range(d_count):
+                try:
+                    chol[d] = np.linalg.cholesky(sigma[d])
+                except np.linalg.LinAlgError:
+                    ok[d] = False
+                    chol[d] = np.eye(p)
+        eye = np.broadcast_to(np.eye(p), sigma.shape)
+        k_inv = np.linalg.solve(np.swapaxes(chol, 1, 2), np.linalg.solve(chol, eye))
+        k_inv = (k_inv + np.swapaxes(k_inv, 1, 2)) / 2
+        logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+        mu = thetas[:, q:]
+        resid = np.where(self._mask, self._x0[None] - mu[:, None, :], 0.0)     # (D, n, p)
+        u = resid @ k_inv                                                       # K r per row
+        quad = (u * resid).sum(axis=2)
+        logdets = np.repeat(logdet[:, None], len(self.x), axis=1)
+        sum_a = weights.sum(axis=1)[:, None, None] * k_inv                      # sum_i w_i A_i
+        for rows, miss in self._groups:
+            r = miss.shape[1]
+            if r == 0:
+                continue
+            km = k_inv[:, :, miss]                                   # (D, p, g, r)
+            km = np.moveaxis(km, 1, 2)                               # (D, g, p, r)
+            kmm = k_inv[:, miss[:, :, None], miss[:, None, :]]       # (D, g, r, r)
+            if r == 1:
+                det = kmm[..., 0, 0]
+                bad = (det <= 0).any(axis=1)
+                logabs = np.log(np.abs(det))
+                kmm_inv = 1.0 / kmm
+            else:
+                sign, logabs = np.linalg.slogdet(kmm)
+                bad = (sign <= 0).any(axis=1)
+                kmm_inv = np.linalg.inv(np.where(bad[:, None, None, None], np.eye(r), kmm))
+            ok &= ~bad
+            t = np.take_along_axis(u[:, rows], miss[None], axis=2)   # (K r)[m], (D, g, r)
+            c = (kmm_inv @ t[..., None])[..., 0]
+            u[:, rows] -= (km @ c[..., None])[..., 0]
+            quad[:, rows] -= (t * c).sum(axis=2)
+            logdets[:, rows] += logabs
+            left = (km @ kmm_inv) * weights[:, rows, None, None]     # (D, g, p, r)
+            flat = miss.size
+            sum_a -= (np.moveaxis(left, 2, 1).reshape(d_count, p, flat)
+                      @ np.moveaxis(km, 2, 1).reshape(d_count, p, flat).swapaxes(1, 2))
+        const = LOG_2PI * self._n_obs
+        value = -0.5 * (weights * (const[None] + logdets + quad)).sum(axis=1)
+        wu = weights[:, :, None] * u
+        g_mu = wu.sum(axis=1)
+        g_sigma = 0.5 * (np.swapaxes(wu, 1, 2) @ u - sum_a)
+        g_sigma = (g_sigma + np.swapaxes(g_sigma, 1, 2)) / 2
+        grad = np.empty_like(thetas)
+        for d in range(d_count):
+            grad[d, :q] = structure.chain(thetas[d, :q], g_sigma[d]) if ok[d] else 0.0
+        grad[:, q:] = g_mu
+        value[~ok] = -np.inf
+        return value, grad
 
     def run(self, weights: np.ndarray) -> np.ndarray:
-        return self.theta + (weights - 1.0) @ self.influence
+        weights = np.asarray(weights, dtype=float)[:, self._order]
+        d_count = len(weights)
+        out = np.full((d_count, self.n_out), np.nan)
+        self.iterations = np.zeros(d_count, dtype=int)
+        theta = np.repeat(self.theta[None], d_count, axis=0)
+        # Inverse Hessians of -loglik per draw: the full sample's, then BFGS updates.
+        inverse = self._v[None] / weights.sum(axis=1)[:, None, None]
+        scale = 1.0 / weights.sum(axis=1)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            value, grad = self._evaluate(theta, weights)
+            active = np.flatnonzero(np.isfinite(value))
+            for _ in range(self.max_iter):
+                if not len(active):
+                    break
+                check = (grad[active] @ self._v) * scale[active, None]
+                done = (np.abs(check) / self._se).max(axis=1) < self.tol
+                out[active[done]] = theta[active[done], :self.n_out]
+                active = active[~done]
+                if not len(active):
+                    break
+                self.iterations[active] += 1
+                step = np.einsum("dij,dj->di", inverse[active], grad[active])
+                size = np.ones(len(active))
+                pending = np.arange(len(active))
+                new_grad = np.empty_like(step)
+                while len(pending):
+                    idx = active[pending]
+                    trial = theta[idx] + size[pending, None] * step[pending]
+                    trial_value, trial_grad = self._evaluate(trial, weights[idx])
+                    rise = np.einsum("dk,dk->d", grad[idx], step[pending])
+                    accept = trial_value >= value[idx] + 1e-4 * size[pending] * rise
+                    taken = idx[accept]
+                    new_grad[pending[accept]] = trial_grad[accept]
+                    theta_old = theta[taken]
+                    theta[taken] = trial[accept]
+                    value[taken] = trial_value[accept]
+                    s_vec = theta[taken] - theta_old
+                    y_vec = grad[taken] - trial_grad[accept]      # change in -gradient
+                    grad[taken] = trial_grad[accept]
+                    curvature = np.einsum("dk,dk->d", s_vec, y_vec)
+                    good = curvature > 1e-12 * np.linalg.norm(s_vec, axis=1) * np.linalg.norm(
+                        y_vec, axis=1)
+                    if good.any():
+                        d, sv, yv, c = taken[good], s_vec[good], y_vec[good], curvature[good]
+                        h = inverse[d]
+                        hy = np.einsum("dij,dj->di", h, yv)
+                        factor = (c + np.einsum("dk,dk->d", yv, hy)) / c**2
+                        cross = hy[:, :, None] * sv[:, None, :]
+                        inverse[d] = (h + factor[:, None, None] * sv[:, :, None] * sv[:, None, :]
+                                      - (cross + np.swapaxes(cross, 1, 2)) / c[:, None, None])
+                    size[pending[~accept]] /= 2
+                    pending = pending[~accept & (size[pending] > 1e-8)]
+                active = active[size >= 1e-8]     # no rise even for tiny steps: failed
+        return out
 
 
 # --------------------------------------------------------------------------------------------

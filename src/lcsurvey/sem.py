@@ -34,7 +34,6 @@ from lcsurvey.defined import (
 from lcsurvey.errors import InputError
 from lcsurvey.fiml import (
     FimlResult,
-    casewise_scores,
     fiml_fit_measures,
     fit_fiml,
     observed_information,
@@ -401,14 +400,16 @@ def bootstrap_estimates(fitted: FittedModel, n_draws: int, seed: int, *,
     return estimates, summary
 
 
-# Above this size (missingness patterns x observed variables cubed), a full refit per draw
-# costs more than about 30 ms here, and the draws take one Newton step instead (OneStepJob).
-ONE_STEP_ABOVE = 200_000
+# Above this size (missingness patterns x observed variables cubed), scipy's BFGS refit per
+# draw (FimlJob, MlJob) costs more than about 30 ms here, and the draws are refitted in
+# batches by QuasiNewtonJob instead.
+QUASI_NEWTON_ABOVE = 200_000
 
 
 def _bootstrap_job(fitted: FittedModel):
     """How the draws are refitted: batched least squares when exact (a path model of observed
-    variables), full FIML or ML refits for small models, else one Newton step per draw."""
+    variables), else full FIML or ML refits: one at a time with scipy for small models,
+    a chunk at a time by quasi-Newton iterations for larger ones."""
     spec, model = fitted.spec, fitted.model
     observed = list(model.vars["observed"])
     x = fitted.data[observed].to_numpy(dtype=float)
@@ -416,15 +417,15 @@ def _bootstrap_job(fitted: FittedModel):
     if paths is not None:
         return paths
     patterns = len(np.unique(np.isfinite(x), axis=0))
-    if patterns * len(observed) ** 3 > ONE_STEP_ABOVE:
-        means = fitted.theta[len(fitted.model.param_vals):]
-        if fitted.missing != "fiml":
-            means = x.mean(axis=0)
+    if patterns * len(observed) ** 3 > QUASI_NEWTON_ABOVE:
         params = np.asarray(fitted.model.param_vals, dtype=float)
+        means = fitted.theta[len(params):] if fitted.missing == "fiml" else x.mean(axis=0)
         info = observed_information(model, fitted.data, params, means)
-        scores = casewise_scores(model, fitted.data, params, means)
-        influence = (scores @ np.linalg.inv(info))[:, :len(fitted.theta)]
-        return boot.OneStepJob(x=x, theta=fitted.theta, influence=influence)
+        # With complete rows the free means sit at the sample means and the covariance
+        # parameters at the ML estimates: the same iterations give the listwise refits.
+        return boot.QuasiNewtonJob(syntax=spec.semopy_syntax, x=x, observed=observed,
+                             theta=np.concatenate([params, means]), information=info,
+                             n_out=len(fitted.theta))
     if fitted.missing == "fiml":
         return boot.FimlJob(syntax=spec.semopy_syntax, x=x, observed=observed,
                             theta=fitted.theta, vcov=fitted.fiml.vcov,
