@@ -28,6 +28,7 @@ include: "workflow/rules/scales.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/analyses.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/invariance.smk"
 include: "workflow/rules/crosswave.smk"
 include: "workflow/rules/power.smk"
 

@@ -132,4 +132,10 @@ def all_targets():
                 f"reports/{wave}/two_pager_{lang}.pdf",
             ]
     targets += [f"results/pooled/{name}" for name in POOLED_TABLES]
+    targets += [f"results/invariance/{model}.csv" for model in MODELS]
+    targets += [
+        f"results/invariance/{model}_{variable}.csv"
+        for model in MODELS
+        for variable in INVARIANCE_GROUPS
+    ]
     return targets
