@@ -282,3 +282,57 @@ def test_bad_input_is_an_input_error():
         iv.invariance_table(data, HS_FACTORS, "wave")
     with pytest.raises(InputError, match="fewer than two indicators"):
         iv.fit_invariance(data, {"visual": ["x1"]}, "school")
+
+
+# --- The pipeline's entry point: pooled waves, codebook labels, one wave --------------------
+
+CODEBOOK = Path(__file__).parents[1] / "data" / "codebook.yaml"
+SYNTAX = "\n".join(f"{f} =~ {' + '.join(v)}" for f, v in FACTORS.items()) + "\nf1 ~ f0\n"
+
+
+def _waves(rng, sizes, sector_codes=(1.0, 2.0)):
+    nu = np.linspace(2, 3.5, 12)
+    frames = {}
+    for wave, n in sizes.items():
+        frame = pd.DataFrame(_simulate(rng, n, LOADINGS, nu, missing_share=0.05), columns=ITEMS)
+        frame["sector"] = np.resize(sector_codes, n)
+        frame["wave"] = "stale"                       # the wave id comes from the config key
+        frames[wave] = frame
+    return frames
+
+
+def test_model_invariance_pools_waves_and_labels_sectors_from_the_codebook():
+    from lcsurvey.codebook import load_codebook
+
+    book = load_codebook(CODEBOOK)
+    frames = _waves(np.random.default_rng(1), {"2022-06": 160, "2021-12": 140},
+                    sector_codes=(2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 4.0))
+    by_wave = iv.model_invariance(frames, SYNTAX, "wave", book=book, min_group_size=50)
+    assert list(by_wave["level"]) == list(iv.LEVELS)
+    assert by_wave["group_values"].iloc[0] == "2022-06;2021-12"     # config order
+    assert (by_wave["ntotal"] == 300).all()
+    by_sector = iv.model_invariance(frames, SYNTAX, "sector", book=book, min_group_size=50)
+    assert by_sector["group_values"].iloc[0] == "Public sector;Private sector"
+    assert by_sector["note"][0] == "sector Non-profit left out: 30 respondents, fewer than 50"
+    strict = iv.model_invariance(frames, SYNTAX, "sector", book=book, min_group_size=50,
+                                 min_cell=130)                  # report.min_cell is a floor too
+    assert len(strict) == 1
+    assert "sector Public sector left out: 120 respondents, fewer than 130" in strict["note"][0]
+
+
+def test_one_wave_gives_one_explanatory_row():
+    frames = _waves(np.random.default_rng(6), {"2021-12": 200})
+    table = iv.model_invariance(frames, SYNTAX, "wave")
+    assert len(table) == 1
+    assert table["group_values"].iloc[0] == "2021-12"
+    assert "fewer than two groups of wave" in table["note"].iloc[0]
+
+
+def test_unknown_grouping_variable_and_model_without_factors():
+    from lcsurvey.codebook import load_codebook
+
+    frames = _waves(np.random.default_rng(6), {"2021-12": 100, "2022-06": 100})
+    with pytest.raises(InputError, match="invariance.groups names 'region'"):
+        iv.model_invariance(frames, SYNTAX, "region", book=load_codebook(CODEBOOK))
+    table = iv.model_invariance(frames, "y1 ~ y0\n", "wave", model="paths")
+    assert len(table) == 1 and "no measurement part" in table["note"].iloc[0]
