@@ -108,14 +108,14 @@ TEXT: dict[str, dict[str, str]] = {
         "cfa_line": "Meetmodel (CFA van alle schalen samen): χ²({df}) = {chisq}, CFI = {cfi}, "
         "TLI = {tli}, RMSEA = {rmsea}, SRMR = {srmr}.",
         "construct": "Schaal",
-        "items": "items",
+        "items": "k",
         "alpha": "α",
         "omega": "ω",
         "range": "bereik",
-        "measures_note": "α = Cronbachs alfa met 95%-BI, ω = McDonalds omega (totaal). "
+        "measures_note": "k = aantal items, α = Cronbachs alfa met 95%-BI, ω = McDonalds omega (totaal). "
         "Waarden vanaf 0,70 gelden als voldoende betrouwbaar.",
         "estimator": "Schatting: {estimator}, ontbrekende antwoorden: {missing}; n = {n}.",
-        "missing_fiml": "volledige-informatiemethode (FIML), alle beschikbare antwoorden tellen mee",
+        "missing_fiml": "FIML (alle beschikbare antwoorden tellen mee)",
         "missing_listwise": "alleen deelnemers met alle antwoorden (listwise)",
         "fit_line": "Modelfit: χ²({df}) = {chisq}, CFI = {cfi}, TLI = {tli}, RMSEA = {rmsea} "
         "(90%-BI {rl}–{ru}), SRMR = {srmr}.",
@@ -200,6 +200,65 @@ TEXT: dict[str, dict[str, str]] = {
         "moderation_ns": "Steun vanuit de eigen organisatie versterkt de samenhang tussen "
         "leeropbrengst en kennisbenutting niet aantoonbaar (B = {low} bij weinig, {high} bij "
         "veel steun; niet significant, p {p}).",
+        "indirect_sig": "Via leergedrag en leeropbrengst gaat {subj} ook samen met {obj_dir}: "
+        "indirecte samenhang B = {b} (95%-BI {l}–{u}, {method}).",
+        "indirect_ns": "Een indirecte samenhang van {obj_from} met {obj}, via leergedrag en "
+        "leeropbrengst, is niet aantoonbaar: B = {b} (95%-BI {l}–{u}, {method}; het interval "
+        "omvat 0).",
+        "via_safety_sig": "Daarvan loopt B = {b} (95%-BI {l}–{u}) via psychologische veiligheid.",
+        "via_safety_ns": "Het deel via psychologische veiligheid, B = {b} (95%-BI {l}–{u}), is "
+        "niet aantoonbaar.",
+        "ci_bca": "bootstrap-BCa",
+        "ci_percentile": "bootstrap-percentiel",
+        "ci_delta": "deltamethode",
+        "indirect_label": "Indirect: leerklimaat → kennisbenutting",
+        "via_safety_label": "… waarvan via psych. veiligheid",
+        "diversity": "Leerklimaat in meer en minder gemengde gemeenschappen",
+        "div_lead": "In gemeenschappen met meer deelnemers uit een andere sector dan de meerderheid",
+        "div_higher_one": "is {values} gemiddeld hoger",
+        "div_higher_many": "zijn {values} gemiddeld hoger",
+        "div_higher_then": "{values} gemiddeld hoger",
+        "div_lower_one": "is {values} gemiddeld lager",
+        "div_lower_many": "zijn {values} gemiddeld lager",
+        "div_lower_then": "{values} gemiddeld lager",
+        "div_value": "{label} (B = {b}; 95%-BI {l}–{u})",
+        "div_none_one": "{labels} verschilt niet aantoonbaar",
+        "div_none_many": "{labels} verschillen niet aantoonbaar",
+        "div_all_none": "Leerklimaat en psychologische veiligheid verschillen niet aantoonbaar "
+        "tussen meer en minder gemengde gemeenschappen ({k} gemeenschappen).",
+        "div_unclear": "Voor {labels} is een verschil onzeker: de twee analyses (met en zonder "
+        "multilevelmodel) komen niet tot hetzelfde oordeel.",
+        "div_k": "{k} gemeenschappen",
+        "div_p_check": "p (multilevel)",
+        "div_note": "B = verschil in gemiddelde score tussen 0 en 100% deelnemers uit een "
+        "andere sector dan de meerderheid; SE's geclusterd per gemeenschap ({k}; t, {df} df); "
+        "controle: random-interceptmodel.",
+        "crosswave": "Over de metingen heen",
+        "cw_change_up": "{label} lag in {to} gemiddeld hoger dan in {frm} (Δ = {d}; 95%-BI "
+        "{l}–{u})",
+        "cw_change_down": "{label} lag in {to} gemiddeld lager dan in {frm} (Δ = {d}; 95%-BI "
+        "{l}–{u})",
+        "cw_none": "Van {frm} naar {to} veranderde geen van de schalen aantoonbaar.",
+        "cw_rest": "de andere schalen veranderden niet aantoonbaar",
+        "cw_not_comparable": "Niet vergelijkbaar, dus niet geïnterpreteerd: {labels}.",
+        "cw_inv_scalar": "De schalen meten in de metingen hetzelfde (scalaire meetinvariantie: "
+        "ΔCFI = {dcfi}, ΔRMSEA = {drmsea}): gemiddelden zijn te vergelijken.",
+        "cw_inv_metric": "Alleen metrische meetinvariantie (scalair: ΔCFI = {dcfi}, ΔRMSEA = "
+        "{drmsea}): verschillen in gemiddelden met voorzichtigheid lezen.",
+        "cw_inv_none": "Geen metrische meetinvariantie (ΔCFI = {dcfi}, ΔRMSEA = {drmsea}): "
+        "verschillen in gemiddelden zijn niet te interpreteren.",
+        "cw_inv_untested": "Meetinvariantie over de metingen is niet getoetst: lees verschillen "
+        "met voorzichtigheid.",
+        "cw_diff": "Δ (95%-BI)",
+        "cw_comparable": "vergel.",
+        "cw_yes": "ja",
+        "cw_partly (metric)": "deels",
+        "cw_no": "nee",
+        "cw_not tested": "n.g.",
+        "cw_note": "M = gemiddelde; Δ = {to} min {frm}; vergel. = meetinvariantie (ja: "
+        "scalair, deels: metrisch, n.g.: niet getoetst).",
+        "cw_suppressed": "Niet getoond, want kleiner dan {min_cell}: {labels}.",
+        "planning": "Volgende meting",
     },
     "en": {
         "kicker": "Two-pager for practice",
@@ -258,14 +317,14 @@ TEXT: dict[str, dict[str, str]] = {
         "cfa_line": "Measurement model (CFA of all scales together): χ²({df}) = {chisq}, "
         "CFI = {cfi}, TLI = {tli}, RMSEA = {rmsea}, SRMR = {srmr}.",
         "construct": "Scale",
-        "items": "items",
+        "items": "k",
         "alpha": "α",
         "omega": "ω",
         "range": "range",
-        "measures_note": "α = Cronbach's alpha with 95% CI, ω = McDonald's omega (total). "
+        "measures_note": "k = number of items, α = Cronbach's alpha with 95% CI, ω = McDonald's omega (total). "
         "Values from 0.70 count as sufficiently reliable.",
         "estimator": "Estimation: {estimator}, missing answers: {missing}; n = {n}.",
-        "missing_fiml": "full information maximum likelihood (FIML), all available answers used",
+        "missing_fiml": "FIML (all available answers used)",
         "missing_listwise": "only participants with all answers (listwise)",
         "fit_line": "Model fit: χ²({df}) = {chisq}, CFI = {cfi}, TLI = {tli}, RMSEA = {rmsea} "
         "(90% CI {rl}–{ru}), SRMR = {srmr}.",
@@ -349,6 +408,65 @@ TEXT: dict[str, dict[str, str]] = {
         "moderation_ns": "Support from the home organisation does not clearly strengthen the "
         "link between perceived learning and knowledge use (B = {low} with little, {high} with "
         "much support; not significant, p {p}).",
+        "indirect_sig": "Through learning behaviour and perceived learning, {subj} also goes "
+        "together with {obj_dir}: indirect association B = {b} (95% CI {l}–{u}, {method}).",
+        "indirect_ns": "An indirect association of {obj_from} with {obj}, through learning "
+        "behaviour and perceived learning, is not clear: B = {b} (95% CI {l}–{u}, {method}; "
+        "the interval includes 0).",
+        "via_safety_sig": "Of this, B = {b} (95% CI {l}–{u}) runs through psychological safety.",
+        "via_safety_ns": "The part through psychological safety, B = {b} (95% CI {l}–{u}), is "
+        "not clear.",
+        "ci_bca": "bootstrap BCa",
+        "ci_percentile": "bootstrap percentile",
+        "ci_delta": "delta method",
+        "indirect_label": "Indirect: learning climate → knowledge use",
+        "via_safety_label": "… of which via psych. safety",
+        "diversity": "Learning climate in more and less mixed communities",
+        "div_lead": "In communities with more members from a sector other than the majority's",
+        "div_higher_one": "{values} is higher on average",
+        "div_higher_many": "{values} are higher on average",
+        "div_higher_then": "{values} higher",
+        "div_lower_one": "{values} is lower on average",
+        "div_lower_many": "{values} are lower on average",
+        "div_lower_then": "{values} lower",
+        "div_value": "{label} (B = {b}; 95% CI {l}–{u})",
+        "div_none_one": "{labels} does not differ clearly",
+        "div_none_many": "{labels} do not differ clearly",
+        "div_all_none": "Learning climate and psychological safety do not differ clearly "
+        "between more and less mixed communities ({k} communities).",
+        "div_unclear": "For {labels} a difference is uncertain: the two analyses (with and "
+        "without a multilevel model) do not agree.",
+        "div_k": "{k} communities",
+        "div_p_check": "p (multilevel)",
+        "div_note": "B = difference in mean score between 0 and 100% members from a sector "
+        "other than the majority's; SEs clustered by community ({k}; t, {df} df); check: "
+        "random-intercept model.",
+        "crosswave": "Across waves",
+        "cw_change_up": "{label} was higher on average in {to} than in {frm} (Δ = {d}; 95% CI "
+        "{l}–{u})",
+        "cw_change_down": "{label} was lower on average in {to} than in {frm} (Δ = {d}; 95% CI "
+        "{l}–{u})",
+        "cw_none": "From {frm} to {to} none of the scales changed clearly.",
+        "cw_rest": "the other scales did not change clearly",
+        "cw_not_comparable": "Not comparable, so not interpreted: {labels}.",
+        "cw_inv_scalar": "The scales measure the same in the waves (scalar measurement "
+        "invariance: ΔCFI = {dcfi}, ΔRMSEA = {drmsea}): means can be compared.",
+        "cw_inv_metric": "Only metric measurement invariance (scalar: ΔCFI = {dcfi}, ΔRMSEA = "
+        "{drmsea}): read differences in means with caution.",
+        "cw_inv_none": "No metric measurement invariance (ΔCFI = {dcfi}, ΔRMSEA = {drmsea}): "
+        "differences in means cannot be interpreted.",
+        "cw_inv_untested": "Measurement invariance across the waves was not tested: read "
+        "differences with caution.",
+        "cw_diff": "Δ (95% CI)",
+        "cw_comparable": "compar.",
+        "cw_yes": "yes",
+        "cw_partly (metric)": "partly",
+        "cw_no": "no",
+        "cw_not tested": "n.t.",
+        "cw_note": "M = mean; Δ = {to} minus {frm}; compar. = measurement invariance (yes: "
+        "scalar, partly: metric, n.t.: not tested).",
+        "cw_suppressed": "Not shown, as smaller than {min_cell}: {labels}.",
+        "planning": "Next wave",
     },
 }
 
@@ -414,12 +532,12 @@ FACTORS: dict[str, dict[str, dict[str, str]]] = {
 # Where each factor sits in the path diagram (centre, inches from the lower left corner), and
 # its box (width, height, characters per line).
 PATH_LAYOUT = {
-    "climate": (0.92, 2.36),
-    "safety": (0.92, 1.86),
-    "learning": (0.92, 1.36),
-    "perceived": (0.92, 0.86),
-    "transfer": (0.92, 0.22),
-    "support": (2.62, 0.86),
+    "climate": (0.92, 2.10),
+    "safety": (0.92, 1.64),
+    "learning": (0.92, 1.18),
+    "perceived": (0.92, 0.72),
+    "transfer": (0.92, 0.20),
+    "support": (2.62, 0.72),
 }
 PATH_BOXES = {
     "transfer": (1.66, 0.36, 22),
@@ -514,6 +632,15 @@ class ReportInputs:
     main_motive: pd.DataFrame | None = None
     moderation: pd.DataFrame | None = None
     simple_slopes: pd.DataFrame | None = None
+    intervals: pd.DataFrame | None = None
+    diversity: pd.DataFrame | None = None
+    # Across waves: the configured waves up to and including this one, in config order, and
+    # the tables of the pooled and invariance stages (None when absent or with one wave).
+    waves: list[str] = field(default_factory=list)
+    means: pd.DataFrame | None = None
+    changes: pd.DataFrame | None = None
+    invariance: pd.DataFrame | None = None
+    power: pd.DataFrame | None = None
 
 
 def result_paths(results_dir: str | Path, wave: str, model: str) -> dict[str, Path]:
@@ -532,7 +659,23 @@ def result_paths(results_dir: str | Path, wave: str, model: str) -> dict[str, Pa
         "main_motive": base / "models" / "main_motive.csv",
         "moderation": base / "models" / "moderation.csv",
         "simple_slopes": base / "models" / "simple_slopes.csv",
+        "intervals": base / "models" / model / "intervals.csv",
+        "diversity": base / "models" / "diversity.csv",
     }
+
+
+def crosswave_paths(results_dir: str | Path, model: str) -> dict[str, Path]:
+    """The tables across waves (pooled means and changes, invariance with waves as groups)."""
+    results_dir = Path(results_dir)
+    return {
+        "means": results_dir / "pooled" / "means.csv",
+        "changes": results_dir / "pooled" / "changes.csv",
+        "invariance": results_dir / "invariance" / f"{model}.csv",
+    }
+
+
+def power_path(results_dir: str | Path) -> Path:
+    return Path(results_dir) / "power" / "power.csv"
 
 
 REQUIRED_COLUMNS = {
@@ -552,8 +695,20 @@ REQUIRED_COLUMNS = {
     "moderation": ["term", "est", "se", "pvalue", "ci_lower", "ci_upper", "n"],
     "simple_slopes": ["moderator_level", "moderator_value", "slope", "se", "pvalue", "intercept",
                       "predictor_mean", "predictor_sd"],
+    "intervals": ["lhs", "op", "rhs", "est", "ci_lower", "ci_upper", "boot_ci_lower",
+                  "boot_ci_upper", "bca_ci_lower", "bca_ci_upper"],
+    "diversity": ["outcome", "term", "est", "se", "pvalue", "ci_lower", "ci_upper", "n",
+                  "n_clusters", "method"],
+    "means": ["construct", "wave", "n", "mean", "sd", "se", "ci_lower", "ci_upper"],
+    "changes": ["construct", "wave_from", "wave_to", "n_from", "n_to", "diff", "se", "ci_lower",
+                "ci_upper", "pvalue", "test", "comparable"],
+    "invariance": ["groups", "group_values", "level", "ntotal", "npar", "chisq", "df", "pvalue",
+                   "cfi", "tli", "rmsea", "rmsea_ci_lower", "rmsea_ci_upper", "srmr", "aic", "bic",
+                   "delta_cfi", "delta_rmsea", "delta_srmr", "decision", "rule"],
+    "power": ["effect", "n", "power", "replications"],
 }  # fmt: skip
-OPTIONAL_TABLES = ("cfa_fit", "estimates", "fit", "moderation", "simple_slopes")
+OPTIONAL_TABLES = ("cfa_fit", "estimates", "fit", "moderation", "simple_slopes", "intervals",
+                   "diversity")  # fmt: skip
 
 
 def _read_table(path: Path, name: str, optional: bool = False) -> pd.DataFrame | None:
@@ -593,19 +748,34 @@ def load_inputs(
     data_file: str | Path | None = None,
     model: str = "transfer",
     min_cell: int = 10,
+    waves: list[str] | tuple[str, ...] | None = None,
+    power_note: bool = False,
 ) -> ReportInputs:
-    """Read a wave's results tables, the codebook and the provenance facts."""
+    """Read a wave's results tables, the codebook and the provenance facts.
+
+    waves: the configured waves in order; the report looks back over those up to and including
+    `wave`, and reads the tables across waves only when there is an earlier one. power_note:
+    read results/power/power.csv for the note on planning the next wave.
+    """
     paths = result_paths(results_dir, wave, model)
     tables = {
         name: _read_table(path, name, optional=name in OPTIONAL_TABLES)
         for name, path in paths.items()
     }
+    earlier = [str(w) for w in (waves or [])]
+    earlier = earlier[: earlier.index(str(wave)) + 1] if str(wave) in earlier else [str(wave)]
+    if len(earlier) > 1:
+        tables |= {name: _read_table(path, name, optional=True)
+                   for name, path in crosswave_paths(results_dir, model).items()}  # fmt: skip
+    if power_note:
+        tables["power"] = _read_table(power_path(results_dir), "power", optional=True)
     return ReportInputs(
         wave=str(wave),
         codebook=load_codebook(codebook),
         model=model,
         min_cell=int(min_cell),
         provenance=provenance(wave, data_file, config),
+        waves=earlier,
         **tables,
     )
 
@@ -797,6 +967,161 @@ def fit_summary(fit: pd.DataFrame | None) -> dict[str, Any] | None:
     return row
 
 
+DEFINED_EFFECTS = ("indirect", "via_safety")  # := parameters of the model, by name
+CI_METHODS = (("bca", "bca_ci_lower", "bca_ci_upper"), ("percentile", "boot_ci_lower",
+              "boot_ci_upper"))  # fmt: skip
+
+
+def defined_effects(inputs: ReportInputs) -> pd.DataFrame:
+    """The model's defined (:=) parameters `indirect` and `via_safety` with the 95% CI printed.
+
+    The CI is the bootstrap BCa interval of intervals.csv when there is one, else its
+    percentile interval, else the delta-method interval of estimates.csv (method: bca,
+    percentile or delta). significant: the CI excludes 0.
+    """
+    columns = ["name", "est", "ci_lower", "ci_upper", "method", "pvalue", "std_all",
+               "significant"]  # fmt: skip
+    rows = []
+    estimates, intervals = inputs.estimates, inputs.intervals
+    if estimates is None:
+        return pd.DataFrame(columns=columns)
+    for name in DEFINED_EFFECTS:
+        match = estimates[(estimates["op"] == ":=") & (estimates["lhs"] == name)]
+        if match.empty:
+            continue
+        row = match.iloc[0]
+        lower, upper, method = row["ci_lower"], row["ci_upper"], "delta"
+        if intervals is not None:
+            boot = intervals[(intervals["op"] == ":=") & (intervals["lhs"] == name)]
+            for key, low_col, high_col in CI_METHODS:
+                if not boot.empty and np.isfinite(boot.iloc[0][[low_col, high_col]].astype(float)).all():
+                    lower, upper, method = boot.iloc[0][low_col], boot.iloc[0][high_col], key
+                    break
+        rows.append({"name": name, "est": float(row["est"]), "ci_lower": float(lower),
+                     "ci_upper": float(upper), "method": method, "pvalue": row.get("pvalue"),
+                     "std_all": row.get("std_all"),
+                     "significant": bool(lower > 0 or upper < 0)})  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+DIVERSITY_TERM = "share_other_sector"
+DIVERSITY_METHOD, DIVERSITY_CHECK = "ols_cluster", "random_intercept"
+
+
+def diversity_results(inputs: ReportInputs) -> pd.DataFrame:
+    """Climate and psychological safety by the community's share of members from another
+    sector than its majority (diversity.csv of the analyses stage), one row per scale.
+
+    The main analysis is the regression with community-clustered standard errors; the random-
+    intercept model is the check. verdict: "higher" / "lower" when both find the slope
+    significant with the same sign (or the check is absent), "unclear" when they disagree,
+    "none" when neither does.
+    """
+    columns = ["outcome", "est", "ci_lower", "ci_upper", "pvalue", "n", "n_clusters",
+               "p_check", "verdict"]  # fmt: skip
+    table = inputs.diversity
+    if table is None or table.empty:
+        return pd.DataFrame(columns=columns)
+    slopes = table[table["term"] == DIVERSITY_TERM]
+    rows = []
+    for outcome in CLIMATE:
+        main = slopes[(slopes["outcome"] == outcome) & (slopes["method"] == DIVERSITY_METHOD)]
+        if main.empty:
+            continue
+        main = main.iloc[0]
+        check = slopes[(slopes["outcome"] == outcome) & (slopes["method"] == DIVERSITY_CHECK)]
+        check = check.iloc[0] if not check.empty else None
+        significant = main["pvalue"] < SIGNIFICANCE
+        agrees = check is None or (
+            (check["pvalue"] < SIGNIFICANCE) == significant
+            and (not significant or np.sign(check["est"]) == np.sign(main["est"]))
+        )
+        if not agrees:
+            verdict = "unclear"
+        elif significant:
+            verdict = "higher" if main["est"] > 0 else "lower"
+        else:
+            verdict = "none"
+        rows.append({"outcome": outcome, "est": main["est"], "ci_lower": main["ci_lower"],
+                     "ci_upper": main["ci_upper"], "pvalue": main["pvalue"], "n": main["n"],
+                     "n_clusters": main["n_clusters"],
+                     "p_check": np.nan if check is None else check["pvalue"],
+                     "verdict": verdict})  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+CROSSWAVE_CONSTRUCTS = (*CLIMATE, "learning_behaviour", "perceived_learning", "home_support",
+                        "knowledge_transfer")  # fmt: skip
+COMPARABLE_KEYS = ("yes", "partly (metric)", "no", "not tested")
+
+
+def _suppressed(table: pd.DataFrame, n_columns: list[str], min_cell: int) -> pd.Series:
+    """Rows to hide: marked suppressed by the stage that wrote them, or with any n < min_cell."""
+    hidden = pd.Series(False, index=table.index)
+    if "suppressed" in table.columns:
+        hidden |= table["suppressed"].astype(str).str.lower().isin(["true", "1", "yes"])
+    for column in n_columns:
+        hidden |= pd.to_numeric(table[column], errors="coerce").fillna(0) < min_cell
+    return hidden
+
+
+def crosswave_results(inputs: ReportInputs) -> dict[str, Any] | None:
+    """What changed between the previous wave and this one, per scale, and how comparable.
+
+    Only the waves up to and including the report's wave count (inputs.waves); None with a
+    single wave or without the pooled tables. Returns the means per wave (scale x wave, rows
+    with fewer than min_cell respondents removed), the changes of the last pair of waves
+    (comparable mapped to COMPARABLE_KEYS), the scales left out for small numbers, and the
+    invariance decision of the tables of the invariance stage.
+    """
+    waves = inputs.waves
+    if len(waves) < 2 or inputs.means is None or inputs.changes is None:
+        return None
+    frm, to = waves[-2], waves[-1]
+    means = inputs.means.assign(wave=inputs.means["wave"].astype(str))
+    means = means[means["wave"].isin(waves) & means["construct"].isin(CROSSWAVE_CONSTRUCTS)]
+    hidden_means = _suppressed(means, ["n"], inputs.min_cell)
+    changes = inputs.changes.assign(wave_from=inputs.changes["wave_from"].astype(str),
+                                    wave_to=inputs.changes["wave_to"].astype(str))  # fmt: skip
+    changes = changes[(changes["wave_from"] == frm) & (changes["wave_to"] == to)
+                      & changes["construct"].isin(CROSSWAVE_CONSTRUCTS)]  # fmt: skip
+    hidden_changes = _suppressed(changes, ["n_from", "n_to"], inputs.min_cell)
+    order = {c: i for i, c in enumerate(CROSSWAVE_CONSTRUCTS)}
+    suppressed = sorted(set(means.loc[hidden_means, "construct"])
+                        | set(changes.loc[hidden_changes, "construct"]), key=order.get)  # fmt: skip
+    means = means[~hidden_means]
+    changes = changes[~hidden_changes & ~changes["construct"].isin(suppressed)].copy()
+    changes["comparable"] = [c if c in COMPARABLE_KEYS else "not tested"
+                             for c in changes["comparable"].fillna("not tested").astype(str)]  # fmt: skip
+    changes["significant"] = changes["pvalue"] < SIGNIFICANCE
+    changes = changes.sort_values("construct", key=lambda c: c.map(order)).reset_index(drop=True)
+    if changes.empty:
+        return None
+    return {"from": frm, "to": to, "waves": waves, "means": means, "changes": changes,
+            "suppressed": suppressed, "invariance": invariance_summary(inputs.invariance)}  # fmt: skip
+
+
+def invariance_summary(table: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The invariance decision across waves: "scalar" (metric and scalar hold), "metric" (only
+    metric holds) or "none" (metric rejected), with the fit changes of the step that decided;
+    None when the table is absent or holds no decision."""
+    if table is None or table.empty:
+        return None
+    rows = {str(r["level"]): r for _, r in table.iterrows()}
+    decision = {level: str(r["decision"]) for level, r in rows.items()
+                if isinstance(r["decision"], str) and r["decision"]}  # fmt: skip
+    if decision.get("metric") == "holds" and decision.get("scalar") == "holds":
+        level, row = "scalar", rows["scalar"]
+    elif decision.get("metric") == "holds" and "scalar" in decision:
+        level, row = "metric", rows["scalar"]
+    elif decision.get("metric") == "rejected":
+        level, row = "none", rows["metric"]
+    else:
+        return None
+    return {"level": level, "delta_cfi": row["delta_cfi"], "delta_rmsea": row["delta_rmsea"],
+            "rule": row.get("rule", "")}  # fmt: skip
+
+
 # --------------------------------------------------------------------------------------------
 # Sentences. Wording rules: associations, never causes; non-significant said as such.
 # --------------------------------------------------------------------------------------------
@@ -822,6 +1147,101 @@ def climate_links_sentence(paths: list[pd.Series], lang: str) -> str:
         for p in paths
     ]
     return text(lang, "climate_links", links=text(lang, "sep").join(parts))
+
+
+def indirect_sentences(effects: pd.DataFrame, lang: str) -> list[str]:
+    """The indirect association of climate with knowledge use (and the part through safety),
+    each with its CI and the CI's method; 'not clear' when the CI includes 0."""
+    sentences = []
+    climate, transfer = factor_words("climate", lang), factor_words("transfer", lang)
+    for row in effects.itertuples():
+        values = {"b": fmt_number(row.est, lang), "l": fmt_number(row.ci_lower, lang),
+                  "u": fmt_number(row.ci_upper, lang)}  # fmt: skip
+        if row.name == "indirect" and row.significant:
+            sentences.append(text(lang, "indirect_sig", subj=_lower_first(climate["subj"]),
+                                  obj_dir=transfer["more" if row.est > 0 else "less"],
+                                  method=text(lang, f"ci_{row.method}"), **values))  # fmt: skip
+        elif row.name == "indirect":
+            sentences.append(text(lang, "indirect_ns", obj_from=climate["obj"],
+                                  obj=transfer["obj"], method=text(lang, f"ci_{row.method}"),
+                                  **values))  # fmt: skip
+        elif row.name == "via_safety":
+            key = "via_safety_sig" if row.significant else "via_safety_ns"
+            sentences.append(text(lang, key, **values))
+    return sentences
+
+
+def diversity_sentence(results: pd.DataFrame, codebook: dict[str, Any], lang: str) -> str:
+    """Climate by community diversity in one sentence: higher / lower only where both analyses
+    agree on a significant slope, 'does not differ clearly' otherwise, uncertainty said."""
+
+    def label(construct: str) -> str:
+        return _lower_first(construct_label(codebook, construct, lang))
+
+    def value(r) -> str:
+        return text(lang, "div_value", label=label(r.outcome), b=fmt_number(r.est, lang),
+                    l=fmt_number(r.ci_lower, lang), u=fmt_number(r.ci_upper, lang))  # fmt: skip
+
+    k = fmt_int(results["n_clusters"].max())
+    groups = {v: results[results["verdict"] == v] for v in ("higher", "lower", "none", "unclear")}
+    if groups["higher"].empty and groups["lower"].empty and groups["unclear"].empty:
+        return text(lang, "div_all_none", k=k)
+    clauses = []
+    for verdict in ("higher", "lower"):
+        rows = groups[verdict]
+        if not rows.empty:
+            number = "one" if len(rows) == 1 else "many"
+            key = f"div_{verdict}_{'then' if clauses else number}"
+            clauses.append(text(lang, key,
+                                values=_join([value(r) for r in rows.itertuples()], lang)))  # fmt: skip
+    sentence = text(lang, "div_lead")
+    if clauses:
+        sentence += (" " if lang == "nl" else ", ") + text(lang, "and").join(clauses)
+    none = groups["none"]
+    if not none.empty:
+        number = "one" if len(none) == 1 else "many"
+        labels = _join([label(c) for c in none["outcome"]], lang)
+        sentence += ("; " if clauses else (" " if lang == "nl" else ", ")) + text(
+            lang, f"div_none_{number}", labels=labels)
+    sentence += "."
+    if not groups["unclear"].empty:
+        sentence += " " + text(lang, "div_unclear",
+                               labels=_join([label(c) for c in groups["unclear"]["outcome"]], lang))  # fmt: skip
+    return sentence
+
+
+def crosswave_sentences(result: dict[str, Any], codebook: dict[str, Any], lang: str) -> list[str]:
+    """What changed from the previous wave: higher / lower only for significant changes of
+    comparable scales; scales that are not comparable are named, not interpreted; then the
+    invariance decision."""
+    changes, frm, to = result["changes"], result["from"], result["to"]
+    comparable = changes[changes["comparable"] != "no"]
+    moved = comparable[comparable["significant"]]
+    parts = []
+    for r in moved.itertuples():
+        key = "cw_change_up" if r.diff > 0 else "cw_change_down"
+        parts.append(text(lang, key, label=construct_label(codebook, r.construct, lang),
+                          to=to, frm=frm, d=fmt_number(r.diff, lang),
+                          l=fmt_number(r.ci_lower, lang), u=fmt_number(r.ci_upper, lang)))  # fmt: skip
+    sentences = []
+    if parts:
+        rest = [text(lang, "cw_rest")] if len(moved) < len(comparable) else []
+        sentences.append(text(lang, "sep").join(parts + rest) + ".")
+    elif not comparable.empty:
+        sentences.append(text(lang, "cw_none", frm=frm, to=to))
+    not_comparable = changes[changes["comparable"] == "no"]
+    if not not_comparable.empty:
+        labels = _join([_lower_first(construct_label(codebook, c, lang))
+                        for c in not_comparable["construct"]], lang)  # fmt: skip
+        sentences.append(text(lang, "cw_not_comparable", labels=labels))
+    inv = result["invariance"]
+    if inv is None:
+        sentences.append(text(lang, "cw_inv_untested"))
+    else:
+        sentences.append(text(lang, f"cw_inv_{inv['level']}",
+                              dcfi=fmt_number(inv["delta_cfi"], lang, 3),
+                              drmsea=fmt_number(inv["delta_rmsea"], lang, 3)))  # fmt: skip
+    return sentences
 
 
 def _join(parts: list[str], lang: str) -> str:
@@ -968,7 +1388,7 @@ def _dot_whisker(rows: list[dict[str, Any]], lang: str, width: float, midline: f
     """
     import matplotlib
 
-    row_h, bottom, top = 0.34, 0.26, 0.02
+    row_h, bottom, top = 0.31, 0.26, 0.02
     height = row_h * len(rows) + bottom + top
     with matplotlib.rc_context(FIGURE_RC):
         fig = _new_figure(width, height)
@@ -979,7 +1399,7 @@ def _dot_whisker(rows: list[dict[str, Any]], lang: str, width: float, midline: f
         ax.axvline(midline, color=GREY, linestyle=(0, (3, 2)), linewidth=0.8, zorder=1)
         for i, row in enumerate(rows):
             y = len(rows) - i - 0.72
-            ax.text(0, y + 0.20, row["label"], transform=ax.get_yaxis_transform(), ha="left",
+            ax.text(0, y + 0.19, row["label"], transform=ax.get_yaxis_transform(), ha="left",
                     va="bottom", fontsize=8.5, zorder=4,
                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.4})  # fmt: skip
             ax.plot([row["lo"], row["hi"]], [y, y], color=INK, linewidth=1.3,
@@ -1033,7 +1453,7 @@ def climate_figure(table: pd.DataFrame, codebook: dict[str, Any], lang: str, wid
     return _dot_whisker(rows, lang, width, 0.5, (-0.03, 1.03), [0, 0.5, 1], labels)
 
 
-def path_figure(paths: pd.DataFrame, lang: str, width: float = 3.40, height: float = 2.56):
+def path_figure(paths: pd.DataFrame, lang: str, width: float = 3.40, height: float = 2.30):
     """The structural model as boxes and arrows, each arrow labelled with β and stars.
 
     Data units are inches, so label offsets are true distances. Non-significant paths are
@@ -1110,7 +1530,7 @@ SLOPE_STYLES = {-1.0: ((0, (1.2, 1.4)), GREY), 0.0: ((0, (4, 2)), INK), 1.0: ("-
 
 
 def moderation_figure(slopes: pd.DataFrame, codebook: dict[str, Any], lang: str,
-                      width: float = 3.40, height: float = 1.18):  # fmt: skip
+                      width: float = 3.40, height: float = 1.10):  # fmt: skip
     """Simple slopes: predicted knowledge use against perceived learning at -1, 0 and +1 SD of
     home support, over the mean ± 1.5 SD of perceived learning within its scale range."""
     import matplotlib
@@ -1300,12 +1720,17 @@ def climate_html(inputs: ReportInputs, lang: str) -> str:
         fig = climate_figure(table, inputs.codebook, lang)
         parts.append(figure_html(fig, text(lang, "climate_caption")))
         parts.append(f'<p class="caption">{_e(text(lang, "climate_caption"))}</p>')
-    paths = structural_paths(inputs.estimates)
-    links = [find_path(paths, o, p) for o, p in (("safety", "climate"), ("learning", "safety"),
-                                                 ("learning", "climate"))]  # fmt: skip
-    links = [p for p in links if p is not None]
-    if links:
-        parts.append(f"<p>{_e(climate_links_sentence(links, lang))}</p>")
+    diversity = diversity_results(inputs)
+    if not diversity.empty:  # the model's links are in the path figure beside this column
+        sentence = diversity_sentence(diversity, inputs.codebook, lang)
+        parts.append(f'<p class="diversity">{_e(sentence)}</p>')
+    else:
+        paths = structural_paths(inputs.estimates)
+        links = [find_path(paths, o, p) for o, p in (("safety", "climate"), ("learning", "safety"),
+                                                     ("learning", "climate"))]  # fmt: skip
+        links = [p for p in links if p is not None]
+        if links:
+            parts.append(f"<p>{_e(climate_links_sentence(links, lang))}</p>")
     parts.append("</section>")
     return "".join(parts)
 
@@ -1330,6 +1755,9 @@ def home_html(inputs: ReportInputs, lang: str) -> str:
         fig = path_figure(paths, lang)
         parts.append(figure_html(fig, text(lang, "path_caption")))
         parts.append(f'<p class="caption">{_e(text(lang, "path_caption"))}</p>')
+        indirect = indirect_sentences(defined_effects(inputs), lang)
+        if indirect:
+            parts.append(f'<p class="indirect">{_e(" ".join(indirect))}</p>')
     moderation = home_support_moderation(inputs)
     if moderation is not None:
         fig = moderation_figure(moderation["slopes"], inputs.codebook, lang)
@@ -1354,6 +1782,9 @@ def method_html(inputs: ReportInputs, lang: str) -> str:
         f'<section class="method"><h2>{_e(text(lang, "method"))}</h2>',
         f'<p>{_e(text(lang, "design"))} {_e(text(lang, "design_n", n=n))}</p>',
     ]
+    note = planning_note(inputs, lang)
+    if note:
+        parts.append(f'<p class="planning">{_e(note)}</p>')
     parts.append("</section>")
     return "".join(parts)
 
@@ -1444,6 +1875,58 @@ def model_html(inputs: ReportInputs, lang: str) -> str:
     return "".join(parts)
 
 
+def planning_note(inputs: ReportInputs, lang: str) -> str | None:
+    """The note on planning the next wave (lcsurvey.power.planning_note), when asked for."""
+    if inputs.power is None or inputs.power.empty:
+        return None
+    from lcsurvey.power import planning_note as power_planning_note
+
+    return power_planning_note(inputs.power, lang)
+
+
+def diversity_html(inputs: ReportInputs, lang: str) -> str:
+    results = diversity_results(inputs)
+    if results.empty:
+        return ""
+    rows = [[_e(construct_label(inputs.codebook, r.outcome, lang)),
+             f"{fmt_number(r.est, lang)} ({fmt_number(r.ci_lower, lang)}–"
+             f"{fmt_number(r.ci_upper, lang)})", fmt_p(r.pvalue, lang), fmt_p(r.p_check, lang)]
+            for r in results.itertuples()]  # fmt: skip
+    k = int(results["n_clusters"].max())
+    return (
+        f'<section class="diversity-tests"><h2>{_e(text(lang, "diversity"))}</h2>'
+        + _table(["", text(lang, "b_ci"), text(lang, "p"), text(lang, "div_p_check")], rows,
+                 classes="diversity-table")
+        + f'<p class="note">{_e(text(lang, "div_note", k=k, df=k - 1))}</p></section>'
+    )  # fmt: skip
+
+
+def crosswave_html(inputs: ReportInputs, lang: str) -> str:
+    result = crosswave_results(inputs)
+    if result is None:
+        return ""
+    means, changes = result["means"], result["changes"]
+    mean_to = means[means["wave"] == result["to"]].set_index("construct")["mean"]
+    rows = [[_e(construct_label(inputs.codebook, r.construct, lang)),
+             fmt_number(mean_to.get(r.construct, np.nan), lang),
+             f"{fmt_number(r.diff, lang)} ({fmt_number(r.ci_lower, lang)}–"
+             f"{fmt_number(r.ci_upper, lang)})", _e(text(lang, f"cw_{r.comparable}"))]
+            for r in changes.itertuples()]  # fmt: skip
+    headers = ["", f"{text(lang, 'mean')} {result['to']}", text(lang, "cw_diff"),
+               text(lang, "cw_comparable")]  # fmt: skip
+    notes = [text(lang, "cw_note", frm=result["from"], to=result["to"])]
+    if result["suppressed"]:
+        labels = ", ".join(construct_label(inputs.codebook, c, lang) for c in result["suppressed"])
+        notes.append(text(lang, "cw_suppressed", min_cell=inputs.min_cell, labels=labels))
+    sentences = crosswave_sentences(result, inputs.codebook, lang)
+    return (
+        f'<section class="crosswave"><h2>{_e(text(lang, "crosswave"))}</h2>'
+        f'<p>{_e(" ".join(sentences))}</p>'
+        + _table(headers, rows, classes="crosswave-table")
+        + f'<p class="note">{_e(" ".join(notes))}</p></section>'
+    )
+
+
 def reading_html(inputs: ReportInputs, lang: str) -> str:
     return (
         f'<section class="reading"><h2>{_e(text(lang, "reading"))}</h2>'
@@ -1476,8 +1959,9 @@ def provenance_html(inputs: ReportInputs, lang: str) -> str:
     ]
     items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
     return (
-        f'<section class="provenance"><h2>{_e(text(lang, "provenance"))}</h2>'
-        f'<p class="when">{_e(when)}</p><dl>{items}</dl><p class="note">{_e(text(lang, "generated"))}</p></section>'
+        f'<section class="provenance"><h2>{_e(text(lang, "provenance"))} '
+        f'<span class="when">· {_e(when)}</span></h2>'
+        f'<dl>{items}</dl><p class="note">{_e(text(lang, "generated"))}</p></section>'
     )
 
 

@@ -139,3 +139,23 @@ def all_targets():
         for variable in INVARIANCE_GROUPS
     ]
     return targets
+
+
+def report_across_waves(wildcards):
+    """Two-pager inputs beyond its own wave: for a wave with an earlier one, the pooled means
+    and changes and the invariance test across waves; with report.power_note, the power
+    analysis. Each only when a rule of the workflow makes it."""
+    report_config = config.get("report", {})
+    wanted = {}
+    if WAVES.index(wildcards.wave) > 0:
+        wanted["means"] = "results/pooled/means.csv"
+        wanted["changes"] = "results/pooled/changes.csv"
+        model = report_config.get("model", "transfer")
+        wanted["invariance"] = f"results/invariance/{model}.csv"
+    if report_config.get("power_note", False):
+        wanted["power"] = "results/power/power.csv"
+    return {
+        name: path
+        for name, path in wanted.items()
+        if any(rule.is_producer(path) for rule in workflow.rules)
+    }

@@ -7,6 +7,7 @@ REPORT_MIN_CELL = config.get("report", {}).get("min_cell", 10)
 
 rule report_two_pager:
     input:
+        unpack(report_across_waves),
         notebook="notebooks/two_pager.ipynb",
         flow="results/{wave}/clean/flow.csv",
         responses="results/{wave}/clean/responses.parquet",
@@ -20,6 +21,8 @@ rule report_two_pager:
         main_motive="results/{wave}/models/main_motive.csv",
         moderation="results/{wave}/models/moderation.csv",
         simple_slopes="results/{wave}/models/simple_slopes.csv",
+        intervals=f"results/{{wave}}/models/{REPORT_MODEL}/intervals.csv",
+        diversity="results/{wave}/models/diversity.csv",
         codebook=config["codebook"],
         config="config.yaml",
         raw=raw_file,
@@ -43,6 +46,8 @@ rule report_two_pager:
         lang="{lang}",
         model=REPORT_MODEL,
         min_cell=REPORT_MIN_CELL,
+        waves=WAVES,
+        power_note=config.get("report", {}).get("power_note", False),
     script:
         "../scripts/report_two_pager.py"
 

@@ -19,6 +19,8 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         "data_file": sm.input.raw,
         "model": sm.params.model,
         "min_cell": sm.params.min_cell,
+        "waves": list(sm.params.waves),
+        "power_note": bool(sm.params.power_note),
     }
     log.info("papermill %s -> %s with %s", sm.input.notebook, sm.output.notebook, parameters)
     times = render_report(sm.input.notebook, sm.output.notebook, sm.output.html, sm.output.pdf,
