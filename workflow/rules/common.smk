@@ -77,14 +77,14 @@ def raw_sha256(wildcards):
 def _wave_view(node, wave):
     """The codebook as one wave sees it: wave_columns for other waves left out."""
     if isinstance(node, dict):
-        return {
-            key: (
-                {w: c for w, c in value.items() if w == wave}
-                if key == "wave_columns" and isinstance(value, dict)
-                else _wave_view(value, wave)
-            )
-            for key, value in node.items()
-        }
+        view = {}
+        for key, value in node.items():
+            if key == "wave_columns" and isinstance(value, dict):
+                if wave in value:
+                    view[key] = {wave: value[wave]}
+            else:
+                view[key] = _wave_view(value, wave)
+        return view
     if isinstance(node, list):
         return [_wave_view(value, wave) for value in node]
     return node
@@ -107,7 +107,9 @@ def invariance_table(wildcards):
     target = f"results/invariance/{CROSSWAVE_MODEL}.csv"
     for other in workflow.rules:
         # Output patterns as written, without the wildcard constraints Snakemake adds.
-        patterns = [re.sub(r"\{(\w+),[^}]*\}", r"{\1}", str(out)) for out in other.output]
+        patterns = [
+            re.sub(r"\{(\w+),[^}]*\}", r"{\1}", str(out)) for out in other.output
+        ]
         if target in patterns or "results/invariance/{model}.csv" in patterns:
             return target
     return []
