@@ -17,8 +17,9 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
+# --keep-going: a wave that cannot be read stops alone; the other waves still get their reports.
 run: $(BIN)/.installed  ## run the whole pipeline on the configured waves and render reports/
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --keep-going
 
 test: $(BIN)/.installed  ## run the test suite
 	$(BIN)/python -m pytest
@@ -31,11 +32,26 @@ lint: $(BIN)/.installed  ## ruff, snakemake --lint and snakefmt --check
 data: $(BIN)/.installed  ## regenerate the bundled synthetic waves (byte-identical for the same seed)
 	$(BIN)/lcsurvey-simulate --out data/raw
 
+# A third simulated wave, as a reviewer would add a real one: one file in data/raw/ and one line
+# in config.yaml. Running it again changes nothing.
+DEMO_WAVE := 2023-01
+.PHONY: demo-wave
+demo-wave: data/raw/wave_$(DEMO_WAVE).csv  ## add a simulated wave 2023-01 (returners of 2022-06) to data/raw/ and config.yaml
+	$(BIN)/python -m lcsurvey.crosswave add-wave --config config.yaml --wave $(DEMO_WAVE) \
+	  --path data/raw/wave_$(DEMO_WAVE).csv
+
+data/raw/wave_$(DEMO_WAVE).csv: | $(BIN)/.installed
+	$(BIN)/lcsurvey-simulate --out data/raw --wave $(DEMO_WAVE) --n 300 --format csv \
+	  --previous data/raw/wave_2022-06.sav
+
 bench: $(BIN)/.installed  ## time a cold pipeline run and a no-op rerun
 	$(BIN)/python bench/pipeline.py
 
 power: $(BIN)/.installed  ## Monte Carlo power analysis for the next wave (config.yaml power:)
 	$(BIN)/snakemake --cores $(CORES) power
+
+test-cluster: $(BIN)/.installed  ## start a one-node SLURM cluster (root), run a small power analysis through it and locally, compare
+	bash tests/cluster/run.sh
 
 lock:  ## re-resolve pyproject.toml into requirements.lock and envs/lcsurvey.yaml
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

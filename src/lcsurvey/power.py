@@ -654,6 +654,8 @@ def aggregate(results: pd.DataFrame, true_values: Mapping[str, float],
         ok = group[group["converged"].astype(bool)]
         k, m = int((ok["pvalue"] < alpha).sum()), len(ok)
         lower, upper = analyses.wilson_ci(k, m)
+        # At k = 0 or k = m the limit is exactly 0 or 1 (not a rounding remainder).
+        lower, upper = (0.0 if k == 0 else lower), (1.0 if m and k == m else upper)
         truth = float(true_values.get(effect, np.nan))
         mean = float(ok["est"].mean()) if m else np.nan
         rows.append({
