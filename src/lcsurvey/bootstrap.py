@@ -272,6 +272,19 @@ class QuasiNewtonJob:
         _check_order(model, self.observed)
         self._structure = _Structure(model)
         self._q = self._structure.q
+        # Sigma(theta) and the chain rule for a chunk of draws at once (semopy's matrices:
+        # Sigma = M Psi M' + Theta with M = Lambda (I - B)^-1).
+        model.update_matrices(self.theta[:self._q])
+        self._base = [np.array(mx, dtype=float) for mx in model.matrices[:4]]
+        self._places = [(np.asarray(r1[0], dtype=int), np.asarray(r1[1], dtype=int),
+                         np.asarray(r2, dtype=int)) if r1 else None
+                        for r1, r2 in model.param_ranges[:4]]
+        self._identity = np.array(model.identity_c, dtype=float)
+        self._gather = []
+        for n_mx, rows, cols, params, weights in self._structure.locations:
+            scatter = np.zeros((len(rows), self._q))
+            scatter[np.arange(len(rows)), params] = weights
+            self._gather.append((n_mx, rows, cols, scatter))
         info = (self.information + self.information.T) / 2
         self._v = np.linalg.inv(info) * len(self.x)      # per unit of weight
         self._v = (self._v + self._v.T) / 2
@@ -290,16 +303,32 @@ class QuasiNewtonJob:
             rows = np.flatnonzero(n_missing == r)
             miss = np.array([np.flatnonzero(~mask[i]) for i in rows], dtype=int)
             self._groups.append((slice(rows[0], rows[-1] + 1), miss.reshape(len(rows), r)))
+        # Each row's log-likelihood and score at the full-sample estimates: every draw's
+        # starting value and gradient are their weighted sums.
+        from lcsurvey.fiml import casewise_scores
 
-    def _evaluate(self, thetas: np.ndarray, weights: np.ndarray):
+        ones = np.ones((1, len(x)))
+        self._row_values = self._evaluate(self.theta[None], ones, rowwise=True)
+        scores = casewise_scores(model, frame, self.theta[:self._q], self.theta[self._q:])
+        self._row_scores = scores[self._order]
+
+    def _evaluate(self, thetas: np.ndarray, weights: np.ndarray, *, rowwise: bool = False):
         """Log-likelihood (D,) and gradient (D, k) of each draw; -inf where Sigma is not PD.
 
-        weights are per row in the sorted order of prepare().
+        weights are per row in the sorted order of prepare(). rowwise=True: the log-likelihood
+        of each row at thetas[0] instead.
         """
         q, p = self._q, self.x.shape[1]
-        structure = self._structure
         d_count = len(thetas)
-        sigma = np.stack([structure.sigma(th[:q]) for th in thetas])
+        mats = [np.repeat(base[None], d_count, axis=0) for base in self._base]
+        for mx, place in zip(mats, self._places, strict=True):
+            if place is not None:
+                mx[:, place[0], place[1]] = thetas[:, place[2]]
+        beta, lamb, psi, _ = mats
+        c = np.linalg.inv(self._identity - beta)
+        m = lamb @ c
+        sigma = m @ psi @ np.swapaxes(m, 1, 2) + mats[3]
+        sigma = (sigma + np.swapaxes(sigma, 1, 2)) / 2
         ok = np.ones(d_count, dtype=bool)
         try:
             chol = np.linalg.cholesky(sigma)
@@ -317,7 +346,9 @@ class QuasiNewtonJob:
         logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
         mu = thetas[:, q:]
         resid = np.where(self._mask, self._x0[None] - mu[:, None, :], 0.0)     # (D, n, p)
-        u = resid @ k_inv                                                       # K r per row
+        u = np.empty_like(resid)
+        for d in range(d_count):              # one BLAS call per draw beats numpy's stacking
+            np.matmul(resid[d], k_inv[d], out=u[d])                             # K r per row
         quad = (u * resid).sum(axis=2)
         logdets = np.repeat(logdet[:, None], len(self.x), axis=1)
         sum_a = weights.sum(axis=1)[:, None, None] * k_inv                      # sum_i w_i A_i
@@ -339,23 +370,31 @@ class QuasiNewtonJob:
                 kmm_inv = np.linalg.inv(np.where(bad[:, None, None, None], np.eye(r), kmm))
             ok &= ~bad
             t = np.take_along_axis(u[:, rows], miss[None], axis=2)   # (K r)[m], (D, g, r)
-            c = (kmm_inv @ t[..., None])[..., 0]
-            u[:, rows] -= (km @ c[..., None])[..., 0]
-            quad[:, rows] -= (t * c).sum(axis=2)
+            coef = (kmm_inv @ t[..., None])[..., 0]
+            u[:, rows] -= (km @ coef[..., None])[..., 0]
+            quad[:, rows] -= (t * coef).sum(axis=2)
             logdets[:, rows] += logabs
             left = (km @ kmm_inv) * weights[:, rows, None, None]     # (D, g, p, r)
             flat = miss.size
             sum_a -= (np.moveaxis(left, 2, 1).reshape(d_count, p, flat)
                       @ np.moveaxis(km, 2, 1).reshape(d_count, p, flat).swapaxes(1, 2))
         const = LOG_2PI * self._n_obs
+        if rowwise:
+            return -0.5 * (const[None] + logdets + quad)[0]
         value = -0.5 * (weights * (const[None] + logdets + quad)).sum(axis=1)
         wu = weights[:, :, None] * u
         g_mu = wu.sum(axis=1)
         g_sigma = 0.5 * (np.swapaxes(wu, 1, 2) @ u - sum_a)
         g_sigma = (g_sigma + np.swapaxes(g_sigma, 1, 2)) / 2
         grad = np.empty_like(thetas)
-        for d in range(d_count):
-            grad[d, :q] = structure.chain(thetas[d, :q], g_sigma[d]) if ok[d] else 0.0
+        x = 2 * g_sigma @ m @ psi
+        c_t = np.swapaxes(c, 1, 2)
+        m_t = np.swapaxes(m, 1, 2)
+        derivs = (m_t @ x @ c_t, x @ c_t, m_t @ g_sigma @ m, g_sigma)
+        grad[:, :q] = 0.0
+        for n_mx, rows, cols, scatter in self._gather:
+            grad[:, :q] += derivs[n_mx][:, rows, cols] @ scatter
+        grad[~ok, :q] = 0.0
         grad[:, q:] = g_mu
         value[~ok] = -np.inf
         return value, grad
@@ -371,7 +410,7 @@ class QuasiNewtonJob:
         scale = 1.0 / weights.sum(axis=1)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            value, grad = self._evaluate(theta, weights)
+            value, grad = weights @ self._row_values, weights @ self._row_scores
             active = np.flatnonzero(np.isfinite(value))
             for _ in range(self.max_iter):
                 if not len(active):
