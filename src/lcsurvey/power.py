@@ -251,13 +251,12 @@ class SemFitter:
 
         self.spec = parse_model(syntax)
         self.model = semopy.Model(self.spec.semopy_syntax)
-        observed = [v for v in self.spec.observed]
+        observed = list(self.spec.observed)
         absent = [v for v in observed if v not in sample.columns]
         if absent:
             raise InputError(f"the power model uses variables the population does not have: "
                              f"{absent}", expected="item names from the codebook")
         frame = sample[observed].astype(float).dropna()
-        self.observed = None
         self.model.load(data=frame)
         self.observed = list(self.model.vars["observed"])
         self.structure = fiml._Structure(self.model)
@@ -469,10 +468,9 @@ class SemFitter:
 
     def effects(self, theta, vcov, names: Sequence[str]) -> dict[str, tuple[float, float]]:
         """(estimate, se) of each label or defined parameter in names."""
-        definitions = [d for d in self.spec.definitions]
+        definitions = list(self.spec.definitions)
         out = {}
-        wanted = [d for d in definitions if d.name in names]
-        if wanted:
+        if any(d.name in names for d in definitions):
             # A defined parameter may use earlier ones: evaluate all, keep the wanted.
             est, se = delta_method(definitions, self.columns, theta, vcov)
             for d, e, s in zip(definitions, est, se, strict=True):
