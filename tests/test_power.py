@@ -266,3 +266,12 @@ def test_slurm_profile_dry_run_lists_the_power_jobs(tmp_path):
     assert "Using workflow specific profile workflow/profiles/slurm" in output
     jobs = len(settings["sizes"]) * shards + 3             # + population, aggregate, power
     assert output.count("cpus_per_task=1") == jobs
+
+
+def test_a_sample_the_model_cannot_fit_is_recorded_as_not_converged(truth_study):
+    study, _ = truth_study
+    fitter = study.fitter(study.population.sample(50, np.random.default_rng(0)))
+    sample = study.population.sample(40, np.random.default_rng(1))
+    sample[fitter.observed[0]] = 3.0          # an item without variance
+    theta, vcov, converged = fitter.fit(sample)
+    assert not converged and vcov is None

@@ -459,12 +459,16 @@ class SemFitter:
         return theta, vcov, True
 
     def fit(self, data: pd.DataFrame):
+        """(theta, vcov, converged); a sample the model cannot be fitted to is not converged."""
         x = data[self.observed].to_numpy(dtype=float)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            if np.isfinite(x).all():
-                return self.fit_complete(x)
-            return self.fit_fiml(x)
+            try:
+                if np.isfinite(x).all():
+                    return self.fit_complete(x)
+                return self.fit_fiml(x)
+            except (np.linalg.LinAlgError, ValueError):
+                return self.start, None, False
 
     def effects(self, theta, vcov, names: Sequence[str]) -> dict[str, tuple[float, float]]:
         """(estimate, se) of each label or defined parameter in names."""
