@@ -787,8 +787,13 @@ def invariance_table(data: pd.DataFrame, factors: dict[str, list[str]], group: s
                   "no invariance test")
         return _frame([{**base, "level": "", "note": "; ".join([reason] + notes)}])
     subset = data[data[group].isin([v for v, _ in kept])]
-    result = fit_invariance(subset, factors, group, group_order=[v for v, _ in kept],
-                            missing=missing)
+    try:
+        result = fit_invariance(subset, factors, group, group_order=[v for v, _ in kept],
+                                missing=missing)
+    except np.linalg.LinAlgError as err:
+        reason = f"the multi-group model cannot be estimated ({err}); no invariance test"
+        log.warning("invariance by %s: %s", group, reason)
+        return _frame([{**base, "level": "", "note": "; ".join([reason] + notes)}])
     rows = []
     previous = None
     for level in LEVELS:

@@ -4,6 +4,12 @@
 
 INVARIANCE = config.get("invariance", {})
 INVARIANCE_GROUPS = list(INVARIANCE.get("groups", ["sector"]))
+_UNKNOWN_GROUPS = [v for v in INVARIANCE_GROUPS if v not in CODEBOOK.background]
+if _UNKNOWN_GROUPS:
+    raise WorkflowError(
+        f"config.yaml, invariance.groups: {_UNKNOWN_GROUPS} are not background variables of "
+        f"the codebook; expected some of {sorted(CODEBOOK.background)}"
+    )
 
 
 rule invariance_waves:
