@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -139,6 +140,25 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
     for outcome, predictors in (("safety", ["climate"]), ("learning", ["safety", "climate"]),
                                 ("perceived", ["learning"]), ("transfer", ["perceived", "support"])):
         estimates += _ols_paths(latent_scores, outcome, predictors)
+    coef = {(r["lhs"], r["rhs"]): r for r in estimates}
+    a, b, c, d, e = (coef[k]["est"] for k in (("safety", "climate"), ("learning", "safety"),
+                                               ("learning", "climate"), ("perceived", "learning"),
+                                               ("transfer", "perceived")))  # fmt: skip
+    defined = {"indirect": (a * b * d * e + c * d * e, "a*b*d*e+c*d*e"), "via_safety": (a * b * d * e, "a*b*d*e")}
+    intervals = []
+    for name, (value, formula) in defined.items():
+        se = abs(value) / 3
+        estimates.append({"lhs": name, "op": ":=", "rhs": formula, "label": name, "est": value,
+                          "se": se, "z": 3.0, "pvalue": 0.0027, "ci_lower": value - 1.96 * se,
+                          "ci_upper": value + 1.96 * se, "std_all": value * 0.9})  # fmt: skip
+        # bootstrap intervals unlike the delta method's, so that the printed one can be told;
+        # via_safety has no BCa interval (the report then prints the percentile interval)
+        intervals.append({"lhs": name, "op": ":=", "rhs": formula, "label": name, "est": value,
+                          "se": se, "ci_lower": value - 1.96 * se, "ci_upper": value + 1.96 * se,
+                          "boot_se": se, "boot_ci_lower": 0.45 * value, "boot_ci_upper": 1.6 * value,
+                          "bca_ci_lower": 0.5 * value if name == "indirect" else np.nan,
+                          "bca_ci_upper": 1.7 * value if name == "indirect" else np.nan,
+                          "mc_ci_lower": np.nan, "mc_ci_upper": np.nan})  # fmt: skip
     for factor, item_list in (("climate", ["fac1", "fac2", "fac3", "app1", "app2", "app3"]),
                               ("safety", [f"ps{i}" for i in range(1, 8)])):  # fmt: skip
         for item in item_list:
@@ -171,11 +191,13 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
     pd.DataFrame(reliability).to_csv(paths["reliability"], index=False, float_format="%.6f")
     pd.DataFrame(items).to_csv(paths["items"], index=False, float_format="%.6f")
     pd.DataFrame(estimates).to_csv(paths["estimates"], index=False, float_format="%.6f")
+    pd.DataFrame(intervals).to_csv(paths["intervals"], index=False, float_format="%.10g")
     analyses_tables = {
         "motives": analyses.motives(scores, book),
         "main_motive": analyses.main_motive(responses, book, min_cell=MIN_CELL),
         "moderation": moderation.coefficients,
         "simple_slopes": moderation.simple_slopes,
+        "diversity": analyses.diversity(responses, scores),
     }
     for name, table in analyses_tables.items():  # as the analyses rule writes them
         table.to_csv(paths[name], index=False, float_format="%.10g")
@@ -199,7 +221,69 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
     return paths
 
 
-def render(root: Path, lang: str, tag: str = "") -> dict[str, Path]:
+EARLIER, LATER = "2098-06", "2099-06"  # waves configured before and after WAVE
+# Changes from EARLIER to WAVE: (construct, diff, ci half-width, p, comparable, n_from, n_to).
+CHANGES = [
+    ("facilitation", 0.31, 0.12, 0.0004, "yes", 120, 235),      # higher, comparable
+    ("appreciation", -0.22, 0.15, 0.004, "partly (metric)", 118, 235),  # lower, partly
+    ("error_avoidance", 0.05, 0.14, 0.48, "yes", 119, 235),     # no clear change
+    ("psychological_safety", 0.40, 0.13, 0.0001, "no", 121, 235),  # not comparable
+    ("learning_behaviour", 0.61, 0.30, 0.0002, "yes", 7, 235),  # too few in EARLIER: hidden
+    ("perceived_learning", -0.02, 0.12, 0.74, "yes", 120, 235),
+    ("home_support", 0.08, 0.13, 0.23, "not tested", 117, 235),
+    ("knowledge_transfer", 0.12, 0.14, 0.09, "yes", 120, 235),
+]
+
+
+def write_crosswave_fixture(root: Path) -> dict[str, Path]:
+    """Tables across three waves (EARLIER, WAVE, LATER) as the pooled and invariance stages and
+    the power analysis write them; the report of WAVE must ignore LATER."""
+    paths = {**report.crosswave_paths(root / "results", "transfer"),
+             "power": report.power_path(root / "results")}  # fmt: skip
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    means, changes = [], []
+    for construct, diff, half, p, comparable, n_from, n_to in CHANGES:
+        for wave, n, mean in ((EARLIER, n_from, 3.5), (WAVE, n_to, 3.5 + diff), (LATER, 200, 9.87)):
+            means.append({"construct": construct, "wave": wave, "n": n, "mean": mean, "sd": 0.8,
+                          "se": 0.8 / np.sqrt(n), "ci_lower": mean - 0.1, "ci_upper": mean + 0.1,
+                          "suppressed": n < MIN_CELL})  # fmt: skip
+        changes.append({"construct": construct, "wave_from": EARLIER, "wave_to": WAVE,
+                        "n_from": n_from, "n_to": n_to, "diff": diff, "se": half / 1.96,
+                        "ci_lower": diff - half, "ci_upper": diff + half, "pvalue": p,
+                        "test": "Welch t", "comparable": comparable,
+                        "suppressed": min(n_from, n_to) < MIN_CELL})  # fmt: skip
+        changes.append({"construct": construct, "wave_from": WAVE, "wave_to": LATER,
+                        "n_from": n_to, "n_to": 200, "diff": 6.54, "se": 0.05, "ci_lower": 6.44,
+                        "ci_upper": 6.64, "pvalue": 0.0001, "test": "Welch t",
+                        "comparable": "yes", "suppressed": False})  # fmt: skip
+    pd.DataFrame(means).to_csv(paths["means"], index=False, float_format="%.10g")
+    pd.DataFrame(changes).to_csv(paths["changes"], index=False, float_format="%.10g")
+    fit = {"groups": "wave", "group_values": f"{EARLIER};{WAVE};{LATER}", "ntotal": 590,
+           "pvalue": 0.001, "tli": 0.95, "rmsea_ci_lower": 0.02, "rmsea_ci_upper": 0.04,
+           "srmr": 0.05, "aic": 40000.0, "bic": 41000.0, "rule": "Chen (2007)"}  # fmt: skip
+    pd.DataFrame([
+        {**fit, "level": "configural", "npar": 222, "chisq": 1105.5, "df": 898, "cfi": 0.962,
+         "rmsea": 0.029, "delta_cfi": np.nan, "delta_rmsea": np.nan, "delta_srmr": np.nan,
+         "decision": ""},
+        {**fit, "level": "metric", "npar": 196, "chisq": 1148.1, "df": 924, "cfi": 0.958,
+         "rmsea": 0.030, "delta_cfi": -0.004, "delta_rmsea": 0.001, "delta_srmr": 0.003,
+         "decision": "holds"},
+        {**fit, "level": "scalar", "npar": 170, "chisq": 1290.4, "df": 950, "cfi": 0.941,
+         "rmsea": 0.037, "delta_cfi": -0.017, "delta_rmsea": 0.007, "delta_srmr": 0.006,
+         "decision": "rejected"},
+    ]).to_csv(paths["invariance"], index=False)  # fmt: skip
+    pd.DataFrame([
+        {"n": n, "effect": effect, "replications": 200, "power": power}
+        for effect, curve in (("indirect", [(150, 0.52), (300, 0.83), (450, 0.95)]),
+                              ("via_safety", [(150, 0.21), (300, 0.44), (450, 0.63)]))
+        for n, power in curve
+    ]).to_csv(paths["power"], index=False)  # fmt: skip
+    return paths
+
+
+def render(root: Path, lang: str, tag: str = "", waves: list[str] | None = None,
+           power_note: bool = False) -> dict[str, Path]:  # fmt: skip
     """The report stage as rule report_two_pager runs it: papermill, then HTML, then PDF."""
     out = root / "reports" / WAVE
     out.mkdir(parents=True, exist_ok=True)
@@ -209,7 +293,7 @@ def render(root: Path, lang: str, tag: str = "") -> dict[str, Path]:
         "wave": WAVE, "lang": lang, "results_dir": str(root / "results"),
         "codebook": str(CODEBOOK), "config": str(root / "config.yaml"),
         "data_file": str(root / "data" / "raw" / f"wave_{WAVE}.csv"), "model": "transfer",
-        "min_cell": MIN_CELL,
+        "min_cell": MIN_CELL, "waves": waves or [WAVE], "power_note": power_note,
     }  # fmt: skip
     html = out / f"two_pager_{lang}{tag}.html"
     pdf = out / f"two_pager_{lang}{tag}.pdf"
@@ -225,6 +309,10 @@ def rendered(tmp_path_factory):
         paths = write_results_fixture(root)
         out = {lang: render(root, lang) for lang in ("nl", "en")}
         out["rerun_nl"] = render(root, "nl", tag="_rerun")
+        out["crosswave_paths"] = write_crosswave_fixture(root)
+        for lang in ("nl", "en"):  # a later wave's report: across waves, and the planning note
+            out[f"waves_{lang}"] = render(root, lang, tag="_waves", waves=[EARLIER, WAVE, LATER],
+                                          power_note=True)  # fmt: skip
     finally:
         if saved is not None:
             os.environ["SOURCE_DATE_EPOCH"] = saved
@@ -525,3 +613,193 @@ def test_report_needs_the_motive_table(tmp_path):
     paths["motives"].unlink()
     with pytest.raises(report.InputError, match="motives"):
         report.load_inputs(tmp_path / "results", WAVE, CODEBOOK)
+
+
+# --------------------------------------------------------------------------------------------
+# Indirect association, diversity, across waves, planning note.
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+@pytest.mark.parametrize("variant", ["", "waves_"])
+def test_two_a4_pages_with_and_without_the_comparison_across_waves(rendered, lang, variant):
+    pdf = rendered[f"{variant}{lang}"]["pdf"]
+    reader = pypdf.PdfReader(str(pdf))
+    assert len(reader.pages) == 2
+    across = report.text(lang, "crosswave") in flat(pdf_text(pdf, 1))
+    assert across == (variant == "waves_")
+
+
+def _numbers(text: str) -> list[float]:
+    return [_parse(n) for n in re.findall(r"[\u2212-]?\d+(?:[.,]\d+)?", text)]
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_indirect_association_is_printed_with_its_bootstrap_interval(rendered, lang):
+    intervals = pd.read_csv(rendered["paths"]["intervals"]).set_index("lhs")
+    page1 = flat(pdf_text(rendered[lang]["pdf"], 0))
+    indirect, via = intervals.loc["indirect"], intervals.loc["via_safety"]
+    f = report.fmt_number
+    # indirect: BCa; via_safety has none, so its percentile interval
+    assert f"B = {f(indirect['est'], lang)} ({report.text(lang, 'ci')} " \
+           f"{f(indirect['bca_ci_lower'], lang)}–{f(indirect['bca_ci_upper'], lang)}, " \
+           f"{report.text(lang, 'ci_bca')})" in page1
+    assert f"B = {f(via['est'], lang)} ({report.text(lang, 'ci')} " \
+           f"{f(via['boot_ci_lower'], lang)}–{f(via['boot_ci_upper'], lang)})" in page1
+    # the delta-method interval is not the one printed
+    assert f"{f(indirect['ci_lower'], lang)}–{f(indirect['ci_upper'], lang)}" not in page1
+
+
+def _estimates_with_defined() -> pd.DataFrame:
+    return pd.DataFrame([{"lhs": "indirect", "op": ":=", "rhs": "a*b", "est": 0.08, "pvalue": 0.2,
+                          "ci_lower": -0.02, "ci_upper": 0.18, "std_all": 0.07}])  # fmt: skip
+
+
+def test_defined_effects_fall_back_from_bca_to_percentile_to_delta():
+    inputs = SimpleNamespace(estimates=_estimates_with_defined(), intervals=None)
+    delta = report.defined_effects(inputs).iloc[0]
+    assert (delta["method"], delta["ci_lower"], delta["significant"]) == ("delta", -0.02, False)
+    intervals = pd.DataFrame([{"lhs": "indirect", "op": ":=", "rhs": "a*b", "est": 0.08,
+                               "ci_lower": -0.02, "ci_upper": 0.18, "boot_ci_lower": 0.01,
+                               "boot_ci_upper": 0.2, "bca_ci_lower": np.nan,
+                               "bca_ci_upper": np.nan}])  # fmt: skip
+    inputs.intervals = intervals
+    percentile = report.defined_effects(inputs).iloc[0]
+    assert (percentile["method"], percentile["ci_lower"], percentile["significant"]) == (
+        "percentile", 0.01, True)
+    inputs.intervals = intervals.assign(bca_ci_lower=-0.01, bca_ci_upper=0.19)
+    bca = report.defined_effects(inputs).iloc[0]
+    assert (bca["method"], bca["ci_upper"], bca["significant"]) == ("bca", 0.19, False)
+    for lang in ("nl", "en"):  # an interval through 0 is said to be not clear
+        sentence = report.indirect_sentences(report.defined_effects(inputs), lang)[0]
+        assert ("niet aantoonbaar" if lang == "nl" else "not clear") in sentence
+        assert not re.search(r"gaat .* ook samen|also goes together", sentence)
+
+
+def _diversity(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
+    """(outcome, method, est, pvalue) -> diversity.csv rows (slopes only)."""
+    return pd.DataFrame([{"outcome": o, "term": "share_other_sector", "est": est, "se": 0.2,
+                          "pvalue": p, "ci_lower": est - 0.4, "ci_upper": est + 0.4, "n": 300,
+                          "n_clusters": 24, "method": m} for o, m, est, p in rows])  # fmt: skip
+
+
+def test_diversity_verdicts_need_both_analyses():
+    table = _diversity([
+        ("facilitation", "ols_cluster", 0.5, 0.01), ("facilitation", "random_intercept", 0.5, 0.02),
+        ("appreciation", "ols_cluster", -0.6, 0.001), ("appreciation", "random_intercept", -0.5, 0.01),
+        ("error_avoidance", "ols_cluster", 0.4, 0.03), ("error_avoidance", "random_intercept", 0.3, 0.08),
+        ("psychological_safety", "ols_cluster", 0.1, 0.6),
+        ("psychological_safety", "random_intercept", 0.1, 0.5),
+    ])  # fmt: skip
+    results = report.diversity_results(SimpleNamespace(diversity=table)).set_index("outcome")
+    assert results["verdict"].to_dict() == {"facilitation": "higher", "appreciation": "lower",
+                                            "error_avoidance": "unclear",
+                                            "psychological_safety": "none"}  # fmt: skip
+    codebook = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
+    en = report.diversity_sentence(results.reset_index(), codebook, "en")
+    assert "facilitation (b = 0.50; 95% ci 0.10–0.90) is higher" in en.lower()
+    assert "appreciation (b = −0.60; 95% ci −1.00–−0.20) lower" in en.lower()
+    assert "psychological safety does not differ clearly" in en.lower()
+    assert "error avoidance a difference is uncertain" in en.lower()
+    nl = report.diversity_sentence(results.reset_index(), codebook, "nl")
+    assert "verschilt niet aantoonbaar" in nl and "onzeker" in nl
+    none = report.diversity_results(SimpleNamespace(diversity=_diversity(
+        [("facilitation", "ols_cluster", 0.2, 0.4), ("facilitation", "random_intercept", 0.2, 0.3)])))
+    for lang in ("nl", "en"):
+        sentence = report.diversity_sentence(none, codebook, lang)
+        assert not re.search(r"hoger|lager|higher|lower|bewijs|proves?|\bcaus|veroorza", sentence)
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_diversity_numbers_are_the_analyses_table(rendered, lang):
+    table = pd.read_csv(rendered["paths"]["diversity"])
+    main = table[(table["term"] == "share_other_sector") & (table["method"] == "ols_cluster")]
+    check = table[(table["term"] == "share_other_sector") & (table["method"] == "random_intercept")]
+    page2 = flat(pdf_text(rendered[lang]["pdf"], 1))
+    assert report.text(lang, "diversity") in page2
+    f = report.fmt_number
+    for row in main.itertuples():
+        p_check = check[check["outcome"] == row.outcome]["pvalue"].iloc[0]
+        assert (f"{f(row.est, lang)} ({f(row.ci_lower, lang)}–{f(row.ci_upper, lang)}) "
+                f"{report.fmt_p(row.pvalue, lang)} {report.fmt_p(p_check, lang)}") in page2
+    inputs = report.load_inputs(rendered["root"] / "results", WAVE, CODEBOOK)
+    sentence = report.diversity_sentence(report.diversity_results(inputs), inputs.codebook, lang)
+    assert flat(sentence) in flat(pdf_text(rendered[lang]["pdf"], 0))
+    allowed = {round(v, 2) for v in main[["est", "ci_lower", "ci_upper"]].to_numpy().ravel()}
+    allowed |= {95.0, float(main["n_clusters"].max())}
+    for value in _numbers(sentence):
+        assert any(abs(value - a) <= 0.0051 for a in allowed), (value, sentence)
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_across_waves_numbers_come_from_the_changes_table(rendered, lang):
+    page2 = flat(pdf_text(rendered[f"waves_{lang}"]["pdf"], 1))
+    start = page2.index(report.text(lang, "crosswave"))
+    section = page2[start:page2.index(report.text(lang, "reading"), start)]
+    f = report.fmt_number
+    changes = pd.DataFrame(CHANGES, columns=["construct", "diff", "half", "p", "comparable",
+                                             "n_from", "n_to"])  # fmt: skip
+    codebook = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
+    for row in changes.itertuples():
+        label = report.construct_label(codebook, row.construct, lang)
+        cell = f"{f(row.diff, lang)} ({f(row.diff - row.half, lang)}–{f(row.diff + row.half, lang)})"
+        if row.n_from < MIN_CELL:  # suppressed: neither the row nor its numbers
+            assert cell not in section
+            assert report.text(lang, "cw_suppressed", min_cell=MIN_CELL, labels=label) in section
+        else:  # the change with its CI
+            assert cell in section, label
+    # the higher / lower claims: significant and comparable only
+    assert report.text(lang, "cw_change_up", label=report.construct_label(codebook, "facilitation", lang),
+                       to=WAVE, frm=EARLIER, d=f(0.31, lang), l=f(0.19, lang), u=f(0.43, lang)) in section
+    assert report.text(lang, "cw_change_down", label=_lower(report.construct_label(codebook, "appreciation", lang)),
+                       to=WAVE, frm=EARLIER, d=f(-0.22, lang), l=f(-0.37, lang), u=f(-0.07, lang)) in section
+    safety = report.construct_label(codebook, "psychological_safety", lang)
+    assert re.search(rf"{safety}[^.]*(hoger|higher)", section) is None  # not comparable
+    assert report.text(lang, "cw_not_comparable", labels=_lower(safety)) in section
+    assert report.text(lang, "cw_inv_metric", dcfi=f(-0.017, lang, 3), drmsea=f(0.007, lang, 3)) in section
+    # nothing of the later wave
+    for later in (LATER, f(9.87, lang), f(6.54, lang)):
+        assert later not in page2
+
+
+def _lower(label: str) -> str:
+    return label[:1].lower() + label[1:]
+
+
+def test_across_waves_only_with_an_earlier_wave(rendered):
+    results = rendered["root"] / "results"
+    for waves in ([WAVE], [WAVE, LATER]):  # WAVE first: nothing to compare with
+        inputs = report.load_inputs(results, WAVE, CODEBOOK, waves=waves)
+        assert inputs.means is None and report.crosswave_results(inputs) is None
+        assert report.crosswave_html(inputs, "en") == ""
+    later = report.load_inputs(results, WAVE, CODEBOOK, waves=[EARLIER, WAVE, LATER])
+    assert later.waves == [EARLIER, WAVE]
+    result = report.crosswave_results(later)
+    assert (result["from"], result["to"]) == (EARLIER, WAVE)
+    assert set(result["means"]["wave"]) == {EARLIER, WAVE}
+    assert result["suppressed"] == ["learning_behaviour"]
+    assert "learning_behaviour" not in set(result["changes"]["construct"])
+
+
+def test_invariance_summary_levels():
+    def table(metric: str, scalar: str) -> pd.DataFrame:
+        return pd.DataFrame({"level": ["configural", "metric", "scalar"],
+                             "decision": [np.nan, metric, scalar], "delta_cfi": [np.nan, -0.002, -0.02],
+                             "delta_rmsea": [np.nan, 0.001, 0.01]})  # fmt: skip
+    assert report.invariance_summary(table("holds", "holds"))["level"] == "scalar"
+    metric = report.invariance_summary(table("holds", "rejected"))
+    assert metric["level"] == "metric" and metric["delta_cfi"] == -0.02
+    none = report.invariance_summary(table("rejected", np.nan))
+    assert none["level"] == "none" and none["delta_cfi"] == -0.002
+    assert report.invariance_summary(None) is None
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_planning_note_only_when_asked(rendered, lang):
+    from lcsurvey.power import planning_note
+
+    power = pd.read_csv(rendered["crosswave_paths"]["power"])
+    note = flat(planning_note(power, lang))
+    assert note in flat(pdf_text(rendered[f"waves_{lang}"]["pdf"], 1))
+    assert "300" in note  # the smallest n reaching 80% power for the indirect association
+    assert note not in flat(pdf_text(rendered[lang]["pdf"], 1))

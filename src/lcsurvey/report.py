@@ -112,8 +112,8 @@ TEXT: dict[str, dict[str, str]] = {
         "alpha": "α",
         "omega": "ω",
         "range": "bereik",
-        "measures_note": "k = aantal items, α = Cronbachs alfa met 95%-BI, ω = McDonalds omega (totaal). "
-        "Waarden vanaf 0,70 gelden als voldoende betrouwbaar.",
+        "measures_note": "k = aantal items, α = Cronbachs alfa met 95%-BI, ω = McDonalds omega "
+        "(totaal); vanaf 0,70 voldoende betrouwbaar.",
         "estimator": "Schatting: {estimator}, ontbrekende antwoorden: {missing}; n = {n}.",
         "missing_fiml": "FIML (alle beschikbare antwoorden tellen mee)",
         "missing_listwise": "alleen deelnemers met alle antwoorden (listwise)",
@@ -130,13 +130,13 @@ TEXT: dict[str, dict[str, str]] = {
         "t": "t (df)",
         "p_holm": "p (Holm)",
         "verdict": "Oordeel",
-        "motive_tests_note": "Eénsteekproef-t-toets tegen het midden van de schaal, p-waarden "
-        "gecorrigeerd voor vier toetsen (Holm). Een drijfveer: het 95%-BI ligt boven het midden "
-        "én de gecorrigeerde p < 0,05; geen drijfveer: eronder; anders onbeslist.",
-        "reading_text": "95%-BI: het betrouwbaarheidsinterval; bij vaak herhaald onderzoek "
-        "bevat 95% van zulke intervallen het werkelijke gemiddelde. β: "
-        "gestandaardiseerde samenhang tussen −1 en 1; rond 0,1 is zwak, rond 0,3 matig, vanaf "
-        "0,5 sterk. Groepen met minder dan {min_cell} deelnemers worden niet apart getoond.",
+        "motive_tests_note": "Eénsteekproef-t-toets tegen het schaalmidden, Holm-correctie voor "
+        "vier toetsen. Drijfveer: 95%-BI boven het midden én p (Holm) < 0,05; geen drijfveer: "
+        "eronder; anders onbeslist.",
+        "reading_text": "95%-BI: betrouwbaarheidsinterval; bij vaak herhaald onderzoek bevat "
+        "95% van zulke intervallen de werkelijke waarde. β: gestandaardiseerde samenhang (−1 "
+        "tot 1; 0,1 zwak, 0,3 matig, 0,5 sterk). Groepen onder {min_cell} deelnemers worden "
+        "niet apart getoond.",
         "prov_data": "Ruwe data (SHA-256)",
         "prov_config": "Configuratie (SHA-256)",
         "prov_code": "Codeversie (git)",
@@ -255,8 +255,8 @@ TEXT: dict[str, dict[str, str]] = {
         "cw_partly (metric)": "deels",
         "cw_no": "nee",
         "cw_not tested": "n.g.",
-        "cw_note": "M = gemiddelde; Δ = {to} min {frm}; vergel. = meetinvariantie (ja: "
-        "scalair, deels: metrisch, n.g.: niet getoetst).",
+        "cw_note": "Δ = gemiddelde {to} min {frm}; vergel. = meetinvariantie (ja: scalair, "
+        "deels: metrisch, n.g.: niet getoetst).",
         "cw_suppressed": "Niet getoond, want kleiner dan {min_cell}: {labels}.",
         "planning": "Volgende meting",
     },
@@ -321,8 +321,8 @@ TEXT: dict[str, dict[str, str]] = {
         "alpha": "α",
         "omega": "ω",
         "range": "range",
-        "measures_note": "k = number of items, α = Cronbach's alpha with 95% CI, ω = McDonald's omega (total). "
-        "Values from 0.70 count as sufficiently reliable.",
+        "measures_note": "k = number of items, α = Cronbach's alpha with 95% CI, ω = McDonald's "
+        "omega (total); from 0.70 sufficiently reliable.",
         "estimator": "Estimation: {estimator}, missing answers: {missing}; n = {n}.",
         "missing_fiml": "FIML (all available answers used)",
         "missing_listwise": "only participants with all answers (listwise)",
@@ -339,13 +339,13 @@ TEXT: dict[str, dict[str, str]] = {
         "t": "t (df)",
         "p_holm": "p (Holm)",
         "verdict": "Verdict",
-        "motive_tests_note": "One-sample t-test against the scale midpoint, p-values corrected "
-        "for four tests (Holm). A motive: the 95% CI lies above the midpoint and the corrected "
-        "p < 0.05; not a motive: below it; otherwise undecided.",
-        "reading_text": "95% CI: the confidence interval; over many repeated studies, 95% of "
-        "such intervals contain the true mean. β: standardised association "
-        "between −1 and 1; around 0.1 is weak, around 0.3 moderate, from 0.5 strong. Groups "
-        "with fewer than {min_cell} participants are not shown separately.",
+        "motive_tests_note": "One-sample t-test against the scale midpoint, Holm-corrected for "
+        "four tests. Motive: 95% CI above the midpoint and p (Holm) < 0.05; not a motive: below "
+        "it; otherwise undecided.",
+        "reading_text": "95% CI: confidence interval; over many repeated studies, 95% of such "
+        "intervals contain the true value. β: standardised association (−1 to 1; 0.1 weak, "
+        "0.3 moderate, 0.5 strong). Groups under {min_cell} participants are not shown "
+        "separately.",
         "prov_data": "Raw data (SHA-256)",
         "prov_config": "Configuration (SHA-256)",
         "prov_code": "Code version (git)",
@@ -463,12 +463,15 @@ TEXT: dict[str, dict[str, str]] = {
         "cw_partly (metric)": "partly",
         "cw_no": "no",
         "cw_not tested": "n.t.",
-        "cw_note": "M = mean; Δ = {to} minus {frm}; compar. = measurement invariance (yes: "
-        "scalar, partly: metric, n.t.: not tested).",
+        "cw_note": "Δ = mean {to} minus {frm}; compar. = measurement invariance (yes: scalar, "
+        "partly: metric, n.t.: not tested).",
         "cw_suppressed": "Not shown, as smaller than {min_cell}: {labels}.",
         "planning": "Next wave",
     },
 }
+
+# "95%-BI" is one word: a non-breaking hyphen keeps a line from ending in "95%-".
+TEXT["nl"] = {key: value.replace("95%-BI", "95%\u2011BI") for key, value in TEXT["nl"].items()}
 
 # The latent factors of the structural model: box label, and noun phrases for sentences
 # ("subj" starts a sentence, "more"/"less" end one, "obj" is the neutral form).
@@ -1223,6 +1226,7 @@ def crosswave_sentences(result: dict[str, Any], codebook: dict[str, Any], lang: 
         parts.append(text(lang, key, label=construct_label(codebook, r.construct, lang),
                           to=to, frm=frm, d=fmt_number(r.diff, lang),
                           l=fmt_number(r.ci_lower, lang), u=fmt_number(r.ci_upper, lang)))  # fmt: skip
+    parts = parts[:1] + [_lower_first(part) for part in parts[1:]]
     sentences = []
     if parts:
         rest = [text(lang, "cw_rest")] if len(moved) < len(comparable) else []
@@ -1818,8 +1822,8 @@ def measures_html(inputs: ReportInputs, lang: str) -> str:
         + _table([text(lang, "construct"), text(lang, "items"),
                   f"{text(lang, 'alpha')} ({text(lang, 'ci')})", text(lang, "omega")], rows,
                  classes="measures-table")  # fmt: skip
-        + f'<p class="note">{_e(text(lang, "measures_note"))}</p>'
-        + (f'<p class="note">{_e(cfa)}</p>' if (cfa := cfa_line(inputs.cfa_fit, lang)) else "")
+        + f'<p class="note">{_e(text(lang, "measures_note"))}'
+        + (f" {_e(cfa)}" if (cfa := cfa_line(inputs.cfa_fit, lang)) else "") + "</p>"
         + "</section>"
     )
 
@@ -1905,15 +1909,12 @@ def crosswave_html(inputs: ReportInputs, lang: str) -> str:
     result = crosswave_results(inputs)
     if result is None:
         return ""
-    means, changes = result["means"], result["changes"]
-    mean_to = means[means["wave"] == result["to"]].set_index("construct")["mean"]
+    changes = result["changes"]
     rows = [[_e(construct_label(inputs.codebook, r.construct, lang)),
-             fmt_number(mean_to.get(r.construct, np.nan), lang),
              f"{fmt_number(r.diff, lang)} ({fmt_number(r.ci_lower, lang)}–"
              f"{fmt_number(r.ci_upper, lang)})", _e(text(lang, f"cw_{r.comparable}"))]
             for r in changes.itertuples()]  # fmt: skip
-    headers = ["", f"{text(lang, 'mean')} {result['to']}", text(lang, "cw_diff"),
-               text(lang, "cw_comparable")]  # fmt: skip
+    headers = ["", text(lang, "cw_diff"), text(lang, "cw_comparable")]
     notes = [text(lang, "cw_note", frm=result["from"], to=result["to"])]
     if result["suppressed"]:
         labels = ", ".join(construct_label(inputs.codebook, c, lang) for c in result["suppressed"])
