@@ -20,7 +20,7 @@ rule clean:
         reading=reading_options,
         key_file=config.get("pseudonym_key_file"),
         raw_sha256=raw_sha256,
-        codebook=codebook_digest,
+        codebook=clean_codebook_digest,
     script:
         "../scripts/clean.py"
 

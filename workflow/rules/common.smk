@@ -91,15 +91,21 @@ def _wave_view(node, wave):
 
 
 @functools.lru_cache
-def _codebook_digest(wave):
+def _codebook_digest(wave, skip=()):
     with open(config["codebook"], encoding="utf-8") as handle:
         book = yaml.safe_load(handle)
-    text = json.dumps(_wave_view(book, wave), sort_keys=True, default=str)
+    view = {k: v for k, v in _wave_view(book, wave).items() if k not in skip}
+    text = json.dumps(view, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def codebook_digest(wildcards):
     return _codebook_digest(wildcards.wave)
+
+
+def clean_codebook_digest(wildcards):
+    """As codebook_digest, without the sections cleaning does not read."""
+    return _codebook_digest(wildcards.wave, skip=("constructs", "composites"))
 
 
 def invariance_table(wildcards):
