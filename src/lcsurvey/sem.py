@@ -506,7 +506,7 @@ def _standardizer(estimates: pd.DataFrame, model: semopy.Model):
     loading = ops == "=~"
     regression = ops == "~"
     variance = (ops == "~~") & (lhs == rhs)
-    covariance = (ops == "~~") & (lhs != rhs)
+    covariance = (ops == "~~") & (lhs != rhs) & (own_lhs >= 0) & (own_rhs >= 0)
 
     def standardize(est: np.ndarray) -> np.ndarray:
         sigma, (_, c) = model.calc_sigma()
