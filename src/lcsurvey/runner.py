@@ -9,10 +9,12 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from lcsurvey.errors import InputError
+
+if TYPE_CHECKING:  # pandas only for the type hints: a script that writes no table skips it
+    import pandas as pd
 
 # Tables are written with ten significant digits so that reruns are byte-identical even when
 # threaded linear algebra changes the last bits of a number.

@@ -4,7 +4,7 @@ HTML through the two_pager template (no code, no prompts), then the A4 PDF with 
 import os
 from pathlib import Path
 
-from lcsurvey.report import render_report
+from lcsurvey.render import render_report
 from lcsurvey.runner import script_log
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821

@@ -1,0 +1,190 @@
+"""The two-pager's rendering steps: papermill executes the notebook, nbconvert makes the HTML
+through the project's template, WeasyPrint the PDF.
+
+Kept apart from lcsurvey.report (which computes the content, in the notebook's kernel) so that
+the process driving these steps imports no pandas, numpy or matplotlib before it starts the
+kernel: its start is on the report's critical path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from lcsurvey.errors import InputError
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+TEMPLATE_NAME = "two_pager"
+# The report's title per language (lcsurvey.report.TEXT uses the same), for the HTML <title>.
+TITLE = {"nl": "Leren in leer-werkgemeenschappen", "en": "Learning in learning communities"}
+
+
+def _write_atomically(path: str | Path, write) -> None:
+    """write(tmp) into a temporary file beside `path`, then rename: no half-written outputs."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def execute_notebook(
+    notebook: str | Path, output: str | Path, parameters: dict[str, Any], cwd: str | Path | None = None
+) -> None:
+    """Run the two-pager notebook with papermill.
+
+    Kernel 'python3': jupyter_client starts it with the running interpreter (sys.executable),
+    so the notebook sees the same environment and lcsurvey as the caller. An InputError raised
+    in the notebook comes back as an InputError, so scripts can report it without a traceback.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    def run(tmp: Path) -> None:
+        papermill.execute_notebook(
+            str(notebook), str(tmp), parameters=parameters, kernel_name="python3",
+            cwd=str(cwd) if cwd else None, progress_bar=False, log_output=False,
+            request_save_on_cell_execute=False,
+        )  # fmt: skip
+
+    try:
+        _write_atomically(output, run)
+    except PapermillExecutionError as err:
+        if err.ename == "InputError":
+            raise InputError(err.evalue) from None
+        raise
+
+
+def render_html(notebook: str | Path, html_path: str | Path) -> str:
+    """An executed notebook -> a self-contained HTML page through the two_pager template."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    params = nb.metadata.get("papermill", {}).get("parameters", {})
+    lang = params.get("lang", "nl")
+    exporter = HTMLExporter(template_name=TEMPLATE_NAME,
+                            extra_template_basedirs=[str(TEMPLATES_DIR)])  # fmt: skip
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    resources = {"two_pager": {"lang": lang, "title": f"{TITLE.get(lang, TITLE['nl'])} · "
+                               f"{params.get('wave', '')}"}}  # fmt: skip
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    _write_atomically(html_path, lambda tmp: tmp.write_text(body, encoding="utf-8"))
+    return body
+
+
+# The PDF's fonts: DejaVu Sans (regular and bold) as bundled with matplotlib, cut down to the
+# characters a report can contain and without hinting or OpenType layout tables, shipped with the
+# template. WeasyPrint subsets every font it embeds; a small font keeps that step fast and makes
+# the PDF independent of the fonts installed on the machine. On screen the HTML falls back to
+# "DejaVu Sans", then any sans-serif.
+FONT_DIR = TEMPLATES_DIR / TEMPLATE_NAME / "fonts"
+PDF_FONT_FAMILY = "LC Sans"
+PDF_FONTS = {"normal": "lc-sans.ttf", "bold": "lc-sans-bold.ttf"}
+FONT_SOURCES = {"normal": "DejaVuSans.ttf", "bold": "DejaVuSans-Bold.ttf"}
+# Basic Latin, Latin-1, Latin Extended-A, Greek, spacing modifiers, general punctuation,
+# super- and subscripts, the euro sign, letter-like symbols, arrows and mathematical operators.
+FONT_RANGES = ((0x20, 0x7E), (0xA0, 0x17F), (0x2C6, 0x2DD), (0x370, 0x3FF), (0x2010, 0x205E),
+               (0x2070, 0x209F), (0x20AC, 0x20AC), (0x2100, 0x214F), (0x2190, 0x21FF),
+               (0x2200, 0x22FF))  # fmt: skip
+
+
+def build_pdf_fonts(target_dir: str | Path = FONT_DIR) -> dict[str, Path]:
+    """Write the PDF fonts (PDF_FONTS) from matplotlib's DejaVu Sans; the same bytes each time.
+
+    Kept: the glyphs of FONT_RANGES, names and metrics. Dropped: hinting (PDF viewers do not
+    need it) and GSUB/GPOS/GDEF (WeasyPrint drops them from embedded fonts anyway; so lines are
+    set without kerning).
+    """
+    import matplotlib
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    source_dir = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    unicodes = [code for low, high in FONT_RANGES for code in range(low, high + 1)]
+    target_dir = Path(target_dir)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for weight, name in PDF_FONTS.items():
+        options = subset.Options(hinting=False, desubroutinize=True, notdef_outline=True,
+                                 name_IDs=["*"], name_languages=["*"], layout_features=[])  # fmt: skip
+        options.drop_tables += ["GSUB", "GPOS", "GDEF", "FFTM"]
+        font = TTFont(source_dir / FONT_SOURCES[weight], recalcTimestamp=False)
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(unicodes=unicodes)
+        subsetter.subset(font)
+        written[weight] = target_dir / name
+        _write_atomically(written[weight], lambda tmp, font=font: font.save(str(tmp)))
+    return written
+
+
+def pdf_stylesheet(font_config):
+    """The print-only stylesheet: the shipped fonts as PDF_FONT_FAMILY (see two_pager.css)."""
+    import weasyprint
+
+    faces = "".join(
+        f'@font-face {{ font-family: "{PDF_FONT_FAMILY}"; font-weight: {weight}; '
+        f'src: url("{(FONT_DIR / name).as_uri()}"); }}\n'
+        for weight, name in PDF_FONTS.items()
+    )
+    return weasyprint.CSS(string=faces, font_config=font_config)
+
+
+def render_pdf(html_path: str | Path, pdf_path: str | Path, html_text: str | None = None) -> None:
+    """HTML -> PDF with WeasyPrint; the shipped fonts (FONT_DIR) embedded as subsets.
+
+    html_text: the page itself when the caller has it (saves reading it back); relative links
+    are resolved against html_path either way.
+    """
+    import weasyprint
+    from weasyprint.text.fonts import FontConfiguration
+
+    font_config = FontConfiguration()
+    source = (weasyprint.HTML(string=html_text, base_url=str(Path(html_path).resolve().parent))
+              if html_text is not None else weasyprint.HTML(filename=str(html_path)))  # fmt: skip
+    document = source.render(stylesheets=[pdf_stylesheet(font_config)], font_config=font_config)
+    _write_atomically(pdf_path, lambda tmp: document.write_pdf(str(tmp)))
+
+
+def _preload_renderers() -> None:
+    """Import nbconvert and WeasyPrint (slow imports) while the notebook kernel works."""
+    import nbconvert  # noqa: F401
+    import weasyprint  # noqa: F401
+
+
+def render_report(
+    notebook: str | Path,
+    executed: str | Path,
+    html_path: str | Path,
+    pdf_path: str | Path,
+    parameters: dict[str, Any],
+    cwd: str | Path | None = None,
+) -> dict[str, float]:
+    """The whole two-pager in one process: papermill, then HTML, then PDF; seconds per step.
+
+    The renderers are imported in a thread while the kernel runs the notebook (the kernel is
+    another process), so their import costs no wall-clock time on a machine with two cores.
+    """
+    import threading
+    import time
+
+    times = {}
+    start = time.perf_counter()
+    preload = threading.Thread(target=_preload_renderers, daemon=True)
+    preload.start()
+    execute_notebook(notebook, executed, parameters, cwd=cwd)
+    times["notebook"] = time.perf_counter() - start
+    preload.join()
+    start = time.perf_counter()
+    page = render_html(executed, html_path)
+    times["html"] = time.perf_counter() - start
+    start = time.perf_counter()
+    render_pdf(html_path, pdf_path, html_text=page)
+    times["pdf"] = time.perf_counter() - start
+    return times
