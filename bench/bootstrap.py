@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -101,6 +102,13 @@ def mediation_against_lavaan(draws: int, lavaan: bool) -> None:
             print(line)
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished child processes (the bootstrap workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def structural_model(draws: int, wave: str) -> None:
     from lcsurvey.sem import bootstrap_estimates, fit_model
 
@@ -113,13 +121,15 @@ def structural_model(draws: int, wave: str) -> None:
     start = time.perf_counter()
     fitted = fit_model(config["models"]["transfer"], data, name="transfer")
     fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
     two, summary = bootstrap_estimates(fitted, draws, 20211201, workers=2)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, _cpu_seconds() - cpu_start
     row = summary.iloc[0]
     print(f"(2) transfer model, wave {wave} (N={len(fitted.data)}): fit {fit_seconds:.1f} s, "
           f"{draws} draws (+ {len(fitted.data)} jackknife refits) on 2 workers {seconds:.1f} s "
-          f"({row['method']}, {row['draws_ok']} ok, {row['draws_failed']} failed)")
+          f"wall, {cpu_seconds:.1f} s CPU in all processes (wall on 2 idle cores is about "
+          f"half of that) ({row['method']}, {row['draws_ok']} ok, {row['draws_failed']} failed; "
+          f"load average {os.getloadavg()[0]:.1f})")
     from lcsurvey import bootstrap as boot
     from lcsurvey.sem import _bootstrap_job
 
