@@ -83,7 +83,9 @@ def run_once(args, work: Path, results: Path, index: int) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], cwd=ROOT, env=env,
-                          check=True, capture_output=True, text=True)  # fmt: skip
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode:
+        sys.exit(f"the two-pager failed:\n{done.stderr[-3000:]}")
     total = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -174,6 +174,10 @@ def render_report(
     import threading
     import time
 
+    # papermill first, in this thread: it shares jupyter_client and nbformat with nbconvert,
+    # and a module imported from two threads at once can be seen half-initialised.
+    import papermill  # noqa: F401
+
     times = {}
     start = time.perf_counter()
     preload = threading.Thread(target=_preload_renderers, daemon=True)
