@@ -233,3 +233,24 @@ def test_standardized_defined_and_robust_match_lavaan(case):
         # lavaan standardises := parameters by evaluating them on the standardised labels.
         defined = result.estimates[result.estimates["op"] == ":="]
         assert defined["std_all_se"].gt(0).all()
+
+
+def test_observed_regressors_are_fixed_x_as_in_lavaan():
+    """Observed exogenous regressors: moments fixed at the sample values (lavaan's default
+    fixed.x = TRUE), so df, the baseline model, CFI/TLI/RMSEA and AIC/BIC are lavaan's."""
+    data = pd.read_csv(FIXTURES / "political_democracy.csv")
+    result = fit_model("y1 ~ x1 + x2\ny2 ~ y1 + x1", data, missing="listwise")
+    ref = pd.read_csv(FIXTURES / "sem_fixed_x_estimates.csv")
+    ref = ref.assign(rhs=ref["rhs"].fillna("")).set_index(key(ref))
+    ours = result.estimates.set_index(key(result.estimates))
+    # lavaan also lists the regressors' fixed (co)variances, with se 0.
+    assert set(ref.index) - set(ours.index) == {"x1 ~~ x1", "x1 ~~ x2", "x2 ~~ x2"}
+    ref = ref.loc[ours.index]
+    for column, theirs in [("est", "est"), ("se", "se"), ("std_all", "std.all")]:
+        np.testing.assert_allclose(ours[column], ref[theirs], atol=TOL)
+    fit = result.fit.iloc[0]
+    ref_fit = pd.read_csv(FIXTURES / "sem_fixed_x_fit.csv").set_index("measure")["value"]
+    assert fit["df"] == ref_fit["df"] == 1
+    for ours_name, theirs in FIT_NAMES.items():
+        tolerance = TOL * max(1.0, abs(ref_fit[theirs]) / 1000)
+        assert fit[ours_name] == pytest.approx(ref_fit[theirs], abs=tolerance), ours_name

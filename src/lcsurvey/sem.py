@@ -170,6 +170,11 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
     the casewise score products), as lavaan's estimator = "MLR"; with listwise data the model
     gets free means for this, as lavaan's MLR does.
     Defined parameters (:=) get delta-method standard errors from the same covariance matrix.
+    Observed exogenous regressors (observed variables that only predict) have their variances
+    and covariances fixed at the sample values, as lavaan's default fixed.x = TRUE; with
+    listwise data the fit measures then count them as lavaan does (fixed_exogenous). Under FIML
+    their moments are fixed at the EM estimates but the fit measures still count them among the
+    free moments, so df, CFI, TLI, RMSEA, AIC and BIC of such a model are not lavaan's.
     """
     spec = parse_model(syntax, name=name)
     if se not in SE_TYPES:
@@ -228,7 +233,8 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
                 vcov = np.asarray(model.calc_fim(inverse=True)[1], dtype=float)
         columns = list(active)
         estimates = _estimates_table(model, spec, np.sqrt(np.clip(np.diag(vcov), 0, None)))
-        fit = fit_measures(model, used, n_free=len(model.param_vals))
+        fit = fit_measures(model, used, n_free=len(model.param_vals),
+                           fixed_x=fixed_exogenous(model, spec))
     else:
         raise InputError(f"estimation.missing {missing!r} is not available",
                          expected="fiml or listwise")
@@ -584,13 +590,27 @@ def standardized_inference(model: semopy.Model, spec: ModelSpec, estimates: pd.D
                         index=estimates.index)
 
 
-def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int) -> pd.DataFrame:
+def fixed_exogenous(model: semopy.Model, spec: ModelSpec) -> list[str]:
+    """Observed exogenous regressors whose variances and covariances semopy fixes at their
+    sample values (lavaan's fixed.x = TRUE): observed variables that only ever predict, with
+    no free variance of their own in the model."""
+    free = {key for _, key in parameter_keys(model, spec)}
+    return [v for v in model.vars["observed"] if v in model.vars["exogenous"]
+            and (v, "~~", v) not in free]
+
+
+def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int,
+                 fixed_x: list[str] | None = None) -> pd.DataFrame:
     """lavaan's fitMeasures() for an ML fit without mean structure (listwise data).
 
     chisq = N F_ML with F_ML = log|Sigma| + tr(S Sigma^-1) - log|S| - p and S the covariance
     matrix with divisor N; baseline = the independence model; CFI, TLI, RMSEA (90% CI by the
     noncentral chi-square) use N; SRMR is Bentler's (residuals scaled by the sample SDs, lower
     triangle with diagonal); AIC/BIC from the log-likelihood with the free parameters.
+    Observed exogenous regressors with moments fixed at the sample values (`fixed_x`, lavaan's
+    default fixed.x = TRUE) count as lavaan counts them: their k(k+1)/2 moments leave the
+    degrees of freedom, the baseline model keeps their covariances, and the log-likelihood is
+    that of the other variables given them.
     """
     observed = list(model.vars["observed"])
     x = data[observed].to_numpy(float)
@@ -600,10 +620,14 @@ def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int) -> pd.
     _, logdet_sigma = np.linalg.slogdet(sigma)
     _, logdet_s = np.linalg.slogdet(s)
     f_ml = logdet_sigma + np.trace(s @ np.linalg.inv(sigma)) - logdet_s - p
-    df = p * (p + 1) // 2 - n_free
+    fixed = [observed.index(v) for v in (fixed_x or [])]
+    k = len(fixed)
+    df = p * (p + 1) // 2 - k * (k + 1) // 2 - n_free
     chisq = n * f_ml if df != 0 else 0.0  # df 0: exact fit, only rounding noise is left
-    chisq_base = n * (np.log(np.diag(s)).sum() - logdet_s)
-    df_base = p * (p - 1) // 2
+    base = np.diag(np.diag(s))
+    base[np.ix_(fixed, fixed)] = s[np.ix_(fixed, fixed)]
+    chisq_base = n * (np.linalg.slogdet(base)[1] - logdet_s)
+    df_base = p * (p - 1) // 2 - k * (k - 1) // 2
     cfi_den = max(chisq - df, chisq_base - df_base, 0.0)
     cfi = 1 - max(chisq - df, 0.0) / cfi_den if cfi_den > 0 else 1.0
     tli = ((chisq_base / df_base) - (chisq / df)) / ((chisq_base / df_base) - 1) if df > 0 else 1.0
@@ -613,6 +637,10 @@ def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int) -> pd.
     resid = (s - sigma) * np.outer(scale, scale)
     srmr = np.sqrt(np.mean(resid[np.tril_indices(p)] ** 2))
     loglik = -n / 2 * (p * np.log(2 * np.pi) + logdet_sigma + np.trace(s @ np.linalg.inv(sigma)))
+    if k:
+        # lavaan's logl under fixed.x: the joint one minus the regressors' own (saturated).
+        s_xx = s[np.ix_(fixed, fixed)]
+        loglik += n / 2 * (k * np.log(2 * np.pi) + np.linalg.slogdet(s_xx)[1] + k)
     return pd.DataFrame([{
         "ntotal": n, "estimator": "ML", "missing": "listwise",
         "chisq": chisq, "df": df, "pvalue": stats.chi2.sf(chisq, df) if df > 0 else np.nan,
