@@ -119,7 +119,8 @@ def test_zero_interaction_is_rejected_at_the_nominal_rate(book):
             reg["std_all"] = 0.0
     study = power.PowerStudy(power.TruthPopulation(truth, list(book.items)), SYNTAX, book,
                              [power.INTERACTION], alpha=0.05, seed=5)
-    true_values = study.true_values(reference_n=50_000)
+    # Without a latent interaction the observed-score interaction is ~0 (SE 0.0025 here).
+    true_values = study.true_values(reference_n=500_000)
     assert abs(true_values[power.INTERACTION]) < 0.01
     results = study.run(100, range(400))
     table = power.aggregate(results, {power.INTERACTION: 0.0})
@@ -180,14 +181,14 @@ def power_table(interaction: list[float], indirect: list[float]) -> pd.DataFrame
 def test_planning_note_names_the_smallest_sufficient_size():
     table = power_table([0.31, 0.52, 0.81, 0.93], [0.55, 0.62, 0.71, 0.78])
     en = power.planning_note(table, "en")
-    assert en.startswith("Planning the next wave: for 80% power (1000 simulations")
+    assert en.startswith("Planning the next wave (80% power, 1000 simulations per sample size): ")
     assert "interaction (home support strengthening" in en
     assert "needs at least 400 respondents" in en
-    assert "does not reach it within the sizes tried (up to 600)" in en
+    assert "does not reach 80% within the sizes tried (up to 600)." in en
     nl = power.planning_note(table, "nl")
-    assert nl.startswith("Planning van de volgende meting: voor 80% power")
+    assert nl.startswith("Planning van de volgende meting (80% power, 1000 simulaties per ")
     assert "vraagt minstens 400 respondenten" in nl
-    assert "haalt dat niet binnen de onderzochte steekproefgroottes (tot en met 600)" in nl
+    assert "haalt 80% niet binnen de onderzochte steekproefgroottes (tot en met 600)" in nl
     # Exactly 0.80 counts as reached; the order of the rows does not matter.
     shuffled = power_table([0.2, 0.8, 0.9, 0.95], [0.81, 0.9, 0.95, 0.99]).iloc[::-1]
     assert "needs at least 250 respondents" in power.planning_note(shuffled, "en")

@@ -62,7 +62,8 @@ from lcsurvey.sem import parse_model
 INTERACTION = "interaction"
 OUTCOME, PREDICTOR, MODERATOR = "knowledge_transfer", "perceived_learning", "home_support"
 INTERACTION_TERM = f"{PREDICTOR}:{MODERATOR}"
-REFERENCE_N = 100_000
+REFERENCE_N = 1_000_000
+REFERENCE_CHUNK = 100_000
 TARGET_POWER = 0.80
 # Convergence: the largest possible gain in log-likelihood from another step (Newton
 # decrement / 2) below this.
@@ -257,7 +258,8 @@ class SemFitter:
             raise InputError(f"the power model uses variables the population does not have: "
                              f"{absent}", expected="item names from the codebook")
         frame = sample[observed].astype(float).dropna()
-        self.model.load(data=frame)
+        # semopy only needs data for its starting values: a slice keeps large samples cheap.
+        self.model.load(data=frame.iloc[:5000])
         self.observed = list(self.model.vars["observed"])
         self.structure = fiml._Structure(self.model)
         self.keys = fiml.parameter_names(self.model)
@@ -595,20 +597,34 @@ class PowerStudy:
         return frame
 
     def true_values(self, reference_n: int = REFERENCE_N) -> dict[str, float]:
-        """Population values of the effects: the estimates on a reference sample (see module)."""
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(0,)))
+        """Population values of the effects: the estimates on a reference sample (see module).
+
+        The reference sample is drawn in chunks of REFERENCE_CHUNK respondents, chunk i from
+        SeedSequence(seed, spawn_key=(0, i)) (replications use sizes >= 20 as first key), and
+        only the model's answers and the three scores of the moderation are kept.
+        """
         population = self.population
         if isinstance(population, TruthPopulation) and population.missing:
             # Population values do not depend on missingness: the complete answers.
             population = TruthPopulation(population.truth, population.items)
-        items = population.sample(reference_n, rng)
+        items, scores = [], []
+        observed = parse_model(self.syntax).observed
+        for i, start in enumerate(range(0, reference_n, REFERENCE_CHUNK)):
+            size = min(REFERENCE_CHUNK, reference_n - start)
+            rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(0, i)))
+            chunk = population.sample(size, rng)
+            if self.model_effects:
+                items.append(chunk[observed])
+            if INTERACTION in self.effects and isinstance(population, TruthPopulation):
+                scores.append(self.scores(chunk, size, rng))
         out: dict[str, float] = {}
         if self.model_effects:
+            sample = pd.concat(items, ignore_index=True)
             if isinstance(self.population, FittedPopulation):
                 # The fitted model is the population: its estimates are the true values.
-                fitter = SemFitter(self.syntax, items, self.population.start)
+                fitter = SemFitter(self.syntax, sample, self.population.start)
             else:
-                fitter = SemFitter(self.syntax, items, None)
+                fitter = SemFitter(self.syntax, sample, None)
             self.start = fitter.start_values()
             self._fitter = None
             out.update(fitter.values(fitter.start, self.model_effects))
@@ -616,8 +632,8 @@ class PowerStudy:
             if isinstance(self.population, FittedPopulation):
                 out[INTERACTION] = float(self.population.coefficients[3])
             else:
-                est = interaction_fit(self.scores(items, reference_n, rng), self.alpha)[0]
-                out[INTERACTION] = est
+                pooled = pd.concat(scores, ignore_index=True)
+                out[INTERACTION] = interaction_fit(pooled, self.alpha)[0]
         return {e: out[e] for e in self.effects}
 
 
@@ -707,17 +723,17 @@ def planning_note(power: pd.DataFrame, lang: str, target: float = TARGET_POWER) 
             parts.append(f"{name} vraagt minstens {n} respondenten" if lang == "nl"
                          else f"{name} needs at least {n} respondents")
         elif lang == "nl":
-            parts.append(f"{name} haalt dat niet binnen de onderzochte steekproefgroottes "
-                         f"(tot en met {largest})")
+            parts.append(f"{name} haalt {percent} niet binnen de onderzochte "
+                         f"steekproefgroottes (tot en met {largest})")
         else:
-            parts.append(f"{name} does not reach it within the sizes tried (up to {largest})")
+            parts.append(f"{name} does not reach {percent} within the sizes tried "
+                         f"(up to {largest})")
     reps = int(power["replications"].max()) if len(power) else 0
     if lang == "nl":
-        head = (f"Planning van de volgende meting: voor {percent} power ({reps} simulaties per "
-                "steekproefgrootte) ")
+        head = (f"Planning van de volgende meting ({percent} power, {reps} simulaties per "
+                "steekproefgrootte): ")
     else:
-        head = (f"Planning the next wave: for {percent} power ({reps} simulations per sample "
-                "size), ")
+        head = f"Planning the next wave ({percent} power, {reps} simulations per sample size): "
     return head + "; ".join(parts) + "."
 
 
@@ -740,8 +756,8 @@ def plot_power(power: pd.DataFrame, path, target: float = TARGET_POWER) -> None:
                     linestyle=styles[i % len(styles)], marker=markers[i % len(markers)],
                     markerfacecolor="white" if i % 2 else "black", capsize=3, linewidth=1.4,
                     label=SHORT_NAMES.get(effect, effect))
-    ax.axhline(target, color="0.4", linestyle=(0, (6, 3)), linewidth=1)
-    ax.text(power["n"].min(), target + 0.015, f"{target:.0%} power", color="0.3", fontsize=8)
+    ax.axhline(target, color="0.4", linestyle=(0, (6, 3)), linewidth=1,
+               label=f"{target:.0%} power")
     ax.set_ylim(0, 1.02)
     ax.set_xticks(sorted(power["n"].unique()))
     ax.set_xlabel("respondents (n)")

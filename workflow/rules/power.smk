@@ -34,11 +34,11 @@ rule power_population:
         "benchmarks/power/population.tsv"
     conda:
         "../../envs/lcsurvey.yaml"
-    # One process: simulating and fitting the reference sample of 100,000 respondents takes
-    # about 10 s. mem_mb in MB, runtime in minutes (what a SLURM job asks for).
+    # One process: the reference sample of 1,000,000 respondents (in chunks) takes about
+    # 20 s and 1.4 GB. mem_mb in MB, runtime in minutes (what a SLURM job asks for).
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=3000,
         runtime=15,
     params:
         settings=POWER,
