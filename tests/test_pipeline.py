@@ -116,6 +116,23 @@ def test_no_pii_in_any_output(project):
         assert column not in everything
 
 
+def test_one_wave_gives_pooled_tables_and_header_only_comparisons(project):
+    from lcsurvey.crosswave import ATTRITION_COLUMNS, CHANGE_COLUMNS
+
+    pooled = project / "results" / "pooled"
+    kept = pd.read_parquet(project / "results" / "2030-01" / "clean" / "responses.parquet")
+    responses = pd.read_parquet(pooled / "responses.parquet")
+    assert len(responses) == len(kept) and set(responses["wave"]) == {"2030-01"}
+    means = pd.read_csv(pooled / "means.csv")
+    assert set(means["wave"]) == {"2030-01"} and means["mean"].notna().all()
+    for name, columns in [("changes.csv", CHANGE_COLUMNS), ("attrition.csv", ATTRITION_COLUMNS)]:
+        table = pd.read_csv(pooled / name)
+        assert table.empty and list(table.columns) == columns, name
+    for name in ("panel_estimates.csv", "panel_fit.csv"):
+        table = pd.read_csv(pooled / name)
+        assert table.empty and list(table.columns)[:2] == ["wave_from", "wave_to"], name
+
+
 def test_rerun_does_nothing(project):
     run = snakemake(project, "--dry-run")
     assert run.returncode == 0
