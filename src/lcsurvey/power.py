@@ -28,10 +28,11 @@ population is the wave's moderated regression (predictor and moderator scores re
 the wave, normal residuals with the regression's residual variance).
 
 Speed. Complete data are fitted on their moments (covariance matrix with divisor n, means at
-the sample means) by Fisher scoring from the population values; the observed information then
-has a closed form in the model's Jacobian plus the second-order term of lcsurvey.fiml. With
-missing answers the FIML log-likelihood of lcsurvey.fiml is maximised by Newton steps with its
-analytic Hessian, also from the population values.
+the sample means): BFGS from the population values, its first Hessian the observed information
+without its second-order term, then Newton steps with the exact observed information (Jacobian
+products plus the second-order term of lcsurvey.fiml), which also gives the standard errors.
+With missing answers the FIML log-likelihood of lcsurvey.fiml is maximised by Newton steps with
+its analytic Hessian, also from the population values.
 
 Seeds: replication r at size n uses numpy.random.SeedSequence(seed, spawn_key=(n, r)), which
 is SeedSequence(seed).spawn(n + 1)[n].spawn(r + 1)[r]. The replications do not depend on how
