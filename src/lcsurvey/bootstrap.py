@@ -345,11 +345,11 @@ class QuasiNewtonJob:
         k_inv = (k_inv + np.swapaxes(k_inv, 1, 2)) / 2
         logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
         mu = thetas[:, q:]
-        resid = np.where(self._mask, self._x0[None] - mu[:, None, :], 0.0)     # (D, n, p)
+        resid = self._x0[None] - mu[:, None, :] * self._mask[None]              # (D, n, p)
         u = np.empty_like(resid)
         for d in range(d_count):              # one BLAS call per draw beats numpy's stacking
             np.matmul(resid[d], k_inv[d], out=u[d])                             # K r per row
-        quad = (u * resid).sum(axis=2)
+        quad = np.einsum("dnp,dnp->dn", u, resid)
         logdets = np.repeat(logdet[:, None], len(self.x), axis=1)
         sum_a = weights.sum(axis=1)[:, None, None] * k_inv                      # sum_i w_i A_i
         for rows, miss in self._groups:
