@@ -98,14 +98,20 @@ def test_a_new_wave_plans_only_its_own_pooled_and_report_jobs(project):
     assert not old_stage_outputs(planned)
     for output in [f"results/{NEW}/clean/responses.parquet", f"results/{NEW}/scales/scores.parquet",
                    f"results/{NEW}/models/transfer/estimates.csv", "results/pooled/means.csv",
-                   "results/pooled/panel_fit.csv", f"reports/{NEW}/two_pager_nl.pdf",
+                   "results/pooled/panel_fit.csv", f"results/{NEW}/across/means.csv",
+                   f"results/{NEW}/across/invariance.csv", f"reports/{NEW}/two_pager_nl.pdf",
                    "reports/index.html"]:
         assert output in planned, output
-    # Jobs of the old waves are their reports only (they show the configuration's checksum).
+    # Nothing of the old waves is planned, their two-pagers included: a report depends on the
+    # waves up to and including its own (tables across waves, configuration digest).
+    reports = [p for p in planned if p.startswith("reports/")]
+    assert sorted(reports) == sorted(["reports/index.html"]
+                                     + [f"reports/{NEW}/two_pager_{lang}.{ext}"
+                                        for lang in ("nl", "en") for ext in ("html", "pdf")])
     for output in planned:
         for wave in OLD:
-            if f"/{wave}/" in output:
-                assert output.startswith((f"reports/{wave}/", f"results/{wave}/report/")), output
+            assert f"/{wave}/" not in output, output
+    old_reports = {p: p.stat().st_mtime_ns for w in OLD for p in (project / "reports" / w).iterdir()}
 
     before = digests(project, OLD)
     run = snakemake(project)
@@ -129,6 +135,19 @@ def test_a_new_wave_plans_only_its_own_pooled_and_report_jobs(project):
     assert fit[["wave_from", "wave_to"]].values.tolist() == pairs
     attrition = pd.read_csv(project / "results/pooled/attrition.csv")
     assert attrition[["wave_from", "wave_to"]].drop_duplicates().values.tolist() == pairs
+    assert {p: p.stat().st_mtime_ns for p in old_reports} == old_reports
+    across = project / "results" / NEW / "across"
+    means = pd.read_csv(across / "means.csv")
+    assert means.groupby("construct")["wave"].apply(list).map(len).eq(3).all()
+    changes = pd.read_csv(across / "changes.csv")
+    assert changes[["wave_from", "wave_to"]].drop_duplicates().values.tolist() == [[OLD[1], NEW]]
+    pooled_changes = pd.read_csv(project / "results/pooled/changes.csv")
+    last = pooled_changes[pooled_changes["wave_from"] == OLD[1]].reset_index(drop=True)
+    columns = ["construct", "n_from", "n_to", "diff", "se", "pvalue", "n_paired"]
+    pd.testing.assert_frame_equal(changes[columns], last[columns])
+    invariance = pd.read_csv(across / "invariance.csv")
+    assert set(invariance["group_values"].dropna()) == {f"{OLD[1]};{NEW}"}
+    assert not (project / "results" / OLD[0] / "across").exists()
     dry = snakemake(project, "--dry-run")
     assert "Nothing to be done" in dry.stdout + dry.stderr
 

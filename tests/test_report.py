@@ -28,6 +28,8 @@ NOTEBOOK = REPO / "notebooks" / "two_pager.ipynb"
 WAVE = "2099-01"
 MIN_CELL = 10
 A4 = (595.28, 841.89)
+# The configuration digest the workflow passes (SHA-256 of the configuration up to WAVE).
+CONFIG_DIGEST = "5e0c" * 16
 
 # Background categories with known sizes; the small ones must never be printed on their own.
 SECTOR_SIZES = {1: 80, 2: 90, 3: 59, 4: 6}
@@ -238,7 +240,7 @@ CHANGES = [
 def write_crosswave_fixture(root: Path) -> dict[str, Path]:
     """Tables across three waves (EARLIER, WAVE, LATER) as the pooled and invariance stages and
     the power analysis write them; the report of WAVE must ignore LATER."""
-    paths = {**report.crosswave_paths(root / "results", "transfer"),
+    paths = {**report.crosswave_paths(root / "results", WAVE),
              "power": report.power_path(root / "results")}  # fmt: skip
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -259,7 +261,7 @@ def write_crosswave_fixture(root: Path) -> dict[str, Path]:
                         "comparable": "yes", "suppressed": False})  # fmt: skip
     pd.DataFrame(means).to_csv(paths["means"], index=False, float_format="%.10g")
     pd.DataFrame(changes).to_csv(paths["changes"], index=False, float_format="%.10g")
-    fit = {"groups": "wave", "group_values": f"{EARLIER};{WAVE};{LATER}", "ntotal": 590,
+    fit = {"groups": "wave", "group_values": f"{EARLIER};{WAVE}", "ntotal": 590,
            "pvalue": 0.001, "tli": 0.95, "rmsea_ci_lower": 0.02, "rmsea_ci_upper": 0.04,
            "srmr": 0.05, "aic": 40000.0, "bic": 41000.0, "rule": "Chen (2007)"}  # fmt: skip
     pd.DataFrame([
@@ -291,7 +293,7 @@ def render(root: Path, lang: str, tag: str = "", waves: list[str] | None = None,
     executed.parent.mkdir(parents=True, exist_ok=True)
     parameters = {
         "wave": WAVE, "lang": lang, "results_dir": str(root / "results"),
-        "codebook": str(CODEBOOK), "config": str(root / "config.yaml"),
+        "codebook": str(CODEBOOK), "config_digest": CONFIG_DIGEST,
         "data_file": str(root / "data" / "raw" / f"wave_{WAVE}.csv"), "model": "transfer",
         "min_cell": MIN_CELL, "waves": waves or [WAVE], "power_note": power_note,
     }  # fmt: skip
@@ -358,8 +360,7 @@ def test_number_format_per_language():
 
 def test_model_caution_when_few_respondents_or_poor_fit(tmp_path):
     paths = write_results_fixture(tmp_path)
-    inputs = report.load_inputs(tmp_path / "results", WAVE, CODEBOOK, config=paths["config"],
-                                data_file=paths["raw"])  # fmt: skip
+    inputs = report.load_inputs(tmp_path / "results", WAVE, CODEBOOK, data_file=paths["raw"])
     assert report.model_caution(inputs, "en") is None
     inputs.fit.loc[0, ["ntotal", "cfi"]] = [34, 0.47]
     message = report.model_caution(inputs, "en")
@@ -538,10 +539,22 @@ def test_no_wall_clock_date(rendered):
     assert f"{report.text('en', 'prov_date')} {WAVE}" in flat(pdf_text(rendered["en"]["pdf"], 1))
 
 
-def test_provenance_names_data_config_and_code(rendered):
-    text = flat(pdf_text(rendered["en"]["pdf"], 1)).replace(" ", "")
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_provenance_names_data_config_and_code(rendered, lang):
+    text = flat(pdf_text(rendered[lang]["pdf"], 1)).replace(" ", "")
     assert report.sha256_file(rendered["paths"]["raw"]) in text
-    assert report.sha256_file(rendered["paths"]["config"]) in text
+    # The configuration as the workflow digests it for this wave, labelled as such; not the
+    # checksum of config.yaml, which changes whenever a wave is added.
+    assert report.text(lang, "prov_config").replace(" ", "") + CONFIG_DIGEST in text
+    assert report.sha256_file(rendered["paths"]["config"]) not in text
+
+
+def test_provenance_without_digest_says_unknown(tmp_path):
+    paths = write_results_fixture(tmp_path)
+    facts = report.provenance(WAVE, paths["raw"])
+    assert facts["config_sha256"] == "unknown"
+    assert facts["data_sha256"] == report.sha256_file(paths["raw"])
+    assert report.provenance(WAVE, None, CONFIG_DIGEST)["config_sha256"] == CONFIG_DIGEST
 
 
 def test_index_links_every_report(tmp_path):
@@ -756,7 +769,8 @@ def test_across_waves_numbers_come_from_the_changes_table(rendered, lang):
     safety = report.construct_label(codebook, "psychological_safety", lang)
     assert re.search(rf"{safety}[^.]*(hoger|higher)", section) is None  # not comparable
     assert report.text(lang, "cw_not_comparable", labels=_lower(safety)) in section
-    assert report.text(lang, "cw_inv_metric", dcfi=f(-0.017, lang, 3), drmsea=f(0.007, lang, 3)) in section
+    assert report.text(lang, "cw_inv_metric", frm=EARLIER, to=WAVE, dcfi=f(-0.017, lang, 3),
+                       drmsea=f(0.007, lang, 3)) in section  # the test of the two waves compared
     # nothing of the later wave
     for later in (LATER, f(9.87, lang), f(6.54, lang)):
         assert later not in page2

@@ -62,6 +62,8 @@ __all__ = [
     "attrition",
     "comparability",
     "holm",
+    "means_and_changes",
+    "measured_items",
     "overlap_t_test",
     "panel_data",
     "panel_model",
@@ -261,6 +263,40 @@ def comparability(invariance: pd.DataFrame | None, measurement: Mapping[str, Seq
             ok = covered and verdict is not None and {wave_from, wave_to} <= tested
             result[(construct, wave_from, wave_to)] = verdict if ok else NOT_TESTED
     return result
+
+
+def measured_items(book, syntax: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The items of each codebook construct and the indicators of each latent variable of the
+    model ``syntax`` (none without syntax): the two sides :func:`comparability` matches."""
+    from lcsurvey.sem import parse_model
+
+    items = {name: list(c.items) for name, c in book.constructs.items()}
+    measurement = parse_model(syntax).measurement if syntax else {}
+    return items, {latent: list(indicators) for latent, indicators in measurement.items()}
+
+
+def means_and_changes(scores: pd.DataFrame, waves: Sequence[str], *,
+                      construct_items: Mapping[str, Sequence[str]],
+                      measurement: Mapping[str, Sequence[str]],
+                      invariance: pd.DataFrame | None = None,
+                      change_waves: Sequence[str] | None = None,
+                      min_cell: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The means of every scored construct in each of ``waves`` and the changes between the
+    consecutive waves of ``change_waves`` (all of ``waves`` by default), each change marked
+    comparable or not from the ``invariance`` table (see :func:`comparability`).
+
+    ``scores`` are pooled scale scores (:func:`pool`): every column besides rid and wave is a
+    construct. The pooled tables take every configured wave; a wave's own tables take the waves
+    up to and including it, with the change from the previous wave only.
+    """
+    waves = list(waves)
+    change_waves = waves if change_waves is None else list(change_waves)
+    constructs = [c for c in scores.columns if c not in ("rid", "wave")]
+    comparable = comparability(invariance, measurement, construct_items, change_waves)
+    means = wave_means(scores, constructs, waves, min_cell=min_cell)
+    changes = wave_changes(scores, constructs, change_waves, comparable=comparable,
+                           min_cell=min_cell)
+    return means, changes
 
 
 # --------------------------------------------------------------------------- attrition

@@ -149,7 +149,7 @@ TEXT: dict[str, dict[str, str]] = {
         "tot 1; 0,1 zwak, 0,3 matig, 0,5 sterk). Groepen onder {min_cell} deelnemers worden "
         "niet apart getoond.",
         "prov_data": "Ruwe data (SHA-256)",
-        "prov_config": "Configuratie (SHA-256)",
+        "prov_config": "Configuratie t/m deze meting (SHA-256)",
         "prov_code": "Codeversie (git)",
         "prov_date": "Datum",
         "prov_wave": "Meting",
@@ -252,14 +252,14 @@ TEXT: dict[str, dict[str, str]] = {
         "cw_none": "Van {frm} naar {to} veranderde geen van de schalen aantoonbaar.",
         "cw_rest": "de andere schalen veranderden niet aantoonbaar",
         "cw_not_comparable": "Niet vergelijkbaar, dus niet geïnterpreteerd: {labels}.",
-        "cw_inv_scalar": "De schalen meten in de metingen hetzelfde (scalaire meetinvariantie: "
+        "cw_inv_scalar": "De schalen meten in {frm} en {to} hetzelfde (scalaire meetinvariantie: "
         "ΔCFI = {dcfi}, ΔRMSEA = {drmsea}): gemiddelden zijn te vergelijken.",
-        "cw_inv_metric": "Alleen metrische meetinvariantie (scalair: ΔCFI = {dcfi}, ΔRMSEA = "
-        "{drmsea}): verschillen in gemiddelden met voorzichtigheid lezen.",
-        "cw_inv_none": "Geen metrische meetinvariantie (ΔCFI = {dcfi}, ΔRMSEA = {drmsea}): "
-        "verschillen in gemiddelden zijn niet te interpreteren.",
-        "cw_inv_untested": "Meetinvariantie over de metingen is niet getoetst: lees verschillen "
-        "met voorzichtigheid.",
+        "cw_inv_metric": "Tussen {frm} en {to} alleen metrische meetinvariantie (scalair: "
+        "ΔCFI = {dcfi}, ΔRMSEA = {drmsea}): verschillen voorzichtig lezen.",
+        "cw_inv_none": "Tussen {frm} en {to} geen metrische meetinvariantie (ΔCFI = {dcfi}, "
+        "ΔRMSEA = {drmsea}): verschillen in gemiddelden zijn niet te interpreteren.",
+        "cw_inv_untested": "Meetinvariantie tussen {frm} en {to} is niet getoetst: lees "
+        "verschillen met voorzichtigheid.",
         "cw_diff": "Δ (95%-BI)",
         "cw_comparable": "vergel.",
         "cw_yes": "ja",
@@ -358,7 +358,7 @@ TEXT: dict[str, dict[str, str]] = {
         "0.3 moderate, 0.5 strong). Groups under {min_cell} participants are not shown "
         "separately.",
         "prov_data": "Raw data (SHA-256)",
-        "prov_config": "Configuration (SHA-256)",
+        "prov_config": "Configuration up to this wave (SHA-256)",
         "prov_code": "Code version (git)",
         "prov_date": "Date",
         "prov_wave": "Wave",
@@ -460,13 +460,13 @@ TEXT: dict[str, dict[str, str]] = {
         "cw_none": "From {frm} to {to} none of the scales changed clearly.",
         "cw_rest": "the other scales did not change clearly",
         "cw_not_comparable": "Not comparable, so not interpreted: {labels}.",
-        "cw_inv_scalar": "The scales measure the same in the waves (scalar measurement "
+        "cw_inv_scalar": "The scales measure the same in {frm} and {to} (scalar measurement "
         "invariance: ΔCFI = {dcfi}, ΔRMSEA = {drmsea}): means can be compared.",
-        "cw_inv_metric": "Only metric measurement invariance (scalar: ΔCFI = {dcfi}, ΔRMSEA = "
-        "{drmsea}): read differences in means with caution.",
-        "cw_inv_none": "No metric measurement invariance (ΔCFI = {dcfi}, ΔRMSEA = {drmsea}): "
-        "differences in means cannot be interpreted.",
-        "cw_inv_untested": "Measurement invariance across the waves was not tested: read "
+        "cw_inv_metric": "Only metric measurement invariance between {frm} and {to} (scalar: "
+        "ΔCFI = {dcfi}, ΔRMSEA = {drmsea}): read differences with caution.",
+        "cw_inv_none": "No metric measurement invariance between {frm} and {to} (ΔCFI = {dcfi}, "
+        "ΔRMSEA = {drmsea}): differences in means cannot be interpreted.",
+        "cw_inv_untested": "Measurement invariance between {frm} and {to} was not tested: read "
         "differences with caution.",
         "cw_diff": "Δ (95% CI)",
         "cw_comparable": "compar.",
@@ -649,7 +649,7 @@ class ReportInputs:
     intervals: pd.DataFrame | None = None
     diversity: pd.DataFrame | None = None
     # Across waves: the configured waves up to and including this one, in config order, and
-    # the tables of the pooled and invariance stages (None when absent or with one wave).
+    # the wave's tables across waves (None when absent or with one wave).
     waves: list[str] = field(default_factory=list)
     means: pd.DataFrame | None = None
     changes: pd.DataFrame | None = None
@@ -678,13 +678,14 @@ def result_paths(results_dir: str | Path, wave: str, model: str) -> dict[str, Pa
     }
 
 
-def crosswave_paths(results_dir: str | Path, model: str) -> dict[str, Path]:
-    """The tables across waves (pooled means and changes, invariance with waves as groups)."""
-    results_dir = Path(results_dir)
+def crosswave_paths(results_dir: str | Path, wave: str) -> dict[str, Path]:
+    """A wave's tables across waves: the means of the waves up to and including it, the
+    change from the previous wave and the invariance test of those two waves."""
+    base = Path(results_dir) / wave / "across"
     return {
-        "means": results_dir / "pooled" / "means.csv",
-        "changes": results_dir / "pooled" / "changes.csv",
-        "invariance": results_dir / "invariance" / f"{model}.csv",
+        "means": base / "means.csv",
+        "changes": base / "changes.csv",
+        "invariance": base / "invariance.csv",
     }
 
 
@@ -758,7 +759,7 @@ def load_inputs(
     results_dir: str | Path,
     wave: str,
     codebook: str | Path,
-    config: str | Path | None = None,
+    config_digest: str | None = None,
     data_file: str | Path | None = None,
     model: str = "transfer",
     min_cell: int = 10,
@@ -769,7 +770,8 @@ def load_inputs(
 
     waves: the configured waves in order; the report looks back over those up to and including
     `wave`, and reads the tables across waves only when there is an earlier one. power_note:
-    read results/power/power.csv for the note on planning the next wave.
+    read results/power/power.csv for the note on planning the next wave. config_digest: the
+    SHA-256 of the configuration as this wave's report sees it (the provenance footer).
     """
     paths = result_paths(results_dir, wave, model)
     tables = {
@@ -780,7 +782,7 @@ def load_inputs(
     earlier = earlier[: earlier.index(str(wave)) + 1] if str(wave) in earlier else [str(wave)]
     if len(earlier) > 1:
         tables |= {name: _read_table(path, name, optional=True)
-                   for name, path in crosswave_paths(results_dir, model).items()}  # fmt: skip
+                   for name, path in crosswave_paths(results_dir, str(wave)).items()}  # fmt: skip
     if power_note:
         tables["power"] = _read_table(power_path(results_dir), "power", optional=True)
     return ReportInputs(
@@ -788,7 +790,7 @@ def load_inputs(
         codebook=load_codebook(codebook),
         model=model,
         min_cell=int(min_cell),
-        provenance=provenance(wave, data_file, config),
+        provenance=provenance(wave, data_file, config_digest),
         waves=earlier,
         **tables,
     )
@@ -1083,10 +1085,10 @@ def crosswave_results(inputs: ReportInputs) -> dict[str, Any] | None:
     """What changed between the previous wave and this one, per scale, and how comparable.
 
     Only the waves up to and including the report's wave count (inputs.waves); None with a
-    single wave or without the pooled tables. Returns the means per wave (scale x wave, rows
-    with fewer than min_cell respondents removed), the changes of the last pair of waves
-    (comparable mapped to COMPARABLE_KEYS), the scales left out for small numbers, and the
-    invariance decision of the tables of the invariance stage.
+    single wave or without the wave's tables across waves (results/{wave}/across). Returns the
+    means per wave (scale x wave, rows with fewer than min_cell respondents removed), the
+    changes of the last pair of waves (comparable mapped to COMPARABLE_KEYS), the scales left
+    out for small numbers, and the invariance decision of the test of those two waves.
     """
     waves = inputs.waves
     if len(waves) < 2 or inputs.means is None or inputs.changes is None:
@@ -1116,7 +1118,7 @@ def crosswave_results(inputs: ReportInputs) -> dict[str, Any] | None:
 
 
 def invariance_summary(table: pd.DataFrame | None) -> dict[str, Any] | None:
-    """The invariance decision across waves: "scalar" (metric and scalar hold), "metric" (only
+    """The invariance decision of a test with waves as groups: "scalar" (metric and scalar hold), "metric" (only
     metric holds) or "none" (metric rejected), with the fit changes of the step that decided;
     None when the table is absent or holds no decision."""
     if table is None or table.empty:
@@ -1251,9 +1253,9 @@ def crosswave_sentences(result: dict[str, Any], codebook: dict[str, Any], lang: 
         sentences.append(text(lang, "cw_not_comparable", labels=labels))
     inv = result["invariance"]
     if inv is None:
-        sentences.append(text(lang, "cw_inv_untested"))
+        sentences.append(text(lang, "cw_inv_untested", frm=frm, to=to))
     else:
-        sentences.append(text(lang, f"cw_inv_{inv['level']}",
+        sentences.append(text(lang, f"cw_inv_{inv['level']}", frm=frm, to=to,
                               dcfi=fmt_number(inv["delta_cfi"], lang, 3),
                               drmsea=fmt_number(inv["delta_rmsea"], lang, 3)))  # fmt: skip
     return sentences
@@ -2008,12 +2010,15 @@ def report_date(wave: str) -> str:
 
 
 def provenance(
-    wave: str, data_file: str | Path | None, config: str | Path | None
+    wave: str, data_file: str | Path | None, config_digest: str | None = None,
+    repo_dir: str | Path | None = None,
 ) -> dict[str, str]:
-    repo_dir = Path(config).resolve().parent if config else None
+    """The footer's facts: SHA-256 of the raw file, the configuration digest the workflow
+    computed (waves after this one left out), the git commit (of repo_dir, default the working
+    directory) and the report date."""
     return {
         "data_sha256": sha256_file(data_file),
-        "config_sha256": sha256_file(config),
+        "config_sha256": config_digest or "unknown",
         "code_version": code_version(repo_dir),
         "date": report_date(wave),
     }

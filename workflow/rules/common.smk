@@ -149,17 +149,44 @@ def all_targets():
     return targets
 
 
+def waves_upto(wildcards):
+    """The configured waves up to and including the wave of the job, in config order."""
+    return WAVES[: WAVES.index(wildcards.wave) + 1]
+
+
+def wave_and_previous(wildcards):
+    """The wave of the job and the configured wave before it."""
+    return waves_upto(wildcards)[-2:]
+
+
+@functools.lru_cache
+def _config_digest(wave):
+    view = {key: value for key, value in config.items() if key != "waves"}
+    # A list of pairs, not a mapping: canonical JSON sorts keys, the order of waves counts.
+    view["waves"] = [[w, config["waves"][w]] for w in WAVES[: WAVES.index(wave) + 1]]
+    text = json.dumps(view, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def report_config_digest(wildcards):
+    """SHA-256 of the canonical JSON of the configuration as the wave's report sees it (the
+    waves after it left out): a rerun trigger and the checksum the report prints, unchanged
+    when a wave is added."""
+    return _config_digest(wildcards.wave)
+
+
 def report_across_waves(wildcards):
-    """Two-pager inputs beyond its own wave: for a wave with an earlier one, the pooled means
-    and changes and the invariance test across waves; with report.power_note, the power
-    analysis. Each only when a rule of the workflow makes it."""
+    """Two-pager inputs beyond its own wave: for a wave with an earlier one, its tables across
+    the waves up to and including it (means, the change from the previous wave, the invariance
+    test of those two waves); with report.power_note, the power analysis. Each only when a rule
+    of the workflow makes it."""
     report_config = config.get("report", {})
     wanted = {}
     if WAVES.index(wildcards.wave) > 0:
-        wanted["means"] = "results/pooled/means.csv"
-        wanted["changes"] = "results/pooled/changes.csv"
-        model = report_config.get("model", "transfer")
-        wanted["invariance"] = f"results/invariance/{model}.csv"
+        across = f"results/{wildcards.wave}/across"
+        wanted["means"] = f"{across}/means.csv"
+        wanted["changes"] = f"{across}/changes.csv"
+        wanted["invariance"] = f"{across}/invariance.csv"
     if report_config.get("power_note", False):
         wanted["power"] = "results/power/power.csv"
     return {

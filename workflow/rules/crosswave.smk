@@ -65,3 +65,64 @@ rule panel:
         min_cell=config.get("report", {}).get("min_cell", 10),
     script:
         "../scripts/panel.py"
+
+
+# One wave's view across waves, for its two-pager: means of the waves up to and including it,
+# the change from the previous wave and the invariance test of those two waves. A wave added
+# later leaves these tables (and the reports made from them) as they are. Only for waves with
+# a previous one.
+LATER_WAVES = WAVES[1:]
+
+
+rule across_invariance:
+    input:
+        responses=lambda wc: expand(
+            "results/{wave}/clean/responses.parquet", wave=wave_and_previous(wc)
+        ),
+        codebook=config["codebook"],
+    output:
+        table="results/{wave}/across/invariance.csv",
+    log:
+        "logs/{wave}/across_invariance.log",
+    benchmark:
+        "benchmarks/{wave}/across_invariance.tsv"
+    wildcard_constraints:
+        wave=one_of(LATER_WAVES) if LATER_WAVES else "(?!)",
+    conda:
+        "../../envs/lcsurvey.yaml"
+    params:
+        group="wave",
+        waves=wave_and_previous,
+        syntax=config["models"].get(CROSSWAVE_MODEL, ""),
+        model=CROSSWAVE_MODEL,
+        missing=config.get("estimation", {}).get("missing", "fiml"),
+        min_group_size=config.get("invariance", {}).get("min_group_size", 50),
+        min_cell=config.get("report", {}).get("min_cell", 10),
+    script:
+        "../scripts/invariance.py"
+
+
+rule across:
+    input:
+        scores=lambda wc: expand(
+            "results/{wave}/scales/scores.parquet", wave=waves_upto(wc)
+        ),
+        codebook=config["codebook"],
+        invariance="results/{wave}/across/invariance.csv",
+    output:
+        means="results/{wave}/across/means.csv",
+        changes="results/{wave}/across/changes.csv",
+    log:
+        "logs/{wave}/across.log",
+    benchmark:
+        "benchmarks/{wave}/across.tsv"
+    wildcard_constraints:
+        wave=one_of(LATER_WAVES) if LATER_WAVES else "(?!)",
+    conda:
+        "../../envs/lcsurvey.yaml"
+    params:
+        waves=waves_upto,
+        syntax=config["models"].get(CROSSWAVE_MODEL, ""),
+        min_cell=config.get("report", {}).get("min_cell", 10),
+    script:
+        "../scripts/across.py"

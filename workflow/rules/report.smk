@@ -1,5 +1,6 @@
 # Report: the two-pager per wave and language in one job (papermill -> nbconvert -> WeasyPrint:
-# one process start instead of three), and an index.
+# one process start instead of three), and an index. A wave's two-pager depends on the waves
+# up to and including it only: adding a wave re-renders the new wave's reports and the index.
 
 REPORT_MODEL = config.get("report", {}).get("model", "transfer")
 REPORT_MIN_CELL = config.get("report", {}).get("min_cell", 10)
@@ -24,7 +25,6 @@ rule report_two_pager:
         intervals=f"results/{{wave}}/models/{REPORT_MODEL}/intervals.csv",
         diversity="results/{wave}/models/diversity.csv",
         codebook=config["codebook"],
-        config="config.yaml",
         raw=raw_file,
     output:
         notebook="results/{wave}/report/two_pager_{lang}.ipynb",
@@ -46,7 +46,8 @@ rule report_two_pager:
         lang="{lang}",
         model=REPORT_MODEL,
         min_cell=REPORT_MIN_CELL,
-        waves=WAVES,
+        waves=waves_upto,
+        config_digest=report_config_digest,
         power_note=config.get("report", {}).get("power_note", False),
     script:
         "../scripts/report_two_pager.py"

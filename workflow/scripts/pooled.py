@@ -3,9 +3,8 @@
 import pandas as pd
 
 from lcsurvey.codebook import load_codebook
-from lcsurvey.crosswave import attrition, comparability, pool, wave_changes, wave_means
+from lcsurvey.crosswave import attrition, means_and_changes, measured_items, pool
 from lcsurvey.runner import script_log, write_csv, write_parquet
-from lcsurvey.sem import parse_model
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821
@@ -15,9 +14,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
     scores = pool({w: pd.read_parquet(p) for w, p in zip(waves, sm.input.scores, strict=True)})
     constructs = [c for c in scores.columns if c not in ("rid", "wave")]
     invariance = pd.read_csv(sm.input.invariance) if sm.input.invariance else None
-    items = {name: list(c.items) for name, c in book.constructs.items()}
-    measurement = parse_model(sm.params.syntax).measurement if sm.params.syntax else {}
-    comparable = comparability(invariance, measurement, items, waves)
+    items, measurement = measured_items(book, sm.params.syntax)
     log.info("%d waves, %d respondents, %d constructs; invariance table: %s", len(waves),
              len(responses), len(constructs), sm.input.invariance or "none")
     background = {name: book.scales[var.scale] for name, var in book.background.items()
@@ -27,9 +24,11 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
                    if scale.labels}
     write_parquet(responses, sm.output.responses)
     write_parquet(scores, sm.output.scores)
-    write_csv(wave_means(scores, constructs, waves, min_cell=sm.params.min_cell), sm.output.means)
-    write_csv(wave_changes(scores, constructs, waves, comparable=comparable,
-                           min_cell=sm.params.min_cell), sm.output.changes)
+    means, changes = means_and_changes(scores, waves, construct_items=items,
+                                       measurement=measurement, invariance=invariance,
+                                       min_cell=sm.params.min_cell)
+    write_csv(means, sm.output.means)
+    write_csv(changes, sm.output.changes)
     write_csv(attrition(responses, scores, waves, constructs=constructs, numeric=numeric,
                         categorical=categorical, min_cell=sm.params.min_cell),
               sm.output.attrition)

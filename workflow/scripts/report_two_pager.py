@@ -15,7 +15,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         # results/{wave}/clean/flow.csv -> results
         "results_dir": str(Path(sm.input.flow).parents[2]),
         "codebook": sm.input.codebook,
-        "config": sm.input.config,
+        "config_digest": sm.params.config_digest,
         "data_file": sm.input.raw,
         "model": sm.params.model,
         "min_cell": sm.params.min_cell,
