@@ -199,6 +199,40 @@ def test_comparability_follows_the_invariance_decisions():
     assert set(absent.values()) == {"not tested"}
 
 
+def test_a_waves_own_tables_are_the_pooled_ones_restricted_to_it():
+    rng = np.random.default_rng(8)
+    scores = long_scores(rng, 60, 55, 25, 0.4, shift=0.3)
+    third = long_scores(rng, 55, 50, 20, 0.4)
+    third = third[third["wave"] == "w2"].assign(wave="w3")
+    scores = pd.concat([scores, third], ignore_index=True)
+    measurement = {"f": ["a1", "a2"]}
+    items = {"score": ["a1", "a2"]}
+    pair = pd.DataFrame({"groups": "wave", "group_values": "w1;w2",
+                         "level": ["configural", "metric", "scalar"],
+                         "decision": [np.nan, "holds", "rejected"]})
+    all_means, all_changes = cw.means_and_changes(scores, ["w1", "w2", "w3"],
+                                                  construct_items=items, measurement=measurement,
+                                                  invariance=pair)
+    means, changes = cw.means_and_changes(scores, ["w1", "w2"], construct_items=items,
+                                          measurement=measurement, invariance=pair,
+                                          change_waves=["w1", "w2"])
+    assert list(means.columns) == cw.MEAN_COLUMNS and list(changes.columns) == cw.CHANGE_COLUMNS
+    assert means["wave"].tolist() == ["w1", "w2"]
+    pd.testing.assert_frame_equal(means, all_means[all_means["wave"] != "w3"])
+    pd.testing.assert_frame_equal(changes, all_changes.iloc[:1])
+    assert changes["comparable"].tolist() == ["partly (metric)"]
+    assert all_changes["comparable"].tolist() == ["partly (metric)", "not tested"]  # w3 untested
+    # The change from the previous wave only, with the means of every wave up to it.
+    means, changes = cw.means_and_changes(scores, ["w1", "w2", "w3"], construct_items=items,
+                                          measurement=measurement, change_waves=["w2", "w3"])
+    assert means["wave"].tolist() == ["w1", "w2", "w3"]
+    assert changes[["wave_from", "wave_to"]].values.tolist() == [["w2", "w3"]]
+    pd.testing.assert_frame_equal(changes.drop(columns="comparable"),
+                                  all_changes.iloc[1:].reset_index(drop=True)
+                                  .drop(columns="comparable"))
+    assert changes["comparable"].tolist() == ["not tested"]
+
+
 # --------------------------------------------------------------------------- attrition
 
 
