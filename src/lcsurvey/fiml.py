@@ -172,10 +172,10 @@ class Patterns:
             vmap = np.empty((p, p), dtype=dtype)
             vmap[rows, cols] = np.arange(v)
             vmap[cols, rows] = np.arange(v)
-            i, j = rows[:, None], cols[:, None]
-            l, k = rows[None, :], cols[None, :]
-            self._pairs = ((vmap[i, l] * v + vmap[j, k]).ravel(),
-                           (vmap[i, k] * v + vmap[j, l]).ravel())
+            first_i, first_j = rows[:, None], cols[:, None]     # vech element (i, j)
+            second_l, second_k = rows[None, :], cols[None, :]   # vech element (l, k)
+            self._pairs = ((vmap[first_i, second_l] * v + vmap[first_j, second_k]).ravel(),
+                           (vmap[first_i, second_k] * v + vmap[first_j, second_l]).ravel())
         return self._pairs
 
     def hessian_moments(self, mu: np.ndarray, pieces, b: np.ndarray):

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -58,6 +57,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from lcsurvey.digest import sha256_file
 from lcsurvey.errors import InputError
 
 __all__ = ["RawTable", "read_raw", "sha256_file", "to_number"]
@@ -120,21 +120,6 @@ class RawTable:
     decimal: str = "."
     delimiter: str | None = None
     column_labels: dict[str, str] = field(default_factory=dict)
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 digest of the file's bytes, to record which raw file a result came from."""
-    source = str(path)
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except FileNotFoundError:
-        raise InputError("file not found", file=source) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, not a file", file=source) from None
-    return digest.hexdigest()
 
 
 def to_number(series: pd.Series, decimal: str = ".") -> pd.Series:

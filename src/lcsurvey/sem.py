@@ -24,12 +24,9 @@ from semopy.inspector import inspect_list
 
 from lcsurvey import bootstrap as boot
 from lcsurvey.defined import (
-    Definition,
-    ExpressionError,
     defined_values,
     delta_method,
     evaluate_all,
-    parse_definition,
 )
 from lcsurvey.errors import InputError
 from lcsurvey.fiml import (
@@ -39,6 +36,7 @@ from lcsurvey.fiml import (
     observed_information,
     robust_vcov,
 )
+from lcsurvey.syntax import ModelSpec, _is_number, parse_model  # noqa: F401
 
 ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower",
                     "ci_upper", "std_all", "std_all_se", "std_all_z", "std_all_pvalue",
@@ -47,94 +45,6 @@ ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci
 STD_COLUMNS = ESTIMATE_COLUMNS[-5:]
 FIT_COLUMNS = ["ntotal", "estimator", "missing", "chisq", "df", "pvalue", "cfi", "tli", "rmsea",
                "rmsea_ci_lower", "rmsea_ci_upper", "srmr", "aic", "bic"]
-
-_TERM = re.compile(r"^\s*(?:(?P<mod>[A-Za-z_.][\w.]*|[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*\*\s*)?"
-                   r"(?P<var>[A-Za-z_.][\w.]*)\s*$")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What the pipeline needs to know about a model beyond what semopy reads."""
-
-    syntax: str
-    measurement: dict[str, list[str]]     # latent -> indicators
-    labels: dict[tuple[str, str, str], str]  # (lhs, op, rhs) -> label
-    observed: list[str]                   # observed variables the model uses
-    definitions: tuple[Definition, ...] = ()  # `name := expression` lines, in order
-    semopy_syntax: str = ""               # the syntax without the := lines (what semopy reads)
-
-
-def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
-    """Read the parts of lavaan syntax the reports need: measurement relations and labels.
-
-    Lines are `lhs op terms` with op one of =~, ~, ~~; terms are joined by + and may carry a
-    label (`a*x`) or a fixed value (`1*x`). `name := expression` defines a parameter from
-    labels, earlier defined parameters and numbers (+ - * / ^, parentheses, sqrt exp log abs).
-    Comments start with #. A line that is not one of these is an error naming the model and
-    the line.
-    """
-    measurement: dict[str, list[str]] = {}
-    labels: dict[tuple[str, str, str], str] = {}
-    names: list[str] = []
-    definitions: list[Definition] = []
-    kept: list[str] = []
-    statements = [s.strip() for line in syntax.splitlines()
-                  for s in line.split("#", 1)[0].split(";") if s.strip()]
-    for number, statement in enumerate(statements, start=1):
-        match = re.match(r"^([A-Za-z_.][\w.]*)\s*(=~|~~|~|:=)\s*(.+)$", statement)
-        if not match:
-            raise InputError(
-                f"cannot read statement {number} of model {name!r}",
-                value=statement, expected="'lhs =~ x1 + x2', 'y ~ a*x' or 'x ~~ y' (lavaan syntax)",
-            )
-        lhs, op, rhs = match.groups()
-        if op == ":=":
-            try:
-                definitions.append(parse_definition(lhs, rhs))
-            except ExpressionError as err:
-                raise InputError(f"cannot read the defined parameter {lhs!r} in model {name!r}: "
-                                 f"{err}", value=statement,
-                                 expected="labels and numbers joined by + - * / ^") from None
-            continue
-        kept.append(statement)
-        for term in rhs.split("+"):
-            term_match = _TERM.match(term)
-            if not term_match:
-                raise InputError(f"cannot read the term {term.strip()!r} in model {name!r}",
-                                 value=statement, expected="a variable, optionally label*variable")
-            var, modifier = term_match.group("var"), term_match.group("mod")
-            if op == "=~":
-                measurement.setdefault(lhs, []).append(var)
-            if modifier and not _is_number(modifier):
-                labels[(lhs, op, var)] = modifier
-            names.extend([lhs, var])
-    latents = set(measurement)
-    observed = list(dict.fromkeys(n for n in names if n not in latents))
-    known = set(labels.values())
-    for definition in definitions:
-        if definition.name in known:
-            raise InputError(f"model {name!r} defines {definition.name!r}, which is already a "
-                             "label or a defined parameter",
-                             expected="a new name on the left of :=")
-        unknown = sorted(definition.names - known)
-        if unknown:
-            raise InputError(
-                f"the defined parameter {definition.name!r} of model {name!r} uses {unknown}, "
-                "which the model does not label",
-                value=f"{definition.name} := {definition.expression}",
-                expected="labels given in the model (a*x) or parameters defined above it",
-            )
-        known.add(definition.name)
-    return ModelSpec(syntax=syntax, measurement=measurement, labels=labels, observed=observed,
-                     definitions=tuple(definitions), semopy_syntax="\n".join(kept))
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass

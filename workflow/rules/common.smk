@@ -5,11 +5,10 @@ import json
 import os
 import re
 
-import yaml
-
 from lcsurvey.codebook import load_codebook
 from lcsurvey.errors import InputError
-from lcsurvey.io import sha256_file
+from lcsurvey.digest import sha256_file
+from lcsurvey.schema import load_yaml
 
 # Small matrices: threaded BLAS only adds overhead and last-bit differences between reruns.
 # semopy orders model variables through sets of strings: a fixed hash seed gives every job the
@@ -91,9 +90,13 @@ def _wave_view(node, wave):
 
 
 @functools.lru_cache
+def _codebook_document():
+    return load_yaml(config["codebook"])
+
+
+@functools.lru_cache
 def _codebook_digest(wave, skip=()):
-    with open(config["codebook"], encoding="utf-8") as handle:
-        book = yaml.safe_load(handle)
+    book = _codebook_document()
     view = {k: v for k, v in _wave_view(book, wave).items() if k not in skip}
     text = json.dumps(view, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
