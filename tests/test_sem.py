@@ -254,3 +254,60 @@ def test_observed_regressors_are_fixed_x_as_in_lavaan():
     for ours_name, theirs in FIT_NAMES.items():
         tolerance = TOL * max(1.0, abs(ref_fit[theirs]) / 1000)
         assert fit[ours_name] == pytest.approx(ref_fit[theirs], abs=tolerance), ours_name
+
+
+# --- information = "observed" / "expected" against lavaan (make_information_fixtures.R) ---
+
+INFORMATION_HS = """
+visual  =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+speed   =~ x7 + x8 + x9
+"""
+
+
+def _information_model(name: str) -> str:
+    text = (FIXTURES / "make_information_fixtures.R").read_text()
+    return text.split(f"{name} <- '")[1].split("'")[0]
+
+
+def _pairs_sorted(table: pd.DataFrame) -> pd.DataFrame:
+    """Covariances keyed by their two variables in sorted order (lavaan and we list either)."""
+    table = table.fillna({"rhs": ""}).copy()
+    cov = table["op"] == "~~"
+    low = table[["lhs", "rhs"]].min(axis=1)
+    high = table[["lhs", "rhs"]].max(axis=1)
+    table.loc[cov, "lhs"], table.loc[cov, "rhs"] = low[cov], high[cov]
+    return table
+
+
+def _compare_se(fitted, reference: str) -> int:
+    ref = _pairs_sorted(pd.read_csv(FIXTURES / reference))
+    ours = _pairs_sorted(fitted.estimates)
+    merged = ref.merge(ours, on=["lhs", "op", "rhs"], suffixes=("_lavaan", ""))
+    assert len(merged) == len(ref)
+    np.testing.assert_allclose(merged["est"], merged["est_lavaan"], atol=1e-3)
+    free = merged["se_lavaan"] > 0
+    np.testing.assert_allclose(merged.loc[free, "se"], merged.loc[free, "se_lavaan"], atol=1e-3)
+    return int(free.sum())
+
+
+def test_fiml_expected_information_matches_lavaan():
+    data = pd.read_csv(FIXTURES / "fiml_holzinger_swineford.csv")
+    expected = fit_model(INFORMATION_HS, data, missing="fiml", information="expected")
+    assert _compare_se(expected, "information_fiml_expected_estimates.csv") > 20
+    observed = fit_model(INFORMATION_HS, data, missing="fiml")
+    # The two information matrices differ under missing data: so do the standard errors.
+    assert np.nanmax(np.abs(observed.estimates["se"] - expected.estimates["se"])) > 1e-4
+
+
+def test_listwise_observed_information_matches_lavaan():
+    data = pd.read_csv(FIXTURES / "political_democracy.csv")
+    fitted = fit_model(_information_model("pd_model"), data, missing="listwise",
+                       information="observed")
+    assert _compare_se(fitted, "information_listwise_observed_estimates.csv") > 20
+
+
+def test_unknown_information_is_an_input_error():
+    data = pd.read_csv(FIXTURES / "fiml_holzinger_swineford.csv")
+    with pytest.raises(InputError, match="information"):
+        fit_model(INFORMATION_HS, data, information="sandwich")

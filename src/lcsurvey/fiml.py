@@ -693,6 +693,36 @@ def casewise_scores(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
     return np.hstack([g_theta, u])
 
 
+def expected_information(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
+                         means: np.ndarray) -> np.ndarray:
+    """Expected information of the FIML log-likelihood in (params, means), given the
+    missingness patterns: per pattern n_k/2 tr(A_k dSigma A_k dSigma) and n_k A_k for the means
+    (A_k the inverse of the pattern's observed block of the model-implied Sigma), as lavaan's
+    information = "expected" with h1.information = "structured"."""
+    observed = list(model.vars["observed"])
+    patterns = Patterns(data[observed].to_numpy(dtype=float))
+    if not hasattr(model, "param_vals"):
+        model.load(data=data[observed].astype(float))
+    structure = _Structure(model)
+    params = np.asarray(params, dtype=float)
+    means = np.asarray(means, dtype=float)
+    a, _, conditional = patterns.inverses(structure.sigma(params))
+    n = patterns.n
+    a_mu = a @ means
+    # The expected cross-products make B_k = n_k A_k and the expected mean residual zero:
+    # hessian_moments then gives minus the expected information.
+    pieces = (a, n[:, None] * a_mu, a_mu, conditional)
+    h_mumu, _, h_sigsig = patterns.hessian_moments(means, pieces, n[:, None, None] * a)
+    q, p = structure.q, patterns.p
+    rows, cols = np.triu_indices(p)
+    jac = structure.jacobian(params)[rows * p + cols]
+    info = np.zeros((q + p, q + p))
+    info[:q, :q] = -(jac.T @ h_sigsig @ jac)
+    info[q:, q:] = -h_mumu
+    model.update_matrices(params)
+    return (info + info.T) / 2
+
+
 def observed_information(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
                          means: np.ndarray) -> np.ndarray:
     """Minus the analytic Hessian of the FIML log-likelihood in (params, means) at a point."""

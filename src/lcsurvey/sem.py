@@ -31,6 +31,7 @@ from lcsurvey.defined import (
 from lcsurvey.errors import InputError
 from lcsurvey.fiml import (
     FimlResult,
+    expected_information,
     fiml_fit_measures,
     fit_fiml,
     observed_information,
@@ -67,10 +68,12 @@ class FittedModel:
 
 
 SE_TYPES = ("standard", "robust")
+INFORMATION_TYPES = ("observed", "expected")
 
 
 def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
-              missing: str = "fiml", se: str = "standard") -> FittedModel:
+              missing: str = "fiml", se: str = "standard",
+              information: str | None = None) -> FittedModel:
     """Fit a model by maximum likelihood and tabulate it as lavaan would.
 
     missing = "fiml": full-information ML with free means (lavaan's missing = "ml"), every
@@ -79,6 +82,10 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
     se = "robust": sandwich standard errors H^-1 B H^-1 (observed information H, B the sum of
     the casewise score products), as lavaan's estimator = "MLR"; with listwise data the model
     gets free means for this, as lavaan's MLR does.
+    information = "observed" or "expected" chooses the information matrix of the standard
+    errors (se = "standard") as lavaan's `information` argument; None takes lavaan's default
+    (observed under FIML, expected under listwise). Expected information under FIML is
+    lavaan's structured one: at the model-implied moments, given the missingness patterns.
     Defined parameters (:=) get delta-method standard errors from the same covariance matrix.
     Observed exogenous regressors (observed variables that only predict) have their variances
     and covariances fixed at the sample values, as lavaan's default fixed.x = TRUE; with
@@ -89,6 +96,9 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
     spec = parse_model(syntax, name=name)
     if se not in SE_TYPES:
         raise InputError(f"estimation.se {se!r} is not available", expected="standard or robust")
+    if information not in (None, *INFORMATION_TYPES):
+        raise InputError(f"estimation.information {information!r} is not available",
+                         expected="observed or expected")
     absent = [v for v in spec.observed if v not in data.columns]
     if absent:
         raise InputError(f"model {name!r} uses variables that the data do not have: {absent}",
@@ -112,8 +122,12 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
         observed = list(model.vars["observed"])
         columns = active + [f"{v}~1" for v in observed]
         theta = np.concatenate([result.params, result.means])
-        vcov = (robust_vcov(model, used, result.params, result.means) if se == "robust"
-                else result.vcov)
+        if se == "robust":
+            vcov = robust_vcov(model, used, result.params, result.means)
+        elif information == "expected":
+            vcov = _inverse(expected_information(model, used, result.params, result.means))
+        else:
+            vcov = result.vcov
         se_all = np.sqrt(np.clip(np.diag(vcov), 0, None))
         estimates = _estimates_table(model, spec, se_all[:q])
         # Observed intercepts are free; latent means are fixed at 0 (listed, as lavaan does).
@@ -139,6 +153,11 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
             if se == "robust":
                 means = used[list(model.vars["observed"])].to_numpy(float).mean(axis=0)
                 vcov = robust_vcov(model, used, theta, means)[:len(theta), :len(theta)]
+            elif information == "observed":
+                # At the sample means the means and the covariance parameters are orthogonal.
+                means = used[list(model.vars["observed"])].to_numpy(float).mean(axis=0)
+                info = observed_information(model, used, theta, means)
+                vcov = _inverse(info[:len(theta), :len(theta)])
             else:
                 vcov = np.asarray(model.calc_fim(inverse=True)[1], dtype=float)
         columns = list(active)
@@ -161,6 +180,14 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
     return FittedModel(spec=spec, model=model, data=used, estimates=estimates, fit=fit,
                        missing=missing, se=se, columns=columns, theta=theta, vcov=vcov,
                        row_columns=row_columns, fiml=result)
+
+
+def _inverse(information: np.ndarray) -> np.ndarray:
+    """The covariance matrix of the estimates; NaN where the information is singular."""
+    try:
+        return np.linalg.inv(information)
+    except np.linalg.LinAlgError:
+        return np.full_like(information, np.nan)
 
 
 def parameter_keys(model: semopy.Model, spec: ModelSpec) -> list[tuple[str, tuple[str, str, str]]]:

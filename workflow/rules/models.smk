@@ -32,6 +32,7 @@ rule model:
         model="{model}",
         missing=config.get("estimation", {}).get("missing", "fiml"),
         se=config.get("estimation", {}).get("se", "standard"),
+        information=config.get("estimation", {}).get("information"),
         bootstrap=config.get("estimation", {}).get("bootstrap", 2000),
         seed=config.get("estimation", {}).get("seed", 20211201),
     script:

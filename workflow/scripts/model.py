@@ -12,7 +12,8 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
     sm = snakemake  # noqa: F821
     responses = pd.read_parquet(sm.input.responses)
     fitted = fit_model(sm.params.syntax, responses, name=sm.params.model,
-                       missing=sm.params.missing, se=sm.params.se)
+                       missing=sm.params.missing, se=sm.params.se,
+                       information=sm.params.information)
     log.info("fitted %s on %d rows", sm.params.model, len(fitted.data))
     intervals, summary = bootstrap_estimates(fitted, sm.params.bootstrap, sm.params.seed,
                                              workers=sm.threads)
