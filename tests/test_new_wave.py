@@ -168,6 +168,26 @@ def test_codebook_changes_rerun_what_they_affect(project):
         assert f"results/{wave}/clean/responses.parquet" not in planned
 
 
+def test_a_changed_setting_rerenders_the_reports_it_reaches(project):
+    """The reports print the digest of the configuration up to their wave: a setting every wave
+    shares changes it for all of them; a change to the last wave's entry leaves the first's."""
+    path = project / "config.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["power"]["alpha"] = 0.01  # read by no per-wave stage, yet part of the configuration
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    planned = planned_outputs(project)
+    assert not old_stage_outputs(planned)
+    for wave in OLD:
+        assert "Params have changed" in planned[f"reports/{wave}/two_pager_en.pdf"]
+    config["power"]["alpha"] = 0.05
+    shutil.copy2(project / config["waves"][OLD[1]], project / "data/raw/second_copy.csv")
+    config["waves"][OLD[1]] = "data/raw/second_copy.csv"  # same bytes, another entry
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    reports = [p for p in planned_outputs(project) if p.startswith("reports/")]
+    assert f"reports/{OLD[1]}/two_pager_en.pdf" in reports
+    assert not [p for p in reports if p.startswith(f"reports/{OLD[0]}/")]
+
+
 def test_a_replaced_raw_file_is_detected_by_content(project):
     raw = project / "data" / "raw" / f"wave_{OLD[0]}.csv"
     stamp = raw.stat()
