@@ -53,6 +53,7 @@ import pandas as pd
 from scipy import stats
 
 from lcsurvey.errors import InputError
+from lcsurvey.syntax import parse_model
 
 __all__ = [
     "ATTRITION_COLUMNS",
@@ -268,8 +269,6 @@ def comparability(invariance: pd.DataFrame | None, measurement: Mapping[str, Seq
 def measured_items(book, syntax: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """The items of each codebook construct and the indicators of each latent variable of the
     model ``syntax`` (none without syntax): the two sides :func:`comparability` matches."""
-    from lcsurvey.sem import parse_model
-
     items = {name: list(c.items) for name, c in book.constructs.items()}
     measurement = parse_model(syntax).measurement if syntax else {}
     return items, {latent: list(indicators) for latent, indicators in measurement.items()}
