@@ -73,7 +73,8 @@ def run_once(args, work: Path, results: Path, index: int) -> dict:
         "cwd": str(ROOT),
         "parameters": {
             "wave": args.wave, "lang": args.lang, "results_dir": str(results),
-            "codebook": config["codebook"], "config": "config.yaml", "data_file": raw,
+            "codebook": config["codebook"], "config_digest": "(benchmark run)", "data_file": raw,
+            "waves": list(config["waves"])[:list(config["waves"]).index(args.wave) + 1],
             "model": report_config.get("model", "transfer"),
             "min_cell": report_config.get("min_cell", 10),
         },
