@@ -693,17 +693,22 @@ def casewise_scores(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
     return np.hstack([g_theta, u])
 
 
+def _at_point(model: semopy.Model, data: pd.DataFrame) -> tuple[Patterns, _Structure]:
+    """The data's pattern statistics and the model's structure, for derivatives at a point."""
+    observed = list(model.vars["observed"])
+    patterns = Patterns(data[observed].to_numpy(dtype=float))
+    if not hasattr(model, "param_vals"):
+        model.load(data=data[observed].astype(float))
+    return patterns, _Structure(model)
+
+
 def expected_information(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
                          means: np.ndarray) -> np.ndarray:
     """Expected information of the FIML log-likelihood in (params, means), given the
     missingness patterns: per pattern n_k/2 tr(A_k dSigma A_k dSigma) and n_k A_k for the means
     (A_k the inverse of the pattern's observed block of the model-implied Sigma), as lavaan's
     information = "expected" with h1.information = "structured"."""
-    observed = list(model.vars["observed"])
-    patterns = Patterns(data[observed].to_numpy(dtype=float))
-    if not hasattr(model, "param_vals"):
-        model.load(data=data[observed].astype(float))
-    structure = _Structure(model)
+    patterns, structure = _at_point(model, data)
     params = np.asarray(params, dtype=float)
     means = np.asarray(means, dtype=float)
     a, _, conditional = patterns.inverses(structure.sigma(params))
@@ -726,11 +731,7 @@ def expected_information(model: semopy.Model, data: pd.DataFrame, params: np.nda
 def observed_information(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
                          means: np.ndarray) -> np.ndarray:
     """Minus the analytic Hessian of the FIML log-likelihood in (params, means) at a point."""
-    observed = list(model.vars["observed"])
-    patterns = Patterns(data[observed].to_numpy(dtype=float))
-    if not hasattr(model, "param_vals"):
-        model.load(data=data[observed].astype(float))
-    structure = _Structure(model)
+    patterns, structure = _at_point(model, data)
     params = np.asarray(params, dtype=float)
     means = np.asarray(means, dtype=float)
     _, pieces = patterns.loglik(structure.sigma(params), means, parts=True)
