@@ -54,7 +54,7 @@ import pandas as pd
 from scipy import special, stats
 
 from lcsurvey import analyses, fiml
-from lcsurvey.codebook import Codebook
+from lcsurvey.codebook import Codebook, load_codebook
 from lcsurvey.defined import defined_values, delta_method
 from lcsurvey.errors import InputError
 from lcsurvey.power_config import (  # noqa: F401  (the power analysis' settings)
@@ -764,6 +764,18 @@ def plot_power(power: pd.DataFrame, path, target: float = TARGET_POWER) -> None:
 # --------------------------------------------------------------------------------------------
 # From config.yaml
 # --------------------------------------------------------------------------------------------
+
+
+def study_from_files(cfg: Mapping[str, Any], syntax: str, codebook: str,
+                     inputs: Any) -> PowerStudy:
+    """The PowerStudy of a workflow job: the codebook and, for population "fitted", the
+    fitted wave's estimates, scores and moderation tables (inputs.estimates, .scores,
+    .moderation: paths)."""
+    fitted = None
+    if cfg["population"] == "fitted":
+        fitted = fitted_population(pd.read_csv(inputs.estimates), syntax,
+                                   pd.read_parquet(inputs.scores), pd.read_csv(inputs.moderation))
+    return study_from_settings(cfg, syntax, load_codebook(codebook), fitted=fitted)
 
 
 def study_from_settings(cfg: Mapping[str, Any], syntax: str, book: Codebook, *,

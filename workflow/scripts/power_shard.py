@@ -3,19 +3,12 @@
 import pandas as pd
 
 from lcsurvey import power
-from lcsurvey.codebook import load_codebook
 from lcsurvey.runner import script_log, write_csv
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821
     cfg = sm.params.settings
-    fitted = None
-    if cfg["population"] == "fitted":
-        fitted = power.fitted_population(pd.read_csv(sm.input.estimates), sm.params.syntax,
-                                         pd.read_parquet(sm.input.scores),
-                                         pd.read_csv(sm.input.moderation))
-    study = power.study_from_settings(cfg, sm.params.syntax, load_codebook(sm.input.codebook),
-                                      fitted=fitted)
+    study = power.study_from_files(cfg, sm.params.syntax, sm.input.codebook, sm.input)
     _, study.start = power.read_population_table(pd.read_csv(sm.input.population))
     n, shard = int(sm.wildcards.n), int(sm.wildcards.shard)
     replications = power.shards(cfg["replications"], cfg["shard_size"])[shard]
