@@ -184,3 +184,40 @@ def test_structural_draws_same_on_one_or_two_workers(structural):
     two = boot.draws(job, 60, 7, workers=2)
     np.testing.assert_array_equal(one, two)
     assert np.isfinite(one).all()
+
+
+def test_sweep_inverse_matches_numpy_and_flags_matrices_that_are_not_positive_definite():
+    rng = np.random.default_rng(3)
+    for r in (1, 2, 3, 6):
+        roots = rng.standard_normal((4, 5, r, r))
+        spd = roots @ np.swapaxes(roots, -1, -2) + 0.1 * np.eye(r)
+        inverse, logdet, bad = boot._sweep_inverse(spd)
+        np.testing.assert_allclose(inverse, np.linalg.inv(spd), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(logdet, np.linalg.slogdet(spd)[1], rtol=1e-12)
+        assert not bad.any()
+    indefinite = np.array([[[[1.0, 2.0], [2.0, 1.0]]]])       # eigenvalues 3 and -1
+    assert boot._sweep_inverse(indefinite)[2].all()
+
+
+def test_two_loop_step_equals_the_dense_bfgs_inverse_hessian():
+    rng = np.random.default_rng(4)
+    k, n_pairs = 6, 4
+    root = rng.standard_normal((k, k))
+    v = root @ root.T + k * np.eye(k)
+    hessian = np.diag(rng.uniform(1, 3, k))
+    s_all = rng.standard_normal((n_pairs, k))
+    y_all = s_all @ hessian                              # curvature pairs of a quadratic
+    dense = v / 2.0
+    for s, y in zip(s_all, y_all, strict=True):
+        rho = 1 / (s @ y)
+        left = np.eye(k) - rho * np.outer(s, y)
+        dense = left @ dense @ left.T + rho * np.outer(s, s)
+    grad = rng.standard_normal((1, k))
+    slots = 7                                            # unused slots are no-ops
+    pairs_s = np.zeros((1, slots, k))
+    pairs_y = np.zeros((1, slots, k))
+    rho = np.zeros((1, slots))
+    pairs_s[0, :n_pairs], pairs_y[0, :n_pairs] = s_all, y_all
+    rho[0, :n_pairs] = 1 / np.einsum("ik,ik->i", s_all, y_all)
+    step = boot._two_loop(grad, v, np.array([2.0]), pairs_s, pairs_y, rho, slots)
+    np.testing.assert_allclose(step[0], dense @ grad[0], rtol=1e-10)

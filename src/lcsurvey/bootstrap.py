@@ -244,9 +244,11 @@ class QuasiNewtonJob:
     being positive definite, fails.
 
     The log-likelihood and its gradient work row by row (a survey wave has nearly as many
-    missingness patterns as rows): for a row with missing set m, A r = K r - K[:, m]
-    K[m, m]^-1 (K r)[m] with K = Sigma^-1 and r the residual (0 where missing), and
-    log|Sigma_oo| = log|Sigma| + log|K[m, m]|.
+    missingness patterns as rows): for a row with missing set m, A r = K (r - P (K r)) and
+    A = K - K P K, with K = Sigma^-1, r the residual (0 where missing) and P the p x p matrix
+    holding K[m, m]^-1 in rows and columns m; log|Sigma_oo| = log|Sigma| + log|K[m, m]|. So
+    the weighted sum of the rows' A is W K - K (sum_i w_i P_i) K: two p x p products per draw
+    instead of one per row.
     """
 
     syntax: str
@@ -298,11 +300,16 @@ class QuasiNewtonJob:
         self._x0 = np.where(mask, x, 0.0)
         self._n_obs = mask.sum(axis=1)
         n_missing = n_missing[self._order]
-        self._groups = []                 # (slice of rows, missing indices per row (rows, r))
-        for r in np.unique(n_missing):
+        # Rows with r > 0 missing values: (slice of rows, missing indices (rows, r), the
+        # positions of K[m, m] in the flattened p x p matrix (rows, r * r)).
+        self._groups = []
+        p = x.shape[1]
+        for r in np.unique(n_missing[n_missing > 0]):
             rows = np.flatnonzero(n_missing == r)
             miss = np.array([np.flatnonzero(~mask[i]) for i in rows], dtype=int)
-            self._groups.append((slice(rows[0], rows[-1] + 1), miss.reshape(len(rows), r)))
+            miss = miss.reshape(len(rows), r)
+            flat = (miss[:, :, None] * p + miss[:, None, :]).reshape(len(rows), r * r)
+            self._groups.append((slice(rows[0], rows[-1] + 1), miss, flat))
         # Each row's log-likelihood and score at the full-sample estimates: every draw's
         # starting value and gradient are their weighted sums.
         from lcsurvey.fiml import casewise_scores
@@ -340,48 +347,45 @@ class QuasiNewtonJob:
                 except np.linalg.LinAlgError:
                     ok[d] = False
                     chol[d] = np.eye(p)
-        eye = np.broadcast_to(np.eye(p), sigma.shape)
-        k_inv = np.linalg.solve(np.swapaxes(chol, 1, 2), np.linalg.solve(chol, eye))
+            sigma[~ok] = np.eye(p)
+        k_inv = np.linalg.inv(sigma)
         k_inv = (k_inv + np.swapaxes(k_inv, 1, 2)) / 2
         logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
         mu = thetas[:, q:]
-        resid = self._x0[None] - mu[:, None, :] * self._mask[None]              # (D, n, p)
+        resid = np.multiply(self._mask[None], mu[:, None, :])                   # (D, n, p)
+        np.subtract(self._x0[None], resid, out=resid)
         u = np.empty_like(resid)
         for d in range(d_count):              # one BLAS call per draw beats numpy's stacking
             np.matmul(resid[d], k_inv[d], out=u[d])                             # K r per row
         quad = np.einsum("dnp,dnp->dn", u, resid)
         logdets = np.repeat(logdet[:, None], len(self.x), axis=1)
-        sum_a = weights.sum(axis=1)[:, None, None] * k_inv                      # sum_i w_i A_i
-        for rows, miss in self._groups:
-            r = miss.shape[1]
-            if r == 0:
-                continue
-            km = k_inv[:, :, miss]                                   # (D, p, g, r)
-            km = np.moveaxis(km, 1, 2)                               # (D, g, p, r)
-            kmm = k_inv[:, miss[:, :, None], miss[:, None, :]]       # (D, g, r, r)
-            if r == 1:
-                det = kmm[..., 0, 0]
-                bad = (det <= 0).any(axis=1)
-                logabs = np.log(np.abs(det))
-                kmm_inv = 1.0 / kmm
-            else:
-                sign, logabs = np.linalg.slogdet(kmm)
-                bad = (sign <= 0).any(axis=1)
-                kmm_inv = np.linalg.inv(np.where(bad[:, None, None, None], np.eye(r), kmm))
-            ok &= ~bad
+        k_flat = k_inv.reshape(d_count, p * p)
+        offsets = (np.arange(d_count) * (p * p))[:, None]
+        shift = np.zeros_like(resid)            # P (K r) per row: K[m, m]^-1 (K r)[m] at m
+        places, values = [], []                 # sum_i w_i P_i, scattered
+        for rows, miss, flat in self._groups:
+            g, r = miss.shape
+            kmm_inv, logabs, bad = _sweep_inverse(k_flat[:, flat].reshape(d_count, g, r, r))
+            ok &= ~bad.any(axis=1)
             t = np.take_along_axis(u[:, rows], miss[None], axis=2)   # (K r)[m], (D, g, r)
-            coef = (kmm_inv @ t[..., None])[..., 0]
-            u[:, rows] -= (km @ coef[..., None])[..., 0]
+            coef = np.einsum("dgrs,dgs->dgr", kmm_inv, t)
+            np.put_along_axis(shift[:, rows], miss[None], coef, axis=2)
             quad[:, rows] -= (t * coef).sum(axis=2)
             logdets[:, rows] += logabs
-            left = (km @ kmm_inv) * weights[:, rows, None, None]     # (D, g, p, r)
-            flat = miss.size
-            sum_a -= (np.moveaxis(left, 2, 1).reshape(d_count, p, flat)
-                      @ np.moveaxis(km, 2, 1).reshape(d_count, p, flat).swapaxes(1, 2))
+            places.append((offsets + flat.ravel()[None]).ravel())
+            values.append((weights[:, rows, None, None] * kmm_inv).ravel())
+        for d in range(d_count):
+            u[d] -= shift[d] @ k_inv[d]                                         # A r per row
         const = LOG_2PI * self._n_obs
         if rowwise:
             return -0.5 * (const[None] + logdets + quad)[0]
         value = -0.5 * (weights * (const[None] + logdets + quad)).sum(axis=1)
+        if places:
+            scattered = np.bincount(np.concatenate(places), weights=np.concatenate(values),
+                                    minlength=d_count * p * p).reshape(d_count, p, p)
+        else:
+            scattered = np.zeros_like(k_inv)
+        sum_a = weights.sum(axis=1)[:, None, None] * k_inv - k_inv @ scattered @ k_inv
         wu = weights[:, :, None] * u
         g_mu = wu.sum(axis=1)
         g_sigma = 0.5 * (np.swapaxes(wu, 1, 2) @ u - sum_a)
@@ -405,9 +409,15 @@ class QuasiNewtonJob:
         out = np.full((d_count, self.n_out), np.nan)
         self.iterations = np.zeros(d_count, dtype=int)
         theta = np.repeat(self.theta[None], d_count, axis=0)
-        # Inverse Hessians of -loglik per draw: the full sample's, then BFGS updates.
-        inverse = self._v[None] / weights.sum(axis=1)[:, None, None]
-        scale = 1.0 / weights.sum(axis=1)
+        # BFGS in its two-loop form (Nocedal & Wright, algorithm 7.4) with every pair kept:
+        # the inverse Hessian of -loglik starts as the full sample's, scaled to the draw's
+        # weight, and is never formed (k x k per draw would dominate the iterations).
+        total = weights.sum(axis=1)
+        k = len(self.theta)
+        pairs_s = np.zeros((d_count, self.max_iter, k))
+        pairs_y = np.zeros((d_count, self.max_iter, k))
+        rho = np.zeros((d_count, self.max_iter))            # 0: an empty slot, which is a no-op
+        n_pairs = np.zeros(d_count, dtype=int)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             value, grad = weights @ self._row_values, weights @ self._row_scores
@@ -415,17 +425,17 @@ class QuasiNewtonJob:
             for _ in range(self.max_iter):
                 if not len(active):
                     break
-                check = (grad[active] @ self._v) * scale[active, None]
+                check = (grad[active] @ self._v) / total[active, None]
                 done = (np.abs(check) / self._se).max(axis=1) < self.tol
                 out[active[done]] = theta[active[done], :self.n_out]
                 active = active[~done]
                 if not len(active):
                     break
                 self.iterations[active] += 1
-                step = np.einsum("dij,dj->di", inverse[active], grad[active])
+                step = _two_loop(grad[active], self._v, total[active], pairs_s[active],
+                                 pairs_y[active], rho[active], n_pairs[active].max())
                 size = np.ones(len(active))
                 pending = np.arange(len(active))
-                new_grad = np.empty_like(step)
                 while len(pending):
                     idx = active[pending]
                     trial = theta[idx] + size[pending, None] * step[pending]
@@ -433,28 +443,57 @@ class QuasiNewtonJob:
                     rise = np.einsum("dk,dk->d", grad[idx], step[pending])
                     accept = trial_value >= value[idx] + 1e-4 * size[pending] * rise
                     taken = idx[accept]
-                    new_grad[pending[accept]] = trial_grad[accept]
-                    theta_old = theta[taken]
+                    s_vec = trial[accept] - theta[taken]
+                    y_vec = grad[taken] - trial_grad[accept]      # change in -gradient
                     theta[taken] = trial[accept]
                     value[taken] = trial_value[accept]
-                    s_vec = theta[taken] - theta_old
-                    y_vec = grad[taken] - trial_grad[accept]      # change in -gradient
                     grad[taken] = trial_grad[accept]
                     curvature = np.einsum("dk,dk->d", s_vec, y_vec)
                     good = curvature > 1e-12 * np.linalg.norm(s_vec, axis=1) * np.linalg.norm(
                         y_vec, axis=1)
-                    if good.any():
-                        d, sv, yv, c = taken[good], s_vec[good], y_vec[good], curvature[good]
-                        h = inverse[d]
-                        hy = np.einsum("dij,dj->di", h, yv)
-                        factor = (c + np.einsum("dk,dk->d", yv, hy)) / c**2
-                        cross = hy[:, :, None] * sv[:, None, :]
-                        inverse[d] = (h + factor[:, None, None] * sv[:, :, None] * sv[:, None, :]
-                                      - (cross + np.swapaxes(cross, 1, 2)) / c[:, None, None])
+                    d, slot = taken[good], n_pairs[taken[good]]
+                    pairs_s[d, slot], pairs_y[d, slot] = s_vec[good], y_vec[good]
+                    rho[d, slot] = 1.0 / curvature[good]
+                    n_pairs[d] += 1
                     size[pending[~accept]] /= 2
                     pending = pending[~accept & (size[pending] > 1e-8)]
                 active = active[size >= 1e-8]     # no rise even for tiny steps: failed
         return out
+
+
+def _two_loop(grad, v, total, pairs_s, pairs_y, rho, used: int) -> np.ndarray:
+    """BFGS step H g per draw from its (s, y) pairs, H_0 = v / total (the two-loop recursion)."""
+    q = grad.copy()
+    alphas = []
+    for j in reversed(range(used)):
+        alpha = rho[:, j] * np.einsum("dk,dk->d", pairs_s[:, j], q)
+        q -= alpha[:, None] * pairs_y[:, j]
+        alphas.append(alpha)
+    r = (q @ v) / total[:, None]
+    for j, alpha in zip(range(used), reversed(alphas), strict=True):
+        beta = rho[:, j] * np.einsum("dk,dk->d", pairs_y[:, j], r)
+        r += (alpha - beta)[:, None] * pairs_s[:, j]
+    return r
+
+
+def _sweep_inverse(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inverse, log-determinant and "not positive definite" of stacked small symmetric
+    matrices (..., r, r), by the sweep operator over every pivot (numpy's inv and slogdet
+    call LAPACK once per matrix, which dominates for thousands of 2 x 2 to 8 x 8 matrices)."""
+    a = np.array(a, dtype=float)
+    logdet = np.zeros(a.shape[:-2])
+    bad = np.zeros(a.shape[:-2], dtype=bool)
+    for k in range(a.shape[-1]):
+        pivot = a[..., k, k].copy()
+        bad |= pivot <= 0
+        pivot[pivot <= 0] = 1.0
+        logdet += np.log(pivot)
+        column = a[..., :, k] / pivot[..., None]
+        a -= column[..., :, None] * a[..., k, None, :]
+        a[..., :, k] = column
+        a[..., k, :] = column
+        a[..., k, k] = -1.0 / pivot
+    return -a, logdet, bad
 
 
 # --------------------------------------------------------------------------------------------
