@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from lcsurvey.codebook import Codebook, Scale, Variable
 from lcsurvey.errors import InputError
@@ -243,7 +243,7 @@ def mahalanobis_p(x: np.ndarray) -> np.ndarray:
         k_mm = k_full[miss[:, :, None], miss[:, None, :]]
         u = np.take_along_axis(k_x[rows], miss, axis=1)
         d2[rows] -= np.einsum("ij,ij->i", u, np.linalg.solve(k_mm, u[:, :, None])[:, :, 0])
-    return stats.chi2.sf(d2, observed.sum(axis=1))
+    return special.chdtrc(observed.sum(axis=1), d2)
 
 
 def clean_wave(

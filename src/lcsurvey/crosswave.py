@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from lcsurvey.errors import InputError
 from lcsurvey.syntax import parse_model
@@ -125,7 +125,7 @@ def pool(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 def _t_interval(estimate: float, se: float, df: float, level: float) -> tuple[float, float]:
     if not np.isfinite(se) or not np.isfinite(df) or df <= 0:
         return np.nan, np.nan
-    half = stats.t.ppf(0.5 + level / 2, df) * se
+    half = special.stdtrit(df, 0.5 + level / 2) * se
     return estimate - half, estimate + half
 
 
@@ -188,7 +188,7 @@ def overlap_t_test(first: pd.Series, second: pd.Series, *, level: float = 0.95) 
     out.update(diff=diff, se=se, df=float(df))
     if np.isfinite(se):
         t = diff / se
-        out["pvalue"] = float(2 * stats.t.sf(abs(t), df))
+        out["pvalue"] = float(2 * special.stdtr(df, -abs(t)))
         out["ci_lower"], out["ci_upper"] = _t_interval(diff, se, df, level)
     return out
 
@@ -328,7 +328,7 @@ def _welch(a: np.ndarray, b: np.ndarray, level: float) -> dict:
     lower, upper = _t_interval(diff, se, df, level)
     return {"returners": float(a.mean()), "leavers": float(b.mean()), "diff": diff,
             "ci_lower": lower, "ci_upper": upper,
-            "pvalue": float(2 * stats.t.sf(abs(diff / se), df))}
+            "pvalue": float(2 * special.stdtr(df, -abs(diff / se)))}
 
 
 def _proportions(k1: int, n1: int, k2: int, n2: int, level: float) -> dict:
@@ -337,12 +337,12 @@ def _proportions(k1: int, n1: int, k2: int, n2: int, level: float) -> dict:
     out = {"returners": p1, "leavers": p2, "diff": diff}
     se = np.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
     if se > 0:
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = special.ndtri(0.5 + level / 2)
         out.update(ci_lower=diff - z * se, ci_upper=diff + z * se)
     pooled = (k1 + k2) / (n1 + n2)
     se0 = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
     if se0 > 0:
-        out["pvalue"] = float(2 * stats.norm.sf(abs(diff) / se0))
+        out["pvalue"] = float(2 * special.ndtr(-abs(diff) / se0))
     return out
 
 

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import semopy
-from scipy import linalg, stats
+from scipy import linalg, special
+
+if TYPE_CHECKING:      # semopy loads slowly; models arrive built, so only the name is needed
+    import semopy
 
 LOG_2PI = float(np.log(2 * np.pi))
 
@@ -617,9 +620,36 @@ def parameter_names(model: semopy.Model) -> list[tuple[str, str, str]]:
 # --------------------------------------------------------------------------------------------
 
 
+def rmsea_ci(chisq: float, df: int, n: int, level: float = 0.90) -> tuple[float, float]:
+    """RMSEA confidence limits from the noncentrality parameter, as lavaan computes them."""
+    if df == 0:
+        return 0.0, 0.0  # a just-identified model fits perfectly, as lavaan reports it
+    if df < 0:
+        return np.nan, np.nan
+    tail = (1 - level) / 2
+
+    def ncp_for(prob: float) -> float:
+        # pchisq(chisq, df, ncp) falls with ncp; find ncp with pchisq = prob, 0 when impossible.
+        if special.chdtr(df, chisq) < prob:
+            return 0.0
+        lower, upper = 1e-10, max(chisq, 1.0)
+        while special.chndtr(chisq, df, upper) > prob:
+            lower, upper = upper, 2 * upper
+        while upper - lower > 2e-12 * max(1.0, upper):    # bisection, to brentq's precision
+            middle = (lower + upper) / 2
+            if special.chndtr(chisq, df, middle) > prob:
+                lower = middle
+            else:
+                upper = middle
+        return (lower + upper) / 2
+
+    lam_lower = ncp_for(1 - tail)
+    lam_upper = ncp_for(tail)
+    return float(np.sqrt(lam_lower / (n * df))), float(np.sqrt(lam_upper / (n * df)))
+
+
 def fiml_fit_measures(result: FimlResult, model: semopy.Model) -> dict:
     """lavaan's fitMeasures() for a missing = "ml" fit (likelihood "normal", N in RMSEA)."""
-    from lcsurvey.sem import _rmsea_ci
 
     p = len(result.means)
     n = result.n
@@ -634,10 +664,10 @@ def fiml_fit_measures(result: FimlResult, model: semopy.Model) -> dict:
     if df > 0:
         tli = (base_chisq / base_df - chisq / df) / (base_chisq / base_df - 1)
         rmsea = float(np.sqrt(max(chisq - df, 0.0) / (df * n)))
-        pvalue = float(stats.chi2.sf(chisq, df))
+        pvalue = float(special.chdtrc(df, chisq))
     else:
         tli, rmsea, pvalue = 1.0, 0.0, np.nan
-    lower, upper = _rmsea_ci(chisq, df, n)
+    lower, upper = rmsea_ci(chisq, df, n)
     model.update_matrices(result.params)
     sigma = model.calc_sigma()[0]
     cov_h1, mean_h1 = result.h1_cov, result.h1_means

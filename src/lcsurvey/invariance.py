@@ -51,11 +51,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from lcsurvey.errors import InputError
-from lcsurvey.fiml import LOG_2PI, Patterns
-from lcsurvey.sem import _rmsea_ci
+from lcsurvey.fiml import LOG_2PI, Patterns, rmsea_ci
+from lcsurvey.syntax import parse_model
 
 log = logging.getLogger("lcsurvey")
 
@@ -605,10 +605,10 @@ def fit_measures(fit: LevelFit, groups: list[GroupData]) -> dict:
     if df > 0:
         tli = (base_chisq / base_df - chisq / df) / (base_chisq / base_df - 1)
         rmsea = float(np.sqrt(max(chisq - df, 0.0) / (df * n))) * root_g
-        pvalue = float(stats.chi2.sf(chisq, df))
+        pvalue = float(special.chdtrc(df, chisq))
     else:
         tli, rmsea, pvalue = 1.0, 0.0, np.nan
-    lower, upper = _rmsea_ci(chisq, df, n)
+    lower, upper = rmsea_ci(chisq, df, n)
     srmr = 0.0
     for gl, gd in zip(fit.layout.groups, groups, strict=True):
         mu, sigma = implied(gl, fit.theta)
@@ -879,8 +879,6 @@ def model_invariance(frames: dict[str, pd.DataFrame], syntax: str, variable: str
     Groups need at least max(min_group_size, min_cell) respondents: a group smaller than
     report.min_cell is never reported. A model without `=~` lines gives one row saying so.
     """
-    from lcsurvey.sem import parse_model
-
     spec = parse_model(syntax, name=model)
     data = pool_waves(frames)
     if not spec.measurement:

@@ -36,6 +36,7 @@ import pandas as pd
 from lcsurvey.codebook import Codebook
 from lcsurvey.errors import InputError
 from lcsurvey.fiml import Patterns
+from lcsurvey.runner import round_significant  # noqa: F401  (re-exported for the scripts)
 from lcsurvey.sem import FIT_COLUMNS, FittedModel, fit_model
 
 JOINT = "joint"
@@ -53,24 +54,6 @@ class MeasurementResult:
     fits: dict[str, FittedModel]           # model name (construct or "joint") -> fitted CFA
     sample_cov: pd.DataFrame               # the joint items' observed moments (see module doc)
     missing: str
-
-
-def round_significant(frame: pd.DataFrame, digits: int = 8) -> pd.DataFrame:
-    """Float columns rounded to `digits` significant digits.
-
-    Two fits of the same model can differ in the 13th digit (semopy's parameter order follows
-    Python's per-process hashing); eight digits keep reruns byte-identical and lose nothing
-    that lavaan's own printout shows.
-    """
-    out = frame.copy()
-    for column in out.columns[out.dtypes.map(pd.api.types.is_float_dtype)]:
-        x = out[column].to_numpy(dtype=float)
-        finite = np.isfinite(x) & (x != 0)
-        scale = np.zeros_like(x)
-        scale[finite] = digits - 1 - np.floor(np.log10(np.abs(x[finite])))
-        factor = 10.0 ** scale
-        out[column] = np.where(finite, np.round(x * factor) / factor, x)
-    return out
 
 
 def cfa_syntax(factors: dict[str, list[str]]) -> str:

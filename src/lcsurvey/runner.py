@@ -77,3 +77,24 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))
+
+
+def round_significant(frame: pd.DataFrame, digits: int = 8) -> pd.DataFrame:
+    """Float columns rounded to `digits` significant digits.
+
+    Two fits of the same model can differ in the 13th digit (semopy's parameter order follows
+    Python's per-process hashing); eight digits keep reruns byte-identical and lose nothing
+    that lavaan's own printout shows.
+    """
+    import numpy as np
+    import pandas as pd
+
+    out = frame.copy()
+    for column in out.columns[out.dtypes.map(pd.api.types.is_float_dtype)]:
+        x = out[column].to_numpy(dtype=float)
+        finite = np.isfinite(x) & (x != 0)
+        scale = np.zeros_like(x)
+        scale[finite] = digits - 1 - np.floor(np.log10(np.abs(x[finite])))
+        factor = 10.0 ** scale
+        out[column] = np.where(finite, np.round(x * factor) / factor, x)
+    return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special
 
 from lcsurvey.codebook import Codebook, Composite
 
@@ -57,8 +57,8 @@ def alpha_ci_feldt(alpha: float, n: int, k: int, level: float = 0.95) -> tuple[f
         return np.nan, np.nan
     p = 1 - level
     df1, df2 = n - 1, (n - 1) * (k - 1)
-    lower = 1 - (1 - alpha) * stats.f.ppf(1 - p / 2, df1, df2)
-    upper = 1 - (1 - alpha) * stats.f.ppf(p / 2, df1, df2)
+    lower = 1 - (1 - alpha) * special.fdtri(df1, df2, 1 - p / 2)
+    upper = 1 - (1 - alpha) * special.fdtri(df1, df2, p / 2)
     return float(lower), float(upper)
 
 
@@ -284,7 +284,7 @@ def correlation_table(scores: pd.DataFrame, names: list[str] | None = None,
     present = np.isfinite(values).astype(float)
     pair_n = present.T @ present
     r = scores[names].corr().to_numpy()
-    z_crit = stats.norm.ppf(1 - (1 - level) / 2)
+    z_crit = special.ndtri(1 - (1 - level) / 2)
     rows = []
     for i, a in enumerate(names):
         for j in range(i + 1, len(names)):
@@ -294,7 +294,7 @@ def correlation_table(scores: pd.DataFrame, names: list[str] | None = None,
                 half = z_crit / np.sqrt(n - 3)
                 lower, upper = np.tanh(np.arctanh(rij) - half), np.tanh(np.arctanh(rij) + half)
                 t = rij * np.sqrt((n - 2) / (1 - rij**2))
-                p = 2 * stats.t.sf(abs(t), n - 2)
+                p = 2 * special.stdtr(n - 2, -abs(t))
             rows.append({"a": a, "b": names[j], "r": rij, "n": n, "ci_lower": lower,
                          "ci_upper": upper, "pvalue": p})
     return pd.DataFrame(rows, columns=CORRELATION_COLUMNS)

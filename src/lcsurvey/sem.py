@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import semopy
-from scipy import optimize, stats
+from scipy import special
 from semopy.inspector import inspect_list
 
 from lcsurvey import bootstrap as boot
@@ -35,6 +35,7 @@ from lcsurvey.fiml import (
     fiml_fit_measures,
     fit_fiml,
     observed_information,
+    rmsea_ci,
     robust_vcov,
 )
 from lcsurvey.syntax import ModelSpec, _is_number, parse_model  # noqa: F401
@@ -252,11 +253,11 @@ def _rows(records: list[tuple]) -> pd.DataFrame:
     for lhs, op, rhs, label, est, se in records:
         free = bool(np.isfinite(se) and se > 0)
         z = est / se if free else np.nan
-        half = stats.norm.ppf(0.975) * se if free else 0.0
+        half = special.ndtri(0.975) * se if free else 0.0
         rows.append({
             "lhs": lhs, "op": op, "rhs": rhs, "label": label, "est": float(est),
             "se": se if free else np.nan, "z": z,
-            "pvalue": 2 * stats.norm.sf(abs(z)) if free else np.nan,
+            "pvalue": 2 * special.ndtr(-abs(z)) if free else np.nan,
             "ci_lower": est - half, "ci_upper": est + half, "std_all": np.nan,
             **dict.fromkeys(STD_COLUMNS, np.nan),
         })
@@ -520,9 +521,9 @@ def standardized_inference(model: semopy.Model, spec: ModelSpec, estimates: pd.D
     std = estimates["std_all"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, std / se, np.nan)
-    half = stats.norm.ppf(0.975) * se
+    half = special.ndtri(0.975) * se
     return pd.DataFrame({"std_all_se": se, "std_all_z": z,
-                         "std_all_pvalue": 2 * stats.norm.sf(np.abs(z)),
+                         "std_all_pvalue": 2 * special.ndtr(-np.abs(z)),
                          "std_all_ci_lower": std - half, "std_all_ci_upper": std + half},
                         index=estimates.index)
 
@@ -569,7 +570,7 @@ def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int,
     cfi = 1 - max(chisq - df, 0.0) / cfi_den if cfi_den > 0 else 1.0
     tli = ((chisq_base / df_base) - (chisq / df)) / ((chisq_base / df_base) - 1) if df > 0 else 1.0
     rmsea = np.sqrt(max(chisq - df, 0.0) / (df * n)) if df > 0 else 0.0
-    lower, upper = _rmsea_ci(chisq, df, n)
+    lower, upper = rmsea_ci(chisq, df, n)
     scale = 1 / np.sqrt(np.diag(s))
     resid = (s - sigma) * np.outer(scale, scale)
     srmr = np.sqrt(np.mean(resid[np.tril_indices(p)] ** 2))
@@ -580,29 +581,7 @@ def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int,
         loglik += n / 2 * (k * np.log(2 * np.pi) + np.linalg.slogdet(s_xx)[1] + k)
     return pd.DataFrame([{
         "ntotal": n, "estimator": "ML", "missing": "listwise",
-        "chisq": chisq, "df": df, "pvalue": stats.chi2.sf(chisq, df) if df > 0 else np.nan,
+        "chisq": chisq, "df": df, "pvalue": special.chdtrc(df, chisq) if df > 0 else np.nan,
         "cfi": cfi, "tli": tli, "rmsea": rmsea, "rmsea_ci_lower": lower, "rmsea_ci_upper": upper,
         "srmr": srmr, "aic": -2 * loglik + 2 * n_free, "bic": -2 * loglik + np.log(n) * n_free,
     }], columns=FIT_COLUMNS)
-
-
-def _rmsea_ci(chisq: float, df: int, n: int, level: float = 0.90) -> tuple[float, float]:
-    """RMSEA confidence limits from the noncentrality parameter, as lavaan computes them."""
-    if df == 0:
-        return 0.0, 0.0  # a just-identified model fits perfectly, as lavaan reports it
-    if df < 0:
-        return np.nan, np.nan
-    tail = (1 - level) / 2
-
-    def ncp_for(prob: float) -> float:
-        # pchisq(chisq, df, ncp) falls with ncp; find ncp with pchisq = prob, 0 when impossible.
-        if stats.chi2.cdf(chisq, df) < prob:
-            return 0.0
-        upper = max(chisq, 1.0)
-        while stats.ncx2.cdf(chisq, df, upper) > prob:
-            upper *= 2
-        return optimize.brentq(lambda lam: stats.ncx2.cdf(chisq, df, lam) - prob, 1e-10, upper)
-
-    lam_lower = ncp_for(1 - tail)
-    lam_upper = ncp_for(tail)
-    return float(np.sqrt(lam_lower / (n * df))), float(np.sqrt(lam_upper / (n * df)))

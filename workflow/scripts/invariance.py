@@ -4,8 +4,7 @@ import pandas as pd
 
 from lcsurvey.codebook import load_codebook
 from lcsurvey.invariance import model_invariance
-from lcsurvey.measurement import round_significant
-from lcsurvey.runner import script_log, write_csv
+from lcsurvey.runner import round_significant, script_log, write_csv
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821
