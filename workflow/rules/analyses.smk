@@ -19,6 +19,8 @@ rule analyses:
         diversity="results/{wave}/models/diversity.csv",
     log:
         "logs/{wave}/analyses.log",
+    benchmark:
+        "benchmarks/{wave}/analyses.tsv"
     conda:
         "../../envs/lcsurvey.yaml"
     params:

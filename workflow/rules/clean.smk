@@ -12,6 +12,8 @@ rule clean:
         recodes="results/{wave}/clean/recodes.csv",
     log:
         "logs/{wave}/clean.log",
+    benchmark:
+        "benchmarks/{wave}/clean.tsv"
     conda:
         "../../envs/lcsurvey.yaml"
     params:
@@ -37,6 +39,8 @@ rule flow_figure:
         ),
     log:
         "logs/{wave}/flow_figure.log",
+    benchmark:
+        "benchmarks/{wave}/flow_figure.tsv"
     conda:
         "../../envs/lcsurvey.yaml"
     params:

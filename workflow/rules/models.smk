@@ -23,6 +23,9 @@ rule model:
         "logs/{wave}/model_{model}.log",
     benchmark:
         "benchmarks/{wave}/model_{model}.tsv"
+    # First as soon as a wave is clean: a two-core job started last leaves a core idle while
+    # the job before it finishes, and the one-core jobs fill both cores afterwards.
+    priority: 10
     conda:
         "../../envs/lcsurvey.yaml"
     # Bootstrap draws run in chunks over this many processes; the CIs do not depend on it.

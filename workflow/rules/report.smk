@@ -61,6 +61,8 @@ rule report_index:
         index="reports/index.html",
     log:
         "logs/report_index.log",
+    benchmark:
+        "benchmarks/report_index.tsv"
     conda:
         "../../envs/lcsurvey.yaml"
     params:

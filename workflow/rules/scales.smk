@@ -29,6 +29,8 @@ rule scales:
         scores="results/{wave}/scales/scores.parquet",
     log:
         "logs/{wave}/scales.log",
+    benchmark:
+        "benchmarks/{wave}/scales.tsv"
     conda:
         "../../envs/lcsurvey.yaml"
     params:
