@@ -1,5 +1,5 @@
 """The two-pager's rendering steps: papermill executes the notebook, nbconvert makes the HTML
-through the project's template, WeasyPrint the PDF.
+through the project's template, WeasyPrint the PDF; and reports/index.html, which links them.
 
 Kept apart from lcsurvey.report (which computes the content, in the notebook's kernel) so that
 the process driving these steps imports no pandas, numpy or matplotlib before it starts the
@@ -8,6 +8,7 @@ kernel: its start is on the report's critical path.
 
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,37 @@ def render_report(
     render_pdf(html_path, pdf_path, html_text=page)
     times["pdf"] = time.perf_counter() - start
     return times
+
+
+def write_index(entries: list[dict[str, str]], index_path: str | Path) -> None:
+    """reports/index.html: one row per wave, links to the HTML and PDF in each language.
+
+    entries: dicts with wave, lang, html and pdf (paths); links are made relative to the index.
+    """
+    index_path = Path(index_path)
+    base = index_path.parent
+    waves: dict[str, list[dict[str, str]]] = {}
+    for entry in sorted(entries, key=lambda e: (e["wave"], e["lang"])):
+        waves.setdefault(entry["wave"], []).append(entry)
+    rows = []
+    for wave, reports in waves.items():
+        links = " · ".join(
+            f'{_e(e["lang"].upper())}: <a href="{_e(os.path.relpath(e["html"], base))}">HTML</a>, '
+            f'<a href="{_e(os.path.relpath(e["pdf"], base))}">PDF</a>'
+            for e in reports
+        )
+        rows.append(f"<tr><td>{_e(wave)}</td><td>{links}</td></tr>")
+    page = (
+        '<!DOCTYPE html>\n<html lang="nl"><head><meta charset="utf-8">'
+        f"<title>{_e(TITLE['nl'])} / {_e(TITLE['en'])}</title>"
+        "<style>body{font-family:'DejaVu Sans',sans-serif;max-width:40em;margin:2em auto;"
+        "color:#1d2b3a}td{padding:.3em 1em .3em 0}a{color:#1f4e79}</style></head><body>"
+        f"<h1>{_e(TITLE['nl'])} / {_e(TITLE['en'])}</h1>"
+        "<table><thead><tr><th>Meting / wave</th><th>Tweepager / two-pager</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></body></html>\n"
+    )
+    _write_atomically(index_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)

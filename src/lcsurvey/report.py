@@ -39,6 +39,7 @@ from lcsurvey.render import (  # noqa: F401  (the rendering steps, also reached 
     render_html,
     render_pdf,
     render_report,
+    write_index,
 )
 
 LANGUAGES = ("nl", "en")
@@ -2027,33 +2028,3 @@ def provenance(
 # --------------------------------------------------------------------------------------------
 # The index (notebook -> HTML -> PDF: lcsurvey.render).
 # --------------------------------------------------------------------------------------------
-
-
-def write_index(entries: list[dict[str, str]], index_path: str | Path) -> None:
-    """reports/index.html: one row per wave, links to the HTML and PDF in each language.
-
-    entries: dicts with wave, lang, html and pdf (paths); links are made relative to the index.
-    """
-    index_path = Path(index_path)
-    base = index_path.parent
-    waves: dict[str, list[dict[str, str]]] = {}
-    for entry in sorted(entries, key=lambda e: (e["wave"], e["lang"])):
-        waves.setdefault(entry["wave"], []).append(entry)
-    rows = []
-    for wave, reports in waves.items():
-        links = " · ".join(
-            f'{_e(e["lang"].upper())}: <a href="{_e(os.path.relpath(e["html"], base))}">HTML</a>, '
-            f'<a href="{_e(os.path.relpath(e["pdf"], base))}">PDF</a>'
-            for e in reports
-        )
-        rows.append(f"<tr><td>{_e(wave)}</td><td>{links}</td></tr>")
-    page = (
-        '<!DOCTYPE html>\n<html lang="nl"><head><meta charset="utf-8">'
-        f"<title>{_e(TEXT['nl']['title'])} / {_e(TEXT['en']['title'])}</title>"
-        "<style>body{font-family:'DejaVu Sans',sans-serif;max-width:40em;margin:2em auto;"
-        "color:#1d2b3a}td{padding:.3em 1em .3em 0}a{color:#1f4e79}</style></head><body>"
-        f"<h1>{_e(TEXT['nl']['title'])} / {_e(TEXT['en']['title'])}</h1>"
-        "<table><thead><tr><th>Meting / wave</th><th>Tweepager / two-pager</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></body></html>\n"
-    )
-    _write_atomically(index_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))

@@ -1,6 +1,6 @@
 """reports/index.html: every wave's two-pager in every language, HTML and PDF."""
 
-from lcsurvey.report import write_index
+from lcsurvey.render import write_index
 from lcsurvey.runner import script_log
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
