@@ -23,13 +23,14 @@ rule model:
         "logs/{wave}/model_{model}.log",
     benchmark:
         "benchmarks/{wave}/model_{model}.tsv"
-    # First as soon as a wave is clean: a two-core job started last leaves a core idle while
-    # the job before it finishes, and the one-core jobs fill both cores afterwards.
+    # The longest job of a wave: started as soon as its wave is clean, it is not the last to end.
     priority: 10
     conda:
         "../../envs/lcsurvey.yaml"
     # Bootstrap draws run in chunks over this many processes; the CIs do not depend on it.
-    threads: 2
+    # Half the cores: on two, a two-core job would leave one idle while it imports and fits,
+    # and waits for both cores to be free before it can start.
+    threads: max(1, workflow.cores // 2)
     params:
         syntax=model_syntax,
         model="{model}",
