@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,10 +18,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from workcopy import copy_workflow
+
 from lcsurvey.crosswave import add_wave_line
 
-ROOT = Path(__file__).resolve().parents[1]
-COPY = ["Snakefile", "config.yaml", "workflow", "data", "notebooks", "envs"]
 WAVE = "2023-01"
 TARGET = 0.60
 
@@ -47,12 +46,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="lcsurvey-bench-") as tmp:
         work = Path(tmp)
-        for name in COPY:
-            source = ROOT / name
-            if source.is_dir():
-                shutil.copytree(source, work / name)
-            elif source.exists():
-                shutil.copy2(source, work / name)
+        copy_workflow(work)
         cold, cold_jobs = timed(snakemake, work)
         subprocess.run([str(bin_dir / "lcsurvey-simulate"), "--out", "data/raw", "--wave", WAVE,
                         "--n", args.n, "--format", "csv", "--previous",

@@ -7,15 +7,13 @@ Usage: .venv/bin/python bench/pipeline.py [--cores 2]
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-COPY = ["Snakefile", "config.yaml", "workflow", "data", "notebooks", "envs"]
+from workcopy import copy_workflow
 
 
 def timed(command: list[str], cwd: Path) -> float:
@@ -32,12 +30,7 @@ def main() -> None:
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     with tempfile.TemporaryDirectory(prefix="lcsurvey-bench-") as tmp:
         work = Path(tmp)
-        for name in COPY:
-            source = ROOT / name
-            if source.is_dir():
-                shutil.copytree(source, work / name)
-            elif source.exists():
-                shutil.copy2(source, work / name)
+        copy_workflow(work)
         command = [snakemake, "--cores", args.cores]
         cold = timed(command, work)
         noop = timed(command, work)

@@ -31,12 +31,12 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
+from workcopy import ROOT, copy_workflow  # noqa: E402
 
 from lcsurvey import power  # noqa: E402
 from lcsurvey.codebook import load_codebook  # noqa: E402
 from lcsurvey.simulate import default_truth  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
@@ -94,12 +94,7 @@ def workflow_runs() -> dict:
         for cores in (1, 2):
             where = Path(tmp) / f"cores{cores}"
             where.mkdir()
-            for name in ("Snakefile", "workflow", "envs", "config.yaml"):
-                source = ROOT / name
-                if source.is_dir():
-                    shutil.copytree(source, where / name)
-                else:
-                    shutil.copy2(source, where / name)
+            copy_workflow(where, ("Snakefile", "workflow", "envs", "config.yaml"))
             (where / "data").mkdir()
             shutil.copy2(ROOT / "data" / "codebook.yaml", where / "data" / "codebook.yaml")
             (where / "small.yaml").write_text(yaml.safe_dump(small), encoding="utf-8")

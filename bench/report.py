@@ -30,9 +30,7 @@ import time
 from pathlib import Path
 
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-COPY = ["Snakefile", "config.yaml", "workflow", "data", "notebooks", "envs"]
+from workcopy import ROOT, copy_workflow
 
 CHILD = r"""
 import json, os, sys, time
@@ -105,12 +103,7 @@ def snakemake_once(args, results: Path) -> float:
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     with tempfile.TemporaryDirectory(prefix="lcsurvey-bench-report-") as tmp:
         work = Path(tmp)
-        for name in COPY:
-            source = ROOT / name
-            if source.is_dir():
-                shutil.copytree(source, work / name)
-            elif source.exists():
-                shutil.copy2(source, work / name)
+        copy_workflow(work)
         shutil.copytree(results, work / "results")
         target = f"reports/{args.wave}/two_pager_{args.lang}.pdf"
         command = [snakemake, "--cores", "2", "--forcerun", "report_two_pager",
