@@ -243,15 +243,19 @@ def test_plot_is_written(tmp_path):
     assert (tmp_path / "again.png").read_bytes() == first
 
 
-def test_slurm_profile_dry_run_lists_the_power_jobs(tmp_path):
+def copy_workflow(target):
     for name in ("Snakefile", "workflow", "envs", "config.yaml"):
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, tmp_path / name)
+            shutil.copytree(source, target / name)
         else:
-            shutil.copy2(source, tmp_path / name)
-    (tmp_path / "data").mkdir()
-    shutil.copy2(ROOT / "data" / "codebook.yaml", tmp_path / "data" / "codebook.yaml")
+            shutil.copy2(source, target / name)
+    (target / "data").mkdir()
+    shutil.copy2(ROOT / "data" / "codebook.yaml", target / "data" / "codebook.yaml")
+
+
+def test_slurm_profile_dry_run_lists_the_power_jobs(tmp_path):
+    copy_workflow(tmp_path)
     run = subprocess.run([SNAKEMAKE, "-n", "--workflow-profile", "workflow/profiles/slurm",
                           "power"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -267,6 +271,16 @@ def test_slurm_profile_dry_run_lists_the_power_jobs(tmp_path):
     assert "Using workflow specific profile workflow/profiles/slurm" in output
     jobs = len(settings["sizes"]) * shards + 3             # + population, aggregate, power
     assert output.count("cpus_per_task=1") == jobs
+
+
+def test_the_workflow_parses_without_a_core_count(tmp_path):
+    # A cluster run gives no --cores (a dry run silently sets one): every rule's threads must
+    # still be defined. --summary parses the whole workflow the way a real submission does.
+    copy_workflow(tmp_path)
+    run = subprocess.run([SNAKEMAKE, "--workflow-profile", "workflow/profiles/slurm", "--summary",
+                          "power"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "results/power/power.csv" in run.stdout
 
 
 def test_a_sample_the_model_cannot_fit_is_recorded_as_not_converged(truth_study):

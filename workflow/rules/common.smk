@@ -51,6 +51,17 @@ def reading_options(wildcards):
     return {"encoding": spec.get("encoding"), "sheet": spec.get("sheet")}
 
 
+def bootstrap_threads():
+    """Processes for a model's bootstrap draws: half the local cores (at least one).
+
+    On two cores a two-core job would leave one idle while it imports and fits, and would wait
+    for both cores to be free before it could start. A cluster run (--executor) sets no total
+    number of cores; each model job then asks its scheduler for two.
+    """
+    cores = workflow.resource_settings.cores
+    return max(1, cores // 2) if cores else 2
+
+
 def model_syntax(wildcards):
     return config["models"][wildcards.model]
 

@@ -28,9 +28,7 @@ rule model:
     conda:
         "../../envs/lcsurvey.yaml"
     # Bootstrap draws run in chunks over this many processes; the CIs do not depend on it.
-    # Half the cores: on two, a two-core job would leave one idle while it imports and fits,
-    # and waits for both cores to be free before it can start.
-    threads: max(1, workflow.cores // 2)
+    threads: bootstrap_threads()
     params:
         syntax=model_syntax,
         model="{model}",
