@@ -244,132 +244,10 @@ class _Derivatives:
 # --------------------------------------------------------------------------------------------
 
 
-class PatternData:
-    """One group's rows by missingness pattern: counts, sums and cross-products per pattern.
-
-    For pattern k with observed set o_k: n[k] rows, sums[k] the column sums (0 where missing)
-    and cross[k] the sum of x x' (0 outside the observed block). The log-likelihood at
-    (mu, Sigma) is the sum over patterns of
-    -1/2 [n_k (p_k log 2 pi + log|Sigma_oo|) + tr(A_k W_k)], with A_k the inverse of the
-    observed block padded with zeros and W_k the cross-products about mu. With K = Sigma^-1
-    and m the missing set, A_k = K - K[:, m] K[m, m]^-1 K[m, :] and
-    log|Sigma_oo| = log|Sigma| + log|K[m, m]|, so one inverse serves every pattern.
-    Second derivatives in Sigma are taken over its p (p + 1) / 2 distinct elements
-    (numpy.triu_indices order), each moving Sigma[i, j] and Sigma[j, i] together.
-    """
-
-    def __init__(self, x: np.ndarray):
-        mask = np.isfinite(x)
-        keep = mask.any(axis=1)
-        x, mask = x[keep], mask[keep]
-        self.n_rows, self.p = x.shape
-        p = self.p
-        x0 = np.where(mask, x, 0.0)
-        masks, inverse = np.unique(mask, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        self.observed = masks
-        self.n = np.bincount(inverse, minlength=len(masks)).astype(float)
-        self.sums = np.zeros((len(masks), p))
-        np.add.at(self.sums, inverse, x0)
-        self.cross = np.zeros((len(masks), p, p))
-        for k in range(len(masks)):
-            block = x0[inverse == k]
-            self.cross[k] = block.T @ block
-        self.const = float(LOG_2PI * (self.n * masks.sum(axis=1)).sum())
-        n_missing = p - masks.sum(axis=1)
-        self.groups = []
-        for r in np.unique(n_missing):
-            idx = np.flatnonzero(n_missing == r)
-            miss = np.array([np.flatnonzero(~masks[k]) for k in idx], dtype=int).reshape(len(idx), r)
-            self.groups.append((idx, miss))
-        self.rows, self.cols = np.triu_indices(p)
-        vmap = np.empty((p, p), dtype=int)
-        vmap[self.rows, self.cols] = np.arange(len(self.rows))
-        vmap[self.cols, self.rows] = np.arange(len(self.rows))
-        self.vmap = vmap
-        self.half = np.where(self.rows == self.cols, 0.5, 1.0)
-        # Flat positions in the (v, v) pair matrix of the four placements of an element pair
-        # ((i, j), (l, m)) of vech Sigma; see hessian_moments.
-        i, j = self.rows[:, None], self.cols[:, None]
-        ll, m = self.rows[None, :], self.cols[None, :]
-        v = len(self.rows)
-        self.placements = [vmap[a1, b1] * v + vmap[a2, b2] for (a1, b1), (a2, b2) in
-                           [((j, ll), (m, i)), ((j, m), (ll, i)), ((i, ll), (m, j)),
-                            ((i, m), (ll, j))]]
-
-    def loglik(self, sigma: np.ndarray, mu: np.ndarray, *, parts: bool = False):
-        """Log-likelihood at (mu, Sigma); with parts=True also the padded inverses A_k.
-
-        Raises LinAlgError when Sigma is not positive definite.
-        """
-        p = self.p
-        chol = np.linalg.cholesky(sigma)
-        logdet = 2 * np.log(np.diag(chol)).sum()
-        k_inv = np.linalg.solve(chol.T, np.linalg.solve(chol, np.eye(p)))
-        k_inv = (k_inv + k_inv.T) / 2
-        a = np.empty((len(self.n), p, p))
-        logdets = np.empty(len(self.n))
-        for idx, miss in self.groups:
-            if miss.shape[1] == 0:
-                a[idx] = k_inv
-                logdets[idx] = logdet
-                continue
-            km = np.moveaxis(k_inv[:, miss], 0, 1)                  # (g, p, r)
-            kmm = k_inv[miss[:, :, None], miss[:, None, :]]           # (g, r, r)
-            sign, logabs = np.linalg.slogdet(kmm)
-            if np.any(sign <= 0):
-                raise np.linalg.LinAlgError("observed block not positive definite")
-            a[idx] = k_inv - km @ np.linalg.solve(kmm, np.swapaxes(km, 1, 2))
-            a[idx[:, None], miss, :] = 0.0
-            a[idx[:, None], :, miss] = 0.0
-            logdets[idx] = logdet + logabs
-        a_s = np.einsum("kij,kj->ki", a, self.sums)
-        a_mu = a @ mu
-        quad = (np.einsum("kij,kij->k", a, self.cross) - 2 * a_s @ mu + self.n * (a_mu @ mu))
-        value = -0.5 * (self.const + self.n @ logdets + quad.sum())
-        return (value, (a, a_s, a_mu)) if parts else value
-
-    def gradient(self, mu: np.ndarray, pieces):
-        """d loglik / d mu; G with d loglik = tr(G dSigma) for symmetric dSigma; B_k = A_k W_k A_k."""
-        a, a_s, a_mu = pieces
-        n = self.n
-        g_mu = a_s.sum(axis=0) - np.einsum("k,kij->ij", n, a) @ mu
-        b = a @ self.cross @ a
-        b -= a_s[:, :, None] * a_mu[:, None, :]
-        b -= a_mu[:, :, None] * a_s[:, None, :]
-        b += n[:, None, None] * a_mu[:, :, None] * a_mu[:, None, :]
-        g_sigma = 0.5 * (b.sum(axis=0) - np.einsum("k,kij->ij", n, a))
-        return g_mu, (g_sigma + g_sigma.T) / 2, b
-
-    def hessian_moments(self, mu: np.ndarray, pieces, b: np.ndarray):
-        """Second derivatives in (mu, vech Sigma).
-
-        Returns H_mumu (p, p), H_musigma (p, v) and H_sigmasigma (v, v). For symmetric
-        perturbations d2l[dS1, dS2] = sum_k tr(dS1 L_k dS2 A_k) with L_k = n_k / 2 A_k - B_k,
-        and d2l / dmu dSigma [dmu, dS] = -sum_k dmu' A_k dS u_k with u_k = A_k (s_k - n_k mu).
-        """
-        a, a_s, a_mu = pieces
-        n = self.n
-        p = self.p
-        rows, cols = self.rows, self.cols
-        h_mumu = -np.einsum("k,kij->ij", n, a)
-        u = a_s - n[:, None] * a_mu
-        a_iu = (a.reshape(len(n), -1).T @ u).reshape(p, p, p)    # sum_k A_k[i, j] u_k[l]
-        h_musig = -(a_iu[:, rows, cols] + a_iu[:, cols, rows]) * self.half[None, :]
-        left = 0.5 * n[:, None] * a[:, rows, cols] - b[:, rows, cols]
-        pair = left.T @ a[:, rows, cols]             # pair[v(a, b), v(c, d)] = sum L[a, b] A[c, d]
-        # tr(dS1 L dS2 A) for dS1 = E_ij + E_ji, dS2 = E_lm + E_ml has four placements:
-        # pair[(j, l), (m, i)] + pair[(j, m), (l, i)] + pair[(i, l), (m, j)] + pair[(i, m), (l, j)].
-        flat = pair.ravel()
-        h_sigsig = sum(flat.take(where) for where in self.placements)
-        h_sigsig *= self.half[:, None] * self.half[None, :]
-        return h_mumu, h_musig, h_sigsig
-
-
 @dataclass
 class GroupData:
     name: str
-    patterns: PatternData
+    patterns: Patterns
     n: int
     h1_mean: np.ndarray
     h1_cov: np.ndarray
@@ -385,12 +263,12 @@ def group_data(name: str, x: np.ndarray, missing: str) -> GroupData:
     """
     if missing == "listwise":
         x = x[np.isfinite(x).all(axis=1)]
-    patterns = PatternData(x)
+    patterns = Patterns(x)
     if patterns.observed.all():
         mean = patterns.sums.sum(axis=0) / patterns.n_rows
         cov = patterns.cross.sum(axis=0) / patterns.n_rows - np.outer(mean, mean)
     else:
-        mean, cov = Patterns(x).h1()
+        mean, cov = patterns.h1()
     cov = (cov + cov.T) / 2
     counts = patterns.observed.T.astype(float) @ patterns.n
     sums = patterns.sums.sum(axis=0)
@@ -457,7 +335,8 @@ class _Problem:
             info[block] += gd.n * (jm.T @ k_inv @ jm + 0.5 * z @ z.T)
             if hessian:
                 h_mumu, h_musig, h_sigsig = pat.hessian_moments(mu, piece, b)
-                jv = js.reshape(p, p, len(cols))[pat.rows, pat.cols]  # dSigma[i, j], i <= j
+                upper = np.triu_indices(p)
+                jv = js.reshape(p, p, len(cols))[upper]               # dSigma[i, j], i <= j
                 cross = h_musig @ jv                                   # d2l / dmu dtheta
                 hess[block] += (jv.T @ h_sigsig @ jv + jm.T @ h_mumu @ jm + jm.T @ cross
                                 + cross.T @ jm)
