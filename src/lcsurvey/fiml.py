@@ -516,38 +516,13 @@ def fit_fiml(model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9,
             model.load(data=frame, cov=cov_frame, clean_slate=True)
         theta = _ml_start(structure, np.asarray(model.param_vals, dtype=float).copy(), cov_h1)
     mu = mu_h1.copy()
-
-    def evaluate(th, m, parts=False):
-        try:
-            return patterns.loglik(structure.sigma(th), m, parts=parts)
-        except np.linalg.LinAlgError:
-            return (-np.inf, None) if parts else -np.inf
-
-    value, pieces = evaluate(theta, mu, parts=True)
-    if not np.isfinite(value):
-        raise ValueError("the starting values give a covariance matrix that is not positive definite")
-    converged = False
-    iterations = 0
-    hess = None
-    for iterations in range(1, max_iter + 1):  # noqa: B007
-        g_mu, g_sigma, b = patterns.gradient(mu, pieces)
-        grad = np.concatenate([structure.chain(theta, g_sigma), g_mu])
-        hess = _hessian(structure, patterns, theta, mu, pieces, g_sigma, b)
-        step = _ascent_step(hess, grad)
-        increase = grad @ step
-        if increase < tol:
-            converged = True
-            break
-        t = 1.0
-        while t > 1e-10:
-            new_value, new_pieces = evaluate(theta + t * step[:q], mu + t * step[q:], parts=True)
-            if new_value >= value + 1e-4 * t * increase:
-                break
-            t /= 2
-        else:
-            break
-        theta, mu = theta + t * step[:q], mu + t * step[q:]
-        value, pieces = new_value, new_pieces
+    try:
+        value, pieces = patterns.loglik(structure.sigma(theta), mu, parts=True)
+    except np.linalg.LinAlgError:
+        raise ValueError("the starting values give a covariance matrix that is not positive "
+                         "definite") from None
+    theta, mu, value, pieces, hess, converged, iterations = newton_ascent(
+        structure, patterns, theta, mu, value, pieces, tol=tol, max_iter=max_iter)
 
     if not converged or hess is None:
         g_mu, g_sigma, b = patterns.gradient(mu, pieces)
@@ -562,6 +537,48 @@ def fit_fiml(model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9,
                       loglik_baseline=loglik_baseline, npar=q + p, vcov=vcov,
                       n=patterns.n_rows, converged=converged, iterations=iterations,
                       h1_means=mu_h1, h1_cov=cov_h1)
+
+
+def newton_ascent(structure: _Structure, patterns: Patterns, theta: np.ndarray, mu: np.ndarray,
+                  value: float, pieces, *, tol: float, max_iter: int):
+    """Maximise the FIML log-likelihood from (theta, mu) by Newton steps with the analytic
+    Hessian, halving a step until the log-likelihood rises enough (Armijo).
+
+    value and pieces are patterns.loglik(..., parts=True) at the start. Converged when the
+    Newton increase g' step is below tol. Returns (theta, mu, value, pieces, hess, converged,
+    iterations); hess is the Hessian at the returned point when converged, else at the last
+    point where a step was computed (None before the first).
+    """
+    q = structure.q
+    converged = False
+    iterations = 0
+    hess = None
+    for iterations in range(1, max_iter + 1):  # noqa: B007
+        g_mu, g_sigma, b = patterns.gradient(mu, pieces)
+        grad = np.concatenate([structure.chain(theta, g_sigma), g_mu])
+        hess = _hessian(structure, patterns, theta, mu, pieces, g_sigma, b)
+        step = _ascent_step(hess, grad)
+        increase = grad @ step
+        if not np.isfinite(increase):
+            break
+        if increase < tol:
+            converged = True
+            break
+        t = 1.0
+        while t > 1e-10:
+            try:
+                new_value, new_pieces = patterns.loglik(
+                    structure.sigma(theta + t * step[:q]), mu + t * step[q:], parts=True)
+            except np.linalg.LinAlgError:
+                new_value = -np.inf
+            if new_value >= value + 1e-4 * t * increase:
+                break
+            t /= 2
+        else:
+            break
+        theta, mu = theta + t * step[:q], mu + t * step[q:]
+        value, pieces = new_value, new_pieces
+    return theta, mu, value, pieces, hess, converged, iterations
 
 
 def _ascent_step(hess: np.ndarray, grad: np.ndarray) -> np.ndarray:

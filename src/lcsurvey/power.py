@@ -420,37 +420,12 @@ class SemFitter:
         counts = patterns.observed.T.astype(float) @ patterns.n
         theta, mu = self.start.copy(), patterns.sums.sum(axis=0) / counts
 
-        def evaluate(th, m):
-            try:
-                return patterns.loglik(st.sigma(th), m, parts=True)
-            except np.linalg.LinAlgError:
-                return -np.inf, None
-
-        value, pieces = evaluate(theta, mu)
-        if pieces is None:
+        try:
+            value, pieces = patterns.loglik(st.sigma(theta), mu, parts=True)
+        except np.linalg.LinAlgError:
             return theta, None, False
-        converged = False
-        for _ in range(MAX_ITER):
-            g_mu, g_sigma, b = patterns.gradient(mu, pieces)
-            grad = np.concatenate([st.chain(theta, g_sigma), g_mu])
-            hess = fiml._hessian(st, patterns, theta, mu, pieces, g_sigma, b)
-            step = fiml._ascent_step(hess, grad)
-            increase = grad @ step
-            if not np.isfinite(increase):
-                break
-            if increase / 2 < TOLERANCE:
-                converged = True
-                break
-            t = 1.0
-            while t > 1e-10:
-                new_value, new_pieces = evaluate(theta + t * step[:q], mu + t * step[q:])
-                if new_value >= value + 1e-4 * t * increase:
-                    break
-                t /= 2
-            else:
-                break
-            theta, mu = theta + t * step[:q], mu + t * step[q:]
-            value, pieces = new_value, new_pieces
+        theta, mu, _, _, hess, converged, _ = fiml.newton_ascent(
+            st, patterns, theta, mu, value, pieces, tol=2 * TOLERANCE, max_iter=MAX_ITER)
         if not converged:
             return theta, None, False
         try:
