@@ -221,3 +221,50 @@ def test_two_loop_step_equals_the_dense_bfgs_inverse_hessian():
     rho[0, :n_pairs] = 1 / np.einsum("ik,ik->i", s_all, y_all)
     step = boot._two_loop(grad, v, np.array([2.0]), pairs_s, pairs_y, rho, slots)
     np.testing.assert_allclose(step[0], dense @ grad[0], rtol=1e-10)
+
+
+def test_intervals_of_an_observed_outcome_are_for_its_intercept():
+    """The ~1 row of an observed outcome shows its intercept (lavaan's), and so do its
+    bootstrap and Monte Carlo draws: the intervals surround the intercept, not the mean."""
+    data = pd.read_csv(FIXTURES / "fiml_political_democracy.csv")
+    fitted = fit_model("ind60 =~ x1 + x2 + x3\ny1 ~ a*ind60\ny5 ~ b*y1 + c*ind60", data)
+    estimates, summary = bootstrap_estimates(fitted, 300, 11)
+    assert summary.iloc[0]["draws_failed"] == 0
+    row = _keyed(estimates).loc[("y5", "~1", "")]
+    mean = fitted.fiml.means[list(fitted.model.vars["observed"]).index("y5")]
+    assert abs(row["est"] - 1.934) < 1e-3           # lavaan's intercept; the mean is 5.19
+    assert abs(mean - 5.190) < 1e-3
+    for lower, upper in [("boot_ci_lower", "boot_ci_upper"), ("bca_ci_lower", "bca_ci_upper"),
+                         ("ci_lower", "ci_upper")]:
+        assert row[lower] < row["est"] < row[upper] < mean
+    assert row["boot_se"] == pytest.approx(row["se"], rel=0.25)
+
+
+def test_fiml_draws_stopped_by_precision_loss_are_at_the_maximum():
+    """scipy's BFGS may stop a hair from the maximum ("precision loss"); such draws count
+    when the Newton step left is tiny, and they equal exact Newton refits."""
+    from lcsurvey.fiml import newton_ascent
+    from lcsurvey.sem import _bootstrap_job
+
+    data = pd.read_csv(FIXTURES / "fiml_political_democracy.csv")
+    fitted = fit_model("ind60 =~ x1 + x2 + x3\ny1 ~ a*ind60\ny5 ~ b*y1 + c*ind60", data)
+    job = _bootstrap_job(fitted)
+    assert isinstance(job, boot.FimlJob)
+    job.prepare()
+    rng = np.random.default_rng(11)
+    n = len(job.x)
+    se = np.sqrt(np.diag(job.vcov))
+    rescued = 0
+    for _ in range(40):
+        w = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+        z = job.refit(w)
+        assert z is not None
+        job.step_tol = 0.0                     # scipy's own verdict only
+        rescued += job.refit(w) is None
+        job.step_tol = boot.FimlJob.step_tol
+        structure, patterns, q = job._structure, job._patterns(w), job._structure.q
+        value, pieces = patterns.loglik(structure.sigma(z[:q]), z[q:], parts=True)
+        theta, mu, *_ = newton_ascent(structure, patterns, z[:q].copy(), z[q:].copy(), value,
+                                      pieces, tol=1e-14, max_iter=50)
+        assert np.max(np.abs(np.concatenate([theta, mu]) - z) / se) < 1e-5
+    assert rescued > 0

@@ -256,6 +256,66 @@ def test_observed_regressors_are_fixed_x_as_in_lavaan():
         assert fit[ours_name] == pytest.approx(ref_fit[theirs], abs=tolerance), ours_name
 
 
+# --- FIML intercepts and fixed.x against lavaan (make_fiml_intercepts_fixtures.R) ---------
+
+FIML_INTERCEPT_CASES = ["path_fixed_x", "mimic_fixed_x", "path_free_x", "observed_mediator",
+                        "path_free_x_listwise"]
+
+
+def _fixture_model(script: str, name: str) -> str:
+    text = (FIXTURES / script).read_text()
+    return text.split(f"{name} = '")[1].split("'")[0]
+
+
+@pytest.mark.parametrize("case", FIML_INTERCEPT_CASES)
+def test_fiml_intercepts_and_fixed_x_match_lavaan(case):
+    """Under FIML the ~1 rows are lavaan's intercepts (of observed outcomes, of indicators of
+    a factor regressed on observed variables), and observed regressors are fixed.x: rows with
+    a missing regressor are left out and their moments leave df, npar, logl and the baseline.
+    Regressors with declared variances are modelled (lavaan's fixed.x = FALSE), listwise too."""
+    syntax = _fixture_model("make_fiml_intercepts_fixtures.R", case.removesuffix("_listwise"))
+    if case.endswith("_listwise"):     # regressors with declared variances: modelled variables
+        data = pd.read_csv(FIXTURES / "political_democracy.csv")
+        result = fit_model(syntax, data, missing="listwise")
+    elif case.endswith("fixed_x"):
+        data = pd.read_csv(FIXTURES / "fiml_political_democracy.csv")
+        with pytest.warns(RuntimeWarning, match="9 rows with a missing value in the observed "
+                                                "regressors"):
+            result = fit_model(syntax, data, missing="fiml")
+    else:
+        data = pd.read_csv(FIXTURES / "fiml_political_democracy.csv")
+        result = fit_model(syntax, data, missing="fiml")
+    ref = pd.read_csv(FIXTURES / f"fiml_{case}_estimates.csv")
+    ref = ref.assign(rhs=ref["rhs"].fillna(""))
+    ref = ref.set_index(key(ref))
+    ours = result.estimates.assign(rhs=result.estimates["rhs"].fillna(""))
+    ours = ours.set_index(key(ours))
+    # lavaan also lists the regressors' fixed (co)variances, with se 0.
+    assert set(ref.index) - set(ours.index) == ({"x1 ~~ x1", "x1 ~~ x2", "x2 ~~ x2"}
+                                                if case.endswith("fixed_x") else set())
+    ref = ref.loc[ours.index]
+    np.testing.assert_allclose(ours["est"], ref["est"], atol=TOL)
+    np.testing.assert_allclose(ours["se"].fillna(0.0), ref["se"], atol=TOL)
+    np.testing.assert_allclose(ours["std_all"], ref["std.all"], atol=TOL)
+    fit = result.fit.iloc[0]
+    ref_fit = pd.read_csv(FIXTURES / f"fiml_{case}_fit.csv").set_index("measure")["value"]
+    assert fit["ntotal"] == ref_fit["ntotal"] and fit["df"] == ref_fit["df"]
+    for ours_name, theirs in FIT_NAMES.items():
+        tolerance = TOL * max(1.0, abs(ref_fit[theirs]) / 1000)
+        assert fit[ours_name] == pytest.approx(ref_fit[theirs], abs=tolerance), ours_name
+
+
+def test_intercepts_are_means_when_only_factors_are_regressed():
+    """With only latent variables in the structural part the intercepts are the FIML means."""
+    data = pd.read_csv(FIXTURES / "fiml_political_democracy.csv")
+    result = fit_model(MODELS["political_democracy"], data, missing="fiml")
+    q = len(result.model.param_vals)
+    shown = result.estimates[(result.estimates["op"] == "~1") & result.estimates["se"].notna()]
+    np.testing.assert_array_equal(shown["est"].to_numpy(), result.fiml.means)
+    np.testing.assert_array_equal(shown["se"].to_numpy(),
+                                  np.sqrt(np.diag(result.vcov))[q:])
+
+
 # --- information = "observed" / "expected" against lavaan (make_information_fixtures.R) ---
 
 INFORMATION_HS = """

@@ -109,6 +109,7 @@ class FimlJob:
     h1_cov: np.ndarray
     tol: float = 1e-7            # on the largest gradient entry of -loglik / n
     max_iter: int = 200
+    step_tol: float = 1e-4       # see refit: the largest Newton step, in standard errors
 
     method = "fiml"
 
@@ -172,7 +173,16 @@ class FimlJob:
         result = minimize(objective, self.theta, jac=True, method="BFGS",
                           options={"hess_inv0": start, "gtol": self.tol,
                                    "maxiter": self.max_iter})
-        return result.x if result.success else None
+        if result.success:
+            return result.x
+        # Status 2: the line search found no lower value in floating point, typically a hair
+        # from the maximum. Such a draw counts as converged when the Newton step left,
+        # V g n (V the full-sample inverse information), is below step_tol standard errors.
+        if result.status == 2 and np.all(np.isfinite(result.jac)):
+            step = start @ result.jac
+            if np.max(np.abs(step) / np.sqrt(np.diag(self.vcov))) < self.step_tol:
+                return result.x
+        return None
 
     def run(self, weights: np.ndarray) -> np.ndarray:
         out = np.full((len(weights), len(self.theta)), np.nan)

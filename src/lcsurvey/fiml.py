@@ -665,17 +665,37 @@ def rmsea_ci(chisq: float, df: int, n: int, level: float = 0.90) -> tuple[float,
     return float(np.sqrt(lam_lower / (n * df))), float(np.sqrt(lam_upper / (n * df)))
 
 
-def fiml_fit_measures(result: FimlResult, model: semopy.Model) -> dict:
-    """lavaan's fitMeasures() for a missing = "ml" fit (likelihood "normal", N in RMSEA)."""
+def fiml_fit_measures(result: FimlResult, model: semopy.Model,
+                      fixed: list[int] | None = None) -> dict:
+    """lavaan's fitMeasures() for a missing = "ml" fit (likelihood "normal", N in RMSEA).
 
+    fixed: positions of observed regressors whose means, variances and covariances are fixed
+    at the sample values (lavaan's fixed.x = TRUE; their values are complete). Their k(k+3)/2
+    moments leave the moments and the free parameters, the baseline model keeps their
+    covariances, and logl (and unrestricted_logl, hence AIC and BIC) is the log-likelihood of
+    the other variables given them: the joint one minus the regressors' own saturated one.
+    Regressors with a declared (free) variance are modelled variables, independent of all
+    others in the baseline, as in lavaan.
+    """
+    fixed = list(fixed or [])
+    k = len(fixed)
     p = len(result.means)
     n = result.n
-    moments = p * (p + 1) // 2 + p
-    df = moments - result.npar
+    moments = p * (p + 1) // 2 + p - k * (k + 3) // 2
+    npar = result.npar - k                      # the regressors' means are not free
+    df = moments - npar
     # df 0: the model reproduces H1 exactly and only rounding noise is left, as lavaan reports.
     chisq = 2 * (result.loglik_h1 - result.loglik) if df != 0 else 0.0
-    base_chisq = 2 * (result.loglik_h1 - result.loglik_baseline)
-    base_df = moments - 2 * p
+    loglik, loglik_h1, loglik_baseline = result.loglik, result.loglik_h1, result.loglik_baseline
+    if k:
+        cov_x = result.h1_cov[np.ix_(fixed, fixed)]
+        own = -0.5 * n * (k * LOG_2PI + np.linalg.slogdet(cov_x)[1] + k)
+        # The baseline model's regressors are saturated instead of independent.
+        independent = -0.5 * n * (k * LOG_2PI + np.log(np.diag(cov_x)).sum() + k)
+        loglik_baseline += own - independent
+        loglik, loglik_h1, loglik_baseline = loglik - own, loglik_h1 - own, loglik_baseline - own
+    base_chisq = 2 * (loglik_h1 - loglik_baseline)
+    base_df = moments - 2 * (p - k)
     cfi_den = max(chisq - df, base_chisq - base_df, 0.0)
     cfi = 1 - max(chisq - df, 0.0) / cfi_den if cfi_den > 0 else 1.0
     if df > 0:
@@ -694,11 +714,11 @@ def fiml_fit_measures(result: FimlResult, model: semopy.Model) -> dict:
     residuals = np.concatenate([resid_cov[np.tril_indices(p)], resid_mean])
     srmr = float(np.sqrt(np.mean(residuals**2)))
     return {
-        "npar": result.npar, "ntotal": n, "chisq": chisq, "df": df, "pvalue": pvalue,
+        "npar": npar, "ntotal": n, "chisq": chisq, "df": df, "pvalue": pvalue,
         "cfi": cfi, "tli": tli, "rmsea": rmsea, "rmsea_ci_lower": lower, "rmsea_ci_upper": upper,
-        "srmr": srmr, "aic": -2 * result.loglik + 2 * result.npar,
-        "bic": -2 * result.loglik + np.log(n) * result.npar, "logl": result.loglik,
-        "unrestricted_logl": result.loglik_h1, "baseline_chisq": base_chisq,
+        "srmr": srmr, "aic": -2 * loglik + 2 * npar,
+        "bic": -2 * loglik + np.log(n) * npar, "logl": loglik,
+        "unrestricted_logl": loglik_h1, "baseline_chisq": base_chisq,
         "baseline_df": base_df,
     }
 

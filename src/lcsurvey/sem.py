@@ -66,6 +66,8 @@ class FittedModel:
     # Per row of `estimates`: the entry of `columns` it shows, or None (fixed or defined).
     row_columns: list[str | None] | None = None
     fiml: FimlResult | None = None
+    # Under FIML: the "~1" rows show intercepts, Intercepts.reported(theta), not the means.
+    intercepts: Intercepts | None = None
 
 
 SE_TYPES = ("standard", "robust")
@@ -88,11 +90,14 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
     (observed under FIML, expected under listwise). Expected information under FIML is
     lavaan's structured one: at the model-implied moments, given the missingness patterns.
     Defined parameters (:=) get delta-method standard errors from the same covariance matrix.
-    Observed exogenous regressors (observed variables that only predict) have their variances
-    and covariances fixed at the sample values, as lavaan's default fixed.x = TRUE; with
-    listwise data the fit measures then count them as lavaan does (fixed_exogenous). Under FIML
-    their moments are fixed at the EM estimates but the fit measures still count them among the
-    free moments, so df, CFI, TLI, RMSEA, AIC and BIC of such a model are not lavaan's.
+    Observed exogenous regressors (observed variables that only predict, fixed_exogenous) are
+    lavaan's default fixed.x = TRUE: their variances, covariances and (under FIML) means are
+    fixed at the sample values and count neither as free parameters nor among the moments, in
+    df, npar, the log-likelihood and the baseline model. Under FIML, rows with a missing value
+    in such a regressor are left out, with a warning, as lavaan does.
+    Under FIML the "~1" rows are lavaan's intercepts: of an observed outcome of a regression,
+    its mean minus the predicted part (see Intercepts); of an indicator, its mean minus the
+    loadings times the factor means.
     """
     spec = parse_model(syntax, name=name)
     if se not in SE_TYPES:
@@ -110,6 +115,15 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
     result = None
     if missing == "fiml":
         used = values[values.notna().any(axis=1)]
+        fixed_x = fixed_exogenous(model, spec)
+        gaps = used[fixed_x].isna().any(axis=1)
+        if gaps.any():
+            warnings.warn(f"model {name!r}: {int(gaps.sum())} rows with a missing value in the "
+                          f"observed regressors {fixed_x} are left out; the regressors' moments "
+                          "are fixed at the sample values (lavaan's fixed.x = TRUE). Give a "
+                          "regressor a free variance (x ~~ x) to keep those rows.",
+                          RuntimeWarning, stacklevel=2)
+            used = used[~gaps]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -131,14 +145,22 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
             vcov = result.vcov
         se_all = np.sqrt(np.clip(np.diag(vcov), 0, None))
         estimates = _estimates_table(model, spec, se_all[:q])
-        # Observed intercepts are free; latent means are fixed at 0 (listed, as lavaan does).
-        intercepts = _rows([(v, "~1", "", "", mean, s) for v, mean, s in
-                            zip(observed, result.means, se_all[q:], strict=True)]
-                           + [(f, "~1", "", "", 0.0, np.nan) for f in spec.measurement])
-        estimates = pd.concat([estimates, intercepts], ignore_index=True)
-        fit = pd.DataFrame([{**fiml_fit_measures(result, model), "estimator": "ML",
-                             "missing": "fiml"}])[FIT_COLUMNS]
+        # Intercepts of the observed variables, with delta-method standard errors; those of
+        # fixed regressors and the latent means (0) are fixed (listed, as lavaan does).
+        intercepts = Intercepts(model)
+        shown = intercepts.reported(theta[None])[0, q:]
+        jac = intercepts.jacobian(theta)
+        se_shown = np.sqrt(np.clip(np.diag(jac @ vcov @ jac.T), 0, None))[q:]
+        se_shown[[observed.index(v) for v in fixed_x]] = np.nan
+        rows = _rows([(v, "~1", "", "", value, s) for v, value, s in
+                      zip(observed, shown, se_shown, strict=True)]
+                     + [(f, "~1", "", "", 0.0, np.nan) for f in spec.measurement])
+        estimates = pd.concat([estimates, rows], ignore_index=True)
+        fit = pd.DataFrame([{**fiml_fit_measures(result, model,
+                                                 fixed=[observed.index(v) for v in fixed_x]),
+                             "estimator": "ML", "missing": "fiml"}])[FIT_COLUMNS]
     elif missing == "listwise":
+        intercepts = None
         used = values.dropna()
         if len(used) < len(spec.observed) + 1:
             raise InputError(
@@ -176,11 +198,93 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
         estimates = pd.concat([estimates, _defined_rows(spec, estimates, columns, theta, vcov)],
                               ignore_index=True)
         row_columns += [None] * len(spec.definitions)
-    estimates[STD_COLUMNS] = standardized_inference(model, spec, estimates, row_columns, columns,
-                                                    theta, vcov)
+    estimates[STD_COLUMNS] = standardized_inference(
+        model, spec, estimates, row_columns, columns, theta, vcov,
+        reported=intercepts.reported if intercepts is not None else None)
     return FittedModel(spec=spec, model=model, data=used, estimates=estimates, fit=fit,
                        missing=missing, se=se, columns=columns, theta=theta, vcov=vcov,
-                       row_columns=row_columns, fiml=result)
+                       row_columns=row_columns, fiml=result, intercepts=intercepts)
+
+
+class Intercepts:
+    """lavaan's intercepts ("~1" rows) from the means of the observed variables.
+
+    A FIML fit here has one free mean per observed variable: a saturated mean structure, as
+    lavaan's free intercepts with the latent intercepts fixed at 0 are, but lavaan reports
+    intercepts. In semopy's matrices, eta = (I - B)^-1 (alpha + zeta) holds the latent
+    variables and the observed variables of the structural part, and mu = nu + Lambda E[eta]
+    the means of the observed ones. An observed variable in eta has E[eta] = its mean, so with
+    alpha = 0 for the latent variables, E[eta] is linear in the means: the latent rows solve
+    ((I - B) E[eta])_latent = 0. The intercept of an observed variable in eta is then its
+    alpha = ((I - B) E[eta])_v, and of any other observed variable (an indicator, or an outcome
+    that semopy keeps in Lambda) its nu = mu_v - Lambda_v E[eta]. So the intercepts are
+    A(params) mu; with no observed variable in eta, A = I and the intercepts are the means.
+    theta below is (params, means), the order of FittedModel.theta under FIML.
+    """
+
+    def __init__(self, model: semopy.Model):
+        self.model = model
+        self.observed = list(model.vars["observed"])
+        self.q = len(model.param_vals)
+        position = {v: i for i, v in enumerate(self.observed)}
+        eta = list(model.names_beta[0])
+        self.in_eta = np.array([k for k, v in enumerate(eta) if v in position], dtype=int)
+        self.latent = np.array([k for k, v in enumerate(eta) if v not in position], dtype=int)
+        self.of_eta = np.array([position[eta[k]] for k in self.in_eta], dtype=int)
+        lambda_rows = list(model.names_lambda[0])
+        self.lambda_rows = np.array([lambda_rows.index(v) for v in self.observed], dtype=int)
+        self.identity = len(self.in_eta) == 0
+        self.params = np.array(model.param_vals, dtype=float)   # where the model is left
+
+    def matrix(self, params: np.ndarray) -> np.ndarray:
+        """A(params): intercepts = A @ means. Leaves the model's matrices at params; the
+        public methods put them back at the estimates."""
+        p = len(self.observed)
+        if self.identity:
+            return np.eye(p)
+        self.model.update_matrices(params)
+        beta, lamb = (np.asarray(mx, dtype=float) for mx in self.model.matrices[:2])
+        i_b = np.eye(len(beta)) - beta
+        expect = np.zeros((len(beta), p))                     # E[eta] = expect @ means
+        expect[self.in_eta, self.of_eta] = 1.0
+        if len(self.latent):
+            lat, obs = self.latent, self.in_eta
+            expect[lat] = -np.linalg.solve(i_b[np.ix_(lat, lat)], i_b[np.ix_(lat, obs)]
+                                           @ expect[obs])
+        out = np.eye(p) - lamb[self.lambda_rows] @ expect
+        out[self.of_eta] = (i_b @ expect)[self.in_eta]
+        return out
+
+    def reported(self, thetas: np.ndarray) -> np.ndarray:
+        """(params, intercepts) for each row of thetas = (params, means)."""
+        thetas = np.asarray(thetas, dtype=float)
+        if self.identity or not len(thetas):
+            return thetas
+        q = self.q
+        out = thetas.copy()
+        for row, theta in zip(out, thetas, strict=True):
+            row[q:] = self.matrix(theta[:q]) @ theta[q:]
+        self.model.update_matrices(self.params)
+        return out
+
+    def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """d reported / d theta: central differences in params, A in the means."""
+        theta = np.asarray(theta, dtype=float)
+        k = len(theta)
+        jac = np.eye(k)
+        if self.identity:
+            return jac
+        q = self.q
+        for j in range(q):
+            h = 1e-6 * max(1.0, abs(theta[j]))
+            up, down = theta.copy(), theta.copy()
+            up[j] += h
+            down[j] -= h
+            jac[q:, j] = (self.matrix(up[:q]) @ theta[q:]
+                          - self.matrix(down[:q]) @ theta[q:]) / (2 * h)
+        jac[q:, q:] = self.matrix(theta[:q])
+        self.model.update_matrices(self.params)
+        return jac
 
 
 def _inverse(information: np.ndarray) -> np.ndarray:
@@ -317,7 +421,8 @@ def bootstrap_estimates(fitted: FittedModel, n_draws: int, seed: int, *,
     columns = fitted.columns
 
     def with_defined(theta: np.ndarray) -> np.ndarray:
-        return np.hstack([theta, defined_values(definitions, columns, theta)])
+        shown = fitted.intercepts.reported(theta) if fitted.intercepts is not None else theta
+        return np.hstack([shown, defined_values(definitions, columns, theta)])
 
     estimate = with_defined(fitted.theta[None, :])[0]
     values = with_defined(values[ok])
@@ -472,14 +577,15 @@ def _standardizer(estimates: pd.DataFrame, model: semopy.Model):
 
 def standardized_inference(model: semopy.Model, spec: ModelSpec, estimates: pd.DataFrame,
                            row_columns: list[str | None], columns: list[str], theta: np.ndarray,
-                           vcov: np.ndarray) -> pd.DataFrame:
+                           vcov: np.ndarray, reported=None) -> pd.DataFrame:
     """Standard errors, z, p and 95% CIs of std_all, as lavaan's standardizedSolution().
 
     Delta method: std_all (every row, the := rows evaluated on the standardised labelled
     parameters) is a function of the free parameters theta; its Jacobian by central
     differences gives the covariance J V J' with V the model's vcov (robust for MLR). A row
     whose standardised value does not move with theta (a fixed latent variance or mean) gets
-    se 0 and no z or p, as in lavaan.
+    se 0 and no z or p, as in lavaan. reported(thetas) maps theta to the values the rows show
+    (Intercepts.reported under FIML); None: theta itself.
     """
     base = estimates[estimates["op"] != ":="]
     est = base["est"].to_numpy(dtype=float)
@@ -496,7 +602,7 @@ def standardized_inference(model: semopy.Model, spec: ModelSpec, estimates: pd.D
 
     def standardized(point: np.ndarray) -> np.ndarray:
         values = est.copy()
-        values[rows] = point[take]
+        values[rows] = (reported(point[None])[0] if reported is not None else point)[take]
         model.update_matrices(point[:q])
         std = standardize(values)
         if not definitions:
