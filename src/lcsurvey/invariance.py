@@ -185,6 +185,7 @@ class _Derivatives:
     def __init__(self, gl: GroupLayout, q: int):
         self.gl = gl
         self.q = q
+        self.upper = np.triu_indices(len(gl.lam))      # vech order of Sigma's elements
         li, lk = np.nonzero(gl.lam >= 0)
         self.lam_i, self.lam_k, self.lam_a = li, lk, gl.lam[li, lk]
         self.th_a = gl.theta
@@ -335,8 +336,7 @@ class _Problem:
             info[block] += gd.n * (jm.T @ k_inv @ jm + 0.5 * z @ z.T)
             if hessian:
                 h_mumu, h_musig, h_sigsig = pat.hessian_moments(mu, piece, b)
-                upper = np.triu_indices(p)
-                jv = js.reshape(p, p, len(cols))[upper]               # dSigma[i, j], i <= j
+                jv = js.reshape(p, p, len(cols))[der.upper]           # dSigma[i, j], i <= j
                 cross = h_musig @ jv                                   # d2l / dmu dtheta
                 hess[block] += (jv.T @ h_sigsig @ jv + jm.T @ h_mumu @ jm + jm.T @ cross
                                 + cross.T @ jm)

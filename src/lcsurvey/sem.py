@@ -151,14 +151,14 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
         shown = intercepts.reported(theta[None])[0, q:]
         jac = intercepts.jacobian(theta)
         se_shown = np.sqrt(np.clip(np.diag(jac @ vcov @ jac.T), 0, None))[q:]
-        se_shown[[observed.index(v) for v in fixed_x]] = np.nan
+        fixed = [observed.index(v) for v in fixed_x]
+        se_shown[fixed] = np.nan
         rows = _rows([(v, "~1", "", "", value, s) for v, value, s in
                       zip(observed, shown, se_shown, strict=True)]
                      + [(f, "~1", "", "", 0.0, np.nan) for f in spec.measurement])
         estimates = pd.concat([estimates, rows], ignore_index=True)
-        fit = pd.DataFrame([{**fiml_fit_measures(result, model,
-                                                 fixed=[observed.index(v) for v in fixed_x]),
-                             "estimator": "ML", "missing": "fiml"}])[FIT_COLUMNS]
+        fit = pd.DataFrame([{**fiml_fit_measures(result, model, fixed=fixed), "estimator": "ML",
+                             "missing": "fiml"}])[FIT_COLUMNS]
     elif missing == "listwise":
         intercepts = None
         used = values.dropna()
