@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: run test lint lock bench data publish report clean help power test-cluster
+.PHONY: run test lint lock bench data publish report clean help power test-cluster manifest-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,6 +46,11 @@ data/raw/wave_$(DEMO_WAVE).csv: | $(BIN)/.installed
 
 bench: $(BIN)/.installed  ## time a cold pipeline run and a no-op rerun
 	$(BIN)/python bench/pipeline.py
+
+# Refactors keep every number: the tables under results/ and the reports' text equal the manifest
+# recorded before (bench/results.sha256; `bench/manifest.py write` records a new one).
+manifest-check: run  ## run the pipeline and compare results/ and the reports' text with bench/results.sha256
+	$(BIN)/python bench/manifest.py check
 
 power: $(BIN)/.installed  ## Monte Carlo power analysis for the next wave (config.yaml power:)
 	$(BIN)/snakemake --cores $(CORES) power
