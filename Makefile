@@ -37,7 +37,7 @@ data: $(BIN)/.installed  ## regenerate the bundled synthetic waves (byte-identic
 DEMO_WAVE := 2023-01
 .PHONY: demo-wave
 demo-wave: data/raw/wave_$(DEMO_WAVE).csv  ## add a simulated wave 2023-01 (returners of 2022-06) to data/raw/ and config.yaml
-	$(BIN)/python -m lcsurvey.crosswave add-wave --config config.yaml --wave $(DEMO_WAVE) \
+	$(BIN)/python -m lcsurvey.study.waves add-wave --config config.yaml --wave $(DEMO_WAVE) \
 	  --path data/raw/wave_$(DEMO_WAVE).csv
 
 data/raw/wave_$(DEMO_WAVE).csv: | $(BIN)/.installed
@@ -68,7 +68,7 @@ lock:  ## re-resolve pyproject.toml into requirements.lock and envs/lcsurvey.yam
 	rm -rf .lock-venv
 
 publish: run  ## assemble publish/: a self-contained static folder of the reports, with provenance
-	$(BIN)/python -m lcsurvey.publish --reports reports --out publish --config config.yaml
+	$(BIN)/python -m lcsurvey.report.publish --reports reports --out publish --config config.yaml
 
 report: run  ## Snakemake's own report of the run (figures and tables, captioned)
 	$(BIN)/snakemake --report reports/workflow_report.html

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from workcopy import copy_workflow
 
-from lcsurvey.crosswave import add_wave_line
+from lcsurvey.study.waves import add_wave_line
 
 WAVE = "2023-01"
 TARGET = 0.60

@@ -2,11 +2,11 @@
 
 (1) A simulated mediation (N = 120, x -> m -> y with a direct path, ind := a*b), 2,000 draws,
     each side as a whole process (interpreter start, imports, reading the CSV, estimates and
-    percentile CIs): lcsurvey.bootstrap (batched least squares, exact ML for this model) and,
+    percentile CIs): lcsurvey.sem.bootstrap (batched least squares, exact ML for this model) and,
     when Rscript is available, lavaan sem(..., se = "bootstrap", bootstrap = 2000).
 (2) The full structural model of config.yaml (`transfer`) on a bundled wave's cleaned
     responses (run `snakemake --cores 2` first): fit, then 2,000 draws on 2 workers, each
-    draw a converged FIML estimate (lcsurvey.bootstrap.QuasiNewtonJob), with the CPU time per
+    draw a converged FIML estimate (lcsurvey.sem.bootstrap.QuasiNewtonJob), with the CPU time per
     draw and the mean number of iterations.
 (3) The same CIs from 1 worker and from 2 workers, for (2) and for a FIML model whose draws are
     full refits (the mediation with some answers missing).
@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON_JOB = """
 import json, sys, time
 import numpy as np
-from lcsurvey.bootstrap import PathJob, draws, percentile_ci
-from lcsurvey.defined import defined_values, parse_definition
+from lcsurvey.sem.bootstrap import PathJob, draws, percentile_ci
+from lcsurvey.sem.defined import defined_values, parse_definition
 x = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
 job = PathJob(x=x, variables=["x", "m", "y"], equations=[(1, [0]), (2, [1, 0])],
               keys=[("m", "~", "x"), ("y", "~", "m"), ("y", "~", "x")])
@@ -110,7 +110,7 @@ def _cpu_seconds() -> float:
 
 
 def structural_model(draws: int, wave: str) -> None:
-    from lcsurvey.sem import bootstrap_estimates, fit_model
+    from lcsurvey.sem.model import bootstrap_estimates, fit_model
 
     responses = ROOT / "results" / wave / "clean" / "responses.parquet"
     if not responses.exists():
@@ -130,8 +130,8 @@ def structural_model(draws: int, wave: str) -> None:
           f"wall, {cpu_seconds:.1f} s CPU in all processes (wall on 2 idle cores is about "
           f"half of that) ({row['method']}, {row['draws_ok']} ok, {row['draws_failed']} failed; "
           f"load average {os.getloadavg()[0]:.1f})")
-    from lcsurvey import bootstrap as boot
-    from lcsurvey.sem import _bootstrap_job
+    from lcsurvey.sem import bootstrap as boot
+    from lcsurvey.sem.model import _bootstrap_job
 
     job = _bootstrap_job(fitted)
     start = time.process_time()
@@ -151,7 +151,7 @@ def structural_model(draws: int, wave: str) -> None:
 
 
 def fiml_refits(draws: int) -> None:
-    from lcsurvey.sem import bootstrap_estimates, fit_model
+    from lcsurvey.sem.model import bootstrap_estimates, fit_model
 
     data = simulate(120, 5)
     data.iloc[::12, 1] = np.nan

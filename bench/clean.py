@@ -24,8 +24,8 @@ LABELS = ["Helemaal mee oneens", "Mee oneens", "Neutraal", "Mee eens", "Helemaal
 CHILD = """
 import resource, sys, time
 start = time.perf_counter()
-from lcsurvey.clean import clean_file
-from lcsurvey.codebook import load_codebook
+from lcsurvey.survey.clean import clean_file
+from lcsurvey.survey.codebook import load_codebook
 book = load_codebook(sys.argv[1])
 result = clean_file(sys.argv[2], book, wave="bench", rules=None, key=b"benchmark key 123456")
 elapsed = time.perf_counter() - start

@@ -4,7 +4,7 @@ Simulates 3,000 respondents x 30 items from a six-factor CFA (five items per fac
 about 4% of the cells at random (every row keeps at least one answer), writes the data to a
 temporary CSV and times, each as a whole process (interpreter start, imports, reading the
 file, fit, fit measures):
-  - lcsurvey.fiml.fit_fiml + fiml_fit_measures,
+  - lcsurvey.sem.fiml.fit_fiml + fiml_fit_measures,
   - lavaan: cfa(..., missing = "ml") + fitMeasures(), when Rscript is available.
 Prints both times, their ratio and the largest differences in chisq, logl and the estimates.
 lavaan needs several minutes on the default data (mostly for fitMeasures' robust indices).
@@ -58,7 +58,7 @@ PYTHON_JOB = """
 import json, sys, time
 start = time.perf_counter()
 import pandas as pd, semopy
-from lcsurvey.fiml import fit_fiml, fiml_fit_measures, parameter_names
+from lcsurvey.sem.fiml import fit_fiml, fiml_fit_measures, parameter_names
 data = pd.read_csv(sys.argv[1])
 model = semopy.Model(sys.argv[2])
 result = fit_fiml(model, data)

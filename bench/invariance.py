@@ -4,7 +4,7 @@ The `=~` lines of a model of config.yaml (default: report.model) on the bundled 
 responses, pooled (run `snakemake --cores 2` first, or at least the clean rule of every wave),
 with the waves and with `sector` as groups: configural, metric and scalar models with
 FIML (config estimation.missing). Each side is timed as a whole process (interpreter start,
-imports, reading the data, three fits and the fit measures): lcsurvey.invariance, and
+imports, reading the data, three fits and the fit measures): lcsurvey.sem.invariance, and
 lavaan's cfa(group = ..., group.equal = ..., missing = "ml") with fitMeasures() via Rscript.
 The chi-squares of both are printed side by side as a check that they fit the same models.
 Usage: .venv/bin/python bench/invariance.py [--model transfer] [--group wave] [--no-lavaan]
@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON_JOB = """
 import json, sys
 import pandas as pd
-from lcsurvey.invariance import LEVELS, fit_invariance
-from lcsurvey.sem import parse_model
+from lcsurvey.sem.invariance import LEVELS, fit_invariance
+from lcsurvey.sem.model import parse_model
 data = pd.read_csv(sys.argv[1])
 spec = parse_model(open(sys.argv[2]).read())
 order = sorted(data[sys.argv[3]].dropna().unique())
@@ -75,7 +75,7 @@ def main() -> None:
                         "default: wave and sector")
     parser.add_argument("--no-lavaan", action="store_true")
     args = parser.parse_args()
-    from lcsurvey.sem import parse_model
+    from lcsurvey.sem.model import parse_model
 
     spec = parse_model(config["models"][args.model])
     items = [v for indicators in spec.measurement.values() for v in indicators]

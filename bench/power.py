@@ -1,4 +1,4 @@
-"""Time the Monte Carlo power analysis (lcsurvey.power) and project larger runs.
+"""Time the Monte Carlo power analysis (lcsurvey.study.power) and project larger runs.
 
 (1) One core, in one process: seconds per replication at each size, split into simulating the
     sample, scoring plus the moderation (the interaction), and the structural model fit (the
@@ -33,9 +33,9 @@ import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 from workcopy import ROOT, copy_workflow  # noqa: E402
 
-from lcsurvey import power  # noqa: E402
-from lcsurvey.codebook import load_codebook  # noqa: E402
-from lcsurvey.simulate import default_truth  # noqa: E402
+from lcsurvey.study import power  # noqa: E402
+from lcsurvey.study.simulate import default_truth  # noqa: E402
+from lcsurvey.survey.codebook import load_codebook  # noqa: E402
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 

@@ -1,9 +1,9 @@
 """Parameter recovery of the transfer model's structural paths over many simulated waves.
 
 The larger run behind tests/test_recovery.py: R waves of N respondents from the population
-model (lcsurvey.simulate), 8% of the answers missing completely at random, the configured
+model (lcsurvey.study.simulate), 8% of the answers missing completely at random, the configured
 transfer model fitted by FIML; per path the stated truth, the population value of this model
-(lcsurvey.recovery.population_values), mean std_all, bias with its Monte Carlo SE, SD of the
+(lcsurvey.study.recovery.population_values), mean std_all, bias with its Monte Carlo SE, SD of the
 estimates against the mean delta-method SE, and coverage of the 95% CIs of std_all.
 Usage: .venv/bin/python bench/recovery.py [--replications 500] [--n 300] [--workers 2]
 """
@@ -22,7 +22,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from lcsurvey.recovery import population_values, replicate, stated_truth, summarise  # noqa: E402
+from lcsurvey.study.recovery import population_values, replicate, stated_truth, summarise  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONSTRUCTS = {"climate": "climate", "safety": "psychological_safety",

@@ -1,7 +1,7 @@
 """Time one two-pager (one wave, one language) as the pipeline renders it, stage by stage.
 
 Each repetition runs in a fresh Python process, as rule `report_two_pager` does, and reports:
-  - start: interpreter start and the script's imports (lcsurvey.render, lcsurvey.runner);
+  - start: interpreter start and the script's imports (lcsurvey.report.render, lcsurvey.pipeline.runner);
   - notebook: papermill executing notebooks/two_pager.ipynb, kernel start included; split into
     kernel start/shutdown and papermill overhead, and the cells (inputs, then each section);
   - html: nbconvert through the two_pager template;
@@ -35,7 +35,8 @@ from workcopy import ROOT, copy_workflow
 CHILD = r"""
 import json, os, sys, time
 start = time.perf_counter()
-from lcsurvey import render, runner  # as workflow/scripts/report_two_pager.py
+from lcsurvey.report import render  # as workflow/scripts/report_two_pager.py
+from lcsurvey.pipeline import runner
 imported = time.perf_counter() - start
 args = json.loads(sys.argv[1])
 times = render.render_report(args["notebook"], args["executed"], args["html"], args["pdf"],

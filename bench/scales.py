@@ -6,7 +6,7 @@ Two parts are timed separately, in this process (imports and reading excluded):
   - measurement: the one-factor CFAs, the joint CFA of all constructs, loadings, composite
     reliability, AVE and HTMT, as rule `measurement` runs them (FIML unless --missing listwise).
 The bundled waves are cleaned first (not timed). The generated wave comes from
-lcsurvey.simulate.simulate_population (clean, complete, answers keyed as after cleaning).
+lcsurvey.study.simulate.simulate_population (clean, complete, answers keyed as after cleaning).
 Usage: .venv/bin/python bench/scales.py [--rows 100000] [--seed 1] [--missing fiml|listwise]
        [--no-measurement-large]
 """
@@ -24,21 +24,21 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lcsurvey.clean import clean_file  # noqa: E402
-from lcsurvey.codebook import load_codebook  # noqa: E402
-from lcsurvey.measurement import (  # noqa: E402
+from lcsurvey.study.simulate import simulate_population  # noqa: E402
+from lcsurvey.survey.clean import clean_file  # noqa: E402
+from lcsurvey.survey.codebook import load_codebook  # noqa: E402
+from lcsurvey.survey.measurement import (  # noqa: E402
     cfa_fit_table,
     fit_measurement,
     loadings_table,
     validity_tables,
 )
-from lcsurvey.scales import (  # noqa: E402
+from lcsurvey.survey.scales import (  # noqa: E402
     correlation_table,
     reliability_table,
     response_distribution,
     scale_scores,
 )
-from lcsurvey.simulate import simulate_population  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WAVES = {"2021-12": "wave_2021-12.csv", "2022-06": "wave_2022-06.sav"}

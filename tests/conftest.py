@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lcsurvey.codebook import load_codebook
+from lcsurvey.survey.codebook import load_codebook
 
 ROOT = Path(__file__).resolve().parents[1]
 

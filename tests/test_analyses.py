@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from lcsurvey import analyses
-from lcsurvey.codebook import load_codebook
 from lcsurvey.errors import InputError
-from lcsurvey.simulate import default_truth, simulate_population
+from lcsurvey.study import analyses
+from lcsurvey.study.simulate import default_truth, simulate_population
+from lcsurvey.survey.codebook import load_codebook
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "r"

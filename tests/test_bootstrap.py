@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import semopy
 
-from lcsurvey import bootstrap as boot
-from lcsurvey.defined import defined_values, parse_definition
-from lcsurvey.sem import BOOTSTRAP_COLUMNS, INTERVAL_COLUMNS, bootstrap_estimates, fit_model
+from lcsurvey.sem import bootstrap as boot
+from lcsurvey.sem.defined import defined_values, parse_definition
+from lcsurvey.sem.model import BOOTSTRAP_COLUMNS, INTERVAL_COLUMNS, bootstrap_estimates, fit_model
 
 from .conftest import ROOT
 
@@ -135,7 +135,7 @@ def structural():
     sample of 250 with about 8% of the answers missing completely at random."""
     import yaml
 
-    from lcsurvey.simulate import simulate_population
+    from lcsurvey.study.simulate import simulate_population
 
     syntax = yaml.safe_load((ROOT / "config.yaml").read_text())["models"]["transfer"]
     rng = np.random.default_rng(20211201)
@@ -150,8 +150,8 @@ def structural():
 def test_structural_draws_are_converged_full_refits(structural):
     """Each draw of a large FIML model is iterated to its optimum: the same estimates as a full
     FIML fit of the resampled rows (max abs difference below 1e-5; at most 6e-7 seen)."""
-    from lcsurvey.fiml import fit_fiml
-    from lcsurvey.sem import _bootstrap_job
+    from lcsurvey.sem.fiml import fit_fiml
+    from lcsurvey.sem.model import _bootstrap_job
 
     job = _bootstrap_job(structural)
     assert isinstance(job, boot.QuasiNewtonJob)
@@ -177,7 +177,7 @@ def test_structural_draws_are_converged_full_refits(structural):
 
 
 def test_structural_draws_same_on_one_or_two_workers(structural):
-    from lcsurvey.sem import _bootstrap_job
+    from lcsurvey.sem.model import _bootstrap_job
 
     job = _bootstrap_job(structural)
     one = boot.draws(job, 60, 7, workers=1)
@@ -243,8 +243,8 @@ def test_intervals_of_an_observed_outcome_are_for_its_intercept():
 def test_fiml_draws_stopped_by_precision_loss_are_at_the_maximum():
     """scipy's BFGS may stop a hair from the maximum ("precision loss"); such draws count
     when the Newton step left is tiny, and they equal exact Newton refits."""
-    from lcsurvey.fiml import newton_ascent
-    from lcsurvey.sem import _bootstrap_job
+    from lcsurvey.sem.fiml import newton_ascent
+    from lcsurvey.sem.model import _bootstrap_job
 
     data = pd.read_csv(FIXTURES / "fiml_political_democracy.csv")
     fitted = fit_model("ind60 =~ x1 + x2 + x3\ny1 ~ a*ind60\ny5 ~ b*y1 + c*ind60", data)

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lcsurvey.clean import (
+from lcsurvey.errors import InputError
+from lcsurvey.survey.clean import (
     STEPS,
     clean_wave,
     longest_run,
@@ -15,8 +16,7 @@ from lcsurvey.clean import (
     longstring_share,
     mahalanobis_p,
 )
-from lcsurvey.errors import InputError
-from lcsurvey.pseudonym import pseudonymise
+from lcsurvey.survey.pseudonym import pseudonymise
 
 KEY = b"test key of some length"
 
@@ -214,7 +214,7 @@ def test_outliers_and_low_variability_are_flagged_not_excluded_unless_asked(smal
 def test_free_text_is_kept_only_when_the_codebook_says_so(small_codebook_path):
     import yaml
 
-    from lcsurvey.codebook import load_codebook
+    from lcsurvey.survey.codebook import load_codebook
 
     document = yaml.safe_load(small_codebook_path.read_text(encoding="utf-8"))
     document["free_text"]["comment"]["keep"] = True
@@ -226,8 +226,8 @@ def test_free_text_is_kept_only_when_the_codebook_says_so(small_codebook_path):
 
 
 def test_bundled_waves_clean_and_link_by_pseudonym():
-    from lcsurvey.clean import clean_file
-    from lcsurvey.codebook import load_codebook
+    from lcsurvey.survey.clean import clean_file
+    from lcsurvey.survey.codebook import load_codebook
 
     from .conftest import ROOT
 

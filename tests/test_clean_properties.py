@@ -7,8 +7,8 @@ import csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lcsurvey.clean import clean_wave
-from lcsurvey.io import read_raw
+from lcsurvey.survey.clean import clean_wave
+from lcsurvey.survey.io import read_raw
 
 ANSWERS = ["Mee eens", "mee EENS ", "Neutraal", "Helemaal mee oneens", "Strongly agree", "1", "2",
            "3", "4", "5", "", "-99", "9", "0"]

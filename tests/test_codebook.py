@@ -7,9 +7,9 @@ import copy
 import pytest
 import yaml
 
-from lcsurvey.codebook import load_codebook
 from lcsurvey.errors import InputError
 from lcsurvey.schema import load_yaml, validate
+from lcsurvey.survey.codebook import load_codebook
 
 from .conftest import ROOT, SMALL_CODEBOOK
 

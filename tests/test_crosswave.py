@@ -9,8 +9,8 @@ import yaml
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from lcsurvey import crosswave as cw
 from lcsurvey.errors import InputError
+from lcsurvey.study import waves as cw
 
 from .conftest import ROOT
 

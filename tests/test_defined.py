@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lcsurvey.defined import (
+from lcsurvey.errors import InputError
+from lcsurvey.sem.defined import (
     ExpressionError,
     defined_values,
     delta_method,
@@ -14,8 +15,7 @@ from lcsurvey.defined import (
     parse_definition,
     parse_expression,
 )
-from lcsurvey.errors import InputError
-from lcsurvey.sem import parse_model
+from lcsurvey.sem.model import parse_model
 
 VALUES = {"a": 2.0, "b": 3.0, "c": 0.5}
 

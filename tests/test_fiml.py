@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 import semopy
 
-from lcsurvey.fiml import (
+from lcsurvey.sem.fiml import (
     Patterns,
     fiml_fit_measures,
     fiml_gradient,
     fit_fiml,
     parameter_names,
 )
-from lcsurvey.sem import standardized_all
+from lcsurvey.sem.model import standardized_all
 
 from .conftest import ROOT
 from .test_sem import MODELS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lcsurvey.flowchart import flow_figure
+from lcsurvey.report.flowchart import flow_figure
 
 FLOW = pd.DataFrame({
     "step": ["previews", "consent", "outliers"],

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lcsurvey import invariance as iv
 from lcsurvey.errors import InputError
+from lcsurvey.sem import invariance as iv
 
 FIXTURES = Path(__file__).parent / "fixtures" / "r"
 HS_FACTORS = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"],
@@ -302,7 +302,7 @@ def _waves(rng, sizes, sector_codes=(1.0, 2.0)):
 
 
 def test_model_invariance_pools_waves_and_labels_sectors_from_the_codebook():
-    from lcsurvey.codebook import load_codebook
+    from lcsurvey.survey.codebook import load_codebook
 
     book = load_codebook(CODEBOOK)
     frames = _waves(np.random.default_rng(1), {"2022-06": 160, "2021-12": 140},
@@ -329,7 +329,7 @@ def test_one_wave_gives_one_explanatory_row():
 
 
 def test_unknown_grouping_variable_and_model_without_factors():
-    from lcsurvey.codebook import load_codebook
+    from lcsurvey.survey.codebook import load_codebook
 
     frames = _waves(np.random.default_rng(6), {"2021-12": 100, "2022-06": 100})
     with pytest.raises(InputError, match="invariance.groups names 'region'"):

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lcsurvey.errors import InputError
-from lcsurvey.io import RawTable, read_raw, sha256_file, to_number
+from lcsurvey.survey.io import RawTable, read_raw, sha256_file, to_number
 
 EMAIL = "jan.jansen@voorbeeld.nl"
 

@@ -28,8 +28,10 @@ import pytest
 import yaml
 from scipy import stats
 
-from lcsurvey.codebook import load_codebook
-from lcsurvey.measurement import (
+from lcsurvey.pipeline.runner import round_significant
+from lcsurvey.sem.model import fit_model
+from lcsurvey.survey.codebook import load_codebook
+from lcsurvey.survey.measurement import (
     JOINT,
     MeasurementResult,
     average_variance_extracted,
@@ -40,11 +42,9 @@ from lcsurvey.measurement import (
     fit_measurement,
     htmt,
     loadings_table,
-    round_significant,
     validity_tables,
 )
-from lcsurvey.scales import reliability_table
-from lcsurvey.sem import fit_model
+from lcsurvey.survey.scales import reliability_table
 
 from .conftest import ROOT
 
@@ -59,7 +59,7 @@ MEAN_TOL = 0.03
 
 def _hs_result(data: pd.DataFrame) -> MeasurementResult:
     """The measurement result for the HS factors, as fit_measurement builds it from a codebook."""
-    from lcsurvey.measurement import _fitted_moments
+    from lcsurvey.survey.measurement import _fitted_moments
 
     fits = {name: fit_model(cfa_syntax({name: items}), data) for name, items in FACTORS.items()}
     fits[JOINT] = fit_model(cfa_syntax(FACTORS), data)
@@ -162,7 +162,7 @@ def truth() -> dict:
 
 @pytest.fixture(scope="module")
 def bundled_waves():
-    from lcsurvey.clean import clean_file
+    from lcsurvey.survey.clean import clean_file
 
     book = load_codebook(ROOT / "data" / "codebook.yaml")
     waves = {"2021-12": "wave_2021-12.csv", "2022-06": "wave_2022-06.sav"}

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lcsurvey.crosswave import add_wave_line
+from lcsurvey.study.waves import add_wave_line
 
 from .test_pipeline import SIMULATE, make_project, snakemake
 

@@ -117,7 +117,7 @@ def test_no_pii_in_any_output(project):
 
 
 def test_one_wave_gives_pooled_tables_and_header_only_comparisons(project):
-    from lcsurvey.crosswave import ATTRITION_COLUMNS, CHANGE_COLUMNS
+    from lcsurvey.study.waves import ATTRITION_COLUMNS, CHANGE_COLUMNS
 
     pooled = project / "results" / "pooled"
     kept = pd.read_parquet(project / "results" / "2030-01" / "clean" / "responses.parquet")

@@ -14,11 +14,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from lcsurvey import analyses, power, sem
-from lcsurvey.codebook import load_codebook
 from lcsurvey.errors import InputError
-from lcsurvey.scales import scale_scores
-from lcsurvey.simulate import default_truth
+from lcsurvey.sem import model as sem
+from lcsurvey.study import analyses, power
+from lcsurvey.study.simulate import default_truth
+from lcsurvey.survey.codebook import load_codebook
+from lcsurvey.survey.scales import scale_scores
 
 from .conftest import ROOT
 
@@ -81,7 +82,7 @@ def test_one_shard_or_several_give_the_same_aggregate(truth_study):
 
 
 def test_fast_fits_match_the_pipeline_fit(truth_study):
-    """Complete data (moments) and missing answers (FIML) against lcsurvey.sem.fit_model."""
+    """Complete data (moments) and missing answers (FIML) against lcsurvey.sem.model.fit_model."""
     study, _ = truth_study
     fitter = study.fitter(study.population.sample(50, np.random.default_rng(0)))
     truth = study.population.truth

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from lcsurvey.errors import InputError
-from lcsurvey.publish import publish
+from lcsurvey.report.publish import publish
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 """Parameter recovery: the structural paths a..f of the configured transfer model, fitted by
-FIML to waves simulated from the known population model (lcsurvey.simulate).
+FIML to waves simulated from the known population model (lcsurvey.study.simulate).
 
 What is compared: std_all, since the simulator's coefficients are standardised. The transfer
 model measures climate as one factor of six facet items whereas the population has climate as
 a second-order factor, so the paths from and to climate (a, b, c) have population values of
-their own: lcsurvey.recovery.population_values computes them from the population covariance
+their own: lcsurvey.study.recovery.population_values computes them from the population covariance
 of the continuous responses (a .446, b .332, c .209 against the stated .50, .30, .25; d, e, f
 equal the stated values). Design: 30 waves of 300 respondents, 8% of the answers missing
 completely at random. Tolerances: mean bias within 0.02 (the attenuation that cutting answers
@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lcsurvey.recovery import population_values, replicate, stated_truth, summarise
+from lcsurvey.study.recovery import population_values, replicate, stated_truth, summarise
 
 from .conftest import ROOT
 

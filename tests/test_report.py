@@ -17,8 +17,9 @@ import pytest
 import yaml
 from scipy import stats
 
-from lcsurvey import analyses, report
-from lcsurvey.codebook import load_codebook
+from lcsurvey.report import two_pager as report
+from lcsurvey.study import analyses
+from lcsurvey.survey.codebook import load_codebook
 
 pypdf = pytest.importorskip("pypdf")
 
@@ -810,7 +811,7 @@ def test_invariance_summary_levels():
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_planning_note_only_when_asked(rendered, lang):
-    from lcsurvey.power import planning_note
+    from lcsurvey.study.power import planning_note
 
     power = pd.read_csv(rendered["crosswave_paths"]["power"])
     note = flat(planning_note(power, lang))

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from lcsurvey.codebook import load_codebook
 from lcsurvey.errors import InputError
-from lcsurvey.scales import (
+from lcsurvey.survey.codebook import load_codebook
+from lcsurvey.survey.scales import (
     alpha_ci_feldt,
     correlation_table,
     cronbach_alpha,
@@ -130,7 +130,7 @@ def _simulated(n: int = 300, seed: int = 5) -> pd.DataFrame:
 
 
 def test_unreversed_item_is_flagged():
-    from lcsurvey.simulate import simulate_population
+    from lcsurvey.study.simulate import simulate_population
 
     book = load_codebook(ROOT / "data" / "codebook.yaml")
     responses = simulate_population(300, np.random.default_rng(11))  # answers keyed as cleaned

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from lcsurvey.errors import InputError
-from lcsurvey.sem import fit_model, parse_model
+from lcsurvey.sem.model import fit_model, parse_model
 
 from .conftest import ROOT
 

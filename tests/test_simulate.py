@@ -8,7 +8,7 @@ import pyreadstat
 import pytest
 import yaml
 
-from lcsurvey import simulate as sim
+from lcsurvey.study import simulate as sim
 
 SEED = 20211201
 

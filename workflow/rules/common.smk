@@ -5,7 +5,7 @@ import json
 import os
 import re
 
-from lcsurvey.codebook import load_codebook
+from lcsurvey.survey.codebook import load_codebook
 from lcsurvey.errors import InputError
 from lcsurvey.digest import sha256_file
 from lcsurvey.schema import load_yaml

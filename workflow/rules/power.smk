@@ -1,6 +1,6 @@
 # Monte Carlo power analysis for the next wave (`make power`, or `snakemake power`). Not part
 # of `rule all`: it is asked for by name. Settings: config.yaml `power:` (see the schema).
-from lcsurvey import power_config as power_analysis
+from lcsurvey.study import power_config as power_analysis
 
 try:
     POWER = power_analysis.settings(config.get("power"), config["models"])

@@ -3,9 +3,9 @@ the changes from the previous wave, comparable as the invariance test of those t
 
 import pandas as pd
 
-from lcsurvey.codebook import load_codebook
-from lcsurvey.crosswave import means_and_changes, measured_items, pool
-from lcsurvey.runner import script_log, write_csv
+from lcsurvey.pipeline.runner import script_log, write_csv
+from lcsurvey.study.waves import means_and_changes, measured_items, pool
+from lcsurvey.survey.codebook import load_codebook
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821

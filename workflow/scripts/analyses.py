@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from lcsurvey import analyses
-from lcsurvey.codebook import load_codebook
-from lcsurvey.runner import script_log, write_csv
+from lcsurvey.pipeline.runner import script_log, write_csv
+from lcsurvey.study import analyses
+from lcsurvey.survey.codebook import load_codebook
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821

@@ -1,9 +1,9 @@
 """Clean one wave: snakemake.input.raw -> responses, quarantine, flow, recodes."""
 
-from lcsurvey.clean import clean_file
-from lcsurvey.codebook import load_codebook
-from lcsurvey.pseudonym import load_key
-from lcsurvey.runner import script_log, write_csv, write_parquet
+from lcsurvey.pipeline.runner import script_log, write_csv, write_parquet
+from lcsurvey.survey.clean import clean_file
+from lcsurvey.survey.codebook import load_codebook
+from lcsurvey.survey.pseudonym import load_key
 
 with script_log(snakemake.log[0], context=f"wave {snakemake.params.wave}") as log:  # noqa: F821
     sm = snakemake  # noqa: F821

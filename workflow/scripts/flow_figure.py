@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from lcsurvey.flowchart import flow_figure
-from lcsurvey.runner import script_log
+from lcsurvey.pipeline.runner import script_log
+from lcsurvey.report.flowchart import flow_figure
 
 with script_log(snakemake.log[0]):  # noqa: F821
     sm = snakemake  # noqa: F821

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from lcsurvey.codebook import load_codebook
-from lcsurvey.invariance import model_invariance
-from lcsurvey.runner import round_significant, script_log, write_csv
+from lcsurvey.pipeline.runner import round_significant, script_log, write_csv
+from lcsurvey.sem.invariance import model_invariance
+from lcsurvey.survey.codebook import load_codebook
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821

@@ -2,15 +2,14 @@
 
 import pandas as pd
 
-from lcsurvey.codebook import load_codebook
-from lcsurvey.measurement import (
+from lcsurvey.pipeline.runner import round_significant, script_log, write_csv
+from lcsurvey.survey.codebook import load_codebook
+from lcsurvey.survey.measurement import (
     cfa_fit_table,
     fit_measurement,
     loadings_table,
-    round_significant,
     validity_tables,
 )
-from lcsurvey.runner import script_log, write_csv
 
 with script_log(snakemake.log[0]):  # noqa: F821
     sm = snakemake  # noqa: F821

@@ -3,8 +3,8 @@
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from lcsurvey.runner import script_log, write_csv
-from lcsurvey.sem import bootstrap_estimates, fit_model
+from lcsurvey.pipeline.runner import script_log, write_csv
+from lcsurvey.sem.model import bootstrap_estimates, fit_model
 
 # Snakemake gives BLAS the rule's threads, which are meant for the bootstrap's processes;
 # threaded BLAS on these small matrices changes the last bits of the estimates between runs.

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from lcsurvey.codebook import load_codebook
-from lcsurvey.crosswave import attrition, means_and_changes, measured_items, pool
-from lcsurvey.runner import script_log, write_csv, write_parquet
+from lcsurvey.pipeline.runner import script_log, write_csv, write_parquet
+from lcsurvey.study.waves import attrition, means_and_changes, measured_items, pool
+from lcsurvey.survey.codebook import load_codebook
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821

@@ -1,8 +1,8 @@
 """Power analysis: population values of the effects and start values of the fits."""
 
 
-from lcsurvey import power
-from lcsurvey.runner import script_log, write_csv
+from lcsurvey.pipeline.runner import script_log, write_csv
+from lcsurvey.study import power
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821

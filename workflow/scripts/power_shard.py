@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from lcsurvey import power
-from lcsurvey.runner import script_log, write_csv
+from lcsurvey.pipeline.runner import script_log, write_csv
+from lcsurvey.study import power
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821

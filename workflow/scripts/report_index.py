@@ -1,7 +1,7 @@
 """reports/index.html: every wave's two-pager in every language, HTML and PDF."""
 
-from lcsurvey.render import write_index
-from lcsurvey.runner import script_log
+from lcsurvey.pipeline.runner import script_log
+from lcsurvey.report.render import write_index
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821

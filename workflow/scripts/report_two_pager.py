@@ -4,8 +4,8 @@ HTML through the two_pager template (no code, no prompts), then the A4 PDF with 
 import os
 from pathlib import Path
 
-from lcsurvey.render import render_report
-from lcsurvey.runner import script_log
+from lcsurvey.pipeline.runner import script_log
+from lcsurvey.report.render import render_report
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821

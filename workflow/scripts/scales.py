@@ -3,9 +3,9 @@ scale scores and their correlations."""
 
 import pandas as pd
 
-from lcsurvey.codebook import load_codebook
-from lcsurvey.runner import script_log, write_csv, write_parquet
-from lcsurvey.scales import (
+from lcsurvey.pipeline.runner import script_log, write_csv, write_parquet
+from lcsurvey.survey.codebook import load_codebook
+from lcsurvey.survey.scales import (
     correlation_table,
     reliability_table,
     response_distribution,

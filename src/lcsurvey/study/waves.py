@@ -30,7 +30,7 @@ pair of waves (``pvalue_holm``).
 Panel (:func:`panel_model`): a two-wave cross-lagged panel model on scale scores of the
 returners of two consecutive waves: both wave-2 scores regressed on both wave-1 scores
 (autoregressive paths ``ar_*``, cross-lagged paths ``cl_*``), wave-1 scores correlated and the
-wave-2 residuals correlated. It is fitted by lcsurvey.sem.fit_model with FIML, so a returner
+wave-2 residuals correlated. It is fitted by lcsurvey.sem.model.fit_model with FIML, so a returner
 without a score in one wave still counts. The model is saturated (df = 0, exact fit); what it
 offers is the cross-lagged path of perceived learning on later knowledge transfer, controlling
 for earlier transfer.
@@ -53,7 +53,7 @@ import pandas as pd
 from scipy import special
 
 from lcsurvey.errors import InputError
-from lcsurvey.syntax import parse_model
+from lcsurvey.sem.syntax import parse_model
 
 __all__ = [
     "ATTRITION_COLUMNS",
@@ -235,7 +235,7 @@ def comparability(invariance: pd.DataFrame | None, measurement: Mapping[str, Seq
                   waves: Sequence[str]) -> dict[tuple[str, str, str], str]:
     """Whether construct scores can be compared between consecutive waves.
 
-    ``invariance`` is the table of lcsurvey.invariance (waves as groups; columns level,
+    ``invariance`` is the table of lcsurvey.sem.invariance (waves as groups; columns level,
     decision, group_values with the groups tested, separated by ";"); ``measurement`` the
     model's latent -> indicators. A construct is covered when all its items are indicators of
     the model. For a covered construct and two waves that were both tested: "yes" when scalar
@@ -450,12 +450,12 @@ def panel_model(scores: pd.DataFrame, waves: Sequence[str], *, cause: str, effec
                 missing: str = "fiml", min_cell: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The cross-lagged panel model per pair of consecutive waves: (estimates, fit).
 
-    Columns are wave_from, wave_to, then those of lcsurvey.sem's estimates and fit tables
+    Columns are wave_from, wave_to, then those of lcsurvey.sem.model's estimates and fit tables
     (as results/{wave}/models/{model}/estimates.csv and fit.csv).
     A pair with fewer returners than ``min_cell`` (or than 10, the least the model needs) is
     left out.
     """
-    from lcsurvey.sem import ESTIMATE_COLUMNS, FIT_COLUMNS, fit_model
+    from lcsurvey.sem.model import ESTIMATE_COLUMNS, FIT_COLUMNS, fit_model
 
     estimates, fits = [], []
     syntax = panel_syntax(cause, effect)
@@ -536,8 +536,8 @@ def add_wave_line(config_path: str | Path, wave: str, raw_path: str) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lcsurvey.crosswave add-wave --config config.yaml --wave ID --path FILE``."""
-    parser = argparse.ArgumentParser(prog="python -m lcsurvey.crosswave")
+    """``python -m lcsurvey.study.waves add-wave --config config.yaml --wave ID --path FILE``."""
+    parser = argparse.ArgumentParser(prog="python -m lcsurvey.study.waves")
     sub = parser.add_subparsers(dest="command", required=True)
     add = sub.add_parser("add-wave", help="add a wave line to config.yaml (idempotent)")
     add.add_argument("--config", default="config.yaml")

@@ -47,7 +47,7 @@ import yaml
 from scipy import optimize, special, stats
 
 DEFAULT_SEED = 20211201
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CODEBOOK = REPO_ROOT / "data" / "codebook.yaml"
 
 # The two bundled waves: id -> (file name, rows written). Rows include previews and duplicates.

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from lcsurvey.clean import REASON_TEXT
+from lcsurvey.survey.clean import REASON_TEXT
 
 # Reproducible PNG bytes: no software version or date in the file's metadata.
 PNG_METADATA = {"Software": None}

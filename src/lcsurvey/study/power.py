@@ -5,15 +5,15 @@ population model, optionally given the simulator's item missingness (MAR on age 
 organisation size), scored and fitted exactly as the pipeline does, and each effect's estimate,
 standard error, p-value, CI and convergence are recorded:
 
-* "interaction": lcsurvey.analyses.moderation on the scale scores (lcsurvey.scales.scale_scores
+* "interaction": lcsurvey.study.analyses.moderation on the scale scores (lcsurvey.survey.scales.scale_scores
   with the codebook; OLS with centred predictors, HC3 standard errors, t with n - 4 df), the
   term perceived_learning:home_support;
 * a label of the model (say "e") or a defined parameter (say "indirect"): the model of
-  config.yaml fitted by ML with free means, as lcsurvey.sem.fit_model does with
+  config.yaml fitted by ML with free means, as lcsurvey.sem.model.fit_model does with
   missing = "fiml". Standard errors come from the observed information and defined parameters
-  get delta-method standard errors (lcsurvey.defined), as in the pipeline.
+  get delta-method standard errors (lcsurvey.sem.defined), as in the pipeline.
 
-Population ("truth"): the simulator's population model (lcsurvey.simulate.default_truth,
+Population ("truth"): the simulator's population model (lcsurvey.study.simulate.default_truth,
 written to data/raw/TRUTH.yaml). simulate_population returns the answers in the latent-keyed
 direction, which is what cleaning produces from a raw export (it reverses the codebook's
 negatively worded items back), so the answers are scored as they are. The true value of each
@@ -30,8 +30,8 @@ the wave, normal residuals with the regression's residual variance).
 Speed. Complete data are fitted on their moments (covariance matrix with divisor n, means at
 the sample means): BFGS from the population values, its first Hessian the observed information
 without its second-order term, then Newton steps with the exact observed information (Jacobian
-products plus the second-order term of lcsurvey.fiml), which also gives the standard errors.
-With missing answers the FIML log-likelihood of lcsurvey.fiml is maximised by Newton steps with
+products plus the second-order term of lcsurvey.sem.fiml), which also gives the standard errors.
+With missing answers the FIML log-likelihood of lcsurvey.sem.fiml is maximised by Newton steps with
 its analytic Hessian, also from the population values.
 
 Seeds: replication r at size n uses numpy.random.SeedSequence(seed, spawn_key=(n, r)), which
@@ -53,11 +53,12 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from lcsurvey import analyses, fiml
-from lcsurvey.codebook import Codebook, load_codebook
-from lcsurvey.defined import defined_values, delta_method
 from lcsurvey.errors import InputError
-from lcsurvey.power_config import (  # noqa: F401  (the power analysis' settings)
+from lcsurvey.sem import fiml
+from lcsurvey.sem.defined import defined_values, delta_method
+from lcsurvey.sem.syntax import parse_model
+from lcsurvey.study import analyses
+from lcsurvey.study.power_config import (  # noqa: F401  (the power analysis' settings)
     DEFAULTS,
     INTERACTION,
     check_effects,
@@ -65,8 +66,8 @@ from lcsurvey.power_config import (  # noqa: F401  (the power analysis' settings
     shards,
     sizes_from,
 )
-from lcsurvey.scales import scale_scores
-from lcsurvey.syntax import parse_model
+from lcsurvey.survey.codebook import Codebook, load_codebook
+from lcsurvey.survey.scales import scale_scores
 
 OUTCOME, PREDICTOR, MODERATOR = "knowledge_transfer", "perceived_learning", "home_support"
 INTERACTION_TERM = f"{PREDICTOR}:{MODERATOR}"
@@ -122,14 +123,14 @@ def apply_missingness(items: pd.DataFrame, background: pd.DataFrame, truth: Mapp
 
 @dataclass
 class TruthPopulation:
-    """The simulator's population model (lcsurvey.simulate)."""
+    """The simulator's population model (lcsurvey.study.simulate)."""
 
     truth: dict
     items: list[str]
     missing: bool = False
 
     def sample(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
-        from lcsurvey.simulate import simulate_population
+        from lcsurvey.study.simulate import simulate_population
 
         data = simulate_population(n, rng, self.truth)
         items = data[self.items].astype(float)
@@ -244,7 +245,7 @@ class SemFitter:
     """One structural model fitted again and again to samples of the same variables.
 
     `start`: population values of the free parameters by their (lhs, op, rhs) key (see
-    lcsurvey.fiml.parameter_names); None starts from semopy's own starting values.
+    lcsurvey.sem.fiml.parameter_names); None starts from semopy's own starting values.
     """
 
     def __init__(self, syntax: str, sample: pd.DataFrame,
@@ -268,7 +269,7 @@ class SemFitter:
         if start is None:
             x = frame[self.observed].to_numpy(float)
             cov = np.cov(x, rowvar=False, bias=True)
-            # Far from the optimum, plain Fisher scoring (lcsurvey.fiml) is the safer start.
+            # Far from the optimum, plain Fisher scoring (lcsurvey.sem.fiml) is the safer start.
             start = fiml._ml_start(self.structure, np.asarray(self.model.param_vals, float), cov)
             theta, _, converged = self._scoring(start, cov, len(x), max_iter=1000)
             if not converged:
@@ -410,7 +411,7 @@ class SemFitter:
     # -- missing answers ------------------------------------------------------------------
 
     def fit_fiml(self, x: np.ndarray):
-        """FIML (free means) by Newton steps with the analytic Hessian of lcsurvey.fiml."""
+        """FIML (free means) by Newton steps with the analytic Hessian of lcsurvey.sem.fiml."""
         x = x[np.isfinite(x).any(axis=1)]
         patterns = fiml.Patterns(x)
         st = self.structure
@@ -762,7 +763,7 @@ def study_from_settings(cfg: Mapping[str, Any], syntax: str, book: Codebook, *,
             raise InputError("power.population: fitted needs the fitted model of a wave")
         population: TruthPopulation | FittedPopulation = fitted
     else:
-        from lcsurvey.simulate import default_truth
+        from lcsurvey.study.simulate import default_truth
 
         population = TruthPopulation(truth if truth is not None else default_truth(),
                                      list(book.items), missing=bool(cfg["missing"]))

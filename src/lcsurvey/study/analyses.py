@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import special  # t and normal quantiles and tails, as scipy.stats computes them
 
-from lcsurvey.codebook import Codebook
 from lcsurvey.errors import InputError
+from lcsurvey.survey.codebook import Codebook
 
 MOTIVES = ("motive_knowledge", "motive_network", "motive_labour", "motive_societal")
 CLIMATE = ("facilitation", "appreciation", "error_avoidance", "psychological_safety")

@@ -1,6 +1,6 @@
 """lavaan model syntax as the pipeline reads it: measurement relations, labels, := lines.
 
-Kept apart from lcsurvey.sem (which needs semopy, scipy and pandas) so that reading a model's
+Kept apart from lcsurvey.sem.model (which needs semopy, scipy and pandas) so that reading a model's
 labels costs no heavy imports, e.g. when the workflow checks config.yaml at start-up.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lcsurvey.defined import Definition, ExpressionError, parse_definition
 from lcsurvey.errors import InputError
+from lcsurvey.sem.defined import Definition, ExpressionError, parse_definition
 
 _TERM = re.compile(r"^\s*(?:(?P<mod>[A-Za-z_.][\w.]*|[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*\*\s*)?"
                    r"(?P<var>[A-Za-z_.][\w.]*)\s*$")

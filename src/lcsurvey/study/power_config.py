@@ -1,6 +1,6 @@
 """The power: section of config.yaml: defaults, checks and the shards of the replications.
 
-Kept apart from lcsurvey.power (numpy, pandas, scipy, semopy) so that the workflow can check
+Kept apart from lcsurvey.study.power (numpy, pandas, scipy, semopy) so that the workflow can check
 the settings and lay out its jobs at start-up without those imports.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lcsurvey.errors import InputError
-from lcsurvey.syntax import parse_model
+from lcsurvey.sem.syntax import parse_model
 
 INTERACTION = "interaction"
 

@@ -99,7 +99,7 @@ class PathJob:
 
 @dataclass
 class FimlJob:
-    """FIML refits on resampled missingness-pattern statistics (see lcsurvey.fiml)."""
+    """FIML refits on resampled missingness-pattern statistics (see lcsurvey.sem.fiml)."""
 
     syntax: str
     x: np.ndarray                 # rows used by the fit, NaN where missing
@@ -117,7 +117,7 @@ class FimlJob:
         import pandas as pd
         import semopy
 
-        from lcsurvey.fiml import Patterns, _Structure
+        from lcsurvey.sem.fiml import Patterns, _Structure
 
         model = semopy.Model(self.syntax)
         frame = pd.DataFrame(self.x, columns=self.observed)
@@ -210,7 +210,7 @@ class MlJob:
         import pandas as pd
         import semopy
 
-        from lcsurvey.fiml import _Structure
+        from lcsurvey.sem.fiml import _Structure
 
         model = semopy.Model(self.syntax)
         model.load(data=pd.DataFrame(self.x, columns=self.observed))
@@ -218,7 +218,7 @@ class MlJob:
         self._structure = _Structure(model)
 
     def run(self, weights: np.ndarray) -> np.ndarray:
-        from lcsurvey.fiml import _ml_start
+        from lcsurvey.sem.fiml import _ml_start
 
         structure = self._structure
         out = np.full((len(weights), len(self.theta)), np.nan)
@@ -276,7 +276,7 @@ class QuasiNewtonJob:
         import pandas as pd
         import semopy
 
-        from lcsurvey.fiml import _Structure
+        from lcsurvey.sem.fiml import _Structure
 
         frame = pd.DataFrame(self.x, columns=self.observed)
         model = semopy.Model(self.syntax)
@@ -322,7 +322,7 @@ class QuasiNewtonJob:
             self._groups.append((slice(rows[0], rows[-1] + 1), miss, flat))
         # Each row's log-likelihood and score at the full-sample estimates: every draw's
         # starting value and gradient are their weighted sums.
-        from lcsurvey.fiml import casewise_scores
+        from lcsurvey.sem.fiml import casewise_scores
 
         ones = np.ones((1, len(x)))
         self._row_values = self._evaluate(self.theta[None], ones, rowwise=True)

@@ -6,7 +6,7 @@ with at least two items, factors free to correlate. The joint model takes all co
 only those of a structural model, because discriminant validity (HTMT, Fornell-Larcker) is a
 question about every pair of scales the report shows. Composites are not factors here.
 
-All models are fitted by lcsurvey.sem.fit_model (FIML, lavaan's missing = "ml", by default;
+All models are fitted by lcsurvey.sem.model.fit_model (FIML, lavaan's missing = "ml", by default;
 listwise on request) with lavaan's default marker-variable identification, so `est` and `se`
 are those of lavaan's cfa() and `std_all` its standardised solution.
 
@@ -33,11 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lcsurvey.codebook import Codebook
 from lcsurvey.errors import InputError
-from lcsurvey.fiml import Patterns
-from lcsurvey.runner import round_significant  # noqa: F401  (re-exported for the scripts)
-from lcsurvey.sem import FIT_COLUMNS, FittedModel, fit_model
+from lcsurvey.sem.fiml import Patterns
+from lcsurvey.sem.model import FIT_COLUMNS, FittedModel, fit_model
+from lcsurvey.survey.codebook import Codebook
 
 JOINT = "joint"
 CFA_FIT_COLUMNS = ["model"] + [c for c in FIT_COLUMNS if c not in ("estimator", "missing")]

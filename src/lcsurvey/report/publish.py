@@ -17,8 +17,8 @@ from pathlib import Path
 import yaml
 
 from lcsurvey.errors import InputError
-from lcsurvey.io import sha256_file
-from lcsurvey.report import code_version
+from lcsurvey.report.two_pager import code_version
+from lcsurvey.survey.io import sha256_file
 
 # src= / href= / url() pointing at another host, which a self-contained page must not have.
 _EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""",

@@ -15,7 +15,7 @@ the model is Sigma_g = Lambda_g Psi_g Lambda_g' + Theta_g and mu_g = nu_g + Lamb
 
 Estimation is maximum likelihood on the sum of the groups' log-likelihoods. With
 missing = "fiml" (lavaan's missing = "ml") every row with at least one answer counts, through
-the per-pattern statistics of lcsurvey.fiml.Patterns; with missing = "listwise" only complete
+the per-pattern statistics of lcsurvey.sem.fiml.Patterns; with missing = "listwise" only complete
 rows count. Equality constraints are one shared parameter. The optimiser takes Newton steps
 with the analytic gradient and Hessian (chain rule from the groups' d loglik / d(mu, Sigma) to
 the parameters, plus the second-order terms of the bilinear Lambda Psi Lambda' and
@@ -54,8 +54,8 @@ import pandas as pd
 from scipy import special
 
 from lcsurvey.errors import InputError
-from lcsurvey.fiml import LOG_2PI, Patterns, rmsea_ci
-from lcsurvey.syntax import parse_model
+from lcsurvey.sem.fiml import LOG_2PI, Patterns, rmsea_ci
+from lcsurvey.sem.syntax import parse_model
 
 log = logging.getLogger("lcsurvey")
 
@@ -260,7 +260,7 @@ def group_data(name: str, x: np.ndarray, missing: str) -> GroupData:
     """Pattern statistics, the saturated (H1) moments and the baseline log-likelihood.
 
     H1 is the sample mean and covariance matrix (divisor N) of complete data, else the EM
-    estimate (lcsurvey.fiml.Patterns.h1), as lavaan's h1 for missing = "ml".
+    estimate (lcsurvey.sem.fiml.Patterns.h1), as lavaan's h1 for missing = "ml".
     """
     if missing == "listwise":
         x = x[np.isfinite(x).all(axis=1)]

@@ -24,10 +24,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from lcsurvey.analyses import mean_ci, merge_small_cells, wilson_ci
 from lcsurvey.errors import InputError
-from lcsurvey.io import sha256_file as file_sha256
-from lcsurvey.render import (  # noqa: F401  (the rendering steps, also reached through here)
+from lcsurvey.report.render import (  # noqa: F401  (the rendering steps, also reached through here)
     FONT_DIR,
     PDF_FONTS,
     TEMPLATE_NAME,
@@ -41,6 +39,8 @@ from lcsurvey.render import (  # noqa: F401  (the rendering steps, also reached 
     render_report,
     write_index,
 )
+from lcsurvey.study.analyses import mean_ci, merge_small_cells, wilson_ci
+from lcsurvey.survey.io import sha256_file as file_sha256
 
 LANGUAGES = ("nl", "en")
 
@@ -856,7 +856,7 @@ def motive_results(inputs: ReportInputs) -> pd.DataFrame:
     """The motive tests of the analyses stage (motives.csv), with the verdict as a text key.
 
     The statistics (one-sample t-tests against the midpoint, Holm, the verdict rule) are
-    computed by `lcsurvey.analyses.motives`; the report only reads them.
+    computed by `lcsurvey.study.analyses.motives`; the report only reads them.
     """
     table = inputs.motives
     if table is None or table.empty:
@@ -1689,7 +1689,7 @@ def main_motive_table(inputs: ReportInputs, lang: str) -> pd.DataFrame | None:
     """The main-motive shares of the analyses stage (main_motive.csv), labelled in `lang`.
 
     Shares, Wilson CIs and the merging of small categories come from
-    `lcsurvey.analyses.main_motive`; here codes only become labels.
+    `lcsurvey.study.analyses.main_motive`; here codes only become labels.
     """
     table = inputs.main_motive
     if table is None or table.empty:
@@ -1894,10 +1894,10 @@ def model_html(inputs: ReportInputs, lang: str) -> str:
 
 
 def planning_note(inputs: ReportInputs, lang: str) -> str | None:
-    """The note on planning the next wave (lcsurvey.power.planning_note), when asked for."""
+    """The note on planning the next wave (lcsurvey.study.power.planning_note), when asked for."""
     if inputs.power is None or inputs.power.empty:
         return None
-    from lcsurvey.power import planning_note as power_planning_note
+    from lcsurvey.study.power import planning_note as power_planning_note
 
     return power_planning_note(inputs.power, lang)
 
@@ -1986,7 +1986,7 @@ def provenance_html(inputs: ReportInputs, lang: str) -> str:
 
 
 def sha256_file(path: str | Path | None) -> str:
-    """The file's SHA-256 (lcsurvey.io.sha256_file), or 'unknown' when there is no such file."""
+    """The file's SHA-256 (lcsurvey.survey.io.sha256_file), or 'unknown' when there is no such file."""
     if path is None or not Path(path).is_file():
         return "unknown"
     return file_sha256(path)
@@ -2026,5 +2026,5 @@ def provenance(
 
 
 # --------------------------------------------------------------------------------------------
-# The index (notebook -> HTML -> PDF: lcsurvey.render).
+# The index (notebook -> HTML -> PDF: lcsurvey.report.render).
 # --------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Parameter recovery: fit a model to waves simulated from the known population model.
 
-The simulator's true coefficients (lcsurvey.simulate, data/raw/TRUTH.yaml) are standardised
+The simulator's true coefficients (lcsurvey.study.simulate, data/raw/TRUTH.yaml) are standardised
 (std_all) and refer to its own latent structure. A configured model need not share it: the
 transfer model measures `climate` as one factor of the six facilitation and appreciation items,
 whereas in the population climate is a second-order factor of those two facets (each with its
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lcsurvey.sem import fit_model, parse_model
-from lcsurvey.simulate import default_truth, simulate_population
+from lcsurvey.sem.model import fit_model, parse_model
+from lcsurvey.study.simulate import default_truth, simulate_population
 
 RECOVERY_COLUMNS = ["replication", "label", "lhs", "rhs", "est", "se", "std_all", "std_all_se",
                     "std_all_ci_lower", "std_all_ci_upper", "ci_lower", "ci_upper"]

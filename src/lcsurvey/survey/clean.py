@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from lcsurvey.codebook import Codebook, Scale, Variable
 from lcsurvey.errors import InputError
-from lcsurvey.pseudonym import pseudonymise
+from lcsurvey.survey.codebook import Codebook, Scale, Variable
+from lcsurvey.survey.pseudonym import pseudonymise
 
 # Order in which the exclusion rules are applied; a respondent is counted in the flow at the
 # first rule that removes them, while `reasons` lists every rule they fail.
@@ -508,7 +508,7 @@ def clean_file(
     sheet: str | None = None,
 ) -> CleanResult:
     """Read one raw export (PII and unkept free text dropped on reading) and clean it."""
-    from lcsurvey.io import read_raw
+    from lcsurvey.survey.io import read_raw
 
     raw = read_raw(path, encoding=encoding, sheet=sheet, pii=book.pii,
                    drop=book.dropped_text_columns(wave))

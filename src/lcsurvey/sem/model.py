@@ -4,7 +4,7 @@ Parameter tables use lavaan's parameterEstimates() names (lhs, op, rhs, label, e
 pvalue, ci_lower, ci_upper, std_all) and the fit table lavaan's fitMeasures() names. Labels
 work as in lavaan: two parameters with the same label are one parameter (semopy shares a
 repeated name), and `name := expression` lines add defined parameters with delta-method
-standard errors (lcsurvey.defined); they are taken out of the syntax before semopy reads it. Fit
+standard errors (lcsurvey.sem.defined); they are taken out of the syntax before semopy reads it. Fit
 indices are computed here from the sample and model-implied covariance matrices with
 lavaan's formulas (ML, likelihood = "normal"), since semopy lacks SRMR and scales some
 indices differently.
@@ -22,14 +22,14 @@ import semopy
 from scipy import special
 from semopy.inspector import inspect_list
 
-from lcsurvey import bootstrap as boot
-from lcsurvey.defined import (
+from lcsurvey.errors import InputError
+from lcsurvey.sem import bootstrap as boot
+from lcsurvey.sem.defined import (
     defined_values,
     delta_method,
     evaluate_all,
 )
-from lcsurvey.errors import InputError
-from lcsurvey.fiml import (
+from lcsurvey.sem.fiml import (
     FimlResult,
     expected_information,
     fiml_fit_measures,
@@ -38,7 +38,7 @@ from lcsurvey.fiml import (
     rmsea_ci,
     robust_vcov,
 )
-from lcsurvey.syntax import ModelSpec, _is_number, parse_model  # noqa: F401
+from lcsurvey.sem.syntax import ModelSpec, _is_number, parse_model  # noqa: F401
 
 ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower",
                     "ci_upper", "std_all", "std_all_se", "std_all_z", "std_all_pvalue",
@@ -405,7 +405,7 @@ def bootstrap_estimates(fitted: FittedModel, n_draws: int, seed: int, *,
     one-row summary (draws requested, converged and failed; the refit method). boot_se is the SD of the draws (lavaan's se with
     se = "bootstrap"); boot_ci_* the percentile CI (boot.ci.type = "perc"); bca_ci_* BCa with
     jackknife acceleration; mc_ci_* the Monte Carlo CI of defined parameters. n_draws = 0
-    leaves the new columns empty. See lcsurvey.bootstrap for the refits and the seeding.
+    leaves the new columns empty. See lcsurvey.sem.bootstrap for the refits and the seeding.
     """
     estimates = fitted.estimates[INTERVAL_COLUMNS].copy()
     for column in BOOTSTRAP_COLUMNS:

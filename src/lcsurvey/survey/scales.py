@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from lcsurvey.codebook import Codebook, Composite
+from lcsurvey.survey.codebook import Codebook, Composite
 
 RELIABILITY_COLUMNS = [
     "construct", "n_items", "n", "alpha", "alpha_std", "alpha_ci_lower", "alpha_ci_upper",

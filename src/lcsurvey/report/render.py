@@ -1,7 +1,7 @@
 """The two-pager's rendering steps: papermill executes the notebook, nbconvert makes the HTML
 through the project's template, WeasyPrint the PDF; and reports/index.html, which links them.
 
-Kept apart from lcsurvey.report (which computes the content, in the notebook's kernel) so that
+Kept apart from lcsurvey.report.two_pager (which computes the content, in the notebook's kernel) so that
 the process driving these steps imports no pandas, numpy or matplotlib before it starts the
 kernel: its start is on the report's critical path.
 """
@@ -17,7 +17,7 @@ from lcsurvey.errors import InputError
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "two_pager"
-# The report's title per language (lcsurvey.report.TEXT uses the same), for the HTML <title>.
+# The report's title per language (lcsurvey.report.two_pager.TEXT uses the same), for the HTML <title>.
 TITLE = {"nl": "Leren in leer-werkgemeenschappen", "en": "Learning in learning communities"}
 
 
