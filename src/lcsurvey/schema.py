@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +63,37 @@ def validate(document: Any, schema_name: str, *, source: str) -> None:
         + more,
         file=source,
     )
+
+
+@functools.lru_cache
+def _filled_defaults(schema_name: str) -> Any:
+    schema = load_yaml(SCHEMA_DIR / f"{schema_name}.schema.yaml")
+    document: dict[str, Any] = {}
+    # Snakemake's validate(config, schema) fills defaults this way (its set_default, after the
+    # jsonschema FAQ): a property's default is set before the property is validated, so the
+    # defaults of an object whose own default is {} are filled in too.
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from check_properties(validator, properties, instance, schema)
+
+    filling = jsonschema.validators.extend(base, {"properties": set_defaults})
+    for _ in filling(schema).iter_errors(document):
+        pass  # an empty document lacks the required fields; only the defaults are wanted
+    return document
+
+
+def defaults(schema_name: str) -> Any:
+    """The defaults of workflow/schemas/<schema_name>.schema.yaml as one document.
+
+    What Snakemake's ``validate(config, schema)`` fills into a config that sets nothing (nested
+    objects with ``default: {}`` get their properties' defaults). For code called outside the
+    workflow: ``defaults("config")["roles"]`` are the bundled study's roles. A fresh copy on
+    every call.
+    """
+    return copy.deepcopy(_filled_defaults(schema_name))

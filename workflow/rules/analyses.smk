@@ -24,7 +24,11 @@ rule analyses:
     conda:
         "../../envs/lcsurvey.yaml"
     params:
-        min_cell=config.get("report", {}).get("min_cell", 10),
+        min_cell=config["report"]["min_cell"],
+        motives=config["roles"]["motives"],
+        climate=config["roles"]["climate"],
+        moderation=config["roles"]["moderation"],
+        diversity=config["roles"]["diversity"],
         codebook=codebook_digest,
     script:
         "../scripts/analyses.py"

@@ -18,7 +18,7 @@ rule clean:
         "../../envs/lcsurvey.yaml"
     params:
         wave="{wave}",
-        rules=config.get("cleaning", {}),
+        rules=config["cleaning"],
         reading=reading_options,
         key_file=config.get("pseudonym_key_file"),
         raw_sha256=raw_sha256,

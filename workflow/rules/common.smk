@@ -1,4 +1,5 @@
-# Helpers for every stage: the configured waves, their raw files and reading options, the targets.
+# Helpers for every stage: the configured waves, their raw files and reading options, the stages
+# the config and codebook can run, the targets.
 import functools
 import hashlib
 import json
@@ -9,6 +10,8 @@ from lcsurvey.survey.codebook import load_codebook
 from lcsurvey.errors import InputError
 from lcsurvey.digest import sha256_file
 from lcsurvey.schema import load_yaml
+from lcsurvey.study.roles import skipped_stages
+from snakemake.logging import logger
 
 # Small matrices: threaded BLAS only adds overhead and last-bit differences between reruns.
 # semopy orders model variables through sets of strings: a fixed hash seed gives every job the
@@ -28,7 +31,18 @@ except InputError as err:
 
 WAVES = list(config["waves"])
 MODELS = list(config["models"])
-LANGUAGES = list(config.get("report", {}).get("languages", ["nl", "en"]))
+LANGUAGES = list(config["report"]["languages"])
+
+# Stages whose roles (config roles:, report.model, invariance.groups, power:) name constructs,
+# variables or models this codebook and config do not have: not targeted, one line each.
+SKIPPED = skipped_stages(config, CODEBOOK)
+for _stage, _reason in SKIPPED.items():
+    logger.info(f"{_stage} skipped: {_reason}")
+# The model whose invariance across waves tells which changes of construct means are comparable.
+CROSSWAVE_MODEL = config["report"]["model"]
+CROSSWAVE_SYNTAX = (
+    "" if "comparability" in SKIPPED else config["models"][CROSSWAVE_MODEL]
+)
 
 
 def one_of(names):
@@ -124,6 +138,8 @@ def clean_codebook_digest(wildcards):
 
 def invariance_table(wildcards):
     """The invariance test (waves as groups) of the report's model, when a rule makes it."""
+    if "comparability" in SKIPPED:
+        return []
     target = f"results/invariance/{CROSSWAVE_MODEL}.csv"
     for other in workflow.rules:
         # Output patterns as written, without the wildcard constraints Snakemake adds.
@@ -139,7 +155,9 @@ ANALYSES = ["motives", "main_motive", "moderation", "simple_slopes", "diversity"
 
 
 def all_targets():
-    targets = ["reports/index.html"]
+    """Every output of the stages that run (see SKIPPED)."""
+    reports = "report" not in SKIPPED
+    targets = ["reports/index.html"] if reports else []
     for wave in WAVES:
         targets += [
             f"results/{wave}/clean/flow.png",
@@ -147,13 +165,16 @@ def all_targets():
         ]
         targets += [f"results/{wave}/scales/{name}.csv" for name in SCALE_TABLES]
         targets += [f"results/{wave}/models/{model}/fit.csv" for model in MODELS]
-        targets += [f"results/{wave}/models/{name}.csv" for name in ANALYSES]
-        for lang in LANGUAGES:
+        if "analyses" not in SKIPPED:
+            targets += [f"results/{wave}/models/{name}.csv" for name in ANALYSES]
+        for lang in LANGUAGES if reports else []:
             targets += [
                 f"reports/{wave}/two_pager_{lang}.html",
                 f"reports/{wave}/two_pager_{lang}.pdf",
             ]
     targets += [f"results/pooled/{name}" for name in POOLED_TABLES]
+    if "panel" not in SKIPPED:
+        targets += [f"results/pooled/{name}" for name in PANEL_TABLES]
     targets += [f"results/invariance/{model}.csv" for model in MODELS]
     targets += [
         f"results/invariance/{model}_{variable}.csv"
@@ -194,14 +215,13 @@ def report_across_waves(wildcards):
     the waves up to and including it (means, the change from the previous wave, the invariance
     test of those two waves); with report.power_note, the power analysis. Each only when a rule
     of the workflow makes it."""
-    report_config = config.get("report", {})
     wanted = {}
     if WAVES.index(wildcards.wave) > 0:
         across = f"results/{wildcards.wave}/across"
         wanted["means"] = f"{across}/means.csv"
         wanted["changes"] = f"{across}/changes.csv"
         wanted["invariance"] = f"{across}/invariance.csv"
-    if report_config.get("power_note", False):
+    if config["report"]["power_note"]:
         wanted["power"] = "results/power/power.csv"
     return {
         name: path

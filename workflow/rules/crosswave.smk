@@ -8,14 +8,10 @@ POOLED_TABLES = [
     "means.csv",
     "changes.csv",
     "attrition.csv",
-    "panel_estimates.csv",
-    "panel_fit.csv",
 ]
-# The panel model: the earlier score of `cause` on the later score of `effect`.
-PANEL = {"cause": "perceived_learning", "effect": "knowledge_transfer"}
-# Background variables that identify a group rather than describe a person: not compared.
-ATTRITION_SKIP = ["community"]
-CROSSWAVE_MODEL = config.get("report", {}).get("model", "transfer")
+# The panel model (config roles.panel): the earlier score of `cause` on the later score of
+# `effect`.
+PANEL_TABLES = ["panel_estimates.csv", "panel_fit.csv"]
 
 
 rule pooled:
@@ -38,9 +34,10 @@ rule pooled:
         "../../envs/lcsurvey.yaml"
     params:
         waves=WAVES,
-        syntax=config["models"].get(CROSSWAVE_MODEL, ""),
-        skip=ATTRITION_SKIP,
-        min_cell=config.get("report", {}).get("min_cell", 10),
+        syntax=CROSSWAVE_SYNTAX,
+        # Background variables that identify a group rather than describe a person.
+        skip=config["roles"]["attrition_skip"],
+        min_cell=config["report"]["min_cell"],
     script:
         "../scripts/pooled.py"
 
@@ -59,10 +56,10 @@ rule panel:
         "../../envs/lcsurvey.yaml"
     params:
         waves=WAVES,
-        cause=PANEL["cause"],
-        effect=PANEL["effect"],
-        missing=config.get("estimation", {}).get("missing", "fiml"),
-        min_cell=config.get("report", {}).get("min_cell", 10),
+        cause=config["roles"]["panel"]["cause"],
+        effect=config["roles"]["panel"]["effect"],
+        missing=config["estimation"]["missing"],
+        min_cell=config["report"]["min_cell"],
     script:
         "../scripts/panel.py"
 
@@ -93,11 +90,11 @@ rule across_invariance:
     params:
         group="wave",
         waves=wave_and_previous,
-        syntax=config["models"].get(CROSSWAVE_MODEL, ""),
+        syntax=CROSSWAVE_SYNTAX,
         model=CROSSWAVE_MODEL,
-        missing=config.get("estimation", {}).get("missing", "fiml"),
-        min_group_size=config.get("invariance", {}).get("min_group_size", 50),
-        min_cell=config.get("report", {}).get("min_cell", 10),
+        missing=config["estimation"]["missing"],
+        min_group_size=config["invariance"]["min_group_size"],
+        min_cell=config["report"]["min_cell"],
     script:
         "../scripts/invariance.py"
 
@@ -122,7 +119,7 @@ rule across:
         "../../envs/lcsurvey.yaml"
     params:
         waves=waves_upto,
-        syntax=config["models"].get(CROSSWAVE_MODEL, ""),
-        min_cell=config.get("report", {}).get("min_cell", 10),
+        syntax=CROSSWAVE_SYNTAX,
+        min_cell=config["report"]["min_cell"],
     script:
         "../scripts/across.py"

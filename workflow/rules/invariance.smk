@@ -2,14 +2,12 @@
 # scalar) across the waves, and across each background variable of invariance.groups with the
 # waves pooled. With a single wave the waves table is one row that says so.
 
-INVARIANCE = config.get("invariance", {})
-INVARIANCE_GROUPS = list(INVARIANCE.get("groups", ["sector"]))
-_UNKNOWN_GROUPS = [v for v in INVARIANCE_GROUPS if v not in CODEBOOK.background]
-if _UNKNOWN_GROUPS:
-    raise WorkflowError(
-        f"config.yaml, invariance.groups: {_UNKNOWN_GROUPS} are not background variables of "
-        f"the codebook; expected some of {sorted(CODEBOOK.background)}"
-    )
+# A variable the codebook does not have is skipped (SKIPPED says so at start-up).
+INVARIANCE_GROUPS = [
+    variable
+    for variable in config["invariance"]["groups"]
+    if f"invariance {variable}" not in SKIPPED
+]
 
 
 rule invariance_waves:
@@ -29,9 +27,9 @@ rule invariance_waves:
         waves=WAVES,
         syntax=model_syntax,
         model="{model}",
-        missing=config.get("estimation", {}).get("missing", "fiml"),
-        min_group_size=INVARIANCE.get("min_group_size", 50),
-        min_cell=config.get("report", {}).get("min_cell", 10),
+        missing=config["estimation"]["missing"],
+        min_group_size=config["invariance"]["min_group_size"],
+        min_cell=config["report"]["min_cell"],
     script:
         "../scripts/invariance.py"
 
@@ -47,7 +45,7 @@ rule invariance_background:
     benchmark:
         "benchmarks/invariance/{model}_{variable}.tsv"
     wildcard_constraints:
-        variable=one_of(INVARIANCE_GROUPS),
+        variable=one_of(INVARIANCE_GROUPS) if INVARIANCE_GROUPS else "(?!)",
     conda:
         "../../envs/lcsurvey.yaml"
     params:
@@ -55,8 +53,8 @@ rule invariance_background:
         waves=WAVES,
         syntax=model_syntax,
         model="{model}",
-        missing=config.get("estimation", {}).get("missing", "fiml"),
-        min_group_size=INVARIANCE.get("min_group_size", 50),
-        min_cell=config.get("report", {}).get("min_cell", 10),
+        missing=config["estimation"]["missing"],
+        min_group_size=config["invariance"]["min_group_size"],
+        min_cell=config["report"]["min_cell"],
     script:
         "../scripts/invariance.py"

@@ -32,10 +32,10 @@ rule model:
     params:
         syntax=model_syntax,
         model="{model}",
-        missing=config.get("estimation", {}).get("missing", "fiml"),
-        se=config.get("estimation", {}).get("se", "standard"),
-        information=config.get("estimation", {}).get("information"),
-        bootstrap=config.get("estimation", {}).get("bootstrap", 2000),
-        seed=config.get("estimation", {}).get("seed", 20211201),
+        missing=config["estimation"]["missing"],
+        se=config["estimation"]["se"],
+        information=config["estimation"]["information"],
+        bootstrap=config["estimation"]["bootstrap"],
+        seed=config["estimation"]["seed"],
     script:
         "../scripts/model.py"

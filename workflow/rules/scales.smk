@@ -60,7 +60,7 @@ rule measurement:
     conda:
         "../../envs/lcsurvey.yaml"
     params:
-        missing=config.get("estimation", {}).get("missing", "fiml"),
+        missing=config["estimation"]["missing"],
         codebook=codebook_digest,
     script:
         "../scripts/measurement.py"

@@ -6,6 +6,7 @@ results/{wave}/models/; the report reads those files and computes no statistics 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -13,10 +14,9 @@ import pandas as pd
 from scipy import special  # t and normal quantiles and tails, as scipy.stats computes them
 
 from lcsurvey.errors import InputError
+from lcsurvey.study.roles import MAIN_MOTIVE, study_roles
 from lcsurvey.survey.codebook import Codebook
 
-MOTIVES = ("motive_knowledge", "motive_network", "motive_labour", "motive_societal")
-CLIMATE = ("facilitation", "appreciation", "error_avoidance", "psychological_safety")
 SIGNIFICANCE = 0.05
 CONFIDENCE = 0.95
 
@@ -56,15 +56,31 @@ def mean_ci(values: pd.Series, confidence: float = CONFIDENCE) -> dict[str, floa
     return {"n": n, "mean": mean, "sd": sd, "ci_lower": mean - half, "ci_upper": mean + half}
 
 
-def holm(pvalues: list[float] | np.ndarray) -> np.ndarray:
-    """Holm-adjusted p-values: the i-th smallest becomes max_{j≤i} (m - j + 1) p_(j), capped
-    at 1 (Holm, 1979); matches R's p.adjust(p, method = "holm")."""
+def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm-adjusted p-values (Holm, 1979); a missing p-value stays missing and is not counted.
+
+    Parameters
+    ----------
+    pvalues : sequence of float
+        The family's p-values; NaN for a test that was not done.
+
+    Returns
+    -------
+    numpy.ndarray
+        The adjusted p-values in the input order, NaN where the input is NaN.
+
+    Notes
+    -----
+    With the m p-values present sorted, p_(1) ≤ ... ≤ p_(m), the i-th smallest becomes
+    min(1, max_{j≤i} (m - j + 1) p_(j)); ties keep their input order. Matches R's
+    ``p.adjust(p, method = "holm")``, which also leaves NA out of m.
+    """
     p = np.asarray(pvalues, dtype=float)
-    order = np.argsort(p, kind="stable")
-    m = len(p)
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.minimum(adjusted, 1.0)
+    out = np.full(p.shape, np.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    m = len(present)
+    order = present[np.argsort(p[present], kind="stable")]
+    out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
     return out
 
 
@@ -121,11 +137,14 @@ def _require(frame: pd.DataFrame, columns: list[str] | tuple[str, ...], what: st
 def motives(
     scores: pd.DataFrame,
     codebook: Codebook,
-    constructs: tuple[str, ...] | list[str] = MOTIVES,
+    constructs: Sequence[str] | None = None,
     alpha: float = SIGNIFICANCE,
     confidence: float = CONFIDENCE,
 ) -> pd.DataFrame:
     """Each motive's mean against its scale midpoint: one-sample t-test, Holm over the motives.
+
+    `constructs` are the motives (config ``roles.motives``; by default the bundled study's,
+    see `study_roles`).
 
     t = (mean - midpoint) / (sd / √n) with n - 1 df, the midpoint being (lowest + highest) / 2
     of the construct's codebook scale (3 on agree5); matches R's t.test(x, mu = midpoint),
@@ -134,6 +153,8 @@ def motives(
     the same condition, otherwise "undecided": both conditions, so that the verdict never
     claims more than the corrected test supports.
     """
+    if constructs is None:
+        constructs = study_roles()["motives"]
     rows = []
     for construct in constructs:
         if construct not in scores.columns:
@@ -166,7 +187,7 @@ def main_motive(
     responses: pd.DataFrame,
     codebook: Codebook,
     min_cell: int = 10,
-    variable: str = "main_motive",
+    variable: str = MAIN_MOTIVE,
     confidence: float = CONFIDENCE,
 ) -> pd.DataFrame:
     """Shares of the main motive (single choice) among those who answered, with Wilson CIs.
@@ -209,13 +230,16 @@ class Moderation(NamedTuple):
 
 def moderation(
     scores: pd.DataFrame,
-    outcome: str = "knowledge_transfer",
-    predictor: str = "perceived_learning",
-    moderator: str = "home_support",
+    outcome: str | None = None,
+    predictor: str | None = None,
+    moderator: str | None = None,
     levels: tuple[float, ...] = (-1.0, 0.0, 1.0),
     confidence: float = CONFIDENCE,
 ) -> Moderation:
     """Does the moderator strengthen the predictor's association with the outcome?
+
+    The three constructs are config ``roles.moderation``; one not given is the bundled study's
+    (see `study_roles`).
 
     OLS of y on x_c, m_c and x_c·m_c, with x_c and m_c centred at their means in the complete
     cases (Aiken & West, 1991), and HC3 standard errors (MacKinnon & White, 1985):
@@ -227,6 +251,11 @@ def moderation(
     predicted outcome at the mean of x for that moderator value, so that
     y = intercept + slope · (x - predictor_mean) draws the line on the original scale.
     """
+    if None in (outcome, predictor, moderator):
+        roles = study_roles()["moderation"]
+        outcome = outcome or roles["outcome"]
+        predictor = predictor or roles["predictor"]
+        moderator = moderator or roles["moderator"]
     _require(scores, [outcome, predictor, moderator], "scale scores")
     data = scores[[outcome, predictor, moderator]].apply(pd.to_numeric, errors="coerce").dropna()
     n = len(data)
@@ -276,14 +305,21 @@ def moderation(
 
 
 def community_heterogeneity(
-    responses: pd.DataFrame, community: str = "community", sector: str = "sector"
+    responses: pd.DataFrame, community: str | None = None, sector: str | None = None
 ) -> pd.DataFrame:
     """Per community: members with a known sector, the majority sector and the share of members
     from another sector than the majority.
 
+    `community` and `sector` are the background variables of config ``roles.diversity``
+    (cluster and composition; by default the bundled study's, see `study_roles`); the table's
+    columns keep the names community, majority_sector and share_other_sector whatever they are.
     The majority sector is the most frequent sector among the community's respondents (on a
     tie, the lowest code, so that the result never depends on row order).
     """
+    if community is None or sector is None:
+        roles = study_roles()["diversity"]
+        community = community or roles["cluster"]
+        sector = sector or roles["composition"]
     _require(responses, [community, sector], "responses")
     data = pd.DataFrame({
         "community": pd.to_numeric(responses[community], errors="coerce"),
@@ -301,11 +337,18 @@ def community_heterogeneity(
 def diversity(
     responses: pd.DataFrame,
     scores: pd.DataFrame,
-    outcomes: tuple[str, ...] | list[str] = CLIMATE,
+    outcomes: Sequence[str] | None = None,
     mixed: bool = True,
     confidence: float = CONFIDENCE,
+    *,
+    cluster: str | None = None,
+    composition: str | None = None,
 ) -> pd.DataFrame:
     """Does the learning climate differ between more and less heterogeneous communities?
+
+    `outcomes` are the climate facets (config ``roles.climate``), `cluster` and `composition`
+    the background variables of ``roles.diversity`` (the communities and what makes them
+    diverse); each not given is the bundled study's (see `study_roles`).
 
     Each person gets their community's `share_other_sector` (see `community_heterogeneity`).
     Per climate score: OLS of the score on that share with cluster-robust standard errors by
@@ -315,11 +358,15 @@ def diversity(
     intercept model fitted by REML with Wald z tests (method "random_intercept", see
     `random_intercept`; R: lme4::lmer(y ~ share + (1 | community))).
     """
-    _require(responses, ["rid", "community", "sector"], "responses")
+    roles = study_roles()
+    outcomes = roles["climate"] if outcomes is None else outcomes
+    cluster = cluster or roles["diversity"]["cluster"]
+    composition = composition or roles["diversity"]["composition"]
+    _require(responses, ["rid", cluster, composition], "responses")
     _require(scores, ["rid"], "scale scores")
-    shares = community_heterogeneity(responses)
+    shares = community_heterogeneity(responses, cluster, composition)
     people = responses[["rid"]].assign(
-        community=pd.to_numeric(responses["community"], errors="coerce"))
+        community=pd.to_numeric(responses[cluster], errors="coerce"))
     people = people.merge(shares[["community", "share_other_sector"]], on="community", how="left")
     outcomes = [o for o in outcomes if o in scores.columns]
     data = people.merge(scores[["rid", *outcomes]], on="rid", how="inner")

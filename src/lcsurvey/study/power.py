@@ -7,7 +7,8 @@ standard error, p-value, CI and convergence are recorded:
 
 * "interaction": lcsurvey.study.analyses.moderation on the scale scores (lcsurvey.survey.scales.scale_scores
   with the codebook; OLS with centred predictors, HC3 standard errors, t with n - 4 df), the
-  term perceived_learning:home_support;
+  term predictor:moderator of config roles.moderation (perceived_learning:home_support in the
+  bundled study);
 * a label of the model (say "e") or a defined parameter (say "indirect"): the model of
   config.yaml fitted by ML with free means, as lcsurvey.sem.model.fit_model does with
   missing = "fiml". Standard errors come from the observed information and defined parameters
@@ -66,11 +67,10 @@ from lcsurvey.study.power_config import (  # noqa: F401  (the power analysis' se
     shards,
     sizes_from,
 )
+from lcsurvey.study.roles import study_roles
 from lcsurvey.survey.codebook import Codebook, load_codebook
 from lcsurvey.survey.scales import scale_scores
 
-OUTCOME, PREDICTOR, MODERATOR = "knowledge_transfer", "perceived_learning", "home_support"
-INTERACTION_TERM = f"{PREDICTOR}:{MODERATOR}"
 REFERENCE_N = 1_000_000
 REFERENCE_CHUNK = 100_000
 TARGET_POWER = 0.80
@@ -87,8 +87,19 @@ POWER_COLUMNS = ["n", "effect", "replications", "converged", "convergence_rate",
 
 
 # --------------------------------------------------------------------------------------------
-# Seeds and shards
+# Roles, seeds and shards
 # --------------------------------------------------------------------------------------------
+
+
+def moderation_roles(roles: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The interaction's outcome, predictor and moderator: config ``roles.moderation``, or
+    the bundled study's (lcsurvey.study.roles.study_roles) when not given."""
+    return dict(roles) if roles else study_roles()["moderation"]
+
+
+def interaction_term(roles: Mapping[str, str]) -> str:
+    """The moderation table's term of the interaction, as lcsurvey.study.analyses names it."""
+    return f"{roles['predictor']}:{roles['moderator']}"
 
 
 def replication_seed(seed: int, n: int, replication: int) -> np.random.SeedSequence:
@@ -146,7 +157,8 @@ class FittedPopulation:
 
     mean, cov: the observed variables `variables` of the structural model. moderation:
     (predictor, moderator) score pairs of the wave, the regression coefficients on the centred
-    predictors (intercept, predictor, moderator, product) and the residual variance.
+    predictors (intercept, predictor, moderator, product) and the residual variance; roles:
+    the names of outcome, predictor and moderator (config roles.moderation).
     """
 
     variables: list[str]
@@ -156,6 +168,7 @@ class FittedPopulation:
     coefficients: np.ndarray | None = None
     residual_variance: float = float("nan")
     start: dict = field(default_factory=dict)
+    roles: dict = field(default_factory=moderation_roles)
 
     def sample(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
         chol = np.linalg.cholesky(self.cov)
@@ -170,15 +183,18 @@ class FittedPopulation:
         b = self.coefficients
         y = (b[0] + b[1] * xc + b[2] * mc + b[3] * xc * mc
              + np.sqrt(self.residual_variance) * rng.standard_normal(n))
-        return pd.DataFrame({OUTCOME: y, PREDICTOR: x, MODERATOR: m})
+        roles = self.roles
+        return pd.DataFrame({roles["outcome"]: y, roles["predictor"]: x, roles["moderator"]: m})
 
 
 def fitted_population(estimates: pd.DataFrame, syntax: str, scores: pd.DataFrame,
-                      moderation: pd.DataFrame) -> FittedPopulation:
+                      moderation: pd.DataFrame,
+                      roles: Mapping[str, str] | None = None) -> FittedPopulation:
     """The population of a wave's fitted model (results/{wave}/models/...).
 
     estimates: the wave's estimates.csv of the model (free and fixed parameters, intercepts);
-    scores: its scores.parquet; moderation: its moderation.csv.
+    scores: its scores.parquet; moderation: its moderation.csv; roles: outcome, predictor and
+    moderator of that moderation (config roles.moderation; see `moderation_roles`).
     """
     import semopy
 
@@ -196,21 +212,25 @@ def fitted_population(estimates: pd.DataFrame, syntax: str, scores: pd.DataFrame
     means = {lhs: est for lhs, op, est in estimates[["lhs", "op", "est"]].itertuples(index=False)
              if op == "~1"}
     mean = np.array([means.get(v, 0.0) for v in observed])
-    pairs = scores[[PREDICTOR, MODERATOR, OUTCOME]].dropna()
+    roles = moderation_roles(roles)
+    outcome, predictor, moderator = roles["outcome"], roles["predictor"], roles["moderator"]
+    term = interaction_term(roles)
+    pairs = scores[[predictor, moderator, outcome]].dropna()
     terms = moderation.set_index("term")
-    coefficients = terms["est"].reindex(["intercept", PREDICTOR, MODERATOR, INTERACTION_TERM])
+    coefficients = terms["est"].reindex(["intercept", predictor, moderator, term])
     if coefficients.isna().any() or len(pairs) < 10:
         raise InputError("the wave's moderation table or scale scores cannot define the "
                          "population of the interaction",
-                         expected=f"terms intercept, {PREDICTOR}, {MODERATOR}, "
-                                  f"{INTERACTION_TERM} and at least 10 complete score rows")
+                         expected=f"terms intercept, {predictor}, {moderator}, "
+                                  f"{term} and at least 10 complete score rows")
     r2 = float(terms["r2"].iloc[0])
-    residual_variance = (1 - r2) * float(pairs[OUTCOME].var(ddof=1))
+    residual_variance = (1 - r2) * float(pairs[outcome].var(ddof=1))
     return FittedPopulation(variables=observed, mean=mean, cov=(sigma + sigma.T) / 2,
-                            pairs=pairs[[PREDICTOR, MODERATOR]].to_numpy(float),
+                            pairs=pairs[[predictor, moderator]].to_numpy(float),
                             coefficients=coefficients.to_numpy(float),
                             residual_variance=residual_variance,
-                            start={tuple(k): float(v) for k, v in zip(keys, theta, strict=True)})
+                            start={tuple(k): float(v) for k, v in zip(keys, theta, strict=True)},
+                            roles=roles)
 
 
 def _estimate_lookup(estimates: pd.DataFrame) -> dict[tuple[str, str, str], float]:
@@ -476,15 +496,18 @@ class SemFitter:
         return {name: out[name] for name in names}
 
 
-def interaction_fit(scores: pd.DataFrame, alpha: float) -> tuple[float, float, float, float,
-                                                                  float, bool]:
-    """est, se, pvalue, ci_lower, ci_upper, converged of the interaction term."""
+def interaction_fit(scores: pd.DataFrame, alpha: float, roles: Mapping[str, str] | None = None,
+                    ) -> tuple[float, float, float, float, float, bool]:
+    """est, se, pvalue, ci_lower, ci_upper, converged of the interaction term (roles: see
+    `moderation_roles`)."""
+    roles = moderation_roles(roles)
     try:
-        result = analyses.moderation(scores, outcome=OUTCOME, predictor=PREDICTOR,
-                                     moderator=MODERATOR, confidence=1 - alpha)
+        result = analyses.moderation(scores, outcome=roles["outcome"],
+                                     predictor=roles["predictor"], moderator=roles["moderator"],
+                                     confidence=1 - alpha)
     except InputError:
         return (np.nan,) * 5 + (False,)
-    row = result.coefficients.set_index("term").loc[INTERACTION_TERM]
+    row = result.coefficients.set_index("term").loc[interaction_term(roles)]
     values = (float(row["est"]), float(row["se"]), float(row["pvalue"]), float(row["ci_lower"]),
               float(row["ci_upper"]))
     return values + (bool(np.all(np.isfinite(values))),)
@@ -497,7 +520,11 @@ def interaction_fit(scores: pd.DataFrame, alpha: float) -> tuple[float, float, f
 
 @dataclass
 class PowerStudy:
-    """Everything a shard needs: population, model, effects, scoring and test settings."""
+    """Everything a shard needs: population, model, effects, scoring and test settings.
+
+    roles: outcome, predictor and moderator of the interaction (config roles.moderation; see
+    `moderation_roles`).
+    """
 
     population: TruthPopulation | FittedPopulation
     syntax: str
@@ -506,6 +533,7 @@ class PowerStudy:
     alpha: float = 0.05
     seed: int = 20211201
     start: dict | None = None
+    roles: dict = field(default_factory=moderation_roles)
     _fitter: SemFitter | None = field(default=None, repr=False)
     _book: Codebook | None = field(default=None, repr=False)
 
@@ -523,7 +551,8 @@ class PowerStudy:
             return self.population.sample_scores(n, rng)
         if self._book is None:
             # Only the three scores of the moderation: the same scoring, a third of the time.
-            needed = {k: self.book.constructs[k] for k in (OUTCOME, PREDICTOR, MODERATOR)}
+            names = (self.roles["outcome"], self.roles["predictor"], self.roles["moderator"])
+            needed = {k: self.book.constructs[k] for k in names}
             self._book = dataclasses.replace(self.book, constructs=needed, composites={})
         responses = items.assign(rid=np.arange(len(items)))
         return scale_scores(responses, self._book)
@@ -549,7 +578,8 @@ class PowerStudy:
                              "ci_lower": est - crit * se if ok else np.nan,
                              "ci_upper": est + crit * se if ok else np.nan})
         if INTERACTION in self.effects:
-            est, se, p, lower, upper, ok = interaction_fit(self.scores(items, n, rng), self.alpha)
+            est, se, p, lower, upper, ok = interaction_fit(self.scores(items, n, rng), self.alpha,
+                                                           self.roles)
             rows.append({"n": n, "replication": replication, "effect": INTERACTION,
                          "converged": ok, "est": est, "se": se, "pvalue": p,
                          "ci_lower": lower, "ci_upper": upper})
@@ -599,7 +629,7 @@ class PowerStudy:
                 out[INTERACTION] = float(self.population.coefficients[3])
             else:
                 pooled = pd.concat(scores, ignore_index=True)
-                out[INTERACTION] = interaction_fit(pooled, self.alpha)[0]
+                out[INTERACTION] = interaction_fit(pooled, self.alpha, self.roles)[0]
         return {e: out[e] for e in self.effects}
 
 
@@ -742,22 +772,25 @@ def plot_power(power: pd.DataFrame, path, target: float = TARGET_POWER) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def study_from_files(cfg: Mapping[str, Any], syntax: str, codebook: str,
-                     inputs: Any) -> PowerStudy:
+def study_from_files(cfg: Mapping[str, Any], syntax: str, codebook: str, inputs: Any, *,
+                     roles: Mapping[str, str] | None = None) -> PowerStudy:
     """The PowerStudy of a workflow job: the codebook and, for population "fitted", the
     fitted wave's estimates, scores and moderation tables (inputs.estimates, .scores,
-    .moderation: paths)."""
+    .moderation: paths); roles: config roles.moderation (see `moderation_roles`)."""
     fitted = None
     if cfg["population"] == "fitted":
         fitted = fitted_population(pd.read_csv(inputs.estimates), syntax,
-                                   pd.read_parquet(inputs.scores), pd.read_csv(inputs.moderation))
-    return study_from_settings(cfg, syntax, load_codebook(codebook), fitted=fitted)
+                                   pd.read_parquet(inputs.scores), pd.read_csv(inputs.moderation),
+                                   roles)
+    return study_from_settings(cfg, syntax, load_codebook(codebook), fitted=fitted, roles=roles)
 
 
 def study_from_settings(cfg: Mapping[str, Any], syntax: str, book: Codebook, *,
                         fitted: FittedPopulation | None = None,
-                        truth: dict | None = None) -> PowerStudy:
-    """A PowerStudy for checked settings (see settings()); population "fitted" needs fitted."""
+                        truth: dict | None = None,
+                        roles: Mapping[str, str] | None = None) -> PowerStudy:
+    """A PowerStudy for checked settings (see settings()); population "fitted" needs fitted;
+    roles: config roles.moderation (see `moderation_roles`)."""
     if cfg["population"] == "fitted":
         if fitted is None:
             raise InputError("power.population: fitted needs the fitted model of a wave")
@@ -769,4 +802,4 @@ def study_from_settings(cfg: Mapping[str, Any], syntax: str, book: Codebook, *,
                                      list(book.items), missing=bool(cfg["missing"]))
     return PowerStudy(population=population, syntax=syntax, book=book,
                       effects=list(cfg["effects"]), alpha=float(cfg["alpha"]),
-                      seed=int(cfg["seed"]))
+                      seed=int(cfg["seed"]), roles=moderation_roles(roles))

@@ -6,10 +6,12 @@ the settings and lay out its jobs at start-up without those imports.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lcsurvey.errors import InputError
+from lcsurvey.schema import defaults
 from lcsurvey.sem.syntax import parse_model
 
 INTERACTION = "interaction"
@@ -48,14 +50,13 @@ def check_effects(effects: Sequence[str], syntax: str, *, model: str = "model") 
                          expected=f"one or more of {sorted(known)}")
 
 
-DEFAULTS = {"population": "truth", "model": "transfer", "effects": [INTERACTION, "indirect"],
-            "sizes": [150, 250, 400, 600], "replications": 1000, "shard_size": 100,
-            "alpha": 0.05, "seed": 20211201, "missing": False}
+# The defaults of power: in the config schema; the workflow's validate fills in the same.
+DEFAULTS = defaults("config")["power"]
 
 
 def settings(power: Mapping[str, Any] | None, models: Mapping[str, str]) -> dict[str, Any]:
     """The power section of config.yaml with its defaults, checked."""
-    out = {**DEFAULTS, **(power or {})}
+    out = {**copy.deepcopy(DEFAULTS), **(power or {})}
     if out["population"] not in ("truth", "fitted"):
         raise InputError("power.population is not known", value=out["population"],
                          expected="truth or fitted")

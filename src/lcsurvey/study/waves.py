@@ -25,7 +25,7 @@ wave (returners) against those who are not (leavers), on their earlier scores an
 Numeric variables: difference of means with Welch's t test and CI. Categorical background: the
 share of each category, the difference of shares with a Wald CI and the two-proportion z test
 (the same p as Pearson's chi-square on the 2 x 2 table). p values are Holm-adjusted within each
-pair of waves (``pvalue_holm``).
+pair of waves (``pvalue_holm``, lcsurvey.study.analyses.holm: a test not done is not counted).
 
 Panel (:func:`panel_model`): a two-wave cross-lagged panel model on scale scores of the
 returners of two consecutive waves: both wave-2 scores regressed on both wave-1 scores
@@ -54,6 +54,7 @@ from scipy import special
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.syntax import parse_model
+from lcsurvey.study.analyses import holm
 
 __all__ = [
     "ATTRITION_COLUMNS",
@@ -62,7 +63,6 @@ __all__ = [
     "add_wave_line",
     "attrition",
     "comparability",
-    "holm",
     "means_and_changes",
     "measured_items",
     "overlap_t_test",
@@ -299,20 +299,6 @@ def means_and_changes(scores: pd.DataFrame, waves: Sequence[str], *,
 
 
 # --------------------------------------------------------------------------- attrition
-
-
-def holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjusted p values; NaN stays NaN and is not counted."""
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full_like(p, np.nan)
-    valid = np.flatnonzero(~np.isnan(p))
-    m = len(valid)
-    if not m:
-        return out
-    order = valid[np.argsort(p[valid], kind="stable")]
-    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out[order] = adjusted
-    return out
 
 
 def _welch(a: np.ndarray, b: np.ndarray, level: float) -> dict:

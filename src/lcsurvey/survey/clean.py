@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import special
 
 from lcsurvey.errors import InputError
+from lcsurvey.schema import defaults
 from lcsurvey.survey.codebook import Codebook, Scale, Variable
 from lcsurvey.survey.pseudonym import pseudonymise
 
@@ -36,20 +37,8 @@ STEPS = (
 # Rules that only flag by default: the analyst decides whether to exclude on them.
 FLAG_ONLY_BY_DEFAULT = ("outliers", "low_variability")
 
-DEFAULT_RULES: dict[str, Any] = {
-    "previews": True,
-    "consent": True,
-    "min_progress": 100,
-    "duplicates": True,
-    "speeder_fraction_of_median": 0.3,
-    "attention_checks": True,
-    "longstring_max_share": 0.9,
-    "max_missing_share": 0.5,
-    "outlier_p": 0.001,
-    "exclude_outliers": False,
-    "min_variability": 0.08,
-    "exclude_low_variability": False,
-}
+# The rules' defaults: config.yaml's cleaning: in workflow/schemas/config.schema.yaml.
+DEFAULT_RULES: dict[str, Any] = defaults("config")["cleaning"]
 
 REASON_TEXT = {
     "id": "no response id",
