@@ -5,7 +5,7 @@ from lcsurvey.study import power_config as power_analysis
 
 
 def power_skipped(wildcards):
-    raise WorkflowError(f"power analysis skipped: {SKIPPED['power']}")
+    raise WorkflowError(f"the power analysis cannot run: {SKIPPED['power']}")
 
 
 if "power" in SKIPPED:
