@@ -70,8 +70,8 @@ def test_the_bundled_config_filled_keeps_its_own_values():
 
 def test_code_defaults_are_the_schemas():
     schema = defaults("config")
-    assert clean.DEFAULT_RULES == schema["cleaning"]
-    assert power_config.DEFAULTS == schema["power"]
+    assert schema["cleaning"] == clean.DEFAULT_RULES
+    assert schema["power"] == power_config.DEFAULTS
     # Fresh copies: a caller's change does not leak into the next call.
     study_roles()["motives"].append("changed")
     assert "changed" not in study_roles()["motives"]

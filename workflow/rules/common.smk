@@ -228,3 +228,8 @@ def report_across_waves(wildcards):
         for name, path in wanted.items()
         if any(rule.is_producer(path) for rule in workflow.rules)
     }
+
+
+def power_skipped(wildcards):
+    """Input of the target power when the power analysis cannot run: stops with the reason."""
+    raise WorkflowError(f"the power analysis cannot run: {SKIPPED['power']}")

@@ -3,11 +3,6 @@
 # this config or codebook cannot meet them (said at start-up), asking for it stops with why.
 from lcsurvey.study import power_config as power_analysis
 
-
-def power_skipped(wildcards):
-    raise WorkflowError(f"the power analysis cannot run: {SKIPPED['power']}")
-
-
 if "power" in SKIPPED:
 
     rule power:
