@@ -11,7 +11,9 @@ configfile: "config.yaml"
 report: "workflow/report/workflow.rst"
 
 
-validate(config, schema="workflow/schemas/config.schema.yaml")
+# Fills in every default of the schema (set_default, nested blocks too): the rules read
+# config[...] directly, and a config may name only its waves, codebook and models.
+validate(config, schema="workflow/schemas/config.schema.yaml", set_default=True)
 
 
 include: "workflow/rules/common.smk"
