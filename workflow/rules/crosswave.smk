@@ -1,6 +1,7 @@
 # Across waves: pooled respondents and scores, construct means per wave, changes between
 # consecutive waves, attrition (returners against leavers) and a two-wave cross-lagged panel
-# model. Always targeted: with one wave the comparison tables hold their header only.
+# model. Always targeted (the panel model when the codebook has the constructs of roles.panel):
+# with one wave the comparison tables hold their header only.
 
 POOLED_TABLES = [
     "responses.parquet",
