@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, special
+from scipy import special
+
+from lcsurvey.sem.optimize import ascend, damped_newton_step
 
 if TYPE_CHECKING:      # semopy loads slowly; models arrive built, so only the name is needed
     import semopy
@@ -224,33 +226,33 @@ class Patterns:
             value, pieces = self.loglik(sigma, mu, parts=True)
         except np.linalg.LinAlgError:
             return mu, sigma
-        for _ in range(max_iter):
-            g_mu, g_sigma, b = self.gradient(mu, pieces)
-            h_mumu, h_musig, h_sigsig = self.hessian_moments(mu, pieces, b)
-            off_diagonal = np.where(rows == cols, 1.0, 2.0)
+        off_diagonal = np.where(rows == cols, 1.0, 2.0)
+
+        def moments(x):
+            """(mu, Sigma) from x = (mu, vech Sigma)."""
+            new_sigma = np.zeros((p, p))
+            new_sigma[rows, cols] = x[p:]
+            new_sigma[cols, rows] = new_sigma[rows, cols]
+            return x[:p], new_sigma
+
+        def objective(x):
+            new_mu, new_sigma = moments(x)
+            try:
+                return self.loglik(new_sigma, new_mu, parts=True)
+            except np.linalg.LinAlgError:
+                return -np.inf, None
+
+        def direction(x, pieces):
+            g_mu, g_sigma, b = self.gradient(x[:p], pieces)
+            h_mumu, h_musig, h_sigsig = self.hessian_moments(x[:p], pieces, b)
             grad = np.concatenate([g_mu, off_diagonal * g_sigma[rows, cols]])
             hess = np.block([[h_mumu, h_musig], [h_musig.T, h_sigsig]])
-            step = _ascent_step((hess + hess.T) / 2, grad)
-            increase = grad @ step
-            if increase < tol:
-                break
-            size = 1.0
-            while size > 1e-10:
-                new_mu = mu + size * step[:p]
-                new_sigma = np.zeros((p, p))
-                new_sigma[rows, cols] = sigma[rows, cols] + size * step[p:]
-                new_sigma[cols, rows] = new_sigma[rows, cols]
-                try:
-                    new_value, new_pieces = self.loglik(new_sigma, new_mu, parts=True)
-                except np.linalg.LinAlgError:
-                    new_value = -np.inf
-                if new_value >= value + 1e-4 * size * increase:
-                    break
-                size /= 2
-            else:
-                break
-            mu, sigma, value, pieces = new_mu, new_sigma, new_value, new_pieces
-        return mu, sigma
+            step = damped_newton_step((hess + hess.T) / 2, grad)
+            return step, grad @ step, None
+
+        fit = ascend(objective, direction, np.concatenate([mu, sigma[rows, cols]]), tol=tol,
+                     max_iter=max_iter, value=value, state=pieces)
+        return moments(fit.x)
 
     def em(self, *, tol: float = 1e-8, max_iter: int = 1000):
         """Unrestricted ML means and covariance matrix (divisor N) by EM."""
@@ -393,18 +395,14 @@ def _ml_start(structure: _Structure, theta: np.ndarray, cov: np.ndarray, *,
             sigma = structure.sigma(th)
             chol = np.linalg.cholesky(sigma)
         except np.linalg.LinAlgError:
-            return np.inf, None
+            return -np.inf, None
         k_inv = np.linalg.inv(sigma)
-        value = 2 * np.log(np.diag(chol)).sum() + np.sum(cov * k_inv)
-        return value, k_inv
+        return -(2 * np.log(np.diag(chol)).sum() + np.sum(cov * k_inv)), k_inv
 
-    value, k_inv = objective(theta)
-    if not np.isfinite(value):
-        return theta
-    for _ in range(max_iter):
+    def direction(th, k_inv):
         g = k_inv - k_inv @ cov @ k_inv
-        grad = structure.chain(theta, g)
-        jac = structure.jacobian(theta)
+        grad = structure.chain(th, g)              # of the discrepancy, which falls
+        jac = structure.jacobian(th)
         chol_k = np.linalg.cholesky(k_inv)
         p = len(k_inv)
         z = chol_k.T @ jac.T.reshape(structure.q, p, p) @ chol_k
@@ -414,19 +412,14 @@ def _ml_start(structure: _Structure, theta: np.ndarray, cov: np.ndarray, *,
             step = -np.linalg.solve(info, grad)
         except np.linalg.LinAlgError:
             step = -np.linalg.lstsq(info, grad, rcond=None)[0]
-        decrement = -grad @ step
-        t = 1.0
-        while t > 1e-8:
-            new_value, new_k = objective(theta + t * step)
-            if new_value <= value + 1e-4 * t * grad @ step:
-                break
-            t /= 2
-        else:
-            break
-        theta, value, k_inv = theta + t * step, new_value, new_k
-        if decrement < 1e-12:
-            break
-    return theta
+        return step, -grad @ step, None
+
+    value, k_inv = objective(theta)
+    if not np.isfinite(value):
+        return theta
+    fit = ascend(objective, direction, theta, tol=1e-12, max_iter=max_iter, value=value,
+                 state=k_inv, min_size=1e-8, final_step=True)
+    return fit.x
 
 
 def _ml_stationary(structure: _Structure, theta: np.ndarray, cov: np.ndarray,
@@ -545,57 +538,29 @@ def newton_ascent(structure: _Structure, patterns: Patterns, theta: np.ndarray, 
     Hessian, halving a step until the log-likelihood rises enough (Armijo).
 
     value and pieces are patterns.loglik(..., parts=True) at the start. Converged when the
-    Newton increase g' step is below tol. Returns (theta, mu, value, pieces, hess, converged,
-    iterations); hess is the Hessian at the returned point when converged, else at the last
-    point where a step was computed (None before the first).
+    Newton increase g' step is below tol (lcsurvey.sem.optimize.ascend). Returns (theta, mu,
+    value, pieces, hess, converged, iterations); hess is the Hessian at the returned point
+    (always so when converged), or None when it was last computed at an earlier point.
     """
     q = structure.q
-    converged = False
-    iterations = 0
-    hess = None
-    for iterations in range(1, max_iter + 1):  # noqa: B007
-        g_mu, g_sigma, b = patterns.gradient(mu, pieces)
-        grad = np.concatenate([structure.chain(theta, g_sigma), g_mu])
-        hess = _hessian(structure, patterns, theta, mu, pieces, g_sigma, b)
-        step = _ascent_step(hess, grad)
-        increase = grad @ step
-        if not np.isfinite(increase):
-            break
-        if increase < tol:
-            converged = True
-            break
-        t = 1.0
-        while t > 1e-10:
-            try:
-                new_value, new_pieces = patterns.loglik(
-                    structure.sigma(theta + t * step[:q]), mu + t * step[q:], parts=True)
-            except np.linalg.LinAlgError:
-                new_value = -np.inf
-            if new_value >= value + 1e-4 * t * increase:
-                break
-            t /= 2
-        else:
-            break
-        theta, mu = theta + t * step[:q], mu + t * step[q:]
-        value, pieces = new_value, new_pieces
-    return theta, mu, value, pieces, hess, converged, iterations
 
-
-def _ascent_step(hess: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    """Newton step for maximising; Levenberg-damped when -H is not positive definite."""
-    info = -hess
-    scale = np.sqrt(np.abs(np.diag(info))) + 1e-12
-    scaled = info / np.outer(scale, scale)
-    damping = 0.0
-    eye = np.eye(len(grad))
-    while True:
+    def objective(x):
         try:
-            chol = np.linalg.cholesky(scaled + damping * eye)
-            break
+            return patterns.loglik(structure.sigma(x[:q]), x[q:], parts=True)
         except np.linalg.LinAlgError:
-            damping = max(2 * damping, 1e-6)
-    z = linalg.cho_solve((chol, True), grad / scale, check_finite=False)
-    return z / scale
+            return -np.inf, None
+
+    def direction(x, pieces):
+        g_mu, g_sigma, b = patterns.gradient(x[q:], pieces)
+        grad = np.concatenate([structure.chain(x[:q], g_sigma), g_mu])
+        hess = _hessian(structure, patterns, x[:q], x[q:], pieces, g_sigma, b)
+        step = damped_newton_step(hess, grad)
+        return step, grad @ step, hess
+
+    fit = ascend(objective, direction, np.concatenate([theta, mu]), tol=tol, max_iter=max_iter,
+                 value=value, state=pieces)
+    return (fit.x[:q].copy(), fit.x[q:].copy(), fit.value, fit.state, fit.last, fit.converged,
+            fit.iterations)
 
 
 def fiml_gradient(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,

@@ -55,6 +55,7 @@ from scipy import special
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.fiml import LOG_2PI, Patterns, rmsea_ci
+from lcsurvey.sem.optimize import ascend, solve_pd
 from lcsurvey.sem.syntax import parse_model
 
 log = logging.getLogger("lcsurvey")
@@ -346,61 +347,44 @@ class _Problem:
         return grad, hess, (info + info.T) / 2
 
 
-def _solve_pd(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
-    try:
-        chol = np.linalg.cholesky(matrix)
-    except np.linalg.LinAlgError:
-        return None
-    return np.linalg.solve(chol.T, np.linalg.solve(chol, rhs))
-
-
 def fit_level(layout: Layout, groups: list[GroupData], start: np.ndarray, *,
               observed_information: bool, tol: float = 1e-10, max_iter: int = 200) -> LevelFit:
-    """Maximise the multi-group log-likelihood from `start` (Newton, else Fisher scoring)."""
+    """Maximise the multi-group log-likelihood from `start` (Newton, else Fisher scoring).
+
+    The ascent is lcsurvey.sem.optimize.ascend; a step that the line search cannot make rise
+    counts as converged when its predicted rise is below 1e-6.
+    """
     problem = _Problem(layout, groups)
-    theta = start.copy()
-    value, pieces = problem.loglik(theta, parts=True)
+    value, pieces = problem.loglik(start.copy(), parts=True)
     if not np.isfinite(value):
         raise np.linalg.LinAlgError("the starting values give a covariance matrix that is not "
                                     "positive definite")
-    converged = False
-    iterations = 0
-    current = None                  # the derivatives at the present theta, once computed
-    for iterations in range(1, max_iter + 1):  # noqa: B007
-        grad, hess, info = current = problem.derivatives(theta, pieces)
-        step = _solve_pd(-hess, grad)
+
+    def direction(theta, pieces):
+        current = problem.derivatives(theta, pieces)
+        grad, hess, info = current
+        step = solve_pd(-hess, grad)
         if step is None or grad @ step <= 0:
             scale = np.sqrt(np.diag(info))
-            step = _solve_pd(info / np.outer(scale, scale) + 1e-8 * np.eye(len(grad)),
-                             grad / scale)
+            step = solve_pd(info / np.outer(scale, scale) + 1e-8 * np.eye(len(grad)),
+                            grad / scale)
             if step is None:
-                break
+                return None, np.nan, current
             step = step / scale
-        increase = grad @ step
-        if increase < tol:
-            converged = True
-            break
-        t = 1.0
-        while t > 1e-10:
-            new_value, new_pieces = problem.loglik(theta + t * step, parts=True)
-            if new_value >= value + 1e-4 * t * increase:
-                break
-            t /= 2
-        else:
-            converged = increase < 1e-6
-            break
-        theta = theta + t * step
-        value, pieces = new_value, new_pieces
-        current = None
+        return step, grad @ step, current
+
+    fit = ascend(lambda theta: problem.loglik(theta, parts=True), direction, start.copy(),
+                 tol=tol, max_iter=max_iter, value=value, state=pieces, stalled=1e-6)
+    current = fit.last       # the derivatives at the returned theta, when computed there
     if current is None:
-        current = problem.derivatives(theta, pieces, hessian=observed_information)
+        current = problem.derivatives(fit.x, fit.state, hessian=observed_information)
     _, hess, info = current
     try:
         vcov = np.linalg.inv(-hess if observed_information else info)
     except np.linalg.LinAlgError:
         vcov = np.full((layout.q, layout.q), np.nan)
-    return LevelFit(level=layout.level, layout=layout, theta=theta, loglik=float(value),
-                    vcov=vcov, converged=converged, iterations=iterations)
+    return LevelFit(level=layout.level, layout=layout, theta=fit.x, loglik=float(fit.value),
+                    vcov=vcov, converged=fit.converged, iterations=fit.iterations)
 
 
 def configural_start(layout: Layout, groups: list[GroupData]) -> np.ndarray:

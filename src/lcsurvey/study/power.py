@@ -56,6 +56,7 @@ from scipy import special, stats
 from lcsurvey.errors import InputError
 from lcsurvey.sem import fiml
 from lcsurvey.sem.defined import defined_values, delta_method
+from lcsurvey.sem.optimize import ascend
 from lcsurvey.sem.syntax import parse_model
 from lcsurvey.study import analyses
 from lcsurvey.study.power_config import (  # noqa: F401  (the power analysis' settings)
@@ -318,34 +319,27 @@ class SemFitter:
         value, k_inv = self._objective(theta, cov)
         if k_inv is None:
             return theta, None, False
-        for _ in range(max_iter):
-            grad = st.chain(theta, k_inv - k_inv @ cov @ k_inv)
-            fisher, cross = self._products(theta, k_inv, cov)
-            step = None
+
+        def objective(th):                   # the ascent of -F
+            value, k = self._objective(th, cov)
+            return -value, k
+
+        def direction(th, k_inv):
+            grad = st.chain(th, k_inv - k_inv @ cov @ k_inv)
+            fisher, cross = self._products(th, k_inv, cov)
             for info in (2 * cross - fisher, fisher):
                 try:
                     chol = np.linalg.cholesky((info + info.T) / 2)
                 except np.linalg.LinAlgError:
                     continue
                 step = -np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
-                break
-            if step is None:
-                return theta, k_inv, False
-            decrement = -grad @ step
-            if not np.isfinite(decrement):
-                return theta, k_inv, False
-            if n / 4 * decrement < TOLERANCE:
-                return theta, k_inv, True
-            t = 1.0
-            while t > 1e-10:
-                new_value, new_k = self._objective(theta + t * step, cov)
-                if new_value <= value + 1e-4 * t * grad @ step:
-                    break
-                t /= 2
-            else:
-                return theta, k_inv, False
-            theta, value, k_inv = theta + t * step, new_value, new_k
-        return theta, k_inv, False
+                return step, -grad @ step, None
+            return None, np.nan, None
+
+        # Converged when the log-likelihood (-n/2 F) can rise by less than TOLERANCE.
+        fit = ascend(objective, direction, theta, tol=TOLERANCE, max_iter=max_iter, value=-value,
+                     state=k_inv, scale=n / 4)
+        return fit.x, fit.state, fit.converged
 
     def fit_complete(self, x: np.ndarray):
         """ML on the moments of complete rows; vcov of theta from the observed information.
