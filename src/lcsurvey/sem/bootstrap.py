@@ -117,14 +117,15 @@ class FimlJob:
         import pandas as pd
         import semopy
 
-        from lcsurvey.sem.fiml import Patterns, _Structure
+        from lcsurvey.sem.missing import Patterns
+        from lcsurvey.sem.structure import Structure
 
         model = semopy.Model(self.syntax)
         frame = pd.DataFrame(self.x, columns=self.observed)
         model.load(data=frame, cov=pd.DataFrame(self.h1_cov, index=self.observed,
                                                 columns=self.observed))
         _check_order(model, self.observed)
-        self._structure = _Structure(model)
+        self._structure = Structure(model)
         mask = np.isfinite(self.x)
         masks, inverse = np.unique(mask, axis=0, return_inverse=True)
         inverse = inverse.ravel()
@@ -210,15 +211,15 @@ class MlJob:
         import pandas as pd
         import semopy
 
-        from lcsurvey.sem.fiml import _Structure
+        from lcsurvey.sem.structure import Structure
 
         model = semopy.Model(self.syntax)
         model.load(data=pd.DataFrame(self.x, columns=self.observed))
         _check_order(model, self.observed)
-        self._structure = _Structure(model)
+        self._structure = Structure(model)
 
     def run(self, weights: np.ndarray) -> np.ndarray:
-        from lcsurvey.sem.fiml import _ml_start
+        from lcsurvey.sem.fiml import ml_start
 
         structure = self._structure
         out = np.full((len(weights), len(self.theta)), np.nan)
@@ -228,7 +229,7 @@ class MlJob:
                 share = w / w.sum()
                 mean = share @ self.x
                 cov = (self.x.T * share) @ self.x - np.outer(mean, mean)
-                theta = _ml_start(structure, self.theta.copy(), cov, max_iter=100)
+                theta = ml_start(structure, self.theta.copy(), cov, max_iter=100)
                 try:
                     k_inv = np.linalg.inv(structure.sigma(theta))
                 except np.linalg.LinAlgError:
@@ -276,13 +277,13 @@ class QuasiNewtonJob:
         import pandas as pd
         import semopy
 
-        from lcsurvey.sem.fiml import _Structure
+        from lcsurvey.sem.structure import Structure
 
         frame = pd.DataFrame(self.x, columns=self.observed)
         model = semopy.Model(self.syntax)
         model.load(data=frame, cov=frame.cov())
         _check_order(model, self.observed)
-        self._structure = _Structure(model)
+        self._structure = Structure(model)
         self._q = self._structure.q
         # Sigma(theta) and the chain rule for a chunk of draws at once (semopy's matrices:
         # Sigma = M Psi M' + Theta with M = Lambda (I - B)^-1).
@@ -322,7 +323,7 @@ class QuasiNewtonJob:
             self._groups.append((slice(rows[0], rows[-1] + 1), miss, flat))
         # Each row's log-likelihood and score at the full-sample estimates: every draw's
         # starting value and gradient are their weighted sums.
-        from lcsurvey.sem.fiml import casewise_scores
+        from lcsurvey.sem.vcov import casewise_scores
 
         ones = np.ones((1, len(x)))
         self._row_values = self._evaluate(self.theta[None], ones, rowwise=True)

@@ -15,7 +15,7 @@ the model is Sigma_g = Lambda_g Psi_g Lambda_g' + Theta_g and mu_g = nu_g + Lamb
 
 Estimation is maximum likelihood on the sum of the groups' log-likelihoods. With
 missing = "fiml" (lavaan's missing = "ml") every row with at least one answer counts, through
-the per-pattern statistics of lcsurvey.sem.fiml.Patterns; with missing = "listwise" only complete
+the per-pattern statistics of lcsurvey.sem.missing.Patterns; with missing = "listwise" only complete
 rows count. Equality constraints are one shared parameter. The optimiser takes Newton steps
 with the analytic gradient and Hessian (chain rule from the groups' d loglik / d(mu, Sigma) to
 the parameters, plus the second-order terms of the bilinear Lambda Psi Lambda' and
@@ -51,10 +51,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from lcsurvey.errors import InputError
-from lcsurvey.sem.fiml import LOG_2PI, Patterns, rmsea_ci
+from lcsurvey.sem import fit_measures as fm
+from lcsurvey.sem.missing import Patterns
 from lcsurvey.sem.optimize import ascend, solve_pd
 from lcsurvey.sem.syntax import parse_model
 
@@ -261,7 +261,7 @@ def group_data(name: str, x: np.ndarray, missing: str) -> GroupData:
     """Pattern statistics, the saturated (H1) moments and the baseline log-likelihood.
 
     H1 is the sample mean and covariance matrix (divisor N) of complete data, else the EM
-    estimate (lcsurvey.sem.fiml.Patterns.h1), as lavaan's h1 for missing = "ml".
+    estimate (lcsurvey.sem.missing.Patterns.h1), as lavaan's h1 for missing = "ml".
     """
     if missing == "listwise":
         x = x[np.isfinite(x).all(axis=1)]
@@ -272,11 +272,7 @@ def group_data(name: str, x: np.ndarray, missing: str) -> GroupData:
     else:
         mean, cov = patterns.h1()
     cov = (cov + cov.T) / 2
-    counts = patterns.observed.T.astype(float) @ patterns.n
-    sums = patterns.sums.sum(axis=0)
-    squares = np.einsum("kii->i", patterns.cross)
-    variances = squares / counts - (sums / counts) ** 2
-    baseline = float(-0.5 * (counts * (LOG_2PI + np.log(variances) + 1)).sum())
+    baseline = fm.independence_loglik(*patterns.marginals())
     return GroupData(name=name, patterns=patterns, n=patterns.n_rows, h1_mean=mean,
                      h1_cov=cov, loglik_h1=float(patterns.loglik(cov, mean)),
                      loglik_baseline=baseline)
@@ -462,29 +458,14 @@ def fit_measures(fit: LevelFit, groups: list[GroupData]) -> dict:
     chisq = max(2 * (loglik_h1 - fit.loglik), 0.0) if df != 0 else 0.0
     base_chisq = 2 * (loglik_h1 - sum(g.loglik_baseline for g in groups))
     base_df = moments - 2 * p * n_groups
-    cfi_den = max(chisq - df, base_chisq - base_df, 0.0)
-    cfi = 1 - max(chisq - df, 0.0) / cfi_den if cfi_den > 0 else 1.0
-    root_g = np.sqrt(n_groups)
-    if df > 0:
-        tli = (base_chisq / base_df - chisq / df) / (base_chisq / base_df - 1)
-        rmsea = float(np.sqrt(max(chisq - df, 0.0) / (df * n))) * root_g
-        pvalue = float(special.chdtrc(df, chisq))
-    else:
-        tli, rmsea, pvalue = 1.0, 0.0, np.nan
-    lower, upper = rmsea_ci(chisq, df, n)
     srmr = 0.0
     for gl, gd in zip(fit.layout.groups, groups, strict=True):
         mu, sigma = implied(gl, fit.theta)
-        scale = 1 / np.sqrt(np.diag(gd.h1_cov))
-        resid_cov = (gd.h1_cov - sigma) * np.outer(scale, scale)
-        resid_mean = (gd.h1_mean - mu) * scale
-        residuals = np.concatenate([resid_cov[np.tril_indices(p)], resid_mean])
-        srmr += gd.n * float(np.sqrt(np.mean(residuals**2)))
+        srmr += gd.n * fm.srmr(gd.h1_cov, sigma, gd.h1_mean, mu)
     return {
-        "ntotal": n, "npar": npar, "chisq": chisq, "df": df, "pvalue": pvalue, "cfi": cfi,
-        "tli": tli, "rmsea": rmsea, "rmsea_ci_lower": lower * root_g,
-        "rmsea_ci_upper": upper * root_g, "srmr": srmr / n,
-        "aic": -2 * fit.loglik + 2 * npar, "bic": -2 * fit.loglik + np.log(n) * npar,
+        "ntotal": n, "npar": npar, "chisq": chisq, "df": df,
+        **fm.indices(chisq, df, base_chisq, base_df, n, groups=n_groups), "srmr": srmr / n,
+        "aic": fm.aic(fit.loglik, npar), "bic": fm.bic(fit.loglik, npar, n),
         "logl": fit.loglik, "unrestricted_logl": loglik_h1, "baseline_chisq": base_chisq,
         "baseline_df": base_df,
     }

@@ -56,7 +56,9 @@ from scipy import special, stats
 from lcsurvey.errors import InputError
 from lcsurvey.sem import fiml
 from lcsurvey.sem.defined import defined_values, delta_method
+from lcsurvey.sem.missing import Patterns
 from lcsurvey.sem.optimize import ascend
+from lcsurvey.sem.structure import Structure, parameter_names
 from lcsurvey.sem.syntax import parse_model
 from lcsurvey.study import analyses
 from lcsurvey.study.power_config import (  # noqa: F401  (the power analysis' settings)
@@ -189,7 +191,7 @@ def fitted_population(estimates: pd.DataFrame, syntax: str, scores: pd.DataFrame
     frame = pd.DataFrame(np.eye(len(observed) + 1, len(observed)), columns=observed)
     model.load(data=frame)
     observed = list(model.vars["observed"])
-    keys = fiml.parameter_names(model)
+    keys = parameter_names(model)
     values = _estimate_lookup(estimates)
     theta = np.array([_lookup(values, key) for key in keys])
     model.update_matrices(theta)
@@ -246,7 +248,7 @@ class SemFitter:
     """One structural model fitted again and again to samples of the same variables.
 
     `start`: population values of the free parameters by their (lhs, op, rhs) key (see
-    lcsurvey.sem.fiml.parameter_names); None starts from semopy's own starting values.
+    lcsurvey.sem.structure.parameter_names); None starts from semopy's own starting values.
     """
 
     def __init__(self, syntax: str, sample: pd.DataFrame,
@@ -264,14 +266,14 @@ class SemFitter:
         # semopy only needs data for its starting values: a slice keeps large samples cheap.
         self.model.load(data=frame.iloc[:5000])
         self.observed = list(self.model.vars["observed"])
-        self.structure = fiml._Structure(self.model)
-        self.keys = fiml.parameter_names(self.model)
+        self.structure = Structure(self.model)
+        self.keys = parameter_names(self.model)
         self.columns = [k for k, v in self.model.parameters.items() if v.active]
         if start is None:
             x = frame[self.observed].to_numpy(float)
             cov = np.cov(x, rowvar=False, bias=True)
             # Far from the optimum, plain Fisher scoring (lcsurvey.sem.fiml) is the safer start.
-            start = fiml._ml_start(self.structure, np.asarray(self.model.param_vals, float), cov)
+            start = fiml.ml_start(self.structure, np.asarray(self.model.param_vals, float), cov)
             theta, _, converged = self._scoring(start, cov, len(x), max_iter=1000)
             if not converged:
                 raise InputError("the power model does not converge on the population sample")
@@ -407,7 +409,7 @@ class SemFitter:
     def fit_fiml(self, x: np.ndarray):
         """FIML (free means) by Newton steps with the analytic Hessian of lcsurvey.sem.fiml."""
         x = x[np.isfinite(x).any(axis=1)]
-        patterns = fiml.Patterns(x)
+        patterns = Patterns(x)
         st = self.structure
         q = st.q
         if np.any(patterns.observed.T.astype(float) @ patterns.n < 2):
