@@ -1,7 +1,7 @@
 """Fit measures as pure functions of chisq, df, the baseline model, N and the log-likelihood.
 
 Each formula lives here once, as lavaan keeps them in lav_fit_*.R; the fits (listwise ML in
-lcsurvey.sem.model, FIML in lcsurvey.sem.fiml, multi-group in lcsurvey.sem.multigroup) have
+lcsurvey.sem.model, FIML in lcsurvey.sem.fiml, multi-group in lcsurvey.sem.invariance) have
 one thin wrapper each that gathers chisq, df, the baseline and the residuals and calls these.
 Names and definitions follow lavaan's fitMeasures() (likelihood = "normal", so N, not N - 1,
 in RMSEA; Bentler's SRMR over the lower triangle with the diagonal and, with a mean
@@ -75,10 +75,8 @@ def tli(chisq: float, df: int, baseline_chisq: float, baseline_df: int) -> float
 
     Parameters
     ----------
-    chisq, df : float, int
-        The model's test statistic and degrees of freedom.
-    baseline_chisq, baseline_df : float, int
-        The baseline (independence) model's.
+    chisq, df, baseline_chisq, baseline_df
+        As in `cfi`.
 
     Returns
     -------

@@ -11,7 +11,7 @@ iterations to the same estimates and leave the Hessian at the optimum for the st
 errors.
 
 Users: the FIML fit (lcsurvey.sem.fiml: the unrestricted H1 moments, the Fisher-scoring start
-and the Newton iterations), the multi-group fit (lcsurvey.sem.multigroup.fit_level), the
+and the Newton iterations), the multi-group fit (lcsurvey.sem.invariance.fit_level), the
 bootstrap's ML refits (lcsurvey.sem.bootstrap.MlJob through ml_start) and the power
 analysis' refits (lcsurvey.study.power.SemFitter). A minimisation (an ML discrepancy F) is
 the ascent of -F. The bootstrap's batched BFGS (bootstrap.QuasiNewtonJob) iterates a whole
