@@ -37,6 +37,11 @@ if TYPE_CHECKING:      # semopy loads slowly; models arrive built, so only the n
 
 @dataclass
 class FimlResult:
+    """A FIML fit: estimates, log-likelihoods of the model, H1 and baseline, and the vcov.
+
+    lavaan: the parts of lavInspect(fit, "est"), fitMeasures(fit, c("logl",
+    "unrestricted.logl")) and vcov(fit) of lavaan(..., missing = "ml").
+    """
     params: np.ndarray       # semopy parameter vector at the optimum (model.param_vals order)
     means: np.ndarray        # estimated means of the observed variables (model.vars["observed"])
     loglik: float            # H0 log-likelihood (lavaan's logl)
@@ -53,7 +58,31 @@ class FimlResult:
 
 def ml_start(structure: Structure, theta: np.ndarray, cov: np.ndarray, *,
               max_iter: int = 500) -> np.ndarray:
-    """Fisher scoring of the complete-data ML discrepancy log|Sigma| + tr(S Sigma^-1)."""
+    """Minimise the complete-data ML discrepancy log|Sigma| + tr(S Sigma^-1) by Fisher scoring.
+
+    Parameters
+    ----------
+    structure : Structure
+        The model's Sigma(theta).
+    theta : ndarray
+        Starting values (semopy's param_vals order).
+    cov : ndarray
+        The covariance matrix S fitted (the EM moments for FIML; a draw's for the bootstrap).
+    max_iter : int
+        Most scoring steps.
+
+    Returns
+    -------
+    ndarray
+        theta after the last accepted step; the start if Sigma(start) is not positive definite.
+
+    Notes
+    -----
+    Gradient tr((K - K S K) dSigma) and expected information tr(K S_a K S_b) with K = Sigma^-1
+    (chained by Structure); steps halved until F falls (lcsurvey.sem.optimize.ascend on -F),
+    until the Newton decrement is below 1e-12. lavaan: lav_model_estimate with
+    optim.method = "fisher" (for ML, complete data).
+    """
 
     def objective(th):
         try:
@@ -107,7 +136,29 @@ def _ml_stationary(structure: Structure, theta: np.ndarray, cov: np.ndarray,
 
 
 def loglik_hessian(structure: Structure, patterns: Patterns, theta, mu, pieces, g_sigma, b):
-    """Hessian of loglik in (theta, mu)."""
+    """Analytic Hessian of the FIML log-likelihood in (theta, mu).
+
+    Parameters
+    ----------
+    structure : Structure
+    patterns : Patterns
+    theta, mu : ndarray
+        The point (model parameters, means).
+    pieces, g_sigma, b
+        patterns.loglik(..., parts=True) and patterns.gradient(...) at that point.
+
+    Returns
+    -------
+    ndarray
+        (q + p, q + p), symmetric.
+
+    Notes
+    -----
+    J' H_SS J + sum G d2Sigma (the second-order term by Structure.second_order) in theta,
+    H_mumu in mu and H_muS J between them, with J = dvech(Sigma)/dtheta. lavaan: the observed
+    information for missing = "ml", lav_model_information_observed /
+    lav_mvnorm_missing_information_observed_samplestats.
+    """
     h_mumu, h_musig, h_sigsig = patterns.hessian_moments(mu, pieces, b)
     q, p = structure.q, patterns.p
     rows, cols = np.triu_indices(p)
@@ -125,8 +176,33 @@ def fit_fiml(model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9,
              max_iter: int = 100) -> FimlResult:
     """Fit `model` by full-information ML with free means, as lavaan's missing = "ml".
 
-    Rows without any observed value of the model's variables are dropped. After the call,
-    model.param_vals and the model matrices hold the FIML estimates.
+    Parameters
+    ----------
+    model : semopy.Model
+        The model (built from its syntax; loaded here with the data and the EM moments).
+    data : DataFrame
+        The model's observed variables, NaN where missing.
+    tol : float
+        Converged when the Newton increase g' step is below tol.
+    max_iter : int
+        Most Newton steps.
+
+    Returns
+    -------
+    FimlResult
+        After the call, model.param_vals and the model matrices hold the FIML estimates.
+
+    Notes
+    -----
+    Rows without any observed value of the model's variables are dropped. H1 by EM
+    (Patterns.h1); starting values by ml_start to the EM moments (semopy's own ML fit first where
+    that does not reach a stationary point); then newton_ascent. vcov = the inverse observed
+    information. lavaan: sem(model, data, missing = "ml").
+
+    References
+    ----------
+    Arbuckle, J. L. (1996). Full information estimation in the presence of incomplete data.
+    In Marcoulides & Schumacker (Eds.), Advanced structural equation modeling. Erlbaum.
     """
     observed = list(model.vars["observed"])
     absent = [v for v in observed if v not in data.columns]
@@ -198,10 +274,31 @@ def newton_ascent(structure: Structure, patterns: Patterns, theta: np.ndarray, m
     """Maximise the FIML log-likelihood from (theta, mu) by Newton steps with the analytic
     Hessian, halving a step until the log-likelihood rises enough (Armijo).
 
-    value and pieces are patterns.loglik(..., parts=True) at the start. Converged when the
-    Newton increase g' step is below tol (lcsurvey.sem.optimize.ascend). Returns (theta, mu,
-    value, pieces, hess, converged, iterations); hess is the Hessian at the returned point
-    (always so when converged), or None when it was last computed at an earlier point.
+    Parameters
+    ----------
+    structure : Structure
+    patterns : Patterns
+    theta, mu : ndarray
+        Start (model parameters, means).
+    value, pieces
+        patterns.loglik(structure.sigma(theta), mu, parts=True) at the start.
+    tol : float
+        Converged when the Newton increase g' step is below tol.
+    max_iter : int
+        Most Newton steps.
+
+    Returns
+    -------
+    tuple
+        (theta, mu, value, pieces, hess, converged, iterations); hess is the Hessian at the
+        returned point (always so when converged), or None when it was last computed at an
+        earlier point.
+
+    Notes
+    -----
+    The loop is lcsurvey.sem.optimize.ascend with damped_newton_step (Levenberg-damped where
+    -H is not positive definite). lavaan optimises with nlminb; the estimates agree to the
+    tolerance of tests/test_fiml.py.
     """
     q = structure.q
 
@@ -226,7 +323,20 @@ def newton_ascent(structure: Structure, patterns: Patterns, theta: np.ndarray, m
 
 def fiml_gradient(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
                   means: np.ndarray) -> tuple[float, np.ndarray]:
-    """Log-likelihood and its analytic gradient in (params, means) at the given point."""
+    """Log-likelihood and its analytic gradient in (params, means) at the given point.
+
+    Parameters
+    ----------
+    model : semopy.Model
+    data : DataFrame
+    params, means : ndarray
+        The point.
+
+    Returns
+    -------
+    (float, ndarray)
+        lavaan: lavInspect(fit, "gradient") is the gradient of its discrepancy, -1/N times this.
+    """
     observed = list(model.vars["observed"])
     patterns = Patterns(data[observed].to_numpy(dtype=float))
     if not hasattr(model, "param_vals"):
@@ -243,13 +353,30 @@ def fiml_fit_measures(result: FimlResult, model: semopy.Model,
                       fixed: list[int] | None = None) -> dict:
     """lavaan's fitMeasures() for a missing = "ml" fit (likelihood "normal", N in RMSEA).
 
-    fixed: positions of observed regressors whose means, variances and covariances are fixed
-    at the sample values (lavaan's fixed.x = TRUE; their values are complete). Their k(k+3)/2
+    Parameters
+    ----------
+    result : FimlResult
+    model : semopy.Model
+        The fitted model (its matrices are set to result.params).
+    fixed : list of int, optional
+        Positions of observed regressors whose means, variances and covariances are fixed at
+        the sample values (lavaan's fixed.x = TRUE; their values are complete).
+
+    Returns
+    -------
+    dict
+        npar, ntotal, chisq, df, pvalue, cfi, tli, rmsea, rmsea_ci_lower, rmsea_ci_upper, srmr,
+        aic, bic, logl, unrestricted_logl, baseline_chisq, baseline_df.
+
+    Notes
+    -----
+    chisq = 2 (logl_H1 - logl); the baseline is the independence model with free means and
+    variances; the formulas are lcsurvey.sem.fit_measures. Fixed regressors: their k(k+3)/2
     moments leave the moments and the free parameters, the baseline model keeps their
     covariances, and logl (and unrestricted_logl, hence AIC and BIC) is the log-likelihood of
     the other variables given them: the joint one minus the regressors' own saturated one.
     Regressors with a declared (free) variance are modelled variables, independent of all
-    others in the baseline, as in lavaan.
+    others in the baseline, as in lavaan. lavaan: fitMeasures(fit) of sem(..., missing = "ml").
     """
     fixed = list(fixed or [])
     k = len(fixed)

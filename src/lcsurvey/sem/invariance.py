@@ -78,7 +78,25 @@ def chen_rule(level: str) -> str:
 
 
 def chen_decision(level: str, delta_cfi: float, delta_rmsea: float, delta_srmr: float) -> str:
-    """"holds" or "rejected" by Chen's (2007) cut-offs; "" for configural or missing deltas."""
+    """"holds" or "rejected" by Chen's (2007) cut-offs; "" for configural or missing deltas.
+
+    Parameters
+    ----------
+    level : str
+        "metric" or "scalar" (else "").
+    delta_cfi, delta_rmsea, delta_srmr : float
+        This level's index minus the previous level's (rounded to six decimals here).
+
+    Returns
+    -------
+    str
+
+    References
+    ----------
+    Chen, F. F. (2007). Sensitivity of goodness of fit indexes to lack of measurement
+    invariance. Structural Equation Modeling, 14, 464-504. semTools: compareFit() shows the
+    deltas; the decision rule is Chen's.
+    """
     if level not in CHEN or not np.all(np.isfinite([delta_cfi, delta_rmsea, delta_srmr])):
         return ""
     cfi, rmsea, srmr = CHEN[level]
@@ -347,8 +365,29 @@ def fit_level(layout: Layout, groups: list[GroupData], start: np.ndarray, *,
               observed_information: bool, tol: float = 1e-10, max_iter: int = 200) -> LevelFit:
     """Maximise the multi-group log-likelihood from `start` (Newton, else Fisher scoring).
 
-    The ascent is lcsurvey.sem.optimize.ascend; a step that the line search cannot make rise
-    counts as converged when its predicted rise is below 1e-6.
+    Parameters
+    ----------
+    layout : Layout
+        The level's free parameters per group.
+    groups : list of GroupData
+    start : ndarray
+        Starting values (configural_start or nested_start).
+    observed_information : bool
+        Standard errors from the observed information (FIML) or the expected one.
+    tol : float
+        Converged when the predicted rise g' step is below tol.
+    max_iter : int
+
+    Returns
+    -------
+    LevelFit
+
+    Notes
+    -----
+    The ascent is lcsurvey.sem.optimize.ascend: a Newton step where -H is positive definite and
+    rises, else a Fisher-scoring step (expected information); a step that the line search
+    cannot make rise counts as converged when its predicted rise is below 1e-6. lavaan:
+    cfa(..., group = , group.equal = ) optimised by nlminb.
     """
     problem = _Problem(layout, groups)
     value, pieces = problem.loglik(start.copy(), parts=True)
@@ -447,7 +486,26 @@ def nested_start(previous: LevelFit, layout: Layout, groups: list[GroupData]) ->
 
 
 def fit_measures(fit: LevelFit, groups: list[GroupData]) -> dict:
-    """lavaan's fitMeasures() for a multi-group ML fit (see the module docstring)."""
+    """lavaan's fitMeasures() for a multi-group ML fit.
+
+    Parameters
+    ----------
+    fit : LevelFit
+    groups : list of GroupData
+
+    Returns
+    -------
+    dict
+        ntotal, npar, chisq, df, pvalue, cfi, tli, rmsea, rmsea_ci_lower, rmsea_ci_upper, srmr,
+        aic, bic, logl, unrestricted_logl, baseline_chisq, baseline_df.
+
+    Notes
+    -----
+    chisq = 2 (sum of the groups' logl_H1 - logl), df = G (p (p + 1) / 2 + p) - npar; the
+    baseline is the independence model per group; RMSEA and its CI times sqrt(G); SRMR the
+    groups' SRMR weighted by their sizes (see the module docstring); the formulas are
+    lcsurvey.sem.fit_measures. lavaan: fitMeasures(fit) of cfa(..., group = ).
+    """
     n_groups = len(groups)
     p = groups[0].patterns.p
     n = sum(g.n for g in groups)
@@ -515,10 +573,30 @@ def fit_invariance(data: pd.DataFrame, factors: dict[str, list[str]], group: str
                    group_order: list | None = None, missing: str = "fiml") -> InvarianceResult:
     """Fit the configural, metric and scalar models of `factors` with `group` as groups.
 
-    `group_order` fixes the groups and their order (the first is the reference group of the
-    latent means); by default the sorted distinct values. Each group needs every item with at
-    least two answers and some variance (see `usable_groups` to screen groups beforehand).
-    A level that fails to converge is reported in `errors` and has no fit measures.
+    Parameters
+    ----------
+    data : DataFrame
+        Items and the grouping column.
+    factors : dict
+        Factor -> its indicators (the model's =~ lines).
+    group : str
+        The grouping column.
+    group_order : list, optional
+        The groups and their order (the first is the reference group of the latent means); by
+        default the sorted distinct values.
+    missing : {"fiml", "listwise"}
+
+    Returns
+    -------
+    InvarianceResult
+        A level that fails to converge is reported in `errors` and has no fit measures.
+
+    Notes
+    -----
+    Each group needs every item with at least two answers and some variance (see
+    `usable_groups` to screen groups beforehand). Each level starts from the level before.
+    lavaan: cfa(model, data, group = group, group.equal = ...) for the three levels
+    (semTools::measurementInvariance).
     """
     if missing not in ("fiml", "listwise"):
         raise InputError(f"estimation.missing {missing!r} is not available",
@@ -612,9 +690,25 @@ def invariance_table(data: pd.DataFrame, factors: dict[str, list[str]], group: s
                      missing: str = "fiml") -> pd.DataFrame:
     """The invariance table (COLUMNS): one row per level, or one row saying why there is none.
 
-    `order` gives (value, label) per group in the order wanted (the first is the reference
-    group); by default the sorted distinct values labelled by themselves. Groups below
-    `min_size` or with an unusable item are left out (see usable_groups), with a note.
+    Parameters
+    ----------
+    data : DataFrame
+    factors : dict
+        Factor -> its indicators.
+    group : str
+        The grouping column.
+    order : list of (value, label), optional
+        The groups in the order wanted (the first is the reference group); by default the
+        sorted distinct values labelled by themselves.
+    min_size : int
+        Groups below it, or with an unusable item, are left out (see usable_groups), with a note.
+    missing : {"fiml", "listwise"}
+
+    Returns
+    -------
+    DataFrame
+        COLUMNS: the fit measures per level, the deltas against the previous level and Chen's
+        decision with its rule.
     """
     items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
     if group not in data.columns:

@@ -113,7 +113,28 @@ class Patterns:
         return a, logdets, conditional
 
     def loglik(self, sigma: np.ndarray, mu: np.ndarray, *, parts: bool = False):
-        """Log-likelihood at (mu, Sigma); with parts=True also the pieces the derivatives use."""
+        """Log-likelihood at (mu, Sigma); with parts=True also the pieces the derivatives use.
+
+        Parameters
+        ----------
+        sigma : ndarray
+            (p, p) covariance matrix.
+        mu : ndarray
+            (p,) means.
+        parts : bool
+            Also return (A, A s, A mu, conditional) for gradient and hessian_moments.
+
+        Returns
+        -------
+        float, or (float, tuple)
+            Raises LinAlgError if Sigma is not positive definite.
+
+        Notes
+        -----
+        loglik = -1/2 sum_k (n_k p_k log(2 pi) + n_k log|Sigma_k| + tr(A_k W_k)),
+        with W_k the pattern's cross-products about mu. lavaan:
+        lav_mvnorm_missing_loglik_samplestats.
+        """
         a, logdets, conditional = self.inverses(sigma)
         a_s = np.einsum("kij,kj->ki", a, self.sums)
         a_mu = a @ mu
@@ -190,8 +211,24 @@ class Patterns:
     def h1(self, *, tol: float = 1e-9, max_iter: int = 50):
         """Unrestricted ML means and covariance matrix (divisor N): EM, then Newton steps.
 
+        Parameters
+        ----------
+        tol : float
+            Newton steps stop when the predicted rise g' step is below tol.
+        max_iter : int
+            Most Newton steps.
+
+        Returns
+        -------
+        (ndarray, ndarray)
+            mu (p,), Sigma (p, p).
+
+        Notes
+        -----
         EM runs until its steps are small (1e-4); Newton steps on (mu, vech Sigma) with the
-        analytic Hessian then converge quadratically where EM would crawl.
+        analytic Hessian (lcsurvey.sem.optimize.ascend) then converge quadratically where EM would
+        crawl. lavaan: lav_mvnorm_missing_h1_estimate_moments (the unrestricted model of
+        missing = "ml"; its logl is fitMeasures(fit, "unrestricted.logl")).
         """
         mu, sigma, _, _ = self.em(tol=1e-4)
         p = self.p
@@ -229,7 +266,24 @@ class Patterns:
         return moments(fit.x)
 
     def em(self, *, tol: float = 1e-8, max_iter: int = 1000):
-        """Unrestricted ML means and covariance matrix (divisor N) by EM."""
+        """Unrestricted ML means and covariance matrix (divisor N) by EM.
+
+        Parameters
+        ----------
+        tol : float
+            Stops when no mean or covariance moves by more than tol.
+        max_iter : int
+
+        Returns
+        -------
+        (ndarray, ndarray, bool, int)
+            mu, Sigma, converged, iterations.
+
+        References
+        ----------
+        Dempster, A. P., Laird, N. M. & Rubin, D. B. (1977). Maximum likelihood from incomplete
+        data via the EM algorithm. JRSS B, 39, 1-38. Little & Rubin (2019), section 11.2.
+        """
         n_total = self.n.sum()
         counts = self.observed.T.astype(float) @ self.n
         mu = self.sums.sum(axis=0) / counts

@@ -79,16 +79,35 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
               information: str | None = None) -> FittedModel:
     """Fit a model by maximum likelihood and tabulate it as lavaan would.
 
-    missing = "fiml": full-information ML with free means (lavaan's missing = "ml"), every
-    row with at least one answer counts, standard errors from the observed information.
-    missing = "listwise": ML on the complete rows (lavaan's default), expected information.
-    se = "robust": sandwich standard errors H^-1 B H^-1 (observed information H, B the sum of
-    the casewise score products), as lavaan's estimator = "MLR"; with listwise data the model
-    gets free means for this, as lavaan's MLR does.
-    information = "observed" or "expected" chooses the information matrix of the standard
-    errors (se = "standard") as lavaan's `information` argument; None takes lavaan's default
-    (observed under FIML, expected under listwise). Expected information under FIML is
-    lavaan's structured one: at the model-implied moments, given the missingness patterns.
+    Parameters
+    ----------
+    syntax : str
+        lavaan model syntax (=~, ~, ~~, labels, fixed values, := definitions).
+    data : DataFrame
+        The observed variables, NaN where missing.
+    name : str
+        The model's name in messages.
+    missing : {"fiml", "listwise"}
+        "fiml": full-information ML with free means (lavaan's missing = "ml"), every row with at
+        least one answer counts. "listwise": ML on the complete rows (lavaan's default).
+    se : {"standard", "robust"}
+        "robust": sandwich standard errors H^-1 B H^-1 (observed information H, B the sum of the
+        casewise score products), as lavaan's estimator = "MLR"; with listwise data the model
+        gets free means for this, as lavaan's MLR does.
+    information : {"observed", "expected"}, optional
+        The information matrix of the standard errors (se = "standard"), lavaan's
+        `information`; None takes lavaan's default (observed under FIML, expected under
+        listwise). Expected information under FIML is lavaan's structured one: at the
+        model-implied moments, given the missingness patterns.
+
+    Returns
+    -------
+    FittedModel
+        estimates (ESTIMATE_COLUMNS, lavaan's parameterEstimates() and standardizedSolution()),
+        fit (FIT_COLUMNS, lavaan's fitMeasures()), the free parameters and their vcov.
+
+    Notes
+    -----
     Defined parameters (:=) get delta-method standard errors from the same covariance matrix.
     Observed exogenous regressors (observed variables that only predict, fixed_exogenous) are
     lavaan's default fixed.x = TRUE: their variances, covariances and (under FIML) means are
@@ -97,7 +116,8 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
     in such a regressor are left out, with a warning, as lavaan does.
     Under FIML the "~1" rows are lavaan's intercepts: of an observed outcome of a regression,
     its mean minus the predicted part (see Intercepts); of an indicator, its mean minus the
-    loadings times the factor means.
+    loadings times the factor means. lavaan: sem(syntax, data, missing = "ml") followed by
+    parameterEstimates(), standardizedSolution() and fitMeasures().
     """
     spec = parse_model(syntax, name=name)
     if se not in SE_TYPES:
@@ -420,15 +440,32 @@ def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int,
                  fixed_x: list[str] | None = None) -> pd.DataFrame:
     """lavaan's fitMeasures() for an ML fit without mean structure (listwise data).
 
+    Parameters
+    ----------
+    model : semopy.Model
+        The fitted model.
+    data : DataFrame
+        The complete rows it was fitted to.
+    n_free : int
+        Free parameters.
+    fixed_x : list of str, optional
+        Observed exogenous regressors with moments fixed at the sample values (lavaan's default
+        fixed.x = TRUE).
+
+    Returns
+    -------
+    DataFrame
+        One row, FIT_COLUMNS.
+
+    Notes
+    -----
     chisq = N F_ML with F_ML = log|Sigma| + tr(S Sigma^-1) - log|S| - p and S the covariance
-    matrix with divisor N; baseline = the independence model; CFI, TLI, RMSEA (90% CI by the
-    noncentral chi-square) use N; SRMR is Bentler's (residuals scaled by the sample SDs, lower
-    triangle with diagonal); AIC/BIC from the log-likelihood with the free parameters (the
-    formulas: lcsurvey.sem.fit_measures).
-    Observed exogenous regressors with moments fixed at the sample values (`fixed_x`, lavaan's
-    default fixed.x = TRUE) count as lavaan counts them: their k(k+1)/2 moments leave the
-    degrees of freedom, the baseline model keeps their covariances, and the log-likelihood is
-    that of the other variables given them.
+    matrix with divisor N; the baseline is the independence model (its chisq
+    N (log|diag S| - log|S|)); CFI, TLI, RMSEA and its 90% CI, SRMR (covariances only), AIC and
+    BIC by lcsurvey.sem.fit_measures. Fixed regressors count as lavaan counts them: their
+    k(k+1)/2 moments leave the degrees of freedom, the baseline model keeps their covariances,
+    and the log-likelihood is that of the other variables given them. lavaan: fitMeasures(fit)
+    of sem(syntax, data) (missing = "listwise").
     """
     observed = list(model.vars["observed"])
     x = data[observed].to_numpy(float)

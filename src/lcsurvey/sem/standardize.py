@@ -25,10 +25,25 @@ if TYPE_CHECKING:      # semopy loads slowly; models arrive built, so only the n
 def standardized_all(estimates: pd.DataFrame, model: semopy.Model) -> pd.Series:
     """lavaan's std.all: every variable scaled to unit model-implied variance.
 
+    Parameters
+    ----------
+    estimates : DataFrame
+        Parameter rows (lhs, op, rhs, est) in lavaan's notation.
+    model : semopy.Model
+        The fitted model (its current matrices give the implied variances).
+
+    Returns
+    -------
+    Series
+        std_all per row (NaN for rows without one).
+
+    Notes
+    -----
     Loadings and regressions are multiplied by sd(rhs or factor) / sd(lhs or indicator);
     variances are divided by the total variance; covariances between two residuals (or two
     factors) are divided by the product of their own standard deviations, i.e. reported as a
-    correlation of residuals, as lavaan does. Uses the model's current matrices.
+    correlation of residuals, as lavaan does. lavaan: standardizedSolution(fit,
+    type = "std.all")$est.std, lav_standardize_all.
     """
     standardize = _standardizer(estimates, model)
     return pd.Series(standardize(estimates["est"].to_numpy(dtype=float)), index=estimates.index,
@@ -80,12 +95,33 @@ def standardized_inference(model: semopy.Model, spec: ModelSpec, estimates: pd.D
                            vcov: np.ndarray, reported=None) -> pd.DataFrame:
     """Standard errors, z, p and 95% CIs of std_all, as lavaan's standardizedSolution().
 
+    Parameters
+    ----------
+    model : semopy.Model
+    spec : ModelSpec
+        The parsed model (its := definitions).
+    estimates : DataFrame
+        The estimates table with std_all.
+    row_columns : list
+        Per row, the free parameter (entry of `columns`) it shows, or None.
+    columns : list of str
+        Names of the free parameters, in the order of theta and vcov.
+    theta, vcov : ndarray
+        Estimates of the free parameters and their covariance matrix (robust for MLR).
+    reported : callable, optional
+        Maps rows of theta to the values the rows show (Intercepts.reported under FIML).
+
+    Returns
+    -------
+    DataFrame
+        std_all_se, std_all_z, std_all_pvalue, std_all_ci_lower, std_all_ci_upper.
+
+    Notes
+    -----
     Delta method: std_all (every row, the := rows evaluated on the standardised labelled
-    parameters) is a function of the free parameters theta; its Jacobian by central
-    differences gives the covariance J V J' with V the model's vcov (robust for MLR). A row
-    whose standardised value does not move with theta (a fixed latent variance or mean) gets
-    se 0 and no z or p, as in lavaan. reported(thetas) maps theta to the values the rows show
-    (Intercepts.reported under FIML); None: theta itself.
+    parameters) is a function of theta; its Jacobian J by central differences gives the
+    covariance J V J'. A row whose standardised value does not move with theta (a fixed latent
+    variance or mean) gets se 0 and no z or p, as in lavaan (lav_std_se_delta).
     """
     base = estimates[estimates["op"] != ":="]
     est = base["est"].to_numpy(dtype=float)

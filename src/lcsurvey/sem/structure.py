@@ -68,12 +68,36 @@ class Structure:
                                        np.concatenate(params), np.concatenate(weights)))
 
     def sigma(self, theta: np.ndarray) -> np.ndarray:
+        """Model-implied covariance matrix Sigma(theta), symmetrised (lavaan: fitted(fit)$cov).
+
+        Parameters
+        ----------
+        theta : ndarray
+            Free parameters (semopy's param_vals order). Leaves the model's matrices at theta.
+
+        Returns
+        -------
+        ndarray
+            (p, p) in the order of model.vars["observed"].
+        """
         self.model.update_matrices(theta)
         sigma, _ = self.model.calc_sigma()
         return (sigma + sigma.T) / 2
 
     def chain(self, theta: np.ndarray, g: np.ndarray) -> np.ndarray:
-        """Gradient in theta of tr(G Sigma(theta)) for a fixed symmetric G."""
+        """Gradient in theta of tr(G Sigma(theta)) for a fixed symmetric G.
+
+        Parameters
+        ----------
+        theta : ndarray
+        g : ndarray
+            (p, p) symmetric, say d loglik / d Sigma.
+
+        Returns
+        -------
+        ndarray
+            (q,): sum over each parameter's places of the derivative matrices (class Notes).
+        """
         model = self.model
         model.update_matrices(theta)
         beta, lamb, psi, _ = model.matrices[:4]
@@ -87,7 +111,16 @@ class Structure:
         return out
 
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
-        """dvec(Sigma)/dtheta, shape (p*p, q)."""
+        """dvec(Sigma)/dtheta, shape (p*p, q) (lavaan: computeDelta, lav_model_delta).
+
+        Parameters
+        ----------
+        theta : ndarray
+
+        Returns
+        -------
+        ndarray
+        """
         model = self.model
         model.update_matrices(theta)
         _, (m, c) = model.calc_sigma()
@@ -95,7 +128,19 @@ class Structure:
         return np.stack([np.asarray(gr, dtype=float).ravel() for gr in grads], axis=1)
 
     def second_order(self, theta: np.ndarray, g: np.ndarray) -> np.ndarray:
-        """Hessian in theta of tr(G Sigma(theta)) for fixed G, by central differences."""
+        """Hessian in theta of tr(G Sigma(theta)) for fixed G, by central differences of `chain`.
+
+        Parameters
+        ----------
+        theta : ndarray
+        g : ndarray
+            (p, p) symmetric.
+
+        Returns
+        -------
+        ndarray
+            (q, q), symmetrised; steps 1e-5 max(1, |theta_a|). The model is left at theta.
+        """
         q = self.q
         out = np.empty((q, q))
         for a in range(q):
@@ -109,7 +154,18 @@ class Structure:
 
 
 def parameter_names(model: semopy.Model) -> list[tuple[str, str, str]]:
-    """(lhs, op, rhs) in lavaan's notation for each entry of model.param_vals."""
+    """(lhs, op, rhs) in lavaan's notation for each entry of model.param_vals.
+
+    Parameters
+    ----------
+    model : semopy.Model
+
+    Returns
+    -------
+    list of (str, str, str)
+        The first place of each free parameter: "~" (regressions), "=~" (loadings), "~~"
+        (variances and covariances), as in lavaan's parTable(fit)[, c("lhs", "op", "rhs")].
+    """
     names = []
     matrices = model.matrices
     for param in (v for v in model.parameters.values() if v.active):
@@ -130,9 +186,22 @@ def parameter_names(model: semopy.Model) -> list[tuple[str, str, str]]:
 def parameter_keys(model: semopy.Model, spec: ModelSpec) -> list[tuple[str, tuple[str, str, str]]]:
     """(semopy name, (lhs, op, rhs) in lavaan's notation) for every place of every free parameter.
 
-    A shared label gives one name with several places. semopy keeps observed outcomes of
-    regressions in its loading matrix, so a loading counts as =~ only when its factor is one
-    of the model's latent variables.
+    Parameters
+    ----------
+    model : semopy.Model
+    spec : ModelSpec
+        The parsed model (its latent variables).
+
+    Returns
+    -------
+    list of (str, (str, str, str))
+        A shared label gives one name with several places; covariances are listed both ways.
+
+    Notes
+    -----
+    semopy keeps observed outcomes of regressions in its loading matrix, so a loading counts as
+    =~ only when its factor is one of the model's latent variables. lavaan: the free rows of
+    parTable(fit) with their plabel / label.
     """
     out = []
     for param, value in model.parameters.items():
@@ -153,9 +222,19 @@ def parameter_keys(model: semopy.Model, spec: ModelSpec) -> list[tuple[str, tupl
 
 
 def fixed_exogenous(model: semopy.Model, spec: ModelSpec) -> list[str]:
-    """Observed exogenous regressors whose variances and covariances semopy fixes at their
-    sample values (lavaan's fixed.x = TRUE): observed variables that only ever predict, with
-    no free variance of their own in the model."""
+    """Observed exogenous regressors whose moments are fixed at their sample values.
+
+    Parameters
+    ----------
+    model : semopy.Model
+    spec : ModelSpec
+
+    Returns
+    -------
+    list of str
+        Observed variables that only ever predict, with no free variance of their own in the
+        model: lavaan's fixed.x = TRUE (lavNames(fit, "ov.x")).
+    """
     free = {key for _, key in parameter_keys(model, spec)}
     return [v for v in model.vars["observed"] if v in model.vars["exogenous"]
             and (v, "~~", v) not in free]

@@ -32,10 +32,25 @@ def casewise_scores(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
                     means: np.ndarray) -> np.ndarray:
     """Gradient of each row's log-likelihood in (params, means), shape (rows, q + p).
 
+    Parameters
+    ----------
+    model : semopy.Model
+    data : DataFrame
+    params, means : ndarray
+        The point (the estimates).
+
+    Returns
+    -------
+    ndarray
+        One row per data row with at least one observed value (rows without are dropped, as in
+        fit_fiml); the rows' scores sum to the gradient of the FIML log-likelihood.
+
+    Notes
+    -----
     For a row with observed set o, residual r (zero where missing) and A the padded inverse of
     Sigma_oo: d l_i / d mu = A r, and d l_i = tr(G_i dSigma) with G_i = (A r r' A - A) / 2,
-    chained to the parameters by dvec(Sigma)/dtheta. Rows without any observed value are
-    dropped, as in fit_fiml. The rows' scores sum to the gradient of the FIML log-likelihood.
+    chained to the parameters by dvec(Sigma)/dtheta. lavaan: lavScores(fit),
+    lav_mvnorm_missing_scores_mu_vech_sigma.
     """
     observed = list(model.vars["observed"])
     x = data[observed].to_numpy(dtype=float)
@@ -72,9 +87,25 @@ def _at_point(model: semopy.Model, data: pd.DataFrame) -> tuple[Patterns, Struct
 def expected_information(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
                          means: np.ndarray) -> np.ndarray:
     """Expected information of the FIML log-likelihood in (params, means), given the
-    missingness patterns: per pattern n_k/2 tr(A_k dSigma A_k dSigma) and n_k A_k for the means
-    (A_k the inverse of the pattern's observed block of the model-implied Sigma), as lavaan's
-    information = "expected" with h1.information = "structured"."""
+    missingness patterns.
+
+    Parameters
+    ----------
+    model : semopy.Model
+    data : DataFrame
+    params, means : ndarray
+
+    Returns
+    -------
+    ndarray
+        (q + p, q + p), symmetric.
+
+    Notes
+    -----
+    Per pattern n_k/2 tr(A_k dSigma A_k dSigma) and n_k A_k for the means, A_k the inverse of
+    the pattern's observed block of the model-implied Sigma. lavaan: information = "expected"
+    with h1.information = "structured" (lav_model_information_expected).
+    """
     patterns, structure = _at_point(model, data)
     params = np.asarray(params, dtype=float)
     means = np.asarray(means, dtype=float)
@@ -97,7 +128,19 @@ def expected_information(model: semopy.Model, data: pd.DataFrame, params: np.nda
 
 def observed_information(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
                          means: np.ndarray) -> np.ndarray:
-    """Minus the analytic Hessian of the FIML log-likelihood in (params, means) at a point."""
+    """Minus the analytic Hessian of the FIML log-likelihood in (params, means) at a point.
+
+    Parameters
+    ----------
+    model : semopy.Model
+    data : DataFrame
+    params, means : ndarray
+
+    Returns
+    -------
+    ndarray
+        (q + p, q + p). lavaan: information = "observed", lavInspect(fit, "information") times N.
+    """
     patterns, structure = _at_point(model, data)
     params = np.asarray(params, dtype=float)
     means = np.asarray(means, dtype=float)
@@ -112,10 +155,29 @@ def robust_vcov(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
                 means: np.ndarray) -> np.ndarray:
     """Sandwich covariance H^-1 B H^-1 of (params, means), lavaan's estimator = "MLR".
 
+    Parameters
+    ----------
+    model : semopy.Model
+    data : DataFrame
+    params, means : ndarray
+        The estimates.
+
+    Returns
+    -------
+    ndarray
+        (q + p, q + p).
+
+    Notes
+    -----
     H is the observed information (minus the analytic Hessian of the FIML log-likelihood) and
     B the sum over rows of the outer products of the casewise scores, both at the estimates:
     lavaan's se = "robust.huber.white" with information = "observed" (its MLR default with
     missing = "ml"). With complete data this is MLR for a model with free means.
+
+    References
+    ----------
+    White, H. (1982). Maximum likelihood estimation of misspecified models. Econometrica, 50,
+    1-25. lavaan: lav_model_vcov (se = "robust.huber.white").
     """
     bread = np.linalg.inv(observed_information(model, data, params, means))
     scores = casewise_scores(model, data, params, means)
