@@ -301,12 +301,8 @@ class QuasiNewtonJob:
         self._q = self._structure.q
         # Sigma(theta) and the chain rule for a chunk of draws at once (semopy's matrices:
         # Sigma = M Psi M' + Theta with M = Lambda (I - B)^-1).
-        model.update_matrices(self.theta[:self._q])
-        self._base = [np.array(mx, dtype=float) for mx in model.matrices[:4]]
-        self._places = [(np.asarray(r1[0], dtype=int), np.asarray(r1[1], dtype=int),
-                         np.asarray(r2, dtype=int)) if r1 else None
-                        for r1, r2 in model.param_ranges[:4]]
-        self._identity = np.array(model.identity_c, dtype=float)
+        self._base, self._places, self._identity = self._structure.batch_layout(
+            self.theta[:self._q])
         self._gather = []
         for n_mx, rows, cols, params, weights in self._structure.locations:
             scatter = np.zeros((len(rows), self._q))

@@ -34,6 +34,7 @@ from lcsurvey.sem.standardize import standardized_all, standardized_inference
 from lcsurvey.sem.structure import (
     Intercepts,
     fixed_exogenous,
+    free_parameters,
     parameter_keys,
     parameter_listing,
 )
@@ -131,7 +132,7 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
                          expected="item names from the codebook")
     values = data[spec.observed].astype(float)
     model = semopy.Model(spec.semopy_syntax)
-    active = [k for k, v in model.parameters.items() if v.active]
+    active = free_parameters(model)
     result = None
     if missing == "fiml":
         used = values[values.notna().any(axis=1)]
@@ -285,7 +286,7 @@ def _rows(records: list[tuple]) -> pd.DataFrame:
 def _estimates_table(model: semopy.Model, spec: ModelSpec, se_free: np.ndarray) -> pd.DataFrame:
     """Every parameter (free and fixed) in lavaan's notation; se_free in param_vals order."""
     table = parameter_listing(model)
-    active = [k for k, v in model.parameters.items() if v.active]
+    active = free_parameters(model)
     se_of = dict(zip(active, se_free, strict=True))
     loadings = {(lat, ind) for lat, inds in spec.measurement.items() for ind in inds}
     records = []

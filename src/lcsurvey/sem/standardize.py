@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import special
 
 from lcsurvey.sem.defined import evaluate_all
+from lcsurvey.sem.structure import implied_variances, variable_order
 
 if TYPE_CHECKING:      # semopy loads slowly; models arrive built, so only the name is needed
     import semopy
@@ -55,7 +56,7 @@ def _standardizer(estimates: pd.DataFrame, model: semopy.Model):
 
     The total variances come from the model's matrices at the time of the call.
     """
-    names = list(model.names_lambda[0]) + list(model.names_beta[0])
+    names = variable_order(model)
     where = {v: i for i, v in enumerate(names)}
     lhs = np.array([where[v] for v in estimates["lhs"]])
     ops = estimates["op"].to_numpy()
@@ -73,9 +74,7 @@ def _standardizer(estimates: pd.DataFrame, model: semopy.Model):
     covariance = (ops == "~~") & (lhs != rhs) & (own_lhs >= 0) & (own_rhs >= 0)
 
     def standardize(est: np.ndarray) -> np.ndarray:
-        sigma, (_, c) = model.calc_sigma()
-        latent_cov = c @ model.matrices[2] @ c.T
-        total = np.concatenate([np.diag(sigma), np.diag(latent_cov)])
+        total = implied_variances(model)
         out = np.full(len(est), np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[mean] = est[mean] / np.sqrt(total[lhs[mean]])

@@ -67,6 +67,29 @@ class Structure:
                 self.locations.append((n_mx, np.concatenate(rows), np.concatenate(cols),
                                        np.concatenate(params), np.concatenate(weights)))
 
+    def batch_layout(self, theta: np.ndarray):
+        """semopy's matrices at theta and where each parameter sits, for evaluating Sigma of
+        many parameter vectors at once (Sigma = M Psi M' + Theta, M = Lambda (I - B)^-1).
+
+        Parameters
+        ----------
+        theta : ndarray
+            The point whose matrices serve as the template (fixed entries).
+
+        Returns
+        -------
+        (list of ndarray, list, ndarray)
+            The four matrices (B, Lambda, Psi, Theta) at theta; per matrix (rows, cols,
+            parameter index) of its free entries, or None; the identity I of (I - B).
+        """
+        model = self.model
+        model.update_matrices(theta)
+        base = [np.array(mx, dtype=float) for mx in model.matrices[:4]]
+        places = [(np.asarray(r1[0], dtype=int), np.asarray(r1[1], dtype=int),
+                   np.asarray(r2, dtype=int)) if r1 else None
+                  for r1, r2 in model.param_ranges[:4]]
+        return base, places, np.array(model.identity_c, dtype=float)
+
     def sigma(self, theta: np.ndarray) -> np.ndarray:
         """Model-implied covariance matrix Sigma(theta), symmetrised (lavaan: fitted(fit)$cov).
 
@@ -151,6 +174,55 @@ class Structure:
             out[:, a] = (self.chain(up, g) - self.chain(down, g)) / (2 * h)
         self.model.update_matrices(theta)
         return (out + out.T) / 2
+
+
+def free_parameters(model: semopy.Model) -> list[str]:
+    """semopy's names of the free parameters, in the order of model.param_vals.
+
+    Parameters
+    ----------
+    model : semopy.Model
+
+    Returns
+    -------
+    list of str
+        A label for a labelled parameter (one name for a shared label), else semopy's own.
+    """
+    return [k for k, v in model.parameters.items() if v.active]
+
+
+def variable_order(model: semopy.Model) -> list[str]:
+    """The observed then the structural (latent and endogenous) variables, in the order of
+    implied_variances.
+
+    Parameters
+    ----------
+    model : semopy.Model
+
+    Returns
+    -------
+    list of str
+    """
+    return list(model.names_lambda[0]) + list(model.names_beta[0])
+
+
+def implied_variances(model: semopy.Model) -> np.ndarray:
+    """Model-implied variances at the model's current matrices: the observed variables'
+    (diag Sigma) then the structural variables' (diag C Psi C', C = (I - B)^-1), in the order
+    of variable_order.
+
+    Parameters
+    ----------
+    model : semopy.Model
+
+    Returns
+    -------
+    ndarray
+        lavaan: diag(lavInspect(fit, "cov.all")) (observed and latent).
+    """
+    sigma, (_, c) = model.calc_sigma()
+    latent_cov = c @ model.matrices[2] @ c.T
+    return np.concatenate([np.diag(sigma), np.diag(latent_cov)])
 
 
 def parameter_names(model: semopy.Model) -> list[tuple[str, str, str]]:

@@ -58,7 +58,7 @@ from lcsurvey.sem import fiml
 from lcsurvey.sem.defined import defined_values, delta_method
 from lcsurvey.sem.missing import Patterns
 from lcsurvey.sem.optimize import ascend
-from lcsurvey.sem.structure import Structure, parameter_names
+from lcsurvey.sem.structure import Structure, free_parameters, parameter_names
 from lcsurvey.sem.syntax import parse_model
 from lcsurvey.study import analyses
 from lcsurvey.study.power_config import (  # noqa: F401  (the power analysis' settings)
@@ -268,7 +268,7 @@ class SemFitter:
         self.observed = list(self.model.vars["observed"])
         self.structure = Structure(self.model)
         self.keys = parameter_names(self.model)
-        self.columns = [k for k, v in self.model.parameters.items() if v.active]
+        self.columns = free_parameters(self.model)
         if start is None:
             x = frame[self.observed].to_numpy(float)
             cov = np.cov(x, rowvar=False, bias=True)
