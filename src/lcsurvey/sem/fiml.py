@@ -282,10 +282,8 @@ def newton_ascent(structure: Structure, patterns: Patterns, theta: np.ndarray, m
         Start (model parameters, means).
     value, pieces
         patterns.loglik(structure.sigma(theta), mu, parts=True) at the start.
-    tol : float
-        Converged when the Newton increase g' step is below tol.
-    max_iter : int
-        Most Newton steps.
+    tol, max_iter
+        As in `fit_fiml`.
 
     Returns
     -------

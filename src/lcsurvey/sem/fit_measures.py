@@ -127,10 +127,8 @@ def rmsea_ci(chisq: float, df: int, n: int, level: float = 0.90, *,
 
     Parameters
     ----------
-    chisq, df : float, int
-        The model's test statistic and degrees of freedom.
-    n : int
-        Rows used (all groups together).
+    chisq, df, n
+        As in `rmsea`.
     level : float
         Confidence level (lavaan's default 0.90).
     groups : int

@@ -496,8 +496,7 @@ def fit_measures(fit: LevelFit, groups: list[GroupData]) -> dict:
     Returns
     -------
     dict
-        ntotal, npar, chisq, df, pvalue, cfi, tli, rmsea, rmsea_ci_lower, rmsea_ci_upper, srmr,
-        aic, bic, logl, unrestricted_logl, baseline_chisq, baseline_df.
+        The measures of lcsurvey.sem.fiml.fiml_fit_measures, under the same names.
 
     Notes
     -----

@@ -177,32 +177,14 @@ class Structure:
 
 
 def free_parameters(model: semopy.Model) -> list[str]:
-    """semopy's names of the free parameters, in the order of model.param_vals.
-
-    Parameters
-    ----------
-    model : semopy.Model
-
-    Returns
-    -------
-    list of str
-        A label for a labelled parameter (one name for a shared label), else semopy's own.
-    """
+    """semopy's names of the free parameters of `model`, in the order of model.param_vals:
+    the label of a labelled parameter (one name for a shared label), else semopy's own."""
     return [k for k, v in model.parameters.items() if v.active]
 
 
 def variable_order(model: semopy.Model) -> list[str]:
-    """The observed then the structural (latent and endogenous) variables, in the order of
-    implied_variances.
-
-    Parameters
-    ----------
-    model : semopy.Model
-
-    Returns
-    -------
-    list of str
-    """
+    """The names of `model`'s observed then structural (latent and endogenous) variables,
+    in the order of implied_variances."""
     return list(model.names_lambda[0]) + list(model.names_beta[0])
 
 

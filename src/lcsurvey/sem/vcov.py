@@ -91,14 +91,13 @@ def expected_information(model: semopy.Model, data: pd.DataFrame, params: np.nda
 
     Parameters
     ----------
-    model : semopy.Model
-    data : DataFrame
-    params, means : ndarray
+    model, data, params, means
+        As in `casewise_scores`.
 
     Returns
     -------
     ndarray
-        (q + p, q + p), symmetric.
+        Symmetric, in the order (params, means).
 
     Notes
     -----
@@ -130,11 +129,7 @@ def observed_information(model: semopy.Model, data: pd.DataFrame, params: np.nda
                          means: np.ndarray) -> np.ndarray:
     """Minus the analytic Hessian of the FIML log-likelihood in (params, means) at a point.
 
-    Parameters
-    ----------
-    model : semopy.Model
-    data : DataFrame
-    params, means : ndarray
+    The arguments are those of `casewise_scores`.
 
     Returns
     -------
@@ -157,10 +152,8 @@ def robust_vcov(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
 
     Parameters
     ----------
-    model : semopy.Model
-    data : DataFrame
-    params, means : ndarray
-        The estimates.
+    model, data, params, means
+        As in `casewise_scores` (the estimates).
 
     Returns
     -------
