@@ -61,19 +61,19 @@ def parse_expression(text: str) -> tuple:
         position += 1
         return kind, value
 
-    def sum_():
-        node = product()
-        while peek()[1] in ("+", "-"):
+    def left_associative(operators, operand):
+        """operand (operator operand)*, grouped from the left (a - b - c = (a - b) - c)."""
+        node = operand()
+        while peek()[1] in operators:
             _, op = take()
-            node = (op, node, product())
+            node = (op, node, operand())
         return node
 
+    def sum_():
+        return left_associative(("+", "-"), product)
+
     def product():
-        node = unary()
-        while peek()[1] in ("*", "/"):
-            _, op = take()
-            node = (op, node, unary())
-        return node
+        return left_associative(("*", "/"), unary)
 
     def unary():
         if peek()[1] == "-":
