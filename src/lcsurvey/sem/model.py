@@ -5,9 +5,13 @@ pvalue, ci_lower, ci_upper, std_all) and the fit table lavaan's fitMeasures() na
 work as in lavaan: two parameters with the same label are one parameter (semopy shares a
 repeated name), and `name := expression` lines add defined parameters with delta-method
 standard errors (lcsurvey.sem.defined); they are taken out of the syntax before semopy reads it. Fit
-indices are computed here from the sample and model-implied covariance matrices with
-lavaan's formulas (ML, likelihood = "normal"), since semopy lacks SRMR and scales some
+indices come from the sample and model-implied moments with lavaan's formulas (ML,
+likelihood = "normal"; lcsurvey.sem.fit_measures), since semopy lacks SRMR and scales some
 indices differently.
+
+Where the rest lives: the FIML fit in lcsurvey.sem.fiml, standard errors in lcsurvey.sem.vcov,
+std.all in lcsurvey.sem.standardize, the model's matrices and parameter names in
+lcsurvey.sem.structure, bootstrap refits in lcsurvey.sem.bootstrap.
 """
 
 from __future__ import annotations
