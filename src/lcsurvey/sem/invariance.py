@@ -78,24 +78,18 @@ def chen_rule(level: str) -> str:
 
 
 def chen_decision(level: str, delta_cfi: float, delta_rmsea: float, delta_srmr: float) -> str:
-    """"holds" or "rejected" by Chen's (2007) cut-offs; "" for configural or missing deltas.
+    """"holds" or "rejected" by Chen's (2007) cut-offs (CHEN, module docstring); "" for configural
+    or missing deltas.
 
     Parameters
     ----------
     level : str
-        "metric" or "scalar" (else "").
     delta_cfi, delta_rmsea, delta_srmr : float
         This level's index minus the previous level's (rounded to six decimals here).
 
     Returns
     -------
     str
-
-    References
-    ----------
-    Chen, F. F. (2007). Sensitivity of goodness of fit indexes to lack of measurement
-    invariance. Structural Equation Modeling, 14, 464-504. semTools: compareFit() shows the
-    deltas; the decision rule is Chen's.
     """
     if level not in CHEN or not np.all(np.isfinite([delta_cfi, delta_rmsea, delta_srmr])):
         return ""
@@ -363,31 +357,12 @@ class _Problem:
 
 def fit_level(layout: Layout, groups: list[GroupData], start: np.ndarray, *,
               observed_information: bool, tol: float = 1e-10, max_iter: int = 200) -> LevelFit:
-    """Maximise the multi-group log-likelihood from `start` (Newton, else Fisher scoring).
+    """Maximise the multi-group log-likelihood of `layout` from `start` (Newton, else Fisher
+    scoring), with standard errors from the observed (FIML) or the expected information.
 
-    Parameters
-    ----------
-    layout : Layout
-        The level's free parameters per group.
-    groups : list of GroupData
-    start : ndarray
-        Starting values (configural_start or nested_start).
-    observed_information : bool
-        Standard errors from the observed information (FIML) or the expected one.
-    tol : float
-        Converged when the predicted rise g' step is below tol.
-    max_iter : int
-
-    Returns
-    -------
-    LevelFit
-
-    Notes
-    -----
-    The ascent is lcsurvey.sem.optimize.ascend: a Newton step where -H is positive definite and
-    rises, else a Fisher-scoring step (expected information); a step that the line search
+    Returns a LevelFit. The ascent is lcsurvey.sem.optimize.ascend; a step that the line search
     cannot make rise counts as converged when its predicted rise is below 1e-6. lavaan:
-    cfa(..., group = , group.equal = ) optimised by nlminb.
+    cfa(..., group = , group.equal = ), optimised by nlminb.
     """
     problem = _Problem(layout, groups)
     value, pieces = problem.loglik(start.copy(), parts=True)
@@ -486,24 +461,11 @@ def nested_start(previous: LevelFit, layout: Layout, groups: list[GroupData]) ->
 
 
 def fit_measures(fit: LevelFit, groups: list[GroupData]) -> dict:
-    """lavaan's fitMeasures() for a multi-group ML fit.
+    """lavaan's fitMeasures() for a multi-group ML fit (fitMeasures(fit) of cfa(..., group = )).
 
-    Parameters
-    ----------
-    fit : LevelFit
-    groups : list of GroupData
-
-    Returns
-    -------
-    dict
-        The measures of lcsurvey.sem.fiml.fiml_fit_measures, under the same names.
-
-    Notes
-    -----
-    chisq = 2 (sum of the groups' logl_H1 - logl), df = G (p (p + 1) / 2 + p) - npar; the
-    baseline is the independence model per group; RMSEA and its CI times sqrt(G); SRMR the
-    groups' SRMR weighted by their sizes (see the module docstring); the formulas are
-    lcsurvey.sem.fit_measures. lavaan: fitMeasures(fit) of cfa(..., group = ).
+    Returns the measures of lcsurvey.sem.fiml.fiml_fit_measures under the same names: chisq
+    and df over all groups, the independence baseline per group, RMSEA and its CI times sqrt(G),
+    SRMR weighted by the group sizes (see the module docstring), by lcsurvey.sem.fit_measures.
     """
     n_groups = len(groups)
     p = groups[0].patterns.p
