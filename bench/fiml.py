@@ -58,7 +58,8 @@ PYTHON_JOB = """
 import json, sys, time
 start = time.perf_counter()
 import pandas as pd, semopy
-from lcsurvey.sem.fiml import fit_fiml, fiml_fit_measures, parameter_names
+from lcsurvey.sem.fiml import fit_fiml, fiml_fit_measures
+from lcsurvey.sem.structure import parameter_names
 data = pd.read_csv(sys.argv[1])
 model = semopy.Model(sys.argv[2])
 result = fit_fiml(model, data)

@@ -13,14 +13,10 @@ import pandas as pd
 import pytest
 import semopy
 
-from lcsurvey.sem.fiml import (
-    Patterns,
-    fiml_fit_measures,
-    fiml_gradient,
-    fit_fiml,
-    parameter_names,
-)
-from lcsurvey.sem.model import standardized_all
+from lcsurvey.sem.fiml import fiml_fit_measures, fiml_gradient, fit_fiml
+from lcsurvey.sem.missing import Patterns
+from lcsurvey.sem.standardize import standardized_all
+from lcsurvey.sem.structure import parameter_names
 
 from .conftest import ROOT
 from .test_sem import MODELS

@@ -8,7 +8,8 @@ refitted from the full-sample estimates:
   - "fiml": the FIML log-likelihood on resampled pattern statistics (counts, sums and
     cross-products per missingness pattern), by Newton steps with the full-sample Hessian
     (switching to the exact Hessian if that is slow), for lavaan's missing = "ml".
-  - "ml": the ML discrepancy on the resampled covariance matrix by Fisher scoring (listwise).
+  - "ml": the ML discrepancy on the resampled covariance matrix by Fisher scoring (listwise;
+    lcsurvey.sem.fiml.ml_start, the engine's one optimiser, lcsurvey.sem.optimize).
   - "fiml-bfgs": larger models (a survey wave's structural model): FIML (or, with complete
     rows, ML with free means) refits of a whole chunk of draws at once, quasi-Newton (BFGS)
     iterations from the full-sample estimates and inverse information, each draw iterated
@@ -117,14 +118,15 @@ class FimlJob:
         import pandas as pd
         import semopy
 
-        from lcsurvey.sem.fiml import Patterns, _Structure
+        from lcsurvey.sem.missing import Patterns
+        from lcsurvey.sem.structure import Structure
 
         model = semopy.Model(self.syntax)
         frame = pd.DataFrame(self.x, columns=self.observed)
         model.load(data=frame, cov=pd.DataFrame(self.h1_cov, index=self.observed,
                                                 columns=self.observed))
         _check_order(model, self.observed)
-        self._structure = _Structure(model)
+        self._structure = Structure(model)
         mask = np.isfinite(self.x)
         masks, inverse = np.unique(mask, axis=0, return_inverse=True)
         inverse = inverse.ravel()
@@ -153,7 +155,13 @@ class FimlJob:
         return base
 
     def refit(self, w: np.ndarray) -> np.ndarray | None:
-        """BFGS on -loglik / n from the full-sample estimates and inverse information."""
+        """BFGS on -loglik / n from the full-sample estimates and inverse information.
+
+        scipy's BFGS rather than the engine's Newton ascent (lcsurvey.sem.optimize): a draw
+        starts next to its maximum with the full sample's inverse information as its inverse
+        Hessian, so a few gradient-only steps do, where each Newton step would need the exact
+        Hessian.
+        """
         from scipy.optimize import minimize
 
         structure = self._structure
@@ -210,15 +218,15 @@ class MlJob:
         import pandas as pd
         import semopy
 
-        from lcsurvey.sem.fiml import _Structure
+        from lcsurvey.sem.structure import Structure
 
         model = semopy.Model(self.syntax)
         model.load(data=pd.DataFrame(self.x, columns=self.observed))
         _check_order(model, self.observed)
-        self._structure = _Structure(model)
+        self._structure = Structure(model)
 
     def run(self, weights: np.ndarray) -> np.ndarray:
-        from lcsurvey.sem.fiml import _ml_start
+        from lcsurvey.sem.fiml import ml_start
 
         structure = self._structure
         out = np.full((len(weights), len(self.theta)), np.nan)
@@ -228,7 +236,7 @@ class MlJob:
                 share = w / w.sum()
                 mean = share @ self.x
                 cov = (self.x.T * share) @ self.x - np.outer(mean, mean)
-                theta = _ml_start(structure, self.theta.copy(), cov, max_iter=100)
+                theta = ml_start(structure, self.theta.copy(), cov, max_iter=100)
                 try:
                     k_inv = np.linalg.inv(structure.sigma(theta))
                 except np.linalg.LinAlgError:
@@ -259,6 +267,13 @@ class QuasiNewtonJob:
     holding K[m, m]^-1 in rows and columns m; log|Sigma_oo| = log|Sigma| + log|K[m, m]|. So
     the weighted sum of the rows' A is W K - K (sum_i w_i P_i) K: two p x p products per draw
     instead of one per row.
+
+    Why not the engine's one optimiser (lcsurvey.sem.optimize.ascend, which the FIML fit,
+    the multi-group fit, the power analysis and MlJob's refits use): that loop moves one point
+    with Newton steps, each needing the exact Hessian (q second-order chain-rule passes). Here
+    a chunk of draws moves at once, every evaluation batched over the draws, and each draw's
+    curvature is learnt from its gradients (BFGS, no Hessian), so draws converge or fail on
+    their own while the others go on; the step halving is the same Armijo rule (1e-4).
     """
 
     syntax: str
@@ -276,22 +291,18 @@ class QuasiNewtonJob:
         import pandas as pd
         import semopy
 
-        from lcsurvey.sem.fiml import _Structure
+        from lcsurvey.sem.structure import Structure
 
         frame = pd.DataFrame(self.x, columns=self.observed)
         model = semopy.Model(self.syntax)
         model.load(data=frame, cov=frame.cov())
         _check_order(model, self.observed)
-        self._structure = _Structure(model)
+        self._structure = Structure(model)
         self._q = self._structure.q
         # Sigma(theta) and the chain rule for a chunk of draws at once (semopy's matrices:
         # Sigma = M Psi M' + Theta with M = Lambda (I - B)^-1).
-        model.update_matrices(self.theta[:self._q])
-        self._base = [np.array(mx, dtype=float) for mx in model.matrices[:4]]
-        self._places = [(np.asarray(r1[0], dtype=int), np.asarray(r1[1], dtype=int),
-                         np.asarray(r2, dtype=int)) if r1 else None
-                        for r1, r2 in model.param_ranges[:4]]
-        self._identity = np.array(model.identity_c, dtype=float)
+        self._base, self._places, self._identity = self._structure.batch_layout(
+            self.theta[:self._q])
         self._gather = []
         for n_mx, rows, cols, params, weights in self._structure.locations:
             scatter = np.zeros((len(rows), self._q))
@@ -322,7 +333,7 @@ class QuasiNewtonJob:
             self._groups.append((slice(rows[0], rows[-1] + 1), miss, flat))
         # Each row's log-likelihood and score at the full-sample estimates: every draw's
         # starting value and gradient are their weighted sums.
-        from lcsurvey.sem.fiml import casewise_scores
+        from lcsurvey.sem.vcov import casewise_scores
 
         ones = np.ones((1, len(x)))
         self._row_values = self._evaluate(self.theta[None], ones, rowwise=True)
@@ -584,16 +595,53 @@ def jackknife(job, *, workers: int = 1, chunk_size: int = CHUNK_SIZE) -> np.ndar
 
 
 def percentile_ci(values: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile CI per column over the finite rows (lavaan's boot.ci.type = "perc")."""
+    """Percentile CI per column over the finite rows.
+
+    Parameters
+    ----------
+    values : ndarray
+        (draws, quantities).
+    level : float
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Lower and upper limits: the (1 - level)/2 and (1 + level)/2 quantiles (numpy's linear
+        interpolation). lavaan: parameterEstimates(fit, boot.ci.type = "perc").
+    """
     tail = (1 - level) / 2
     return (np.nanquantile(values, tail, axis=0), np.nanquantile(values, 1 - tail, axis=0))
 
 
 def bca_ci(values: np.ndarray, estimate: np.ndarray, jack: np.ndarray | None,
            level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
-    """BCa CI (Efron 1987): z0 = Phi^-1(share of draws below the estimate, ties half),
-    a = sum(U^3) / (6 sum(U^2)^1.5) with U the jackknife influence values (a = 0 without
-    jackknife: lavaan's "bca.simple"); limits at Phi(z0 + (z0 + z) / (1 - a (z0 + z)))."""
+    """Bias-corrected and accelerated (BCa) bootstrap CI per column.
+
+    Parameters
+    ----------
+    values : ndarray
+        (draws, quantities); rows with a NaN are left out.
+    estimate : ndarray
+        The full-sample estimates.
+    jack : ndarray or None
+        Leave-one-out values (rows, quantities); None: no acceleration.
+    level : float
+
+    Returns
+    -------
+    (ndarray, ndarray)
+
+    Notes
+    -----
+    z0 = Phi^-1(share of draws below the estimate, ties half), a = sum(U^3) / (6 sum(U^2)^1.5)
+    with U the jackknife influence values (a = 0 without jackknife: lavaan's "bca.simple");
+    limits at the quantiles Phi(z0 + (z0 + z) / (1 - a (z0 + z))) for z = Phi^-1((1 -+ level)/2).
+    boot::boot.ci(type = "bca") with the jackknife acceleration.
+
+    References
+    ----------
+    Efron, B. (1987). Better bootstrap confidence intervals. JASA, 82, 171-185.
+    """
     norm = _Normal()
     ok = np.isfinite(values).all(axis=1)
     values = values[ok]
@@ -617,7 +665,27 @@ def bca_ci(values: np.ndarray, estimate: np.ndarray, jack: np.ndarray | None,
 
 
 def monte_carlo(estimate: np.ndarray, vcov: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
-    """Draws of the free parameters from N(estimate, vcov) (the Monte Carlo CI's input)."""
+    """Draws of the free parameters from N(estimate, vcov) (the Monte Carlo CI's input).
+
+    Parameters
+    ----------
+    estimate : ndarray
+    vcov : ndarray
+    n_draws : int
+    seed : int
+        Drawn from SeedSequence([seed, 1]), apart from the bootstrap's streams.
+
+    Returns
+    -------
+    ndarray
+        (n_draws, quantities). semTools: monteCarloCI(fit) evaluates the := expressions on
+        such draws.
+
+    References
+    ----------
+    Preacher, K. J. & Selig, J. P. (2012). Advantages of Monte Carlo confidence intervals for
+    indirect effects. Communication Methods and Measures, 6, 77-98.
+    """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     return rng.multivariate_normal(estimate, vcov, size=n_draws, method="eigh")
 

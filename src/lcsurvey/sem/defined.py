@@ -61,19 +61,19 @@ def parse_expression(text: str) -> tuple:
         position += 1
         return kind, value
 
-    def sum_():
-        node = product()
-        while peek()[1] in ("+", "-"):
+    def left_associative(operators, operand):
+        """operand (operator operand)*, grouped from the left (a - b - c = (a - b) - c)."""
+        node = operand()
+        while peek()[1] in operators:
             _, op = take()
-            node = (op, node, product())
+            node = (op, node, operand())
         return node
 
+    def sum_():
+        return left_associative(("+", "-"), product)
+
     def product():
-        node = unary()
-        while peek()[1] in ("*", "/"):
-            _, op = take()
-            node = (op, node, unary())
-        return node
+        return left_associative(("*", "/"), unary)
 
     def unary():
         if peek()[1] == "-":
@@ -213,8 +213,25 @@ def delta_method(definitions: list[Definition], names: list[str], theta: np.ndar
                  vcov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Estimates and delta-method standard errors of the defined parameters.
 
+    Parameters
+    ----------
+    definitions : list of Definition
+    names : list of str
+        Free parameters' names, in the order of theta.
+    theta : ndarray
+    vcov : ndarray
+        Covariance matrix of theta.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Estimates and standard errors of the := rows.
+
+    Notes
+    -----
     se = sqrt(diag(J V J')) with J the Jacobian of the expressions in the free parameters and V
-    their covariance matrix, as lavaan's parameterEstimates() reports for := rows.
+    their covariance matrix, as lavaan's parameterEstimates() reports for := rows
+    (lav_model_vcov_se, the delta method with lav_func_jacobian_complex).
     """
     theta = np.asarray(theta, dtype=float)
     jac = gradient(definitions, names, theta)

@@ -15,7 +15,7 @@ the model is Sigma_g = Lambda_g Psi_g Lambda_g' + Theta_g and mu_g = nu_g + Lamb
 
 Estimation is maximum likelihood on the sum of the groups' log-likelihoods. With
 missing = "fiml" (lavaan's missing = "ml") every row with at least one answer counts, through
-the per-pattern statistics of lcsurvey.sem.fiml.Patterns; with missing = "listwise" only complete
+the per-pattern statistics of lcsurvey.sem.missing.Patterns; with missing = "listwise" only complete
 rows count. Equality constraints are one shared parameter. The optimiser takes Newton steps
 with the analytic gradient and Hessian (chain rule from the groups' d loglik / d(mu, Sigma) to
 the parameters, plus the second-order terms of the bilinear Lambda Psi Lambda' and
@@ -51,10 +51,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from lcsurvey.errors import InputError
-from lcsurvey.sem.fiml import LOG_2PI, Patterns, rmsea_ci
+from lcsurvey.sem import fit_measures as fm
+from lcsurvey.sem.missing import Patterns
+from lcsurvey.sem.optimize import ascend, solve_pd
 from lcsurvey.sem.syntax import parse_model
 
 log = logging.getLogger("lcsurvey")
@@ -77,7 +78,19 @@ def chen_rule(level: str) -> str:
 
 
 def chen_decision(level: str, delta_cfi: float, delta_rmsea: float, delta_srmr: float) -> str:
-    """"holds" or "rejected" by Chen's (2007) cut-offs; "" for configural or missing deltas."""
+    """"holds" or "rejected" by Chen's (2007) cut-offs (CHEN, module docstring); "" for configural
+    or missing deltas.
+
+    Parameters
+    ----------
+    level : str
+    delta_cfi, delta_rmsea, delta_srmr : float
+        This level's index minus the previous level's (rounded to six decimals here).
+
+    Returns
+    -------
+    str
+    """
     if level not in CHEN or not np.all(np.isfinite([delta_cfi, delta_rmsea, delta_srmr])):
         return ""
     cfi, rmsea, srmr = CHEN[level]
@@ -260,7 +273,7 @@ def group_data(name: str, x: np.ndarray, missing: str) -> GroupData:
     """Pattern statistics, the saturated (H1) moments and the baseline log-likelihood.
 
     H1 is the sample mean and covariance matrix (divisor N) of complete data, else the EM
-    estimate (lcsurvey.sem.fiml.Patterns.h1), as lavaan's h1 for missing = "ml".
+    estimate (lcsurvey.sem.missing.Patterns.h1), as lavaan's h1 for missing = "ml".
     """
     if missing == "listwise":
         x = x[np.isfinite(x).all(axis=1)]
@@ -271,11 +284,7 @@ def group_data(name: str, x: np.ndarray, missing: str) -> GroupData:
     else:
         mean, cov = patterns.h1()
     cov = (cov + cov.T) / 2
-    counts = patterns.observed.T.astype(float) @ patterns.n
-    sums = patterns.sums.sum(axis=0)
-    squares = np.einsum("kii->i", patterns.cross)
-    variances = squares / counts - (sums / counts) ** 2
-    baseline = float(-0.5 * (counts * (LOG_2PI + np.log(variances) + 1)).sum())
+    baseline = fm.independence_loglik(*patterns.marginals())
     return GroupData(name=name, patterns=patterns, n=patterns.n_rows, h1_mean=mean,
                      h1_cov=cov, loglik_h1=float(patterns.loglik(cov, mean)),
                      loglik_baseline=baseline)
@@ -346,61 +355,46 @@ class _Problem:
         return grad, hess, (info + info.T) / 2
 
 
-def _solve_pd(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
-    try:
-        chol = np.linalg.cholesky(matrix)
-    except np.linalg.LinAlgError:
-        return None
-    return np.linalg.solve(chol.T, np.linalg.solve(chol, rhs))
-
-
 def fit_level(layout: Layout, groups: list[GroupData], start: np.ndarray, *,
               observed_information: bool, tol: float = 1e-10, max_iter: int = 200) -> LevelFit:
-    """Maximise the multi-group log-likelihood from `start` (Newton, else Fisher scoring)."""
+    """Maximise the multi-group log-likelihood of `layout` from `start` (Newton, else Fisher
+    scoring), with standard errors from the observed (FIML) or the expected information.
+
+    Returns a LevelFit. The ascent is lcsurvey.sem.optimize.ascend; a step that the line search
+    cannot make rise counts as converged when its predicted rise is below 1e-6. lavaan:
+    cfa(..., group = , group.equal = ), optimised by nlminb.
+    """
     problem = _Problem(layout, groups)
-    theta = start.copy()
-    value, pieces = problem.loglik(theta, parts=True)
+    value, pieces = problem.loglik(start.copy(), parts=True)
     if not np.isfinite(value):
         raise np.linalg.LinAlgError("the starting values give a covariance matrix that is not "
                                     "positive definite")
-    converged = False
-    iterations = 0
-    current = None                  # the derivatives at the present theta, once computed
-    for iterations in range(1, max_iter + 1):  # noqa: B007
-        grad, hess, info = current = problem.derivatives(theta, pieces)
-        step = _solve_pd(-hess, grad)
+
+    def direction(theta, pieces):
+        current = problem.derivatives(theta, pieces)
+        grad, hess, info = current
+        step = solve_pd(-hess, grad)
         if step is None or grad @ step <= 0:
             scale = np.sqrt(np.diag(info))
-            step = _solve_pd(info / np.outer(scale, scale) + 1e-8 * np.eye(len(grad)),
-                             grad / scale)
+            step = solve_pd(info / np.outer(scale, scale) + 1e-8 * np.eye(len(grad)),
+                            grad / scale)
             if step is None:
-                break
+                return None, np.nan, current
             step = step / scale
-        increase = grad @ step
-        if increase < tol:
-            converged = True
-            break
-        t = 1.0
-        while t > 1e-10:
-            new_value, new_pieces = problem.loglik(theta + t * step, parts=True)
-            if new_value >= value + 1e-4 * t * increase:
-                break
-            t /= 2
-        else:
-            converged = increase < 1e-6
-            break
-        theta = theta + t * step
-        value, pieces = new_value, new_pieces
-        current = None
+        return step, grad @ step, current
+
+    fit = ascend(lambda theta: problem.loglik(theta, parts=True), direction, start.copy(),
+                 tol=tol, max_iter=max_iter, value=value, state=pieces, stalled=1e-6)
+    current = fit.last       # the derivatives at the returned theta, when computed there
     if current is None:
-        current = problem.derivatives(theta, pieces, hessian=observed_information)
+        current = problem.derivatives(fit.x, fit.state, hessian=observed_information)
     _, hess, info = current
     try:
         vcov = np.linalg.inv(-hess if observed_information else info)
     except np.linalg.LinAlgError:
         vcov = np.full((layout.q, layout.q), np.nan)
-    return LevelFit(level=layout.level, layout=layout, theta=theta, loglik=float(value),
-                    vcov=vcov, converged=converged, iterations=iterations)
+    return LevelFit(level=layout.level, layout=layout, theta=fit.x, loglik=float(fit.value),
+                    vcov=vcov, converged=fit.converged, iterations=fit.iterations)
 
 
 def configural_start(layout: Layout, groups: list[GroupData]) -> np.ndarray:
@@ -467,7 +461,12 @@ def nested_start(previous: LevelFit, layout: Layout, groups: list[GroupData]) ->
 
 
 def fit_measures(fit: LevelFit, groups: list[GroupData]) -> dict:
-    """lavaan's fitMeasures() for a multi-group ML fit (see the module docstring)."""
+    """lavaan's fitMeasures() for a multi-group ML fit (fitMeasures(fit) of cfa(..., group = )).
+
+    Returns the measures of lcsurvey.sem.fiml.fiml_fit_measures under the same names: chisq
+    and df over all groups, the independence baseline per group, RMSEA and its CI times sqrt(G),
+    SRMR weighted by the group sizes (see the module docstring), by lcsurvey.sem.fit_measures.
+    """
     n_groups = len(groups)
     p = groups[0].patterns.p
     n = sum(g.n for g in groups)
@@ -478,29 +477,14 @@ def fit_measures(fit: LevelFit, groups: list[GroupData]) -> dict:
     chisq = max(2 * (loglik_h1 - fit.loglik), 0.0) if df != 0 else 0.0
     base_chisq = 2 * (loglik_h1 - sum(g.loglik_baseline for g in groups))
     base_df = moments - 2 * p * n_groups
-    cfi_den = max(chisq - df, base_chisq - base_df, 0.0)
-    cfi = 1 - max(chisq - df, 0.0) / cfi_den if cfi_den > 0 else 1.0
-    root_g = np.sqrt(n_groups)
-    if df > 0:
-        tli = (base_chisq / base_df - chisq / df) / (base_chisq / base_df - 1)
-        rmsea = float(np.sqrt(max(chisq - df, 0.0) / (df * n))) * root_g
-        pvalue = float(special.chdtrc(df, chisq))
-    else:
-        tli, rmsea, pvalue = 1.0, 0.0, np.nan
-    lower, upper = rmsea_ci(chisq, df, n)
     srmr = 0.0
     for gl, gd in zip(fit.layout.groups, groups, strict=True):
         mu, sigma = implied(gl, fit.theta)
-        scale = 1 / np.sqrt(np.diag(gd.h1_cov))
-        resid_cov = (gd.h1_cov - sigma) * np.outer(scale, scale)
-        resid_mean = (gd.h1_mean - mu) * scale
-        residuals = np.concatenate([resid_cov[np.tril_indices(p)], resid_mean])
-        srmr += gd.n * float(np.sqrt(np.mean(residuals**2)))
+        srmr += gd.n * fm.srmr(gd.h1_cov, sigma, gd.h1_mean, mu)
     return {
-        "ntotal": n, "npar": npar, "chisq": chisq, "df": df, "pvalue": pvalue, "cfi": cfi,
-        "tli": tli, "rmsea": rmsea, "rmsea_ci_lower": lower * root_g,
-        "rmsea_ci_upper": upper * root_g, "srmr": srmr / n,
-        "aic": -2 * fit.loglik + 2 * npar, "bic": -2 * fit.loglik + np.log(n) * npar,
+        "ntotal": n, "npar": npar, "chisq": chisq, "df": df,
+        **fm.indices(chisq, df, base_chisq, base_df, n, groups=n_groups), "srmr": srmr / n,
+        "aic": fm.aic(fit.loglik, npar), "bic": fm.bic(fit.loglik, npar, n),
         "logl": fit.loglik, "unrestricted_logl": loglik_h1, "baseline_chisq": base_chisq,
         "baseline_df": base_df,
     }
@@ -550,10 +534,30 @@ def fit_invariance(data: pd.DataFrame, factors: dict[str, list[str]], group: str
                    group_order: list | None = None, missing: str = "fiml") -> InvarianceResult:
     """Fit the configural, metric and scalar models of `factors` with `group` as groups.
 
-    `group_order` fixes the groups and their order (the first is the reference group of the
-    latent means); by default the sorted distinct values. Each group needs every item with at
-    least two answers and some variance (see `usable_groups` to screen groups beforehand).
-    A level that fails to converge is reported in `errors` and has no fit measures.
+    Parameters
+    ----------
+    data : DataFrame
+        Items and the grouping column.
+    factors : dict
+        Factor -> its indicators (the model's =~ lines).
+    group : str
+        The grouping column.
+    group_order : list, optional
+        The groups and their order (the first is the reference group of the latent means); by
+        default the sorted distinct values.
+    missing : {"fiml", "listwise"}
+
+    Returns
+    -------
+    InvarianceResult
+        A level that fails to converge is reported in `errors` and has no fit measures.
+
+    Notes
+    -----
+    Each group needs every item with at least two answers and some variance (see
+    `usable_groups` to screen groups beforehand). Each level starts from the level before.
+    lavaan: cfa(model, data, group = group, group.equal = ...) for the three levels
+    (semTools::measurementInvariance).
     """
     if missing not in ("fiml", "listwise"):
         raise InputError(f"estimation.missing {missing!r} is not available",
@@ -647,9 +651,25 @@ def invariance_table(data: pd.DataFrame, factors: dict[str, list[str]], group: s
                      missing: str = "fiml") -> pd.DataFrame:
     """The invariance table (COLUMNS): one row per level, or one row saying why there is none.
 
-    `order` gives (value, label) per group in the order wanted (the first is the reference
-    group); by default the sorted distinct values labelled by themselves. Groups below
-    `min_size` or with an unusable item are left out (see usable_groups), with a note.
+    Parameters
+    ----------
+    data : DataFrame
+    factors : dict
+        Factor -> its indicators.
+    group : str
+        The grouping column.
+    order : list of (value, label), optional
+        The groups in the order wanted (the first is the reference group); by default the
+        sorted distinct values labelled by themselves.
+    min_size : int
+        Groups below it, or with an unusable item, are left out (see usable_groups), with a note.
+    missing : {"fiml", "listwise"}
+
+    Returns
+    -------
+    DataFrame
+        COLUMNS: the fit measures per level, the deltas against the previous level and Chen's
+        decision with its rule.
     """
     items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
     if group not in data.columns:

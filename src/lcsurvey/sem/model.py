@@ -5,9 +5,13 @@ pvalue, ci_lower, ci_upper, std_all) and the fit table lavaan's fitMeasures() na
 work as in lavaan: two parameters with the same label are one parameter (semopy shares a
 repeated name), and `name := expression` lines add defined parameters with delta-method
 standard errors (lcsurvey.sem.defined); they are taken out of the syntax before semopy reads it. Fit
-indices are computed here from the sample and model-implied covariance matrices with
-lavaan's formulas (ML, likelihood = "normal"), since semopy lacks SRMR and scales some
+indices come from the sample and model-implied moments with lavaan's formulas (ML,
+likelihood = "normal"; lcsurvey.sem.fit_measures), since semopy lacks SRMR and scales some
 indices differently.
+
+Where the rest lives: the FIML fit in lcsurvey.sem.fiml, standard errors in lcsurvey.sem.vcov,
+std.all in lcsurvey.sem.standardize, the model's matrices and parameter names in
+lcsurvey.sem.structure, bootstrap refits in lcsurvey.sem.bootstrap.
 """
 
 from __future__ import annotations
@@ -20,25 +24,26 @@ import numpy as np
 import pandas as pd
 import semopy
 from scipy import special
-from semopy.inspector import inspect_list
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem import bootstrap as boot
+from lcsurvey.sem import fit_measures as fm
 from lcsurvey.sem.defined import (
     defined_values,
     delta_method,
     evaluate_all,
 )
-from lcsurvey.sem.fiml import (
-    FimlResult,
-    expected_information,
-    fiml_fit_measures,
-    fit_fiml,
-    observed_information,
-    rmsea_ci,
-    robust_vcov,
+from lcsurvey.sem.fiml import FimlResult, fiml_fit_measures, fit_fiml
+from lcsurvey.sem.standardize import standardized_all, standardized_inference
+from lcsurvey.sem.structure import (
+    Intercepts,
+    fixed_exogenous,
+    free_parameters,
+    parameter_keys,
+    parameter_listing,
 )
 from lcsurvey.sem.syntax import ModelSpec, _is_number, parse_model  # noqa: F401
+from lcsurvey.sem.vcov import expected_information, observed_information, robust_vcov
 
 ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower",
                     "ci_upper", "std_all", "std_all_se", "std_all_z", "std_all_pvalue",
@@ -79,16 +84,35 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
               information: str | None = None) -> FittedModel:
     """Fit a model by maximum likelihood and tabulate it as lavaan would.
 
-    missing = "fiml": full-information ML with free means (lavaan's missing = "ml"), every
-    row with at least one answer counts, standard errors from the observed information.
-    missing = "listwise": ML on the complete rows (lavaan's default), expected information.
-    se = "robust": sandwich standard errors H^-1 B H^-1 (observed information H, B the sum of
-    the casewise score products), as lavaan's estimator = "MLR"; with listwise data the model
-    gets free means for this, as lavaan's MLR does.
-    information = "observed" or "expected" chooses the information matrix of the standard
-    errors (se = "standard") as lavaan's `information` argument; None takes lavaan's default
-    (observed under FIML, expected under listwise). Expected information under FIML is
-    lavaan's structured one: at the model-implied moments, given the missingness patterns.
+    Parameters
+    ----------
+    syntax : str
+        lavaan model syntax (=~, ~, ~~, labels, fixed values, := definitions).
+    data : DataFrame
+        The observed variables, NaN where missing.
+    name : str
+        The model's name in messages.
+    missing : {"fiml", "listwise"}
+        "fiml": full-information ML with free means (lavaan's missing = "ml"), every row with at
+        least one answer counts. "listwise": ML on the complete rows (lavaan's default).
+    se : {"standard", "robust"}
+        "robust": sandwich standard errors H^-1 B H^-1 (observed information H, B the sum of the
+        casewise score products), as lavaan's estimator = "MLR"; with listwise data the model
+        gets free means for this, as lavaan's MLR does.
+    information : {"observed", "expected"}, optional
+        The information matrix of the standard errors (se = "standard"), lavaan's
+        `information`; None takes lavaan's default (observed under FIML, expected under
+        listwise). Expected information under FIML is lavaan's structured one: at the
+        model-implied moments, given the missingness patterns.
+
+    Returns
+    -------
+    FittedModel
+        estimates (ESTIMATE_COLUMNS, lavaan's parameterEstimates() and standardizedSolution()),
+        fit (FIT_COLUMNS, lavaan's fitMeasures()), the free parameters and their vcov.
+
+    Notes
+    -----
     Defined parameters (:=) get delta-method standard errors from the same covariance matrix.
     Observed exogenous regressors (observed variables that only predict, fixed_exogenous) are
     lavaan's default fixed.x = TRUE: their variances, covariances and (under FIML) means are
@@ -97,7 +121,8 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
     in such a regressor are left out, with a warning, as lavaan does.
     Under FIML the "~1" rows are lavaan's intercepts: of an observed outcome of a regression,
     its mean minus the predicted part (see Intercepts); of an indicator, its mean minus the
-    loadings times the factor means.
+    loadings times the factor means. lavaan: sem(syntax, data, missing = "ml") followed by
+    parameterEstimates(), standardizedSolution() and fitMeasures().
     """
     spec = parse_model(syntax, name=name)
     if se not in SE_TYPES:
@@ -111,7 +136,7 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
                          expected="item names from the codebook")
     values = data[spec.observed].astype(float)
     model = semopy.Model(spec.semopy_syntax)
-    active = [k for k, v in model.parameters.items() if v.active]
+    active = free_parameters(model)
     result = None
     if missing == "fiml":
         used = values[values.notna().any(axis=1)]
@@ -206,118 +231,12 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
                        row_columns=row_columns, fiml=result, intercepts=intercepts)
 
 
-class Intercepts:
-    """lavaan's intercepts ("~1" rows) from the means of the observed variables.
-
-    A FIML fit here has one free mean per observed variable: a saturated mean structure, as
-    lavaan's free intercepts with the latent intercepts fixed at 0 are, but lavaan reports
-    intercepts. In semopy's matrices, eta = (I - B)^-1 (alpha + zeta) holds the latent
-    variables and the observed variables of the structural part, and mu = nu + Lambda E[eta]
-    the means of the observed ones. An observed variable in eta has E[eta] = its mean, so with
-    alpha = 0 for the latent variables, E[eta] is linear in the means: the latent rows solve
-    ((I - B) E[eta])_latent = 0. The intercept of an observed variable in eta is then its
-    alpha = ((I - B) E[eta])_v, and of any other observed variable (an indicator, or an outcome
-    that semopy keeps in Lambda) its nu = mu_v - Lambda_v E[eta]. So the intercepts are
-    A(params) mu; with no observed variable in eta, A = I and the intercepts are the means.
-    theta below is (params, means), the order of FittedModel.theta under FIML.
-    """
-
-    def __init__(self, model: semopy.Model):
-        self.model = model
-        self.observed = list(model.vars["observed"])
-        self.q = len(model.param_vals)
-        position = {v: i for i, v in enumerate(self.observed)}
-        eta = list(model.names_beta[0])
-        self.in_eta = np.array([k for k, v in enumerate(eta) if v in position], dtype=int)
-        self.latent = np.array([k for k, v in enumerate(eta) if v not in position], dtype=int)
-        self.of_eta = np.array([position[eta[k]] for k in self.in_eta], dtype=int)
-        lambda_rows = list(model.names_lambda[0])
-        self.lambda_rows = np.array([lambda_rows.index(v) for v in self.observed], dtype=int)
-        self.identity = len(self.in_eta) == 0
-        self.params = np.array(model.param_vals, dtype=float)   # where the model is left
-
-    def matrix(self, params: np.ndarray) -> np.ndarray:
-        """A(params): intercepts = A @ means. Leaves the model's matrices at params; the
-        public methods put them back at the estimates."""
-        p = len(self.observed)
-        if self.identity:
-            return np.eye(p)
-        self.model.update_matrices(params)
-        beta, lamb = (np.asarray(mx, dtype=float) for mx in self.model.matrices[:2])
-        i_b = np.eye(len(beta)) - beta
-        expect = np.zeros((len(beta), p))                     # E[eta] = expect @ means
-        expect[self.in_eta, self.of_eta] = 1.0
-        if len(self.latent):
-            lat, obs = self.latent, self.in_eta
-            expect[lat] = -np.linalg.solve(i_b[np.ix_(lat, lat)], i_b[np.ix_(lat, obs)]
-                                           @ expect[obs])
-        out = np.eye(p) - lamb[self.lambda_rows] @ expect
-        out[self.of_eta] = (i_b @ expect)[self.in_eta]
-        return out
-
-    def reported(self, thetas: np.ndarray) -> np.ndarray:
-        """(params, intercepts) for each row of thetas = (params, means)."""
-        thetas = np.asarray(thetas, dtype=float)
-        if self.identity or not len(thetas):
-            return thetas
-        q = self.q
-        out = thetas.copy()
-        for row, theta in zip(out, thetas, strict=True):
-            row[q:] = self.matrix(theta[:q]) @ theta[q:]
-        self.model.update_matrices(self.params)
-        return out
-
-    def jacobian(self, theta: np.ndarray) -> np.ndarray:
-        """d reported / d theta: central differences in params, A in the means."""
-        theta = np.asarray(theta, dtype=float)
-        k = len(theta)
-        jac = np.eye(k)
-        if self.identity:
-            return jac
-        q = self.q
-        for j in range(q):
-            h = 1e-6 * max(1.0, abs(theta[j]))
-            up, down = theta.copy(), theta.copy()
-            up[j] += h
-            down[j] -= h
-            jac[q:, j] = (self.matrix(up[:q]) @ theta[q:]
-                          - self.matrix(down[:q]) @ theta[q:]) / (2 * h)
-        jac[q:, q:] = self.matrix(theta[:q])
-        self.model.update_matrices(self.params)
-        return jac
-
-
 def _inverse(information: np.ndarray) -> np.ndarray:
     """The covariance matrix of the estimates; NaN where the information is singular."""
     try:
         return np.linalg.inv(information)
     except np.linalg.LinAlgError:
         return np.full_like(information, np.nan)
-
-
-def parameter_keys(model: semopy.Model, spec: ModelSpec) -> list[tuple[str, tuple[str, str, str]]]:
-    """(semopy name, (lhs, op, rhs) in lavaan's notation) for every place of every free parameter.
-
-    A shared label gives one name with several places. semopy keeps observed outcomes of
-    regressions in its loading matrix, so a loading counts as =~ only when its factor is one
-    of the model's latent variables.
-    """
-    out = []
-    for param, value in model.parameters.items():
-        if not value.active:
-            continue
-        for loc in value.locations:
-            n_mx = next(i for i, mx in enumerate(model.matrices) if mx is loc.matrix)
-            rows, cols = model.names[n_mx]
-            lhs, rhs = rows[loc.indices[0]], cols[loc.indices[1]]
-            if n_mx == 1 and rhs in spec.measurement:
-                out.append((param, (rhs, "=~", lhs)))
-            elif n_mx <= 1:
-                out.append((param, (lhs, "~", rhs)))
-            else:
-                out.append((param, (lhs, "~~", rhs)))
-                out.append((param, (rhs, "~~", lhs)))
-    return out
 
 
 def _row_columns(model: semopy.Model, spec: ModelSpec,
@@ -370,8 +289,8 @@ def _rows(records: list[tuple]) -> pd.DataFrame:
 
 def _estimates_table(model: semopy.Model, spec: ModelSpec, se_free: np.ndarray) -> pd.DataFrame:
     """Every parameter (free and fixed) in lavaan's notation; se_free in param_vals order."""
-    table = inspect_list(model, information=None, index_names=True)
-    active = [k for k, v in model.parameters.items() if v.active]
+    table = parameter_listing(model)
+    active = free_parameters(model)
     se_of = dict(zip(active, se_free, strict=True))
     loadings = {(lat, ind) for lat, inds in spec.measurement.items() for ind in inds}
     records = []
@@ -522,139 +441,36 @@ def _path_job(fitted: FittedModel, x: np.ndarray, observed: list[str]) -> boot.P
     return job
 
 
-def standardized_all(estimates: pd.DataFrame, model: semopy.Model) -> pd.Series:
-    """lavaan's std.all: every variable scaled to unit model-implied variance.
-
-    Loadings and regressions are multiplied by sd(rhs or factor) / sd(lhs or indicator);
-    variances are divided by the total variance; covariances between two residuals (or two
-    factors) are divided by the product of their own standard deviations, i.e. reported as a
-    correlation of residuals, as lavaan does. Uses the model's current matrices.
-    """
-    standardize = _standardizer(estimates, model)
-    return pd.Series(standardize(estimates["est"].to_numpy(dtype=float)), index=estimates.index,
-                     dtype=float)
-
-
-def _standardizer(estimates: pd.DataFrame, model: semopy.Model):
-    """std_all of the rows of `estimates` as a function of their est values (an array).
-
-    The total variances come from the model's matrices at the time of the call.
-    """
-    names = list(model.names_lambda[0]) + list(model.names_beta[0])
-    where = {v: i for i, v in enumerate(names)}
-    lhs = np.array([where[v] for v in estimates["lhs"]])
-    ops = estimates["op"].to_numpy()
-    rhs = np.array([where.get(v, -1) for v in estimates["rhs"].fillna("")])
-    variance_row = {}
-    for i, (a, op, b) in enumerate(zip(estimates["lhs"], ops, estimates["rhs"], strict=True)):
-        if op == "~~" and a == b:
-            variance_row.setdefault(a, i)
-    own_lhs = np.array([variance_row.get(v, -1) for v in estimates["lhs"]])
-    own_rhs = np.array([variance_row.get(v, -1) for v in estimates["rhs"].fillna("")])
-    mean = ops == "~1"
-    loading = ops == "=~"
-    regression = ops == "~"
-    variance = (ops == "~~") & (lhs == rhs)
-    covariance = (ops == "~~") & (lhs != rhs) & (own_lhs >= 0) & (own_rhs >= 0)
-
-    def standardize(est: np.ndarray) -> np.ndarray:
-        sigma, (_, c) = model.calc_sigma()
-        latent_cov = c @ model.matrices[2] @ c.T
-        total = np.concatenate([np.diag(sigma), np.diag(latent_cov)])
-        out = np.full(len(est), np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[mean] = est[mean] / np.sqrt(total[lhs[mean]])
-            out[loading] = est[loading] * np.sqrt(total[lhs[loading]] / total[rhs[loading]])
-            out[regression] = est[regression] * np.sqrt(total[rhs[regression]]
-                                                        / total[lhs[regression]])
-            out[variance] = est[variance] / total[lhs[variance]]
-            out[covariance] = est[covariance] / np.sqrt(est[own_lhs[covariance]]
-                                                         * est[own_rhs[covariance]])
-        return out
-
-    return standardize
-
-
-def standardized_inference(model: semopy.Model, spec: ModelSpec, estimates: pd.DataFrame,
-                           row_columns: list[str | None], columns: list[str], theta: np.ndarray,
-                           vcov: np.ndarray, reported=None) -> pd.DataFrame:
-    """Standard errors, z, p and 95% CIs of std_all, as lavaan's standardizedSolution().
-
-    Delta method: std_all (every row, the := rows evaluated on the standardised labelled
-    parameters) is a function of the free parameters theta; its Jacobian by central
-    differences gives the covariance J V J' with V the model's vcov (robust for MLR). A row
-    whose standardised value does not move with theta (a fixed latent variance or mean) gets
-    se 0 and no z or p, as in lavaan. reported(thetas) maps theta to the values the rows show
-    (Intercepts.reported under FIML); None: theta itself.
-    """
-    base = estimates[estimates["op"] != ":="]
-    est = base["est"].to_numpy(dtype=float)
-    rows = np.flatnonzero([c is not None for c in row_columns[:len(base)]])
-    position = {name: i for i, name in enumerate(columns)}
-    take = np.array([position[row_columns[i]] for i in rows], dtype=int)
-    q = len(model.param_vals)
-    definitions = list(spec.definitions)
-    labelled = base.assign(label=base["label"].fillna(""))
-    labelled = labelled[labelled["label"] != ""].drop_duplicates("label")
-    label_rows = [base.index.get_loc(i) for i in labelled.index]
-    label_names = list(labelled["label"])
-    standardize = _standardizer(base, model)
-
-    def standardized(point: np.ndarray) -> np.ndarray:
-        values = est.copy()
-        values[rows] = (reported(point[None])[0] if reported is not None else point)[take]
-        model.update_matrices(point[:q])
-        std = standardize(values)
-        if not definitions:
-            return std
-        labels = dict(zip(label_names, std[label_rows], strict=True))
-        extra = [float(v) for v in evaluate_all(definitions, labels).values()]
-        return np.concatenate([std, extra])
-
-    theta = np.asarray(theta, dtype=float)
-    center = standardized(theta)
-    jac = np.empty((len(center), len(theta)))
-    for j in range(len(theta)):
-        h = 1e-6 * max(1.0, abs(theta[j]))
-        up, down = theta.copy(), theta.copy()
-        up[j] += h
-        down[j] -= h
-        jac[:, j] = (standardized(up) - standardized(down)) / (2 * h)
-    model.update_matrices(theta[:q])
-    cov = jac @ vcov @ jac.T
-    se = np.sqrt(np.clip(np.diag(cov), 0, None))
-    se = np.where(se > 1e-9 * np.maximum(1.0, np.abs(center)), se, 0.0)
-    std = estimates["std_all"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(se > 0, std / se, np.nan)
-    half = special.ndtri(0.975) * se
-    return pd.DataFrame({"std_all_se": se, "std_all_z": z,
-                         "std_all_pvalue": 2 * special.ndtr(-np.abs(z)),
-                         "std_all_ci_lower": std - half, "std_all_ci_upper": std + half},
-                        index=estimates.index)
-
-
-def fixed_exogenous(model: semopy.Model, spec: ModelSpec) -> list[str]:
-    """Observed exogenous regressors whose variances and covariances semopy fixes at their
-    sample values (lavaan's fixed.x = TRUE): observed variables that only ever predict, with
-    no free variance of their own in the model."""
-    free = {key for _, key in parameter_keys(model, spec)}
-    return [v for v in model.vars["observed"] if v in model.vars["exogenous"]
-            and (v, "~~", v) not in free]
-
-
 def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int,
                  fixed_x: list[str] | None = None) -> pd.DataFrame:
     """lavaan's fitMeasures() for an ML fit without mean structure (listwise data).
 
+    Parameters
+    ----------
+    model : semopy.Model
+        The fitted model.
+    data : DataFrame
+        The complete rows it was fitted to.
+    n_free : int
+        Free parameters.
+    fixed_x : list of str, optional
+        Observed exogenous regressors with moments fixed at the sample values (lavaan's default
+        fixed.x = TRUE).
+
+    Returns
+    -------
+    DataFrame
+        One row, FIT_COLUMNS.
+
+    Notes
+    -----
     chisq = N F_ML with F_ML = log|Sigma| + tr(S Sigma^-1) - log|S| - p and S the covariance
-    matrix with divisor N; baseline = the independence model; CFI, TLI, RMSEA (90% CI by the
-    noncentral chi-square) use N; SRMR is Bentler's (residuals scaled by the sample SDs, lower
-    triangle with diagonal); AIC/BIC from the log-likelihood with the free parameters.
-    Observed exogenous regressors with moments fixed at the sample values (`fixed_x`, lavaan's
-    default fixed.x = TRUE) count as lavaan counts them: their k(k+1)/2 moments leave the
-    degrees of freedom, the baseline model keeps their covariances, and the log-likelihood is
-    that of the other variables given them.
+    matrix with divisor N; the baseline is the independence model (its chisq
+    N (log|diag S| - log|S|)); CFI, TLI, RMSEA and its 90% CI, SRMR (covariances only), AIC and
+    BIC by lcsurvey.sem.fit_measures. Fixed regressors count as lavaan counts them: their
+    k(k+1)/2 moments leave the degrees of freedom, the baseline model keeps their covariances,
+    and the log-likelihood is that of the other variables given them. lavaan: fitMeasures(fit)
+    of sem(syntax, data) (missing = "listwise").
     """
     observed = list(model.vars["observed"])
     x = data[observed].to_numpy(float)
@@ -663,31 +479,24 @@ def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int,
     sigma = model.calc_sigma()[0]
     _, logdet_sigma = np.linalg.slogdet(sigma)
     _, logdet_s = np.linalg.slogdet(s)
-    f_ml = logdet_sigma + np.trace(s @ np.linalg.inv(sigma)) - logdet_s - p
+    trace = np.trace(s @ np.linalg.inv(sigma))
+    f_ml = logdet_sigma + trace - logdet_s - p
     fixed = [observed.index(v) for v in (fixed_x or [])]
     k = len(fixed)
     df = p * (p + 1) // 2 - k * (k + 1) // 2 - n_free
     chisq = n * f_ml if df != 0 else 0.0  # df 0: exact fit, only rounding noise is left
+    # The independence model's discrepancy (its regressors' block saturated under fixed.x).
     base = np.diag(np.diag(s))
     base[np.ix_(fixed, fixed)] = s[np.ix_(fixed, fixed)]
     chisq_base = n * (np.linalg.slogdet(base)[1] - logdet_s)
     df_base = p * (p - 1) // 2 - k * (k - 1) // 2
-    cfi_den = max(chisq - df, chisq_base - df_base, 0.0)
-    cfi = 1 - max(chisq - df, 0.0) / cfi_den if cfi_den > 0 else 1.0
-    tli = ((chisq_base / df_base) - (chisq / df)) / ((chisq_base / df_base) - 1) if df > 0 else 1.0
-    rmsea = np.sqrt(max(chisq - df, 0.0) / (df * n)) if df > 0 else 0.0
-    lower, upper = rmsea_ci(chisq, df, n)
-    scale = 1 / np.sqrt(np.diag(s))
-    resid = (s - sigma) * np.outer(scale, scale)
-    srmr = np.sqrt(np.mean(resid[np.tril_indices(p)] ** 2))
-    loglik = -n / 2 * (p * np.log(2 * np.pi) + logdet_sigma + np.trace(s @ np.linalg.inv(sigma)))
+    loglik = fm.normal_loglik(n, p, logdet_sigma, trace)
     if k:
         # lavaan's logl under fixed.x: the joint one minus the regressors' own (saturated).
         s_xx = s[np.ix_(fixed, fixed)]
-        loglik += n / 2 * (k * np.log(2 * np.pi) + np.linalg.slogdet(s_xx)[1] + k)
+        loglik -= fm.normal_loglik(n, k, np.linalg.slogdet(s_xx)[1], k)
     return pd.DataFrame([{
-        "ntotal": n, "estimator": "ML", "missing": "listwise",
-        "chisq": chisq, "df": df, "pvalue": special.chdtrc(df, chisq) if df > 0 else np.nan,
-        "cfi": cfi, "tli": tli, "rmsea": rmsea, "rmsea_ci_lower": lower, "rmsea_ci_upper": upper,
-        "srmr": srmr, "aic": -2 * loglik + 2 * n_free, "bic": -2 * loglik + np.log(n) * n_free,
+        "ntotal": n, "estimator": "ML", "missing": "listwise", "chisq": chisq, "df": df,
+        **fm.indices(chisq, df, chisq_base, df_base, n), "srmr": fm.srmr(s, sigma),
+        "aic": fm.aic(loglik, n_free), "bic": fm.bic(loglik, n_free, n),
     }], columns=FIT_COLUMNS)

@@ -57,6 +57,9 @@ from scipy import special, stats
 from lcsurvey.errors import InputError
 from lcsurvey.sem import fiml
 from lcsurvey.sem.defined import defined_values, delta_method
+from lcsurvey.sem.missing import Patterns
+from lcsurvey.sem.optimize import ascend
+from lcsurvey.sem.structure import Structure, free_parameters, parameter_names
 from lcsurvey.sem.syntax import parse_model
 from lcsurvey.study import analyses
 from lcsurvey.study.power_config import (  # noqa: F401  (the power analysis' settings)
@@ -204,7 +207,7 @@ def fitted_population(estimates: pd.DataFrame, syntax: str, scores: pd.DataFrame
     frame = pd.DataFrame(np.eye(len(observed) + 1, len(observed)), columns=observed)
     model.load(data=frame)
     observed = list(model.vars["observed"])
-    keys = fiml.parameter_names(model)
+    keys = parameter_names(model)
     values = _estimate_lookup(estimates)
     theta = np.array([_lookup(values, key) for key in keys])
     model.update_matrices(theta)
@@ -265,7 +268,7 @@ class SemFitter:
     """One structural model fitted again and again to samples of the same variables.
 
     `start`: population values of the free parameters by their (lhs, op, rhs) key (see
-    lcsurvey.sem.fiml.parameter_names); None starts from semopy's own starting values.
+    lcsurvey.sem.structure.parameter_names); None starts from semopy's own starting values.
     """
 
     def __init__(self, syntax: str, sample: pd.DataFrame,
@@ -283,14 +286,14 @@ class SemFitter:
         # semopy only needs data for its starting values: a slice keeps large samples cheap.
         self.model.load(data=frame.iloc[:5000])
         self.observed = list(self.model.vars["observed"])
-        self.structure = fiml._Structure(self.model)
-        self.keys = fiml.parameter_names(self.model)
-        self.columns = [k for k, v in self.model.parameters.items() if v.active]
+        self.structure = Structure(self.model)
+        self.keys = parameter_names(self.model)
+        self.columns = free_parameters(self.model)
         if start is None:
             x = frame[self.observed].to_numpy(float)
             cov = np.cov(x, rowvar=False, bias=True)
             # Far from the optimum, plain Fisher scoring (lcsurvey.sem.fiml) is the safer start.
-            start = fiml._ml_start(self.structure, np.asarray(self.model.param_vals, float), cov)
+            start = fiml.ml_start(self.structure, np.asarray(self.model.param_vals, float), cov)
             theta, _, converged = self._scoring(start, cov, len(x), max_iter=1000)
             if not converged:
                 raise InputError("the power model does not converge on the population sample")
@@ -338,34 +341,27 @@ class SemFitter:
         value, k_inv = self._objective(theta, cov)
         if k_inv is None:
             return theta, None, False
-        for _ in range(max_iter):
-            grad = st.chain(theta, k_inv - k_inv @ cov @ k_inv)
-            fisher, cross = self._products(theta, k_inv, cov)
-            step = None
+
+        def objective(th):                   # the ascent of -F
+            value, k = self._objective(th, cov)
+            return -value, k
+
+        def direction(th, k_inv):
+            grad = st.chain(th, k_inv - k_inv @ cov @ k_inv)
+            fisher, cross = self._products(th, k_inv, cov)
             for info in (2 * cross - fisher, fisher):
                 try:
                     chol = np.linalg.cholesky((info + info.T) / 2)
                 except np.linalg.LinAlgError:
                     continue
                 step = -np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
-                break
-            if step is None:
-                return theta, k_inv, False
-            decrement = -grad @ step
-            if not np.isfinite(decrement):
-                return theta, k_inv, False
-            if n / 4 * decrement < TOLERANCE:
-                return theta, k_inv, True
-            t = 1.0
-            while t > 1e-10:
-                new_value, new_k = self._objective(theta + t * step, cov)
-                if new_value <= value + 1e-4 * t * grad @ step:
-                    break
-                t /= 2
-            else:
-                return theta, k_inv, False
-            theta, value, k_inv = theta + t * step, new_value, new_k
-        return theta, k_inv, False
+                return step, -grad @ step, None
+            return None, np.nan, None
+
+        # Converged when the log-likelihood (-n/2 F) can rise by less than TOLERANCE.
+        fit = ascend(objective, direction, theta, tol=TOLERANCE, max_iter=max_iter, value=-value,
+                     state=k_inv, scale=n / 4)
+        return fit.x, fit.state, fit.converged
 
     def fit_complete(self, x: np.ndarray):
         """ML on the moments of complete rows; vcov of theta from the observed information.
@@ -433,7 +429,7 @@ class SemFitter:
     def fit_fiml(self, x: np.ndarray):
         """FIML (free means) by Newton steps with the analytic Hessian of lcsurvey.sem.fiml."""
         x = x[np.isfinite(x).any(axis=1)]
-        patterns = fiml.Patterns(x)
+        patterns = Patterns(x)
         st = self.structure
         q = st.q
         if np.any(patterns.observed.T.astype(float) @ patterns.n < 2):

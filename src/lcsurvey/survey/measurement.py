@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from lcsurvey.errors import InputError
-from lcsurvey.sem.fiml import Patterns
+from lcsurvey.sem.missing import Patterns
 from lcsurvey.sem.model import FIT_COLUMNS, FittedModel, fit_model
 from lcsurvey.survey.codebook import Codebook
 
