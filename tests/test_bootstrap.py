@@ -4,6 +4,11 @@ Reference: tests/fixtures/r/make_sem_fixtures.R, lavaan sem(..., se = "bootstrap
 bootstrap = 2000) on a simulated mediation (N = 120). Two bootstraps with different random
 draws agree only up to Monte Carlo error: with 2,000 draws a 2.5% quantile has a standard
 error of about 0.1 bootstrap SDs, so limits are compared with a tolerance of 0.35 SDs.
+
+The definitions themselves are checked on common numbers (make_interval_fixtures.R): BCa
+against boot::boot.ci(type = "bca") on the very draws and jackknife values R used, Monte Carlo
+CIs against semTools::monteCarloCI from lavaan's estimates and covariance matrix, at a
+tolerance set by the Monte Carlo error of the two samples of draws.
 """
 
 from __future__ import annotations
@@ -58,6 +63,133 @@ def test_percentile_and_bca_within_monte_carlo_error_of_lavaan(mediation):
     assert defined["mc_ci_lower"].notna().all()
     assert np.all(defined["mc_ci_lower"] < defined["est"])
     assert np.all(defined["est"] < defined["mc_ci_upper"])
+    # The Monte Carlo limits: semTools::monteCarloCI (10^6 draws) within 4 Monte Carlo SEs of
+    # a 2.5% quantile of 2,000 draws (about 0.05 SDs of the defined parameter).
+    mc = pd.read_csv(FIXTURES / "interval_mc.csv").set_index("quantity")
+    defined = defined.set_index("lhs").loc[mc.index]
+    inputs = pd.read_csv(FIXTURES / "interval_mc_inputs.csv").set_index("name")
+    many = _mc_values(inputs, 200_000)
+    for side, column in ((0, "mc_ci_lower"), (1, "mc_ci_upper")):
+        tolerance = 4 * _quantile_mc_se(many, LEVELS[side], 2000, mc["draws"].to_numpy())
+        assert np.all(np.abs(defined[column] - mc[f"ci_{('lower', 'upper')[side]}"]) < tolerance)
+
+
+# --- the interval definitions on common numbers (make_interval_fixtures.R) ------------------
+
+LEVELS = (0.025, 0.975)
+QUANTITIES = ["a", "b", "c", "ind", "total"]
+
+
+@pytest.fixture(scope="module")
+def r_draws():
+    draws = pd.read_csv(FIXTURES / "interval_boot_draws.csv")[QUANTITIES].to_numpy()
+    jack = pd.read_csv(FIXTURES / "interval_jackknife.csv")[QUANTITIES].to_numpy()
+    ref = pd.read_csv(FIXTURES / "interval_bca.csv").set_index("quantity").loc[QUANTITIES]
+    return draws, jack, ref
+
+
+def _bracket(draws: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, the order statistics between which both conventions put a quantile: boot's
+    norm.inter interpolates at rank (R + 1) p, numpy's linear rule at rank (R - 1) p + 1."""
+    ordered = np.sort(draws, axis=0)
+    n = len(draws)
+    low = np.floor(np.minimum((n + 1) * levels, (n - 1) * levels + 1)).astype(int) - 1
+    high = np.ceil(np.maximum((n + 1) * levels, (n - 1) * levels + 1)).astype(int) - 1
+    columns = np.arange(draws.shape[1])
+    return ordered[low, columns], ordered[high, columns]
+
+
+def _within(limits, bracket) -> np.ndarray:
+    return (bracket[0] <= limits) & (limits <= bracket[1])
+
+
+def test_bca_is_boot_ci_bca_on_the_same_draws(r_draws):
+    """BCa as boot::boot.ci(type = "bca") with the jackknife influence values: the same bias
+    correction z0 and acceleration a give the same adjusted levels (to rounding), and the
+    limits differ only by the quantile convention, so each lies between the order statistics
+    around boot.ci's limit (0.005-0.04 bootstrap SDs apart here). The percentile interval,
+    BCa without acceleration (lavaan's bca.simple) and the Wald interval fall outside."""
+    draws, jack, ref = r_draws
+    lower, upper = boot.bca_ci(draws, ref["t0"].to_numpy(), jack)
+    for limits, side in ((lower, "lower"), (upper, "upper")):
+        level = ref[f"level_{side}"].to_numpy()
+        at_r_levels = [np.quantile(draws[:, j], level[j]) for j in range(len(QUANTITIES))]
+        np.testing.assert_allclose(limits, at_r_levels, rtol=1e-12, atol=0)
+        bracket = _bracket(draws, level)
+        assert _within(ref[f"bca_{side}"].to_numpy(), bracket).all()   # boot.ci's own limit
+        assert _within(limits, bracket).all(), side
+
+    def passes(other_lower, other_upper) -> bool:
+        return bool(_within(other_lower, _bracket(draws, ref["level_lower"].to_numpy())).all()
+                    and _within(other_upper, _bracket(draws, ref["level_upper"].to_numpy())).all())
+
+    assert passes(lower, upper)
+    assert not passes(*boot.percentile_ci(draws))
+    assert not passes(*boot.bca_ci(draws, ref["t0"].to_numpy(), None))
+    half = 1.959963984540054 * draws.std(axis=0, ddof=1)
+    assert not passes(ref["t0"].to_numpy() - half, ref["t0"].to_numpy() + half)
+
+
+def test_percentile_ci_is_boot_ci_perc_on_the_same_draws(r_draws):
+    draws, _, ref = r_draws
+    lower, upper = boot.percentile_ci(draws)
+    assert _within(lower, _bracket(draws, np.full(len(QUANTITIES), LEVELS[0]))).all()
+    assert _within(upper, _bracket(draws, np.full(len(QUANTITIES), LEVELS[1]))).all()
+    assert _within(ref["perc_lower"].to_numpy(),
+                   _bracket(draws, np.full(len(QUANTITIES), LEVELS[0]))).all()
+
+
+def test_jackknife_values_are_leave_one_out_refits(mediation):
+    """The jackknife behind the acceleration: our leave-one-out path fits equal R's lm()s."""
+    from lcsurvey.sem.model import _bootstrap_job
+
+    _, fitted = mediation
+    job = _bootstrap_job(fitted)
+    assert isinstance(job, boot.PathJob)
+    jack = boot.jackknife(job)
+    reference = pd.read_csv(FIXTURES / "interval_jackknife.csv")
+    columns = [fitted.columns.index(label) for label in ("a", "b", "c")]
+    np.testing.assert_allclose(jack[:, columns], reference[["a", "b", "c"]], rtol=0, atol=1e-12)
+
+
+def _mc_values(inputs: pd.DataFrame, n_draws: int, seed: int = 1) -> np.ndarray:
+    """Monte Carlo draws of ind and total from lavaan's estimates and covariance of a, b, c."""
+    draws = boot.monte_carlo(inputs["est"].to_numpy(), inputs[["a", "b", "c"]].to_numpy(),
+                             n_draws, seed)
+    definitions = [parse_definition("ind", "a*b"), parse_definition("total", "c + a*b")]
+    return defined_values(definitions, ["a", "b", "c"], draws)
+
+
+def _quantile_mc_se(values: np.ndarray, level: float, *draws: float | np.ndarray) -> np.ndarray:
+    """Standard error of the difference of two sample quantiles from independent samples of
+    the given sizes: sqrt(p (1 - p) / n) / f(q) each, the density f from many draws."""
+    step = 0.005
+    below, above = np.quantile(values, [level - step, level + step], axis=0)
+    density = 2 * step / (above - below)
+    variance = sum(level * (1 - level) / np.asarray(n, dtype=float) for n in draws)
+    return np.sqrt(variance) / density
+
+
+def test_monte_carlo_ci_is_semtools_monte_carlo_ci():
+    """Percentiles of N(est, ACM) draws pushed through the := expressions, as
+    semTools::monteCarloCI: 200,000 draws here, 10^6 in R, so the limits agree within 4 Monte
+    Carlo SEs (about 0.01-0.02 SDs of the defined parameter); the Wald interval does not."""
+    inputs = pd.read_csv(FIXTURES / "interval_mc_inputs.csv").set_index("name")
+    ref = pd.read_csv(FIXTURES / "interval_mc.csv").set_index("quantity").loc[["ind", "total"]]
+    n_draws = 200_000
+    values = _mc_values(inputs, n_draws)
+    lower, upper = boot.percentile_ci(values)
+    tolerance = [4 * _quantile_mc_se(values, level, n_draws, ref["draws"].to_numpy())
+                 for level in LEVELS]
+    assert np.all(np.abs(lower - ref["ci_lower"]) < tolerance[0])
+    assert np.all(np.abs(upper - ref["ci_upper"]) < tolerance[1])
+    np.testing.assert_allclose(ref["est"], [inputs.loc["a", "est"] * inputs.loc["b", "est"],
+                                            inputs.loc["c", "est"] + inputs.loc["a", "est"]
+                                            * inputs.loc["b", "est"]], rtol=1e-12)
+    est, se = ref["est"].to_numpy(), values.std(axis=0, ddof=1)
+    wald = (est - 1.959963984540054 * se, est + 1.959963984540054 * se)
+    assert not (np.all(np.abs(wald[0] - ref["ci_lower"]) < tolerance[0])
+                and np.all(np.abs(wald[1] - ref["ci_upper"]) < tolerance[1]))
 
 
 def test_same_cis_on_one_or_two_workers(mediation):

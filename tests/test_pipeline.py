@@ -60,22 +60,90 @@ def project(tmp_path_factory) -> Path:
     return where
 
 
-def test_every_output_is_written(project):
+FLOW_COLUMNS = ["step", "n_before", "n_removed", "n_after", "n_flagged"]
+RELIABILITY_COLUMNS = ["construct", "n_items", "n", "alpha", "alpha_std", "alpha_ci_lower",
+                       "alpha_ci_upper", "omega_total", "warning"]
+ITEM_COLUMNS = ["item", "construct", "n", "mean", "sd", "missing_share", "r_drop",
+                "alpha_if_dropped", "skew", "kurtosis", "floor_share", "ceiling_share", "warning"]
+ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower",
+                    "ci_upper", "std_all", "std_all_se", "std_all_z", "std_all_pvalue",
+                    "std_all_ci_lower", "std_all_ci_upper"]
+FIT_COLUMNS = ["ntotal", "estimator", "missing", "chisq", "df", "pvalue", "cfi", "tli", "rmsea",
+               "rmsea_ci_lower", "rmsea_ci_upper", "srmr", "aic", "bic"]
+
+
+def report_text(path: Path) -> str:
+    """The visible text of an HTML report, tags and styles removed, whitespace collapsed."""
+    import html
+    import re
+
+    page = path.read_text(encoding="utf-8")
+    page = re.sub(r"(?s)<(style|script)[^>]*>.*?</\1>", " ", page)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def test_every_output_is_written_with_its_columns_and_counts(project):
+    from lcsurvey.survey.codebook import load_codebook
+
+    from .test_known_answers import config_digest, validated_config
+
     wave = project / "results" / "2030-01"
-    for relative in ["clean/responses.parquet", "clean/quarantine.parquet", "clean/flow.csv",
-                     "scales/reliability.csv", "scales/items.csv", "scales/scores.parquet",
-                     "models/transfer/estimates.csv", "models/transfer/fit.csv"]:
-        assert (wave / relative).stat().st_size > 0, relative
+    book = load_codebook(project / "data" / "codebook.yaml")
+    raw = pd.read_csv(project / "data/raw/wave_2030-01.csv", skiprows=[1, 2])
+
+    flow = pd.read_csv(wave / "clean/flow.csv")
+    assert list(flow.columns) == FLOW_COLUMNS
+    assert flow["n_before"].iloc[0] == len(raw)
+    assert (flow["n_after"].iloc[:-1].to_numpy() == flow["n_before"].iloc[1:].to_numpy()).all()
+    n_kept = int(flow["n_after"].iloc[-1])
+    assert 0 < n_kept < len(raw)
+
+    kept = pd.read_parquet(wave / "clean/responses.parquet")
+    assert list(kept.columns[:2]) == ["rid", "wave"] and set(kept["wave"]) == {"2030-01"}
+    assert set(book.items) <= set(kept.columns)
+    assert len(kept) == n_kept and kept["rid"].is_unique
+    quarantine = pd.read_parquet(wave / "clean/quarantine.parquet")
+    assert len(quarantine) == flow["n_removed"].sum() and "reasons" in quarantine.columns
+
+    # One row per scale: the codebook's constructs, then its composites (the items of theirs).
+    parts = {name: c.items for name, c in book.constructs.items()}
+    parts |= {name: tuple(i for part in c.parts for i in parts[part])
+              for name, c in book.composites.items()}
+    reliability = pd.read_csv(wave / "scales/reliability.csv")
+    assert list(reliability.columns) == RELIABILITY_COLUMNS
+    assert list(reliability["construct"]) == list(parts)
+    assert reliability["n_items"].tolist() == [len(p) for p in parts.values()]
+    assert reliability["n"].between(1, n_kept).all()
+    assert reliability["alpha"].between(0, 1).all() and reliability["omega_total"].between(0, 1).all()
+    items = pd.read_csv(wave / "scales/items.csv")
+    assert list(items.columns) == ITEM_COLUMNS
+    assert sorted(zip(items["construct"], items["item"], strict=True)) == sorted(
+        (name, item) for name, members in parts.items() for item in members)
+    scores = pd.read_parquet(wave / "scales/scores.parquet")
+    assert list(scores.columns) == ["rid", *parts] and len(scores) == n_kept
+    assert list(scores["rid"]) == list(kept["rid"])
+
+    estimates = pd.read_csv(wave / "models/transfer/estimates.csv")
+    assert list(estimates.columns) == ESTIMATE_COLUMNS
+    free = estimates["se"].notna()
+    assert free.sum() > 50 and (estimates.loc[free, "se"] > 0).all()
+    assert {"a", "b"} <= set(estimates["label"].dropna())
+    fit = pd.read_csv(wave / "models/transfer/fit.csv")
+    assert list(fit.columns) == FIT_COLUMNS and len(fit) == 1
+    fit = fit.iloc[0]
+    assert fit["ntotal"] == n_kept and fit["missing"] == "fiml" and fit["df"] > 0
+    assert 0.8 < fit["cfi"] <= 1
+
+    digest = config_digest(validated_config(project / "config.yaml"), "2030-01")
     for lang in ("nl", "en"):
         assert (project / "reports" / "2030-01" / f"two_pager_{lang}.pdf").stat().st_size > 0
-        assert (project / "reports" / "2030-01" / f"two_pager_{lang}.html").stat().st_size > 0
-    estimates = pd.read_csv(wave / "models/transfer/estimates.csv")
-    assert list(estimates.columns) == ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue",
-                                       "ci_lower", "ci_upper", "std_all", "std_all_se",
-                                       "std_all_z", "std_all_pvalue", "std_all_ci_lower",
-                                       "std_all_ci_upper"]
-    fit = pd.read_csv(wave / "models/transfer/fit.csv")
-    assert 0.8 < fit.loc[0, "cfi"] <= 1
+        text = report_text(project / "reports" / "2030-01" / f"two_pager_{lang}.html")
+        assert "2030-01" in text and digest in text
+        assert f"{len(raw)} " in text and f" {n_kept} " in text
+    english = report_text(project / "reports" / "2030-01" / "two_pager_en.html")
+    assert f"Response: {len(raw)} returned, {n_kept} usable." in english
+    assert (f"χ²({int(fit['df'])}) = {fit['chisq']:.1f}, CFI = {fit['cfi']:.3f}, "
+            f"TLI = {fit['tli']:.3f}, RMSEA = {fit['rmsea']:.3f}") in english
 
 
 def test_nothing_is_lost(project):

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pypdf
 import pytest
 import yaml
 from scipy import stats
@@ -20,8 +21,6 @@ from scipy import stats
 from lcsurvey.report import two_pager as report
 from lcsurvey.study import analyses
 from lcsurvey.survey.codebook import load_codebook
-
-pypdf = pytest.importorskip("pypdf")
 
 REPO = Path(__file__).resolve().parents[1]
 CODEBOOK = REPO / "data" / "codebook.yaml"

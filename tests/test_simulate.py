@@ -9,13 +9,15 @@ import pytest
 import yaml
 
 from lcsurvey.study import simulate as sim
+from lcsurvey.study.simulate import mess, questionnaire, writers
+from lcsurvey.study.simulate import population as population_model
 
 SEED = 20211201
 
 
 @pytest.fixture(scope="module")
 def codebook():
-    return sim.load_codebook()
+    return questionnaire.read_codebook()
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ def population():
     """A large clean population; 200 communities so the ICC estimate is tight."""
     truth = sim.default_truth()
     truth["n_communities"] = 200
-    truth["communities"] = sim._communities(200, truth["climate_icc"], SEED)
+    truth["communities"] = population_model._communities(200, truth["climate_icc"], SEED)
     return sim.simulate_population(60_000, np.random.default_rng(1), truth)
 
 
@@ -232,7 +234,7 @@ def test_returners_link_by_external_reference(wave1, wave2, generated):
 
 
 def test_reversed_items_are_written_reversed(codebook):
-    wave = sim._simulate_wave("2021-12", 300, 11, codebook)
+    wave = mess._simulate_wave("2021-12", 300, 11, codebook)
     clean = wave.persons["kind"].eq("clean").to_numpy()
     persons = wave.persons[clean]
     rows = wave.raw[wave.raw["Status"] == "IP Address"].drop_duplicates("ExternalReference")
@@ -255,10 +257,41 @@ def test_same_seed_gives_identical_bytes(tmp_path, generated):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
 
 
+def test_the_simulator_finds_the_repository_root():
+    """REPO_ROOT (parents[N] of the package's files) is the checkout, whose codebook it reads."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    assert root == questionnaire.REPO_ROOT
+    assert root / "data" / "codebook.yaml" == questionnaire.DEFAULT_CODEBOOK
+    assert questionnaire.read_codebook() == questionnaire.read_codebook(root / "data" / "codebook.yaml")
+
+
+def test_make_data_regenerates_the_committed_waves_byte_for_byte(tmp_path):
+    """`make data` run into a temporary folder writes exactly the files under data/raw (the
+    Makefile's own command, with its arguments; about 2 s of CPU, 12 s on a busy machine)."""
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    dry_run = subprocess.run(["make", "--dry-run", "--no-print-directory", "data"], cwd=root,
+                             capture_output=True, text=True, check=True)
+    command = shlex.split(dry_run.stdout.strip().splitlines()[-1])
+    assert Path(command[0]).name == "lcsurvey-simulate" and command[1:] == ["--out", "data/raw"]
+    program = str(Path(sys.executable).with_name("lcsurvey-simulate"))
+    subprocess.run([program, "--out", str(tmp_path)], check=True, capture_output=True)
+    committed = ["TRUTH.yaml", "wave_2021-12.csv", "wave_2022-06.sav"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == committed
+    for name in committed:
+        assert (tmp_path / name).read_bytes() == (root / "data" / "raw" / name).read_bytes(), name
+
+
 def test_sav_creation_stamp_is_fixed(tmp_path, codebook):
     df = sim.make_wave("2022-06", 60, 9, codebook)
-    sim.write_sav(df, tmp_path / "a.sav", codebook, "2022-06")
-    header = (tmp_path / "a.sav").read_bytes()[sim.SAV_STAMP_OFFSET : sim.SAV_STAMP_OFFSET + 17]
+    writers.write_sav(df, tmp_path / "a.sav", codebook, "2022-06")
+    header = (tmp_path / "a.sav").read_bytes()[writers.SAV_STAMP_OFFSET : writers.SAV_STAMP_OFFSET + 17]
     assert header == b"01 Jun 2200:00:00"
 
 
@@ -327,7 +360,7 @@ def test_motive_means_in_the_bundled_wave(wave1):
 
 def test_main_motive_shares(population):
     shares = population["main_motive"].value_counts(normalize=True)
-    for code, target in sim.MAIN_MOTIVE_TARGET.items():
+    for code, target in population_model.MAIN_MOTIVE_TARGET.items():
         assert shares[code] == pytest.approx(target, abs=0.02)
     # The choice follows the motive scores.
     know = population.groupby("main_motive")["true_motive_knowledge"].mean()
@@ -369,7 +402,7 @@ def test_structural_paths_recovered(population):
 
 def test_sector_mix_follows_community_profiles(population):
     checked = 0
-    for c in sim._communities(200, 0.1, SEED):
+    for c in population_model._communities(200, 0.1, SEED):
         members = population[population["community"] == c["community"]]
         if len(members) < 150:
             continue
