@@ -79,7 +79,7 @@ rule across_invariance:
         responses=lambda wc: expand(
             "results/{wave}/clean/responses.parquet", wave=wave_and_previous(wc)
         ),
-        codebook=config["codebook"],
+        codebook=ancient(config["codebook"]),
     output:
         table="results/{wave}/across/invariance.csv",
     log:
@@ -93,6 +93,7 @@ rule across_invariance:
     params:
         group="wave",
         waves=wave_and_previous,
+        codebook=lambda wc: [_codebook_digest(wave) for wave in wave_and_previous(wc)],
         syntax=config["models"].get(CROSSWAVE_MODEL, ""),
         model=CROSSWAVE_MODEL,
         missing=config.get("estimation", {}).get("missing", "fiml"),
@@ -107,7 +108,7 @@ rule across:
         scores=lambda wc: expand(
             "results/{wave}/scales/scores.parquet", wave=waves_upto(wc)
         ),
-        codebook=config["codebook"],
+        codebook=ancient(config["codebook"]),
         invariance="results/{wave}/across/invariance.csv",
     output:
         means="results/{wave}/across/means.csv",
@@ -122,6 +123,7 @@ rule across:
         "../../envs/lcsurvey.yaml"
     params:
         waves=waves_upto,
+        codebook=lambda wc: [_codebook_digest(wave) for wave in waves_upto(wc)],
         syntax=config["models"].get(CROSSWAVE_MODEL, ""),
         min_cell=config.get("report", {}).get("min_cell", 10),
     script:

@@ -8,11 +8,6 @@
 REPORT_MODEL = config["report"]["model"]
 
 
-def report_codebook_digests(wildcards):
-    """The codebook as each wave up to the report's own reads it (common.smk's digest)."""
-    return [_codebook_digest(wave) for wave in waves_upto(wildcards)]
-
-
 rule report_two_pager:
     input:
         unpack(report_across_waves),
@@ -55,7 +50,8 @@ rule report_two_pager:
         min_cell=config["report"]["min_cell"],
         waves=waves_upto,
         config_digest=report_config_digest,
-        codebook_digests=report_codebook_digests,
+        # the codebook as each wave up to this one reads it (common.smk's per-wave digest)
+        codebook=lambda wc: [_codebook_digest(wave) for wave in waves_upto(wc)],
         roles=config["roles"],
         effects=config["report"]["effects"],
     script:
