@@ -836,3 +836,24 @@ def test_planning_note_only_when_asked(rendered, lang):
     assert note in flat(pdf_text(rendered[f"waves_{lang}"]["pdf"], 1))
     assert "300" in note  # the smallest n reaching 80% power for the indirect association
     assert note not in flat(pdf_text(rendered[lang]["pdf"], 1))
+
+
+def test_every_language_has_every_wording_key():
+    """A translator's catalogue names the same keys and placeholders as the Dutch one."""
+    nl = wording.catalogue("nl")
+    for lang in wording.LANGUAGES:
+        other = wording.catalogue(lang)
+        assert set(other["text"]) == set(nl["text"]), lang
+        assert set(other["factors"]) == set(nl["factors"]), lang
+        for key, value in nl["text"].items():
+            assert set(re.findall(r"\{(\w+)\}", other["text"][key])) == set(
+                re.findall(r"\{(\w+)\}", value)), (lang, key)
+
+
+def test_a_figure_block_shows_its_figure_and_caption():
+    from matplotlib.figure import Figure
+
+    page = sections.figure_block(Figure(figsize=(2, 1)), "Caption <1>").html()
+    assert page.startswith('<div class="figure-block"><img class="figure"')
+    assert 'style="width:2.00in;height:1.00in"' in page
+    assert page.endswith('<p class="caption">Caption &lt;1&gt;</p></div>')

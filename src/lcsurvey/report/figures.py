@@ -6,8 +6,10 @@ state, no GUI backend). Sizes are in inches and printed at their true size: a fi
 decides where the text after it falls on the page. Print-friendly: one dark accent and greys,
 meaning carried by marker shape and fill or dash pattern, never by colour alone.
 
-A new figure: a function here that returns a Figure, then one line in the notebook
-(`figures.figure_html(fig, caption)` inside its section, see `sections.py`).
+A new figure: a function here that returns a Figure; then a cell in notebooks/two_pager.ipynb,
+tagged with its page and place (e.g. page-1, left), that draws it and ends in
+`sections.figure_block(fig, caption)`. To place it inside an existing section instead, pass it
+to that section's builder as the notebook does for the motives, the climate and the paths.
 """
 
 from __future__ import annotations

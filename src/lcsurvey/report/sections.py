@@ -70,6 +70,15 @@ def figure(fig, caption: str) -> dict[str, str] | None:
     return None if fig is None else {"img": figs.figure_html(fig, caption), "caption": caption}
 
 
+def figure_block(fig, caption: str) -> Section:
+    """A figure on its own, with its caption: a notebook cell shows it where its tags say.
+
+    The way to add a figure: a function in `figures.py` that returns it, then one cell in the
+    notebook, tagged with its page and place, ending in `sections.figure_block(fig, caption)`.
+    """
+    return Section("figure_block", {"figure": figure(fig, caption)})
+
+
 def _short_label(label: str) -> str:
     """'250 of meer medewerkers (groot)' -> '250 of meer medewerkers': fits half a column."""
     return re.sub(r"\s*\([^)]*\)$", "", label) or label
