@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: run test lint lock bench data publish report clean help power test-cluster manifest-check
+.PHONY: run test lint lock bench data publish report clean help power test-cluster manifest-check notebook
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -69,6 +69,19 @@ lock:  ## re-resolve pyproject.toml into requirements.lock and envs/lcsurvey.yam
 
 publish: run  ## assemble publish/: a self-contained static folder of the reports, with provenance
 	$(BIN)/python -m lcsurvey.report.publish --reports reports --out publish --config config.yaml
+
+# One wave's two-pager notebook in JupyterLab, its parameters filled in as the pipeline passes
+# them (results/WAVE/report/notebook_LANG.ipynb; the wave's results are brought up to date
+# first). WAVE defaults to the last configured wave. LANG is also the locale variable of the
+# shell: only nl or en count as a language here, anything else means nl.
+WAVE ?=
+NOTEBOOK_LANG = $(if $(filter nl en,$(LANG)),$(LANG),nl)
+JUPYTER_ARGS ?=
+notebook: $(BIN)/.installed  ## open a wave's two-pager notebook in JupyterLab (WAVE=2022-06 LANG=nl)
+	$(BIN)/snakemake --cores $(CORES) \
+	  $$($(BIN)/python -c 'import sys, yaml; w = list(yaml.safe_load(open("config.yaml"))["waves"]); print("reports/" + (sys.argv[1] or w[-1]) + "/two_pager_$(NOTEBOOK_LANG).pdf")' "$(WAVE)")
+	notebook=$$($(BIN)/python -m lcsurvey.report.notebook --config config.yaml --wave "$(WAVE)" --lang $(NOTEBOOK_LANG)) && \
+	  $(BIN)/jupyter lab $(JUPYTER_ARGS) "$$notebook"
 
 report: run  ## Snakemake's own report of the run (figures and tables, captioned)
 	$(BIN)/snakemake --report reports/workflow_report.html

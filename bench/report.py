@@ -32,6 +32,8 @@ from pathlib import Path
 import yaml
 from workcopy import ROOT, copy_workflow
 
+from lcsurvey.report.inputs import input_paths
+
 CHILD = r"""
 import json, os, sys, time
 start = time.perf_counter()
@@ -64,6 +66,12 @@ def run_once(args, work: Path, results: Path, index: int) -> dict:
     raw = config["waves"][args.wave]
     raw = raw["path"] if isinstance(raw, dict) else raw
     executed = work / f"two_pager_{args.lang}_{index}.ipynb"
+    waves = list(config["waves"])[:list(config["waves"]).index(args.wave) + 1]
+    model = report_config.get("model", "transfer")
+    # the inputs rule report_two_pager declares, by name (lcsurvey.report.inputs.input_paths)
+    input_files = {name: str(path) for name, path in input_paths(
+        results, args.wave, config["codebook"], model, data_file=raw, waves=waves,
+        power_note=report_config.get("power_note", False)).items()}  # fmt: skip
     spec = {
         "notebook": str(ROOT / "notebooks" / "two_pager.ipynb"),
         "executed": str(executed),
@@ -71,11 +79,11 @@ def run_once(args, work: Path, results: Path, index: int) -> dict:
         "pdf": str(work / f"two_pager_{args.lang}_{index}.pdf"),
         "cwd": str(ROOT),
         "parameters": {
-            "wave": args.wave, "lang": args.lang, "results_dir": str(results),
-            "codebook": config["codebook"], "config_digest": "(benchmark run)", "data_file": raw,
-            "waves": list(config["waves"])[:list(config["waves"]).index(args.wave) + 1],
-            "model": report_config.get("model", "transfer"),
+            "wave": args.wave, "lang": args.lang, "input_files": input_files,
+            "config_digest": "(benchmark run)", "waves": waves, "model": model,
             "min_cell": report_config.get("min_cell", 10),
+            # None: the config schema's defaults, as the workflow's validate fills them in
+            "roles": config.get("roles"), "effects": report_config.get("effects"),
         },
     }  # fmt: skip
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",

@@ -18,7 +18,12 @@ import pytest
 import yaml
 from scipy import stats
 
-from lcsurvey.report import two_pager as report
+from lcsurvey.digest import sha256_file
+from lcsurvey.errors import InputError
+from lcsurvey.report import findings, provenance, sections, sentences, wording
+from lcsurvey.report import inputs as report_inputs
+from lcsurvey.report import numbers as printed
+from lcsurvey.report import render as rendering
 from lcsurvey.study import analyses
 from lcsurvey.survey.codebook import load_codebook
 
@@ -73,6 +78,7 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
     """Simulate one wave's results tables (as the clean, scales and models stages write them)."""
     rng = np.random.default_rng(seed)
     codebook = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
+    book = load_codebook(CODEBOOK)
 
     def codes(sizes: dict[int, int], n_missing: int = 0) -> np.ndarray:
         values = np.concatenate([np.full(n, float(c)) for c, n in sizes.items()]
@@ -98,7 +104,7 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
     for construct, (factor, sign, mean) in source.items():
         common = latent[factor] if factor else rng.normal(size=n)
         for item in codebook["constructs"][construct]["items"]:
-            low, high = report.construct_range(codebook, construct)
+            low, high = report_inputs.construct_range(book, construct)
             raw = mean + sign * 0.7 * common + rng.normal(scale=0.7, size=n)
             responses[item] = np.clip(np.round(raw), low, high)
     responses["useful"] = np.clip(np.round(rng.normal(7.5, 1.2, size=n)), 1, 10)
@@ -181,11 +187,14 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
     moderation = analyses.moderation(scores)
 
     paths = {
-        **report.result_paths(root / "results", wave, "transfer"),
-        "raw": root / "data" / "raw" / f"wave_{wave}.csv",
+        **report_inputs.input_paths(root / "results", wave, CODEBOOK, "transfer",
+                                    data_file=root / "data" / "raw" / f"wave_{wave}.csv"),
         "config": root / "config.yaml",
     }
-    for path in paths.values():
+    paths["items"] = paths.pop("item_stats")
+    for name, path in paths.items():
+        if name == "codebook":
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
     responses.to_parquet(paths["responses"], index=False)
     scores.to_parquet(paths["scores"], index=False)
@@ -240,8 +249,9 @@ CHANGES = [
 def write_crosswave_fixture(root: Path) -> dict[str, Path]:
     """Tables across three waves (EARLIER, WAVE, LATER) as the pooled and invariance stages and
     the power analysis write them; the report of WAVE must ignore LATER."""
-    paths = {**report.crosswave_paths(root / "results", WAVE),
-             "power": report.power_path(root / "results")}  # fmt: skip
+    everything = report_inputs.input_paths(root / "results", WAVE, CODEBOOK,
+                                           waves=[EARLIER, WAVE], power_note=True)  # fmt: skip
+    paths = {name: everything[name] for name in ("means", "changes", "invariance", "power")}
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
     means, changes = [], []
@@ -291,15 +301,17 @@ def render(root: Path, lang: str, tag: str = "", waves: list[str] | None = None,
     out.mkdir(parents=True, exist_ok=True)
     executed = root / "results" / WAVE / "report" / f"two_pager_{lang}{tag}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
+    files = report_inputs.input_paths(root / "results", WAVE, CODEBOOK, "transfer",
+                                      data_file=root / "data" / "raw" / f"wave_{WAVE}.csv",
+                                      waves=waves or [WAVE], power_note=power_note)  # fmt: skip
     parameters = {
-        "wave": WAVE, "lang": lang, "results_dir": str(root / "results"),
-        "codebook": str(CODEBOOK), "config_digest": CONFIG_DIGEST,
-        "data_file": str(root / "data" / "raw" / f"wave_{WAVE}.csv"), "model": "transfer",
-        "min_cell": MIN_CELL, "waves": waves or [WAVE], "power_note": power_note,
+        "wave": WAVE, "lang": lang, "input_files": {k: str(v) for k, v in files.items()},
+        "config_digest": CONFIG_DIGEST, "model": "transfer", "min_cell": MIN_CELL,
+        "waves": waves or [WAVE],
     }  # fmt: skip
     html = out / f"two_pager_{lang}{tag}.html"
     pdf = out / f"two_pager_{lang}{tag}.pdf"
-    report.render_report(NOTEBOOK, executed, html, pdf, parameters, cwd=root)
+    rendering.render_report(NOTEBOOK, executed, html, pdf, parameters, cwd=root)
     return {"notebook": executed, "html": html, "pdf": pdf}
 
 
@@ -323,6 +335,12 @@ def rendered(tmp_path_factory):
     return out
 
 
+def load(results: Path, waves: list[str] | None = None, data_file: Path | None = None):
+    """The report's inputs from a results root, as rule report_two_pager names them."""
+    files = report_inputs.input_paths(results, WAVE, CODEBOOK, data_file=data_file, waves=waves)
+    return report_inputs.load_inputs(files, WAVE, waves=waves)
+
+
 def pdf_text(path: Path, page: int | None = None) -> str:
     reader = pypdf.PdfReader(str(path))
     pages = reader.pages if page is None else [reader.pages[page]]
@@ -343,36 +361,36 @@ def test_path_sentences_never_overstate():
                      "stars": "***", "significant": True})  # fmt: skip
     ns = pd.Series({"lhs": "transfer", "rhs": "support", "std_all": 0.04, "pvalue": 0.41,
                     "stars": "", "significant": False})  # fmt: skip
-    assert "gaat samen met meer leergedrag (β = 0,41***)" in report.path_sentence(sig, "nl")
-    assert "niet aantoonbaar" in report.path_sentence(ns, "nl")
-    assert "not significant" in report.path_sentence(ns, "en")
-    for sentence in (report.path_sentence(s, lang) for s in (sig, ns) for lang in ("nl", "en")):
+    assert "gaat samen met meer leergedrag (β = 0,41***)" in sentences.path_sentence(sig, "nl")
+    assert "niet aantoonbaar" in sentences.path_sentence(ns, "nl")
+    assert "not significant" in sentences.path_sentence(ns, "en")
+    for sentence in (sentences.path_sentence(s, lang) for s in (sig, ns) for lang in ("nl", "en")):
         assert not re.search(r"bewijs|bewijst|proves?|causes?|veroorzaakt|leidt tot|leads to",
                              sentence, re.IGNORECASE)  # fmt: skip
 
 
 def test_number_format_per_language():
-    assert report.fmt_number(-0.456, "nl") == "\u22120,46"
-    assert report.fmt_number(3.0, "en", 0) == "3"
-    assert report.fmt_number(-0.001, "en") == "0.00"
-    assert report.fmt_p(0.0004, "nl") == "< 0,001"
+    assert printed.fmt_number(-0.456, "nl") == "\u22120,46"
+    assert printed.fmt_number(3.0, "en", 0) == "3"
+    assert printed.fmt_number(-0.001, "en") == "0.00"
+    assert printed.fmt_p(0.0004, "nl") == "< 0,001"
 
 
 def test_model_caution_when_few_respondents_or_poor_fit(tmp_path):
     paths = write_results_fixture(tmp_path)
-    inputs = report.load_inputs(tmp_path / "results", WAVE, CODEBOOK, data_file=paths["raw"])
-    assert report.model_caution(inputs, "en") is None
+    inputs = load(tmp_path / "results", data_file=paths["raw"])
+    assert sentences.model_caution(inputs, "en") is None
     inputs.fit.loc[0, ["ntotal", "cfi"]] = [34, 0.47]
-    message = report.model_caution(inputs, "en")
+    message = sentences.model_caution(inputs, "en")
     assert "34 of the 235" in message and "poorly" in message
-    assert message in report.key_messages(inputs, "en")
+    assert message in sentences.key_messages(inputs, "en")
 
 
 def test_report_date_is_never_the_clock(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1640995200")
-    assert report.report_date("2021-12") == "2022-01-01"
+    assert provenance.report_date("2021-12") == "2022-01-01"
     monkeypatch.delenv("SOURCE_DATE_EPOCH")
-    assert report.report_date("2021-12") == "2021-12"
+    assert provenance.report_date("2021-12") == "2021-12"
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,13 +433,13 @@ def test_pdf_uses_only_the_shipped_fonts(rendered, lang):
 
 
 def test_shipped_fonts_are_rebuilt_byte_for_byte(tmp_path):
-    built = report.build_pdf_fonts(tmp_path)
-    for weight, name in report.PDF_FONTS.items():
-        assert built[weight].read_bytes() == (report.FONT_DIR / name).read_bytes(), name
+    built = rendering.build_pdf_fonts(tmp_path)
+    for weight, name in rendering.PDF_FONTS.items():
+        assert built[weight].read_bytes() == (rendering.FONT_DIR / name).read_bytes(), name
     from fontTools.ttLib import TTFont
 
-    cmap = TTFont(report.FONT_DIR / report.PDF_FONTS["normal"]).getBestCmap()
-    words = "".join(v for lang in report.TEXT.values() for v in lang.values())
+    cmap = TTFont(rendering.FONT_DIR / rendering.PDF_FONTS["normal"]).getBestCmap()
+    words = "".join(str(wording.catalogue(lang)) for lang in wording.LANGUAGES)
     assert {c for c in words if c.isprintable() and not c.isspace()} <= {chr(c) for c in cmap}
 
 
@@ -447,8 +465,8 @@ def test_no_code_and_nothing_fetched_at_run_time(rendered):
 
 def _key_message_block(pdf: Path, lang: str) -> str:
     page1 = flat(pdf_text(pdf, 0))
-    start = page1.index(report.text(lang, "key_messages")) + len(report.text(lang, "key_messages"))
-    end = page1.index(report.text(lang, "why"), start)
+    start = page1.index(wording.text(lang, "key_messages")) + len(wording.text(lang, "key_messages"))
+    end = page1.index(wording.text(lang, "why"), start)
     return page1[start:end]
 
 
@@ -478,15 +496,15 @@ def test_every_key_message_number_comes_from_the_results(rendered, lang):
         assert any(abs(value - a) <= 0.0051 for a in allowed), f"{number} in: {block}"
     # and the path coefficients in the messages are the model's, with their stars
     safety = estimates[(estimates["lhs"] == "learning") & (estimates["rhs"] == "safety")].iloc[0]
-    expected = report.fmt_number(safety["std_all"], lang) + report.significance_stars(safety["pvalue"])
+    expected = printed.fmt_number(safety["std_all"], lang) + printed.significance_stars(safety["pvalue"])
     assert expected in block
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_key_messages_never_overstate(rendered, lang):
     block = _key_message_block(rendered[lang]["pdf"], lang)
-    assert report.text(lang, "msg_design") in block  # the one place where 'cause' is denied
-    claims = block.replace(report.text(lang, "msg_design"), "")
+    assert wording.text(lang, "msg_design") in block  # the one place where 'cause' is denied
+    claims = block.replace(wording.text(lang, "msg_design"), "")
     assert not re.search(r"bewijs|bewijst|proves?|\bcaus|veroorza|oorzaak|leidt tot|leads to",
                          claims, re.IGNORECASE)  # fmt: skip
     estimates = pd.read_csv(rendered["paths"]["estimates"])
@@ -498,7 +516,7 @@ def test_key_messages_never_overstate(rendered, lang):
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_suppressed_cells_are_absent(rendered, lang):
     page = rendered[lang]["html"].read_text(encoding="utf-8")
-    codebook = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
+    codebook = load_codebook(CODEBOOK)
     sizes = {"sector": SECTOR_SIZES, "org_size": ORG_SIZE_SIZES, "main_motive": MAIN_MOTIVE_SIZES}
     tables = re.findall(r'<table class="(?:counts|shares)">.*?</table>', page)
     assert len(tables) == 3  # sector, organisation size, main motive
@@ -506,17 +524,17 @@ def test_suppressed_cells_are_absent(rendered, lang):
     shown = {label: re.findall(r'<td class="num">(.*?)</td>', cells) for label, cells in rows}
     assert all(int(cells[0]) >= MIN_CELL for cells in shown.values())
     for variable, small_codes in SMALL.items():
-        labels = report.category_labels(codebook, variable, lang)
+        labels = report_inputs.category_labels(codebook, variable, lang)
         for code in small_codes:
             label = labels[float(code)]
-            assert label not in shown and report._short_label(label) not in shown, label
+            assert label not in shown and sections._short_label(label) not in shown, label
             assert str(sizes[variable][code]) not in [cells[0] for cells in shown.values()]
     text = flat(pdf_text(rendered[lang]["pdf"]))
     assert re.search(r"(Overige \(samengevoegd\)\*|Other \(merged\)\*) \d+", text)
     for variable, small_codes in SMALL.items():  # the label never stands next to its count
-        labels = report.category_labels(codebook, variable, lang)
+        labels = report_inputs.category_labels(codebook, variable, lang)
         for code in small_codes:
-            label = re.escape(report._short_label(labels[float(code)]))
+            label = re.escape(sections._short_label(labels[float(code)]))
             assert not re.search(rf"{label} {sizes[variable][code]}\b", text)
 
 
@@ -535,33 +553,33 @@ def test_no_wall_clock_date(rendered):
         meta = pypdf.PdfReader(str(rendered[lang]["pdf"])).metadata or {}
         assert not any(stamp in str(value) for value in meta.values() for stamp in stamps)
         assert not any(stamp in pdf_text(rendered[lang]["pdf"]) for stamp in stamps)
-    assert f"{report.text('nl', 'prov_date')} {WAVE}" in flat(pdf_text(rendered["nl"]["pdf"], 1))
-    assert f"{report.text('en', 'prov_date')} {WAVE}" in flat(pdf_text(rendered["en"]["pdf"], 1))
+    assert f"{wording.text('nl', 'prov_date')} {WAVE}" in flat(pdf_text(rendered["nl"]["pdf"], 1))
+    assert f"{wording.text('en', 'prov_date')} {WAVE}" in flat(pdf_text(rendered["en"]["pdf"], 1))
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_provenance_names_data_config_and_code(rendered, lang):
     text = flat(pdf_text(rendered[lang]["pdf"], 1)).replace(" ", "")
-    assert report.sha256_file(rendered["paths"]["raw"]) in text
+    assert sha256_file(rendered["paths"]["raw"]) in text
     # The configuration as the workflow digests it for this wave, labelled as such; not the
     # checksum of config.yaml, which changes whenever a wave is added.
-    assert report.text(lang, "prov_config").replace(" ", "") + CONFIG_DIGEST in text
-    assert report.sha256_file(rendered["paths"]["config"]) not in text
+    assert wording.text(lang, "prov_config").replace(" ", "") + CONFIG_DIGEST in text
+    assert sha256_file(rendered["paths"]["config"]) not in text
 
 
 def test_provenance_without_digest_says_unknown(tmp_path):
     paths = write_results_fixture(tmp_path)
-    facts = report.provenance(WAVE, paths["raw"])
+    facts = provenance.provenance(WAVE, paths["raw"])
     assert facts["config_sha256"] == "unknown"
-    assert facts["data_sha256"] == report.sha256_file(paths["raw"])
-    assert report.provenance(WAVE, None, CONFIG_DIGEST)["config_sha256"] == CONFIG_DIGEST
+    assert facts["data_sha256"] == sha256_file(paths["raw"])
+    assert provenance.provenance(WAVE, None, CONFIG_DIGEST)["config_sha256"] == CONFIG_DIGEST
 
 
 def test_index_links_every_report(tmp_path):
     entries = [{"wave": w, "lang": lang, "html": str(tmp_path / w / f"two_pager_{lang}.html"),
                 "pdf": str(tmp_path / w / f"two_pager_{lang}.pdf")}
                for w in ("2021-12", "2022-06") for lang in ("nl", "en")]  # fmt: skip
-    report.write_index(entries, tmp_path / "index.html")
+    rendering.write_index(entries, tmp_path / "index.html")
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     for entry in entries:
         assert f'href="{entry["wave"]}/two_pager_{entry["lang"]}.pdf"' in page
@@ -576,15 +594,15 @@ def test_index_links_every_report(tmp_path):
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_motive_messages_follow_the_motives_table(rendered, lang):
     motives = pd.read_csv(rendered["paths"]["motives"])
-    inputs = report.load_inputs(rendered["root"] / "results", WAVE, CODEBOOK)
-    messages = report.key_messages(inputs, lang)
-    codebook = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
+    inputs = load(rendered["root"] / "results")
+    messages = sentences.key_messages(inputs, lang)
+    codebook = load_codebook(CODEBOOK)
     for row in motives.itertuples():
-        label = report.construct_label(codebook, row.construct, lang)
-        value = f"({report.fmt_number(row.mean, lang)}; "
+        label = report_inputs.construct_label(codebook, row.construct, lang)
+        value = f"({printed.fmt_number(row.mean, lang)}; "
         message = next(m for m in messages if label.lower() in m.lower() and value in m)
-        verdict = report.VERDICT_KEYS[row.verdict]
-        verbs = [report.text(lang, f"msg_{verdict}_{k}") for k in ("one", "many")]
+        verdict = findings.VERDICT_KEYS[row.verdict]
+        verbs = [wording.text(lang, f"msg_{verdict}_{k}") for k in ("one", "many")]
         assert any(verb in message for verb in verbs), message
 
 
@@ -595,15 +613,15 @@ def _moderation(pvalue: float, est: float) -> dict:
 
 def test_moderation_sentence_never_overstates():
     ns, sig = _moderation(0.163, 0.09), _moderation(0.0004, 0.12)
-    assert "niet significant" in report.moderation_sentence(ns, "nl")
-    assert "not significant" in report.moderation_sentence(ns, "en")
-    assert "p = 0.163" in report.moderation_sentence(ns, "en")
-    assert "sterker" in report.moderation_sentence(sig, "nl")
-    assert "p < 0.001" in report.moderation_sentence(sig, "en")
-    assert "less strongly" in report.moderation_sentence(_moderation(0.01, -0.1), "en")
+    assert "niet significant" in sentences.moderation_sentence(ns, "nl")
+    assert "not significant" in sentences.moderation_sentence(ns, "en")
+    assert "p = 0.163" in sentences.moderation_sentence(ns, "en")
+    assert "sterker" in sentences.moderation_sentence(sig, "nl")
+    assert "p < 0.001" in sentences.moderation_sentence(sig, "en")
+    assert "less strongly" in sentences.moderation_sentence(_moderation(0.01, -0.1), "en")
     for case in (ns, sig):
         for lang in ("nl", "en"):
-            sentence = report.moderation_sentence(case, lang)
+            sentence = sentences.moderation_sentence(case, lang)
             assert not re.search(r"bewijs|proves?|\\bcaus|veroorza|leidt tot|leads to", sentence,
                                  re.IGNORECASE)  # fmt: skip
             if case is ns:
@@ -613,19 +631,19 @@ def test_moderation_sentence_never_overstates():
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_moderation_figure_and_sentence_are_printed(rendered, lang):
     page = rendered[lang]["html"].read_text(encoding="utf-8")
-    assert f'alt="{report.text(lang, "moderation_caption")}"' in page
-    inputs = report.load_inputs(rendered["root"] / "results", WAVE, CODEBOOK)
-    sentence = report.moderation_sentence(report.home_support_moderation(inputs), lang)
+    assert f'alt="{wording.text(lang, "moderation_caption")}"' in page
+    inputs = load(rendered["root"] / "results")
+    sentence = sentences.moderation_sentence(findings.home_support_moderation(inputs), lang)
     assert flat(sentence) in flat(pdf_text(rendered[lang]["pdf"], 0))
     slopes = pd.read_csv(rendered["paths"]["simple_slopes"])
-    assert report.fmt_number(slopes["slope"].iloc[-1], lang) in sentence
+    assert printed.fmt_number(slopes["slope"].iloc[-1], lang) in sentence
 
 
 def test_report_needs_the_motive_table(tmp_path):
     paths = write_results_fixture(tmp_path)
     paths["motives"].unlink()
-    with pytest.raises(report.InputError, match="motives"):
-        report.load_inputs(tmp_path / "results", WAVE, CODEBOOK)
+    with pytest.raises(InputError, match="motives"):
+        load(tmp_path / "results")
 
 
 # --------------------------------------------------------------------------------------------
@@ -639,7 +657,7 @@ def test_two_a4_pages_with_and_without_the_comparison_across_waves(rendered, lan
     pdf = rendered[f"{variant}{lang}"]["pdf"]
     reader = pypdf.PdfReader(str(pdf))
     assert len(reader.pages) == 2
-    across = report.text(lang, "crosswave") in flat(pdf_text(pdf, 1))
+    across = wording.text(lang, "crosswave") in flat(pdf_text(pdf, 1))
     assert across == (variant == "waves_")
 
 
@@ -652,12 +670,12 @@ def test_indirect_association_is_printed_with_its_bootstrap_interval(rendered, l
     intervals = pd.read_csv(rendered["paths"]["intervals"]).set_index("lhs")
     page1 = flat(pdf_text(rendered[lang]["pdf"], 0))
     indirect, via = intervals.loc["indirect"], intervals.loc["via_safety"]
-    f = report.fmt_number
+    f = printed.fmt_number
     # indirect: BCa; via_safety has none, so its percentile interval
-    assert f"B = {f(indirect['est'], lang)} ({report.text(lang, 'ci')} " \
+    assert f"B = {f(indirect['est'], lang)} ({wording.text(lang, 'ci')} " \
            f"{f(indirect['bca_ci_lower'], lang)}–{f(indirect['bca_ci_upper'], lang)}, " \
-           f"{report.text(lang, 'ci_bca')})" in page1
-    assert f"B = {f(via['est'], lang)} ({report.text(lang, 'ci')} " \
+           f"{wording.text(lang, 'ci_bca')})" in page1
+    assert f"B = {f(via['est'], lang)} ({wording.text(lang, 'ci')} " \
            f"{f(via['boot_ci_lower'], lang)}–{f(via['boot_ci_upper'], lang)})" in page1
     # the delta-method interval is not the one printed
     assert f"{f(indirect['ci_lower'], lang)}–{f(indirect['ci_upper'], lang)}" not in page1
@@ -670,21 +688,21 @@ def _estimates_with_defined() -> pd.DataFrame:
 
 def test_defined_effects_fall_back_from_bca_to_percentile_to_delta():
     inputs = SimpleNamespace(estimates=_estimates_with_defined(), intervals=None)
-    delta = report.defined_effects(inputs).iloc[0]
+    delta = findings.defined_effects(inputs).iloc[0]
     assert (delta["method"], delta["ci_lower"], delta["significant"]) == ("delta", -0.02, False)
     intervals = pd.DataFrame([{"lhs": "indirect", "op": ":=", "rhs": "a*b", "est": 0.08,
                                "ci_lower": -0.02, "ci_upper": 0.18, "boot_ci_lower": 0.01,
                                "boot_ci_upper": 0.2, "bca_ci_lower": np.nan,
                                "bca_ci_upper": np.nan}])  # fmt: skip
     inputs.intervals = intervals
-    percentile = report.defined_effects(inputs).iloc[0]
+    percentile = findings.defined_effects(inputs).iloc[0]
     assert (percentile["method"], percentile["ci_lower"], percentile["significant"]) == (
         "percentile", 0.01, True)
     inputs.intervals = intervals.assign(bca_ci_lower=-0.01, bca_ci_upper=0.19)
-    bca = report.defined_effects(inputs).iloc[0]
+    bca = findings.defined_effects(inputs).iloc[0]
     assert (bca["method"], bca["ci_upper"], bca["significant"]) == ("bca", 0.19, False)
     for lang in ("nl", "en"):  # an interval through 0 is said to be not clear
-        sentence = report.indirect_sentences(report.defined_effects(inputs), lang)[0]
+        sentence = sentences.indirect_sentences(findings.defined_effects(inputs), lang)[0]
         assert ("niet aantoonbaar" if lang == "nl" else "not clear") in sentence
         assert not re.search(r"gaat .* ook samen|also goes together", sentence)
 
@@ -704,22 +722,22 @@ def test_diversity_verdicts_need_both_analyses():
         ("psychological_safety", "ols_cluster", 0.1, 0.6),
         ("psychological_safety", "random_intercept", 0.1, 0.5),
     ])  # fmt: skip
-    results = report.diversity_results(SimpleNamespace(diversity=table)).set_index("outcome")
+    results = findings.diversity_results(SimpleNamespace(diversity=table)).set_index("outcome")
     assert results["verdict"].to_dict() == {"facilitation": "higher", "appreciation": "lower",
                                             "error_avoidance": "unclear",
                                             "psychological_safety": "none"}  # fmt: skip
-    codebook = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
-    en = report.diversity_sentence(results.reset_index(), codebook, "en")
+    codebook = load_codebook(CODEBOOK)
+    en = sentences.diversity_sentence(results.reset_index(), codebook, "en")
     assert "facilitation (b = 0.50; 95% ci 0.10–0.90) is higher" in en.lower()
     assert "appreciation (b = −0.60; 95% ci −1.00–−0.20) lower" in en.lower()
     assert "psychological safety does not differ clearly" in en.lower()
     assert "error avoidance a difference is uncertain" in en.lower()
-    nl = report.diversity_sentence(results.reset_index(), codebook, "nl")
+    nl = sentences.diversity_sentence(results.reset_index(), codebook, "nl")
     assert "verschilt niet aantoonbaar" in nl and "onzeker" in nl
-    none = report.diversity_results(SimpleNamespace(diversity=_diversity(
+    none = findings.diversity_results(SimpleNamespace(diversity=_diversity(
         [("facilitation", "ols_cluster", 0.2, 0.4), ("facilitation", "random_intercept", 0.2, 0.3)])))
     for lang in ("nl", "en"):
-        sentence = report.diversity_sentence(none, codebook, lang)
+        sentence = sentences.diversity_sentence(none, codebook, lang)
         assert not re.search(r"hoger|lager|higher|lower|bewijs|proves?|\bcaus|veroorza", sentence)
 
 
@@ -729,14 +747,14 @@ def test_diversity_numbers_are_the_analyses_table(rendered, lang):
     main = table[(table["term"] == "share_other_sector") & (table["method"] == "ols_cluster")]
     check = table[(table["term"] == "share_other_sector") & (table["method"] == "random_intercept")]
     page2 = flat(pdf_text(rendered[lang]["pdf"], 1))
-    assert report.text(lang, "diversity") in page2
-    f = report.fmt_number
+    assert wording.text(lang, "diversity") in page2
+    f = printed.fmt_number
     for row in main.itertuples():
         p_check = check[check["outcome"] == row.outcome]["pvalue"].iloc[0]
         assert (f"{f(row.est, lang)} ({f(row.ci_lower, lang)}–{f(row.ci_upper, lang)}) "
-                f"{report.fmt_p(row.pvalue, lang)} {report.fmt_p(p_check, lang)}") in page2
-    inputs = report.load_inputs(rendered["root"] / "results", WAVE, CODEBOOK)
-    sentence = report.diversity_sentence(report.diversity_results(inputs), inputs.codebook, lang)
+                f"{printed.fmt_p(row.pvalue, lang)} {printed.fmt_p(p_check, lang)}") in page2
+    inputs = load(rendered["root"] / "results")
+    sentence = sentences.diversity_sentence(findings.diversity_results(inputs), inputs.codebook, lang)
     assert flat(sentence) in flat(pdf_text(rendered[lang]["pdf"], 0))
     allowed = {round(v, 2) for v in main[["est", "ci_lower", "ci_upper"]].to_numpy().ravel()}
     allowed |= {95.0, float(main["n_clusters"].max())}
@@ -747,29 +765,29 @@ def test_diversity_numbers_are_the_analyses_table(rendered, lang):
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_across_waves_numbers_come_from_the_changes_table(rendered, lang):
     page2 = flat(pdf_text(rendered[f"waves_{lang}"]["pdf"], 1))
-    start = page2.index(report.text(lang, "crosswave"))
-    section = page2[start:page2.index(report.text(lang, "reading"), start)]
-    f = report.fmt_number
+    start = page2.index(wording.text(lang, "crosswave"))
+    section = page2[start:page2.index(wording.text(lang, "reading"), start)]
+    f = printed.fmt_number
     changes = pd.DataFrame(CHANGES, columns=["construct", "diff", "half", "p", "comparable",
                                              "n_from", "n_to"])  # fmt: skip
-    codebook = yaml.safe_load(CODEBOOK.read_text(encoding="utf-8"))
+    codebook = load_codebook(CODEBOOK)
     for row in changes.itertuples():
-        label = report.construct_label(codebook, row.construct, lang)
+        label = report_inputs.construct_label(codebook, row.construct, lang)
         cell = f"{f(row.diff, lang)} ({f(row.diff - row.half, lang)}–{f(row.diff + row.half, lang)})"
         if row.n_from < MIN_CELL:  # suppressed: neither the row nor its numbers
             assert cell not in section
-            assert report.text(lang, "cw_suppressed", min_cell=MIN_CELL, labels=label) in section
+            assert wording.text(lang, "cw_suppressed", min_cell=MIN_CELL, labels=label) in section
         else:  # the change with its CI
             assert cell in section, label
     # the higher / lower claims: significant and comparable only
-    assert report.text(lang, "cw_change_up", label=report.construct_label(codebook, "facilitation", lang),
+    assert wording.text(lang, "cw_change_up", label=report_inputs.construct_label(codebook, "facilitation", lang),
                        to=WAVE, frm=EARLIER, d=f(0.31, lang), l=f(0.19, lang), u=f(0.43, lang)) in section
-    assert report.text(lang, "cw_change_down", label=_lower(report.construct_label(codebook, "appreciation", lang)),
+    assert wording.text(lang, "cw_change_down", label=_lower(report_inputs.construct_label(codebook, "appreciation", lang)),
                        to=WAVE, frm=EARLIER, d=f(-0.22, lang), l=f(-0.37, lang), u=f(-0.07, lang)) in section
-    safety = report.construct_label(codebook, "psychological_safety", lang)
+    safety = report_inputs.construct_label(codebook, "psychological_safety", lang)
     assert re.search(rf"{safety}[^.]*(hoger|higher)", section) is None  # not comparable
-    assert report.text(lang, "cw_not_comparable", labels=_lower(safety)) in section
-    assert report.text(lang, "cw_inv_metric", frm=EARLIER, to=WAVE, dcfi=f(-0.017, lang, 3),
+    assert wording.text(lang, "cw_not_comparable", labels=_lower(safety)) in section
+    assert wording.text(lang, "cw_inv_metric", frm=EARLIER, to=WAVE, dcfi=f(-0.017, lang, 3),
                        drmsea=f(0.007, lang, 3)) in section  # the test of the two waves compared
     # nothing of the later wave
     for later in (LATER, f(9.87, lang), f(6.54, lang)):
@@ -783,12 +801,12 @@ def _lower(label: str) -> str:
 def test_across_waves_only_with_an_earlier_wave(rendered):
     results = rendered["root"] / "results"
     for waves in ([WAVE], [WAVE, LATER]):  # WAVE first: nothing to compare with
-        inputs = report.load_inputs(results, WAVE, CODEBOOK, waves=waves)
-        assert inputs.means is None and report.crosswave_results(inputs) is None
-        assert report.crosswave_html(inputs, "en") == ""
-    later = report.load_inputs(results, WAVE, CODEBOOK, waves=[EARLIER, WAVE, LATER])
+        inputs = load(results, waves=waves)
+        assert inputs.means is None and findings.crosswave_results(inputs) is None
+        assert sections.across_waves(inputs, "en").html() == ""
+    later = load(results, waves=[EARLIER, WAVE, LATER])
     assert later.waves == [EARLIER, WAVE]
-    result = report.crosswave_results(later)
+    result = findings.crosswave_results(later)
     assert (result["from"], result["to"]) == (EARLIER, WAVE)
     assert set(result["means"]["wave"]) == {EARLIER, WAVE}
     assert result["suppressed"] == ["learning_behaviour"]
@@ -800,12 +818,12 @@ def test_invariance_summary_levels():
         return pd.DataFrame({"level": ["configural", "metric", "scalar"],
                              "decision": [np.nan, metric, scalar], "delta_cfi": [np.nan, -0.002, -0.02],
                              "delta_rmsea": [np.nan, 0.001, 0.01]})  # fmt: skip
-    assert report.invariance_summary(table("holds", "holds"))["level"] == "scalar"
-    metric = report.invariance_summary(table("holds", "rejected"))
+    assert findings.invariance_summary(table("holds", "holds"))["level"] == "scalar"
+    metric = findings.invariance_summary(table("holds", "rejected"))
     assert metric["level"] == "metric" and metric["delta_cfi"] == -0.02
-    none = report.invariance_summary(table("rejected", np.nan))
+    none = findings.invariance_summary(table("rejected", np.nan))
     assert none["level"] == "none" and none["delta_cfi"] == -0.002
-    assert report.invariance_summary(None) is None
+    assert findings.invariance_summary(None) is None
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
@@ -817,3 +835,24 @@ def test_planning_note_only_when_asked(rendered, lang):
     assert note in flat(pdf_text(rendered[f"waves_{lang}"]["pdf"], 1))
     assert "300" in note  # the smallest n reaching 80% power for the indirect association
     assert note not in flat(pdf_text(rendered[lang]["pdf"], 1))
+
+
+def test_every_language_has_every_wording_key():
+    """A translator's catalogue names the same keys and placeholders as the Dutch one."""
+    nl = wording.catalogue("nl")
+    for lang in wording.LANGUAGES:
+        other = wording.catalogue(lang)
+        assert set(other["text"]) == set(nl["text"]), lang
+        assert set(other["factors"]) == set(nl["factors"]), lang
+        for key, value in nl["text"].items():
+            assert set(re.findall(r"\{(\w+)\}", other["text"][key])) == set(
+                re.findall(r"\{(\w+)\}", value)), (lang, key)
+
+
+def test_a_figure_block_shows_its_figure_and_caption():
+    from matplotlib.figure import Figure
+
+    page = sections.figure_block(Figure(figsize=(2, 1)), "Caption <1>").html()
+    assert page.startswith('<div class="figure-block"><img class="figure"')
+    assert 'style="width:2.00in;height:1.00in"' in page
+    assert page.endswith('<p class="caption">Caption &lt;1&gt;</p></div>')

@@ -77,7 +77,7 @@ rule across_invariance:
         responses=lambda wc: expand(
             "results/{wave}/clean/responses.parquet", wave=wave_and_previous(wc)
         ),
-        codebook=config["codebook"],
+        codebook=ancient(config["codebook"]),
     output:
         table="results/{wave}/across/invariance.csv",
     log:
@@ -91,6 +91,7 @@ rule across_invariance:
     params:
         group="wave",
         waves=wave_and_previous,
+        codebook=lambda wc: [_codebook_digest(wave) for wave in wave_and_previous(wc)],
         syntax=CROSSWAVE_SYNTAX,
         model=CROSSWAVE_MODEL,
         missing=config["estimation"]["missing"],
@@ -105,7 +106,7 @@ rule across:
         scores=lambda wc: expand(
             "results/{wave}/scales/scores.parquet", wave=waves_upto(wc)
         ),
-        codebook=config["codebook"],
+        codebook=ancient(config["codebook"]),
         invariance="results/{wave}/across/invariance.csv",
     output:
         means="results/{wave}/across/means.csv",
@@ -120,6 +121,7 @@ rule across:
         "../../envs/lcsurvey.yaml"
     params:
         waves=waves_upto,
+        codebook=lambda wc: [_codebook_digest(wave) for wave in waves_upto(wc)],
         syntax=CROSSWAVE_SYNTAX,
         min_cell=config["report"]["min_cell"],
     script:

@@ -1,9 +1,11 @@
 # Report: the two-pager per wave and language in one job (papermill -> nbconvert -> WeasyPrint:
 # one process start instead of three), and an index. A wave's two-pager depends on the waves
 # up to and including it only: adding a wave re-renders the new wave's reports and the index.
+# Its inputs are what the report reads (the script passes them on by name); the codebook counts
+# as the waves up to this one read it (a digest per wave), so new column names for a later
+# wave leave the earlier two-pagers alone.
 
-REPORT_MODEL = config.get("report", {}).get("model", "transfer")
-REPORT_MIN_CELL = config.get("report", {}).get("min_cell", 10)
+REPORT_MODEL = config["report"]["model"]
 
 
 rule report_two_pager:
@@ -24,7 +26,7 @@ rule report_two_pager:
         simple_slopes="results/{wave}/models/simple_slopes.csv",
         intervals=f"results/{{wave}}/models/{REPORT_MODEL}/intervals.csv",
         diversity="results/{wave}/models/diversity.csv",
-        codebook=config["codebook"],
+        codebook=ancient(config["codebook"]),
         raw=raw_file,
     output:
         notebook="results/{wave}/report/two_pager_{lang}.ipynb",
@@ -45,10 +47,13 @@ rule report_two_pager:
         wave="{wave}",
         lang="{lang}",
         model=REPORT_MODEL,
-        min_cell=REPORT_MIN_CELL,
+        min_cell=config["report"]["min_cell"],
         waves=waves_upto,
         config_digest=report_config_digest,
-        power_note=config.get("report", {}).get("power_note", False),
+        # the codebook as each wave up to this one reads it (common.smk's per-wave digest)
+        codebook=lambda wc: [_codebook_digest(wave) for wave in waves_upto(wc)],
+        roles=config["roles"],
+        effects=config["report"]["effects"],
     script:
         "../scripts/report_two_pager.py"
 

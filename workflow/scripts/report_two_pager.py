@@ -2,7 +2,6 @@
 HTML through the two_pager template (no code, no prompts), then the A4 PDF with WeasyPrint."""
 
 import os
-from pathlib import Path
 
 from lcsurvey.pipeline.runner import script_log
 from lcsurvey.report.render import render_report
@@ -12,15 +11,14 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
     parameters = {
         "wave": sm.params.wave,
         "lang": sm.params.lang,
-        # results/{wave}/clean/flow.csv -> results
-        "results_dir": str(Path(sm.input.flow).parents[2]),
-        "codebook": sm.input.codebook,
+        # the rule's inputs by name: the report reads these files and no others
+        "input_files": {name: str(path) for name, path in sm.input.items() if name != "notebook"},
         "config_digest": sm.params.config_digest,
-        "data_file": sm.input.raw,
         "model": sm.params.model,
         "min_cell": sm.params.min_cell,
         "waves": list(sm.params.waves),
-        "power_note": bool(sm.params.power_note),
+        "roles": dict(sm.params.roles),
+        "effects": list(sm.params.effects),
     }
     log.info("papermill %s -> %s with %s", sm.input.notebook, sm.output.notebook, parameters)
     times = render_report(sm.input.notebook, sm.output.notebook, sm.output.html, sm.output.pdf,

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from lcsurvey.errors import InputError
-from lcsurvey.report.two_pager import code_version
+from lcsurvey.report.provenance import code_version
 from lcsurvey.survey.io import sha256_file
 
 # src= / href= / url() pointing at another host, which a self-contained page must not have.

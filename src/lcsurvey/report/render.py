@@ -1,9 +1,9 @@
 """The two-pager's rendering steps: papermill executes the notebook, nbconvert makes the HTML
 through the project's template, WeasyPrint the PDF; and reports/index.html, which links them.
 
-Kept apart from lcsurvey.report.two_pager (which computes the content, in the notebook's kernel) so that
-the process driving these steps imports no pandas, numpy or matplotlib before it starts the
-kernel: its start is on the report's critical path.
+Kept apart from the sections, findings and figures (which make the content, in the notebook's
+kernel) so that the process driving these steps imports no pandas, numpy or matplotlib before
+it starts the kernel: its start is on the report's critical path.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from lcsurvey.errors import InputError
+from lcsurvey.report.wording import text
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "two_pager"
-# The report's title per language (lcsurvey.report.two_pager.TEXT uses the same), for the HTML <title>.
-TITLE = {"nl": "Leren in leer-werkgemeenschappen", "en": "Learning in learning communities"}
 
 
 def _write_atomically(path: str | Path, write) -> None:
@@ -73,7 +72,7 @@ def render_html(notebook: str | Path, html_path: str | Path) -> str:
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    resources = {"two_pager": {"lang": lang, "title": f"{TITLE.get(lang, TITLE['nl'])} · "
+    resources = {"two_pager": {"lang": lang, "title": f"{text(lang, 'title')} · "
                                f"{params.get('wave', '')}"}}  # fmt: skip
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     _write_atomically(html_path, lambda tmp: tmp.write_text(body, encoding="utf-8"))
@@ -213,12 +212,13 @@ def write_index(entries: list[dict[str, str]], index_path: str | Path) -> None:
             for e in reports
         )
         rows.append(f"<tr><td>{_e(wave)}</td><td>{links}</td></tr>")
+    title = f"{_e(text('nl', 'title'))} / {_e(text('en', 'title'))}"
     page = (
         '<!DOCTYPE html>\n<html lang="nl"><head><meta charset="utf-8">'
-        f"<title>{_e(TITLE['nl'])} / {_e(TITLE['en'])}</title>"
+        f"<title>{title}</title>"
         "<style>body{font-family:'DejaVu Sans',sans-serif;max-width:40em;margin:2em auto;"
         "color:#1d2b3a}td{padding:.3em 1em .3em 0}a{color:#1f4e79}</style></head><body>"
-        f"<h1>{_e(TITLE['nl'])} / {_e(TITLE['en'])}</h1>"
+        f"<h1>{title}</h1>"
         "<table><thead><tr><th>Meting / wave</th><th>Tweepager / two-pager</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></body></html>\n"
     )

@@ -54,6 +54,7 @@ class Variable:
     wave_columns: dict[str, str] = field(default_factory=dict)
     text: dict[str, str] = field(default_factory=dict)
     expected: float | None = None
+    label: dict[str, str] = field(default_factory=dict)
 
     def column_in(self, wave: str | None) -> str:
         return self.wave_columns.get(wave, self.column) if wave is not None else self.column
@@ -133,6 +134,7 @@ def _variables(section: dict[str, Any]) -> dict[str, Variable]:
             wave_columns=dict(spec.get("wave_columns", {})),
             text=dict(spec.get("text", {})),
             expected=spec.get("expected"),
+            label=dict(spec.get("label", {})),
         )
         for name, spec in (section or {}).items()
     }

@@ -1,0 +1,366 @@
+"""The numbers the two-pager prints, read from the results tables of the earlier stages.
+
+Nothing is estimated here that a stage already estimated: the motive tests, main-motive shares,
+moderation, diversity slopes, defined effects and changes across waves are read from their
+tables; what is computed (a mean with its CI, shares of a background variable with Wilson CIs,
+small cells merged) uses the study layer's own functions (`lcsurvey.study.analyses.mean_ci`,
+`wilson_ci`, `merge_small_cells`). Which constructs play which role comes from
+config["roles"] and config["report"]["effects"] (`ReportInputs.roles`, `.effects`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lcsurvey.errors import InputError
+from lcsurvey.report.inputs import (
+    ReportInputs,
+    category_labels,
+    config_defaults,
+    construct_range,
+)
+from lcsurvey.report.numbers import significance_stars
+from lcsurvey.report.wording import text
+from lcsurvey.study.analyses import mean_ci, merge_small_cells, wilson_ci
+from lcsurvey.survey.codebook import Codebook
+
+SIGNIFICANCE = 0.05
+# The verdicts of results/{wave}/models/motives.csv -> the keys of the verdict texts.
+VERDICT_KEYS = {"motive": "is", "not a motive": "not", "undecided": "undecided"}
+BACKGROUND_TABLES = ("sector", "org_size")
+
+
+def roles(inputs: Any) -> dict[str, Any]:
+    """config["roles"] of the inputs; the schema's defaults for inputs that carry none."""
+    given = getattr(inputs, "roles", None)
+    return given if given else config_defaults()[0]
+
+
+def effects(inputs: Any) -> tuple[str, ...]:
+    """config["report"]["effects"] of the inputs; the schema's default for inputs without."""
+    given = getattr(inputs, "effects", None)
+    return tuple(given) if given else config_defaults()[1]
+
+
+def interaction_term(inputs: Any) -> str:
+    """The product term of the moderation (moderation.csv): "predictor:moderator"."""
+    moderation = roles(inputs)["moderation"]
+    return f"{moderation['predictor']}:{moderation['moderator']}"
+
+
+def construct_scores(
+    scores: pd.DataFrame, codebook: Codebook, constructs: tuple[str, ...] | list[str]
+) -> pd.DataFrame:
+    """Mean score with 95% CI per construct, with the construct's scale range and midpoint."""
+    rows = []
+    for construct in constructs:
+        if construct not in scores.columns:
+            continue
+        low, high = construct_range(codebook, construct)
+        rows.append({"construct": construct, **mean_ci(scores[construct]),
+                     "scale_min": low, "scale_max": high, "midpoint": (low + high) / 2})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def motive_results(inputs: ReportInputs) -> pd.DataFrame:
+    """The motive tests of the analyses stage (motives.csv), with the verdict as a text key.
+
+    The statistics (one-sample t-tests against the midpoint, Holm, the verdict rule) are
+    computed by `lcsurvey.study.analyses.motives`; the report only reads them.
+    """
+    table = inputs.motives
+    if table is None or table.empty:
+        return pd.DataFrame(columns=["construct", "verdict"])
+    table = table[table["construct"].isin(inputs.codebook.constructs)].copy()
+    unknown = sorted(set(table["verdict"]) - set(VERDICT_KEYS))
+    if unknown:
+        raise InputError(f"the motives table has unknown verdicts {unknown}",
+                         expected=f"one of {list(VERDICT_KEYS)}")  # fmt: skip
+    table["verdict"] = table["verdict"].map(VERDICT_KEYS)
+    return table.reset_index(drop=True)
+
+
+def category_table(
+    responses: pd.DataFrame, codebook: Codebook, variable: str, lang: str, min_cell: int
+) -> pd.DataFrame:
+    """Counts and shares (with Wilson CIs) of a labelled background variable, small cells merged.
+
+    Missing answers count as a category "unknown", which is merged like any other small cell.
+    """
+    labels = category_labels(codebook, variable, lang)
+    values = pd.to_numeric(responses[variable], errors="coerce")
+    named = values.map(labels).astype(object)
+    named[values.isna() | named.isna()] = text(lang, "unknown")
+    order = [*labels.values(), text(lang, "unknown")]
+    counts = named.value_counts().reindex(order, fill_value=0)
+    table = merge_small_cells(counts, min_cell)
+    total = int(len(values))
+    table["label"] = table["label"].fillna(text(lang, "merged"))
+    table["share"] = table["n"] / total
+    cis = [wilson_ci(int(n), total) for n in table["n"]]
+    table["ci_lower"] = [lo for lo, _ in cis]
+    table["ci_upper"] = [hi for _, hi in cis]
+    return table
+
+
+def participation(inputs: ReportInputs, lang: str) -> dict[str, Any]:
+    """Who took part: N, number of communities, and the sector and size tables."""
+    responses = inputs.responses
+    out: dict[str, Any] = {"n": int(len(responses)), "communities": None, "tables": {}}
+    if "community" in responses.columns:
+        communities = pd.to_numeric(responses["community"], errors="coerce").dropna()
+        out["communities"] = int(communities.nunique())
+    for variable in BACKGROUND_TABLES:
+        if variable in responses.columns and variable in inputs.codebook.background:
+            out["tables"][variable] = category_table(
+                responses, inputs.codebook, variable, lang, inputs.min_cell
+            )
+    return out
+
+
+def flow_summary(flow: pd.DataFrame) -> dict[str, Any]:
+    """Raw rows, kept respondents and the exclusions per step (steps removing nobody left out)."""
+    return {
+        "raw": int(flow["n_before"].iloc[0]),
+        "kept": int(flow["n_after"].iloc[-1]),
+        "removed": [(str(row.step), int(row.n_removed)) for row in flow.itertuples()
+                    if row.n_removed > 0],  # fmt: skip
+    }
+
+
+def structural_paths(estimates: pd.DataFrame | None) -> pd.DataFrame:
+    """The regressions (op '~') of the model: outcome, predictor, estimates and stars."""
+    columns = ["lhs", "rhs", "label", "est", "se", "pvalue", "ci_lower", "ci_upper", "std_all"]
+    if estimates is None:
+        return pd.DataFrame(columns=[*columns, "stars", "significant"])
+    paths = estimates.loc[estimates["op"] == "~"].reindex(columns=columns).reset_index(drop=True)
+    paths["stars"] = [significance_stars(p) for p in paths["pvalue"]]
+    paths["significant"] = paths["pvalue"] < SIGNIFICANCE
+    return paths
+
+
+def find_path(paths: pd.DataFrame, outcome: str, predictor: str) -> pd.Series | None:
+    match = paths[(paths["lhs"] == outcome) & (paths["rhs"] == predictor)]
+    return None if match.empty else match.iloc[0]
+
+
+def home_support_moderation(inputs: ReportInputs) -> dict[str, Any] | None:
+    """The moderation of config roles.moderation (perceived learning -> knowledge transfer by
+    home support).
+
+    Reads the analyses stage's moderation.csv (the product term) and simple_slopes.csv (the
+    slopes at -1, 0 and +1 SD of support); returns None when either is absent, so that
+    nothing is printed.
+    """
+    table, slopes = inputs.moderation, inputs.simple_slopes
+    if table is None or slopes is None or slopes.empty:
+        return None
+    term = table[table["term"] == interaction_term(inputs)]
+    if term.empty:
+        return None
+    slopes = slopes.sort_values("moderator_level").reset_index(drop=True)
+    return {"interaction": term.iloc[0], "slopes": slopes}
+
+
+def fit_summary(fit: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The fit row as a dict, with a verdict from the usual cut-offs (Hu & Bentler, 1999)."""
+    if fit is None or fit.empty:
+        return None
+    row = fit.iloc[0].to_dict()
+    cfi, rmsea, srmr = row["cfi"], row["rmsea"], row["srmr"]
+    if cfi >= 0.95 and rmsea <= 0.06 and srmr <= 0.08:
+        row["verdict"] = "good"
+    elif cfi >= 0.90 and rmsea <= 0.08 and srmr <= 0.10:
+        row["verdict"] = "acceptable"
+    else:
+        row["verdict"] = "poor"
+    return row
+
+
+
+
+CI_METHODS = (("bca", "bca_ci_lower", "bca_ci_upper"), ("percentile", "boot_ci_lower",
+              "boot_ci_upper"))  # fmt: skip
+
+
+def defined_effects(inputs: ReportInputs) -> pd.DataFrame:
+    """The model's defined (:=) parameters the report prints (config report.effects: the
+    headline indirect association, then the part through safety), with the 95% CI printed.
+
+    The CI is the bootstrap BCa interval of intervals.csv when there is one, else its
+    percentile interval, else the delta-method interval of estimates.csv (method: bca,
+    percentile or delta). significant: the CI excludes 0.
+    """
+    columns = ["name", "est", "ci_lower", "ci_upper", "method", "pvalue", "std_all",
+               "significant"]  # fmt: skip
+    rows = []
+    estimates, intervals = inputs.estimates, inputs.intervals
+    if estimates is None:
+        return pd.DataFrame(columns=columns)
+    for name in effects(inputs):
+        match = estimates[(estimates["op"] == ":=") & (estimates["lhs"] == name)]
+        if match.empty:
+            continue
+        row = match.iloc[0]
+        lower, upper, method = row["ci_lower"], row["ci_upper"], "delta"
+        if intervals is not None:
+            boot = intervals[(intervals["op"] == ":=") & (intervals["lhs"] == name)]
+            for key, low_col, high_col in CI_METHODS:
+                if not boot.empty and np.isfinite(boot.iloc[0][[low_col, high_col]].astype(float)).all():
+                    lower, upper, method = boot.iloc[0][low_col], boot.iloc[0][high_col], key
+                    break
+        rows.append({"name": name, "est": float(row["est"]), "ci_lower": float(lower),
+                     "ci_upper": float(upper), "method": method, "pvalue": row.get("pvalue"),
+                     "std_all": row.get("std_all"),
+                     "significant": bool(lower > 0 or upper < 0)})  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+DIVERSITY_TERM = "share_other_sector"
+
+
+DIVERSITY_METHOD, DIVERSITY_CHECK = "ols_cluster", "random_intercept"
+
+
+def diversity_results(inputs: ReportInputs) -> pd.DataFrame:
+    """Climate and psychological safety by the community's share of members from another
+    sector than its majority (diversity.csv of the analyses stage), one row per scale.
+
+    The main analysis is the regression with community-clustered standard errors; the random-
+    intercept model is the check. verdict: "higher" / "lower" when both find the slope
+    significant with the same sign (or the check is absent), "unclear" when they disagree,
+    "none" when neither does.
+    """
+    columns = ["outcome", "est", "ci_lower", "ci_upper", "pvalue", "n", "n_clusters",
+               "p_check", "verdict"]  # fmt: skip
+    table = inputs.diversity
+    if table is None or table.empty:
+        return pd.DataFrame(columns=columns)
+    slopes = table[table["term"] == DIVERSITY_TERM]
+    rows = []
+    for outcome in roles(inputs)["climate"]:
+        main = slopes[(slopes["outcome"] == outcome) & (slopes["method"] == DIVERSITY_METHOD)]
+        if main.empty:
+            continue
+        main = main.iloc[0]
+        check = slopes[(slopes["outcome"] == outcome) & (slopes["method"] == DIVERSITY_CHECK)]
+        check = check.iloc[0] if not check.empty else None
+        significant = main["pvalue"] < SIGNIFICANCE
+        agrees = check is None or (
+            (check["pvalue"] < SIGNIFICANCE) == significant
+            and (not significant or np.sign(check["est"]) == np.sign(main["est"]))
+        )
+        if not agrees:
+            verdict = "unclear"
+        elif significant:
+            verdict = "higher" if main["est"] > 0 else "lower"
+        else:
+            verdict = "none"
+        rows.append({"outcome": outcome, "est": main["est"], "ci_lower": main["ci_lower"],
+                     "ci_upper": main["ci_upper"], "pvalue": main["pvalue"], "n": main["n"],
+                     "n_clusters": main["n_clusters"],
+                     "p_check": np.nan if check is None else check["pvalue"],
+                     "verdict": verdict})  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+
+
+COMPARABLE_KEYS = ("yes", "partly (metric)", "no", "not tested")
+
+
+def _suppressed(table: pd.DataFrame, n_columns: list[str], min_cell: int) -> pd.Series:
+    """Rows to hide: marked suppressed by the stage that wrote them, or with any n < min_cell."""
+    hidden = pd.Series(False, index=table.index)
+    if "suppressed" in table.columns:
+        hidden |= table["suppressed"].astype(str).str.lower().isin(["true", "1", "yes"])
+    for column in n_columns:
+        hidden |= pd.to_numeric(table[column], errors="coerce").fillna(0) < min_cell
+    return hidden
+
+
+def crosswave_results(inputs: ReportInputs) -> dict[str, Any] | None:
+    """What changed between the previous wave and this one, per scale, and how comparable.
+
+    Only the waves up to and including the report's wave count (inputs.waves); None with a
+    single wave or without the wave's tables across waves (results/{wave}/across). Returns the
+    means per wave (scale x wave, rows with fewer than min_cell respondents removed), the
+    changes of the last pair of waves (comparable mapped to COMPARABLE_KEYS), the scales left
+    out for small numbers, and the invariance decision of the test of those two waves.
+    """
+    waves, across = inputs.waves, list(roles(inputs)["across"])
+    if len(waves) < 2 or inputs.means is None or inputs.changes is None:
+        return None
+    frm, to = waves[-2], waves[-1]
+    means = inputs.means.assign(wave=inputs.means["wave"].astype(str))
+    means = means[means["wave"].isin(waves) & means["construct"].isin(across)]
+    hidden_means = _suppressed(means, ["n"], inputs.min_cell)
+    changes = inputs.changes.assign(wave_from=inputs.changes["wave_from"].astype(str),
+                                    wave_to=inputs.changes["wave_to"].astype(str))  # fmt: skip
+    changes = changes[(changes["wave_from"] == frm) & (changes["wave_to"] == to)
+                      & changes["construct"].isin(across)]  # fmt: skip
+    hidden_changes = _suppressed(changes, ["n_from", "n_to"], inputs.min_cell)
+    order = {c: i for i, c in enumerate(across)}
+    suppressed = sorted(set(means.loc[hidden_means, "construct"])
+                        | set(changes.loc[hidden_changes, "construct"]), key=order.get)  # fmt: skip
+    means = means[~hidden_means]
+    changes = changes[~hidden_changes & ~changes["construct"].isin(suppressed)].copy()
+    changes["comparable"] = [c if c in COMPARABLE_KEYS else "not tested"
+                             for c in changes["comparable"].fillna("not tested").astype(str)]  # fmt: skip
+    changes["significant"] = changes["pvalue"] < SIGNIFICANCE
+    changes = changes.sort_values("construct", key=lambda c: c.map(order)).reset_index(drop=True)
+    if changes.empty:
+        return None
+    return {"from": frm, "to": to, "waves": waves, "means": means, "changes": changes,
+            "suppressed": suppressed, "invariance": invariance_summary(inputs.invariance)}  # fmt: skip
+
+
+def invariance_summary(table: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The invariance decision of a test with waves as groups: "scalar" (metric and scalar hold), "metric" (only
+    metric holds) or "none" (metric rejected), with the fit changes of the step that decided;
+    None when the table is absent or holds no decision."""
+    if table is None or table.empty:
+        return None
+    rows = {str(r["level"]): r for _, r in table.iterrows()}
+    decision = {level: str(r["decision"]) for level, r in rows.items()
+                if isinstance(r["decision"], str) and r["decision"]}  # fmt: skip
+    if decision.get("metric") == "holds" and decision.get("scalar") == "holds":
+        level, row = "scalar", rows["scalar"]
+    elif decision.get("metric") == "holds" and "scalar" in decision:
+        level, row = "metric", rows["scalar"]
+    elif decision.get("metric") == "rejected":
+        level, row = "none", rows["metric"]
+    else:
+        return None
+    return {"level": level, "delta_cfi": row["delta_cfi"], "delta_rmsea": row["delta_rmsea"],
+            "rule": row.get("rule", "")}  # fmt: skip
+
+
+def main_motive_table(inputs: ReportInputs, lang: str) -> pd.DataFrame | None:
+    """The main-motive shares of the analyses stage (main_motive.csv), labelled in `lang`.
+
+    Shares, Wilson CIs and the merging of small categories come from
+    `lcsurvey.study.analyses.main_motive`; here codes only become labels.
+    """
+    table = inputs.main_motive
+    if table is None or table.empty:
+        return None
+    labels = category_labels(inputs.codebook, "main_motive", lang)
+
+    def label(code: Any) -> str:
+        return labels.get(float(code), str(code))
+
+    table = table.copy()
+    table["merged"] = table["merged"].astype(str).str.lower().isin(["true", "1"])
+    table["label"] = [text(lang, "merged") if merged else label(code)
+                      for code, merged in zip(table["category"], table["merged"], strict=True)]  # fmt: skip
+    table["members"] = [
+        ", ".join(label(code) for code in str(members).split(";") if code.strip())
+        if merged else ""
+        for members, merged in zip(table["members"].fillna(""), table["merged"], strict=True)
+    ]  # fmt: skip
+    return table
+

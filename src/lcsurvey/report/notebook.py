@@ -1,0 +1,78 @@
+"""`make notebook WAVE=2022-06 LANG=nl`: one wave's two-pager notebook, its parameters filled in.
+
+papermill's --prepare-only: a copy of notebooks/two_pager.ipynb with the parameters rule
+report_two_pager would pass (the inputs by name as `input_paths` builds them from results/, the
+configured waves up to the wave, the report's model, min_cell, roles and effects of config.yaml
+with the schema's defaults filled in as the workflow's `validate` does), written to
+results/{wave}/report/notebook_{lang}.ipynb; the pipeline's own executed copy
+(two_pager_{lang}.ipynb) is left alone. Paths are absolute, so the kernel may start in any folder.
+Prints the notebook's path. No network: nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lcsurvey.errors import InputError
+from lcsurvey.report.inputs import input_paths
+from lcsurvey.schema import SCHEMA_DIR, load_yaml
+
+
+def notebook_parameters(config_path: str | Path, wave: str | None, lang: str) -> dict:
+    """The papermill parameters of one wave's two-pager, as the report rule would pass them."""
+    from snakemake.utils import validate
+
+    config_path = Path(config_path).resolve()
+    root = config_path.parent
+    config = load_yaml(config_path)
+    validate(config, str(SCHEMA_DIR / "config.schema.yaml"))  # fills in the defaults
+    waves = [str(w) for w in config["waves"]]
+    wave = wave or waves[-1]
+    if wave not in waves:
+        raise InputError(f"wave {wave!r} is not configured", file=str(config_path),
+                         expected=f"one of {waves}")  # fmt: skip
+    report = config["report"]
+    if lang not in report["languages"]:
+        raise InputError(f"language {lang!r} is not among report.languages", file=str(config_path),
+                         expected=f"one of {report['languages']}")  # fmt: skip
+    upto = waves[: waves.index(wave) + 1]
+    spec = config["waves"][wave]
+    raw = spec["path"] if isinstance(spec, dict) else spec
+    files = input_paths(root / "results", wave, root / config["codebook"], report["model"],
+                        data_file=root / raw, waves=upto, power_note=report["power_note"])  # fmt: skip
+    return {
+        "wave": wave, "lang": lang, "input_files": {k: str(v) for k, v in files.items()},
+        "config_digest": "", "model": report["model"], "min_cell": report["min_cell"],
+        "waves": upto, "roles": config["roles"], "effects": report["effects"],
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="config.yaml")
+    parser.add_argument("--wave", default="", help="default: the last configured wave")
+    parser.add_argument("--lang", default="nl")
+    parser.add_argument("--notebook", default="notebooks/two_pager.ipynb")
+    args = parser.parse_args(argv)
+    import papermill
+
+    try:
+        parameters = notebook_parameters(args.config, args.wave or None, args.lang)
+    except InputError as err:
+        sys.exit(f"make notebook: {err}")
+    root = Path(args.config).resolve().parent
+    results = root / "results" / parameters["wave"]
+    if not (results / "models").is_dir():
+        sys.exit(f"make notebook: no results for wave {parameters['wave']} in {results.parent}; "
+                 "run `make run` first")  # fmt: skip
+    out = results / "report" / f"notebook_{parameters['lang']}.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(args.notebook, str(out), parameters=parameters, prepare_only=True,
+                               kernel_name="python3", progress_bar=False)  # fmt: skip
+    print(out)
+
+
+if __name__ == "__main__":
+    main()

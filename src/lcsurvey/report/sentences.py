@@ -1,0 +1,292 @@
+"""The two-pager's sentences: results in, plain Dutch or English out.
+
+Wording rules: associations, never causes; a non-significant result is said to be not clear,
+in words. Every sentence is a template of the language's catalogue (`wording/<lang>.yaml`)
+with numbers formatted by `lcsurvey.report.numbers`; the rules that choose a template (which
+verdict, significant or not, one or several) live here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from lcsurvey.report.findings import (
+    SIGNIFICANCE,
+    find_path,
+    fit_summary,
+    flow_summary,
+    motive_results,
+    structural_paths,
+)
+from lcsurvey.report.inputs import ReportInputs, construct_label
+from lcsurvey.report.numbers import fmt_int, fmt_number, fmt_p
+from lcsurvey.report.wording import factor_words, has_text, join, lower_first, text
+from lcsurvey.survey.codebook import Codebook
+
+
+def path_sentence(path: pd.Series, lang: str) -> str:
+    """One sentence for a structural path: 'X is associated with more/less Y (β = .., stars)'."""
+    predictor = factor_words(path["rhs"], lang)
+    outcome = factor_words(path["lhs"], lang)
+    beta = fmt_number(path["std_all"], lang)
+    if path["pvalue"] < SIGNIFICANCE:
+        direction = outcome["more"] if path["std_all"] > 0 else outcome["less"]
+        return text(lang, "path_sig", subj=predictor["subj"], obj_dir=direction, b=beta,
+                    stars=path["stars"])  # fmt: skip
+    return text(lang, "path_ns", subj=predictor["subj"], obj=outcome["obj"], b=beta)
+
+
+def climate_links_sentence(paths: list[pd.Series], lang: str) -> str:
+    """'Association with learning: A → B β = 0.41***, ...; (n.s.) marks a non-significant path."""
+    parts = [
+        f"{factor_words(p['rhs'], lang)['box']} → {lower_first(factor_words(p['lhs'], lang)['box'])}"
+        f" β = {fmt_number(p['std_all'], lang)}{p['stars'] if p['significant'] else ' (n.s.)'}"
+        for p in paths
+    ]
+    return text(lang, "climate_links", links=text(lang, "sep").join(parts))
+
+
+def indirect_sentences(effects: pd.DataFrame, lang: str) -> list[str]:
+    """The indirect association of climate with knowledge use (and the part through safety),
+    each with its CI and the CI's method; 'not clear' when the CI includes 0."""
+    sentences = []
+    climate, transfer = factor_words("climate", lang), factor_words("transfer", lang)
+    for row in effects.itertuples():
+        values = {"b": fmt_number(row.est, lang), "l": fmt_number(row.ci_lower, lang),
+                  "u": fmt_number(row.ci_upper, lang)}  # fmt: skip
+        if row.name == "indirect" and row.significant:
+            sentences.append(text(lang, "indirect_sig", subj=lower_first(climate["subj"]),
+                                  obj_dir=transfer["more" if row.est > 0 else "less"],
+                                  method=text(lang, f"ci_{row.method}"), **values))  # fmt: skip
+        elif row.name == "indirect":
+            sentences.append(text(lang, "indirect_ns", obj_from=climate["obj"],
+                                  obj=transfer["obj"], method=text(lang, f"ci_{row.method}"),
+                                  **values))  # fmt: skip
+        elif row.name == "via_safety":
+            key = "via_safety_sig" if row.significant else "via_safety_ns"
+            sentences.append(text(lang, key, **values))
+    return sentences
+
+
+def moderation_sentence(moderation: dict[str, Any], lang: str) -> str:
+    """One plain sentence on the moderation: stronger / weaker link only when the product term
+    is significant, otherwise that it remains open, 'not significant' said in words."""
+    term, slopes = moderation["interaction"], moderation["slopes"]
+    p_value = fmt_p(term["pvalue"], lang)
+    p_text = p_value if p_value.startswith("<") else f"= {p_value}"
+    values = {"low": fmt_number(slopes["slope"].iloc[0], lang),
+              "high": fmt_number(slopes["slope"].iloc[-1], lang), "p": p_text}  # fmt: skip
+    if term["pvalue"] < SIGNIFICANCE:
+        key = "moderation_sig_pos" if term["est"] > 0 else "moderation_sig_neg"
+    else:
+        key = "moderation_ns"
+    return text(lang, key, **values)
+
+
+def diversity_sentence(results: pd.DataFrame, codebook: Codebook, lang: str) -> str:
+    """Climate by community diversity in one sentence: higher / lower only where both analyses
+    agree on a significant slope, 'does not differ clearly' otherwise, uncertainty said."""
+
+    def label(construct: str) -> str:
+        return lower_first(construct_label(codebook, construct, lang))
+
+    def value(r) -> str:
+        return text(lang, "div_value", label=label(r.outcome), b=fmt_number(r.est, lang),
+                    l=fmt_number(r.ci_lower, lang), u=fmt_number(r.ci_upper, lang))  # fmt: skip
+
+    k = fmt_int(results["n_clusters"].max())
+    groups = {v: results[results["verdict"] == v] for v in ("higher", "lower", "none", "unclear")}
+    if groups["higher"].empty and groups["lower"].empty and groups["unclear"].empty:
+        return text(lang, "div_all_none", k=k)
+    clauses = []
+    for verdict in ("higher", "lower"):
+        rows = groups[verdict]
+        if not rows.empty:
+            number = "one" if len(rows) == 1 else "many"
+            key = f"div_{verdict}_{'then' if clauses else number}"
+            clauses.append(text(lang, key,
+                                values=join([value(r) for r in rows.itertuples()], lang)))  # fmt: skip
+    sentence = text(lang, "div_lead")
+    if clauses:
+        sentence += text(lang, "div_lead_then") + text(lang, "and").join(clauses)
+    none = groups["none"]
+    if not none.empty:
+        number = "one" if len(none) == 1 else "many"
+        labels = join([label(c) for c in none["outcome"]], lang)
+        sentence += ("; " if clauses else text(lang, "div_lead_then")) + text(
+            lang, f"div_none_{number}", labels=labels)
+    sentence += "."
+    if not groups["unclear"].empty:
+        sentence += " " + text(lang, "div_unclear",
+                               labels=join([label(c) for c in groups["unclear"]["outcome"]], lang))  # fmt: skip
+    return sentence
+
+
+def crosswave_sentences(result: dict[str, Any], codebook: Codebook, lang: str) -> list[str]:
+    """What changed from the previous wave: higher / lower only for significant changes of
+    comparable scales; scales that are not comparable are named, not interpreted; then the
+    invariance decision."""
+    changes, frm, to = result["changes"], result["from"], result["to"]
+    comparable = changes[changes["comparable"] != "no"]
+    moved = comparable[comparable["significant"]]
+    parts = []
+    for r in moved.itertuples():
+        key = "cw_change_up" if r.diff > 0 else "cw_change_down"
+        parts.append(text(lang, key, label=construct_label(codebook, r.construct, lang),
+                          to=to, frm=frm, d=fmt_number(r.diff, lang),
+                          l=fmt_number(r.ci_lower, lang), u=fmt_number(r.ci_upper, lang)))  # fmt: skip
+    parts = parts[:1] + [lower_first(part) for part in parts[1:]]
+    sentences = []
+    if parts:
+        rest = [text(lang, "cw_rest")] if len(moved) < len(comparable) else []
+        sentences.append(text(lang, "sep").join(parts + rest) + ".")
+    elif not comparable.empty:
+        sentences.append(text(lang, "cw_none", frm=frm, to=to))
+    not_comparable = changes[changes["comparable"] == "no"]
+    if not not_comparable.empty:
+        labels = join([lower_first(construct_label(codebook, c, lang))
+                        for c in not_comparable["construct"]], lang)  # fmt: skip
+        sentences.append(text(lang, "cw_not_comparable", labels=labels))
+    inv = result["invariance"]
+    if inv is None:
+        sentences.append(text(lang, "cw_inv_untested", frm=frm, to=to))
+    else:
+        sentences.append(text(lang, f"cw_inv_{inv['level']}", frm=frm, to=to,
+                              dcfi=fmt_number(inv["delta_cfi"], lang, 3),
+                              drmsea=fmt_number(inv["delta_rmsea"], lang, 3)))  # fmt: skip
+    return sentences
+
+
+def key_messages(inputs: ReportInputs, lang: str) -> list[str]:
+    """Plain-language messages for practice, each generated from one result.
+
+    Motives: one message per verdict (is / not / undecided) with mean and 95% CI. Climate and
+    transfer: the model's paths, worded by `path_sentence`, with a practical hint only when the
+    path is significant and positive. Last, what the design does not allow to conclude.
+    """
+    messages = []
+    tests = motive_results(inputs)
+    for verdict in ("is", "not", "undecided"):
+        rows = tests[tests["verdict"] == verdict] if not tests.empty else tests
+        if rows.empty:
+            continue
+        values = [
+            text(lang, "msg_value", label=construct_label(inputs.codebook, r.construct, lang),
+                 m=fmt_number(r.mean, lang), l=fmt_number(r.ci_lower, lang),
+                 u=fmt_number(r.ci_upper, lang))
+            for r in rows.itertuples()
+        ]  # fmt: skip
+        values = [values[0]] + [lower_first(v) for v in values[1:]]
+        if verdict == "undecided":
+            values = [lower_first(v) for v in values]
+        verb = text(lang, f"msg_{verdict}_{'one' if len(values) == 1 else 'many'}")
+        mid = fmt_number(rows["midpoint"].iloc[0], lang, 0)
+        messages.append(text(lang, f"msg_motive_{verdict}", values=join(values, lang), verb=verb,
+                             mid=mid))  # fmt: skip
+
+    paths = structural_paths(inputs.estimates)
+    chain = [find_path(paths, "safety", "climate"), find_path(paths, "learning", "safety")]
+    chain = [p for p in chain if p is not None]
+    if chain:
+        message = " ".join(path_sentence(p, lang) for p in chain)
+        safety = find_path(paths, "learning", "safety")
+        if safety is not None and safety["significant"] and safety["std_all"] > 0:
+            message += " " + text(lang, "msg_safety_hint")
+        messages.append(message)
+    home = [find_path(paths, "transfer", p) for p in ("perceived", "support")]
+    home = [p for p in home if p is not None]
+    if home:
+        message = " ".join(path_sentence(p, lang) for p in home)
+        support = find_path(paths, "transfer", "support")
+        if support is not None and support["significant"] and support["std_all"] > 0:
+            message += " " + text(lang, "msg_support_hint")
+        messages.append(message)
+    caution = model_caution(inputs, lang)
+    if caution:
+        messages.append(caution)
+    messages.append(text(lang, "msg_design"))
+    return messages
+
+
+def model_caution(inputs: ReportInputs, lang: str) -> str | None:
+    """A warning for the key messages when the model rests on few respondents or fits poorly.
+
+    Few: fewer than 80% of the analysed participants (e.g. listwise deletion). Poorly: the
+    fit verdict of `fit_summary`. Returns None when neither holds.
+    """
+    fit = fit_summary(inputs.fit)
+    if fit is None:
+        return None
+    n, n_model = len(inputs.responses), int(fit["ntotal"])
+    poor = fit["verdict"] == "poor"
+    if n_model >= 0.8 * n and not poor:
+        return None
+    return text(lang, "msg_model_caution", n_model=n_model, n=n,
+                fit=text(lang, "msg_model_fit_poor") if poor else "")  # fmt: skip
+
+
+def flow_sentence(flow: pd.DataFrame, lang: str) -> str:
+    summary = flow_summary(flow)
+    line = text(lang, "flow_line", raw=summary["raw"], kept=summary["kept"])
+    reasons = [f"{n} {text(lang, 'step_' + step) if has_text(lang, 'step_' + step) else step}"
+               for step, n in summary["removed"]]  # fmt: skip
+    if reasons:
+        return line + " " + text(lang, "flow_reasons", reasons=", ".join(reasons))
+    return line + " " + text(lang, "flow_none")
+
+
+def cfa_line(cfa_fit: pd.DataFrame | None, lang: str) -> str | None:
+    """The joint CFA's fit (results/{wave}/scales/cfa_fit.csv, model "joint") as one sentence."""
+    if cfa_fit is None or not (cfa_fit["model"] == "joint").any():
+        return None
+    row = cfa_fit[cfa_fit["model"] == "joint"].iloc[0]
+    return text(lang, "cfa_line", df=fmt_int(row["df"]),
+                chisq=fmt_number(row["chisq"], lang, 1), cfi=fmt_number(row["cfi"], lang, 3),
+                tli=fmt_number(row["tli"], lang, 3), rmsea=fmt_number(row["rmsea"], lang, 3),
+                srmr=fmt_number(row["srmr"], lang, 3))
+
+
+def planning_note(inputs: ReportInputs, lang: str) -> str | None:
+    """The note on planning the next wave (lcsurvey.study.power.planning_note), when asked for."""
+    if inputs.power is None or inputs.power.empty:
+        return None
+    from lcsurvey.study.power import planning_note as power_planning_note
+
+    return power_planning_note(inputs.power, lang)
+
+
+
+def who_sentence(n: int, communities: int | None, lang: str) -> str:
+    """'235 participants from 14 learning communities gave usable answers.'"""
+    if communities:
+        return text(lang, "who_text", n=n, k=communities)
+    return text(lang, "who_text_nocomm", n=n)
+
+
+def home_level_sentences(levels: pd.DataFrame, codebook: Codebook, lang: str) -> list[str]:
+    """Mean, CI and scale range of each row of `levels` (findings.construct_scores)."""
+    return [
+        text(lang, "home_level", m=fmt_number(r.mean, lang),
+             label=construct_label(codebook, r.construct, lang),
+             lo=fmt_int(r.scale_min), hi=fmt_int(r.scale_max), l=fmt_number(r.ci_lower, lang),
+             u=fmt_number(r.ci_upper, lang))
+        for r in levels.itertuples()
+    ]  # fmt: skip
+
+
+def fit_sentence(fit: dict[str, Any], lang: str) -> str:
+    """Estimator, missing-data handling, n, the fit measures and their verdict (fit_summary)."""
+    missing = str(fit["missing"]).lower()
+    missing_text = text(lang, "missing_fiml") if missing in ("fiml", "ml") else (
+        text(lang, "missing_listwise") if missing == "listwise" else missing)  # fmt: skip
+    return (text(lang, "estimator", estimator=fit["estimator"], missing=missing_text,
+                 n=fmt_int(fit["ntotal"])) + " "
+            + text(lang, "fit_line", df=fmt_int(fit["df"]),
+                   chisq=fmt_number(fit["chisq"], lang, 1), cfi=fmt_number(fit["cfi"], lang, 3),
+                   tli=fmt_number(fit["tli"], lang, 3), rmsea=fmt_number(fit["rmsea"], lang, 3),
+                   rl=fmt_number(fit["rmsea_ci_lower"], lang, 3),
+                   ru=fmt_number(fit["rmsea_ci_upper"], lang, 3),
+                   srmr=fmt_number(fit["srmr"], lang, 3)) + " "
+            + text(lang, "fit_" + fit["verdict"]))  # fmt: skip
