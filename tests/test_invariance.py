@@ -8,6 +8,8 @@ import pytest
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem import invariance as iv
+from lcsurvey.sem import multigroup
+from lcsurvey.study.invariance import model_invariance
 
 FIXTURES = Path(__file__).parent / "fixtures" / "r"
 HS_FACTORS = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"],
@@ -65,7 +67,7 @@ def test_fit_measures_match_lavaan(hs_case, level):
 @pytest.mark.parametrize("level", iv.LEVELS)
 def test_estimates_and_standard_errors_match_lavaan(hs_case, level):
     result, _, estimates = hs_case
-    mine = iv.estimates_table(result.fits[level], HS_FACTORS, result.items, result.group_names)
+    mine = multigroup.estimates_table(result.fits[level], HS_FACTORS, result.items, result.group_names)
     reference = estimates[estimates["level"] == level]
     merged = reference.merge(mine, on=["group", "lhs", "op", "rhs"], how="outer",
                              suffixes=("_lavaan", ""), indicator=True)
@@ -76,7 +78,7 @@ def test_estimates_and_standard_errors_match_lavaan(hs_case, level):
 
 def test_levels_nest_and_constrain_as_lavaan(hs_case):
     result, _, _ = hs_case
-    tables = {level: iv.estimates_table(result.fits[level], HS_FACTORS, result.items,
+    tables = {level: multigroup.estimates_table(result.fits[level], HS_FACTORS, result.items,
                                         result.group_names).set_index(["group", "lhs", "op", "rhs"])
               for level in iv.LEVELS}
     metric, scalar = tables["metric"]["est"], tables["scalar"]["est"]
@@ -129,7 +131,7 @@ def test_gradient_and_hessian_are_the_derivatives_of_the_loglik(level):
     groups = [iv.group_data(g, data.loc[data["g"] == g, ITEMS].to_numpy(float), "fiml")
               for g in "ab"]
     layout = iv.make_layout(level, FACTORS, ITEMS, 2)
-    problem = iv._Problem(layout, groups)
+    problem = multigroup._Problem(layout, groups)
     theta = iv.configural_start(iv.make_layout("configural", FACTORS, ITEMS, 2), groups)
     theta = iv.nested_start(iv.LevelFit("configural", iv.make_layout("configural", FACTORS,
                                                                      ITEMS, 2), theta, 0.0,
@@ -165,7 +167,7 @@ def test_same_population_metric_and_scalar_hold_and_loadings_are_recovered():
     assert list(table["decision"]) == ["", "holds", "holds"]
     assert table["group_values"].iloc[0] == "first;second"
     result = iv.fit_invariance(data, FACTORS, "g")
-    est = iv.estimates_table(result.fits["scalar"], FACTORS, result.items, result.group_names)
+    est = multigroup.estimates_table(result.fits["scalar"], FACTORS, result.items, result.group_names)
     loadings = est[(est["op"] == "=~") & (est["group"] == "first")]
     true = LOADINGS[LOADINGS != 0]
     np.testing.assert_allclose(loadings["est"], true, atol=0.1)
@@ -191,7 +193,7 @@ def test_a_latent_mean_difference_is_not_a_violation():
     data = _frame([("first", _simulate(rng, 600, LOADINGS, nu)),
                    ("second", _simulate(rng, 600, LOADINGS, nu, latent_mean=[0.5, -0.4, 0.3]))])
     result = iv.fit_invariance(data, FACTORS, "g", missing="listwise")
-    est = iv.estimates_table(result.fits["scalar"], FACTORS, result.items, result.group_names)
+    est = multigroup.estimates_table(result.fits["scalar"], FACTORS, result.items, result.group_names)
     means = est[(est["op"] == "~1") & est["lhs"].isin(FACTORS) & (est["group"] == "second")]
     np.testing.assert_allclose(means["est"], [0.5, -0.4, 0.3], atol=0.12)
     table = iv.invariance_table(data, FACTORS, "g", missing="listwise")
@@ -327,14 +329,14 @@ def test_model_invariance_pools_waves_and_labels_sectors_from_the_codebook():
     book = load_codebook(CODEBOOK)
     frames = _waves(np.random.default_rng(1), {"2022-06": 160, "2021-12": 140},
                     sector_codes=(2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 4.0))
-    by_wave = iv.model_invariance(frames, SYNTAX, "wave", book=book, min_group_size=50)
+    by_wave = model_invariance(frames, SYNTAX, "wave", book=book, min_group_size=50)
     assert list(by_wave["level"]) == list(iv.LEVELS)
     assert by_wave["group_values"].iloc[0] == "2022-06;2021-12"     # config order
     assert (by_wave["ntotal"] == 300).all()
-    by_sector = iv.model_invariance(frames, SYNTAX, "sector", book=book, min_group_size=50)
+    by_sector = model_invariance(frames, SYNTAX, "sector", book=book, min_group_size=50)
     assert by_sector["group_values"].iloc[0] == "Public sector;Private sector"
     assert by_sector["note"][0] == "sector Non-profit left out: 30 respondents, fewer than 50"
-    strict = iv.model_invariance(frames, SYNTAX, "sector", book=book, min_group_size=50,
+    strict = model_invariance(frames, SYNTAX, "sector", book=book, min_group_size=50,
                                  min_cell=130)                  # report.min_cell is a floor too
     assert len(strict) == 1
     assert "sector Public sector left out: 120 respondents, fewer than 130" in strict["note"][0]
@@ -342,7 +344,7 @@ def test_model_invariance_pools_waves_and_labels_sectors_from_the_codebook():
 
 def test_one_wave_gives_one_explanatory_row():
     frames = _waves(np.random.default_rng(6), {"2021-12": 200})
-    table = iv.model_invariance(frames, SYNTAX, "wave")
+    table = model_invariance(frames, SYNTAX, "wave")
     assert len(table) == 1
     assert table["group_values"].iloc[0] == "2021-12"
     assert "fewer than two groups of wave" in table["note"].iloc[0]
@@ -353,6 +355,6 @@ def test_unknown_grouping_variable_and_model_without_factors():
 
     frames = _waves(np.random.default_rng(6), {"2021-12": 100, "2022-06": 100})
     with pytest.raises(InputError, match="invariance.groups names 'region'"):
-        iv.model_invariance(frames, SYNTAX, "region", book=load_codebook(CODEBOOK))
-    table = iv.model_invariance(frames, "y1 ~ y0\n", "wave", model="paths")
+        model_invariance(frames, SYNTAX, "region", book=load_codebook(CODEBOOK))
+    table = model_invariance(frames, "y1 ~ y0\n", "wave", model="paths")
     assert len(table) == 1 and "no measurement part" in table["note"].iloc[0]

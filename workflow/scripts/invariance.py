@@ -3,7 +3,7 @@
 import pandas as pd
 
 from lcsurvey.pipeline.runner import round_significant, script_log, write_csv
-from lcsurvey.sem.invariance import model_invariance
+from lcsurvey.study.invariance import model_invariance
 from lcsurvey.survey.codebook import load_codebook
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821

@@ -47,20 +47,26 @@ left, the table is a single row that says why.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from lcsurvey.errors import InputError
-from lcsurvey.sem import fit_measures as fm
-from lcsurvey.sem.missing import Patterns
-from lcsurvey.sem.optimize import ascend, solve_pd
-from lcsurvey.sem.syntax import parse_model
+from lcsurvey.sem.multigroup import (
+    LEVELS,
+    GroupData,
+    LevelFit,
+    configural_start,
+    fit_level,
+    fit_measures,
+    group_data,
+    make_layout,
+    nested_start,
+)
 
 log = logging.getLogger("lcsurvey")
 
-LEVELS = ("configural", "metric", "scalar")
 COLUMNS = ["groups", "group_values", "level", "ntotal", "npar", "chisq", "df", "pvalue", "cfi",
            "tli", "rmsea", "rmsea_ci_lower", "rmsea_ci_upper", "srmr", "aic", "bic",
            "delta_cfi", "delta_rmsea", "delta_srmr", "decision", "rule", "note"]
@@ -98,425 +104,6 @@ def chen_decision(level: str, delta_cfi: float, delta_rmsea: float, delta_srmr: 
     holds = d_cfi >= cfi and (d_rmsea <= rmsea or d_srmr <= srmr)
     return "holds" if holds else "rejected"
 
-
-# --------------------------------------------------------------------------------------------
-# Parameter layout
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class GroupLayout:
-    """Where each free parameter sits in one group's matrices (index into theta; -1 = fixed)."""
-
-    lam: np.ndarray        # (p, m) int; markers and structural zeros are -1
-    lam_fixed: np.ndarray  # (p, m) fixed values (1 for markers, 0 elsewhere)
-    theta: np.ndarray      # (p,) residual variances
-    psi: np.ndarray        # (m, m) symmetric
-    nu: np.ndarray         # (p,)
-    alpha: np.ndarray      # (m,) -1 = fixed at 0
-
-
-@dataclass
-class Layout:
-    level: str
-    groups: list[GroupLayout]
-    q: int
-    names: list[tuple[int, str, str, str]] = field(default_factory=list)  # first place per param
-
-
-def make_layout(level: str, factors: dict[str, list[str]], items: list[str],
-                n_groups: int) -> Layout:
-    """Free parameters of a level; parameters equal across groups share one index."""
-    if level not in LEVELS:
-        raise ValueError(f"unknown invariance level {level!r}")
-    p, m = len(items), len(factors)
-    pos = {v: i for i, v in enumerate(items)}
-    names: list[tuple[int, str, str, str]] = []
-    counter = 0
-
-    def new(g, lhs, op, rhs):
-        nonlocal counter
-        names.append((g, lhs, op, rhs))
-        counter += 1
-        return counter - 1
-
-    equal_loadings = level in ("metric", "scalar")
-    equal_intercepts = level == "scalar"
-    groups: list[GroupLayout] = []
-    for g in range(n_groups):
-        lam = np.full((p, m), -1)
-        lam_fixed = np.zeros((p, m))
-        for k, (factor, indicators) in enumerate(factors.items()):
-            for j, item in enumerate(indicators):
-                i = pos[item]
-                if j == 0:
-                    lam_fixed[i, k] = 1.0
-                elif equal_loadings and g > 0:
-                    lam[i, k] = groups[0].lam[i, k]
-                else:
-                    lam[i, k] = new(g, factor, "=~", item)
-        theta = np.array([new(g, v, "~~", v) for v in items])
-        psi = np.full((m, m), -1)
-        names_f = list(factors)
-        for k in range(m):
-            for ll in range(k + 1):
-                psi[k, ll] = psi[ll, k] = new(g, names_f[ll], "~~", names_f[k])
-        if equal_intercepts and g > 0:
-            nu = groups[0].nu.copy()
-            alpha = np.array([new(g, f, "~1", "") for f in names_f])
-        else:
-            nu = np.array([new(g, v, "~1", "") for v in items])
-            alpha = np.full(m, -1)
-        groups.append(GroupLayout(lam=lam, lam_fixed=lam_fixed, theta=theta, psi=psi, nu=nu,
-                                  alpha=alpha))
-    return Layout(level=level, groups=groups, q=counter, names=names)
-
-
-def _take(index: np.ndarray, theta: np.ndarray, fixed: np.ndarray | float = 0.0) -> np.ndarray:
-    return np.where(index >= 0, theta[np.maximum(index, 0)], fixed)
-
-
-def group_matrices(gl: GroupLayout, theta: np.ndarray):
-    lam = _take(gl.lam, theta, gl.lam_fixed)
-    psi = _take(gl.psi, theta)
-    resid = theta[gl.theta]
-    nu = theta[gl.nu]
-    alpha = _take(gl.alpha, theta)
-    return lam, psi, resid, nu, alpha
-
-
-def implied(gl: GroupLayout, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Model-implied (mu, Sigma) of one group."""
-    lam, psi, resid, nu, alpha = group_matrices(gl, theta)
-    sigma = lam @ psi @ lam.T + np.diag(resid)
-    return nu + lam @ alpha, (sigma + sigma.T) / 2
-
-
-class _Derivatives:
-    """Jacobians d(mu, vec Sigma)/dtheta and second-order terms for one group's layout."""
-
-    def __init__(self, gl: GroupLayout, q: int):
-        self.gl = gl
-        self.q = q
-        self.upper = np.triu_indices(len(gl.lam))      # vech order of Sigma's elements
-        li, lk = np.nonzero(gl.lam >= 0)
-        self.lam_i, self.lam_k, self.lam_a = li, lk, gl.lam[li, lk]
-        self.th_a = gl.theta
-        ps, pt = np.tril_indices(gl.psi.shape[0])
-        self.psi_s, self.psi_t, self.psi_a = ps, pt, gl.psi[ps, pt]
-        self.nu_a = gl.nu
-        free = gl.alpha >= 0
-        self.al_k, self.al_a = np.flatnonzero(free), gl.alpha[free]
-        self.columns = np.unique(np.concatenate([self.lam_a, self.th_a, self.psi_a, self.nu_a,
-                                                 self.al_a]).astype(int))
-
-    def jacobians(self, theta: np.ndarray):
-        lam, psi, _, _, alpha = group_matrices(self.gl, theta)
-        p = lam.shape[0]
-        q = self.q
-        js = np.zeros((p, p, q))
-        jm = np.zeros((p, q))
-        lp = lam @ psi
-        for i, k, a in zip(self.lam_i, self.lam_k, self.lam_a, strict=True):
-            js[i, :, a] += lp[:, k]
-            js[:, i, a] += lp[:, k]
-            jm[i, a] += alpha[k]
-        js[np.arange(p), np.arange(p), self.th_a] += 1.0
-        for s, t, a in zip(self.psi_s, self.psi_t, self.psi_a, strict=True):
-            outer = np.outer(lam[:, s], lam[:, t])
-            js[:, :, a] += outer if s == t else outer + outer.T
-        jm[np.arange(p), self.nu_a] += 1.0
-        for k, a in zip(self.al_k, self.al_a, strict=True):
-            jm[:, a] += lam[:, k]
-        return js.reshape(p * p, q), jm
-
-    def second_order(self, theta: np.ndarray, g_sigma: np.ndarray, g_mu: np.ndarray):
-        """sum_ij G_ij d2Sigma_ij / dtheta_a dtheta_b + g_mu' d2mu / dtheta_a dtheta_b."""
-        lam, psi, _, _, _ = group_matrices(self.gl, theta)
-        q = self.q
-        out = np.zeros((q, q))
-        li, lk, la = self.lam_i, self.lam_k, self.lam_a
-        if len(la):
-            block = 2 * g_sigma[np.ix_(li, li)] * psi[np.ix_(lk, lk)]
-            np.add.at(out, (la[:, None], la[None, :]), block)
-            lg = lam.T @ g_sigma                                   # (m, p)
-            s, t, pa = self.psi_s, self.psi_t, self.psi_a
-            cross = 2 * ((lk[:, None] == s[None, :]) * lg[t[None, :], li[:, None]]
-                         + (s != t)[None, :] * (lk[:, None] == t[None, :])
-                         * lg[s[None, :], li[:, None]])
-            np.add.at(out, (la[:, None], pa[None, :]), cross)
-            np.add.at(out, (pa[None, :], la[:, None]), cross)
-            if len(self.al_a):
-                mean = (lk[:, None] == self.al_k[None, :]) * g_mu[li][:, None]
-                np.add.at(out, (la[:, None], self.al_a[None, :]), mean)
-                np.add.at(out, (self.al_a[None, :], la[:, None]), mean)
-        return out
-
-
-# --------------------------------------------------------------------------------------------
-# Groups and fitting
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class GroupData:
-    name: str
-    patterns: Patterns
-    n: int
-    h1_mean: np.ndarray
-    h1_cov: np.ndarray
-    loglik_h1: float
-    loglik_baseline: float
-
-
-def group_data(name: str, x: np.ndarray, missing: str) -> GroupData:
-    """Pattern statistics, the saturated (H1) moments and the baseline log-likelihood.
-
-    H1 is the sample mean and covariance matrix (divisor N) of complete data, else the EM
-    estimate (lcsurvey.sem.missing.Patterns.h1), as lavaan's h1 for missing = "ml".
-    """
-    if missing == "listwise":
-        x = x[np.isfinite(x).all(axis=1)]
-    patterns = Patterns(x)
-    if patterns.observed.all():
-        mean = patterns.sums.sum(axis=0) / patterns.n_rows
-        cov = patterns.cross.sum(axis=0) / patterns.n_rows - np.outer(mean, mean)
-    else:
-        mean, cov = patterns.h1()
-    cov = (cov + cov.T) / 2
-    baseline = fm.independence_loglik(*patterns.marginals())
-    return GroupData(name=name, patterns=patterns, n=patterns.n_rows, h1_mean=mean,
-                     h1_cov=cov, loglik_h1=float(patterns.loglik(cov, mean)),
-                     loglik_baseline=baseline)
-
-
-@dataclass
-class LevelFit:
-    level: str
-    layout: Layout
-    theta: np.ndarray
-    loglik: float
-    vcov: np.ndarray
-    converged: bool
-    iterations: int
-
-
-class _Problem:
-    def __init__(self, layout: Layout, groups: list[GroupData]):
-        self.layout = layout
-        self.groups = groups
-        self.derivs = [_Derivatives(gl, layout.q) for gl in layout.groups]
-
-    def loglik(self, theta: np.ndarray, parts: bool = False):
-        total, pieces = 0.0, []
-        for gl, gd in zip(self.layout.groups, self.groups, strict=True):
-            mu, sigma = implied(gl, theta)
-            try:
-                value, piece = gd.patterns.loglik(sigma, mu, parts=True)
-            except np.linalg.LinAlgError:
-                return (-np.inf, None) if parts else -np.inf
-            total += value
-            pieces.append((mu, piece))
-        return (total, pieces) if parts else total
-
-    def derivatives(self, theta: np.ndarray, pieces, *, hessian: bool = True):
-        """Gradient, Hessian (or None) and the expected information at theta.
-
-        Each group touches only its own parameters (and the shared ones): its blocks are
-        computed on those columns and added into the full matrices.
-        """
-        q = self.layout.q
-        grad = np.zeros(q)
-        hess = np.zeros((q, q)) if hessian else None
-        info = np.zeros((q, q))
-        for der, gd, (mu, piece) in zip(self.derivs, self.groups, pieces, strict=True):
-            pat = gd.patterns
-            p = pat.p
-            cols = der.columns
-            block = np.ix_(cols, cols)
-            js, jm = der.jacobians(theta)
-            js, jm = js[:, cols], jm[:, cols]
-            g_mu, g_sigma, b = pat.gradient(mu, piece)
-            grad[cols] += js.T @ g_sigma.ravel() + jm.T @ g_mu
-            sigma = implied(der.gl, theta)[1]
-            k_inv = np.linalg.inv(sigma)
-            chol = np.linalg.cholesky((k_inv + k_inv.T) / 2)
-            z = (chol.T @ js.T.reshape(len(cols), p, p) @ chol).reshape(len(cols), p * p)
-            info[block] += gd.n * (jm.T @ k_inv @ jm + 0.5 * z @ z.T)
-            if hessian:
-                h_mumu, h_musig, h_sigsig = pat.hessian_moments(mu, piece, b)
-                jv = js.reshape(p, p, len(cols))[der.upper]           # dSigma[i, j], i <= j
-                cross = h_musig @ jv                                   # d2l / dmu dtheta
-                hess[block] += (jv.T @ h_sigsig @ jv + jm.T @ h_mumu @ jm + jm.T @ cross
-                                + cross.T @ jm)
-                hess[block] += der.second_order(theta, g_sigma, g_mu)[block]
-        if hess is not None:
-            hess = (hess + hess.T) / 2
-        return grad, hess, (info + info.T) / 2
-
-
-def fit_level(layout: Layout, groups: list[GroupData], start: np.ndarray, *,
-              observed_information: bool, tol: float = 1e-10, max_iter: int = 200) -> LevelFit:
-    """Maximise the multi-group log-likelihood of `layout` from `start` (Newton, else Fisher
-    scoring), with standard errors from the observed (FIML) or the expected information.
-
-    Returns a LevelFit. The ascent is lcsurvey.sem.optimize.ascend; a step that the line search
-    cannot make rise counts as converged when its predicted rise is below 1e-6. lavaan:
-    cfa(..., group = , group.equal = ), optimised by nlminb.
-    """
-    problem = _Problem(layout, groups)
-    value, pieces = problem.loglik(start.copy(), parts=True)
-    if not np.isfinite(value):
-        raise np.linalg.LinAlgError("the starting values give a covariance matrix that is not "
-                                    "positive definite")
-
-    def direction(theta, pieces):
-        current = problem.derivatives(theta, pieces)
-        grad, hess, info = current
-        step = solve_pd(-hess, grad)
-        if step is None or grad @ step <= 0:
-            scale = np.sqrt(np.diag(info))
-            step = solve_pd(info / np.outer(scale, scale) + 1e-8 * np.eye(len(grad)),
-                            grad / scale)
-            if step is None:
-                return None, np.nan, current
-            step = step / scale
-        return step, grad @ step, current
-
-    fit = ascend(lambda theta: problem.loglik(theta, parts=True), direction, start.copy(),
-                 tol=tol, max_iter=max_iter, value=value, state=pieces, stalled=1e-6)
-    current = fit.last       # the derivatives at the returned theta, when computed there
-    if current is None:
-        current = problem.derivatives(fit.x, fit.state, hessian=observed_information)
-    _, hess, info = current
-    try:
-        vcov = np.linalg.inv(-hess if observed_information else info)
-    except np.linalg.LinAlgError:
-        vcov = np.full((layout.q, layout.q), np.nan)
-    return LevelFit(level=layout.level, layout=layout, theta=fit.x, loglik=float(fit.value),
-                    vcov=vcov, converged=fit.converged, iterations=fit.iterations)
-
-
-def configural_start(layout: Layout, groups: list[GroupData]) -> np.ndarray:
-    """Starting values per group from the H1 moments and each factor's marker item.
-
-    Half of the marker's variance is taken as the factor variance; the other loadings are
-    cov(item, marker) / that variance; factor covariances are the markers' covariances
-    (shrunk until Psi is positive definite); residual variances the rest of each item's
-    variance (at least a tenth of it); intercepts the H1 means.
-    """
-    theta = np.zeros(layout.q)
-    for gl, gd in zip(layout.groups, groups, strict=True):
-        s, mean = gd.h1_cov, gd.h1_mean
-        markers = np.argmax(gl.lam_fixed, axis=0)
-        psi = s[np.ix_(markers, markers)].copy()
-        np.fill_diagonal(psi, 0.5 * np.diag(psi))
-        for shrink in np.linspace(1, 0, 11):
-            trial = psi * shrink + np.diag(np.diag(psi)) * (1 - shrink)
-            if np.linalg.eigvalsh(trial)[0] > 1e-6 * np.diag(psi).max():
-                psi = trial
-                break
-        lam = gl.lam_fixed.copy()
-        li, lk = np.nonzero(gl.lam >= 0)
-        lam[li, lk] = s[li, markers[lk]] / psi[lk, lk]
-        common = np.einsum("ik,kl,il->i", lam, psi, lam)
-        resid = np.maximum(np.diag(s) - common, 0.1 * np.diag(s))
-        theta[gl.lam[li, lk]] = lam[li, lk]
-        theta[gl.theta] = resid
-        ps, pt = np.tril_indices(len(psi))
-        theta[gl.psi[ps, pt]] = psi[ps, pt]
-        theta[gl.nu] = mean
-    return theta
-
-
-def nested_start(previous: LevelFit, layout: Layout, groups: list[GroupData]) -> np.ndarray:
-    """Start a level from the fit of the level before: shared parameters take the mean of
-    the groups' values; latent means start from the first group's intercept differences."""
-    theta = np.zeros(layout.q)
-    weight = np.zeros(layout.q)
-    for old, new in zip(previous.layout.groups, layout.groups, strict=True):
-        for field_name in ("lam", "theta", "psi", "nu"):
-            new_idx = getattr(new, field_name).ravel()
-            old_idx = getattr(old, field_name).ravel()
-            free = new_idx >= 0
-            np.add.at(theta, new_idx[free], previous.theta[old_idx[free]])
-            np.add.at(weight, new_idx[free], 1.0)
-    theta = np.where(weight > 0, theta / np.maximum(weight, 1), 0.0)
-    first = layout.groups[0]
-    nu0 = theta[first.nu]
-    for g, (old, new) in enumerate(zip(previous.layout.groups, layout.groups, strict=True)):
-        if g == 0 or not np.any(new.alpha >= 0):
-            continue
-        lam = _take(new.lam, theta, new.lam_fixed)
-        shift = previous.theta[old.nu] - nu0
-        alpha = np.linalg.lstsq(lam, shift, rcond=None)[0]
-        free = new.alpha >= 0
-        theta[new.alpha[free]] = alpha[free]
-    return theta
-
-
-# --------------------------------------------------------------------------------------------
-# Fit measures and tables
-# --------------------------------------------------------------------------------------------
-
-
-def fit_measures(fit: LevelFit, groups: list[GroupData]) -> dict:
-    """lavaan's fitMeasures() for a multi-group ML fit (fitMeasures(fit) of cfa(..., group = )).
-
-    Returns the measures of lcsurvey.sem.fiml.fiml_fit_measures under the same names: chisq
-    and df over all groups, the independence baseline per group, RMSEA and its CI times sqrt(G),
-    SRMR weighted by the group sizes (see the module docstring), by lcsurvey.sem.fit_measures.
-    """
-    n_groups = len(groups)
-    p = groups[0].patterns.p
-    n = sum(g.n for g in groups)
-    moments = n_groups * (p * (p + 1) // 2 + p)
-    npar = fit.layout.q
-    df = moments - npar
-    loglik_h1 = sum(g.loglik_h1 for g in groups)
-    chisq = max(2 * (loglik_h1 - fit.loglik), 0.0) if df != 0 else 0.0
-    base_chisq = 2 * (loglik_h1 - sum(g.loglik_baseline for g in groups))
-    base_df = moments - 2 * p * n_groups
-    srmr = 0.0
-    for gl, gd in zip(fit.layout.groups, groups, strict=True):
-        mu, sigma = implied(gl, fit.theta)
-        srmr += gd.n * fm.srmr(gd.h1_cov, sigma, gd.h1_mean, mu)
-    return {
-        "ntotal": n, "npar": npar, "chisq": chisq, "df": df,
-        **fm.indices(chisq, df, base_chisq, base_df, n, groups=n_groups), "srmr": srmr / n,
-        "aic": fm.aic(fit.loglik, npar), "bic": fm.bic(fit.loglik, npar, n),
-        "logl": fit.loglik, "unrestricted_logl": loglik_h1, "baseline_chisq": base_chisq,
-        "baseline_df": base_df,
-    }
-
-
-def estimates_table(fit: LevelFit, factors: dict[str, list[str]], items: list[str],
-                    group_names: list[str]) -> pd.DataFrame:
-    """Every parameter per group in lavaan's notation: group, lhs, op, rhs, est, se (0 if fixed)."""
-    se_all = np.sqrt(np.clip(np.diag(fit.vcov), 0, None))
-    names_f = list(factors)
-    rows = []
-    for g, gl in enumerate(fit.layout.groups):
-        def row(lhs, op, rhs, idx, fixed=0.0, g=g):
-            est = fit.theta[idx] if idx >= 0 else fixed
-            se = se_all[idx] if idx >= 0 else 0.0
-            rows.append((group_names[g], lhs, op, rhs, float(est), float(se)))
-
-        pos = {v: i for i, v in enumerate(items)}
-        for k, (factor, indicators) in enumerate(factors.items()):
-            for item in indicators:
-                i = pos[item]
-                row(factor, "=~", item, gl.lam[i, k], gl.lam_fixed[i, k])
-        for i, v in enumerate(items):
-            row(v, "~~", v, gl.theta[i])
-        for k in range(len(names_f)):
-            for ll in range(k + 1):
-                row(names_f[ll], "~~", names_f[k], gl.psi[k, ll])
-        for i, v in enumerate(items):
-            row(v, "~1", "", gl.nu[i])
-        for k, f in enumerate(names_f):
-            row(f, "~1", "", gl.alpha[k])
-    return pd.DataFrame(rows, columns=["group", "lhs", "op", "rhs", "est", "se"])
 
 
 @dataclass
@@ -684,7 +271,7 @@ def invariance_table(data: pd.DataFrame, factors: dict[str, list[str]], group: s
     if len(kept) < 2:
         reason = (f"fewer than two groups of {group} with at least {min_size} respondents; "
                   "no invariance test")
-        return _frame([{**base, "level": "", "note": "; ".join([reason] + notes)}])
+        return as_table([{**base, "level": "", "note": "; ".join([reason] + notes)}])
     subset = data[data[group].isin([v for v, _ in kept])]
     try:
         result = fit_invariance(subset, factors, group, group_order=[v for v, _ in kept],
@@ -692,7 +279,7 @@ def invariance_table(data: pd.DataFrame, factors: dict[str, list[str]], group: s
     except np.linalg.LinAlgError as err:
         reason = f"the multi-group model cannot be estimated ({err}); no invariance test"
         log.warning("invariance by %s: %s", group, reason)
-        return _frame([{**base, "level": "", "note": "; ".join([reason] + notes)}])
+        return as_table([{**base, "level": "", "note": "; ".join([reason] + notes)}])
     rows = []
     previous = None
     for level in LEVELS:
@@ -712,77 +299,14 @@ def invariance_table(data: pd.DataFrame, factors: dict[str, list[str]], group: s
         row["note"] = "; ".join(level_notes)
         rows.append(row)
         previous = measures
-    return _frame(rows)
+    return as_table(rows)
 
 
-def _frame(rows: list[dict]) -> pd.DataFrame:
+def as_table(rows: list[dict]) -> pd.DataFrame:
+    """Rows as the invariance table: COLUMNS in order, text columns as text, counts as integers."""
     frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
     for column in ("groups", "group_values", "level", "decision", "rule", "note"):
         frame[column] = frame[column].astype(object).fillna("").astype(str)
     for column in ("ntotal", "npar", "df"):
         frame[column] = frame[column].astype("Int64")
     return frame
-
-
-# --------------------------------------------------------------------------------------------
-# Pipeline entry point
-# --------------------------------------------------------------------------------------------
-
-
-def pool_waves(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The waves' responses stacked, with `wave` set to each wave's id (config order)."""
-    if not frames:
-        raise InputError("no wave to pool for the invariance tables",
-                         expected="at least one wave under waves: in config.yaml")
-    return pd.concat([frame.assign(wave=wave) for wave, frame in frames.items()],
-                     ignore_index=True)
-
-
-def group_order(data: pd.DataFrame, variable: str, book=None,
-                waves: list[str] | None = None) -> list[tuple[object, str]]:
-    """(value, label) of each group: waves in config order; a background variable's codes in
-    ascending order, labelled by the codebook (the English label where there is one)."""
-    if variable == "wave":
-        present = set(data["wave"].dropna())
-        return [(w, str(w)) for w in (waves or sorted(present)) if w in present]
-    if variable not in data.columns:
-        known = sorted(book.background) if book is not None else []
-        raise InputError(f"invariance.groups names {variable!r}, which the cleaned responses "
-                         "do not have", value=variable,
-                         expected=f"a background variable of the codebook: {known}")
-    labels: dict = {}
-    if book is not None and variable in book.background:
-        scale = book.scales.get(book.background[variable].scale)
-        if scale is not None:
-            labels = {float(code): texts[-1] if len(texts) > 1 else texts[0]
-                      for code, texts in scale.labels.items() if texts}
-    values = sorted(data[variable].dropna().unique())
-    return [(v, labels.get(float(v), _format_value(v)) if _is_number(v) else str(v))
-            for v in values]
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating)
-
-
-def _format_value(value) -> str:
-    return f"{value:g}" if _is_number(value) else str(value)
-
-
-def model_invariance(frames: dict[str, pd.DataFrame], syntax: str, variable: str, *,
-                     model: str = "model", book=None, missing: str = "fiml",
-                     min_group_size: int = 50, min_cell: int = 10) -> pd.DataFrame:
-    """The invariance table of a model's measurement part across `variable` groups.
-
-    `frames` maps each wave to its cleaned responses; they are pooled with a `wave` column.
-    Groups need at least max(min_group_size, min_cell) respondents: a group smaller than
-    report.min_cell is never reported. A model without `=~` lines gives one row saying so.
-    """
-    spec = parse_model(syntax, name=model)
-    data = pool_waves(frames)
-    if not spec.measurement:
-        return _frame([{"groups": variable, "group_values": "", "level": "",
-                        "note": f"model {model!r} has no measurement part (=~ lines)"}])
-    order = group_order(data, variable, book, list(frames))
-    return invariance_table(data, spec.measurement, variable, order=order,
-                            min_size=max(int(min_group_size), int(min_cell)), missing=missing)
