@@ -1,28 +1,16 @@
 """Measurement invariance: multi-group CFA at three levels, as lavaan's cfa(group = ...).
 
-The measurement part of a model (its `=~` lines) is fitted in every group at once, at three
-levels, each nested in the one before (lavaan's `group.equal`):
+The measurement part of a model (its `=~` lines) is fitted in every group at once
+(lcsurvey.sem.multigroup), at three levels, each nested in the one before (lavaan's
+`group.equal`):
 
 - configural: the same factor structure in every group, all parameters free per group;
 - metric: loadings equal across groups (group.equal = "loadings");
 - scalar: loadings and intercepts equal (group.equal = c("loadings", "intercepts")); the latent
   means are fixed at 0 in the first group and free in the others.
 
-Identification is lavaan's default: the first loading of every factor is fixed at 1 in every
-group; residual variances, factor variances and covariances are free per group; intercepts are
-free (equal across groups in the scalar model) and latent means 0 except as above. Per group g
-the model is Sigma_g = Lambda_g Psi_g Lambda_g' + Theta_g and mu_g = nu_g + Lambda_g alpha_g.
-
-Estimation is maximum likelihood on the sum of the groups' log-likelihoods. With
-missing = "fiml" (lavaan's missing = "ml") every row with at least one answer counts, through
-the per-pattern statistics of lcsurvey.sem.missing.Patterns; with missing = "listwise" only complete
-rows count. Equality constraints are one shared parameter. The optimiser takes Newton steps
-with the analytic gradient and Hessian (chain rule from the groups' d loglik / d(mu, Sigma) to
-the parameters, plus the second-order terms of the bilinear Lambda Psi Lambda' and
-Lambda alpha), falling back to Fisher scoring where the Hessian is not negative definite.
-Each level starts from the estimates of the level before. Standard errors come from the
-observed information under FIML (lavaan's default for missing = "ml") and from the expected
-information for complete data (lavaan's default otherwise).
+Identification, estimation and standard errors are lcsurvey.sem.multigroup's (lavaan's
+defaults; FIML or listwise). Each level starts from the estimates of the level before.
 
 Fit measures are lavaan's fitMeasures() for a multi-group model (likelihood "normal"):
 chisq = 2 (logl_H1 - logl) with the saturated model per group (EM estimates under FIML);
