@@ -24,8 +24,9 @@ run: $(BIN)/.installed  ## run the whole pipeline on the configured waves and re
 test: $(BIN)/.installed  ## run the test suite
 	$(BIN)/python -m pytest
 
-lint: $(BIN)/.installed  ## ruff, snakemake --lint and snakefmt --check
+lint: $(BIN)/.installed  ## ruff check, ruff format --check, snakemake --lint and snakefmt --check
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 

@@ -48,29 +48,59 @@ def main() -> None:
         work = Path(tmp)
         copy_workflow(work)
         cold, cold_jobs = timed(snakemake, work)
-        subprocess.run([str(bin_dir / "lcsurvey-simulate"), "--out", "data/raw", "--wave", WAVE,
-                        "--n", args.n, "--format", "csv", "--previous",
-                        "data/raw/wave_2022-06.sav"], cwd=work, check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(bin_dir / "lcsurvey-simulate"),
+                "--out",
+                "data/raw",
+                "--wave",
+                WAVE,
+                "--n",
+                args.n,
+                "--format",
+                "csv",
+                "--previous",
+                "data/raw/wave_2022-06.sav",
+            ],
+            cwd=work,
+            check=True,
+            capture_output=True,
+        )
         add_wave_line(work / "config.yaml", WAVE, f"data/raw/wave_{WAVE}.csv")
         started = time.time()
         added, added_jobs = timed(snakemake, work)
         # Wall time of each job of the second run, from the rules' benchmark files.
-        rerun = {str(p.relative_to(work / "benchmarks")): float(p.read_text().split("\n")[1]
-                                                                .split("\t")[0])
-                 for p in (work / "benchmarks").rglob("*.tsv") if p.stat().st_mtime >= started}
+        rerun = {
+            str(p.relative_to(work / "benchmarks")): float(
+                p.read_text().split("\n")[1].split("\t")[0]
+            )
+            for p in (work / "benchmarks").rglob("*.tsv")
+            if p.stat().st_mtime >= started
+        }
     ratio = added / cold
-    print(f"cold run, two bundled waves ({args.cores} cores): {cold:6.1f} s  "
-          f"{sum(cold_jobs.values())} jobs")
-    print(f"adding wave {WAVE} ({args.n} rows)       : {added:6.1f} s  "
-          f"{sum(added_jobs.values())} jobs")
-    print(f"ratio: {ratio:.0%} of the cold run (target < {TARGET:.0%}): "
-          f"{'met' if ratio < TARGET else 'NOT met'}")
-    old_reports = sum(s for name, s in rerun.items()
-                      if not name.startswith(WAVE) and "report_two_pager" in name)
-    print(f"job time of the earlier waves' re-rendered two-pagers: {old_reports:.1f} s of "
-          f"{sum(rerun.values()):.1f} s summed over the benchmarked jobs of that run")
-    print("jobs of the added wave's run: "
-          + ", ".join(f"{name} {count}" for name, count in sorted(added_jobs.items())))
+    print(
+        f"cold run, two bundled waves ({args.cores} cores): {cold:6.1f} s  "
+        f"{sum(cold_jobs.values())} jobs"
+    )
+    print(
+        f"adding wave {WAVE} ({args.n} rows)       : {added:6.1f} s  "
+        f"{sum(added_jobs.values())} jobs"
+    )
+    print(
+        f"ratio: {ratio:.0%} of the cold run (target < {TARGET:.0%}): "
+        f"{'met' if ratio < TARGET else 'NOT met'}"
+    )
+    old_reports = sum(
+        s for name, s in rerun.items() if not name.startswith(WAVE) and "report_two_pager" in name
+    )
+    print(
+        f"job time of the earlier waves' re-rendered two-pagers: {old_reports:.1f} s of "
+        f"{sum(rerun.values()):.1f} s summed over the benchmarked jobs of that run"
+    )
+    print(
+        "jobs of the added wave's run: "
+        + ", ".join(f"{name} {count}" for name, count in sorted(added_jobs.items()))
+    )
 
 
 if __name__ == "__main__":

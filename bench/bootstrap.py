@@ -104,8 +104,10 @@ def mediation_against_lavaan(draws: int, lavaan: bool) -> None:
 
 def _cpu_seconds() -> float:
     """CPU time of this process and of its finished child processes (the bootstrap workers)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-        resource.RUSAGE_CHILDREN)
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
@@ -125,11 +127,13 @@ def structural_model(draws: int, wave: str) -> None:
     two, summary = bootstrap_estimates(fitted, draws, 20211201, workers=2)
     seconds, cpu_seconds = time.perf_counter() - start, _cpu_seconds() - cpu_start
     row = summary.iloc[0]
-    print(f"(2) transfer model, wave {wave} (N={len(fitted.data)}): fit {fit_seconds:.1f} s, "
-          f"{draws} draws (+ {len(fitted.data)} jackknife refits) on 2 workers {seconds:.1f} s "
-          f"wall, {cpu_seconds:.1f} s CPU in all processes (wall on 2 idle cores is about "
-          f"half of that) ({row['method']}, {row['draws_ok']} ok, {row['draws_failed']} failed; "
-          f"load average {os.getloadavg()[0]:.1f})")
+    print(
+        f"(2) transfer model, wave {wave} (N={len(fitted.data)}): fit {fit_seconds:.1f} s, "
+        f"{draws} draws (+ {len(fitted.data)} jackknife refits) on 2 workers {seconds:.1f} s "
+        f"wall, {cpu_seconds:.1f} s CPU in all processes (wall on 2 idle cores is about "
+        f"half of that) ({row['method']}, {row['draws_ok']} ok, {row['draws_failed']} failed; "
+        f"load average {os.getloadavg()[0]:.1f})"
+    )
     from lcsurvey.sem import bootstrap as boot
     from lcsurvey.sem.model import _bootstrap_job
 
@@ -138,14 +142,18 @@ def structural_model(draws: int, wave: str) -> None:
     boot.draws(job, 100, 1)
     cpu = time.process_time() - start
     iterations = getattr(job, "iterations", np.zeros(1)).mean()
-    print(f"    one worker, 100 draws: {1000 * cpu / 100:.0f} ms CPU a draw, "
-          f"{iterations:.1f} iterations a draw (last chunk)")
+    print(
+        f"    one worker, 100 draws: {1000 * cpu / 100:.0f} ms CPU a draw, "
+        f"{iterations:.1f} iterations a draw (last chunk)"
+    )
     defined = two[two["op"] == ":="]
     for _, r in defined.iterrows():
-        print(f"    {r['lhs']}: est {r['est']:.4f} delta [{r['ci_lower']:.4f}, "
-              f"{r['ci_upper']:.4f}] perc [{r['boot_ci_lower']:.4f}, {r['boot_ci_upper']:.4f}] "
-              f"bca [{r['bca_ci_lower']:.4f}, {r['bca_ci_upper']:.4f}] "
-              f"mc [{r['mc_ci_lower']:.4f}, {r['mc_ci_upper']:.4f}]")
+        print(
+            f"    {r['lhs']}: est {r['est']:.4f} delta [{r['ci_lower']:.4f}, "
+            f"{r['ci_upper']:.4f}] perc [{r['boot_ci_lower']:.4f}, {r['boot_ci_upper']:.4f}] "
+            f"bca [{r['bca_ci_lower']:.4f}, {r['bca_ci_upper']:.4f}] "
+            f"mc [{r['mc_ci_lower']:.4f}, {r['mc_ci_upper']:.4f}]"
+        )
     one, _ = bootstrap_estimates(fitted, draws, 20211201, workers=1)
     print(f"(3) transfer: 1 worker and 2 workers give identical CIs: {one.equals(two)}")
 
@@ -162,9 +170,11 @@ def fiml_refits(draws: int) -> None:
         table, summary = bootstrap_estimates(fitted, draws, 20211201, workers=workers)
         times.append(time.perf_counter() - start)
         tables.append(table)
-    print(f"(3) mediation with missing answers ({summary.iloc[0]['method']} refits, {draws} "
-          f"draws): 1 worker {times[0]:.1f} s, 2 workers {times[1]:.1f} s, identical CIs: "
-          f"{tables[0].equals(tables[1])}")
+    print(
+        f"(3) mediation with missing answers ({summary.iloc[0]['method']} refits, {draws} "
+        f"draws): 1 worker {times[0]:.1f} s, 2 workers {times[1]:.1f} s, identical CIs: "
+        f"{tables[0].equals(tables[1])}"
+    )
 
 
 def main() -> None:

@@ -44,31 +44,43 @@ def write_wave(folder: Path, n_rows: int, n_items: int) -> tuple[Path, Path]:
     people = np.arange(n_rows)
     repeat = rng.random(n_rows) < 0.02  # about 2% submit twice
     people[repeat] = rng.integers(0, n_rows, int(repeat.sum()))
-    meta = pd.DataFrame({
-        "StartDate": "2022-06-01 10:00:00",
-        "Status": np.where(rng.random(n_rows) < 0.01, "Survey Preview", "IP Address"),
-        "IPAddress": [f"10.0.{i % 250}.{i % 199}" for i in range(n_rows)],
-        "Progress": np.where(rng.random(n_rows) < 0.05, rng.integers(10, 99, n_rows), 100),
-        "Duration (in seconds)": rng.gamma(4, 200, n_rows).round(),
-        "ResponseId": [f"R_{i:012d}" for i in range(n_rows)],
-        "ExternalReference": [f"LC-{p:07d}" for p in people],
-        "RecipientEmail": [f"person{p}@example.org" for p in people],
-        "Q0": np.where(rng.random(n_rows) < 0.02, "Nee", "Ja"),
-    })
+    meta = pd.DataFrame(
+        {
+            "StartDate": "2022-06-01 10:00:00",
+            "Status": np.where(rng.random(n_rows) < 0.01, "Survey Preview", "IP Address"),
+            "IPAddress": [f"10.0.{i % 250}.{i % 199}" for i in range(n_rows)],
+            "Progress": np.where(rng.random(n_rows) < 0.05, rng.integers(10, 99, n_rows), 100),
+            "Duration (in seconds)": rng.gamma(4, 200, n_rows).round(),
+            "ResponseId": [f"R_{i:012d}" for i in range(n_rows)],
+            "ExternalReference": [f"LC-{p:07d}" for p in people],
+            "RecipientEmail": [f"person{p}@example.org" for p in people],
+            "Q0": np.where(rng.random(n_rows) < 0.02, "Nee", "Ja"),
+        }
+    )
     path = folder / "wave.csv"
     pd.concat([meta, frame], axis=1).to_csv(path, index=False)
     codebook = {
-        "id": "ResponseId", "person": "ExternalReference", "pii": ["RecipientEmail", "IPAddress"],
-        "meta": {"status": {"column": "Status", "preview": ["Survey Preview"]},
-                 "consent": {"column": "Q0", "scale": "yesno", "yes": 1},
-                 "progress": {"column": "Progress"},
-                 "duration": {"column": "Duration (in seconds)"}},
-        "scales": {"agree5": {"values": {i + 1: [label] for i, label in enumerate(LABELS)},
-                              "missing": [-99]},
-                   "yesno": {"values": {1: ["Ja"], 2: ["Nee"]}}},
+        "id": "ResponseId",
+        "person": "ExternalReference",
+        "pii": ["RecipientEmail", "IPAddress"],
+        "meta": {
+            "status": {"column": "Status", "preview": ["Survey Preview"]},
+            "consent": {"column": "Q0", "scale": "yesno", "yes": 1},
+            "progress": {"column": "Progress"},
+            "duration": {"column": "Duration (in seconds)"},
+        },
+        "scales": {
+            "agree5": {
+                "values": {i + 1: [label] for i, label in enumerate(LABELS)},
+                "missing": [-99],
+            },
+            "yesno": {"values": {1: ["Ja"], 2: ["Nee"]}},
+        },
         "items": {f"i{j + 1}": {"column": f"Q{j + 1}", "scale": "agree5"} for j in range(n_items)},
-        "constructs": {f"c{b}": {"items": [f"i{j + 1}" for j in range(b * 6, b * 6 + 6)]}
-                       for b in range(n_items // 6)},
+        "constructs": {
+            f"c{b}": {"items": [f"i{j + 1}" for j in range(b * 6, b * 6 + 6)]}
+            for b in range(n_items // 6)
+        },
     }
     book = folder / "codebook.yaml"
     book.write_text(yaml.safe_dump(codebook, allow_unicode=True), encoding="utf-8")
@@ -85,12 +97,20 @@ def main() -> None:
         wave, book = write_wave(Path(tmp), args.rows, args.items)
         made = time.perf_counter() - start
         size = wave.stat().st_size / 1e6
-        out = subprocess.run([sys.executable, "-c", CHILD, str(book), str(wave)], check=True,
-                             capture_output=True, text=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(book), str(wave)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
     seconds, peak_mb, kept, quarantined = float(out[0]), float(out[1]), int(out[2]), int(out[3])
-    print(f"wave: {args.rows:,} rows x {args.items} items, {size:.0f} MB CSV (made in {made:.1f} s)")
-    print(f"read + clean: {seconds:.1f} s (target < 20 s), peak memory {peak_mb:,.0f} MB "
-          f"(target < 2,048 MB); kept {kept:,}, quarantined {quarantined:,}")
+    print(
+        f"wave: {args.rows:,} rows x {args.items} items, {size:.0f} MB CSV (made in {made:.1f} s)"
+    )
+    print(
+        f"read + clean: {seconds:.1f} s (target < 20 s), peak memory {peak_mb:,.0f} MB "
+        f"(target < 2,048 MB); kept {kept:,}, quarantined {quarantined:,}"
+    )
 
 
 if __name__ == "__main__":

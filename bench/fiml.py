@@ -42,7 +42,8 @@ def simulate(rows: int, missing: float, seed: int) -> pd.DataFrame:
     loadings = rng.uniform(0.5, 0.9, size=FACTORS * ITEMS)
     owner = np.repeat(np.arange(FACTORS), ITEMS)
     x = eta[:, owner] * loadings + rng.normal(size=(rows, FACTORS * ITEMS)) * np.sqrt(
-        1 - loadings**2)
+        1 - loadings**2
+    )
     # Slight misfit: a few cross-loadings the model leaves out.
     x[:, 4] += 0.2 * eta[:, 1]
     x[:, 17] += 0.15 * eta[:, 5]
@@ -91,8 +92,9 @@ def run(command: list[str]) -> tuple[float, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=3000)
     parser.add_argument("--missing", type=float, default=0.04)
     parser.add_argument("--seed", type=int, default=1)
@@ -100,16 +102,20 @@ def main() -> None:
     args = parser.parse_args()
     data = simulate(args.rows, args.missing, args.seed)
     patterns = len(np.unique(data.isna().to_numpy(), axis=0))
-    print(f"data: {data.shape[0]} x {data.shape[1]}, {data.isna().to_numpy().mean():.1%} cells "
-          f"missing, {data.dropna().shape[0]} complete rows, {patterns} missingness patterns")
+    print(
+        f"data: {data.shape[0]} x {data.shape[1]}, {data.isna().to_numpy().mean():.1%} cells "
+        f"missing, {data.dropna().shape[0]} complete rows, {patterns} missingness patterns"
+    )
     with tempfile.TemporaryDirectory(prefix="lcsurvey-fiml-") as tmp:
         csv = Path(tmp) / "data.csv"
         data.to_csv(csv, index=False)
         ours_time, out = run([sys.executable, "-c", PYTHON_JOB, str(csv), syntax()])
         ours = json.loads(out)
-        print(f"fit_fiml + fiml_fit_measures: {ours_time:.2f} s whole process "
-              f"({ours['inner']:.2f} s after interpreter start; converged={ours['converged']}, "
-              f"{ours['iterations']} Newton iterations)")
+        print(
+            f"fit_fiml + fiml_fit_measures: {ours_time:.2f} s whole process "
+            f"({ours['inner']:.2f} s after interpreter start; converged={ours['converged']}, "
+            f"{ours['iterations']} Newton iterations)"
+        )
         rscript = shutil.which("Rscript")
         if rscript is None or args.no_lavaan:
             print("lavaan not timed" + ("" if rscript else ": Rscript not found"))
@@ -127,10 +133,12 @@ def main() -> None:
             mine = next((ours["est"][k] for k in keys if k in ours["est"]), None)
             if mine is not None:
                 diffs.append(abs(mine - value))
-        print(f"max |diff| vs lavaan: chisq {abs(ours['chisq'] - theirs['chisq']):.2e}, "
-              f"logl {abs(ours['logl'] - theirs['logl']):.2e}, "
-              f"cfi {abs(ours['cfi'] - theirs['cfi']):.2e}, "
-              f"estimates {max(diffs):.2e} ({len(diffs)} compared)")
+        print(
+            f"max |diff| vs lavaan: chisq {abs(ours['chisq'] - theirs['chisq']):.2e}, "
+            f"logl {abs(ours['logl'] - theirs['logl']):.2e}, "
+            f"cfi {abs(ours['cfi'] - theirs['cfi']):.2e}, "
+            f"estimates {max(diffs):.2e} ({len(diffs)} compared)"
+        )
 
 
 if __name__ == "__main__":

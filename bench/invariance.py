@@ -71,8 +71,9 @@ def main() -> None:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=config.get("report", {}).get("model", "transfer"))
-    parser.add_argument("--group", action="append", help="grouping variable (repeatable); "
-                        "default: wave and sector")
+    parser.add_argument(
+        "--group", action="append", help="grouping variable (repeatable); default: wave and sector"
+    )
     parser.add_argument("--no-lavaan", action="store_true")
     args = parser.parse_args()
     from lcsurvey.sem.model import parse_model
@@ -89,9 +90,11 @@ def main() -> None:
     missing = config.get("estimation", {}).get("missing", "fiml")
     measurement = "\n".join(f"{f} =~ {' + '.join(v)}" for f, v in spec.measurement.items())
     rscript = None if args.no_lavaan else shutil.which("Rscript")
-    print(f"model {args.model}: {len(items)} items, {len(spec.measurement)} factors, "
-          f"{len(data)} rows, missing = {missing}, {data[items].isna().mean().mean():.1%} "
-          "cells missing")
+    print(
+        f"model {args.model}: {len(items)} items, {len(spec.measurement)} factors, "
+        f"{len(data)} rows, missing = {missing}, {data[items].isna().mean().mean():.1%} "
+        "cells missing"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         model_file = Path(tmp) / "model.txt"
         model_file.write_text(measurement)
@@ -104,15 +107,21 @@ def main() -> None:
             csv = Path(tmp) / f"{group}.csv"
             subset.to_csv(csv, index=False)
             sizes = subset[group].value_counts().sort_index().to_dict()
-            seconds, chisq = timed([sys.executable, str(script), str(csv), str(model_file),
-                                    group, missing])
-            print(f"\n{group} {sizes}\n  lcsurvey {seconds:6.2f} s  chisq "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in chisq.items()))
+            seconds, chisq = timed(
+                [sys.executable, str(script), str(csv), str(model_file), group, missing]
+            )
+            print(
+                f"\n{group} {sizes}\n  lcsurvey {seconds:6.2f} s  chisq "
+                + ", ".join(f"{k} {v:.3f}" for k, v in chisq.items())
+            )
             if rscript:
-                r_seconds, r_chisq = timed([rscript, str(r_script), str(csv), str(model_file),
-                                            group, missing])
-                print(f"  lavaan   {r_seconds:6.2f} s  chisq "
-                      + ", ".join(f"{k} {v:.3f}" for k, v in r_chisq.items()))
+                r_seconds, r_chisq = timed(
+                    [rscript, str(r_script), str(csv), str(model_file), group, missing]
+                )
+                print(
+                    f"  lavaan   {r_seconds:6.2f} s  chisq "
+                    + ", ".join(f"{k} {v:.3f}" for k, v in r_chisq.items())
+                )
                 print(f"  lavaan / lcsurvey time: {r_seconds / seconds:.2f}")
 
 

@@ -28,8 +28,9 @@ VERSION_LINE = re.compile(r"^(\s*Code\s*versi\w*.*?)\s+\S+\s*$", re.IGNORECASE)
 
 def pdf_text(path: Path) -> bytes:
     """The PDF's text, with the commit that made it masked."""
-    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
-                          capture_output=True, text=True).stdout
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
     lines = []
     for line in text.splitlines():
         line = COMMIT.sub("<commit>", line)
@@ -78,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             print(f"{label}: {name}")
     if changed or missing or extra:
-        print(f"manifest differs from {args.file}: {len(changed)} changed, {len(missing)} "
-              f"missing, {len(extra)} new", file=sys.stderr)
+        print(
+            f"manifest differs from {args.file}: {len(changed)} changed, {len(missing)} "
+            f"missing, {len(extra)} new",
+            file=sys.stderr,
+        )
         return 1
     print(f"all {len(now)} entries identical to {args.file}")
     return 0

@@ -18,8 +18,9 @@ from workcopy import copy_workflow
 
 def timed(command: list[str], cwd: Path) -> float:
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - start
 
 
@@ -41,8 +42,10 @@ def main() -> None:
     total = sum(c for _, c in cpu.values())
     # Snakemake samples the job's process tree: short-lived workers (the bootstrap's) are
     # partly missed, so CPU time is a lower bound.
-    print(f"jobs, by wall time (Snakemake's benchmark files): {len(cpu)} jobs, "
-          f"{total:.1f} s CPU in all (a lower bound)")
+    print(
+        f"jobs, by wall time (Snakemake's benchmark files): {len(cpu)} jobs, "
+        f"{total:.1f} s CPU in all (a lower bound)"
+    )
     for name, (wall, seconds) in sorted(cpu.items(), key=lambda item: -item[1][0]):
         print(f"  {wall:6.1f} s wall {seconds:6.1f} s CPU  {name}")
 
@@ -53,8 +56,10 @@ def job_cpu_times(folder: Path) -> dict[str, tuple[float, float]]:
     for path in sorted(folder.rglob("*.tsv")):
         header, values = path.read_text().splitlines()[:2]
         row = dict(zip(header.split("\t"), values.split("\t"), strict=True))
-        out[str(path.relative_to(folder).with_suffix(""))] = (float(row["s"]),
-                                                             float(row["cpu_time"]))
+        out[str(path.relative_to(folder).with_suffix(""))] = (
+            float(row["s"]),
+            float(row["cpu_time"]),
+        )
     return out
 
 

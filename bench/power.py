@@ -45,8 +45,13 @@ def per_replication(sizes: list[int], reps: int) -> dict:
     book = load_codebook(ROOT / "data" / "codebook.yaml")
     truth = default_truth()
     syntax = config["models"][config.get("power", {}).get("model", "transfer")]
-    study = power.PowerStudy(power.TruthPopulation(truth, list(book.items)), syntax, book,
-                             [power.INTERACTION, "indirect"], seed=1)
+    study = power.PowerStudy(
+        power.TruthPopulation(truth, list(book.items)),
+        syntax,
+        book,
+        [power.INTERACTION, "indirect"],
+        seed=1,
+    )
     study.true_values(reference_n=20_000)
     out = {}
     for n in sizes:
@@ -76,12 +81,18 @@ def per_replication(sizes: list[int], reps: int) -> dict:
             fitter.fit(items)
             fiml_time += time.perf_counter() - start
             fiml_cpu += time.process_time() - start_cpu
-        out[n] = {"simulate_s": simulate / reps, "score_and_moderation_s": score / reps,
-                  "sem_fit_s": fit / reps, "replication_s": (simulate + score + fit) / reps,
-                  "sem_fits_per_s": reps / fit, "converged": converged / reps,
-                  "fiml_fit_s": fiml_time / fiml_reps,
-                  # CPU seconds of this process: what a free core would take.
-                  "replication_cpu_s": cpu / reps, "fiml_fit_cpu_s": fiml_cpu / fiml_reps}
+        out[n] = {
+            "simulate_s": simulate / reps,
+            "score_and_moderation_s": score / reps,
+            "sem_fit_s": fit / reps,
+            "replication_s": (simulate + score + fit) / reps,
+            "sem_fits_per_s": reps / fit,
+            "converged": converged / reps,
+            "fiml_fit_s": fiml_time / fiml_reps,
+            # CPU seconds of this process: what a free core would take.
+            "replication_cpu_s": cpu / reps,
+            "fiml_fit_cpu_s": fiml_cpu / fiml_reps,
+        }
     return out
 
 
@@ -99,15 +110,32 @@ def workflow_runs() -> dict:
             shutil.copy2(ROOT / "data" / "codebook.yaml", where / "data" / "codebook.yaml")
             (where / "small.yaml").write_text(yaml.safe_dump(small), encoding="utf-8")
             start = time.perf_counter()
-            run = subprocess.run([SNAKEMAKE, "--cores", str(cores), "--configfile", "small.yaml",
-                                  "--quiet", "rules", "--", "power"], cwd=where,
-                                 capture_output=True, text=True)
+            run = subprocess.run(
+                [
+                    SNAKEMAKE,
+                    "--cores",
+                    str(cores),
+                    "--configfile",
+                    "small.yaml",
+                    "--quiet",
+                    "rules",
+                    "--",
+                    "power",
+                ],
+                cwd=where,
+                capture_output=True,
+                text=True,
+            )
             seconds = time.perf_counter() - start
             if run.returncode != 0:
                 raise SystemExit(run.stderr[-3000:])
             tables[cores] = (where / "results" / "power" / "power.csv").read_bytes()
-            bench = pd.concat([pd.read_csv(p, sep="\t") for p in
-                               (where / "benchmarks" / "power").glob("n*_shard*.tsv")])
+            bench = pd.concat(
+                [
+                    pd.read_csv(p, sep="\t")
+                    for p in (where / "benchmarks" / "power").glob("n*_shard*.tsv")
+                ]
+            )
             out[f"cores_{cores}_s"] = seconds
             out["shard_job_mean_s"] = float(bench["s"].mean())
             out["shard_job_mean_cpu_s"] = float(bench["cpu_time"].mean())
@@ -128,16 +156,17 @@ def main(argv: list[str] | None = None) -> int:
     print("one core, seconds per replication (interaction + indirect effect):")
     print(pd.DataFrame(result["per_replication"]).T.round(4).to_string())
     # Projections from CPU time: the wall time of a free core (the machine may be shared).
-    mean_rep = float(np.mean([v["replication_cpu_s"]
-                              for v in result["per_replication"].values()]))
+    mean_rep = float(np.mean([v["replication_cpu_s"] for v in result["per_replication"].values()]))
 
     if not args.no_workflow:
         result["workflow"] = wf = workflow_runs()
-        print(f"\nsnakemake power, {wf['replications']} replications in {wf['jobs']} jobs: "
-              f"{wf['cores_1_s']:.1f} s on 1 core, {wf['cores_2_s']:.1f} s on 2 cores "
-              f"(a shard job of 25 replications: {wf['shard_job_mean_s']:.1f} s, "
-              f"{wf['shard_job_mean_cpu_s']:.1f} s CPU); "
-              f"power.csv identical: {wf['identical_power_csv']}")
+        print(
+            f"\nsnakemake power, {wf['replications']} replications in {wf['jobs']} jobs: "
+            f"{wf['cores_1_s']:.1f} s on 1 core, {wf['cores_2_s']:.1f} s on 2 cores "
+            f"(a shard job of 25 replications: {wf['shard_job_mean_s']:.1f} s, "
+            f"{wf['shard_job_mean_cpu_s']:.1f} s CPU); "
+            f"power.csv identical: {wf['identical_power_csv']}"
+        )
 
     cluster = ROOT / "benchmarks" / "cluster_test.tsv"
     overhead = None
@@ -145,12 +174,17 @@ def main(argv: list[str] | None = None) -> int:
         table = pd.read_csv(cluster, sep="\t").set_index("run")
         jobs = int(table.loc["slurm", "shard_jobs"]) + 2
         overhead = (table.loc["slurm", "seconds"] - table.loc["local", "seconds"]) / jobs
-        result["slurm"] = {"slurm_s": float(table.loc["slurm", "seconds"]),
-                           "local_s": float(table.loc["local", "seconds"]), "jobs": jobs,
-                           "overhead_per_job_s": float(overhead)}
-        print(f"\nSLURM (make test-cluster): {table.loc['slurm', 'seconds']:.0f} s against "
-              f"{table.loc['local', 'seconds']:.0f} s locally for {jobs} jobs: about "
-              f"{overhead:.0f} s more per job (submission and status polling)")
+        result["slurm"] = {
+            "slurm_s": float(table.loc["slurm", "seconds"]),
+            "local_s": float(table.loc["local", "seconds"]),
+            "jobs": jobs,
+            "overhead_per_job_s": float(overhead),
+        }
+        print(
+            f"\nSLURM (make test-cluster): {table.loc['slurm', 'seconds']:.0f} s against "
+            f"{table.loc['local', 'seconds']:.0f} s locally for {jobs} jobs: about "
+            f"{overhead:.0f} s more per job (submission and status polling)"
+        )
 
     # Start-up of a job (interpreter, imports, reading the population): measured when the
     # workflow ran, else 4 s.
@@ -161,15 +195,20 @@ def main(argv: list[str] | None = None) -> int:
     local = 4 * 1000 * mean_rep / 2 + 42 * startup / 2
     per_job = 100 * mean_rep + startup + (overhead or 30.0)
     cluster_time = per_job * np.ceil(4 * 10_000 / 100 / 100)
-    result["projection"] = {"local_1000x4_2cores_s": local,
-                            "slurm_10000x4_100cores_s": float(cluster_time)}
-    print(f"\nprojection: 1,000 x 4 sizes on 2 local cores about {local / 60:.1f} min; "
-          f"10,000 x 4 sizes on 100 SLURM cores (400 jobs of 100) about "
-          f"{cluster_time / 60:.1f} min")
+    result["projection"] = {
+        "local_1000x4_2cores_s": local,
+        "slurm_10000x4_100cores_s": float(cluster_time),
+    }
+    print(
+        f"\nprojection: 1,000 x 4 sizes on 2 local cores about {local / 60:.1f} min; "
+        f"10,000 x 4 sizes on 100 SLURM cores (400 jobs of 100) about "
+        f"{cluster_time / 60:.1f} min"
+    )
     out_dir = ROOT / "bench" / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "power.json").write_text(json.dumps(result, indent=2, default=float),
-                                        encoding="utf-8")
+    (out_dir / "power.json").write_text(
+        json.dumps(result, indent=2, default=float), encoding="utf-8"
+    )
     return 0
 
 

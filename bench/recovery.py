@@ -25,9 +25,14 @@ import yaml  # noqa: E402
 from lcsurvey.study.recovery import population_values, replicate, stated_truth, summarise  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CONSTRUCTS = {"climate": "climate", "safety": "psychological_safety",
-              "learning": "learning_behaviour", "perceived": "perceived_learning",
-              "support": "home_support", "transfer": "knowledge_transfer"}
+CONSTRUCTS = {
+    "climate": "climate",
+    "safety": "psychological_safety",
+    "learning": "learning_behaviour",
+    "perceived": "perceived_learning",
+    "support": "home_support",
+    "transfer": "knowledge_transfer",
+}
 
 
 def _one(task: tuple[str, int, int]) -> pd.DataFrame:

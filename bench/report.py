@@ -66,12 +66,21 @@ def run_once(args, work: Path, results: Path, index: int) -> dict:
     raw = config["waves"][args.wave]
     raw = raw["path"] if isinstance(raw, dict) else raw
     executed = work / f"two_pager_{args.lang}_{index}.ipynb"
-    waves = list(config["waves"])[:list(config["waves"]).index(args.wave) + 1]
+    waves = list(config["waves"])[: list(config["waves"]).index(args.wave) + 1]
     model = report_config.get("model", "transfer")
     # the inputs rule report_two_pager declares, by name (lcsurvey.report.inputs.input_paths)
-    input_files = {name: str(path) for name, path in input_paths(
-        results, args.wave, config["codebook"], model, data_file=raw, waves=waves,
-        power_note=report_config.get("power_note", False)).items()}  # fmt: skip
+    input_files = {
+        name: str(path)
+        for name, path in input_paths(
+            results,
+            args.wave,
+            config["codebook"],
+            model,
+            data_file=raw,
+            waves=waves,
+            power_note=report_config.get("power_note", False),
+        ).items()
+    }
     spec = {
         "notebook": str(ROOT / "notebooks" / "two_pager.ipynb"),
         "executed": str(executed),
@@ -79,19 +88,34 @@ def run_once(args, work: Path, results: Path, index: int) -> dict:
         "pdf": str(work / f"two_pager_{args.lang}_{index}.pdf"),
         "cwd": str(ROOT),
         "parameters": {
-            "wave": args.wave, "lang": args.lang, "input_files": input_files,
-            "config_digest": "(benchmark run)", "waves": waves, "model": model,
+            "wave": args.wave,
+            "lang": args.lang,
+            "input_files": input_files,
+            "config_digest": "(benchmark run)",
+            "waves": waves,
+            "model": model,
             "min_cell": report_config.get("min_cell", 10),
             # None: the config schema's defaults, as the workflow's validate fills them in
-            "roles": config.get("roles"), "effects": report_config.get("effects"),
+            "roles": config.get("roles"),
+            "effects": report_config.get("effects"),
         },
-    }  # fmt: skip
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}  # as common.smk sets for every job
+    }
+    env = {
+        **os.environ,
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+    }  # as common.smk sets for every job
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(spec)], cwd=ROOT, env=env,
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(spec)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         sys.exit(f"the two-pager failed:\n{done.stderr[-3000:]}")
     total = time.perf_counter() - start
@@ -115,18 +139,29 @@ def snakemake_once(args, results: Path) -> float:
         copy_workflow(work)
         shutil.copytree(results, work / "results")
         target = f"reports/{args.wave}/two_pager_{args.lang}.pdf"
-        command = [snakemake, "--cores", "2", "--forcerun", "report_two_pager",
-                   "--rerun-triggers", "mtime", "--", target]  # fmt: skip
+        command = [
+            snakemake,
+            "--cores",
+            "2",
+            "--forcerun",
+            "report_two_pager",
+            "--rerun-triggers",
+            "mtime",
+            "--",
+            target,
+        ]
         start = time.perf_counter()
-        subprocess.run(command, cwd=work, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            command, cwd=work, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         return time.perf_counter() - start
 
 
 def main() -> None:
     config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--wave", default=next(iter(config["waves"])))
     parser.add_argument("--lang", default="nl")
     parser.add_argument("--results", type=Path, default=ROOT / "results")
@@ -141,8 +176,10 @@ def main() -> None:
         for index in range(args.repeat):
             runs.append(run_once(args, Path(tmp), results, index))
     best = min(runs, key=lambda r: r["total"])
-    print(f"two-pager {args.wave} {args.lang}: {args.repeat} run(s) in fresh processes, "
-          f"{os.cpu_count()} cores; the fastest run:")  # fmt: skip
+    print(
+        f"two-pager {args.wave} {args.lang}: {args.repeat} run(s) in fresh processes, "
+        f"{os.cpu_count()} cores; the fastest run:"
+    )
     print(f"  start (python + the script's imports)  {best['start']:6.2f} s")
     print(f"  notebook (papermill)                   {best['notebook']:6.2f} s")
     print(f"    kernel start/stop, papermill         {best['kernel']:6.2f} s")
@@ -151,11 +188,18 @@ def main() -> None:
     print(f"  html (nbconvert)                       {best['html']:6.2f} s")
     print(f"  pdf (WeasyPrint)                       {best['pdf']:6.2f} s")
     print(f"  total, whole process                   {best['total']:6.2f} s   (target < 10 s)")
-    print(f"  CPU time, process and kernel           {best['cpu']:6.2f} s   (what a busy machine "
-          "pays; wall-clock on 2 idle cores is less, the two processes overlap)")
-    print("  all runs: " + ", ".join(f"{r['total']:.2f}" for r in runs) + " s wall-clock; "
-          + ", ".join(f"{r['cpu']:.2f}" for r in runs) + " s CPU; load average "
-          + " ".join(f"{x:.1f}" for x in os.getloadavg()))
+    print(
+        f"  CPU time, process and kernel           {best['cpu']:6.2f} s   (what a busy machine "
+        "pays; wall-clock on 2 idle cores is less, the two processes overlap)"
+    )
+    print(
+        "  all runs: "
+        + ", ".join(f"{r['total']:.2f}" for r in runs)
+        + " s wall-clock; "
+        + ", ".join(f"{r['cpu']:.2f}" for r in runs)
+        + " s CPU; load average "
+        + " ".join(f"{x:.1f}" for x in os.getloadavg())
+    )
     if args.snakemake:
         seconds = snakemake_once(args, results)
         print(f"  snakemake, rule report_two_pager alone {seconds:6.2f} s")

@@ -69,15 +69,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--missing", choices=["fiml", "listwise"], default="fiml")
-    parser.add_argument("--no-measurement-large", action="store_true",
-                        help="skip the CFAs on the generated wave")
+    parser.add_argument(
+        "--no-measurement-large", action="store_true", help="skip the CFAs on the generated wave"
+    )
     args = parser.parse_args()
     book = load_codebook(ROOT / "data" / "codebook.yaml")
 
     print(f"{'wave':>12} {'rows':>8} {'scales s':>9} {'measurement s':>14} {'joint CFI':>10}")
     for wave, name in WAVES.items():
-        responses = clean_file(str(ROOT / "data" / "raw" / name), book, wave=wave, rules=None,
-                               key=KEY).kept
+        responses = clean_file(
+            str(ROOT / "data" / "raw" / name), book, wave=wave, rules=None, key=KEY
+        ).kept
         scales = time_scales(responses, book)
         measurement, cfi = time_measurement(responses, book, args.missing)
         print(f"{wave:>12} {len(responses):>8} {scales:>9.2f} {measurement:>14.2f} {cfi:>10.3f}")
@@ -89,8 +91,10 @@ def main() -> None:
         print(f"{'generated':>12} {len(responses):>8} {scales:>9.2f} {'-':>14} {'-':>10}")
     else:
         measurement, cfi = time_measurement(responses, book, args.missing)
-        print(f"{'generated':>12} {len(responses):>8} {scales:>9.2f} {measurement:>14.2f} "
-              f"{cfi:>10.3f}")
+        print(
+            f"{'generated':>12} {len(responses):>8} {scales:>9.2f} {measurement:>14.2f} "
+            f"{cfi:>10.3f}"
+        )
 
 
 if __name__ == "__main__":

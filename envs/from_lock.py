@@ -4,8 +4,11 @@ import sys
 from pathlib import Path
 
 lock, out = Path(sys.argv[1]), Path(sys.argv[2])
-pins = [line.strip() for line in lock.read_text().splitlines()
-        if line.strip() and not line.startswith("#")]
+pins = [
+    line.strip()
+    for line in lock.read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+]
 python = f"{sys.version_info.major}.{sys.version_info.minor}"
 lines = [
     "# Generated from requirements.lock by 'make lock'; do not edit by hand.",

@@ -24,9 +24,13 @@ SMALL_CODEBOOK = {
     },
     "scales": {
         "agree5": {
-            "values": {1: ["Helemaal mee oneens", "Strongly disagree"], 2: ["Mee oneens", "Disagree"],
-                       3: ["Neutraal", "Neutral"], 4: ["Mee eens", "Agree"],
-                       5: ["Helemaal mee eens", "Strongly agree"]},
+            "values": {
+                1: ["Helemaal mee oneens", "Strongly disagree"],
+                2: ["Mee oneens", "Disagree"],
+                3: ["Neutraal", "Neutral"],
+                4: ["Mee eens", "Agree"],
+                5: ["Helemaal mee eens", "Strongly agree"],
+            },
             "missing": [-99],
         },
         "yesno": {"values": {1: ["Ja", "Yes"], 2: ["Nee", "No"]}},
@@ -37,8 +41,7 @@ SMALL_CODEBOOK = {
     "items": {
         "a1": {"column": "Q2_1", "scale": "agree5"},
         "a2": {"column": "Q2_2", "scale": "agree5"},
-        "a3": {"column": "Q2_3", "scale": "agree5", "reverse": True,
-               "wave_columns": {"w2": "A_3"}},
+        "a3": {"column": "Q2_3", "scale": "agree5", "reverse": True, "wave_columns": {"w2": "A_3"}},
         "b1": {"column": "Q3_1", "scale": "agree5"},
         "b2": {"column": "Q3_2", "scale": "agree5"},
         "b3": {"column": "Q3_3", "scale": "agree5"},

@@ -38,13 +38,22 @@ def reference(name: str) -> pd.DataFrame:
     return pd.read_csv(FIXTURES / f"analysis_{name}.csv")
 
 
-def assert_close(ours: pd.DataFrame, theirs: pd.DataFrame, columns: list[str], rtol: float = TOL,
-                 atol: float = TOL) -> None:  # fmt: skip
+def assert_close(
+    ours: pd.DataFrame,
+    theirs: pd.DataFrame,
+    columns: list[str],
+    rtol: float = TOL,
+    atol: float = TOL,
+) -> None:
     assert len(ours) == len(theirs)
     for column in columns:
-        np.testing.assert_allclose(ours[column].to_numpy(dtype=float),
-                                   theirs[column].to_numpy(dtype=float), rtol=rtol, atol=atol,
-                                   err_msg=column)  # fmt: skip
+        np.testing.assert_allclose(
+            ours[column].to_numpy(dtype=float),
+            theirs[column].to_numpy(dtype=float),
+            rtol=rtol,
+            atol=atol,
+            err_msg=column,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,8 +107,12 @@ def test_motives_match_r_t_test_and_holm(data, book):
     assert list(ours.columns) == analyses.MOTIVE_COLUMNS
     assert (ours["midpoint"] == 3).all()  # agree5
     verdicts = dict(zip(ours["construct"], ours["verdict"], strict=True))
-    assert verdicts == {"motive_knowledge": "motive", "motive_network": "motive",
-                        "motive_labour": "not a motive", "motive_societal": "undecided"}  # fmt: skip
+    assert verdicts == {
+        "motive_knowledge": "motive",
+        "motive_network": "motive",
+        "motive_labour": "not a motive",
+        "motive_societal": "undecided",
+    }
 
 
 def test_main_motive_matches_r_wilson(data, book):
@@ -119,15 +132,22 @@ def test_moderation_matches_r_lm_with_hc3(data):
     assert_close(ours, theirs, ["est", "se", "t", "df", "ci_lower", "ci_upper", "n", "r2"])
     assert_close(ours, theirs, ["pvalue"], rtol=1e-6, atol=1e-12)
     slopes, r_slopes = result.simple_slopes, reference("simple_slopes")
-    assert_close(slopes, r_slopes, ["moderator_level", "moderator_value", "slope", "se",
-                                    "ci_lower", "ci_upper"])  # fmt: skip
+    assert_close(
+        slopes,
+        r_slopes,
+        ["moderator_level", "moderator_value", "slope", "se", "ci_lower", "ci_upper"],
+    )
     assert_close(slopes, r_slopes, ["pvalue"], rtol=1e-6, atol=1e-12)
     # the mean-level slope is the centred model's coefficient of the predictor
     assert slopes.loc[1, "slope"] == pytest.approx(ours.loc[1, "est"], abs=1e-12)
     # each line passes through the model's prediction at the predictor's mean
     b = ours["est"].to_numpy()
-    m_c = slopes["moderator_value"] - data["home_support"][data[
-        ["knowledge_transfer", "perceived_learning", "home_support"]].notna().all(axis=1)].mean()
+    m_c = (
+        slopes["moderator_value"]
+        - data["home_support"][
+            data[["knowledge_transfer", "perceived_learning", "home_support"]].notna().all(axis=1)
+        ].mean()
+    )
     np.testing.assert_allclose(slopes["intercept"], b[0] + b[2] * m_c, atol=1e-12)
 
 
@@ -158,11 +178,13 @@ def test_diversity_matches_r_vcovcl_and_lmer(data):
 
 def test_motive_verdicts_follow_the_interval_and_holm(book):
     rng = np.random.default_rng(1)
-    scores = pd.DataFrame({
-        "motive_knowledge": np.clip(rng.normal(4.2, 0.6, 200), 1, 5),
-        "motive_network": np.clip(rng.normal(3.0, 0.6, 200), 1, 5),
-        "motive_labour": np.clip(rng.normal(2.2, 0.6, 200), 1, 5),
-    })  # fmt: skip
+    scores = pd.DataFrame(
+        {
+            "motive_knowledge": np.clip(rng.normal(4.2, 0.6, 200), 1, 5),
+            "motive_network": np.clip(rng.normal(3.0, 0.6, 200), 1, 5),
+            "motive_labour": np.clip(rng.normal(2.2, 0.6, 200), 1, 5),
+        }
+    )
     tests = analyses.motives(scores, book).set_index("construct")
     assert tests.loc["motive_knowledge", "verdict"] == "motive"
     assert tests.loc["motive_labour", "verdict"] == "not a motive"
@@ -186,7 +208,9 @@ def test_random_intercept_on_the_boundary_is_plain_ols():
 
 def test_moderation_needs_its_columns():
     with pytest.raises(InputError, match="home_support"):
-        analyses.moderation(pd.DataFrame({"knowledge_transfer": [1.0], "perceived_learning": [2.0]}))
+        analyses.moderation(
+            pd.DataFrame({"knowledge_transfer": [1.0], "perceived_learning": [2.0]})
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,8 +228,11 @@ def population():
 
 def _true_interaction() -> float:
     regressions = default_truth()["regressions"]
-    return next(r["std_all"] for r in regressions
-                if r["lhs"] == "knowledge_transfer" and r["rhs"] == "perceived_learning:home_support")  # fmt: skip
+    return next(
+        r["std_all"]
+        for r in regressions
+        if r["lhs"] == "knowledge_transfer" and r["rhs"] == "perceived_learning:home_support"
+    )
 
 
 def _standardised(frame: pd.DataFrame) -> pd.DataFrame:
@@ -230,14 +257,16 @@ def test_moderation_on_observed_scale_scores_is_attenuated_as_expected(populatio
     # must be positive and within 0.025 of 0.15 x their product (about four standard errors).
     items = {v: population[list(book.constructs[v].items)].mean(axis=1) for v in MODERATION_VARS}
     observed = pd.DataFrame(items)
-    attenuation = np.prod([np.corrcoef(observed[v], population[f"true_{v}"])[0, 1]
-                           for v in MODERATION_VARS])  # fmt: skip
+    attenuation = np.prod(
+        [np.corrcoef(observed[v], population[f"true_{v}"])[0, 1] for v in MODERATION_VARS]
+    )
     raw = analyses.moderation(observed).coefficients.set_index("term")
     assert raw.loc["perceived_learning:home_support", "est"] > 0
     assert raw.loc["perceived_learning:home_support", "ci_lower"] > 0
     std = analyses.moderation(_standardised(observed)).coefficients.set_index("term")
     assert std.loc["perceived_learning:home_support", "est"] == pytest.approx(
-        _true_interaction() * attenuation, abs=0.025)
+        _true_interaction() * attenuation, abs=0.025
+    )
 
 
 def test_heterogeneity_recovers_the_community_sector_mix(population):
@@ -251,6 +280,7 @@ def test_heterogeneity_recovers_the_community_sector_mix(population):
 
 def test_truth_file_states_the_interaction():
     truth = yaml.safe_load((REPO / "data" / "raw" / "TRUTH.yaml").read_text(encoding="utf-8"))
-    stated = [r["std_all"] for r in truth["regressions"]
-              if r["rhs"] == "perceived_learning:home_support"]  # fmt: skip
+    stated = [
+        r["std_all"] for r in truth["regressions"] if r["rhs"] == "perceived_learning:home_support"
+    ]
     assert stated == [_true_interaction()]

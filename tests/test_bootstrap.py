@@ -47,8 +47,11 @@ def test_percentile_and_bca_within_monte_carlo_error_of_lavaan(mediation):
     _, fitted = mediation
     estimates, summary = bootstrap_estimates(fitted, 2000, 20211201)
     assert list(estimates.columns) == INTERVAL_COLUMNS + BOOTSTRAP_COLUMNS
-    assert summary.iloc[0][["draws_requested", "draws_ok", "draws_failed"]].tolist() == [2000,
-                                                                                         2000, 0]
+    assert summary.iloc[0][["draws_requested", "draws_ok", "draws_failed"]].tolist() == [
+        2000,
+        2000,
+        0,
+    ]
     ref = _keyed(pd.read_csv(FIXTURES / "sem_mediation_bootstrap.csv"))
     ref = ref[ref["se"] > 0]
     ours = _keyed(estimates).loc[ref.index]
@@ -116,12 +119,14 @@ def test_bca_is_boot_ci_bca_on_the_same_draws(r_draws):
         at_r_levels = [np.quantile(draws[:, j], level[j]) for j in range(len(QUANTITIES))]
         np.testing.assert_allclose(limits, at_r_levels, rtol=1e-12, atol=0)
         bracket = _bracket(draws, level)
-        assert _within(ref[f"bca_{side}"].to_numpy(), bracket).all()   # boot.ci's own limit
+        assert _within(ref[f"bca_{side}"].to_numpy(), bracket).all()  # boot.ci's own limit
         assert _within(limits, bracket).all(), side
 
     def passes(other_lower, other_upper) -> bool:
-        return bool(_within(other_lower, _bracket(draws, ref["level_lower"].to_numpy())).all()
-                    and _within(other_upper, _bracket(draws, ref["level_upper"].to_numpy())).all())
+        return bool(
+            _within(other_lower, _bracket(draws, ref["level_lower"].to_numpy())).all()
+            and _within(other_upper, _bracket(draws, ref["level_upper"].to_numpy())).all()
+        )
 
     assert passes(lower, upper)
     assert not passes(*boot.percentile_ci(draws))
@@ -135,8 +140,9 @@ def test_percentile_ci_is_boot_ci_perc_on_the_same_draws(r_draws):
     lower, upper = boot.percentile_ci(draws)
     assert _within(lower, _bracket(draws, np.full(len(QUANTITIES), LEVELS[0]))).all()
     assert _within(upper, _bracket(draws, np.full(len(QUANTITIES), LEVELS[1]))).all()
-    assert _within(ref["perc_lower"].to_numpy(),
-                   _bracket(draws, np.full(len(QUANTITIES), LEVELS[0]))).all()
+    assert _within(
+        ref["perc_lower"].to_numpy(), _bracket(draws, np.full(len(QUANTITIES), LEVELS[0]))
+    ).all()
 
 
 def test_jackknife_values_are_leave_one_out_refits(mediation):
@@ -154,8 +160,9 @@ def test_jackknife_values_are_leave_one_out_refits(mediation):
 
 def _mc_values(inputs: pd.DataFrame, n_draws: int, seed: int = 1) -> np.ndarray:
     """Monte Carlo draws of ind and total from lavaan's estimates and covariance of a, b, c."""
-    draws = boot.monte_carlo(inputs["est"].to_numpy(), inputs[["a", "b", "c"]].to_numpy(),
-                             n_draws, seed)
+    draws = boot.monte_carlo(
+        inputs["est"].to_numpy(), inputs[["a", "b", "c"]].to_numpy(), n_draws, seed
+    )
     definitions = [parse_definition("ind", "a*b"), parse_definition("total", "c + a*b")]
     return defined_values(definitions, ["a", "b", "c"], draws)
 
@@ -179,23 +186,31 @@ def test_monte_carlo_ci_is_semtools_monte_carlo_ci():
     n_draws = 200_000
     values = _mc_values(inputs, n_draws)
     lower, upper = boot.percentile_ci(values)
-    tolerance = [4 * _quantile_mc_se(values, level, n_draws, ref["draws"].to_numpy())
-                 for level in LEVELS]
+    tolerance = [
+        4 * _quantile_mc_se(values, level, n_draws, ref["draws"].to_numpy()) for level in LEVELS
+    ]
     assert np.all(np.abs(lower - ref["ci_lower"]) < tolerance[0])
     assert np.all(np.abs(upper - ref["ci_upper"]) < tolerance[1])
-    np.testing.assert_allclose(ref["est"], [inputs.loc["a", "est"] * inputs.loc["b", "est"],
-                                            inputs.loc["c", "est"] + inputs.loc["a", "est"]
-                                            * inputs.loc["b", "est"]], rtol=1e-12)
+    np.testing.assert_allclose(
+        ref["est"],
+        [
+            inputs.loc["a", "est"] * inputs.loc["b", "est"],
+            inputs.loc["c", "est"] + inputs.loc["a", "est"] * inputs.loc["b", "est"],
+        ],
+        rtol=1e-12,
+    )
     est, se = ref["est"].to_numpy(), values.std(axis=0, ddof=1)
     wald = (est - 1.959963984540054 * se, est + 1.959963984540054 * se)
-    assert not (np.all(np.abs(wald[0] - ref["ci_lower"]) < tolerance[0])
-                and np.all(np.abs(wald[1] - ref["ci_upper"]) < tolerance[1]))
+    assert not (
+        np.all(np.abs(wald[0] - ref["ci_lower"]) < tolerance[0])
+        and np.all(np.abs(wald[1] - ref["ci_upper"]) < tolerance[1])
+    )
 
 
 def test_same_cis_on_one_or_two_workers(mediation):
     data, _ = mediation
     gappy = data.copy()
-    gappy.iloc[::15, 1] = np.nan            # missing answers: FIML refits, not least squares
+    gappy.iloc[::15, 1] = np.nan  # missing answers: FIML refits, not least squares
     fitted = fit_model(MEDIATION, gappy)
     one, summary = bootstrap_estimates(fitted, 120, 7, workers=1)
     two, _ = bootstrap_estimates(fitted, 120, 7, workers=2)
@@ -214,9 +229,12 @@ def test_least_squares_draws_equal_full_refits(mediation):
     data, fitted = mediation
     listwise = fit_model(MEDIATION, data, missing="listwise")
     paths = bootstrap_estimates(fitted, 60, 3)[0]
-    job = boot.MlJob(syntax=listwise.spec.semopy_syntax, x=data[list(
-        listwise.model.vars["observed"])].to_numpy(float),
-        observed=list(listwise.model.vars["observed"]), theta=listwise.theta)
+    job = boot.MlJob(
+        syntax=listwise.spec.semopy_syntax,
+        x=data[list(listwise.model.vars["observed"])].to_numpy(float),
+        observed=list(listwise.model.vars["observed"]),
+        theta=listwise.theta,
+    )
     refits = boot.draws(job, 60, 3)
     estimates_ml = boot.percentile_ci(refits)
     ours = paths.set_index("label").loc[["a", "b", "c"]]
@@ -234,7 +252,7 @@ def test_failed_draws_are_counted_not_dropped():
 
         def run(self, weights):
             out = weights[:, :1].copy()
-            out[weights[:, 0] > 1] = np.nan    # a draw that repeats row 0 "fails"
+            out[weights[:, 0] > 1] = np.nan  # a draw that repeats row 0 "fails"
             return out
 
     values = boot.draws(Flaky(), 200, 5)
@@ -251,9 +269,12 @@ def test_percentile_ci_covers_the_indirect_effect_about_95_percent_of_the_time()
         x = rng.normal(size=100)
         m = 0.4 * x + rng.normal(size=100)
         y = 0.3 * m + 0.1 * x + rng.normal(size=100)
-        job = boot.PathJob(x=np.column_stack([x, m, y]), variables=["x", "m", "y"],
-                           equations=[(1, [0]), (2, [1, 0])],
-                           keys=[("m", "~", "x"), ("y", "~", "m")])
+        job = boot.PathJob(
+            x=np.column_stack([x, m, y]),
+            variables=["x", "m", "y"],
+            equations=[(1, [0]), (2, [1, 0])],
+            keys=[("m", "~", "x"), ("y", "~", "m")],
+        )
         job.prepare()
         values = defined_values(definitions, ["a", "b"], boot.draws(job, 500, i))
         lower, upper = boot.percentile_ci(values)
@@ -300,12 +321,13 @@ def test_structural_draws_are_converged_full_refits(structural):
     observed = list(structural.model.vars["observed"])
     for w, draw in zip(weights, values, strict=True):
         rows = np.repeat(np.arange(n), w.astype(int))
-        refit = fit_fiml(semopy.Model(structural.spec.semopy_syntax),
-                         pd.DataFrame(job.x[rows], columns=observed))
+        refit = fit_fiml(
+            semopy.Model(structural.spec.semopy_syntax), pd.DataFrame(job.x[rows], columns=observed)
+        )
         assert refit.converged
         full = np.concatenate([refit.params, refit.means])
         assert np.abs(full - draw).max() < 1e-5
-        assert np.abs(full - structural.theta).max() > 1e-2      # the draws did move
+        assert np.abs(full - structural.theta).max() > 1e-2  # the draws did move
 
 
 def test_structural_draws_same_on_one_or_two_workers(structural):
@@ -327,7 +349,7 @@ def test_sweep_inverse_matches_numpy_and_flags_matrices_that_are_not_positive_de
         np.testing.assert_allclose(inverse, np.linalg.inv(spd), rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(logdet, np.linalg.slogdet(spd)[1], rtol=1e-12)
         assert not bad.any()
-    indefinite = np.array([[[[1.0, 2.0], [2.0, 1.0]]]])       # eigenvalues 3 and -1
+    indefinite = np.array([[[[1.0, 2.0], [2.0, 1.0]]]])  # eigenvalues 3 and -1
     assert boot._sweep_inverse(indefinite)[2].all()
 
 
@@ -338,14 +360,14 @@ def test_two_loop_step_equals_the_dense_bfgs_inverse_hessian():
     v = root @ root.T + k * np.eye(k)
     hessian = np.diag(rng.uniform(1, 3, k))
     s_all = rng.standard_normal((n_pairs, k))
-    y_all = s_all @ hessian                              # curvature pairs of a quadratic
+    y_all = s_all @ hessian  # curvature pairs of a quadratic
     dense = v / 2.0
     for s, y in zip(s_all, y_all, strict=True):
         rho = 1 / (s @ y)
         left = np.eye(k) - rho * np.outer(s, y)
         dense = left @ dense @ left.T + rho * np.outer(s, s)
     grad = rng.standard_normal((1, k))
-    slots = 7                                            # unused slots are no-ops
+    slots = 7  # unused slots are no-ops
     pairs_s = np.zeros((1, slots, k))
     pairs_y = np.zeros((1, slots, k))
     rho = np.zeros((1, slots))
@@ -364,10 +386,13 @@ def test_intervals_of_an_observed_outcome_are_for_its_intercept():
     assert summary.iloc[0]["draws_failed"] == 0
     row = _keyed(estimates).loc[("y5", "~1", "")]
     mean = fitted.fiml.means[list(fitted.model.vars["observed"]).index("y5")]
-    assert abs(row["est"] - 1.934) < 1e-3           # lavaan's intercept; the mean is 5.19
+    assert abs(row["est"] - 1.934) < 1e-3  # lavaan's intercept; the mean is 5.19
     assert abs(mean - 5.190) < 1e-3
-    for lower, upper in [("boot_ci_lower", "boot_ci_upper"), ("bca_ci_lower", "bca_ci_upper"),
-                         ("ci_lower", "ci_upper")]:
+    for lower, upper in [
+        ("boot_ci_lower", "boot_ci_upper"),
+        ("bca_ci_lower", "bca_ci_upper"),
+        ("ci_lower", "ci_upper"),
+    ]:
         assert row[lower] < row["est"] < row[upper] < mean
     assert row["boot_se"] == pytest.approx(row["se"], rel=0.25)
 
@@ -391,12 +416,13 @@ def test_fiml_draws_stopped_by_precision_loss_are_at_the_maximum():
         w = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
         z = job.refit(w)
         assert z is not None
-        job.step_tol = 0.0                     # scipy's own verdict only
+        job.step_tol = 0.0  # scipy's own verdict only
         rescued += job.refit(w) is None
         job.step_tol = boot.FimlJob.step_tol
         structure, patterns, q = job._structure, job._patterns(w), job._structure.q
         value, pieces = patterns.loglik(structure.sigma(z[:q]), z[q:], parts=True)
-        theta, mu, *_ = newton_ascent(structure, patterns, z[:q].copy(), z[q:].copy(), value,
-                                      pieces, tol=1e-14, max_iter=50)
+        theta, mu, *_ = newton_ascent(
+            structure, patterns, z[:q].copy(), z[q:].copy(), value, pieces, tol=1e-14, max_iter=50
+        )
         assert np.max(np.abs(np.concatenate([theta, mu]) - z) / se) < 1e-5
     assert rescued > 0

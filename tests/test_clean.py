@@ -23,10 +23,20 @@ KEY = b"test key of some length"
 
 def good_row(i: int, **changes) -> dict:
     row = {
-        "ResponseId": f"R_{i:04d}", "ExternalReference": f"P{i:04d}", "Status": "IP Address",
-        "Q1": "Ja", "Progress": "100", "Duration": str(600 + 10 * i),
-        "Q2_1": "Mee eens", "Q2_2": "4", "Q2_3": "Mee oneens", "Q3_1": "3", "Q3_2": "5",
-        "Q3_3": "helemaal  MEE eens ", "Q7": "Mee eens", "Q8": "41",
+        "ResponseId": f"R_{i:04d}",
+        "ExternalReference": f"P{i:04d}",
+        "Status": "IP Address",
+        "Q1": "Ja",
+        "Progress": "100",
+        "Duration": str(600 + 10 * i),
+        "Q2_1": "Mee eens",
+        "Q2_2": "4",
+        "Q2_3": "Mee oneens",
+        "Q3_1": "3",
+        "Q3_2": "5",
+        "Q3_3": "helemaal  MEE eens ",
+        "Q7": "Mee eens",
+        "Q8": "41",
     }
     row.update(changes)
     return row
@@ -66,9 +76,16 @@ def test_each_rule_quarantines_with_its_reason(small_codebook):
     result = run(rows, small_codebook)
     q = result.quarantine.set_index("raw_ResponseId", drop=False)
     assert len(result.kept) + len(result.quarantine) == len(rows)
-    expected = {"R_0000": "previews", "R_0001": "consent", "R_0002": "progress",
-                "R_dup": "duplicates", "R_0004": "speeders", "R_0005": "attention",
-                "R_0006": "straightlining", "R_0007": "missing"}
+    expected = {
+        "R_0000": "previews",
+        "R_0001": "consent",
+        "R_0002": "progress",
+        "R_dup": "duplicates",
+        "R_0004": "speeders",
+        "R_0005": "attention",
+        "R_0006": "straightlining",
+        "R_0007": "missing",
+    }
     for rid, reason in expected.items():
         assert q.loc[rid, "first_reason"] == reason, rid
     assert q["first_reason"].tolist().count("id") == 1
@@ -86,9 +103,19 @@ def test_each_rule_quarantines_with_its_reason(small_codebook):
 
 def test_rules_can_be_switched_off(small_codebook):
     rows = [good_row(i) for i in range(5)] + [good_row(5, Status="Survey Preview", Progress="10")]
-    off = dict.fromkeys(["previews", "consent", "min_progress", "duplicates",
-                         "speeder_fraction_of_median", "attention_checks",
-                         "longstring_max_share", "max_missing_share"], None)
+    off = dict.fromkeys(
+        [
+            "previews",
+            "consent",
+            "min_progress",
+            "duplicates",
+            "speeder_fraction_of_median",
+            "attention_checks",
+            "longstring_max_share",
+            "max_missing_share",
+        ],
+        None,
+    )
     result = run(rows, small_codebook, rules=off)
     assert len(result.kept) == 6
     assert result.flow["n_removed"].sum() == 0
@@ -186,9 +213,14 @@ def test_outliers_and_low_variability_are_flagged_not_excluded_unless_asked(smal
     rng = np.random.default_rng(2)
     rows = []
     for i in range(60):
-        answers = {c: str(int(v)) for c, v in zip(
-            ["Q2_1", "Q2_2", "Q2_3", "Q3_1", "Q3_2", "Q3_3"],
-            np.clip(np.round(3 + rng.normal(size=6) * 0.8), 1, 5), strict=True)}
+        answers = {
+            c: str(int(v))
+            for c, v in zip(
+                ["Q2_1", "Q2_2", "Q2_3", "Q3_1", "Q3_2", "Q3_3"],
+                np.clip(np.round(3 + rng.normal(size=6) * 0.8), 1, 5),
+                strict=True,
+            )
+        }
         answers["Q2_3"] = str(6 - int(answers["Q2_3"]))
         rows.append(good_row(i, Duration=str(600 + i), **answers))
     rows[10] = good_row(10, Q2_1="5", Q2_2="1", Q2_3="1", Q3_1="5", Q3_2="1", Q3_3="5")
@@ -203,9 +235,15 @@ def test_outliers_and_low_variability_are_flagged_not_excluded_unless_asked(smal
     flow = result.flow.set_index("step")
     assert flow.loc["outliers", "n_flagged"] >= 1 and flow.loc["outliers", "n_removed"] == 0
 
-    strict = run(rows, small_codebook, rules={"longstring_max_share": None,
-                                              "exclude_outliers": True,
-                                              "exclude_low_variability": True})
+    strict = run(
+        rows,
+        small_codebook,
+        rules={
+            "longstring_max_share": None,
+            "exclude_outliers": True,
+            "exclude_low_variability": True,
+        },
+    )
     reasons = set(strict.quarantine["first_reason"])
     assert {"outliers", "low_variability"} <= reasons
     assert len(strict.kept) + len(strict.quarantine) == 60
@@ -232,10 +270,12 @@ def test_bundled_waves_clean_and_link_by_pseudonym():
     from .conftest import ROOT
 
     book = load_codebook(ROOT / "data" / "codebook.yaml")
-    first = clean_file(str(ROOT / "data/raw/wave_2021-12.csv"), book, wave="2021-12", rules=None,
-                       key=KEY)
-    second = clean_file(str(ROOT / "data/raw/wave_2022-06.sav"), book, wave="2022-06",
-                        rules=None, key=KEY)
+    first = clean_file(
+        str(ROOT / "data/raw/wave_2021-12.csv"), book, wave="2021-12", rules=None, key=KEY
+    )
+    second = clean_file(
+        str(ROOT / "data/raw/wave_2022-06.sav"), book, wave="2022-06", rules=None, key=KEY
+    )
     for result, n_raw in ((first, 400), (second, 300)):
         assert len(result.kept) + len(result.quarantine) == n_raw
         assert result.kept["rid"].is_unique

@@ -51,7 +51,10 @@ def test_schema_violations_name_the_field(tmp_path, change, field):
 @pytest.mark.parametrize(
     ("change", "needle"),
     [
-        (lambda d: d["items"]["a1"].update(scale="agree9"), "items.a1.scale: unknown scale 'agree9'"),
+        (
+            lambda d: d["items"]["a1"].update(scale="agree9"),
+            "items.a1.scale: unknown scale 'agree9'",
+        ),
         (lambda d: d["constructs"]["alpha_c"]["items"].append("zz"), "unknown item 'zz'"),
         (lambda d: d["constructs"]["alpha_c"].update(min_items=9), "min_items: 9"),
         (lambda d: d["items"]["a2"].update(column="Q2_1"), "column 'Q2_1' is also used"),

@@ -17,8 +17,9 @@ from .conftest import ROOT
 FIXTURES = ROOT / "tests" / "fixtures" / "r"
 
 
-def long_scores(rng: np.random.Generator, n1: int, n2: int, n_paired: int, r: float,
-                shift: float = 0.0) -> pd.DataFrame:
+def long_scores(
+    rng: np.random.Generator, n1: int, n2: int, n_paired: int, r: float, shift: float = 0.0
+) -> pd.DataFrame:
     """Two waves of one score; n_paired people in both, their scores correlated r."""
     cov = [[1.0, r], [r, 1.0]]
     both = rng.multivariate_normal([3.0, 3.0 + shift], cov, size=n_paired)
@@ -26,10 +27,13 @@ def long_scores(rng: np.random.Generator, n1: int, n2: int, n_paired: int, r: fl
     only2 = rng.normal(3.0 + shift, 1.0, n2 - n_paired)
     ids1 = [f"p{i}" for i in range(n_paired)] + [f"a{i}" for i in range(n1 - n_paired)]
     ids2 = [f"p{i}" for i in range(n_paired)] + [f"b{i}" for i in range(n2 - n_paired)]
-    return pd.concat([
-        pd.DataFrame({"rid": ids1, "wave": "w1", "score": np.r_[both[:, 0], only1]}),
-        pd.DataFrame({"rid": ids2, "wave": "w2", "score": np.r_[both[:, 1], only2]}),
-    ], ignore_index=True)
+    return pd.concat(
+        [
+            pd.DataFrame({"rid": ids1, "wave": "w1", "score": np.r_[both[:, 0], only1]}),
+            pd.DataFrame({"rid": ids2, "wave": "w2", "score": np.r_[both[:, 1], only2]}),
+        ],
+        ignore_index=True,
+    )
 
 
 # --------------------------------------------------------------------------- pooling
@@ -61,8 +65,9 @@ def test_wave_means_match_scipy():
     assert list(means.columns) == cw.MEAN_COLUMNS
     for wave, row in means.set_index("wave").iterrows():
         values = scores.loc[scores["wave"] == wave, "score"]
-        lower, upper = stats.t.interval(0.95, len(values) - 1, loc=values.mean(),
-                                        scale=stats.sem(values))
+        lower, upper = stats.t.interval(
+            0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values)
+        )
         assert row["n"] == len(values)
         assert row["mean"] == pytest.approx(values.mean(), rel=1e-12)
         assert row["sd"] == pytest.approx(values.std(ddof=1), rel=1e-12)
@@ -151,12 +156,15 @@ def test_wave_changes_compares_consecutive_waves_and_says_how():
     scores = long_scores(rng, 50, 50, 30, 0.5)
     third = scores[scores["wave"] == "w2"].assign(wave="w3")
     scores = pd.concat([scores, third], ignore_index=True)
-    changes = cw.wave_changes(scores, ["score"], ["w1", "w2", "w3"],
-                              comparable={("score", "w2", "w3"): "yes"})
+    changes = cw.wave_changes(
+        scores, ["score"], ["w1", "w2", "w3"], comparable={("score", "w2", "w3"): "yes"}
+    )
     assert list(changes.columns) == cw.CHANGE_COLUMNS
     assert changes[["wave_from", "wave_to"]].values.tolist() == [["w1", "w2"], ["w2", "w3"]]
     assert changes["comparable"].tolist() == ["not tested", "yes"]
-    assert changes.loc[0, "n_paired"] == 30 and "30 returners paired by rid" in changes.loc[0, "test"]
+    assert (
+        changes.loc[0, "n_paired"] == 30 and "30 returners paired by rid" in changes.loc[0, "test"]
+    )
     assert changes.loc[1, "diff"] == pytest.approx(0, abs=1e-12)  # identical waves
 
 
@@ -167,8 +175,9 @@ def test_one_wave_gives_header_only_comparisons():
     assert list(cw.wave_changes(scores, ["score"], ["w1"]).columns) == cw.CHANGE_COLUMNS
     table = cw.attrition(responses, scores, ["w1"], constructs=["score"], numeric=["age"])
     assert table.empty and list(table.columns) == cw.ATTRITION_COLUMNS
-    estimates, fit = cw.panel_model(scores.assign(other=[1.0, 2.0]), ["w1"], cause="score",
-                                    effect="other")
+    estimates, fit = cw.panel_model(
+        scores.assign(other=[1.0, 2.0]), ["w1"], cause="score", effect="other"
+    )
     assert estimates.empty and fit.empty and list(fit.columns)[:2] == ["wave_from", "wave_to"]
 
 
@@ -180,9 +189,14 @@ def test_comparability_follows_the_invariance_decisions():
     items = {"alpha": ["a1", "a2", "a3"], "beta": ["b1", "b2"]}
 
     def table(metric: str, scalar: str, groups: str = "w1;w2;w3") -> pd.DataFrame:
-        return pd.DataFrame({"groups": "wave", "group_values": groups,
-                             "level": ["configural", "metric", "scalar"],
-                             "decision": [np.nan, metric, scalar]})
+        return pd.DataFrame(
+            {
+                "groups": "wave",
+                "group_values": groups,
+                "level": ["configural", "metric", "scalar"],
+                "decision": [np.nan, metric, scalar],
+            }
+        )
 
     waves = ["w1", "w2", "w3"]
     yes = cw.comparability(table("holds", "holds"), measurement, items, waves)
@@ -207,15 +221,25 @@ def test_a_waves_own_tables_are_the_pooled_ones_restricted_to_it():
     scores = pd.concat([scores, third], ignore_index=True)
     measurement = {"f": ["a1", "a2"]}
     items = {"score": ["a1", "a2"]}
-    pair = pd.DataFrame({"groups": "wave", "group_values": "w1;w2",
-                         "level": ["configural", "metric", "scalar"],
-                         "decision": [np.nan, "holds", "rejected"]})
-    all_means, all_changes = cw.means_and_changes(scores, ["w1", "w2", "w3"],
-                                                  construct_items=items, measurement=measurement,
-                                                  invariance=pair)
-    means, changes = cw.means_and_changes(scores, ["w1", "w2"], construct_items=items,
-                                          measurement=measurement, invariance=pair,
-                                          change_waves=["w1", "w2"])
+    pair = pd.DataFrame(
+        {
+            "groups": "wave",
+            "group_values": "w1;w2",
+            "level": ["configural", "metric", "scalar"],
+            "decision": [np.nan, "holds", "rejected"],
+        }
+    )
+    all_means, all_changes = cw.means_and_changes(
+        scores, ["w1", "w2", "w3"], construct_items=items, measurement=measurement, invariance=pair
+    )
+    means, changes = cw.means_and_changes(
+        scores,
+        ["w1", "w2"],
+        construct_items=items,
+        measurement=measurement,
+        invariance=pair,
+        change_waves=["w1", "w2"],
+    )
     assert list(means.columns) == cw.MEAN_COLUMNS and list(changes.columns) == cw.CHANGE_COLUMNS
     assert means["wave"].tolist() == ["w1", "w2"]
     pd.testing.assert_frame_equal(means, all_means[all_means["wave"] != "w3"])
@@ -223,13 +247,19 @@ def test_a_waves_own_tables_are_the_pooled_ones_restricted_to_it():
     assert changes["comparable"].tolist() == ["partly (metric)"]
     assert all_changes["comparable"].tolist() == ["partly (metric)", "not tested"]  # w3 untested
     # The change from the previous wave only, with the means of every wave up to it.
-    means, changes = cw.means_and_changes(scores, ["w1", "w2", "w3"], construct_items=items,
-                                          measurement=measurement, change_waves=["w2", "w3"])
+    means, changes = cw.means_and_changes(
+        scores,
+        ["w1", "w2", "w3"],
+        construct_items=items,
+        measurement=measurement,
+        change_waves=["w2", "w3"],
+    )
     assert means["wave"].tolist() == ["w1", "w2", "w3"]
     assert changes[["wave_from", "wave_to"]].values.tolist() == [["w2", "w3"]]
-    pd.testing.assert_frame_equal(changes.drop(columns="comparable"),
-                                  all_changes.iloc[1:].reset_index(drop=True)
-                                  .drop(columns="comparable"))
+    pd.testing.assert_frame_equal(
+        changes.drop(columns="comparable"),
+        all_changes.iloc[1:].reset_index(drop=True).drop(columns="comparable"),
+    )
     assert changes["comparable"].tolist() == ["not tested"]
 
 
@@ -254,16 +284,31 @@ def test_attrition_compares_returners_and_leavers():
     gender[returned & (rng.random(n) < 0.3)] = 2.0
     age = rng.normal(45, 10, n)
     age[::25] = np.nan
-    responses = pd.concat([
-        pd.DataFrame({"rid": rid, "wave": "w1", "gender": gender, "age": age}),
-        pd.DataFrame({"rid": np.array(rid)[returned], "wave": "w2", "gender": 1.0, "age": 50.0}),
-    ], ignore_index=True)
-    scores = pd.concat([
-        pd.DataFrame({"rid": rid, "wave": "w1", "score": score}),
-        pd.DataFrame({"rid": np.array(rid)[returned], "wave": "w2", "score": 0.0}),
-    ], ignore_index=True)
-    table = cw.attrition(responses, scores, ["w1", "w2"], constructs=["score"], numeric=["age"],
-                         categorical={"gender": [1.0, 2.0, 3.0]}, min_cell=10)
+    responses = pd.concat(
+        [
+            pd.DataFrame({"rid": rid, "wave": "w1", "gender": gender, "age": age}),
+            pd.DataFrame(
+                {"rid": np.array(rid)[returned], "wave": "w2", "gender": 1.0, "age": 50.0}
+            ),
+        ],
+        ignore_index=True,
+    )
+    scores = pd.concat(
+        [
+            pd.DataFrame({"rid": rid, "wave": "w1", "score": score}),
+            pd.DataFrame({"rid": np.array(rid)[returned], "wave": "w2", "score": 0.0}),
+        ],
+        ignore_index=True,
+    )
+    table = cw.attrition(
+        responses,
+        scores,
+        ["w1", "w2"],
+        constructs=["score"],
+        numeric=["age"],
+        categorical={"gender": [1.0, 2.0, 3.0]},
+        min_cell=10,
+    )
     assert list(table.columns) == cw.ATTRITION_COLUMNS
     rows = table.set_index(["variable", "level"])
     score_row = rows.loc[("score", "")]
@@ -277,8 +322,10 @@ def test_attrition_compares_returners_and_leavers():
     age_row = rows.loc[("age", "")]
     assert age_row["n_returners"] + age_row["n_leavers"] == np.isfinite(age).sum()
     woman = rows.loc[("gender", "2")]
-    counts = [[(gender[returned] == 2).sum(), (gender[returned] != 2).sum()],
-              [(gender[~returned] == 2).sum(), (gender[~returned] != 2).sum()]]
+    counts = [
+        [(gender[returned] == 2).sum(), (gender[returned] != 2).sum()],
+        [(gender[~returned] == 2).sum(), (gender[~returned] != 2).sum()],
+    ]
     chi2 = stats.chi2_contingency(counts, correction=False)
     assert woman["pvalue"] == pytest.approx(chi2.pvalue, rel=1e-10)
     assert woman["returners"] == pytest.approx((gender[returned] == 2).mean())
@@ -286,7 +333,8 @@ def test_attrition_compares_returners_and_leavers():
     assert np.isnan(rows.loc[("gender", "3"), "pvalue"])
     tested = table["pvalue"].notna()
     assert table.loc[tested, "pvalue_holm"].to_numpy() == pytest.approx(
-        multipletests(table.loc[tested, "pvalue"], method="holm")[1])
+        multipletests(table.loc[tested, "pvalue"], method="holm")[1]
+    )
     assert score_row["pvalue_holm"] < 0.05
 
 
@@ -298,22 +346,37 @@ def _fixture_scores() -> pd.DataFrame:
     rid = [f"p{i:03d}" for i in range(len(panel))]
     waves = []
     for time, wave in ((1, "w1"), (2, "w2")):
-        waves.append(pd.DataFrame({
-            "rid": rid, "wave": wave,
-            "perceived_learning": panel[f"perceived_learning_score_t{time}"],
-            "knowledge_transfer": panel[f"knowledge_transfer_score_t{time}"],
-        }))
+        waves.append(
+            pd.DataFrame(
+                {
+                    "rid": rid,
+                    "wave": wave,
+                    "perceived_learning": panel[f"perceived_learning_score_t{time}"],
+                    "knowledge_transfer": panel[f"knowledge_transfer_score_t{time}"],
+                }
+            )
+        )
     # Someone who answered only the first wave does not enter the panel model.
-    waves.append(pd.DataFrame({"rid": ["only1"], "wave": "w1", "perceived_learning": [9.0],
-                               "knowledge_transfer": [9.0]}))
+    waves.append(
+        pd.DataFrame(
+            {
+                "rid": ["only1"],
+                "wave": "w1",
+                "perceived_learning": [9.0],
+                "knowledge_transfer": [9.0],
+            }
+        )
+    )
     return pd.concat(waves, ignore_index=True)
 
 
 def test_panel_model_matches_lavaan():
-    estimates, fit = cw.panel_model(_fixture_scores(), ["w1", "w2"], cause="perceived_learning",
-                                    effect="knowledge_transfer")
-    lavaan = pd.read_csv(FIXTURES / "crosswave_panel_estimates.csv", keep_default_na=False,
-                         na_values=["NA"])
+    estimates, fit = cw.panel_model(
+        _fixture_scores(), ["w1", "w2"], cause="perceived_learning", effect="knowledge_transfer"
+    )
+    lavaan = pd.read_csv(
+        FIXTURES / "crosswave_panel_estimates.csv", keep_default_na=False, na_values=["NA"]
+    )
     lavaan_fit = pd.read_csv(FIXTURES / "crosswave_panel_fit.csv").iloc[0]
     assert (estimates["wave_from"] == "w1").all() and (estimates["wave_to"] == "w2").all()
     ours = estimates.set_index(["lhs", "op", "rhs"])
@@ -323,7 +386,9 @@ def test_panel_model_matches_lavaan():
         mine = ours.loc[(row["lhs"], row["op"], row["rhs"])]
         # About ten times the largest difference from lavaan seen: est 1.0e-6 (absolute),
         # se 5.3e-6 (relative), std.all 2.8e-6 (absolute).
-        assert mine["est"] == pytest.approx(row["est"], abs=1e-5), row["lhs"] + row["op"] + row["rhs"]
+        assert mine["est"] == pytest.approx(row["est"], abs=1e-5), (
+            row["lhs"] + row["op"] + row["rhs"]
+        )
         assert mine["se"] == pytest.approx(row["se"], rel=5e-5), row["lhs"] + row["op"] + row["rhs"]
         assert mine["std_all"] == pytest.approx(row["std.all"], abs=3e-5)
         assert mine["label"] == (row["label"] or "") or pd.isna(mine["label"]) and not row["label"]
@@ -342,10 +407,13 @@ def test_panel_model_recovers_a_known_cross_lag():
     x2 = 0.5 * x1 + rng.normal(0, 0.8, n)
     y2 = 0.3 * x1 + 0.4 * y1 + rng.normal(0, 0.8, n)
     rid = [f"r{i}" for i in range(n)]
-    scores = pd.concat([
-        pd.DataFrame({"rid": rid, "wave": "a", "x": x1, "y": y1}),
-        pd.DataFrame({"rid": rid, "wave": "b", "x": x2, "y": y2}),
-    ], ignore_index=True)
+    scores = pd.concat(
+        [
+            pd.DataFrame({"rid": rid, "wave": "a", "x": x1, "y": y1}),
+            pd.DataFrame({"rid": rid, "wave": "b", "x": x2, "y": y2}),
+        ],
+        ignore_index=True,
+    )
     estimates, _ = cw.panel_model(scores, ["a", "b"], cause="x", effect="y")
     paths = estimates[estimates["op"] == "~"].set_index("label")
     for label, truth in {"cl_xy": 0.3, "ar_y": 0.4, "ar_x": 0.5, "cl_yx": 0.0}.items():
@@ -375,7 +443,9 @@ def test_add_wave_line_adds_once_and_keeps_everything_else(tmp_path):
     path.write_text(CONFIG, encoding="utf-8")
     assert cw.add_wave_line(path, "2023-01", "data/raw/wave_2023-01.csv") is True
     text = path.read_text(encoding="utf-8")
-    assert '  "2022-06": data/raw/wave_2022-06.sav\n  "2023-01": data/raw/wave_2023-01.csv\n' in text
+    assert (
+        '  "2022-06": data/raw/wave_2022-06.sav\n  "2023-01": data/raw/wave_2023-01.csv\n' in text
+    )
     assert text.replace('  "2023-01": data/raw/wave_2023-01.csv\n', "") == CONFIG
     config = yaml.safe_load(text)
     assert list(config["waves"]) == ["2021-12", "2022-06", "2023-01"]

@@ -22,46 +22,72 @@ from .test_sem import MODELS
 
 FIXTURES = ROOT / "tests" / "fixtures" / "r"
 # Absolute tolerances; largest difference from lavaan seen (lavaan 0.6-14 fixtures) after #.
-EST_TOL = 5e-4          # estimates: 4.7e-5 (political_democracy); 7.3e-6 with complete data
-SE_TOL = 1e-4           # standard errors: 9.1e-6
-STD_TOL = 1e-4          # std.all: 1.1e-5
-H1_MEAN_TOL = 1.2e-5    # EM means of the unrestricted model: 1.2e-6
-H1_COV_TOL = 1.2e-4     # EM covariances of the unrestricted model: 1.2e-5
-FIT_TOL = {             # fit measures and log-likelihoods
-    "npar": 0.0, "ntotal": 0.0, "df": 0.0, "baseline_df": 0.0,   # counts: exact
-    "chisq": 2e-7,              # 2.1e-8
-    "baseline_chisq": 1.5e-7,   # 1.2e-8
-    "logl": 1e-7,               # 5.4e-9 (log-likelihoods are about -3500)
+EST_TOL = 5e-4  # estimates: 4.7e-5 (political_democracy); 7.3e-6 with complete data
+SE_TOL = 1e-4  # standard errors: 9.1e-6
+STD_TOL = 1e-4  # std.all: 1.1e-5
+H1_MEAN_TOL = 1.2e-5  # EM means of the unrestricted model: 1.2e-6
+H1_COV_TOL = 1.2e-4  # EM covariances of the unrestricted model: 1.2e-5
+FIT_TOL = {  # fit measures and log-likelihoods
+    "npar": 0.0,
+    "ntotal": 0.0,
+    "df": 0.0,
+    "baseline_df": 0.0,  # counts: exact
+    "chisq": 2e-7,  # 2.1e-8
+    "baseline_chisq": 1.5e-7,  # 1.2e-8
+    "logl": 1e-7,  # 5.4e-9 (log-likelihoods are about -3500)
     "unrestricted_logl": 1e-7,  # 1.1e-8
-    "pvalue": 5e-9,             # 4.0e-10
-    "cfi": 3e-10,               # 2.8e-11
-    "tli": 5e-10,               # 4.2e-11
-    "rmsea": 6e-10,             # 6.1e-11
-    "rmsea_ci_lower": 4e-8,     # 3.9e-9
-    "rmsea_ci_upper": 4e-10,    # 3.3e-11
-    "srmr": 3e-6,               # 3.2e-7
-    "aic": 1e-7,                # 1.1e-8
-    "bic": 1e-7,                # 1.1e-8
+    "pvalue": 5e-9,  # 4.0e-10
+    "cfi": 3e-10,  # 2.8e-11
+    "tli": 5e-10,  # 4.2e-11
+    "rmsea": 6e-10,  # 6.1e-11
+    "rmsea_ci_lower": 4e-8,  # 3.9e-9
+    "rmsea_ci_upper": 4e-10,  # 3.3e-11
+    "srmr": 3e-6,  # 3.2e-7
+    "aic": 1e-7,  # 1.1e-8
+    "bic": 1e-7,  # 1.1e-8
 }
-FIT_NAMES = ["npar", "ntotal", "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_lower",
-             "rmsea_ci_upper", "srmr", "aic", "bic", "logl", "unrestricted_logl",
-             "baseline_chisq", "baseline_df"]
+FIT_NAMES = [
+    "npar",
+    "ntotal",
+    "chisq",
+    "df",
+    "pvalue",
+    "cfi",
+    "tli",
+    "rmsea",
+    "rmsea_ci_lower",
+    "rmsea_ci_upper",
+    "srmr",
+    "aic",
+    "bic",
+    "logl",
+    "unrestricted_logl",
+    "baseline_chisq",
+    "baseline_df",
+]
 
 
 def table(result, model) -> pd.DataFrame:
     """Our estimates and standard errors as lavaan's (lhs, op, rhs) rows, intercepts included."""
     se = np.sqrt(np.diag(result.vcov))
-    rows = [(lhs, op, rhs, est, s) for (lhs, op, rhs), est, s
-            in zip(parameter_names(model), result.params, se, strict=False)]
-    rows += [(var, "~1", "", est, s) for var, est, s
-             in zip(model.vars["observed"], result.means, se[len(result.params):], strict=True)]
+    rows = [
+        (lhs, op, rhs, est, s)
+        for (lhs, op, rhs), est, s in zip(parameter_names(model), result.params, se, strict=False)
+    ]
+    rows += [
+        (var, "~1", "", est, s)
+        for var, est, s in zip(
+            model.vars["observed"], result.means, se[len(result.params) :], strict=True
+        )
+    ]
     return pd.DataFrame(rows, columns=["lhs", "op", "rhs", "est", "se"])
 
 
 def key(frame: pd.DataFrame) -> list[str]:
-    return [" ".join(sorted((lhs, rhs)) if op == "~~" else (lhs, rhs)) + f" {op}"
-            for lhs, op, rhs in zip(frame["lhs"], frame["op"], frame["rhs"].fillna(""),
-                                    strict=True)]
+    return [
+        " ".join(sorted((lhs, rhs)) if op == "~~" else (lhs, rhs)) + f" {op}"
+        for lhs, op, rhs in zip(frame["lhs"], frame["op"], frame["rhs"].fillna(""), strict=True)
+    ]
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
@@ -86,7 +112,7 @@ def test_estimates_and_standard_errors_match_lavaan(fitted):
     model, _, result, ref, _, _ = fitted
     ours = table(result, model)
     ours.index = key(ours)
-    ref = ref[ref["se"] > 0]          # free parameters (fixed loadings and latent means have se 0)
+    ref = ref[ref["se"] > 0]  # free parameters (fixed loadings and latent means have se 0)
     ref.index = key(ref)
     assert set(ours.index) == set(ref.index)
     ours = ours.loc[ref.index]
@@ -106,10 +132,12 @@ def test_standardized_estimates_from_the_updated_model(fitted):
 def test_loglikelihoods_and_chisq_match_lavaan(fitted):
     _, _, result, _, ref, _ = fitted
     assert result.loglik == pytest.approx(ref["logl"], abs=FIT_TOL["logl"])
-    assert result.loglik_h1 == pytest.approx(ref["unrestricted.logl"],
-                                             abs=FIT_TOL["unrestricted_logl"])
-    assert 2 * (result.loglik_h1 - result.loglik) == pytest.approx(ref["chisq"],
-                                                                   abs=FIT_TOL["chisq"])
+    assert result.loglik_h1 == pytest.approx(
+        ref["unrestricted.logl"], abs=FIT_TOL["unrestricted_logl"]
+    )
+    assert 2 * (result.loglik_h1 - result.loglik) == pytest.approx(
+        ref["chisq"], abs=FIT_TOL["chisq"]
+    )
     assert result.npar == ref["npar"]
 
 
@@ -143,8 +171,10 @@ def test_gradient_matches_finite_differences(fitted):
         up, down = point.copy(), point.copy()
         up[i] += h
         down[i] -= h
-        numeric[i] = (fiml_gradient(model, data, up[:q], up[q:])[0]
-                      - fiml_gradient(model, data, down[:q], down[q:])[0]) / (2 * h)
+        numeric[i] = (
+            fiml_gradient(model, data, up[:q], up[q:])[0]
+            - fiml_gradient(model, data, down[:q], down[q:])[0]
+        ) / (2 * h)
     assert np.isfinite(value)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-4)
     # At the optimum the gradient vanishes.
@@ -160,8 +190,10 @@ def test_hessian_gives_lavaan_standard_errors_with_free_means(fitted):
     np.testing.assert_allclose(result.vcov, result.vcov.T, atol=1e-12)
     assert np.all(np.linalg.eigvalsh(result.vcov) > 0)
     observed = list(model.vars["observed"])
-    names = [" ".join(sorted((lhs, rhs)) if op == "~~" else (lhs, rhs)) + f" {op}"
-             for lhs, op, rhs in parameter_names(model)][:len(result.params)]
+    names = [
+        " ".join(sorted((lhs, rhs)) if op == "~~" else (lhs, rhs)) + f" {op}"
+        for lhs, op, rhs in parameter_names(model)
+    ][: len(result.params)]
     names += [f"{var}  ~1" for var in observed]
     se = pd.Series(np.sqrt(np.diag(result.vcov)), index=names)
     ref = ref[ref["se"] > 0]
@@ -191,13 +223,14 @@ def test_complete_data_gives_the_ml_fit(name):
     fit = fiml_fit_measures(result, model)
     for measure in ["chisq", "cfi", "tli", "rmsea", "logl"]:
         assert fit[measure] == pytest.approx(ref_fit[measure], abs=FIT_TOL[measure]), measure
-    assert fit["npar"] == ref_fit["npar"] + len(observed)   # plus the p means
+    assert fit["npar"] == ref_fit["npar"] + len(observed)  # plus the p means
 
 
 def test_rows_without_answers_are_dropped_and_patterns_add_up():
     data = pd.read_csv(FIXTURES / "fiml_holzinger_swineford.csv")
-    padded = pd.concat([data, pd.DataFrame([[np.nan] * data.shape[1]], columns=data.columns)],
-                       ignore_index=True)
+    padded = pd.concat(
+        [data, pd.DataFrame([[np.nan] * data.shape[1]], columns=data.columns)], ignore_index=True
+    )
     x = padded.to_numpy(float)
     patterns = Patterns(x)
     assert patterns.n_rows == len(data)
@@ -223,8 +256,10 @@ def test_six_factor_survey_with_scattered_gaps_converges():
     x += rng.normal(size=x.shape) * np.sqrt(1 - loadings**2)
     x[rng.random(x.shape) < 0.10] = np.nan
     data = pd.DataFrame(x, columns=[f"y{i + 1}" for i in range(x.shape[1])])
-    syntax = "\n".join(f"f{f + 1} =~ " + " + ".join(f"y{f * items + i + 1}" for i in range(items))
-                       for f in range(factors))
+    syntax = "\n".join(
+        f"f{f + 1} =~ " + " + ".join(f"y{f * items + i + 1}" for i in range(items))
+        for f in range(factors)
+    )
     model = semopy.Model(syntax)
     result = fit_fiml(model, data)
     assert result.converged

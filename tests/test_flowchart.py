@@ -6,13 +6,15 @@ import pandas as pd
 
 from lcsurvey.report.flowchart import flow_figure
 
-FLOW = pd.DataFrame({
-    "step": ["previews", "consent", "outliers"],
-    "n_before": [100, 98, 90],
-    "n_removed": [2, 8, 0],
-    "n_after": [98, 90, 90],
-    "n_flagged": [2, 8, 3],
-})
+FLOW = pd.DataFrame(
+    {
+        "step": ["previews", "consent", "outliers"],
+        "n_before": [100, 98, 90],
+        "n_removed": [2, 8, 0],
+        "n_after": [98, 90, 90],
+        "n_flagged": [2, 8, 3],
+    }
+)
 
 
 def test_flow_figure_is_a_png_and_reproducible(tmp_path):
@@ -51,19 +53,24 @@ def test_flow_figure_draws_the_numbers_of_flow_csv(monkeypatch, tmp_path):
     number removed and why, and the flag-only rules under the last box; nothing else."""
     from lcsurvey.survey.clean import REASON_TEXT
 
-    flow = pd.DataFrame({
-        "step": ["previews", "consent", "duplicates", "speeders", "outliers"],
-        "n_before": [412, 407, 395, 395, 371],
-        "n_removed": [5, 12, 0, 24, 0],
-        "n_after": [407, 395, 395, 371, 371],
-        "n_flagged": [5, 12, 0, 24, 7],
-    })
+    flow = pd.DataFrame(
+        {
+            "step": ["previews", "consent", "duplicates", "speeders", "outliers"],
+            "n_before": [412, 407, 395, 395, 371],
+            "n_removed": [5, 12, 0, 24, 0],
+            "n_after": [407, 395, 395, 371, 371],
+            "n_flagged": [5, 12, 0, 24, 7],
+        }
+    )
     texts = _drawn_texts(monkeypatch, flow, tmp_path / "flow.png")
     assert texts == [
         "Raw responses\nn = 412",
-        f"{REASON_TEXT['previews']}: 5", "n = 407",
-        f"{REASON_TEXT['consent']}: 12", "n = 395",
-        f"{REASON_TEXT['speeders']}: 24", "n = 371",
+        f"{REASON_TEXT['previews']}: 5",
+        "n = 407",
+        f"{REASON_TEXT['consent']}: 12",
+        "n = 395",
+        f"{REASON_TEXT['speeders']}: 24",
+        "n = 371",
         "kept for analysis",
         f"flagged, kept: {REASON_TEXT['outliers']}: 7",
         "Wave x",
@@ -74,6 +81,8 @@ def test_flow_figure_of_the_small_flow_shows_its_counts(monkeypatch, tmp_path):
     texts = _drawn_texts(monkeypatch, FLOW, tmp_path / "flow.png")
     counts = [t for t in texts if t.startswith(("Raw responses", "n = "))]
     removing = FLOW[FLOW["n_removed"] > 0]
-    assert counts == [f"Raw responses\nn = {FLOW['n_before'].iloc[0]}",
-                      *[f"n = {n}" for n in removing["n_after"]]]
+    assert counts == [
+        f"Raw responses\nn = {FLOW['n_before'].iloc[0]}",
+        *[f"n = {n}" for n in removing["n_after"]],
+    ]
     assert [t.rsplit(": ", 1)[1] for t in texts if ": " in t] == ["2", "8", "3"]

@@ -52,8 +52,13 @@ def test_pseudonym_of_a_known_person_under_the_development_key(monkeypatch):
 def test_cleaning_the_bundled_wave_gives_the_known_pseudonym():
     """The pipeline's own path (clean_file with the development key) on data/raw."""
     book = load_codebook(ROOT / "data" / "codebook.yaml")
-    result = clean_file(str(ROOT / "data" / "raw" / "wave_2021-12.csv"), book, wave="2021-12",
-                        rules=None, key=DEVELOPMENT_KEY)
+    result = clean_file(
+        str(ROOT / "data" / "raw" / "wave_2021-12.csv"),
+        book,
+        wave="2021-12",
+        rules=None,
+        key=DEVELOPMENT_KEY,
+    )
     rids = set(result.kept["rid"]) | set(result.quarantine["rid"].dropna())
     assert KNOWN_PSEUDONYM in rids
 

@@ -52,11 +52,14 @@ def lcsurvey_imports(path: Path) -> list[tuple[int, str]]:
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            out += [(node.lineno, alias.name) for alias in node.names
-                    if alias.name.split(".")[0] == "lcsurvey"]
+            out += [
+                (node.lineno, alias.name)
+                for alias in node.names
+                if alias.name.split(".")[0] == "lcsurvey"
+            ]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package[:len(package) - node.level + 1]
+                base = package[: len(package) - node.level + 1]
                 name = ".".join(base + ([node.module] if node.module else []))
             else:
                 name = node.module or ""
@@ -85,37 +88,56 @@ def test_imports_run_one_way(path):
     own = layer(module_name(path))
     if own is None:
         return
-    wrong = [f"{path.relative_to(ROOT)}:{line} imports {name} ({layer(name)} layer)"
-             for line, name in lcsurvey_imports(path)
-             if layer(name) is not None and LAYERS.index(layer(name)) > LAYERS.index(own)]
-    assert not wrong, (f"{module_name(path)} ({own} layer) may import only the layers "
-                       f"{LAYERS[:LAYERS.index(own) + 1]}:\n" + "\n".join(wrong))
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {name} ({layer(name)} layer)"
+        for line, name in lcsurvey_imports(path)
+        if layer(name) is not None and LAYERS.index(layer(name)) > LAYERS.index(own)
+    ]
+    assert not wrong, (
+        f"{module_name(path)} ({own} layer) may import only the layers "
+        f"{LAYERS[: LAYERS.index(own) + 1]}:\n" + "\n".join(wrong)
+    )
 
 
-@pytest.mark.parametrize("path", [p for p in MODULES if layer(module_name(p)) == "sem"],
-                         ids=lambda p: module_name(p))
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if layer(module_name(p)) == "sem"], ids=lambda p: module_name(p)
+)
 def test_the_engine_imports_only_itself_and_errors(path):
-    wrong = [f"{path.relative_to(ROOT)}:{line} imports {name}"
-             for line, name in lcsurvey_imports(path)
-             if name not in ENGINE_MAY_IMPORT and name != "lcsurvey.sem"
-             and not name.startswith("lcsurvey.sem.")]
-    assert not wrong, (f"{module_name(path)} is part of the engine, which imports nothing from "
-                       "lcsurvey but lcsurvey.errors and lcsurvey.sem.*:\n" + "\n".join(wrong))
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for line, name in lcsurvey_imports(path)
+        if name not in ENGINE_MAY_IMPORT
+        and name != "lcsurvey.sem"
+        and not name.startswith("lcsurvey.sem.")
+    ]
+    assert not wrong, (
+        f"{module_name(path)} is part of the engine, which imports nothing from "
+        "lcsurvey but lcsurvey.errors and lcsurvey.sem.*:\n" + "\n".join(wrong)
+    )
 
 
-@pytest.mark.parametrize("path", [PACKAGE / "__init__.py"]
-                         + [PACKAGE / name / "__init__.py" for name in LAYERS[1:]],
-                         ids=lambda p: module_name(p))
+@pytest.mark.parametrize(
+    "path",
+    [PACKAGE / "__init__.py"] + [PACKAGE / name / "__init__.py" for name in LAYERS[1:]],
+    ids=lambda p: module_name(p),
+)
 def test_package_init_files_import_nothing(path):
     tree = ast.parse(path.read_text(), filename=str(path))
-    wrong = [f"{path.relative_to(ROOT)}:{node.lineno} imports "
-             + (node.module or "." * node.level if isinstance(node, ast.ImportFrom)
-                else ", ".join(a.name for a in node.names))
-             for node in ast.walk(tree)
-             if isinstance(node, ast.Import | ast.ImportFrom)
-             and not (isinstance(node, ast.ImportFrom) and node.module == "__future__")]
-    assert not wrong, ("package __init__ files import nothing (importing a package must stay "
-                       "light):\n" + "\n".join(wrong))
+    wrong = [
+        f"{path.relative_to(ROOT)}:{node.lineno} imports "
+        + (
+            node.module or "." * node.level
+            if isinstance(node, ast.ImportFrom)
+            else ", ".join(a.name for a in node.names)
+        )
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        and not (isinstance(node, ast.ImportFrom) and node.module == "__future__")
+    ]
+    assert not wrong, (
+        "package __init__ files import nothing (importing a package must stay "
+        "light):\n" + "\n".join(wrong)
+    )
 
 
 def test_the_check_names_the_module_and_the_import(tmp_path, monkeypatch):
@@ -123,8 +145,9 @@ def test_the_check_names_the_module_and_the_import(tmp_path, monkeypatch):
     fake = tmp_path / "lcsurvey" / "sem" / "bad.py"
     fake.parent.mkdir(parents=True)
     fake.write_text("def f():\n    from lcsurvey.study import power\n")
-    monkeypatch.setattr(__import__(__name__, fromlist=["PACKAGE"]), "PACKAGE",
-                        tmp_path / "lcsurvey")
+    monkeypatch.setattr(
+        __import__(__name__, fromlist=["PACKAGE"]), "PACKAGE", tmp_path / "lcsurvey"
+    )
     assert lcsurvey_imports(fake) == [(2, "lcsurvey.study")]
     assert layer("lcsurvey.study") == "study"
     assert LAYERS.index(layer("lcsurvey.study")) > LAYERS.index(layer("lcsurvey.sem.bad"))

@@ -51,28 +51,34 @@ from .conftest import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "r"
 LOADING_TOLS = {"est": 2e-5, "std_all": 1e-5}  # loadings: 1.9e-6, standardised 8.1e-7
-LOADING_SE_TOL = 1e-5                          # their standard errors: 9.1e-7
-CFA_FIT_TOL = {               # fit of the one-factor CFAs and the joint CFA
-    "ntotal": 0.0, "df": 0.0,
-    "chisq": 2.5e-10,             # 2.5e-11
-    "cfi": 1e-10, "tli": 1e-10, "rmsea": 1e-10,   # 3e-14 to 5e-14: floor
-    "srmr": 3.5e-7,               # 3.4e-8
-    "aic": 3e-10, "bic": 3e-10,   # 2.8e-11
-    "pvalue": 1e-10,              # 5e-17: floor
-    "rmsea_ci_lower": 4e-9,       # 3.7e-10
-    "rmsea_ci_upper": 1e-10,      # 3.7e-11: floor
+LOADING_SE_TOL = 1e-5  # their standard errors: 9.1e-7
+CFA_FIT_TOL = {  # fit of the one-factor CFAs and the joint CFA
+    "ntotal": 0.0,
+    "df": 0.0,
+    "chisq": 2.5e-10,  # 2.5e-11
+    "cfi": 1e-10,
+    "tli": 1e-10,
+    "rmsea": 1e-10,  # 3e-14 to 5e-14: floor
+    "srmr": 3.5e-7,  # 3.4e-8
+    "aic": 3e-10,
+    "bic": 3e-10,  # 2.8e-11
+    "pvalue": 1e-10,  # 5e-17: floor
+    "rmsea_ci_lower": 4e-9,  # 3.7e-10
+    "rmsea_ci_upper": 1e-10,  # 3.7e-11: floor
 }
-VALIDITY_TOL = {              # semTools: compRelSEM, AVE; factor correlations
-    "cr": 2.5e-6,                 # 2.3e-7
-    "comp_rel_sem": 1.5e-5,       # 1.3e-6
-    "ave": 7e-6,                  # 6.5e-7
-    "sqrt_ave": 5e-6,             # 5.0e-7
+VALIDITY_TOL = {  # semTools: compRelSEM, AVE; factor correlations
+    "cr": 2.5e-6,  # 2.3e-7
+    "comp_rel_sem": 1.5e-5,  # 1.3e-6
+    "ave": 7e-6,  # 6.5e-7
+    "sqrt_ave": 5e-6,  # 5.0e-7
     "max_factor_correlation": 1e-5,  # 9.5e-7
 }
-HTMT_TOL = {"htmt": 4e-6, "htmt_arithmetic": 9e-6,  # 3.6e-7, 8.6e-7
-            "factor_correlation": 1e-5}             # 9.5e-7
-FACTORS = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"],
-           "speed": ["x7", "x8", "x9"]}
+HTMT_TOL = {
+    "htmt": 4e-6,
+    "htmt_arithmetic": 9e-6,  # 3.6e-7, 8.6e-7
+    "factor_correlation": 1e-5,
+}  # 9.5e-7
+FACTORS = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"], "speed": ["x7", "x8", "x9"]}
 LOADING_TOL = 0.20
 OMEGA_TOL = 0.11
 MEAN_TOL = 0.03
@@ -84,8 +90,9 @@ def _hs_result(data: pd.DataFrame) -> MeasurementResult:
 
     fits = {name: fit_model(cfa_syntax({name: items}), data) for name, items in FACTORS.items()}
     fits[JOINT] = fit_model(cfa_syntax(FACTORS), data)
-    return MeasurementResult(factors=FACTORS, fits=fits,
-                             sample_cov=_fitted_moments(fits[JOINT], "fiml"), missing="fiml")
+    return MeasurementResult(
+        factors=FACTORS, fits=fits, sample_cov=_fitted_moments(fits[JOINT], "fiml"), missing="fiml"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +113,9 @@ def test_loadings_match_lavaan(complete):
     for column, tol in LOADING_TOLS.items():
         np.testing.assert_allclose(merged[column], merged[f"{column}_r"], atol=tol, err_msg=column)
     free = merged["se_r"] > 0  # lavaan gives se = 0 for the fixed marker loadings, we give NaN
-    np.testing.assert_allclose(merged.loc[free, "se"], merged.loc[free, "se_r"],
-                               atol=LOADING_SE_TOL)
+    np.testing.assert_allclose(
+        merged.loc[free, "se"], merged.loc[free, "se_r"], atol=LOADING_SE_TOL
+    )
     assert merged.loc[~free, "se"].isna().all()
 
 
@@ -116,11 +124,17 @@ def test_cfa_fit_matches_lavaan(complete):
     ours = cfa_fit_table(complete).set_index("model")
     assert ours.index[0] == JOINT
     for column in ("ntotal", "chisq", "df", "cfi", "tli", "rmsea", "srmr", "aic", "bic"):
-        np.testing.assert_allclose(ours.loc[ref.index, column], ref[column], rtol=0,
-                                   atol=CFA_FIT_TOL[column], err_msg=column)
+        np.testing.assert_allclose(
+            ours.loc[ref.index, column],
+            ref[column],
+            rtol=0,
+            atol=CFA_FIT_TOL[column],
+            err_msg=column,
+        )
     for column in ("pvalue", "rmsea_ci_lower", "rmsea_ci_upper"):
-        assert ours.loc[JOINT, column] == pytest.approx(ref.loc[JOINT, column],
-                                                        abs=CFA_FIT_TOL[column])
+        assert ours.loc[JOINT, column] == pytest.approx(
+            ref.loc[JOINT, column], abs=CFA_FIT_TOL[column]
+        )
 
 
 @pytest.mark.parametrize("case", ["complete", "gaps"])
@@ -131,13 +145,18 @@ def test_validity_matches_semtools(request, case):
     validity, _ = validity_tables(result)
     validity = validity.set_index("construct").loc[ref.index]
     np.testing.assert_allclose(validity["cr"], ref["cr"], atol=VALIDITY_TOL["cr"])
-    np.testing.assert_allclose(validity["comp_rel_sem"], ref["comp_rel_sem"],
-                               atol=VALIDITY_TOL["comp_rel_sem"])
+    np.testing.assert_allclose(
+        validity["comp_rel_sem"], ref["comp_rel_sem"], atol=VALIDITY_TOL["comp_rel_sem"]
+    )
     np.testing.assert_allclose(validity["ave"], ref["ave_semtools"], atol=VALIDITY_TOL["ave"])
-    np.testing.assert_allclose(validity["max_factor_correlation"], ref["max_factor_correlation"],
-                               atol=VALIDITY_TOL["max_factor_correlation"])
-    np.testing.assert_allclose(validity["sqrt_ave"], np.sqrt(ref["ave_semtools"]),
-                               atol=VALIDITY_TOL["sqrt_ave"])
+    np.testing.assert_allclose(
+        validity["max_factor_correlation"],
+        ref["max_factor_correlation"],
+        atol=VALIDITY_TOL["max_factor_correlation"],
+    )
+    np.testing.assert_allclose(
+        validity["sqrt_ave"], np.sqrt(ref["ave_semtools"]), atol=VALIDITY_TOL["sqrt_ave"]
+    )
     assert validity["fornell_larcker"].all()
 
 
@@ -191,9 +210,16 @@ def bundled_waves():
 
     book = load_codebook(ROOT / "data" / "codebook.yaml")
     waves = {"2021-12": "wave_2021-12.csv", "2022-06": "wave_2022-06.sav"}
-    kept = {wave: clean_file(str(ROOT / "data" / "raw" / name), book, wave=wave, rules=None,
-                             key=b"truth-recovery-test-key-32-bytes").kept
-            for wave, name in waves.items()}  # fmt: skip
+    kept = {
+        wave: clean_file(
+            str(ROOT / "data" / "raw" / name),
+            book,
+            wave=wave,
+            rules=None,
+            key=b"truth-recovery-test-key-32-bytes",
+        ).kept
+        for wave, name in waves.items()
+    }
     return book, kept
 
 
@@ -247,8 +273,13 @@ def test_fit_measurement_on_a_wave(bundled_waves):
 
 
 def test_round_significant_keeps_eight_digits():
-    frame = pd.DataFrame({"x": [123456.789123, 0.000123456789, 0.0, np.nan, -2.5e-12],
-                          "name": list("abcde")})
+    frame = pd.DataFrame(
+        {"x": [123456.789123, 0.000123456789, 0.0, np.nan, -2.5e-12], "name": list("abcde")}
+    )
     out = round_significant(frame)
     assert out["x"].iloc[0] == 123456.79 and out["x"].iloc[1] == pytest.approx(0.00012345679)
-    assert out["x"].iloc[2] == 0.0 and np.isnan(out["x"].iloc[3]) and out["name"].tolist() == list("abcde")
+    assert (
+        out["x"].iloc[2] == 0.0
+        and np.isnan(out["x"].iloc[3])
+        and out["name"].tolist() == list("abcde")
+    )

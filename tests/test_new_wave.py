@@ -32,8 +32,19 @@ OLD_STAGES = ("clean", "scales", "models")
 
 
 def simulate(where: Path, wave: str, n: int, previous: str | None = None) -> str:
-    command = [SIMULATE, "--out", str(where / "data" / "raw"), "--wave", wave, "--n", str(n),
-               "--format", "csv", "--seed", "11"]
+    command = [
+        SIMULATE,
+        "--out",
+        str(where / "data" / "raw"),
+        "--wave",
+        wave,
+        "--n",
+        str(n),
+        "--format",
+        "csv",
+        "--seed",
+        "11",
+    ]
     if previous:
         command += ["--previous", str(where / "data" / "raw" / f"wave_{previous}.csv")]
     subprocess.run(command, check=True, capture_output=True)
@@ -55,22 +66,36 @@ def planned_outputs(where: Path) -> dict[str, str]:
 
 
 def old_stage_outputs(planned: dict[str, str]) -> list[str]:
-    return [p for p in planned
-            if any(p.startswith(f"results/{w}/{stage}/") for w in OLD for stage in OLD_STAGES)]
+    return [
+        p
+        for p in planned
+        if any(p.startswith(f"results/{w}/{stage}/") for w in OLD for stage in OLD_STAGES)
+    ]
 
 
 def digests(where: Path, waves: list[str]) -> dict[str, tuple[str, int]]:
-    files = [p for w in waves for stage in OLD_STAGES
-             for p in (where / "results" / w / stage).rglob("*") if p.is_file()]
-    return {str(p.relative_to(where)): (hashlib.sha256(p.read_bytes()).hexdigest(),
-                                        p.stat().st_mtime_ns) for p in files}
+    files = [
+        p
+        for w in waves
+        for stage in OLD_STAGES
+        for p in (where / "results" / w / stage).rglob("*")
+        if p.is_file()
+    ]
+    return {
+        str(p.relative_to(where)): (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            p.stat().st_mtime_ns,
+        )
+        for p in files
+    }
 
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory) -> Path:
-    where = make_project(tmp_path_factory.mktemp("baseline"),
-                         {OLD[0]: f"data/raw/wave_{OLD[0]}.csv",
-                          OLD[1]: f"data/raw/wave_{OLD[1]}.csv"})
+    where = make_project(
+        tmp_path_factory.mktemp("baseline"),
+        {OLD[0]: f"data/raw/wave_{OLD[0]}.csv", OLD[1]: f"data/raw/wave_{OLD[1]}.csv"},
+    )
     config = yaml.safe_load((where / "config.yaml").read_text(encoding="utf-8"))
     config["estimation"]["bootstrap"] = 100  # the draws do not change what is rerun
     (where / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -96,22 +121,35 @@ def test_a_new_wave_plans_only_its_own_pooled_and_report_jobs(project):
     assert add_wave_line(project / "config.yaml", NEW, path)
     planned = planned_outputs(project)
     assert not old_stage_outputs(planned)
-    for output in [f"results/{NEW}/clean/responses.parquet", f"results/{NEW}/scales/scores.parquet",
-                   f"results/{NEW}/models/transfer/estimates.csv", "results/pooled/means.csv",
-                   "results/pooled/panel_fit.csv", f"results/{NEW}/across/means.csv",
-                   f"results/{NEW}/across/invariance.csv", f"reports/{NEW}/two_pager_nl.pdf",
-                   "reports/index.html"]:
+    for output in [
+        f"results/{NEW}/clean/responses.parquet",
+        f"results/{NEW}/scales/scores.parquet",
+        f"results/{NEW}/models/transfer/estimates.csv",
+        "results/pooled/means.csv",
+        "results/pooled/panel_fit.csv",
+        f"results/{NEW}/across/means.csv",
+        f"results/{NEW}/across/invariance.csv",
+        f"reports/{NEW}/two_pager_nl.pdf",
+        "reports/index.html",
+    ]:
         assert output in planned, output
     # Nothing of the old waves is planned, their two-pagers included: a report depends on the
     # waves up to and including its own (tables across waves, configuration digest).
     reports = [p for p in planned if p.startswith("reports/")]
-    assert sorted(reports) == sorted(["reports/index.html"]
-                                     + [f"reports/{NEW}/two_pager_{lang}.{ext}"
-                                        for lang in ("nl", "en") for ext in ("html", "pdf")])
+    assert sorted(reports) == sorted(
+        ["reports/index.html"]
+        + [
+            f"reports/{NEW}/two_pager_{lang}.{ext}"
+            for lang in ("nl", "en")
+            for ext in ("html", "pdf")
+        ]
+    )
     for output in planned:
         for wave in OLD:
             assert f"/{wave}/" not in output, output
-    old_reports = {p: p.stat().st_mtime_ns for w in OLD for p in (project / "reports" / w).iterdir()}
+    old_reports = {
+        p: p.stat().st_mtime_ns for w in OLD for p in (project / "reports" / w).iterdir()
+    }
 
     before = digests(project, OLD)
     run = snakemake(project)

@@ -26,14 +26,19 @@ pytestmark = pytest.mark.slow
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 WAVES = ["2024-03", "2024-09"]
-ITEMS = {"extraversion": ["e1", "e2", "e3", "e4", "e5"],
-         "neuroticism": ["n1", "n2", "n3", "n4", "n5"]}
+ITEMS = {
+    "extraversion": ["e1", "e2", "e3", "e4", "e5"],
+    "neuroticism": ["n1", "n2", "n3", "n4", "n5"],
+}
 MODEL = "extraversion =~ e1 + e2 + e3 + e4 + e5\nneuroticism =~ n1 + n2 + n3 + n4 + n5\n"
 CODEBOOK = {
     "id": "respondent",
     "scales": {"likert5": {"values": {k: [str(k)] for k in range(1, 6)}, "missing": [-9]}},
-    "items": {item: {"column": item.upper(), "scale": "likert5"}
-              for items in ITEMS.values() for item in items},
+    "items": {
+        item: {"column": item.upper(), "scale": "likert5"}
+        for items in ITEMS.values()
+        for item in items
+    },
     "constructs": {name: {"items": items} for name, items in ITEMS.items()},
 }
 
@@ -63,9 +68,11 @@ def project(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     (where / "data" / "codebook.yaml").write_text(yaml.safe_dump(CODEBOOK), encoding="utf-8")
     for i, wave in enumerate(WAVES):
         write_wave(where / "data" / "raw" / f"{wave}.csv", i + 1)
-    config = {"codebook": "data/codebook.yaml",
-              "waves": {wave: f"data/raw/{wave}.csv" for wave in WAVES},
-              "models": {"bigfive": MODEL}}
+    config = {
+        "codebook": "data/codebook.yaml",
+        "waves": {wave: f"data/raw/{wave}.csv" for wave in WAVES},
+        "models": {"bigfive": MODEL},
+    }
     (where / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     run = subprocess.run([SNAKEMAKE, "--cores", "2"], cwd=where, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -102,12 +109,23 @@ def test_every_wave_is_cleaned_scored_and_modelled(project):
 def test_the_study_stages_are_skipped_with_one_line_each(project):
     where, run = project
     log = run.stderr
-    lines = {line.split(" skipped: ")[0].strip(): line for line in log.splitlines()
-             if " skipped: " in line}
-    assert set(lines) == {"analyses", "report", "comparability", "panel", "invariance sector",
-                          "power"}, log[:3000]
-    assert ("the codebook has no constructs motive_knowledge, motive_network, motive_labour, "
-            "motive_societal (config roles.motives)") in lines["analyses"]
+    lines = {
+        line.split(" skipped: ")[0].strip(): line
+        for line in log.splitlines()
+        if " skipped: " in line
+    }
+    assert set(lines) == {
+        "analyses",
+        "report",
+        "comparability",
+        "panel",
+        "invariance sector",
+        "power",
+    }, log[:3000]
+    assert (
+        "the codebook has no constructs motive_knowledge, motive_network, motive_labour, "
+        "motive_societal (config roles.motives)"
+    ) in lines["analyses"]
     assert "report.model 'transfer' is not among the models (bigfive)" in lines["report"]
     assert "no background variable sector (config invariance.groups)" in lines["invariance sector"]
     assert "power.model" in lines["power"]
@@ -118,11 +136,15 @@ def test_the_study_stages_are_skipped_with_one_line_each(project):
 
 def test_rerun_plans_nothing_and_power_says_why_it_cannot_run(project):
     where, _ = project
-    dry = subprocess.run([SNAKEMAKE, "--cores", "2", "-n"], cwd=where, capture_output=True,
-                         text=True)
+    dry = subprocess.run(
+        [SNAKEMAKE, "--cores", "2", "-n"], cwd=where, capture_output=True, text=True
+    )
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
-    power = subprocess.run([SNAKEMAKE, "--cores", "1", "-n", "power"], cwd=where,
-                           capture_output=True, text=True)
+    power = subprocess.run(
+        [SNAKEMAKE, "--cores", "1", "-n", "power"], cwd=where, capture_output=True, text=True
+    )
     assert power.returncode != 0
-    assert ("the power analysis cannot run: power.model is not a model of config.yaml"
-            in power.stdout + power.stderr)
+    assert (
+        "the power analysis cannot run: power.model is not a model of config.yaml"
+        in power.stdout + power.stderr
+    )

@@ -41,19 +41,37 @@ def make_project(where: Path, waves: dict[str, str]) -> Path:
 
 
 def simulate(where: Path, wave: str, n: int) -> Path:
-    subprocess.run([SIMULATE, "--out", str(where / "data" / "raw"), "--wave", wave, "--n", str(n),
-                    "--format", "csv", "--seed", "7"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            SIMULATE,
+            "--out",
+            str(where / "data" / "raw"),
+            "--wave",
+            wave,
+            "--n",
+            str(n),
+            "--format",
+            "csv",
+            "--seed",
+            "7",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return where / "data" / "raw" / f"wave_{wave}.csv"
 
 
 def snakemake(where: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SNAKEMAKE, "--cores", "2", *args], cwd=where, capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [SNAKEMAKE, "--cores", "2", *args], cwd=where, capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    where = make_project(tmp_path_factory.mktemp("project"), {"2030-01": "data/raw/wave_2030-01.csv"})
+    where = make_project(
+        tmp_path_factory.mktemp("project"), {"2030-01": "data/raw/wave_2030-01.csv"}
+    )
     simulate(where, "2030-01", 260)
     run = snakemake(where)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -61,15 +79,66 @@ def project(tmp_path_factory) -> Path:
 
 
 FLOW_COLUMNS = ["step", "n_before", "n_removed", "n_after", "n_flagged"]
-RELIABILITY_COLUMNS = ["construct", "n_items", "n", "alpha", "alpha_std", "alpha_ci_lower",
-                       "alpha_ci_upper", "omega_total", "warning"]
-ITEM_COLUMNS = ["item", "construct", "n", "mean", "sd", "missing_share", "r_drop",
-                "alpha_if_dropped", "skew", "kurtosis", "floor_share", "ceiling_share", "warning"]
-ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower",
-                    "ci_upper", "std_all", "std_all_se", "std_all_z", "std_all_pvalue",
-                    "std_all_ci_lower", "std_all_ci_upper"]
-FIT_COLUMNS = ["ntotal", "estimator", "missing", "chisq", "df", "pvalue", "cfi", "tli", "rmsea",
-               "rmsea_ci_lower", "rmsea_ci_upper", "srmr", "aic", "bic"]
+RELIABILITY_COLUMNS = [
+    "construct",
+    "n_items",
+    "n",
+    "alpha",
+    "alpha_std",
+    "alpha_ci_lower",
+    "alpha_ci_upper",
+    "omega_total",
+    "warning",
+]
+ITEM_COLUMNS = [
+    "item",
+    "construct",
+    "n",
+    "mean",
+    "sd",
+    "missing_share",
+    "r_drop",
+    "alpha_if_dropped",
+    "skew",
+    "kurtosis",
+    "floor_share",
+    "ceiling_share",
+    "warning",
+]
+ESTIMATE_COLUMNS = [
+    "lhs",
+    "op",
+    "rhs",
+    "label",
+    "est",
+    "se",
+    "z",
+    "pvalue",
+    "ci_lower",
+    "ci_upper",
+    "std_all",
+    "std_all_se",
+    "std_all_z",
+    "std_all_pvalue",
+    "std_all_ci_lower",
+    "std_all_ci_upper",
+]
+FIT_COLUMNS = [
+    "ntotal",
+    "estimator",
+    "missing",
+    "chisq",
+    "df",
+    "pvalue",
+    "cfi",
+    "tli",
+    "rmsea",
+    "rmsea_ci_lower",
+    "rmsea_ci_upper",
+    "srmr",
+    "aic",
+    "bic",
+]
 
 
 def report_text(path: Path) -> str:
@@ -107,18 +176,23 @@ def test_every_output_is_written_with_its_columns_and_counts(project):
 
     # One row per scale: the codebook's constructs, then its composites (the items of theirs).
     parts = {name: c.items for name, c in book.constructs.items()}
-    parts |= {name: tuple(i for part in c.parts for i in parts[part])
-              for name, c in book.composites.items()}
+    parts |= {
+        name: tuple(i for part in c.parts for i in parts[part])
+        for name, c in book.composites.items()
+    }
     reliability = pd.read_csv(wave / "scales/reliability.csv")
     assert list(reliability.columns) == RELIABILITY_COLUMNS
     assert list(reliability["construct"]) == list(parts)
     assert reliability["n_items"].tolist() == [len(p) for p in parts.values()]
     assert reliability["n"].between(1, n_kept).all()
-    assert reliability["alpha"].between(0, 1).all() and reliability["omega_total"].between(0, 1).all()
+    assert (
+        reliability["alpha"].between(0, 1).all() and reliability["omega_total"].between(0, 1).all()
+    )
     items = pd.read_csv(wave / "scales/items.csv")
     assert list(items.columns) == ITEM_COLUMNS
     assert sorted(zip(items["construct"], items["item"], strict=True)) == sorted(
-        (name, item) for name, members in parts.items() for item in members)
+        (name, item) for name, members in parts.items() for item in members
+    )
     scores = pd.read_parquet(wave / "scales/scores.parquet")
     assert list(scores.columns) == ["rid", *parts] and len(scores) == n_kept
     assert list(scores["rid"]) == list(kept["rid"])
@@ -142,8 +216,10 @@ def test_every_output_is_written_with_its_columns_and_counts(project):
         assert f"{len(raw)} " in text and f" {n_kept} " in text
     english = report_text(project / "reports" / "2030-01" / "two_pager_en.html")
     assert f"Response: {len(raw)} returned, {n_kept} usable." in english
-    assert (f"χ²({int(fit['df'])}) = {fit['chisq']:.1f}, CFI = {fit['cfi']:.3f}, "
-            f"TLI = {fit['tli']:.3f}, RMSEA = {fit['rmsea']:.3f}") in english
+    assert (
+        f"χ²({int(fit['df'])}) = {fit['chisq']:.1f}, CFI = {fit['cfi']:.3f}, "
+        f"TLI = {fit['tli']:.3f}, RMSEA = {fit['rmsea']:.3f}"
+    ) in english
 
 
 def test_nothing_is_lost(project):
@@ -164,8 +240,11 @@ def test_no_pii_in_any_output(project):
     secrets = {v for column in PII for v in raw[column].dropna() if len(v) > 3}
     assert secrets
     texts = []
-    for path in [*(project / "results").rglob("*"), *(project / "reports").rglob("*"),
-                 *(project / "logs").rglob("*")]:
+    for path in [
+        *(project / "results").rglob("*"),
+        *(project / "reports").rglob("*"),
+        *(project / "logs").rglob("*"),
+    ]:
         if not path.is_file():
             continue
         if path.suffix == ".parquet":
@@ -217,7 +296,11 @@ def test_broken_wave_stops_with_a_clear_message_and_no_partial_outputs(tmp_path)
     run = snakemake(where)
     assert run.returncode != 0
     message = run.stdout + run.stderr
-    assert f"row {target + 1}" in message and "Zeer mee eens" in message and "wave_2030-02.csv" in message
+    assert (
+        f"row {target + 1}" in message
+        and "Zeer mee eens" in message
+        and "wave_2030-02.csv" in message
+    )
     assert not (where / "results" / "2030-02" / "clean").exists() or not any(
         (where / "results" / "2030-02" / "clean").iterdir()
     )
@@ -245,14 +328,23 @@ def test_rerun_on_one_core_gives_identical_files(project):
     import hashlib
 
     def digests() -> dict[str, str]:
-        files = [*(project / "results").rglob("*.csv"), *(project / "results").rglob("*.parquet"),
-                 *(project / "reports").rglob("*.html"), *(project / "results").rglob("*.png")]
-        return {str(p.relative_to(project)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in files}
+        files = [
+            *(project / "results").rglob("*.csv"),
+            *(project / "results").rglob("*.parquet"),
+            *(project / "reports").rglob("*.html"),
+            *(project / "results").rglob("*.png"),
+        ]
+        return {
+            str(p.relative_to(project)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files
+        }
 
     before = digests()
-    run = subprocess.run([SNAKEMAKE, "--cores", "1", "--forceall", "--quiet"], cwd=project,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [SNAKEMAKE, "--cores", "1", "--forceall", "--quiet"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     after = digests()
     assert before.keys() == after.keys()

@@ -36,17 +36,28 @@ def book():
 @pytest.fixture(scope="module")
 def truth_study(book):
     """Study of the default population with population values from 20,000 respondents."""
-    study = power.PowerStudy(power.TruthPopulation(default_truth(), list(book.items)), SYNTAX,
-                             book, [power.INTERACTION, "indirect", "e"], seed=11)
+    study = power.PowerStudy(
+        power.TruthPopulation(default_truth(), list(book.items)),
+        SYNTAX,
+        book,
+        [power.INTERACTION, "indirect", "e"],
+        seed=11,
+    )
     true_values = study.true_values(reference_n=20_000)
     return study, true_values
 
 
 def new_study(study: power.PowerStudy, **changes) -> power.PowerStudy:
     """A fresh study with the same settings and start values (as a separate job would be)."""
-    fields = dict(population=study.population, syntax=study.syntax, book=study.book,
-                  effects=list(study.effects), alpha=study.alpha, seed=study.seed,
-                  start=dict(study.start))
+    fields = dict(
+        population=study.population,
+        syntax=study.syntax,
+        book=study.book,
+        effects=list(study.effects),
+        alpha=study.alpha,
+        seed=study.seed,
+        start=dict(study.start),
+    )
     fields.update(changes)
     return power.PowerStudy(**fields)
 
@@ -54,10 +65,13 @@ def new_study(study: power.PowerStudy, **changes) -> power.PowerStudy:
 def test_replication_seed_is_a_spawned_child():
     seed, n, r = 20211201, 250, 7
     child = np.random.SeedSequence(seed).spawn(n + 1)[n].spawn(r + 1)[r]
-    assert np.array_equal(power.replication_seed(seed, n, r).generate_state(4),
-                          child.generate_state(4))
-    assert not np.array_equal(power.replication_seed(seed, n, r).generate_state(4),
-                              power.replication_seed(seed, n + 1, r).generate_state(4))
+    assert np.array_equal(
+        power.replication_seed(seed, n, r).generate_state(4), child.generate_state(4)
+    )
+    assert not np.array_equal(
+        power.replication_seed(seed, n, r).generate_state(4),
+        power.replication_seed(seed, n + 1, r).generate_state(4),
+    )
 
 
 def test_shards_cover_every_replication_once():
@@ -75,8 +89,9 @@ def test_one_shard_or_several_give_the_same_aggregate(truth_study):
     pieces = pd.concat(parts, ignore_index=True)
     pieces = pieces.sort_values(["replication"], kind="stable").reset_index(drop=True)
     pd.testing.assert_frame_equal(whole, pieces)
-    pd.testing.assert_frame_equal(power.aggregate(whole, true_values),
-                                  power.aggregate(pieces, true_values))
+    pd.testing.assert_frame_equal(
+        power.aggregate(whole, true_values), power.aggregate(pieces, true_values)
+    )
     assert whole["converged"].all()
     assert set(whole["effect"]) == {"interaction", "indirect", "e"}
 
@@ -106,8 +121,11 @@ def test_interaction_is_the_pipelines_moderation(truth_study, book):
     rng = np.random.default_rng(power.replication_seed(study.seed, 150, 3))
     items = study.population.sample(150, rng)
     scores = scale_scores(items.assign(rid=np.arange(150)), book)
-    expected = analyses.moderation(scores).coefficients.set_index("term").loc[
-        "perceived_learning:home_support"]
+    expected = (
+        analyses.moderation(scores)
+        .coefficients.set_index("term")
+        .loc["perceived_learning:home_support"]
+    )
     got = rows.iloc[0]
     for column in ("est", "se", "pvalue", "ci_lower", "ci_upper"):
         assert got[column] == pytest.approx(expected[column], rel=1e-12), column
@@ -118,8 +136,14 @@ def test_zero_interaction_is_rejected_at_the_nominal_rate(book):
     for reg in truth["regressions"]:
         if reg["rhs"] == "perceived_learning:home_support":
             reg["std_all"] = 0.0
-    study = power.PowerStudy(power.TruthPopulation(truth, list(book.items)), SYNTAX, book,
-                             [power.INTERACTION], alpha=0.05, seed=5)
+    study = power.PowerStudy(
+        power.TruthPopulation(truth, list(book.items)),
+        SYNTAX,
+        book,
+        [power.INTERACTION],
+        alpha=0.05,
+        seed=5,
+    )
     # Without a latent interaction the observed-score interaction is ~0 (SE 0.0025 here).
     true_values = study.true_values(reference_n=500_000)
     assert abs(true_values[power.INTERACTION]) < 0.01
@@ -136,8 +160,10 @@ def test_zero_interaction_is_rejected_at_the_nominal_rate(book):
 
 def test_power_grows_with_n_and_estimates_recover_the_population_value(truth_study):
     study, true_values = truth_study
-    results = pd.concat([new_study(study, effects=["indirect"]).run(n, range(30))
-                         for n in (80, 400)], ignore_index=True)
+    results = pd.concat(
+        [new_study(study, effects=["indirect"]).run(n, range(30)) for n in (80, 400)],
+        ignore_index=True,
+    )
     table = power.aggregate(results, true_values).set_index("n")
     assert table.loc[400, "power"] > table.loc[80, "power"]
     assert table.loc[400, "power"] > 0.9
@@ -147,15 +173,19 @@ def test_power_grows_with_n_and_estimates_recover_the_population_value(truth_stu
 
 
 def test_non_converged_fits_are_counted_not_dropped():
-    results = pd.DataFrame({
-        "n": 100, "replication": range(12), "effect": "indirect",
-        "converged": [True] * 10 + [False] * 2,
-        "est": [0.1] * 8 + [0.0] * 2 + [np.nan] * 2,
-        "se": [0.02] * 10 + [np.nan] * 2,
-        "pvalue": [0.001] * 8 + [0.5] * 2 + [np.nan] * 2,
-        "ci_lower": [0.06] * 8 + [-0.04] * 2 + [np.nan] * 2,
-        "ci_upper": [0.14] * 8 + [0.04] * 2 + [np.nan] * 2,
-    })
+    results = pd.DataFrame(
+        {
+            "n": 100,
+            "replication": range(12),
+            "effect": "indirect",
+            "converged": [True] * 10 + [False] * 2,
+            "est": [0.1] * 8 + [0.0] * 2 + [np.nan] * 2,
+            "se": [0.02] * 10 + [np.nan] * 2,
+            "pvalue": [0.001] * 8 + [0.5] * 2 + [np.nan] * 2,
+            "ci_lower": [0.06] * 8 + [-0.04] * 2 + [np.nan] * 2,
+            "ci_upper": [0.14] * 8 + [0.04] * 2 + [np.nan] * 2,
+        }
+    )
     row = power.aggregate(results, {"indirect": 0.08}).iloc[0]
     assert (row["replications"], row["converged"], row["rejections"]) == (12, 10, 8)
     assert row["convergence_rate"] == pytest.approx(10 / 12)
@@ -173,9 +203,11 @@ def test_non_converged_fits_are_counted_not_dropped():
 
 def power_table(interaction: list[float], indirect: list[float]) -> pd.DataFrame:
     sizes = [150, 250, 400, 600]
-    rows = [{"n": n, "effect": effect, "replications": 1000, "power": p}
-            for effect, values in (("interaction", interaction), ("indirect", indirect))
-            for n, p in zip(sizes, values, strict=True)]
+    rows = [
+        {"n": n, "effect": effect, "replications": 1000, "power": p}
+        for effect, values in (("interaction", interaction), ("indirect", indirect))
+        for n, p in zip(sizes, values, strict=True)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -257,20 +289,30 @@ def copy_workflow(target):
 
 def test_slurm_profile_dry_run_lists_the_power_jobs(tmp_path):
     copy_workflow(tmp_path)
-    run = subprocess.run([SNAKEMAKE, "-n", "--workflow-profile", "workflow/profiles/slurm",
-                          "power"], cwd=tmp_path, capture_output=True, text=True)
+    run = subprocess.run(
+        [SNAKEMAKE, "-n", "--workflow-profile", "workflow/profiles/slurm", "power"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     settings = power.settings(CONFIG.get("power"), CONFIG["models"])
     shards = len(power.shards(settings["replications"], settings["shard_size"]))
     output = run.stdout + run.stderr
-    counts = dict(line.split()[:2] for line in output.splitlines()
-                  if line.split()[:1] in (["power_shard"], ["power_population"],
-                                          ["power_aggregate"]) and len(line.split()) == 2)
-    assert counts == {"power_population": "1", "power_shard": str(len(settings["sizes"]) * shards),
-                      "power_aggregate": "1"}
+    counts = dict(
+        line.split()[:2]
+        for line in output.splitlines()
+        if line.split()[:1] in (["power_shard"], ["power_population"], ["power_aggregate"])
+        and len(line.split()) == 2
+    )
+    assert counts == {
+        "power_population": "1",
+        "power_shard": str(len(settings["sizes"]) * shards),
+        "power_aggregate": "1",
+    }
     # The profile was read: its default resources reach every job.
     assert "Using workflow specific profile workflow/profiles/slurm" in output
-    jobs = len(settings["sizes"]) * shards + 3             # + population, aggregate, power
+    jobs = len(settings["sizes"]) * shards + 3  # + population, aggregate, power
     assert output.count("cpus_per_task=1") == jobs
 
 
@@ -278,8 +320,12 @@ def test_the_workflow_parses_without_a_core_count(tmp_path):
     # A cluster run gives no --cores (a dry run silently sets one): every rule's threads must
     # still be defined. --summary parses the whole workflow the way a real submission does.
     copy_workflow(tmp_path)
-    run = subprocess.run([SNAKEMAKE, "--workflow-profile", "workflow/profiles/slurm", "--summary",
-                          "power"], cwd=tmp_path, capture_output=True, text=True)
+    run = subprocess.run(
+        [SNAKEMAKE, "--workflow-profile", "workflow/profiles/slurm", "--summary", "power"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "results/power/power.csv" in run.stdout
 
@@ -288,6 +334,6 @@ def test_a_sample_the_model_cannot_fit_is_recorded_as_not_converged(truth_study)
     study, _ = truth_study
     fitter = study.fitter(study.population.sample(50, np.random.default_rng(0)))
     sample = study.population.sample(40, np.random.default_rng(1))
-    sample[fitter.observed[0]] = 3.0          # an item without variance
+    sample[fitter.observed[0]] = 3.0  # an item without variance
     theta, vcov, converged = fitter.fit(sample)
     assert not converged and vcov is None

@@ -21,7 +21,8 @@ def site(tmp_path):
     (reports / "w1").mkdir(parents=True)
     (reports / "index.html").write_text('<a href="w1/two_pager_nl.html">nl</a>', encoding="utf-8")
     (reports / "w1" / "two_pager_nl.html").write_text(
-        '<img src="data:image/png;base64,AAAA">', encoding="utf-8")
+        '<img src="data:image/png;base64,AAAA">', encoding="utf-8"
+    )
     (reports / "w1" / "two_pager_nl.pdf").write_bytes(b"%PDF-1.7 test")
     (reports / "w1" / "notes.txt").write_text("not published", encoding="utf-8")
     return tmp_path, reports, config
@@ -32,7 +33,10 @@ def test_publish_copies_reports_and_writes_provenance(site):
     out = root / "publish"
     files = publish(reports, out, config)
     assert sorted(p.relative_to(out).as_posix() for p in files) == [
-        "index.html", "w1/two_pager_nl.html", "w1/two_pager_nl.pdf"]
+        "index.html",
+        "w1/two_pager_nl.html",
+        "w1/two_pager_nl.pdf",
+    ]
     assert not (out / "w1" / "notes.txt").exists()
     provenance = (out / "PROVENANCE.txt").read_text(encoding="utf-8")
     raw_hash = hashlib.sha256((root / "data" / "w1.csv").read_bytes()).hexdigest()
@@ -44,7 +48,8 @@ def test_publish_copies_reports_and_writes_provenance(site):
 def test_a_page_that_loads_from_another_host_is_refused(site):
     root, reports, config = site
     (reports / "w1" / "two_pager_nl.html").write_text(
-        '<link rel="stylesheet" href="https://cdn.example.org/x.css">', encoding="utf-8")
+        '<link rel="stylesheet" href="https://cdn.example.org/x.css">', encoding="utf-8"
+    )
     with pytest.raises(InputError, match="loads something from another host"):
         publish(reports, root / "publish", config)
     assert not (root / "publish").exists()

@@ -26,9 +26,14 @@ from lcsurvey.study.recovery import population_values, replicate, stated_truth, 
 from .conftest import ROOT
 
 REPLICATIONS = 30
-CONSTRUCTS = {"climate": "climate", "safety": "psychological_safety",
-              "learning": "learning_behaviour", "perceived": "perceived_learning",
-              "support": "home_support", "transfer": "knowledge_transfer"}
+CONSTRUCTS = {
+    "climate": "climate",
+    "safety": "psychological_safety",
+    "learning": "learning_behaviour",
+    "perceived": "perceived_learning",
+    "support": "home_support",
+    "transfer": "knowledge_transfer",
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +56,7 @@ def test_population_values_where_the_model_matches_the_simulator(syntax, populat
     truth = stated_truth(syntax, CONSTRUCTS)
     assert sorted(truth) == ["a", "b", "c", "d", "e", "f"]
     values = population.set_index("label")["std_all"]
-    for label in ("d", "e", "f"):          # factors measured as in the population
+    for label in ("d", "e", "f"):  # factors measured as in the population
         assert values[label] == pytest.approx(truth[label], abs=1e-4)
     # One climate factor over the facet items: attenuated a, c; b takes up part of c.
     assert values["a"] < truth["a"] - 0.03

@@ -65,12 +65,21 @@ def _ols_paths(scores: pd.DataFrame, outcome: str, predictors: list[str]) -> lis
     rows = []
     for j, predictor in enumerate(predictors, start=1):
         z = beta[j] / se[j]
-        rows.append({
-            "lhs": outcome, "op": "~", "rhs": predictor, "label": "", "est": beta[j], "se": se[j],
-            "z": z, "pvalue": 2 * stats.norm.sf(abs(z)),
-            "ci_lower": beta[j] - 1.96 * se[j], "ci_upper": beta[j] + 1.96 * se[j],
-            "std_all": beta[j] * data[predictor].std() / data[outcome].std(),
-        })  # fmt: skip
+        rows.append(
+            {
+                "lhs": outcome,
+                "op": "~",
+                "rhs": predictor,
+                "label": "",
+                "est": beta[j],
+                "se": se[j],
+                "z": z,
+                "pvalue": 2 * stats.norm.sf(abs(z)),
+                "ci_lower": beta[j] - 1.96 * se[j],
+                "ci_upper": beta[j] + 1.96 * se[j],
+                "std_all": beta[j] * data[predictor].std() / data[outcome].std(),
+            }
+        )
     return rows
 
 
@@ -81,25 +90,36 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
     book = load_codebook(CODEBOOK)
 
     def codes(sizes: dict[int, int], n_missing: int = 0) -> np.ndarray:
-        values = np.concatenate([np.full(n, float(c)) for c, n in sizes.items()]
-                                + [np.full(n_missing, np.nan)])  # fmt: skip
+        values = np.concatenate(
+            [np.full(n, float(c)) for c, n in sizes.items()] + [np.full(n_missing, np.nan)]
+        )
         return rng.permutation(values)
 
     n = sum(SECTOR_SIZES.values())
     latent = {"climate": rng.normal(size=n), "support": rng.normal(size=n)}
     latent["safety"] = 0.55 * latent["climate"] + rng.normal(scale=0.85, size=n)
-    latent["learning"] = 0.45 * latent["safety"] + 0.15 * latent["climate"] + rng.normal(scale=0.85, size=n)
+    latent["learning"] = (
+        0.45 * latent["safety"] + 0.15 * latent["climate"] + rng.normal(scale=0.85, size=n)
+    )
     latent["perceived"] = 0.55 * latent["learning"] + rng.normal(scale=0.85, size=n)
-    latent["transfer"] = 0.45 * latent["perceived"] + 0.03 * latent["support"] + rng.normal(scale=0.85, size=n)
+    latent["transfer"] = (
+        0.45 * latent["perceived"] + 0.03 * latent["support"] + rng.normal(scale=0.85, size=n)
+    )
     source = {  # construct -> (latent, sign, item mean)
-        "motive_knowledge": (None, 1, 4.2), "motive_network": (None, 1, 3.8),
-        "motive_labour": (None, 1, 2.4), "motive_societal": (None, 1, 3.05),
-        "facilitation": ("climate", 1, 3.9), "appreciation": ("climate", 1, 4.0),
-        "error_avoidance": ("climate", -1, 2.2), "psychological_safety": ("safety", 1, 5.2),
-        "learning_behaviour": ("learning", 1, 3.7), "perceived_learning": ("perceived", 1, 3.8),
-        "network_gain": ("perceived", 1, 3.5), "home_support": ("support", 1, 3.3),
+        "motive_knowledge": (None, 1, 4.2),
+        "motive_network": (None, 1, 3.8),
+        "motive_labour": (None, 1, 2.4),
+        "motive_societal": (None, 1, 3.05),
+        "facilitation": ("climate", 1, 3.9),
+        "appreciation": ("climate", 1, 4.0),
+        "error_avoidance": ("climate", -1, 2.2),
+        "psychological_safety": ("safety", 1, 5.2),
+        "learning_behaviour": ("learning", 1, 3.7),
+        "perceived_learning": ("perceived", 1, 3.8),
+        "network_gain": ("perceived", 1, 3.5),
+        "home_support": ("support", 1, 3.3),
         "knowledge_transfer": ("transfer", 1, 3.4),
-    }  # fmt: skip
+    }
     responses = pd.DataFrame({"rid": [f"p{i:04d}" for i in range(n)]})
     for construct, (factor, sign, mean) in source.items():
         common = latent[factor] if factor else rng.normal(size=n)
@@ -116,7 +136,9 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
     responses["age"] = rng.integers(22, 64, size=n).astype(float)
     responses["gender"] = rng.integers(1, 4, size=n).astype(float)
     responses["months"] = rng.integers(1, 36, size=n).astype(float)
-    responses["main_motive"] = codes(MAIN_MOTIVE_SIZES, n_missing=n - sum(MAIN_MOTIVE_SIZES.values()))
+    responses["main_motive"] = codes(
+        MAIN_MOTIVE_SIZES, n_missing=n - sum(MAIN_MOTIVE_SIZES.values())
+    )
 
     scores = pd.DataFrame({"rid": responses["rid"]})
     reliability, items = [], []
@@ -124,71 +146,160 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
         block = responses[spec["items"]]
         scores[construct] = block.mean(axis=1)
         alpha = _alpha(block.dropna())
-        reliability.append({
-            "construct": construct, "n_items": len(spec["items"]), "n": len(block.dropna()),
-            "alpha": alpha, "alpha_std": alpha, "alpha_ci_lower": alpha - 0.04,
-            "alpha_ci_upper": min(alpha + 0.03, 0.99), "omega_total": min(alpha + 0.01, 0.99),
-        })  # fmt: skip
+        reliability.append(
+            {
+                "construct": construct,
+                "n_items": len(spec["items"]),
+                "n": len(block.dropna()),
+                "alpha": alpha,
+                "alpha_std": alpha,
+                "alpha_ci_lower": alpha - 0.04,
+                "alpha_ci_upper": min(alpha + 0.03, 0.99),
+                "omega_total": min(alpha + 0.01, 0.99),
+            }
+        )
         for item in spec["items"]:
             rest = block.drop(columns=item).mean(axis=1)
-            items.append({
-                "item": item, "construct": construct, "n": int(block[item].notna().sum()),
-                "mean": block[item].mean(), "sd": block[item].std(),
-                "missing_share": block[item].isna().mean(), "r_drop": block[item].corr(rest),
-                "alpha_if_dropped": _alpha(block.drop(columns=item).dropna()),
-            })  # fmt: skip
+            items.append(
+                {
+                    "item": item,
+                    "construct": construct,
+                    "n": int(block[item].notna().sum()),
+                    "mean": block[item].mean(),
+                    "sd": block[item].std(),
+                    "missing_share": block[item].isna().mean(),
+                    "r_drop": block[item].corr(rest),
+                    "alpha_if_dropped": _alpha(block.drop(columns=item).dropna()),
+                }
+            )
 
-    latent_scores = pd.DataFrame({
-        "climate": scores[["facilitation", "appreciation"]].mean(axis=1),
-        "safety": scores["psychological_safety"], "learning": scores["learning_behaviour"],
-        "perceived": scores["perceived_learning"], "support": scores["home_support"],
-        "transfer": scores["knowledge_transfer"],
-    })  # fmt: skip
+    latent_scores = pd.DataFrame(
+        {
+            "climate": scores[["facilitation", "appreciation"]].mean(axis=1),
+            "safety": scores["psychological_safety"],
+            "learning": scores["learning_behaviour"],
+            "perceived": scores["perceived_learning"],
+            "support": scores["home_support"],
+            "transfer": scores["knowledge_transfer"],
+        }
+    )
     estimates = []
-    for outcome, predictors in (("safety", ["climate"]), ("learning", ["safety", "climate"]),
-                                ("perceived", ["learning"]), ("transfer", ["perceived", "support"])):
+    for outcome, predictors in (
+        ("safety", ["climate"]),
+        ("learning", ["safety", "climate"]),
+        ("perceived", ["learning"]),
+        ("transfer", ["perceived", "support"]),
+    ):
         estimates += _ols_paths(latent_scores, outcome, predictors)
     coef = {(r["lhs"], r["rhs"]): r for r in estimates}
-    a, b, c, d, e = (coef[k]["est"] for k in (("safety", "climate"), ("learning", "safety"),
-                                               ("learning", "climate"), ("perceived", "learning"),
-                                               ("transfer", "perceived")))  # fmt: skip
-    defined = {"indirect": (a * b * d * e + c * d * e, "a*b*d*e+c*d*e"), "via_safety": (a * b * d * e, "a*b*d*e")}
+    a, b, c, d, e = (
+        coef[k]["est"]
+        for k in (
+            ("safety", "climate"),
+            ("learning", "safety"),
+            ("learning", "climate"),
+            ("perceived", "learning"),
+            ("transfer", "perceived"),
+        )
+    )
+    defined = {
+        "indirect": (a * b * d * e + c * d * e, "a*b*d*e+c*d*e"),
+        "via_safety": (a * b * d * e, "a*b*d*e"),
+    }
     intervals = []
     for name, (value, formula) in defined.items():
         se = abs(value) / 3
-        estimates.append({"lhs": name, "op": ":=", "rhs": formula, "label": name, "est": value,
-                          "se": se, "z": 3.0, "pvalue": 0.0027, "ci_lower": value - 1.96 * se,
-                          "ci_upper": value + 1.96 * se, "std_all": value * 0.9})  # fmt: skip
+        estimates.append(
+            {
+                "lhs": name,
+                "op": ":=",
+                "rhs": formula,
+                "label": name,
+                "est": value,
+                "se": se,
+                "z": 3.0,
+                "pvalue": 0.0027,
+                "ci_lower": value - 1.96 * se,
+                "ci_upper": value + 1.96 * se,
+                "std_all": value * 0.9,
+            }
+        )
         # bootstrap intervals unlike the delta method's, so that the printed one can be told;
         # via_safety has no BCa interval (the report then prints the percentile interval)
-        intervals.append({"lhs": name, "op": ":=", "rhs": formula, "label": name, "est": value,
-                          "se": se, "ci_lower": value - 1.96 * se, "ci_upper": value + 1.96 * se,
-                          "boot_se": se, "boot_ci_lower": 0.45 * value, "boot_ci_upper": 1.6 * value,
-                          "bca_ci_lower": 0.5 * value if name == "indirect" else np.nan,
-                          "bca_ci_upper": 1.7 * value if name == "indirect" else np.nan,
-                          "mc_ci_lower": np.nan, "mc_ci_upper": np.nan})  # fmt: skip
-    for factor, item_list in (("climate", ["fac1", "fac2", "fac3", "app1", "app2", "app3"]),
-                              ("safety", [f"ps{i}" for i in range(1, 8)])):  # fmt: skip
+        intervals.append(
+            {
+                "lhs": name,
+                "op": ":=",
+                "rhs": formula,
+                "label": name,
+                "est": value,
+                "se": se,
+                "ci_lower": value - 1.96 * se,
+                "ci_upper": value + 1.96 * se,
+                "boot_se": se,
+                "boot_ci_lower": 0.45 * value,
+                "boot_ci_upper": 1.6 * value,
+                "bca_ci_lower": 0.5 * value if name == "indirect" else np.nan,
+                "bca_ci_upper": 1.7 * value if name == "indirect" else np.nan,
+                "mc_ci_lower": np.nan,
+                "mc_ci_upper": np.nan,
+            }
+        )
+    for factor, item_list in (
+        ("climate", ["fac1", "fac2", "fac3", "app1", "app2", "app3"]),
+        ("safety", [f"ps{i}" for i in range(1, 8)]),
+    ):
         for item in item_list:
-            estimates.append({"lhs": factor, "op": "=~", "rhs": item, "label": "", "est": 1.0,
-                              "se": 0.1, "z": 10.0, "pvalue": 0.0, "ci_lower": 0.8,
-                              "ci_upper": 1.2, "std_all": 0.7})  # fmt: skip
+            estimates.append(
+                {
+                    "lhs": factor,
+                    "op": "=~",
+                    "rhs": item,
+                    "label": "",
+                    "est": 1.0,
+                    "se": 0.1,
+                    "z": 10.0,
+                    "pvalue": 0.0,
+                    "ci_lower": 0.8,
+                    "ci_upper": 1.2,
+                    "std_all": 0.7,
+                }
+            )
 
-    steps = [("preview", 2), ("consent", 3), ("progress", 8), ("duplicates", 2), ("speeders", 4),
-             ("attention", 3), ("straightlining", 1), ("missing", 2)]  # fmt: skip
+    steps = [
+        ("preview", 2),
+        ("consent", 3),
+        ("progress", 8),
+        ("duplicates", 2),
+        ("speeders", 4),
+        ("attention", 3),
+        ("straightlining", 1),
+        ("missing", 2),
+    ]
     n_before = n + sum(k for _, k in steps)
     flow = []
     for step, removed in steps:
-        flow.append({"step": step, "n_before": n_before, "n_removed": removed,
-                     "n_after": n_before - removed})  # fmt: skip
+        flow.append(
+            {
+                "step": step,
+                "n_before": n_before,
+                "n_removed": removed,
+                "n_after": n_before - removed,
+            }
+        )
         n_before -= removed
 
     book = load_codebook(CODEBOOK)
     moderation = analyses.moderation(scores)
 
     paths = {
-        **report_inputs.input_paths(root / "results", wave, CODEBOOK, "transfer",
-                                    data_file=root / "data" / "raw" / f"wave_{wave}.csv"),
+        **report_inputs.input_paths(
+            root / "results",
+            wave,
+            CODEBOOK,
+            "transfer",
+            data_file=root / "data" / "raw" / f"wave_{wave}.csv",
+        ),
         "config": root / "config.yaml",
     }
     paths["items"] = paths.pop("item_stats")
@@ -212,16 +323,45 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
     }
     for name, table in analyses_tables.items():  # as the analyses rule writes them
         table.to_csv(paths[name], index=False, float_format="%.10g")
-    pd.DataFrame([{
-        "ntotal": n, "estimator": "ML", "missing": "fiml", "chisq": 512.3, "df": 449,
-        "pvalue": 0.021, "cfi": 0.962, "tli": 0.958, "rmsea": 0.031, "rmsea_ci_lower": 0.017,
-        "rmsea_ci_upper": 0.041, "srmr": 0.052, "aic": 21034.5, "bic": 21420.9,
-    }]).to_csv(paths["fit"], index=False)  # fmt: skip
-    pd.DataFrame([{
-        "model": "joint", "ntotal": n, "chisq": 1301.7, "df": 1169, "pvalue": 0.004, "cfi": 0.968,
-        "tli": 0.965, "rmsea": 0.022, "rmsea_ci_lower": 0.014, "rmsea_ci_upper": 0.028,
-        "srmr": 0.047, "aic": 35830.2, "bic": 36679.1,
-    }]).to_csv(paths["cfa_fit"], index=False)  # fmt: skip
+    pd.DataFrame(
+        [
+            {
+                "ntotal": n,
+                "estimator": "ML",
+                "missing": "fiml",
+                "chisq": 512.3,
+                "df": 449,
+                "pvalue": 0.021,
+                "cfi": 0.962,
+                "tli": 0.958,
+                "rmsea": 0.031,
+                "rmsea_ci_lower": 0.017,
+                "rmsea_ci_upper": 0.041,
+                "srmr": 0.052,
+                "aic": 21034.5,
+                "bic": 21420.9,
+            }
+        ]
+    ).to_csv(paths["fit"], index=False)
+    pd.DataFrame(
+        [
+            {
+                "model": "joint",
+                "ntotal": n,
+                "chisq": 1301.7,
+                "df": 1169,
+                "pvalue": 0.004,
+                "cfi": 0.968,
+                "tli": 0.965,
+                "rmsea": 0.022,
+                "rmsea_ci_lower": 0.014,
+                "rmsea_ci_upper": 0.028,
+                "srmr": 0.047,
+                "aic": 35830.2,
+                "bic": 36679.1,
+            }
+        ]
+    ).to_csv(paths["cfa_fit"], index=False)
     paths["raw"].parent.mkdir(parents=True, exist_ok=True)
     paths["raw"].write_text("ResponseId,Q6_1\nR_1,4\n", encoding="utf-8")
     paths["config"].write_text(
@@ -235,9 +375,9 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
 EARLIER, LATER = "2098-06", "2099-06"  # waves configured before and after WAVE
 # Changes from EARLIER to WAVE: (construct, diff, ci half-width, p, comparable, n_from, n_to).
 CHANGES = [
-    ("facilitation", 0.31, 0.12, 0.0004, "yes", 120, 235),      # higher, comparable
+    ("facilitation", 0.31, 0.12, 0.0004, "yes", 120, 235),  # higher, comparable
     ("appreciation", -0.22, 0.15, 0.004, "partly (metric)", 118, 235),  # lower, partly
-    ("error_avoidance", 0.05, 0.14, 0.48, "yes", 119, 235),     # no clear change
+    ("error_avoidance", 0.05, 0.14, 0.48, "yes", 119, 235),  # no clear change
     ("psychological_safety", 0.40, 0.13, 0.0001, "no", 121, 235),  # not comparable
     ("learning_behaviour", 0.61, 0.30, 0.0002, "yes", 7, 235),  # too few in EARLIER: hidden
     ("perceived_learning", -0.02, 0.12, 0.74, "yes", 120, 235),
@@ -249,66 +389,159 @@ CHANGES = [
 def write_crosswave_fixture(root: Path) -> dict[str, Path]:
     """Tables across three waves (EARLIER, WAVE, LATER) as the pooled and invariance stages and
     the power analysis write them; the report of WAVE must ignore LATER."""
-    everything = report_inputs.input_paths(root / "results", WAVE, CODEBOOK,
-                                           waves=[EARLIER, WAVE], power_note=True)  # fmt: skip
+    everything = report_inputs.input_paths(
+        root / "results", WAVE, CODEBOOK, waves=[EARLIER, WAVE], power_note=True
+    )
     paths = {name: everything[name] for name in ("means", "changes", "invariance", "power")}
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
     means, changes = [], []
     for construct, diff, half, p, comparable, n_from, n_to in CHANGES:
         for wave, n, mean in ((EARLIER, n_from, 3.5), (WAVE, n_to, 3.5 + diff), (LATER, 200, 9.87)):
-            means.append({"construct": construct, "wave": wave, "n": n, "mean": mean, "sd": 0.8,
-                          "se": 0.8 / np.sqrt(n), "ci_lower": mean - 0.1, "ci_upper": mean + 0.1,
-                          "suppressed": n < MIN_CELL})  # fmt: skip
-        changes.append({"construct": construct, "wave_from": EARLIER, "wave_to": WAVE,
-                        "n_from": n_from, "n_to": n_to, "diff": diff, "se": half / 1.96,
-                        "ci_lower": diff - half, "ci_upper": diff + half, "pvalue": p,
-                        "test": "Welch t", "comparable": comparable,
-                        "suppressed": min(n_from, n_to) < MIN_CELL})  # fmt: skip
-        changes.append({"construct": construct, "wave_from": WAVE, "wave_to": LATER,
-                        "n_from": n_to, "n_to": 200, "diff": 6.54, "se": 0.05, "ci_lower": 6.44,
-                        "ci_upper": 6.64, "pvalue": 0.0001, "test": "Welch t",
-                        "comparable": "yes", "suppressed": False})  # fmt: skip
+            means.append(
+                {
+                    "construct": construct,
+                    "wave": wave,
+                    "n": n,
+                    "mean": mean,
+                    "sd": 0.8,
+                    "se": 0.8 / np.sqrt(n),
+                    "ci_lower": mean - 0.1,
+                    "ci_upper": mean + 0.1,
+                    "suppressed": n < MIN_CELL,
+                }
+            )
+        changes.append(
+            {
+                "construct": construct,
+                "wave_from": EARLIER,
+                "wave_to": WAVE,
+                "n_from": n_from,
+                "n_to": n_to,
+                "diff": diff,
+                "se": half / 1.96,
+                "ci_lower": diff - half,
+                "ci_upper": diff + half,
+                "pvalue": p,
+                "test": "Welch t",
+                "comparable": comparable,
+                "suppressed": min(n_from, n_to) < MIN_CELL,
+            }
+        )
+        changes.append(
+            {
+                "construct": construct,
+                "wave_from": WAVE,
+                "wave_to": LATER,
+                "n_from": n_to,
+                "n_to": 200,
+                "diff": 6.54,
+                "se": 0.05,
+                "ci_lower": 6.44,
+                "ci_upper": 6.64,
+                "pvalue": 0.0001,
+                "test": "Welch t",
+                "comparable": "yes",
+                "suppressed": False,
+            }
+        )
     pd.DataFrame(means).to_csv(paths["means"], index=False, float_format="%.10g")
     pd.DataFrame(changes).to_csv(paths["changes"], index=False, float_format="%.10g")
-    fit = {"groups": "wave", "group_values": f"{EARLIER};{WAVE}", "ntotal": 590,
-           "pvalue": 0.001, "tli": 0.95, "rmsea_ci_lower": 0.02, "rmsea_ci_upper": 0.04,
-           "srmr": 0.05, "aic": 40000.0, "bic": 41000.0, "rule": "Chen (2007)"}  # fmt: skip
-    pd.DataFrame([
-        {**fit, "level": "configural", "npar": 222, "chisq": 1105.5, "df": 898, "cfi": 0.962,
-         "rmsea": 0.029, "delta_cfi": np.nan, "delta_rmsea": np.nan, "delta_srmr": np.nan,
-         "decision": ""},
-        {**fit, "level": "metric", "npar": 196, "chisq": 1148.1, "df": 924, "cfi": 0.958,
-         "rmsea": 0.030, "delta_cfi": -0.004, "delta_rmsea": 0.001, "delta_srmr": 0.003,
-         "decision": "holds"},
-        {**fit, "level": "scalar", "npar": 170, "chisq": 1290.4, "df": 950, "cfi": 0.941,
-         "rmsea": 0.037, "delta_cfi": -0.017, "delta_rmsea": 0.007, "delta_srmr": 0.006,
-         "decision": "rejected"},
-    ]).to_csv(paths["invariance"], index=False)  # fmt: skip
-    pd.DataFrame([
-        {"n": n, "effect": effect, "replications": 200, "power": power}
-        for effect, curve in (("indirect", [(150, 0.52), (300, 0.83), (450, 0.95)]),
-                              ("via_safety", [(150, 0.21), (300, 0.44), (450, 0.63)]))
-        for n, power in curve
-    ]).to_csv(paths["power"], index=False)  # fmt: skip
+    fit = {
+        "groups": "wave",
+        "group_values": f"{EARLIER};{WAVE}",
+        "ntotal": 590,
+        "pvalue": 0.001,
+        "tli": 0.95,
+        "rmsea_ci_lower": 0.02,
+        "rmsea_ci_upper": 0.04,
+        "srmr": 0.05,
+        "aic": 40000.0,
+        "bic": 41000.0,
+        "rule": "Chen (2007)",
+    }
+    pd.DataFrame(
+        [
+            {
+                **fit,
+                "level": "configural",
+                "npar": 222,
+                "chisq": 1105.5,
+                "df": 898,
+                "cfi": 0.962,
+                "rmsea": 0.029,
+                "delta_cfi": np.nan,
+                "delta_rmsea": np.nan,
+                "delta_srmr": np.nan,
+                "decision": "",
+            },
+            {
+                **fit,
+                "level": "metric",
+                "npar": 196,
+                "chisq": 1148.1,
+                "df": 924,
+                "cfi": 0.958,
+                "rmsea": 0.030,
+                "delta_cfi": -0.004,
+                "delta_rmsea": 0.001,
+                "delta_srmr": 0.003,
+                "decision": "holds",
+            },
+            {
+                **fit,
+                "level": "scalar",
+                "npar": 170,
+                "chisq": 1290.4,
+                "df": 950,
+                "cfi": 0.941,
+                "rmsea": 0.037,
+                "delta_cfi": -0.017,
+                "delta_rmsea": 0.007,
+                "delta_srmr": 0.006,
+                "decision": "rejected",
+            },
+        ]
+    ).to_csv(paths["invariance"], index=False)
+    pd.DataFrame(
+        [
+            {"n": n, "effect": effect, "replications": 200, "power": power}
+            for effect, curve in (
+                ("indirect", [(150, 0.52), (300, 0.83), (450, 0.95)]),
+                ("via_safety", [(150, 0.21), (300, 0.44), (450, 0.63)]),
+            )
+            for n, power in curve
+        ]
+    ).to_csv(paths["power"], index=False)
     return paths
 
 
-def render(root: Path, lang: str, tag: str = "", waves: list[str] | None = None,
-           power_note: bool = False) -> dict[str, Path]:  # fmt: skip
+def render(
+    root: Path, lang: str, tag: str = "", waves: list[str] | None = None, power_note: bool = False
+) -> dict[str, Path]:
     """The report stage as rule report_two_pager runs it: papermill, then HTML, then PDF."""
     out = root / "reports" / WAVE
     out.mkdir(parents=True, exist_ok=True)
     executed = root / "results" / WAVE / "report" / f"two_pager_{lang}{tag}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
-    files = report_inputs.input_paths(root / "results", WAVE, CODEBOOK, "transfer",
-                                      data_file=root / "data" / "raw" / f"wave_{WAVE}.csv",
-                                      waves=waves or [WAVE], power_note=power_note)  # fmt: skip
+    files = report_inputs.input_paths(
+        root / "results",
+        WAVE,
+        CODEBOOK,
+        "transfer",
+        data_file=root / "data" / "raw" / f"wave_{WAVE}.csv",
+        waves=waves or [WAVE],
+        power_note=power_note,
+    )
     parameters = {
-        "wave": WAVE, "lang": lang, "input_files": {k: str(v) for k, v in files.items()},
-        "config_digest": CONFIG_DIGEST, "model": "transfer", "min_cell": MIN_CELL,
+        "wave": WAVE,
+        "lang": lang,
+        "input_files": {k: str(v) for k, v in files.items()},
+        "config_digest": CONFIG_DIGEST,
+        "model": "transfer",
+        "min_cell": MIN_CELL,
         "waves": waves or [WAVE],
-    }  # fmt: skip
+    }
     html = out / f"two_pager_{lang}{tag}.html"
     pdf = out / f"two_pager_{lang}{tag}.pdf"
     rendering.render_report(NOTEBOOK, executed, html, pdf, parameters, cwd=root)
@@ -325,8 +558,9 @@ def rendered(tmp_path_factory):
         out["rerun_nl"] = render(root, "nl", tag="_rerun")
         out["crosswave_paths"] = write_crosswave_fixture(root)
         for lang in ("nl", "en"):  # a later wave's report: across waves, and the planning note
-            out[f"waves_{lang}"] = render(root, lang, tag="_waves", waves=[EARLIER, WAVE, LATER],
-                                          power_note=True)  # fmt: skip
+            out[f"waves_{lang}"] = render(
+                root, lang, tag="_waves", waves=[EARLIER, WAVE, LATER], power_note=True
+            )
     finally:
         if saved is not None:
             os.environ["SOURCE_DATE_EPOCH"] = saved
@@ -357,16 +591,35 @@ def flat(text: str) -> str:
 
 
 def test_path_sentences_never_overstate():
-    sig = pd.Series({"lhs": "learning", "rhs": "safety", "std_all": 0.41, "pvalue": 0.0001,
-                     "stars": "***", "significant": True})  # fmt: skip
-    ns = pd.Series({"lhs": "transfer", "rhs": "support", "std_all": 0.04, "pvalue": 0.41,
-                    "stars": "", "significant": False})  # fmt: skip
+    sig = pd.Series(
+        {
+            "lhs": "learning",
+            "rhs": "safety",
+            "std_all": 0.41,
+            "pvalue": 0.0001,
+            "stars": "***",
+            "significant": True,
+        }
+    )
+    ns = pd.Series(
+        {
+            "lhs": "transfer",
+            "rhs": "support",
+            "std_all": 0.04,
+            "pvalue": 0.41,
+            "stars": "",
+            "significant": False,
+        }
+    )
     assert "gaat samen met meer leergedrag (β = 0,41***)" in sentences.path_sentence(sig, "nl")
     assert "niet aantoonbaar" in sentences.path_sentence(ns, "nl")
     assert "not significant" in sentences.path_sentence(ns, "en")
     for sentence in (sentences.path_sentence(s, lang) for s in (sig, ns) for lang in ("nl", "en")):
-        assert not re.search(r"bewijs|bewijst|proves?|causes?|veroorzaakt|leidt tot|leads to",
-                             sentence, re.IGNORECASE)  # fmt: skip
+        assert not re.search(
+            r"bewijs|bewijst|proves?|causes?|veroorzaakt|leidt tot|leads to",
+            sentence,
+            re.IGNORECASE,
+        )
 
 
 def test_number_format_per_language():
@@ -417,18 +670,25 @@ def test_fonts_are_embedded(rendered, lang):
     assert fonts
     for name, font in fonts.items():
         descriptors = [font.get("/FontDescriptor")]
-        descriptors += [d.get_object().get("/FontDescriptor") for d in font.get("/DescendantFonts", [])]
+        descriptors += [
+            d.get_object().get("/FontDescriptor") for d in font.get("/DescendantFonts", [])
+        ]
         descriptors = [d.get_object() for d in descriptors if d is not None]
         assert descriptors, f"font {name} has no descriptor"
-        assert any(k in d for d in descriptors for k in ("/FontFile", "/FontFile2", "/FontFile3")), name
+        assert any(
+            k in d for d in descriptors for k in ("/FontFile", "/FontFile2", "/FontFile3")
+        ), name
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_pdf_uses_only_the_shipped_fonts(rendered, lang):
     """Every glyph comes from the two shipped faces: no fallback to a system font."""
     reader = pypdf.PdfReader(str(rendered[lang]["pdf"]))
-    names = {font.get_object()["/BaseFont"].split("+")[-1]
-             for page in reader.pages for font in page["/Resources"]["/Font"].values()}  # fmt: skip
+    names = {
+        font.get_object()["/BaseFont"].split("+")[-1]
+        for page in reader.pages
+        for font in page["/Resources"]["/Font"].values()
+    }
     assert names == {"LC-Sans", "LC-Sans-Bold"}
 
 
@@ -445,11 +705,22 @@ def test_shipped_fonts_are_rebuilt_byte_for_byte(tmp_path):
 
 def test_both_languages_render_in_their_own_words(rendered):
     nl, en = flat(pdf_text(rendered["nl"]["pdf"])), flat(pdf_text(rendered["en"]["pdf"]))
-    for phrase in ("Kernboodschappen voor de praktijk", "Drijfveren", "Leerklimaat", "Zo weten we het",
-                   "Psychologische veiligheid", "Kennisbenutting"):  # fmt: skip
+    for phrase in (
+        "Kernboodschappen voor de praktijk",
+        "Drijfveren",
+        "Leerklimaat",
+        "Zo weten we het",
+        "Psychologische veiligheid",
+        "Kennisbenutting",
+    ):
         assert phrase in nl
-    for phrase in ("Key messages for practice", "Motives", "Learning climate", "How we know",
-                   "Psychological safety"):  # fmt: skip
+    for phrase in (
+        "Key messages for practice",
+        "Motives",
+        "Learning climate",
+        "How we know",
+        "Psychological safety",
+    ):
         assert phrase in en
     assert "Kernboodschappen" not in en and "Key messages" not in nl
     assert 'lang="nl"' in rendered["nl"]["html"].read_text(encoding="utf-8")
@@ -465,7 +736,9 @@ def test_no_code_and_nothing_fetched_at_run_time(rendered):
 
 def _key_message_block(pdf: Path, lang: str) -> str:
     page1 = flat(pdf_text(pdf, 0))
-    start = page1.index(wording.text(lang, "key_messages")) + len(wording.text(lang, "key_messages"))
+    start = page1.index(wording.text(lang, "key_messages")) + len(
+        wording.text(lang, "key_messages")
+    )
     end = page1.index(wording.text(lang, "why"), start)
     return page1[start:end]
 
@@ -496,7 +769,9 @@ def test_every_key_message_number_comes_from_the_results(rendered, lang):
         assert any(abs(value - a) <= 0.0051 for a in allowed), f"{number} in: {block}"
     # and the path coefficients in the messages are the model's, with their stars
     safety = estimates[(estimates["lhs"] == "learning") & (estimates["rhs"] == "safety")].iloc[0]
-    expected = printed.fmt_number(safety["std_all"], lang) + printed.significance_stars(safety["pvalue"])
+    expected = printed.fmt_number(safety["std_all"], lang) + printed.significance_stars(
+        safety["pvalue"]
+    )
     assert expected in block
 
 
@@ -505,8 +780,9 @@ def test_key_messages_never_overstate(rendered, lang):
     block = _key_message_block(rendered[lang]["pdf"], lang)
     assert wording.text(lang, "msg_design") in block  # the one place where 'cause' is denied
     claims = block.replace(wording.text(lang, "msg_design"), "")
-    assert not re.search(r"bewijs|bewijst|proves?|\bcaus|veroorza|oorzaak|leidt tot|leads to",
-                         claims, re.IGNORECASE)  # fmt: skip
+    assert not re.search(
+        r"bewijs|bewijst|proves?|\bcaus|veroorza|oorzaak|leidt tot|leads to", claims, re.IGNORECASE
+    )
     estimates = pd.read_csv(rendered["paths"]["estimates"])
     support = estimates[(estimates["lhs"] == "transfer") & (estimates["rhs"] == "support")].iloc[0]
     if support["pvalue"] >= 0.05:  # the fixture makes this path weak: it must be said so
@@ -576,9 +852,16 @@ def test_provenance_without_digest_says_unknown(tmp_path):
 
 
 def test_index_links_every_report(tmp_path):
-    entries = [{"wave": w, "lang": lang, "html": str(tmp_path / w / f"two_pager_{lang}.html"),
-                "pdf": str(tmp_path / w / f"two_pager_{lang}.pdf")}
-               for w in ("2021-12", "2022-06") for lang in ("nl", "en")]  # fmt: skip
+    entries = [
+        {
+            "wave": w,
+            "lang": lang,
+            "html": str(tmp_path / w / f"two_pager_{lang}.html"),
+            "pdf": str(tmp_path / w / f"two_pager_{lang}.pdf"),
+        }
+        for w in ("2021-12", "2022-06")
+        for lang in ("nl", "en")
+    ]
     rendering.write_index(entries, tmp_path / "index.html")
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     for entry in entries:
@@ -622,8 +905,9 @@ def test_moderation_sentence_never_overstates():
     for case in (ns, sig):
         for lang in ("nl", "en"):
             sentence = sentences.moderation_sentence(case, lang)
-            assert not re.search(r"bewijs|proves?|\\bcaus|veroorza|leidt tot|leads to", sentence,
-                                 re.IGNORECASE)  # fmt: skip
+            assert not re.search(
+                r"bewijs|proves?|\\bcaus|veroorza|leidt tot|leads to", sentence, re.IGNORECASE
+            )
             if case is ns:
                 assert not re.search(r"\bsterker\b|more strongly", sentence)
 
@@ -672,32 +956,63 @@ def test_indirect_association_is_printed_with_its_bootstrap_interval(rendered, l
     indirect, via = intervals.loc["indirect"], intervals.loc["via_safety"]
     f = printed.fmt_number
     # indirect: BCa; via_safety has none, so its percentile interval
-    assert f"B = {f(indirect['est'], lang)} ({wording.text(lang, 'ci')} " \
-           f"{f(indirect['bca_ci_lower'], lang)}–{f(indirect['bca_ci_upper'], lang)}, " \
-           f"{wording.text(lang, 'ci_bca')})" in page1
-    assert f"B = {f(via['est'], lang)} ({wording.text(lang, 'ci')} " \
-           f"{f(via['boot_ci_lower'], lang)}–{f(via['boot_ci_upper'], lang)})" in page1
+    assert (
+        f"B = {f(indirect['est'], lang)} ({wording.text(lang, 'ci')} "
+        f"{f(indirect['bca_ci_lower'], lang)}–{f(indirect['bca_ci_upper'], lang)}, "
+        f"{wording.text(lang, 'ci_bca')})" in page1
+    )
+    assert (
+        f"B = {f(via['est'], lang)} ({wording.text(lang, 'ci')} "
+        f"{f(via['boot_ci_lower'], lang)}–{f(via['boot_ci_upper'], lang)})" in page1
+    )
     # the delta-method interval is not the one printed
     assert f"{f(indirect['ci_lower'], lang)}–{f(indirect['ci_upper'], lang)}" not in page1
 
 
 def _estimates_with_defined() -> pd.DataFrame:
-    return pd.DataFrame([{"lhs": "indirect", "op": ":=", "rhs": "a*b", "est": 0.08, "pvalue": 0.2,
-                          "ci_lower": -0.02, "ci_upper": 0.18, "std_all": 0.07}])  # fmt: skip
+    return pd.DataFrame(
+        [
+            {
+                "lhs": "indirect",
+                "op": ":=",
+                "rhs": "a*b",
+                "est": 0.08,
+                "pvalue": 0.2,
+                "ci_lower": -0.02,
+                "ci_upper": 0.18,
+                "std_all": 0.07,
+            }
+        ]
+    )
 
 
 def test_defined_effects_fall_back_from_bca_to_percentile_to_delta():
     inputs = SimpleNamespace(estimates=_estimates_with_defined(), intervals=None)
     delta = findings.defined_effects(inputs).iloc[0]
     assert (delta["method"], delta["ci_lower"], delta["significant"]) == ("delta", -0.02, False)
-    intervals = pd.DataFrame([{"lhs": "indirect", "op": ":=", "rhs": "a*b", "est": 0.08,
-                               "ci_lower": -0.02, "ci_upper": 0.18, "boot_ci_lower": 0.01,
-                               "boot_ci_upper": 0.2, "bca_ci_lower": np.nan,
-                               "bca_ci_upper": np.nan}])  # fmt: skip
+    intervals = pd.DataFrame(
+        [
+            {
+                "lhs": "indirect",
+                "op": ":=",
+                "rhs": "a*b",
+                "est": 0.08,
+                "ci_lower": -0.02,
+                "ci_upper": 0.18,
+                "boot_ci_lower": 0.01,
+                "boot_ci_upper": 0.2,
+                "bca_ci_lower": np.nan,
+                "bca_ci_upper": np.nan,
+            }
+        ]
+    )
     inputs.intervals = intervals
     percentile = findings.defined_effects(inputs).iloc[0]
     assert (percentile["method"], percentile["ci_lower"], percentile["significant"]) == (
-        "percentile", 0.01, True)
+        "percentile",
+        0.01,
+        True,
+    )
     inputs.intervals = intervals.assign(bca_ci_lower=-0.01, bca_ci_upper=0.19)
     bca = findings.defined_effects(inputs).iloc[0]
     assert (bca["method"], bca["ci_upper"], bca["significant"]) == ("bca", 0.19, False)
@@ -709,23 +1024,45 @@ def test_defined_effects_fall_back_from_bca_to_percentile_to_delta():
 
 def _diversity(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
     """(outcome, method, est, pvalue) -> diversity.csv rows (slopes only)."""
-    return pd.DataFrame([{"outcome": o, "term": "share_other_sector", "est": est, "se": 0.2,
-                          "pvalue": p, "ci_lower": est - 0.4, "ci_upper": est + 0.4, "n": 300,
-                          "n_clusters": 24, "method": m} for o, m, est, p in rows])  # fmt: skip
+    return pd.DataFrame(
+        [
+            {
+                "outcome": o,
+                "term": "share_other_sector",
+                "est": est,
+                "se": 0.2,
+                "pvalue": p,
+                "ci_lower": est - 0.4,
+                "ci_upper": est + 0.4,
+                "n": 300,
+                "n_clusters": 24,
+                "method": m,
+            }
+            for o, m, est, p in rows
+        ]
+    )
 
 
 def test_diversity_verdicts_need_both_analyses():
-    table = _diversity([
-        ("facilitation", "ols_cluster", 0.5, 0.01), ("facilitation", "random_intercept", 0.5, 0.02),
-        ("appreciation", "ols_cluster", -0.6, 0.001), ("appreciation", "random_intercept", -0.5, 0.01),
-        ("error_avoidance", "ols_cluster", 0.4, 0.03), ("error_avoidance", "random_intercept", 0.3, 0.08),
-        ("psychological_safety", "ols_cluster", 0.1, 0.6),
-        ("psychological_safety", "random_intercept", 0.1, 0.5),
-    ])  # fmt: skip
+    table = _diversity(
+        [
+            ("facilitation", "ols_cluster", 0.5, 0.01),
+            ("facilitation", "random_intercept", 0.5, 0.02),
+            ("appreciation", "ols_cluster", -0.6, 0.001),
+            ("appreciation", "random_intercept", -0.5, 0.01),
+            ("error_avoidance", "ols_cluster", 0.4, 0.03),
+            ("error_avoidance", "random_intercept", 0.3, 0.08),
+            ("psychological_safety", "ols_cluster", 0.1, 0.6),
+            ("psychological_safety", "random_intercept", 0.1, 0.5),
+        ]
+    )
     results = findings.diversity_results(SimpleNamespace(diversity=table)).set_index("outcome")
-    assert results["verdict"].to_dict() == {"facilitation": "higher", "appreciation": "lower",
-                                            "error_avoidance": "unclear",
-                                            "psychological_safety": "none"}  # fmt: skip
+    assert results["verdict"].to_dict() == {
+        "facilitation": "higher",
+        "appreciation": "lower",
+        "error_avoidance": "unclear",
+        "psychological_safety": "none",
+    }
     codebook = load_codebook(CODEBOOK)
     en = sentences.diversity_sentence(results.reset_index(), codebook, "en")
     assert "facilitation (b = 0.50; 95% ci 0.10–0.90) is higher" in en.lower()
@@ -734,8 +1071,16 @@ def test_diversity_verdicts_need_both_analyses():
     assert "error avoidance a difference is uncertain" in en.lower()
     nl = sentences.diversity_sentence(results.reset_index(), codebook, "nl")
     assert "verschilt niet aantoonbaar" in nl and "onzeker" in nl
-    none = findings.diversity_results(SimpleNamespace(diversity=_diversity(
-        [("facilitation", "ols_cluster", 0.2, 0.4), ("facilitation", "random_intercept", 0.2, 0.3)])))
+    none = findings.diversity_results(
+        SimpleNamespace(
+            diversity=_diversity(
+                [
+                    ("facilitation", "ols_cluster", 0.2, 0.4),
+                    ("facilitation", "random_intercept", 0.2, 0.3),
+                ]
+            )
+        )
+    )
     for lang in ("nl", "en"):
         sentence = sentences.diversity_sentence(none, codebook, lang)
         assert not re.search(r"hoger|lager|higher|lower|bewijs|proves?|\bcaus|veroorza", sentence)
@@ -751,10 +1096,14 @@ def test_diversity_numbers_are_the_analyses_table(rendered, lang):
     f = printed.fmt_number
     for row in main.itertuples():
         p_check = check[check["outcome"] == row.outcome]["pvalue"].iloc[0]
-        assert (f"{f(row.est, lang)} ({f(row.ci_lower, lang)}–{f(row.ci_upper, lang)}) "
-                f"{printed.fmt_p(row.pvalue, lang)} {printed.fmt_p(p_check, lang)}") in page2
+        assert (
+            f"{f(row.est, lang)} ({f(row.ci_lower, lang)}–{f(row.ci_upper, lang)}) "
+            f"{printed.fmt_p(row.pvalue, lang)} {printed.fmt_p(p_check, lang)}"
+        ) in page2
     inputs = load(rendered["root"] / "results")
-    sentence = sentences.diversity_sentence(findings.diversity_results(inputs), inputs.codebook, lang)
+    sentence = sentences.diversity_sentence(
+        findings.diversity_results(inputs), inputs.codebook, lang
+    )
     assert flat(sentence) in flat(pdf_text(rendered[lang]["pdf"], 0))
     allowed = {round(v, 2) for v in main[["est", "ci_lower", "ci_upper"]].to_numpy().ravel()}
     allowed |= {95.0, float(main["n_clusters"].max())}
@@ -766,29 +1115,63 @@ def test_diversity_numbers_are_the_analyses_table(rendered, lang):
 def test_across_waves_numbers_come_from_the_changes_table(rendered, lang):
     page2 = flat(pdf_text(rendered[f"waves_{lang}"]["pdf"], 1))
     start = page2.index(wording.text(lang, "crosswave"))
-    section = page2[start:page2.index(wording.text(lang, "reading"), start)]
+    section = page2[start : page2.index(wording.text(lang, "reading"), start)]
     f = printed.fmt_number
-    changes = pd.DataFrame(CHANGES, columns=["construct", "diff", "half", "p", "comparable",
-                                             "n_from", "n_to"])  # fmt: skip
+    changes = pd.DataFrame(
+        CHANGES, columns=["construct", "diff", "half", "p", "comparable", "n_from", "n_to"]
+    )
     codebook = load_codebook(CODEBOOK)
     for row in changes.itertuples():
         label = report_inputs.construct_label(codebook, row.construct, lang)
-        cell = f"{f(row.diff, lang)} ({f(row.diff - row.half, lang)}–{f(row.diff + row.half, lang)})"
+        cell = (
+            f"{f(row.diff, lang)} ({f(row.diff - row.half, lang)}–{f(row.diff + row.half, lang)})"
+        )
         if row.n_from < MIN_CELL:  # suppressed: neither the row nor its numbers
             assert cell not in section
             assert wording.text(lang, "cw_suppressed", min_cell=MIN_CELL, labels=label) in section
         else:  # the change with its CI
             assert cell in section, label
     # the higher / lower claims: significant and comparable only
-    assert wording.text(lang, "cw_change_up", label=report_inputs.construct_label(codebook, "facilitation", lang),
-                       to=WAVE, frm=EARLIER, d=f(0.31, lang), l=f(0.19, lang), u=f(0.43, lang)) in section
-    assert wording.text(lang, "cw_change_down", label=_lower(report_inputs.construct_label(codebook, "appreciation", lang)),
-                       to=WAVE, frm=EARLIER, d=f(-0.22, lang), l=f(-0.37, lang), u=f(-0.07, lang)) in section
+    assert (
+        wording.text(
+            lang,
+            "cw_change_up",
+            label=report_inputs.construct_label(codebook, "facilitation", lang),
+            to=WAVE,
+            frm=EARLIER,
+            d=f(0.31, lang),
+            l=f(0.19, lang),
+            u=f(0.43, lang),
+        )
+        in section
+    )
+    assert (
+        wording.text(
+            lang,
+            "cw_change_down",
+            label=_lower(report_inputs.construct_label(codebook, "appreciation", lang)),
+            to=WAVE,
+            frm=EARLIER,
+            d=f(-0.22, lang),
+            l=f(-0.37, lang),
+            u=f(-0.07, lang),
+        )
+        in section
+    )
     safety = report_inputs.construct_label(codebook, "psychological_safety", lang)
     assert re.search(rf"{safety}[^.]*(hoger|higher)", section) is None  # not comparable
     assert wording.text(lang, "cw_not_comparable", labels=_lower(safety)) in section
-    assert wording.text(lang, "cw_inv_metric", frm=EARLIER, to=WAVE, dcfi=f(-0.017, lang, 3),
-                       drmsea=f(0.007, lang, 3)) in section  # the test of the two waves compared
+    assert (
+        wording.text(
+            lang,
+            "cw_inv_metric",
+            frm=EARLIER,
+            to=WAVE,
+            dcfi=f(-0.017, lang, 3),
+            drmsea=f(0.007, lang, 3),
+        )
+        in section
+    )  # the test of the two waves compared
     # nothing of the later wave
     for later in (LATER, f(9.87, lang), f(6.54, lang)):
         assert later not in page2
@@ -815,9 +1198,15 @@ def test_across_waves_only_with_an_earlier_wave(rendered):
 
 def test_invariance_summary_levels():
     def table(metric: str, scalar: str) -> pd.DataFrame:
-        return pd.DataFrame({"level": ["configural", "metric", "scalar"],
-                             "decision": [np.nan, metric, scalar], "delta_cfi": [np.nan, -0.002, -0.02],
-                             "delta_rmsea": [np.nan, 0.001, 0.01]})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "level": ["configural", "metric", "scalar"],
+                "decision": [np.nan, metric, scalar],
+                "delta_cfi": [np.nan, -0.002, -0.02],
+                "delta_rmsea": [np.nan, 0.001, 0.01],
+            }
+        )
+
     assert findings.invariance_summary(table("holds", "holds"))["level"] == "scalar"
     metric = findings.invariance_summary(table("holds", "rejected"))
     assert metric["level"] == "metric" and metric["delta_cfi"] == -0.02
@@ -846,7 +1235,8 @@ def test_every_language_has_every_wording_key():
         assert set(other["factors"]) == set(nl["factors"]), lang
         for key, value in nl["text"].items():
             assert set(re.findall(r"\{(\w+)\}", other["text"][key])) == set(
-                re.findall(r"\{(\w+)\}", value)), (lang, key)
+                re.findall(r"\{(\w+)\}", value)
+            ), (lang, key)
 
 
 def test_a_figure_block_shows_its_figure_and_caption():

@@ -29,8 +29,10 @@ ITEM, RENAMED = "mot_know1", "Q6_1_NEW"  # an agree5 question, renamed in the ne
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    where = make_project(tmp_path_factory.mktemp("report_codebook"),
-                         {wave: f"data/raw/wave_{wave}.csv" for wave in OLD})  # fmt: skip
+    where = make_project(
+        tmp_path_factory.mktemp("report_codebook"),
+        {wave: f"data/raw/wave_{wave}.csv" for wave in OLD},
+    )
     config = yaml.safe_load((where / "config.yaml").read_text(encoding="utf-8"))
     config["estimation"]["bootstrap"] = 100  # the draws do not change what is rerun
     (where / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -59,8 +61,9 @@ def test_a_renamed_question_of_a_new_wave_leaves_earlier_two_pagers_alone(projec
     path = simulate(project, NEW, 200, previous=OLD[1])
     rename_column(project / path, column, RENAMED)
     book["items"][ITEM].setdefault("wave_columns", {})[NEW] = RENAMED
-    codebook_path.write_text(yaml.safe_dump(book, sort_keys=False, allow_unicode=True),
-                             encoding="utf-8")  # fmt: skip
+    codebook_path.write_text(
+        yaml.safe_dump(book, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
     assert add_wave_line(project / "config.yaml", NEW, path)
 
     planned = planned_outputs(project)
@@ -71,8 +74,9 @@ def test_a_renamed_question_of_a_new_wave_leaves_earlier_two_pagers_alone(projec
 
     # What every wave reads, a construct's label in the two-pager, re-renders them all.
     book["constructs"]["motive_knowledge"]["label"]["en"] = "Learn something new"
-    codebook_path.write_text(yaml.safe_dump(book, sort_keys=False, allow_unicode=True),
-                             encoding="utf-8")  # fmt: skip
+    codebook_path.write_text(
+        yaml.safe_dump(book, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
     planned = planned_outputs(project)
     for wave in OLD:
         assert f"reports/{wave}/two_pager_en.pdf" in planned

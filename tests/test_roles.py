@@ -38,15 +38,20 @@ def filled(config: dict) -> dict:
 
 
 def minimal() -> dict:
-    return {"codebook": "data/codebook.yaml", "waves": {"w1": "data/raw/w1.csv"},
-            "models": {"bigfive": "extraversion =~ e1 + e2 + e3\n"}}
+    return {
+        "codebook": "data/codebook.yaml",
+        "waves": {"w1": "data/raw/w1.csv"},
+        "models": {"bigfive": "extraversion =~ e1 + e2 + e3\n"},
+    }
 
 
 def test_validate_fills_nested_defaults_as_lcsurvey_schema_defaults_does():
     config = filled(minimal())
-    assert config["roles"]["moderation"] == {"outcome": "knowledge_transfer",
-                                             "predictor": "perceived_learning",
-                                             "moderator": "home_support"}
+    assert config["roles"]["moderation"] == {
+        "outcome": "knowledge_transfer",
+        "predictor": "perceived_learning",
+        "moderator": "home_support",
+    }
     assert config["roles"]["diversity"] == {"cluster": "community", "composition": "sector"}
     assert config["cleaning"]["min_progress"] == 100
     assert config["estimation"]["bootstrap"] == 2000
@@ -90,21 +95,33 @@ def test_another_questionnaire_skips_the_study_stages_with_reasons(book):
     )
     config = filled(minimal())
     skipped = skipped_stages(config, other)
-    assert set(skipped) == {"analyses", "report", "comparability", "panel", "invariance sector",
-                            "power"}
+    assert set(skipped) == {
+        "analyses",
+        "report",
+        "comparability",
+        "panel",
+        "invariance sector",
+        "power",
+    }
     assert "motive" not in skipped["analyses"]
-    assert ("the codebook has no constructs facilitation, appreciation, error_avoidance, "
-            "psychological_safety (config roles.climate)") in skipped["analyses"]
+    assert (
+        "the codebook has no constructs facilitation, appreciation, error_avoidance, "
+        "psychological_safety (config roles.climate)"
+    ) in skipped["analyses"]
     assert "no background variables sector (config roles.diversity)" in skipped["analyses"]
     assert "report.model 'transfer' is not among the models (bigfive)" in skipped["report"]
     assert "it needs the analyses" in skipped["report"]
     assert "power.model" in skipped["power"]
     # Roles that name what this codebook has: the analyses run.
-    config["roles"].update(climate=["motive_network"], diversity={"cluster": "community",
-                                                                  "composition": "org_size"},
-                           moderation={"outcome": "motive_knowledge",
-                                       "predictor": "motive_network",
-                                       "moderator": "motive_labour"})
+    config["roles"].update(
+        climate=["motive_network"],
+        diversity={"cluster": "community", "composition": "org_size"},
+        moderation={
+            "outcome": "motive_knowledge",
+            "predictor": "motive_network",
+            "moderator": "motive_labour",
+        },
+    )
     config["invariance"]["groups"] = ["org_size"]
     assert "analyses" not in skipped_stages(config, other)
     assert "invariance org_size" not in skipped_stages(config, other)

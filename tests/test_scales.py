@@ -33,12 +33,16 @@ from lcsurvey.survey.scales import (
 from .conftest import ROOT, SMALL_CODEBOOK
 
 FIXTURES = ROOT / "tests" / "fixtures" / "r"
-ALPHA_TOL = 1e-10        # alpha, standardised alpha and Feldt's CI: 4.4e-16 (floor)
-OMEGA_TOL = 1e-5         # omega_total from the one-factor CFA (optimiser): 1.1e-6
-ITEM_TOL = 1e-10         # item statistics and psych::describe: 5.3e-15 (floor)
+ALPHA_TOL = 1e-10  # alpha, standardised alpha and Feldt's CI: 4.4e-16 (floor)
+OMEGA_TOL = 1e-5  # omega_total from the one-factor CFA (optimiser): 1.1e-6
+ITEM_TOL = 1e-10  # item statistics and psych::describe: 5.3e-15 (floor)
 CORRELATION_TOL = 1e-10  # psych::corr.test r, CI and p: 1.1e-15 (floor)
-SCALES = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"],
-          "speed": ["x7", "x8", "x9"], "all": [f"x{i}" for i in range(1, 10)]}
+SCALES = {
+    "visual": ["x1", "x2", "x3"],
+    "textual": ["x4", "x5", "x6"],
+    "speed": ["x7", "x8", "x9"],
+    "all": [f"x{i}" for i in range(1, 10)],
+}
 
 
 @pytest.fixture(scope="module")
@@ -70,16 +74,26 @@ def test_item_statistics_match_psych(hs):
         ours = item_statistics(hs[items], name).set_index("item")
         ref = reference[reference["construct"] == name].set_index("item")
         for column in ("mean", "sd", "r_drop", "alpha_if_dropped"):
-            np.testing.assert_allclose(ours.loc[items, column], ref.loc[items, column],
-                                       atol=ITEM_TOL, err_msg=f"{name} {column}")
+            np.testing.assert_allclose(
+                ours.loc[items, column],
+                ref.loc[items, column],
+                atol=ITEM_TOL,
+                err_msg=f"{name} {column}",
+            )
 
 
 def test_scores_need_min_items(small_codebook):
-    responses = pd.DataFrame({
-        "rid": ["p1", "p2", "p3"],
-        "a1": [1.0, 5.0, np.nan], "a2": [3.0, np.nan, np.nan], "a3": [5.0, np.nan, 2.0],
-        "b1": [2.0, 2.0, 2.0], "b2": [4.0, 4.0, 4.0], "b3": [np.nan, 3.0, 3.0],
-    })
+    responses = pd.DataFrame(
+        {
+            "rid": ["p1", "p2", "p3"],
+            "a1": [1.0, 5.0, np.nan],
+            "a2": [3.0, np.nan, np.nan],
+            "a3": [5.0, np.nan, 2.0],
+            "b1": [2.0, 2.0, 2.0],
+            "b2": [4.0, 4.0, 4.0],
+            "b3": [np.nan, 3.0, 3.0],
+        }
+    )
     scores = scale_scores(responses, small_codebook)
     assert scores.loc[0, "alpha_c"] == 3.0
     assert np.isnan(scores.loc[1, "alpha_c"])  # one answer of three, min_items 2
@@ -105,8 +119,9 @@ def test_skew_and_kurtosis_match_psych_describe(hs):
     reference = pd.read_csv(FIXTURES / "psychometrics_describe.csv").set_index("item")
     ours = item_statistics(hs[list(reference.index)], "all").set_index("item")
     for column in ("n", "mean", "sd", "skew", "kurtosis"):
-        np.testing.assert_allclose(ours.loc[reference.index, column], reference[column],
-                                   atol=ITEM_TOL, err_msg=column)
+        np.testing.assert_allclose(
+            ours.loc[reference.index, column], reference[column], atol=ITEM_TOL, err_msg=column
+        )
     assert skewness(hs["x1"].tolist() + [np.nan]) == pytest.approx(reference.loc["x1", "skew"])
     assert np.isnan(kurtosis([3.0, 3.0, 3.0]))
 
@@ -118,8 +133,9 @@ def test_score_correlations_match_psych_corr_test():
     assert ours[["a", "b"]].values.tolist() == reference[["a", "b"]].values.tolist()
     assert ours["n"].tolist() == reference["n"].tolist()  # pairwise n
     for column in ("r", "ci_lower", "ci_upper", "pvalue"):
-        np.testing.assert_allclose(ours[column], reference[column], atol=CORRELATION_TOL,
-                                   err_msg=column)
+        np.testing.assert_allclose(
+            ours[column], reference[column], atol=CORRELATION_TOL, err_msg=column
+        )
 
 
 def _simulated(n: int = 300, seed: int = 5) -> pd.DataFrame:
@@ -128,7 +144,9 @@ def _simulated(n: int = 300, seed: int = 5) -> pd.DataFrame:
     trait = rng.normal(size=(n, 2))
     columns = {}
     for j, name in enumerate(["a1", "a2", "a3", "b1", "b2", "b3"]):
-        columns[name] = np.clip(np.round(3 + trait[:, j // 3] + rng.normal(scale=0.8, size=n)), 1, 5)
+        columns[name] = np.clip(
+            np.round(3 + trait[:, j // 3] + rng.normal(scale=0.8, size=n)), 1, 5
+        )
     responses = pd.DataFrame(columns)
     responses.insert(0, "rid", [f"p{i}" for i in range(n)])
     return responses
@@ -185,13 +203,20 @@ def _codebook_with(tmp_path, composites) -> object:
 
 
 def test_composite_scores_mirror_reversed_parts(tmp_path):
-    book = _codebook_with(tmp_path, {"gamma": {"of": ["alpha_c", "beta_c"], "reverse": ["beta_c"],
-                                               "min_parts": 2}})
-    responses = pd.DataFrame({
-        "rid": ["p1", "p2", "p3"],
-        "a1": [1.0, 5.0, 4.0], "a2": [3.0, 5.0, np.nan], "a3": [5.0, 5.0, np.nan],
-        "b1": [2.0, 1.0, 2.0], "b2": [4.0, 1.0, 4.0], "b3": [np.nan, 1.0, 3.0],
-    })  # fmt: skip
+    book = _codebook_with(
+        tmp_path, {"gamma": {"of": ["alpha_c", "beta_c"], "reverse": ["beta_c"], "min_parts": 2}}
+    )
+    responses = pd.DataFrame(
+        {
+            "rid": ["p1", "p2", "p3"],
+            "a1": [1.0, 5.0, 4.0],
+            "a2": [3.0, 5.0, np.nan],
+            "a3": [5.0, 5.0, np.nan],
+            "b1": [2.0, 1.0, 2.0],
+            "b2": [4.0, 1.0, 4.0],
+            "b3": [np.nan, 1.0, 3.0],
+        }
+    )
     scores = scale_scores(responses, book)
     assert scores["gamma"].iloc[0] == pytest.approx((3.0 + (6 - 3.0)) / 2)
     assert scores["gamma"].iloc[1] == pytest.approx((5.0 + 5.0) / 2)
@@ -199,8 +224,7 @@ def test_composite_scores_mirror_reversed_parts(tmp_path):
 
 
 def test_composite_reliability_uses_keyed_items(tmp_path):
-    book = _codebook_with(tmp_path, {"gamma": {"of": ["alpha_c", "beta_c"],
-                                               "reverse": ["beta_c"]}})
+    book = _codebook_with(tmp_path, {"gamma": {"of": ["alpha_c", "beta_c"], "reverse": ["beta_c"]}})
     responses = _simulated()
     trait = responses[["a1", "a2", "a3"]].mean(axis=1)
     rng = np.random.default_rng(2)
@@ -220,14 +244,29 @@ def test_composite_reliability_uses_keyed_items(tmp_path):
     assert "b1 correlates negatively with the rest" in flagged["warning"]
 
 
-@pytest.mark.parametrize(("composites", "field"), [
-    ({"gamma": {"of": ["alpha_c", "nope"]}}, "field composites.gamma.of: unknown construct(s) ['nope']"),
-    ({"gamma": {"of": ["alpha_c", "beta_c"], "reverse": ["delta"]}}, "field composites.gamma.reverse"),
-    ({"gamma": {"of": ["alpha_c", "beta_c"], "min_parts": 3}}, "field composites.gamma.min_parts"),
-    ({"alpha_c": {"of": ["alpha_c", "beta_c"]}}, "field composites.alpha_c: the name is also a construct"),
-    ({"gamma": {"of": ["alpha_c"]}}, "field composites.gamma.of"),
-    ({"gamma": {"parts": ["alpha_c", "beta_c"]}}, "field composites.gamma"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("composites", "field"),
+    [
+        (
+            {"gamma": {"of": ["alpha_c", "nope"]}},
+            "field composites.gamma.of: unknown construct(s) ['nope']",
+        ),
+        (
+            {"gamma": {"of": ["alpha_c", "beta_c"], "reverse": ["delta"]}},
+            "field composites.gamma.reverse",
+        ),
+        (
+            {"gamma": {"of": ["alpha_c", "beta_c"], "min_parts": 3}},
+            "field composites.gamma.min_parts",
+        ),
+        (
+            {"alpha_c": {"of": ["alpha_c", "beta_c"]}},
+            "field composites.alpha_c: the name is also a construct",
+        ),
+        ({"gamma": {"of": ["alpha_c"]}}, "field composites.gamma.of"),
+        ({"gamma": {"parts": ["alpha_c", "beta_c"]}}, "field composites.gamma"),
+    ],
+)
 def test_composite_errors_name_the_field(tmp_path, composites, field):
     with pytest.raises(InputError) as caught:
         _codebook_with(tmp_path, composites)

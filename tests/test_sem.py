@@ -20,26 +20,26 @@ from .conftest import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "r"
 # Absolute tolerances; largest difference from lavaan seen (lavaan 0.6-14 fixtures) after #.
-EST_TOL = 5e-4          # estimates: 4.7e-5 (fiml political_democracy)
-SE_TOL = 1e-4           # standard errors: 1.1e-5
-CI_TOL = 6e-4           # Wald CI limits: 5.9e-5
-PVALUE_TOL = 3e-4       # p-values of estimates and of standardised estimates: 3.2e-5
-STD_TOL = 1e-4          # std.all: 1.1e-5
-STD_SE_TOL = 2e-5       # standard errors of std.all (delta method): 1.5e-6
-STD_CI_TOL = 1.5e-4     # CI limits of std.all: 1.3e-5
-STD_Z_TOL = 2e-3        # z of std.all (values up to 59): 1.8e-4
-FIT_TOL = {             # fit measures
-    "chisq": 2e-7,          # 2.1e-8
-    "df": 0.0,              # exact
-    "pvalue": 5e-9,         # 4.0e-10
-    "cfi": 3e-10,           # 2.8e-11
-    "tli": 5e-10,           # 4.2e-11
-    "rmsea": 6e-10,         # 6.1e-11
+EST_TOL = 5e-4  # estimates: 4.7e-5 (fiml political_democracy)
+SE_TOL = 1e-4  # standard errors: 1.1e-5
+CI_TOL = 6e-4  # Wald CI limits: 5.9e-5
+PVALUE_TOL = 3e-4  # p-values of estimates and of standardised estimates: 3.2e-5
+STD_TOL = 1e-4  # std.all: 1.1e-5
+STD_SE_TOL = 2e-5  # standard errors of std.all (delta method): 1.5e-6
+STD_CI_TOL = 1.5e-4  # CI limits of std.all: 1.3e-5
+STD_Z_TOL = 2e-3  # z of std.all (values up to 59): 1.8e-4
+FIT_TOL = {  # fit measures
+    "chisq": 2e-7,  # 2.1e-8
+    "df": 0.0,  # exact
+    "pvalue": 5e-9,  # 4.0e-10
+    "cfi": 3e-10,  # 2.8e-11
+    "tli": 5e-10,  # 4.2e-11
+    "rmsea": 6e-10,  # 6.1e-11
     "rmsea_ci_lower": 3e-6,  # 2.2e-7 (fixed.x path model)
     "rmsea_ci_upper": 3e-6,  # 3.0e-7 (fixed.x path model)
-    "srmr": 3e-6,           # 3.2e-7
-    "aic": 1e-7,            # 1.1e-8 (AIC and BIC are about 3000)
-    "bic": 1e-7,            # 1.1e-8
+    "srmr": 3e-6,  # 3.2e-7
+    "aic": 1e-7,  # 1.1e-8 (AIC and BIC are about 3000)
+    "bic": 1e-7,  # 1.1e-8
 }
 
 MODELS = {
@@ -61,20 +61,33 @@ MODELS = {
         speed   =~ x7 + x8 + x9
     """,
 }
-FIT_NAMES = {"chisq": "chisq", "df": "df", "pvalue": "pvalue", "cfi": "cfi", "tli": "tli",
-             "rmsea": "rmsea", "rmsea_ci_lower": "rmsea.ci.lower",
-             "rmsea_ci_upper": "rmsea.ci.upper", "srmr": "srmr", "aic": "aic", "bic": "bic"}
+FIT_NAMES = {
+    "chisq": "chisq",
+    "df": "df",
+    "pvalue": "pvalue",
+    "cfi": "cfi",
+    "tli": "tli",
+    "rmsea": "rmsea",
+    "rmsea_ci_lower": "rmsea.ci.lower",
+    "rmsea_ci_upper": "rmsea.ci.upper",
+    "srmr": "srmr",
+    "aic": "aic",
+    "bic": "bic",
+}
 
 
 def key(frame: pd.DataFrame) -> pd.Series:
     """(lhs, op, rhs) with the two sides of ~~ sorted, since programs list them either way."""
-    sides = [tuple(sorted((lhs, rhs))) if op == "~~" else (lhs, rhs)
-             for lhs, op, rhs in zip(frame["lhs"], frame["op"], frame["rhs"], strict=True)]
+    sides = [
+        tuple(sorted((lhs, rhs))) if op == "~~" else (lhs, rhs)
+        for lhs, op, rhs in zip(frame["lhs"], frame["op"], frame["rhs"], strict=True)
+    ]
     return pd.Series([f"{a} {o} {b}" for (a, b), o in zip(sides, frame["op"], strict=True)])
 
 
 CASES = [(name, "listwise", name) for name in MODELS] + [
-    (name, "fiml", f"fiml_{name}") for name in MODELS  # ~10% of cells blanked, missing = "ml"
+    (name, "fiml", f"fiml_{name}")
+    for name in MODELS  # ~10% of cells blanked, missing = "ml"
 ]
 
 
@@ -139,13 +152,18 @@ MEASUREMENT = """
     y4 ~~ y8
     y6 ~~ y8
 """
-EQUALITY = MEASUREMENT + """
+EQUALITY = (
+    MEASUREMENT
+    + """
     dem60 =~ y1 + a*y2 + b*y3 + c*y4
     dem65 =~ y5 + a*y6 + b*y7 + c*y8
     dem60 ~ ind60
     dem65 ~ ind60 + dem60
 """
-MEDIATION = MEASUREMENT + """
+)
+MEDIATION = (
+    MEASUREMENT
+    + """
     dem60 =~ y1 + y2 + y3 + y4
     dem65 =~ y5 + y6 + y7 + y8
     dem65 ~ c*ind60 + b*dem60
@@ -154,6 +172,7 @@ MEDIATION = MEASUREMENT + """
     total := c + a*b
     ratio := (a*b) / (c + a*b)
 """
+)
 # (syntax, data, missing, se, fixture): lavaan sem() with missing = "ml" for fiml and
 # estimator = "MLR" for se = robust.
 LABEL_CASES = {
@@ -169,8 +188,7 @@ LABEL_CASES = {
 @pytest.mark.parametrize("case", list(LABEL_CASES))
 def test_labels_equality_defined_and_robust_match_lavaan(case):
     syntax, data_name, missing, se = LABEL_CASES[case]
-    result = fit_model(syntax, pd.read_csv(FIXTURES / f"{data_name}.csv"), missing=missing,
-                       se=se)
+    result = fit_model(syntax, pd.read_csv(FIXTURES / f"{data_name}.csv"), missing=missing, se=se)
     ref = pd.read_csv(FIXTURES / f"sem_{case}_estimates.csv")
     ref = ref.assign(rhs=ref["rhs"].fillna(""), label=ref["label"].fillna(""))
     ref = ref.set_index(key(ref))
@@ -224,8 +242,9 @@ def _compare_standardized(result, ref: pd.DataFrame) -> None:
     np.testing.assert_allclose(ours["std_all_se"], ref["se"], atol=STD_SE_TOL)
     np.testing.assert_allclose(ours["std_all_ci_lower"], ref["ci.lower"], atol=STD_CI_TOL)
     np.testing.assert_allclose(ours["std_all_ci_upper"], ref["ci.upper"], atol=STD_CI_TOL)
-    np.testing.assert_allclose(ours["std_all_pvalue"].fillna(-1), ref["pvalue"].fillna(-1),
-                               atol=PVALUE_TOL)
+    np.testing.assert_allclose(
+        ours["std_all_pvalue"].fillna(-1), ref["pvalue"].fillna(-1), atol=PVALUE_TOL
+    )
     # Rows whose standardised value is fixed (latent variances, latent means) have se 0, no z.
     assert list(ours["std_all_z"].isna()) == list(ref["z"].isna())
     z = ref["z"].notna()
@@ -236,16 +255,20 @@ def test_standardized_solution_matches_lavaan(fitted):
     result, _, _, fixture = fitted
     _compare_standardized(result, pd.read_csv(FIXTURES / f"sem_std_{fixture}.csv"))
     columns = list(result.estimates.columns)
-    assert columns[columns.index("std_all"):] == ["std_all", "std_all_se", "std_all_z",
-                                                  "std_all_pvalue", "std_all_ci_lower",
-                                                  "std_all_ci_upper"]
+    assert columns[columns.index("std_all") :] == [
+        "std_all",
+        "std_all_se",
+        "std_all_z",
+        "std_all_pvalue",
+        "std_all_ci_lower",
+        "std_all_ci_upper",
+    ]
 
 
 @pytest.mark.parametrize("case", ["equality_fiml", "defined", "defined_fiml", "defined_fiml_mlr"])
 def test_standardized_defined_and_robust_match_lavaan(case):
     syntax, data_name, missing, se = LABEL_CASES[case]
-    result = fit_model(syntax, pd.read_csv(FIXTURES / f"{data_name}.csv"), missing=missing,
-                       se=se)
+    result = fit_model(syntax, pd.read_csv(FIXTURES / f"{data_name}.csv"), missing=missing, se=se)
     ref = pd.read_csv(FIXTURES / f"sem_std_{case}.csv")
     _compare_standardized(result, ref)
     if case.startswith("defined"):
@@ -265,8 +288,11 @@ def test_observed_regressors_are_fixed_x_as_in_lavaan():
     # lavaan also lists the regressors' fixed (co)variances, with se 0.
     assert set(ref.index) - set(ours.index) == {"x1 ~~ x1", "x1 ~~ x2", "x2 ~~ x2"}
     ref = ref.loc[ours.index]
-    for column, theirs, tol in [("est", "est", EST_TOL), ("se", "se", SE_TOL),
-                                ("std_all", "std.all", STD_TOL)]:
+    for column, theirs, tol in [
+        ("est", "est", EST_TOL),
+        ("se", "se", SE_TOL),
+        ("std_all", "std.all", STD_TOL),
+    ]:
         np.testing.assert_allclose(ours[column], ref[theirs], atol=tol)
     fit = result.fit.iloc[0]
     ref_fit = pd.read_csv(FIXTURES / "sem_fixed_x_fit.csv").set_index("measure")["value"]
@@ -277,8 +303,13 @@ def test_observed_regressors_are_fixed_x_as_in_lavaan():
 
 # --- FIML intercepts and fixed.x against lavaan (make_fiml_intercepts_fixtures.R) ---------
 
-FIML_INTERCEPT_CASES = ["path_fixed_x", "mimic_fixed_x", "path_free_x", "observed_mediator",
-                        "path_free_x_listwise"]
+FIML_INTERCEPT_CASES = [
+    "path_fixed_x",
+    "mimic_fixed_x",
+    "path_free_x",
+    "observed_mediator",
+    "path_free_x_listwise",
+]
 
 
 def _fixture_model(script: str, name: str) -> str:
@@ -293,13 +324,14 @@ def test_fiml_intercepts_and_fixed_x_match_lavaan(case):
     a missing regressor are left out and their moments leave df, npar, logl and the baseline.
     Regressors with declared variances are modelled (lavaan's fixed.x = FALSE), listwise too."""
     syntax = _fixture_model("make_fiml_intercepts_fixtures.R", case.removesuffix("_listwise"))
-    if case.endswith("_listwise"):     # regressors with declared variances: modelled variables
+    if case.endswith("_listwise"):  # regressors with declared variances: modelled variables
         data = pd.read_csv(FIXTURES / "political_democracy.csv")
         result = fit_model(syntax, data, missing="listwise")
     elif case.endswith("fixed_x"):
         data = pd.read_csv(FIXTURES / "fiml_political_democracy.csv")
-        with pytest.warns(RuntimeWarning, match="9 rows with a missing value in the observed "
-                                                "regressors"):
+        with pytest.warns(
+            RuntimeWarning, match="9 rows with a missing value in the observed regressors"
+        ):
             result = fit_model(syntax, data, missing="fiml")
     else:
         data = pd.read_csv(FIXTURES / "fiml_political_democracy.csv")
@@ -310,8 +342,9 @@ def test_fiml_intercepts_and_fixed_x_match_lavaan(case):
     ours = result.estimates.assign(rhs=result.estimates["rhs"].fillna(""))
     ours = ours.set_index(key(ours))
     # lavaan also lists the regressors' fixed (co)variances, with se 0.
-    assert set(ref.index) - set(ours.index) == ({"x1 ~~ x1", "x1 ~~ x2", "x2 ~~ x2"}
-                                                if case.endswith("fixed_x") else set())
+    assert set(ref.index) - set(ours.index) == (
+        {"x1 ~~ x1", "x1 ~~ x2", "x2 ~~ x2"} if case.endswith("fixed_x") else set()
+    )
     ref = ref.loc[ours.index]
     np.testing.assert_allclose(ours["est"], ref["est"], atol=EST_TOL)
     np.testing.assert_allclose(ours["se"].fillna(0.0), ref["se"], atol=SE_TOL)
@@ -330,8 +363,7 @@ def test_intercepts_are_means_when_only_factors_are_regressed():
     q = len(result.model.param_vals)
     shown = result.estimates[(result.estimates["op"] == "~1") & result.estimates["se"].notna()]
     np.testing.assert_array_equal(shown["est"].to_numpy(), result.fiml.means)
-    np.testing.assert_array_equal(shown["se"].to_numpy(),
-                                  np.sqrt(np.diag(result.vcov))[q:])
+    np.testing.assert_array_equal(shown["se"].to_numpy(), np.sqrt(np.diag(result.vcov))[q:])
 
 
 # --- information = "observed" / "expected" against lavaan (make_information_fixtures.R) ---
@@ -368,8 +400,9 @@ def _compare_se(fitted, reference: str) -> int:
     assert len(merged) == len(ref)
     np.testing.assert_allclose(merged["est"], merged["est_lavaan"], atol=INFORMATION_EST_TOL)
     free = merged["se_lavaan"] > 0
-    np.testing.assert_allclose(merged.loc[free, "se"], merged.loc[free, "se_lavaan"],
-                               atol=INFORMATION_SE_TOL)
+    np.testing.assert_allclose(
+        merged.loc[free, "se"], merged.loc[free, "se_lavaan"], atol=INFORMATION_SE_TOL
+    )
     return int(free.sum())
 
 
@@ -384,8 +417,9 @@ def test_fiml_expected_information_matches_lavaan():
 
 def test_listwise_observed_information_matches_lavaan():
     data = pd.read_csv(FIXTURES / "political_democracy.csv")
-    fitted = fit_model(_information_model("pd_model"), data, missing="listwise",
-                       information="observed")
+    fitted = fit_model(
+        _information_model("pd_model"), data, missing="listwise", information="observed"
+    )
     assert _compare_se(fitted, "information_listwise_observed_estimates.csv") > 20
 
 

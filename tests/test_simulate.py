@@ -264,7 +264,9 @@ def test_the_simulator_finds_the_repository_root():
     root = Path(__file__).resolve().parents[1]
     assert root == questionnaire.REPO_ROOT
     assert root / "data" / "codebook.yaml" == questionnaire.DEFAULT_CODEBOOK
-    assert questionnaire.read_codebook() == questionnaire.read_codebook(root / "data" / "codebook.yaml")
+    assert questionnaire.read_codebook() == questionnaire.read_codebook(
+        root / "data" / "codebook.yaml"
+    )
 
 
 def test_make_data_regenerates_the_committed_waves_byte_for_byte(tmp_path):
@@ -276,8 +278,13 @@ def test_make_data_regenerates_the_committed_waves_byte_for_byte(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    dry_run = subprocess.run(["make", "--dry-run", "--no-print-directory", "data"], cwd=root,
-                             capture_output=True, text=True, check=True)
+    dry_run = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", "data"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     command = shlex.split(dry_run.stdout.strip().splitlines()[-1])
     assert Path(command[0]).name == "lcsurvey-simulate" and command[1:] == ["--out", "data/raw"]
     program = str(Path(sys.executable).with_name("lcsurvey-simulate"))
@@ -291,7 +298,9 @@ def test_make_data_regenerates_the_committed_waves_byte_for_byte(tmp_path):
 def test_sav_creation_stamp_is_fixed(tmp_path, codebook):
     df = sim.make_wave("2022-06", 60, 9, codebook)
     writers.write_sav(df, tmp_path / "a.sav", codebook, "2022-06")
-    header = (tmp_path / "a.sav").read_bytes()[writers.SAV_STAMP_OFFSET : writers.SAV_STAMP_OFFSET + 17]
+    header = (tmp_path / "a.sav").read_bytes()[
+        writers.SAV_STAMP_OFFSET : writers.SAV_STAMP_OFFSET + 17
+    ]
     assert header == b"01 Jun 2200:00:00"
 
 

@@ -29,7 +29,9 @@ def load_yaml(path: str | Path) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         row = mark.line + 1 if mark is not None else None
-        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path), row=row) from None
+        raise InputError(
+            f"not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path), row=row
+        ) from None
 
 
 def _field(path: Any) -> str:

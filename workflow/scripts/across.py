@@ -14,10 +14,21 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
     scores = pool({w: pd.read_parquet(p) for w, p in zip(waves, sm.input.scores, strict=True)})
     invariance = pd.read_csv(sm.input.invariance) if sm.input.invariance else None
     items, measurement = measured_items(book, sm.params.syntax)
-    means, changes = means_and_changes(scores, waves, construct_items=items,
-                                       measurement=measurement, invariance=invariance,
-                                       change_waves=waves[-2:], min_cell=sm.params.min_cell)
-    log.info("wave %s: means of %d waves, changes %s -> %s; invariance table: %s", waves[-1],
-             len(waves), *waves[-2:], sm.input.invariance or "none")
+    means, changes = means_and_changes(
+        scores,
+        waves,
+        construct_items=items,
+        measurement=measurement,
+        invariance=invariance,
+        change_waves=waves[-2:],
+        min_cell=sm.params.min_cell,
+    )
+    log.info(
+        "wave %s: means of %d waves, changes %s -> %s; invariance table: %s",
+        waves[-1],
+        len(waves),
+        *waves[-2:],
+        sm.input.invariance or "none",
+    )
     write_csv(means, sm.output.means)
     write_csv(changes, sm.output.changes)

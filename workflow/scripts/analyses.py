@@ -12,11 +12,14 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
     responses = pd.read_parquet(sm.input.responses)
     scores = pd.read_parquet(sm.input.scores)
     write_csv(analyses.motives(scores, book, constructs=sm.params.motives), sm.output.motives)
-    write_csv(analyses.main_motive(responses, book, min_cell=sm.params.min_cell),
-              sm.output.main_motive)
+    write_csv(
+        analyses.main_motive(responses, book, min_cell=sm.params.min_cell), sm.output.main_motive
+    )
     moderation = analyses.moderation(scores, **sm.params.moderation)
     log.info("moderation on %d complete cases", int(moderation.coefficients["n"].iloc[0]))
     write_csv(moderation.coefficients, sm.output.moderation)
     write_csv(moderation.simple_slopes, sm.output.simple_slopes)
-    write_csv(analyses.diversity(responses, scores, outcomes=sm.params.climate,
-                                 **sm.params.diversity), sm.output.diversity)
+    write_csv(
+        analyses.diversity(responses, scores, outcomes=sm.params.climate, **sm.params.diversity),
+        sm.output.diversity,
+    )

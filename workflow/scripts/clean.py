@@ -10,8 +10,9 @@ with script_log(snakemake.log[0], context=f"wave {snakemake.params.wave}") as lo
     book = load_codebook(sm.input.codebook)
     key, key_source = load_key(sm.params.key_file)
     log.info("pseudonym key: %s", key_source)
-    result = clean_file(sm.input.raw, book, wave=sm.params.wave, rules=sm.params.rules, key=key,
-                        **sm.params.reading)
+    result = clean_file(
+        sm.input.raw, book, wave=sm.params.wave, rules=sm.params.rules, key=key, **sm.params.reading
+    )
     log.info("kept %d, quarantined %d", len(result.kept), len(result.quarantine))
     write_parquet(result.kept, sm.output.responses)
     write_parquet(result.quarantine, sm.output.quarantine)

@@ -9,13 +9,28 @@ from lcsurvey.survey.codebook import load_codebook
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821
     book = load_codebook(sm.input.codebook)
-    frames = {wave: pd.read_parquet(path)
-              for wave, path in zip(sm.params.waves, sm.input.responses, strict=True)}
-    table = model_invariance(frames, sm.params.syntax, sm.params.group, model=sm.params.model,
-                             book=book, missing=sm.params.missing,
-                             min_group_size=sm.params.min_group_size,
-                             min_cell=sm.params.min_cell)
+    frames = {
+        wave: pd.read_parquet(path)
+        for wave, path in zip(sm.params.waves, sm.input.responses, strict=True)
+    }
+    table = model_invariance(
+        frames,
+        sm.params.syntax,
+        sm.params.group,
+        model=sm.params.model,
+        book=book,
+        missing=sm.params.missing,
+        min_group_size=sm.params.min_group_size,
+        min_cell=sm.params.min_cell,
+    )
     for row in table.itertuples(index=False):
-        log.info("%s %s: cfi %s, rmsea %s, srmr %s, %s", row.groups, row.level or "-", row.cfi,
-                 row.rmsea, row.srmr, row.decision or row.note or "")
+        log.info(
+            "%s %s: cfi %s, rmsea %s, srmr %s, %s",
+            row.groups,
+            row.level or "-",
+            row.cfi,
+            row.rmsea,
+            row.srmr,
+            row.decision or row.note or "",
+        )
     write_csv(round_significant(table), sm.output.table)

@@ -11,15 +11,26 @@ from lcsurvey.sem.model import bootstrap_estimates, fit_model
 with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: F821
     sm = snakemake  # noqa: F821
     responses = pd.read_parquet(sm.input.responses)
-    fitted = fit_model(sm.params.syntax, responses, name=sm.params.model,
-                       missing=sm.params.missing, se=sm.params.se,
-                       information=sm.params.information)
+    fitted = fit_model(
+        sm.params.syntax,
+        responses,
+        name=sm.params.model,
+        missing=sm.params.missing,
+        se=sm.params.se,
+        information=sm.params.information,
+    )
     log.info("fitted %s on %d rows", sm.params.model, len(fitted.data))
-    intervals, summary = bootstrap_estimates(fitted, sm.params.bootstrap, sm.params.seed,
-                                             workers=sm.threads)
+    intervals, summary = bootstrap_estimates(
+        fitted, sm.params.bootstrap, sm.params.seed, workers=sm.threads
+    )
     row = summary.iloc[0]
-    log.info("bootstrap (%s): %d of %d draws converged, %d failed", row["method"],
-             row["draws_ok"], row["draws_requested"], row["draws_failed"])
+    log.info(
+        "bootstrap (%s): %d of %d draws converged, %d failed",
+        row["method"],
+        row["draws_ok"],
+        row["draws_requested"],
+        row["draws_failed"],
+    )
     write_csv(fitted.estimates, sm.output.estimates)
     write_csv(fitted.fit, sm.output.fit)
     write_csv(intervals, sm.output.intervals)

@@ -8,9 +8,14 @@ from lcsurvey.study.waves import panel_model
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821
     scores = pd.read_parquet(sm.input.scores)
-    estimates, fit = panel_model(scores, list(sm.params.waves), cause=sm.params.cause,
-                                 effect=sm.params.effect, missing=sm.params.missing,
-                                 min_cell=sm.params.min_cell)
+    estimates, fit = panel_model(
+        scores,
+        list(sm.params.waves),
+        cause=sm.params.cause,
+        effect=sm.params.effect,
+        missing=sm.params.missing,
+        min_cell=sm.params.min_cell,
+    )
     log.info("%s -> %s: %d pairs of waves fitted", sm.params.cause, sm.params.effect, len(fit))
     write_csv(estimates, sm.output.estimates)
     write_csv(fit, sm.output.fit)

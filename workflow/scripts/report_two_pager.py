@@ -21,7 +21,18 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         "effects": list(sm.params.effects),
     }
     log.info("papermill %s -> %s with %s", sm.input.notebook, sm.output.notebook, parameters)
-    times = render_report(sm.input.notebook, sm.output.notebook, sm.output.html, sm.output.pdf,
-                          parameters, cwd=os.getcwd())  # fmt: skip
-    log.info("wrote %s, %s and %s (%s)", sm.output.notebook, sm.output.html, sm.output.pdf,
-             ", ".join(f"{step} {seconds:.1f} s" for step, seconds in times.items()))  # fmt: skip
+    times = render_report(
+        sm.input.notebook,
+        sm.output.notebook,
+        sm.output.html,
+        sm.output.pdf,
+        parameters,
+        cwd=os.getcwd(),
+    )
+    log.info(
+        "wrote %s, %s and %s (%s)",
+        sm.output.notebook,
+        sm.output.html,
+        sm.output.pdf,
+        ", ".join(f"{step} {seconds:.1f} s" for step, seconds in times.items()),
+    )

@@ -1,2 +1,1 @@
-"""Glue between the Snakemake rules and the package: logging, clean exits, writing tables.
-"""
+"""Glue between the Snakemake rules and the package: logging, clean exits, writing tables."""

@@ -25,8 +25,9 @@ log.propagate = False  # the rule log gets each record once; the terminal only t
 
 
 @contextlib.contextmanager
-def script_log(log_path: str | os.PathLike | None,
-               context: str | None = None) -> Iterator[logging.Logger]:
+def script_log(
+    log_path: str | os.PathLike | None, context: str | None = None
+) -> Iterator[logging.Logger]:
     """Send log records and stderr to the rule's log; on InputError print it and exit 1.
 
     The message goes to both the log file and the terminal, without a traceback: it is meant
@@ -71,8 +72,10 @@ def _atomic(path: str | os.PathLike, write) -> None:
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
-    _atomic(path, lambda tmp: frame.to_csv(tmp, index=False, float_format=FLOAT_FORMAT,
-                                           lineterminator="\n"))
+    _atomic(
+        path,
+        lambda tmp: frame.to_csv(tmp, index=False, float_format=FLOAT_FORMAT, lineterminator="\n"),
+    )
 
 
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -95,6 +98,6 @@ def round_significant(frame: pd.DataFrame, digits: int = 8) -> pd.DataFrame:
         finite = np.isfinite(x) & (x != 0)
         scale = np.zeros_like(x)
         scale[finite] = digits - 1 - np.floor(np.log10(np.abs(x[finite])))
-        factor = 10.0 ** scale
+        factor = 10.0**scale
         out[column] = np.where(finite, np.round(x * factor) / factor, x)
     return out

@@ -90,8 +90,15 @@ def _wrap(label: str, width: int) -> str:
     return "\n".join(textwrap.wrap(label, width)) or label
 
 
-def _dot_whisker(rows: list[dict[str, Any]], lang: str, width: float, midline: float,
-                 xlim: tuple[float, float], xticks: list[float], xticklabels: list[str]):  # fmt: skip
+def _dot_whisker(
+    rows: list[dict[str, Any]],
+    lang: str,
+    width: float,
+    midline: float,
+    xlim: tuple[float, float],
+    xticks: list[float],
+    xticklabels: list[str],
+):
     """Rows of label-above-whisker: each row has label, lo, mean, hi, marker, face, note.
 
     The label sits above its whisker at full width, the value (and verdict) right of the plot,
@@ -112,18 +119,44 @@ def _dot_whisker(rows: list[dict[str, Any]], lang: str, width: float, midline: f
         data = pd.DataFrame(rows)
         data["y"] = [len(rows) - i - 0.72 for i in range(len(rows))]
         data["kind"] = [f"{r['marker']}{r['face']}" for r in rows]  # one marker per meaning
-        ax.hlines(data["y"], data["lo"], data["hi"], color=INK, linewidth=1.3, zorder=2,
-                  capstyle="butt")  # fmt: skip
+        ax.hlines(
+            data["y"], data["lo"], data["hi"], color=INK, linewidth=1.3, zorder=2, capstyle="butt"
+        )
         for _kind, group in data.groupby("kind", sort=False):  # filled and hollow markers
-            sns.scatterplot(data=group, x="mean", y="y", marker=group["marker"].iloc[0], s=34,
-                            color=group["face"].iloc[0], edgecolor=INK, linewidth=0.9,
-                            zorder=3, legend=False, ax=ax)  # fmt: skip
+            sns.scatterplot(
+                data=group,
+                x="mean",
+                y="y",
+                marker=group["marker"].iloc[0],
+                s=34,
+                color=group["face"].iloc[0],
+                edgecolor=INK,
+                linewidth=0.9,
+                zorder=3,
+                legend=False,
+                ax=ax,
+            )
         for row in data.itertuples():
-            ax.text(0, row.y + 0.19, row.label, transform=ax.get_yaxis_transform(), ha="left",
-                    va="bottom", fontsize=8.5, zorder=4,
-                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.4})  # fmt: skip
-            ax.text(1.04, row.y, row.note, transform=ax.get_yaxis_transform(), ha="left",
-                    va="center", fontsize=8.5)  # fmt: skip
+            ax.text(
+                0,
+                row.y + 0.19,
+                row.label,
+                transform=ax.get_yaxis_transform(),
+                ha="left",
+                va="bottom",
+                fontsize=8.5,
+                zorder=4,
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.4},
+            )
+            ax.text(
+                1.04,
+                row.y,
+                row.note,
+                transform=ax.get_yaxis_transform(),
+                ha="left",
+                va="center",
+                fontsize=8.5,
+            )
         ax.set_xlabel("")
         ax.set_ylabel("")
         ax.set_yticks([])
@@ -141,15 +174,27 @@ def motives_figure(tests: pd.DataFrame, codebook: Codebook, lang: str, width: fl
     """Dot-and-whisker of the motives against the midpoint; marker and a word per verdict."""
     low, high = tests["scale_min"].min(), tests["scale_max"].max()
     rows = [
-        {"label": construct_label(codebook, r.construct, lang), "lo": r.ci_lower, "hi": r.ci_upper,
-         "mean": r.mean, "marker": VERDICT_MARKERS[r.verdict][0],
-         "face": VERDICT_MARKERS[r.verdict][1],
-         "note": f"{fmt_number(r.mean, lang)}  {text(lang, 'verdict_' + r.verdict)}"}
+        {
+            "label": construct_label(codebook, r.construct, lang),
+            "lo": r.ci_lower,
+            "hi": r.ci_upper,
+            "mean": r.mean,
+            "marker": VERDICT_MARKERS[r.verdict][0],
+            "face": VERDICT_MARKERS[r.verdict][1],
+            "note": f"{fmt_number(r.mean, lang)}  {text(lang, 'verdict_' + r.verdict)}",
+        }
         for r in tests.itertuples()
-    ]  # fmt: skip
+    ]
     ticks = list(np.arange(low, high + 1))
-    return _dot_whisker(rows, lang, width, float(tests["midpoint"].iloc[0]),
-                        (low - 0.1, high + 0.1), ticks, [fmt_int(t) for t in ticks])  # fmt: skip
+    return _dot_whisker(
+        rows,
+        lang,
+        width,
+        float(tests["midpoint"].iloc[0]),
+        (low - 0.1, high + 0.1),
+        ticks,
+        [fmt_int(t) for t in ticks],
+    )
 
 
 def climate_figure(table: pd.DataFrame, codebook: Codebook, lang: str, width: float = 3.40):
@@ -166,12 +211,17 @@ def climate_figure(table: pd.DataFrame, codebook: Codebook, lang: str, width: fl
         label = construct_label(codebook, r.construct, lang)
         if negative:
             label += f" ({text(lang, 'lower_is_better')})"
-        rows.append({
-            "label": label, "lo": (r.ci_lower - r.scale_min) / span,
-            "hi": (r.ci_upper - r.scale_min) / span, "mean": (r.mean - r.scale_min) / span,
-            "marker": "s" if negative else "o", "face": "white" if negative else ACCENT,
-            "note": f"{fmt_number(r.mean, lang)} ({fmt_int(r.scale_min)}–{fmt_int(r.scale_max)})",
-        })  # fmt: skip
+        rows.append(
+            {
+                "label": label,
+                "lo": (r.ci_lower - r.scale_min) / span,
+                "hi": (r.ci_upper - r.scale_min) / span,
+                "mean": (r.mean - r.scale_min) / span,
+                "marker": "s" if negative else "o",
+                "face": "white" if negative else ACCENT,
+                "note": f"{fmt_number(r.mean, lang)} ({fmt_int(r.scale_min)}–{fmt_int(r.scale_max)})",
+            }
+        )
     labels = [text(lang, k) for k in ("scale_low", "scale_mid", "scale_high")]
     return _dot_whisker(rows, lang, width, 0.5, (-0.03, 1.03), [0, 0.5, 1], labels)
 
@@ -223,13 +273,27 @@ def path_figure(paths: pd.DataFrame, lang: str, width: float = 3.40, height: flo
         for factor, (x, y) in layout.items():
             w, h, wrap = box(factor)
             outcome = factor == "transfer"
-            ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h,
-                                        boxstyle="round,pad=0,rounding_size=0.05",
-                                        facecolor=ACCENT if outcome else "white", edgecolor=INK,
-                                        linewidth=0.9))  # fmt: skip
-            ax.text(x, y, _wrap(factor_words(factor, lang)["box"], wrap), ha="center",
-                    va="center", color="white" if outcome else INK,
-                    fontweight="bold" if outcome else "normal", linespacing=1.1)  # fmt: skip
+            ax.add_patch(
+                FancyBboxPatch(
+                    (x - w / 2, y - h / 2),
+                    w,
+                    h,
+                    boxstyle="round,pad=0,rounding_size=0.05",
+                    facecolor=ACCENT if outcome else "white",
+                    edgecolor=INK,
+                    linewidth=0.9,
+                )
+            )
+            ax.text(
+                x,
+                y,
+                _wrap(factor_words(factor, lang)["box"], wrap),
+                ha="center",
+                va="center",
+                color="white" if outcome else INK,
+                fontweight="bold" if outcome else "normal",
+                linespacing=1.1,
+            )
 
         for row in paths.itertuples():
             if row.rhs not in layout or row.lhs not in layout:
@@ -238,9 +302,15 @@ def path_figure(paths: pd.DataFrame, lang: str, width: float = 3.40, height: flo
             w1, h1, _ = box(row.rhs)
             w2, h2, _ = box(row.lhs)
             label = fmt_number(row.std_all, lang) + (row.stars if row.significant else " n.s.")
-            style = dict(arrowstyle="-|>", mutation_scale=9, color=INK, linewidth=1.0,
-                         linestyle="-" if row.significant else (0, (1.5, 1.5)),
-                         shrinkA=0, shrinkB=0)  # fmt: skip
+            style = dict(
+                arrowstyle="-|>",
+                mutation_scale=9,
+                color=INK,
+                linewidth=1.0,
+                linestyle="-" if row.significant else (0, (1.5, 1.5)),
+                shrinkA=0,
+                shrinkB=0,
+            )
             same_column = abs(x1 - x2) < 1e-9
             adjacent = same_column and not any(
                 abs(x - x1) < 1e-9 and min(y1, y2) < y < max(y1, y2) for x, y in layout.values()
@@ -252,8 +322,9 @@ def path_figure(paths: pd.DataFrame, lang: str, width: float = 3.40, height: flo
             elif same_column:  # skipping a step: an arc on the right of the chain
                 start, end = (x1 + w1 / 2, y1), (x2 + w2 / 2, y2)
                 rad = -0.45 if y1 > y2 else 0.45
-                ax.add_patch(FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={rad}",
-                                             **style))  # fmt: skip
+                ax.add_patch(
+                    FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={rad}", **style)
+                )
                 dx, dy = end[0] - start[0], end[1] - start[1]
                 apex_x = (start[0] + end[0]) / 2 + 0.5 * rad * dy
                 apex_y = (start[1] + end[1]) / 2 - 0.5 * rad * dx
@@ -261,8 +332,11 @@ def path_figure(paths: pd.DataFrame, lang: str, width: float = 3.40, height: flo
             else:  # a side input: from the bottom of its box to the side of the outcome
                 start = (x1, y1 - h1 / 2)
                 end = (x2 + w2 / 2, y2) if x1 > x2 else (x2 - w2 / 2, y2)
-                ax.add_patch(FancyArrowPatch(start, end, connectionstyle="angle,angleA=-90,"
-                                             "angleB=180,rad=0", **style))  # fmt: skip
+                ax.add_patch(
+                    FancyArrowPatch(
+                        start, end, connectionstyle="angle,angleA=-90,angleB=180,rad=0", **style
+                    )
+                )
                 ax.text(x1 + 0.08, (start[1] + end[1]) / 2, label, ha="left", va="center")
         return fig
 
@@ -276,8 +350,14 @@ def _dashes(style) -> str | tuple[float, ...]:
     return "" if style == "-" else tuple(style[1])
 
 
-def moderation_figure(slopes: pd.DataFrame, codebook: Codebook, lang: str,
-                      moderation: dict[str, str], width: float = 3.40, height: float = 1.10):  # fmt: skip
+def moderation_figure(
+    slopes: pd.DataFrame,
+    codebook: Codebook,
+    lang: str,
+    moderation: dict[str, str],
+    width: float = 3.40,
+    height: float = 1.10,
+):
     """Simple slopes: the predicted outcome against the predictor at -1, 0 and +1 SD of the
     moderator (config roles.moderation: knowledge use, perceived learning, home support), over
     the mean ± 1.5 SD of the predictor within its scale range."""
@@ -291,18 +371,35 @@ def moderation_figure(slopes: pd.DataFrame, codebook: Codebook, lang: str,
     with matplotlib.rc_context(FIGURE_RC):
         fig = _new_figure(width, height)
         ax = fig.add_axes((0.42 / width, 0.32 / height, 1.58 / width, (height - 0.38) / height))
-        lines = pd.DataFrame([
-            {"level": text(lang, f"moderation_level_{int(row.moderator_level)}"),
-             "key": float(row.moderator_level), "x": value,
-             "y": row.intercept + row.slope * (value - centre)}
-            for row in slopes.itertuples() for value in x
-        ])  # fmt: skip
-        styles = {level: SLOPE_STYLES.get(key, ("-", INK))
-                  for level, key in zip(lines["level"], lines["key"], strict=True)}  # fmt: skip
-        sns.lineplot(data=lines, x="x", y="y", hue="level", style="level", sort=False,
-                     palette={level: colour for level, (_, colour) in styles.items()},
-                     dashes={level: _dashes(style) for level, (style, _) in styles.items()},
-                     linewidth=1.6, estimator=None, ax=ax)  # fmt: skip
+        lines = pd.DataFrame(
+            [
+                {
+                    "level": text(lang, f"moderation_level_{int(row.moderator_level)}"),
+                    "key": float(row.moderator_level),
+                    "x": value,
+                    "y": row.intercept + row.slope * (value - centre),
+                }
+                for row in slopes.itertuples()
+                for value in x
+            ]
+        )
+        styles = {
+            level: SLOPE_STYLES.get(key, ("-", INK))
+            for level, key in zip(lines["level"], lines["key"], strict=True)
+        }
+        sns.lineplot(
+            data=lines,
+            x="x",
+            y="y",
+            hue="level",
+            style="level",
+            sort=False,
+            palette={level: colour for level, (_, colour) in styles.items()},
+            dashes={level: _dashes(style) for level, (style, _) in styles.items()},
+            linewidth=1.6,
+            estimator=None,
+            ax=ax,
+        )
         ax.get_legend().remove()
         ax.set_xlim(x_low, x_high)
         ax.set_ylim(y_low, y_high)
@@ -315,8 +412,15 @@ def moderation_figure(slopes: pd.DataFrame, codebook: Codebook, lang: str,
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
         handles, labels = ax.get_legend_handles_labels()
-        fig.legend(handles[::-1], labels[::-1], loc="center left", frameon=False,
-                   bbox_to_anchor=(2.12 / width, 0.55), handlelength=2.4, fontsize=8,
-                   labelspacing=0.3, borderaxespad=0)  # fmt: skip
+        fig.legend(
+            handles[::-1],
+            labels[::-1],
+            loc="center left",
+            frameon=False,
+            bbox_to_anchor=(2.12 / width, 0.55),
+            handlelength=2.4,
+            fontsize=8,
+            labelspacing=0.3,
+            borderaxespad=0,
+        )
         return fig
-

@@ -60,8 +60,15 @@ def construct_scores(
         if construct not in scores.columns:
             continue
         low, high = construct_range(codebook, construct)
-        rows.append({"construct": construct, **mean_ci(scores[construct]),
-                     "scale_min": low, "scale_max": high, "midpoint": (low + high) / 2})  # fmt: skip
+        rows.append(
+            {
+                "construct": construct,
+                **mean_ci(scores[construct]),
+                "scale_min": low,
+                "scale_max": high,
+                "midpoint": (low + high) / 2,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -77,8 +84,10 @@ def motive_results(inputs: ReportInputs) -> pd.DataFrame:
     table = table[table["construct"].isin(inputs.codebook.constructs)].copy()
     unknown = sorted(set(table["verdict"]) - set(VERDICT_KEYS))
     if unknown:
-        raise InputError(f"the motives table has unknown verdicts {unknown}",
-                         expected=f"one of {list(VERDICT_KEYS)}")  # fmt: skip
+        raise InputError(
+            f"the motives table has unknown verdicts {unknown}",
+            expected=f"one of {list(VERDICT_KEYS)}",
+        )
     table["verdict"] = table["verdict"].map(VERDICT_KEYS)
     return table.reset_index(drop=True)
 
@@ -126,8 +135,9 @@ def flow_summary(flow: pd.DataFrame) -> dict[str, Any]:
     return {
         "raw": int(flow["n_before"].iloc[0]),
         "kept": int(flow["n_after"].iloc[-1]),
-        "removed": [(str(row.step), int(row.n_removed)) for row in flow.itertuples()
-                    if row.n_removed > 0],  # fmt: skip
+        "removed": [
+            (str(row.step), int(row.n_removed)) for row in flow.itertuples() if row.n_removed > 0
+        ],
     }
 
 
@@ -180,10 +190,10 @@ def fit_summary(fit: pd.DataFrame | None) -> dict[str, Any] | None:
     return row
 
 
-
-
-CI_METHODS = (("bca", "bca_ci_lower", "bca_ci_upper"), ("percentile", "boot_ci_lower",
-              "boot_ci_upper"))  # fmt: skip
+CI_METHODS = (
+    ("bca", "bca_ci_lower", "bca_ci_upper"),
+    ("percentile", "boot_ci_lower", "boot_ci_upper"),
+)
 
 
 def defined_effects(inputs: ReportInputs) -> pd.DataFrame:
@@ -194,8 +204,7 @@ def defined_effects(inputs: ReportInputs) -> pd.DataFrame:
     percentile interval, else the delta-method interval of estimates.csv (method: bca,
     percentile or delta). significant: the CI excludes 0.
     """
-    columns = ["name", "est", "ci_lower", "ci_upper", "method", "pvalue", "std_all",
-               "significant"]  # fmt: skip
+    columns = ["name", "est", "ci_lower", "ci_upper", "method", "pvalue", "std_all", "significant"]
     rows = []
     estimates, intervals = inputs.estimates, inputs.intervals
     if estimates is None:
@@ -209,13 +218,24 @@ def defined_effects(inputs: ReportInputs) -> pd.DataFrame:
         if intervals is not None:
             boot = intervals[(intervals["op"] == ":=") & (intervals["lhs"] == name)]
             for key, low_col, high_col in CI_METHODS:
-                if not boot.empty and np.isfinite(boot.iloc[0][[low_col, high_col]].astype(float)).all():
+                if (
+                    not boot.empty
+                    and np.isfinite(boot.iloc[0][[low_col, high_col]].astype(float)).all()
+                ):
                     lower, upper, method = boot.iloc[0][low_col], boot.iloc[0][high_col], key
                     break
-        rows.append({"name": name, "est": float(row["est"]), "ci_lower": float(lower),
-                     "ci_upper": float(upper), "method": method, "pvalue": row.get("pvalue"),
-                     "std_all": row.get("std_all"),
-                     "significant": bool(lower > 0 or upper < 0)})  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "est": float(row["est"]),
+                "ci_lower": float(lower),
+                "ci_upper": float(upper),
+                "method": method,
+                "pvalue": row.get("pvalue"),
+                "std_all": row.get("std_all"),
+                "significant": bool(lower > 0 or upper < 0),
+            }
+        )
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -234,8 +254,17 @@ def diversity_results(inputs: ReportInputs) -> pd.DataFrame:
     significant with the same sign (or the check is absent), "unclear" when they disagree,
     "none" when neither does.
     """
-    columns = ["outcome", "est", "ci_lower", "ci_upper", "pvalue", "n", "n_clusters",
-               "p_check", "verdict"]  # fmt: skip
+    columns = [
+        "outcome",
+        "est",
+        "ci_lower",
+        "ci_upper",
+        "pvalue",
+        "n",
+        "n_clusters",
+        "p_check",
+        "verdict",
+    ]
     table = inputs.diversity
     if table is None or table.empty:
         return pd.DataFrame(columns=columns)
@@ -259,14 +288,20 @@ def diversity_results(inputs: ReportInputs) -> pd.DataFrame:
             verdict = "higher" if main["est"] > 0 else "lower"
         else:
             verdict = "none"
-        rows.append({"outcome": outcome, "est": main["est"], "ci_lower": main["ci_lower"],
-                     "ci_upper": main["ci_upper"], "pvalue": main["pvalue"], "n": main["n"],
-                     "n_clusters": main["n_clusters"],
-                     "p_check": np.nan if check is None else check["pvalue"],
-                     "verdict": verdict})  # fmt: skip
+        rows.append(
+            {
+                "outcome": outcome,
+                "est": main["est"],
+                "ci_lower": main["ci_lower"],
+                "ci_upper": main["ci_upper"],
+                "pvalue": main["pvalue"],
+                "n": main["n"],
+                "n_clusters": main["n_clusters"],
+                "p_check": np.nan if check is None else check["pvalue"],
+                "verdict": verdict,
+            }
+        )
     return pd.DataFrame(rows, columns=columns)
-
-
 
 
 COMPARABLE_KEYS = ("yes", "partly (metric)", "no", "not tested")
@@ -298,24 +333,40 @@ def crosswave_results(inputs: ReportInputs) -> dict[str, Any] | None:
     means = inputs.means.assign(wave=inputs.means["wave"].astype(str))
     means = means[means["wave"].isin(waves) & means["construct"].isin(across)]
     hidden_means = _suppressed(means, ["n"], inputs.min_cell)
-    changes = inputs.changes.assign(wave_from=inputs.changes["wave_from"].astype(str),
-                                    wave_to=inputs.changes["wave_to"].astype(str))  # fmt: skip
-    changes = changes[(changes["wave_from"] == frm) & (changes["wave_to"] == to)
-                      & changes["construct"].isin(across)]  # fmt: skip
+    changes = inputs.changes.assign(
+        wave_from=inputs.changes["wave_from"].astype(str),
+        wave_to=inputs.changes["wave_to"].astype(str),
+    )
+    changes = changes[
+        (changes["wave_from"] == frm)
+        & (changes["wave_to"] == to)
+        & changes["construct"].isin(across)
+    ]
     hidden_changes = _suppressed(changes, ["n_from", "n_to"], inputs.min_cell)
     order = {c: i for i, c in enumerate(across)}
-    suppressed = sorted(set(means.loc[hidden_means, "construct"])
-                        | set(changes.loc[hidden_changes, "construct"]), key=order.get)  # fmt: skip
+    suppressed = sorted(
+        set(means.loc[hidden_means, "construct"]) | set(changes.loc[hidden_changes, "construct"]),
+        key=order.get,
+    )
     means = means[~hidden_means]
     changes = changes[~hidden_changes & ~changes["construct"].isin(suppressed)].copy()
-    changes["comparable"] = [c if c in COMPARABLE_KEYS else "not tested"
-                             for c in changes["comparable"].fillna("not tested").astype(str)]  # fmt: skip
+    changes["comparable"] = [
+        c if c in COMPARABLE_KEYS else "not tested"
+        for c in changes["comparable"].fillna("not tested").astype(str)
+    ]
     changes["significant"] = changes["pvalue"] < SIGNIFICANCE
     changes = changes.sort_values("construct", key=lambda c: c.map(order)).reset_index(drop=True)
     if changes.empty:
         return None
-    return {"from": frm, "to": to, "waves": waves, "means": means, "changes": changes,
-            "suppressed": suppressed, "invariance": invariance_summary(inputs.invariance)}  # fmt: skip
+    return {
+        "from": frm,
+        "to": to,
+        "waves": waves,
+        "means": means,
+        "changes": changes,
+        "suppressed": suppressed,
+        "invariance": invariance_summary(inputs.invariance),
+    }
 
 
 def invariance_summary(table: pd.DataFrame | None) -> dict[str, Any] | None:
@@ -325,8 +376,11 @@ def invariance_summary(table: pd.DataFrame | None) -> dict[str, Any] | None:
     if table is None or table.empty:
         return None
     rows = {str(r["level"]): r for _, r in table.iterrows()}
-    decision = {level: str(r["decision"]) for level, r in rows.items()
-                if isinstance(r["decision"], str) and r["decision"]}  # fmt: skip
+    decision = {
+        level: str(r["decision"])
+        for level, r in rows.items()
+        if isinstance(r["decision"], str) and r["decision"]
+    }
     if decision.get("metric") == "holds" and decision.get("scalar") == "holds":
         level, row = "scalar", rows["scalar"]
     elif decision.get("metric") == "holds" and "scalar" in decision:
@@ -335,8 +389,12 @@ def invariance_summary(table: pd.DataFrame | None) -> dict[str, Any] | None:
         level, row = "none", rows["metric"]
     else:
         return None
-    return {"level": level, "delta_cfi": row["delta_cfi"], "delta_rmsea": row["delta_rmsea"],
-            "rule": row.get("rule", "")}  # fmt: skip
+    return {
+        "level": level,
+        "delta_cfi": row["delta_cfi"],
+        "delta_rmsea": row["delta_rmsea"],
+        "rule": row.get("rule", ""),
+    }
 
 
 def main_motive_table(inputs: ReportInputs, lang: str) -> pd.DataFrame | None:
@@ -355,12 +413,12 @@ def main_motive_table(inputs: ReportInputs, lang: str) -> pd.DataFrame | None:
 
     table = table.copy()
     table["merged"] = table["merged"].astype(str).str.lower().isin(["true", "1"])
-    table["label"] = [text(lang, "merged") if merged else label(code)
-                      for code, merged in zip(table["category"], table["merged"], strict=True)]  # fmt: skip
+    table["label"] = [
+        text(lang, "merged") if merged else label(code)
+        for code, merged in zip(table["category"], table["merged"], strict=True)
+    ]
     table["members"] = [
-        ", ".join(label(code) for code in str(members).split(";") if code.strip())
-        if merged else ""
+        ", ".join(label(code) for code in str(members).split(";") if code.strip()) if merged else ""
         for members, merged in zip(table["members"].fillna(""), table["merged"], strict=True)
-    ]  # fmt: skip
+    ]
     return table
-

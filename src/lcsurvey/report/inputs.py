@@ -82,35 +82,132 @@ class ReportInputs:
 REQUIRED_COLUMNS = {
     "flow": ["step", "n_before", "n_removed", "n_after"],
     "responses": ["rid"],
-    "reliability": ["construct", "n_items", "n", "alpha", "alpha_ci_lower", "alpha_ci_upper",
-                    "omega_total"],
+    "reliability": [
+        "construct",
+        "n_items",
+        "n",
+        "alpha",
+        "alpha_ci_lower",
+        "alpha_ci_upper",
+        "omega_total",
+    ],
     "items": ["item", "construct", "n", "mean", "sd"],
     "scores": ["rid"],
     "cfa_fit": ["model", "ntotal", "chisq", "df", "cfi", "tli", "rmsea", "srmr"],
     "estimates": ["lhs", "op", "rhs", "est", "pvalue", "ci_lower", "ci_upper", "std_all"],
-    "fit": ["ntotal", "estimator", "missing", "chisq", "df", "cfi", "tli", "rmsea",
-            "rmsea_ci_lower", "rmsea_ci_upper", "srmr"],
-    "motives": ["construct", "n", "mean", "ci_lower", "ci_upper", "scale_min", "scale_max",
-                "midpoint", "t", "df", "p_holm", "verdict"],
+    "fit": [
+        "ntotal",
+        "estimator",
+        "missing",
+        "chisq",
+        "df",
+        "cfi",
+        "tli",
+        "rmsea",
+        "rmsea_ci_lower",
+        "rmsea_ci_upper",
+        "srmr",
+    ],
+    "motives": [
+        "construct",
+        "n",
+        "mean",
+        "ci_lower",
+        "ci_upper",
+        "scale_min",
+        "scale_max",
+        "midpoint",
+        "t",
+        "df",
+        "p_holm",
+        "verdict",
+    ],
     "main_motive": ["category", "n", "share", "ci_lower", "ci_upper", "merged", "members"],
     "moderation": ["term", "est", "se", "pvalue", "ci_lower", "ci_upper", "n"],
-    "simple_slopes": ["moderator_level", "moderator_value", "slope", "se", "pvalue", "intercept",
-                      "predictor_mean", "predictor_sd"],
-    "intervals": ["lhs", "op", "rhs", "est", "ci_lower", "ci_upper", "boot_ci_lower",
-                  "boot_ci_upper", "bca_ci_lower", "bca_ci_upper"],
-    "diversity": ["outcome", "term", "est", "se", "pvalue", "ci_lower", "ci_upper", "n",
-                  "n_clusters", "method"],
+    "simple_slopes": [
+        "moderator_level",
+        "moderator_value",
+        "slope",
+        "se",
+        "pvalue",
+        "intercept",
+        "predictor_mean",
+        "predictor_sd",
+    ],
+    "intervals": [
+        "lhs",
+        "op",
+        "rhs",
+        "est",
+        "ci_lower",
+        "ci_upper",
+        "boot_ci_lower",
+        "boot_ci_upper",
+        "bca_ci_lower",
+        "bca_ci_upper",
+    ],
+    "diversity": [
+        "outcome",
+        "term",
+        "est",
+        "se",
+        "pvalue",
+        "ci_lower",
+        "ci_upper",
+        "n",
+        "n_clusters",
+        "method",
+    ],
     "means": ["construct", "wave", "n", "mean", "sd", "se", "ci_lower", "ci_upper"],
-    "changes": ["construct", "wave_from", "wave_to", "n_from", "n_to", "diff", "se", "ci_lower",
-                "ci_upper", "pvalue", "test", "comparable"],
-    "invariance": ["groups", "group_values", "level", "ntotal", "npar", "chisq", "df", "pvalue",
-                   "cfi", "tli", "rmsea", "rmsea_ci_lower", "rmsea_ci_upper", "srmr", "aic", "bic",
-                   "delta_cfi", "delta_rmsea", "delta_srmr", "decision", "rule"],
+    "changes": [
+        "construct",
+        "wave_from",
+        "wave_to",
+        "n_from",
+        "n_to",
+        "diff",
+        "se",
+        "ci_lower",
+        "ci_upper",
+        "pvalue",
+        "test",
+        "comparable",
+    ],
+    "invariance": [
+        "groups",
+        "group_values",
+        "level",
+        "ntotal",
+        "npar",
+        "chisq",
+        "df",
+        "pvalue",
+        "cfi",
+        "tli",
+        "rmsea",
+        "rmsea_ci_lower",
+        "rmsea_ci_upper",
+        "srmr",
+        "aic",
+        "bic",
+        "delta_cfi",
+        "delta_rmsea",
+        "delta_srmr",
+        "decision",
+        "rule",
+    ],
     "power": ["effect", "n", "power", "replications"],
-}  # fmt: skip
+}
 # Tables a report can do without (a section is then left out); the others must be there.
-OPTIONAL_TABLES = ("cfa_fit", "estimates", "fit", "moderation", "simple_slopes", "intervals",
-                   "diversity")  # fmt: skip
+OPTIONAL_TABLES = (
+    "cfa_fit",
+    "estimates",
+    "fit",
+    "moderation",
+    "simple_slopes",
+    "intervals",
+    "diversity",
+)
 ACROSS_TABLES = ("means", "changes", "invariance")
 
 
@@ -206,18 +303,33 @@ def load_inputs(
     if "codebook" not in paths:
         raise InputError("the report's inputs name no codebook", expected="an input 'codebook'")
     tables = {
-        name: read_table(paths.get(INPUT_NAMES.get(name, name)), name,
-                         optional=name in OPTIONAL_TABLES)
-        for name in ("flow", "responses", "reliability", "items", "scores", "cfa_fit",
-                     "estimates", "fit", "motives", "main_motive", "moderation",
-                     "simple_slopes", "intervals", "diversity")
-    }  # fmt: skip
-    default_roles, default_effects = config_defaults() if roles is None or effects is None else ({}, ())
+        name: read_table(
+            paths.get(INPUT_NAMES.get(name, name)), name, optional=name in OPTIONAL_TABLES
+        )
+        for name in (
+            "flow",
+            "responses",
+            "reliability",
+            "items",
+            "scores",
+            "cfa_fit",
+            "estimates",
+            "fit",
+            "motives",
+            "main_motive",
+            "moderation",
+            "simple_slopes",
+            "intervals",
+            "diversity",
+        )
+    }
+    default_roles, default_effects = (
+        config_defaults() if roles is None or effects is None else ({}, ())
+    )
     earlier = [str(w) for w in (waves or [])]
     earlier = earlier[: earlier.index(str(wave)) + 1] if str(wave) in earlier else [str(wave)]
     if len(earlier) > 1:
-        tables |= {name: read_table(paths.get(name), name, optional=True)
-                   for name in ACROSS_TABLES}  # fmt: skip
+        tables |= {name: read_table(paths.get(name), name, optional=True) for name in ACROSS_TABLES}
     if "power" in paths:
         tables["power"] = read_table(paths["power"], "power", optional=True)
     return ReportInputs(

@@ -31,22 +31,39 @@ def notebook_parameters(config_path: str | Path, wave: str | None, lang: str) ->
     waves = [str(w) for w in config["waves"]]
     wave = wave or waves[-1]
     if wave not in waves:
-        raise InputError(f"wave {wave!r} is not configured", file=str(config_path),
-                         expected=f"one of {waves}")  # fmt: skip
+        raise InputError(
+            f"wave {wave!r} is not configured", file=str(config_path), expected=f"one of {waves}"
+        )
     report = config["report"]
     if lang not in report["languages"]:
-        raise InputError(f"language {lang!r} is not among report.languages", file=str(config_path),
-                         expected=f"one of {report['languages']}")  # fmt: skip
+        raise InputError(
+            f"language {lang!r} is not among report.languages",
+            file=str(config_path),
+            expected=f"one of {report['languages']}",
+        )
     upto = waves[: waves.index(wave) + 1]
     spec = config["waves"][wave]
     raw = spec["path"] if isinstance(spec, dict) else spec
-    files = input_paths(root / "results", wave, root / config["codebook"], report["model"],
-                        data_file=root / raw, waves=upto, power_note=report["power_note"])  # fmt: skip
+    files = input_paths(
+        root / "results",
+        wave,
+        root / config["codebook"],
+        report["model"],
+        data_file=root / raw,
+        waves=upto,
+        power_note=report["power_note"],
+    )
     return {
-        "wave": wave, "lang": lang, "input_files": {k: str(v) for k, v in files.items()},
-        "config_digest": "", "model": report["model"], "min_cell": report["min_cell"],
-        "waves": upto, "roles": config["roles"], "effects": report["effects"],
-    }  # fmt: skip
+        "wave": wave,
+        "lang": lang,
+        "input_files": {k: str(v) for k, v in files.items()},
+        "config_digest": "",
+        "model": report["model"],
+        "min_cell": report["min_cell"],
+        "waves": upto,
+        "roles": config["roles"],
+        "effects": report["effects"],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,12 +82,20 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(args.config).resolve().parent
     results = root / "results" / parameters["wave"]
     if not (results / "models").is_dir():
-        sys.exit(f"make notebook: no results for wave {parameters['wave']} in {results.parent}; "
-                 "run `make run` first")  # fmt: skip
+        sys.exit(
+            f"make notebook: no results for wave {parameters['wave']} in {results.parent}; "
+            "run `make run` first"
+        )
     out = results / "report" / f"notebook_{parameters['lang']}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(args.notebook, str(out), parameters=parameters, prepare_only=True,
-                               kernel_name="python3", progress_bar=False)  # fmt: skip
+    papermill.execute_notebook(
+        args.notebook,
+        str(out),
+        parameters=parameters,
+        prepare_only=True,
+        kernel_name="python3",
+        progress_bar=False,
+    )
     print(out)
 
 

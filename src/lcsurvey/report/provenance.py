@@ -14,8 +14,17 @@ from lcsurvey.digest import sha256_file
 
 UNKNOWN = "unknown"
 # The software that made the numbers and the report, in the order the footer names it.
-SOFTWARE = ("pandas", "numpy", "scipy", "semopy", "snakemake", "matplotlib", "papermill",
-            "nbconvert", "weasyprint")  # fmt: skip
+SOFTWARE = (
+    "pandas",
+    "numpy",
+    "scipy",
+    "semopy",
+    "snakemake",
+    "matplotlib",
+    "papermill",
+    "nbconvert",
+    "weasyprint",
+)
 
 
 def software_versions() -> dict[str, str]:
@@ -32,8 +41,14 @@ def software_versions() -> dict[str, str]:
 def code_version(repo_dir: str | Path | None = None) -> str:
     """The git commit of the code, or 'unknown' outside a git checkout."""
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir or None,
-                                capture_output=True, text=True, check=True, timeout=10)  # fmt: skip
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=repo_dir or None,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return UNKNOWN
     return result.stdout.strip() or UNKNOWN
@@ -48,7 +63,9 @@ def report_date(wave: str) -> str:
 
 
 def provenance(
-    wave: str, data_file: str | Path | None, config_digest: str | None = None,
+    wave: str,
+    data_file: str | Path | None,
+    config_digest: str | None = None,
     repo_dir: str | Path | None = None,
 ) -> dict[str, str]:
     """The footer's facts: SHA-256 of the raw file ('unknown' without one), the configuration

@@ -21,16 +21,16 @@ from lcsurvey.report.provenance import code_version
 from lcsurvey.survey.io import sha256_file
 
 # src= / href= / url() pointing at another host, which a self-contained page must not have.
-_EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""",
-                       re.IGNORECASE)
+_EXTERNAL = re.compile(
+    r"""(?:src|href)\s*=\s*["']\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""", re.IGNORECASE
+)
 
 
 def publish(reports: Path, out: Path, config_path: Path) -> list[Path]:
     """Copy the reports into `out` (replaced), check them, write PROVENANCE.txt; return the files."""
     index = reports / "index.html"
     if not index.is_file():
-        raise InputError("no reports to publish", file=str(index),
-                         hint="Run 'make run' first")
+        raise InputError("no reports to publish", file=str(index), hint="Run 'make run' first")
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     files = [index]
     for wave in config["waves"]:
@@ -41,8 +41,12 @@ def publish(reports: Path, out: Path, config_path: Path) -> list[Path]:
         if path.suffix == ".html":
             found = _EXTERNAL.search(path.read_text(encoding="utf-8"))
             if found:
-                raise InputError("the page loads something from another host", file=str(path),
-                                 value=found.group(0), expected="only embedded resources")
+                raise InputError(
+                    "the page loads something from another host",
+                    file=str(path),
+                    value=found.group(0),
+                    expected="only embedded resources",
+                )
     if out.exists():
         shutil.rmtree(out)
     published = []
@@ -51,8 +55,10 @@ def publish(reports: Path, out: Path, config_path: Path) -> list[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
         published.append(target)
-    lines = [f"code version (git): {code_version(config_path.parent)}",
-             f"config.yaml sha256: {sha256_file(config_path)}"]
+    lines = [
+        f"code version (git): {code_version(config_path.parent)}",
+        f"config.yaml sha256: {sha256_file(config_path)}",
+    ]
     for wave, spec in config["waves"].items():
         raw = config_path.parent / (spec if isinstance(spec, str) else spec["path"])
         lines.append(f"raw data of wave {wave} ({raw.name}) sha256: {sha256_file(raw)}")

@@ -33,7 +33,10 @@ def _write_atomically(path: str | Path, write) -> None:
 
 
 def execute_notebook(
-    notebook: str | Path, output: str | Path, parameters: dict[str, Any], cwd: str | Path | None = None
+    notebook: str | Path,
+    output: str | Path,
+    parameters: dict[str, Any],
+    cwd: str | Path | None = None,
 ) -> None:
     """Run the two-pager notebook with papermill.
 
@@ -46,10 +49,15 @@ def execute_notebook(
 
     def run(tmp: Path) -> None:
         papermill.execute_notebook(
-            str(notebook), str(tmp), parameters=parameters, kernel_name="python3",
-            cwd=str(cwd) if cwd else None, progress_bar=False, log_output=False,
+            str(notebook),
+            str(tmp),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(cwd) if cwd else None,
+            progress_bar=False,
+            log_output=False,
             request_save_on_cell_execute=False,
-        )  # fmt: skip
+        )
 
     try:
         _write_atomically(output, run)
@@ -67,13 +75,15 @@ def render_html(notebook: str | Path, html_path: str | Path) -> str:
     nb = nbformat.read(str(notebook), as_version=4)
     params = nb.metadata.get("papermill", {}).get("parameters", {})
     lang = params.get("lang", "nl")
-    exporter = HTMLExporter(template_name=TEMPLATE_NAME,
-                            extra_template_basedirs=[str(TEMPLATES_DIR)])  # fmt: skip
+    exporter = HTMLExporter(
+        template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES_DIR)]
+    )
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    resources = {"two_pager": {"lang": lang, "title": f"{text(lang, 'title')} · "
-                               f"{params.get('wave', '')}"}}  # fmt: skip
+    resources = {
+        "two_pager": {"lang": lang, "title": f"{text(lang, 'title')} · {params.get('wave', '')}"}
+    }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     _write_atomically(html_path, lambda tmp: tmp.write_text(body, encoding="utf-8"))
     return body
@@ -90,9 +100,18 @@ PDF_FONTS = {"normal": "lc-sans.ttf", "bold": "lc-sans-bold.ttf"}
 FONT_SOURCES = {"normal": "DejaVuSans.ttf", "bold": "DejaVuSans-Bold.ttf"}
 # Basic Latin, Latin-1, Latin Extended-A, Greek, spacing modifiers, general punctuation,
 # super- and subscripts, the euro sign, letter-like symbols, arrows and mathematical operators.
-FONT_RANGES = ((0x20, 0x7E), (0xA0, 0x17F), (0x2C6, 0x2DD), (0x370, 0x3FF), (0x2010, 0x205E),
-               (0x2070, 0x209F), (0x20AC, 0x20AC), (0x2100, 0x214F), (0x2190, 0x21FF),
-               (0x2200, 0x22FF))  # fmt: skip
+FONT_RANGES = (
+    (0x20, 0x7E),
+    (0xA0, 0x17F),
+    (0x2C6, 0x2DD),
+    (0x370, 0x3FF),
+    (0x2010, 0x205E),
+    (0x2070, 0x209F),
+    (0x20AC, 0x20AC),
+    (0x2100, 0x214F),
+    (0x2190, 0x21FF),
+    (0x2200, 0x22FF),
+)
 
 
 def build_pdf_fonts(target_dir: str | Path = FONT_DIR) -> dict[str, Path]:
@@ -112,8 +131,14 @@ def build_pdf_fonts(target_dir: str | Path = FONT_DIR) -> dict[str, Path]:
     target_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for weight, name in PDF_FONTS.items():
-        options = subset.Options(hinting=False, desubroutinize=True, notdef_outline=True,
-                                 name_IDs=["*"], name_languages=["*"], layout_features=[])  # fmt: skip
+        options = subset.Options(
+            hinting=False,
+            desubroutinize=True,
+            notdef_outline=True,
+            name_IDs=["*"],
+            name_languages=["*"],
+            layout_features=[],
+        )
         options.drop_tables += ["GSUB", "GPOS", "GDEF", "FFTM"]
         font = TTFont(source_dir / FONT_SOURCES[weight], recalcTimestamp=False)
         subsetter = subset.Subsetter(options)
@@ -146,8 +171,11 @@ def render_pdf(html_path: str | Path, pdf_path: str | Path, html_text: str | Non
     from weasyprint.text.fonts import FontConfiguration
 
     font_config = FontConfiguration()
-    source = (weasyprint.HTML(string=html_text, base_url=str(Path(html_path).resolve().parent))
-              if html_text is not None else weasyprint.HTML(filename=str(html_path)))  # fmt: skip
+    source = (
+        weasyprint.HTML(string=html_text, base_url=str(Path(html_path).resolve().parent))
+        if html_text is not None
+        else weasyprint.HTML(filename=str(html_path))
+    )
     document = source.render(stylesheets=[pdf_stylesheet(font_config)], font_config=font_config)
     _write_atomically(pdf_path, lambda tmp: document.write_pdf(str(tmp)))
 

@@ -59,8 +59,9 @@ class Section:
         return self.html()
 
 
-def table(headers: list[str], rows: list[list[str]], classes: str = "",
-          numeric_from: int = 1) -> dict[str, Any]:  # fmt: skip
+def table(
+    headers: list[str], rows: list[list[str]], classes: str = "", numeric_from: int = 1
+) -> dict[str, Any]:
     """A table for the `table` macro: columns from `numeric_from` on are right-aligned numbers."""
     return {"headers": headers, "rows": rows, "classes": classes, "numeric_from": numeric_from}
 
@@ -108,13 +109,22 @@ def _ci(value: float, lower: float, upper: float, lang: str) -> str:
 
 def masthead(inputs: ReportInputs, lang: str) -> Section:
     part = findings.participation(inputs, lang)
-    who = (text(lang, "n_communities", n=part["n"], k=part["communities"]) if part["communities"]
-           else text(lang, "n_respondents", n=part["n"]))  # fmt: skip
-    return Section("masthead", {
-        "kicker": text(lang, "kicker"), "wave_word": text(lang, "prov_wave"), "wave": inputs.wave,
-        "who": who, "title": text(lang, "title"),
-        "subtitle": text(lang, "subtitle", wave=inputs.wave),
-    })  # fmt: skip
+    who = (
+        text(lang, "n_communities", n=part["n"], k=part["communities"])
+        if part["communities"]
+        else text(lang, "n_respondents", n=part["n"])
+    )
+    return Section(
+        "masthead",
+        {
+            "kicker": text(lang, "kicker"),
+            "wave_word": text(lang, "prov_wave"),
+            "wave": inputs.wave,
+            "who": who,
+            "title": text(lang, "title"),
+            "subtitle": text(lang, "subtitle", wave=inputs.wave),
+        },
+    )
 
 
 def key_messages(inputs: ReportInputs, lang: str, messages: list[str] | None = None) -> Section:
@@ -124,51 +134,74 @@ def key_messages(inputs: ReportInputs, lang: str, messages: list[str] | None = N
     return Section("key_messages", {"heading": text(lang, "key_messages"), "messages": messages})
 
 
-def why(inputs: ReportInputs, lang: str, tests: pd.DataFrame, shares: pd.DataFrame | None,
-        fig=None) -> Section:  # fmt: skip
+def why(
+    inputs: ReportInputs, lang: str, tests: pd.DataFrame, shares: pd.DataFrame | None, fig=None
+) -> Section:
     """Motives: the figure of the motive tests (findings.motive_results) and the main-motive
     shares (findings.main_motive_table)."""
-    context = {"heading": text(lang, "why"),
-               "figure": figure(fig, text(lang, "motives_caption")) if len(tests) else None}  # fmt: skip
+    context = {
+        "heading": text(lang, "why"),
+        "figure": figure(fig, text(lang, "motives_caption")) if len(tests) else None,
+    }
     if shares is not None and not shares.empty:
-        rows = [[r.label, fmt_int(r.n), fmt_percent(r.share, lang),
-                 f"{fmt_percent(r.ci_lower, lang)}–{fmt_percent(r.ci_upper, lang)}"]
-                for r in shares.itertuples()]  # fmt: skip
+        rows = [
+            [
+                r.label,
+                fmt_int(r.n),
+                fmt_percent(r.share, lang),
+                f"{fmt_percent(r.ci_lower, lang)}–{fmt_percent(r.ci_upper, lang)}",
+            ]
+            for r in shares.itertuples()
+        ]
         context |= {
             "shares_heading": text(lang, "main_motive"),
-            "shares": table(["", text(lang, "n"), text(lang, "percent"), text(lang, "ci")], rows,
-                            classes="shares"),
+            "shares": table(
+                ["", text(lang, "n"), text(lang, "percent"), text(lang, "ci")],
+                rows,
+                classes="shares",
+            ),
             "merged_note": _merged_note({"main_motive": shares}, inputs, lang),
-        }  # fmt: skip
+        }
     return Section("why", context)
 
 
 def climate(inputs: ReportInputs, lang: str, scores: pd.DataFrame, fig=None) -> Section:
     """The climate facets' means (findings.construct_scores) in a figure; then the diversity
     sentence, or without the diversity analysis the model's links of climate and safety."""
-    context = {"heading": text(lang, "climate"),
-               "figure": figure(fig, text(lang, "climate_caption")) if len(scores) else None}  # fmt: skip
+    context = {
+        "heading": text(lang, "climate"),
+        "figure": figure(fig, text(lang, "climate_caption")) if len(scores) else None,
+    }
     diversity = findings.diversity_results(inputs)
     if not diversity.empty:  # the model's links are in the path figure beside this column
         context["diversity"] = sentences.diversity_sentence(diversity, inputs.codebook, lang)
     else:
         paths = findings.structural_paths(inputs.estimates)
-        links = [findings.find_path(paths, o, p)
-                 for o, p in (("safety", "climate"), ("learning", "safety"), ("learning", "climate"))]  # fmt: skip
+        links = [
+            findings.find_path(paths, o, p)
+            for o, p in (("safety", "climate"), ("learning", "safety"), ("learning", "climate"))
+        ]
         links = [p for p in links if p is not None]
         if links:
             context["links"] = sentences.climate_links_sentence(links, lang)
     return Section("climate", context)
 
 
-def home(inputs: ReportInputs, lang: str, paths: pd.DataFrame, moderation: dict | None,
-         path_fig=None, slopes_fig=None) -> Section:  # fmt: skip
+def home(
+    inputs: ReportInputs,
+    lang: str,
+    paths: pd.DataFrame,
+    moderation: dict | None,
+    path_fig=None,
+    slopes_fig=None,
+) -> Section:
     """Back in the home organisation: levels of the moderation's predictor and outcome, the
     model's paths (findings.structural_paths) as a diagram with the indirect association, and
     the moderation (findings.home_support_moderation) as simple slopes."""
     roles = findings.roles(inputs)["moderation"]
-    levels = findings.construct_scores(inputs.scores, inputs.codebook,
-                                       (roles["predictor"], roles["outcome"]))  # fmt: skip
+    levels = findings.construct_scores(
+        inputs.scores, inputs.codebook, (roles["predictor"], roles["outcome"])
+    )
     context: dict[str, Any] = {
         "heading": text(lang, "home"),
         "levels": " ".join(sentences.home_level_sentences(levels, inputs.codebook, lang)),
@@ -178,7 +211,8 @@ def home(inputs: ReportInputs, lang: str, paths: pd.DataFrame, moderation: dict 
     else:
         context["figure"] = figure(path_fig, text(lang, "path_caption"))
         context["indirect"] = " ".join(
-            sentences.indirect_sentences(findings.defined_effects(inputs), lang))
+            sentences.indirect_sentences(findings.defined_effects(inputs), lang)
+        )
     if moderation is not None:
         context["moderation_figure"] = figure(slopes_fig, text(lang, "moderation_caption"))
         context["moderation"] = sentences.moderation_sentence(moderation, lang)
@@ -191,8 +225,13 @@ def home(inputs: ReportInputs, lang: str, paths: pd.DataFrame, moderation: dict 
 
 
 def page2_masthead(inputs: ReportInputs, lang: str) -> Section:
-    return Section("page2_masthead", {"title": text(lang, "page2_title"),
-                                      "subtitle": text(lang, "page2_subtitle", wave=inputs.wave)})  # fmt: skip
+    return Section(
+        "page2_masthead",
+        {
+            "title": text(lang, "page2_title"),
+            "subtitle": text(lang, "page2_subtitle", wave=inputs.wave),
+        },
+    )
 
 
 def who(inputs: ReportInputs, lang: str) -> Section:
@@ -200,56 +239,107 @@ def who(inputs: ReportInputs, lang: str) -> Section:
     part = findings.participation(inputs, lang)
     tables = []
     for variable, counts in part["tables"].items():
-        rows = [[r.label if r.merged else _short_label(r.label), fmt_int(r.n),
-                 fmt_percent(r.share, lang)] for r in counts.itertuples()]  # fmt: skip
-        tables.append(table([background_label(inputs.codebook, variable, lang), text(lang, "n"),
-                             text(lang, "percent")], rows, classes="counts"))  # fmt: skip
-    return Section("who", {
-        "heading": text(lang, "who"),
-        "lead": sentences.who_sentence(part["n"], part["communities"], lang),
-        "tables": tables,
-        "merged_note": _merged_note(part["tables"], inputs, lang),
-        "flow": sentences.flow_sentence(inputs.flow, lang),
-    })  # fmt: skip
+        rows = [
+            [
+                r.label if r.merged else _short_label(r.label),
+                fmt_int(r.n),
+                fmt_percent(r.share, lang),
+            ]
+            for r in counts.itertuples()
+        ]
+        tables.append(
+            table(
+                [
+                    background_label(inputs.codebook, variable, lang),
+                    text(lang, "n"),
+                    text(lang, "percent"),
+                ],
+                rows,
+                classes="counts",
+            )
+        )
+    return Section(
+        "who",
+        {
+            "heading": text(lang, "who"),
+            "lead": sentences.who_sentence(part["n"], part["communities"], lang),
+            "tables": tables,
+            "merged_note": _merged_note(part["tables"], inputs, lang),
+            "flow": sentences.flow_sentence(inputs.flow, lang),
+        },
+    )
 
 
 def method(inputs: ReportInputs, lang: str) -> Section:
-    return Section("method", {
-        "heading": text(lang, "method"),
-        "design": f'{text(lang, "design")} {text(lang, "design_n", n=len(inputs.responses))}',
-        "planning": sentences.planning_note(inputs, lang),
-    })  # fmt: skip
+    return Section(
+        "method",
+        {
+            "heading": text(lang, "method"),
+            "design": f"{text(lang, 'design')} {text(lang, 'design_n', n=len(inputs.responses))}",
+            "planning": sentences.planning_note(inputs, lang),
+        },
+    )
 
 
 def measures(inputs: ReportInputs, lang: str) -> Section:
     """Reliability of every construct (reliability.csv) and the joint CFA's fit."""
-    rows = [[construct_label(inputs.codebook, r.construct, lang), fmt_int(r.n_items),
-             _ci(r.alpha, r.alpha_ci_lower, r.alpha_ci_upper, lang),
-             fmt_number(r.omega_total, lang)]
-            for r in inputs.reliability.itertuples() if r.construct in inputs.codebook.constructs]  # fmt: skip
-    headers = [text(lang, "construct"), text(lang, "items"),
-               f"{text(lang, 'alpha')} ({text(lang, 'ci')})", text(lang, "omega")]  # fmt: skip
+    rows = [
+        [
+            construct_label(inputs.codebook, r.construct, lang),
+            fmt_int(r.n_items),
+            _ci(r.alpha, r.alpha_ci_lower, r.alpha_ci_upper, lang),
+            fmt_number(r.omega_total, lang),
+        ]
+        for r in inputs.reliability.itertuples()
+        if r.construct in inputs.codebook.constructs
+    ]
+    headers = [
+        text(lang, "construct"),
+        text(lang, "items"),
+        f"{text(lang, 'alpha')} ({text(lang, 'ci')})",
+        text(lang, "omega"),
+    ]
     cfa = sentences.cfa_line(inputs.cfa_fit, lang)
-    return Section("measures", {
-        "heading": text(lang, "measures"),
-        "table": table(headers, rows, classes="measures-table"),
-        "note": text(lang, "measures_note") + (f" {cfa}" if cfa else ""),
-    })  # fmt: skip
+    return Section(
+        "measures",
+        {
+            "heading": text(lang, "measures"),
+            "table": table(headers, rows, classes="measures-table"),
+            "note": text(lang, "measures_note") + (f" {cfa}" if cfa else ""),
+        },
+    )
 
 
 def motive_tests(inputs: ReportInputs, lang: str, tests: pd.DataFrame) -> Section:
     """The motive tests (findings.motive_results) as a table."""
     if tests.empty:
         return Section(None)
-    rows = [[construct_label(inputs.codebook, r.construct, lang),
-             _ci(r.mean, r.ci_lower, r.ci_upper, lang),
-             f"{fmt_number(r.t, lang, 1)} ({fmt_int(r.df)})", fmt_p(r.p_holm, lang),
-             text(lang, "verdict_" + r.verdict)] for r in tests.itertuples()]  # fmt: skip
-    headers = ["", f"{text(lang, 'mean')} ({text(lang, 'ci')})", text(lang, "t"),
-               text(lang, "p_holm"), text(lang, "verdict")]  # fmt: skip
-    return Section("tests", {"css": "motive-tests", "heading": text(lang, "motive_tests"),
-                             "table": table(headers, rows, classes="tests-table"),
-                             "note": text(lang, "motive_tests_note")})  # fmt: skip
+    rows = [
+        [
+            construct_label(inputs.codebook, r.construct, lang),
+            _ci(r.mean, r.ci_lower, r.ci_upper, lang),
+            f"{fmt_number(r.t, lang, 1)} ({fmt_int(r.df)})",
+            fmt_p(r.p_holm, lang),
+            text(lang, "verdict_" + r.verdict),
+        ]
+        for r in tests.itertuples()
+    ]
+    headers = [
+        "",
+        f"{text(lang, 'mean')} ({text(lang, 'ci')})",
+        text(lang, "t"),
+        text(lang, "p_holm"),
+        text(lang, "verdict"),
+    ]
+    return Section(
+        "tests",
+        {
+            "css": "motive-tests",
+            "heading": text(lang, "motive_tests"),
+            "table": table(headers, rows, classes="tests-table"),
+            "note": text(lang, "motive_tests_note"),
+        },
+    )
 
 
 def model(inputs: ReportInputs, lang: str, paths: pd.DataFrame) -> Section:
@@ -261,12 +351,21 @@ def model(inputs: ReportInputs, lang: str, paths: pd.DataFrame) -> Section:
     else:
         context["fit"] = sentences.fit_sentence(fit, lang)
     if not paths.empty:
-        rows = [[f"{factor_words(r.rhs, lang)['short']} → {factor_words(r.lhs, lang)['short']}",
-                 fmt_number(r.std_all, lang) + r.stars, _ci(r.est, r.ci_lower, r.ci_upper, lang),
-                 fmt_p(r.pvalue, lang)] for r in paths.itertuples()]  # fmt: skip
+        rows = [
+            [
+                f"{factor_words(r.rhs, lang)['short']} → {factor_words(r.lhs, lang)['short']}",
+                fmt_number(r.std_all, lang) + r.stars,
+                _ci(r.est, r.ci_lower, r.ci_upper, lang),
+                fmt_p(r.pvalue, lang),
+            ]
+            for r in paths.itertuples()
+        ]
         context["paths_heading"] = text(lang, "paths")
-        context["paths"] = table([text(lang, "path"), text(lang, "beta"), text(lang, "b_ci"),
-                                  text(lang, "p")], rows, classes="paths-table")  # fmt: skip
+        context["paths"] = table(
+            [text(lang, "path"), text(lang, "beta"), text(lang, "b_ci"), text(lang, "p")],
+            rows,
+            classes="paths-table",
+        )
     return Section("model", context)
 
 
@@ -275,16 +374,29 @@ def diversity(inputs: ReportInputs, lang: str) -> Section:
     results = findings.diversity_results(inputs)
     if results.empty:
         return Section(None)
-    rows = [[construct_label(inputs.codebook, r.outcome, lang),
-             _ci(r.est, r.ci_lower, r.ci_upper, lang), fmt_p(r.pvalue, lang),
-             fmt_p(r.p_check, lang)] for r in results.itertuples()]  # fmt: skip
+    rows = [
+        [
+            construct_label(inputs.codebook, r.outcome, lang),
+            _ci(r.est, r.ci_lower, r.ci_upper, lang),
+            fmt_p(r.pvalue, lang),
+            fmt_p(r.p_check, lang),
+        ]
+        for r in results.itertuples()
+    ]
     k = int(results["n_clusters"].max())
-    return Section("tests", {
-        "css": "diversity-tests", "heading": text(lang, "diversity"),
-        "table": table(["", text(lang, "b_ci"), text(lang, "p"), text(lang, "div_p_check")], rows,
-                       classes="diversity-table"),
-        "note": text(lang, "div_note", k=k, df=k - 1),
-    })  # fmt: skip
+    return Section(
+        "tests",
+        {
+            "css": "diversity-tests",
+            "heading": text(lang, "diversity"),
+            "table": table(
+                ["", text(lang, "b_ci"), text(lang, "p"), text(lang, "div_p_check")],
+                rows,
+                classes="diversity-table",
+            ),
+            "note": text(lang, "div_note", k=k, df=k - 1),
+        },
+    )
 
 
 def across_waves(inputs: ReportInputs, lang: str) -> Section:
@@ -292,40 +404,60 @@ def across_waves(inputs: ReportInputs, lang: str) -> Section:
     result = findings.crosswave_results(inputs)
     if result is None:
         return Section(None)
-    rows = [[construct_label(inputs.codebook, r.construct, lang),
-             _ci(r.diff, r.ci_lower, r.ci_upper, lang), text(lang, f"cw_{r.comparable}")]
-            for r in result["changes"].itertuples()]  # fmt: skip
+    rows = [
+        [
+            construct_label(inputs.codebook, r.construct, lang),
+            _ci(r.diff, r.ci_lower, r.ci_upper, lang),
+            text(lang, f"cw_{r.comparable}"),
+        ]
+        for r in result["changes"].itertuples()
+    ]
     notes = [text(lang, "cw_note", frm=result["from"], to=result["to"])]
     if result["suppressed"]:
         labels = ", ".join(construct_label(inputs.codebook, c, lang) for c in result["suppressed"])
         notes.append(text(lang, "cw_suppressed", min_cell=inputs.min_cell, labels=labels))
-    return Section("tests", {
-        "css": "crosswave", "heading": text(lang, "crosswave"),
-        "sentences": " ".join(sentences.crosswave_sentences(result, inputs.codebook, lang)),
-        "table": table(["", text(lang, "cw_diff"), text(lang, "cw_comparable")], rows,
-                       classes="crosswave-table"),
-        "note": " ".join(notes),
-    })  # fmt: skip
+    return Section(
+        "tests",
+        {
+            "css": "crosswave",
+            "heading": text(lang, "crosswave"),
+            "sentences": " ".join(sentences.crosswave_sentences(result, inputs.codebook, lang)),
+            "table": table(
+                ["", text(lang, "cw_diff"), text(lang, "cw_comparable")],
+                rows,
+                classes="crosswave-table",
+            ),
+            "note": " ".join(notes),
+        },
+    )
 
 
 def reading(inputs: ReportInputs, lang: str) -> Section:
-    return Section("reading", {"heading": text(lang, "reading"),
-                               "text": text(lang, "reading_text", min_cell=inputs.min_cell)})  # fmt: skip
+    return Section(
+        "reading",
+        {
+            "heading": text(lang, "reading"),
+            "text": text(lang, "reading_text", min_cell=inputs.min_cell),
+        },
+    )
 
 
 def provenance(inputs: ReportInputs, lang: str) -> Section:
     """Which data, configuration, code and software made this report (inputs.provenance)."""
     prov = inputs.provenance
     software = ", ".join(f"{name} {version}" for name, version in software_versions().items())
-    return Section("provenance", {
-        "heading": text(lang, "provenance"),
-        "when": f"{text(lang, 'prov_wave')} {inputs.wave} · {text(lang, 'prov_date')} "
-                f"{prov.get('date', inputs.wave)}",
-        "facts": [
-            (text(lang, "prov_data"), prov.get("data_sha256", "unknown")),
-            (text(lang, "prov_config"), prov.get("config_sha256", "unknown")),
-            (text(lang, "prov_code"), prov.get("code_version", "unknown")),
-            (text(lang, "software"), software),
-        ],
-        "generated": text(lang, "generated"),
-    })  # fmt: skip
+    return Section(
+        "provenance",
+        {
+            "heading": text(lang, "provenance"),
+            "when": f"{text(lang, 'prov_wave')} {inputs.wave} · {text(lang, 'prov_date')} "
+            f"{prov.get('date', inputs.wave)}",
+            "facts": [
+                (text(lang, "prov_data"), prov.get("data_sha256", "unknown")),
+                (text(lang, "prov_config"), prov.get("config_sha256", "unknown")),
+                (text(lang, "prov_code"), prov.get("code_version", "unknown")),
+                (text(lang, "software"), software),
+            ],
+            "generated": text(lang, "generated"),
+        },
+    )

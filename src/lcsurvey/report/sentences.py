@@ -33,8 +33,9 @@ def path_sentence(path: pd.Series, lang: str) -> str:
     beta = fmt_number(path["std_all"], lang)
     if path["pvalue"] < SIGNIFICANCE:
         direction = outcome["more"] if path["std_all"] > 0 else outcome["less"]
-        return text(lang, "path_sig", subj=predictor["subj"], obj_dir=direction, b=beta,
-                    stars=path["stars"])  # fmt: skip
+        return text(
+            lang, "path_sig", subj=predictor["subj"], obj_dir=direction, b=beta, stars=path["stars"]
+        )
     return text(lang, "path_ns", subj=predictor["subj"], obj=outcome["obj"], b=beta)
 
 
@@ -54,16 +55,33 @@ def indirect_sentences(effects: pd.DataFrame, lang: str) -> list[str]:
     sentences = []
     climate, transfer = factor_words("climate", lang), factor_words("transfer", lang)
     for row in effects.itertuples():
-        values = {"b": fmt_number(row.est, lang), "l": fmt_number(row.ci_lower, lang),
-                  "u": fmt_number(row.ci_upper, lang)}  # fmt: skip
+        values = {
+            "b": fmt_number(row.est, lang),
+            "l": fmt_number(row.ci_lower, lang),
+            "u": fmt_number(row.ci_upper, lang),
+        }
         if row.name == "indirect" and row.significant:
-            sentences.append(text(lang, "indirect_sig", subj=lower_first(climate["subj"]),
-                                  obj_dir=transfer["more" if row.est > 0 else "less"],
-                                  method=text(lang, f"ci_{row.method}"), **values))  # fmt: skip
+            sentences.append(
+                text(
+                    lang,
+                    "indirect_sig",
+                    subj=lower_first(climate["subj"]),
+                    obj_dir=transfer["more" if row.est > 0 else "less"],
+                    method=text(lang, f"ci_{row.method}"),
+                    **values,
+                )
+            )
         elif row.name == "indirect":
-            sentences.append(text(lang, "indirect_ns", obj_from=climate["obj"],
-                                  obj=transfer["obj"], method=text(lang, f"ci_{row.method}"),
-                                  **values))  # fmt: skip
+            sentences.append(
+                text(
+                    lang,
+                    "indirect_ns",
+                    obj_from=climate["obj"],
+                    obj=transfer["obj"],
+                    method=text(lang, f"ci_{row.method}"),
+                    **values,
+                )
+            )
         elif row.name == "via_safety":
             key = "via_safety_sig" if row.significant else "via_safety_ns"
             sentences.append(text(lang, key, **values))
@@ -76,8 +94,11 @@ def moderation_sentence(moderation: dict[str, Any], lang: str) -> str:
     term, slopes = moderation["interaction"], moderation["slopes"]
     p_value = fmt_p(term["pvalue"], lang)
     p_text = p_value if p_value.startswith("<") else f"= {p_value}"
-    values = {"low": fmt_number(slopes["slope"].iloc[0], lang),
-              "high": fmt_number(slopes["slope"].iloc[-1], lang), "p": p_text}  # fmt: skip
+    values = {
+        "low": fmt_number(slopes["slope"].iloc[0], lang),
+        "high": fmt_number(slopes["slope"].iloc[-1], lang),
+        "p": p_text,
+    }
     if term["pvalue"] < SIGNIFICANCE:
         key = "moderation_sig_pos" if term["est"] > 0 else "moderation_sig_neg"
     else:
@@ -93,8 +114,14 @@ def diversity_sentence(results: pd.DataFrame, codebook: Codebook, lang: str) -> 
         return lower_first(construct_label(codebook, construct, lang))
 
     def value(r) -> str:
-        return text(lang, "div_value", label=label(r.outcome), b=fmt_number(r.est, lang),
-                    l=fmt_number(r.ci_lower, lang), u=fmt_number(r.ci_upper, lang))  # fmt: skip
+        return text(
+            lang,
+            "div_value",
+            label=label(r.outcome),
+            b=fmt_number(r.est, lang),
+            l=fmt_number(r.ci_lower, lang),
+            u=fmt_number(r.ci_upper, lang),
+        )
 
     k = fmt_int(results["n_clusters"].max())
     groups = {v: results[results["verdict"] == v] for v in ("higher", "lower", "none", "unclear")}
@@ -106,8 +133,9 @@ def diversity_sentence(results: pd.DataFrame, codebook: Codebook, lang: str) -> 
         if not rows.empty:
             number = "one" if len(rows) == 1 else "many"
             key = f"div_{verdict}_{'then' if clauses else number}"
-            clauses.append(text(lang, key,
-                                values=join([value(r) for r in rows.itertuples()], lang)))  # fmt: skip
+            clauses.append(
+                text(lang, key, values=join([value(r) for r in rows.itertuples()], lang))
+            )
     sentence = text(lang, "div_lead")
     if clauses:
         sentence += text(lang, "div_lead_then") + text(lang, "and").join(clauses)
@@ -116,11 +144,13 @@ def diversity_sentence(results: pd.DataFrame, codebook: Codebook, lang: str) -> 
         number = "one" if len(none) == 1 else "many"
         labels = join([label(c) for c in none["outcome"]], lang)
         sentence += ("; " if clauses else text(lang, "div_lead_then")) + text(
-            lang, f"div_none_{number}", labels=labels)
+            lang, f"div_none_{number}", labels=labels
+        )
     sentence += "."
     if not groups["unclear"].empty:
-        sentence += " " + text(lang, "div_unclear",
-                               labels=join([label(c) for c in groups["unclear"]["outcome"]], lang))  # fmt: skip
+        sentence += " " + text(
+            lang, "div_unclear", labels=join([label(c) for c in groups["unclear"]["outcome"]], lang)
+        )
     return sentence
 
 
@@ -134,9 +164,18 @@ def crosswave_sentences(result: dict[str, Any], codebook: Codebook, lang: str) -
     parts = []
     for r in moved.itertuples():
         key = "cw_change_up" if r.diff > 0 else "cw_change_down"
-        parts.append(text(lang, key, label=construct_label(codebook, r.construct, lang),
-                          to=to, frm=frm, d=fmt_number(r.diff, lang),
-                          l=fmt_number(r.ci_lower, lang), u=fmt_number(r.ci_upper, lang)))  # fmt: skip
+        parts.append(
+            text(
+                lang,
+                key,
+                label=construct_label(codebook, r.construct, lang),
+                to=to,
+                frm=frm,
+                d=fmt_number(r.diff, lang),
+                l=fmt_number(r.ci_lower, lang),
+                u=fmt_number(r.ci_upper, lang),
+            )
+        )
     parts = parts[:1] + [lower_first(part) for part in parts[1:]]
     sentences = []
     if parts:
@@ -146,17 +185,47 @@ def crosswave_sentences(result: dict[str, Any], codebook: Codebook, lang: str) -
         sentences.append(text(lang, "cw_none", frm=frm, to=to))
     not_comparable = changes[changes["comparable"] == "no"]
     if not not_comparable.empty:
-        labels = join([lower_first(construct_label(codebook, c, lang))
-                        for c in not_comparable["construct"]], lang)  # fmt: skip
+        labels = join(
+            [lower_first(construct_label(codebook, c, lang)) for c in not_comparable["construct"]],
+            lang,
+        )
         sentences.append(text(lang, "cw_not_comparable", labels=labels))
     inv = result["invariance"]
     if inv is None:
         sentences.append(text(lang, "cw_inv_untested", frm=frm, to=to))
     else:
-        sentences.append(text(lang, f"cw_inv_{inv['level']}", frm=frm, to=to,
-                              dcfi=fmt_number(inv["delta_cfi"], lang, 3),
-                              drmsea=fmt_number(inv["delta_rmsea"], lang, 3)))  # fmt: skip
+        sentences.append(
+            text(
+                lang,
+                f"cw_inv_{inv['level']}",
+                frm=frm,
+                to=to,
+                dcfi=fmt_number(inv["delta_cfi"], lang, 3),
+                drmsea=fmt_number(inv["delta_rmsea"], lang, 3),
+            )
+        )
     return sentences
+
+
+def _paths_message(
+    paths: pd.DataFrame,
+    pairs: list[tuple[str, str]],
+    hint: tuple[str, str],
+    hint_key: str,
+    lang: str,
+) -> str:
+    """One key message: a sentence per path (outcome, predictor) the model has, then the
+    practical hint when the `hint` path is a significant positive association; "" without
+    any of the paths."""
+    found = [find_path(paths, outcome, predictor) for outcome, predictor in pairs]
+    found = [p for p in found if p is not None]
+    if not found:
+        return ""
+    message = " ".join(path_sentence(p, lang) for p in found)
+    path = find_path(paths, *hint)
+    if path is not None and path["significant"] and path["std_all"] > 0:
+        message += " " + text(lang, hint_key)
+    return message
 
 
 def key_messages(inputs: ReportInputs, lang: str) -> list[str]:
@@ -173,36 +242,41 @@ def key_messages(inputs: ReportInputs, lang: str) -> list[str]:
         if rows.empty:
             continue
         values = [
-            text(lang, "msg_value", label=construct_label(inputs.codebook, r.construct, lang),
-                 m=fmt_number(r.mean, lang), l=fmt_number(r.ci_lower, lang),
-                 u=fmt_number(r.ci_upper, lang))
+            text(
+                lang,
+                "msg_value",
+                label=construct_label(inputs.codebook, r.construct, lang),
+                m=fmt_number(r.mean, lang),
+                l=fmt_number(r.ci_lower, lang),
+                u=fmt_number(r.ci_upper, lang),
+            )
             for r in rows.itertuples()
-        ]  # fmt: skip
+        ]
         values = [values[0]] + [lower_first(v) for v in values[1:]]
         if verdict == "undecided":
             values = [lower_first(v) for v in values]
         verb = text(lang, f"msg_{verdict}_{'one' if len(values) == 1 else 'many'}")
         mid = fmt_number(rows["midpoint"].iloc[0], lang, 0)
-        messages.append(text(lang, f"msg_motive_{verdict}", values=join(values, lang), verb=verb,
-                             mid=mid))  # fmt: skip
+        messages.append(
+            text(lang, f"msg_motive_{verdict}", values=join(values, lang), verb=verb, mid=mid)
+        )
 
     paths = structural_paths(inputs.estimates)
-    chain = [find_path(paths, "safety", "climate"), find_path(paths, "learning", "safety")]
-    chain = [p for p in chain if p is not None]
-    if chain:
-        message = " ".join(path_sentence(p, lang) for p in chain)
-        safety = find_path(paths, "learning", "safety")
-        if safety is not None and safety["significant"] and safety["std_all"] > 0:
-            message += " " + text(lang, "msg_safety_hint")
-        messages.append(message)
-    home = [find_path(paths, "transfer", p) for p in ("perceived", "support")]
-    home = [p for p in home if p is not None]
-    if home:
-        message = " ".join(path_sentence(p, lang) for p in home)
-        support = find_path(paths, "transfer", "support")
-        if support is not None and support["significant"] and support["std_all"] > 0:
-            message += " " + text(lang, "msg_support_hint")
-        messages.append(message)
+    for pairs, hint, hint_key in (
+        (
+            [("safety", "climate"), ("learning", "safety")],
+            ("learning", "safety"),
+            "msg_safety_hint",
+        ),
+        (
+            [("transfer", "perceived"), ("transfer", "support")],
+            ("transfer", "support"),
+            "msg_support_hint",
+        ),
+    ):
+        message = _paths_message(paths, pairs, hint, hint_key, lang)
+        if message:
+            messages.append(message)
     caution = model_caution(inputs, lang)
     if caution:
         messages.append(caution)
@@ -223,15 +297,22 @@ def model_caution(inputs: ReportInputs, lang: str) -> str | None:
     poor = fit["verdict"] == "poor"
     if n_model >= 0.8 * n and not poor:
         return None
-    return text(lang, "msg_model_caution", n_model=n_model, n=n,
-                fit=text(lang, "msg_model_fit_poor") if poor else "")  # fmt: skip
+    return text(
+        lang,
+        "msg_model_caution",
+        n_model=n_model,
+        n=n,
+        fit=text(lang, "msg_model_fit_poor") if poor else "",
+    )
 
 
 def flow_sentence(flow: pd.DataFrame, lang: str) -> str:
     summary = flow_summary(flow)
     line = text(lang, "flow_line", raw=summary["raw"], kept=summary["kept"])
-    reasons = [f"{n} {text(lang, 'step_' + step) if has_text(lang, 'step_' + step) else step}"
-               for step, n in summary["removed"]]  # fmt: skip
+    reasons = [
+        f"{n} {text(lang, 'step_' + step) if has_text(lang, 'step_' + step) else step}"
+        for step, n in summary["removed"]
+    ]
     if reasons:
         return line + " " + text(lang, "flow_reasons", reasons=", ".join(reasons))
     return line + " " + text(lang, "flow_none")
@@ -242,10 +323,16 @@ def cfa_line(cfa_fit: pd.DataFrame | None, lang: str) -> str | None:
     if cfa_fit is None or not (cfa_fit["model"] == "joint").any():
         return None
     row = cfa_fit[cfa_fit["model"] == "joint"].iloc[0]
-    return text(lang, "cfa_line", df=fmt_int(row["df"]),
-                chisq=fmt_number(row["chisq"], lang, 1), cfi=fmt_number(row["cfi"], lang, 3),
-                tli=fmt_number(row["tli"], lang, 3), rmsea=fmt_number(row["rmsea"], lang, 3),
-                srmr=fmt_number(row["srmr"], lang, 3))
+    return text(
+        lang,
+        "cfa_line",
+        df=fmt_int(row["df"]),
+        chisq=fmt_number(row["chisq"], lang, 1),
+        cfi=fmt_number(row["cfi"], lang, 3),
+        tli=fmt_number(row["tli"], lang, 3),
+        rmsea=fmt_number(row["rmsea"], lang, 3),
+        srmr=fmt_number(row["srmr"], lang, 3),
+    )
 
 
 def planning_note(inputs: ReportInputs, lang: str) -> str | None:
@@ -255,7 +342,6 @@ def planning_note(inputs: ReportInputs, lang: str) -> str | None:
     from lcsurvey.study.power import planning_note as power_planning_note
 
     return power_planning_note(inputs.power, lang)
-
 
 
 def who_sentence(n: int, communities: int | None, lang: str) -> str:
@@ -268,25 +354,49 @@ def who_sentence(n: int, communities: int | None, lang: str) -> str:
 def home_level_sentences(levels: pd.DataFrame, codebook: Codebook, lang: str) -> list[str]:
     """Mean, CI and scale range of each row of `levels` (findings.construct_scores)."""
     return [
-        text(lang, "home_level", m=fmt_number(r.mean, lang),
-             label=construct_label(codebook, r.construct, lang),
-             lo=fmt_int(r.scale_min), hi=fmt_int(r.scale_max), l=fmt_number(r.ci_lower, lang),
-             u=fmt_number(r.ci_upper, lang))
+        text(
+            lang,
+            "home_level",
+            m=fmt_number(r.mean, lang),
+            label=construct_label(codebook, r.construct, lang),
+            lo=fmt_int(r.scale_min),
+            hi=fmt_int(r.scale_max),
+            l=fmt_number(r.ci_lower, lang),
+            u=fmt_number(r.ci_upper, lang),
+        )
         for r in levels.itertuples()
-    ]  # fmt: skip
+    ]
 
 
 def fit_sentence(fit: dict[str, Any], lang: str) -> str:
     """Estimator, missing-data handling, n, the fit measures and their verdict (fit_summary)."""
     missing = str(fit["missing"]).lower()
-    missing_text = text(lang, "missing_fiml") if missing in ("fiml", "ml") else (
-        text(lang, "missing_listwise") if missing == "listwise" else missing)  # fmt: skip
-    return (text(lang, "estimator", estimator=fit["estimator"], missing=missing_text,
-                 n=fmt_int(fit["ntotal"])) + " "
-            + text(lang, "fit_line", df=fmt_int(fit["df"]),
-                   chisq=fmt_number(fit["chisq"], lang, 1), cfi=fmt_number(fit["cfi"], lang, 3),
-                   tli=fmt_number(fit["tli"], lang, 3), rmsea=fmt_number(fit["rmsea"], lang, 3),
-                   rl=fmt_number(fit["rmsea_ci_lower"], lang, 3),
-                   ru=fmt_number(fit["rmsea_ci_upper"], lang, 3),
-                   srmr=fmt_number(fit["srmr"], lang, 3)) + " "
-            + text(lang, "fit_" + fit["verdict"]))  # fmt: skip
+    missing_text = (
+        text(lang, "missing_fiml")
+        if missing in ("fiml", "ml")
+        else (text(lang, "missing_listwise") if missing == "listwise" else missing)
+    )
+    return (
+        text(
+            lang,
+            "estimator",
+            estimator=fit["estimator"],
+            missing=missing_text,
+            n=fmt_int(fit["ntotal"]),
+        )
+        + " "
+        + text(
+            lang,
+            "fit_line",
+            df=fmt_int(fit["df"]),
+            chisq=fmt_number(fit["chisq"], lang, 1),
+            cfi=fmt_number(fit["cfi"], lang, 3),
+            tli=fmt_number(fit["tli"], lang, 3),
+            rmsea=fmt_number(fit["rmsea"], lang, 3),
+            rl=fmt_number(fit["rmsea_ci_lower"], lang, 3),
+            ru=fmt_number(fit["rmsea_ci_upper"], lang, 3),
+            srmr=fmt_number(fit["srmr"], lang, 3),
+        )
+        + " "
+        + text(lang, "fit_" + fit["verdict"])
+    )

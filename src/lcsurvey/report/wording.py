@@ -32,8 +32,11 @@ def catalogue(lang: str) -> dict[str, Any]:
     """
     path = WORDING_DIR / f"{lang}.yaml"
     if lang not in LANGUAGES or not path.is_file():
-        raise InputError(f"unknown report language {lang!r}", expected=f"one of {list(LANGUAGES)}",
-                         hint=f"add a wording catalogue {path}")  # fmt: skip
+        raise InputError(
+            f"unknown report language {lang!r}",
+            expected=f"one of {list(LANGUAGES)}",
+            hint=f"add a wording catalogue {path}",
+        )
     with path.open(encoding="utf-8") as handle:
         document = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     phrases = [(p, p.replace("-", NON_BREAKING_HYPHEN)) for p in document.get("nonbreaking") or []]
@@ -45,10 +48,12 @@ def catalogue(lang: str) -> dict[str, Any]:
 
     return {
         "text": {key: fixed(str(value)) for key, value in document["text"].items()},
-        "factors": {factor: {k: fixed(str(v)) for k, v in words.items()}
-                    for factor, words in document["factors"].items()},
+        "factors": {
+            factor: {k: fixed(str(v)) for k, v in words.items()}
+            for factor, words in document["factors"].items()
+        },
         "factor_fallback": document["factor_fallback"],
-    }  # fmt: skip
+    }
 
 
 def text(lang: str, key: str, **values: Any) -> str:
@@ -68,9 +73,14 @@ def factor_words(factor: str, lang: str) -> dict[str, str]:
         return words[factor]
     name = factor.replace("_", " ")
     fallback = catalogue(lang)["factor_fallback"]
-    return {"box": name.capitalize(), "short": name.capitalize(), "subj": name.capitalize(),
-            "obj": name, "more": fallback["more"].format(name=name),
-            "less": fallback["less"].format(name=name)}  # fmt: skip
+    return {
+        "box": name.capitalize(),
+        "short": name.capitalize(),
+        "subj": name.capitalize(),
+        "obj": name,
+        "more": fallback["more"].format(name=name),
+        "less": fallback["less"].format(name=name),
+    }
 
 
 def join(parts: list[str], lang: str) -> str:

@@ -103,14 +103,14 @@ class FimlJob:
     """FIML refits on resampled missingness-pattern statistics (see lcsurvey.sem.fiml)."""
 
     syntax: str
-    x: np.ndarray                 # rows used by the fit, NaN where missing
+    x: np.ndarray  # rows used by the fit, NaN where missing
     observed: list[str]
-    theta: np.ndarray             # full-sample (params, means)
-    vcov: np.ndarray              # inverse observed information at the full-sample estimates
+    theta: np.ndarray  # full-sample (params, means)
+    vcov: np.ndarray  # inverse observed information at the full-sample estimates
     h1_cov: np.ndarray
-    tol: float = 1e-7            # on the largest gradient entry of -loglik / n
+    tol: float = 1e-7  # on the largest gradient entry of -loglik / n
     max_iter: int = 200
-    step_tol: float = 1e-4       # see refit: the largest Newton step, in standard errors
+    step_tol: float = 1e-4  # see refit: the largest Newton step, in standard errors
 
     method = "fiml"
 
@@ -123,8 +123,9 @@ class FimlJob:
 
         model = semopy.Model(self.syntax)
         frame = pd.DataFrame(self.x, columns=self.observed)
-        model.load(data=frame, cov=pd.DataFrame(self.h1_cov, index=self.observed,
-                                                columns=self.observed))
+        model.load(
+            data=frame, cov=pd.DataFrame(self.h1_cov, index=self.observed, columns=self.observed)
+        )
         _check_order(model, self.observed)
         self._structure = Structure(model)
         mask = np.isfinite(self.x)
@@ -142,15 +143,17 @@ class FimlJob:
     def _patterns(self, w: np.ndarray):
         """The full sample's Patterns with counts, sums and cross-products weighted by w."""
         base = object.__new__(type(self._base))
-        base.__dict__.update({k: getattr(self._base, k) for k in
-                              ("p", "observed", "n_observed", "groups")})
+        base.__dict__.update(
+            {k: getattr(self._base, k) for k in ("p", "observed", "n_observed", "groups")}
+        )
         ws = w[self._order]
         base.n = np.add.reduceat(ws, self._starts).astype(float)
         base.n_rows = float(w.sum())
         base.sums = np.add.reduceat(ws[:, None] * self._x0, self._starts, axis=0)
         p = base.p
-        base.cross = np.add.reduceat(ws[:, None] * self._outer, self._starts,
-                                     axis=0).reshape(-1, p, p)
+        base.cross = np.add.reduceat(ws[:, None] * self._outer, self._starts, axis=0).reshape(
+            -1, p, p
+        )
         base.const = float(np.log(2 * np.pi) * (base.n * base.n_observed).sum())
         return base
 
@@ -178,9 +181,13 @@ class FimlJob:
             return -value / n, -np.concatenate([structure.chain(z[:q], g_sigma), g_mu]) / n
 
         start = (self.vcov + self.vcov.T) / 2 * n
-        result = minimize(objective, self.theta, jac=True, method="BFGS",
-                          options={"hess_inv0": start, "gtol": self.tol,
-                                   "maxiter": self.max_iter})
+        result = minimize(
+            objective,
+            self.theta,
+            jac=True,
+            method="BFGS",
+            options={"hess_inv0": start, "gtol": self.tol, "maxiter": self.max_iter},
+        )
         if result.success:
             return result.x
         # Status 2: the line search found no lower value in floating point, typically a hair
@@ -208,7 +215,7 @@ class MlJob:
     """ML refits (listwise, no mean structure) on resampled covariance matrices."""
 
     syntax: str
-    x: np.ndarray                 # complete rows
+    x: np.ndarray  # complete rows
     observed: list[str]
     theta: np.ndarray
 
@@ -277,12 +284,12 @@ class QuasiNewtonJob:
     """
 
     syntax: str
-    x: np.ndarray                 # rows used by the fit, NaN where missing
+    x: np.ndarray  # rows used by the fit, NaN where missing
     observed: list[str]
-    theta: np.ndarray             # full-sample (params, means)
-    information: np.ndarray       # observed information of the full sample at theta
-    n_out: int                    # quantities returned: the first n_out entries of theta
-    tol: float = 1e-5             # largest step, in standard errors, of a converged draw
+    theta: np.ndarray  # full-sample (params, means)
+    information: np.ndarray  # observed information of the full sample at theta
+    n_out: int  # quantities returned: the first n_out entries of theta
+    tol: float = 1e-5  # largest step, in standard errors, of a converged draw
     max_iter: int = 100
 
     method = "fiml-bfgs"
@@ -302,14 +309,15 @@ class QuasiNewtonJob:
         # Sigma(theta) and the chain rule for a chunk of draws at once (semopy's matrices:
         # Sigma = M Psi M' + Theta with M = Lambda (I - B)^-1).
         self._base, self._places, self._identity = self._structure.batch_layout(
-            self.theta[:self._q])
+            self.theta[: self._q]
+        )
         self._gather = []
         for n_mx, rows, cols, params, weights in self._structure.locations:
             scatter = np.zeros((len(rows), self._q))
             scatter[np.arange(len(rows)), params] = weights
             self._gather.append((n_mx, rows, cols, scatter))
         info = (self.information + self.information.T) / 2
-        self._v = np.linalg.inv(info) * len(self.x)      # per unit of weight
+        self._v = np.linalg.inv(info) * len(self.x)  # per unit of weight
         self._v = (self._v + self._v.T) / 2
         self._se = np.sqrt(np.diag(self._v) / len(self.x))
         # Rows sorted by their number of missing values, so that each group is a slice.
@@ -337,7 +345,7 @@ class QuasiNewtonJob:
 
         ones = np.ones((1, len(x)))
         self._row_values = self._evaluate(self.theta[None], ones, rowwise=True)
-        scores = casewise_scores(model, frame, self.theta[:self._q], self.theta[self._q:])
+        scores = casewise_scores(model, frame, self.theta[: self._q], self.theta[self._q :])
         self._row_scores = scores[self._order]
 
     def _evaluate(self, thetas: np.ndarray, weights: np.ndarray, *, rowwise: bool = False):
@@ -373,22 +381,22 @@ class QuasiNewtonJob:
         k_inv = (k_inv + np.swapaxes(k_inv, 1, 2)) / 2
         logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
         mu = thetas[:, q:]
-        resid = np.multiply(self._mask[None], mu[:, None, :])                   # (D, n, p)
+        resid = np.multiply(self._mask[None], mu[:, None, :])  # (D, n, p)
         np.subtract(self._x0[None], resid, out=resid)
         u = np.empty_like(resid)
-        for d in range(d_count):              # one BLAS call per draw beats numpy's stacking
-            np.matmul(resid[d], k_inv[d], out=u[d])                             # K r per row
+        for d in range(d_count):  # one BLAS call per draw beats numpy's stacking
+            np.matmul(resid[d], k_inv[d], out=u[d])  # K r per row
         quad = np.einsum("dnp,dnp->dn", u, resid)
         logdets = np.repeat(logdet[:, None], len(self.x), axis=1)
         k_flat = k_inv.reshape(d_count, p * p)
         offsets = (np.arange(d_count) * (p * p))[:, None]
-        shift = np.zeros_like(resid)            # P (K r) per row: K[m, m]^-1 (K r)[m] at m
-        places, values = [], []                 # sum_i w_i P_i, scattered
+        shift = np.zeros_like(resid)  # P (K r) per row: K[m, m]^-1 (K r)[m] at m
+        places, values = [], []  # sum_i w_i P_i, scattered
         for rows, miss, flat in self._groups:
             g, r = miss.shape
             kmm_inv, logabs, bad = _sweep_inverse(k_flat[:, flat].reshape(d_count, g, r, r))
             ok &= ~bad.any(axis=1)
-            t = np.take_along_axis(u[:, rows], miss[None], axis=2)   # (K r)[m], (D, g, r)
+            t = np.take_along_axis(u[:, rows], miss[None], axis=2)  # (K r)[m], (D, g, r)
             coef = np.einsum("dgrs,dgs->dgr", kmm_inv, t)
             np.put_along_axis(shift[:, rows], miss[None], coef, axis=2)
             quad[:, rows] -= (t * coef).sum(axis=2)
@@ -396,14 +404,15 @@ class QuasiNewtonJob:
             places.append((offsets + flat.ravel()[None]).ravel())
             values.append((weights[:, rows, None, None] * kmm_inv).ravel())
         for d in range(d_count):
-            u[d] -= shift[d] @ k_inv[d]                                         # A r per row
+            u[d] -= shift[d] @ k_inv[d]  # A r per row
         const = LOG_2PI * self._n_obs
         if rowwise:
             return -0.5 * (const[None] + logdets + quad)[0]
         value = -0.5 * (weights * (const[None] + logdets + quad)).sum(axis=1)
         if places:
-            scattered = np.bincount(np.concatenate(places), weights=np.concatenate(values),
-                                    minlength=d_count * p * p).reshape(d_count, p, p)
+            scattered = np.bincount(
+                np.concatenate(places), weights=np.concatenate(values), minlength=d_count * p * p
+            ).reshape(d_count, p, p)
         else:
             scattered = np.zeros_like(k_inv)
         sum_a = weights.sum(axis=1)[:, None, None] * k_inv - k_inv @ scattered @ k_inv
@@ -437,7 +446,7 @@ class QuasiNewtonJob:
         k = len(self.theta)
         pairs_s = np.zeros((d_count, self.max_iter, k))
         pairs_y = np.zeros((d_count, self.max_iter, k))
-        rho = np.zeros((d_count, self.max_iter))            # 0: an empty slot, which is a no-op
+        rho = np.zeros((d_count, self.max_iter))  # 0: an empty slot, which is a no-op
         n_pairs = np.zeros(d_count, dtype=int)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -448,13 +457,20 @@ class QuasiNewtonJob:
                     break
                 check = (grad[active] @ self._v) / total[active, None]
                 done = (np.abs(check) / self._se).max(axis=1) < self.tol
-                out[active[done]] = theta[active[done], :self.n_out]
+                out[active[done]] = theta[active[done], : self.n_out]
                 active = active[~done]
                 if not len(active):
                     break
                 self.iterations[active] += 1
-                step = _two_loop(grad[active], self._v, total[active], pairs_s[active],
-                                 pairs_y[active], rho[active], n_pairs[active].max())
+                step = _two_loop(
+                    grad[active],
+                    self._v,
+                    total[active],
+                    pairs_s[active],
+                    pairs_y[active],
+                    rho[active],
+                    n_pairs[active].max(),
+                )
                 size = np.ones(len(active))
                 pending = np.arange(len(active))
                 while len(pending):
@@ -465,20 +481,21 @@ class QuasiNewtonJob:
                     accept = trial_value >= value[idx] + 1e-4 * size[pending] * rise
                     taken = idx[accept]
                     s_vec = trial[accept] - theta[taken]
-                    y_vec = grad[taken] - trial_grad[accept]      # change in -gradient
+                    y_vec = grad[taken] - trial_grad[accept]  # change in -gradient
                     theta[taken] = trial[accept]
                     value[taken] = trial_value[accept]
                     grad[taken] = trial_grad[accept]
                     curvature = np.einsum("dk,dk->d", s_vec, y_vec)
                     good = curvature > 1e-12 * np.linalg.norm(s_vec, axis=1) * np.linalg.norm(
-                        y_vec, axis=1)
+                        y_vec, axis=1
+                    )
                     d, slot = taken[good], n_pairs[taken[good]]
                     pairs_s[d, slot], pairs_y[d, slot] = s_vec[good], y_vec[good]
                     rho[d, slot] = 1.0 / curvature[good]
                     n_pairs[d] += 1
                     size[pending[~accept]] /= 2
                     pending = pending[~accept & (size[pending] > 1e-8)]
-                active = active[size >= 1e-8]     # no rise even for tiny steps: failed
+                active = active[size >= 1e-8]  # no rise even for tiny steps: failed
         return out
 
 
@@ -525,8 +542,10 @@ def _sweep_inverse(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _check_order(model, observed: list[str]) -> None:
     """semopy orders variables by string hashes: a worker must see the parent's order."""
     if list(model.vars["observed"]) != list(observed):
-        raise RuntimeError("the model's variable order differs from the full-sample fit; "
-                           "run with PYTHONHASHSEED set (the workflow sets it)")
+        raise RuntimeError(
+            "the model's variable order differs from the full-sample fit; "
+            "run with PYTHONHASHSEED set (the workflow sets it)"
+        )
 
 
 _JOB = None
@@ -556,13 +575,18 @@ def _map(job, function, tasks: list, workers: int) -> list[np.ndarray]:
     # Forked workers share the parent's string hashes, hence semopy's variable order.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_start_worker,
-                             initargs=(job,), mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)),
+        initializer=_start_worker,
+        initargs=(job,),
+        mp_context=context,
+    ) as pool:
         return list(pool.map(function, tasks))
 
 
-def draws(job, n_draws: int, seed: int, *, workers: int = 1,
-          chunk_size: int = CHUNK_SIZE) -> np.ndarray:
+def draws(
+    job, n_draws: int, seed: int, *, workers: int = 1, chunk_size: int = CHUNK_SIZE
+) -> np.ndarray:
     """Bootstrap values (n_draws, quantities) of the job's quantities; NaN rows failed.
 
     Chunk i of chunk_size draws is generated from SeedSequence(seed).spawn(n_chunks)[i], so
@@ -613,8 +637,9 @@ def percentile_ci(values: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray,
     return (np.nanquantile(values, tail, axis=0), np.nanquantile(values, 1 - tail, axis=0))
 
 
-def bca_ci(values: np.ndarray, estimate: np.ndarray, jack: np.ndarray | None,
-           level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+def bca_ci(
+    values: np.ndarray, estimate: np.ndarray, jack: np.ndarray | None, level: float = LEVEL
+) -> tuple[np.ndarray, np.ndarray]:
     """Bias-corrected and accelerated (BCa) bootstrap CI per column.
 
     Parameters
@@ -659,8 +684,14 @@ def bca_ci(values: np.ndarray, estimate: np.ndarray, jack: np.ndarray | None,
     limits = []
     for z in (norm.ppf(tail), norm.ppf(1 - tail)):
         adjusted = norm.cdf(z0 + (z0 + z) / (1 - accel * (z0 + z)))
-        limits.append(np.array([np.quantile(values[:, j], adjusted[j]) if np.isfinite(adjusted[j])
-                                else np.nan for j in range(values.shape[1])]))
+        limits.append(
+            np.array(
+                [
+                    np.quantile(values[:, j], adjusted[j]) if np.isfinite(adjusted[j]) else np.nan
+                    for j in range(values.shape[1])
+                ]
+            )
+        )
     return limits[0], limits[1]
 
 
@@ -696,9 +727,7 @@ class _Normal:
     _dist = NormalDist()
 
     def cdf(self, x):
-        return np.array([self._dist.cdf(v) if np.isfinite(v) else np.nan
-                         for v in np.atleast_1d(x)])
+        return np.array([self._dist.cdf(v) if np.isfinite(v) else np.nan for v in np.atleast_1d(x)])
 
     def ppf(self, p):
-        return np.array([self._dist.inv_cdf(v) if 0 < v < 1 else np.nan
-                         for v in np.atleast_1d(p)])
+        return np.array([self._dist.inv_cdf(v) if 0 < v < 1 else np.nan for v in np.atleast_1d(p)])

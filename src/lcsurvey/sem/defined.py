@@ -15,8 +15,10 @@ import numpy as np
 
 FUNCTIONS = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "abs": np.abs}
 
-_TOKEN = re.compile(r"\s*(?:(?P<number>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
-                    r"|(?P<name>[A-Za-z_.][\w.]*)|(?P<op>\*\*|[-+*/^()]))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<number>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
+    r"|(?P<name>[A-Za-z_.][\w.]*)|(?P<op>\*\*|[-+*/^()]))"
+)
 
 
 class ExpressionError(ValueError):
@@ -56,8 +58,11 @@ def parse_expression(text: str) -> tuple:
         kind, value = peek()
         if kind is None or (expected is not None and value != expected):
             want = f"{expected!r}" if expected else "more"
-            raise ExpressionError(f"expected {want} at the end of {text!r}" if kind is None
-                                  else f"expected {want} before {value!r} in {text!r}")
+            raise ExpressionError(
+                f"expected {want} at the end of {text!r}"
+                if kind is None
+                else f"expected {want} before {value!r} in {text!r}"
+            )
         position += 1
         return kind, value
 
@@ -98,8 +103,10 @@ def parse_expression(text: str) -> tuple:
         if kind == "name":
             if peek()[1] == "(":
                 if value not in FUNCTIONS:
-                    raise ExpressionError(f"unknown function {value!r} in {text!r} "
-                                          f"(available: {', '.join(FUNCTIONS)})")
+                    raise ExpressionError(
+                        f"unknown function {value!r} in {text!r} "
+                        f"(available: {', '.join(FUNCTIONS)})"
+                    )
                 take("(")
                 inner = sum_()
                 take(")")
@@ -182,7 +189,9 @@ def evaluate_all(definitions: list[Definition], values: dict) -> dict:
     return out
 
 
-def defined_values(definitions: list[Definition], names: list[str], theta: np.ndarray) -> np.ndarray:
+def defined_values(
+    definitions: list[Definition], names: list[str], theta: np.ndarray
+) -> np.ndarray:
     """Defined parameters at parameter vector(s) theta (last axis in `names` order).
 
     theta of shape (q,) gives (k,); shape (draws, q) gives (draws, k).
@@ -191,8 +200,14 @@ def defined_values(definitions: list[Definition], names: list[str], theta: np.nd
     scope = {name: theta[..., i] for i, name in enumerate(names)}
     values = evaluate_all(definitions, scope)
     shape = theta.shape[:-1]
-    return np.stack([np.broadcast_to(np.asarray(values[d.name], dtype=float), shape)
-                     for d in definitions], axis=-1) if definitions else np.empty(shape + (0,))
+    return (
+        np.stack(
+            [np.broadcast_to(np.asarray(values[d.name], dtype=float), shape) for d in definitions],
+            axis=-1,
+        )
+        if definitions
+        else np.empty(shape + (0,))
+    )
 
 
 def gradient(definitions: list[Definition], names: list[str], theta: np.ndarray) -> np.ndarray:
@@ -209,8 +224,9 @@ def gradient(definitions: list[Definition], names: list[str], theta: np.ndarray)
     return ((values[:q] - values[q:]) / (2 * steps[:, None])).T
 
 
-def delta_method(definitions: list[Definition], names: list[str], theta: np.ndarray,
-                 vcov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def delta_method(
+    definitions: list[Definition], names: list[str], theta: np.ndarray, vcov: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Estimates and delta-method standard errors of the defined parameters.
 
     Parameters

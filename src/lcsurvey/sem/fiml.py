@@ -31,7 +31,7 @@ from lcsurvey.sem.missing import Patterns
 from lcsurvey.sem.optimize import ascend, damped_newton_step
 from lcsurvey.sem.structure import Structure
 
-if TYPE_CHECKING:      # semopy loads slowly; models arrive built, so only the name is needed
+if TYPE_CHECKING:  # semopy loads slowly; models arrive built, so only the name is needed
     import semopy
 
 
@@ -42,22 +42,24 @@ class FimlResult:
     lavaan: the parts of lavInspect(fit, "est"), fitMeasures(fit, c("logl",
     "unrestricted.logl")) and vcov(fit) of lavaan(..., missing = "ml").
     """
-    params: np.ndarray       # semopy parameter vector at the optimum (model.param_vals order)
-    means: np.ndarray        # estimated means of the observed variables (model.vars["observed"])
-    loglik: float            # H0 log-likelihood (lavaan's logl)
-    loglik_h1: float         # unrestricted model log-likelihood by EM (lavaan's unrestricted.logl)
-    loglik_baseline: float   # independence model with free means and variances
-    npar: int                # free parameters including the p means (lavaan's npar)
-    vcov: np.ndarray         # covariance matrix of (params, means) from the observed information
-    n: int                   # rows used (rows with at least one observed value)
+
+    params: np.ndarray  # semopy parameter vector at the optimum (model.param_vals order)
+    means: np.ndarray  # estimated means of the observed variables (model.vars["observed"])
+    loglik: float  # H0 log-likelihood (lavaan's logl)
+    loglik_h1: float  # unrestricted model log-likelihood by EM (lavaan's unrestricted.logl)
+    loglik_baseline: float  # independence model with free means and variances
+    npar: int  # free parameters including the p means (lavaan's npar)
+    vcov: np.ndarray  # covariance matrix of (params, means) from the observed information
+    n: int  # rows used (rows with at least one observed value)
     converged: bool
     iterations: int
-    h1_means: np.ndarray | None = None   # EM means of the unrestricted model
-    h1_cov: np.ndarray | None = None     # EM covariance matrix (divisor N) of the unrestricted model
+    h1_means: np.ndarray | None = None  # EM means of the unrestricted model
+    h1_cov: np.ndarray | None = None  # EM covariance matrix (divisor N) of the unrestricted model
 
 
-def ml_start(structure: Structure, theta: np.ndarray, cov: np.ndarray, *,
-              max_iter: int = 500) -> np.ndarray:
+def ml_start(
+    structure: Structure, theta: np.ndarray, cov: np.ndarray, *, max_iter: int = 500
+) -> np.ndarray:
     """Minimise the complete-data ML discrepancy log|Sigma| + tr(S Sigma^-1) by Fisher scoring.
 
     Parameters
@@ -95,7 +97,7 @@ def ml_start(structure: Structure, theta: np.ndarray, cov: np.ndarray, *,
 
     def direction(th, k_inv):
         g = k_inv - k_inv @ cov @ k_inv
-        grad = structure.chain(th, g)              # of the discrepancy, which falls
+        grad = structure.chain(th, g)  # of the discrepancy, which falls
         jac = structure.jacobian(th)
         chol_k = np.linalg.cholesky(k_inv)
         p = len(k_inv)
@@ -111,13 +113,23 @@ def ml_start(structure: Structure, theta: np.ndarray, cov: np.ndarray, *,
     value, k_inv = objective(theta)
     if not np.isfinite(value):
         return theta
-    fit = ascend(objective, direction, theta, tol=1e-12, max_iter=max_iter, value=value,
-                 state=k_inv, min_size=1e-8, final_step=True)
+    fit = ascend(
+        objective,
+        direction,
+        theta,
+        tol=1e-12,
+        max_iter=max_iter,
+        value=value,
+        state=k_inv,
+        min_size=1e-8,
+        final_step=True,
+    )
     return fit.x
 
 
-def _ml_stationary(structure: Structure, theta: np.ndarray, cov: np.ndarray,
-                   tol: float = 1e-6) -> bool:
+def _ml_stationary(
+    structure: Structure, theta: np.ndarray, cov: np.ndarray, tol: float = 1e-6
+) -> bool:
     """Whether theta is a stationary point of the ML discrepancy to `cov` (positive definite
     implied covariance, gradient below `tol` in every parameter)."""
     try:
@@ -162,7 +174,7 @@ def loglik_hessian(structure: Structure, patterns: Patterns, theta, mu, pieces, 
     h_mumu, h_musig, h_sigsig = patterns.hessian_moments(mu, pieces, b)
     q, p = structure.q, patterns.p
     rows, cols = np.triu_indices(p)
-    jac = structure.jacobian(theta)[rows * p + cols]        # dvech(Sigma) / dtheta
+    jac = structure.jacobian(theta)[rows * p + cols]  # dvech(Sigma) / dtheta
     h = np.empty((q + p, q + p))
     h[:q, :q] = jac.T @ h_sigsig @ jac + structure.second_order(theta, g_sigma)
     h_mutheta = h_musig @ jac
@@ -172,8 +184,9 @@ def loglik_hessian(structure: Structure, patterns: Patterns, theta, mu, pieces, 
     return (h + h.T) / 2
 
 
-def fit_fiml(model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9,
-             max_iter: int = 100) -> FimlResult:
+def fit_fiml(
+    model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9, max_iter: int = 100
+) -> FimlResult:
     """Fit `model` by full-information ML with free means, as lavaan's missing = "ml".
 
     Parameters
@@ -220,9 +233,12 @@ def fit_fiml(model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9,
     mu_h1, cov_h1 = patterns.h1()
     eigen = np.linalg.eigvalsh(cov_h1)
     if eigen[0] < 1e-8 * eigen[-1]:
-        warnings.warn("the unrestricted (H1) covariance matrix is nearly singular: too few "
-                      "observed pairs for some variables; chisq and the fit indices are unreliable",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            "the unrestricted (H1) covariance matrix is nearly singular: too few "
+            "observed pairs for some variables; chisq and the fit indices are unreliable",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     loglik_h1 = float(patterns.loglik(cov_h1, mu_h1))
 
     loglik_baseline = fm.independence_loglik(counts, sums, squares)
@@ -235,8 +251,9 @@ def fit_fiml(model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9,
     q = structure.q
     # Starting values: Fisher scoring of the ML discrepancy to the EM moments from semopy's
     # starting values; where that does not reach a stationary point, semopy's own ML fit first.
-    theta = ml_start(structure, np.asarray(model.param_vals, dtype=float).copy(), cov_h1,
-                      max_iter=40)
+    theta = ml_start(
+        structure, np.asarray(model.param_vals, dtype=float).copy(), cov_h1, max_iter=40
+    )
     if not _ml_stationary(structure, theta, cov_h1):
         try:
             with warnings.catch_warnings():
@@ -249,10 +266,12 @@ def fit_fiml(model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9,
     try:
         value, pieces = patterns.loglik(structure.sigma(theta), mu, parts=True)
     except np.linalg.LinAlgError:
-        raise ValueError("the starting values give a covariance matrix that is not positive "
-                         "definite") from None
+        raise ValueError(
+            "the starting values give a covariance matrix that is not positive definite"
+        ) from None
     theta, mu, value, pieces, hess, converged, iterations = newton_ascent(
-        structure, patterns, theta, mu, value, pieces, tol=tol, max_iter=max_iter)
+        structure, patterns, theta, mu, value, pieces, tol=tol, max_iter=max_iter
+    )
 
     if not converged or hess is None:
         g_mu, g_sigma, b = patterns.gradient(mu, pieces)
@@ -263,14 +282,33 @@ def fit_fiml(model: semopy.Model, data: pd.DataFrame, *, tol: float = 1e-9,
         vcov = np.full_like(hess, np.nan)
     model.param_vals = theta
     model.update_matrices(theta)
-    return FimlResult(params=theta, means=mu, loglik=float(value), loglik_h1=loglik_h1,
-                      loglik_baseline=loglik_baseline, npar=q + p, vcov=vcov,
-                      n=patterns.n_rows, converged=converged, iterations=iterations,
-                      h1_means=mu_h1, h1_cov=cov_h1)
+    return FimlResult(
+        params=theta,
+        means=mu,
+        loglik=float(value),
+        loglik_h1=loglik_h1,
+        loglik_baseline=loglik_baseline,
+        npar=q + p,
+        vcov=vcov,
+        n=patterns.n_rows,
+        converged=converged,
+        iterations=iterations,
+        h1_means=mu_h1,
+        h1_cov=cov_h1,
+    )
 
 
-def newton_ascent(structure: Structure, patterns: Patterns, theta: np.ndarray, mu: np.ndarray,
-                  value: float, pieces, *, tol: float, max_iter: int):
+def newton_ascent(
+    structure: Structure,
+    patterns: Patterns,
+    theta: np.ndarray,
+    mu: np.ndarray,
+    value: float,
+    pieces,
+    *,
+    tol: float,
+    max_iter: int,
+):
     """Maximise the FIML log-likelihood from (theta, mu) by Newton steps with the analytic
     Hessian, halving a step until the log-likelihood rises enough (Armijo).
 
@@ -313,14 +351,29 @@ def newton_ascent(structure: Structure, patterns: Patterns, theta: np.ndarray, m
         step = damped_newton_step(hess, grad)
         return step, grad @ step, hess
 
-    fit = ascend(objective, direction, np.concatenate([theta, mu]), tol=tol, max_iter=max_iter,
-                 value=value, state=pieces)
-    return (fit.x[:q].copy(), fit.x[q:].copy(), fit.value, fit.state, fit.last, fit.converged,
-            fit.iterations)
+    fit = ascend(
+        objective,
+        direction,
+        np.concatenate([theta, mu]),
+        tol=tol,
+        max_iter=max_iter,
+        value=value,
+        state=pieces,
+    )
+    return (
+        fit.x[:q].copy(),
+        fit.x[q:].copy(),
+        fit.value,
+        fit.state,
+        fit.last,
+        fit.converged,
+        fit.iterations,
+    )
 
 
-def fiml_gradient(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
-                  means: np.ndarray) -> tuple[float, np.ndarray]:
+def fiml_gradient(
+    model: semopy.Model, data: pd.DataFrame, params: np.ndarray, means: np.ndarray
+) -> tuple[float, np.ndarray]:
     """Log-likelihood and its analytic gradient in (params, means) at the given point.
 
     Parameters
@@ -347,8 +400,9 @@ def fiml_gradient(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
     return float(value), grad
 
 
-def fiml_fit_measures(result: FimlResult, model: semopy.Model,
-                      fixed: list[int] | None = None) -> dict:
+def fiml_fit_measures(
+    result: FimlResult, model: semopy.Model, fixed: list[int] | None = None
+) -> dict:
     """lavaan's fitMeasures() for a missing = "ml" fit (likelihood "normal", N in RMSEA).
 
     Parameters
@@ -381,7 +435,7 @@ def fiml_fit_measures(result: FimlResult, model: semopy.Model,
     p = len(result.means)
     n = result.n
     moments = p * (p + 1) // 2 + p - k * (k + 3) // 2
-    npar = result.npar - k                      # the regressors' means are not free
+    npar = result.npar - k  # the regressors' means are not free
     df = moments - npar
     # df 0: the model reproduces H1 exactly and only rounding noise is left, as lavaan reports.
     chisq = 2 * (result.loglik_h1 - result.loglik) if df != 0 else 0.0
@@ -399,9 +453,16 @@ def fiml_fit_measures(result: FimlResult, model: semopy.Model,
     sigma = model.calc_sigma()[0]
     srmr = fm.srmr(result.h1_cov, sigma, result.h1_means, result.means)
     return {
-        "npar": npar, "ntotal": n, "chisq": chisq, "df": df,
+        "npar": npar,
+        "ntotal": n,
+        "chisq": chisq,
+        "df": df,
         **fm.indices(chisq, df, base_chisq, base_df, n),
-        "srmr": srmr, "aic": fm.aic(loglik, npar), "bic": fm.bic(loglik, npar, n), "logl": loglik,
-        "unrestricted_logl": loglik_h1, "baseline_chisq": base_chisq,
+        "srmr": srmr,
+        "aic": fm.aic(loglik, npar),
+        "bic": fm.bic(loglik, npar, n),
+        "logl": loglik,
+        "unrestricted_logl": loglik_h1,
+        "baseline_chisq": base_chisq,
         "baseline_df": base_df,
     }

@@ -121,8 +121,9 @@ def rmsea(chisq: float, df: int, n: int, *, groups: int = 1) -> float:
     return value * float(np.sqrt(groups)) if groups > 1 else value
 
 
-def rmsea_ci(chisq: float, df: int, n: int, level: float = 0.90, *,
-             groups: int = 1) -> tuple[float, float]:
+def rmsea_ci(
+    chisq: float, df: int, n: int, level: float = 0.90, *, groups: int = 1
+) -> tuple[float, float]:
     """Confidence limits of the RMSEA from the noncentral chi-square (Browne & Cudeck 1993).
 
     Parameters
@@ -159,7 +160,7 @@ def rmsea_ci(chisq: float, df: int, n: int, level: float = 0.90, *,
         lower, upper = 1e-10, max(chisq, 1.0)
         while special.chndtr(chisq, df, upper) > prob:
             lower, upper = upper, 2 * upper
-        while upper - lower > 2e-12 * max(1.0, upper):    # bisection, to brentq's precision
+        while upper - lower > 2e-12 * max(1.0, upper):  # bisection, to brentq's precision
             middle = (lower + upper) / 2
             if special.chndtr(chisq, df, middle) > prob:
                 lower = middle
@@ -177,9 +178,12 @@ def rmsea_ci(chisq: float, df: int, n: int, level: float = 0.90, *,
     return lower, upper
 
 
-def srmr(observed_cov: np.ndarray, implied_cov: np.ndarray,
-         observed_mean: np.ndarray | None = None,
-         implied_mean: np.ndarray | None = None) -> float:
+def srmr(
+    observed_cov: np.ndarray,
+    implied_cov: np.ndarray,
+    observed_mean: np.ndarray | None = None,
+    implied_mean: np.ndarray | None = None,
+) -> float:
     """Standardised root mean square residual (Bentler's), one group.
 
     Parameters
@@ -276,8 +280,9 @@ def independence_loglik(counts: np.ndarray, sums: np.ndarray, squares: np.ndarra
     return float(-0.5 * (counts * (LOG_2PI + np.log(variances) + 1)).sum())
 
 
-def indices(chisq: float, df: int, baseline_chisq: float, baseline_df: int, n: int, *,
-            groups: int = 1) -> dict:
+def indices(
+    chisq: float, df: int, baseline_chisq: float, baseline_df: int, n: int, *, groups: int = 1
+) -> dict:
     """pvalue, cfi, tli, rmsea and its 90% CI of a fit, by the functions above.
 
     Parameters
@@ -292,8 +297,11 @@ def indices(chisq: float, df: int, baseline_chisq: float, baseline_df: int, n: i
         names with dots as underscores).
     """
     lower, upper = rmsea_ci(chisq, df, n, groups=groups)
-    return {"pvalue": chisq_pvalue(chisq, df),
-            "cfi": cfi(chisq, df, baseline_chisq, baseline_df),
-            "tli": tli(chisq, df, baseline_chisq, baseline_df),
-            "rmsea": rmsea(chisq, df, n, groups=groups),
-            "rmsea_ci_lower": lower, "rmsea_ci_upper": upper}
+    return {
+        "pvalue": chisq_pvalue(chisq, df),
+        "cfi": cfi(chisq, df, baseline_chisq, baseline_df),
+        "tli": tli(chisq, df, baseline_chisq, baseline_df),
+        "rmsea": rmsea(chisq, df, n, groups=groups),
+        "rmsea_ci_lower": lower,
+        "rmsea_ci_upper": upper,
+    }

@@ -55,9 +55,30 @@ from lcsurvey.sem.multigroup import (
 
 log = logging.getLogger("lcsurvey")
 
-COLUMNS = ["groups", "group_values", "level", "ntotal", "npar", "chisq", "df", "pvalue", "cfi",
-           "tli", "rmsea", "rmsea_ci_lower", "rmsea_ci_upper", "srmr", "aic", "bic",
-           "delta_cfi", "delta_rmsea", "delta_srmr", "decision", "rule", "note"]
+COLUMNS = [
+    "groups",
+    "group_values",
+    "level",
+    "ntotal",
+    "npar",
+    "chisq",
+    "df",
+    "pvalue",
+    "cfi",
+    "tli",
+    "rmsea",
+    "rmsea_ci_lower",
+    "rmsea_ci_upper",
+    "srmr",
+    "aic",
+    "bic",
+    "delta_cfi",
+    "delta_rmsea",
+    "delta_srmr",
+    "decision",
+    "rule",
+    "note",
+]
 # Chen (2007) cut-offs: (delta CFI lower bound, delta RMSEA upper bound, delta SRMR upper bound).
 CHEN = {"metric": (-0.010, 0.015, 0.030), "scalar": (-0.010, 0.015, 0.010)}
 
@@ -67,12 +88,14 @@ def chen_rule(level: str) -> str:
     if level not in CHEN:
         return ""
     cfi, rmsea, srmr = CHEN[level]
-    return (f"Chen (2007): {level} holds if delta CFI >= {cfi:.3f} and (delta RMSEA <= "
-            f"{rmsea:.3f} or delta SRMR <= {srmr:.3f}), against the previous level")
+    return (
+        f"Chen (2007): {level} holds if delta CFI >= {cfi:.3f} and (delta RMSEA <= "
+        f"{rmsea:.3f} or delta SRMR <= {srmr:.3f}), against the previous level"
+    )
 
 
 def chen_decision(level: str, delta_cfi: float, delta_rmsea: float, delta_srmr: float) -> str:
-    """"holds" or "rejected" by Chen's (2007) cut-offs (CHEN, module docstring); "" for configural
+    """ "holds" or "rejected" by Chen's (2007) cut-offs (CHEN, module docstring); "" for configural
     or missing deltas.
 
     Parameters
@@ -93,7 +116,6 @@ def chen_decision(level: str, delta_cfi: float, delta_rmsea: float, delta_srmr: 
     return "holds" if holds else "rejected"
 
 
-
 @dataclass
 class InvarianceResult:
     factors: dict[str, list[str]]
@@ -105,8 +127,14 @@ class InvarianceResult:
     errors: dict[str, str]
 
 
-def fit_invariance(data: pd.DataFrame, factors: dict[str, list[str]], group: str, *,
-                   group_order: list | None = None, missing: str = "fiml") -> InvarianceResult:
+def fit_invariance(
+    data: pd.DataFrame,
+    factors: dict[str, list[str]],
+    group: str,
+    *,
+    group_order: list | None = None,
+    missing: str = "fiml",
+) -> InvarianceResult:
     """Fit the configural, metric and scalar models of `factors` with `group` as groups.
 
     Parameters
@@ -135,21 +163,27 @@ def fit_invariance(data: pd.DataFrame, factors: dict[str, list[str]], group: str
     (semTools::measurementInvariance).
     """
     if missing not in ("fiml", "listwise"):
-        raise InputError(f"estimation.missing {missing!r} is not available",
-                         expected="fiml or listwise")
+        raise InputError(
+            f"estimation.missing {missing!r} is not available", expected="fiml or listwise"
+        )
     items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
     absent = [v for v in items + [group] if v not in data.columns]
     if absent:
-        raise InputError(f"the data lack the columns {absent} for the invariance models",
-                         expected="item names from the codebook and the grouping variable")
+        raise InputError(
+            f"the data lack the columns {absent} for the invariance models",
+            expected="item names from the codebook and the grouping variable",
+        )
     for factor, indicators in factors.items():
         if len(indicators) < 2:
-            raise InputError(f"factor {factor!r} has fewer than two indicators",
-                             expected="two or more items per factor for a multi-group CFA")
+            raise InputError(
+                f"factor {factor!r} has fewer than two indicators",
+                expected="two or more items per factor for a multi-group CFA",
+            )
     order = sorted(data[group].dropna().unique()) if group_order is None else list(group_order)
     if len(order) < 2:
-        raise InputError(f"invariance across {group!r} needs at least two groups",
-                         value=[str(v) for v in order])
+        raise InputError(
+            f"invariance across {group!r} needs at least two groups", value=[str(v) for v in order]
+        )
     groups = []
     for value in order:
         x = data.loc[data[group] == value, items].to_numpy(dtype=float)
@@ -163,8 +197,11 @@ def fit_invariance(data: pd.DataFrame, factors: dict[str, list[str]], group: str
     previous = None
     for level in LEVELS:
         layout = make_layout(level, factors, items, len(groups))
-        start = (configural_start(layout, groups) if previous is None
-                 else nested_start(previous, layout, groups))
+        start = (
+            configural_start(layout, groups)
+            if previous is None
+            else nested_start(previous, layout, groups)
+        )
         try:
             fit = fit_level(layout, groups, start, observed_information=missing == "fiml")
         except np.linalg.LinAlgError as err:
@@ -176,8 +213,15 @@ def fit_invariance(data: pd.DataFrame, factors: dict[str, list[str]], group: str
         fits[level] = fit
         measures[level] = fit_measures(fit, groups)
         previous = fit
-    return InvarianceResult(factors=factors, items=items, group_names=[str(v) for v in order],
-                            groups=groups, fits=fits, measures=measures, errors=errors)
+    return InvarianceResult(
+        factors=factors,
+        items=items,
+        group_names=[str(v) for v in order],
+        groups=groups,
+        fits=fits,
+        measures=measures,
+        errors=errors,
+    )
 
 
 def _group_problem(x: np.ndarray, items: list[str], missing: str) -> str:
@@ -197,8 +241,15 @@ def _group_problem(x: np.ndarray, items: list[str], missing: str) -> str:
     return ""
 
 
-def usable_groups(data: pd.DataFrame, items: list[str], group: str, order: list, *,
-                  min_size: int, missing: str = "fiml") -> tuple[list, list[str]]:
+def usable_groups(
+    data: pd.DataFrame,
+    items: list[str],
+    group: str,
+    order: list,
+    *,
+    min_size: int,
+    missing: str = "fiml",
+) -> tuple[list, list[str]]:
     """The groups that can enter the model, and a note for each one left out.
 
     A group is left out when it has fewer than `min_size` usable rows (complete rows for
@@ -221,9 +272,15 @@ def usable_groups(data: pd.DataFrame, items: list[str], group: str, order: list,
     return kept, notes
 
 
-def invariance_table(data: pd.DataFrame, factors: dict[str, list[str]], group: str, *,
-                     order: list[tuple[object, str]] | None = None, min_size: int = 50,
-                     missing: str = "fiml") -> pd.DataFrame:
+def invariance_table(
+    data: pd.DataFrame,
+    factors: dict[str, list[str]],
+    group: str,
+    *,
+    order: list[tuple[object, str]] | None = None,
+    min_size: int = 50,
+    missing: str = "fiml",
+) -> pd.DataFrame:
     """The invariance table (COLUMNS): one row per level, or one row saying why there is none.
 
     Parameters
@@ -248,8 +305,10 @@ def invariance_table(data: pd.DataFrame, factors: dict[str, list[str]], group: s
     """
     items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
     if group not in data.columns:
-        raise InputError(f"the data have no column {group!r} to form groups",
-                         expected="a background variable of the codebook or 'wave'")
+        raise InputError(
+            f"the data have no column {group!r} to form groups",
+            expected="a background variable of the codebook or 'wave'",
+        )
     if order is None:
         order = [(v, str(v)) for v in sorted(data[group].dropna().unique())]
     kept, notes = usable_groups(data, items, group, order, min_size=min_size, missing=missing)
@@ -257,13 +316,16 @@ def invariance_table(data: pd.DataFrame, factors: dict[str, list[str]], group: s
         log.info("invariance: %s", note)
     base = {"groups": group, "group_values": ";".join(label for _, label in kept)}
     if len(kept) < 2:
-        reason = (f"fewer than two groups of {group} with at least {min_size} respondents; "
-                  "no invariance test")
+        reason = (
+            f"fewer than two groups of {group} with at least {min_size} respondents; "
+            "no invariance test"
+        )
         return as_table([{**base, "level": "", "note": "; ".join([reason] + notes)}])
     subset = data[data[group].isin([v for v, _ in kept])]
     try:
-        result = fit_invariance(subset, factors, group, group_order=[v for v, _ in kept],
-                                missing=missing)
+        result = fit_invariance(
+            subset, factors, group, group_order=[v for v, _ in kept], missing=missing
+        )
     except np.linalg.LinAlgError as err:
         reason = f"the multi-group model cannot be estimated ({err}); no invariance test"
         log.warning("invariance by %s: %s", group, reason)
@@ -282,8 +344,9 @@ def invariance_table(data: pd.DataFrame, factors: dict[str, list[str]], group: s
             if previous is not None:
                 for index in ("cfi", "rmsea", "srmr"):
                     row[f"delta_{index}"] = measures[index] - previous[index]
-                row["decision"] = chen_decision(level, row["delta_cfi"], row["delta_rmsea"],
-                                                row["delta_srmr"])
+                row["decision"] = chen_decision(
+                    level, row["delta_cfi"], row["delta_rmsea"], row["delta_srmr"]
+                )
         row["note"] = "; ".join(level_notes)
         rows.append(row)
         previous = measures

@@ -47,13 +47,15 @@ class Patterns:
         xs = x0[order]
         self.cross = np.empty((len(masks), self.p, self.p))
         for k in range(len(masks)):
-            block = xs[bounds[k]:bounds[k + 1]]
+            block = xs[bounds[k] : bounds[k + 1]]
             self.cross[k] = block.T @ block
         n_missing = self.p - self.n_observed
         self.groups = []
         for r in np.unique(n_missing):
             idx = np.flatnonzero(n_missing == r)
-            miss = np.array([np.flatnonzero(~masks[k]) for k in idx], dtype=int).reshape(len(idx), r)
+            miss = np.array([np.flatnonzero(~masks[k]) for k in idx], dtype=int).reshape(
+                len(idx), r
+            )
             self.groups.append((idx, miss))
         self.const = float(LOG_2PI * (self.n * self.n_observed).sum())
 
@@ -87,8 +89,8 @@ class Patterns:
                 logdets[idx] = logdet
                 conditional.append(None)
                 continue
-            km = np.moveaxis(k_inv[:, miss], 0, 1)                 # (g, p, r) = K[:, m]
-            kmm = k_inv[miss[:, :, None], miss[:, None, :]]          # (g, r, r)
+            km = np.moveaxis(k_inv[:, miss], 0, 1)  # (g, p, r) = K[:, m]
+            kmm = k_inv[miss[:, :, None], miss[:, None, :]]  # (g, r, r)
             if r == 1:
                 kmm_inv = 1.0 / kmm
                 det = kmm[:, 0, 0]
@@ -106,7 +108,7 @@ class Patterns:
             if np.any(det <= 0):
                 raise np.linalg.LinAlgError("observed block not positive definite")
             a[idx] = k_inv - km @ kmm_inv @ np.swapaxes(km, 1, 2)
-            a[idx[:, None], miss, :] = 0.0          # exact zeros where the pattern is missing
+            a[idx[:, None], miss, :] = 0.0  # exact zeros where the pattern is missing
             a[idx[:, None], :, miss] = 0.0
             logdets[idx] = logdet + np.log(det)
             conditional.append(kmm_inv)
@@ -138,8 +140,7 @@ class Patterns:
         a, logdets, conditional = self.inverses(sigma)
         a_s = np.einsum("kij,kj->ki", a, self.sums)
         a_mu = a @ mu
-        quad = (np.einsum("kij,kij->k", a, self.cross) - 2 * a_s @ mu
-                + self.n * (a_mu @ mu))
+        quad = np.einsum("kij,kij->k", a, self.cross) - 2 * a_s @ mu + self.n * (a_mu @ mu)
         value = -0.5 * (self.const + self.n @ logdets + quad.sum())
         if not parts:
             return value
@@ -172,10 +173,12 @@ class Patterns:
             vmap = np.empty((p, p), dtype=dtype)
             vmap[rows, cols] = np.arange(v)
             vmap[cols, rows] = np.arange(v)
-            first_i, first_j = rows[:, None], cols[:, None]     # vech element (i, j)
-            second_l, second_k = rows[None, :], cols[None, :]   # vech element (l, k)
-            self._pairs = ((vmap[first_i, second_l] * v + vmap[first_j, second_k]).ravel(),
-                           (vmap[first_i, second_k] * v + vmap[first_j, second_l]).ravel())
+            first_i, first_j = rows[:, None], cols[:, None]  # vech element (i, j)
+            second_l, second_k = rows[None, :], cols[None, :]  # vech element (l, k)
+            self._pairs = (
+                (vmap[first_i, second_l] * v + vmap[first_j, second_k]).ravel(),
+                (vmap[first_i, second_k] * v + vmap[first_j, second_l]).ravel(),
+            )
         return self._pairs
 
     def hessian_moments(self, mu: np.ndarray, pieces, b: np.ndarray):
@@ -189,9 +192,9 @@ class Patterns:
         n = self.n
         rows, cols = np.triu_indices(self.p)
         h_mumu = -np.einsum("k,kij->ij", n, a)
-        u = a_s - n[:, None] * a_mu                                 # A_k (s_k - n_k mu)
+        u = a_s - n[:, None] * a_mu  # A_k (s_k - n_k mu)
         # d2l / dmu_i dSigma[j, l] = -sum_k A_k[i, j] u_k[l], symmetrised over (j, l).
-        a_upper = a[:, rows, cols]                                  # A_k is symmetric
+        a_upper = a[:, rows, cols]  # A_k is symmetric
         a_iu = (a.reshape(len(n), -1).T @ u).reshape(self.p, self.p, self.p)
         h_musig = -(a_iu[:, rows, cols] + a_iu[:, cols, rows])
         h_musig[:, rows == cols] /= 2
@@ -200,7 +203,7 @@ class Patterns:
         # the vech element pair ((i, j), (l, k)) collects the four placements of both elements.
         left = 0.5 * n[:, None] * a[:, rows, cols] - b[:, rows, cols]
         small = left.T @ a_upper
-        small = small + small.T           # the third and fourth placements are the transpose's
+        small = small + small.T  # the third and fourth placements are the transpose's
         first, second = self._vech_pairs()
         flat = small.ravel()
         h_sigsig = (flat.take(first) + flat.take(second)).reshape(len(rows), len(rows))
@@ -261,8 +264,15 @@ class Patterns:
             step = damped_newton_step((hess + hess.T) / 2, grad)
             return step, grad @ step, None
 
-        fit = ascend(objective, direction, np.concatenate([mu, sigma[rows, cols]]), tol=tol,
-                     max_iter=max_iter, value=value, state=pieces)
+        fit = ascend(
+            objective,
+            direction,
+            np.concatenate([mu, sigma[rows, cols]]),
+            tol=tol,
+            max_iter=max_iter,
+            value=value,
+            state=pieces,
+        )
         return moments(fit.x)
 
     def em(self, *, tol: float = 1e-8, max_iter: int = 1000):
@@ -287,8 +297,11 @@ class Patterns:
         n_total = self.n.sum()
         counts = self.observed.T.astype(float) @ self.n
         mu = self.sums.sum(axis=0) / counts
-        var = (np.einsum("kii->ki", self.cross).sum(axis=0) - 2 * mu * self.sums.sum(axis=0)
-               + mu**2 * counts) / counts
+        var = (
+            np.einsum("kii->ki", self.cross).sum(axis=0)
+            - 2 * mu * self.sums.sum(axis=0)
+            + mu**2 * counts
+        ) / counts
         sigma = np.diag(np.where(var > 0, var, 1.0))
         converged = False
         iterations = 0
@@ -326,17 +339,21 @@ class Patterns:
             c = self.cross[idx]
             g = len(idx)
             kmm_inv = np.linalg.inv(k_inv[miss[:, :, None], miss[:, None, :]])
-            reg = -kmm_inv @ k_inv[miss]                    # (g, r, p)
+            reg = -kmm_inv @ k_inv[miss]  # (g, r, p)
             reg[np.arange(g)[:, None, None], np.arange(r)[None, :, None], miss[:, None, :]] = 0.0
-            shift = mu[miss] - reg @ mu                     # (g, r)
+            shift = mu[miss] - reg @ mu  # (g, r)
             reg_s = np.einsum("krj,kj->kr", reg, s)
-            t1 += np.bincount(miss.ravel(), weights=(n[:, None] * shift + reg_s).ravel(),
-                              minlength=p)
-            reg_c = reg @ c                                 # (g, r, p)
+            t1 += np.bincount(
+                miss.ravel(), weights=(n[:, None] * shift + reg_s).ravel(), minlength=p
+            )
+            reg_c = reg @ c  # (g, r, p)
             zx = shift[:, :, None] * s[:, None, :] + reg_c
-            zz = (n[:, None, None] * (shift[:, :, None] * shift[:, None, :] + kmm_inv)
-                  + shift[:, :, None] * reg_s[:, None, :] + reg_s[:, :, None] * shift[:, None, :]
-                  + reg_c @ np.swapaxes(reg, 1, 2))
+            zz = (
+                n[:, None, None] * (shift[:, :, None] * shift[:, None, :] + kmm_inv)
+                + shift[:, :, None] * reg_s[:, None, :]
+                + reg_s[:, :, None] * shift[:, None, :]
+                + reg_c @ np.swapaxes(reg, 1, 2)
+            )
             flat_rows = (miss[:, :, None] * p + np.arange(p)[None, None, :]).ravel()
             scatter += np.bincount(flat_rows, weights=zx.ravel(), minlength=p * p)
             flat_block = (miss[:, :, None] * p + miss[:, None, :]).ravel()

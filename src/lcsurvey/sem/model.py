@@ -45,13 +45,42 @@ from lcsurvey.sem.structure import (
 from lcsurvey.sem.syntax import ModelSpec, _is_number, parse_model  # noqa: F401
 from lcsurvey.sem.vcov import expected_information, observed_information, robust_vcov
 
-ESTIMATE_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci_lower",
-                    "ci_upper", "std_all", "std_all_se", "std_all_z", "std_all_pvalue",
-                    "std_all_ci_lower", "std_all_ci_upper"]
+ESTIMATE_COLUMNS = [
+    "lhs",
+    "op",
+    "rhs",
+    "label",
+    "est",
+    "se",
+    "z",
+    "pvalue",
+    "ci_lower",
+    "ci_upper",
+    "std_all",
+    "std_all_se",
+    "std_all_z",
+    "std_all_pvalue",
+    "std_all_ci_lower",
+    "std_all_ci_upper",
+]
 # The standardised solution's inference (lavaan's standardizedSolution(): se, z, pvalue, CI).
 STD_COLUMNS = ESTIMATE_COLUMNS[-5:]
-FIT_COLUMNS = ["ntotal", "estimator", "missing", "chisq", "df", "pvalue", "cfi", "tli", "rmsea",
-               "rmsea_ci_lower", "rmsea_ci_upper", "srmr", "aic", "bic"]
+FIT_COLUMNS = [
+    "ntotal",
+    "estimator",
+    "missing",
+    "chisq",
+    "df",
+    "pvalue",
+    "cfi",
+    "tli",
+    "rmsea",
+    "rmsea_ci_lower",
+    "rmsea_ci_upper",
+    "srmr",
+    "aic",
+    "bic",
+]
 
 
 @dataclass
@@ -79,9 +108,15 @@ SE_TYPES = ("standard", "robust")
 INFORMATION_TYPES = ("observed", "expected")
 
 
-def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
-              missing: str = "fiml", se: str = "standard",
-              information: str | None = None) -> FittedModel:
+def fit_model(
+    syntax: str,
+    data: pd.DataFrame,
+    *,
+    name: str = "model",
+    missing: str = "fiml",
+    se: str = "standard",
+    information: str | None = None,
+) -> FittedModel:
     """Fit a model by maximum likelihood and tabulate it as lavaan would.
 
     Parameters
@@ -128,12 +163,16 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
     if se not in SE_TYPES:
         raise InputError(f"estimation.se {se!r} is not available", expected="standard or robust")
     if information not in (None, *INFORMATION_TYPES):
-        raise InputError(f"estimation.information {information!r} is not available",
-                         expected="observed or expected")
+        raise InputError(
+            f"estimation.information {information!r} is not available",
+            expected="observed or expected",
+        )
     absent = [v for v in spec.observed if v not in data.columns]
     if absent:
-        raise InputError(f"model {name!r} uses variables that the data do not have: {absent}",
-                         expected="item names from the codebook")
+        raise InputError(
+            f"model {name!r} uses variables that the data do not have: {absent}",
+            expected="item names from the codebook",
+        )
     values = data[spec.observed].astype(float)
     model = semopy.Model(spec.semopy_syntax)
     active = free_parameters(model)
@@ -143,11 +182,14 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
         fixed_x = fixed_exogenous(model, spec)
         gaps = used[fixed_x].isna().any(axis=1)
         if gaps.any():
-            warnings.warn(f"model {name!r}: {int(gaps.sum())} rows with a missing value in the "
-                          f"observed regressors {fixed_x} are left out; the regressors' moments "
-                          "are fixed at the sample values (lavaan's fixed.x = TRUE). Give a "
-                          "regressor a free variance (x ~~ x) to keep those rows.",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"model {name!r}: {int(gaps.sum())} rows with a missing value in the "
+                f"observed regressors {fixed_x} are left out; the regressors' moments "
+                "are fixed at the sample values (lavaan's fixed.x = TRUE). Give a "
+                "regressor a free variance (x ~~ x) to keep those rows.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             used = used[~gaps]
         try:
             with warnings.catch_warnings():
@@ -156,8 +198,9 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
         except ValueError as err:
             raise InputError(f"model {name!r} cannot be estimated: {err}") from None
         if not result.converged:
-            raise InputError(f"model {name!r} did not converge under FIML "
-                             f"({result.iterations} iterations)")
+            raise InputError(
+                f"model {name!r} did not converge under FIML ({result.iterations} iterations)"
+            )
         q = len(result.params)
         observed = list(model.vars["observed"])
         columns = active + [f"{v}~1" for v in observed]
@@ -178,19 +221,31 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
         se_shown = np.sqrt(np.clip(np.diag(jac @ vcov @ jac.T), 0, None))[q:]
         fixed = [observed.index(v) for v in fixed_x]
         se_shown[fixed] = np.nan
-        rows = _rows([(v, "~1", "", "", value, s) for v, value, s in
-                      zip(observed, shown, se_shown, strict=True)]
-                     + [(f, "~1", "", "", 0.0, np.nan) for f in spec.measurement])
+        rows = _rows(
+            [
+                (v, "~1", "", "", value, s)
+                for v, value, s in zip(observed, shown, se_shown, strict=True)
+            ]
+            + [(f, "~1", "", "", 0.0, np.nan) for f in spec.measurement]
+        )
         estimates = pd.concat([estimates, rows], ignore_index=True)
-        fit = pd.DataFrame([{**fiml_fit_measures(result, model, fixed=fixed), "estimator": "ML",
-                             "missing": "fiml"}])[FIT_COLUMNS]
+        fit = pd.DataFrame(
+            [
+                {
+                    **fiml_fit_measures(result, model, fixed=fixed),
+                    "estimator": "ML",
+                    "missing": "fiml",
+                }
+            ]
+        )[FIT_COLUMNS]
     elif missing == "listwise":
         intercepts = None
         used = values.dropna()
         if len(used) < len(spec.observed) + 1:
             raise InputError(
                 f"model {name!r}: only {len(used)} complete cases for {len(spec.observed)} "
-                "variables", expected="more complete cases than observed variables",
+                "variables",
+                expected="more complete cases than observed variables",
                 hint="Use estimation.missing: fiml to use every answer",
             )
         with warnings.catch_warnings():
@@ -200,35 +255,57 @@ def fit_model(syntax: str, data: pd.DataFrame, *, name: str = "model",
             theta = np.asarray(model.param_vals, dtype=float).copy()
             if se == "robust":
                 means = used[list(model.vars["observed"])].to_numpy(float).mean(axis=0)
-                vcov = robust_vcov(model, used, theta, means)[:len(theta), :len(theta)]
+                vcov = robust_vcov(model, used, theta, means)[: len(theta), : len(theta)]
             elif information == "observed":
                 # At the sample means the means and the covariance parameters are orthogonal.
                 means = used[list(model.vars["observed"])].to_numpy(float).mean(axis=0)
                 info = observed_information(model, used, theta, means)
-                vcov = _inverse(info[:len(theta), :len(theta)])
+                vcov = _inverse(info[: len(theta), : len(theta)])
             else:
                 vcov = np.asarray(model.calc_fim(inverse=True)[1], dtype=float)
         columns = list(active)
         estimates = _estimates_table(model, spec, np.sqrt(np.clip(np.diag(vcov), 0, None)))
-        fit = fit_measures(model, used, n_free=len(model.param_vals),
-                           fixed_x=fixed_exogenous(model, spec))
+        fit = fit_measures(
+            model, used, n_free=len(model.param_vals), fixed_x=fixed_exogenous(model, spec)
+        )
     else:
-        raise InputError(f"estimation.missing {missing!r} is not available",
-                         expected="fiml or listwise")
+        raise InputError(
+            f"estimation.missing {missing!r} is not available", expected="fiml or listwise"
+        )
     if se == "robust":
         fit["estimator"] = "MLR"
     estimates["std_all"] = standardized_all(estimates, model)
     row_columns = _row_columns(model, spec, estimates)
     if spec.definitions:
-        estimates = pd.concat([estimates, _defined_rows(spec, estimates, columns, theta, vcov)],
-                              ignore_index=True)
+        estimates = pd.concat(
+            [estimates, _defined_rows(spec, estimates, columns, theta, vcov)], ignore_index=True
+        )
         row_columns += [None] * len(spec.definitions)
     estimates[STD_COLUMNS] = standardized_inference(
-        model, spec, estimates, row_columns, columns, theta, vcov,
-        reported=intercepts.reported if intercepts is not None else None)
-    return FittedModel(spec=spec, model=model, data=used, estimates=estimates, fit=fit,
-                       missing=missing, se=se, columns=columns, theta=theta, vcov=vcov,
-                       row_columns=row_columns, fiml=result, intercepts=intercepts)
+        model,
+        spec,
+        estimates,
+        row_columns,
+        columns,
+        theta,
+        vcov,
+        reported=intercepts.reported if intercepts is not None else None,
+    )
+    return FittedModel(
+        spec=spec,
+        model=model,
+        data=used,
+        estimates=estimates,
+        fit=fit,
+        missing=missing,
+        se=se,
+        columns=columns,
+        theta=theta,
+        vcov=vcov,
+        row_columns=row_columns,
+        fiml=result,
+        intercepts=intercepts,
+    )
 
 
 def _inverse(information: np.ndarray) -> np.ndarray:
@@ -239,8 +316,7 @@ def _inverse(information: np.ndarray) -> np.ndarray:
         return np.full_like(information, np.nan)
 
 
-def _row_columns(model: semopy.Model, spec: ModelSpec,
-                 estimates: pd.DataFrame) -> list[str | None]:
+def _row_columns(model: semopy.Model, spec: ModelSpec, estimates: pd.DataFrame) -> list[str | None]:
     """The free parameter (semopy name, or variable~1 for a mean) each table row shows."""
     names = {key: param for param, key in parameter_keys(model, spec)}
     out = []
@@ -252,8 +328,13 @@ def _row_columns(model: semopy.Model, spec: ModelSpec,
     return out
 
 
-def _defined_rows(spec: ModelSpec, estimates: pd.DataFrame, columns: list[str],
-                  theta: np.ndarray, vcov: np.ndarray) -> pd.DataFrame:
+def _defined_rows(
+    spec: ModelSpec,
+    estimates: pd.DataFrame,
+    columns: list[str],
+    theta: np.ndarray,
+    vcov: np.ndarray,
+) -> pd.DataFrame:
     """The := rows: estimate, delta-method se, z, p, Wald CI and std_all.
 
     std_all evaluates the expression on the standardised values of the labelled parameters
@@ -261,8 +342,12 @@ def _defined_rows(spec: ModelSpec, estimates: pd.DataFrame, columns: list[str],
     """
     definitions = list(spec.definitions)
     est, se = delta_method(definitions, columns, theta, vcov)
-    frame = _rows([(d.name, ":=", d.expression, d.name, e, s)
-                   for d, e, s in zip(definitions, est, se, strict=True)])
+    frame = _rows(
+        [
+            (d.name, ":=", d.expression, d.name, e, s)
+            for d, e, s in zip(definitions, est, se, strict=True)
+        ]
+    )
     labelled = estimates.assign(label=estimates["label"].fillna(""))
     labelled = labelled[labelled["label"] != ""].drop_duplicates("label")
     std = dict(zip(labelled["label"], labelled["std_all"], strict=True))
@@ -277,13 +362,22 @@ def _rows(records: list[tuple]) -> pd.DataFrame:
         free = bool(np.isfinite(se) and se > 0)
         z = est / se if free else np.nan
         half = special.ndtri(0.975) * se if free else 0.0
-        rows.append({
-            "lhs": lhs, "op": op, "rhs": rhs, "label": label, "est": float(est),
-            "se": se if free else np.nan, "z": z,
-            "pvalue": 2 * special.ndtr(-abs(z)) if free else np.nan,
-            "ci_lower": est - half, "ci_upper": est + half, "std_all": np.nan,
-            **dict.fromkeys(STD_COLUMNS, np.nan),
-        })
+        rows.append(
+            {
+                "lhs": lhs,
+                "op": op,
+                "rhs": rhs,
+                "label": label,
+                "est": float(est),
+                "se": se if free else np.nan,
+                "z": z,
+                "pvalue": 2 * special.ndtr(-abs(z)) if free else np.nan,
+                "ci_lower": est - half,
+                "ci_upper": est + half,
+                "std_all": np.nan,
+                **dict.fromkeys(STD_COLUMNS, np.nan),
+            }
+        )
     return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
 
 
@@ -300,8 +394,16 @@ def _estimates_table(model: semopy.Model, spec: ModelSpec, se_free: np.ndarray) 
             lhs, op, rhs = rval, "=~", lval
         else:
             lhs, rhs = lval, rval
-        records.append((lhs, op, rhs, spec.labels.get((lhs, op, rhs), ""),
-                        float(rec["Estimate"]), se_of.get(param, np.nan)))
+        records.append(
+            (
+                lhs,
+                op,
+                rhs,
+                spec.labels.get((lhs, op, rhs), ""),
+                float(rec["Estimate"]),
+                se_of.get(param, np.nan),
+            )
+        )
     frame = _rows(records)
     order = {"=~": 0, "~": 1, "~~": 2}
     frame["_order"] = frame["op"].map(order)
@@ -309,14 +411,28 @@ def _estimates_table(model: semopy.Model, spec: ModelSpec, se_free: np.ndarray) 
 
 
 INTERVAL_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "ci_lower", "ci_upper"]
-BOOTSTRAP_COLUMNS = ["boot_se", "boot_ci_lower", "boot_ci_upper", "bca_ci_lower", "bca_ci_upper",
-                     "mc_ci_lower", "mc_ci_upper"]
-BOOTSTRAP_SUMMARY_COLUMNS = ["draws_requested", "draws_ok", "draws_failed", "method", "seed",
-                             "chunk_size"]
+BOOTSTRAP_COLUMNS = [
+    "boot_se",
+    "boot_ci_lower",
+    "boot_ci_upper",
+    "bca_ci_lower",
+    "bca_ci_upper",
+    "mc_ci_lower",
+    "mc_ci_upper",
+]
+BOOTSTRAP_SUMMARY_COLUMNS = [
+    "draws_requested",
+    "draws_ok",
+    "draws_failed",
+    "method",
+    "seed",
+    "chunk_size",
+]
 
 
-def bootstrap_estimates(fitted: FittedModel, n_draws: int, seed: int, *,
-                        workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+def bootstrap_estimates(
+    fitted: FittedModel, n_draws: int, seed: int, *, workers: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Bootstrap and Monte Carlo 95% CIs for every free and defined parameter.
 
     Returns the intervals table (one row per row of the estimates table: INTERVAL_COLUMNS,
@@ -353,18 +469,26 @@ def bootstrap_estimates(fitted: FittedModel, n_draws: int, seed: int, *,
     mc_lower, mc_upper = boot.percentile_ci(mc)
     position = {name: i for i, name in enumerate(columns)}
     position.update({d.name: len(columns) + k for k, d in enumerate(definitions)})
-    rows = [position.get(c) if c is not None else position.get(lhs) if op == ":=" else None
-            for c, lhs, op in zip(fitted.row_columns, estimates["lhs"], estimates["op"],
-                                  strict=True)]
+    rows = [
+        position.get(c) if c is not None else position.get(lhs) if op == ":=" else None
+        for c, lhs, op in zip(fitted.row_columns, estimates["lhs"], estimates["op"], strict=True)
+    ]
     for i, j in enumerate(rows):
         if j is None:
             continue
-        estimates.loc[i, BOOTSTRAP_COLUMNS[:5]] = [se[j], lower[j], upper[j], bca_lower[j],
-                                                   bca_upper[j]]
+        estimates.loc[i, BOOTSTRAP_COLUMNS[:5]] = [
+            se[j],
+            lower[j],
+            upper[j],
+            bca_lower[j],
+            bca_upper[j],
+        ]
         if estimates.loc[i, "op"] == ":=":
             estimates.loc[i, BOOTSTRAP_COLUMNS[5:]] = [mc_lower[j], mc_upper[j]]
-    summary = pd.DataFrame([[n_draws, int(ok.sum()), int((~ok).sum()), job.method, seed,
-                             boot.CHUNK_SIZE]], columns=BOOTSTRAP_SUMMARY_COLUMNS)
+    summary = pd.DataFrame(
+        [[n_draws, int(ok.sum()), int((~ok).sum()), job.method, seed, boot.CHUNK_SIZE]],
+        columns=BOOTSTRAP_SUMMARY_COLUMNS,
+    )
     return estimates, summary
 
 
@@ -387,17 +511,27 @@ def _bootstrap_job(fitted: FittedModel):
     patterns = len(np.unique(np.isfinite(x), axis=0))
     if patterns * len(observed) ** 3 > QUASI_NEWTON_ABOVE:
         params = np.asarray(fitted.model.param_vals, dtype=float)
-        means = fitted.theta[len(params):] if fitted.missing == "fiml" else x.mean(axis=0)
+        means = fitted.theta[len(params) :] if fitted.missing == "fiml" else x.mean(axis=0)
         info = observed_information(model, fitted.data, params, means)
         # With complete rows the free means sit at the sample means and the covariance
         # parameters at the ML estimates: the same iterations give the listwise refits.
-        return boot.QuasiNewtonJob(syntax=spec.semopy_syntax, x=x, observed=observed,
-                             theta=np.concatenate([params, means]), information=info,
-                             n_out=len(fitted.theta))
+        return boot.QuasiNewtonJob(
+            syntax=spec.semopy_syntax,
+            x=x,
+            observed=observed,
+            theta=np.concatenate([params, means]),
+            information=info,
+            n_out=len(fitted.theta),
+        )
     if fitted.missing == "fiml":
-        return boot.FimlJob(syntax=spec.semopy_syntax, x=x, observed=observed,
-                            theta=fitted.theta, vcov=fitted.fiml.vcov,
-                            h1_cov=fitted.fiml.h1_cov)
+        return boot.FimlJob(
+            syntax=spec.semopy_syntax,
+            x=x,
+            observed=observed,
+            theta=fitted.theta,
+            vcov=fitted.fiml.vcov,
+            h1_cov=fitted.fiml.h1_cov,
+        )
     return boot.MlJob(syntax=spec.semopy_syntax, x=x, observed=observed, theta=fitted.theta)
 
 
@@ -428,9 +562,12 @@ def _path_job(fitted: FittedModel, x: np.ndarray, observed: list[str]) -> boot.P
         if op == "~~" and lhs != rhs and (index[lhs] in predictors or index[rhs] in predictors):
             return None
     order, done = [], set()
-    while len(order) < len(predictors):          # topological order, or a cycle: no job
-        ready = [d for d in predictors if d not in done and all(
-            p not in predictors or p in done for p in predictors[d])]
+    while len(order) < len(predictors):  # topological order, or a cycle: no job
+        ready = [
+            d
+            for d in predictors
+            if d not in done and all(p not in predictors or p in done for p in predictors[d])
+        ]
         if not ready:
             return None
         order += ready
@@ -441,8 +578,9 @@ def _path_job(fitted: FittedModel, x: np.ndarray, observed: list[str]) -> boot.P
     return job
 
 
-def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int,
-                 fixed_x: list[str] | None = None) -> pd.DataFrame:
+def fit_measures(
+    model: semopy.Model, data: pd.DataFrame, *, n_free: int, fixed_x: list[str] | None = None
+) -> pd.DataFrame:
     """lavaan's fitMeasures() for an ML fit without mean structure (listwise data).
 
     Parameters
@@ -495,8 +633,19 @@ def fit_measures(model: semopy.Model, data: pd.DataFrame, *, n_free: int,
         # lavaan's logl under fixed.x: the joint one minus the regressors' own (saturated).
         s_xx = s[np.ix_(fixed, fixed)]
         loglik -= fm.normal_loglik(n, k, np.linalg.slogdet(s_xx)[1], k)
-    return pd.DataFrame([{
-        "ntotal": n, "estimator": "ML", "missing": "listwise", "chisq": chisq, "df": df,
-        **fm.indices(chisq, df, chisq_base, df_base, n), "srmr": fm.srmr(s, sigma),
-        "aic": fm.aic(loglik, n_free), "bic": fm.bic(loglik, n_free, n),
-    }], columns=FIT_COLUMNS)
+    return pd.DataFrame(
+        [
+            {
+                "ntotal": n,
+                "estimator": "ML",
+                "missing": "listwise",
+                "chisq": chisq,
+                "df": df,
+                **fm.indices(chisq, df, chisq_base, df_base, n),
+                "srmr": fm.srmr(s, sigma),
+                "aic": fm.aic(loglik, n_free),
+                "bic": fm.bic(loglik, n_free, n),
+            }
+        ],
+        columns=FIT_COLUMNS,
+    )

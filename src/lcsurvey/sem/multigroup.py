@@ -42,12 +42,12 @@ LEVELS = ("configural", "metric", "scalar")
 class GroupLayout:
     """Where each free parameter sits in one group's matrices (index into theta; -1 = fixed)."""
 
-    lam: np.ndarray        # (p, m) int; markers and structural zeros are -1
+    lam: np.ndarray  # (p, m) int; markers and structural zeros are -1
     lam_fixed: np.ndarray  # (p, m) fixed values (1 for markers, 0 elsewhere)
-    theta: np.ndarray      # (p,) residual variances
-    psi: np.ndarray        # (m, m) symmetric
-    nu: np.ndarray         # (p,)
-    alpha: np.ndarray      # (m,) -1 = fixed at 0
+    theta: np.ndarray  # (p,) residual variances
+    psi: np.ndarray  # (m, m) symmetric
+    nu: np.ndarray  # (p,)
+    alpha: np.ndarray  # (m,) -1 = fixed at 0
 
 
 @dataclass
@@ -58,8 +58,9 @@ class Layout:
     names: list[tuple[int, str, str, str]] = field(default_factory=list)  # first place per param
 
 
-def make_layout(level: str, factors: dict[str, list[str]], items: list[str],
-                n_groups: int) -> Layout:
+def make_layout(
+    level: str, factors: dict[str, list[str]], items: list[str], n_groups: int
+) -> Layout:
     """Free parameters of a level; parameters equal across groups share one index."""
     if level not in LEVELS:
         raise ValueError(f"unknown invariance level {level!r}")
@@ -101,8 +102,9 @@ def make_layout(level: str, factors: dict[str, list[str]], items: list[str],
         else:
             nu = np.array([new(g, v, "~1", "") for v in items])
             alpha = np.full(m, -1)
-        groups.append(GroupLayout(lam=lam, lam_fixed=lam_fixed, theta=theta, psi=psi, nu=nu,
-                                  alpha=alpha))
+        groups.append(
+            GroupLayout(lam=lam, lam_fixed=lam_fixed, theta=theta, psi=psi, nu=nu, alpha=alpha)
+        )
     return Layout(level=level, groups=groups, q=counter, names=names)
 
 
@@ -132,7 +134,7 @@ class _Derivatives:
     def __init__(self, gl: GroupLayout, q: int):
         self.gl = gl
         self.q = q
-        self.upper = np.triu_indices(len(gl.lam))      # vech order of Sigma's elements
+        self.upper = np.triu_indices(len(gl.lam))  # vech order of Sigma's elements
         li, lk = np.nonzero(gl.lam >= 0)
         self.lam_i, self.lam_k, self.lam_a = li, lk, gl.lam[li, lk]
         self.th_a = gl.theta
@@ -141,8 +143,9 @@ class _Derivatives:
         self.nu_a = gl.nu
         free = gl.alpha >= 0
         self.al_k, self.al_a = np.flatnonzero(free), gl.alpha[free]
-        self.columns = np.unique(np.concatenate([self.lam_a, self.th_a, self.psi_a, self.nu_a,
-                                                 self.al_a]).astype(int))
+        self.columns = np.unique(
+            np.concatenate([self.lam_a, self.th_a, self.psi_a, self.nu_a, self.al_a]).astype(int)
+        )
 
     def jacobians(self, theta: np.ndarray):
         lam, psi, _, _, alpha = group_matrices(self.gl, theta)
@@ -173,11 +176,12 @@ class _Derivatives:
         if len(la):
             block = 2 * g_sigma[np.ix_(li, li)] * psi[np.ix_(lk, lk)]
             np.add.at(out, (la[:, None], la[None, :]), block)
-            lg = lam.T @ g_sigma                                   # (m, p)
+            lg = lam.T @ g_sigma  # (m, p)
             s, t, pa = self.psi_s, self.psi_t, self.psi_a
-            cross = 2 * ((lk[:, None] == s[None, :]) * lg[t[None, :], li[:, None]]
-                         + (s != t)[None, :] * (lk[:, None] == t[None, :])
-                         * lg[s[None, :], li[:, None]])
+            cross = 2 * (
+                (lk[:, None] == s[None, :]) * lg[t[None, :], li[:, None]]
+                + (s != t)[None, :] * (lk[:, None] == t[None, :]) * lg[s[None, :], li[:, None]]
+            )
             np.add.at(out, (la[:, None], pa[None, :]), cross)
             np.add.at(out, (pa[None, :], la[:, None]), cross)
             if len(self.al_a):
@@ -219,9 +223,15 @@ def group_data(name: str, x: np.ndarray, missing: str) -> GroupData:
         mean, cov = patterns.h1()
     cov = (cov + cov.T) / 2
     baseline = fm.independence_loglik(*patterns.marginals())
-    return GroupData(name=name, patterns=patterns, n=patterns.n_rows, h1_mean=mean,
-                     h1_cov=cov, loglik_h1=float(patterns.loglik(cov, mean)),
-                     loglik_baseline=baseline)
+    return GroupData(
+        name=name,
+        patterns=patterns,
+        n=patterns.n_rows,
+        h1_mean=mean,
+        h1_cov=cov,
+        loglik_h1=float(patterns.loglik(cov, mean)),
+        loglik_baseline=baseline,
+    )
 
 
 @dataclass
@@ -279,18 +289,26 @@ class _Problem:
             info[block] += gd.n * (jm.T @ k_inv @ jm + 0.5 * z @ z.T)
             if hessian:
                 h_mumu, h_musig, h_sigsig = pat.hessian_moments(mu, piece, b)
-                jv = js.reshape(p, p, len(cols))[der.upper]           # dSigma[i, j], i <= j
-                cross = h_musig @ jv                                   # d2l / dmu dtheta
-                hess[block] += (jv.T @ h_sigsig @ jv + jm.T @ h_mumu @ jm + jm.T @ cross
-                                + cross.T @ jm)
+                jv = js.reshape(p, p, len(cols))[der.upper]  # dSigma[i, j], i <= j
+                cross = h_musig @ jv  # d2l / dmu dtheta
+                hess[block] += (
+                    jv.T @ h_sigsig @ jv + jm.T @ h_mumu @ jm + jm.T @ cross + cross.T @ jm
+                )
                 hess[block] += der.second_order(theta, g_sigma, g_mu)[block]
         if hess is not None:
             hess = (hess + hess.T) / 2
         return grad, hess, (info + info.T) / 2
 
 
-def fit_level(layout: Layout, groups: list[GroupData], start: np.ndarray, *,
-              observed_information: bool, tol: float = 1e-10, max_iter: int = 200) -> LevelFit:
+def fit_level(
+    layout: Layout,
+    groups: list[GroupData],
+    start: np.ndarray,
+    *,
+    observed_information: bool,
+    tol: float = 1e-10,
+    max_iter: int = 200,
+) -> LevelFit:
     """Maximise the multi-group log-likelihood of `layout` from `start` (Newton, else Fisher
     scoring), with standard errors from the observed (FIML) or the expected information.
 
@@ -301,8 +319,9 @@ def fit_level(layout: Layout, groups: list[GroupData], start: np.ndarray, *,
     problem = _Problem(layout, groups)
     value, pieces = problem.loglik(start.copy(), parts=True)
     if not np.isfinite(value):
-        raise np.linalg.LinAlgError("the starting values give a covariance matrix that is not "
-                                    "positive definite")
+        raise np.linalg.LinAlgError(
+            "the starting values give a covariance matrix that is not positive definite"
+        )
 
     def direction(theta, pieces):
         current = problem.derivatives(theta, pieces)
@@ -310,16 +329,23 @@ def fit_level(layout: Layout, groups: list[GroupData], start: np.ndarray, *,
         step = solve_pd(-hess, grad)
         if step is None or grad @ step <= 0:
             scale = np.sqrt(np.diag(info))
-            step = solve_pd(info / np.outer(scale, scale) + 1e-8 * np.eye(len(grad)),
-                            grad / scale)
+            step = solve_pd(info / np.outer(scale, scale) + 1e-8 * np.eye(len(grad)), grad / scale)
             if step is None:
                 return None, np.nan, current
             step = step / scale
         return step, grad @ step, current
 
-    fit = ascend(lambda theta: problem.loglik(theta, parts=True), direction, start.copy(),
-                 tol=tol, max_iter=max_iter, value=value, state=pieces, stalled=1e-6)
-    current = fit.last       # the derivatives at the returned theta, when computed there
+    fit = ascend(
+        lambda theta: problem.loglik(theta, parts=True),
+        direction,
+        start.copy(),
+        tol=tol,
+        max_iter=max_iter,
+        value=value,
+        state=pieces,
+        stalled=1e-6,
+    )
+    current = fit.last  # the derivatives at the returned theta, when computed there
     if current is None:
         current = problem.derivatives(fit.x, fit.state, hessian=observed_information)
     _, hess, info = current
@@ -327,8 +353,15 @@ def fit_level(layout: Layout, groups: list[GroupData], start: np.ndarray, *,
         vcov = np.linalg.inv(-hess if observed_information else info)
     except np.linalg.LinAlgError:
         vcov = np.full((layout.q, layout.q), np.nan)
-    return LevelFit(level=layout.level, layout=layout, theta=fit.x, loglik=float(fit.value),
-                    vcov=vcov, converged=fit.converged, iterations=fit.iterations)
+    return LevelFit(
+        level=layout.level,
+        layout=layout,
+        theta=fit.x,
+        loglik=float(fit.value),
+        vcov=vcov,
+        converged=fit.converged,
+        iterations=fit.iterations,
+    )
 
 
 def configural_start(layout: Layout, groups: list[GroupData]) -> np.ndarray:
@@ -416,21 +449,30 @@ def fit_measures(fit: LevelFit, groups: list[GroupData]) -> dict:
         mu, sigma = implied(gl, fit.theta)
         srmr += gd.n * fm.srmr(gd.h1_cov, sigma, gd.h1_mean, mu)
     return {
-        "ntotal": n, "npar": npar, "chisq": chisq, "df": df,
-        **fm.indices(chisq, df, base_chisq, base_df, n, groups=n_groups), "srmr": srmr / n,
-        "aic": fm.aic(fit.loglik, npar), "bic": fm.bic(fit.loglik, npar, n),
-        "logl": fit.loglik, "unrestricted_logl": loglik_h1, "baseline_chisq": base_chisq,
+        "ntotal": n,
+        "npar": npar,
+        "chisq": chisq,
+        "df": df,
+        **fm.indices(chisq, df, base_chisq, base_df, n, groups=n_groups),
+        "srmr": srmr / n,
+        "aic": fm.aic(fit.loglik, npar),
+        "bic": fm.bic(fit.loglik, npar, n),
+        "logl": fit.loglik,
+        "unrestricted_logl": loglik_h1,
+        "baseline_chisq": base_chisq,
         "baseline_df": base_df,
     }
 
 
-def estimates_table(fit: LevelFit, factors: dict[str, list[str]], items: list[str],
-                    group_names: list[str]) -> pd.DataFrame:
+def estimates_table(
+    fit: LevelFit, factors: dict[str, list[str]], items: list[str], group_names: list[str]
+) -> pd.DataFrame:
     """Every parameter per group in lavaan's notation: group, lhs, op, rhs, est, se (0 if fixed)."""
     se_all = np.sqrt(np.clip(np.diag(fit.vcov), 0, None))
     names_f = list(factors)
     rows = []
     for g, gl in enumerate(fit.layout.groups):
+
         def row(lhs, op, rhs, idx, fixed=0.0, g=g):
             est = fit.theta[idx] if idx >= 0 else fixed
             se = se_all[idx] if idx >= 0 else 0.0

@@ -54,11 +54,20 @@ class Ascent:
     last: Any = None
 
 
-def ascend(objective: Callable[[np.ndarray], tuple[float, Any]],
-           direction: Callable[[np.ndarray, Any], tuple[np.ndarray | None, float, Any]],
-           x: np.ndarray, *, tol: float, max_iter: int, value: float | None = None,
-           state: Any = None, scale: float = 1.0, min_size: float = 1e-10,
-           final_step: bool = False, stalled: float | None = None) -> Ascent:
+def ascend(
+    objective: Callable[[np.ndarray], tuple[float, Any]],
+    direction: Callable[[np.ndarray, Any], tuple[np.ndarray | None, float, Any]],
+    x: np.ndarray,
+    *,
+    tol: float,
+    max_iter: int,
+    value: float | None = None,
+    state: Any = None,
+    scale: float = 1.0,
+    min_size: float = 1e-10,
+    final_step: bool = False,
+    stalled: float | None = None,
+) -> Ascent:
     """Maximise `objective` from x by steps from `direction`, each halved until it rises enough.
 
     Parameters
@@ -130,8 +139,9 @@ def ascend(objective: Callable[[np.ndarray], tuple[float, Any]],
         if small:
             converged = True
             break
-    return Ascent(x=x, value=value, state=state, converged=converged, iterations=iterations,
-                  last=last)
+    return Ascent(
+        x=x, value=value, state=state, converged=converged, iterations=iterations, last=last
+    )
 
 
 def damped_newton_step(hess: np.ndarray, grad: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from scipy import special
 from lcsurvey.sem.defined import evaluate_all
 from lcsurvey.sem.structure import implied_variances, variable_order
 
-if TYPE_CHECKING:      # semopy loads slowly; models arrive built, so only the name is needed
+if TYPE_CHECKING:  # semopy loads slowly; models arrive built, so only the name is needed
     import semopy
 
     from lcsurvey.sem.syntax import ModelSpec
@@ -47,8 +47,9 @@ def standardized_all(estimates: pd.DataFrame, model: semopy.Model) -> pd.Series:
     type = "std.all")$est.std, lav_standardize_all.
     """
     standardize = _standardizer(estimates, model)
-    return pd.Series(standardize(estimates["est"].to_numpy(dtype=float)), index=estimates.index,
-                     dtype=float)
+    return pd.Series(
+        standardize(estimates["est"].to_numpy(dtype=float)), index=estimates.index, dtype=float
+    )
 
 
 def _standardizer(estimates: pd.DataFrame, model: semopy.Model):
@@ -79,19 +80,28 @@ def _standardizer(estimates: pd.DataFrame, model: semopy.Model):
         with np.errstate(invalid="ignore", divide="ignore"):
             out[mean] = est[mean] / np.sqrt(total[lhs[mean]])
             out[loading] = est[loading] * np.sqrt(total[lhs[loading]] / total[rhs[loading]])
-            out[regression] = est[regression] * np.sqrt(total[rhs[regression]]
-                                                        / total[lhs[regression]])
+            out[regression] = est[regression] * np.sqrt(
+                total[rhs[regression]] / total[lhs[regression]]
+            )
             out[variance] = est[variance] / total[lhs[variance]]
-            out[covariance] = est[covariance] / np.sqrt(est[own_lhs[covariance]]
-                                                         * est[own_rhs[covariance]])
+            out[covariance] = est[covariance] / np.sqrt(
+                est[own_lhs[covariance]] * est[own_rhs[covariance]]
+            )
         return out
 
     return standardize
 
 
-def standardized_inference(model: semopy.Model, spec: ModelSpec, estimates: pd.DataFrame,
-                           row_columns: list[str | None], columns: list[str], theta: np.ndarray,
-                           vcov: np.ndarray, reported=None) -> pd.DataFrame:
+def standardized_inference(
+    model: semopy.Model,
+    spec: ModelSpec,
+    estimates: pd.DataFrame,
+    row_columns: list[str | None],
+    columns: list[str],
+    theta: np.ndarray,
+    vcov: np.ndarray,
+    reported=None,
+) -> pd.DataFrame:
     """Standard errors, z, p and 95% CIs of std_all, as lavaan's standardizedSolution().
 
     Parameters
@@ -124,7 +134,7 @@ def standardized_inference(model: semopy.Model, spec: ModelSpec, estimates: pd.D
     """
     base = estimates[estimates["op"] != ":="]
     est = base["est"].to_numpy(dtype=float)
-    rows = np.flatnonzero([c is not None for c in row_columns[:len(base)]])
+    rows = np.flatnonzero([c is not None for c in row_columns[: len(base)]])
     position = {name: i for i, name in enumerate(columns)}
     take = np.array([position[row_columns[i]] for i in rows], dtype=int)
     q = len(model.param_vals)
@@ -163,7 +173,13 @@ def standardized_inference(model: semopy.Model, spec: ModelSpec, estimates: pd.D
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, std / se, np.nan)
     half = special.ndtri(0.975) * se
-    return pd.DataFrame({"std_all_se": se, "std_all_z": z,
-                         "std_all_pvalue": 2 * special.ndtr(-np.abs(z)),
-                         "std_all_ci_lower": std - half, "std_all_ci_upper": std + half},
-                        index=estimates.index)
+    return pd.DataFrame(
+        {
+            "std_all_se": se,
+            "std_all_z": z,
+            "std_all_pvalue": 2 * special.ndtr(-np.abs(z)),
+            "std_all_ci_lower": std - half,
+            "std_all_ci_upper": std + half,
+        },
+        index=estimates.index,
+    )

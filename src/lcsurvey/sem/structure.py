@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:      # semopy loads slowly; models arrive built, so only the name is needed
+if TYPE_CHECKING:  # semopy loads slowly; models arrive built, so only the name is needed
     import pandas as pd
     import semopy
 
@@ -64,8 +64,15 @@ class Structure:
                 params.append(np.full(len(r), i_par))
                 weights.append(d[r, c])
             if rows:
-                self.locations.append((n_mx, np.concatenate(rows), np.concatenate(cols),
-                                       np.concatenate(params), np.concatenate(weights)))
+                self.locations.append(
+                    (
+                        n_mx,
+                        np.concatenate(rows),
+                        np.concatenate(cols),
+                        np.concatenate(params),
+                        np.concatenate(weights),
+                    )
+                )
 
     def batch_layout(self, theta: np.ndarray):
         """semopy's matrices at theta and where each parameter sits, for evaluating Sigma of
@@ -85,9 +92,12 @@ class Structure:
         model = self.model
         model.update_matrices(theta)
         base = [np.array(mx, dtype=float) for mx in model.matrices[:4]]
-        places = [(np.asarray(r1[0], dtype=int), np.asarray(r1[1], dtype=int),
-                   np.asarray(r2, dtype=int)) if r1 else None
-                  for r1, r2 in model.param_ranges[:4]]
+        places = [
+            (np.asarray(r1[0], dtype=int), np.asarray(r1[1], dtype=int), np.asarray(r2, dtype=int))
+            if r1
+            else None
+            for r1, r2 in model.param_ranges[:4]
+        ]
         return base, places, np.array(model.identity_c, dtype=float)
 
     def sigma(self, theta: np.ndarray) -> np.ndarray:
@@ -290,8 +300,11 @@ def fixed_exogenous(model: semopy.Model, spec: ModelSpec) -> list[str]:
         model: lavaan's fixed.x = TRUE (lavNames(fit, "ov.x")).
     """
     free = {key for _, key in parameter_keys(model, spec)}
-    return [v for v in model.vars["observed"] if v in model.vars["exogenous"]
-            and (v, "~~", v) not in free]
+    return [
+        v
+        for v in model.vars["observed"]
+        if v in model.vars["exogenous"] and (v, "~~", v) not in free
+    ]
 
 
 class Intercepts:
@@ -322,7 +335,7 @@ class Intercepts:
         lambda_rows = list(model.names_lambda[0])
         self.lambda_rows = np.array([lambda_rows.index(v) for v in self.observed], dtype=int)
         self.identity = len(self.in_eta) == 0
-        self.params = np.array(model.param_vals, dtype=float)   # where the model is left
+        self.params = np.array(model.param_vals, dtype=float)  # where the model is left
 
     def matrix(self, params: np.ndarray) -> np.ndarray:
         """A(params): intercepts = A @ means. Leaves the model's matrices at params; the
@@ -333,12 +346,13 @@ class Intercepts:
         self.model.update_matrices(params)
         beta, lamb = (np.asarray(mx, dtype=float) for mx in self.model.matrices[:2])
         i_b = np.eye(len(beta)) - beta
-        expect = np.zeros((len(beta), p))                     # E[eta] = expect @ means
+        expect = np.zeros((len(beta), p))  # E[eta] = expect @ means
         expect[self.in_eta, self.of_eta] = 1.0
         if len(self.latent):
             lat, obs = self.latent, self.in_eta
-            expect[lat] = -np.linalg.solve(i_b[np.ix_(lat, lat)], i_b[np.ix_(lat, obs)]
-                                           @ expect[obs])
+            expect[lat] = -np.linalg.solve(
+                i_b[np.ix_(lat, lat)], i_b[np.ix_(lat, obs)] @ expect[obs]
+            )
         out = np.eye(p) - lamb[self.lambda_rows] @ expect
         out[self.of_eta] = (i_b @ expect)[self.in_eta]
         return out
@@ -368,8 +382,9 @@ class Intercepts:
             up, down = theta.copy(), theta.copy()
             up[j] += h
             down[j] -= h
-            jac[q:, j] = (self.matrix(up[:q]) @ theta[q:]
-                          - self.matrix(down[:q]) @ theta[q:]) / (2 * h)
+            jac[q:, j] = (self.matrix(up[:q]) @ theta[q:] - self.matrix(down[:q]) @ theta[q:]) / (
+                2 * h
+            )
         jac[q:, q:] = self.matrix(theta[:q])
         self.model.update_matrices(self.params)
         return jac

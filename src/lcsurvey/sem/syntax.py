@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from lcsurvey.errors import InputError
 from lcsurvey.sem.defined import Definition, ExpressionError, parse_definition
 
-_TERM = re.compile(r"^\s*(?:(?P<mod>[A-Za-z_.][\w.]*|[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*\*\s*)?"
-                   r"(?P<var>[A-Za-z_.][\w.]*)\s*$")
+_TERM = re.compile(
+    r"^\s*(?:(?P<mod>[A-Za-z_.][\w.]*|[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*\*\s*)?"
+    r"(?P<var>[A-Za-z_.][\w.]*)\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -21,11 +23,11 @@ class ModelSpec:
     """What the pipeline needs to know about a model beyond what semopy reads."""
 
     syntax: str
-    measurement: dict[str, list[str]]     # latent -> indicators
+    measurement: dict[str, list[str]]  # latent -> indicators
     labels: dict[tuple[str, str, str], str]  # (lhs, op, rhs) -> label
-    observed: list[str]                   # observed variables the model uses
+    observed: list[str]  # observed variables the model uses
     definitions: tuple[Definition, ...] = ()  # `name := expression` lines, in order
-    semopy_syntax: str = ""               # the syntax without the := lines (what semopy reads)
+    semopy_syntax: str = ""  # the syntax without the := lines (what semopy reads)
 
 
 def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
@@ -42,30 +44,40 @@ def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
     names: list[str] = []
     definitions: list[Definition] = []
     kept: list[str] = []
-    statements = [s.strip() for line in syntax.splitlines()
-                  for s in line.split("#", 1)[0].split(";") if s.strip()]
+    statements = [
+        s.strip()
+        for line in syntax.splitlines()
+        for s in line.split("#", 1)[0].split(";")
+        if s.strip()
+    ]
     for number, statement in enumerate(statements, start=1):
         match = re.match(r"^([A-Za-z_.][\w.]*)\s*(=~|~~|~|:=)\s*(.+)$", statement)
         if not match:
             raise InputError(
                 f"cannot read statement {number} of model {name!r}",
-                value=statement, expected="'lhs =~ x1 + x2', 'y ~ a*x' or 'x ~~ y' (lavaan syntax)",
+                value=statement,
+                expected="'lhs =~ x1 + x2', 'y ~ a*x' or 'x ~~ y' (lavaan syntax)",
             )
         lhs, op, rhs = match.groups()
         if op == ":=":
             try:
                 definitions.append(parse_definition(lhs, rhs))
             except ExpressionError as err:
-                raise InputError(f"cannot read the defined parameter {lhs!r} in model {name!r}: "
-                                 f"{err}", value=statement,
-                                 expected="labels and numbers joined by + - * / ^") from None
+                raise InputError(
+                    f"cannot read the defined parameter {lhs!r} in model {name!r}: {err}",
+                    value=statement,
+                    expected="labels and numbers joined by + - * / ^",
+                ) from None
             continue
         kept.append(statement)
         for term in rhs.split("+"):
             term_match = _TERM.match(term)
             if not term_match:
-                raise InputError(f"cannot read the term {term.strip()!r} in model {name!r}",
-                                 value=statement, expected="a variable, optionally label*variable")
+                raise InputError(
+                    f"cannot read the term {term.strip()!r} in model {name!r}",
+                    value=statement,
+                    expected="a variable, optionally label*variable",
+                )
             var, modifier = term_match.group("var"), term_match.group("mod")
             if op == "=~":
                 measurement.setdefault(lhs, []).append(var)
@@ -77,9 +89,11 @@ def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
     known = set(labels.values())
     for definition in definitions:
         if definition.name in known:
-            raise InputError(f"model {name!r} defines {definition.name!r}, which is already a "
-                             "label or a defined parameter",
-                             expected="a new name on the left of :=")
+            raise InputError(
+                f"model {name!r} defines {definition.name!r}, which is already a "
+                "label or a defined parameter",
+                expected="a new name on the left of :=",
+            )
         unknown = sorted(definition.names - known)
         if unknown:
             raise InputError(
@@ -89,8 +103,14 @@ def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
                 expected="labels given in the model (a*x) or parameters defined above it",
             )
         known.add(definition.name)
-    return ModelSpec(syntax=syntax, measurement=measurement, labels=labels, observed=observed,
-                     definitions=tuple(definitions), semopy_syntax="\n".join(kept))
+    return ModelSpec(
+        syntax=syntax,
+        measurement=measurement,
+        labels=labels,
+        observed=observed,
+        definitions=tuple(definitions),
+        semopy_syntax="\n".join(kept),
+    )
 
 
 def _is_number(text: str) -> bool:

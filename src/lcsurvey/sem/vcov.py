@@ -23,13 +23,14 @@ from lcsurvey.sem.fiml import loglik_hessian
 from lcsurvey.sem.missing import Patterns
 from lcsurvey.sem.structure import Structure
 
-if TYPE_CHECKING:      # semopy loads slowly; models arrive built, so only the name is needed
+if TYPE_CHECKING:  # semopy loads slowly; models arrive built, so only the name is needed
     import pandas as pd
     import semopy
 
 
-def casewise_scores(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
-                    means: np.ndarray) -> np.ndarray:
+def casewise_scores(
+    model: semopy.Model, data: pd.DataFrame, params: np.ndarray, means: np.ndarray
+) -> np.ndarray:
     """Gradient of each row's log-likelihood in (params, means), shape (rows, q + p).
 
     Parameters
@@ -84,8 +85,9 @@ def _at_point(model: semopy.Model, data: pd.DataFrame) -> tuple[Patterns, Struct
     return patterns, Structure(model)
 
 
-def expected_information(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
-                         means: np.ndarray) -> np.ndarray:
+def expected_information(
+    model: semopy.Model, data: pd.DataFrame, params: np.ndarray, means: np.ndarray
+) -> np.ndarray:
     """Expected information of the FIML log-likelihood in (params, means), given the
     missingness patterns.
 
@@ -125,8 +127,9 @@ def expected_information(model: semopy.Model, data: pd.DataFrame, params: np.nda
     return (info + info.T) / 2
 
 
-def observed_information(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
-                         means: np.ndarray) -> np.ndarray:
+def observed_information(
+    model: semopy.Model, data: pd.DataFrame, params: np.ndarray, means: np.ndarray
+) -> np.ndarray:
     """Minus the analytic Hessian of the FIML log-likelihood in (params, means) at a point.
 
     The arguments are those of `casewise_scores`.
@@ -146,8 +149,9 @@ def observed_information(model: semopy.Model, data: pd.DataFrame, params: np.nda
     return -hess
 
 
-def robust_vcov(model: semopy.Model, data: pd.DataFrame, params: np.ndarray,
-                means: np.ndarray) -> np.ndarray:
+def robust_vcov(
+    model: semopy.Model, data: pd.DataFrame, params: np.ndarray, means: np.ndarray
+) -> np.ndarray:
     """Sandwich covariance H^-1 B H^-1 of (params, means), lavaan's estimator = "MLR".
 
     Parameters

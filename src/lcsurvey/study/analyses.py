@@ -24,15 +24,57 @@ VERDICT_MOTIVE = "motive"
 VERDICT_NOT = "not a motive"
 VERDICT_UNDECIDED = "undecided"
 
-MOTIVE_COLUMNS = ["construct", "n", "mean", "sd", "ci_lower", "ci_upper", "scale_min",
-                  "scale_max", "midpoint", "t", "df", "pvalue", "p_holm", "verdict"]  # fmt: skip
-MAIN_MOTIVE_COLUMNS = ["category", "n", "n_total", "share", "ci_lower", "ci_upper", "merged",
-                       "members"]  # fmt: skip
+MOTIVE_COLUMNS = [
+    "construct",
+    "n",
+    "mean",
+    "sd",
+    "ci_lower",
+    "ci_upper",
+    "scale_min",
+    "scale_max",
+    "midpoint",
+    "t",
+    "df",
+    "pvalue",
+    "p_holm",
+    "verdict",
+]
+MAIN_MOTIVE_COLUMNS = [
+    "category",
+    "n",
+    "n_total",
+    "share",
+    "ci_lower",
+    "ci_upper",
+    "merged",
+    "members",
+]
 MODERATION_COLUMNS = ["term", "est", "se", "t", "df", "pvalue", "ci_lower", "ci_upper", "n", "r2"]
-SIMPLE_SLOPE_COLUMNS = ["moderator_level", "moderator_value", "slope", "se", "ci_lower",
-                        "ci_upper", "pvalue", "intercept", "predictor_mean", "predictor_sd"]  # fmt: skip
-DIVERSITY_COLUMNS = ["outcome", "term", "est", "se", "pvalue", "ci_lower", "ci_upper", "n",
-                     "n_clusters", "method"]  # fmt: skip
+SIMPLE_SLOPE_COLUMNS = [
+    "moderator_level",
+    "moderator_value",
+    "slope",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "pvalue",
+    "intercept",
+    "predictor_mean",
+    "predictor_sd",
+]
+DIVERSITY_COLUMNS = [
+    "outcome",
+    "term",
+    "est",
+    "se",
+    "pvalue",
+    "ci_lower",
+    "ci_upper",
+    "n",
+    "n_clusters",
+    "method",
+]
 HETEROGENEITY_COLUMNS = ["community", "n", "majority_sector", "share_other_sector"]
 
 
@@ -49,8 +91,13 @@ def mean_ci(values: pd.Series, confidence: float = CONFIDENCE) -> dict[str, floa
     x = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
     n = len(x)
     if n < 2:
-        return {"n": n, "mean": float(np.mean(x)) if n else np.nan, "sd": np.nan,
-                "ci_lower": np.nan, "ci_upper": np.nan}  # fmt: skip
+        return {
+            "n": n,
+            "mean": float(np.mean(x)) if n else np.nan,
+            "sd": np.nan,
+            "ci_lower": np.nan,
+            "ci_upper": np.nan,
+        }
     mean, sd = float(x.mean()), float(x.std(ddof=1))
     half = special.stdtrit(n - 1, (1 + confidence) / 2) * sd / np.sqrt(n)
     return {"n": n, "mean": mean, "sd": sd, "ci_lower": mean - half, "ci_upper": mean + half}
@@ -109,24 +156,33 @@ def merge_small_cells(counts: pd.Series, min_cell: int) -> pd.DataFrame:
     counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
     small = [label for label, n in counts.items() if n < min_cell]
     if not small:
-        return pd.DataFrame({"label": counts.index, "n": counts.to_numpy(dtype=int),
-                             "merged": False, "members": ""})  # fmt: skip
+        return pd.DataFrame(
+            {"label": counts.index, "n": counts.to_numpy(dtype=int), "merged": False, "members": ""}
+        )
     keep = [label for label in counts.index if label not in small]
     merged = list(small)
     while keep and (counts[merged].sum() < min_cell or len(merged) < 2):
         merged.append(keep.pop())  # the smallest remaining category
-    rows = [{"label": label, "n": int(counts[label]), "merged": False, "members": ""}
-            for label in keep]  # fmt: skip
-    rows.append({"label": None, "n": int(counts[merged].sum()), "merged": True,
-                 "members": ", ".join(str(m) for m in merged)})  # fmt: skip
+    rows = [
+        {"label": label, "n": int(counts[label]), "merged": False, "members": ""} for label in keep
+    ]
+    rows.append(
+        {
+            "label": None,
+            "n": int(counts[merged].sum()),
+            "merged": True,
+            "members": ", ".join(str(m) for m in merged),
+        }
+    )
     return pd.DataFrame(rows)
 
 
 def _require(frame: pd.DataFrame, columns: list[str] | tuple[str, ...], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise InputError(f"the {what} lack the column(s) {missing}",
-                         expected=f"columns {list(columns)}")  # fmt: skip
+        raise InputError(
+            f"the {what} lack the column(s) {missing}", expected=f"columns {list(columns)}"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,9 +222,18 @@ def motives(
             pvalue = 2 * special.stdtr(summary["n"] - 1, -abs(t))
         else:
             t, pvalue = np.nan, np.nan
-        rows.append({"construct": construct, **summary, "scale_min": scale.lowest,
-                     "scale_max": scale.highest, "midpoint": scale.midpoint, "t": t,
-                     "df": summary["n"] - 1, "pvalue": pvalue})  # fmt: skip
+        rows.append(
+            {
+                "construct": construct,
+                **summary,
+                "scale_min": scale.lowest,
+                "scale_max": scale.highest,
+                "midpoint": scale.midpoint,
+                "t": t,
+                "df": summary["n"] - 1,
+                "pvalue": pvalue,
+            }
+        )
     table = pd.DataFrame(rows, columns=MOTIVE_COLUMNS[:-2])
     if table.empty:
         return pd.DataFrame(columns=MOTIVE_COLUMNS)
@@ -178,8 +243,9 @@ def motives(
     significant = table["p_holm"] < alpha
     above = (table["ci_lower"] > table["midpoint"]) & significant
     below = (table["ci_upper"] < table["midpoint"]) & significant
-    table["verdict"] = np.select([above, below], [VERDICT_MOTIVE, VERDICT_NOT],
-                                 default=VERDICT_UNDECIDED)  # fmt: skip
+    table["verdict"] = np.select(
+        [above, below], [VERDICT_MOTIVE, VERDICT_NOT], default=VERDICT_UNDECIDED
+    )
     return table[MOTIVE_COLUMNS]
 
 
@@ -260,26 +326,40 @@ def moderation(
     data = scores[[outcome, predictor, moderator]].apply(pd.to_numeric, errors="coerce").dropna()
     n = len(data)
     if n < 10:
-        raise InputError(f"too few complete cases ({n}) for the moderation of {predictor} -> "
-                         f"{outcome} by {moderator}", expected="at least 10")  # fmt: skip
+        raise InputError(
+            f"too few complete cases ({n}) for the moderation of {predictor} -> "
+            f"{outcome} by {moderator}",
+            expected="at least 10",
+        )
     x_mean, m_mean = data[predictor].mean(), data[moderator].mean()
     x_sd, m_sd = data[predictor].std(ddof=1), data[moderator].std(ddof=1)
     product = f"{predictor}:{moderator}"
-    design = pd.DataFrame({
-        "intercept": 1.0,
-        predictor: data[predictor] - x_mean,
-        moderator: data[moderator] - m_mean,
-    })  # fmt: skip
+    design = pd.DataFrame(
+        {
+            "intercept": 1.0,
+            predictor: data[predictor] - x_mean,
+            moderator: data[moderator] - m_mean,
+        }
+    )
     design[product] = design[predictor] * design[moderator]
     import statsmodels.api as sm  # here, not at the top: the report imports this module
 
     fit = sm.OLS(data[outcome], design).fit(cov_type="HC3", use_t=True)
     ci = fit.conf_int(1 - confidence)
-    coefficients = pd.DataFrame({
-        "term": list(design.columns), "est": fit.params.to_numpy(), "se": fit.bse.to_numpy(),
-        "t": fit.tvalues.to_numpy(), "df": fit.df_resid, "pvalue": fit.pvalues.to_numpy(),
-        "ci_lower": ci[0].to_numpy(), "ci_upper": ci[1].to_numpy(), "n": n, "r2": fit.rsquared,
-    })[MODERATION_COLUMNS]  # fmt: skip
+    coefficients = pd.DataFrame(
+        {
+            "term": list(design.columns),
+            "est": fit.params.to_numpy(),
+            "se": fit.bse.to_numpy(),
+            "t": fit.tvalues.to_numpy(),
+            "df": fit.df_resid,
+            "pvalue": fit.pvalues.to_numpy(),
+            "ci_lower": ci[0].to_numpy(),
+            "ci_upper": ci[1].to_numpy(),
+            "n": n,
+            "r2": fit.rsquared,
+        }
+    )[MODERATION_COLUMNS]
 
     cov = fit.cov_params().to_numpy()
     b = fit.params.to_numpy()
@@ -290,12 +370,20 @@ def moderation(
         gradient = np.array([0.0, 1.0, 0.0, m_c])
         slope = float(gradient @ b)
         se = float(np.sqrt(gradient @ cov @ gradient))
-        rows.append({
-            "moderator_level": level, "moderator_value": m_mean + m_c, "slope": slope, "se": se,
-            "ci_lower": slope - crit * se, "ci_upper": slope + crit * se,
-            "pvalue": 2 * special.stdtr(fit.df_resid, -abs(slope / se)),
-            "intercept": b[0] + b[2] * m_c, "predictor_mean": x_mean, "predictor_sd": x_sd,
-        })  # fmt: skip
+        rows.append(
+            {
+                "moderator_level": level,
+                "moderator_value": m_mean + m_c,
+                "slope": slope,
+                "se": se,
+                "ci_lower": slope - crit * se,
+                "ci_upper": slope + crit * se,
+                "pvalue": 2 * special.stdtr(fit.df_resid, -abs(slope / se)),
+                "intercept": b[0] + b[2] * m_c,
+                "predictor_mean": x_mean,
+                "predictor_sd": x_sd,
+            }
+        )
     return Moderation(coefficients, pd.DataFrame(rows, columns=SIMPLE_SLOPE_COLUMNS))
 
 
@@ -321,16 +409,24 @@ def community_heterogeneity(
         community = community or roles["cluster"]
         sector = sector or roles["composition"]
     _require(responses, [community, sector], "responses")
-    data = pd.DataFrame({
-        "community": pd.to_numeric(responses[community], errors="coerce"),
-        "sector": pd.to_numeric(responses[sector], errors="coerce"),
-    }).dropna()  # fmt: skip
+    data = pd.DataFrame(
+        {
+            "community": pd.to_numeric(responses[community], errors="coerce"),
+            "sector": pd.to_numeric(responses[sector], errors="coerce"),
+        }
+    ).dropna()
     rows = []
     for code, group in data.groupby("community", sort=True):
         counts = group["sector"].value_counts()
         majority = min(counts.index[counts == counts.max()])
-        rows.append({"community": code, "n": len(group), "majority_sector": majority,
-                     "share_other_sector": float((group["sector"] != majority).mean())})  # fmt: skip
+        rows.append(
+            {
+                "community": code,
+                "n": len(group),
+                "majority_sector": majority,
+                "share_other_sector": float((group["sector"] != majority).mean()),
+            }
+        )
     return pd.DataFrame(rows, columns=HETEROGENEITY_COLUMNS)
 
 
@@ -365,8 +461,7 @@ def diversity(
     _require(responses, ["rid", cluster, composition], "responses")
     _require(scores, ["rid"], "scale scores")
     shares = community_heterogeneity(responses, cluster, composition)
-    people = responses[["rid"]].assign(
-        community=pd.to_numeric(responses[cluster], errors="coerce"))
+    people = responses[["rid"]].assign(community=pd.to_numeric(responses[cluster], errors="coerce"))
     people = people.merge(shares[["community", "share_other_sector"]], on="community", how="left")
     outcomes = [o for o in outcomes if o in scores.columns]
     data = people.merge(scores[["rid", *outcomes]], on="rid", how="inner")
@@ -380,24 +475,35 @@ def diversity(
             continue
         design = sm.add_constant(sample[["share_other_sector"]], has_constant="add")
         fit = sm.OLS(sample[outcome], design).fit(
-            cov_type="cluster", cov_kwds={"groups": sample["community"].to_numpy()}, use_t=True)
+            cov_type="cluster", cov_kwds={"groups": sample["community"].to_numpy()}, use_t=True
+        )
         rows += _diversity_rows(fit, outcome, n, groups, "ols_cluster", confidence)
         if mixed:
             rows += _mixed_rows(sample, outcome, n, groups, confidence)
     return pd.DataFrame(rows, columns=DIVERSITY_COLUMNS)
 
 
-def _diversity_rows(fit, outcome: str, n: int, groups: int, method: str,
-                    confidence: float) -> list[dict]:  # fmt: skip
+def _diversity_rows(
+    fit, outcome: str, n: int, groups: int, method: str, confidence: float
+) -> list[dict]:
     ci = np.asarray(fit.conf_int(1 - confidence))
     names = {"const": "intercept", "Intercept": "intercept"}
     out = []
     for i, term in enumerate(["const", "share_other_sector"]):
-        out.append({"outcome": outcome, "term": names.get(term, term),
-                    "est": float(np.asarray(fit.params)[i]), "se": float(np.asarray(fit.bse)[i]),
-                    "pvalue": float(np.asarray(fit.pvalues)[i]), "ci_lower": float(ci[i, 0]),
-                    "ci_upper": float(ci[i, 1]), "n": n, "n_clusters": groups,
-                    "method": method})  # fmt: skip
+        out.append(
+            {
+                "outcome": outcome,
+                "term": names.get(term, term),
+                "est": float(np.asarray(fit.params)[i]),
+                "se": float(np.asarray(fit.bse)[i]),
+                "pvalue": float(np.asarray(fit.pvalues)[i]),
+                "ci_lower": float(ci[i, 0]),
+                "ci_upper": float(ci[i, 1]),
+                "n": n,
+                "n_clusters": groups,
+                "method": method,
+            }
+        )
     return out
 
 
@@ -437,28 +543,44 @@ def random_intercept(
     def deviance(log_lam: float) -> float:
         lam = np.exp(log_lam)
         _, xwx, q = gls(lam)
-        return ((n - p) * np.log(q / (n - p)) + np.sum(np.log1p(lam * sizes))
-                + np.linalg.slogdet(xwx)[1])  # fmt: skip
+        return (
+            (n - p) * np.log(q / (n - p))
+            + np.sum(np.log1p(lam * sizes))
+            + np.linalg.slogdet(xwx)[1]
+        )
 
-    best = optimize.minimize_scalar(deviance, bounds=(-20.0, 8.0), method="bounded",
-                                    options={"xatol": 1e-10})  # fmt: skip
+    best = optimize.minimize_scalar(
+        deviance, bounds=(-20.0, 8.0), method="bounded", options={"xatol": 1e-10}
+    )
     lam = float(np.exp(best.x)) if deviance(best.x) < deviance(-20.0) else 0.0
     beta, xwx, q = gls(lam)
     sigma2 = q / (n - p)
     return beta, sigma2 * np.linalg.inv(xwx), lam * sigma2, sigma2
 
 
-def _mixed_rows(sample: pd.DataFrame, outcome: str, n: int, groups: int,
-                confidence: float) -> list[dict]:  # fmt: skip
+def _mixed_rows(
+    sample: pd.DataFrame, outcome: str, n: int, groups: int, confidence: float
+) -> list[dict]:
     x = np.column_stack([np.ones(n), sample["share_other_sector"].to_numpy(dtype=float)])
-    beta, cov, _, _ = random_intercept(sample[outcome].to_numpy(), x,
-                                       sample["community"].to_numpy())  # fmt: skip
+    beta, cov, _, _ = random_intercept(
+        sample[outcome].to_numpy(), x, sample["community"].to_numpy()
+    )
     bse = np.sqrt(np.diag(cov))
     z = special.ndtri((1 + confidence) / 2)
     out = []
     for i, term in enumerate(["intercept", "share_other_sector"]):
-        out.append({"outcome": outcome, "term": term, "est": float(beta[i]), "se": float(bse[i]),
-                    "pvalue": float(2 * special.ndtr(-abs(beta[i] / bse[i]))),
-                    "ci_lower": float(beta[i] - z * bse[i]), "ci_upper": float(beta[i] + z * bse[i]),
-                    "n": n, "n_clusters": groups, "method": "random_intercept"})  # fmt: skip
+        out.append(
+            {
+                "outcome": outcome,
+                "term": term,
+                "est": float(beta[i]),
+                "se": float(bse[i]),
+                "pvalue": float(2 * special.ndtr(-abs(beta[i] / bse[i]))),
+                "ci_lower": float(beta[i] - z * bse[i]),
+                "ci_upper": float(beta[i] + z * bse[i]),
+                "n": n,
+                "n_clusters": groups,
+                "method": "random_intercept",
+            }
+        )
     return out

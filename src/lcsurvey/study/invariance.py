@@ -21,14 +21,16 @@ from lcsurvey.sem.syntax import parse_model
 def pool_waves(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The waves' responses stacked, with `wave` set to each wave's id (config order)."""
     if not frames:
-        raise InputError("no wave to pool for the invariance tables",
-                         expected="at least one wave under waves: in config.yaml")
-    return pd.concat([frame.assign(wave=wave) for wave, frame in frames.items()],
-                     ignore_index=True)
+        raise InputError(
+            "no wave to pool for the invariance tables",
+            expected="at least one wave under waves: in config.yaml",
+        )
+    return pd.concat([frame.assign(wave=wave) for wave, frame in frames.items()], ignore_index=True)
 
 
-def group_order(data: pd.DataFrame, variable: str, book=None,
-                waves: list[str] | None = None) -> list[tuple[object, str]]:
+def group_order(
+    data: pd.DataFrame, variable: str, book=None, waves: list[str] | None = None
+) -> list[tuple[object, str]]:
     """(value, label) of each group: waves in config order; a background variable's codes in
     ascending order, labelled by the codebook (the English label where there is one)."""
     if variable == "wave":
@@ -36,18 +38,24 @@ def group_order(data: pd.DataFrame, variable: str, book=None,
         return [(w, str(w)) for w in (waves or sorted(present)) if w in present]
     if variable not in data.columns:
         known = sorted(book.background) if book is not None else []
-        raise InputError(f"invariance.groups names {variable!r}, which the cleaned responses "
-                         "do not have", value=variable,
-                         expected=f"a background variable of the codebook: {known}")
+        raise InputError(
+            f"invariance.groups names {variable!r}, which the cleaned responses do not have",
+            value=variable,
+            expected=f"a background variable of the codebook: {known}",
+        )
     labels: dict = {}
     if book is not None and variable in book.background:
         scale = book.scales.get(book.background[variable].scale)
         if scale is not None:
-            labels = {float(code): texts[-1] if len(texts) > 1 else texts[0]
-                      for code, texts in scale.labels.items() if texts}
+            labels = {
+                float(code): texts[-1] if len(texts) > 1 else texts[0]
+                for code, texts in scale.labels.items()
+                if texts
+            }
     values = sorted(data[variable].dropna().unique())
-    return [(v, labels.get(float(v), _format_value(v)) if _is_number(v) else str(v))
-            for v in values]
+    return [
+        (v, labels.get(float(v), _format_value(v)) if _is_number(v) else str(v)) for v in values
+    ]
 
 
 def _is_number(value) -> bool:
@@ -58,9 +66,17 @@ def _format_value(value) -> str:
     return f"{value:g}" if _is_number(value) else str(value)
 
 
-def model_invariance(frames: dict[str, pd.DataFrame], syntax: str, variable: str, *,
-                     model: str = "model", book=None, missing: str = "fiml",
-                     min_group_size: int = 50, min_cell: int = 10) -> pd.DataFrame:
+def model_invariance(
+    frames: dict[str, pd.DataFrame],
+    syntax: str,
+    variable: str,
+    *,
+    model: str = "model",
+    book=None,
+    missing: str = "fiml",
+    min_group_size: int = 50,
+    min_cell: int = 10,
+) -> pd.DataFrame:
     """The invariance table of a model's measurement part across `variable` groups.
 
     `frames` maps each wave to its cleaned responses; they are pooled with a `wave` column.
@@ -70,8 +86,22 @@ def model_invariance(frames: dict[str, pd.DataFrame], syntax: str, variable: str
     spec = parse_model(syntax, name=model)
     data = pool_waves(frames)
     if not spec.measurement:
-        return as_table([{"groups": variable, "group_values": "", "level": "",
-                        "note": f"model {model!r} has no measurement part (=~ lines)"}])
+        return as_table(
+            [
+                {
+                    "groups": variable,
+                    "group_values": "",
+                    "level": "",
+                    "note": f"model {model!r} has no measurement part (=~ lines)",
+                }
+            ]
+        )
     order = group_order(data, variable, book, list(frames))
-    return invariance_table(data, spec.measurement, variable, order=order,
-                            min_size=max(int(min_group_size), int(min_cell)), missing=missing)
+    return invariance_table(
+        data,
+        spec.measurement,
+        variable,
+        order=order,
+        min_size=max(int(min_group_size), int(min_cell)),
+        missing=missing,
+    )

@@ -82,11 +82,34 @@ TARGET_POWER = 0.80
 TOLERANCE = 1e-7
 MAX_ITER = 200
 
-REPLICATION_COLUMNS = ["n", "replication", "effect", "converged", "est", "se", "pvalue",
-                       "ci_lower", "ci_upper"]
-POWER_COLUMNS = ["n", "effect", "replications", "converged", "convergence_rate", "rejections",
-                 "power", "power_ci_lower", "power_ci_upper", "mean_estimate", "true_value",
-                 "bias", "sd_estimate", "mean_se", "coverage"]
+REPLICATION_COLUMNS = [
+    "n",
+    "replication",
+    "effect",
+    "converged",
+    "est",
+    "se",
+    "pvalue",
+    "ci_lower",
+    "ci_upper",
+]
+POWER_COLUMNS = [
+    "n",
+    "effect",
+    "replications",
+    "converged",
+    "convergence_rate",
+    "rejections",
+    "power",
+    "power_ci_lower",
+    "power_ci_upper",
+    "mean_estimate",
+    "true_value",
+    "bias",
+    "sd_estimate",
+    "mean_se",
+    "coverage",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -110,15 +133,17 @@ def replication_seed(seed: int, n: int, replication: int) -> np.random.SeedSeque
     return np.random.SeedSequence(seed, spawn_key=(n, replication))
 
 
-
-
 # --------------------------------------------------------------------------------------------
 # Populations
 # --------------------------------------------------------------------------------------------
 
 
-def apply_missingness(items: pd.DataFrame, background: pd.DataFrame, truth: Mapping[str, Any],
-                      rng: np.random.Generator) -> pd.DataFrame:
+def apply_missingness(
+    items: pd.DataFrame,
+    background: pd.DataFrame,
+    truth: Mapping[str, Any],
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     """Blank answers as the simulator's item missingness model does (truth["missing"]).
 
     A respondent skips each item with probability expit(logit(base_rate) +
@@ -126,9 +151,11 @@ def apply_missingness(items: pd.DataFrame, background: pd.DataFrame, truth: Mapp
     age and organisation size, which the fitted models do not use.
     """
     mm = truth["missing"]
-    logit = (special.logit(mm["base_rate"])
-             + mm["per_decade_of_age"] * (background["age"].to_numpy(float) - 45) / 10
-             + mm["small_org"] * (background["org_size"].to_numpy() <= 2))
+    logit = (
+        special.logit(mm["base_rate"])
+        + mm["per_decade_of_age"] * (background["age"].to_numpy(float) - 45) / 10
+        + mm["small_org"] * (background["org_size"].to_numpy() <= 2)
+    )
     p_miss = special.expit(logit)
     values = items.to_numpy(dtype=float, copy=True)
     values[rng.random(values.shape) < p_miss[:, None]] = np.nan
@@ -184,15 +211,24 @@ class FittedPopulation:
         centre = self.pairs.mean(axis=0)
         xc, mc = x - centre[0], m - centre[1]
         b = self.coefficients
-        y = (b[0] + b[1] * xc + b[2] * mc + b[3] * xc * mc
-             + np.sqrt(self.residual_variance) * rng.standard_normal(n))
+        y = (
+            b[0]
+            + b[1] * xc
+            + b[2] * mc
+            + b[3] * xc * mc
+            + np.sqrt(self.residual_variance) * rng.standard_normal(n)
+        )
         roles = self.roles
         return pd.DataFrame({roles["outcome"]: y, roles["predictor"]: x, roles["moderator"]: m})
 
 
-def fitted_population(estimates: pd.DataFrame, syntax: str, scores: pd.DataFrame,
-                      moderation: pd.DataFrame,
-                      roles: Mapping[str, str] | None = None) -> FittedPopulation:
+def fitted_population(
+    estimates: pd.DataFrame,
+    syntax: str,
+    scores: pd.DataFrame,
+    moderation: pd.DataFrame,
+    roles: Mapping[str, str] | None = None,
+) -> FittedPopulation:
     """The population of a wave's fitted model (results/{wave}/models/...).
 
     estimates: the wave's estimates.csv of the model (free and fixed parameters, intercepts);
@@ -212,8 +248,11 @@ def fitted_population(estimates: pd.DataFrame, syntax: str, scores: pd.DataFrame
     theta = np.array([_lookup(values, key) for key in keys])
     model.update_matrices(theta)
     sigma = model.calc_sigma()[0]
-    means = {lhs: est for lhs, op, est in estimates[["lhs", "op", "est"]].itertuples(index=False)
-             if op == "~1"}
+    means = {
+        lhs: est
+        for lhs, op, est in estimates[["lhs", "op", "est"]].itertuples(index=False)
+        if op == "~1"
+    }
     mean = np.array([means.get(v, 0.0) for v in observed])
     roles = moderation_roles(roles)
     outcome, predictor, moderator = roles["outcome"], roles["predictor"], roles["moderator"]
@@ -222,18 +261,24 @@ def fitted_population(estimates: pd.DataFrame, syntax: str, scores: pd.DataFrame
     terms = moderation.set_index("term")
     coefficients = terms["est"].reindex(["intercept", predictor, moderator, term])
     if coefficients.isna().any() or len(pairs) < 10:
-        raise InputError("the wave's moderation table or scale scores cannot define the "
-                         "population of the interaction",
-                         expected=f"terms intercept, {predictor}, {moderator}, "
-                                  f"{term} and at least 10 complete score rows")
+        raise InputError(
+            "the wave's moderation table or scale scores cannot define the "
+            "population of the interaction",
+            expected=f"terms intercept, {predictor}, {moderator}, "
+            f"{term} and at least 10 complete score rows",
+        )
     r2 = float(terms["r2"].iloc[0])
     residual_variance = (1 - r2) * float(pairs[outcome].var(ddof=1))
-    return FittedPopulation(variables=observed, mean=mean, cov=(sigma + sigma.T) / 2,
-                            pairs=pairs[[predictor, moderator]].to_numpy(float),
-                            coefficients=coefficients.to_numpy(float),
-                            residual_variance=residual_variance,
-                            start={tuple(k): float(v) for k, v in zip(keys, theta, strict=True)},
-                            roles=roles)
+    return FittedPopulation(
+        variables=observed,
+        mean=mean,
+        cov=(sigma + sigma.T) / 2,
+        pairs=pairs[[predictor, moderator]].to_numpy(float),
+        coefficients=coefficients.to_numpy(float),
+        residual_variance=residual_variance,
+        start={tuple(k): float(v) for k, v in zip(keys, theta, strict=True)},
+        roles=roles,
+    )
 
 
 def _estimate_lookup(estimates: pd.DataFrame) -> dict[tuple[str, str, str], float]:
@@ -247,8 +292,10 @@ def _estimate_lookup(estimates: pd.DataFrame) -> dict[tuple[str, str, str], floa
 
 def _lookup(values: dict, key: tuple[str, str, str]) -> float:
     if key not in values:
-        raise InputError(f"the fitted estimates lack the parameter {' '.join(key)}",
-                         expected="the estimates.csv of the same model")
+        raise InputError(
+            f"the fitted estimates lack the parameter {' '.join(key)}",
+            expected="the estimates.csv of the same model",
+        )
     return values[key]
 
 
@@ -271,8 +318,12 @@ class SemFitter:
     lcsurvey.sem.structure.parameter_names); None starts from semopy's own starting values.
     """
 
-    def __init__(self, syntax: str, sample: pd.DataFrame,
-                 start: Mapping[tuple[str, str, str], float] | None = None):
+    def __init__(
+        self,
+        syntax: str,
+        sample: pd.DataFrame,
+        start: Mapping[tuple[str, str, str], float] | None = None,
+    ):
         import semopy
 
         self.spec = parse_model(syntax)
@@ -280,8 +331,10 @@ class SemFitter:
         observed = list(self.spec.observed)
         absent = [v for v in observed if v not in sample.columns]
         if absent:
-            raise InputError(f"the power model uses variables the population does not have: "
-                             f"{absent}", expected="item names from the codebook")
+            raise InputError(
+                f"the power model uses variables the population does not have: {absent}",
+                expected="item names from the codebook",
+            )
         frame = sample[observed].astype(float).dropna()
         # semopy only needs data for its starting values: a slice keeps large samples cheap.
         self.model.load(data=frame.iloc[:5000])
@@ -301,8 +354,10 @@ class SemFitter:
         else:
             missing = [k for k in self.keys if tuple(k) not in start]
             if missing:
-                raise InputError(f"the population values lack {missing}",
-                                 expected="the population file of the same model")
+                raise InputError(
+                    f"the population values lack {missing}",
+                    expected="the population file of the same model",
+                )
             self.start = np.array([start[tuple(k)] for k in self.keys], dtype=float)
 
     def start_values(self) -> dict[tuple[str, str, str], float]:
@@ -342,7 +397,7 @@ class SemFitter:
         if k_inv is None:
             return theta, None, False
 
-        def objective(th):                   # the ascent of -F
+        def objective(th):  # the ascent of -F
             value, k = self._objective(th, cov)
             return -value, k
 
@@ -359,8 +414,16 @@ class SemFitter:
             return None, np.nan, None
 
         # Converged when the log-likelihood (-n/2 F) can rise by less than TOLERANCE.
-        fit = ascend(objective, direction, theta, tol=TOLERANCE, max_iter=max_iter, value=-value,
-                     state=k_inv, scale=n / 4)
+        fit = ascend(
+            objective,
+            direction,
+            theta,
+            tol=TOLERANCE,
+            max_iter=max_iter,
+            value=-value,
+            state=k_inv,
+            scale=n / 4,
+        )
         return fit.x, fit.state, fit.converged
 
     def fit_complete(self, x: np.ndarray):
@@ -398,9 +461,17 @@ class SemFitter:
                 return np.inf, np.zeros_like(th)
             return value, st.chain(th, k - k @ cov @ k)
 
-        result = minimize(objective, theta, jac=True, method="BFGS",
-                          options={"hess_inv0": (start_inverse + start_inverse.T) / 2, "gtol": 1e-9,
-                                   "maxiter": MAX_ITER})
+        result = minimize(
+            objective,
+            theta,
+            jac=True,
+            method="BFGS",
+            options={
+                "hess_inv0": (start_inverse + start_inverse.T) / 2,
+                "gtol": 1e-9,
+                "maxiter": MAX_ITER,
+            },
+        )
         theta = result.x
         for _ in range(5):
             value, k_inv = self._objective(theta, cov)
@@ -442,7 +513,8 @@ class SemFitter:
         except np.linalg.LinAlgError:
             return theta, None, False
         theta, mu, _, _, hess, converged, _ = fiml.newton_ascent(
-            st, patterns, theta, mu, value, pieces, tol=2 * TOLERANCE, max_iter=MAX_ITER)
+            st, patterns, theta, mu, value, pieces, tol=2 * TOLERANCE, max_iter=MAX_ITER
+        )
         if not converged:
             return theta, None, False
         try:
@@ -492,20 +564,32 @@ class SemFitter:
         return {name: out[name] for name in names}
 
 
-def interaction_fit(scores: pd.DataFrame, alpha: float, roles: Mapping[str, str] | None = None,
-                    ) -> tuple[float, float, float, float, float, bool]:
+def interaction_fit(
+    scores: pd.DataFrame,
+    alpha: float,
+    roles: Mapping[str, str] | None = None,
+) -> tuple[float, float, float, float, float, bool]:
     """est, se, pvalue, ci_lower, ci_upper, converged of the interaction term (roles: see
     `moderation_roles`)."""
     roles = moderation_roles(roles)
     try:
-        result = analyses.moderation(scores, outcome=roles["outcome"],
-                                     predictor=roles["predictor"], moderator=roles["moderator"],
-                                     confidence=1 - alpha)
+        result = analyses.moderation(
+            scores,
+            outcome=roles["outcome"],
+            predictor=roles["predictor"],
+            moderator=roles["moderator"],
+            confidence=1 - alpha,
+        )
     except InputError:
         return (np.nan,) * 5 + (False,)
     row = result.coefficients.set_index("term").loc[interaction_term(roles)]
-    values = (float(row["est"]), float(row["se"]), float(row["pvalue"]), float(row["ci_lower"]),
-              float(row["ci_upper"]))
+    values = (
+        float(row["est"]),
+        float(row["se"]),
+        float(row["pvalue"]),
+        float(row["ci_lower"]),
+        float(row["ci_upper"]),
+    )
     return values + (bool(np.all(np.isfinite(values))),)
 
 
@@ -567,18 +651,36 @@ class PowerStudy:
                 est, se = values.get(effect, (np.nan, np.nan))
                 ok = bool(converged and np.isfinite(est) and np.isfinite(se) and se > 0)
                 z = est / se if ok else np.nan
-                rows.append({"n": n, "replication": replication, "effect": effect,
-                             "converged": ok, "est": est if ok else np.nan,
-                             "se": se if ok else np.nan,
-                             "pvalue": 2 * stats.norm.sf(abs(z)) if ok else np.nan,
-                             "ci_lower": est - crit * se if ok else np.nan,
-                             "ci_upper": est + crit * se if ok else np.nan})
+                rows.append(
+                    {
+                        "n": n,
+                        "replication": replication,
+                        "effect": effect,
+                        "converged": ok,
+                        "est": est if ok else np.nan,
+                        "se": se if ok else np.nan,
+                        "pvalue": 2 * stats.norm.sf(abs(z)) if ok else np.nan,
+                        "ci_lower": est - crit * se if ok else np.nan,
+                        "ci_upper": est + crit * se if ok else np.nan,
+                    }
+                )
         if INTERACTION in self.effects:
-            est, se, p, lower, upper, ok = interaction_fit(self.scores(items, n, rng), self.alpha,
-                                                           self.roles)
-            rows.append({"n": n, "replication": replication, "effect": INTERACTION,
-                         "converged": ok, "est": est, "se": se, "pvalue": p,
-                         "ci_lower": lower, "ci_upper": upper})
+            est, se, p, lower, upper, ok = interaction_fit(
+                self.scores(items, n, rng), self.alpha, self.roles
+            )
+            rows.append(
+                {
+                    "n": n,
+                    "replication": replication,
+                    "effect": INTERACTION,
+                    "converged": ok,
+                    "est": est,
+                    "se": se,
+                    "pvalue": p,
+                    "ci_lower": lower,
+                    "ci_upper": upper,
+                }
+            )
         order = {e: i for i, e in enumerate(self.effects)}
         return sorted(rows, key=lambda r: order[r["effect"]])
 
@@ -631,8 +733,10 @@ class PowerStudy:
 
 def population_table(study: PowerStudy, true_values: Mapping[str, float]) -> pd.DataFrame:
     """The population file: true values of the effects and the start values of the fits."""
-    rows = [{"kind": "effect", "lhs": e, "op": "", "rhs": "", "value": v}
-            for e, v in true_values.items()]
+    rows = [
+        {"kind": "effect", "lhs": e, "op": "", "rhs": "", "value": v}
+        for e, v in true_values.items()
+    ]
     for (lhs, op, rhs), v in (study.start or {}).items():
         rows.append({"kind": "start", "lhs": lhs, "op": op, "rhs": rhs, "value": v})
     return pd.DataFrame(rows, columns=["kind", "lhs", "op", "rhs", "value"])
@@ -643,8 +747,10 @@ def read_population_table(table: pd.DataFrame) -> tuple[dict[str, float], dict]:
     effects = table[table["kind"] == "effect"]
     starts = table[table["kind"] == "start"]
     true_values = dict(zip(effects["lhs"], effects["value"].astype(float), strict=True))
-    start = {(lhs, op, str(rhs)): float(v) for lhs, op, rhs, v in
-             starts[["lhs", "op", "rhs", "value"]].itertuples(index=False)}
+    start = {
+        (lhs, op, str(rhs)): float(v)
+        for lhs, op, rhs, v in starts[["lhs", "op", "rhs", "value"]].itertuples(index=False)
+    }
     return true_values, start
 
 
@@ -653,8 +759,9 @@ def read_population_table(table: pd.DataFrame) -> tuple[dict[str, float], dict]:
 # --------------------------------------------------------------------------------------------
 
 
-def aggregate(results: pd.DataFrame, true_values: Mapping[str, float],
-              alpha: float = 0.05) -> pd.DataFrame:
+def aggregate(
+    results: pd.DataFrame, true_values: Mapping[str, float], alpha: float = 0.05
+) -> pd.DataFrame:
     """power.csv: per size and effect, the rejection rate among converged fits and its Wilson
     95% CI, the convergence rate, mean estimate, true value, bias, SD of the estimates, mean
     standard error and the coverage of the (1 - alpha) CIs."""
@@ -668,16 +775,27 @@ def aggregate(results: pd.DataFrame, true_values: Mapping[str, float],
         lower, upper = (0.0 if k == 0 else lower), (1.0 if m and k == m else upper)
         truth = float(true_values.get(effect, np.nan))
         mean = float(ok["est"].mean()) if m else np.nan
-        rows.append({
-            "n": int(n), "effect": effect, "replications": len(group), "converged": m,
-            "convergence_rate": m / len(group), "rejections": k,
-            "power": k / m if m else np.nan, "power_ci_lower": lower, "power_ci_upper": upper,
-            "mean_estimate": mean, "true_value": truth, "bias": mean - truth,
-            "sd_estimate": float(ok["est"].std(ddof=1)) if m > 1 else np.nan,
-            "mean_se": float(ok["se"].mean()) if m else np.nan,
-            "coverage": float(((ok["ci_lower"] <= truth) & (truth <= ok["ci_upper"])).mean())
-            if m else np.nan,
-        })
+        rows.append(
+            {
+                "n": int(n),
+                "effect": effect,
+                "replications": len(group),
+                "converged": m,
+                "convergence_rate": m / len(group),
+                "rejections": k,
+                "power": k / m if m else np.nan,
+                "power_ci_lower": lower,
+                "power_ci_upper": upper,
+                "mean_estimate": mean,
+                "true_value": truth,
+                "bias": mean - truth,
+                "sd_estimate": float(ok["est"].std(ddof=1)) if m > 1 else np.nan,
+                "mean_se": float(ok["se"].mean()) if m else np.nan,
+                "coverage": float(((ok["ci_lower"] <= truth) & (truth <= ok["ci_upper"])).mean())
+                if m
+                else np.nan,
+            }
+        )
     frame = pd.DataFrame(rows, columns=POWER_COLUMNS)
     frame["_order"] = frame["effect"].map(order).fillna(len(order))
     frame = frame.sort_values(["_order", "n"], kind="stable").drop(columns="_order")
@@ -685,17 +803,24 @@ def aggregate(results: pd.DataFrame, true_values: Mapping[str, float],
 
 
 EFFECT_NAMES = {
-    "nl": {INTERACTION: "het interactie-effect (steun vanuit de eigen organisatie versterkt het "
-                        "effect van ervaren leren op kennisbenutting)",
-           "indirect": "het indirecte effect van het leerklimaat op kennisbenutting",
-           "via_safety": "het indirecte effect via psychologische veiligheid"},
-    "en": {INTERACTION: "the interaction (home support strengthening the effect of perceived "
-                        "learning on knowledge transfer)",
-           "indirect": "the indirect effect of learning climate on knowledge transfer",
-           "via_safety": "the indirect effect through psychological safety"},
+    "nl": {
+        INTERACTION: "het interactie-effect (steun vanuit de eigen organisatie versterkt het "
+        "effect van ervaren leren op kennisbenutting)",
+        "indirect": "het indirecte effect van het leerklimaat op kennisbenutting",
+        "via_safety": "het indirecte effect via psychologische veiligheid",
+    },
+    "en": {
+        INTERACTION: "the interaction (home support strengthening the effect of perceived "
+        "learning on knowledge transfer)",
+        "indirect": "the indirect effect of learning climate on knowledge transfer",
+        "via_safety": "the indirect effect through psychological safety",
+    },
 }
-SHORT_NAMES = {INTERACTION: "interaction", "indirect": "indirect effect",
-               "via_safety": "via safety"}
+SHORT_NAMES = {
+    INTERACTION: "interaction",
+    "indirect": "indirect effect",
+    "via_safety": "via safety",
+}
 
 
 def planning_note(power: pd.DataFrame, lang: str, target: float = TARGET_POWER) -> str:
@@ -712,18 +837,26 @@ def planning_note(power: pd.DataFrame, lang: str, target: float = TARGET_POWER) 
         largest = int(group["n"].max())
         if len(reached):
             n = int(reached["n"].iloc[0])
-            parts.append(f"{name} vraagt minstens {n} respondenten" if lang == "nl"
-                         else f"{name} needs at least {n} respondents")
+            parts.append(
+                f"{name} vraagt minstens {n} respondenten"
+                if lang == "nl"
+                else f"{name} needs at least {n} respondents"
+            )
         elif lang == "nl":
-            parts.append(f"{name} haalt {percent} niet binnen de onderzochte "
-                         f"steekproefgroottes (tot en met {largest})")
+            parts.append(
+                f"{name} haalt {percent} niet binnen de onderzochte "
+                f"steekproefgroottes (tot en met {largest})"
+            )
         else:
-            parts.append(f"{name} does not reach {percent} within the sizes tried "
-                         f"(up to {largest})")
+            parts.append(
+                f"{name} does not reach {percent} within the sizes tried (up to {largest})"
+            )
     reps = int(power["replications"].max()) if len(power) else 0
     if lang == "nl":
-        head = (f"Planning van de volgende meting ({percent} power, {reps} simulaties per "
-                "steekproefgrootte): ")
+        head = (
+            f"Planning van de volgende meting ({percent} power, {reps} simulaties per "
+            "steekproefgrootte): "
+        )
     else:
         head = f"Planning the next wave ({percent} power, {reps} simulations per sample size): "
     return head + "; ".join(parts) + "."
@@ -742,14 +875,22 @@ def plot_power(power: pd.DataFrame, path, target: float = TARGET_POWER) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
     for i, (effect, group) in enumerate(power.groupby("effect", sort=False)):
         group = group.sort_values("n")
-        yerr = np.vstack([group["power"] - group["power_ci_lower"],
-                          group["power_ci_upper"] - group["power"]]).clip(min=0)
-        ax.errorbar(group["n"], group["power"], yerr=yerr, color="black",
-                    linestyle=styles[i % len(styles)], marker=markers[i % len(markers)],
-                    markerfacecolor="white" if i % 2 else "black", capsize=3, linewidth=1.4,
-                    label=SHORT_NAMES.get(effect, effect))
-    ax.axhline(target, color="0.4", linestyle=(0, (6, 3)), linewidth=1,
-               label=f"{target:.0%} power")
+        yerr = np.vstack(
+            [group["power"] - group["power_ci_lower"], group["power_ci_upper"] - group["power"]]
+        ).clip(min=0)
+        ax.errorbar(
+            group["n"],
+            group["power"],
+            yerr=yerr,
+            color="black",
+            linestyle=styles[i % len(styles)],
+            marker=markers[i % len(markers)],
+            markerfacecolor="white" if i % 2 else "black",
+            capsize=3,
+            linewidth=1.4,
+            label=SHORT_NAMES.get(effect, effect),
+        )
+    ax.axhline(target, color="0.4", linestyle=(0, (6, 3)), linewidth=1, label=f"{target:.0%} power")
     ax.set_ylim(0, 1.02)
     ax.set_xticks(sorted(power["n"].unique()))
     ax.set_xlabel("respondents (n)")
@@ -768,23 +909,38 @@ def plot_power(power: pd.DataFrame, path, target: float = TARGET_POWER) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def study_from_files(cfg: Mapping[str, Any], syntax: str, codebook: str, inputs: Any, *,
-                     roles: Mapping[str, str] | None = None) -> PowerStudy:
+def study_from_files(
+    cfg: Mapping[str, Any],
+    syntax: str,
+    codebook: str,
+    inputs: Any,
+    *,
+    roles: Mapping[str, str] | None = None,
+) -> PowerStudy:
     """The PowerStudy of a workflow job: the codebook and, for population "fitted", the
     fitted wave's estimates, scores and moderation tables (inputs.estimates, .scores,
     .moderation: paths); roles: config roles.moderation (see `moderation_roles`)."""
     fitted = None
     if cfg["population"] == "fitted":
-        fitted = fitted_population(pd.read_csv(inputs.estimates), syntax,
-                                   pd.read_parquet(inputs.scores), pd.read_csv(inputs.moderation),
-                                   roles)
+        fitted = fitted_population(
+            pd.read_csv(inputs.estimates),
+            syntax,
+            pd.read_parquet(inputs.scores),
+            pd.read_csv(inputs.moderation),
+            roles,
+        )
     return study_from_settings(cfg, syntax, load_codebook(codebook), fitted=fitted, roles=roles)
 
 
-def study_from_settings(cfg: Mapping[str, Any], syntax: str, book: Codebook, *,
-                        fitted: FittedPopulation | None = None,
-                        truth: dict | None = None,
-                        roles: Mapping[str, str] | None = None) -> PowerStudy:
+def study_from_settings(
+    cfg: Mapping[str, Any],
+    syntax: str,
+    book: Codebook,
+    *,
+    fitted: FittedPopulation | None = None,
+    truth: dict | None = None,
+    roles: Mapping[str, str] | None = None,
+) -> PowerStudy:
     """A PowerStudy for checked settings (see settings()); population "fitted" needs fitted;
     roles: config roles.moderation (see `moderation_roles`)."""
     if cfg["population"] == "fitted":
@@ -794,8 +950,17 @@ def study_from_settings(cfg: Mapping[str, Any], syntax: str, book: Codebook, *,
     else:
         from lcsurvey.study.simulate import default_truth
 
-        population = TruthPopulation(truth if truth is not None else default_truth(),
-                                     list(book.items), missing=bool(cfg["missing"]))
-    return PowerStudy(population=population, syntax=syntax, book=book,
-                      effects=list(cfg["effects"]), alpha=float(cfg["alpha"]),
-                      seed=int(cfg["seed"]), roles=moderation_roles(roles))
+        population = TruthPopulation(
+            truth if truth is not None else default_truth(),
+            list(book.items),
+            missing=bool(cfg["missing"]),
+        )
+    return PowerStudy(
+        population=population,
+        syntax=syntax,
+        book=book,
+        effects=list(cfg["effects"]),
+        alpha=float(cfg["alpha"]),
+        seed=int(cfg["seed"]),
+        roles=moderation_roles(roles),
+    )

@@ -23,8 +23,20 @@ import pandas as pd
 from lcsurvey.sem.model import fit_model, parse_model
 from lcsurvey.study.simulate import default_truth, simulate_population
 
-RECOVERY_COLUMNS = ["replication", "label", "lhs", "rhs", "est", "se", "std_all", "std_all_se",
-                    "std_all_ci_lower", "std_all_ci_upper", "ci_lower", "ci_upper"]
+RECOVERY_COLUMNS = [
+    "replication",
+    "label",
+    "lhs",
+    "rhs",
+    "est",
+    "se",
+    "std_all",
+    "std_all_se",
+    "std_all_ci_lower",
+    "std_all_ci_upper",
+    "ci_lower",
+    "ci_upper",
+]
 
 
 def population_covariance(items: list[str], truth: Mapping[str, Any] | None = None) -> np.ndarray:
@@ -40,8 +52,9 @@ def population_covariance(items: list[str], truth: Mapping[str, Any] | None = No
     return cov
 
 
-def population_values(syntax: str, truth: Mapping[str, Any] | None = None,
-                      n: int = 1000) -> pd.DataFrame:
+def population_values(
+    syntax: str, truth: Mapping[str, Any] | None = None, n: int = 1000
+) -> pd.DataFrame:
     """The model's parameters (est and std_all) at the population covariance matrix.
 
     The model is fitted (ML, listwise) to `n` rows whose sample covariance matrix (divisor N)
@@ -60,8 +73,15 @@ def population_values(syntax: str, truth: Mapping[str, Any] | None = None,
     return fitted.estimates
 
 
-def replicate(syntax: str, replication: int, *, n: int = 300, missing_share: float = 0.08,
-              seed: int = 20211201, truth: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def replicate(
+    syntax: str,
+    replication: int,
+    *,
+    n: int = 300,
+    missing_share: float = 0.08,
+    seed: int = 20211201,
+    truth: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
     """Simulate one wave of `n` clean respondents, blank a share of the model's answers
     completely at random, fit the model by FIML; the labelled regression rows.
 
@@ -81,8 +101,9 @@ def replicate(syntax: str, replication: int, *, n: int = 300, missing_share: flo
     return rows.assign(replication=replication)[RECOVERY_COLUMNS].reset_index(drop=True)
 
 
-def summarise(replications: pd.DataFrame, population: pd.DataFrame,
-              truth: Mapping[str, float]) -> pd.DataFrame:
+def summarise(
+    replications: pd.DataFrame, population: pd.DataFrame, truth: Mapping[str, float]
+) -> pd.DataFrame:
     """Per path: the stated truth, the population value of this model, the mean std_all, its
     bias against the population value with the Monte Carlo standard error, the SD of the
     estimates against the mean std_all_se, and the share of 95% CIs of std_all that cover the
@@ -91,20 +112,29 @@ def summarise(replications: pd.DataFrame, population: pd.DataFrame,
     pop = population.set_index("label")["std_all"]
     for label, group in replications.groupby("label", sort=True):
         value = float(pop[label])
-        covered = ((group["std_all_ci_lower"] <= value) & (value <= group["std_all_ci_upper"]))
-        rows.append({
-            "label": label, "lhs": group["lhs"].iloc[0], "rhs": group["rhs"].iloc[0],
-            "truth": truth.get(label, np.nan), "population": value,
-            "mean": group["std_all"].mean(), "bias": group["std_all"].mean() - value,
-            "mc_se": group["std_all"].std(ddof=1) / np.sqrt(len(group)),
-            "sd": group["std_all"].std(ddof=1), "mean_se": group["std_all_se"].mean(),
-            "coverage": covered.mean(), "replications": len(group),
-        })
+        covered = (group["std_all_ci_lower"] <= value) & (value <= group["std_all_ci_upper"])
+        rows.append(
+            {
+                "label": label,
+                "lhs": group["lhs"].iloc[0],
+                "rhs": group["rhs"].iloc[0],
+                "truth": truth.get(label, np.nan),
+                "population": value,
+                "mean": group["std_all"].mean(),
+                "bias": group["std_all"].mean() - value,
+                "mc_se": group["std_all"].std(ddof=1) / np.sqrt(len(group)),
+                "sd": group["std_all"].std(ddof=1),
+                "mean_se": group["std_all_se"].mean(),
+                "coverage": covered.mean(),
+                "replications": len(group),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def stated_truth(syntax: str, constructs: Mapping[str, str],
-                 truth: Mapping[str, Any] | None = None) -> dict[str, float]:
+def stated_truth(
+    syntax: str, constructs: Mapping[str, str], truth: Mapping[str, Any] | None = None
+) -> dict[str, float]:
     """The simulator's std_all for each labelled regression of the model, where the model's
     factors (names mapped to the simulator's constructs by `constructs`) have one."""
     truth = default_truth() if truth is None else truth

@@ -79,16 +79,21 @@ def skipped_stages(config: Mapping[str, Any], book: Codebook) -> dict[str, str]:
         _lacking([MAIN_MOTIVE], book.background, "background variable", "main_motive.csv"),
         _lacking(roles["climate"], scored, "constructs", "config roles.climate"),
         _lacking(roles["moderation"].values(), scored, "constructs", "config roles.moderation"),
-        _lacking(roles["diversity"].values(), book.background, "background variables",
-                 "config roles.diversity"),
+        _lacking(
+            roles["diversity"].values(),
+            book.background,
+            "background variables",
+            "config roles.diversity",
+        ),
     ]
     if any(analyses):
         skipped["analyses"] = "; ".join(reason for reason in analyses if reason)
 
     report_model = config["report"]["model"]
     report = [
-        None if report_model in models else
-        f"report.model {report_model!r} is not among the models ({_names(models)})",
+        None
+        if report_model in models
+        else f"report.model {report_model!r} is not among the models ({_names(models)})",
         "it needs the analyses, which are skipped" if "analyses" in skipped else None,
         _lacking([roles["outcome"]], scored, "construct", "config roles.outcome"),
         _lacking(roles["across"], scored, "constructs", "config roles.across"),
@@ -98,7 +103,8 @@ def skipped_stages(config: Mapping[str, Any], book: Codebook) -> dict[str, str]:
     if report_model not in models:
         skipped["comparability"] = (
             f"report.model {report_model!r} is not among the models ({_names(models)}): the "
-            f"pooled changes across waves are marked not tested")
+            f"pooled changes across waves are marked not tested"
+        )
 
     panel = _lacking(roles["panel"].values(), scored, "constructs", "config roles.panel")
     if panel:
@@ -107,7 +113,8 @@ def skipped_stages(config: Mapping[str, Any], book: Codebook) -> dict[str, str]:
     for variable in config["invariance"]["groups"]:
         if variable not in book.background:
             skipped[f"invariance {variable}"] = (
-                f"the codebook has no background variable {variable} (config invariance.groups)")
+                f"the codebook has no background variable {variable} (config invariance.groups)"
+            )
 
     power = power_problem(config, book)
     if power:
@@ -124,6 +131,10 @@ def power_problem(config: Mapping[str, Any], book: Codebook) -> str | None:
     except InputError as err:
         return err.message
     if power_config.INTERACTION in settings["effects"]:
-        return _lacking(config["roles"]["moderation"].values(), _scored(book), "constructs",
-                        "config roles.moderation, for power.effects interaction")
+        return _lacking(
+            config["roles"]["moderation"].values(),
+            _scored(book),
+            "constructs",
+            "config roles.moderation, for power.effects interaction",
+        )
     return None

@@ -74,14 +74,43 @@ __all__ = [
     "wave_means",
 ]
 
-MEAN_COLUMNS = ["construct", "wave", "n", "mean", "sd", "se", "ci_lower", "ci_upper",
-                "suppressed"]
-CHANGE_COLUMNS = ["construct", "wave_from", "wave_to", "n_from", "n_to", "diff", "se",
-                  "ci_lower", "ci_upper", "pvalue", "test", "comparable", "n_paired", "r_paired",
-                  "df", "suppressed"]
-ATTRITION_COLUMNS = ["wave_from", "wave_to", "variable", "level", "statistic", "returners",
-                     "leavers", "diff", "ci_lower", "ci_upper", "pvalue", "pvalue_holm",
-                     "n_returners", "n_leavers", "test", "suppressed"]
+MEAN_COLUMNS = ["construct", "wave", "n", "mean", "sd", "se", "ci_lower", "ci_upper", "suppressed"]
+CHANGE_COLUMNS = [
+    "construct",
+    "wave_from",
+    "wave_to",
+    "n_from",
+    "n_to",
+    "diff",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "pvalue",
+    "test",
+    "comparable",
+    "n_paired",
+    "r_paired",
+    "df",
+    "suppressed",
+]
+ATTRITION_COLUMNS = [
+    "wave_from",
+    "wave_to",
+    "variable",
+    "level",
+    "statistic",
+    "returners",
+    "leavers",
+    "diff",
+    "ci_lower",
+    "ci_upper",
+    "pvalue",
+    "pvalue_holm",
+    "n_returners",
+    "n_leavers",
+    "test",
+    "suppressed",
+]
 PANEL_KEYS = ["wave_from", "wave_to"]
 NOT_TESTED = "not tested"
 
@@ -102,9 +131,12 @@ def pool(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         if "wave" in frame.columns:
             found = set(frame["wave"].dropna().astype(str))
             if found - {wave}:
-                raise InputError(f"the table of wave {wave!r} holds rows of other waves",
-                                 column="wave", value=sorted(found - {wave})[0],
-                                 expected=repr(wave))
+                raise InputError(
+                    f"the table of wave {wave!r} holds rows of other waves",
+                    column="wave",
+                    value=sorted(found - {wave})[0],
+                    expected=repr(wave),
+                )
         frame["wave"] = pd.Series(wave, index=frame.index, dtype="string")
         parts.append(frame)
     columns: list[str] = []
@@ -129,17 +161,31 @@ def _t_interval(estimate: float, se: float, df: float, level: float) -> tuple[fl
     return estimate - half, estimate + half
 
 
-def wave_means(scores: pd.DataFrame, constructs: Sequence[str], waves: Sequence[str], *,
-               level: float = 0.95, min_cell: int = 0) -> pd.DataFrame:
+def wave_means(
+    scores: pd.DataFrame,
+    constructs: Sequence[str],
+    waves: Sequence[str],
+    *,
+    level: float = 0.95,
+    min_cell: int = 0,
+) -> pd.DataFrame:
     """Per construct and wave: n, mean, SD, SE and the t-based CI of the mean (MEAN_COLUMNS)."""
     rows = []
     for construct in constructs:
         for wave in waves:
             values = scores.loc[scores["wave"] == wave, construct].dropna().to_numpy(float)
             n = len(values)
-            row = {"construct": construct, "wave": wave, "n": n, "mean": np.nan, "sd": np.nan,
-                   "se": np.nan, "ci_lower": np.nan, "ci_upper": np.nan,
-                   "suppressed": n < min_cell}
+            row = {
+                "construct": construct,
+                "wave": wave,
+                "n": n,
+                "mean": np.nan,
+                "sd": np.nan,
+                "se": np.nan,
+                "ci_lower": np.nan,
+                "ci_upper": np.nan,
+                "suppressed": n < min_cell,
+            }
             if n and not row["suppressed"]:
                 mean = float(values.mean())
                 sd = float(values.std(ddof=1)) if n > 1 else np.nan
@@ -160,13 +206,26 @@ def overlap_t_test(first: pd.Series, second: pd.Series, *, level: float = 0.95) 
     x1 = first.dropna().astype(float)
     x2 = second.dropna().astype(float)
     if x1.index.has_duplicates or x2.index.has_duplicates:
-        raise InputError("a respondent (rid) occurs twice in one wave", column="rid",
-                         expected="one row per respondent and wave")
+        raise InputError(
+            "a respondent (rid) occurs twice in one wave",
+            column="rid",
+            expected="one row per respondent and wave",
+        )
     n1, n2 = len(x1), len(x2)
     paired = x1.index.intersection(x2.index)
     nc = len(paired)
-    out = {"n_from": n1, "n_to": n2, "n_paired": nc, "r_paired": np.nan, "diff": np.nan,
-           "se": np.nan, "df": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "pvalue": np.nan}
+    out = {
+        "n_from": n1,
+        "n_to": n2,
+        "n_paired": nc,
+        "r_paired": np.nan,
+        "diff": np.nan,
+        "se": np.nan,
+        "df": np.nan,
+        "ci_lower": np.nan,
+        "ci_upper": np.nan,
+        "pvalue": np.nan,
+    }
     if n1 < 2 or n2 < 2:
         return out
     v1, v2 = float(x1.var(ddof=1)), float(x2.var(ddof=1))
@@ -195,14 +254,22 @@ def overlap_t_test(first: pd.Series, second: pd.Series, *, level: float = 0.95) 
 
 def _test_name(n_paired: int) -> str:
     if n_paired >= 3:
-        return (f"Welch t for partially overlapping samples (Derrick et al. 2017): "
-                f"{n_paired} returners paired by rid")
+        return (
+            f"Welch t for partially overlapping samples (Derrick et al. 2017): "
+            f"{n_paired} returners paired by rid"
+        )
     return "Welch t (independent samples: fewer than 3 returners)"
 
 
-def wave_changes(scores: pd.DataFrame, constructs: Sequence[str], waves: Sequence[str], *,
-                 comparable: Mapping[tuple[str, str, str], str] | None = None,
-                 level: float = 0.95, min_cell: int = 0) -> pd.DataFrame:
+def wave_changes(
+    scores: pd.DataFrame,
+    constructs: Sequence[str],
+    waves: Sequence[str],
+    *,
+    comparable: Mapping[tuple[str, str, str], str] | None = None,
+    level: float = 0.95,
+    min_cell: int = 0,
+) -> pd.DataFrame:
     """Per construct, each wave against the one before (CHANGE_COLUMNS).
 
     ``comparable`` maps (construct, wave_from, wave_to) to the comparability of the scores
@@ -212,14 +279,21 @@ def wave_changes(scores: pd.DataFrame, constructs: Sequence[str], waves: Sequenc
     rows = []
     for construct in constructs:
         for wave_from, wave_to in zip(waves[:-1], waves[1:], strict=True):
-            by_wave = [scores.loc[scores["wave"] == w].set_index("rid")[construct]
-                       for w in (wave_from, wave_to)]
+            by_wave = [
+                scores.loc[scores["wave"] == w].set_index("rid")[construct]
+                for w in (wave_from, wave_to)
+            ]
             result = overlap_t_test(*by_wave, level=level)
             small = min(result["n_from"], result["n_to"]) < min_cell
-            row = {"construct": construct, "wave_from": wave_from, "wave_to": wave_to,
-                   **result, "test": _test_name(result["n_paired"]),
-                   "comparable": comparable.get((construct, wave_from, wave_to), NOT_TESTED),
-                   "suppressed": small}
+            row = {
+                "construct": construct,
+                "wave_from": wave_from,
+                "wave_to": wave_to,
+                **result,
+                "test": _test_name(result["n_paired"]),
+                "comparable": comparable.get((construct, wave_from, wave_to), NOT_TESTED),
+                "suppressed": small,
+            }
             if small:
                 for key in ("diff", "se", "ci_lower", "ci_upper", "pvalue", "r_paired", "df"):
                     row[key] = np.nan
@@ -230,9 +304,12 @@ def wave_changes(scores: pd.DataFrame, constructs: Sequence[str], waves: Sequenc
 # --------------------------------------------------------------------------- invariance
 
 
-def comparability(invariance: pd.DataFrame | None, measurement: Mapping[str, Sequence[str]],
-                  construct_items: Mapping[str, Sequence[str]],
-                  waves: Sequence[str]) -> dict[tuple[str, str, str], str]:
+def comparability(
+    invariance: pd.DataFrame | None,
+    measurement: Mapping[str, Sequence[str]],
+    construct_items: Mapping[str, Sequence[str]],
+    waves: Sequence[str],
+) -> dict[tuple[str, str, str], str]:
     """Whether construct scores can be compared between consecutive waves.
 
     ``invariance`` is the table of lcsurvey.sem.invariance (waves as groups; columns level,
@@ -248,9 +325,11 @@ def comparability(invariance: pd.DataFrame | None, measurement: Mapping[str, Seq
     verdict = None
     tested: set[str] = set()
     if invariance is not None and len(invariance) and "decision" in invariance.columns:
-        decisions = {str(level): str(decision) for level, decision in
-                     zip(invariance["level"], invariance["decision"], strict=True)
-                     if isinstance(decision, str)}
+        decisions = {
+            str(level): str(decision)
+            for level, decision in zip(invariance["level"], invariance["decision"], strict=True)
+            if isinstance(decision, str)
+        }
         tested = {g for v in invariance["group_values"].dropna().astype(str) for g in v.split(";")}
         if decisions.get("scalar") == "holds" and decisions.get("metric") == "holds":
             verdict = "yes"
@@ -274,12 +353,16 @@ def measured_items(book, syntax: str) -> tuple[dict[str, list[str]], dict[str, l
     return items, {latent: list(indicators) for latent, indicators in measurement.items()}
 
 
-def means_and_changes(scores: pd.DataFrame, waves: Sequence[str], *,
-                      construct_items: Mapping[str, Sequence[str]],
-                      measurement: Mapping[str, Sequence[str]],
-                      invariance: pd.DataFrame | None = None,
-                      change_waves: Sequence[str] | None = None,
-                      min_cell: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def means_and_changes(
+    scores: pd.DataFrame,
+    waves: Sequence[str],
+    *,
+    construct_items: Mapping[str, Sequence[str]],
+    measurement: Mapping[str, Sequence[str]],
+    invariance: pd.DataFrame | None = None,
+    change_waves: Sequence[str] | None = None,
+    min_cell: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The means of every scored construct in each of ``waves`` and the changes between the
     consecutive waves of ``change_waves`` (all of ``waves`` by default), each change marked
     comparable or not from the ``invariance`` table (see :func:`comparability`).
@@ -293,8 +376,9 @@ def means_and_changes(scores: pd.DataFrame, waves: Sequence[str], *,
     constructs = [c for c in scores.columns if c not in ("rid", "wave")]
     comparable = comparability(invariance, measurement, construct_items, change_waves)
     means = wave_means(scores, constructs, waves, min_cell=min_cell)
-    changes = wave_changes(scores, constructs, change_waves, comparable=comparable,
-                           min_cell=min_cell)
+    changes = wave_changes(
+        scores, constructs, change_waves, comparable=comparable, min_cell=min_cell
+    )
     return means, changes
 
 
@@ -312,9 +396,14 @@ def _welch(a: np.ndarray, b: np.ndarray, level: float) -> dict:
         return {"returners": a.mean(), "leavers": b.mean(), "diff": diff}
     df = (v1 + v2) ** 2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1))
     lower, upper = _t_interval(diff, se, df, level)
-    return {"returners": float(a.mean()), "leavers": float(b.mean()), "diff": diff,
-            "ci_lower": lower, "ci_upper": upper,
-            "pvalue": float(2 * special.stdtr(df, -abs(diff / se)))}
+    return {
+        "returners": float(a.mean()),
+        "leavers": float(b.mean()),
+        "diff": diff,
+        "ci_lower": lower,
+        "ci_upper": upper,
+        "pvalue": float(2 * special.stdtr(df, -abs(diff / se))),
+    }
 
 
 def _proportions(k1: int, n1: int, k2: int, n2: int, level: float) -> dict:
@@ -332,10 +421,17 @@ def _proportions(k1: int, n1: int, k2: int, n2: int, level: float) -> dict:
     return out
 
 
-def attrition(responses: pd.DataFrame, scores: pd.DataFrame, waves: Sequence[str], *,
-              constructs: Sequence[str], numeric: Sequence[str] = (),
-              categorical: Mapping[str, Sequence[float]] | None = None,
-              level: float = 0.95, min_cell: int = 0) -> pd.DataFrame:
+def attrition(
+    responses: pd.DataFrame,
+    scores: pd.DataFrame,
+    waves: Sequence[str],
+    *,
+    constructs: Sequence[str],
+    numeric: Sequence[str] = (),
+    categorical: Mapping[str, Sequence[float]] | None = None,
+    level: float = 0.95,
+    min_cell: int = 0,
+) -> pd.DataFrame:
     """Returners against leavers, per pair of consecutive waves (ATTRITION_COLUMNS).
 
     ``responses`` and ``scores`` are the pooled tables (rid, wave, ...). Those kept in
@@ -359,8 +455,14 @@ def attrition(responses: pd.DataFrame, scores: pd.DataFrame, waves: Sequence[str
             values = values.to_numpy(float)
             a, b = values[mask], values[~mask]
             a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-            row = {"variable": variable, "level": "", "statistic": "mean", "n_returners": len(a),
-                   "n_leavers": len(b), "test": "Welch t"}
+            row = {
+                "variable": variable,
+                "level": "",
+                "statistic": "mean",
+                "n_returners": len(a),
+                "n_leavers": len(b),
+                "test": "Welch t",
+            }
             row["suppressed"] = min(len(a), len(b)) < min_cell
             if not row["suppressed"]:
                 row.update(_welch(a, b, level))
@@ -371,9 +473,14 @@ def attrition(responses: pd.DataFrame, scores: pd.DataFrame, waves: Sequence[str
             a, b = values[returned & answered], values[~returned & answered]
             for code in codes:
                 k1, k2 = int((a == code).sum()), int((b == code).sum())
-                row = {"variable": variable, "level": f"{code:g}", "statistic": "share",
-                       "n_returners": len(a), "n_leavers": len(b),
-                       "test": "two-proportion z (chi-square 2 x 2)"}
+                row = {
+                    "variable": variable,
+                    "level": f"{code:g}",
+                    "statistic": "share",
+                    "n_returners": len(a),
+                    "n_leavers": len(b),
+                    "test": "two-proportion z (chi-square 2 x 2)",
+                }
                 small = min(len(a), len(b), k1, k2, len(a) - k1, len(b) - k2) < min_cell
                 row["suppressed"] = small or min(len(a), len(b)) == 0
                 if not row["suppressed"]:
@@ -412,17 +519,19 @@ def panel_syntax(cause: str, effect: str) -> str:
         for construct in (cause, effect):
             observed = _observed(construct, time)
             lines.append(f"{observed} ~~ 0*{observed}")
-    x1, y1, x2, y2 = (_latent(cause, 1), _latent(effect, 1), _latent(cause, 2),
-                      _latent(effect, 2))
-    lines += [f"{y2} ~ ar_y*{y1} + cl_xy*{x1}",
-              f"{x2} ~ ar_x*{x1} + cl_yx*{y1}",
-              f"{x1} ~~ {y1}",
-              f"{x2} ~~ {y2}"]
+    x1, y1, x2, y2 = (_latent(cause, 1), _latent(effect, 1), _latent(cause, 2), _latent(effect, 2))
+    lines += [
+        f"{y2} ~ ar_y*{y1} + cl_xy*{x1}",
+        f"{x2} ~ ar_x*{x1} + cl_yx*{y1}",
+        f"{x1} ~~ {y1}",
+        f"{x2} ~~ {y2}",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def panel_data(scores: pd.DataFrame, wave_from: str, wave_to: str,
-               constructs: Sequence[str]) -> pd.DataFrame:
+def panel_data(
+    scores: pd.DataFrame, wave_from: str, wave_to: str, constructs: Sequence[str]
+) -> pd.DataFrame:
     """Returners of two waves in wide form: rid then ``<construct>_score_t1`` and ``_t2``."""
     first = scores.loc[scores["wave"] == wave_from, ["rid", *constructs]]
     second = scores.loc[scores["wave"] == wave_to, ["rid", *constructs]]
@@ -432,8 +541,15 @@ def panel_data(scores: pd.DataFrame, wave_from: str, wave_to: str,
     return wide[ordered].sort_values("rid", kind="stable").reset_index(drop=True)
 
 
-def panel_model(scores: pd.DataFrame, waves: Sequence[str], *, cause: str, effect: str,
-                missing: str = "fiml", min_cell: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def panel_model(
+    scores: pd.DataFrame,
+    waves: Sequence[str],
+    *,
+    cause: str,
+    effect: str,
+    missing: str = "fiml",
+    min_cell: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The cross-lagged panel model per pair of consecutive waves: (estimates, fit).
 
     Columns are wave_from, wave_to, then those of lcsurvey.sem.model's estimates and fit tables
@@ -461,8 +577,10 @@ def panel_model(scores: pd.DataFrame, waves: Sequence[str], *, cause: str, effec
             fit[column] = fit[column].mask(fit[column].abs() < 1e-9, 0.0)
         fits.append(fit)
     if not estimates:
-        return (pd.DataFrame(columns=PANEL_KEYS + ESTIMATE_COLUMNS),
-                pd.DataFrame(columns=PANEL_KEYS + FIT_COLUMNS))
+        return (
+            pd.DataFrame(columns=PANEL_KEYS + ESTIMATE_COLUMNS),
+            pd.DataFrame(columns=PANEL_KEYS + FIT_COLUMNS),
+        )
     return pd.concat(estimates, ignore_index=True), pd.concat(fits, ignore_index=True)
 
 
@@ -490,9 +608,13 @@ def add_wave_line(config_path: str | Path, wave: str, raw_path: str) -> bool:
         current = spec if isinstance(spec, str) else spec.get("path")
         if current == raw_path:
             return False
-        raise InputError(f"wave {wave!r} is already configured with another file",
-                         file=str(path), column="waves", value=current,
-                         expected=raw_path)
+        raise InputError(
+            f"wave {wave!r} is already configured with another file",
+            file=str(path),
+            column="waves",
+            value=current,
+            expected=raw_path,
+        )
     lines = text.splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if _WAVES_KEY.match(line)), None)
     if start is None:
@@ -514,9 +636,13 @@ def add_wave_line(config_path: str | Path, wave: str, raw_path: str) -> bool:
     updated = "".join(lines)
     check = yaml.safe_load(updated)
     if list(check["waves"])[-1] != wave or {k: v for k, v in check.items() if k != "waves"} != {
-            k: v for k, v in config.items() if k != "waves"}:
-        raise InputError("could not add the wave line safely", file=str(path),
-                         hint=f'Add the line "{wave}": {raw_path} under waves: by hand')
+        k: v for k, v in config.items() if k != "waves"
+    }:
+        raise InputError(
+            "could not add the wave line safely",
+            file=str(path),
+            hint=f'Add the line "{wave}": {raw_path} under waves: by hand',
+        )
     path.write_text(updated, encoding="utf-8")
     return True
 

@@ -149,7 +149,10 @@ def decode(
         in_range = values.between(scale.min, scale.max)
     out_of_range = values.notna() & ~in_range
     values = values.mask(out_of_range)
-    counts = {"n_missing_code": int(is_missing_code.sum()), "n_out_of_range": int(out_of_range.sum())}
+    counts = {
+        "n_missing_code": int(is_missing_code.sum()),
+        "n_out_of_range": int(out_of_range.sum()),
+    }
     return values, counts
 
 
@@ -286,15 +289,24 @@ def clean_wave(
                 values = scale.lowest + scale.highest - values
             decoded[var.name] = values
             if section == "item":
-                recodes.append({"item": var.name, "column": column, **counts,
-                                "n_missing": int(values.isna().sum())})
+                recodes.append(
+                    {
+                        "item": var.name,
+                        "column": column,
+                        **counts,
+                        "n_missing": int(values.isna().sum()),
+                    }
+                )
     items = list(book.items)
     item_frame = pd.DataFrame({name: decoded[name] for name in items})
     by_scale: dict[str, list[str]] = {}
     for name in items:
         by_scale.setdefault(book.items[name].scale, []).append(name)
-    blocks = [np.column_stack([raw_codes[name].to_numpy(float) for name in names])
-              for names in by_scale.values() if len(names) > 1]
+    blocks = [
+        np.column_stack([raw_codes[name].to_numpy(float) for name in names])
+        for names in by_scale.values()
+        if len(names) > 1
+    ]
 
     # --- ids and pseudonyms -----------------------------------------------------------------
     ids = _as_text(col(book.id, "id"))
@@ -319,10 +331,17 @@ def clean_wave(
         spec = book.meta["consent"]
         consent_raw = col(book.meta_column("consent", wave), "meta.consent")
         if spec.get("scale"):
-            consent_var = Variable(name="consent", column=str(consent_raw.name), scale=spec["scale"])
-            consent, _ = decode(consent_raw, consent_var, book.scales[spec["scale"]],
-                                source=source, rows=rows,
-                                value_labels=value_labels.get(str(consent_raw.name)))
+            consent_var = Variable(
+                name="consent", column=str(consent_raw.name), scale=spec["scale"]
+            )
+            consent, _ = decode(
+                consent_raw,
+                consent_var,
+                book.scales[spec["scale"]],
+                source=source,
+                rows=rows,
+                value_labels=value_labels.get(str(consent_raw.name)),
+            )
         else:
             consent = _to_float(_as_text(consent_raw))
         flags["consent"] = ~(consent == float(spec.get("yes", 1)))
@@ -337,7 +356,9 @@ def clean_wave(
     survivors = ~(flags["id"] | flags["previews"] | flags["consent"] | flags["progress"])
     if _active(rules["duplicates"]):
         # Most complete first, then file order; the first of each person is kept.
-        order = pd.DataFrame({"person": person, "answered": answered_items, "pos": np.arange(n_raw)})
+        order = pd.DataFrame(
+            {"person": person, "answered": answered_items, "pos": np.arange(n_raw)}
+        )
         order = order[survivors & person.notna()].sort_values(
             ["answered", "pos"], ascending=[False, True], kind="stable"
         )
@@ -372,16 +393,19 @@ def clean_wave(
         flags["missing"] = missing_share > float(rules["max_missing_share"])
 
     # Flags on the respondents still in: their mean and covariance define "typical".
-    still_in = ~pd.concat([flags[s] for s in STEPS if s not in FLAG_ONLY_BY_DEFAULT],
-                          axis=1).any(axis=1)
+    still_in = ~pd.concat([flags[s] for s in STEPS if s not in FLAG_ONLY_BY_DEFAULT], axis=1).any(
+        axis=1
+    )
     items_in = item_frame[still_in].to_numpy(float)
     if _active(rules["outlier_p"]) and still_in.sum() > len(items) + 1:
         p_values = np.full(n_raw, np.nan)
         p_values[still_in.to_numpy()] = mahalanobis_p(items_in)
         flags["outliers"] = pd.Series(p_values < float(rules["outlier_p"]), index=frame.index)
     if _active(rules["min_variability"]):
-        low, high = (np.array([getattr(book.scales[book.items[n].scale], side) for n in items])
-                     for side in ("lowest", "highest"))
+        low, high = (
+            np.array([getattr(book.scales[book.items[n].scale], side) for n in items])
+            for side in ("lowest", "highest")
+        )
         # As ticked (before reverse keying): a respondent ticking one box throughout has 0.
         answers = np.column_stack([raw_codes[name].to_numpy(float) for name in items])
         pomp = (answers - low) / (high - low)
@@ -390,8 +414,9 @@ def clean_wave(
         mean = np.where(answered, pomp, 0).sum(axis=1) / count
         irv = np.sqrt(np.where(answered, (pomp - mean[:, None]) ** 2, 0).sum(axis=1) / count)
         irv = np.where(answered.sum(axis=1) >= 5, irv, np.nan)
-        flags["low_variability"] = pd.Series(irv < float(rules["min_variability"]),
-                                             index=frame.index) & still_in
+        flags["low_variability"] = (
+            pd.Series(irv < float(rules["min_variability"]), index=frame.index) & still_in
+        )
     excluding = {step: True for step in STEPS}
     excluding["outliers"] = bool(rules["exclude_outliers"])
     excluding["low_variability"] = bool(rules["exclude_low_variability"])
@@ -404,38 +429,63 @@ def clean_wave(
         newly = applies if excluding[step] else applies & False
         n_before = int((~removed).sum())
         removed |= newly
-        flow_rows.append({"step": step, "n_before": n_before, "n_removed": int(newly.sum()),
-                          "n_after": int((~removed).sum()), "n_flagged": int(applies.sum())})
+        flow_rows.append(
+            {
+                "step": step,
+                "n_before": n_before,
+                "n_removed": int(newly.sum()),
+                "n_after": int((~removed).sum()),
+                "n_flagged": int(applies.sum()),
+            }
+        )
     flow = pd.DataFrame(flow_rows)
 
     reasons = pd.Series("", index=frame.index, dtype="string")
     for step in STEPS:
         reasons = reasons.mask(flags[step], reasons.where(reasons == "", reasons + ";") + step)
 
-    background = pd.DataFrame({name: decoded[name] for name in book.background},
-                              index=frame.index)
-    checks = pd.DataFrame({name: decoded[name] for name in book.attention_checks},
-                          index=frame.index)
+    background = pd.DataFrame({name: decoded[name] for name in book.background}, index=frame.index)
+    checks = pd.DataFrame(
+        {name: decoded[name] for name in book.attention_checks}, index=frame.index
+    )
     kept_text = pd.DataFrame(
-        {name: _as_text(col(spec.get("wave_columns", {}).get(wave, spec["column"]),
-                            f"free_text {name}"))
-         for name, spec in book.free_text.items() if spec.get("keep", False)},
+        {
+            name: _as_text(
+                col(spec.get("wave_columns", {}).get(wave, spec["column"]), f"free_text {name}")
+            )
+            for name, spec in book.free_text.items()
+            if spec.get("keep", False)
+        },
         index=frame.index,
     )
     base = pd.concat(
-        [pd.DataFrame({"rid": rid, "wave": pd.Series(wave, index=frame.index, dtype="string")}),
-         item_frame, background, kept_text],
+        [
+            pd.DataFrame({"rid": rid, "wave": pd.Series(wave, index=frame.index, dtype="string")}),
+            item_frame,
+            background,
+            kept_text,
+        ],
         axis=1,
     )
-    kept = base[~removed].assign(
-        flag_outlier=flags["outliers"][~removed].astype(bool),
-        flag_low_variability=flags["low_variability"][~removed].astype(bool),
-    ).reset_index(drop=True)
+    kept = (
+        base[~removed]
+        .assign(
+            flag_outlier=flags["outliers"][~removed].astype(bool),
+            flag_low_variability=flags["low_variability"][~removed].astype(bool),
+        )
+        .reset_index(drop=True)
+    )
 
-    used = {var.column_in(wave) for group in (book.items, book.background, book.attention_checks)
-            for var in group.values()}
-    used |= {spec.get("wave_columns", {}).get(wave, spec["column"])
-             for spec in book.free_text.values() if spec.get("keep", False)}
+    used = {
+        var.column_in(wave)
+        for group in (book.items, book.background, book.attention_checks)
+        for var in group.values()
+    }
+    used |= {
+        spec.get("wave_columns", {}).get(wave, spec["column"])
+        for spec in book.free_text.values()
+        if spec.get("keep", False)
+    }
     other = [c for c in frame.columns if c not in used]
     extra = frame.loc[removed, other].astype("string")
     extra.columns = [f"raw_{c}" for c in other]
@@ -443,15 +493,17 @@ def clean_wave(
         [
             base[removed],
             checks[removed],
-            pd.DataFrame({
-                "file_row": pd.Series(rows, index=frame.index)[removed].astype("int64"),
-                "reasons": reasons[removed],
-                "first_reason": _first_reason(flags, removed, excluding),
-                "progress": progress[removed] if progress is not None else np.nan,
-                "duration": duration[removed] if duration is not None else np.nan,
-                "longstring_share": pd.Series(shares, index=frame.index)[removed],
-                "missing_share": missing_share[removed],
-            }),
+            pd.DataFrame(
+                {
+                    "file_row": pd.Series(rows, index=frame.index)[removed].astype("int64"),
+                    "reasons": reasons[removed],
+                    "first_reason": _first_reason(flags, removed, excluding),
+                    "progress": progress[removed] if progress is not None else np.nan,
+                    "duration": duration[removed] if duration is not None else np.nan,
+                    "longstring_share": pd.Series(shares, index=frame.index)[removed],
+                    "missing_share": missing_share[removed],
+                }
+            ),
             extra,
         ],
         axis=1,
@@ -464,8 +516,9 @@ def clean_wave(
     return CleanResult(kept=kept, quarantine=quarantine, flow=flow, recodes=pd.DataFrame(recodes))
 
 
-def _first_reason(flags: dict[str, pd.Series], removed: pd.Series,
-                  excluding: dict[str, bool]) -> pd.Series:
+def _first_reason(
+    flags: dict[str, pd.Series], removed: pd.Series, excluding: dict[str, bool]
+) -> pd.Series:
     first = pd.Series(pd.NA, index=removed.index, dtype="string")
     for step in reversed(STEPS):
         if excluding[step]:
@@ -499,7 +552,16 @@ def clean_file(
     """Read one raw export (PII and unkept free text dropped on reading) and clean it."""
     from lcsurvey.survey.io import read_raw
 
-    raw = read_raw(path, encoding=encoding, sheet=sheet, pii=book.pii,
-                   drop=book.dropped_text_columns(wave))
-    return clean_wave(raw.frame, book, wave=wave, source=raw.source, rows=raw.rows,
-                      value_labels=raw.value_labels, rules=rules, key=key)
+    raw = read_raw(
+        path, encoding=encoding, sheet=sheet, pii=book.pii, drop=book.dropped_text_columns(wave)
+    )
+    return clean_wave(
+        raw.frame,
+        book,
+        wave=wave,
+        source=raw.source,
+        rows=raw.rows,
+        value_labels=raw.value_labels,
+        rules=rules,
+        key=key,
+    )

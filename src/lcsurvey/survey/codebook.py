@@ -252,7 +252,9 @@ def _composite_problems(book: Codebook) -> list[str]:
     for composite in book.composites.values():
         where = f"field composites.{composite.name}"
         if composite.name in book.constructs:
-            problems.append(f"{where}: the name is also a construct; give the composite its own name")
+            problems.append(
+                f"{where}: the name is also a construct; give the composite its own name"
+            )
         unknown = [part for part in composite.parts if part not in book.constructs]
         if unknown:
             problems.append(f"{where}.of: unknown construct(s) {unknown}")
@@ -268,8 +270,10 @@ def _composite_problems(book: Codebook) -> list[str]:
             )
         scales_used = {
             book.items[item].scale
-            for part in composite.parts if part in book.constructs
-            for item in book.constructs[part].items if item in book.items
+            for part in composite.parts
+            if part in book.constructs
+            for item in book.constructs[part].items
+            if item in book.items
         }
         if len(scales_used) > 1:
             problems.append(f"{where}.of: parts on different scales {sorted(scales_used)}")

@@ -40,18 +40,37 @@ from lcsurvey.survey.codebook import Codebook
 
 JOINT = "joint"
 CFA_FIT_COLUMNS = ["model"] + [c for c in FIT_COLUMNS if c not in ("estimator", "missing")]
-LOADING_COLUMNS = ["model", "construct", "item", "est", "se", "z", "pvalue", "ci_lower",
-                   "ci_upper", "std_all"]
-VALIDITY_COLUMNS = ["construct", "n_items", "cr", "comp_rel_sem", "ave", "sqrt_ave",
-                    "max_factor_correlation", "fornell_larcker", "max_htmt"]
+LOADING_COLUMNS = [
+    "model",
+    "construct",
+    "item",
+    "est",
+    "se",
+    "z",
+    "pvalue",
+    "ci_lower",
+    "ci_upper",
+    "std_all",
+]
+VALIDITY_COLUMNS = [
+    "construct",
+    "n_items",
+    "cr",
+    "comp_rel_sem",
+    "ave",
+    "sqrt_ave",
+    "max_factor_correlation",
+    "fornell_larcker",
+    "max_htmt",
+]
 HTMT_COLUMNS = ["construct_a", "construct_b", "htmt", "htmt_arithmetic", "factor_correlation"]
 
 
 @dataclass
 class MeasurementResult:
-    factors: dict[str, list[str]]          # factor -> items of the joint model
-    fits: dict[str, FittedModel]           # model name (construct or "joint") -> fitted CFA
-    sample_cov: pd.DataFrame               # the joint items' observed moments (see module doc)
+    factors: dict[str, list[str]]  # factor -> items of the joint model
+    fits: dict[str, FittedModel]  # model name (construct or "joint") -> fitted CFA
+    sample_cov: pd.DataFrame  # the joint items' observed moments (see module doc)
     missing: str
 
 
@@ -86,21 +105,28 @@ def _fitted_moments(fitted: FittedModel, missing: str) -> pd.DataFrame:
     return sample_moments(fitted.data[observed], missing)
 
 
-def fit_measurement(responses: pd.DataFrame, book: Codebook, *,
-                    missing: str = "fiml") -> MeasurementResult:
+def fit_measurement(
+    responses: pd.DataFrame, book: Codebook, *, missing: str = "fiml"
+) -> MeasurementResult:
     """Fit the one-factor CFA of each construct (3+ items) and the joint CFA."""
     factors = measurement_factors(book)
     if not factors:
-        raise InputError("the codebook has no construct with two or more items for a CFA",
-                         file=book.source)
+        raise InputError(
+            "the codebook has no construct with two or more items for a CFA", file=book.source
+        )
     fits: dict[str, FittedModel] = {}
     for name, items in factors.items():
         if len(items) >= 3:
-            fits[name] = fit_model(cfa_syntax({name: items}), responses, name=f"CFA {name}",
-                                   missing=missing)
+            fits[name] = fit_model(
+                cfa_syntax({name: items}), responses, name=f"CFA {name}", missing=missing
+            )
     fits[JOINT] = fit_model(cfa_syntax(factors), responses, name="joint CFA", missing=missing)
-    return MeasurementResult(factors=factors, fits=fits,
-                             sample_cov=_fitted_moments(fits[JOINT], missing), missing=missing)
+    return MeasurementResult(
+        factors=factors,
+        fits=fits,
+        sample_cov=_fitted_moments(fits[JOINT], missing),
+        missing=missing,
+    )
 
 
 def cfa_fit_table(result: MeasurementResult) -> pd.DataFrame:
@@ -125,8 +151,12 @@ def factor_correlations(fitted: FittedModel) -> pd.DataFrame:
     factors = list(fitted.spec.measurement)
     phi = pd.DataFrame(np.eye(len(factors)), index=factors, columns=factors)
     est = fitted.estimates
-    rows = est[(est["op"] == "~~") & est["lhs"].isin(factors) & est["rhs"].isin(factors)
-               & (est["lhs"] != est["rhs"])]
+    rows = est[
+        (est["op"] == "~~")
+        & est["lhs"].isin(factors)
+        & est["rhs"].isin(factors)
+        & (est["lhs"] != est["rhs"])
+    ]
     for lhs, rhs, r in rows[["lhs", "rhs", "std_all"]].itertuples(index=False):
         phi.loc[lhs, rhs] = phi.loc[rhs, lhs] = r
     return phi
@@ -144,13 +174,16 @@ def comp_rel_sem(loadings: np.ndarray, factor_variance: float, sample_cov: np.nd
     return float(np.sum(loadings) ** 2 * factor_variance / np.sum(sample_cov))
 
 
-def average_variance_extracted(loadings: np.ndarray, factor_variance: float,
-                               sample_variances: np.ndarray) -> float:
+def average_variance_extracted(
+    loadings: np.ndarray, factor_variance: float, sample_variances: np.ndarray
+) -> float:
     """semTools::AVE (obs.var = TRUE): sum(lambda^2) psi / sum of the items' observed variances."""
     return float(np.sum(np.square(loadings)) * factor_variance / np.sum(sample_variances))
 
 
-def htmt(corr: pd.DataFrame, factors: dict[str, list[str]], *, geometric: bool = True) -> pd.DataFrame:
+def htmt(
+    corr: pd.DataFrame, factors: dict[str, list[str]], *, geometric: bool = True
+) -> pd.DataFrame:
     """Heterotrait-monotrait ratio per pair of factors, as semTools::htmt (absolute = TRUE).
 
     HTMT(a, b) = mean |r| between a's and b's items / sqrt(mean |r| within a * mean |r| within b),
@@ -171,7 +204,7 @@ def htmt(corr: pd.DataFrame, factors: dict[str, list[str]], *, geometric: bool =
     names = list(factors)
     out = pd.DataFrame(np.nan, index=names, columns=names)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             between = mean(r[np.ix_(blocks[a], blocks[b])].ravel())
             out.loc[a, b] = out.loc[b, a] = between / np.sqrt(within[a] * within[b])
     return out
@@ -202,16 +235,28 @@ def validity_tables(result: MeasurementResult) -> tuple[pd.DataFrame, pd.DataFra
         ave = average_variance_extracted(lam, variances[f], np.diag(s))
         others = [g for g in names if g != f]
         max_r = float(phi.loc[f, others].abs().max()) if others else np.nan
-        rows.append({
-            "construct": f, "n_items": len(items),
-            "cr": composite_reliability(rows_f["std_all"].to_numpy()),
-            "comp_rel_sem": comp_rel_sem(lam, variances[f], s),
-            "ave": ave, "sqrt_ave": np.sqrt(ave), "max_factor_correlation": max_r,
-            "fornell_larcker": bool(np.sqrt(ave) > max_r) if others else True,
-            "max_htmt": float(h2.loc[f, others].max()) if others else np.nan,
-        })  # fmt: skip
-    pairs = [{"construct_a": a, "construct_b": b, "htmt": h2.loc[a, b],
-              "htmt_arithmetic": h1.loc[a, b], "factor_correlation": phi.loc[a, b]}
-             for i, a in enumerate(names) for b in names[i + 1:]]  # fmt: skip
-    return (pd.DataFrame(rows, columns=VALIDITY_COLUMNS),
-            pd.DataFrame(pairs, columns=HTMT_COLUMNS))
+        rows.append(
+            {
+                "construct": f,
+                "n_items": len(items),
+                "cr": composite_reliability(rows_f["std_all"].to_numpy()),
+                "comp_rel_sem": comp_rel_sem(lam, variances[f], s),
+                "ave": ave,
+                "sqrt_ave": np.sqrt(ave),
+                "max_factor_correlation": max_r,
+                "fornell_larcker": bool(np.sqrt(ave) > max_r) if others else True,
+                "max_htmt": float(h2.loc[f, others].max()) if others else np.nan,
+            }
+        )
+    pairs = [
+        {
+            "construct_a": a,
+            "construct_b": b,
+            "htmt": h2.loc[a, b],
+            "htmt_arithmetic": h1.loc[a, b],
+            "factor_correlation": phi.loc[a, b],
+        }
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+    ]
+    return (pd.DataFrame(rows, columns=VALIDITY_COLUMNS), pd.DataFrame(pairs, columns=HTMT_COLUMNS))

@@ -29,12 +29,16 @@ def load_key(key_file: str | None = None) -> tuple[bytes, str]:
     if key_file:
         path = Path(key_file)
         if not path.exists():
-            raise InputError("pseudonym key file not found", file=key_file,
-                             hint=f"Create it, or set {KEY_ENV}")
+            raise InputError(
+                "pseudonym key file not found", file=key_file, hint=f"Create it, or set {KEY_ENV}"
+            )
         key = path.read_bytes().strip()
         if len(key) < 16:
-            raise InputError("pseudonym key is too short", file=key_file,
-                             expected="at least 16 bytes of secret text")
+            raise InputError(
+                "pseudonym key is too short",
+                file=key_file,
+                expected="at least 16 bytes of secret text",
+            )
         return key, str(path)
     return DEVELOPMENT_KEY, "development key"
 

@@ -19,12 +19,30 @@ from scipy import optimize, special
 from lcsurvey.survey.codebook import Codebook, Composite
 
 RELIABILITY_COLUMNS = [
-    "construct", "n_items", "n", "alpha", "alpha_std", "alpha_ci_lower", "alpha_ci_upper",
-    "omega_total", "warning",
+    "construct",
+    "n_items",
+    "n",
+    "alpha",
+    "alpha_std",
+    "alpha_ci_lower",
+    "alpha_ci_upper",
+    "omega_total",
+    "warning",
 ]
 ITEM_COLUMNS = [
-    "item", "construct", "n", "mean", "sd", "missing_share", "r_drop", "alpha_if_dropped",
-    "skew", "kurtosis", "floor_share", "ceiling_share", "warning",
+    "item",
+    "construct",
+    "n",
+    "mean",
+    "sd",
+    "missing_share",
+    "r_drop",
+    "alpha_if_dropped",
+    "skew",
+    "kurtosis",
+    "floor_share",
+    "ceiling_share",
+    "warning",
 ]
 DISTRIBUTION_COLUMNS = ["construct", "item", "value", "n", "share"]
 CORRELATION_COLUMNS = ["a", "b", "r", "n", "ci_lower", "ci_upper", "pvalue"]
@@ -133,8 +151,13 @@ def negative_item_warning(item: str, r_drop: float) -> str:
     return ""
 
 
-def item_statistics(items: pd.DataFrame, construct: str, *, lowest: float | None = None,
-                    highest: float | None = None) -> pd.DataFrame:
+def item_statistics(
+    items: pd.DataFrame,
+    construct: str,
+    *,
+    lowest: float | None = None,
+    highest: float | None = None,
+) -> pd.DataFrame:
     """Per item: psych::describe and psych::alpha's item statistics, floor and ceiling shares.
 
     n, mean, sd (n - 1), skew and kurtosis (type 3), missing share, item-rest correlation
@@ -152,21 +175,23 @@ def item_statistics(items: pd.DataFrame, construct: str, *, lowest: float | None
         r_drop = float(cov_with_rest / np.sqrt(cov[j, j] * rest_var)) if k > 1 else np.nan
         column = items[name]
         answered = column.dropna()
-        rows.append({
-            "item": name,
-            "construct": construct,
-            "n": int(len(answered)),
-            "mean": answered.mean(),
-            "sd": answered.std(),
-            "missing_share": float(column.isna().mean()),
-            "r_drop": r_drop,
-            "alpha_if_dropped": _alpha_from_cov(cov[np.ix_(rest, rest)]),
-            "skew": skewness(answered),
-            "kurtosis": kurtosis(answered),
-            "floor_share": _share_at(answered, lowest),
-            "ceiling_share": _share_at(answered, highest),
-            "warning": negative_item_warning(name, r_drop),
-        })
+        rows.append(
+            {
+                "item": name,
+                "construct": construct,
+                "n": int(len(answered)),
+                "mean": answered.mean(),
+                "sd": answered.std(),
+                "missing_share": float(column.isna().mean()),
+                "r_drop": r_drop,
+                "alpha_if_dropped": _alpha_from_cov(cov[np.ix_(rest, rest)]),
+                "skew": skewness(answered),
+                "kurtosis": kurtosis(answered),
+                "floor_share": _share_at(answered, lowest),
+                "ceiling_share": _share_at(answered, highest),
+                "warning": negative_item_warning(name, r_drop),
+            }
+        )
     return pd.DataFrame(rows, columns=ITEM_COLUMNS)
 
 
@@ -185,17 +210,27 @@ def response_distribution(responses: pd.DataFrame, book: Codebook) -> pd.DataFra
     frames = []
     for name, construct in book.constructs.items():
         scale = book.construct_scale(name)
-        codes = (sorted(scale.labels) if scale.labels
-                 else list(np.arange(np.ceil(scale.lowest), np.floor(scale.highest) + 1)))
+        codes = (
+            sorted(scale.labels)
+            if scale.labels
+            else list(np.arange(np.ceil(scale.lowest), np.floor(scale.highest) + 1))
+        )
         for item in construct.items:
             answered = responses[item].dropna()
             counts = answered.value_counts()
             values = sorted(set(codes) | set(counts.index.astype(float)))
             n = counts.reindex(values, fill_value=0).to_numpy()
-            frames.append(pd.DataFrame({
-                "construct": name, "item": item, "value": values, "n": n.astype(int),
-                "share": n / len(answered) if len(answered) else np.nan,
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "construct": name,
+                        "item": item,
+                        "value": values,
+                        "n": n.astype(int),
+                        "share": n / len(answered) if len(answered) else np.nan,
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)[DISTRIBUTION_COLUMNS]
 
 
@@ -225,8 +260,11 @@ def scale_scores(responses: pd.DataFrame, book: Codebook) -> pd.DataFrame:
         parts = {}
         for part in composite.parts:
             scale = book.construct_scale(part)
-            parts[part] = (scale.lowest + scale.highest - scores[part]
-                           if part in composite.reverse else scores[part])
+            parts[part] = (
+                scale.lowest + scale.highest - scores[part]
+                if part in composite.reverse
+                else scores[part]
+            )
         block = pd.DataFrame(parts)
         scores[name] = block.mean(axis=1).where(block.notna().sum(axis=1) >= composite.min_parts)
     return pd.DataFrame(scores)
@@ -238,8 +276,14 @@ def _reliability_row(name: str, block: pd.DataFrame, n: int, items: pd.DataFrame
     lower, upper = alpha_ci_feldt(alpha, n, k)
     warnings = [] if items is None else [w for w in items["warning"] if w]
     return {
-        "construct": name, "n_items": k, "n": n, "alpha": alpha, "alpha_std": alpha_std,
-        "alpha_ci_lower": lower, "alpha_ci_upper": upper, "omega_total": omega_total(block),
+        "construct": name,
+        "n_items": k,
+        "n": n,
+        "alpha": alpha,
+        "alpha_std": alpha_std,
+        "alpha_ci_lower": lower,
+        "alpha_ci_upper": upper,
+        "omega_total": omega_total(block),
         "warning": "; ".join(warnings),
     }
 
@@ -268,12 +312,15 @@ def reliability_table(responses: pd.DataFrame, book: Codebook) -> tuple[pd.DataF
             items = item_statistics(block, name, lowest=scale.lowest, highest=scale.highest)
             item_tables.append(items)
             reliability.append(_reliability_row(name, block, n, items))
-    return (pd.DataFrame(reliability, columns=RELIABILITY_COLUMNS),
-            pd.concat(item_tables, ignore_index=True))
+    return (
+        pd.DataFrame(reliability, columns=RELIABILITY_COLUMNS),
+        pd.concat(item_tables, ignore_index=True),
+    )
 
 
-def correlation_table(scores: pd.DataFrame, names: list[str] | None = None,
-                      level: float = 0.95) -> pd.DataFrame:
+def correlation_table(
+    scores: pd.DataFrame, names: list[str] | None = None, level: float = 0.95
+) -> pd.DataFrame:
     """Pearson correlations of scale scores, pairwise complete, as psych::corr.test.
 
     Long table a, b, r, n (pairwise), the Fisher-z confidence interval
@@ -295,6 +342,15 @@ def correlation_table(scores: pd.DataFrame, names: list[str] | None = None,
                 lower, upper = np.tanh(np.arctanh(rij) - half), np.tanh(np.arctanh(rij) + half)
                 t = rij * np.sqrt((n - 2) / (1 - rij**2))
                 p = 2 * special.stdtr(n - 2, -abs(t))
-            rows.append({"a": a, "b": names[j], "r": rij, "n": n, "ci_lower": lower,
-                         "ci_upper": upper, "pvalue": p})
+            rows.append(
+                {
+                    "a": a,
+                    "b": names[j],
+                    "r": rij,
+                    "n": n,
+                    "ci_lower": lower,
+                    "ci_upper": upper,
+                    "pvalue": p,
+                }
+            )
     return pd.DataFrame(rows, columns=CORRELATION_COLUMNS)

@@ -56,8 +56,15 @@ from lcsurvey.study.simulate.questionnaire import (
 )
 from lcsurvey.study.simulate.writers import STATUS_CODES, write_qualtrics_csv, write_sav
 
-__all__ = ["BUNDLED_WAVES", "DEFAULT_SEED", "default_truth", "generate", "main", "make_wave",
-           "simulate_population"]
+__all__ = [
+    "BUNDLED_WAVES",
+    "DEFAULT_SEED",
+    "default_truth",
+    "generate",
+    "main",
+    "make_wave",
+    "simulate_population",
+]
 
 # The two bundled waves: id -> (file name, rows written). Rows include previews and duplicates.
 BUNDLED_WAVES: dict[str, tuple[str, int]] = {

@@ -50,7 +50,6 @@ MISSING_MODEL = {  # per-respondent probability of skipping an item: logit-linea
 }
 
 
-
 # --------------------------------------------------------------------------------------------
 # Raw waves with mess
 # --------------------------------------------------------------------------------------------
@@ -549,4 +548,3 @@ def make_wave(
     wave = _simulate_wave(wave_id, n, seed, codebook, truth, previous, first_person)
     wave.raw.attrs["counts"] = wave.counts
     return wave.raw
-

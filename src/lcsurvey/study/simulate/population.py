@@ -609,4 +609,3 @@ def simulate_population(
 
     true = pd.DataFrame({f"true_{k}": v for k, v in lat.items()})
     return pd.concat([items, bg, true], axis=1)
-

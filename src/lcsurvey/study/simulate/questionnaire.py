@@ -132,4 +132,3 @@ def meta_column(codebook: Mapping[str, Any], name: str, wave_id: str | None) -> 
     if wave_id and wave_id in spec.get("wave_columns", {}):
         return spec["wave_columns"][wave_id]
     return spec["column"]
-

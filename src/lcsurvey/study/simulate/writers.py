@@ -179,4 +179,3 @@ def write_sav(
         raise RuntimeError(f"{path}: unexpected .sav header, cannot fix its creation stamp")
     data[SAV_STAMP_OFFSET : SAV_STAMP_OFFSET + len(stamp)] = stamp
     Path(path).write_bytes(bytes(data))
-
