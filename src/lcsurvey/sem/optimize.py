@@ -13,7 +13,7 @@ errors.
 Users: the FIML fit (lcsurvey.sem.fiml: the unrestricted H1 moments, the Fisher-scoring start
 and the Newton iterations), the multi-group fit (lcsurvey.sem.invariance.fit_level), the
 bootstrap's ML refits (lcsurvey.sem.bootstrap.MlJob through ml_start) and the power
-analysis' refits (lcsurvey.study.power.SemFitter). A minimisation (an ML discrepancy F) is
+analysis' refits (lcsurvey.study.power_fit.SemFitter). A minimisation (an ML discrepancy F) is
 the ascent of -F. The bootstrap's batched BFGS (bootstrap.QuasiNewtonJob) iterates a whole
 chunk of draws at once and stays separate (see its docstring).
 
