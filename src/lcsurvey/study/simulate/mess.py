@@ -19,7 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from lcsurvey.study.simulate.population import default_truth, simulate_population
+from lcsurvey.study.simulate.population import (
+    default_truth,
+    simulate_population,
+)
 from lcsurvey.study.simulate.questionnaire import (
     Question,
     consent_yes,
@@ -29,26 +32,6 @@ from lcsurvey.study.simulate.questionnaire import (
     read_codebook,
     scale_range,
 )
-
-MESS_RATES = {  # share of the rows of a wave (previews, duplicates) or of its persons (others)
-    "preview": 0.01,
-    "duplicate": 0.02,
-    "no_consent": 0.03,
-    "partial": 0.07,
-    "speeder": 0.03,
-    "straightliner": 0.03,
-    "random": 0.02,
-    "attention_fail": 0.03,
-    "comment": 0.12,
-}
-MISSING_MODEL = {  # per-respondent probability of skipping an item: logit-linear (MAR)
-    "base_rate": 0.06,
-    "per_decade_of_age": 0.35,  # logit change per 10 years above 45
-    "small_org": 0.60,  # logit change for micro and small organisations (org_size 1-2)
-    "minus99_share": 0.12,  # share of skipped answers written as -99 instead of empty
-    "background_rate": 0.02,  # age, gender, months skipped (MAR not modelled)
-}
-
 
 # --------------------------------------------------------------------------------------------
 # Raw waves with mess

@@ -286,12 +286,30 @@ def _communities(n_communities: int, icc: float, seed: int) -> list[dict[str, An
     ]
 
 
+# The rates at which lcsurvey.study.simulate.mess draws the survey mess; the truth records them
+# (data/raw/TRUTH.yaml), so that every rate behind a bundled wave is written down.
+MESS_RATES = {  # share of the rows of a wave (previews, duplicates) or of its persons (others)
+    "preview": 0.01,
+    "duplicate": 0.02,
+    "no_consent": 0.03,
+    "partial": 0.07,
+    "speeder": 0.03,
+    "straightliner": 0.03,
+    "random": 0.02,
+    "attention_fail": 0.03,
+    "comment": 0.12,
+}
+MISSING_MODEL = {  # per-respondent probability of skipping an item: logit-linear (MAR)
+    "base_rate": 0.06,
+    "per_decade_of_age": 0.35,  # logit change per 10 years above 45
+    "small_org": 0.60,  # logit change for micro and small organisations (org_size 1-2)
+    "minus99_share": 0.12,  # share of skipped answers written as -99 instead of empty
+    "background_rate": 0.02,  # age, gender, months skipped (MAR not modelled)
+}
+
+
 @functools.lru_cache(maxsize=4)
 def _default_truth_cached(seed: int) -> dict[str, Any]:
-    # The truth records the rates at which mess.py draws the survey mess (mess.py imports this
-    # module, hence the import here).
-    from lcsurvey.study.simulate.mess import MESS_RATES, MISSING_MODEL
-
     motive_corr = np.eye(len(MOTIVES))
     for (a, b), r in MOTIVE_CORRELATIONS.items():
         i, j = MOTIVES.index(a), MOTIVES.index(b)
