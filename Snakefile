@@ -2,6 +2,8 @@
 # Analysis choices live in config.yaml (schema: workflow/schemas/config.schema.yaml).
 from snakemake.utils import min_version, validate
 
+import lcsurvey.schema  # before validate: jsonschema without its slow IRI checker (see there)
+
 min_version("9.0")
 
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import copy
 import functools
+import sys
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
+# jsonschema checks the "iri" formats with rfc3987_syntax when that is installed (JupyterLab's
+# server brings it in), and importing rfc3987_syntax builds a grammar for about a second in
+# every process that validates. The project's schemas use no IRI format, so its processes (the
+# workflow's start, every job) do without it; a Jupyter server is a process of its own.
+sys.modules.setdefault("rfc3987_syntax", None)
 
-from lcsurvey.errors import InputError
+import jsonschema  # noqa: E402  (after the line above)
+import yaml  # noqa: E402
+
+from lcsurvey.errors import InputError  # noqa: E402
 
 # libyaml's parser where PyYAML has it: the same documents, read many times faster.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import lcsurvey.schema  # noqa: F401  (first: nbformat's jsonschema without the slow IRI grammar)
 from lcsurvey.errors import InputError
 from lcsurvey.report.wording import text
 
