@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,10 @@ VERSION_LINE = re.compile(r"^(\s*Code\s*versi\w*.*?)\s+\S+\s*$", re.IGNORECASE)
 
 def pdf_text(path: Path) -> bytes:
     """The PDF's text, with the commit that made it masked."""
+    if shutil.which("pdftotext") is None:
+        raise SystemExit(
+            "bench/manifest.py needs pdftotext for the reports' text: apt-get install poppler-utils"
+        )
     text = subprocess.run(
         ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
     ).stdout
