@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,18 @@ import yaml
 from lcsurvey.survey.codebook import load_codebook
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def copy_workflow(where: Path, names=("Snakefile", "workflow", "notebooks", "envs")) -> None:
+    """Copy the named files and folders of the repository into `where`, for a pipeline run in a
+    scratch folder that leaves this checkout's results/ alone."""
+    for name in names:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, where / name)
+        else:
+            shutil.copy2(source, where / name)
+
 
 SMALL_CODEBOOK = {
     "id": "ResponseId",

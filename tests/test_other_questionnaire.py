@@ -10,7 +10,6 @@ analysis) are skipped, each with one line at start-up saying why.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import ROOT
+from .conftest import copy_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -58,12 +57,7 @@ def write_wave(path: Path, wave: int, n: int = 120) -> None:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     where = tmp_path_factory.mktemp("bigfive")
-    for name in ("Snakefile", "workflow", "notebooks", "envs"):
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, where / name)
-        else:
-            shutil.copy2(source, where / name)
+    copy_workflow(where)
     (where / "data" / "raw").mkdir(parents=True)
     (where / "data" / "codebook.yaml").write_text(yaml.safe_dump(CODEBOOK), encoding="utf-8")
     for i, wave in enumerate(WAVES):

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import ROOT
+from .conftest import ROOT, copy_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -26,12 +26,7 @@ PII = ["RecipientEmail", "RecipientFirstName", "RecipientLastName", "IPAddress"]
 
 
 def make_project(where: Path, waves: dict[str, str]) -> Path:
-    for name in ("Snakefile", "workflow", "notebooks", "envs"):
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, where / name)
-        else:
-            shutil.copy2(source, where / name)
+    copy_workflow(where)
     (where / "data" / "raw").mkdir(parents=True)
     shutil.copy2(ROOT / "data" / "codebook.yaml", where / "data" / "codebook.yaml")
     config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))

@@ -21,7 +21,7 @@ from lcsurvey.study.simulate import default_truth
 from lcsurvey.survey.codebook import load_codebook
 from lcsurvey.survey.scales import scale_scores
 
-from .conftest import ROOT
+from .conftest import ROOT, copy_workflow
 
 CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
 SYNTAX = CONFIG["models"]["transfer"]
@@ -276,19 +276,14 @@ def test_plot_is_written(tmp_path):
     assert (tmp_path / "again.png").read_bytes() == first
 
 
-def copy_workflow(target):
-    for name in ("Snakefile", "workflow", "envs", "config.yaml"):
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name)
-        else:
-            shutil.copy2(source, target / name)
+def copy_power_workflow(target):
+    copy_workflow(target, ("Snakefile", "workflow", "envs", "config.yaml"))
     (target / "data").mkdir()
     shutil.copy2(ROOT / "data" / "codebook.yaml", target / "data" / "codebook.yaml")
 
 
 def test_slurm_profile_dry_run_lists_the_power_jobs(tmp_path):
-    copy_workflow(tmp_path)
+    copy_power_workflow(tmp_path)
     run = subprocess.run(
         [SNAKEMAKE, "-n", "--workflow-profile", "workflow/profiles/slurm", "power"],
         cwd=tmp_path,
@@ -319,7 +314,7 @@ def test_slurm_profile_dry_run_lists_the_power_jobs(tmp_path):
 def test_the_workflow_parses_without_a_core_count(tmp_path):
     # A cluster run gives no --cores (a dry run silently sets one): every rule's threads must
     # still be defined. --summary parses the whole workflow the way a real submission does.
-    copy_workflow(tmp_path)
+    copy_power_workflow(tmp_path)
     run = subprocess.run(
         [SNAKEMAKE, "--workflow-profile", "workflow/profiles/slurm", "--summary", "power"],
         cwd=tmp_path,
