@@ -35,6 +35,7 @@ rule model:
         missing=config["estimation"]["missing"],
         se=config["estimation"]["se"],
         information=config["estimation"]["information"],
+        cluster=config["estimation"]["cluster"],
         bootstrap=config["estimation"]["bootstrap"],
         seed=config["estimation"]["seed"],
     script:

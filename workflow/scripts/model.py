@@ -5,12 +5,15 @@ from threadpoolctl import threadpool_limits
 
 from lcsurvey.pipeline.runner import script_log, write_csv
 from lcsurvey.sem.model import bootstrap_estimates, fit_model
+from lcsurvey.survey.clusters import resolve
 
 # Snakemake gives BLAS the rule's threads, which are meant for the bootstrap's processes;
 # threaded BLAS on these small matrices changes the last bits of the estimates between runs.
 with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: F821
     sm = snakemake  # noqa: F821
     responses = pd.read_parquet(sm.input.responses)
+    clustering = resolve(responses, sm.params.cluster)
+    (log.warning if clustering.problem else log.info)("%s", clustering.describe())
     fitted = fit_model(
         sm.params.syntax,
         responses,
@@ -18,6 +21,7 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
         missing=sm.params.missing,
         se=sm.params.se,
         information=sm.params.information,
+        cluster=clustering.variable if clustering.active else None,
     )
     log.info("fitted %s on %d rows", sm.params.model, len(fitted.data))
     intervals, summary = bootstrap_estimates(

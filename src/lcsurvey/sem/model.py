@@ -28,6 +28,7 @@ from scipy import special
 from lcsurvey.errors import InputError
 from lcsurvey.sem import bootstrap as boot
 from lcsurvey.sem import fit_measures as fm
+from lcsurvey.sem.clusters import cluster_codes
 from lcsurvey.sem.defined import (
     defined_values,
     delta_method,
@@ -102,6 +103,8 @@ class FittedModel:
     fiml: FimlResult | None = None
     # Under FIML: the "~1" rows show intercepts, Intercepts.reported(theta), not the means.
     intercepts: Intercepts | None = None
+    # The cluster of each row of `data` (lcsurvey.sem.clusters.cluster_codes), or None.
+    clusters: np.ndarray | None = None
 
 
 SE_TYPES = ("standard", "robust")
@@ -116,6 +119,7 @@ def fit_model(
     missing: str = "fiml",
     se: str = "standard",
     information: str | None = None,
+    cluster: str | None = None,
 ) -> FittedModel:
     """Fit a model by maximum likelihood and tabulate it as lavaan would.
 
@@ -139,6 +143,9 @@ def fit_model(
         `information`; None takes lavaan's default (observed under FIML, expected under
         listwise). Expected information under FIML is lavaan's structured one: at the
         model-implied moments, given the missingness patterns.
+    cluster : str, optional
+        A column of `data` whose values group the rows (lavaan's `cluster =`). A row with a
+        missing value is a cluster of its own. The codes are kept as FittedModel.clusters.
 
     Returns
     -------
@@ -172,6 +179,11 @@ def fit_model(
         raise InputError(
             f"model {name!r} uses variables that the data do not have: {absent}",
             expected="item names from the codebook",
+        )
+    if cluster is not None and cluster not in data.columns:
+        raise InputError(
+            f"model {name!r}: the cluster variable {cluster!r} is not a column of the data",
+            expected="a column whose values group the rows",
         )
     values = data[spec.observed].astype(float)
     model = semopy.Model(spec.semopy_syntax)
@@ -291,6 +303,7 @@ def fit_model(
         vcov,
         reported=intercepts.reported if intercepts is not None else None,
     )
+    clusters = cluster_codes(data.loc[used.index, cluster]) if cluster is not None else None
     return FittedModel(
         spec=spec,
         model=model,
@@ -305,6 +318,7 @@ def fit_model(
         row_columns=row_columns,
         fiml=result,
         intercepts=intercepts,
+        clusters=clusters,
     )
 
 
