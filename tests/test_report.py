@@ -343,6 +343,32 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
             }
         ]
     ).to_csv(paths["fit"], index=False)
+    # Clustered by community: the fit's cluster count, the bootstrap's resampling and the
+    # agreement statistics (facilitation and appreciation shared; error avoidance has high
+    # r_wg(j) but no difference between communities; safety too little agreement).
+    fit = pd.read_csv(paths["fit"]).assign(nclusters=14)
+    fit.to_csv(paths["fit"], index=False)
+    pd.DataFrame(
+        [
+            {
+                "draws_requested": 2000,
+                "draws_ok": 2000,
+                "draws_failed": 0,
+                "method": "fiml-bfgs",
+                "seed": 1,
+                "chunk_size": 50,
+                "resampling": "clusters",
+                "clusters": 14,
+            }
+        ]
+    ).to_csv(paths["bootstrap"], index=False)
+    pd.DataFrame(
+        [
+            (c, n, 14, i1, i2, r, r, share, ad, ad, 5 / 6, 3, "")
+            for c, n, i1, i2, r, share, ad in AGREEMENT
+        ],
+        columns=[*report_inputs.REQUIRED_COLUMNS["agreement"], "groups_small", "note"],
+    ).to_csv(paths["agreement"], index=False)
     pd.DataFrame(
         [
             {
@@ -372,6 +398,14 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
     return paths
 
 
+# Agreement within communities: (construct, n, ICC(1), ICC(2), r_wg(j), share >= .70, AD_M).
+AGREEMENT = [
+    ("facilitation", 230, 0.087, 0.61, 0.83, 0.91, 0.64),
+    ("appreciation", 231, 0.112, 0.67, 0.79, 0.82, 0.69),
+    ("error_avoidance", 229, -0.013, -0.21, 0.81, 0.91, 0.66),
+    ("psychological_safety", 232, 0.041, 0.39, 0.52, 0.27, 1.21),
+    ("knowledge_transfer", 230, 0.020, 0.22, 0.77, 0.73, 0.70),
+]
 EARLIER, LATER = "2098-06", "2099-06"  # waves configured before and after WAVE
 # Changes from EARLIER to WAVE: (construct, diff, ci half-width, p, comparable, n_from, n_to).
 CHANGES = [
@@ -517,7 +551,12 @@ def write_crosswave_fixture(root: Path) -> dict[str, Path]:
 
 
 def render(
-    root: Path, lang: str, tag: str = "", waves: list[str] | None = None, power_note: bool = False
+    root: Path,
+    lang: str,
+    tag: str = "",
+    waves: list[str] | None = None,
+    power_note: bool = False,
+    cluster: str | None = None,
 ) -> dict[str, Path]:
     """The report stage as rule report_two_pager runs it: papermill, then HTML, then PDF."""
     out = root / "reports" / WAVE
@@ -541,6 +580,7 @@ def render(
         "model": "transfer",
         "min_cell": MIN_CELL,
         "waves": waves or [WAVE],
+        "cluster": cluster,
     }
     html = out / f"two_pager_{lang}{tag}.html"
     pdf = out / f"two_pager_{lang}{tag}.pdf"
@@ -559,7 +599,12 @@ def rendered(tmp_path_factory):
         out["crosswave_paths"] = write_crosswave_fixture(root)
         for lang in ("nl", "en"):  # a later wave's report: across waves, and the planning note
             out[f"waves_{lang}"] = render(
-                root, lang, tag="_waves", waves=[EARLIER, WAVE, LATER], power_note=True
+                root,
+                lang,
+                tag="_waves",
+                waves=[EARLIER, WAVE, LATER],
+                power_note=True,
+                cluster="community",
             )
     finally:
         if saved is not None:
@@ -943,6 +988,54 @@ def test_two_a4_pages_with_and_without_the_comparison_across_waves(rendered, lan
     assert len(reader.pages) == 2
     across = wording.text(lang, "crosswave") in flat(pdf_text(pdf, 1))
     assert across == (variant == "waves_")
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_nesting_and_agreement_are_printed_when_a_cluster_is_set(rendered, lang):
+    clustered = flat(pdf_text(rendered[f"waves_{lang}"]["pdf"], 1))
+    independent = flat(pdf_text(rendered[lang]["pdf"]))
+    heading = wording.text(lang, "agreement")
+    assert heading in clustered and heading not in independent
+    nested = wording.text(lang, "nest_clustered", k=14, boot=wording.text(lang, "nest_boot"))
+    assert flat(nested) + "," in clustered  # after the estimator, before the missing data
+    assert wording.text(lang, "nest_clustered", k=14, boot="")[:20] not in independent
+    # The table: ICC(1), ICC(2), r_wg(j), AD_M of each climate facet, and the verdict.
+    for construct, _, icc1, icc2, rwg, _, ad in AGREEMENT[:4]:
+        label = report_inputs.construct_label(load_codebook(CODEBOOK), construct, lang)
+        cells = " ".join(printed.fmt_number(v, lang) for v in (icc1, icc2, rwg, ad))
+        shared = "agr_yes" if rwg >= 0.70 and icc1 > 0 else "agr_no"
+        assert f"{label} {cells} {wording.text(lang, shared)}" in clustered
+    # Knowledge use is not a climate facet: not in the climate table.
+    assert printed.fmt_number(0.22, lang) + " " not in clustered.split(heading)[1][:400]
+
+
+@pytest.mark.parametrize(
+    "reason", ["not_in_codebook", "not_in_data", "no_values", "one_cluster", "all_alone"]
+)
+def test_an_unusable_cluster_variable_is_explained_in_both_languages(reason):
+    nest = {"configured": True, "clustered": False, "communities": 0, "bootstrap": False}
+    for lang in ("nl", "en"):
+        line = sentences.nesting_phrase({**nest, "reason": reason}, lang)
+        assert wording.text(lang, f"nest_{reason}") in line
+    assert sentences.nesting_phrase({**nest, "configured": False, "reason": None}, "en") == ""
+
+
+def test_report_inputs_resolve_the_cluster_variable(rendered):
+    results = rendered["root"] / "results"
+    files = report_inputs.input_paths(results, WAVE, CODEBOOK)
+    clustered = report_inputs.load_inputs(files, WAVE, cluster="community")
+    assert clustered.clustering.active and clustered.clustering.clusters == 14
+    assert findings.nesting(clustered)["bootstrap"]
+    assert list(findings.agreement_results(clustered)["construct"]) == [
+        "facilitation",
+        "appreciation",
+        "error_avoidance",
+        "psychological_safety",
+    ]
+    alone = report_inputs.load_inputs(files, WAVE, cluster="rid")
+    assert findings.nesting(alone)["reason"] == "not_in_codebook"
+    assert findings.agreement_results(alone).empty
+    assert sections.agreement(alone, "en").macro is None
 
 
 def _numbers(text: str) -> list[float]:

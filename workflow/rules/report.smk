@@ -26,6 +26,8 @@ rule report_two_pager:
         simple_slopes="results/{wave}/models/simple_slopes.csv",
         intervals=f"results/{{wave}}/models/{REPORT_MODEL}/intervals.csv",
         diversity="results/{wave}/models/diversity.csv",
+        agreement="results/{wave}/scales/agreement.csv",
+        bootstrap=f"results/{{wave}}/models/{REPORT_MODEL}/bootstrap.csv",
         codebook=ancient(config["codebook"]),
         raw=raw_file,
     output:
@@ -54,6 +56,7 @@ rule report_two_pager:
         codebook=lambda wc: [_codebook_digest(wave) for wave in waves_upto(wc)],
         roles=config["roles"],
         effects=config["report"]["effects"],
+        cluster=config["estimation"]["cluster"],
     script:
         "../scripts/report_two_pager.py"
 

@@ -19,6 +19,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         "waves": list(sm.params.waves),
         "roles": dict(sm.params.roles),
         "effects": list(sm.params.effects),
+        "cluster": sm.params.cluster,
     }
     log.info("papermill %s -> %s with %s", sm.input.notebook, sm.output.notebook, parameters)
     times = render_report(

@@ -422,3 +422,79 @@ def main_motive_table(inputs: ReportInputs, lang: str) -> pd.DataFrame | None:
         for members, merged in zip(table["members"].fillna(""), table["merged"], strict=True)
     ]
     return table
+
+
+# Agreement within communities: when a construct can be read as a property of the community.
+# The usual rule (LeBreton & Senter 2008; Bliese 2000): most communities agree (median r_wg(j)
+# of at least .70) and the communities differ (ICC(1) above 0).
+RWG_SHARED = 0.70
+
+
+def agreement_results(inputs: ReportInputs) -> pd.DataFrame:
+    """The climate facets' agreement statistics (agreement.csv, config roles.climate), with
+    `shared`: the facet can be read as a property of the community (RWG_SHARED rule).
+
+    Empty when there is no agreement table or it has no statistics (no usable cluster).
+    """
+    table = inputs.agreement
+    columns = [
+        "construct",
+        "n",
+        "groups",
+        "icc1",
+        "icc2",
+        "rwg_j_median",
+        "rwg_j_share_70",
+        "ad_m_mean",
+        "ad_cutoff",
+        "groups_small",
+        "shared",
+    ]
+    if table is None or table.empty or not inputs.clustering.active:
+        return pd.DataFrame(columns=columns)
+    facets = list(roles(inputs)["climate"])
+    rows = table[table["construct"].isin(facets)].copy()
+    rows = rows[rows["icc1"].notna()]
+    rows["_order"] = rows["construct"].map(facets.index)
+    rows = rows.sort_values("_order").drop(columns="_order").reset_index(drop=True)
+    if "groups_small" not in rows.columns:
+        rows["groups_small"] = 0
+    rows["shared"] = (rows["rwg_j_median"] >= RWG_SHARED) & (rows["icc1"] > 0)
+    return rows.reindex(columns=columns)
+
+
+def nesting(inputs: ReportInputs) -> dict[str, Any]:
+    """How the analyses treat the nesting of participants in communities.
+
+    clustered: the models' standard errors are cluster-robust (fit.csv's nclusters);
+    communities: the number of communities; bootstrap: True when the bootstrap resampled
+    whole communities (bootstrap.csv); reason: why a configured cluster variable was not
+    used (lcsurvey.survey.clusters.Clustering.reason), else None; configured: a cluster
+    variable is configured at all.
+    """
+    clustering = inputs.clustering
+    fit = inputs.fit
+    clustered = bool(
+        clustering.active
+        and fit is not None
+        and not fit.empty
+        and "nclusters" in fit.columns
+        and pd.notna(fit["nclusters"].iloc[0])
+    )
+    boot = inputs.bootstrap
+    resampled = bool(
+        clustered
+        and boot is not None
+        and not boot.empty
+        and "resampling" in boot.columns
+        and boot["resampling"].iloc[0] == "clusters"
+        and boot["draws_ok"].iloc[0] > 0
+    )
+    return {
+        "configured": clustering.variable is not None,
+        "clustered": clustered,
+        "communities": clustering.clusters,
+        "missing": clustering.missing,
+        "bootstrap": resampled,
+        "reason": clustering.reason,
+    }

@@ -20,6 +20,7 @@ from lcsurvey.errors import InputError
 from lcsurvey.report.provenance import provenance
 from lcsurvey.report.wording import LANGUAGES
 from lcsurvey.schema import SCHEMA_DIR, load_yaml
+from lcsurvey.survey.clusters import Clustering, resolve
 from lcsurvey.survey.codebook import Codebook, load_codebook
 
 
@@ -77,6 +78,11 @@ class ReportInputs:
     # defaults when they are not given)
     roles: dict[str, Any] = field(default_factory=dict)
     effects: tuple[str, ...] = ()
+    # Nesting: the agreement statistics per construct (agreement.csv), the bootstrap's summary
+    # (how it resampled) and the configured cluster variable as the models saw it.
+    agreement: pd.DataFrame | None = None
+    bootstrap: pd.DataFrame | None = None
+    clustering: Clustering = field(default_factory=lambda: Clustering(None, None))
 
 
 REQUIRED_COLUMNS = {
@@ -197,6 +203,20 @@ REQUIRED_COLUMNS = {
         "rule",
     ],
     "power": ["effect", "n", "power", "replications"],
+    "agreement": [
+        "construct",
+        "n",
+        "groups",
+        "icc1",
+        "icc2",
+        "rwg_j_mean",
+        "rwg_j_median",
+        "rwg_j_share_70",
+        "ad_m_mean",
+        "ad_m_median",
+        "ad_cutoff",
+    ],
+    "bootstrap": ["draws_requested", "draws_ok", "method"],
 }
 # Tables a report can do without (a section is then left out); the others must be there.
 OPTIONAL_TABLES = (
@@ -207,6 +227,8 @@ OPTIONAL_TABLES = (
     "simple_slopes",
     "intervals",
     "diversity",
+    "agreement",
+    "bootstrap",
 )
 ACROSS_TABLES = ("means", "changes", "invariance")
 
@@ -242,6 +264,8 @@ def input_paths(
         "simple_slopes": base / "models" / "simple_slopes.csv",
         "intervals": base / "models" / model / "intervals.csv",
         "diversity": base / "models" / "diversity.csv",
+        "agreement": base / "scales" / "agreement.csv",
+        "bootstrap": base / "models" / model / "bootstrap.csv",
         "codebook": Path(codebook),
     }
     if data_file is not None:
@@ -289,6 +313,7 @@ def load_inputs(
     waves: list[str] | tuple[str, ...] | None = None,
     roles: Mapping[str, Any] | None = None,
     effects: list[str] | tuple[str, ...] | None = None,
+    cluster: str | None = None,
 ) -> ReportInputs:
     """Read a wave's results tables, the codebook and the provenance facts.
 
@@ -298,6 +323,8 @@ def load_inputs(
     waves: the configured waves in order; the report looks back over those up to and including
     `wave`. config_digest: the SHA-256 of the configuration as this wave's report sees it (the
     provenance footer). roles, effects: config["roles"], config["report"]["effects"].
+    cluster: config["estimation"]["cluster"], resolved on the wave's responses as the models
+    resolve it (lcsurvey.survey.clusters).
     """
     paths = dict(paths)
     if "codebook" not in paths:
@@ -321,6 +348,8 @@ def load_inputs(
             "simple_slopes",
             "intervals",
             "diversity",
+            "agreement",
+            "bootstrap",
         )
     }
     default_roles, default_effects = (
@@ -332,15 +361,17 @@ def load_inputs(
         tables |= {name: read_table(paths.get(name), name, optional=True) for name in ACROSS_TABLES}
     if "power" in paths:
         tables["power"] = read_table(paths["power"], "power", optional=True)
+    codebook = load_codebook(paths["codebook"])
     return ReportInputs(
         wave=str(wave),
-        codebook=load_codebook(paths["codebook"]),
+        codebook=codebook,
         model=model,
         min_cell=int(min_cell),
         provenance=provenance(wave, paths.get("raw"), config_digest),
         waves=earlier,
         roles=dict(default_roles if roles is None else roles),
         effects=tuple(default_effects if effects is None else effects),
+        clustering=resolve(tables["responses"], cluster, codebook),
         **tables,
     )
 

@@ -63,6 +63,7 @@ def notebook_parameters(config_path: str | Path, wave: str | None, lang: str) ->
         "waves": upto,
         "roles": config["roles"],
         "effects": report["effects"],
+        "cluster": config["estimation"]["cluster"],
     }
 
 

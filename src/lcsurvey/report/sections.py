@@ -343,13 +343,15 @@ def motive_tests(inputs: ReportInputs, lang: str, tests: pd.DataFrame) -> Sectio
 
 
 def model(inputs: ReportInputs, lang: str, paths: pd.DataFrame) -> Section:
-    """The model's estimator and fit, and its paths (findings.structural_paths) as a table."""
+    """The model's estimator (with how it treats the nesting in communities) and fit, and its
+    paths (findings.structural_paths) as a table."""
     context: dict[str, Any] = {"heading": text(lang, "model")}
     fit = findings.fit_summary(inputs.fit)
     if fit is None:
         context["missing_model"] = text(lang, "missing_model", model=inputs.model)
     else:
-        context["fit"] = sentences.fit_sentence(fit, lang)
+        nesting = sentences.nesting_phrase(findings.nesting(inputs), lang)
+        context["fit"] = sentences.fit_sentence(fit, lang, nesting)
     if not paths.empty:
         rows = [
             [
@@ -395,6 +397,49 @@ def diversity(inputs: ReportInputs, lang: str) -> Section:
                 classes="diversity-table",
             ),
             "note": text(lang, "div_note", k=k, df=k - 1),
+        },
+    )
+
+
+def agreement(inputs: ReportInputs, lang: str) -> Section:
+    """Agreement within communities on the climate facets (findings.agreement_results): ICC(1),
+    ICC(2), r_wg(j) and AD_M, and whether each can be read as a property of the community.
+    Only statistics over communities of at least min_cell participants are shown."""
+    results = findings.agreement_results(inputs)
+    if results.empty:
+        return Section(None)
+    rows = [
+        [
+            construct_label(inputs.codebook, r.construct, lang),
+            fmt_number(r.icc1, lang),
+            fmt_number(r.icc2, lang),
+            fmt_number(r.rwg_j_median, lang),
+            fmt_number(r.ad_m_mean, lang),
+            text(lang, "agr_yes" if r.shared else "agr_no"),
+        ]
+        for r in results.itertuples()
+    ]
+    groups = int(results["groups"].max())
+    rated = groups - int(results["groups_small"].fillna(0).max())
+    note = text(lang, "agr_note", k=rated, g=groups, min_cell=inputs.min_cell)
+    return Section(
+        "tests",
+        {
+            "css": "agreement",
+            "heading": text(lang, "agreement"),
+            "table": table(
+                [
+                    "",
+                    "ICC(1)",
+                    "ICC(2)",
+                    text(lang, "agr_rwg"),
+                    text(lang, "agr_ad"),
+                    text(lang, "agr_shared"),
+                ],
+                rows,
+                classes="agreement-table",
+            ),
+            "note": note,
         },
     )
 

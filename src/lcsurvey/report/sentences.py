@@ -368,8 +368,9 @@ def home_level_sentences(levels: pd.DataFrame, codebook: Codebook, lang: str) ->
     ]
 
 
-def fit_sentence(fit: dict[str, Any], lang: str) -> str:
-    """Estimator, missing-data handling, n, the fit measures and their verdict (fit_summary)."""
+def fit_sentence(fit: dict[str, Any], lang: str, nesting: str = "") -> str:
+    """Estimator, missing-data handling, n, the fit measures and their verdict (fit_summary);
+    `nesting` (nesting_phrase) follows the estimator."""
     missing = str(fit["missing"]).lower()
     missing_text = (
         text(lang, "missing_fiml")
@@ -381,6 +382,7 @@ def fit_sentence(fit: dict[str, Any], lang: str) -> str:
             lang,
             "estimator",
             estimator=fit["estimator"],
+            nesting=nesting,
             missing=missing_text,
             n=fmt_int(fit["ntotal"]),
         )
@@ -400,3 +402,18 @@ def fit_sentence(fit: dict[str, Any], lang: str) -> str:
         + " "
         + text(lang, "fit_" + fit["verdict"])
     )
+
+
+def nesting_phrase(nest: dict[str, Any], lang: str) -> str:
+    """How the standard errors and intervals treat the nesting in communities
+    (findings.nesting), as a phrase after the estimator: cluster-robust over k communities
+    (and the bootstrap over whole communities), or why participants are treated as
+    independent; empty when no cluster variable is configured."""
+    if not nest["configured"]:
+        return ""
+    if nest["clustered"]:
+        boot = text(lang, "nest_boot") if nest["bootstrap"] else ""
+        return text(lang, "nest_clustered", k=nest["communities"], boot=boot)
+    if nest["reason"] is None:  # configured and usable, but the model is not clustered
+        return ""
+    return text(lang, "nest_independent", reason=text(lang, f"nest_{nest['reason']}"))

@@ -30,6 +30,7 @@ class Clustering:
     clusters: int = 0
     missing: int = 0
     problem: str | None = None
+    reason: str | None = None
 
     @property
     def active(self) -> bool:
@@ -82,6 +83,7 @@ def resolve(data: pd.DataFrame, variable: str | None, book: Codebook | None = No
                     f"estimation.cluster {variable!r} is not a variable of the codebook "
                     f"(background variables: {names})"
                 ),
+                reason="not_in_codebook",
             )
     if variable not in data.columns:
         return Clustering(
@@ -91,6 +93,7 @@ def resolve(data: pd.DataFrame, variable: str | None, book: Codebook | None = No
                 f"estimation.cluster {variable!r} is not a column of the cleaned data "
                 "(its columns are the codebook's items and background variables)"
             ),
+            reason="not_in_data",
         )
     labels = data[variable]
     missing = int(labels.isna().sum())
@@ -101,21 +104,23 @@ def resolve(data: pd.DataFrame, variable: str | None, book: Codebook | None = No
     )
     if missing:
         found += f" ({missing} rows missing)"
+    problem, reason = None, None
     if clusters == 0:
-        problem = f"estimation.cluster {variable!r} has no value in any row"
+        problem, reason = f"estimation.cluster {variable!r} has no value in any row", "no_values"
     elif clusters == 1:
         problem = f"estimation.cluster {variable!r} has one cluster only ({found})"
+        reason = "one_cluster"
     elif clusters + missing == len(labels):
         problem = (
             f"estimation.cluster {variable!r} puts every respondent in a cluster of their own "
             f"({found}): nothing is nested"
         )
-    else:
-        problem = None
+        reason = "all_alone"
     return Clustering(
         variable,
         labels if problem is None else None,
         clusters=clusters,
         missing=missing,
         problem=problem,
+        reason=reason,
     )
