@@ -175,11 +175,29 @@ def home_support_moderation(inputs: ReportInputs) -> dict[str, Any] | None:
     return {"interaction": term.iloc[0], "slopes": slopes}
 
 
+# The robust versions of the fit measures a robust (MLR) fit has (fit.csv), lavaan's
+# cfi.robust, ...: printed, and judged, in place of the normal-theory ones when present.
+ROBUST_MEASURES = ("cfi", "tli", "rmsea", "rmsea_ci_lower", "rmsea_ci_upper")
+
+
 def fit_summary(fit: pd.DataFrame | None) -> dict[str, Any] | None:
-    """The fit row as a dict, with a verdict from the usual cut-offs (Hu & Bentler, 1999)."""
+    """The fit row as a dict, with a verdict from the usual cut-offs (Hu & Bentler, 1999).
+
+    For a robust fit (a finite chisq_scaled: lavaan's MLR, cluster-robust or not) `robust` is
+    True, chisq is the Yuan-Bentler scaled statistic and CFI, TLI and RMSEA (with its CI) are
+    the robust ones wherever fit.csv has them (lavaan's cfi.robust, ...).
+    """
     if fit is None or fit.empty:
         return None
     row = fit.iloc[0].to_dict()
+    scaled = row.get("chisq_scaled", np.nan)
+    row["robust"] = bool(pd.notna(scaled) and np.isfinite(scaled))
+    if row["robust"]:
+        row["chisq"] = scaled
+        for name in ROBUST_MEASURES:
+            value = row.get(f"{name}_robust", np.nan)
+            if pd.notna(value) and np.isfinite(value):
+                row[name] = value
     cfi, rmsea, srmr = row["cfi"], row["rmsea"], row["srmr"]
     if cfi >= 0.95 and rmsea <= 0.06 and srmr <= 0.08:
         row["verdict"] = "good"

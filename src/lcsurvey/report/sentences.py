@@ -389,7 +389,7 @@ def fit_sentence(fit: dict[str, Any], lang: str, nesting: str = "") -> str:
         + " "
         + text(
             lang,
-            "fit_line",
+            "fit_line_robust" if fit.get("robust") else "fit_line",
             df=fmt_int(fit["df"]),
             chisq=fmt_number(fit["chisq"], lang, 1),
             cfi=fmt_number(fit["cfi"], lang, 3),
