@@ -1,9 +1,11 @@
-# Scales: item statistics, reliability per construct, mean scale scores and their correlations;
+# Scales: item statistics, reliability per construct, mean scale scores and their correlations,
+# agreement within clusters and reliability of cluster means;
 # the measurement model (CFAs, composite reliability, AVE, HTMT) in a rule of its own (slower).
 
 # The tables of results/{wave}/scales/ that rule all asks for beside reliability.csv.
 SCALE_TABLES = [
     "distribution",
+    "agreement",
     "correlations",
     "cfa_fit",
     "loadings",
@@ -27,6 +29,12 @@ rule scales:
         distribution="results/{wave}/scales/distribution.csv",
         correlations="results/{wave}/scales/correlations.csv",
         scores="results/{wave}/scales/scores.parquet",
+        agreement=report(
+            "results/{wave}/scales/agreement.csv",
+            caption="../report/agreement.rst",
+            category="Scales",
+            subcategory="{wave}",
+        ),
     log:
         "logs/{wave}/scales.log",
     benchmark:
@@ -35,6 +43,8 @@ rule scales:
         "../../envs/lcsurvey.yaml"
     params:
         codebook=codebook_digest,
+        cluster=config["estimation"]["cluster"],
+        min_cell=config["report"]["min_cell"],
     script:
         "../scripts/scales.py"
 
