@@ -1,11 +1,9 @@
 """Scales of one wave: responses -> reliability, item statistics, response distribution,
-scale scores and their correlations, agreement within clusters."""
+scale scores and their correlations."""
 
 import pandas as pd
 
 from lcsurvey.pipeline.runner import script_log, write_csv, write_parquet
-from lcsurvey.survey.agreement import agreement_table, left_out
-from lcsurvey.survey.clusters import resolve
 from lcsurvey.survey.codebook import load_codebook
 from lcsurvey.survey.scales import (
     correlation_table,
@@ -14,19 +12,14 @@ from lcsurvey.survey.scales import (
     scale_scores,
 )
 
-with script_log(snakemake.log[0]) as log:  # noqa: F821
+with script_log(snakemake.log[0]):  # noqa: F821
     sm = snakemake  # noqa: F821
     book = load_codebook(sm.input.codebook)
     responses = pd.read_parquet(sm.input.responses)
     reliability, items = reliability_table(responses, book)
     scores = scale_scores(responses, book)
-    clustering = resolve(responses, sm.params.cluster, book)
-    (log.warning if clustering.problem else log.info)("%s", clustering.describe())
-    if line := left_out(clustering):
-        log.info("%s", line)
     write_csv(reliability, sm.output.reliability)
     write_csv(items, sm.output.item_stats)
     write_csv(response_distribution(responses, book), sm.output.distribution)
     write_csv(correlation_table(scores), sm.output.correlations)
     write_parquet(scores, sm.output.scores)
-    write_csv(agreement_table(responses, book, clustering, sm.params.min_cell), sm.output.agreement)
