@@ -276,3 +276,23 @@ def test_a_cluster_smaller_than_min_cell_leaves_the_others_rated(tmp_path):
     full = rwg_j(responses[["b1", "b2", "b3"]], responses["community"], 2.0).set_index("grpid")
     assert row["rwg_j_mean"] == pytest.approx(full.loc[[7.0, 8.0], "rwg_j"].mean(), abs=1e-12)
     assert row["note"] == ""
+
+
+def test_a_construct_scored_in_one_cluster_only_says_so(tmp_path):
+    book = _codebook(tmp_path)
+    responses = _clustered()
+    responses.loc[responses["community"] != 8.0, ["a1", "a2", "a3"]] = np.nan
+    table = agreement_table(responses, book, resolve(responses, "community", book), MIN_CELL)
+    row = table.set_index("construct").loc["alpha_c"]
+    assert row["n"] == 12 and row["groups"] == 1
+    assert np.isnan(row["icc1"]) and np.isnan(row["icc2"])
+    assert row["note"] == "1 cluster with a score: no ICC"
+    assert row["groups_small"] == 0 and row["rwg_j_share_70"] in (0.0, 1.0)
+    # one member with a score in each of two clusters: no within-cluster spread to compare
+    responses.loc[responses["community"] == 8.0, ["a1", "a2", "a3"]] = np.nan
+    responses.loc[[0, 3], ["a1", "a2", "a3"]] = 3.0
+    row = agreement_table(responses, book, resolve(responses, "community", book), MIN_CELL)
+    row = row.set_index("construct").loc["alpha_c"]
+    assert row["groups"] == 2 and np.isnan(row["icc1"])
+    assert row["note"].startswith("one respondent with a score per cluster: no ICC")
+    assert "no cluster has 5 or more members" in row["note"]

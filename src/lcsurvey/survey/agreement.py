@@ -219,7 +219,7 @@ def _row(name: str, n: int, options: int, note: str, **statistics) -> dict:
     return row
 
 
-def agreement_row(
+def _agreement_row(
     name: str, items: pd.DataFrame, score: pd.Series, labels: pd.Series, options: int, min_cell: int
 ) -> dict:
     """One row of the agreement table for a construct whose rows carry a known cluster label."""
@@ -241,6 +241,8 @@ def agreement_row(
     notes = []
     if groups < 2:
         notes.append(f"{groups} cluster{'' if groups == 1 else 's'} with a score: no ICC")
+    elif n == groups:
+        notes.append("one respondent with a score per cluster: no ICC")
     if len(rated) == 0:
         notes.append(
             f"no cluster has {min_cell} or more members who answered every item: no r_wg(j) or AD_M"
@@ -311,7 +313,7 @@ def agreement_table(
             rows.append(_row(name, int(score.notna().sum()), options, note))
             continue
         labels = clustering.labels.reindex(responses.index)
-        rows.append(agreement_row(name, items, score, labels, options, min_cell))
+        rows.append(_agreement_row(name, items, score, labels, options, min_cell))
     table = pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
     for column in ("n", "groups", "groups_small"):
         table[column] = table[column].astype("Int64")
