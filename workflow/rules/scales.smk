@@ -1,9 +1,11 @@
 # Scales: item statistics, reliability per construct, mean scale scores and their correlations;
+# agreement within clusters and reliability of cluster means;
 # the measurement model (CFAs, composite reliability, AVE, HTMT) in a rule of its own (slower).
 
 # The tables of results/{wave}/scales/ that rule all asks for beside reliability.csv.
 SCALE_TABLES = [
     "distribution",
+    "agreement",
     "correlations",
     "cfa_fit",
     "loadings",
@@ -37,6 +39,33 @@ rule scales:
         codebook=codebook_digest,
     script:
         "../scripts/scales.py"
+
+
+# A rule of its own: estimation.cluster and report.min_cell rerun this table only, not the scale
+# scores (whose new file time would rerun every model of the wave).
+rule agreement:
+    input:
+        responses="results/{wave}/clean/responses.parquet",
+        codebook=ancient(config["codebook"]),
+    output:
+        agreement=report(
+            "results/{wave}/scales/agreement.csv",
+            caption="../report/agreement.rst",
+            category="Scales",
+            subcategory="{wave}",
+        ),
+    log:
+        "logs/{wave}/agreement.log",
+    benchmark:
+        "benchmarks/{wave}/agreement.tsv"
+    conda:
+        "../../envs/lcsurvey.yaml"
+    params:
+        cluster=config["estimation"]["cluster"],
+        min_cell=config["report"]["min_cell"],
+        codebook=codebook_digest,
+    script:
+        "../scripts/agreement.py"
 
 
 rule measurement:
