@@ -1005,6 +1005,8 @@ def test_nesting_and_agreement_are_printed_when_a_cluster_is_set(rendered, lang)
         cells = " ".join(printed.fmt_number(v, lang) for v in (icc1, icc2, rwg, ad))
         shared = "agr_yes" if rwg >= 0.70 and icc1 > 0 else "agr_no"
         assert f"{label} {cells} {wording.text(lang, shared)}" in clustered
+    # Communities with fewer than min_cell complete members are left out of r_wg(j), AD_M.
+    assert flat(wording.text(lang, "agr_note", k="11", g=14, min_cell=MIN_CELL)) in clustered
     # Knowledge use is not a climate facet: not in the climate table.
     assert printed.fmt_number(0.22, lang) + " " not in clustered.split(heading)[1][:400]
 

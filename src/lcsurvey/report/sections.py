@@ -420,8 +420,9 @@ def agreement(inputs: ReportInputs, lang: str) -> Section:
         for r in results.itertuples()
     ]
     groups = int(results["groups"].max())
-    rated = groups - int(results["groups_small"].fillna(0).max())
-    note = text(lang, "agr_note", k=rated, g=groups, min_cell=inputs.min_cell)
+    rated = (results["groups"] - results["groups_small"].fillna(0)).astype(int)
+    k = f"{rated.min()}–{rated.max()}" if rated.min() != rated.max() else str(rated.min())
+    note = text(lang, "agr_note", k=k, g=groups, min_cell=inputs.min_cell)
     return Section(
         "tests",
         {
