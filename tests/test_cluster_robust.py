@@ -5,8 +5,10 @@ make_cluster_robust_fixtures.R)."""
 
 from __future__ import annotations
 
+import runpy
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -189,3 +191,32 @@ def test_a_missing_cluster_label_is_a_cluster_of_its_own():
     known = data["cluster"].nunique()
     assert result.fit["nclusters"].iloc[0] == known + 10
     assert len(np.unique(result.clusters)) == known + 10
+
+
+def test_the_model_rule_logs_the_too_few_clusters_warning(tmp_path):
+    """workflow/scripts/model.py writes the fit's warnings to the rule's log."""
+    data = _data("complete")
+    data[data["cluster"] <= 8].to_parquet(tmp_path / "responses.parquet")
+    out = {name: str(tmp_path / f"{name}.csv") for name in ["estimates", "fit", "intervals"]}
+    snakemake = SimpleNamespace(
+        log=[str(tmp_path / "model.log")],
+        input=SimpleNamespace(responses=str(tmp_path / "responses.parquet")),
+        params=SimpleNamespace(
+            syntax=MODELS["cfa"],
+            model="cfa",
+            missing="fiml",
+            se="standard",
+            information=None,
+            cluster="cluster",
+            bootstrap=0,
+            seed=1,
+        ),
+        output=SimpleNamespace(**out, bootstrap=str(tmp_path / "bootstrap.csv")),
+        threads=1,
+    )
+    script = Path(__file__).parents[1] / "workflow" / "scripts" / "model.py"
+    runpy.run_path(str(script), init_globals={"snakemake": snakemake})
+    log = (tmp_path / "model.log").read_text()
+    assert "WARNING model 'cfa': 18 free parameters and 8 clusters" in log
+    fit = pd.read_csv(out["fit"])
+    assert fit["estimator"].iloc[0] == "MLR" and fit["nclusters"].iloc[0] == 8
