@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lcsurvey.sem.invariance import COLUMNS as INVARIANCE_COLUMNS
+from lcsurvey.sem.invariance import fit_invariance, invariance_table
 from lcsurvey.sem.model import FIT_COLUMNS, fit_model
+from lcsurvey.sem.multigroup import LEVELS, estimates_table
 from lcsurvey.sem.robust import ROBUST_COLUMNS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cluster_robust"
@@ -220,3 +223,48 @@ def test_the_model_rule_logs_the_too_few_clusters_warning(tmp_path):
     assert "WARNING model 'cfa': 18 free parameters and 8 clusters" in log
     fit = pd.read_csv(out["fit"])
     assert fit["estimator"].iloc[0] == "MLR" and fit["nclusters"].iloc[0] == 8
+
+
+MULTIGROUP_ESTIMATES = pd.read_csv(FIXTURES / "multigroup_estimates.csv").assign(
+    rhs=lambda d: d["rhs"].fillna("")
+)
+MULTIGROUP_FITS = pd.read_csv(FIXTURES / "multigroup_fit.csv")
+FACTORS = {"fa": ["y1", "y2", "y3"], "fb": ["y4", "y5", "y6"]}
+
+
+@pytest.mark.parametrize("dataset", ["complete_fiml", "missing_fiml", "missing_listwise"])
+def test_multigroup_cluster_robust_levels_match_lavaan(dataset):
+    """cfa(group = "g", cluster = "cluster", estimator = "MLR", group.equal = ...)."""
+    data, missing = dataset.split("_")
+    frame = _data(data).assign(g=lambda d: np.where(d["cluster"] <= 100, "first", "second"))
+    missing = "fiml" if missing == "fiml" else "listwise"
+    result = fit_invariance(frame, FACTORS, "g", missing=missing, cluster="cluster")
+    assert not result.errors
+    for level in LEVELS:
+        case = f"{dataset}_{level}"
+        ours = estimates_table(result.fits[level], FACTORS, result.items, result.group_names)
+        ref = MULTIGROUP_ESTIMATES[MULTIGROUP_ESTIMATES["case"] == case]
+        ref = ref.set_index(ref["group"] + " " + key(ref))
+        ours = ours.set_index(ours["group"] + " " + key(ours))
+        assert set(ours.index) == set(ref.index)
+        ref = ref.loc[ours.index]
+        np.testing.assert_allclose(ours["est"], ref["est"], atol=EST_TOL)
+        np.testing.assert_allclose(ours["se"], ref["se"], atol=SE_TOL)
+        fit = MULTIGROUP_FITS[MULTIGROUP_FITS["case"] == case].set_index("measure")["value"]
+        measures = result.measures[level]
+        for measure in ["chisq", "chisq_scaling_factor", "pvalue_scaled", "cfi", "rmsea"]:
+            expected = fit[measure.replace("_", ".")]
+            assert measures[measure] == pytest.approx(expected, abs=FIT_TOL), (level, measure)
+        assert measures["chisq_scaled"] == pytest.approx(fit["chisq.scaled"], rel=1e-5)
+        assert measures["nclusters"] == (199 if missing == "listwise" else 200)
+
+
+def test_invariance_table_reports_the_scaled_test_with_a_cluster_only():
+    frame = _data("complete").assign(g=lambda d: np.where(d["cluster"] <= 100, "a", "b"))
+    clustered = invariance_table(frame, FACTORS, "g", cluster="cluster")
+    plain = invariance_table(frame, FACTORS, "g")
+    assert list(clustered.columns) == list(plain.columns) == INVARIANCE_COLUMNS
+    assert clustered["nclusters"].eq(200).all() and clustered["chisq_scaled"].gt(0).all()
+    assert plain[["chisq_scaled", "nclusters"]].isna().all(axis=None)
+    shared = [c for c in INVARIANCE_COLUMNS if c not in INVARIANCE_COLUMNS[-4:]]
+    pd.testing.assert_frame_equal(clustered[shared], plain[shared])
