@@ -189,7 +189,8 @@ def robust_fit_measures(inputs: RobustInputs) -> dict:
     -----
     NaN where lavaan 0.6.14 gives NA: a negative trace (the scaling factor, and then the
     scaled test and, with complete data, every robust index; this happens with clusters when
-    the model fits badly), and the scaled test of a model with df 0 (chisq_scaled is chisq).
+    the model fits badly), and the scaled test of a model with df 0 (chisq_scaled is chisq;
+    with complete data also its robust CFI and TLI, while under FIML they are 1, as lavaan).
     Under FIML the robust indices come from the FIML-corrected statistics and do not depend on
     the scaling factor (module docstring).
     """
@@ -247,7 +248,8 @@ def robust_fit_measures(inputs: RobustInputs) -> dict:
         base_delta = base_delta[np.ix_(keep, base_free)]
         xx3 = n * ml_discrepancy(inputs.h1_mean, inputs.h1_cov, inputs.mu, inputs.sigma)
         xx3_null = n * ml_discrepancy(inputs.h1_mean, inputs.h1_cov, base_mean, base_cov)
-        c_hat = corrected(model_delta) / df if df > 0 else np.nan
+        # With df 0 lavaan divides by zero: an infinite factor, and XX3 / c 0.
+        c_hat = corrected(model_delta) / df if df > 0 else np.inf
         c_null = corrected(base_delta) / base_df
         xx3_scaled = xx3 / c_hat
     else:
@@ -333,8 +335,10 @@ def robust_rmsea_ci(chisq_scaled: float, df: int, n: int, c_hat: float) -> tuple
     """90% CI of the robust RMSEA: the RMSEA CI of chisq_scaled with the noncentrality times c.
 
     lavaan: lav_fit_rmsea_ci(X2 = chisq.scaled, df, N, c.hat), "rmsea.ci.lower.robust" and
-    "rmsea.ci.upper.robust"; NaN for a NaN c.
+    "rmsea.ci.upper.robust"; (0, 0) for df 0, else NaN for a NaN c.
     """
+    if df < 1 and np.isfinite(chisq_scaled):
+        return 0.0, 0.0
     if np.isnan(c_hat) or not np.isfinite(chisq_scaled):
         return np.nan, np.nan
     lower, upper = fm.rmsea_ci(chisq_scaled, df, n)
