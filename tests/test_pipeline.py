@@ -133,6 +133,15 @@ FIT_COLUMNS = [
     "srmr",
     "aic",
     "bic",
+    "chisq_scaled",
+    "chisq_scaling_factor",
+    "pvalue_scaled",
+    "cfi_robust",
+    "tli_robust",
+    "rmsea_robust",
+    "rmsea_ci_lower_robust",
+    "rmsea_ci_upper_robust",
+    "nclusters",
 ]
 
 

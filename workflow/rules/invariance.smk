@@ -30,6 +30,7 @@ rule invariance_waves:
         missing=config["estimation"]["missing"],
         min_group_size=config["invariance"]["min_group_size"],
         min_cell=config["report"]["min_cell"],
+        cluster=config["estimation"]["cluster"],
     script:
         "../scripts/invariance.py"
 
@@ -56,5 +57,6 @@ rule invariance_background:
         missing=config["estimation"]["missing"],
         min_group_size=config["invariance"]["min_group_size"],
         min_cell=config["report"]["min_cell"],
+        cluster=config["estimation"]["cluster"],
     script:
         "../scripts/invariance.py"

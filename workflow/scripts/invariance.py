@@ -4,6 +4,7 @@ import pandas as pd
 
 from lcsurvey.pipeline.runner import round_significant, script_log, write_csv
 from lcsurvey.study.invariance import model_invariance
+from lcsurvey.survey.clusters import resolve
 from lcsurvey.survey.codebook import load_codebook
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
@@ -13,6 +14,9 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         wave: pd.read_parquet(path)
         for wave, path in zip(sm.params.waves, sm.input.responses, strict=True)
     }
+    pooled = pd.concat(list(frames.values()), ignore_index=True)
+    clustering = resolve(pooled, sm.params.cluster, book)
+    (log.warning if clustering.problem else log.info)("%s", clustering.describe())
     table = model_invariance(
         frames,
         sm.params.syntax,
@@ -22,6 +26,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         missing=sm.params.missing,
         min_group_size=sm.params.min_group_size,
         min_cell=sm.params.min_cell,
+        cluster=clustering.variable if clustering.active else None,
     )
     for row in table.itertuples(index=False):
         log.info(

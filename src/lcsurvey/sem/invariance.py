@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 
 from lcsurvey.errors import InputError
+from lcsurvey.sem.clusters import cluster_codes
+from lcsurvey.sem.fit_measures import chisq_pvalue
 from lcsurvey.sem.multigroup import (
     LEVELS,
     GroupData,
@@ -51,6 +53,7 @@ from lcsurvey.sem.multigroup import (
     group_data,
     make_layout,
     nested_start,
+    robust_level,
 )
 
 log = logging.getLogger("lcsurvey")
@@ -78,6 +81,12 @@ COLUMNS = [
     "decision",
     "rule",
     "note",
+    # With a cluster (lavaan's cluster = , estimator = "MLR"): the Yuan-Bentler scaled test
+    # and the number of clusters over all groups; NaN without.
+    "chisq_scaled",
+    "chisq_scaling_factor",
+    "pvalue_scaled",
+    "nclusters",
 ]
 # Chen (2007) cut-offs: (delta CFI lower bound, delta RMSEA upper bound, delta SRMR upper bound).
 CHEN = {"metric": (-0.010, 0.015, 0.030), "scalar": (-0.010, 0.015, 0.010)}
@@ -134,6 +143,7 @@ def fit_invariance(
     *,
     group_order: list | None = None,
     missing: str = "fiml",
+    cluster: str | None = None,
 ) -> InvarianceResult:
     """Fit the configural, metric and scalar models of `factors` with `group` as groups.
 
@@ -149,6 +159,13 @@ def fit_invariance(
         The groups and their order (the first is the reference group of the latent means); by
         default the sorted distinct values.
     missing : {"fiml", "listwise"}
+    cluster : str, optional
+        A column whose values group the rows into clusters (a missing value: a cluster of its
+        own): every level is then lavaan's cfa(..., group = , cluster = , estimator = "MLR"),
+        with cluster-robust standard errors (scores summed within the clusters of each group,
+        times G_g / (G_g - 1)) and the Yuan-Bentler scaled test in the measures
+        (multigroup.robust_level). A cluster spread over several groups counts in each as a
+        separate cluster, as in lavaan.
 
     Returns
     -------
@@ -167,7 +184,7 @@ def fit_invariance(
             f"estimation.missing {missing!r} is not available", expected="fiml or listwise"
         )
     items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
-    absent = [v for v in items + [group] if v not in data.columns]
+    absent = [v for v in items + [group] + ([cluster] if cluster else []) if v not in data.columns]
     if absent:
         raise InputError(
             f"the data lack the columns {absent} for the invariance models",
@@ -185,12 +202,14 @@ def fit_invariance(
             f"invariance across {group!r} needs at least two groups", value=[str(v) for v in order]
         )
     groups = []
+    codes = cluster_codes(data[cluster]) if cluster else None
     for value in order:
-        x = data.loc[data[group] == value, items].to_numpy(dtype=float)
+        rows = (data[group] == value).to_numpy()
+        x = data.loc[rows, items].to_numpy(dtype=float)
         problem = _group_problem(x, items, missing)
         if problem:
             raise InputError(f"group {group} = {value}: {problem}")
-        groups.append(group_data(str(value), x, missing))
+        groups.append(group_data(str(value), x, missing, codes[rows] if cluster else None))
     fits: dict[str, LevelFit] = {}
     measures: dict[str, dict] = {}
     errors: dict[str, str] = {}
@@ -203,7 +222,9 @@ def fit_invariance(
             else nested_start(previous, layout, groups)
         )
         try:
-            fit = fit_level(layout, groups, start, observed_information=missing == "fiml")
+            # MLR's bread is the observed information, also for complete data (lavaan).
+            observed = missing == "fiml" or cluster is not None
+            fit = fit_level(layout, groups, start, observed_information=observed)
         except np.linalg.LinAlgError as err:
             errors[level] = f"the {level} model cannot be estimated: {err}"
             previous = None
@@ -212,6 +233,16 @@ def fit_invariance(
             errors[level] = f"the {level} model did not converge ({fit.iterations} iterations)"
         fits[level] = fit
         measures[level] = fit_measures(fit, groups)
+        if cluster is not None:
+            fit.vcov, robust = robust_level(fit, groups, measures[level]["df"])
+            _check_clusters(level, fit.vcov, robust["nclusters"])
+            chisq, df = measures[level]["chisq"], measures[level]["df"]
+            scaled = chisq / robust["chisq_scaling_factor"] if df > 0 else chisq
+            measures[level].update(
+                robust,
+                chisq_scaled=scaled,
+                pvalue_scaled=chisq_pvalue(scaled, df) if np.isfinite(scaled) else np.nan,
+            )
         previous = fit
     return InvarianceResult(
         factors=factors,
@@ -222,6 +253,24 @@ def fit_invariance(
         measures=measures,
         errors=errors,
     )
+
+
+def _check_clusters(level: str, vcov: np.ndarray, n_clusters: int) -> None:
+    """Log a warning, as lavaan does, when the cluster-robust vcov is not positive definite
+    (more free parameters than clusters, or its smallest eigenvalue below lavaan's
+    .Machine$double.eps^(3/4))."""
+    finite = bool(np.isfinite(vcov).all())
+    smallest = float(np.linalg.eigvalsh(vcov)[0]) if finite else np.nan
+    if not smallest >= np.finfo(float).eps ** 0.75 or len(vcov) >= n_clusters:
+        log.warning(
+            "invariance, %s model: %d free parameters and %d clusters: the cluster-robust "
+            "covariance matrix of the estimates is not positive definite (smallest eigenvalue "
+            "%.3g), as lavaan warns, so its standard errors are unreliable",
+            level,
+            len(vcov),
+            n_clusters,
+            smallest,
+        )
 
 
 def _group_problem(x: np.ndarray, items: list[str], missing: str) -> str:
@@ -280,6 +329,7 @@ def invariance_table(
     order: list[tuple[object, str]] | None = None,
     min_size: int = 50,
     missing: str = "fiml",
+    cluster: str | None = None,
 ) -> pd.DataFrame:
     """The invariance table (COLUMNS): one row per level, or one row saying why there is none.
 
@@ -296,6 +346,9 @@ def invariance_table(
     min_size : int
         Groups below it, or with an unusable item, are left out (see usable_groups), with a note.
     missing : {"fiml", "listwise"}
+    cluster : str, optional
+        The cluster column: cluster-robust standard errors and the scaled test, as
+        fit_invariance.
 
     Returns
     -------
@@ -324,7 +377,12 @@ def invariance_table(
     subset = data[data[group].isin([v for v, _ in kept])]
     try:
         result = fit_invariance(
-            subset, factors, group, group_order=[v for v, _ in kept], missing=missing
+            subset,
+            factors,
+            group,
+            group_order=[v for v, _ in kept],
+            missing=missing,
+            cluster=cluster,
         )
     except np.linalg.LinAlgError as err:
         reason = f"the multi-group model cannot be estimated ({err}); no invariance test"

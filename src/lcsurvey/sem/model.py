@@ -35,16 +35,23 @@ from lcsurvey.sem.defined import (
     evaluate_all,
 )
 from lcsurvey.sem.fiml import FimlResult, fiml_fit_measures, fit_fiml
+from lcsurvey.sem.robust import ROBUST_COLUMNS, RobustInputs, robust_fit_measures
 from lcsurvey.sem.standardize import standardized_all, standardized_inference
 from lcsurvey.sem.structure import (
     Intercepts,
+    Structure,
     fixed_exogenous,
     free_parameters,
     parameter_keys,
     parameter_listing,
 )
 from lcsurvey.sem.syntax import ModelSpec, _is_number, parse_model  # noqa: F401
-from lcsurvey.sem.vcov import expected_information, observed_information, robust_vcov
+from lcsurvey.sem.vcov import (
+    expected_information,
+    moment_jacobian,
+    observed_information,
+    sandwich,
+)
 
 ESTIMATE_COLUMNS = [
     "lhs",
@@ -81,6 +88,10 @@ FIT_COLUMNS = [
     "srmr",
     "aic",
     "bic",
+    # MLR (se = "robust" or a cluster): lavaan's scaled test and robust indices (NaN otherwise),
+    # and the number of clusters (NaN without a cluster).
+    *ROBUST_COLUMNS,
+    "nclusters",
 ]
 
 
@@ -145,7 +156,13 @@ def fit_model(
         model-implied moments, given the missingness patterns.
     cluster : str, optional
         A column of `data` whose values group the rows (lavaan's `cluster =`). A row with a
-        missing value is a cluster of its own. The codes are kept as FittedModel.clusters.
+        missing value is a cluster of its own. The fit is then lavaan's
+        sem(..., cluster = "...", estimator = "MLR") whatever `se` says: cluster-robust
+        standard errors (se = "robust.cluster": the casewise scores summed within clusters,
+        times G / (G - 1)), the Yuan-Bentler scaled test and the robust fit indices, and a
+        RuntimeWarning when the clusters are too few for the free parameters (the covariance
+        matrix of the estimates is then not positive definite, as lavaan warns). The codes
+        are kept as FittedModel.clusters.
 
     Returns
     -------
@@ -156,6 +173,11 @@ def fit_model(
     Notes
     -----
     Defined parameters (:=) get delta-method standard errors from the same covariance matrix.
+    With se = "robust" or a cluster the fit table adds lavaan's MLR test (chisq_scaled,
+    chisq_scaling_factor, pvalue_scaled: Yuan-Bentler, Mplus variant) and the robust CFI, TLI
+    and RMSEA with its CI (lcsurvey.sem.robust; under FIML the FIML-corrected ones lavaan
+    reports). Where lavaan gives NA they are NaN: the scaled test of a model with df 0, and a
+    negative trace of U Gamma (possible with clusters and a badly fitting model).
     Observed exogenous regressors (observed variables that only predict, fixed_exogenous) are
     lavaan's default fixed.x = TRUE: their variances, covariances and (under FIML) means are
     fixed at the sample values and count neither as free parameters nor among the moments, in
@@ -217,8 +239,14 @@ def fit_model(
         observed = list(model.vars["observed"])
         columns = active + [f"{v}~1" for v in observed]
         theta = np.concatenate([result.params, result.means])
-        if se == "robust":
-            vcov = robust_vcov(model, used, result.params, result.means)
+        codes = cluster_codes(data.loc[used.index, cluster]) if cluster is not None else None
+        robust = se == "robust" or codes is not None
+        if robust:
+            vcov, info, meat = sandwich(
+                model, used, result.params, result.means, codes, bread=result.vcov
+            )
+            free = np.setdiff1d(np.arange(len(vcov)), [q + observed.index(v) for v in fixed_x])
+            free_vcov = vcov[np.ix_(free, free)]
         elif information == "expected":
             vcov = _inverse(expected_information(model, used, result.params, result.means))
         else:
@@ -241,15 +269,32 @@ def fit_model(
             + [(f, "~1", "", "", 0.0, np.nan) for f in spec.measurement]
         )
         estimates = pd.concat([estimates, rows], ignore_index=True)
-        fit = pd.DataFrame(
-            [
-                {
-                    **fiml_fit_measures(result, model, fixed=fixed),
-                    "estimator": "ML",
-                    "missing": "fiml",
-                }
-            ]
-        )[FIT_COLUMNS]
+        measures = fiml_fit_measures(result, model, fixed=fixed)
+        if robust:
+            measures.update(
+                robust_fit_measures(
+                    RobustInputs(
+                        x=used[observed].to_numpy(dtype=float),
+                        clusters=codes,
+                        fixed=fixed,
+                        h1_mean=result.h1_means,
+                        h1_cov=result.h1_cov,
+                        mu=result.means,
+                        sigma=model.calc_sigma()[0],
+                        delta=moment_jacobian(Structure(model), result.params),
+                        information=info,
+                        meat=meat,
+                        chisq=measures["chisq"],
+                        df=measures["df"],
+                        baseline_df=measures["baseline_df"],
+                        fiml=True,
+                    )
+                )
+            )
+            model.update_matrices(result.params)
+        fit = pd.DataFrame([{**measures, "estimator": "ML", "missing": "fiml"}]).reindex(
+            columns=FIT_COLUMNS
+        )
     elif missing == "listwise":
         intercepts = None
         used = values.dropna()
@@ -260,14 +305,21 @@ def fit_model(
                 expected="more complete cases than observed variables",
                 hint="Use estimation.missing: fiml to use every answer",
             )
+        codes = cluster_codes(data.loc[used.index, cluster]) if cluster is not None else None
+        robust = se == "robust" or codes is not None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # semopy's default SLSQP tolerance stops about 1e-3 short of lavaan's estimates.
             model.fit(used, obj="MLW", solver="SLSQP", options={"ftol": 1e-12, "maxiter": 10000})
             theta = np.asarray(model.param_vals, dtype=float).copy()
-            if se == "robust":
+            if robust:
                 means = used[list(model.vars["observed"])].to_numpy(float).mean(axis=0)
-                vcov = robust_vcov(model, used, theta, means)[: len(theta), : len(theta)]
+                full, info, meat = sandwich(model, used, theta, means, codes)
+                vcov = full[: len(theta), : len(theta)]
+                observed = list(model.vars["observed"])
+                fixed_means = [len(theta) + observed.index(v) for v in fixed_exogenous(model, spec)]
+                free = np.setdiff1d(np.arange(len(full)), fixed_means)
+                free_vcov = full[np.ix_(free, free)]
             elif information == "observed":
                 # At the sample means the means and the covariance parameters are orthogonal.
                 means = used[list(model.vars["observed"])].to_numpy(float).mean(axis=0)
@@ -277,15 +329,53 @@ def fit_model(
                 vcov = np.asarray(model.calc_fim(inverse=True)[1], dtype=float)
         columns = list(active)
         estimates = _estimates_table(model, spec, np.sqrt(np.clip(np.diag(vcov), 0, None)))
-        fit = fit_measures(
-            model, used, n_free=len(model.param_vals), fixed_x=fixed_exogenous(model, spec)
-        )
+        fixed_x = fixed_exogenous(model, spec)
+        fit = fit_measures(model, used, n_free=len(model.param_vals), fixed_x=fixed_x)
+        if robust:
+            observed = list(model.vars["observed"])
+            x = used[observed].to_numpy(dtype=float)
+            fixed = [observed.index(v) for v in fixed_x]
+            p, k = len(observed), len(fixed)
+            baseline_df = p * (p - 1) // 2 - k * (k - 1) // 2
+            sample_cov = np.cov(x, rowvar=False, bias=True)  # divisor N, as lavaan's
+            measures = robust_fit_measures(
+                RobustInputs(
+                    x=x,
+                    clusters=codes,
+                    fixed=fixed,
+                    h1_mean=means,
+                    h1_cov=sample_cov,
+                    mu=means,
+                    sigma=model.calc_sigma()[0],
+                    delta=moment_jacobian(Structure(model), theta),
+                    information=info,
+                    meat=meat,
+                    chisq=float(fit["chisq"].iloc[0]),
+                    df=int(fit["df"].iloc[0]),
+                    baseline_df=baseline_df,
+                    fiml=False,
+                )
+            )
+            model.update_matrices(theta)
+            for column, value in measures.items():
+                fit[column] = value
+            if codes is not None:
+                # lavaan's cluster = "..." adds a mean structure: the p - k free means count
+                # in AIC and BIC, and SRMR includes their (zero) residuals.
+                extra = p - k
+                fit["aic"] += 2 * extra
+                fit["bic"] += np.log(len(x)) * extra
+                fit["srmr"] = fm.srmr(sample_cov, model.calc_sigma()[0], means, means)
     else:
         raise InputError(
             f"estimation.missing {missing!r} is not available", expected="fiml or listwise"
         )
-    if se == "robust":
+    if robust:
         fit["estimator"] = "MLR"
+        se = "robust"
+    if codes is not None:
+        fit["nclusters"] = int(codes.max()) + 1
+        _check_clusters(name, free_vcov, int(codes.max()) + 1)
     estimates["std_all"] = standardized_all(estimates, model)
     row_columns = _row_columns(model, spec, estimates)
     if spec.definitions:
@@ -303,7 +393,6 @@ def fit_model(
         vcov,
         reported=intercepts.reported if intercepts is not None else None,
     )
-    clusters = cluster_codes(data.loc[used.index, cluster]) if cluster is not None else None
     return FittedModel(
         spec=spec,
         model=model,
@@ -318,8 +407,31 @@ def fit_model(
         row_columns=row_columns,
         fiml=result,
         intercepts=intercepts,
-        clusters=clusters,
+        clusters=codes,
     )
+
+
+def _check_clusters(name: str, vcov: np.ndarray, n_clusters: int) -> None:
+    """Warn, as lavaan does, when the cluster-robust vcov is not positive definite.
+
+    The meat sums the scores within G clusters and these sums add up to zero at the
+    estimates, so its rank is at most G - 1: with as many free parameters as clusters or more,
+    the covariance matrix of the estimates is singular. lavaan's check (lav_model_vcov): the
+    smallest eigenvalue below .Machine$double.eps^(3/4). `vcov` holds lavaan's free
+    parameters (with the means, without those of fixed regressors).
+    """
+    free = len(vcov)
+    finite = bool(np.isfinite(vcov).all())
+    smallest = float(np.linalg.eigvalsh(vcov)[0]) if free and finite else np.nan
+    if not smallest >= np.finfo(float).eps ** 0.75 or free >= n_clusters:
+        warnings.warn(
+            f"model {name!r}: {free} free parameters and {n_clusters} clusters: the "
+            "cluster-robust covariance matrix of the estimates is not positive definite "
+            f"(smallest eigenvalue {smallest:.3g}), as lavaan warns, so the standard errors "
+            "are unreliable. Fit fewer free parameters or use more clusters.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _inverse(information: np.ndarray) -> np.ndarray:

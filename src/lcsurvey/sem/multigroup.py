@@ -29,6 +29,7 @@ import pandas as pd
 from lcsurvey.sem import fit_measures as fm
 from lcsurvey.sem.missing import Patterns
 from lcsurvey.sem.optimize import ascend, solve_pd
+from lcsurvey.sem.vcov import meat, meat_factor, moment_information, moment_scores
 
 # lavaan's group.equal levels, each nested in the one before.
 LEVELS = ("configural", "metric", "scalar")
@@ -205,16 +206,24 @@ class GroupData:
     h1_cov: np.ndarray
     loglik_h1: float
     loglik_baseline: float
+    x: np.ndarray | None = None  # the rows used (at least one answer; complete for listwise)
+    clusters: np.ndarray | None = None  # their cluster codes within the group (0..G_g - 1)
 
 
-def group_data(name: str, x: np.ndarray, missing: str) -> GroupData:
+def group_data(
+    name: str, x: np.ndarray, missing: str, clusters: np.ndarray | None = None
+) -> GroupData:
     """Pattern statistics, the saturated (H1) moments and the baseline log-likelihood.
 
     H1 is the sample mean and covariance matrix (divisor N) of complete data, else the EM
     estimate (lcsurvey.sem.missing.Patterns.h1), as lavaan's h1 for missing = "ml".
+    `clusters` (codes per row of x, lcsurvey.sem.clusters.cluster_codes) are kept for the
+    rows used, numbered within the group: lavaan sums the scores within clusters per group.
     """
-    if missing == "listwise":
-        x = x[np.isfinite(x).all(axis=1)]
+    used = np.isfinite(x).all(axis=1) if missing == "listwise" else np.isfinite(x).any(axis=1)
+    x = x[used]
+    if clusters is not None:
+        clusters = np.unique(np.asarray(clusters)[used], return_inverse=True)[1].ravel()
     patterns = Patterns(x)
     if patterns.observed.all():
         mean = patterns.sums.sum(axis=0) / patterns.n_rows
@@ -231,6 +240,8 @@ def group_data(name: str, x: np.ndarray, missing: str) -> GroupData:
         h1_cov=cov,
         loglik_h1=float(patterns.loglik(cov, mean)),
         loglik_baseline=baseline,
+        x=x,
+        clusters=clusters,
     )
 
 
@@ -420,6 +431,63 @@ def nested_start(previous: LevelFit, layout: Layout, groups: list[GroupData]) ->
         free = new.alpha >= 0
         theta[new.alpha[free]] = alpha[free]
     return theta
+
+
+def robust_level(fit: LevelFit, groups: list[GroupData], df: int) -> tuple[np.ndarray, dict]:
+    """Sandwich vcov and the Yuan-Bentler (Mplus) scaled test of a fitted level (MLR).
+
+    Parameters
+    ----------
+    fit : LevelFit
+        The fitted level.
+    groups : list of GroupData
+        With their rows (and clusters, or None for lavaan's MLR without a cluster).
+    df : int
+        The level's degrees of freedom.
+
+    Returns
+    -------
+    (ndarray, dict)
+        The vcov H^-1 B H^-1 (H the observed information, B the sum over groups of the outer
+        products of the casewise scores, or of their sums within the group's clusters times
+        G_g / (G_g - 1)), and chisq_scaling_factor (NaN when df <= 0 or the trace is
+        negative, as lavaan) and nclusters (clusters over all groups, NaN without).
+
+    Notes
+    -----
+    The scaling factor is [sum_g tr(A1_g^-1 B1_g) - tr(H^-1 B)] / df with A1_g and B1_g the
+    observed and first-order information of group g's unrestricted moments (lcsurvey.sem.robust
+    for one group). lavaan: cfa(..., group = , cluster = , estimator = "MLR"),
+    lav_model_nvcov_robust_sandwich and lav_test_yuan_bentler_mplus_trace per group.
+    """
+    problem = _Problem(fit.layout, groups)
+    theta = fit.theta
+    _, pieces = problem.loglik(theta, parts=True)
+    _, hess, _ = problem.derivatives(theta, pieces)
+    q = fit.layout.q
+    scores_meat = np.zeros((q, q))
+    trace_h1 = 0.0
+    for der, gd in zip(problem.derivs, groups, strict=True):
+        p = gd.patterns.p
+        rows, cols = np.triu_indices(p)
+        mu, sigma = implied(der.gl, theta)
+        js, jm = der.jacobians(theta)
+        delta = np.vstack([jm, js[rows * p + cols]])  # d(mu, vech Sigma) / dtheta
+        scores_meat += meat(moment_scores(gd.x, mu, sigma) @ delta, gd.clusters)
+        a1 = moment_information(gd.x, gd.h1_mean, gd.h1_cov)
+        s1 = meat_factor(moment_scores(gd.x, gd.h1_mean, gd.h1_cov), gd.clusters)
+        trace_h1 += float(np.sum((s1 @ np.linalg.inv(a1)) * s1))
+    try:
+        bread = np.linalg.inv(-hess)
+    except np.linalg.LinAlgError:
+        bread = np.full((q, q), np.nan)
+    vcov = bread @ scores_meat @ bread
+    factor = (trace_h1 - float(np.sum(bread * scores_meat))) / df if df > 0 else np.nan
+    clustered = groups[0].clusters is not None
+    return vcov, {
+        "chisq_scaling_factor": factor if factor >= 0 else np.nan,
+        "nclusters": sum(int(g.clusters.max()) + 1 for g in groups) if clustered else np.nan,
+    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -76,12 +76,15 @@ def model_invariance(
     missing: str = "fiml",
     min_group_size: int = 50,
     min_cell: int = 10,
+    cluster: str | None = None,
 ) -> pd.DataFrame:
     """The invariance table of a model's measurement part across `variable` groups.
 
     `frames` maps each wave to its cleaned responses; they are pooled with a `wave` column.
     Groups need at least max(min_group_size, min_cell) respondents: a group smaller than
     report.min_cell is never reported. A model without `=~` lines gives one row saying so.
+    `cluster` (a column, e.g. the community) makes every level cluster-robust (lavaan's
+    cluster = , estimator = "MLR"; lcsurvey.sem.invariance.fit_invariance).
     """
     spec = parse_model(syntax, name=model)
     data = pool_waves(frames)
@@ -104,4 +107,5 @@ def model_invariance(
         order=order,
         min_size=max(int(min_group_size), int(min_cell)),
         missing=missing,
+        cluster=cluster,
     )

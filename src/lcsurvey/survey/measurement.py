@@ -36,10 +36,14 @@ import pandas as pd
 from lcsurvey.errors import InputError
 from lcsurvey.sem.missing import Patterns
 from lcsurvey.sem.model import FIT_COLUMNS, FittedModel, fit_model
+from lcsurvey.sem.robust import ROBUST_COLUMNS
 from lcsurvey.survey.codebook import Codebook
 
 JOINT = "joint"
-CFA_FIT_COLUMNS = ["model"] + [c for c in FIT_COLUMNS if c not in ("estimator", "missing")]
+# The CFAs are fitted by ML without clusters: the MLR columns would always be empty.
+CFA_FIT_COLUMNS = ["model"] + [
+    c for c in FIT_COLUMNS if c not in ("estimator", "missing", "nclusters", *ROBUST_COLUMNS)
+]
 LOADING_COLUMNS = [
     "model",
     "construct",
