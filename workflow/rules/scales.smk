@@ -90,6 +90,7 @@ rule measurement:
         "../../envs/lcsurvey.yaml"
     params:
         missing=config["estimation"]["missing"],
+        cluster=config["estimation"]["cluster"],
         codebook=codebook_digest,
     script:
         "../scripts/measurement.py"

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from lcsurvey.pipeline.runner import round_significant, script_log, write_csv
+from lcsurvey.pipeline.runner import round_significant, script_log, warnings_to_log, write_csv
 from lcsurvey.study.invariance import model_invariance
 from lcsurvey.survey.clusters import resolve
 from lcsurvey.survey.codebook import load_codebook
@@ -17,17 +17,18 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
     pooled = pd.concat(list(frames.values()), ignore_index=True)
     clustering = resolve(pooled, sm.params.cluster, book)
     (log.warning if clustering.problem else log.info)("%s", clustering.describe())
-    table = model_invariance(
-        frames,
-        sm.params.syntax,
-        sm.params.group,
-        model=sm.params.model,
-        book=book,
-        missing=sm.params.missing,
-        min_group_size=sm.params.min_group_size,
-        min_cell=sm.params.min_cell,
-        cluster=clustering.variable if clustering.active else None,
-    )
+    with warnings_to_log(log):
+        table = model_invariance(
+            frames,
+            sm.params.syntax,
+            sm.params.group,
+            model=sm.params.model,
+            book=book,
+            missing=sm.params.missing,
+            min_group_size=sm.params.min_group_size,
+            min_cell=sm.params.min_cell,
+            cluster=clustering.variable if clustering.active else None,
+        )
     for row in table.itertuples(index=False):
         log.info(
             "%s %s: cfi %s, rmsea %s, srmr %s, %s",

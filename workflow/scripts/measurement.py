@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from lcsurvey.pipeline.runner import round_significant, script_log, write_csv
+from lcsurvey.pipeline.runner import round_significant, script_log, warnings_to_log, write_csv
+from lcsurvey.survey.clusters import resolve
 from lcsurvey.survey.codebook import load_codebook
 from lcsurvey.survey.measurement import (
     cfa_fit_table,
@@ -11,11 +12,19 @@ from lcsurvey.survey.measurement import (
     validity_tables,
 )
 
-with script_log(snakemake.log[0]):  # noqa: F821
+with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821
     book = load_codebook(sm.input.codebook)
     responses = pd.read_parquet(sm.input.responses)
-    result = fit_measurement(responses, book, missing=sm.params.missing)
+    clustering = resolve(responses, sm.params.cluster, book)
+    (log.warning if clustering.problem else log.info)("%s", clustering.describe())
+    with warnings_to_log(log):
+        result = fit_measurement(
+            responses,
+            book,
+            missing=sm.params.missing,
+            cluster=clustering.variable if clustering.active else None,
+        )
     validity, htmt = validity_tables(result)
     write_csv(round_significant(cfa_fit_table(result)), sm.output.cfa_fit)
     write_csv(round_significant(loadings_table(result)), sm.output.loadings)

@@ -1,11 +1,9 @@
 """Fit one configured model to one wave: estimates.csv, fit.csv, intervals.csv, bootstrap.csv."""
 
-import warnings
-
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from lcsurvey.pipeline.runner import script_log, write_csv
+from lcsurvey.pipeline.runner import script_log, warnings_to_log, write_csv
 from lcsurvey.sem.model import bootstrap_estimates, fit_model
 from lcsurvey.survey.clusters import resolve
 
@@ -16,10 +14,7 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
     responses = pd.read_parquet(sm.input.responses)
     clustering = resolve(responses, sm.params.cluster)
     (log.warning if clustering.problem else log.info)("%s", clustering.describe())
-    # The fit's warnings (rows left out, too few clusters for the free parameters) go to the
-    # rule's log as warnings, each once.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_to_log(log):
         fitted = fit_model(
             sm.params.syntax,
             responses,
@@ -29,8 +24,6 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
             information=sm.params.information,
             cluster=clustering.variable if clustering.active else None,
         )
-    for message in dict.fromkeys(str(w.message) for w in caught):
-        log.warning("%s", message)
     log.info("fitted %s on %d rows", sm.params.model, len(fitted.data))
     intervals, summary = bootstrap_estimates(
         fitted, sm.params.bootstrap, sm.params.seed, workers=sm.threads

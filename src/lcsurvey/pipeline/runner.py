@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,6 +56,17 @@ def script_log(
         log.removeHandler(handler)
         if handle:
             handle.close()
+
+
+@contextlib.contextmanager
+def warnings_to_log(log: logging.Logger) -> Iterator[None]:
+    """Warnings raised inside (rows left out, too few clusters for the free parameters) go to
+    the rule's log as warnings, each distinct message once."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        log.warning("%s", message)
 
 
 def _atomic(path: str | os.PathLike, write) -> None:

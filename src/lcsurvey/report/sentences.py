@@ -319,13 +319,14 @@ def flow_sentence(flow: pd.DataFrame, lang: str) -> str:
 
 
 def cfa_line(cfa_fit: pd.DataFrame | None, lang: str) -> str | None:
-    """The joint CFA's fit (results/{wave}/scales/cfa_fit.csv, model "joint") as one sentence."""
+    """The joint CFA's fit (results/{wave}/scales/cfa_fit.csv, model "joint") as one sentence;
+    the scaled test and robust indices of a robust fit (as fit_summary)."""
     if cfa_fit is None or not (cfa_fit["model"] == "joint").any():
         return None
-    row = cfa_fit[cfa_fit["model"] == "joint"].iloc[0]
+    row = fit_summary(cfa_fit[cfa_fit["model"] == "joint"])
     return text(
         lang,
-        "cfa_line",
+        "cfa_line_robust" if row["robust"] else "cfa_line",
         df=fmt_int(row["df"]),
         chisq=fmt_number(row["chisq"], lang, 1),
         cfi=fmt_number(row["cfi"], lang, 3),

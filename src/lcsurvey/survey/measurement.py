@@ -36,14 +36,12 @@ import pandas as pd
 from lcsurvey.errors import InputError
 from lcsurvey.sem.missing import Patterns
 from lcsurvey.sem.model import FIT_COLUMNS, FittedModel, fit_model
-from lcsurvey.sem.robust import ROBUST_COLUMNS
 from lcsurvey.survey.codebook import Codebook
 
 JOINT = "joint"
-# The CFAs are fitted by ML without clusters: the MLR columns would always be empty.
-CFA_FIT_COLUMNS = ["model"] + [
-    c for c in FIT_COLUMNS if c not in ("estimator", "missing", "nclusters", *ROBUST_COLUMNS)
-]
+# With a cluster (estimation.cluster) the CFAs are cluster-robust MLR fits: the scaled test and
+# the robust indices follow bic; without, those columns are empty.
+CFA_FIT_COLUMNS = ["model"] + [c for c in FIT_COLUMNS if c not in ("estimator", "missing")]
 LOADING_COLUMNS = [
     "model",
     "construct",
@@ -110,9 +108,13 @@ def _fitted_moments(fitted: FittedModel, missing: str) -> pd.DataFrame:
 
 
 def fit_measurement(
-    responses: pd.DataFrame, book: Codebook, *, missing: str = "fiml"
+    responses: pd.DataFrame, book: Codebook, *, missing: str = "fiml", cluster: str | None = None
 ) -> MeasurementResult:
-    """Fit the one-factor CFA of each construct (3+ items) and the joint CFA."""
+    """Fit the one-factor CFA of each construct (3+ items) and the joint CFA.
+
+    cluster: a column of `responses` grouping the rows (lcsurvey.sem.model.fit_model's
+    `cluster`): every CFA is then cluster-robust (lavaan's estimator = "MLR" with cluster =).
+    """
     factors = measurement_factors(book)
     if not factors:
         raise InputError(
@@ -122,9 +124,15 @@ def fit_measurement(
     for name, items in factors.items():
         if len(items) >= 3:
             fits[name] = fit_model(
-                cfa_syntax({name: items}), responses, name=f"CFA {name}", missing=missing
+                cfa_syntax({name: items}),
+                responses,
+                name=f"CFA {name}",
+                missing=missing,
+                cluster=cluster,
             )
-    fits[JOINT] = fit_model(cfa_syntax(factors), responses, name="joint CFA", missing=missing)
+    fits[JOINT] = fit_model(
+        cfa_syntax(factors), responses, name="joint CFA", missing=missing, cluster=cluster
+    )
     return MeasurementResult(
         factors=factors,
         fits=fits,
