@@ -55,6 +55,7 @@ from lcsurvey.sem.multigroup import (
     nested_start,
     robust_level,
 )
+from lcsurvey.sem.robust import cluster_vcov_problem
 
 log = logging.getLogger("lcsurvey")
 
@@ -257,20 +258,10 @@ def fit_invariance(
 
 def _check_clusters(level: str, vcov: np.ndarray, n_clusters: int) -> None:
     """Log a warning, as lavaan does, when the cluster-robust vcov is not positive definite
-    (more free parameters than clusters, or its smallest eigenvalue below lavaan's
-    .Machine$double.eps^(3/4))."""
-    finite = bool(np.isfinite(vcov).all())
-    smallest = float(np.linalg.eigvalsh(vcov)[0]) if finite else np.nan
-    if not smallest >= np.finfo(float).eps ** 0.75 or len(vcov) >= n_clusters:
-        log.warning(
-            "invariance, %s model: %d free parameters and %d clusters: the cluster-robust "
-            "covariance matrix of the estimates is not positive definite (smallest eigenvalue "
-            "%.3g), as lavaan warns, so its standard errors are unreliable",
-            level,
-            len(vcov),
-            n_clusters,
-            smallest,
-        )
+    (lcsurvey.sem.robust.cluster_vcov_problem)."""
+    problem = cluster_vcov_problem(vcov, n_clusters)
+    if problem:
+        log.warning("invariance, %s model: %s", level, problem)
 
 
 def _group_problem(x: np.ndarray, items: list[str], missing: str) -> str:

@@ -35,7 +35,12 @@ from lcsurvey.sem.defined import (
     evaluate_all,
 )
 from lcsurvey.sem.fiml import FimlResult, fiml_fit_measures, fit_fiml
-from lcsurvey.sem.robust import ROBUST_COLUMNS, RobustInputs, robust_fit_measures
+from lcsurvey.sem.robust import (
+    ROBUST_COLUMNS,
+    RobustInputs,
+    cluster_vcov_problem,
+    robust_fit_measures,
+)
 from lcsurvey.sem.standardize import standardized_all, standardized_inference
 from lcsurvey.sem.structure import (
     Intercepts,
@@ -412,26 +417,12 @@ def fit_model(
 
 
 def _check_clusters(name: str, vcov: np.ndarray, n_clusters: int) -> None:
-    """Warn, as lavaan does, when the cluster-robust vcov is not positive definite.
-
-    The meat sums the scores within G clusters and these sums add up to zero at the
-    estimates, so its rank is at most G - 1: with as many free parameters as clusters or more,
-    the covariance matrix of the estimates is singular. lavaan's check (lav_model_vcov): the
-    smallest eigenvalue below .Machine$double.eps^(3/4). `vcov` holds lavaan's free
-    parameters (with the means, without those of fixed regressors).
-    """
-    free = len(vcov)
-    finite = bool(np.isfinite(vcov).all())
-    smallest = float(np.linalg.eigvalsh(vcov)[0]) if free and finite else np.nan
-    if not smallest >= np.finfo(float).eps ** 0.75 or free >= n_clusters:
-        warnings.warn(
-            f"model {name!r}: {free} free parameters and {n_clusters} clusters: the "
-            "cluster-robust covariance matrix of the estimates is not positive definite "
-            f"(smallest eigenvalue {smallest:.3g}), as lavaan warns, so the standard errors "
-            "are unreliable. Fit fewer free parameters or use more clusters.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+    """Warn, as lavaan does, when the cluster-robust vcov is not positive definite
+    (lcsurvey.sem.robust.cluster_vcov_problem). `vcov` holds lavaan's free parameters (with the
+    means, without those of fixed regressors)."""
+    problem = cluster_vcov_problem(vcov, n_clusters)
+    if problem:
+        warnings.warn(f"model {name!r}: {problem}", RuntimeWarning, stacklevel=3)
 
 
 def _inverse(information: np.ndarray) -> np.ndarray:

@@ -344,3 +344,32 @@ def robust_rmsea_ci(chisq_scaled: float, df: int, n: int, c_hat: float) -> tuple
     lower, upper = fm.rmsea_ci(chisq_scaled, df, n)
     root = float(np.sqrt(c_hat))
     return lower * root, upper * root
+
+
+def cluster_vcov_problem(vcov: np.ndarray, n_clusters: int) -> str | None:
+    """Why a cluster-robust covariance matrix of the estimates is not positive definite, as
+    lavaan warns (lav_model_vcov: smallest eigenvalue below .Machine$double.eps^(3/4)), or None.
+
+    The meat sums the scores within G clusters, and the sums add up to zero at the estimates,
+    so its rank is at most G - 1: with as many free parameters as clusters or more the matrix
+    is singular. Each estimate's standard error is still a cluster-robust one (Stata and Mplus
+    report them too); what is lost is any joint Wald test of more than G - 1 parameters.
+    """
+    free = len(vcov)
+    finite = bool(np.isfinite(vcov).all())
+    smallest = float(np.linalg.eigvalsh(vcov)[0]) if free and finite else np.nan
+    if smallest >= np.finfo(float).eps ** 0.75 and free < n_clusters:
+        return None
+    if free >= n_clusters:
+        return (
+            f"{free} free parameters and {n_clusters} clusters: the cluster-robust covariance "
+            f"matrix of the estimates has rank at most {n_clusters - 1} and is not positive "
+            f"definite (smallest eigenvalue {smallest:.3g}), as lavaan warns. Each estimate's "
+            "standard error and interval remain cluster-robust; a joint test of more than "
+            f"{n_clusters - 1} parameters is not possible, and with few clusters such standard "
+            "errors tend to be somewhat too small"
+        )
+    return (
+        "the cluster-robust covariance matrix of the estimates is not positive definite "
+        f"(smallest eigenvalue {smallest:.3g}), as lavaan warns: the model may not be identified"
+    )
