@@ -267,6 +267,12 @@ def row_bootstrap_cases() -> pd.DataFrame:
     with float_format "%.17g"."""
     frames = []
 
+    def key(lhs: str, op: str, rhs) -> str:
+        rhs = "" if pd.isna(rhs) else rhs
+        if op == "~~":  # semopy writes a covariance either way round
+            lhs, rhs = sorted((lhs, rhs))
+        return f"{lhs} {op} {rhs}"
+
     def add(case: str, values: pd.DataFrame) -> None:
         values = values.set_axis(values.index.astype(str)).sort_index().sort_index(axis=1)
         long = values.stack(future_stack=True).rename("value").reset_index()
@@ -288,7 +294,7 @@ def row_bootstrap_cases() -> pd.DataFrame:
     numeric += ["bca_ci_upper", "mc_ci_lower", "mc_ci_upper"]
     for case, (fitted, n_draws) in cases.items():
         table, _ = bootstrap_estimates(fitted, n_draws, 20211201)
-        table.index = table["lhs"] + " " + table["op"] + " " + table["rhs"].fillna("")
+        table.index = [key(*k) for k in zip(table["lhs"], table["op"], table["rhs"], strict=True)]
         add(f"{case}_intervals", table[numeric])
     fitted = fit_model("f =~ y3m + y4m + y5m + y6m", demo)
     observed = list(fitted.model.vars["observed"])
@@ -304,11 +310,11 @@ def row_bootstrap_cases() -> pd.DataFrame:
         n_out=len(fitted.theta),
     )
     keys = {
-        column: f"{lhs} {op} {rhs}"
+        column: key(lhs, op, rhs)
         for lhs, op, rhs, column in zip(
             fitted.estimates["lhs"],
             fitted.estimates["op"],
-            fitted.estimates["rhs"].fillna(""),
+            fitted.estimates["rhs"],
             fitted.row_columns,
             strict=True,
         )
