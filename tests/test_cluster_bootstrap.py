@@ -153,22 +153,23 @@ def test_cluster_draws_refit_as_lavaan_on_the_drawn_clusters(demo, model):
 
 @pytest.mark.parametrize("model", list(MODELS))
 def test_cluster_jackknife_leaves_out_one_cluster_at_a_time(demo, model):
-    _, fits, _, jack = demo
+    data, fits, _, jack = demo
     fitted = fits[model]
     expected = _lavaan(jack, model, "cluster")
-    job = _bootstrap_job(fitted)
-    ours = _shown(fitted, boot.jackknife(job, clusters=fitted.clusters))
-    assert len(ours) == 200
     # Codes follow first appearance; Demo.twolevel's clusters 1..200 come in order.
-    labels = fitted.data.join(pd.read_csv(FIXTURES / "demo_twolevel.csv")[["cluster"]])["cluster"]
-    order = pd.Series(labels.to_numpy()).groupby(fitted.clusters).first().to_numpy()
-    ours.index = order
-    np.testing.assert_allclose(
-        ours.loc[expected.index, expected.columns].to_numpy(),
-        expected.to_numpy(),
-        atol=TOLERANCE,
-        rtol=0,
-    )
+    labels = data.loc[fitted.data.index, "cluster"].to_numpy()
+    order = pd.Series(labels).groupby(fitted.clusters).first().to_numpy()
+    for job in _jobs(fitted):
+        ours = _shown(fitted, boot.jackknife(job, clusters=fitted.clusters))
+        assert len(ours) == 200
+        ours.index = order
+        np.testing.assert_allclose(
+            ours.loc[expected.index, expected.columns].to_numpy(),
+            expected.to_numpy(),
+            atol=TOLERANCE,
+            rtol=0,
+            err_msg=job.method,
+        )
 
 
 def test_bca_acceleration_from_the_cluster_jackknife_is_boot_ci_with_cluster_influence(demo):
