@@ -10,7 +10,15 @@
     draw and the mean number of iterations.
 (3) The same CIs from 1 worker and from 2 workers, for (2) and for a FIML model whose draws are
     full refits (the mediation with some answers missing).
+(4) Cluster against row bootstrap in the same run: the transfer model on a wave's cleaned
+    responses (--cluster-wave, default 2022-06; --responses to point at another file), fitted
+    once with the configured cluster variable (estimation.cluster), then after a warm-up
+    bootstrap_estimates (draws, jackknife, Monte Carlo) three times each way, in the order
+    rows, clusters, clusters, rows, rows, clusters, on --cluster-workers processes (1: what
+    the model rule gets on 2 local cores): CPU and wall seconds, mean iterations a draw, and
+    the ratio of the medians, clusters / rows.
 Usage: .venv/bin/python bench/bootstrap.py [--draws 2000] [--wave 2021-12] [--no-lavaan]
+       [--cluster-wave 2022-06] [--responses PATH] [--cluster-workers 1] [--only-cluster]
 """
 
 from __future__ import annotations
@@ -177,15 +185,84 @@ def fiml_refits(draws: int) -> None:
     )
 
 
+def cluster_against_rows(draws: int, responses: Path, workers: int) -> None:
+    from lcsurvey.sem import bootstrap as boot
+    from lcsurvey.sem.model import _bootstrap_job, bootstrap_estimates, fit_model
+    from lcsurvey.survey.clusters import resolve
+
+    if not responses.exists():
+        print(f"(4) skipped: {responses} is missing (run snakemake --cores 2 first)")
+        return
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    data = pd.read_parquet(responses)
+    clustering = resolve(data, config["estimation"]["cluster"])
+    if not clustering.active:
+        print(f"(4) skipped: {clustering.describe()}")
+        return
+    fitted = fit_model(
+        config["models"]["transfer"], data, name="transfer", cluster=clustering.variable
+    )
+    codes = fitted.clusters
+    job = _bootstrap_job(fitted)
+    runs = {"rows": [], "clusters": []}
+    iterations = {"rows": [], "clusters": []}
+    bootstrap_estimates(fitted, 50, 1, workers=workers)  # warm-up: lazy imports, caches
+    for resampling in ("rows", "clusters", "clusters", "rows", "rows", "clusters"):
+        fitted.clusters = codes if resampling == "clusters" else None
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
+        _, summary = bootstrap_estimates(fitted, draws, 20211201, workers=workers)
+        runs[resampling].append(
+            (time.perf_counter() - start, _cpu_seconds() - cpu_start, summary.iloc[0])
+        )
+        if len(iterations[resampling]) == 0:
+            # Iterations a draw (quasi-Newton jobs): the first 200 draws on one worker.
+            boot.draws(job, 200, 20211201, clusters=fitted.clusters, chunk_size=200)
+            iterations[resampling] = getattr(job, "iterations", np.zeros(1))
+    fitted.clusters = codes
+    print(
+        f"(4) transfer model, {responses} (N={len(fitted.data)}, {clustering.describe()}), "
+        f"{draws} draws, {workers} worker(s), load average {os.getloadavg()[0]:.1f}:"
+    )
+    for resampling in ("rows", "clusters"):
+        row = runs[resampling][0][2]
+        wall = [r[0] for r in runs[resampling]]
+        cpu = [r[1] for r in runs[resampling]]
+        refits = len(fitted.data) if resampling == "rows" else int(codes.max()) + 1
+        print(
+            f"    {resampling:8s} ({row['method']}, {row['draws_ok']} ok, "
+            f"{row['draws_failed']} failed, {refits} jackknife refits, "
+            f"{np.mean(iterations[resampling]):.1f} iterations a draw): CPU "
+            + " / ".join(f"{c:.1f}" for c in cpu)
+            + " s, wall "
+            + " / ".join(f"{w:.1f}" for w in wall)
+            + " s"
+        )
+    median = {k: np.median([r[1] for r in v]) for k, v in runs.items()}
+    median_wall = {k: np.median([r[0] for r in v]) for k, v in runs.items()}
+    print(
+        f"    clusters / rows, medians: CPU {median['clusters'] / median['rows']:.2f}, "
+        f"wall {median_wall['clusters'] / median_wall['rows']:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=2000)
     parser.add_argument("--wave", default="2021-12")
     parser.add_argument("--no-lavaan", action="store_true")
+    parser.add_argument("--cluster-wave", default="2022-06")
+    parser.add_argument("--responses", type=Path, help="cleaned responses for (4)")
+    parser.add_argument("--cluster-workers", type=int, default=1)
+    parser.add_argument("--only-cluster", action="store_true", help="run (4) only")
     args = parser.parse_args()
-    mediation_against_lavaan(args.draws, not args.no_lavaan)
-    structural_model(args.draws, args.wave)
-    fiml_refits(min(args.draws, 500))
+    responses = args.responses or (
+        ROOT / "results" / args.cluster_wave / "clean" / "responses.parquet"
+    )
+    if not args.only_cluster:
+        mediation_against_lavaan(args.draws, not args.no_lavaan)
+        structural_model(args.draws, args.wave)
+        fiml_refits(min(args.draws, 500))
+    cluster_against_rows(args.draws, responses, args.cluster_workers)
 
 
 if __name__ == "__main__":

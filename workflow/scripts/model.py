@@ -30,8 +30,11 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
     )
     row = summary.iloc[0]
     log.info(
-        "bootstrap (%s): %d of %d draws converged, %d failed",
+        "bootstrap (%s, resampling %s): %d of %d draws converged, %d failed",
         row["method"],
+        f"{row['clusters']} clusters of {clustering.variable}"
+        if row["resampling"] == "clusters"
+        else "rows",
         row["draws_ok"],
         row["draws_requested"],
         row["draws_failed"],

@@ -18,8 +18,18 @@ Draws come in chunks of CHUNK_SIZE; chunk i uses numpy's SeedSequence(seed).spaw
 draws and the CIs are the same on 1 worker or many. A failed draw (no convergence, a matrix
 that is not positive definite) is counted and left out of the CIs, never replaced.
 
+Clustered rows (lavaan's `cluster = "..."`, respondents nested in communities): with cluster
+codes the draws resample the G clusters instead, with replacement (multinomial counts over the
+clusters, each row weighted by its cluster's count), and the jackknife leaves out one cluster at
+a time. A draw's total weight then differs from N when cluster sizes differ; every job works
+with the draw's own total (the sample size of the refit: divisor-N moments, FIML sums). With
+every row a cluster of its own, in order, the draws are the row draws. lavaan 0.6.14 has no
+cluster bootstrap; the refits equal lavaan's fits of the rows of the drawn clusters
+(tests/fixtures/cluster_bootstrap/).
+
 CIs: percentile; BCa (Efron 1987) with the bias correction from the share of draws below the
-estimate and the acceleration from the jackknife; Monte Carlo (draws of the free parameters
+estimate and the acceleration from the jackknife (of rows, or of clusters: Davison & Hinkley
+1997, section 3.8); Monte Carlo (draws of the free parameters
 from N(est, vcov), the expression evaluated on each) for defined parameters. lavaan's
 parameterEstimates(boot.ci.type = "perc") is the percentile CI; its "bca.simple" is BCa
 without the acceleration.
@@ -34,6 +44,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
+
+from lcsurvey.errors import InputError
 
 CHUNK_SIZE = 50
 LEVEL = 0.95
@@ -564,6 +576,14 @@ def _run_chunk(task) -> np.ndarray:
     return _JOB.run(weights.astype(float))
 
 
+def _run_cluster_chunk(task) -> np.ndarray:
+    seed, size, codes = task
+    n_clusters = int(codes.max()) + 1
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=size)
+    return _JOB.run(counts[:, codes].astype(float))
+
+
 def _run_weights(weights: np.ndarray) -> np.ndarray:
     return _JOB.run(weights)
 
@@ -584,32 +604,119 @@ def _map(job, function, tasks: list, workers: int) -> list[np.ndarray]:
         return list(pool.map(function, tasks))
 
 
+def cluster_sizes(clusters: np.ndarray, n_rows: int) -> np.ndarray:
+    """Rows per cluster, after checking that `clusters` codes the job's rows as 0..G-1.
+
+    Parameters
+    ----------
+    clusters : ndarray of int
+        The cluster of each row (lcsurvey.sem.clusters.cluster_codes).
+    n_rows : int
+        The rows of the job.
+
+    Returns
+    -------
+    ndarray of int
+        (G,) the size of each cluster.
+    """
+    codes = np.asarray(clusters)
+    if codes.shape != (n_rows,):
+        raise InputError(
+            f"cluster codes for {codes.shape[0] if codes.ndim == 1 else codes.shape} rows, "
+            f"but the model was fitted to {n_rows} rows",
+            expected="one cluster code per row of the fit",
+        )
+    if not np.issubdtype(codes.dtype, np.integer) or (n_rows and codes.min() < 0):
+        raise InputError(
+            "cluster codes must be integers 0..G-1",
+            value=str(codes.dtype),
+            hint="Make them with lcsurvey.sem.clusters.cluster_codes",
+        )
+    sizes = np.bincount(codes)
+    if len(sizes) < 2 or (sizes == 0).any():
+        raise InputError(
+            f"a cluster bootstrap needs at least two clusters coded 0..G-1 without gaps; "
+            f"found {int((sizes > 0).sum())} clusters among codes 0..{len(sizes) - 1}",
+            expected="cluster codes from lcsurvey.sem.clusters.cluster_codes",
+        )
+    return sizes
+
+
 def draws(
-    job, n_draws: int, seed: int, *, workers: int = 1, chunk_size: int = CHUNK_SIZE
+    job,
+    n_draws: int,
+    seed: int,
+    *,
+    workers: int = 1,
+    clusters: np.ndarray | None = None,
+    chunk_size: int = CHUNK_SIZE,
 ) -> np.ndarray:
     """Bootstrap values (n_draws, quantities) of the job's quantities; NaN rows failed.
 
-    Chunk i of chunk_size draws is generated from SeedSequence(seed).spawn(n_chunks)[i], so
-    the result does not depend on `workers`.
+    Parameters
+    ----------
+    job
+        A refit job (PathJob, FimlJob, MlJob, QuasiNewtonJob): prepare() and run(weights).
+    n_draws : int
+    seed : int
+    workers : int
+        Processes; the draws do not depend on it.
+    clusters : ndarray of int, optional
+        The cluster of each row of job.x, codes 0..G-1. None: rows are resampled.
+    chunk_size : int
+
+    Returns
+    -------
+    ndarray
+
+    Notes
+    -----
+    Chunk i of chunk_size draws is generated from SeedSequence(seed).spawn(n_chunks)[i], so the
+    result does not depend on `workers`. Rows: the weights of a chunk are
+    multinomial(N, 1/N) counts per row. Clusters: multinomial(G, 1/G) counts per cluster, each
+    row weighted by its cluster's count (a draw holds G clusters, so its total weight varies
+    with the sizes of the clusters drawn); with codes 0..N-1 in row order these are the row
+    weights, draw for draw.
     """
     n_rows = len(job.x)
     n_chunks = -(-n_draws // chunk_size)
     seeds = np.random.SeedSequence(seed).spawn(n_chunks)
     sizes = [min(chunk_size, n_draws - i * chunk_size) for i in range(n_chunks)]
-    tasks = [(s, size, n_rows) for s, size in zip(seeds, sizes, strict=True)]
-    chunks = _map(job, _run_chunk, tasks, workers)
+    if clusters is None:
+        tasks = [(s, size, n_rows) for s, size in zip(seeds, sizes, strict=True)]
+        chunks = _map(job, _run_chunk, tasks, workers)
+    else:
+        cluster_sizes(clusters, n_rows)
+        codes = np.asarray(clusters, dtype=np.int64)
+        tasks = [(s, size, codes) for s, size in zip(seeds, sizes, strict=True)]
+        chunks = _map(job, _run_cluster_chunk, tasks, workers)
     return np.concatenate(chunks) if chunks else np.empty((0, 0))
 
 
-def jackknife(job, *, workers: int = 1, chunk_size: int = CHUNK_SIZE) -> np.ndarray:
-    """Leave-one-out values (rows, quantities) of the job's quantities."""
+def jackknife(
+    job,
+    *,
+    workers: int = 1,
+    clusters: np.ndarray | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> np.ndarray:
+    """Leave-one-out values of the job's quantities: (rows, quantities), or with cluster codes
+    (clusters, quantities), cluster g's row the fit without the rows of cluster g.
+
+    The cluster jackknife gives BCa's acceleration when whole clusters are resampled (bca_ci:
+    the same formula on G leave-one-cluster-out values).
+    """
     n_rows = len(job.x)
+    if clusters is None:
+        codes = np.arange(n_rows)
+    else:
+        cluster_sizes(clusters, n_rows)
+        codes = np.asarray(clusters, dtype=np.int64)
+    n_units = int(codes.max()) + 1 if n_rows else 0
     blocks = []
-    for start in range(0, n_rows, chunk_size):
-        stop = min(start + chunk_size, n_rows)
-        w = np.ones((stop - start, n_rows))
-        w[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        blocks.append(w)
+    for start in range(0, n_units, chunk_size):
+        stop = min(start + chunk_size, n_units)
+        blocks.append((codes[None, :] != np.arange(start, stop)[:, None]).astype(float))
     return np.concatenate(_map(job, _run_weights, blocks, workers))
 
 
@@ -649,7 +756,8 @@ def bca_ci(
     estimate : ndarray
         The full-sample estimates.
     jack : ndarray or None
-        Leave-one-out values (rows, quantities); None: no acceleration.
+        Leave-one-out values (rows, quantities), or leave-one-cluster-out values (clusters,
+        quantities) when whole clusters were resampled; None: no acceleration.
     level : float
 
     Returns
@@ -660,12 +768,16 @@ def bca_ci(
     -----
     z0 = Phi^-1(share of draws below the estimate, ties half), a = sum(U^3) / (6 sum(U^2)^1.5)
     with U the jackknife influence values (a = 0 without jackknife: lavaan's "bca.simple");
+    with G clusters, U_g = mean - the fit without cluster g (Davison & Hinkley 1997, 3.8: the
+    cluster is the unit that is resampled; a factor G - 1 in U cancels in a);
     limits at the quantiles Phi(z0 + (z0 + z) / (1 - a (z0 + z))) for z = Phi^-1((1 -+ level)/2).
     boot::boot.ci(type = "bca") with the jackknife acceleration.
 
     References
     ----------
     Efron, B. (1987). Better bootstrap confidence intervals. JASA, 82, 171-185.
+    Davison, A. C. & Hinkley, D. V. (1997). Bootstrap Methods and their Application.
+    Cambridge University Press.
     """
     norm = _Normal()
     ok = np.isfinite(values).all(axis=1)

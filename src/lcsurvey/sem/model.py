@@ -544,6 +544,8 @@ BOOTSTRAP_SUMMARY_COLUMNS = [
     "method",
     "seed",
     "chunk_size",
+    "resampling",
+    "clusters",
 ]
 
 
@@ -554,20 +556,31 @@ def bootstrap_estimates(
 
     Returns the intervals table (one row per row of the estimates table: INTERVAL_COLUMNS,
     where ci_lower and ci_upper are the Wald / delta-method CI, then BOOTSTRAP_COLUMNS) and a
-    one-row summary (draws requested, converged and failed; the refit method). boot_se is the SD of the draws (lavaan's se with
-    se = "bootstrap"); boot_ci_* the percentile CI (boot.ci.type = "perc"); bca_ci_* BCa with
-    jackknife acceleration; mc_ci_* the Monte Carlo CI of defined parameters. n_draws = 0
-    leaves the new columns empty. See lcsurvey.sem.bootstrap for the refits and the seeding.
+    one-row summary (BOOTSTRAP_SUMMARY_COLUMNS: draws requested, converged and failed; the
+    refit method; what was resampled, "rows" or "clusters", and the number of clusters).
+    boot_se is the SD of the draws (lavaan's se with se = "bootstrap"); boot_ci_* the
+    percentile CI (boot.ci.type = "perc"); bca_ci_* BCa with jackknife acceleration; mc_ci_*
+    the Monte Carlo CI of defined parameters. n_draws = 0 leaves the new columns empty.
+
+    With fitted.clusters set (fit_model(..., cluster=...)) the draws resample whole clusters
+    and BCa's acceleration comes from the leave-one-cluster-out jackknife; otherwise rows.
+    See lcsurvey.sem.bootstrap for the refits and the seeding.
     """
     estimates = fitted.estimates[INTERVAL_COLUMNS].copy()
     for column in BOOTSTRAP_COLUMNS:
         estimates[column] = np.nan
+    clusters = fitted.clusters
+    resampling = "rows" if clusters is None else "clusters"
+    n_clusters = None if clusters is None else int(clusters.max()) + 1
     if n_draws <= 0:
-        summary = pd.DataFrame([[0, 0, 0, "none", seed, 0]], columns=BOOTSTRAP_SUMMARY_COLUMNS)
+        summary = pd.DataFrame(
+            [[0, 0, 0, "none", seed, 0, resampling, n_clusters]],
+            columns=BOOTSTRAP_SUMMARY_COLUMNS,
+        )
         return estimates, summary
     job = _bootstrap_job(fitted)
-    values = boot.draws(job, n_draws, seed, workers=workers)
-    jack = boot.jackknife(job, workers=workers)
+    values = boot.draws(job, n_draws, seed, workers=workers, clusters=clusters)
+    jack = boot.jackknife(job, workers=workers, clusters=clusters)
     ok = np.isfinite(values).all(axis=1)
     definitions = list(fitted.spec.definitions)
     columns = fitted.columns
@@ -603,7 +616,18 @@ def bootstrap_estimates(
         if estimates.loc[i, "op"] == ":=":
             estimates.loc[i, BOOTSTRAP_COLUMNS[5:]] = [mc_lower[j], mc_upper[j]]
     summary = pd.DataFrame(
-        [[n_draws, int(ok.sum()), int((~ok).sum()), job.method, seed, boot.CHUNK_SIZE]],
+        [
+            [
+                n_draws,
+                int(ok.sum()),
+                int((~ok).sum()),
+                job.method,
+                seed,
+                boot.CHUNK_SIZE,
+                resampling,
+                n_clusters,
+            ]
+        ],
         columns=BOOTSTRAP_SUMMARY_COLUMNS,
     )
     return estimates, summary
@@ -627,19 +651,7 @@ def _bootstrap_job(fitted: FittedModel):
         return paths
     patterns = len(np.unique(np.isfinite(x), axis=0))
     if patterns * len(observed) ** 3 > QUASI_NEWTON_ABOVE:
-        params = np.asarray(fitted.model.param_vals, dtype=float)
-        means = fitted.theta[len(params) :] if fitted.missing == "fiml" else x.mean(axis=0)
-        info = observed_information(model, fitted.data, params, means)
-        # With complete rows the free means sit at the sample means and the covariance
-        # parameters at the ML estimates: the same iterations give the listwise refits.
-        return boot.QuasiNewtonJob(
-            syntax=spec.semopy_syntax,
-            x=x,
-            observed=observed,
-            theta=np.concatenate([params, means]),
-            information=info,
-            n_out=len(fitted.theta),
-        )
+        return _quasi_newton_job(fitted)
     if fitted.missing == "fiml":
         return boot.FimlJob(
             syntax=spec.semopy_syntax,
@@ -650,6 +662,25 @@ def _bootstrap_job(fitted: FittedModel):
             h1_cov=fitted.fiml.h1_cov,
         )
     return boot.MlJob(syntax=spec.semopy_syntax, x=x, observed=observed, theta=fitted.theta)
+
+
+def _quasi_newton_job(fitted: FittedModel) -> boot.QuasiNewtonJob:
+    """Batched quasi-Newton refits (FIML, or ML with free means on complete rows)."""
+    observed = list(fitted.model.vars["observed"])
+    x = fitted.data[observed].to_numpy(dtype=float)
+    params = np.asarray(fitted.model.param_vals, dtype=float)
+    means = fitted.theta[len(params) :] if fitted.missing == "fiml" else x.mean(axis=0)
+    info = observed_information(fitted.model, fitted.data, params, means)
+    # With complete rows the free means sit at the sample means and the covariance
+    # parameters at the ML estimates: the same iterations give the listwise refits.
+    return boot.QuasiNewtonJob(
+        syntax=fitted.spec.semopy_syntax,
+        x=x,
+        observed=observed,
+        theta=np.concatenate([params, means]),
+        information=info,
+        n_out=len(fitted.theta),
+    )
 
 
 def _path_job(fitted: FittedModel, x: np.ndarray, observed: list[str]) -> boot.PathJob | None:
