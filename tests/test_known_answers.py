@@ -29,8 +29,8 @@ KNOWN_PERSON = "LC-0294"
 KNOWN_PSEUDONYM = "cdf41b9fdcb21c79"
 # SHA-256 of the bundled config.yaml as each wave's report sees it (schema defaults filled in).
 CONFIG_DIGESTS = {
-    "2021-12": "99e0278cc1f0f211e04ccbc93399ae39fbb4c80cade607f3e87af71257bd16e4",
-    "2022-06": "5829fce30c131782958a7136a7090e21af736a699c0ddc9dcb2ba00bfb6916bb",
+    "2021-12": "e0078f74d2ab9a533db951b7cedbb2581d438d9a858c6c187c76e508457b02e1",
+    "2022-06": "447e38c1ecff20120607a3575aa9a4f51756172c5abca98927ac702e2c7366fc",
 }
 
 

@@ -212,6 +212,20 @@ def test_every_output_is_written_with_its_columns_and_counts(project):
     assert fit["ntotal"] == n_kept and fit["missing"] == "fiml" and fit["df"] > 0
     assert 0.8 < fit["cfi"] <= 1
 
+    # Respondents nested in communities (estimation.cluster: community): cluster-robust MLR,
+    # the bootstrap over communities, the agreement statistics of every construct.
+    communities = kept["community"].nunique() + int(kept["community"].isna().sum())
+    assert fit["estimator"] == "MLR" and fit["nclusters"] == communities
+    assert fit["chisq_scaling_factor"] > 0 and 0.8 < fit["cfi_robust"] <= 1
+    boot = pd.read_csv(wave / "models/transfer/bootstrap.csv").iloc[0]
+    assert boot["resampling"] == "clusters" and boot["clusters"] == communities
+    agreement = pd.read_csv(wave / "scales/agreement.csv")
+    assert list(agreement["construct"]) == list(parts)
+    assert (agreement["groups"] == kept["community"].nunique()).all()
+    assert agreement["icc1"].notna().all() and agreement["note"].isna().all()
+    cfa = pd.read_csv(wave / "scales/cfa_fit.csv").set_index("model")
+    assert cfa.loc["joint", "nclusters"] == communities
+
     digest = config_digest(validated_config(project / "config.yaml"), "2030-01")
     for lang in ("nl", "en"):
         assert (project / "reports" / "2030-01" / f"two_pager_{lang}.pdf").stat().st_size > 0
@@ -221,9 +235,14 @@ def test_every_output_is_written_with_its_columns_and_counts(project):
     english = report_text(project / "reports" / "2030-01" / "two_pager_en.html")
     assert f"Response: {len(raw)} returned, {n_kept} usable." in english
     assert (
-        f"χ²({int(fit['df'])}) = {fit['chisq']:.1f}, CFI = {fit['cfi']:.3f}, "
-        f"TLI = {fit['tli']:.3f}, RMSEA = {fit['rmsea']:.3f}"
+        f"Estimation: MLR, cluster-robust over {kept['community'].nunique()} communities "
+        "(bootstrap: whole communities), missing answers: FIML"
     ) in english
+    assert (
+        f"scaled χ²({int(fit['df'])}) = {fit['chisq_scaled']:.1f}, CFI = {fit['cfi_robust']:.3f}, "
+        f"TLI = {fit['tli_robust']:.3f}, RMSEA = {fit['rmsea_robust']:.3f}"
+    ) in english
+    assert "Agreement within communities" in english
 
 
 def test_nothing_is_lost(project):
