@@ -367,7 +367,7 @@ def write_results_fixture(root: Path, wave: str = WAVE, seed: int = 7) -> dict[s
             (c, n, 14, i1, i2, r, r, share, ad, ad, 5 / 6, 3, "")
             for c, n, i1, i2, r, share, ad in AGREEMENT
         ],
-        columns=[*report_inputs.REQUIRED_COLUMNS["agreement"], "groups_small", "note"],
+        columns=report_inputs.REQUIRED_COLUMNS["agreement"],
     ).to_csv(paths["agreement"], index=False)
     pd.DataFrame(
         [

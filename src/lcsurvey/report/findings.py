@@ -475,8 +475,6 @@ def agreement_results(inputs: ReportInputs) -> pd.DataFrame:
     rows = rows[rows["icc1"].notna()]
     rows["_order"] = rows["construct"].map(facets.index)
     rows = rows.sort_values("_order").drop(columns="_order").reset_index(drop=True)
-    if "groups_small" not in rows.columns:
-        rows["groups_small"] = 0
     rows["shared"] = (rows["rwg_j_median"] >= RWG_SHARED) & (rows["icc1"] > 0)
     return rows.reindex(columns=columns)
 

@@ -20,6 +20,7 @@ from lcsurvey.errors import InputError
 from lcsurvey.report.provenance import provenance
 from lcsurvey.report.wording import LANGUAGES
 from lcsurvey.schema import SCHEMA_DIR, load_yaml
+from lcsurvey.survey.agreement import AGREEMENT_COLUMNS
 from lcsurvey.survey.clusters import Clustering, resolve
 from lcsurvey.survey.codebook import Codebook, load_codebook
 
@@ -203,19 +204,7 @@ REQUIRED_COLUMNS = {
         "rule",
     ],
     "power": ["effect", "n", "power", "replications"],
-    "agreement": [
-        "construct",
-        "n",
-        "groups",
-        "icc1",
-        "icc2",
-        "rwg_j_mean",
-        "rwg_j_median",
-        "rwg_j_share_70",
-        "ad_m_mean",
-        "ad_m_median",
-        "ad_cutoff",
-    ],
+    "agreement": AGREEMENT_COLUMNS,
     "bootstrap": ["draws_requested", "draws_ok", "method"],
 }
 # Tables a report can do without (a section is then left out); the others must be there.
