@@ -227,6 +227,45 @@ def test_the_model_rule_logs_the_too_few_clusters_warning(tmp_path):
     assert fit["estimator"].iloc[0] == "MLR" and fit["nclusters"].iloc[0] == 8
 
 
+@pytest.mark.parametrize(
+    ("cluster", "found"),
+    [
+        ("district", "is not a column of the cleaned data"),
+        ("row", "puts every respondent in a cluster of their own (80 distinct values in 80 rows)"),
+        ("one", "has one cluster only (1 distinct value in 80 rows)"),
+    ],
+)
+def test_an_unusable_cluster_variable_leaves_the_model_rule_unclustered(tmp_path, cluster, found):
+    """The model rule says why, in its log, and fits with independent respondents."""
+    data = _data("complete").iloc[:80].assign(row=np.arange(80), one=1)
+    data.to_parquet(tmp_path / "responses.parquet")
+    out = {name: str(tmp_path / f"{name}.csv") for name in ["estimates", "fit", "intervals"]}
+    snakemake = SimpleNamespace(
+        log=[str(tmp_path / "model.log")],
+        input=SimpleNamespace(responses=str(tmp_path / "responses.parquet")),
+        params=SimpleNamespace(
+            syntax=MODELS["cfa"],
+            model="cfa",
+            missing="fiml",
+            se="standard",
+            information=None,
+            cluster=cluster,
+            bootstrap=20,
+            seed=1,
+        ),
+        output=SimpleNamespace(**out, bootstrap=str(tmp_path / "bootstrap.csv")),
+        threads=1,
+    )
+    script = Path(__file__).parents[1] / "workflow" / "scripts" / "model.py"
+    runpy.run_path(str(script), init_globals={"snakemake": snakemake})
+    log = (tmp_path / "model.log").read_text()
+    assert f"WARNING estimation.cluster {cluster!r} {found}" in log
+    assert "respondents are treated as independent" in log
+    fit = pd.read_csv(out["fit"]).iloc[0]
+    assert fit["estimator"] == "ML" and pd.isna(fit["nclusters"])
+    assert pd.read_csv(tmp_path / "bootstrap.csv")["resampling"].iloc[0] == "rows"
+
+
 MULTIGROUP_ESTIMATES = pd.read_csv(FIXTURES / "multigroup_estimates.csv").assign(
     rhs=lambda d: d["rhs"].fillna("")
 )
