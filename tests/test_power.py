@@ -96,6 +96,14 @@ def test_one_shard_or_several_give_the_same_aggregate(truth_study):
     assert set(whole["effect"]) == {"interaction", "indirect", "e"}
 
 
+def test_a_shard_reports_its_replications_and_gives_the_same_rows(truth_study):
+    study, _ = truth_study
+    calls = []
+    counted = new_study(study).run(120, range(10, 14), progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    pd.testing.assert_frame_equal(counted, new_study(study).run(120, range(10, 14), progress=False))
+
+
 def test_fast_fits_match_the_pipeline_fit(truth_study):
     """Complete data (moments) and missing answers (FIML) against lcsurvey.sem.model.fit_model."""
     study, _ = truth_study

@@ -16,7 +16,9 @@ refitted from the full-sample estimates:
     until its next step is below 1e-5 standard errors (QuasiNewtonJob).
 Draws come in chunks of CHUNK_SIZE; chunk i uses numpy's SeedSequence(seed).spawn(n)[i], so the
 draws and the CIs are the same on 1 worker or many. A failed draw (no convergence, a matrix
-that is not positive definite) is counted and left out of the CIs, never replaced.
+that is not positive definite) is counted and left out of the CIs, never replaced. After each
+chunk the draws done are reported (lcsurvey.sem.progress: now and then a line to the
+"lcsurvey" logger, a bar on a terminal); that only reads the count.
 
 Clustered rows (lavaan's `cluster = "..."`, respondents nested in communities): with cluster
 codes the draws resample the G clusters instead, with replacement (multinomial counts over the
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import multiprocessing
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -46,6 +49,7 @@ from statistics import NormalDist
 import numpy as np
 
 from lcsurvey.errors import InputError
+from lcsurvey.sem.progress import reporter
 
 CHUNK_SIZE = 50
 LEVEL = 0.95
@@ -588,10 +592,16 @@ def _run_weights(weights: np.ndarray) -> np.ndarray:
     return _JOB.run(weights)
 
 
-def _map(job, function, tasks: list, workers: int) -> list[np.ndarray]:
+def _map(job, function, tasks: list, workers: int, progress=None) -> list[np.ndarray]:
+    """function(task) for every task, in order; progress(rows done, total) after each.
+
+    A task's result has one row per draw (or refit), so the rows done are the units done.
+    """
+    report = progress or (lambda done, total: None)
+    total = sum(_units(task) for task in tasks)
     if workers <= 1 or len(tasks) <= 1:
         _start_worker(job)
-        return [function(task) for task in tasks]
+        return list(_counted((function(task) for task in tasks), report, total))
     # Forked workers share the parent's string hashes, hence semopy's variable order.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
@@ -601,7 +611,20 @@ def _map(job, function, tasks: list, workers: int) -> list[np.ndarray]:
         initargs=(job,),
         mp_context=context,
     ) as pool:
-        return list(pool.map(function, tasks))
+        return list(_counted(pool.map(function, tasks), report, total))
+
+
+def _units(task) -> int:
+    """Draws of a chunk task (seed, size, ...), refits of a jackknife block (an array)."""
+    return len(task) if isinstance(task, np.ndarray) else int(task[1])
+
+
+def _counted(results, report, total: int):
+    done = 0
+    for result in results:
+        done += len(result)
+        report(done, total)
+        yield result
 
 
 def cluster_sizes(clusters: np.ndarray, n_rows: int) -> np.ndarray:
@@ -650,6 +673,7 @@ def draws(
     workers: int = 1,
     clusters: np.ndarray | None = None,
     chunk_size: int = CHUNK_SIZE,
+    progress: Callable[[int, int], None] | bool | None = None,
 ) -> np.ndarray:
     """Bootstrap values (n_draws, quantities) of the job's quantities; NaN rows failed.
 
@@ -664,6 +688,10 @@ def draws(
     clusters : ndarray of int, optional
         The cluster of each row of job.x, codes 0..G-1. None: rows are resampled.
     chunk_size : int
+    progress : callable, optional
+        Called as progress(draws done, n_draws) after each chunk. None: the draws done,
+        elapsed and expected remaining time go to the "lcsurvey" logger now and then (and a
+        bar to an interactive terminal; lcsurvey.sem.progress); False: nothing.
 
     Returns
     -------
@@ -682,14 +710,15 @@ def draws(
     n_chunks = -(-n_draws // chunk_size)
     seeds = np.random.SeedSequence(seed).spawn(n_chunks)
     sizes = [min(chunk_size, n_draws - i * chunk_size) for i in range(n_chunks)]
+    report = reporter(progress, "bootstrap", n_draws, "draws")
     if clusters is None:
         tasks = [(s, size, n_rows) for s, size in zip(seeds, sizes, strict=True)]
-        chunks = _map(job, _run_chunk, tasks, workers)
+        chunks = _map(job, _run_chunk, tasks, workers, report)
     else:
         cluster_sizes(clusters, n_rows)
         codes = np.asarray(clusters, dtype=np.int64)
         tasks = [(s, size, codes) for s, size in zip(seeds, sizes, strict=True)]
-        chunks = _map(job, _run_cluster_chunk, tasks, workers)
+        chunks = _map(job, _run_cluster_chunk, tasks, workers, report)
     return np.concatenate(chunks) if chunks else np.empty((0, 0))
 
 
@@ -699,12 +728,14 @@ def jackknife(
     workers: int = 1,
     clusters: np.ndarray | None = None,
     chunk_size: int = CHUNK_SIZE,
+    progress: Callable[[int, int], None] | bool | None = None,
 ) -> np.ndarray:
     """Leave-one-out values of the job's quantities: (rows, quantities), or with cluster codes
     (clusters, quantities), cluster g's row the fit without the rows of cluster g.
 
     The cluster jackknife gives BCa's acceleration when whole clusters are resampled (bca_ci:
-    the same formula on G leave-one-cluster-out values).
+    the same formula on G leave-one-cluster-out values). `progress` as in draws, counting
+    refits.
     """
     n_rows = len(job.x)
     if clusters is None:
@@ -717,7 +748,8 @@ def jackknife(
     for start in range(0, n_units, chunk_size):
         stop = min(start + chunk_size, n_units)
         blocks.append((codes[None, :] != np.arange(start, stop)[:, None]).astype(float))
-    return np.concatenate(_map(job, _run_weights, blocks, workers))
+    report = reporter(progress, "jackknife", n_units, "refits")
+    return np.concatenate(_map(job, _run_weights, blocks, workers, report))
 
 
 # --------------------------------------------------------------------------------------------

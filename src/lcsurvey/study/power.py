@@ -54,6 +54,7 @@ import pandas as pd
 from scipy import special, stats
 
 from lcsurvey.errors import InputError
+from lcsurvey.sem.progress import reporter
 from lcsurvey.sem.structure import parameter_names
 from lcsurvey.sem.syntax import parse_model
 from lcsurvey.study import analyses
@@ -411,8 +412,18 @@ class PowerStudy:
         order = {e: i for i, e in enumerate(self.effects)}
         return sorted(rows, key=lambda r: order[r["effect"]])
 
-    def run(self, n: int, replications: Iterable[int]) -> pd.DataFrame:
-        rows = [row for r in replications for row in self.replicate(n, r)]
+    def run(self, n: int, replications: Iterable[int], *, progress=None) -> pd.DataFrame:
+        """The replications at size n, one row per replication and effect.
+
+        progress: called as progress(replications done, total) after each; None: logged now
+        and then (lcsurvey.sem.progress); False: nothing. The rows do not depend on it.
+        """
+        replications = list(replications)
+        report = reporter(progress, f"power n = {n}", len(replications), "replications")
+        rows = []
+        for done, r in enumerate(replications, start=1):
+            rows += self.replicate(n, r)
+            report(done, len(replications))
         frame = pd.DataFrame(rows, columns=REPLICATION_COLUMNS)
         frame["converged"] = frame["converged"].astype(bool)
         return frame
@@ -430,6 +441,7 @@ class PowerStudy:
             population = TruthPopulation(population.truth, population.items)
         items, scores = [], []
         observed = parse_model(self.syntax).observed
+        report = reporter(None, "reference sample", reference_n, "respondents")
         for i, start in enumerate(range(0, reference_n, REFERENCE_CHUNK)):
             size = min(REFERENCE_CHUNK, reference_n - start)
             rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(0, i)))
@@ -438,6 +450,7 @@ class PowerStudy:
                 items.append(chunk[observed])
             if INTERACTION in self.effects and isinstance(population, TruthPopulation):
                 scores.append(self.scores(chunk, size, rng))
+            report(start + size, reference_n)
         out: dict[str, float] = {}
         if self.model_effects:
             sample = pd.concat(items, ignore_index=True)
