@@ -18,8 +18,10 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 # --keep-going: a wave that cannot be read stops alone; the other waves still get their reports.
+# lcsurvey.pipeline.run starts Snakemake after releasing the lock of a run that was stopped hard
+# (and says so), or stops if another run of this project is in progress.
 run: $(BIN)/.installed  ## run the whole pipeline on the configured waves and render reports/
-	$(BIN)/snakemake --cores $(CORES) --keep-going
+	$(BIN)/python -m lcsurvey.pipeline.run --cores $(CORES) --keep-going
 
 test: $(BIN)/.installed  ## run the test suite
 	$(BIN)/python -m pytest
@@ -54,7 +56,7 @@ manifest-check: run  ## run the pipeline and compare results/ and the reports' t
 	$(BIN)/python bench/manifest.py check
 
 power: $(BIN)/.installed  ## Monte Carlo power analysis for the next wave (config.yaml power:)
-	$(BIN)/snakemake --cores $(CORES) power
+	$(BIN)/python -m lcsurvey.pipeline.run --cores $(CORES) power
 
 test-cluster: $(BIN)/.installed  ## start a one-node SLURM cluster (root), run a small power analysis through it and locally, compare
 	bash tests/cluster/run.sh
