@@ -113,6 +113,15 @@ def test_main_refuses_with_a_message_and_exit_1(tmp_path, monkeypatch, capsys):
     )
 
 
+def test_without_a_process_list_the_lock_is_kept_and_the_way_out_named(tmp_path, monkeypatch):
+    snakemake = script(tmp_path / "bin" / "snakemake", FAKE_SNAKEMAKE)
+    stale_lock(tmp_path)
+    monkeypatch.setattr(run, "project_processes", lambda project: None)
+    message = run.prepare(tmp_path, str(snakemake))
+    assert "cannot be listed" in message and "delete .snakemake/locks" in message
+    assert len(run.lock_files(tmp_path)) == 2
+
+
 # --- the real thing: a run killed with SIGKILL, then `make run`'s command again -------------
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -173,6 +182,7 @@ def test_a_run_killed_mid_way_resumes_to_the_same_results(tmp_path):
     first.wait()
     log.close()
     assert run.lock_files(killed), "the killed run left no lock"
+    assert not list(killed.glob("reports/**/*.pdf"))  # stopped before the end
 
     stuck = subprocess.run([SNAKEMAKE, "--cores", "2"], cwd=killed, capture_output=True, text=True)
     assert stuck.returncode != 0 and "--unlock" in stuck.stdout + stuck.stderr  # as before
