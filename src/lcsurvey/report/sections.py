@@ -207,7 +207,7 @@ def home(
         "levels": " ".join(sentences.home_level_sentences(levels, inputs.codebook, lang)),
     }
     if paths.empty:
-        context["missing_model"] = text(lang, "missing_model", model=inputs.model)
+        context["missing_model"] = sentences.not_estimated_sentence(inputs, lang)
     else:
         context["figure"] = figure(path_fig, text(lang, "path_caption"))
         context["indirect"] = " ".join(
@@ -348,7 +348,7 @@ def model(inputs: ReportInputs, lang: str, paths: pd.DataFrame) -> Section:
     context: dict[str, Any] = {"heading": text(lang, "model")}
     fit = findings.fit_summary(inputs.fit)
     if fit is None:
-        context["missing_model"] = text(lang, "missing_model", model=inputs.model)
+        context["missing_model"] = sentences.not_estimated_sentence(inputs, lang)
     else:
         nesting = sentences.nesting_phrase(findings.nesting(inputs), lang)
         context["fit"] = sentences.fit_sentence(fit, lang, nesting)
