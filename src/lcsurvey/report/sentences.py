@@ -435,8 +435,8 @@ def not_estimated_sentence(inputs: ReportInputs, lang: str) -> str:
         return text(
             lang,
             "model_too_few",
-            n=fmt_int(int(row["n"]), lang),
-            needed=fmt_int(int(row["needed"]), lang),
+            n=fmt_int(int(row["n"])),
+            needed=fmt_int(int(row["needed"])),
         )
     if code:
         return text(lang, "model_not_estimated", reason=text(lang, f"reason_{code}"))

@@ -470,6 +470,8 @@ def diversity(
     composition = composition or roles["diversity"]["composition"]
     _require(responses, ["rid", cluster, composition], "responses")
     _require(scores, ["rid"], "scale scores")
+    if responses.empty:  # a wave without usable responses: nothing to compare
+        return pd.DataFrame(columns=DIVERSITY_COLUMNS)
     shares = community_heterogeneity(responses, cluster, composition)
     people = responses[["rid"]].assign(community=pd.to_numeric(responses[cluster], errors="coerce"))
     people = people.merge(shares[["community", "share_other_sector"]], on="community", how="left")
