@@ -568,6 +568,12 @@ def panel_model(
         data = panel_data(scores, wave_from, wave_to, [cause, effect])
         used = data.drop(columns="rid").notna().any(axis=1).sum()
         if used < max(min_cell, 10):
+            warnings.warn(
+                f"panel {wave_from} -> {wave_to} left out: {used} returners, fewer than "
+                f"{max(min_cell, 10)}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             continue
         try:
             fitted = fit_model(syntax, data.drop(columns="rid"), name="panel", missing=missing)
