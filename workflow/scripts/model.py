@@ -65,5 +65,5 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
         }
         status = status_row(sm.params.model, True, n=len(fitted.data), needed=needed)
     for name, table in tables.items():
-        write_csv(table, sm.output[name])
+        write_csv(table, getattr(sm.output, name))
     write_csv(status_table([status]), sm.output.status)
