@@ -240,3 +240,21 @@ def test_panel_pairs_with_too_few_returners_are_left_out_with_a_warning():
     with pytest.warns(RuntimeWarning, match=r"panel a -> b left out: 6 returners, fewer than 10"):
         estimates, fit = panel_model(scores, ["a", "b"], cause="x", effect="y")
     assert estimates.empty and fit.empty
+
+
+def test_diversity_of_a_wave_of_one_member_per_community_or_none_is_an_empty_table():
+    from lcsurvey.study.analyses import DIVERSITY_COLUMNS, diversity
+
+    responses = pd.DataFrame(
+        {"rid": [f"r{i}" for i in range(6)], "community": range(6), "sector": [1, 2] * 3}
+    )
+    scores = pd.DataFrame({"rid": responses["rid"], "facilitation": np.linspace(2, 4, 6)})
+    for rows in (slice(None), slice(0, 0)):  # one member each: no spread in heterogeneity
+        table = diversity(
+            responses.iloc[rows],
+            scores.iloc[rows],
+            outcomes=["facilitation"],
+            cluster="community",
+            composition="sector",
+        )
+        assert table.empty and list(table.columns) == DIVERSITY_COLUMNS

@@ -483,7 +483,9 @@ def diversity(
     for outcome in outcomes:
         sample = data[["community", "share_other_sector", outcome]].dropna()
         n, groups = len(sample), sample["community"].nunique()
-        if groups < 3:
+        # Too few communities, or all equally heterogeneous (a small wave: one member each):
+        # no slope to estimate.
+        if groups < 3 or sample["share_other_sector"].nunique() < 2:
             continue
         design = sm.add_constant(sample[["share_other_sector"]], has_constant="add")
         fit = sm.OLS(sample[outcome], design).fit(
