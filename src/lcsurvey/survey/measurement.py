@@ -124,6 +124,11 @@ def fit_measurement(
 
     cluster: a column of `responses` grouping the rows (lcsurvey.sem.model.fit_model's
     `cluster`): every CFA is then cluster-robust (lavaan's estimator = "MLR" with cluster =).
+
+    A CFA the data do not allow (lcsurvey.sem.estimability: too few respondents, no
+    convergence, not identified, a Heywood case) is left out of `fits`, and `status` says why;
+    the others are still fitted. The joint CFA is fitted last (its moments feed
+    validity and HTMT).
     """
     factors = measurement_factors(book)
     if not factors:
