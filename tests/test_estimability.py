@@ -258,3 +258,19 @@ def test_diversity_of_a_wave_of_one_member_per_community_or_none_is_an_empty_tab
             composition="sector",
         )
         assert table.empty and list(table.columns) == DIVERSITY_COLUMNS
+
+
+def test_power_from_a_wave_whose_model_was_not_estimated_says_so(tmp_path):
+    from types import SimpleNamespace as Files
+
+    from lcsurvey.study.power import study_from_files
+
+    empty = not_estimated_tables()
+    estimates = tmp_path / "estimates.csv"
+    write_csv(empty["estimates"], estimates)
+    moderation = tmp_path / "moderation.csv"
+    write_csv(pd.DataFrame(columns=["term", "est"]), moderation)
+    files = Files(estimates=str(estimates), scores="unused", moderation=str(moderation))
+    with pytest.raises(InputError, match="was not estimated there") as caught:
+        study_from_files({"population": "fitted"}, CFA, "unused", files)
+    assert "estimates.csv" in caught.value.message and "population: truth" in caught.value.message
