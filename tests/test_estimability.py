@@ -183,6 +183,24 @@ def test_report_sentence_names_the_respondents_and_the_number_needed_in_both_lan
     )
     assert "Heywood" in not_estimated_sentence(heywood, "en")
     assert "Heywood" in not_estimated_sentence(heywood, "nl")
+    from lcsurvey.report.sentences import measurement_status_sentence
+
+    measurement = SimpleNamespace(
+        measurement_status=status_table(
+            [
+                NotEstimated("joint", "too_few_respondents", n=19, needed=51).status_row(),
+                status_row("alpha_c", True, n=19, needed=4),
+            ]
+        )
+    )
+    assert (
+        measurement_status_sentence(measurement, "en")
+        == "Too few respondents (19) for the measurement model; at least 51 needed."
+    )
+    assert (
+        measurement_status_sentence(measurement, "nl")
+        == "Te weinig respondenten (19) voor het meetmodel; minstens 51 nodig."
+    )
     # Without a status table (or an estimated model) the catalogue's general sentence.
     estimated = SimpleNamespace(
         status=status_table([status_row("transfer", True, n=200, needed=33)]), model="transfer"

@@ -102,9 +102,14 @@ def test_the_small_waves_two_pager_says_why_in_both_languages_on_two_pages(proje
         "en": f"Too few respondents ({n}) for the structural model; at least 33 needed.",
         "nl": f"Te weinig respondenten ({n}) voor het structurele model; minstens 33 nodig.",
     }
+    measurement = {
+        "en": f"Too few respondents ({n}) for the measurement model; at least 51 needed.",
+        "nl": f"Te weinig respondenten ({n}) voor het meetmodel; minstens 51 nodig.",
+    }
     for lang, sentence in sentences.items():
         reports = where / "reports" / SMALL
-        assert sentence in report_text(reports / f"two_pager_{lang}.html"), lang
+        page = report_text(reports / f"two_pager_{lang}.html")
+        assert sentence in page and measurement[lang] in page, lang
         assert pdf_pages(reports / f"two_pager_{lang}.pdf") == 2, lang
 
 

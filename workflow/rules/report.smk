@@ -29,6 +29,7 @@ rule report_two_pager:
         agreement="results/{wave}/scales/agreement.csv",
         bootstrap=f"results/{{wave}}/models/{REPORT_MODEL}/bootstrap.csv",
         status=f"results/{{wave}}/models/{REPORT_MODEL}/status.csv",
+        measurement_status="results/{wave}/scales/measurement_status.csv",
         codebook=ancient(config["codebook"]),
         raw=raw_file,
     output:

@@ -85,6 +85,8 @@ class ReportInputs:
     bootstrap: pd.DataFrame | None = None
     # The report model's status.csv (lcsurvey.sem.estimability): estimated, or why not.
     status: pd.DataFrame | None = None
+    # measurement_status.csv: each CFA of the measurement model estimated, or why not.
+    measurement_status: pd.DataFrame | None = None
     clustering: Clustering = field(default_factory=lambda: Clustering(None, None))
 
 
@@ -209,6 +211,7 @@ REQUIRED_COLUMNS = {
     "agreement": AGREEMENT_COLUMNS,
     "bootstrap": ["draws_requested", "draws_ok", "method"],
     "status": ["model", "estimated", "reason", "n", "needed"],
+    "measurement_status": ["model", "estimated", "reason", "n", "needed"],
 }
 # Tables a report can do without (a section is then left out); the others must be there.
 OPTIONAL_TABLES = (
@@ -222,6 +225,7 @@ OPTIONAL_TABLES = (
     "agreement",
     "bootstrap",
     "status",
+    "measurement_status",
 )
 ACROSS_TABLES = ("means", "changes", "invariance")
 
@@ -260,6 +264,7 @@ def input_paths(
         "agreement": base / "scales" / "agreement.csv",
         "bootstrap": base / "models" / model / "bootstrap.csv",
         "status": base / "models" / model / "status.csv",
+        "measurement_status": base / "scales" / "measurement_status.csv",
         "codebook": Path(codebook),
     }
     if data_file is not None:
@@ -345,6 +350,7 @@ def load_inputs(
             "agreement",
             "bootstrap",
             "status",
+            "measurement_status",
         )
     }
     default_roles, default_effects = (

@@ -282,7 +282,8 @@ def method(inputs: ReportInputs, lang: str) -> Section:
 
 
 def measures(inputs: ReportInputs, lang: str) -> Section:
-    """Reliability of every construct (reliability.csv) and the joint CFA's fit."""
+    """Reliability of every construct (reliability.csv) and the joint CFA's fit, or why it was
+    not estimated (measurement_status.csv)."""
     rows = [
         [
             construct_label(inputs.codebook, r.construct, lang),
@@ -299,7 +300,9 @@ def measures(inputs: ReportInputs, lang: str) -> Section:
         f"{text(lang, 'alpha')} ({text(lang, 'ci')})",
         text(lang, "omega"),
     ]
-    cfa = sentences.cfa_line(inputs.cfa_fit, lang)
+    cfa = sentences.cfa_line(inputs.cfa_fit, lang) or sentences.measurement_status_sentence(
+        inputs, lang
+    )
     return Section(
         "measures",
         {
