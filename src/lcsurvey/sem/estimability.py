@@ -10,8 +10,9 @@ p + 1 respondents with an answer to one of them (the rows full-information ML us
 listwise deletion the complete rows). Below that the covariance matrix of the variables is
 singular whatever the answers, so the ML discrepancy is undefined (Bollen 1989, ch. 4;
 Kline 2016, ch. 9). It is a floor, not a recommendation: a model just above it may still fail
-to converge or give a negative variance, and those reasons are recorded as such. lavaan
-itself stops below it ("sample covariance matrix is not positive-definite").
+to converge or give a negative variance, and those reasons are recorded as such. With
+complete data lavaan stops below it as well ("sample covariance matrix is not
+positive-definite").
 
 A model with more free parameters than sample moments is not identified whatever the number
 of respondents; one with a negative variance estimate (a Heywood case) is not admissible.
