@@ -216,7 +216,11 @@ def test_the_model_rule_logs_the_too_few_clusters_warning(tmp_path):
             bootstrap=0,
             seed=1,
         ),
-        output=SimpleNamespace(**out, bootstrap=str(tmp_path / "bootstrap.csv")),
+        output=SimpleNamespace(
+            **out,
+            bootstrap=str(tmp_path / "bootstrap.csv"),
+            status=str(tmp_path / "status.csv"),
+        ),
         threads=1,
     )
     script = Path(__file__).parents[1] / "workflow" / "scripts" / "model.py"
@@ -253,7 +257,11 @@ def test_an_unusable_cluster_variable_leaves_the_model_rule_unclustered(tmp_path
             bootstrap=20,
             seed=1,
         ),
-        output=SimpleNamespace(**out, bootstrap=str(tmp_path / "bootstrap.csv")),
+        output=SimpleNamespace(
+            **out,
+            bootstrap=str(tmp_path / "bootstrap.csv"),
+            status=str(tmp_path / "status.csv"),
+        ),
         threads=1,
     )
     script = Path(__file__).parents[1] / "workflow" / "scripts" / "model.py"

@@ -17,6 +17,8 @@ rule analyses:
         moderation="results/{wave}/models/moderation.csv",
         simple_slopes="results/{wave}/models/simple_slopes.csv",
         diversity="results/{wave}/models/diversity.csv",
+        # Whether the moderation was estimated, or why not (then its tables are header-only).
+        status="results/{wave}/models/analyses_status.csv",
     log:
         "logs/{wave}/analyses.log",
     benchmark:

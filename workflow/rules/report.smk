@@ -28,6 +28,8 @@ rule report_two_pager:
         diversity="results/{wave}/models/diversity.csv",
         agreement="results/{wave}/scales/agreement.csv",
         bootstrap=f"results/{{wave}}/models/{REPORT_MODEL}/bootstrap.csv",
+        status=f"results/{{wave}}/models/{REPORT_MODEL}/status.csv",
+        measurement_status="results/{wave}/scales/measurement_status.csv",
         codebook=ancient(config["codebook"]),
         raw=raw_file,
     output:

@@ -82,6 +82,8 @@ rule measurement:
         loadings="results/{wave}/scales/loadings.csv",
         validity="results/{wave}/scales/validity.csv",
         htmt="results/{wave}/scales/htmt.csv",
+        # Each CFA estimated or why not (a CFA the data do not allow is left out above).
+        status="results/{wave}/scales/measurement_status.csv",
     log:
         "logs/{wave}/measurement.log",
     benchmark:

@@ -1,10 +1,20 @@
-"""Fit one configured model to one wave: estimates.csv, fit.csv, intervals.csv, bootstrap.csv."""
+"""Fit one configured model to one wave: estimates.csv, fit.csv, intervals.csv, bootstrap.csv
+and status.csv; a model the data do not allow leaves the four tables empty and says why in
+status.csv (the job still succeeds)."""
 
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from lcsurvey.pipeline.runner import script_log, warnings_to_log, write_csv
-from lcsurvey.sem.model import bootstrap_estimates, fit_model
+from lcsurvey.sem.estimability import (
+    NotEstimated,
+    check_admissible,
+    respondents_needed,
+    status_row,
+    status_table,
+)
+from lcsurvey.sem.model import bootstrap_estimates, fit_model, not_estimated_tables
+from lcsurvey.sem.syntax import parse_model
 from lcsurvey.survey.clusters import resolve
 
 # Snakemake gives BLAS the rule's threads, which are meant for the bootstrap's processes;
@@ -12,34 +22,48 @@ from lcsurvey.survey.clusters import resolve
 with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: F821
     sm = snakemake  # noqa: F821
     responses = pd.read_parquet(sm.input.responses)
+    needed = respondents_needed(len(parse_model(sm.params.syntax, name=sm.params.model).observed))
     clustering = resolve(responses, sm.params.cluster)
     (log.warning if clustering.problem else log.info)("%s", clustering.describe())
-    with warnings_to_log(log):
-        fitted = fit_model(
-            sm.params.syntax,
-            responses,
-            name=sm.params.model,
-            missing=sm.params.missing,
-            se=sm.params.se,
-            information=sm.params.information,
-            cluster=clustering.variable if clustering.active else None,
+    try:
+        with warnings_to_log(log):
+            fitted = fit_model(
+                sm.params.syntax,
+                responses,
+                name=sm.params.model,
+                missing=sm.params.missing,
+                se=sm.params.se,
+                information=sm.params.information,
+                cluster=clustering.variable if clustering.active else None,
+            )
+        check_admissible(sm.params.model, fitted.estimates, len(fitted.data))
+    except NotEstimated as err:
+        log.warning("%s; its tables are left empty", err.message)
+        tables = not_estimated_tables()
+        status = err.status_row()
+    else:
+        log.info("fitted %s on %d rows", sm.params.model, len(fitted.data))
+        intervals, summary = bootstrap_estimates(
+            fitted, sm.params.bootstrap, sm.params.seed, workers=sm.threads
         )
-    log.info("fitted %s on %d rows", sm.params.model, len(fitted.data))
-    intervals, summary = bootstrap_estimates(
-        fitted, sm.params.bootstrap, sm.params.seed, workers=sm.threads
-    )
-    row = summary.iloc[0]
-    log.info(
-        "bootstrap (%s, resampling %s): %d of %d draws converged, %d failed",
-        row["method"],
-        f"{row['clusters']} clusters of {clustering.variable}"
-        if row["resampling"] == "clusters"
-        else "rows",
-        row["draws_ok"],
-        row["draws_requested"],
-        row["draws_failed"],
-    )
-    write_csv(fitted.estimates, sm.output.estimates)
-    write_csv(fitted.fit, sm.output.fit)
-    write_csv(intervals, sm.output.intervals)
-    write_csv(summary, sm.output.bootstrap)
+        row = summary.iloc[0]
+        log.info(
+            "bootstrap (%s, resampling %s): %d of %d draws converged, %d failed",
+            row["method"],
+            f"{row['clusters']} clusters of {clustering.variable}"
+            if row["resampling"] == "clusters"
+            else "rows",
+            row["draws_ok"],
+            row["draws_requested"],
+            row["draws_failed"],
+        )
+        tables = {
+            "estimates": fitted.estimates,
+            "fit": fitted.fit,
+            "intervals": intervals,
+            "bootstrap": summary,
+        }
+        status = status_row(sm.params.model, True, n=len(fitted.data), needed=needed)
+    for name, table in tables.items():
+        write_csv(table, getattr(sm.output, name))
+    write_csv(status_table([status]), sm.output.status)

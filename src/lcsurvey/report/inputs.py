@@ -83,6 +83,10 @@ class ReportInputs:
     # (how it resampled) and the configured cluster variable as the models saw it.
     agreement: pd.DataFrame | None = None
     bootstrap: pd.DataFrame | None = None
+    # The report model's status.csv (lcsurvey.sem.estimability): estimated, or why not.
+    status: pd.DataFrame | None = None
+    # measurement_status.csv: each CFA of the measurement model estimated, or why not.
+    measurement_status: pd.DataFrame | None = None
     clustering: Clustering = field(default_factory=lambda: Clustering(None, None))
 
 
@@ -206,6 +210,8 @@ REQUIRED_COLUMNS = {
     "power": ["effect", "n", "power", "replications"],
     "agreement": AGREEMENT_COLUMNS,
     "bootstrap": ["draws_requested", "draws_ok", "method"],
+    "status": ["model", "estimated", "reason", "n", "needed"],
+    "measurement_status": ["model", "estimated", "reason", "n", "needed"],
 }
 # Tables a report can do without (a section is then left out); the others must be there.
 OPTIONAL_TABLES = (
@@ -218,6 +224,8 @@ OPTIONAL_TABLES = (
     "diversity",
     "agreement",
     "bootstrap",
+    "status",
+    "measurement_status",
 )
 ACROSS_TABLES = ("means", "changes", "invariance")
 
@@ -255,6 +263,8 @@ def input_paths(
         "diversity": base / "models" / "diversity.csv",
         "agreement": base / "scales" / "agreement.csv",
         "bootstrap": base / "models" / model / "bootstrap.csv",
+        "status": base / "models" / model / "status.csv",
+        "measurement_status": base / "scales" / "measurement_status.csv",
         "codebook": Path(codebook),
     }
     if data_file is not None:
@@ -339,6 +349,8 @@ def load_inputs(
             "diversity",
             "agreement",
             "bootstrap",
+            "status",
+            "measurement_status",
         )
     }
     default_roles, default_effects = (

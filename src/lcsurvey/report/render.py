@@ -15,6 +15,7 @@ from typing import Any
 
 import lcsurvey.schema  # noqa: F401  (first: nbformat's jsonschema without the slow IRI grammar)
 from lcsurvey.errors import InputError
+from lcsurvey.report.notice import kept_respondents, notice_html, notice_notebook
 from lcsurvey.report.wording import text
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -203,6 +204,9 @@ def render_report(
     import threading
     import time
 
+    flow = parameters.get("input_files", {}).get("flow")
+    if flow is not None and kept_respondents(flow) == 0:
+        return render_notice(flow, executed, html_path, pdf_path, parameters)
     # papermill first, in this thread: it shares jupyter_client and nbformat with nbconvert,
     # and a module imported from two threads at once can be seen half-initialised.
     import papermill  # noqa: F401
@@ -221,6 +225,29 @@ def render_report(
     render_pdf(html_path, pdf_path, html_text=page)
     times["pdf"] = time.perf_counter() - start
     return times
+
+
+def render_notice(
+    flow: str | Path,
+    executed: str | Path,
+    html_path: str | Path,
+    pdf_path: str | Path,
+    parameters: dict[str, Any],
+) -> dict[str, float]:
+    """A wave without usable responses: the one-page notice (lcsurvey.report.notice) as the
+    executed notebook, the HTML and the A4 PDF a two-pager would be; seconds per step."""
+    import time
+
+    import nbformat
+
+    start = time.perf_counter()
+    wave, lang = str(parameters.get("wave", "")), str(parameters.get("lang", "nl"))
+    page = notice_html(flow, wave, lang)
+    nb = notice_notebook(page, parameters)
+    _write_atomically(executed, lambda tmp: nbformat.write(nb, str(tmp)))
+    _write_atomically(html_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    render_pdf(html_path, pdf_path, html_text=page)
+    return {"notice": time.perf_counter() - start}
 
 
 def write_index(entries: list[dict[str, str]], index_path: str | Path) -> None:

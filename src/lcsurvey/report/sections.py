@@ -207,7 +207,7 @@ def home(
         "levels": " ".join(sentences.home_level_sentences(levels, inputs.codebook, lang)),
     }
     if paths.empty:
-        context["missing_model"] = text(lang, "missing_model", model=inputs.model)
+        context["missing_model"] = sentences.not_estimated_sentence(inputs, lang)
     else:
         context["figure"] = figure(path_fig, text(lang, "path_caption"))
         context["indirect"] = " ".join(
@@ -282,7 +282,8 @@ def method(inputs: ReportInputs, lang: str) -> Section:
 
 
 def measures(inputs: ReportInputs, lang: str) -> Section:
-    """Reliability of every construct (reliability.csv) and the joint CFA's fit."""
+    """Reliability of every construct (reliability.csv) and the joint CFA's fit, or why it was
+    not estimated (measurement_status.csv)."""
     rows = [
         [
             construct_label(inputs.codebook, r.construct, lang),
@@ -299,7 +300,9 @@ def measures(inputs: ReportInputs, lang: str) -> Section:
         f"{text(lang, 'alpha')} ({text(lang, 'ci')})",
         text(lang, "omega"),
     ]
-    cfa = sentences.cfa_line(inputs.cfa_fit, lang)
+    cfa = sentences.cfa_line(inputs.cfa_fit, lang) or sentences.measurement_status_sentence(
+        inputs, lang
+    )
     return Section(
         "measures",
         {
@@ -348,7 +351,7 @@ def model(inputs: ReportInputs, lang: str, paths: pd.DataFrame) -> Section:
     context: dict[str, Any] = {"heading": text(lang, "model")}
     fit = findings.fit_summary(inputs.fit)
     if fit is None:
-        context["missing_model"] = text(lang, "missing_model", model=inputs.model)
+        context["missing_model"] = sentences.not_estimated_sentence(inputs, lang)
     else:
         nesting = sentences.nesting_phrase(findings.nesting(inputs), lang)
         context["fit"] = sentences.fit_sentence(fit, lang, nesting)

@@ -23,6 +23,7 @@ from lcsurvey.report.findings import (
 from lcsurvey.report.inputs import ReportInputs, construct_label
 from lcsurvey.report.numbers import fmt_int, fmt_number, fmt_p
 from lcsurvey.report.wording import factor_words, has_text, join, lower_first, text
+from lcsurvey.sem.estimability import REASONS
 from lcsurvey.survey.codebook import Codebook
 
 
@@ -418,3 +419,40 @@ def nesting_phrase(nest: dict[str, Any], lang: str) -> str:
     if nest["reason"] is None:  # configured and usable, but the model is not clustered
         return ""
     return text(lang, "nest_independent", reason=text(lang, f"nest_{nest['reason']}"))
+
+
+def not_estimated_sentence(inputs: ReportInputs, lang: str) -> str:
+    """Why the report's model is missing, in one sentence: too few respondents (n; at least
+    `needed`), or the reason of its status.csv (lcsurvey.sem.estimability); without a status
+    table the catalogue's missing_model."""
+    sentence = status_sentence(inputs.status, "model", lang)
+    return sentence or text(lang, "missing_model", model=inputs.model)
+
+
+def measurement_status_sentence(inputs: ReportInputs, lang: str) -> str | None:
+    """Why the joint CFA is missing (measurement_status.csv, model "joint"), or None."""
+    status = inputs.measurement_status
+    if status is None:
+        return None
+    return status_sentence(status[status["model"] == "joint"], "cfa", lang)
+
+
+def status_sentence(status: pd.DataFrame | None, part: str, lang: str) -> str | None:
+    """One sentence from the first row of a status table when it says "not estimated":
+    `{part}_too_few` with n and the number needed, else `{part}_not_estimated` with the
+    reason in words; None when estimated, unknown, or no table."""
+    if status is None or status.empty or status["estimated"].iloc[0] != "no":
+        return None
+    row = status.iloc[0]
+    codes = {words: code for code, words in REASONS.items()}
+    code = codes.get(str(row["reason"]), "")
+    if code == "too_few_respondents" and pd.notna(row["n"]) and pd.notna(row["needed"]):
+        return text(
+            lang,
+            f"{part}_too_few",
+            n=fmt_int(int(row["n"])),
+            needed=fmt_int(int(row["needed"])),
+        )
+    if code:
+        return text(lang, f"{part}_not_estimated", reason=text(lang, f"reason_{code}"))
+    return None

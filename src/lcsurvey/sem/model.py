@@ -34,6 +34,7 @@ from lcsurvey.sem.defined import (
     delta_method,
     evaluate_all,
 )
+from lcsurvey.sem.estimability import NotEstimated, check_identified, check_respondents
 from lcsurvey.sem.fiml import FimlResult, fiml_fit_measures, fit_fiml
 from lcsurvey.sem.robust import (
     ROBUST_COLUMNS,
@@ -175,6 +176,15 @@ def fit_model(
         estimates (ESTIMATE_COLUMNS, lavaan's parameterEstimates() and standardizedSolution()),
         fit (FIT_COLUMNS, lavaan's fitMeasures()), the free parameters and their vcov.
 
+    Raises
+    ------
+    NotEstimated
+        When the data do not allow the fit (lcsurvey.sem.estimability): fewer respondents than
+        respondents_needed (rows with an answer under FIML, complete rows under listwise), more
+        free parameters than sample moments, or no convergence of the FIML iterations.
+    InputError
+        For a setting or a variable that does not exist.
+
     Notes
     -----
     Defined parameters (:=) get delta-method standard errors from the same covariance matrix.
@@ -230,15 +240,22 @@ def fit_model(
                 stacklevel=2,
             )
             used = used[~gaps]
+        p = len(spec.observed)
+        check_respondents(name, len(used), p)
+        check_identified(name, len(active) + p, p * (p + 3) // 2, len(used))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 result = fit_fiml(model, used)
         except ValueError as err:
-            raise InputError(f"model {name!r} cannot be estimated: {err}") from None
+            # The data lack what FIML needs (a variable with fewer than two answers).
+            raise NotEstimated(name, "too_few_respondents", n=len(used), detail=str(err)) from None
         if not result.converged:
-            raise InputError(
-                f"model {name!r} did not converge under FIML ({result.iterations} iterations)"
+            raise NotEstimated(
+                name,
+                "no_convergence",
+                n=len(used),
+                detail=f"FIML stopped after {result.iterations} iterations",
             )
         q = len(result.params)
         observed = list(model.vars["observed"])
@@ -303,13 +320,8 @@ def fit_model(
     elif missing == "listwise":
         intercepts = None
         used = values.dropna()
-        if len(used) < len(spec.observed) + 1:
-            raise InputError(
-                f"model {name!r}: only {len(used)} complete cases for {len(spec.observed)} "
-                "variables",
-                expected="more complete cases than observed variables",
-                hint="Use estimation.missing: fiml to use every answer",
-            )
+        # Counted in complete rows; estimation.missing: fiml would use every answer.
+        check_respondents(name, len(used), len(spec.observed))
         codes = cluster_codes(data.loc[used.index, cluster]) if cluster is not None else None
         robust = se == "robust" or codes is not None
         with warnings.catch_warnings():
@@ -797,3 +809,14 @@ def fit_measures(
         ],
         columns=FIT_COLUMNS,
     )
+
+
+def not_estimated_tables() -> dict[str, pd.DataFrame]:
+    """The tables of a model job whose model was not estimated: estimates, fit, intervals and
+    bootstrap with their columns and no row (the job's status table says why)."""
+    return {
+        "estimates": pd.DataFrame(columns=ESTIMATE_COLUMNS),
+        "fit": pd.DataFrame(columns=FIT_COLUMNS),
+        "intervals": pd.DataFrame(columns=INTERVAL_COLUMNS + BOOTSTRAP_COLUMNS),
+        "bootstrap": pd.DataFrame(columns=BOOTSTRAP_SUMMARY_COLUMNS),
+    }

@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import special  # t and normal quantiles and tails, as scipy.stats computes them
 
 from lcsurvey.errors import InputError
+from lcsurvey.sem.estimability import NotEstimated
 from lcsurvey.study.roles import MAIN_MOTIVE, study_roles
 from lcsurvey.survey.codebook import Codebook
 
@@ -287,6 +288,11 @@ def main_motive(
 # --------------------------------------------------------------------------------------------
 
 
+# The moderation's floor of complete cases: four coefficients with HC3 errors (leverages of
+# 1 make its weights infinite), so more than the respondents_needed of its three variables.
+MODERATION_MIN_N = 10
+
+
 class Moderation(NamedTuple):
     """The moderated regression (one row per term) and the simple slopes (one row per level)."""
 
@@ -316,6 +322,8 @@ def moderation(
     se² = V_xx + m_c² V_xm,xm + 2 m_c V_x,xm from the same HC3 covariance. `intercept` is the
     predicted outcome at the mean of x for that moderator value, so that
     y = intercept + slope · (x - predictor_mean) draws the line on the original scale.
+
+    Raises NotEstimated (too few respondents) with fewer than MODERATION_MIN_N complete cases.
     """
     if None in (outcome, predictor, moderator):
         roles = study_roles()["moderation"]
@@ -325,11 +333,13 @@ def moderation(
     _require(scores, [outcome, predictor, moderator], "scale scores")
     data = scores[[outcome, predictor, moderator]].apply(pd.to_numeric, errors="coerce").dropna()
     n = len(data)
-    if n < 10:
-        raise InputError(
-            f"too few complete cases ({n}) for the moderation of {predictor} -> "
-            f"{outcome} by {moderator}",
-            expected="at least 10",
+    if n < MODERATION_MIN_N:
+        raise NotEstimated(
+            "moderation",
+            "too_few_respondents",
+            n=n,
+            needed=MODERATION_MIN_N,
+            detail=f"complete cases of {predictor}, {moderator} and {outcome}",
         )
     x_mean, m_mean = data[predictor].mean(), data[moderator].mean()
     x_sd, m_sd = data[predictor].std(ddof=1), data[moderator].std(ddof=1)
@@ -460,6 +470,8 @@ def diversity(
     composition = composition or roles["diversity"]["composition"]
     _require(responses, ["rid", cluster, composition], "responses")
     _require(scores, ["rid"], "scale scores")
+    if responses.empty:  # a wave without usable responses: nothing to compare
+        return pd.DataFrame(columns=DIVERSITY_COLUMNS)
     shares = community_heterogeneity(responses, cluster, composition)
     people = responses[["rid"]].assign(community=pd.to_numeric(responses[cluster], errors="coerce"))
     people = people.merge(shares[["community", "share_other_sector"]], on="community", how="left")
@@ -471,7 +483,9 @@ def diversity(
     for outcome in outcomes:
         sample = data[["community", "share_other_sector", outcome]].dropna()
         n, groups = len(sample), sample["community"].nunique()
-        if groups < 3:
+        # Too few communities, or all equally heterogeneous (a small wave: one member each):
+        # no slope to estimate.
+        if groups < 3 or sample["share_other_sector"].nunique() < 2:
             continue
         design = sm.add_constant(sample[["share_other_sector"]], has_constant="add")
         fit = sm.OLS(sample[outcome], design).fit(

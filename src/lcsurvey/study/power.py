@@ -662,12 +662,18 @@ def study_from_files(
     .moderation: paths); roles: config roles.moderation (see `moderation_roles`)."""
     fitted = None
     if cfg["population"] == "fitted":
+        estimates, moderation = pd.read_csv(inputs.estimates), pd.read_csv(inputs.moderation)
+        for path, table in ((inputs.estimates, estimates), (inputs.moderation, moderation)):
+            if table.empty:  # the wave's model was not estimated (its status table says why)
+                raise InputError(
+                    "power.population: fitted takes the model fitted to the last wave, "
+                    "which was not estimated there",
+                    file=str(path),
+                    hint="See the status table beside it; use power.population: truth, or "
+                    "list a wave with more respondents last",
+                )
         fitted = fitted_population(
-            pd.read_csv(inputs.estimates),
-            syntax,
-            pd.read_parquet(inputs.scores),
-            pd.read_csv(inputs.moderation),
-            roles,
+            estimates, syntax, pd.read_parquet(inputs.scores), moderation, roles
         )
     return study_from_settings(cfg, syntax, load_codebook(codebook), fitted=fitted, roles=roles)
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -555,8 +556,10 @@ def panel_model(
     Columns are wave_from, wave_to, then those of lcsurvey.sem.model's estimates and fit tables
     (as results/{wave}/models/{model}/estimates.csv and fit.csv).
     A pair with fewer returners than ``min_cell`` (or than 10, the least the model needs) is
-    left out.
+    left out, and so is a pair whose model the data do not allow (fit_model's NotEstimated),
+    with a RuntimeWarning that says why.
     """
+    from lcsurvey.sem.estimability import NotEstimated
     from lcsurvey.sem.model import ESTIMATE_COLUMNS, FIT_COLUMNS, fit_model
 
     estimates, fits = [], []
@@ -565,8 +568,23 @@ def panel_model(
         data = panel_data(scores, wave_from, wave_to, [cause, effect])
         used = data.drop(columns="rid").notna().any(axis=1).sum()
         if used < max(min_cell, 10):
+            warnings.warn(
+                f"panel {wave_from} -> {wave_to} left out: {used} returners, fewer than "
+                f"{max(min_cell, 10)}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             continue
-        fitted = fit_model(syntax, data.drop(columns="rid"), name="panel", missing=missing)
+        try:
+            fitted = fit_model(syntax, data.drop(columns="rid"), name="panel", missing=missing)
+        except NotEstimated as err:
+            # The data's reason (no convergence, a Heywood case, ...): this pair is left out.
+            warnings.warn(
+                f"panel {wave_from} -> {wave_to} left out: {err.message}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
         keys = {"wave_from": wave_from, "wave_to": wave_to}
         table = fitted.estimates.assign(**keys)
         estimates.append(table[PANEL_KEYS + [c for c in table.columns if c not in PANEL_KEYS]])

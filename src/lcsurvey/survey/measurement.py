@@ -28,12 +28,19 @@ semTools::htmt(missing = "listwise" or "ml").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from lcsurvey.errors import InputError
+from lcsurvey.sem.estimability import (
+    NotEstimated,
+    check_admissible,
+    respondents_needed,
+    status_row,
+    status_table,
+)
 from lcsurvey.sem.missing import Patterns
 from lcsurvey.sem.model import FIT_COLUMNS, FittedModel, fit_model
 from lcsurvey.survey.codebook import Codebook
@@ -72,8 +79,11 @@ HTMT_COLUMNS = ["construct_a", "construct_b", "htmt", "htmt_arithmetic", "factor
 class MeasurementResult:
     factors: dict[str, list[str]]  # factor -> items of the joint model
     fits: dict[str, FittedModel]  # model name (construct or "joint") -> fitted CFA
-    sample_cov: pd.DataFrame  # the joint items' observed moments (see module doc)
+    sample_cov: pd.DataFrame | None  # the joint items' observed moments (see module doc)
     missing: str
+    # One row per CFA (lcsurvey.sem.estimability.status_row): estimated or why not. A CFA the
+    # data do not allow is not in `fits`; without the joint CFA there are no validity tables.
+    status: list[dict] = field(default_factory=list)
 
 
 def cfa_syntax(factors: dict[str, list[str]]) -> str:
@@ -114,6 +124,11 @@ def fit_measurement(
 
     cluster: a column of `responses` grouping the rows (lcsurvey.sem.model.fit_model's
     `cluster`): every CFA is then cluster-robust (lavaan's estimator = "MLR" with cluster =).
+
+    A CFA the data do not allow (lcsurvey.sem.estimability: too few respondents, no
+    convergence, not identified, a Heywood case) is left out of `fits`, and `status` says why;
+    the others are still fitted. The joint CFA is fitted last (its moments feed
+    validity and HTMT).
     """
     factors = measurement_factors(book)
     if not factors:
@@ -121,40 +136,58 @@ def fit_measurement(
             "the codebook has no construct with two or more items for a CFA", file=book.source
         )
     fits: dict[str, FittedModel] = {}
-    for name, items in factors.items():
-        if len(items) >= 3:
-            fits[name] = fit_model(
-                cfa_syntax({name: items}),
-                responses,
-                name=f"CFA {name}",
-                missing=missing,
-                cluster=cluster,
+    status: list[dict] = []
+    models = {name: {name: items} for name, items in factors.items() if len(items) >= 3}
+    for name, model_factors in [*models.items(), (JOINT, factors)]:
+        label = "joint CFA" if name == JOINT else f"CFA {name}"
+        needed = respondents_needed(sum(len(items) for items in model_factors.values()))
+        try:
+            fitted = fit_model(
+                cfa_syntax(model_factors), responses, name=label, missing=missing, cluster=cluster
             )
-    fits[JOINT] = fit_model(
-        cfa_syntax(factors), responses, name="joint CFA", missing=missing, cluster=cluster
-    )
+            check_admissible(label, fitted.estimates, len(fitted.data))
+        except NotEstimated as err:
+            status.append(err.status_row() | {"model": name})
+            continue
+        fits[name] = fitted
+        status.append(status_row(name, True, n=len(fitted.data), needed=needed))
+    # The joint model first in the status table, then the constructs (as in cfa_fit.csv).
+    status = status[-1:] + status[:-1]
     return MeasurementResult(
         factors=factors,
         fits=fits,
-        sample_cov=_fitted_moments(fits[JOINT], missing),
+        sample_cov=_fitted_moments(fits[JOINT], missing) if JOINT in fits else None,
         missing=missing,
+        status=status,
     )
 
 
 def cfa_fit_table(result: MeasurementResult) -> pd.DataFrame:
     """One row per CFA (the joint model, then each construct alone): lavaan's fit measures."""
     order = [JOINT] + [name for name in result.fits if name != JOINT]
-    rows = [result.fits[name].fit.iloc[0].to_dict() | {"model": name} for name in order]
-    return pd.DataFrame(rows)[CFA_FIT_COLUMNS]
+    rows = [
+        result.fits[name].fit.iloc[0].to_dict() | {"model": name}
+        for name in order
+        if name in result.fits
+    ]
+    return pd.DataFrame(rows, columns=CFA_FIT_COLUMNS)
+
+
+def status_frame(result: MeasurementResult) -> pd.DataFrame:
+    """measurement_status.csv: one row per CFA (the joint model first), estimated or why not."""
+    return status_table(result.status)
 
 
 def loadings_table(result: MeasurementResult) -> pd.DataFrame:
     """The loadings (=~ rows) of every CFA, the model's name in `model`."""
     frames = []
-    for name in [JOINT] + [n for n in result.fits if n != JOINT]:
+    order = [JOINT] + [n for n in result.fits if n != JOINT]
+    for name in (n for n in order if n in result.fits):
         est = result.fits[name].estimates
         rows = est[est["op"] == "=~"].rename(columns={"lhs": "construct", "rhs": "item"})
         frames.append(rows.assign(model=name))
+    if not frames:
+        return pd.DataFrame(columns=LOADING_COLUMNS)
     return pd.concat(frames, ignore_index=True)[LOADING_COLUMNS]
 
 
@@ -228,7 +261,10 @@ def _correlation(cov: pd.DataFrame) -> pd.DataFrame:
 
 
 def validity_tables(result: MeasurementResult) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """validity.csv (one row per factor of the joint model) and htmt.csv (one row per pair)."""
+    """validity.csv (one row per factor of the joint model) and htmt.csv (one row per pair);
+    both header-only when the joint CFA was not estimated."""
+    if JOINT not in result.fits:
+        return pd.DataFrame(columns=VALIDITY_COLUMNS), pd.DataFrame(columns=HTMT_COLUMNS)
     joint = result.fits[JOINT]
     est = joint.estimates
     loadings = est[est["op"] == "=~"]
