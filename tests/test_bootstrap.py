@@ -225,6 +225,35 @@ def test_no_draws_leaves_the_columns_empty(mediation):
     assert summary.iloc[0]["draws_requested"] == 0
 
 
+def test_above_max_n_no_bootstrap_but_the_same_monte_carlo_cis(mediation, monkeypatch):
+    """More rows than max_n: no draw is refitted, the summary says why, the defined
+    parameters keep exactly the Monte Carlo CIs the bootstrap run computes; at max_n = n the
+    bootstrap runs."""
+    data, fitted = mediation
+    n = len(fitted.data)
+    with_boot, summary = bootstrap_estimates(fitted, 200, 7, max_n=n)
+    assert summary.iloc[0]["draws_ok"] > 0
+    assert np.isfinite(with_boot["bca_ci_lower"]).any()
+
+    def no_refits(*args, **kwargs):
+        raise AssertionError("a bootstrap refit above max_n")
+
+    monkeypatch.setattr(boot, "draws", no_refits)
+    monkeypatch.setattr(boot, "jackknife", no_refits)
+    skipped, summary = bootstrap_estimates(fitted, 200, 7, max_n=n - 1)
+    row = summary.iloc[0]
+    assert row["method"] == f"none (monte carlo: n = {n} above {n - 1})"
+    assert (row["draws_requested"], row["draws_ok"], row["draws_failed"]) == (0, 0, 0)
+    assert skipped[BOOTSTRAP_COLUMNS[:5]].isna().all().all()
+    defined = skipped["op"] == ":="
+    assert defined.sum() == 2
+    mc = ["mc_ci_lower", "mc_ci_upper"]
+    assert np.isfinite(skipped.loc[defined, mc].to_numpy()).all()
+    assert skipped.loc[~defined, mc].isna().all().all()
+    pd.testing.assert_frame_equal(skipped[mc], with_boot[mc])
+    assert (skipped.loc[defined, "mc_ci_lower"] < skipped.loc[defined, "est"]).all()
+
+
 def test_least_squares_draws_equal_full_refits(mediation):
     data, fitted = mediation
     listwise = fit_model(MEDIATION, data, missing="listwise")

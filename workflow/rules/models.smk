@@ -40,6 +40,7 @@ rule model:
         information=config["estimation"]["information"],
         cluster=config["estimation"]["cluster"],
         bootstrap=config["estimation"]["bootstrap"],
+        bootstrap_max_n=config["estimation"]["bootstrap_max_n"],
         seed=config["estimation"]["seed"],
     script:
         "../scripts/model.py"

@@ -44,19 +44,32 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
     else:
         log.info("fitted %s on %d rows", sm.params.model, len(fitted.data))
         intervals, summary = bootstrap_estimates(
-            fitted, sm.params.bootstrap, sm.params.seed, workers=sm.threads
+            fitted,
+            sm.params.bootstrap,
+            sm.params.seed,
+            workers=sm.threads,
+            max_n=sm.params.bootstrap_max_n,
         )
         row = summary.iloc[0]
-        log.info(
-            "bootstrap (%s, resampling %s): %d of %d draws converged, %d failed",
-            row["method"],
-            f"{row['clusters']} clusters of {clustering.variable}"
-            if row["resampling"] == "clusters"
-            else "rows",
-            row["draws_ok"],
-            row["draws_requested"],
-            row["draws_failed"],
-        )
+        if row["method"].startswith("none (monte carlo"):
+            log.info(
+                "no bootstrap: %d rows is more than estimation.bootstrap_max_n = %d; the "
+                "defined effects get Monte Carlo CIs (%d draws) instead",
+                len(fitted.data),
+                sm.params.bootstrap_max_n,
+                sm.params.bootstrap,
+            )
+        else:
+            log.info(
+                "bootstrap (%s, resampling %s): %d of %d draws converged, %d failed",
+                row["method"],
+                f"{row['clusters']} clusters of {clustering.variable}"
+                if row["resampling"] == "clusters"
+                else "rows",
+                row["draws_ok"],
+                row["draws_requested"],
+                row["draws_failed"],
+            )
         tables = {
             "estimates": fitted.estimates,
             "fit": fitted.fit,

@@ -562,7 +562,12 @@ BOOTSTRAP_SUMMARY_COLUMNS = [
 
 
 def bootstrap_estimates(
-    fitted: FittedModel, n_draws: int, seed: int, *, workers: int = 1
+    fitted: FittedModel,
+    n_draws: int,
+    seed: int,
+    *,
+    workers: int = 1,
+    max_n: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Bootstrap and Monte Carlo 95% CIs for every free and defined parameter.
 
@@ -573,6 +578,13 @@ def bootstrap_estimates(
     boot_se is the SD of the draws (lavaan's se with se = "bootstrap"); boot_ci_* the
     percentile CI (boot.ci.type = "perc"); bca_ci_* BCa with jackknife acceleration; mc_ci_*
     the Monte Carlo CI of defined parameters. n_draws = 0 leaves the new columns empty.
+
+    max_n: above this many rows the bootstrap (and BCa's jackknife) is skipped: each draw
+    refits the model on all rows, so its cost grows with n while the Monte Carlo CI (n_draws
+    draws from the estimates' sampling distribution, Preacher & Selig 2012) costs the same at
+    any n and is an accepted interval for indirect effects at large n. boot_se, boot_ci_* and
+    bca_ci_* stay empty, mc_ci_* are filled and the summary's method says why, e.g.
+    "none (monte carlo: n = 15346 above 5000)". None: always bootstrap.
 
     With fitted.clusters set (fit_model(..., cluster=...)) the draws resample whole clusters
     and BCa's acceleration comes from the leave-one-cluster-out jackknife; otherwise rows.
@@ -590,10 +602,6 @@ def bootstrap_estimates(
             columns=BOOTSTRAP_SUMMARY_COLUMNS,
         )
         return estimates, summary
-    job = _bootstrap_job(fitted)
-    values = boot.draws(job, n_draws, seed, workers=workers, clusters=clusters)
-    jack = boot.jackknife(job, workers=workers, clusters=clusters)
-    ok = np.isfinite(values).all(axis=1)
     definitions = list(fitted.spec.definitions)
     columns = fitted.columns
 
@@ -601,6 +609,15 @@ def bootstrap_estimates(
         shown = fitted.intercepts.reported(theta) if fitted.intercepts is not None else theta
         return np.hstack([shown, defined_values(definitions, columns, theta)])
 
+    n = len(fitted.data)
+    if max_n is not None and n > max_n:
+        return _monte_carlo_only(
+            fitted, estimates, with_defined, n_draws, seed, resampling, n_clusters, n, max_n
+        )
+    job = _bootstrap_job(fitted)
+    values = boot.draws(job, n_draws, seed, workers=workers, clusters=clusters)
+    jack = boot.jackknife(job, workers=workers, clusters=clusters)
+    ok = np.isfinite(values).all(axis=1)
     estimate = with_defined(fitted.theta[None, :])[0]
     values = with_defined(values[ok])
     jack = with_defined(jack)
@@ -609,12 +626,7 @@ def bootstrap_estimates(
     bca_lower, bca_upper = boot.bca_ci(values, estimate, jack) if len(values) else (se, se)
     mc = with_defined(boot.monte_carlo(fitted.theta, fitted.vcov, n_draws, seed))
     mc_lower, mc_upper = boot.percentile_ci(mc)
-    position = {name: i for i, name in enumerate(columns)}
-    position.update({d.name: len(columns) + k for k, d in enumerate(definitions)})
-    rows = [
-        position.get(c) if c is not None else position.get(lhs) if op == ":=" else None
-        for c, lhs, op in zip(fitted.row_columns, estimates["lhs"], estimates["op"], strict=True)
-    ]
+    rows = _interval_rows(fitted, estimates)
     for i, j in enumerate(rows):
         if j is None:
             continue
@@ -640,6 +652,45 @@ def bootstrap_estimates(
                 n_clusters,
             ]
         ],
+        columns=BOOTSTRAP_SUMMARY_COLUMNS,
+    )
+    return estimates, summary
+
+
+def _interval_rows(fitted: FittedModel, estimates: pd.DataFrame) -> list[int | None]:
+    """For each row of the estimates table, its column in the draws (free parameters, then
+    the defined ones), or None for a row without draws (a fixed parameter)."""
+    columns, definitions = fitted.columns, list(fitted.spec.definitions)
+    position = {name: i for i, name in enumerate(columns)}
+    position.update({d.name: len(columns) + k for k, d in enumerate(definitions)})
+    return [
+        position.get(c) if c is not None else position.get(lhs) if op == ":=" else None
+        for c, lhs, op in zip(fitted.row_columns, estimates["lhs"], estimates["op"], strict=True)
+    ]
+
+
+def _monte_carlo_only(
+    fitted: FittedModel,
+    estimates: pd.DataFrame,
+    with_defined,
+    n_draws: int,
+    seed: int,
+    resampling: str,
+    n_clusters: int | None,
+    n: int,
+    max_n: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """bootstrap_estimates above max_n rows: the Monte Carlo CIs of the defined parameters,
+    no bootstrap draws (the same Monte Carlo draws as with the bootstrap, so the interval
+    does not depend on which side of max_n a wave falls)."""
+    mc = with_defined(boot.monte_carlo(fitted.theta, fitted.vcov, n_draws, seed))
+    mc_lower, mc_upper = boot.percentile_ci(mc)
+    for i, j in enumerate(_interval_rows(fitted, estimates)):
+        if j is not None and estimates.loc[i, "op"] == ":=":
+            estimates.loc[i, BOOTSTRAP_COLUMNS[5:]] = [mc_lower[j], mc_upper[j]]
+    method = f"none (monte carlo: n = {n} above {max_n})"
+    summary = pd.DataFrame(
+        [[0, 0, 0, method, seed, 0, resampling, n_clusters]],
         columns=BOOTSTRAP_SUMMARY_COLUMNS,
     )
     return estimates, summary
