@@ -1117,6 +1117,45 @@ def test_defined_effects_fall_back_from_bca_to_percentile_to_delta():
         assert not re.search(r"gaat .* ook samen|also goes together", sentence)
 
 
+def test_defined_effects_use_the_monte_carlo_interval_without_a_bootstrap():
+    """A wave above estimation.bootstrap_max_n rows has Monte Carlo intervals and no bootstrap
+    ones: the report prints those, and says so in both languages."""
+    inputs = SimpleNamespace(estimates=_estimates_with_defined(), intervals=None)
+    inputs.intervals = pd.DataFrame(
+        [
+            {
+                "lhs": "indirect",
+                "op": ":=",
+                "rhs": "a*b",
+                "est": 0.08,
+                "ci_lower": -0.02,
+                "ci_upper": 0.18,
+                "boot_ci_lower": np.nan,
+                "boot_ci_upper": np.nan,
+                "bca_ci_lower": np.nan,
+                "bca_ci_upper": np.nan,
+                "mc_ci_lower": 0.02,
+                "mc_ci_upper": 0.17,
+            }
+        ]
+    )
+    effect = findings.defined_effects(inputs).iloc[0]
+    assert (effect["method"], effect["ci_lower"], effect["ci_upper"], effect["significant"]) == (
+        "monte_carlo",
+        0.02,
+        0.17,
+        True,
+    )
+    for lang in ("nl", "en"):
+        sentence = sentences.indirect_sentences(findings.defined_effects(inputs), lang)[0]
+        assert "Monte Carlo" in sentence
+        assert "bootstrap" not in sentence
+        assert printed.fmt_number(0.02, lang) in sentence
+    # With a bootstrap interval the bootstrap one is printed, as before.
+    inputs.intervals = inputs.intervals.assign(bca_ci_lower=0.01, bca_ci_upper=0.19)
+    assert findings.defined_effects(inputs).iloc[0]["method"] == "bca"
+
+
 def _diversity(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
     """(outcome, method, est, pvalue) -> diversity.csv rows (slopes only)."""
     return pd.DataFrame(

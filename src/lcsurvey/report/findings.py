@@ -211,6 +211,9 @@ def fit_summary(fit: pd.DataFrame | None) -> dict[str, Any] | None:
 CI_METHODS = (
     ("bca", "bca_ci_lower", "bca_ci_upper"),
     ("percentile", "boot_ci_lower", "boot_ci_upper"),
+    # Filled without bootstrap intervals only when the bootstrap was skipped for a large n
+    # (estimation.bootstrap_max_n; lcsurvey.sem.model.bootstrap_estimates).
+    ("monte_carlo", "mc_ci_lower", "mc_ci_upper"),
 )
 
 
@@ -219,8 +222,10 @@ def defined_effects(inputs: ReportInputs) -> pd.DataFrame:
     headline indirect association, then the part through safety), with the 95% CI printed.
 
     The CI is the bootstrap BCa interval of intervals.csv when there is one, else its
-    percentile interval, else the delta-method interval of estimates.csv (method: bca,
-    percentile or delta). significant: the CI excludes 0.
+    percentile interval, else its Monte Carlo interval (a wave above
+    estimation.bootstrap_max_n rows has no bootstrap), else the delta-method interval of
+    estimates.csv (method: bca, percentile, monte_carlo or delta). significant: the CI
+    excludes 0.
     """
     columns = ["name", "est", "ci_lower", "ci_upper", "method", "pvalue", "std_all", "significant"]
     rows = []
@@ -238,6 +243,7 @@ def defined_effects(inputs: ReportInputs) -> pd.DataFrame:
             for key, low_col, high_col in CI_METHODS:
                 if (
                     not boot.empty
+                    and low_col in boot.columns
                     and np.isfinite(boot.iloc[0][[low_col, high_col]].astype(float)).all()
                 ):
                     lower, upper, method = boot.iloc[0][low_col], boot.iloc[0][high_col], key
