@@ -1156,6 +1156,17 @@ def test_defined_effects_use_the_monte_carlo_interval_without_a_bootstrap():
     assert findings.defined_effects(inputs).iloc[0]["method"] == "bca"
 
 
+def test_method_box_says_why_the_intervals_are_monte_carlo():
+    skipped = pd.DataFrame([{"draws_requested": 0, "draws_ok": 0, "method": ""}])
+    skipped["method"] = "none (monte carlo: n = 15346 above 5000)"
+    nl, en = (sentences.intervals_note(skipped, lang) for lang in ("nl", "en"))
+    for sentence in (nl, en):
+        assert "15346" in sentence and "5000" in sentence and "Monte Carlo" in sentence
+    bootstrapped = skipped.assign(method="fiml-bfgs", draws_requested=2000, draws_ok=2000)
+    for table in (bootstrapped, skipped.iloc[:0], None):
+        assert sentences.intervals_note(table, "en") is None
+
+
 def _diversity(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
     """(outcome, method, est, pvalue) -> diversity.csv rows (slopes only)."""
     return pd.DataFrame(

@@ -275,7 +275,15 @@ def method(inputs: ReportInputs, lang: str) -> Section:
         "method",
         {
             "heading": text(lang, "method"),
-            "design": f"{text(lang, 'design')} {text(lang, 'design_n', n=len(inputs.responses))}",
+            "design": " ".join(
+                part
+                for part in (
+                    text(lang, "design"),
+                    text(lang, "design_n", n=len(inputs.responses)),
+                    sentences.intervals_note(inputs.bootstrap, lang),
+                )
+                if part
+            ),
             "planning": sentences.planning_note(inputs, lang),
         },
     )

@@ -8,6 +8,7 @@ verdict, significant or not, one or several) live here.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -344,6 +345,23 @@ def planning_note(inputs: ReportInputs, lang: str) -> str | None:
     from lcsurvey.study.power import planning_note as power_planning_note
 
     return power_planning_note(inputs.power, lang)
+
+
+MONTE_CARLO_ONLY = re.compile(r"none \(monte carlo: n = (\d+) above (\d+)\)")
+
+
+def intervals_note(bootstrap: pd.DataFrame | None, lang: str) -> str | None:
+    """For the method box: the indirect associations have Monte Carlo intervals because the
+    model had more rows than estimation.bootstrap_max_n (bootstrap.csv's method, written by
+    lcsurvey.sem.model.bootstrap_estimates); None when the model was bootstrapped or not
+    estimated."""
+    if bootstrap is None or bootstrap.empty or "method" not in bootstrap.columns:
+        return None
+    match = MONTE_CARLO_ONLY.fullmatch(str(bootstrap["method"].iloc[0]))
+    if match is None:
+        return None
+    n, limit = (int(g) for g in match.groups())
+    return text(lang, "intervals_mc", n=fmt_int(n), max=fmt_int(limit))
 
 
 def who_sentence(n: int, communities: int | None, lang: str) -> str:
