@@ -6,13 +6,15 @@ alone, and the pipeline runs cold with the configuration as it is (so a wave abo
 estimation.bootstrap_max_n gets Monte Carlo intervals instead of the bootstrap). Prints the
 run's wall time, the kept rows, the models' interval method and every job's wall time, CPU time
 and peak memory from Snakemake's benchmark files.
-Usage: .venv/bin/python bench/scale.py [--n 2000 20000] [--cores 2]
+Usage: .venv/bin/python bench/scale.py [--n 2000 20000] [--cores 2] [--keep DIR]
+(--keep: copy each run's results/, reports/ and logs/ to DIR/N for a look afterwards)
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,7 +51,7 @@ def peak_memory(folder: Path) -> dict[str, float]:
     return out
 
 
-def run(n: int, cores: str) -> None:
+def run(n: int, cores: str, keep: Path | None = None) -> None:
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory(prefix="lcsurvey-scale-") as tmp:
         work = Path(tmp)
@@ -74,6 +76,9 @@ def run(n: int, cores: str) -> None:
         }
         cpu = job_cpu_times(work / "benchmarks")
         memory = peak_memory(work / "benchmarks")
+        if keep is not None:
+            for name in ("results", "reports", "logs", "benchmarks"):
+                shutil.copytree(work / name, keep / str(n) / name)
     total = sum(c for _, c in cpu.values())
     print(f"\n{n} exports ({kept} kept), cold run on {cores} cores: {wall:.1f} s wall")
     for model, method in methods.items():
@@ -90,9 +95,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--cores", default="2")
+    parser.add_argument("--keep", type=Path, default=None)
     args = parser.parse_args()
     for n in args.n:
-        run(n, args.cores)
+        run(n, args.cores, args.keep)
 
 
 if __name__ == "__main__":
