@@ -29,8 +29,8 @@ KNOWN_PERSON = "LC-0294"
 KNOWN_PSEUDONYM = "cdf41b9fdcb21c79"
 # SHA-256 of the bundled config.yaml as each wave's report sees it (schema defaults filled in).
 CONFIG_DIGESTS = {
-    "2021-12": "e0078f74d2ab9a533db951b7cedbb2581d438d9a858c6c187c76e508457b02e1",
-    "2022-06": "447e38c1ecff20120607a3575aa9a4f51756172c5abca98927ac702e2c7366fc",
+    "2021-12": "03f84385c4c95e1bfbdfd5aeeb5f931f21b07f3e961b04e5f5295d364f27e651",
+    "2022-06": "b0f780684b235363b4857a2269f587577a13737a4cd53684b572d72ae0fd7f8e",
 }
 
 
