@@ -214,6 +214,7 @@ def test_the_model_rule_logs_the_too_few_clusters_warning(tmp_path):
             information=None,
             cluster="cluster",
             bootstrap=0,
+            bootstrap_max_n=None,
             seed=1,
         ),
         output=SimpleNamespace(
@@ -255,6 +256,7 @@ def test_an_unusable_cluster_variable_leaves_the_model_rule_unclustered(tmp_path
             information=None,
             cluster=cluster,
             bootstrap=20,
+            bootstrap_max_n=None,
             seed=1,
         ),
         output=SimpleNamespace(

@@ -449,3 +449,19 @@ def test_unknown_grouping_variable_and_model_without_factors():
         model_invariance(frames, SYNTAX, "region", book=load_codebook(CODEBOOK))
     table = model_invariance(frames, "y1 ~ y0\n", "wave", model="paths")
     assert len(table) == 1 and "no measurement part" in table["note"].iloc[0]
+
+
+def test_the_levels_progress_goes_to_the_log(caplog, monkeypatch):
+    """A long invariance job logs each level done (lcsurvey.sem.progress, here without its
+    5-second spacing); the estimates do not depend on it."""
+    from lcsurvey.sem import progress
+
+    data = pd.read_csv(FIXTURES / "holzinger_swineford.csv")
+    monkeypatch.setattr(progress, "SECONDS", 0.0)
+    monkeypatch.setattr(progress, "EVERY", 0.01)
+    with caplog.at_level("INFO", logger="lcsurvey"):
+        result = iv.fit_invariance(data, HS_FACTORS, "school", group_order=SCHOOLS)
+    lines = [r.getMessage() for r in caplog.records if "invariance by school" in r.getMessage()]
+    assert lines[0].startswith("invariance by school: 1 of 3 levels (33%)")
+    assert lines[-1].startswith("invariance by school: 3 of 3 levels done in")
+    assert set(result.fits) == {"configural", "metric", "scalar"}

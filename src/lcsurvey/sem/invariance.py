@@ -55,6 +55,7 @@ from lcsurvey.sem.multigroup import (
     nested_start,
     robust_level,
 )
+from lcsurvey.sem.progress import reporter
 from lcsurvey.sem.robust import cluster_vcov_problem
 
 log = logging.getLogger("lcsurvey")
@@ -215,7 +216,10 @@ def fit_invariance(
     measures: dict[str, dict] = {}
     errors: dict[str, str] = {}
     previous = None
-    for level in LEVELS:
+    # On a large wave each level takes a while: the progress goes to the rule's log.
+    report = reporter(None, f"invariance by {group}", len(LEVELS), "levels")
+    for done, level in enumerate(LEVELS):
+        report(done, len(LEVELS))
         layout = make_layout(level, factors, items, len(groups))
         start = (
             configural_start(layout, groups)
@@ -245,6 +249,7 @@ def fit_invariance(
                 pvalue_scaled=chisq_pvalue(scaled, df) if np.isfinite(scaled) else np.nan,
             )
         previous = fit
+    report(len(LEVELS), len(LEVELS))
     return InvarianceResult(
         factors=factors,
         items=items,

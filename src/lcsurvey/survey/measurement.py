@@ -43,6 +43,7 @@ from lcsurvey.sem.estimability import (
 )
 from lcsurvey.sem.missing import Patterns
 from lcsurvey.sem.model import FIT_COLUMNS, FittedModel, fit_model
+from lcsurvey.sem.progress import reporter
 from lcsurvey.survey.codebook import Codebook
 
 JOINT = "joint"
@@ -138,7 +139,11 @@ def fit_measurement(
     fits: dict[str, FittedModel] = {}
     status: list[dict] = []
     models = {name: {name: items} for name, items in factors.items() if len(items) >= 3}
-    for name, model_factors in [*models.items(), (JOINT, factors)]:
+    todo = [*models.items(), (JOINT, factors)]
+    # On a large wave the CFAs take minutes: their progress goes to the rule's log.
+    report = reporter(None, "measurement model", len(todo), "CFAs")
+    for done, (name, model_factors) in enumerate(todo):
+        report(done, len(todo))
         label = "joint CFA" if name == JOINT else f"CFA {name}"
         needed = respondents_needed(sum(len(items) for items in model_factors.values()))
         try:
@@ -151,6 +156,7 @@ def fit_measurement(
             continue
         fits[name] = fitted
         status.append(status_row(name, True, n=len(fitted.data), needed=needed))
+    report(len(todo), len(todo))
     # The joint model first in the status table, then the constructs (as in cfa_fit.csv).
     status = status[-1:] + status[:-1]
     return MeasurementResult(
