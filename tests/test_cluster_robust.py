@@ -198,11 +198,9 @@ def test_a_missing_cluster_label_is_a_cluster_of_its_own():
     assert len(np.unique(result.clusters)) == known + 10
 
 
-def test_the_model_rule_logs_the_too_few_clusters_warning(tmp_path):
-    """workflow/scripts/model.py writes the fit's warnings to the rule's log."""
-    data = _data("complete")
-    data[data["cluster"] <= 8].to_parquet(tmp_path / "responses.parquet")
-    out = {name: str(tmp_path / f"{name}.csv") for name in ["estimates", "fit", "intervals"]}
+def _run_model_rule(tmp_path: Path, data: pd.DataFrame, cluster: str, draws: int) -> str:
+    """Run workflow/scripts/model.py on `data` (the CFA) as rule `model` would; its log."""
+    data.to_parquet(tmp_path / "responses.parquet")
     snakemake = SimpleNamespace(
         log=[str(tmp_path / "model.log")],
         input=SimpleNamespace(responses=str(tmp_path / "responses.parquet")),
@@ -212,23 +210,30 @@ def test_the_model_rule_logs_the_too_few_clusters_warning(tmp_path):
             missing="fiml",
             se="standard",
             information=None,
-            cluster="cluster",
-            bootstrap=0,
+            cluster=cluster,
+            bootstrap=draws,
             bootstrap_max_n=None,
             seed=1,
         ),
         output=SimpleNamespace(
-            **out,
-            bootstrap=str(tmp_path / "bootstrap.csv"),
-            status=str(tmp_path / "status.csv"),
+            **{
+                name: str(tmp_path / f"{name}.csv")
+                for name in ["estimates", "fit", "intervals", "bootstrap", "status"]
+            }
         ),
         threads=1,
     )
     script = Path(__file__).parents[1] / "workflow" / "scripts" / "model.py"
     runpy.run_path(str(script), init_globals={"snakemake": snakemake})
-    log = (tmp_path / "model.log").read_text()
+    return (tmp_path / "model.log").read_text()
+
+
+def test_the_model_rule_logs_the_too_few_clusters_warning(tmp_path):
+    """workflow/scripts/model.py writes the fit's warnings to the rule's log."""
+    data = _data("complete")
+    log = _run_model_rule(tmp_path, data[data["cluster"] <= 8], "cluster", draws=0)
     assert "WARNING model 'cfa': 18 free parameters and 8 clusters" in log
-    fit = pd.read_csv(out["fit"])
+    fit = pd.read_csv(tmp_path / "fit.csv")
     assert fit["estimator"].iloc[0] == "MLR" and fit["nclusters"].iloc[0] == 8
 
 
@@ -243,35 +248,10 @@ def test_the_model_rule_logs_the_too_few_clusters_warning(tmp_path):
 def test_an_unusable_cluster_variable_leaves_the_model_rule_unclustered(tmp_path, cluster, found):
     """The model rule says why, in its log, and fits with independent respondents."""
     data = _data("complete").iloc[:80].assign(row=np.arange(80), one=1)
-    data.to_parquet(tmp_path / "responses.parquet")
-    out = {name: str(tmp_path / f"{name}.csv") for name in ["estimates", "fit", "intervals"]}
-    snakemake = SimpleNamespace(
-        log=[str(tmp_path / "model.log")],
-        input=SimpleNamespace(responses=str(tmp_path / "responses.parquet")),
-        params=SimpleNamespace(
-            syntax=MODELS["cfa"],
-            model="cfa",
-            missing="fiml",
-            se="standard",
-            information=None,
-            cluster=cluster,
-            bootstrap=20,
-            bootstrap_max_n=None,
-            seed=1,
-        ),
-        output=SimpleNamespace(
-            **out,
-            bootstrap=str(tmp_path / "bootstrap.csv"),
-            status=str(tmp_path / "status.csv"),
-        ),
-        threads=1,
-    )
-    script = Path(__file__).parents[1] / "workflow" / "scripts" / "model.py"
-    runpy.run_path(str(script), init_globals={"snakemake": snakemake})
-    log = (tmp_path / "model.log").read_text()
+    log = _run_model_rule(tmp_path, data, cluster, draws=20)
     assert f"WARNING estimation.cluster {cluster!r} {found}" in log
     assert "respondents are treated as independent" in log
-    fit = pd.read_csv(out["fit"]).iloc[0]
+    fit = pd.read_csv(tmp_path / "fit.csv").iloc[0]
     assert fit["estimator"] == "ML" and pd.isna(fit["nclusters"])
     assert pd.read_csv(tmp_path / "bootstrap.csv")["resampling"].iloc[0] == "rows"
 

@@ -13,7 +13,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
     book = load_codebook(sm.input.codebook)
     responses = pd.read_parquet(sm.input.responses)
     clustering = resolve(responses, sm.params.cluster, book)
-    (log.warning if clustering.problem else log.info)("%s", clustering.describe())
+    clustering.log_to(log)
     if line := left_out(clustering):
         log.info("%s", line)
     table = agreement_table(responses, book, clustering, sm.params.min_cell)

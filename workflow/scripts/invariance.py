@@ -16,7 +16,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
     }
     pooled = pd.concat(list(frames.values()), ignore_index=True)
     clustering = resolve(pooled, sm.params.cluster, book)
-    (log.warning if clustering.problem else log.info)("%s", clustering.describe())
+    clustering.log_to(log)
     with warnings_to_log(log):
         table = model_invariance(
             frames,

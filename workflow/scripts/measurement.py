@@ -20,7 +20,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
     book = load_codebook(sm.input.codebook)
     responses = pd.read_parquet(sm.input.responses)
     clustering = resolve(responses, sm.params.cluster, book)
-    (log.warning if clustering.problem else log.info)("%s", clustering.describe())
+    clustering.log_to(log)
     with warnings_to_log(log):
         result = fit_measurement(
             responses,

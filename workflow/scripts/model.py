@@ -24,7 +24,7 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
     responses = pd.read_parquet(sm.input.responses)
     needed = respondents_needed(len(parse_model(sm.params.syntax, name=sm.params.model).observed))
     clustering = resolve(responses, sm.params.cluster)
-    (log.warning if clustering.problem else log.info)("%s", clustering.describe())
+    clustering.log_to(log)
     try:
         with warnings_to_log(log):
             fitted = fit_model(

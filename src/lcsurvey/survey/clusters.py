@@ -9,6 +9,7 @@ respondents as independent and the agreement statistics say why they are empty.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import pandas as pd
@@ -36,6 +37,10 @@ class Clustering:
     def active(self) -> bool:
         """True when the rows are to be treated as clustered."""
         return self.variable is not None and self.problem is None
+
+    def log_to(self, log: logging.Logger) -> None:
+        """Write `describe()` to a rule's log: a warning when the variable is unusable."""
+        (log.warning if self.problem else log.info)("%s", self.describe())
 
     def describe(self) -> str:
         """One line for the log."""
