@@ -11,11 +11,13 @@ from lcsurvey.errors import InputError
 from lcsurvey.survey.clean import (
     STEPS,
     clean_wave,
+    decode,
     longest_run,
     longest_run_reference,
     longstring_share,
     mahalanobis_p,
 )
+from lcsurvey.survey.codebook import Scale, Variable
 from lcsurvey.survey.pseudonym import pseudonymise
 
 KEY = b"test key of some length"
@@ -282,3 +284,52 @@ def test_bundled_waves_clean_and_link_by_pseudonym():
     # Returners keep their person code, so about 60% of wave-1 completers reappear.
     linked = set(first.kept["rid"]) & set(second.kept["rid"])
     assert 100 < len(linked) < len(second.kept)
+
+
+LIKELY7 = Scale(
+    name="likely7",
+    labels={
+        1.0: ("Not at all likely",),
+        **{float(c): (str(c),) for c in range(2, 7)},
+        7.0: ("Very likely",),
+    },
+    missing=(-99.0,),
+)
+
+
+@pytest.mark.parametrize(
+    ("cell", "code"),
+    [
+        ("Very likely\n7", 7),
+        ("Very likely7", 7),
+        ("very  LIKELY 7", 7),
+        ("Not at all likely1", 1),
+        ("Not at all likely\r\n1", 1),
+        ("4", 4),
+        ("-99", np.nan),
+    ],
+)
+def test_a_label_followed_by_its_own_code_is_that_code(cell, code):
+    series = pd.Series(["2", cell], name="Q5_1", dtype="string")
+    var = Variable(name="q5_1", column="Q5_1", scale="likely7")
+    values, _ = decode(series, var, LIKELY7, source="wave.csv", rows=[4, 5])
+    assert values.iloc[0] == 2
+    assert values.iloc[1] == code or (np.isnan(code) and np.isnan(values.iloc[1]))
+
+
+@pytest.mark.parametrize(
+    "cell", ["Very likely\n5", "Very likely1", "Not at all likely 7", "Likely7"]
+)
+def test_a_label_with_another_code_stays_an_error(cell):
+    series = pd.Series(["2", cell], name="Q5_1", dtype="string")
+    var = Variable(name="q5_1", column="Q5_1", scale="likely7")
+    with pytest.raises(InputError) as err:
+        decode(series, var, LIKELY7, source="wave.csv", rows=[4, 5])
+    assert "row 5" in str(err.value) and "'Q5_1'" in str(err.value)
+
+
+def test_codebook_labels_with_their_codes_stuck_on_decode(small_codebook):
+    rows = [good_row(i) for i in range(6)]
+    rows[0] = good_row(0, Q3_3="Helemaal mee eens\n5", Q2_1="Mee eens 4")
+    kept = run(rows, small_codebook).kept
+    assert kept.loc[0, "b3"] == 5 and kept.loc[0, "a1"] == 4

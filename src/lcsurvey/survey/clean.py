@@ -6,6 +6,7 @@ flow table (CONSORT style) adds up. PII never gets this far: the reader drops it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -101,7 +102,9 @@ def decode(
     """One raw column as numeric codes of its scale.
 
     Choice text (Dutch or English, case- and whitespace-insensitive) is matched through the
-    scale's labels, numbers are taken as codes, the scale's missing codes become missing, and
+    scale's labels, numbers are taken as codes, a label followed by its own code (Qualtrics'
+    end points "Very likely\n7", "Not at all likely1") is that code, the scale's missing codes
+    become missing, and
     numbers outside the scale become missing and are counted. Text that is neither a number
     nor a known label is an error naming the file row, the column and the labels expected.
     """
@@ -119,6 +122,8 @@ def decode(
             lookup.update({_norm(lbl): float(code) for code, lbl in value_labels.items()})
         for j in np.flatnonzero(np.isnan(decoded)):
             decoded[j] = lookup.get(_norm(uniques[j]), np.nan)
+            if np.isnan(decoded[j]):
+                decoded[j] = _label_with_code(uniques[j], lookup)
         decoded = np.append(decoded, np.nan)  # code -1 (missing) picks the last entry
         values = pd.Series(decoded[codes], index=series.index)
         unknown = pd.Series((codes >= 0) & np.isnan(values.to_numpy()), index=series.index)
@@ -158,6 +163,25 @@ def decode(
 
 def _norm(text: str) -> str:
     return " ".join(str(text).split()).casefold()
+
+
+# A label with a code stuck on, with or without a space or line break between.
+_LABEL_WITH_CODE = re.compile(r"^(?P<label>.*\D)(?P<code>[-+]?\d+)$", re.DOTALL)
+
+
+def _label_with_code(text: str, lookup: Mapping[str, float]) -> float:
+    """The code of a cell written as a scale label followed by that label's own code.
+
+    Qualtrics exports some scales with text at the end points and bare numbers between:
+    ``"Very likely\n7"``, ``"Not at all likely1"``, ``"2"`` .. ``"6"``. Such a cell maps to
+    its code only when the label is the scale's label for exactly that code; any other
+    combination stays unreadable (NaN), so that the caller reports it.
+    """
+    found = _LABEL_WITH_CODE.match(_norm(text))
+    if found is None:
+        return np.nan
+    code = float(found.group("code"))
+    return code if lookup.get(found.group("label").strip()) == code else np.nan
 
 
 def longest_run_reference(answers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
