@@ -1,0 +1,407 @@
+"""Codebook drafting: the bundled waves give the hand-written codebook's structure, every
+platform's question stems become constructs, and what cannot be decided is a TODO line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lcsurvey.survey.anchors import anchor_key
+from lcsurvey.survey.clean import clean_file
+from lcsurvey.survey.codebook import Codebook, load_codebook
+from lcsurvey.survey.draft import draft_codebook, main
+from lcsurvey.survey.io import RawTable
+from lcsurvey.survey.scales import reliability_table
+
+ROOT = Path(__file__).resolve().parents[1]
+CSV_WAVE = ROOT / "data" / "raw" / "wave_2021-12.csv"
+SAV_WAVE = ROOT / "data" / "raw" / "wave_2022-06.sav"
+KEY = b"test key of some length"
+
+
+@pytest.fixture(scope="module")
+def hand() -> Codebook:
+    return load_codebook(ROOT / "data" / "codebook.yaml")
+
+
+def load(text: str, tmp_path: Path) -> Codebook:
+    path = tmp_path / "draft.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_codebook(path)
+
+
+@pytest.fixture(scope="module")
+def drafts(tmp_path_factory) -> dict:
+    where = tmp_path_factory.mktemp("drafts")
+    out = {}
+    for name, sources in (
+        ("2021-12", [CSV_WAVE]),
+        ("2022-06", [SAV_WAVE]),
+        ("both", [CSV_WAVE, SAV_WAVE]),
+    ):
+        draft = draft_codebook(sources)
+        (where / name).mkdir()
+        out[name] = (draft, load(draft.yaml_text, where / name))
+    return out
+
+
+def variables(book: Codebook) -> dict:
+    return {**book.items, **book.background, **book.attention_checks}
+
+
+def by_column(book: Codebook, wave: str | None) -> dict:
+    return {var.column_in(wave): var for var in variables(book).values()}
+
+
+def scale_shape(book: Codebook, name: str) -> tuple:
+    scale = book.scales[name]
+    if scale.labels:
+        return ("values", [(code, anchor_key(texts[0])) for code, texts in scale.labels.items()])
+    return ("range",)
+
+
+def todo_scales(draft) -> set[str]:
+    return {m.group(1) for t in draft.todos if (m := re.match(r"scale (\S+):", t))}
+
+
+@pytest.mark.parametrize("wave", ["2021-12", "2022-06"])
+def test_a_bundled_wave_drafts_the_hand_written_items_scales_and_constructs(hand, drafts, wave):
+    draft, book = drafts[wave]
+    column_wave = None if wave == "2021-12" else wave
+    hand_columns = by_column(hand, column_wave)
+    drafted = by_column(book, None)
+    # Items: the same raw columns are read, as items, background or attention checks.
+    assert set(drafted) == set(hand_columns)
+    assert {v.column_in(column_wave) for v in hand.attention_checks.values()} == {
+        v.column for v in book.attention_checks.values()
+    }
+    for check in book.attention_checks.values():
+        assert check.expected == 4  # 'Mee eens'
+    # Scales: the same codes with the same labels in the same order; a set no vocabulary
+    # orders (nominal text answers) has the same labels and is marked TODO.
+    unordered = todo_scales(draft)
+    for column, var in hand_columns.items():
+        mine = drafted[column]
+        expected, got = scale_shape(hand, var.scale), scale_shape(book, mine.scale)
+        assert expected[0] == got[0], column
+        if mine.scale in unordered:
+            assert sorted(t for _, t in got[1]) == sorted(t for _, t in expected[1]), column
+        elif got[0] == "values":
+            assert got == expected, column
+        assert set(book.scales[mine.scale].missing) <= set(hand.scales[var.scale].missing)
+    # Constructs by question stem: the hand-written constructs of one stem form one draft.
+    stems: dict[str, set[str]] = {}
+    for item in hand.items.values():
+        column = item.column_in(column_wave)
+        found = re.match(r"(.+)_\d+$", column)
+        if found:
+            stems.setdefault(found.group(1), set()).add(column)
+    expected_groups = {frozenset(s) for s in stems.values() if len(s) > 1}
+    drafted_groups = {
+        frozenset(book.items[i].column for i in c.items) for c in book.constructs.values()
+    }
+    assert drafted_groups == expected_groups
+    for construct in hand.constructs.values():
+        columns = {hand.items[i].column_in(column_wave) for i in construct.items}
+        assert any(columns <= group for group in drafted_groups), construct.name
+
+
+@pytest.mark.parametrize("wave", ["2021-12", "2022-06"])
+def test_a_bundled_wave_drafts_the_hand_written_survey_tool_pii_and_free_text(hand, drafts, wave):
+    _, book = drafts[wave]
+    column_wave = None if wave == "2021-12" else wave
+    assert book.id == hand.id and book.person == hand.person
+    assert set(book.pii) == set(hand.pii)
+    assert {s["column"] for s in book.free_text.values()} == {
+        s["column"] for s in hand.free_text.values()
+    }
+    assert all(not s.get("keep") for s in book.free_text.values())
+    for role in ("status", "progress", "duration", "finished", "consent"):
+        assert book.meta_column(role, None) == hand.meta_column(role, column_wave), role
+    assert book.meta["consent"]["yes"] == hand.meta["consent"]["yes"]
+    consent = book.scales[book.meta["consent"]["scale"]]
+    assert consent.labels[1.0][0] == "Ja, ik doe mee"
+    preview = {str(v) for v in book.meta["status"]["preview"]}
+    assert {str(v) for v in hand.meta["status"]["preview"]} <= preview
+
+
+def test_two_waves_draft_the_hand_written_wave_columns(hand, drafts):
+    draft, book = drafts["both"]
+    hand_columns = by_column(hand, None)
+    drafted = by_column(book, None)
+    assert set(drafted) == set(hand_columns)
+    for column, var in hand_columns.items():
+        assert drafted[column].wave_columns == var.wave_columns, column
+    assert book.meta["duration"]["wave_columns"] == hand.meta["duration"]["wave_columns"]
+    # The SPSS codes give the nominal scales their order: no TODO left for them.
+    assert draft.todos == ()
+    for column, var in hand_columns.items():
+        expected = scale_shape(hand, var.scale)
+        assert scale_shape(book, drafted[column].scale) == expected, column
+
+
+def test_the_draft_keeps_no_answer_of_pii_or_free_text_columns(drafts):
+    text = drafts["2021-12"][0].yaml_text
+    raw = pd.read_csv(CSV_WAVE, skiprows=[1, 2], dtype=str, encoding="utf-8-sig")
+    for column in ("RecipientEmail", "RecipientLastName", "IPAddress", "Q17"):
+        for value in raw[column].dropna().unique():
+            if len(value) > 4:
+                assert value not in text, column
+
+
+def qualtrics_csv(path: Path, columns: dict[str, tuple[str, list[str]]]) -> Path:
+    """A Qualtrics-like CSV: column ids, question texts, ImportId row, then the answers."""
+    names = list(columns)
+    rows = [
+        names,
+        [columns[n][0] for n in names],
+        [json.dumps({"ImportId": f"QID{i}"}) for i, _ in enumerate(names)],
+    ]
+    n = len(next(iter(columns.values()))[1])
+    rows += [[columns[name][1][i] for name in names] for i in range(n)]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+LIKELY = ["Not at all likely1", "2", "3", "4", "5", "6", "Very likely\n7"]
+
+
+def test_qualtrics_mixed_end_points_become_a_seven_point_scale_that_cleans(tmp_path):
+    answers = [LIKELY[i % 7] for i in range(14)]
+    raw = qualtrics_csv(
+        tmp_path / "mixed.csv",
+        {
+            "ResponseId": ("Response ID", [f"R_{i}" for i in range(14)]),
+            "Q5_1": ("How likely - to return", answers),
+            "Q5_2": ("How likely - to recommend", answers[3:] + answers[:3]),
+            "Q6": ("How reasonable", ["Not at all reasonable1", "4", "Extremely reasonable 7"] * 4 + ["2", "3"]),
+        },
+    )  # fmt: skip
+    draft = draft_codebook([raw])
+    book = load(draft.yaml_text, tmp_path)
+    scale = book.scales[book.items["q5_1"].scale]
+    assert list(scale.labels) == [float(c) for c in range(1, 8)]
+    assert scale.labels[1.0] == ("Not at all likely",) and scale.labels[7.0] == ("Very likely",)
+    assert scale.labels[4.0] == ("4",)
+    reasonable = book.scales[variables(book)["q6"].scale]
+    assert reasonable.labels[7.0] == ("Extremely reasonable",)
+    assert [c.items for c in book.constructs.values()] == [("q5_1", "q5_2")]
+    kept = clean_file(str(raw), book, wave="w", rules=None, key=KEY).kept
+    assert kept["q5_1"].tolist() == [float(i % 7 + 1) for i in range(14)]
+    assert kept["q6"].tolist()[:3] == [1.0, 4.0, 7.0]
+
+
+def test_an_answer_set_no_vocabulary_orders_is_a_todo_not_a_guess(tmp_path, capsys):
+    n = 12
+    raw = qualtrics_csv(
+        tmp_path / "fruit.csv",
+        {
+            "ResponseId": ("Response ID", [f"R_{i}" for i in range(n)]),
+            "Q1_1": ("Taste - apples", ["Mee eens", "Neutraal", "Mee oneens"] * 4),
+            "Q1_2": ("Taste - pears", ["Neutraal", "Mee eens", "Mee oneens"] * 4),
+            "Q2": ("Favourite fruit", ["Peer", "Appel", "Kers"] * 4),
+            "Q3_1": ("Tick box", ["1"] + [""] * (n - 1)),
+            "Q4": ("Empty question", [""] * n),
+        },
+    )
+    draft = draft_codebook([raw])
+    book = load(draft.yaml_text, tmp_path)
+    assert len(draft.todos) == 3
+    assert any("no vocabulary orders" in t and "scale favourite_fruit" in t for t in draft.todos)
+    assert any("'Q3_1'" in t and "one answer" in t for t in draft.todos)
+    assert any("'Q4'" in t and "no answers" in t for t in draft.todos)
+    for todo in draft.todos:
+        assert f"# TODO {todo}" in draft.yaml_text
+    # The unordered set is still usable (alphabetical, marked), the rest is decided.
+    assert [t[0] for t in book.scales["favourite_fruit"].labels.values()] == [
+        "Appel",
+        "Kers",
+        "Peer",
+    ]
+    assert list(book.scales[book.items["q1_1"].scale].labels.values()) == [
+        ("Mee oneens",),
+        ("Neutraal",),
+        ("Mee eens",),
+    ]
+    assert main([str(raw), "--out", str(tmp_path / "out.yaml")]) == 0
+    err = capsys.readouterr().err
+    assert "3 TODO line(s)" in err
+    assert sum(line.strip().startswith("TODO ") for line in err.splitlines()) == 3
+
+
+def table(columns: dict[str, list], labels: dict[str, str] | None = None, kind="csv") -> RawTable:
+    frame = pd.DataFrame(columns).astype("string")
+    return RawTable(
+        frame=frame,
+        source=f"made-up.{kind}",
+        rows=list(range(2, len(frame) + 2)),
+        value_labels={},
+        kind=kind,
+        encoding=None,
+        column_labels=labels or {},
+    )
+
+
+FREQ = ["Nooit", "Soms", "Vaak", "Altijd", "Zelden"] * 4
+
+
+@pytest.mark.parametrize(
+    ("names", "labels"),
+    [
+        (["Q5[SQ001]", "Q5[SQ002]", "Q5[SQ003]"], None),  # LimeSurvey codes
+        (["Q5.1", "Q5.2", "Q5.3"], None),
+        (["Q5_SQ001", "Q5_SQ002", "Q5_SQ003"], None),
+        (  # SurveyMonkey matrix: "question - option" as name and label
+            ["How often do you - read", "How often do you - write", "How often do you - talk"],
+            None,
+        ),
+        (  # Google / Microsoft Forms matrix
+            ["How often do you [read]", "How often do you [write]", "How often do you [talk]"],
+            None,
+        ),
+        (  # only the question texts share a prefix
+            ["V1", "V2", "V3"],
+            [
+                "Work - life balance: how often do you - read",
+                "Work - life balance: how often do you - write",
+                "Work - life balance: how often do you - talk",
+            ],
+        ),
+    ],
+)
+def test_matrix_columns_of_every_platform_become_one_construct(tmp_path, names, labels):
+    columns = {"Respondent ID": [str(i) for i in range(20)]}
+    for k, name in enumerate(names):
+        columns[name] = FREQ[k:] + FREQ[:k]
+    columns["Other"] = ["Ja", "Nee"] * 10
+    raw = table(columns, dict(zip(names, labels, strict=True)) if labels else None)
+    draft = draft_codebook([raw])
+    book = load(draft.yaml_text, tmp_path)
+    assert book.id == "Respondent ID"
+    [construct] = book.constructs.values()
+    assert [book.items[i].column for i in construct.items] == names
+    scale = book.scales[book.items[construct.items[0]].scale]
+    assert [t[0] for t in scale.labels.values()] == ["Nooit", "Zelden", "Soms", "Vaak", "Altijd"]
+    assert {v.column for v in book.background.values()} == {"Other"}
+
+
+def test_pii_tool_and_free_text_columns_of_other_platforms(tmp_path):
+    n = 12
+    comments = [f"Opmerking nummer {i} over de bijeenkomst en de sfeer" for i in range(n)]
+    raw = table(
+        {
+            "id": [str(i) for i in range(n)],
+            "submitdate": ["2024-01-01 10:00"] * n,
+            "lastpage": ["3"] * n,
+            "ipaddr": [f"10.0.0.{i}" for i in range(n)],
+            "E-mailadres": [f"p{i}@voorbeeld.nl" for i in range(n)],
+            "Telefoonnummer": [f"06{i:08d}" for i in range(n)],
+            "Naam": [f"Persoon {i}" for i in range(n)],
+            "Q3_1": ["Vaak", "Soms", "Nooit"] * 4,
+            "Q3_2": ["Soms", "Vaak", "Nooit"] * 4,
+            "Q4": comments,
+            "Q5_other": ["iets anders"] + [""] * (n - 1),
+            "Contact": [f"x{i}@example.org" for i in range(n)],
+        }
+    )
+    draft = draft_codebook([raw])
+    book = load(draft.yaml_text, tmp_path)
+    assert book.id == "id"
+    assert set(book.pii) == {"ipaddr", "E-mailadres", "Telefoonnummer", "Naam", "Contact"}
+    assert {s["column"] for s in book.free_text.values()} == {"Q4", "Q5_other"}
+    assert "#   submitdate" in draft.yaml_text and "#   lastpage" in draft.yaml_text
+    for value in ("p1@voorbeeld.nl", "0600000001", "Persoon 1", "Opmerking nummer"):
+        assert value not in draft.yaml_text
+    assert draft.todos == ()
+    assert [c.items for c in book.constructs.values()] == [("q3_1", "q3_2")]
+
+
+def test_spss_value_labels_give_codes_and_missing_codes(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "ResponseId": [f"R{i}" for i in range(10)],
+            "S_1": [1.0, 2, 3, 4, 5, -99, 1, 2, 3, 4],
+            "S_2": [5.0, 4, 3, 2, 1, 1, 2, 3, -9, 5],
+        }
+    )
+    labels = {
+        1.0: "Strongly disagree",
+        2.0: "Disagree",
+        3.0: "Neutral",
+        4.0: "Agree",
+        5.0: "Strongly agree",
+    }
+    raw = RawTable(
+        frame=frame,
+        source="made-up.sav",
+        rows=list(range(1, 11)),
+        value_labels={"S_1": labels, "S_2": {**labels, -9.0: "Weet niet"}},
+        kind="sav",
+        encoding=None,
+    )
+    book = load(draft_codebook([raw]).yaml_text, tmp_path)
+    scale = book.scales[book.items["s_1"].scale]
+    assert book.items["s_2"].scale == scale.name == "agree5"
+    assert [t[0] for t in scale.labels.values()] == list(labels.values())
+    assert set(scale.missing) == {-99.0, -9.0}
+
+
+def test_a_drafted_codebook_with_only_waves_cleans_and_gives_item_statistics(tmp_path, drafts):
+    """What a config.yaml holding only codebook: and waves: runs: cleaning and the scales."""
+    draft, _ = drafts["both"]
+    book = load(draft.yaml_text, tmp_path)
+    for wave, raw in (("2021-12", CSV_WAVE), ("2022-06", SAV_WAVE)):
+        result = clean_file(str(raw), book, wave=wave, rules=None, key=KEY)
+        assert len(result.kept) + len(result.quarantine) == (400 if wave == "2021-12" else 300)
+        assert result.flow.set_index("step").loc["attention", "n_removed"] > 0
+        reliability, items = reliability_table(result.kept, book)
+        assert set(reliability["construct"]) == set(book.constructs)
+        assert set(items["item"]) == set(book.items)
+        assert reliability["alpha"].notna().all()
+        assert (items["n"] > 100).all() and items["mean"].between(1, 7).all()
+
+
+def test_the_command_writes_the_draft_and_a_summary(tmp_path, capsys):
+    out = tmp_path / "codebook.yaml"
+    assert main([str(SAV_WAVE), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "79 columns" in err and "8 constructs" in err and "0 TODO line(s)" in err
+    load_codebook(out)
+    assert main([str(SAV_WAVE)]) == 0
+    assert capsys.readouterr().out == out.read_text(encoding="utf-8")
+
+
+def test_an_unreadable_export_is_one_message_and_no_output(tmp_path, capsys):
+    out = tmp_path / "codebook.yaml"
+    assert main([str(tmp_path / "missing.csv"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "missing.csv" in err and "file not found" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_without_shared_stems_a_placeholder_construct_is_a_todo(tmp_path):
+    raw = table({"ResponseId": [str(i) for i in range(9)], "Q3": ["Vaak", "Soms", "Nooit"] * 3})
+    draft = draft_codebook([raw])
+    book = load(draft.yaml_text, tmp_path)
+    assert [c.items for c in book.constructs.values()] == [("q3",)]
+    assert draft.todos == ("no questions share a stem: group the items into constructs",)
+
+
+def test_python_dash_m_runs_the_command():
+    run = subprocess.run(
+        [sys.executable, "-m", "lcsurvey.survey.draft", str(SAV_WAVE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("# Codebook drafted from wave_2022-06.sav")
+    assert "8 constructs" in run.stderr
