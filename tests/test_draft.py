@@ -8,10 +8,14 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lcsurvey.survey.anchors import anchor_key
 from lcsurvey.survey.clean import clean_file
@@ -405,3 +409,36 @@ def test_python_dash_m_runs_the_command():
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("# Codebook drafted from wave_2022-06.sav")
     assert "8 constructs" in run.stderr
+
+
+ANSWERS = [
+    "Mee eens", "Helemaal mee eens", "Mee oneens", "Neutraal", "Very likely\n7",
+    "Not at all likely1", "3", "-99", "", "7", "0", "2,5", "Appel", "Peer", "Ja", "Nee",
+    "x@y.nl", "Dit is een heel lang antwoord op een open vraag over de bijeenkomsten",
+    "Zeer tevreden", "Ontevreden", "Nooit", "Altijd", "\u00a0", "Ééh", "1-9", "250 of meer",
+]  # fmt: skip
+NAMES = ["Q1_1", "Q1_2", "Q2", "Q3[SQ001]", "Q3[SQ002]", "Vraag - a", "Vraag - b", "Status",
+         "Progress", "Email", "Q9_TEXT", "id"]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    names=st.lists(st.sampled_from(NAMES), min_size=1, max_size=8, unique=True),
+    data=st.data(),
+)
+def test_any_table_drafts_without_a_crash_and_every_todo_is_in_the_text(names, data):
+    n = data.draw(st.integers(1, 12))
+    columns = {
+        name: data.draw(st.lists(st.sampled_from(ANSWERS), min_size=n, max_size=n))
+        for name in names
+    }
+    frame = pd.DataFrame(columns).astype("string").replace("", pd.NA)
+    raw = RawTable(frame, "made-up.csv", list(range(2, n + 2)), {}, "csv", None)
+    draft = draft_codebook([raw])
+    parsed = yaml.safe_load(draft.yaml_text)
+    assert isinstance(parsed, dict)
+    for todo in draft.todos:
+        assert f"# TODO {todo}" in draft.yaml_text
+    if parsed.get("items") and parsed.get("constructs"):
+        with tempfile.TemporaryDirectory() as where:
+            load(draft.yaml_text, Path(where))

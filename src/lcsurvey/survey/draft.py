@@ -245,15 +245,22 @@ def _is_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _profile(table: RawTable, wave: str, columns: dict[str, _Column]) -> None:
-    """Add one export's columns to ``columns`` (matched by name, else by question text)."""
+def _profile(table: RawTable, wave: str, columns: dict[str, _Column]) -> list[str]:
+    """Add one export's columns to ``columns`` (matched by name, else by question text).
+
+    Returns the names that occur more than once in this export (read by position here, but
+    a codebook addresses columns by name).
+    """
     by_label: dict[str, list[str]] = {}
     for existing in columns.values():
         if existing.label:
             by_label.setdefault(anchor_key(existing.label), []).append(existing.name)
-    labels_here = [anchor_key(table.column_labels.get(c, "")) for c in table.frame.columns]
-    for name in table.frame.columns:
-        name = str(name)
+    names = [str(c) for c in table.frame.columns]
+    labels_here = [anchor_key(table.column_labels.get(c, "")) for c in names]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    for position, name in enumerate(names):
+        if name in twice:
+            continue
         label = " ".join(str(table.column_labels.get(name, "")).split())
         target = columns.get(name)
         if target is None or wave in target.names:
@@ -262,16 +269,14 @@ def _profile(table: RawTable, wave: str, columns: dict[str, _Column]) -> None:
             target = None
             if len(same) == 1 and labels_here.count(key) == 1:
                 target = columns[same[0]]
-                if wave in target.names:
+                if wave in target.names or target.name in names:
                     target = None
             if target is None:
                 target = columns.setdefault(name, _Column(name=name, label=label))
-                if wave in target.names:  # the same name twice: keep both, by position
-                    target = _Column(name=name, label=label)
-                    columns[f"{name}\x00{len(columns)}"] = target
         target.label = target.label or label
         target.names[wave] = name
-        _add_answers(target, table.frame[name], table.value_labels.get(name, {}))
+        _add_answers(target, table.frame.iloc[:, position], table.value_labels.get(name, {}))
+    return twice
 
 
 def _add_answers(column: _Column, series: pd.Series, value_labels: dict) -> None:
@@ -327,7 +332,9 @@ def _end_points(texts: dict[str, str], numbers: set[float]) -> _Scale | None:
         if ends.get(code, label) != label:
             return None
         ends[code] = label
-    if not ends or any(not float(n).is_integer() for n in numbers):
+    if not ends or not numbers or len(set(ends.values())) < len(ends):
+        return None
+    if any(not float(n).is_integer() for n in numbers):
         return None
     codes = set(ends) | {int(n) for n in numbers}
     low, high = min(codes), max(codes)
@@ -445,11 +452,14 @@ def _is_free_text(column: _Column) -> bool:
 
 def _pii_reason(column: _Column) -> str | None:
     for text in (column.name, *column.names.values(), column.label):
+        words = set(anchor_key(text).split())
+        if len(words) > 6:
+            # A long question text that mentions a phone or e-mail asks about it, not for it.
+            continue
         compact = _compact(text)
         for fragment, reason in _PII_FRAGMENTS:
             if fragment in compact:
                 return reason
-        words = set(anchor_key(text).split())
         for word, reason in _PII_WORDS.items():
             if word in words and len(words) <= 4:
                 return reason
@@ -569,11 +579,17 @@ def draft_codebook(sources: Sequence[str | Path | RawTable]) -> Draft:
     tables = [s if isinstance(s, RawTable) else read_raw(s) for s in sources]
     columns: dict[str, _Column] = {}
     waves: list[str] = []
+    twice: list[str] = []
     for table in tables:
         wave = _wave_of(table.source, set(waves))
         waves.append(wave)
-        _profile(table, wave, columns)
-    return _Drafter(list(columns.values()), waves, [t.source for t in tables]).draft()
+        twice += [
+            f"column {name!r} appears more than once in {Path(table.source).name}: "
+            "give the columns their own names in the codebook's column fields"
+            for name in _profile(table, wave, columns)
+        ]
+    drafter = _Drafter(list(columns.values()), waves, [t.source for t in tables])
+    return drafter.draft(extra_todos=twice)
 
 
 class _Drafter:
@@ -591,7 +607,8 @@ class _Drafter:
     def wave_columns(self, column: _Column) -> dict[str, str]:
         return {w: n for w, n in column.names.items() if n != column.name and w != self.first}
 
-    def draft(self) -> Draft:
+    def draft(self, extra_todos: Sequence[str] = ()) -> Draft:
+        self.extra_todos = list(extra_todos)
         pii: list[tuple[_Column, str]] = []
         roles: dict[str, _Column] = {}
         tool: list[_Column] = []
@@ -711,7 +728,11 @@ class _Drafter:
             parts = [p for p in (text if text != column.name else "", extra) if p]
             return f"  # {'; '.join(parts)}" if parts else ""
 
+        self.read_columns: list[_Column] = []
+
         def entry(spec: dict, column: _Column) -> dict:
+            if spec.get("keep") is not False:  # unkept free text is never looked for
+                self.read_columns.append(column)
             wave_columns = self.wave_columns(column)
             if wave_columns:
                 spec["wave_columns"] = wave_columns
@@ -855,6 +876,18 @@ class _Drafter:
                 out.append(f"#   {column.name}{comment(column).replace('  #', ':')}")
         for column, why in unknown:
             out.append(self.todo(f"column {column.name!r} not classified: {why}"))
+        for todo in self.extra_todos:
+            out.append(self.todo(todo))
+        if len(self.waves) > 1:
+            read = [c for c in self.read_columns if len(c.names) < len(self.waves)]
+            for column in read:
+                absent = [w for w in self.waves if w not in column.names]
+                out.append(
+                    self.todo(
+                        f"column {column.name!r} is not in wave(s) {', '.join(absent)}: "
+                        "cleaning needs it in every wave (set wave_columns or drop the entry)"
+                    )
+                )
         text = "\n".join(out) + "\n"
         counts = {
             "columns": len(self.columns),
