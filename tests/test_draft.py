@@ -328,6 +328,22 @@ def test_pii_tool_and_free_text_columns_of_other_platforms(tmp_path):
     assert [c.items for c in book.constructs.values()] == [("q3_1", "q3_2")]
 
 
+def test_a_status_column_of_another_tool_gets_no_qualtrics_codes(tmp_path):
+    raw = table(
+        {
+            "id": [str(i) for i in range(6)],
+            "status": ["1", "2", "test"] * 2,
+            "Q1_1": ["Nooit", "Soms", "Vaak"] * 2,
+            "Q1_2": ["Soms", "Vaak", "Nooit"] * 2,
+        }
+    )
+    draft = draft_codebook([raw])
+    assert load(draft.yaml_text, tmp_path).meta["status"]["preview"] == ["test"]
+    status = yaml.safe_load(draft.yaml_text)["meta"]["status"]
+    assert status == {"column": "status", "preview": ["test"]}
+    assert any(t.startswith("meta.status:") for t in draft.todos)
+
+
 def test_spss_value_labels_give_codes_and_missing_codes(tmp_path):
     frame = pd.DataFrame(
         {

@@ -786,7 +786,15 @@ class _Drafter:
                 continue
             spec: dict = {"column": column.name}
             if role == "status":
-                spec["preview"] = _preview_values(column)
+                spec["preview"], qualtrics = _preview_values(column)
+                if not qualtrics:
+                    out.append(
+                        "  "
+                        + self.todo(
+                            f"meta.status: list the values of {column.name!r} that mark "
+                            "previews or test responses under preview"
+                        )
+                    )
             out.append(f"  {role}: {_flow(entry(spec, column))}{comment(column)}")
         if consent:
             column, scale = consent
@@ -966,17 +974,28 @@ def _common_text(members) -> str:
     return ""
 
 
-def _preview_values(column: _Column) -> list:
-    """Status values of previews, tests and spam: Qualtrics' texts and codes, and any
-    value label or answer that says preview, test or spam."""
-    found = ["Survey Preview", "Survey Test", "Spam", "Preview Spam", 1, 2, 8, 9, 17]
+# Qualtrics' Status: these texts, or their codes (0 IP Address, 1 Survey Preview, ...).
+_QUALTRICS_STATUS = {"ip address", "survey preview", "survey test", "spam", "imported", "offline"}
+_QUALTRICS_PREVIEW = ["Survey Preview", "Survey Test", "Spam", "Preview Spam", 1, 2, 8, 9, 17]
+
+
+def _preview_values(column: _Column) -> tuple[list, bool]:
+    """Status values of previews, tests and spam, and whether the column is Qualtrics' own.
+
+    Qualtrics' status texts and codes are used only for a column that shows Qualtrics'
+    texts (or its "Response Type" header): elsewhere a status code 1 may well mean
+    "complete". Any value label or answer saying preview, test or spam is added.
+    """
+    seen = {anchor_key(t) for t in [*column.texts.values(), *column.value_labels.values()]}
+    qualtrics = anchor_key(column.label) == "response type" or bool(seen & _QUALTRICS_STATUS)
+    found: list = list(_QUALTRICS_PREVIEW) if qualtrics else []
     for code, label in column.value_labels.items():
         if re.search(r"preview|test|spam", label, re.IGNORECASE):
             found += [label, _code(code)]
     for text in column.texts.values():
         if re.search(r"preview|test|spam", text, re.IGNORECASE):
             found.append(text)
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(found)), qualtrics
 
 
 def _flow(value) -> str:
