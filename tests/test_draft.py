@@ -144,11 +144,30 @@ def test_two_waves_draft_the_hand_written_wave_columns(hand, drafts):
     for column, var in hand_columns.items():
         assert drafted[column].wave_columns == var.wave_columns, column
     assert book.meta["duration"]["wave_columns"] == hand.meta["duration"]["wave_columns"]
-    # The SPSS codes give the nominal scales their order: no TODO left for them.
-    assert draft.todos == ()
+    # The SPSS codes give the nominal scales their order: no TODO left for them; what is
+    # left are the items worded the other way.
+    assert all(t.startswith("item ") and "reverse: true" in t for t in draft.todos)
     for column, var in hand_columns.items():
         expected = scale_shape(hand, var.scale)
         assert scale_shape(book, drafted[column].scale) == expected, column
+
+
+@pytest.mark.parametrize("wave", ["2021-12", "2022-06", "both"])
+def test_items_worded_the_other_way_are_todos(hand, drafts, wave):
+    draft, book = drafts[wave]
+    flagged = {
+        book.items[m.group(1)].column
+        for t in draft.todos
+        if (m := re.match(r"item (\S+) goes against", t))
+    }
+    column_wave = "2022-06" if wave == "2022-06" else None
+    reversed_items = {v.column_in(column_wave) for v in hand.items.values() if v.reverse}
+    # The error-avoidance items count against the learning climate (the composite).
+    against_climate = {
+        hand.items[i].column_in(column_wave) for i in hand.constructs["error_avoidance"].items
+    }
+    assert flagged == reversed_items | against_climate
+    assert all(f"# TODO {t}" in draft.yaml_text for t in draft.todos)
 
 
 def test_the_draft_keeps_no_answer_of_pii_or_free_text_columns(drafts):
@@ -393,7 +412,7 @@ def test_the_command_writes_the_draft_and_a_summary(tmp_path, capsys):
     out = tmp_path / "codebook.yaml"
     assert main([str(SAV_WAVE), "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "79 columns" in err and "8 constructs" in err and "0 TODO line(s)" in err
+    assert "79 columns" in err and "8 constructs" in err and "7 TODO line(s)" in err
     load_codebook(out)
     assert main([str(SAV_WAVE)]) == 0
     assert capsys.readouterr().out == out.read_text(encoding="utf-8")

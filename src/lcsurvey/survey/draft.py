@@ -40,6 +40,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -53,6 +54,11 @@ __all__ = ["Draft", "draft_codebook", "main"]
 MISSING_CODES = frozenset(
     {-99.0, -98.0, -97.0, -96.0, -95.0, -999.0, -9.0, -8.0, -7.0, -77.0, -88.0, -66.0}
 )
+# An item of a stem group loading at least this much on the group's first principal
+# component, with the sign of the minority, is flagged as possibly reverse-keyed; each pair
+# of items needs this many respondents who answered both.
+REVERSE_HINT_LOADING = 0.3
+REVERSE_HINT_MIN_ROWS = 20
 # A text column with more different answers than this that no vocabulary orders is free text.
 FREE_TEXT_MIN_DISTINCT = 10
 # ... as is one whose answers are this long on average.
@@ -588,12 +594,14 @@ def draft_codebook(sources: Sequence[str | Path | RawTable]) -> Draft:
             "give the columns their own names in the codebook's column fields"
             for name in _profile(table, wave, columns)
         ]
-    drafter = _Drafter(list(columns.values()), waves, [t.source for t in tables])
+    drafter = _Drafter(list(columns.values()), waves, tables)
     return drafter.draft(extra_todos=twice)
 
 
 class _Drafter:
-    def __init__(self, columns: list[_Column], waves: list[str], sources: list[str]) -> None:
+    def __init__(self, columns: list[_Column], waves: list[str], tables: list[RawTable]) -> None:
+        sources = [t.source for t in tables]
+        self.tables = dict(zip(waves, tables, strict=True))
         self.columns = columns
         self.waves = waves
         self.sources = sources
@@ -651,6 +659,47 @@ class _Drafter:
             [s for _, s in scaled] + [s for _, s in checks] + ([consent[1]] if consent else [])
         )
         return self._emit(pii, roles, tool, free, consent, checks, groups, singles, unknown, scales)
+
+    def _against(self, members) -> tuple[list[str], str]:
+        """Items of a stem group that go against the others, and a phrase saying how.
+
+        The loadings on the first principal component of the items' correlations (pairwise,
+        in the first export holding them all), as psych::alpha's check.keys: items loading
+        at least REVERSE_HINT_LOADING with the sign of the minority are worded the other way
+        or measure something else. With as many on each side, the side without the first
+        item is named.
+        """
+        wave = next((w for w in self.waves if all(w in c.names for c, _ in members)), None)
+        if wave is None or len(members) < 3:
+            return [], ""
+        table = self.tables[wave]
+        codes = pd.DataFrame(
+            {c.name: _as_codes(table.frame[c.names[wave]], scale) for c, scale in members}
+        )
+        correlations = codes.corr(min_periods=REVERSE_HINT_MIN_ROWS).to_numpy()
+        if np.isnan(correlations).any():
+            return [], ""
+        values, vectors = np.linalg.eigh(correlations)
+        loadings = vectors[:, -1] * np.sqrt(max(values[-1], 0.0))
+        strong = np.abs(loadings) >= REVERSE_HINT_LOADING
+        positive, negative = (
+            int((strong & (loadings > 0)).sum()),
+            int((strong & (loadings < 0)).sum()),
+        )
+        if not positive or not negative:
+            return [], ""
+        minority = -1.0 if negative < positive else 1.0
+        if positive == negative:
+            minority = -float(np.sign(loadings[0]))
+        against = [
+            c
+            for c, loading, s in zip(codes.columns, loadings, strong, strict=True)
+            if s and np.sign(loading) == minority
+        ]
+        return against, (
+            f"{sum(strong) - len(against)} item(s) load one way on the first principal "
+            f"component of {len(members)}, this one the other way"
+        )
 
     def _attention(self, scaled):
         checks, rest = [], []
@@ -841,9 +890,18 @@ class _Drafter:
         for stem, members in groups:
             out.append(f"  # {stem}")
             names = []
+            against, how = self._against(members)
             for i, (column, scale) in enumerate(members):
                 name = item_name(column, stem, i)
                 names.append(name)
+                if column.name in against:
+                    out.append(
+                        "  "
+                        + self.todo(
+                            f"item {name} goes against the other items of {stem} ({how}): "
+                            "reverse-keyed (add reverse: true) or a construct of its own?"
+                        )
+                    )
                 spec = entry({"column": column.name, "scale": scale_of(scale)}, column)
                 out.append(f"  {name}: {_flow(spec)}{comment(column)}")
             constructs.append((stem, names, _common_text(members)))
@@ -911,6 +969,28 @@ class _Drafter:
             + len([r for r in ("id", "person") if r in roles]),
         }
         return Draft(yaml_text=text, todos=tuple(self.todos), counts=counts)
+
+
+def _as_codes(series: pd.Series, scale: _Scale) -> pd.Series:
+    """A column's answers as codes of its drafted scale; anything else missing."""
+    lookup = {anchor_key(t): c for c, t in scale.values}
+    valid = set(lookup.values())
+
+    def code(value: object) -> float:
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            return np.nan
+        number = _is_number(str(value).strip())
+        if number is None:
+            found = _END_POINT.match(str(value).strip())
+            key = anchor_key(found.group("label")) if found else anchor_key(str(value))
+            number = lookup.get(key, lookup.get(anchor_key(str(value))))
+        if number is None or number in scale.missing:
+            return np.nan
+        if scale.values and number not in valid:
+            return np.nan
+        return float(number)
+
+    return series.astype(object).map(code).astype(float)
 
 
 def _harmonise(scales: list[_Scale]) -> None:
