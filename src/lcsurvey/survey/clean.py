@@ -6,6 +6,7 @@ flow table (CONSORT style) adds up. PII never gets this far: the reader drops it
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from lcsurvey.errors import InputError
 from lcsurvey.schema import defaults
 from lcsurvey.survey.codebook import Codebook, Scale, Variable
 from lcsurvey.survey.pseudonym import pseudonymise
+
+log = logging.getLogger("lcsurvey")
 
 # Order in which the exclusion rules are applied; a respondent is counted in the flow at the
 # first rule that removes them, while `reasons` lists every rule they fail.
@@ -555,6 +558,9 @@ def clean_file(
     raw = read_raw(
         path, encoding=encoding, sheet=sheet, pii=book.pii, drop=book.dropped_text_columns(wave)
     )
+    log.info("read %s as %s", raw.source, raw.description)
+    for note in raw.notes:
+        log.info("%s: %s", raw.source, note)
     return clean_wave(
         raw.frame,
         book,
