@@ -888,18 +888,29 @@ def _qualtrics_rows(names: list[str], records: list[list[str]]) -> int:
 
 
 def _is_surveymonkey(folded: list[str], second: list[str]) -> bool:
-    """Row 2 of a SurveyMonkey export: empty under the metadata columns, and "Response" /
-    "Open-Ended Response" under single questions or several metadata columns named above.
+    """Row 2 of a SurveyMonkey export: empty under the metadata columns (``Respondent ID``
+    and others), and ``"Response"`` / ``"Open-Ended Response"`` under single questions.
 
     A response row never leaves its respondent id empty, so the first data row of another
-    file does not look like this."""
+    file does not look like this. Without the metadata columns, row 2 must also either carry
+    a matrix (an option under an empty row-1 cell) or hold nothing but those two words: a
+    first response that merely contains the answer "Response" is not a header.
+    """
     if not any(second):
         return False
     meta = [i for i, name in enumerate(folded) if name in _SURVEYMONKEY_META]
     if any(second[i] for i in meta):
         return False
-    whole = any(cell.casefold() in _SURVEYMONKEY_WHOLE for cell in second)
-    return whole or (len(meta) >= 2 and "respondent id" in folded)
+    if len(meta) >= 2 and "respondent id" in folded:
+        return True
+    cells = [cell.casefold() for cell in second]
+    if not any(cell in _SURVEYMONKEY_WHOLE for cell in cells):
+        return False
+    questions = [i for i, name in enumerate(folded) if i not in meta]
+    matrix = any(cells[i] and not folded[i] for i in questions)
+    return matrix or (
+        len(questions) > 1 and all(cells[i] in _SURVEYMONKEY_WHOLE for i in questions)
+    )
 
 
 def _surveymonkey_header(names: list[str], second: list[str]) -> _Header:
