@@ -57,6 +57,7 @@ QUALTRICS = (
 def test_qualtrics_three_header_rows(tmp_path):
     table = read_raw(write(tmp_path / "wave.csv", QUALTRICS), pii=["RecipientEmail"])
     assert table.kind == "qualtrics-csv"
+    assert table.description == "a Qualtrics export (CSV, 3 header rows, comma-separated, utf-8)"
     assert table.rows == [4, 5]
     assert list(table.frame.columns) == ["StartDate", "EndDate", "ResponseId", "Q1", "Q2_1", "Q3"]
     assert values(table)["Q3"] == ["café", "zeer, goed"]
@@ -257,6 +258,7 @@ def make_workbook(path: Path) -> Path:
 def test_xlsx_first_sheet(tmp_path):
     table = read_raw(make_workbook(tmp_path / "wave.xlsx"), pii=["RecipientEmail"])
     assert table.kind == "xlsx"
+    assert table.description == "an Excel workbook (sheet 'Antwoorden')"
     assert table.rows == [2, 4]
     assert list(table.frame.columns) == ["ResponseId", "Q1", "Q2", "Toelichting"]
     assert values(table) == {
@@ -349,6 +351,7 @@ def make_sav(path: Path) -> Path:
 def test_sav_codes_labels_and_user_missing(tmp_path):
     table = read_raw(make_sav(tmp_path / "wave.sav"), pii=["RecipientEmail"])
     assert table.kind == "sav"
+    assert table.description == "an SPSS data file"
     assert table.rows == [1, 2, 3]
     assert list(table.frame.columns) == ["ResponseId", "Q1", "Q2", "note"]
     assert table.frame["Q1"].dtype == np.float64

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lcsurvey.errors import InputError
 from lcsurvey.survey.clean import clean_file
 from lcsurvey.survey.codebook import load_codebook
 from lcsurvey.survey.io import RawTable, read_raw
@@ -545,3 +546,20 @@ def test_serial_dates_outside_the_calendar_and_text_stay_as_they_are(tmp_path):
     assert table.kind == "microsoft-forms-xlsx"
     assert values(table, "Start time") == [pd.Timestamp("2023-07-16 12:00:00"), -3]
     assert values(table, "Completion time") == ["not a date", 3e7]
+
+
+def test_a_codebook_naming_a_repeated_column_is_told_its_numbered_names(tmp_path):
+    codebook = LIMESURVEY_TEXTS_CODEBOOK.replace(f'"{SURE} @16"', f'"{SURE}"')
+    with pytest.raises(InputError) as info:
+        clean(tmp_path, FIXTURES / "limesurvey_texts.csv", codebook)
+    message = str(info.value)
+    assert f"column {SURE!r}" in message and "background sure_first" in message
+    assert f"'{SURE} @16', '{SURE} @17'" in message
+
+
+def test_plain_tables_are_described_without_a_platform(tmp_path):
+    path = tmp_path / "wave.csv"
+    path.write_text("id;q1\n1;2\n", encoding="utf-8")
+    assert read_raw(path).description == (
+        "a delimited text file (1 header row, semicolon-separated, utf-8)"
+    )

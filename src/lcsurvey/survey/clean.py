@@ -72,11 +72,17 @@ def _active(value: Any) -> bool:
 
 def _column(frame: pd.DataFrame, column: str, *, what: str, source: str, wave: str) -> pd.Series:
     if column not in frame.columns:
+        # The reader numbers the columns of a name the header repeats ("Q1 @2", "Q1 @4").
+        numbered = [str(c) for c in frame.columns if str(c).startswith(f"{column} @")]
         raise InputError(
             f"the codebook's {what} expects a column that is not in the data of wave {wave!r}",
             file=source,
             column=column,
             expected="one of the file's columns (or set wave_columns for this wave in the codebook)",
+            hint=f"The file repeats this name; its columns are read as "
+            f"{', '.join(repr(c) for c in numbered)}: name one of them in the codebook"
+            if numbered
+            else None,
         )
     return frame[column]
 

@@ -1,9 +1,11 @@
 """Reading raw survey exports into one table.
 
 :func:`read_raw` takes whatever export an analyst was given and returns a :class:`RawTable`:
-one row per response, the original column names, PII columns already dropped, and for every
-row the number a person would see for it in a text editor, Excel or SPSS, so that later
-stages can point at the exact cell that is wrong.
+one row per response, the file's own column names (built from both header rows for
+SurveyMonkey, numbered by position where the header repeats a name or leaves it empty; see
+below), PII columns already dropped, and for every row the number a person would see for it
+in a text editor, Excel or SPSS, so that later stages can point at the exact cell that is
+wrong.
 
 Formats handled (chosen by file extension):
 
@@ -813,11 +815,13 @@ class _Header:
     layout: str = ""  # how the header is written, when the platform has several ways
 
     def describe(self, container: str, details: Sequence[str]) -> str:
-        what = _PLATFORM_NAMES.get(self.platform)
-        if what is None:
+        """E.g. "a SurveyMonkey export (CSV, 2 header rows, comma-separated, utf-8)"."""
+        if self.platform:
+            what = _PLATFORM_NAMES[self.platform]
+            details = [container, *([self.layout] if self.layout else []), *details]
+        else:
             what = "a delimited text file" if container == "CSV" else "an Excel workbook"
-        inside = [container, *([self.layout] if self.layout else []), *details]
-        return f"{what} ({', '.join(inside)})"
+        return f"{what} ({', '.join(details)})"
 
 
 def _recognise(names: list[str], records: list[list[str]]) -> _Header:
