@@ -225,6 +225,26 @@ def test_surveymonkey_header_without_metadata_and_a_repeated_question(tmp_path):
     assert "'Comments' appears 2 times in row 1 (columns 1 and 4)" in table.notes[0]
 
 
+def test_surveymonkey_question_repeated_over_its_matrix_is_one_question(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "Respondent ID,Collector ID,Rate us,Rate us,Comments,Comments\n"
+        ",,Speed,Quality,Open-Ended Response,Open-Ended Response\n"
+        "11,21,4,5,ok,fine\n",
+        encoding="utf-8",
+    )
+    table = read_raw(path)
+    assert list(table.frame.columns) == [
+        "Respondent ID",
+        "Collector ID",
+        "Rate us - Speed",
+        "Rate us - Quality",
+        "Comments @5",
+        "Comments @6",
+    ]
+    assert table.stems == {"Rate us - Speed": "Rate us", "Rate us - Quality": "Rate us"}
+
+
 def test_a_first_data_row_with_an_answer_called_response_is_not_a_second_header(tmp_path):
     path = tmp_path / "export.csv"
     path.write_text("id,q1\n1,Response\n2,Other\n", encoding="utf-8")

@@ -928,11 +928,13 @@ def _surveymonkey_header(names: list[str], second: list[str]) -> _Header:
     built, stems, group = [], [], []
     question, start = "", -1
     for i, (top, option) in enumerate(zip(names, second, strict=True)):
-        if top:
+        whole = option.casefold() in _SURVEYMONKEY_WHOLE | {""}
+        # Some exports repeat the question over every column of its matrix: same group.
+        if top and not (top == question and not whole):
             question, start = top, i
-        elif not option:
+        elif not top and not option:
             question, start = "", -1
-        if top and option.casefold() in _SURVEYMONKEY_WHOLE | {""}:
+        if top and whole:
             name = top
         elif question and option:
             name = f"{question} - {option}"
