@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openpyxl.utils import get_column_letter
 
 from lcsurvey.errors import InputError
 from lcsurvey.survey.clean import clean_file
@@ -553,8 +558,6 @@ def test_microsoft_forms_cleans(tmp_path):
 
 
 def test_serial_dates_outside_the_calendar_and_text_stay_as_they_are(tmp_path):
-    import openpyxl
-
     path = tmp_path / "forms.xlsx"
     book = openpyxl.Workbook()
     sheet = book.active
@@ -583,3 +586,40 @@ def test_plain_tables_are_described_without_a_platform(tmp_path):
     assert read_raw(path).description == (
         "a delimited text file (1 header row, semicolon-separated, utf-8)"
     )
+
+
+# --------------------------------------------------------------------------- any header
+
+# At least one name: a header row of nothing but empty cells is no header row.
+header_names = st.lists(
+    st.sampled_from(["", "Q1", "Q2", "{INSERTANS:1X2X3}", "a b"]), min_size=1
+).filter(any)
+
+
+@settings(max_examples=100, deadline=None)
+@given(names=header_names, excel=st.booleans())
+def test_every_column_with_data_gets_a_unique_name_that_says_where_it_is(names, excel):
+    """Whatever names the header repeats or leaves empty, no data is lost and every column is
+    found under its own name, or under "<name> @<position>" / "@<position>"."""
+    with tempfile.TemporaryDirectory() as folder:
+        if excel:
+            path = Path(folder) / "export.xlsx"
+            book = openpyxl.Workbook()
+            book.active.append(names)
+            book.active.append([f"v{i}" for i in range(len(names))])
+            book.save(path)
+        else:
+            path = Path(folder) / "export.csv"
+            lines = [
+                ",".join(f'"{n}"' for n in names),
+                ",".join(f"v{i}" for i in range(len(names))),
+            ]
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        table = read_raw(path)
+    assert len(table.frame.columns) == len(names) == len(set(table.frame.columns))
+    for i, name in enumerate(names):
+        where = get_column_letter(i + 1) if excel else str(i + 1)
+        expected = name if name and names.count(name) == 1 else f"{name} @{where}".lstrip()
+        assert values(table, expected) == [f"v{i}"]
+    renamed = sum(1 for n in names if not n or names.count(n) > 1)
+    assert bool(table.notes) == bool(renamed)
