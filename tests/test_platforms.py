@@ -410,6 +410,19 @@ def test_limesurvey_texts_clean_and_the_log_says_which_columns_were_renamed(tmp_
     assert lines[2].startswith(f"{path}: the name {SURE!r} appears 2 times")
 
 
+def test_limesurvey_workbook_dates_become_timestamps(tmp_path):
+    path = tmp_path / "results-survey481926.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["id", "submitdate", "lastpage", "startlanguage", "seed", "Q1[SQ001]"])
+    book.active.append([1, 46357.5, 3, "nl", 123, "A4"])
+    book.active.append([2, None, 1, "nl", 456, None])
+    book.save(path)
+    table = read_raw(path)
+    assert table.kind == "limesurvey-xlsx"
+    assert values(table, "submitdate") == [pd.Timestamp("2026-12-01 12:00:00"), None]
+    assert values(table, "seed") == [123, 456]
+
+
 # --------------------------------------------------------------------------- Google Forms
 
 GRID = "In hoeverre ben je het eens met de volgende uitspraken?"
