@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import runpy
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import openpyxl
 import pandas as pd
@@ -421,6 +423,31 @@ def test_limesurvey_workbook_dates_become_timestamps(tmp_path):
     assert table.kind == "limesurvey-xlsx"
     assert values(table, "submitdate") == [pd.Timestamp("2026-12-01 12:00:00"), None]
     assert values(table, "seed") == [123, 456]
+
+
+def test_the_clean_rule_log_names_the_format_and_the_renamed_columns(tmp_path):
+    """workflow/scripts/clean.py, run as rule clean would run it, on the LimeSurvey export."""
+    codebook = tmp_path / "codebook.yaml"
+    codebook.write_text(LIMESURVEY_TEXTS_CODEBOOK, encoding="utf-8")
+    raw = FIXTURES / "limesurvey_texts.csv"
+    outputs = {name: tmp_path / f"{name}.out" for name in ["responses", "quarantine"]}
+    outputs |= {name: tmp_path / f"{name}.csv" for name in ["flow", "recodes"]}
+    snakemake = SimpleNamespace(
+        log=[str(tmp_path / "clean.log")],
+        input=SimpleNamespace(raw=str(raw), codebook=str(codebook)),
+        output=SimpleNamespace(**{name: str(path) for name, path in outputs.items()}),
+        params=SimpleNamespace(wave="w1", rules={}, reading={}, key_file=None),
+    )
+    script = Path(__file__).parents[1] / "workflow" / "scripts" / "clean.py"
+    runpy.run_path(str(script), init_globals={"snakemake": snakemake})
+    log = (tmp_path / "clean.log").read_text(encoding="utf-8").splitlines()
+    assert f"INFO read {raw} as a LimeSurvey export (CSV, question texts as column names, " in (
+        "\n".join(log)
+    )
+    assert f"INFO {raw}: column 18 of row 1 has no name but holds data: read as '@18'" in log
+    assert any(f"'{SURE} @16' and '{SURE} @17'" in line for line in log)
+    assert "INFO kept 4, quarantined 1" in log
+    assert all(path.exists() for path in outputs.values())
 
 
 # --------------------------------------------------------------------------- Google Forms
