@@ -235,15 +235,16 @@ def test_surveymonkey_header_without_metadata_and_a_repeated_question(tmp_path):
 def test_surveymonkey_question_repeated_over_its_matrix_is_one_question(tmp_path):
     path = tmp_path / "export.csv"
     path.write_text(
-        "Respondent ID,Collector ID,Rate us,Rate us,Comments,Comments\n"
+        "Respondent ID,Custom Data 2,Rate us,Rate us,Comments,Comments\n"
         ",,Speed,Quality,Open-Ended Response,Open-Ended Response\n"
         "11,21,4,5,ok,fine\n",
         encoding="utf-8",
     )
     table = read_raw(path)
+    assert table.kind == "surveymonkey-csv"
     assert list(table.frame.columns) == [
         "Respondent ID",
-        "Collector ID",
+        "Custom Data 2",
         "Rate us - Speed",
         "Rate us - Quality",
         "Comments @5",

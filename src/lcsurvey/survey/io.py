@@ -748,9 +748,9 @@ _SURVEYMONKEY_META = {
     "email address",
     "first name",
     "last name",
-    "custom data 1",
     "custom data",
 }
+_SURVEYMONKEY_CUSTOM = re.compile(r"^custom data \d+$")  # Custom Data 1, Custom Data 2, ...
 _SURVEYMONKEY_WHOLE = {"response", "open-ended response"}
 _SURVEYMONKEY_DATES = {"start date", "end date"}
 # LimeSurvey's own columns, as question codes or as texts, at the start of every export.
@@ -902,7 +902,11 @@ def _is_surveymonkey(folded: list[str], second: list[str]) -> bool:
     """
     if not any(second):
         return False
-    meta = [i for i, name in enumerate(folded) if name in _SURVEYMONKEY_META]
+    meta = [
+        i
+        for i, name in enumerate(folded)
+        if name in _SURVEYMONKEY_META or _SURVEYMONKEY_CUSTOM.match(name)
+    ]
     if any(second[i] for i in meta):
         return False
     if len(meta) >= 2 and "respondent id" in folded:
