@@ -57,6 +57,7 @@ QUALTRICS = (
 def test_qualtrics_three_header_rows(tmp_path):
     table = read_raw(write(tmp_path / "wave.csv", QUALTRICS), pii=["RecipientEmail"])
     assert table.kind == "qualtrics-csv"
+    assert table.description == "a Qualtrics export (CSV, 3 header rows, comma-separated, utf-8)"
     assert table.rows == [4, 5]
     assert list(table.frame.columns) == ["StartDate", "EndDate", "ResponseId", "Q1", "Q2_1", "Q3"]
     assert values(table)["Q3"] == ["café", "zeer, goed"]
@@ -257,6 +258,7 @@ def make_workbook(path: Path) -> Path:
 def test_xlsx_first_sheet(tmp_path):
     table = read_raw(make_workbook(tmp_path / "wave.xlsx"), pii=["RecipientEmail"])
     assert table.kind == "xlsx"
+    assert table.description == "an Excel workbook (sheet 'Antwoorden')"
     assert table.rows == [2, 4]
     assert list(table.frame.columns) == ["ResponseId", "Q1", "Q2", "Toelichting"]
     assert values(table) == {
@@ -290,14 +292,21 @@ def test_xlsx_qualtrics_header_rows_and_duplicates(tmp_path):
     sheet.append(["R_1", 3])
     book.save(path)
     table = read_raw(path)
+    assert table.kind == "qualtrics-xlsx"
     assert table.rows == [4]
     assert table.column_labels == {"ResponseId": "Response ID", "Q1": "Vraag"}
 
-    sheet.append([])
+    # A repeated name is numbered by column letter, the question text kept for each.
     sheet["C1"] = "Q1"
+    sheet["C2"] = "Vraag opnieuw"
+    sheet["C4"] = 4
     book.save(path)
-    message = error(path)
-    assert "'Q1'" in message and "B and C" in message
+    table = read_raw(path)
+    assert values(table) == {"ResponseId": ["R_1"], "Q1 @B": [3], "Q1 @C": [4]}
+    assert table.column_labels["Q1 @C"] == "Vraag opnieuw"
+    assert table.notes == (
+        "the name 'Q1' appears 2 times in row 1 (columns B and C): read as 'Q1 @B' and 'Q1 @C'",
+    )
 
 
 def test_xlsx_empty_sheet_and_header_only(tmp_path):
@@ -342,6 +351,7 @@ def make_sav(path: Path) -> Path:
 def test_sav_codes_labels_and_user_missing(tmp_path):
     table = read_raw(make_sav(tmp_path / "wave.sav"), pii=["RecipientEmail"])
     assert table.kind == "sav"
+    assert table.description == "an SPSS data file"
     assert table.rows == [1, 2, 3]
     assert list(table.frame.columns) == ["ResponseId", "Q1", "Q2", "note"]
     assert table.frame["Q1"].dtype == np.float64
@@ -385,17 +395,33 @@ def test_header_only(tmp_path):
     assert "no data rows" in error(write(tmp_path / "q.csv", qualtrics_header))
 
 
-def test_duplicated_column_names_name_both_positions(tmp_path):
-    message = error(write(tmp_path / "wave.csv", "id,Q1,Q2,Q1\n1,2,3,4\n"))
-    assert "'Q1'" in message and "positions 2 and 4" in message and "row 1" in message
+def test_repeated_column_names_are_numbered_by_position(tmp_path):
+    table = read_raw(write(tmp_path / "wave.csv", "id,Q1,Q2,Q1\n1,2,3,4\n"))
+    assert values(table) == {"id": ["1"], "Q1 @2": ["2"], "Q2": ["3"], "Q1 @4": ["4"]}
+    assert table.notes == (
+        "the name 'Q1' appears 2 times in row 1 (columns 2 and 4): read as 'Q1 @2' and 'Q1 @4'",
+    )
+    # Either name drops a column; the header name drops every column of that name.
+    assert list(read_raw(tmp_path / "wave.csv", drop=["Q1 @4"]).frame) == ["id", "Q1 @2", "Q2"]
+    assert list(read_raw(tmp_path / "wave.csv", pii=["Q1"]).frame) == ["id", "Q2"]
+    assert read_raw(tmp_path / "wave.csv", pii=["Q1"]).notes == ()
+
+
+def test_a_numbered_name_that_the_header_already_has_is_an_error(tmp_path):
+    message = error(write(tmp_path / "wave.csv", "id,Q1,Q1 @4,Q1\n1,2,3,4\n"))
+    assert "row 1" in message and "position 4" in message and "'Q1 @4'" in message
+    assert "position 3" in message
 
 
 def test_unnamed_columns(tmp_path):
     # A trailing separator on every line is harmless ...
     table = read_raw(write(tmp_path / "a.csv", "id;q;\n1;2;\n"))
     assert list(table.frame.columns) == ["id", "q"]
-    # ... but data under no name is an error.
-    assert "position 3 has no name" in error(write(tmp_path / "b.csv", "id;q;\n1;2;3\n"))
+    assert table.notes == ()
+    # ... and data under no name is read under its position.
+    table = read_raw(write(tmp_path / "b.csv", "id;q;;\n1;2;3;\n"))
+    assert values(table) == {"id": ["1"], "q": ["2"], "@3": ["3"]}
+    assert table.notes == ("column 3 of row 1 has no name but holds data: read as '@3'",)
 
 
 def test_truncated_last_line(tmp_path):

@@ -46,8 +46,8 @@ CROSSWAVE_SYNTAX = (
 
 
 def one_of(names):
-    """A wildcard pattern that matches exactly one of the given names."""
-    return "|".join(re.escape(name) for name in names)
+    """A wildcard pattern that matches exactly one of the given names (none: nothing)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
 def wave_spec(wave):

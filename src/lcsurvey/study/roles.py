@@ -32,7 +32,7 @@ def study_roles() -> dict[str, Any]:
 
 
 def _names(names: Iterable[str]) -> str:
-    return ", ".join(names)
+    return ", ".join(names) or "none configured"
 
 
 def _lacking(names: Iterable[str], have: Iterable[str], what: str, where: str) -> str | None:

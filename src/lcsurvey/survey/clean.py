@@ -6,6 +6,7 @@ flow table (CONSORT style) adds up. PII never gets this far: the reader drops it
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from lcsurvey.errors import InputError
 from lcsurvey.schema import defaults
 from lcsurvey.survey.codebook import Codebook, Scale, Variable
 from lcsurvey.survey.pseudonym import pseudonymise
+
+log = logging.getLogger("lcsurvey")
 
 # Order in which the exclusion rules are applied; a respondent is counted in the flow at the
 # first rule that removes them, while `reasons` lists every rule they fail.
@@ -70,11 +73,17 @@ def _active(value: Any) -> bool:
 
 def _column(frame: pd.DataFrame, column: str, *, what: str, source: str, wave: str) -> pd.Series:
     if column not in frame.columns:
+        # The reader numbers the columns of a name the header repeats ("Q1 @2", "Q1 @4").
+        numbered = [str(c) for c in frame.columns if str(c).startswith(f"{column} @")]
         raise InputError(
             f"the codebook's {what} expects a column that is not in the data of wave {wave!r}",
             file=source,
             column=column,
             expected="one of the file's columns (or set wave_columns for this wave in the codebook)",
+            hint=f"The file repeats this name; its columns are read as "
+            f"{', '.join(repr(c) for c in numbered)}: name one of them in the codebook"
+            if numbered
+            else None,
         )
     return frame[column]
 
@@ -579,6 +588,9 @@ def clean_file(
     raw = read_raw(
         path, encoding=encoding, sheet=sheet, pii=book.pii, drop=book.dropped_text_columns(wave)
     )
+    log.info("read %s as %s", raw.source, raw.description)
+    for note in raw.notes:
+        log.info("%s: %s", raw.source, note)
     return clean_wave(
         raw.frame,
         book,

@@ -1,9 +1,11 @@
 """Reading raw survey exports into one table.
 
 :func:`read_raw` takes whatever export an analyst was given and returns a :class:`RawTable`:
-one row per response, the original column names, PII columns already dropped, and for every
-row the number a person would see for it in a text editor, Excel or SPSS, so that later
-stages can point at the exact cell that is wrong.
+one row per response, the file's own column names (built from both header rows for
+SurveyMonkey, numbered by position where the header repeats a name or leaves it empty; see
+below), PII columns already dropped, and for every row the number a person would see for it
+in a text editor, Excel or SPSS, so that later stages can point at the exact cell that is
+wrong.
 
 Formats handled (chosen by file extension):
 
@@ -20,15 +22,63 @@ Formats handled (chosen by file extension):
     :func:`to_number` converts a column with it.
 ``.xlsx``, ``.xlsm``
     Excel workbooks, read by pandas with openpyxl (first sheet, or ``sheet=``). The header is
-    the first non-empty row; Qualtrics header rows are recognised as for CSV. Columns have
-    ``object`` dtype: text cells are ``str``, number cells stay ``int``/``float``, date cells
-    are timestamps.
+    the first non-empty row; the platforms' header rows are recognised as for CSV. Columns
+    have ``object`` dtype: text cells are ``str``, number cells stay ``int``/``float``, date
+    cells are timestamps.
 ``.sav``, ``.zsav``
     SPSS files, read with pyreadstat. Numeric variables stay numeric codes (``float64``) and
     their value labels go to :attr:`RawTable.value_labels`. User-missing values are kept as
     their codes (``-99`` stays ``-99``): the codebook's ``missing`` lists decide what is
     missing, so the same codes mean the same thing whatever format a wave arrives in. String
     variables become ``string`` dtype; variable labels go to ``column_labels``.
+
+Survey platforms are recognised from the header, in a text file or a workbook alike, and
+named in :attr:`RawTable.kind` (``"surveymonkey-csv"``, ``"limesurvey-xlsx"``, ...):
+
+Qualtrics
+    Row 1 the column ids, row 2 the question texts, row 3 ``{"ImportId": ...}`` cells (or only
+    row 2, in older exports), as above.
+SurveyMonkey
+    Two header rows: row 1 holds the question, written only over the first column of a
+    matrix; row 2 the answer option or sub-question of each column, ``"Response"`` or
+    ``"Open-Ended Response"`` under a question answered in one column, and nothing under the
+    metadata columns (``Respondent ID``, ``Collector ID``, ``Start Date``, ...). Row 2 is
+    skipped. A column answered as a whole keeps its row-1 text as its name; any other column
+    is named ``"<question> - <option>"``, the question carried forward from row 1 over the
+    matrix, so ``"How much do you agree? - I learn a lot"``.
+LimeSurvey
+    One header row of question codes (``id, submitdate, lastpage, startlanguage, seed, ...,
+    Q5[SQ001]``) or of question texts (``Response ID, Date submitted, ..., How much do you
+    agree? [I learn a lot]``), names kept as written.
+Google Forms
+    One header row of question texts after ``Timestamp`` (``Tijdstempel``, ``Zeitstempel``,
+    ``Horodateur``, ``Marca temporal``); grid rows as ``"Question [Row]"``.
+Microsoft Forms
+    One header row ``ID, Start time, Completion time, Email, Name, ...`` (or Dutch
+    ``Begintijd``, ``Tijd van voltooien``), then the question texts.
+
+In a workbook the date/time columns of these platforms (``Start Date``, ``submitdate``,
+``Timestamp``, ``Start time``, ...) become timestamps whether a cell is a date or only the
+Excel serial number behind one (45123.5 is 2023-07-16 12:00). Where the header is the
+question text, it is also the column's :attr:`RawTable.column_labels` entry; columns that are
+parts of one question (a matrix, an array, a grid) have that question in
+:attr:`RawTable.stems`.
+
+A codebook's ``column:`` is the name a column is read under, which for a header whose names
+are unique and non-empty is the header text itself. Two cases are named by position instead,
+so that nobody has to edit the export:
+
+- a name the header repeats (LimeSurvey writes an unrendered ``{INSERTANS:...}`` placeholder
+  once per question that uses it; two SurveyMonkey questions may read alike): every column of
+  that name is read as ``"<name> @<position>"``;
+- an empty name over a column that holds data: ``"@<position>"``.
+
+The position is the 1-based column number in a text file (``"{INSERTANS:12345X6X7} @14"``,
+``"@15"``) and the column letter in a workbook (``"Q1 @N"``, ``"@O"``). Empty names over empty
+columns (a trailing separator, an unused Excel column) are left out. :attr:`RawTable.notes`
+says which columns were renamed and why, and the cleaning stage writes it to its log;
+``pii`` and ``drop`` take either the header name (every column of that name) or the
+numbered one.
 
 In every format text is stripped of surrounding whitespace and empty text is missing
 (``pd.NA``). Rows in which every cell is empty (blank lines, ``;;;;`` lines) are not responses
@@ -44,8 +94,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime
 import io
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -69,6 +121,7 @@ SPSS_SUFFIXES = (".sav", ".zsav")
 #: Delimiters the sniffer considers, in order of preference when the evidence is equal.
 DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {",": "comma (,)", ";": "semicolon (;)", "\t": "tab", "|": "bar (|)"}
+_DELIMITER_WORDS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}
 
 _IMPORT_ID = re.compile(r'^\{\s*"ImportId"\s*:')
 # Row 2 of a Qualtrics export holds the question text; for its own metadata columns that
@@ -89,6 +142,10 @@ _QUALTRICS_ROW2 = {
     "DistributionChannel": "Distribution Channel",
     "UserLanguage": "User Language",
 }
+# Excel's day 0 for serial dates (1899-12-30, so that day 61 is 1900-03-01 despite Excel's
+# phantom 29 February 1900), and the serial numbers of 1900-03-01 and 9999-12-31 + 1 day.
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+_EXCEL_SERIAL_RANGE = (61, 2958466)
 _COMMA_NUMBER = r"^[-+]?[0-9]*,[0-9]+$"
 _POINT_NUMBER = r"^[-+]?[0-9]*\.[0-9]+$"
 # Enough rows to see how numbers are written without scanning a whole large file.
@@ -103,12 +160,22 @@ class RawTable:
     ``rows[i]``: the file row of ``frame.iloc[i]`` as a person counts it (1-based line of a
     text file including header lines and lines inside quoted cells; Excel row; SPSS case).
     ``value_labels``: SPSS value labels per column (code -> label); ``{}`` for text and Excel.
-    ``kind``: ``"qualtrics-csv"``, ``"csv"``, ``"xlsx"`` or ``"sav"``.
+    ``kind``: the format recognised, ``"<platform>-csv"`` or ``"<platform>-xlsx"`` with
+    platform ``qualtrics``, ``surveymonkey``, ``limesurvey``, ``google-forms`` or
+    ``microsoft-forms``; ``"csv"`` or ``"xlsx"`` for a plain table; ``"sav"``.
     ``encoding``: the encoding a text file was decoded with (``None`` otherwise).
     ``decimal``: the decimal mark numbers written as text use (``"."`` or ``","``); pass it
     to :func:`to_number`. Always ``"."`` for SPSS.
     ``delimiter``: the field separator of a text file (``None`` otherwise).
-    ``column_labels``: question text per column (Qualtrics row 2, SPSS variable labels).
+    ``column_labels``: question text per column (Qualtrics row 2, SPSS variable labels, the
+    header text of SurveyMonkey, LimeSurvey text headers and Forms).
+    ``description``: the format in words for a log line, e.g. ``"a SurveyMonkey export (CSV,
+    2 header rows, comma-separated, utf-8)"``.
+    ``notes``: one sentence per column read under another name than its header (repeated or
+    empty names), for the log.
+    ``stems``: for columns that are one part of a question spread over several columns (a
+    SurveyMonkey matrix, a LimeSurvey array ``Q5[SQ001]``, a Google Forms grid), the
+    question they share.
     """
 
     frame: pd.DataFrame
@@ -120,6 +187,9 @@ class RawTable:
     decimal: str = "."
     delimiter: str | None = None
     column_labels: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    notes: tuple[str, ...] = ()
+    stems: dict[str, str] = field(default_factory=dict)
 
 
 def to_number(series: pd.Series, decimal: str = ".") -> pd.Series:
@@ -163,8 +233,9 @@ def read_raw(
     for text, ``delimiter`` for Excel) are ignored.
 
     Raises :class:`InputError` for a missing file, an unknown extension, an empty file, a
-    header without data rows, duplicated column names, rows with more or fewer fields than
-    the header, a wrong delimiter, undecodable bytes and unknown sheets.
+    header without data rows, a name numbered by position that another column already has,
+    rows with more or fewer fields than the header, a wrong delimiter, undecodable bytes and
+    unknown sheets.
     """
     source = str(path)
     p = Path(path)
@@ -284,8 +355,8 @@ def _read_text(
         [_cell(table.column(i)[r].as_py()) for i in range(ncols)]
         for r in range(min(3, table.num_rows))
     ]
-    n_header = _header_rows(names, records)
-    labels = dict(zip(names, records[1], strict=True)) if n_header >= 2 else {}
+    header = _recognise(names, records)
+    n_header = header.rows
 
     table = table.slice(n_header)
     row_numbers = valid_lines[n_header:]
@@ -296,8 +367,8 @@ def _read_text(
     # Rows empty in every column (PII included, so a row holding anything is kept) are not
     # responses: blank lines, or separators only.
     empty_row = np.logical_and.reduce([e.to_numpy(zero_copy_only=False) for e in empty])
-    keep = _kept_columns(
-        names,
+    keep, final, notes = _column_names(
+        header.names,
         drop,
         source,
         header_row=offset + 1,
@@ -313,20 +384,28 @@ def _read_text(
     columns = {}
     for i in keep:
         column = pc.if_else(empty[i], pa.scalar(None, stripped[i].type), stripped[i])
-        columns[names[i]] = column.filter(pa.array(~empty_row)) if empty_row.any() else column
+        columns[final[i]] = column.filter(pa.array(~empty_row)) if empty_row.any() else column
     row_numbers = row_numbers[~empty_row]
     decimal = _detect_decimal(columns.values(), delim)
     frame = pa.table(columns).to_pandas(types_mapper=_string_mapper)
+    details = [
+        f"{n_header} header rows" if n_header > 1 else "1 header row",
+        f"{_DELIMITER_WORDS.get(delim, repr(delim))}-separated",
+        used_encoding,
+    ]
     return RawTable(
         frame=frame,
         source=source,
         rows=row_numbers.tolist(),
         value_labels={},
-        kind="qualtrics-csv" if n_header > 1 else "csv",
+        kind=f"{header.platform}-csv" if header.platform else "csv",
         encoding=used_encoding,
         decimal=decimal,
         delimiter=delim,
-        column_labels={name: labels[name] for name in columns if labels.get(name)},
+        column_labels={final[i]: header.labels[i] for i in keep if header.labels[i]},
+        description=header.describe("CSV", details),
+        notes=tuple(notes),
+        stems={final[i]: header.stems[i] for i in keep if header.stems[i]},
     )
 
 
@@ -544,25 +623,6 @@ def _ragged_error(bad, names, lines, source, delim, sniffed, *, forced) -> Input
     )
 
 
-def _header_rows(names: list[str], records: list[list[str]]) -> int:
-    """How many of the first records are header rows (1, or 2/3 for Qualtrics exports)."""
-
-    def import_ids(record: list[str]) -> bool:
-        cells = [c for c in record if c]
-        hits = sum(bool(_IMPORT_ID.match(c)) for c in cells)
-        return bool(cells) and hits * 2 >= len(cells)
-
-    if len(records) > 2 and import_ids(records[2]):
-        return 3
-    if len(records) > 1 and import_ids(records[1]):
-        return 2
-    if len(records) > 1 and any(
-        _QUALTRICS_ROW2.get(name) == text for name, text in zip(names, records[1], strict=True)
-    ):
-        return 2
-    return 1
-
-
 def _string_mapper(dtype: pa.DataType):
     # pandas' "string[pyarrow]" is backed by large_string: reading as that avoids a copy.
     if dtype in (pa.string(), pa.large_string()):
@@ -586,7 +646,8 @@ def _detect_decimal(columns: Iterable[pa.ChunkedArray], delim: str | None) -> st
 
 
 def _cell(value: object) -> str:
-    if value is None or value is pd.NA:
+    # pandas hands an empty Excel cell of a column of mixed cells over as NaN.
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -597,7 +658,7 @@ def _clip(text: str, size: int = 80) -> str:
     return text if len(text) <= size else text[: size - 3] + "..."
 
 
-def _kept_columns(
+def _column_names(
     names: Sequence[str],
     drop: set[str],
     source: str,
@@ -605,39 +666,64 @@ def _kept_columns(
     header_row: int,
     has_data: Callable[[int], bool],
     letters: bool,
-) -> list[int]:
-    """Positions of the columns to keep; unnamed empty columns go, duplicates are an error."""
+) -> tuple[list[int], dict[int, str], list[str]]:
+    """The columns to keep, the name each is read under, and a note per renaming.
+
+    Unnamed columns without data go (a trailing separator on every line, an empty Excel
+    column). A column without a name that holds data is read as ``"@<position>"``; every
+    column of a name that the header repeats is read as ``"<name> @<position>"``. The position
+    is the 1-based column number of a text file, the column letter of a sheet. A column is
+    dropped when ``drop`` holds its header name or the name it is read under.
+    """
 
     def where(i: int) -> str:
         return _column_letter(i) if letters else str(i + 1)
 
-    keep: list[int] = []
-    seen: dict[str, int] = {}
-    for i, name in enumerate(names):
-        if name in drop:
-            continue
-        if name == "":
-            if not has_data(i):
-                # A trailing separator on every line, or an empty Excel column.
-                continue
+    present = [i for i, name in enumerate(names) if name or has_data(i)]
+    counts = Counter(names[i] for i in present)
+    final = {
+        i: (f"{names[i]} @{where(i)}" if counts[names[i]] > 1 else names[i])
+        if names[i]
+        else f"@{where(i)}"
+        for i in present
+    }
+    keep = [i for i in present if names[i] not in drop and final[i] not in drop]
+    taken: dict[str, int] = {}
+    for i in present:
+        if final[i] in taken:
             raise InputError(
-                f"the column at position {where(i)} has no name in the header but holds data",
+                f"the column at position {where(i)} would be read as {final[i]!r}, the name of "
+                f"the column at position {where(taken[final[i]])}",
                 file=source,
                 row=header_row,
-                expected="a name for every column that holds data",
+                column=names[i] or None,
+                expected="column names that stay unique when repeated or empty names are "
+                "numbered by position",
             )
-        if name in seen:
-            raise InputError(
-                f"the column name appears twice, at positions {where(seen[name])} and {where(i)}",
-                file=source,
-                row=header_row,
-                column=name,
-                expected="unique column names",
-                hint="Rename one of the two columns in the export",
-            )
-        seen[name] = i
-        keep.append(i)
-    return keep
+        taken[final[i]] = i
+
+    notes = []
+    unnamed = [i for i in keep if not names[i]]
+    if unnamed:
+        columns = _enumeration([where(i) for i in unnamed])
+        read_as = _enumeration([repr(final[i]) for i in unnamed])
+        notes.append(
+            f"column{'s' if len(unnamed) > 1 else ''} {columns} of row {header_row} "
+            f"{'have' if len(unnamed) > 1 else 'has'} no name but "
+            f"{'hold' if len(unnamed) > 1 else 'holds'} data: read as {read_as}"
+        )
+    for name in dict.fromkeys(names[i] for i in keep if names[i] and counts[names[i]] > 1):
+        repeated = [i for i in keep if names[i] == name]
+        notes.append(
+            f"the name {name!r} appears {counts[name]} times in row {header_row} (columns "
+            f"{_enumeration([where(i) for i in present if names[i] == name])}): read as "
+            f"{_enumeration([repr(final[i]) for i in repeated])}"
+        )
+    return keep, final, notes
+
+
+def _enumeration(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _column_letter(i: int) -> str:
@@ -647,6 +733,242 @@ def _column_letter(i: int) -> str:
         i, rest = divmod(i - 1, 26)
         letters = chr(ord("A") + rest) + letters
     return letters
+
+
+# --------------------------------------------------------------------------- platforms
+
+# SurveyMonkey: the metadata columns before the questions (empty on row 2), and the row-2
+# text of a column that is a whole question rather than one option of it.
+_SURVEYMONKEY_META = {
+    "respondent id",
+    "collector id",
+    "start date",
+    "end date",
+    "ip address",
+    "email address",
+    "first name",
+    "last name",
+    "custom data",
+}
+_SURVEYMONKEY_CUSTOM = re.compile(r"^custom data \d+$")  # Custom Data 1, Custom Data 2, ...
+_SURVEYMONKEY_WHOLE = {"response", "open-ended response"}
+_SURVEYMONKEY_DATES = {"start date", "end date"}
+# LimeSurvey's own columns, as question codes or as texts, at the start of every export.
+_LIMESURVEY_CODES = {"id", "submitdate", "lastpage", "startlanguage", "seed", "startdate"}
+_LIMESURVEY_TEXTS = {
+    "response id",
+    "date submitted",
+    "last page",
+    "start language",
+    "seed",
+    "date started",
+}
+_LIMESURVEY_DATES = {
+    "submitdate",
+    "startdate",
+    "datestamp",
+    "date submitted",
+    "date started",
+    "date last action",
+}
+# The first column of a Google Forms response sheet, in the languages of the form's owner.
+_GOOGLE_FORMS_FIRST = {
+    "timestamp",
+    "tijdstempel",
+    "zeitstempel",
+    "horodateur",
+    "marca temporal",
+    "marca de tiempo",
+}
+# Microsoft Forms: ID, then its time columns (English and Dutch).
+_MICROSOFT_FORMS_TIMES = {
+    "start time",
+    "completion time",
+    "last modified time",
+    "begintijd",
+    "tijd van voltooien",
+}
+# "Question [Sub-question]": LimeSurvey's text headers, Google Forms' grid rows.
+_BRACKETED = re.compile(r"^(?P<stem>.*\S)\s*\[(?P<part>[^\[\]]+)\]$", re.DOTALL)
+# "Q5[SQ001]": LimeSurvey's codes of an array's sub-questions.
+_CODED = re.compile(r"^(?P<stem>[A-Za-z][A-Za-z0-9_]*)\[(?P<part>[^\[\]]+)\]$")
+
+_PLATFORM_NAMES = {
+    "qualtrics": "a Qualtrics export",
+    "surveymonkey": "a SurveyMonkey export",
+    "limesurvey": "a LimeSurvey export",
+    "google-forms": "a Google Forms export",
+    "microsoft-forms": "a Microsoft Forms export",
+}
+
+
+@dataclass(frozen=True)
+class _Header:
+    """What the first records of a file say about its columns, one entry per position."""
+
+    platform: str  # "" for a plain table
+    rows: int  # header rows above the first response
+    names: list[str]  # the name each column is read under, before repeated names are numbered
+    labels: list[str]  # question text ("" where the file has none)
+    stems: list[str]  # the question a column is one part of ("" for a question on its own)
+    dates: frozenset[int]  # date/time metadata columns
+    layout: str = ""  # how the header is written, when the platform has several ways
+
+    def describe(self, container: str, details: Sequence[str]) -> str:
+        """E.g. "a SurveyMonkey export (CSV, 2 header rows, comma-separated, utf-8)"."""
+        if self.platform:
+            what = _PLATFORM_NAMES[self.platform]
+            details = [container, *([self.layout] if self.layout else []), *details]
+        else:
+            what = "a delimited text file" if container == "CSV" else "an Excel workbook"
+        return f"{what} ({', '.join(details)})"
+
+
+def _recognise(names: list[str], records: list[list[str]]) -> _Header:
+    """The platform that wrote a file, from its first three records (``records[0]`` is the
+    header row itself); a plain table when no platform's layout matches."""
+    width = len(names)
+    none = [""] * width
+    qualtrics = _qualtrics_rows(names, records)
+    if qualtrics > 1:
+        return _Header("qualtrics", qualtrics, list(names), list(records[1]), none, frozenset())
+    folded = [name.casefold() for name in names]
+    if len(records) > 1 and _is_surveymonkey(folded, records[1]):
+        return _surveymonkey_header(names, records[1])
+    opening = set(folded[:12])
+    if len(opening & _LIMESURVEY_CODES) >= 3:
+        return _Header(
+            "limesurvey",
+            1,
+            list(names),
+            none,
+            _stems(names, _CODED),
+            _positions(folded, _LIMESURVEY_DATES),
+            "question codes as column names",
+        )
+    if len(opening & _LIMESURVEY_TEXTS) >= 3:
+        return _Header(
+            "limesurvey",
+            1,
+            list(names),
+            list(names),
+            _stems(names, _BRACKETED),
+            _positions(folded, _LIMESURVEY_DATES),
+            "question texts as column names",
+        )
+    if folded and folded[0] in _GOOGLE_FORMS_FIRST:
+        return _Header(
+            "google-forms", 1, list(names), list(names), _stems(names, _BRACKETED), frozenset({0})
+        )
+    if folded and folded[0] == "id" and len(opening & _MICROSOFT_FORMS_TIMES) >= 2:
+        return _Header(
+            "microsoft-forms",
+            1,
+            list(names),
+            list(names),
+            none,
+            _positions(folded, _MICROSOFT_FORMS_TIMES),
+        )
+    return _Header("", 1, list(names), none, none, frozenset())
+
+
+def _qualtrics_rows(names: list[str], records: list[list[str]]) -> int:
+    """How many of the first records are header rows (1, or 2/3 for Qualtrics exports)."""
+
+    def import_ids(record: list[str]) -> bool:
+        cells = [c for c in record if c]
+        hits = sum(bool(_IMPORT_ID.match(c)) for c in cells)
+        return bool(cells) and hits * 2 >= len(cells)
+
+    if len(records) > 2 and import_ids(records[2]):
+        return 3
+    if len(records) > 1 and import_ids(records[1]):
+        return 2
+    if len(records) > 1 and any(
+        _QUALTRICS_ROW2.get(name) == text for name, text in zip(names, records[1], strict=True)
+    ):
+        return 2
+    return 1
+
+
+def _is_surveymonkey(folded: list[str], second: list[str]) -> bool:
+    """Row 2 of a SurveyMonkey export: empty under the metadata columns (``Respondent ID``
+    and others), and ``"Response"`` / ``"Open-Ended Response"`` under single questions.
+
+    A response row never leaves its respondent id empty, so the first data row of another
+    file does not look like this. Without the metadata columns, row 2 must also either carry
+    a matrix (an option under an empty row-1 cell) or hold nothing but those two words: a
+    first response that merely contains the answer "Response" is not a header.
+    """
+    if not any(second):
+        return False
+    meta = [
+        i
+        for i, name in enumerate(folded)
+        if name in _SURVEYMONKEY_META or _SURVEYMONKEY_CUSTOM.match(name)
+    ]
+    if any(second[i] for i in meta):
+        return False
+    if len(meta) >= 2 and "respondent id" in folded:
+        return True
+    cells = [cell.casefold() for cell in second]
+    if not any(cell in _SURVEYMONKEY_WHOLE for cell in cells):
+        return False
+    questions = [i for i, name in enumerate(folded) if i not in meta]
+    matrix = any(cells[i] and not folded[i] for i in questions)
+    return matrix or (
+        len(questions) > 1 and all(cells[i] in _SURVEYMONKEY_WHOLE for i in questions)
+    )
+
+
+def _surveymonkey_header(names: list[str], second: list[str]) -> _Header:
+    """Names from SurveyMonkey's two header rows.
+
+    Row 1 holds the question over the first column of a matrix only, so it is carried forward
+    over the columns whose row-1 cell is empty and whose row-2 cell is not. A column whose
+    row 2 says it is the whole answer ("Response", "Open-Ended Response", or nothing) keeps the
+    row-1 text; any other column is ``"question - option"``.
+    """
+    built, stems, group = [], [], []
+    question, start = "", -1
+    for i, (top, option) in enumerate(zip(names, second, strict=True)):
+        whole = option.casefold() in _SURVEYMONKEY_WHOLE | {""}
+        # Some exports repeat the question over every column of its matrix: same group.
+        if top and not (top == question and not whole):
+            question, start = top, i
+        elif not top and not option:
+            question, start = "", -1
+        if top and whole:
+            name = top
+        elif question and option:
+            name = f"{question} - {option}"
+        else:
+            name = question or option
+        built.append(name)
+        stems.append(question)
+        group.append(start)
+    sizes = Counter(g for g in group if g >= 0)
+    stems = [stem if g >= 0 and sizes[g] > 1 else "" for stem, g in zip(stems, group, strict=True)]
+    folded = [name.casefold() for name in names]
+    return _Header(
+        "surveymonkey",
+        2,
+        built,
+        list(built),
+        stems,
+        _positions(folded, _SURVEYMONKEY_DATES),
+    )
+
+
+def _stems(names: list[str], pattern: re.Pattern) -> list[str]:
+    """The question before ``[...]`` of every column that shares it with another column."""
+    found = [(m.group("stem").strip() if (m := pattern.match(name)) else "") for name in names]
+    counts = Counter(found)
+    return [stem if stem and counts[stem] > 1 else "" for stem in found]
+
+
+def _positions(folded: list[str], wanted: set[str]) -> frozenset[int]:
+    return frozenset(i for i, name in enumerate(folded) if name in wanted)
 
 
 # --------------------------------------------------------------------------- Excel
@@ -687,12 +1009,12 @@ def _read_excel(p: Path, source: str, *, sheet: str | int | None, drop: set[str]
     first = int(np.flatnonzero(filled)[0])
     names = [_cell(v) for v in raw.iloc[first]]
     records = [[_cell(v) for v in raw.iloc[r]] for r in range(first, min(first + 3, len(raw)))]
-    n_header = _header_rows(names, records)
-    labels = dict(zip(names, records[1], strict=True)) if n_header >= 2 else {}
+    header = _recognise(names, records)
+    n_header = header.rows
     data = raw.iloc[first + n_header :]
     data = data[data.notna().any(axis=1)]
-    keep = _kept_columns(
-        names,
+    keep, final, notes = _column_names(
+        header.names,
         drop,
         where,
         header_row=first + 1,
@@ -706,26 +1028,51 @@ def _read_excel(p: Path, source: str, *, sheet: str | int | None, drop: set[str]
             expected="one row per response below the header",
         )
     frame = data.iloc[:, keep].astype(object)
-    frame.columns = [names[i] for i in keep]
+    frame.columns = [final[i] for i in keep]
     rows = (
         data.index.to_numpy() + 1
     ).tolist()  # pandas keeps blank rows: index + 1 is the Excel row
     frame = frame.reset_index(drop=True)
+    for i in keep:
+        if i in header.dates:
+            frame[final[i]] = frame[final[i]].map(_excel_date)
     text_columns = [
         pa.array(frame[c][frame[c].map(lambda v: isinstance(v, str))].tolist(), pa.string())
         for c in frame.columns
     ]
+    details = [f"sheet {name!r}"]
+    if n_header > 1:
+        details.append(f"{n_header} header rows")
     return RawTable(
         frame=frame,
         source=source,
         rows=rows,
         value_labels={},
-        kind="xlsx",
+        kind=f"{header.platform}-xlsx" if header.platform else "xlsx",
         encoding=None,
         decimal=_detect_decimal([pa.chunked_array([c]) for c in text_columns], None),
         delimiter=None,
-        column_labels={n: labels[n] for n in frame.columns if labels.get(n)},
+        column_labels={final[i]: header.labels[i] for i in keep if header.labels[i]},
+        description=header.describe("Excel", details),
+        notes=tuple(notes),
+        stems={final[i]: header.stems[i] for i in keep if header.stems[i]},
     )
+
+
+def _excel_date(value: object) -> object:
+    """A date cell or an Excel serial date number (days since 1899-12-30) as a timestamp.
+
+    Workbooks re-saved or built by other tools often hold the number behind a date without its
+    date format; openpyxl then reads 45123.5 where Excel would show 16-07-2023 12:00. Serial
+    numbers are rounded to the millisecond, below which the float holds only rounding error.
+    Anything else (text, a number outside the years 1900-9999) is left as it is.
+    """
+    if isinstance(value, datetime.datetime | datetime.date):
+        return pd.Timestamp(value)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and _EXCEL_SERIAL_RANGE[0] <= value < _EXCEL_SERIAL_RANGE[1]:
+        return (_EXCEL_EPOCH + pd.Timedelta(days=float(value))).round("ms")
+    return value
 
 
 def _excel_cell(value: object) -> object:
@@ -802,4 +1149,5 @@ def _read_spss(p: Path, source: str, *, encoding: str | None, drop: set[str]) ->
             for n, label in (meta.column_names_to_labels or {}).items()
             if label and n in frame.columns
         },
+        description="an SPSS data file" + (f" ({encoding})" if encoding else ""),
     )
