@@ -21,7 +21,7 @@ from lcsurvey.survey.anchors import anchor_key
 from lcsurvey.survey.clean import clean_file
 from lcsurvey.survey.codebook import Codebook, load_codebook
 from lcsurvey.survey.draft import draft_codebook, main
-from lcsurvey.survey.io import RawTable
+from lcsurvey.survey.io import RawTable, read_raw
 from lcsurvey.survey.scales import reliability_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -477,3 +477,34 @@ def test_any_table_drafts_without_a_crash_and_every_todo_is_in_the_text(names, d
     if parsed.get("items") and parsed.get("constructs"):
         with tempfile.TemporaryDirectory() as where:
             load(draft.yaml_text, Path(where))
+
+
+PLATFORMS = ROOT / "tests" / "fixtures" / "platforms"
+
+
+@pytest.mark.parametrize(
+    ("name", "matrix", "pii"),
+    [
+        ("limesurvey_codes.csv", 3, {"ipaddr", "firstname", "lastname", "email"}),
+        ("limesurvey_texts.csv", 3, {"IP address", "Email address"}),
+        ("surveymonkey.csv", 3, {"IP Address", "Email Address", "First Name", "Last Name"}),
+        ("surveymonkey.xlsx", 3, {"IP Address", "Email Address", "First Name", "Last Name"}),
+        ("google_forms.xlsx", 3, {"E-mailadres"}),
+        ("microsoft_forms.xlsx", 0, {"Email", "Name"}),
+    ],
+)
+def test_each_platform_export_drafts_a_codebook_that_cleans(tmp_path, name, matrix, pii):
+    draft = draft_codebook([PLATFORMS / name])
+    book = load(draft.yaml_text, tmp_path)
+    assert set(book.pii) == pii
+    sizes = sorted(len(c.items) for c in book.constructs.values())
+    assert (sizes[-1] if matrix else 0) == matrix
+    # The agreement matrix shares one ordered scale (the codes of LimeSurvey by number).
+    scale = book.construct_scale(max(book.constructs, key=lambda c: len(book.constructs[c].items)))
+    assert len(scale.labels) == 5
+    result = clean_file(str(PLATFORMS / name), book, wave="w", rules=None, key=KEY)
+    assert len(result.kept) + len(result.quarantine) == 5
+    frame = read_raw(PLATFORMS / name).frame
+    for column in pii:
+        for value in frame[column].dropna().astype(str):
+            assert value not in draft.yaml_text, column

@@ -79,6 +79,10 @@ _META_ROLES = {
     "finished": {"finished"},
 }
 _TOOL_COLUMNS = {
+    "datesubmitted",
+    "datestarted",
+    "datelastaction",
+    "referrerurl",
     "startdate",
     "enddate",
     "recordeddate",
@@ -151,6 +155,17 @@ _PII_WORDS = {
     "zipcode": "address",
     "postleitzahl": "address",
 }
+# The text box beside "Other": "Other (please specify)", "Anders, namelijk".
+_SPECIFY = re.compile(
+    r"please specify|\(specify\)|namelijk|bitte angeben|pr[ée]cisez|especifique",
+    re.IGNORECASE,
+)
+# Dates and times written as text (2026-12-01 10:04:40, 12/01/2026 09:58:02 AM).
+_DATE_TEXT = re.compile(
+    r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?(\.\d+)?\s*([AaPp][Mm])?)?$"
+)
+# LimeSurvey answer codes (A1, A2, ..., or AO01): the option's position is its number.
+_ANSWER_CODE = re.compile(r"^(?P<prefix>[A-Za-z]{1,2})0*(?P<number>\d{1,3})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _IP = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$|^[0-9a-fA-F:]+:[0-9a-fA-F:]+$")
 _CONSENT = re.compile(
@@ -312,6 +327,12 @@ def _add_answers(column: _Column, series: pd.Series, value_labels: dict) -> None
         elif text:
             column.texts.setdefault(anchor_key(text), text)
             column.text_lengths.append(len(text))
+    if (
+        column.texts
+        and not column.numbers
+        and all(_DATE_TEXT.match(t) for t in column.texts.values())
+    ):
+        column.dates = True
 
 
 # --------------------------------------------------------------------------- scales
@@ -404,6 +425,18 @@ def _infer_scale(column: _Column) -> _Scale | None:
 
 
 def _text_scale(texts: list[str], numbers: set[float], missing: set[float]) -> _Scale:
+    codes = [_ANSWER_CODE.match(t) for t in texts]
+    if not numbers and all(codes) and len({m.group("prefix") for m in codes}) == 1:
+        numbered = sorted((float(m.group("number")), t) for m, t in zip(codes, texts, strict=True))
+        if len({n for n, _ in numbered}) == len(numbered):
+            return _Scale(
+                values=numbered,
+                missing=missing,
+                family="codes",
+                how="answer codes (A1, A2, ...): coded by their number",
+                todo="the answers are answer codes: add the option texts as labels, and any "
+                "option nobody chose",
+            )
     ordering = order_answers(texts)
     if numbers:
         todo = (
@@ -443,14 +476,27 @@ def _text_scale(texts: list[str], numbers: set[float], missing: set[float]) -> _
 
 
 def _is_free_text(column: _Column) -> bool:
-    if re.search(r"_TEXT$|_other$|\[other\]$|\[comment\]$", column.name, re.IGNORECASE):
+    if re.search(r"_TEXT$|_other$|\[other\]$|\[comment\]$", column.name, re.IGNORECASE) or (
+        _SPECIFY.search(f"{column.name} {column.label}")
+    ):
         return bool(column.texts) or not column.numbers
     if not column.texts or column.value_labels:
         return False
     if order_answers(list(column.texts.values())) is not None:
         return False
     mean_length = sum(column.text_lengths) / max(len(column.text_lengths), 1)
-    return len(column.texts) > FREE_TEXT_MIN_DISTINCT or mean_length >= FREE_TEXT_MIN_LENGTH
+    # A few answers, each different and sentence-long, are comments too (unless each starts
+    # with a number: "10-49 employees").
+    all_different = (
+        len(column.texts) >= 3
+        and len(column.texts) == column.n_answered
+        and not all(re.match(r"\s*\d", t) for t in column.texts.values())
+    )
+    return (
+        len(column.texts) > FREE_TEXT_MIN_DISTINCT
+        or mean_length >= FREE_TEXT_MIN_LENGTH
+        or (all_different and mean_length >= FREE_TEXT_MIN_LENGTH / 2)
+    )
 
 
 # --------------------------------------------------------------------------- classification
@@ -488,7 +534,7 @@ def _tool_role(column: _Column) -> str | None:
     for role, names in _META_ROLES.items():
         if keys & names:
             return role
-    if keys & _TOOL_COLUMNS or column.dates:
+    if keys & _TOOL_COLUMNS or column.dates or any(re.fullmatch(r"customdata\d*", k) for k in keys):
         return "tool"
     return None
 
@@ -617,6 +663,7 @@ class _Drafter:
 
     def draft(self, extra_todos: Sequence[str] = ()) -> Draft:
         self.extra_todos = list(extra_todos)
+        self.id_guessed = False
         pii: list[tuple[_Column, str]] = []
         roles: dict[str, _Column] = {}
         tool: list[_Column] = []
@@ -646,6 +693,15 @@ class _Drafter:
                     label = column.label if 0 < len(column.label) <= 40 else column.name
                     scale.hint = _slug(label, 3)
                     scaled.append((column, scale))
+        if "id" not in roles:
+            # Any column with a different text in every row (a participant code, say); the
+            # guess is a TODO.
+            for column, scale in list(scaled):
+                if column.n_answered and len(column.texts) == column.n_answered:
+                    roles["id"] = column
+                    scaled.remove((column, scale))
+                    self.id_guessed = True
+                    break
         consent = None
         for column, scale in scaled:
             if scale.family == "yesno" and _CONSENT.search(f"{column.name} {column.label}"):
@@ -731,6 +787,7 @@ class _Drafter:
 
     def _name_scales(self, scales: list[_Scale]) -> dict[tuple, tuple[str, _Scale]]:
         """One name per distinct answer set; missing codes pooled over the columns sharing it."""
+        _pool(scales)
         _merge_subsets(scales)
         named: dict[tuple, tuple[str, _Scale]] = {}
         taken: set[str] = set()
@@ -802,9 +859,8 @@ class _Drafter:
                 + "); they must match config.yaml's waves."
             )
         id_column = roles.get("id")
-        if id_column is None:
-            candidates = [c for c in self.columns if c.n_answered and len(c.texts) == c.n_answered]
-            id_column = candidates[0] if candidates else self.columns[0]
+        if id_column is None or self.id_guessed:
+            id_column = id_column or self.columns[0]
             out.append(
                 self.todo(f"no response id column recognised; {id_column.name!r} is a guess")
             )
@@ -863,7 +919,7 @@ class _Drafter:
             if scale.values:
                 out.append("    values:")
                 for code, text in scale.values:
-                    out.append(f"      {_code(code)}: {_flow([text])}")
+                    out.append(f"      {_code(code)}: {_flow([' '.join(text.split())])}")
             else:
                 out.append(f"    min: {_code(scale.min)}")
                 out.append(f"    max: {_code(scale.max)}")
@@ -873,7 +929,7 @@ class _Drafter:
         background = []
         items_single = []
         for column, scale in singles:
-            vocabulary = scale.values and scale.family not in (None, "yesno") and not scale.todo
+            vocabulary = scale.values and scale.family not in (None, "yesno", "codes")
             (items_single if vocabulary else background).append((column, scale))
         out += ["", "background:" + ("" if background else " {}")]
         for column, scale in background:
@@ -999,7 +1055,7 @@ def _harmonise(scales: list[_Scale]) -> None:
     split the question."""
     texts: dict[str, list[_Scale]] = {}
     for scale in scales:
-        if scale.values and scale.family and scale.how.startswith("text answers ordered"):
+        if scale.values and scale.family and _from_text(scale):
             texts.setdefault(scale.family, []).append(scale)
     for members in texts.values():
         union = list(dict.fromkeys(t for s in members for _, t in s.values))
@@ -1014,6 +1070,39 @@ def _harmonise(scales: list[_Scale]) -> None:
         for scale in ranges:
             scale.min, scale.max = low, high
             scale.how = f"numbers only, observed {_code(low)}..{_code(high)}: set the range the question allows"
+
+
+def _from_text(scale: _Scale) -> bool:
+    return scale.how.startswith(("text answers ordered", "answer codes"))
+
+
+def _pool(scales: list[_Scale]) -> None:
+    """Questions whose text answers one vocabulary orders, each showing only some of its
+    answers (few respondents), share the union of their answers when that union is a
+    balanced scale and no question shows a complete scale of its own of five points or
+    more (a 5- and a 7-point agreement scale stay apart). The pooled scale gets a TODO."""
+    families: dict[str, list[_Scale]] = {}
+    for scale in scales:
+        if scale.values and scale.family not in (None, "yesno", "codes") and _from_text(scale):
+            families.setdefault(scale.family, []).append(scale)
+    for members in families.values():
+        if len({m.key() for m in members}) < 2:
+            continue
+        union = list(dict.fromkeys(t for m in members for _, t in m.values))
+        pooled = _text_scale(union, set(), set().union(*(m.missing for m in members)))
+        if pooled.family != members[0].family or pooled.todo:
+            continue
+        complete = [
+            m for m in members if not m.todo and len(m.values) >= 5 and m.key() != pooled.key()
+        ]
+        if complete:
+            continue
+        pooled.todo = (
+            "the answers of several questions pooled into one scale (each question showed "
+            "only some of them): check that these questions share this scale"
+        )
+        for member in members:
+            member.__dict__.update({**pooled.__dict__, "missing": set(pooled.missing)})
 
 
 def _merge_subsets(scales: list[_Scale]) -> None:
