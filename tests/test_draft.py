@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,8 @@ from lcsurvey.survey.codebook import Codebook, load_codebook
 from lcsurvey.survey.draft import draft_codebook, main
 from lcsurvey.survey.io import RawTable, read_raw
 from lcsurvey.survey.scales import reliability_table
+
+from .conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV_WAVE = ROOT / "data" / "raw" / "wave_2021-12.csv"
@@ -508,3 +511,29 @@ def test_each_platform_export_drafts_a_codebook_that_cleans(tmp_path, name, matr
     for column in pii:
         for value in frame[column].dropna().astype(str):
             assert value not in draft.yaml_text, column
+
+
+@pytest.mark.slow
+def test_a_config_of_only_the_drafted_codebook_and_the_waves_runs(tmp_path):
+    """The bundled exports, a codebook drafted from them, no models: the workflow runs
+    cleaning, the flow and item statistics for the drafted constructs of every wave."""
+    copy_workflow(tmp_path)
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    for raw in (CSV_WAVE, SAV_WAVE):
+        shutil.copy2(raw, tmp_path / "data" / "raw" / raw.name)
+    assert (
+        main([str(CSV_WAVE), str(SAV_WAVE), "--out", str(tmp_path / "data" / "codebook.yaml")]) == 0
+    )
+    waves = {"2021-12": f"data/raw/{CSV_WAVE.name}", "2022-06": f"data/raw/{SAV_WAVE.name}"}
+    config = {"codebook": "data/codebook.yaml", "waves": waves}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    run = subprocess.run([snakemake, "--cores", "1"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    book = load_codebook(tmp_path / "data" / "codebook.yaml")
+    for wave, n in (("2021-12", 400), ("2022-06", 300)):
+        results = tmp_path / "results" / wave
+        assert pd.read_csv(results / "clean" / "flow.csv")["n_before"].iloc[0] == n
+        items = pd.read_csv(results / "scales" / "items.csv")
+        assert set(items["item"]) == set(book.items)
+        assert set(items["construct"]) == set(book.constructs)
