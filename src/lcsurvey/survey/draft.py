@@ -23,9 +23,14 @@ question text (Qualtrics row 2, SPSS variable labels, the header of other tools)
   given answer ("Kies bij deze vraag 'Mee eens'") becomes an attention check; single
   questions on a vocabulary scale are items, other single questions background variables.
 
-What the drafter cannot decide (answers no vocabulary orders, a column it cannot classify,
-an answer set that looks incomplete) becomes a ``# TODO`` line in the draft and one line in
-the command's summary; the draft still loads, so the TODOs can be worked through one by one.
+What the drafter cannot decide becomes a ``# TODO`` line in the draft and one line in the
+command's summary, never a silent guess: answers no vocabulary orders (written in alphabetical
+order so that the draft loads), a column it cannot classify, an answer set that looks
+incomplete, answer sets of several questions pooled into one scale, answer codes without
+texts, a response id it had to guess, a column missing from one of the exports, and items
+that load against the rest of their question on its first principal component (as psych's
+``check.keys``: reverse-keyed, or a construct of its own?). The draft still loads, so the
+TODOs can be worked through one by one.
 """
 
 from __future__ import annotations
@@ -860,7 +865,10 @@ class _Drafter:
             )
         id_column = roles.get("id")
         if id_column is None or self.id_guessed:
-            id_column = id_column or self.columns[0]
+            private = {c.name for c, _ in pii}
+            id_column = id_column or next(
+                (c for c in self.columns if c.name not in private), self.columns[0]
+            )
             out.append(
                 self.todo(f"no response id column recognised; {id_column.name!r} is a guess")
             )
