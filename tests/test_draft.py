@@ -537,3 +537,34 @@ def test_a_config_of_only_the_drafted_codebook_and_the_waves_runs(tmp_path):
         items = pd.read_csv(results / "scales" / "items.csv")
         assert set(items["item"]) == set(book.items)
         assert set(items["construct"]) == set(book.constructs)
+
+
+def test_dont_know_answers_are_no_point_of_the_scale(tmp_path):
+    labels = {1.0: "Nooit", 2.0: "Soms", 3.0: "Vaak", 4.0: "Altijd", 9.0: "Weet niet"}
+    spss = RawTable(
+        frame=pd.DataFrame(
+            {"ResponseId": [f"R{i}" for i in range(8)], "F_1": [1.0, 2, 3, 4, 9, 1, 2, 3]}
+            | {"F_2": [2.0, 3, 4, 9, 1, 2, 3, 4]}
+        ),
+        source="made-up.sav",
+        rows=list(range(1, 9)),
+        value_labels={"F_1": labels, "F_2": labels},
+        kind="sav",
+        encoding=None,
+    )
+    book = load(draft_codebook([spss]).yaml_text, tmp_path)
+    scale = book.scales[book.items["f_1"].scale]
+    assert list(scale.labels) == [1.0, 2.0, 3.0, 4.0] and scale.missing == (9.0,)
+    text = table(
+        {
+            "ResponseId": [str(i) for i in range(8)],
+            "F_1": ["Nooit", "Soms", "Vaak", "Altijd", "Weet  niet", "Soms", "Vaak", "Nooit"],
+            "F_2": ["Soms", "Vaak", "Altijd", "Nooit", "Soms", "Vaak", "Nooit", "Altijd"],
+        }
+    )
+    draft = draft_codebook([text])
+    book = load(draft.yaml_text, tmp_path)
+    scale = book.scales[book.items["f_1"].scale]
+    assert [t[0] for t in scale.labels.values()] == ["Nooit", "Soms", "Vaak", "Altijd"]
+    [todo] = draft.todos
+    assert "'Weet  niet' is no point of the scale" in todo

@@ -27,7 +27,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Ordering", "anchor_key", "order_answers"]
+__all__ = ["Ordering", "anchor_key", "is_non_substantive", "order_answers"]
 
 
 def anchor_key(text: str) -> str:
@@ -359,6 +359,56 @@ _NEITHER = re.compile(
     r"niet (?P<nl3>.+) en niet .+|weder (?P<de>.+) noch .+|ni (?P<fr>.+) ni .+)$"
 )
 _NEUTRAL = set(_keys("neutral", "neutraal", "neutre", "neither", "noch", "weder noch"))
+
+
+# Answers that are no point of a scale: don't know, not applicable, no answer, no opinion.
+_NON_SUBSTANTIVE = set(
+    _keys(
+        "weet niet",
+        "weet ik niet",
+        "geen mening",
+        "niet van toepassing",
+        "n v t",
+        "nvt",
+        "geen antwoord",
+        "wil ik niet zeggen",
+        "zeg ik liever niet",
+        "don't know",
+        "do not know",
+        "dont know",
+        "not applicable",
+        "n a",
+        "no answer",
+        "no opinion",
+        "prefer not to say",
+        "prefer not to answer",
+        "weiß nicht",
+        "weiss nicht",
+        "keine angabe",
+        "keine ahnung",
+        "nicht zutreffend",
+        "trifft nicht zu (nicht zutreffend)",
+        "ne sais pas",
+        "je ne sais pas",
+        "sans opinion",
+        "non applicable",
+        "pas de réponse",
+        "no sé",
+        "no lo sé",
+        "no sabe",
+        "no sabe no contesta",
+        "ns nc",
+        "no aplica",
+        "no procede",
+        "sin respuesta",
+        "prefiero no decirlo",
+    )
+)
+
+
+def is_non_substantive(text: str) -> bool:
+    """Whether an answer is no point of a scale ("Weet niet", "Not applicable", ...)."""
+    return anchor_key(text) in _NON_SUBSTANTIVE
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ import pandas as pd
 import yaml
 
 from lcsurvey.errors import InputError
-from lcsurvey.survey.anchors import anchor_key, order_answers
+from lcsurvey.survey.anchors import anchor_key, is_non_substantive, order_answers
 from lcsurvey.survey.io import RawTable, read_raw
 
 __all__ = ["Draft", "draft_codebook", "main"]
@@ -224,6 +224,7 @@ class _Scale:
     how: str = ""
     todo: str | None = None
     hint: str = "scale"  # a name for a scale no vocabulary names: from its first question
+    outside: set[str] = field(default_factory=set)  # "don't know" answers given as text
 
     def key(self) -> tuple:
         if self.values:
@@ -385,8 +386,11 @@ def _infer_scale(column: _Column) -> _Scale | None:
     """The column's response scale, or None when it is not a closed question."""
     numbers, missing = _split_missing(column.numbers)
     if column.value_labels:
-        labelled = {c: t for c, t in column.value_labels.items() if c >= 0}
-        missing |= {c for c in column.value_labels if c < 0}
+        # Negative codes and "don't know" answers are no points of the scale.
+        labelled = {
+            c: t for c, t in column.value_labels.items() if c >= 0 and not is_non_substantive(t)
+        }
+        missing |= {c for c in column.value_labels if c not in labelled}
         if len(labelled) < 2:
             return _Scale(
                 values=[(c, t) for c, t in sorted(labelled.items())],
@@ -426,7 +430,13 @@ def _infer_scale(column: _Column) -> _Scale | None:
     if ends is not None:
         ends.missing = missing
         return ends
-    return _text_scale(list(column.texts.values()), numbers, missing)
+    texts = [t for t in column.texts.values() if not is_non_substantive(t)]
+    outside = [t for t in column.texts.values() if is_non_substantive(t)]
+    if len(texts) < 2:
+        texts, outside = list(column.texts.values()), []
+    scale = _text_scale(texts, numbers, missing)
+    scale.outside = set(outside)
+    return scale
 
 
 def _text_scale(texts: list[str], numbers: set[float], missing: set[float]) -> _Scale:
@@ -800,6 +810,7 @@ class _Drafter:
             key = scale.key()
             if key in named:
                 named[key][1].missing |= scale.missing
+                named[key][1].outside |= scale.outside
                 continue
             if scale.family == "yesno":
                 base = "yesno"
@@ -812,7 +823,16 @@ class _Drafter:
                 n += 1
                 name = f"{base}_{n}"
             taken.add(name)
-            named[key] = (name, _Scale(**{**scale.__dict__, "missing": set(scale.missing)}))
+            named[key] = (
+                name,
+                _Scale(
+                    **{
+                        **scale.__dict__,
+                        "missing": set(scale.missing),
+                        "outside": set(scale.outside),
+                    }
+                ),
+            )
         return named
 
     # ------------------------------------------------------------------ writing
@@ -924,6 +944,16 @@ class _Drafter:
             out.append(f"  {name}:  # {scale.how}")
             if scale.todo:
                 out.append("    " + self.todo(f"scale {name}: {scale.todo}"))
+            if scale.outside:
+                answers = ", ".join(repr(t) for t in sorted(scale.outside))
+                out.append(
+                    "    "
+                    + self.todo(
+                        f"scale {name}: {answers} is no point of the scale, and cleaning reads "
+                        "no text as missing: export the answers as codes and list its code "
+                        "under missing"
+                    )
+                )
             if scale.values:
                 out.append("    values:")
                 for code, text in scale.values:
@@ -1071,7 +1101,7 @@ def _harmonise(scales: list[_Scale]) -> None:
         merged = _text_scale(union, set(), missing)
         if merged.family == members[0].family:
             for scale in members:
-                scale.__dict__.update(merged.__dict__)
+                scale.__dict__.update({**merged.__dict__, "outside": set(scale.outside)})
     ranges = [s for s in scales if not s.values and s.min is not None]
     if len(ranges) > 1:
         low, high = min(s.min for s in ranges), max(s.max for s in ranges)
@@ -1110,7 +1140,9 @@ def _pool(scales: list[_Scale]) -> None:
             "only some of them): check that these questions share this scale"
         )
         for member in members:
-            member.__dict__.update({**pooled.__dict__, "missing": set(pooled.missing)})
+            member.__dict__.update(
+                {**pooled.__dict__, "missing": set(pooled.missing), "outside": set(member.outside)}
+            )
 
 
 def _merge_subsets(scales: list[_Scale]) -> None:
@@ -1136,8 +1168,10 @@ def _merge_subsets(scales: list[_Scale]) -> None:
             if all(code[anchor_key(t)] == c for c, t in scale.values) or scale.how.startswith(
                 "text answers"
             ):
-                missing = scale.missing
-                scale.__dict__.update({**other.__dict__, "missing": missing | other.missing})
+                missing, outside = scale.missing, scale.outside
+                scale.__dict__.update(
+                    {**other.__dict__, "missing": missing | other.missing, "outside": outside}
+                )
 
 
 def _common_text(members) -> str:
