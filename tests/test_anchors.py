@@ -195,6 +195,7 @@ def test_case_stray_and_non_breaking_spaces_do_not_matter():
         ["Mee eens", "Vaak"],  # two vocabularies mixed
         ["Mee eens", "Eens"],  # two answers on one point
         ["Very likely"],
+        ["Neutraal", "1-9"],  # "1-9" is no adjective
     ],
 )
 def test_sets_no_vocabulary_orders_are_left_unordered(answers):

@@ -486,7 +486,8 @@ def _by_intensity(texts: list[str], keys: list[str]) -> Ordering | None:
         else:
             parsed.append((_INTENSITY[""], key))
     adjectives = [a for _, a in parsed if a is not None]
-    if not adjectives:
+    if not adjectives or not all(re.fullmatch(r"[^\W\d_]+", a) for a in adjectives):
+        # One word of letters: "likely", "tevreden", not "1 9" or "x ray".
         return None
     base = min(adjectives, key=len)
     points: list[float] = []

@@ -818,6 +818,7 @@ class _Drafter:
                 base = scale.family + str(len(scale.values))
             else:
                 base = scale.hint
+            base = _slug(base, words=6)  # a name YAML reads as text, starting with a letter
             name, n = base, 1
             while name in taken:
                 n += 1
