@@ -568,3 +568,12 @@ def test_dont_know_answers_are_no_point_of_the_scale(tmp_path):
     assert [t[0] for t in scale.labels.values()] == ["Nooit", "Soms", "Vaak", "Altijd"]
     [todo] = draft.todos
     assert "'Weet  niet' is no point of the scale" in todo
+
+
+def test_names_yaml_would_read_as_booleans_stay_text(tmp_path):
+    answers = ["Nooit", "Soms", "Vaak"] * 3
+    raw = table(
+        {"ResponseId": [str(i) for i in range(9)], "Yes": answers, "NO": answers[1:] + answers[:1]}
+    )
+    book = load(draft_codebook([raw]).yaml_text, tmp_path)
+    assert {v.column for v in book.items.values()} == {"Yes", "NO"}

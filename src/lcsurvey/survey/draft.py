@@ -567,7 +567,12 @@ def _slug(text: str, words: int = 4) -> str:
     slug = "_".join(parts)
     if not slug or not slug[0].isalpha():
         slug = "q_" + slug if slug else "q"
+    if slug in _YAML_WORDS:
+        slug += "_"  # YAML reads yes, no, on, off, null as something other than text
     return slug
+
+
+_YAML_WORDS = {"yes", "no", "on", "off", "y", "n", "true", "false", "null"}
 
 
 def _stems(columns: list[_Column]) -> dict[str, str]:
