@@ -456,7 +456,8 @@ ANSWERS = [
     "Zeer tevreden", "Ontevreden", "Nooit", "Altijd", "\u00a0", "Ééh", "1-9", "250 of meer",
 ]  # fmt: skip
 NAMES = ["Q1_1", "Q1_2", "Q2", "Q3[SQ001]", "Q3[SQ002]", "Vraag - a", "Vraag - b", "Status",
-         "Progress", "Email", "Q9_TEXT", "id"]  # fmt: skip
+         "Progress", "Email", "Q9_TEXT", "id", "No", "null", "1", "Q#1 'x'", "Vraag [a]",
+         "Vraag [b]", "日本"]  # fmt: skip
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
