@@ -553,9 +553,11 @@ def test_dont_know_answers_are_no_point_of_the_scale(tmp_path):
         kind="sav",
         encoding=None,
     )
-    book = load(draft_codebook([spss]).yaml_text, tmp_path)
+    draft = draft_codebook([spss])
+    book = load(draft.yaml_text, tmp_path)
     scale = book.scales[book.items["f_1"].scale]
     assert list(scale.labels) == [1.0, 2.0, 3.0, 4.0] and scale.missing == (9.0,)
+    assert "taken as missing: 9 (Weet niet)" in draft.yaml_text
     text = table(
         {
             "ResponseId": [str(i) for i in range(8)],

@@ -410,6 +410,11 @@ def _infer_scale(column: _Column) -> _Scale | None:
             family=ordering.family if ordering else None,
             how="SPSS value labels, by code",
         )
+        set_aside = {c: t for c, t in column.value_labels.items() if c >= 0 and c not in labelled}
+        if set_aside:
+            scale.how += "; taken as missing: " + ", ".join(
+                f"{_code(c)} ({t})" for c, t in sorted(set_aside.items())
+            )
         if stray:
             scale.todo = (
                 f"{len(stray)} text answer(s) in another export are not among the value "
