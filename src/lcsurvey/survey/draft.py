@@ -665,8 +665,14 @@ def draft_codebook(sources: Sequence[str | Path | RawTable]) -> Draft:
             "give the columns their own names in the codebook's column fields"
             for name in _profile(table, wave, columns)
         ]
-    drafter = _Drafter(list(columns.values()), waves, tables)
-    return drafter.draft(extra_todos=twice)
+    draft = _Drafter(list(columns.values()), waves, tables).draft(extra_todos=twice)
+    try:
+        check_loads(draft.yaml_text)
+    except InputError as error:
+        # An export without one closed question cannot make a valid codebook: say so.
+        todo = f"the draft does not load as it is: {error.problem}"
+        return Draft(draft.yaml_text + f"# TODO {todo}\n", (*draft.todos, todo), draft.counts)
+    return draft
 
 
 class _Drafter:
@@ -849,40 +855,67 @@ class _Drafter:
     # ------------------------------------------------------------------ writing
 
     def _emit(self, pii, roles, tool, free, consent, checks, groups, singles, unknown, scales):
-        out: list[str] = []
-        used_names: set[str] = set()
-
-        def unique(name: str) -> str:
-            base, n = name, 1
-            while name in used_names:
-                n += 1
-                name = f"{base}_{n}"
-            used_names.add(name)
-            return name
-
-        def item_name(column: _Column, stem: str | None = None, index: int = 0) -> str:
-            if re.fullmatch(r"[A-Za-z][\w.\[\]]{0,29}", column.name):
-                return unique(_slug(column.name, words=6))
-            return unique(f"{_slug(stem or column.label or column.name, 3)}_{index + 1}")
-
-        def comment(column: _Column, extra: str = "") -> str:
-            text = " ".join((column.label or "").split())
-            parts = [p for p in (text if text != column.name else "", extra) if p]
-            return f"  # {'; '.join(parts)}" if parts else ""
-
+        """The draft's text, section by section in the order of data/codebook.yaml."""
+        self.out: list[str] = []
+        self.used_names: set[str] = set()
         self.read_columns: list[_Column] = []
+        self.scales = scales
+        background = [(c, s) for c, s in singles if not _is_vocabulary(s)]
+        items_single = [(c, s) for c, s in singles if _is_vocabulary(s)]
+        self._write_header(roles, pii)
+        self._write_personal(pii, free)
+        self._write_meta(roles, consent)
+        self._write_scales()
+        self._write_variables("background", background)
+        self._write_variables("attention_checks", checks)
+        constructs, single_names = self._write_items(groups, items_single)
+        self._write_constructs(constructs, single_names)
+        self._write_rest(tool, unknown)
+        counts = {
+            "columns": len(self.columns),
+            "items": sum(len(m) for _, m in groups) + len(items_single),
+            "background": len(background),
+            "attention_checks": len(checks),
+            "scales": len(scales),
+            "constructs": len(constructs),
+            "pii": len(pii),
+            "free_text": len(free),
+            "meta": len(tool)
+            + sum(1 for role in (*_META_ROLES, "id", "person") if role in roles)
+            + (1 if consent else 0),
+        }
+        return Draft(yaml_text="\n".join(self.out) + "\n", todos=tuple(self.todos), counts=counts)
 
-        def entry(spec: dict, column: _Column) -> dict:
-            if spec.get("keep") is not False:  # unkept free text is never looked for
-                self.read_columns.append(column)
-            wave_columns = self.wave_columns(column)
-            if wave_columns:
-                spec["wave_columns"] = wave_columns
-            return spec
+    def _unique(self, name: str) -> str:
+        base, n = name, 1
+        while name in self.used_names:
+            n += 1
+            name = f"{base}_{n}"
+        self.used_names.add(name)
+        return name
 
-        def scale_of(scale: _Scale) -> str:
-            return scales[scale.key()][0]
+    def _item_name(self, column: _Column, stem: str | None = None, index: int = 0) -> str:
+        if re.fullmatch(r"[A-Za-z][\w.\[\]]{0,29}", column.name):
+            return self._unique(_slug(column.name, words=6))
+        return self._unique(f"{_slug(stem or column.label or column.name, 3)}_{index + 1}")
 
+    def _entry(self, spec: dict, column: _Column) -> dict:
+        """A column's entry, with its names in the other exports; remembers what is read."""
+        if spec.get("keep") is not False:  # unkept free text is never looked for
+            self.read_columns.append(column)
+        wave_columns = self.wave_columns(column)
+        if wave_columns:
+            spec["wave_columns"] = wave_columns
+        return spec
+
+    def _line(self, name: str, spec: dict, column: _Column, extra: str = "") -> None:
+        self.out.append(f"  {name}: {_flow(self._entry(spec, column))}{_comment(column, extra)}")
+
+    def _scale_name(self, scale: _Scale) -> str:
+        return self.scales[scale.key()][0]
+
+    def _write_header(self, roles, pii) -> None:
+        out = self.out
         out += [
             "# Codebook drafted from " + ", ".join(Path(s).name for s in self.sources) + ".",
             "# Check every entry, work through the TODO lines, name the items and constructs,",
@@ -903,12 +936,14 @@ class _Drafter:
             out.append(
                 self.todo(f"no response id column recognised; {id_column.name!r} is a guess")
             )
-        out.append(f"id: {_scalar(id_column.name)}{comment(id_column)}")
-        if roles.get("person"):
-            person = roles["person"]
-            out.append(
-                f"person: {_scalar(person.name)}{comment(person, 'the same person in every wave')}"
-            )
+        out.append(f"id: {_scalar(id_column.name)}{_comment(id_column)}")
+        person = roles.get("person")
+        if person:
+            note = _comment(person, "the same person in every wave")
+            out.append(f"person: {_scalar(person.name)}{note}")
+
+    def _write_personal(self, pii, free) -> None:
+        out = self.out
         out.append("pii:" + ("" if pii else " []"))
         for column, reason in pii:
             for name in dict.fromkeys([column.name, *column.names.values()]):
@@ -917,13 +952,13 @@ class _Drafter:
                 )
         out.append("free_text:" + ("" if free else " {}"))
         for column in free:
-            spec = entry({"column": column.name, "keep": False}, column)
-            out.append(
-                f"  {item_name(column)}: {_flow(spec)}"
-                + comment(column, f"free text, {len(column.texts)} different answers")
-            )
-        out.append("")
-        out.append("meta:" + ("" if any(r in roles for r in _META_ROLES) or consent else " {}"))
+            spec = {"column": column.name, "keep": False}
+            extra = f"free text, {len(column.texts)} different answers"
+            self._line(self._item_name(column), spec, column, extra)
+
+    def _write_meta(self, roles, consent) -> None:
+        out = self.out
+        out += ["", "meta:" + ("" if any(r in roles for r in _META_ROLES) or consent else " {}")]
         for role in _META_ROLES:
             column = roles.get(role)
             if column is None:
@@ -932,64 +967,53 @@ class _Drafter:
             if role == "status":
                 spec["preview"], qualtrics = _preview_values(column)
                 if not qualtrics:
-                    out.append(
-                        "  "
-                        + self.todo(
-                            f"meta.status: list the values of {column.name!r} that mark "
-                            "previews or test responses under preview"
-                        )
+                    todo = self.todo(
+                        f"meta.status: list the values of {column.name!r} that mark previews "
+                        "or test responses under preview"
                     )
-            out.append(f"  {role}: {_flow(entry(spec, column))}{comment(column)}")
+                    out.append("  " + todo)
+            self._line(role, spec, column)
         if consent:
             column, scale = consent
-            yes = next(
-                c
-                for c, t in scale.values
-                if anchor_key(t).split(" ")[0] in {"ja", "yes", "oui", "si"}
-            )
-            spec = {"column": column.name, "scale": scale_of(scale), "yes": _code(yes)}
-            out.append(f"  consent: {_flow(entry(spec, column))}{comment(column)}")
+            yes = next(c for c, t in scale.values if anchor_key(t).split(" ")[0] in _YES_WORDS)
+            spec = {"column": column.name, "scale": self._scale_name(scale), "yes": _code(yes)}
+            self._line("consent", spec, column)
 
+    def _write_scales(self) -> None:
+        out = self.out
         out += ["", "scales:"]
-        for name, scale in scales.values():
+        for name, scale in self.scales.values():
             out.append(f"  {name}:  # {scale.how}")
             if scale.todo:
                 out.append("    " + self.todo(f"scale {name}: {scale.todo}"))
             if scale.outside:
                 answers = ", ".join(repr(t) for t in sorted(scale.outside))
-                out.append(
-                    "    "
-                    + self.todo(
-                        f"scale {name}: {answers} is no point of the scale, and cleaning reads "
-                        "no text as missing: export the answers as codes and list its code "
-                        "under missing"
-                    )
+                todo = self.todo(
+                    f"scale {name}: {answers} is no point of the scale, and cleaning reads no "
+                    "text as missing: export the answers as codes and list its code under missing"
                 )
+                out.append("    " + todo)
             if scale.values:
                 out.append("    values:")
                 for code, text in scale.values:
                     out.append(f"      {_code(code)}: {_flow([' '.join(text.split())])}")
             else:
-                out.append(f"    min: {_code(scale.min)}")
-                out.append(f"    max: {_code(scale.max)}")
+                out += [f"    min: {_code(scale.min)}", f"    max: {_code(scale.max)}"]
             if scale.missing:
                 out.append(f"    missing: {_flow(sorted(_code(m) for m in scale.missing))}")
 
-        background = []
-        items_single = []
-        for column, scale in singles:
-            vocabulary = scale.values and scale.family not in (None, "yesno", "codes")
-            (items_single if vocabulary else background).append((column, scale))
-        out += ["", "background:" + ("" if background else " {}")]
-        for column, scale in background:
-            spec = entry({"column": column.name, "scale": scale_of(scale)}, column)
-            out.append(f"  {item_name(column)}: {_flow(spec)}{comment(column)}")
-        out += ["", "attention_checks:" + ("" if checks else " {}")]
-        for column, scale in checks:
-            expected = _attention_expected(column, scale)
-            spec = {"column": column.name, "scale": scale_of(scale), "expected": _code(expected)}
-            out.append(f"  {item_name(column)}: {_flow(entry(spec, column))}{comment(column)}")
+    def _write_variables(self, section: str, variables) -> None:
+        self.out += ["", f"{section}:" + ("" if variables else " {}")]
+        for column, scale in variables:
+            spec: dict = {"column": column.name, "scale": self._scale_name(scale)}
+            if section == "attention_checks":
+                spec["expected"] = _code(_attention_expected(column, scale))
+            self._line(self._item_name(column), spec, column)
 
+    def _write_items(self, groups, items_single) -> tuple[list, list[str]]:
+        """Items by question stem (with the TODOs of items worded the other way), then the
+        single questions; returns the constructs to write and the single items' names."""
+        out = self.out
         out += ["", "items:"]
         constructs: list[tuple[str, list[str], str]] = []
         for stem, members in groups:
@@ -997,83 +1021,82 @@ class _Drafter:
             names = []
             against, how = self._against(members)
             for i, (column, scale) in enumerate(members):
-                name = item_name(column, stem, i)
+                name = self._item_name(column, stem, i)
                 names.append(name)
                 if column.name in against:
-                    out.append(
-                        "  "
-                        + self.todo(
-                            f"item {name} goes against the other items of {stem} ({how}): "
-                            "reverse-keyed (add reverse: true) or a construct of its own?"
-                        )
+                    todo = self.todo(
+                        f"item {name} goes against the other items of {stem} ({how}): "
+                        "reverse-keyed (add reverse: true) or a construct of its own?"
                     )
-                spec = entry({"column": column.name, "scale": scale_of(scale)}, column)
-                out.append(f"  {name}: {_flow(spec)}{comment(column)}")
+                    out.append("  " + todo)
+                self._line(name, {"column": column.name, "scale": self._scale_name(scale)}, column)
             constructs.append((stem, names, _common_text(members)))
         if items_single:
             out.append("  # single questions")
-        item_names_single = []
+        single_names = []
         for column, scale in items_single:
-            spec = entry({"column": column.name, "scale": scale_of(scale)}, column)
-            item_names_single.append(item_name(column))
-            out.append(f"  {item_names_single[-1]}: {_flow(spec)}{comment(column)}")
+            single_names.append(self._item_name(column))
+            spec = {"column": column.name, "scale": self._scale_name(scale)}
+            self._line(single_names[-1], spec, column)
         if not groups and not items_single:
             out.append("  " + self.todo("no closed questions recognised: add the items"))
+        return constructs, single_names
 
+    def _write_constructs(self, constructs, single_names: list[str]) -> None:
+        out = self.out
         out += ["", "constructs:"]
-        construct_names: set[str] = set()
+        taken: set[str] = set()
         for stem, names, text in constructs:
             name = _slug(stem, 3)
-            while name in construct_names or name in used_names:
+            while name in taken or name in self.used_names:
                 name += "_c"
-            construct_names.add(name)
+            taken.add(name)
+            # Scored when at least 60% of the items are answered, as the bundled codebook.
             spec = {"items": names, "min_items": math.ceil(0.6 * len(names))}
-            note = f"  # {text}" if text else ""
-            out.append(f"  {name}: {_flow(spec)}{note}")
-        if not constructs and items_single:
+            out.append(f"  {name}: {_flow(spec)}" + (f"  # {text}" if text else ""))
+        if not constructs and single_names:
             # The schema wants one construct: a placeholder holding the first item.
-            first = item_names_single[0]
-            out.append(f"  {unique('construct_1')}: {_flow({'items': [first]})}")
-            out.append(
-                "  " + self.todo("no questions share a stem: group the items into constructs")
-            )
+            out.append(f"  {self._unique('construct_1')}: {_flow({'items': single_names[:1]})}")
+            todo = self.todo("no questions share a stem: group the items into constructs")
+            out.append("  " + todo)
 
-        counted_tool = len(tool) + sum(1 for r in _META_ROLES if r in roles)
+    def _write_rest(self, tool, unknown) -> None:
+        """Tool columns not read, columns not classified, and what the exports disagree on."""
+        out = self.out
         if tool or unknown:
             out.append("")
         if tool:
             out.append("# Survey-tool columns the pipeline does not read:")
             for column in tool:
-                out.append(f"#   {column.name}{comment(column).replace('  #', ':')}")
+                out.append(f"#   {column.name}{_comment(column).replace('  #', ':')}")
         for column, why in unknown:
             out.append(self.todo(f"column {column.name!r} not classified: {why}"))
         for todo in self.extra_todos:
             out.append(self.todo(todo))
         if len(self.waves) > 1:
-            read = [c for c in self.read_columns if len(c.names) < len(self.waves)]
-            for column in read:
+            for column in self.read_columns:
                 absent = [w for w in self.waves if w not in column.names]
-                out.append(
-                    self.todo(
+                if absent:
+                    todo = self.todo(
                         f"column {column.name!r} is not in wave(s) {', '.join(absent)}: "
                         "cleaning needs it in every wave (set wave_columns or drop the entry)"
                     )
-                )
-        text = "\n".join(out) + "\n"
-        counts = {
-            "columns": len(self.columns),
-            "items": sum(len(m) for _, m in groups) + len(items_single),
-            "background": len(background),
-            "attention_checks": len(checks),
-            "scales": len(scales),
-            "constructs": len(constructs),
-            "pii": len(pii),
-            "free_text": len(free),
-            "meta": counted_tool
-            + (1 if consent else 0)
-            + len([r for r in ("id", "person") if r in roles]),
-        }
-        return Draft(yaml_text=text, todos=tuple(self.todos), counts=counts)
+                    out.append(todo)
+
+
+_YES_WORDS = {"ja", "yes", "oui", "si"}
+
+
+def _is_vocabulary(scale: _Scale) -> bool:
+    """A scale ordered by a response vocabulary: its single questions are items."""
+    return bool(scale.values) and scale.family not in (None, "yesno", "codes")
+
+
+def _comment(column: _Column, extra: str = "") -> str:
+    """The question text (when it says more than the column name) as a trailing comment."""
+    text = " ".join((column.label or "").split())
+    parts = [p for p in (text if text != column.name else "", extra) if p]
+    return f"  # {'; '.join(parts)}" if parts else ""
 
 
 def _as_codes(series: pd.Series, scale: _Scale) -> pd.Series:
