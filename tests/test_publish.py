@@ -338,10 +338,25 @@ def test_a_variable_named_like_a_contact_detail_is_refused(tmp_path):
     assert not (root / "publish").exists()
 
 
-def test_coarsening_also_hides_the_next_smallest_group_when_needed():
+def test_too_few_empty_cells_are_filled_up_from_the_largest_group():
+    values = pd.Series([1.0] * 40 + [2.0] * 30 + [3.0] * 3 + [np.nan])
+    rid = pd.Series([f"{i:03d}" for i in range(len(values))][::-1])
+    coded, changed = coarsen_groups(values, 10, {1.0: ("Man",), 3.0: ("Anders",)}, rid)
+    # 3 alone (3) and the unanswered (1) are 4 empty cells: 6 answers of 1 join them, those
+    # with the lowest pseudonyms (the last rows here).
+    assert coded.isna().sum() == 10
+    assert coded[values == 1.0].isna().tolist() == [False] * 34 + [True] * 6
+    assert coded.value_counts().to_dict() == {1.0: 34, 2.0: 30}
+    assert changed == [
+        "3 (Anders)",
+        "and, so that at least 10 are empty, 6 answers of 1 (Man) (those with the lowest rid)",
+    ]
+
+
+def test_whole_groups_join_when_the_largest_cannot_spare_the_answers():
     values = pd.Series([1.0] * 12 + [2.0] * 11 + [3.0] * 10 + [4.0] * 2)
     coded, changed = coarsen_groups(values, 10)
-    # 4 alone (2) is below 10 when made missing: 3 (10 respondents) joins it.
+    # 4 alone leaves 2 empty cells; 1 (12) cannot give 8 and keep 10: 3, the smallest, joins.
     assert changed == ["3", "4"]
     assert coded.isna().sum() == 12
     assert coded.value_counts().to_dict() == {1.0: 12, 2.0: 11}

@@ -153,38 +153,68 @@ def _scale_field(var: Variable, scale: Scale, values: pd.Series) -> dict[str, An
 
 
 def coarsen_groups(
-    values: pd.Series, min_cell: int, labels: Mapping[float, tuple[str, ...]] | None = None
+    values: pd.Series,
+    min_cell: int,
+    labels: Mapping[float, tuple[str, ...]] | None = None,
+    order: pd.Series | None = None,
 ) -> tuple[pd.Series | None, list[str]]:
     """Categories with fewer than `min_cell` respondents made missing (None: nothing left).
 
-    When the categories made missing and the unanswered together still number fewer than
-    `min_cell`, the next smallest categories join them, so that the missing cells cannot be
-    told apart as one small category.
+    The missing cells must not single out a small category: when the categories made missing
+    and the unanswered together number fewer than `min_cell`, the largest category gives up
+    as many answers as are lacking (those first in `order`, the pseudonyms: an arbitrary but
+    reproducible choice) if it keeps `min_cell`; otherwise whole categories join, the smallest
+    first (local suppression and global recoding, Hundepool et al. 2012).
+
+    Parameters
+    ----------
+    values
+        One background variable's codes (NaN: unanswered).
+    min_cell
+        The smallest group that may be shown (config report.min_cell).
+    labels
+        Code -> label texts, for the description.
+    order
+        The key that chooses the answers the largest category gives up (default: row order).
 
     Returns
     -------
-    The coarsened values (None when every category would have been made missing) and the
-    categories made missing, as text for the field's description.
+    The coarsened values (None when no category of `min_cell` would be left) and what was
+    made missing, as text for the field's description.
     """
     # Smallest first; between equal counts, the lower code first (deterministic).
     counts = values.value_counts(dropna=True).sort_index().sort_values(kind="stable")
     small = [code for code, n in counts.items() if n < min_cell]
     if not small:
         return values, []
-    merged = int(values.isna().sum()) + int(counts[small].sum())
-    for code, n in counts.items():
-        if merged >= min_cell:
-            break
-        if code not in small:
+
+    def name(code: float) -> str:
+        text = " / ".join((labels or {}).get(float(code), ()))
+        return f"{_number(code)} ({text})" if text else str(_number(code))
+
+    kept = counts.drop(small)
+    coded = values.mask(values.isin(small))
+    lacking = min_cell - int(coded.isna().sum())
+    extra = []
+    if lacking > 0 and len(kept) and kept.iloc[-1] - lacking >= min_cell:
+        largest = kept.index[-1]
+        keys = order if order is not None else pd.Series(np.arange(len(values)), values.index)
+        chosen = keys[coded == largest].sort_values(kind="stable").index[:lacking]
+        coded = coded.mask(coded.index.isin(chosen))
+        extra.append(
+            f"and, so that at least {min_cell} are empty, {lacking} answers of {name(largest)} "
+            "(those with the lowest rid)"
+        )
+    elif lacking > 0:
+        for code, n in kept.items():
+            if lacking <= 0:
+                break
             small.append(code)
-            merged += int(n)
+            lacking -= int(n)
+        coded = values.mask(values.isin(small))
     if len(small) == len(counts):
         return None, []
-    named = []
-    for code in sorted(small):
-        text = " / ".join((labels or {}).get(float(code), ()))
-        named.append(f"{_number(code)} ({text})" if text else str(_number(code)))
-    return values.mask(values.isin(small)), named
+    return coded, [name(code) for code in sorted(small)] + extra
 
 
 def top_bottom_code(values: pd.Series, min_cell: int) -> tuple[pd.Series | None, list[str]]:
@@ -257,7 +287,7 @@ def _responses_table(
         scale = book.scales[var.scale]
         values = responses[name]
         if scale.labels or name == cluster:
-            coded, changed = coarsen_groups(values, min_cell, scale.labels)
+            coded, changed = coarsen_groups(values, min_cell, scale.labels, responses["rid"])
             what = (
                 f"categories with fewer than {min_cell} respondents in this wave are empty "
                 f"(coarsened into missing): {', '.join(changed)}"
