@@ -109,8 +109,11 @@ def _integral(values: pd.Series) -> bool:
     return bool(np.all(np.isclose(present, np.round(present))))
 
 
-def _scale_field(var: Variable, scale: Scale, values: pd.Series) -> dict[str, Any]:
-    """Type, categories and range of a codebook variable (an item or a background variable)."""
+def _scale_field(
+    var: Variable, scale: Scale, values: pd.Series
+) -> tuple[dict[str, Any], list[str]]:
+    """Type, categories and range of a codebook variable (an item or a background variable),
+    and the sentences that describe them."""
     integral = _integral(values) and all(
         float(code).is_integer() for code in (*scale.labels, scale.lowest, scale.highest)
     )
@@ -122,7 +125,8 @@ def _scale_field(var: Variable, scale: Scale, values: pd.Series) -> dict[str, An
             + ", ".join(str(_number(code)) for code in scale.missing)
             + " are empty cells"
         )
-    if scale.labels:
+    # Data Package v2 allows categories on integer (and string) fields only.
+    if scale.labels and integral:
         low, high = scale.lowest, scale.highest
         categories = []
         for code in sorted(scale.labels):
@@ -148,8 +152,7 @@ def _scale_field(var: Variable, scale: Scale, values: pd.Series) -> dict[str, An
             0,
             f"reverse-keyed: stored as {_number(scale.lowest + scale.highest)} minus the answer",
         )
-    spec["_described"] = described
-    return spec
+    return spec, described
 
 
 def coarsen_groups(
@@ -266,8 +269,7 @@ def _responses_table(
     for name, var in book.items.items():
         if name not in responses:
             continue
-        spec = _scale_field(var, book.scales[var.scale], responses[name])
-        described = spec.pop("_described")
+        spec, described = _scale_field(var, book.scales[var.scale], responses[name])
         construct = book.construct_of(name)
         text = [_texts(var.text)] if var.text else []
         if construct:
@@ -300,8 +302,7 @@ def _responses_table(
         if coded is None:
             notes.append(left_out)
             continue
-        spec = _scale_field(var, scale, coded)
-        described = spec.pop("_described")
+        spec, described = _scale_field(var, scale, coded)
         if changed:
             described.append(what)
             notes.append(f"{name}: " + what)
