@@ -51,6 +51,9 @@ from lcsurvey.errors import InputError
 from lcsurvey.survey.clean import REASON_TEXT
 from lcsurvey.survey.codebook import Codebook, Scale, Variable
 
+# The standard v2 profile. frictionless reads only the version from this address and checks
+# the descriptor against the profiles built into the library: nothing is fetched (a custom
+# profile address would be).
 PROFILE = "https://datapackage.org/profiles/2.0/datapackage.json"
 
 # Column names that look like contact details or other direct identifiers, whatever the
