@@ -321,6 +321,17 @@ def test_a_package_that_does_not_validate_publishes_nothing(site, capsys):
     assert not list(root.glob(".publish*"))
 
 
+def test_package_metadata_frictionless_refuses_are_an_error(site):
+    root, reports, config = site
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+    settings["publish"]["contributors"] = [{"title": "Research group", "email": "not an address"}]
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    with pytest.raises(InputError, match=r'does not validate.*"contributors\[\]\.email"'):
+        publish(reports, root / "publish", config)
+    assert not (root / "publish").exists()
+    assert not list(root.glob(".publish*"))
+
+
 def test_missing_results_are_named(site):
     root, reports, config = site
     (root / "results" / "w2" / "scales" / "scores.parquet").unlink()

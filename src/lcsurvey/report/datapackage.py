@@ -523,9 +523,16 @@ def write_package(tables: list[Table], settings: Mapping[str, Any], folder: Path
 def validate_package(path: Path) -> None:
     """Validate datapackage.json and its tables with frictionless; an InputError lists the errors."""
     # Imported here: only publishing needs frictionless, and importing it takes a moment.
-    from frictionless import Package
+    from frictionless import FrictionlessException, Package
 
-    report = Package(str(path)).validate()
+    try:
+        report = Package(str(path)).validate()
+    except FrictionlessException as exc:  # a descriptor frictionless cannot even load
+        raise InputError(
+            f"the data package does not validate: {exc}",
+            file=str(path),
+            hint="Check config.yaml's publish: section",
+        ) from None
     if report.valid:
         return
     problems = [
