@@ -227,14 +227,13 @@ def top_bottom_code(values: pd.Series, min_cell: int) -> tuple[pd.Series | None,
     """The lowest and highest values recoded so that each end value has `min_cell` respondents.
 
     The values below the lowest value reached by `min_cell` respondents counting from below
-    are raised to it; likewise from above. None when fewer than `min_cell` answered.
+    are raised to it; likewise from above. None when fewer than 2 * `min_cell` answered: the
+    two ends would overlap, and one value for everybody says nothing.
     """
     present = values.dropna().sort_values(kind="stable").to_numpy(dtype=float)
-    if len(present) < min_cell:
+    if len(present) < 2 * min_cell:
         return None, []
     low, high = present[min_cell - 1], present[len(present) - min_cell]
-    if low > high:  # fewer than 2 * min_cell answers: one value for everybody says nothing
-        return None, []
     coded = values.clip(lower=low, upper=high)
     notes = []
     if (values < low).any():
