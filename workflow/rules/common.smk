@@ -196,7 +196,10 @@ def wave_and_previous(wildcards):
 
 @functools.lru_cache
 def _config_digest(wave):
-    view = {key: value for key, value in config.items() if key != "waves"}
+    # publish: only describes the data package of `make publish`; no result depends on it.
+    view = {
+        key: value for key, value in config.items() if key not in ("waves", "publish")
+    }
     # A list of pairs, not a mapping: canonical JSON sorts keys, the order of waves counts.
     view["waves"] = [[w, config["waves"][w]] for w in WAVES[: WAVES.index(wave) + 1]]
     text = json.dumps(view, sort_keys=True, separators=(",", ":"), default=str)
