@@ -11,6 +11,7 @@ from lcsurvey.errors import InputError
 from lcsurvey.digest import sha256_file
 from lcsurvey.schema import load_yaml
 from lcsurvey.study.roles import skipped_stages
+from lcsurvey.study.plan import LOCK_NAME as PLAN_LOCK
 from snakemake.logging import logger
 
 # Small matrices: threaded BLAS only adds overhead and last-bit differences between reruns.
@@ -228,6 +229,13 @@ def report_across_waves(wildcards):
         for name, path in wanted.items()
         if any(rule.is_producer(path) for rule in workflow.rules)
     }
+
+
+def report_plan(wildcards):
+    """The frozen analysis plan (analysis_plan.lock next to config.yaml, `lcsurvey plan
+    freeze`), when there is one: a two-pager input, so that freezing or replacing the plan
+    reruns the reports and nothing else."""
+    return {"plan": PLAN_LOCK} if os.path.exists(PLAN_LOCK) else {}
 
 
 def power_skipped(wildcards):
