@@ -196,6 +196,15 @@ def check_wave(
     except InputError as err:
         report.problems.append(err)
         return
+    except Exception as err:  # the check reports it; the rule clean would stop here
+        report.problems.append(
+            InputError(
+                f"the cleaning of wave {wave!r} stops: {type(err).__name__}: {err}",
+                file=raw.source,
+                hint="The rule clean would stop the same way",
+            )
+        )
+        return
     report.checked.append(
         f"wave {wave}: {raw.source} ({raw.kind}, {len(frame)} rows, {len(result.kept)} kept by "
         "the cleaning rules)"
