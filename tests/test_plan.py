@@ -309,3 +309,16 @@ def test_a_report_with_deviations_keeps_two_a4_pages(results, lang):
     word = {"nl": "afwijkingen van het plan", "en": "deviations from the plan"}[lang]
     assert word in page2
     assert {"nl": "verkennend", "en": "exploratory"}[lang] in page2
+
+
+def test_make_notebook_passes_the_plan_as_the_report_rule_does(project):
+    from lcsurvey.report.notebook import notebook_parameters
+
+    config = project / "config.yaml"
+    assert "plan" not in notebook_parameters(config, "2022-06", "nl")
+    assert cli.main(["plan", "freeze", "--config", str(config), "--date", "2026-01-15"]) == 0
+    assert notebook_parameters(config, "2022-06", "nl")["plan"] == {
+        "frozen": "2026-01-15",
+        "waves_seen": ["2021-12", "2022-06"],
+        "deviations": [],
+    }
