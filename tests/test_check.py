@@ -175,14 +175,21 @@ def test_models_are_checked_against_the_codebook(tmp_path):
                 "small": MODEL + "beta ~ a9\n",
                 "broken": "alpha =~ a1 + + a2\n",
                 "clash": "a1 =~ a2 + a3\n",
+                "scores": "beta_c ~ alpha_c\n",
             },
         },
     )
     found = sorted(messages(config), key=lambda m: m.split("column 'models.")[1])
-    assert len(found) == 3
+    assert len(found) == 5
     assert "column 'models.broken': cannot read the term '' in model 'broken'" in found[0]
     assert "column 'models.clash': model 'clash' defines the latent variable 'a1'" in found[1]
-    assert found[2] == (
+    assert found[2].endswith(
+        "model 'scores' uses the construct 'alpha_c' as an observed variable; models read items "
+        "(found 'alpha_c'); expected a latent variable defined from its items "
+        "(alpha_c =~ a1 + a2 + a3)"
+    )
+    assert "the construct 'beta_c'" in found[3]
+    assert found[4] == (
         f"file {config}, column 'models.small': model 'small' uses 'a9', which is neither an "
         "item nor a background variable of the codebook (found 'a9'); expected an item or "
         "background variable name (the codebook's keys), or a latent variable defined with =~"

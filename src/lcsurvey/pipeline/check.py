@@ -13,8 +13,8 @@ the checks go on after a problem wherever the next one does not depend on it:
    column with answers that cannot be read, with the first such row); then the whole cleaning
    of the wave in memory (lcsurvey.survey.clean.clean_wave), which checks the rest;
 4. every model's lavaan syntax, its observed variables among the codebook's items and
-   background variables (the columns of the cleaned responses) and its latent variables not
-   named like one of them.
+   background variables (the columns of the cleaned responses; a construct's name there is
+   said to need `=~` from its items) and its latent variables not named like one of them.
 
 Stages the roles of config.yaml leave out (lcsurvey.study.roles.skipped_stages) are notes, not
 problems: the pipeline runs without them.
@@ -234,15 +234,30 @@ def check_models(models: Mapping[str, str], book, config_source: str, report: Ch
             continue
         unknown = [v for v in spec.observed if v not in known]
         for variable in unknown:
+            if variable in book.constructs:
+                # models are fitted to the items, not to the scale scores
+                items = " + ".join(book.constructs[variable].items)
+                problem = (
+                    f"model {name!r} uses the construct {variable!r} as an observed variable; "
+                    "models read items"
+                )
+                expected = f"a latent variable defined from its items ({variable} =~ {items})"
+            else:
+                problem = (
+                    f"model {name!r} uses {variable!r}, which is neither an item nor a "
+                    "background variable of the codebook"
+                )
+                expected = (
+                    "an item or background variable name (the codebook's keys), or a latent "
+                    "variable defined with =~"
+                )
             report.problems.append(
                 InputError(
-                    f"model {name!r} uses {variable!r}, which is neither an item nor a "
-                    "background variable of the codebook",
+                    problem,
                     file=config_source,
                     column=f"models.{name}",
                     value=variable,
-                    expected="an item or background variable name (the codebook's keys), or a "
-                    "latent variable defined with =~",
+                    expected=expected,
                 )
             )
         for latent in spec.measurement:
