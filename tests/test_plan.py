@@ -180,8 +180,14 @@ def test_freeze_then_status_round_trip_on_the_command_line(project, capsys):
     assert "a plan frozen on 2026-01-15 is already there" in capsys.readouterr().err
     assert cli.main(["plan", "freeze", "--config", str(config), "--force"]) == 0
     capsys.readouterr()
+    # a wave added after the freeze is no deviation; status names it
+    add = ["add-wave", "--config", str(config), "--wave", "2023-01", "--path", "x.csv"]
+    assert cli.main(add) == 0
+    capsys.readouterr()
     assert cli.main(["plan", "status", "--config", str(config)]) == 0
-    assert capsys.readouterr().out.startswith("as planned")
+    out = capsys.readouterr().out
+    assert out.startswith("as planned (plan of ")
+    assert out.rstrip().endswith("waves seen then: 2021-12, 2022-06; waves since: 2023-01)")
 
 
 def test_status_without_a_plan_says_how_to_make_one(project, capsys):

@@ -112,14 +112,17 @@ def run_plan(args: argparse.Namespace) -> int:
         print(f"ERROR: {err.message}", file=sys.stderr)
         return 1
     deviations = plan.compare(lock, config, codebook)
-    seen = ", ".join(lock.get("waves_seen") or []) or "none"
+    seen_then = lock.get("waves_seen") or []
+    waves = f"waves seen then: {', '.join(seen_then) or 'none'}"
+    since = [str(w) for w in (config.get("waves") or {}) if str(w) not in seen_then]
+    if since:
+        waves += f"; waves since: {', '.join(since)}"
     if not deviations:
-        print(f"as planned (plan of {lock['frozen']}; waves seen then: {seen})")
+        print(f"as planned (plan of {lock['frozen']}; {waves})")
         return 0
     count = len(deviations)
     print(
-        f"{count} deviation{'s' if count != 1 else ''} from the plan of {lock['frozen']} "
-        f"(waves seen then: {seen}):"
+        f"{count} deviation{'s' if count != 1 else ''} from the plan of {lock['frozen']} ({waves}):"
     )
     for deviation in deviations:
         print(f"- {plan.describe(deviation)}")
