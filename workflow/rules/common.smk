@@ -233,9 +233,19 @@ def report_across_waves(wildcards):
 
 def report_plan(wildcards):
     """The frozen analysis plan (analysis_plan.lock next to config.yaml, `lcsurvey plan
-    freeze`), when there is one: a two-pager input, so that freezing or replacing the plan
-    reruns the reports and nothing else."""
-    return {"plan": PLAN_LOCK} if os.path.exists(PLAN_LOCK) else {}
+    freeze`), when there is one: a two-pager input, so that freezing the plan reruns the
+    reports and nothing else. By age only (ancient): report_plan_sha256 reruns them when its
+    content changes, and a plan frozen again with the same content changes nothing."""
+    return {"plan": ancient(PLAN_LOCK)} if os.path.exists(PLAN_LOCK) else {}
+
+
+def report_plan_sha256(wildcards):
+    """SHA-256 of analysis_plan.lock ("none" without one): a rerun trigger of the reports."""
+    try:
+        stamp = os.stat(PLAN_LOCK)
+    except OSError:
+        return "none"
+    return _file_sha256(PLAN_LOCK, (stamp.st_mtime_ns, stamp.st_size))
 
 
 def power_skipped(wildcards):

@@ -60,6 +60,7 @@ rule report_two_pager:
         roles=config["roles"],
         effects=config["report"]["effects"],
         cluster=config["estimation"]["cluster"],
+        plan_sha256=report_plan_sha256,
     script:
         "../scripts/report_two_pager.py"
 
