@@ -70,7 +70,7 @@ lock:  ## re-resolve pyproject.toml into requirements.lock and envs/lcsurvey.yam
 	.lock-venv/bin/python envs/from_lock.py requirements.lock envs/lcsurvey.yaml
 	rm -rf .lock-venv
 
-publish: run  ## assemble publish/: a self-contained static folder of the reports, with provenance
+publish: run  ## assemble publish/: the reports, a validated data package of responses and scores (publish/data/), provenance
 	$(BIN)/python -m lcsurvey.report.publish --reports reports --out publish --config config.yaml
 
 # One wave's two-pager notebook in JupyterLab, its parameters filled in as the pipeline passes

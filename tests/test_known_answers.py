@@ -65,9 +65,10 @@ def test_cleaning_the_bundled_wave_gives_the_known_pseudonym():
 
 def config_digest(config: dict, wave: str) -> str:
     """The report's "configuration up to this wave" checksum (workflow/rules/common.smk,
-    _config_digest): canonical JSON of the configuration without the later waves."""
+    _config_digest): canonical JSON of the configuration without the later waves (and without
+    `publish:`, which no result depends on)."""
     waves = list(config["waves"])
-    view = {key: value for key, value in config.items() if key != "waves"}
+    view = {key: value for key, value in config.items() if key not in ("waves", "publish")}
     view["waves"] = [[w, config["waves"][w]] for w in waves[: waves.index(wave) + 1]]
     text = json.dumps(view, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -263,3 +263,22 @@ def test_a_broken_wave_stops_alone_and_names_itself(project):
     assert {p.name: p.read_bytes() for p in (project / "results/pooled").iterdir()} == pooled_before
     for wave in OLD:  # the other waves' reports are still made
         assert (project / "reports" / wave / "two_pager_en.html").stat().st_size > 0
+
+
+def test_freezing_the_analysis_plan_reruns_only_the_reports(project):
+    from lcsurvey.pipeline import cli
+
+    config = str(project / "config.yaml")
+    assert cli.main(["plan", "freeze", "--config", config, "--date", "2031-02-01"]) == 0
+    planned = planned_outputs(project)
+    assert sorted(p for p in planned if p != "all") == sorted(
+        ["reports/index.html"]
+        + [f"results/{wave}/report/two_pager_{lang}.ipynb" for wave in OLD for lang in ("nl", "en")]
+        + [
+            f"reports/{wave}/two_pager_{lang}.{ext}"
+            for wave in OLD
+            for lang in ("nl", "en")
+            for ext in ("html", "pdf")
+        ]
+    )
+    assert "Set of input files has changed" in planned[f"reports/{OLD[0]}/two_pager_nl.pdf"]

@@ -46,26 +46,37 @@ def _field(path: Any) -> str:
     return ".".join(parts) if parts else "(top level)"
 
 
-def validate(document: Any, schema_name: str, *, source: str) -> None:
-    """Check `document` against workflow/schemas/<schema_name>.schema.yaml.
+def schema_problems(document: Any, schema_name: str) -> list[str]:
+    """Every violation of workflow/schemas/<schema_name>.schema.yaml, one line each.
 
-    All violations are reported at once, each naming the field (dotted path), the value found
-    and what the schema expects, so a wrong config can be fixed in one go.
+    Each line names the field (dotted path), the schema's complaint with the value found, and
+    the field's description where the schema has one.
     """
     schema = load_yaml(SCHEMA_DIR / f"{schema_name}.schema.yaml")
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
-    if not errors:
-        return
     lines = []
-    for error in errors[:20]:
+    for error in errors:
         field = _field(error.absolute_path)
         expected = error.schema.get("description") if isinstance(error.schema, dict) else None
         text = f"field {field}: {error.message}"
         if expected and error.validator not in ("additionalProperties", "required"):
             text += f" ({expected})"
         lines.append(text)
-    more = f"; and {len(errors) - 20} more" if len(errors) > 20 else ""
+    return lines
+
+
+def validate(document: Any, schema_name: str, *, source: str) -> None:
+    """Check `document` against workflow/schemas/<schema_name>.schema.yaml.
+
+    All violations are reported at once, each naming the field (dotted path), the value found
+    and what the schema expects, so a wrong config can be fixed in one go.
+    """
+    problems = schema_problems(document, schema_name)
+    if not problems:
+        return
+    lines = problems[:20]
+    more = f"; and {len(problems) - 20} more" if len(problems) > 20 else ""
     raise InputError(
         f"does not match its schema workflow/schemas/{schema_name}.schema.yaml: "
         + "; ".join(lines)
@@ -76,8 +87,14 @@ def validate(document: Any, schema_name: str, *, source: str) -> None:
 
 @functools.lru_cache
 def _filled_defaults(schema_name: str) -> Any:
+    return with_defaults({}, schema_name)
+
+
+def with_defaults(document: Any, schema_name: str) -> Any:
+    """A copy of `document` with the schema's defaults filled in, as Snakemake's
+    ``validate(config, schema, set_default=True)`` fills them (no error is raised here)."""
     schema = load_yaml(SCHEMA_DIR / f"{schema_name}.schema.yaml")
-    document: dict[str, Any] = {}
+    document = copy.deepcopy(document)
     # Snakemake's validate(config, schema) fills defaults this way (its set_default, after the
     # jsonschema FAQ): a property's default is set before the property is validated, so the
     # defaults of an object whose own default is {} are filled in too.
@@ -93,7 +110,7 @@ def _filled_defaults(schema_name: str) -> Any:
 
     filling = jsonschema.validators.extend(base, {"properties": set_defaults})
     for _ in filling(schema).iter_errors(document):
-        pass  # an empty document lacks the required fields; only the defaults are wanted
+        pass  # a document may lack required fields here; only the defaults are wanted
     return document
 
 

@@ -11,6 +11,7 @@ from lcsurvey.errors import InputError
 from lcsurvey.digest import sha256_file
 from lcsurvey.schema import load_yaml
 from lcsurvey.study.roles import skipped_stages
+from lcsurvey.study.plan import LOCK_NAME as PLAN_LOCK
 from snakemake.logging import logger
 
 # Small matrices: threaded BLAS only adds overhead and last-bit differences between reruns.
@@ -196,7 +197,10 @@ def wave_and_previous(wildcards):
 
 @functools.lru_cache
 def _config_digest(wave):
-    view = {key: value for key, value in config.items() if key != "waves"}
+    # publish: only describes the data package of `make publish`; no result depends on it.
+    view = {
+        key: value for key, value in config.items() if key not in ("waves", "publish")
+    }
     # A list of pairs, not a mapping: canonical JSON sorts keys, the order of waves counts.
     view["waves"] = [[w, config["waves"][w]] for w in WAVES[: WAVES.index(wave) + 1]]
     text = json.dumps(view, sort_keys=True, separators=(",", ":"), default=str)
@@ -228,6 +232,23 @@ def report_across_waves(wildcards):
         for name, path in wanted.items()
         if any(rule.is_producer(path) for rule in workflow.rules)
     }
+
+
+def report_plan(wildcards):
+    """The frozen analysis plan (analysis_plan.lock next to config.yaml, `lcsurvey plan
+    freeze`), when there is one: a two-pager input, so that freezing the plan reruns the
+    reports and nothing else. By age only (ancient): report_plan_sha256 reruns them when its
+    content changes, and a plan frozen again with the same content changes nothing."""
+    return {"plan": ancient(PLAN_LOCK)} if os.path.exists(PLAN_LOCK) else {}
+
+
+def report_plan_sha256(wildcards):
+    """SHA-256 of analysis_plan.lock ("none" without one): a rerun trigger of the reports."""
+    try:
+        stamp = os.stat(PLAN_LOCK)
+    except OSError:
+        return "none"
+    return _file_sha256(PLAN_LOCK, (stamp.st_mtime_ns, stamp.st_size))
 
 
 def power_skipped(wildcards):

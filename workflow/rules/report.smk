@@ -11,6 +11,7 @@ REPORT_MODEL = config["report"]["model"]
 rule report_two_pager:
     input:
         unpack(report_across_waves),
+        unpack(report_plan),
         notebook="notebooks/two_pager.ipynb",
         flow="results/{wave}/clean/flow.csv",
         responses="results/{wave}/clean/responses.parquet",
@@ -59,6 +60,7 @@ rule report_two_pager:
         roles=config["roles"],
         effects=config["report"]["effects"],
         cluster=config["estimation"]["cluster"],
+        plan_sha256=report_plan_sha256,
     script:
         "../scripts/report_two_pager.py"
 

@@ -5,6 +5,8 @@ import os
 
 from lcsurvey.pipeline.runner import script_log
 from lcsurvey.report.render import render_report
+from lcsurvey.schema import load_yaml
+from lcsurvey.study.plan import plan_summary, read_lock
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821
@@ -12,7 +14,9 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         "wave": sm.params.wave,
         "lang": sm.params.lang,
         # the rule's inputs by name: the report reads these files and no others
-        "input_files": {name: str(path) for name, path in sm.input.items() if name != "notebook"},
+        "input_files": {
+            name: str(path) for name, path in sm.input.items() if name not in ("notebook", "plan")
+        },
         "config_digest": sm.params.config_digest,
         "model": sm.params.model,
         "min_cell": sm.params.min_cell,
@@ -21,6 +25,11 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         "effects": list(sm.params.effects),
         "cluster": sm.params.cluster,
     }
+    plan_file = dict(sm.input.items()).get("plan")
+    if plan_file:  # a frozen analysis plan (analysis_plan.lock): compared with the configuration
+        parameters["plan"] = plan_summary(
+            read_lock(plan_file), sm.config, load_yaml(sm.input.codebook)
+        )
     log.info("papermill %s -> %s with %s", sm.input.notebook, sm.output.notebook, parameters)
     times = render_report(
         sm.input.notebook,

@@ -25,6 +25,7 @@ from lcsurvey.report.inputs import (
 from lcsurvey.report.numbers import significance_stars
 from lcsurvey.report.wording import text
 from lcsurvey.study.analyses import mean_ci, merge_small_cells, wilson_ci
+from lcsurvey.study.plan import exploratory_scope
 from lcsurvey.survey.codebook import Codebook
 
 SIGNIFICANCE = 0.05
@@ -520,3 +521,12 @@ def nesting(inputs: ReportInputs) -> dict[str, Any]:
         "bootstrap": resampled,
         "reason": clustering.reason,
     }
+
+
+def plan_scope(inputs: ReportInputs) -> str:
+    """Which results the deviations from the frozen analysis plan make exploratory: "all",
+    "model" (the report model's results) or "none" (also without a plan); the rule is
+    lcsurvey.study.plan.exploratory_scope."""
+    if not inputs.plan:
+        return "none"
+    return exploratory_scope(inputs.plan.get("deviations") or [], inputs.model)

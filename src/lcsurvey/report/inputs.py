@@ -88,6 +88,9 @@ class ReportInputs:
     # measurement_status.csv: each CFA of the measurement model estimated, or why not.
     measurement_status: pd.DataFrame | None = None
     clustering: Clustering = field(default_factory=lambda: Clustering(None, None))
+    # The frozen analysis plan compared with the configuration (lcsurvey.study.plan.plan_summary:
+    # frozen, waves_seen, deviations); None without analysis_plan.lock.
+    plan: dict[str, Any] | None = None
 
 
 REQUIRED_COLUMNS = {
@@ -313,6 +316,7 @@ def load_inputs(
     roles: Mapping[str, Any] | None = None,
     effects: list[str] | tuple[str, ...] | None = None,
     cluster: str | None = None,
+    plan: Mapping[str, Any] | None = None,
 ) -> ReportInputs:
     """Read a wave's results tables, the codebook and the provenance facts.
 
@@ -323,7 +327,8 @@ def load_inputs(
     `wave`. config_digest: the SHA-256 of the configuration as this wave's report sees it (the
     provenance footer). roles, effects: config["roles"], config["report"]["effects"].
     cluster: config["estimation"]["cluster"], resolved on the wave's responses as the models
-    resolve it (lcsurvey.survey.clusters).
+    resolve it (lcsurvey.survey.clusters). plan: the frozen analysis plan compared with the
+    configuration (lcsurvey.study.plan.plan_summary), None without one.
     """
     paths = dict(paths)
     if "codebook" not in paths:
@@ -373,6 +378,7 @@ def load_inputs(
         roles=dict(default_roles if roles is None else roles),
         effects=tuple(default_effects if effects is None else effects),
         clustering=resolve(tables["responses"], cluster, codebook),
+        plan=dict(plan) if plan is not None else None,
         **tables,
     )
 

@@ -3,7 +3,8 @@
 papermill's --prepare-only: a copy of notebooks/two_pager.ipynb with the parameters rule
 report_two_pager would pass (the inputs by name as `input_paths` builds them from results/, the
 configured waves up to the wave, the report's model, min_cell, roles and effects of config.yaml
-with the schema's defaults filled in as the workflow's `validate` does), written to
+with the schema's defaults filled in as the workflow's `validate` does, the frozen analysis plan
+when analysis_plan.lock is there), written to
 results/{wave}/report/notebook_{lang}.ipynb; the pipeline's own executed copy
 (two_pager_{lang}.ipynb) is left alone. Paths are absolute, so the kernel may start in any folder.
 Prints the notebook's path. No network: nothing is fetched.
@@ -18,6 +19,7 @@ from pathlib import Path
 from lcsurvey.errors import InputError
 from lcsurvey.report.inputs import input_paths
 from lcsurvey.schema import SCHEMA_DIR, load_yaml
+from lcsurvey.study.plan import lock_path, plan_summary, read_lock
 
 
 def notebook_parameters(config_path: str | Path, wave: str | None, lang: str) -> dict:
@@ -53,7 +55,7 @@ def notebook_parameters(config_path: str | Path, wave: str | None, lang: str) ->
         waves=upto,
         power_note=report["power_note"],
     )
-    return {
+    parameters = {
         "wave": wave,
         "lang": lang,
         "input_files": {k: str(v) for k, v in files.items()},
@@ -65,6 +67,11 @@ def notebook_parameters(config_path: str | Path, wave: str | None, lang: str) ->
         "effects": report["effects"],
         "cluster": config["estimation"]["cluster"],
     }
+    lock = lock_path(config_path)
+    if lock.exists():  # a frozen analysis plan, compared as the report rule compares it
+        codebook = load_yaml(root / config["codebook"])
+        parameters["plan"] = plan_summary(read_lock(lock), config, codebook)
+    return parameters
 
 
 def main(argv: list[str] | None = None) -> None:

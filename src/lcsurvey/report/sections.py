@@ -107,6 +107,20 @@ def _ci(value: float, lower: float, upper: float, lang: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _heading(inputs: ReportInputs, lang: str, key: str, marked_by: tuple[str, ...]) -> str:
+    """A section's heading, marked exploratory when a deviation from the frozen analysis plan
+    of a scope in `marked_by` touches its results (findings.plan_scope)."""
+    heading = text(lang, key)
+    if findings.plan_scope(inputs) in marked_by:
+        heading += " " + text(lang, "exploratory")
+    return heading
+
+
+# Sections whose results a deviation of each scope makes exploratory (lcsurvey.study.plan).
+ANY_DEVIATION = ("model", "all")
+ALL_RESULTS = ("all",)
+
+
 def masthead(inputs: ReportInputs, lang: str) -> Section:
     part = findings.participation(inputs, lang)
     who = (
@@ -131,7 +145,8 @@ def key_messages(inputs: ReportInputs, lang: str, messages: list[str] | None = N
     """The key messages for practice (sentences.key_messages unless given)."""
     if messages is None:
         messages = sentences.key_messages(inputs, lang)
-    return Section("key_messages", {"heading": text(lang, "key_messages"), "messages": messages})
+    heading = _heading(inputs, lang, "key_messages", ALL_RESULTS)
+    return Section("key_messages", {"heading": heading, "messages": messages})
 
 
 def why(
@@ -203,7 +218,7 @@ def home(
         inputs.scores, inputs.codebook, (roles["predictor"], roles["outcome"])
     )
     context: dict[str, Any] = {
-        "heading": text(lang, "home"),
+        "heading": _heading(inputs, lang, "home", ANY_DEVIATION),
         "levels": " ".join(sentences.home_level_sentences(levels, inputs.codebook, lang)),
     }
     if paths.empty:
@@ -356,7 +371,7 @@ def motive_tests(inputs: ReportInputs, lang: str, tests: pd.DataFrame) -> Sectio
 def model(inputs: ReportInputs, lang: str, paths: pd.DataFrame) -> Section:
     """The model's estimator (with how it treats the nesting in communities) and fit, and its
     paths (findings.structural_paths) as a table."""
-    context: dict[str, Any] = {"heading": text(lang, "model")}
+    context: dict[str, Any] = {"heading": _heading(inputs, lang, "model", ANY_DEVIATION)}
     fit = findings.fit_summary(inputs.fit)
     if fit is None:
         context["missing_model"] = sentences.not_estimated_sentence(inputs, lang)
@@ -503,18 +518,22 @@ def provenance(inputs: ReportInputs, lang: str) -> Section:
     """Which data, configuration, code and software made this report (inputs.provenance)."""
     prov = inputs.provenance
     software = ", ".join(f"{name} {version}" for name, version in software_versions().items())
+    facts = [
+        (text(lang, "prov_data"), prov.get("data_sha256", "unknown")),
+        (text(lang, "prov_config"), prov.get("config_sha256", "unknown")),
+        (text(lang, "prov_code"), prov.get("code_version", "unknown")),
+        (text(lang, "software"), software),
+    ]
+    plan = sentences.plan_statement(inputs, lang)
+    if plan is not None:  # only with a frozen analysis plan (analysis_plan.lock)
+        facts.insert(2, (text(lang, "plan_label"), plan))
     return Section(
         "provenance",
         {
             "heading": text(lang, "provenance"),
             "when": f"{text(lang, 'prov_wave')} {inputs.wave} · {text(lang, 'prov_date')} "
             f"{prov.get('date', inputs.wave)}",
-            "facts": [
-                (text(lang, "prov_data"), prov.get("data_sha256", "unknown")),
-                (text(lang, "prov_config"), prov.get("config_sha256", "unknown")),
-                (text(lang, "prov_code"), prov.get("code_version", "unknown")),
-                (text(lang, "software"), software),
-            ],
+            "facts": facts,
             "generated": text(lang, "generated"),
         },
     )

@@ -19,12 +19,14 @@ from lcsurvey.report.findings import (
     fit_summary,
     flow_summary,
     motive_results,
+    plan_scope,
     structural_paths,
 )
 from lcsurvey.report.inputs import ReportInputs, construct_label
 from lcsurvey.report.numbers import fmt_int, fmt_number, fmt_p
 from lcsurvey.report.wording import factor_words, has_text, join, lower_first, text
 from lcsurvey.sem.estimability import REASONS
+from lcsurvey.study.plan import ENGLISH, Deviation, describe
 from lcsurvey.survey.codebook import Codebook
 
 
@@ -474,3 +476,54 @@ def status_sentence(status: pd.DataFrame | None, part: str, lang: str) -> str | 
     if code:
         return text(lang, f"{part}_not_estimated", reason=text(lang, f"reason_{code}"))
     return None
+
+
+# At most this many deviations are spelled out in the provenance box (page 2 has room for
+# about three lines there); `lcsurvey plan status` lists every one.
+PLAN_DEVIATIONS_SHOWN = 3
+PLAN_DEVIATION_CHARS = 110
+
+
+def plan_words(lang: str) -> dict[str, Any]:
+    """The words of lcsurvey.study.plan.describe in `lang` (the catalogue's plan_* keys)."""
+    words: dict[str, Any] = {key: text(lang, f"plan_{key}") for key in ENGLISH if key != "parts"}
+    words["parts"] = {part: text(lang, f"plan_part_{part}") for part in ENGLISH["parts"]}
+    return words
+
+
+def plan_deviation_sentences(inputs: ReportInputs, lang: str) -> list[str]:
+    """Every deviation from the frozen analysis plan in plain words, in `lang`."""
+    if not inputs.plan:
+        return []
+    words = plan_words(lang)
+    return [describe(Deviation.from_dict(d), words) for d in inputs.plan.get("deviations") or []]
+
+
+def plan_statement(inputs: ReportInputs, lang: str) -> str | None:
+    """ "Analysed as planned (plan of DATE)" or the deviations (the first few, each shortened
+    to one line) and which results they make exploratory; None without a frozen plan."""
+    if not inputs.plan:
+        return None
+    plan = text(lang, "plan_of", date=inputs.plan["frozen"])
+    if inputs.wave in (inputs.plan.get("waves_seen") or []):
+        plan += ", " + text(lang, "plan_seen")
+    deviations = plan_deviation_sentences(inputs, lang)
+    if not deviations:
+        return text(lang, "plan_as_planned", plan=plan)
+    shown = [
+        d if len(d) <= PLAN_DEVIATION_CHARS else d[: PLAN_DEVIATION_CHARS - 1].rstrip() + "…"
+        for d in deviations[:PLAN_DEVIATIONS_SHOWN]
+    ]
+    if len(deviations) > PLAN_DEVIATIONS_SHOWN:
+        shown.append(text(lang, "plan_more", n=fmt_int(len(deviations) - PLAN_DEVIATIONS_SHOWN)))
+    listed = "; ".join(shown)
+    if len(deviations) == 1:
+        statement = text(lang, "plan_deviation", plan=plan, list=listed)
+    else:
+        statement = text(
+            lang, "plan_deviations", n=fmt_int(len(deviations)), plan=plan, list=listed
+        )
+    scope = plan_scope(inputs)
+    if scope != "none":
+        statement += ". " + text(lang, f"plan_scope_{scope}").rstrip(".")
+    return statement

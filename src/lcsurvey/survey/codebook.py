@@ -140,8 +140,12 @@ def _variables(section: dict[str, Any]) -> dict[str, Variable]:
     }
 
 
-def load_codebook(path: str | Path) -> Codebook:
-    """Read and check the codebook: its schema, then the references between its parts."""
+def load_codebook(path: str | Path, *, check_references: bool = True) -> Codebook:
+    """Read and check the codebook: its schema, then the references between its parts.
+
+    check_references False leaves the second check to the caller (`reference_problems`),
+    which lists every broken reference rather than stopping.
+    """
     source = str(path)
     raw = load_yaml(path)
     if not isinstance(raw, dict):
@@ -198,11 +202,19 @@ def load_codebook(path: str | Path) -> Codebook:
         free_text=dict(raw.get("free_text", {})),
         composites=composites,
     )
-    _check_references(book)
+    if check_references:
+        _check_references(book)
     return book
 
 
 def _check_references(book: Codebook) -> None:
+    problems = reference_problems(book)
+    if problems:
+        raise InputError("the codebook is inconsistent: " + "; ".join(problems), file=book.source)
+
+
+def reference_problems(book: Codebook) -> list[str]:
+    """Every reference between the codebook's parts that does not hold, one line each."""
     problems = []
     for section, variables in (
         ("items", book.items),
@@ -242,8 +254,7 @@ def _check_references(book: Codebook) -> None:
     pii_clash = set(book.pii) & set(columns)
     if pii_clash:
         problems.append(f"field pii: {sorted(pii_clash)} are also mapped to items or background")
-    if problems:
-        raise InputError("the codebook is inconsistent: " + "; ".join(problems), file=book.source)
+    return problems
 
 
 def _composite_problems(book: Codebook) -> list[str]:
