@@ -588,3 +588,18 @@ def test_names_yaml_would_read_as_booleans_stay_text(tmp_path):
     )
     book = load(draft_codebook([raw]).yaml_text, tmp_path)
     assert {v.column for v in book.items.values()} == {"Yes", "NO"}
+
+
+def test_lcsurvey_check_finds_nothing_wrong_with_the_drafted_codebook(tmp_path):
+    """`lcsurvey check` on the two bundled exports, their drafted codebook and a config of
+    only codebook: and waves: as many respondents kept as with the hand-written codebook."""
+    from lcsurvey.pipeline.check import check_project
+
+    main([str(CSV_WAVE), str(SAV_WAVE), "--out", str(tmp_path / "codebook.yaml")])
+    waves = {"2021-12": str(CSV_WAVE), "2022-06": str(SAV_WAVE)}
+    config = {"codebook": "codebook.yaml", "waves": waves}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    report = check_project(tmp_path / "config.yaml")
+    assert report.ok, [p.message for p in report.problems]
+    assert any("306 kept" in line for line in report.checked)
+    assert any("228 kept" in line for line in report.checked)
