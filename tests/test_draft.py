@@ -373,6 +373,28 @@ def test_an_export_without_closed_questions_says_the_draft_does_not_load():
     assert "field items" in draft.todos[-1] and draft.yaml_text.endswith(draft.todos[-1] + "\n")
 
 
+def test_qualtrics_own_fields_and_display_orders_are_tool_columns(tmp_path):
+    answers = ["Mee eens", "Neutraal", "Mee oneens"] * 2
+    raw = table(
+        {
+            "ResponseId": [f"R_{i}" for i in range(6)],
+            "Q_RecaptchaScore": ["0.9", "1", "0.8"] * 2,
+            "Q_RelevantIDDuplicate": ["false"] * 6,
+            "Q5_DO_1": ["1", "2", "3"] * 2,
+            "Q5_DO_2": ["2", "3", "1"] * 2,
+            "FL_3_DO": ["Block1|Block2"] * 6,
+            "Q5_1": answers,
+            "Q5_2": answers[1:] + answers[:1],
+        }
+    )
+    draft = draft_codebook([raw])
+    book = load(draft.yaml_text, tmp_path)
+    assert {v.column for v in variables(book).values()} == {"Q5_1", "Q5_2"}
+    for name in ("Q_RecaptchaScore", "Q_RelevantIDDuplicate", "Q5_DO_1", "Q5_DO_2", "FL_3_DO"):
+        assert f"#   {name}" in draft.yaml_text
+    assert draft.todos == ()
+
+
 def test_spss_value_labels_give_codes_and_missing_codes(tmp_path):
     frame = pd.DataFrame(
         {

@@ -116,6 +116,8 @@ _TOOL_COLUMNS = {
     "qualtricssurveyid",
     "surveyid",
 }
+# Qualtrics' own fields (Q_RecaptchaScore, Q_TotalDuration, ...) and display orders (Q5_DO_1).
+_QUALTRICS_TOOL = re.compile(r"^Q_[A-Z][A-Za-z]+$|_DO(_\d+)?$|^FL_\d+_DO")
 # Personal data: compacted-name fragments (and whole words of the header) with the reason.
 _PII_FRAGMENTS = (
     ("email", "e-mail address"),
@@ -555,6 +557,8 @@ def _tool_role(column: _Column) -> str | None:
         if keys & names:
             return role
     if keys & _TOOL_COLUMNS or column.dates or any(re.fullmatch(r"customdata\d*", k) for k in keys):
+        return "tool"
+    if any(_QUALTRICS_TOOL.search(n) for n in (column.name, *column.names.values())):
         return "tool"
     return None
 
