@@ -625,3 +625,22 @@ def test_lcsurvey_check_finds_nothing_wrong_with_the_drafted_codebook(tmp_path):
     assert report.ok, [p.message for p in report.problems]
     assert any("306 kept" in line for line in report.checked)
     assert any("228 kept" in line for line in report.checked)
+
+
+def test_a_five_and_a_seven_point_question_under_one_stem_keep_their_codes(tmp_path):
+    five = ["Helemaal mee oneens", "Mee oneens", "Neutraal", "Mee eens", "Helemaal mee eens"]
+    seven = five[:2] + ["Enigszins mee oneens", "Neutraal", "Enigszins mee eens"] + five[3:]
+    raw = table(
+        {
+            "ResponseId": [str(i) for i in range(14)],
+            "Q5_1": (five * 3)[:14],
+            "Q5_2": seven * 2,
+            "Q5_3": (five[1:] * 4)[:14],  # nobody chose the lowest: 5 or 7 points?
+        }
+    )
+    draft = draft_codebook([raw])
+    book = load(draft.yaml_text, tmp_path)
+    assert book.scales[book.items["q5_1"].scale].labels[4.0] == ("Mee eens",)
+    assert book.scales[book.items["q5_2"].scale].labels[6.0] == ("Mee eens",)
+    lopsided = book.items["q5_3"].scale
+    assert any(t.startswith(f"scale {lopsided}: check the order") for t in draft.todos)

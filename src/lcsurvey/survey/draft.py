@@ -1137,7 +1137,12 @@ def _harmonise(scales: list[_Scale]) -> None:
         union = list(dict.fromkeys(t for s in members for _, t in s.values))
         missing = set().union(*(s.missing for s in members))
         merged = _text_scale(union, set(), missing)
-        if merged.family == members[0].family:
+        # A complete scale of five points or more in the group stays as it is (a 5- and a
+        # 7-point question under one stem keep their own codes).
+        complete = [
+            m for m in members if not m.todo and len(m.values) >= 5 and m.key() != merged.key()
+        ]
+        if merged.family == members[0].family and not complete:
             for scale in members:
                 scale.__dict__.update({**merged.__dict__, "outside": set(scale.outside)})
     ranges = [s for s in scales if not s.values and s.min is not None]
