@@ -153,6 +153,8 @@ def test_two_waves_draft_the_hand_written_wave_columns(hand, drafts):
     for column, var in hand_columns.items():
         expected = scale_shape(hand, var.scale)
         assert scale_shape(book, drafted[column].scale) == expected, column
+    # The agreement vocabulary gives the five-point scale its English labels as well.
+    assert book.scales["agree5"].labels == hand.scales["agree5"].labels
 
 
 @pytest.mark.parametrize("wave", ["2021-12", "2022-06", "both"])
@@ -253,9 +255,9 @@ def test_an_answer_set_no_vocabulary_orders_is_a_todo_not_a_guess(tmp_path, caps
         "Peer",
     ]
     assert list(book.scales[book.items["q1_1"].scale].labels.values()) == [
-        ("Mee oneens",),
-        ("Neutraal",),
-        ("Mee eens",),
+        ("Mee oneens", "Disagree"),
+        ("Neutraal", "Neutral"),
+        ("Mee eens", "Agree"),
     ]
     assert main([str(raw), "--out", str(tmp_path / "out.yaml")]) == 0
     err = capsys.readouterr().err
@@ -421,7 +423,7 @@ def test_spss_value_labels_give_codes_and_missing_codes(tmp_path):
     book = load(draft_codebook([raw]).yaml_text, tmp_path)
     scale = book.scales[book.items["s_1"].scale]
     assert book.items["s_2"].scale == scale.name == "agree5"
-    assert [t[0] for t in scale.labels.values()] == list(labels.values())
+    assert [t[1] for t in scale.labels.values()] == list(labels.values())  # [Dutch, English]
     assert set(scale.missing) == {-99.0, -9.0}
 
 
@@ -640,7 +642,35 @@ def test_a_five_and_a_seven_point_question_under_one_stem_keep_their_codes(tmp_p
     )
     draft = draft_codebook([raw])
     book = load(draft.yaml_text, tmp_path)
-    assert book.scales[book.items["q5_1"].scale].labels[4.0] == ("Mee eens",)
-    assert book.scales[book.items["q5_2"].scale].labels[6.0] == ("Mee eens",)
+    assert book.scales[book.items["q5_1"].scale].labels[4.0] == ("Mee eens", "Agree")
+    assert book.scales[book.items["q5_2"].scale].labels[6.0] == ("Mee eens", "Agree")
     lopsided = book.items["q5_3"].scale
     assert any(t.startswith(f"scale {lopsided}: check the order") for t in draft.todos)
+
+
+def test_vocabulary_scales_get_dutch_and_english_labels_and_keep_the_exported_text(tmp_path):
+    german = ["Stimme überhaupt nicht zu", "Stimme nicht zu", "Weder noch", "Stimme zu"]
+    german.append("Stimme voll und ganz zu")
+    english = ["Never", "Rarely", "Sometimes", "Often", "Always"]
+    raw = table(
+        {
+            "ResponseId": [str(i) for i in range(10)],
+            "D_1": german * 2,
+            "D_2": german[::-1] * 2,
+            "E_1": english * 2,
+            "E_2": english[::-1] * 2,
+        }
+    )
+    book = load(draft_codebook([raw]).yaml_text, tmp_path)
+    agree = book.scales[book.items["d_1"].scale]
+    assert agree.labels[1.0] == ("Helemaal mee oneens", "Strongly disagree", german[0])
+    assert agree.labels[3.0] == ("Neutraal", "Neutral", "Weder noch")
+    frequency = book.scales[book.items["e_1"].scale]
+    assert frequency.labels[1.0] == ("Nooit", "Never") and frequency.labels[5.0] == (
+        "Altijd",
+        "Always",
+    )
+    path = tmp_path / "made-up.csv"
+    raw.frame.to_csv(path, index=False)
+    kept = clean_file(str(path), book, wave="w", rules=None, key=KEY).kept
+    assert kept["d_1"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0] * 2

@@ -247,6 +247,30 @@ _YES_NO: dict[int, tuple[str, ...]] = {
 }
 
 _LISTED = {"agree": _AGREEMENT, "frequency": _FREQUENCY}
+# The Dutch and English label of each point of the listed families, for the codebook's
+# [Dutch, English] labels.
+_CANONICAL: dict[str, dict[int, tuple[str, str]]] = {
+    "agree": {
+        -3: ("Helemaal mee oneens", "Strongly disagree"),
+        -2: ("Mee oneens", "Disagree"),
+        -1: ("Enigszins mee oneens", "Somewhat disagree"),
+        0: ("Neutraal", "Neutral"),
+        1: ("Enigszins mee eens", "Somewhat agree"),
+        2: ("Mee eens", "Agree"),
+        3: ("Helemaal mee eens", "Strongly agree"),
+    },
+    "frequency": {
+        0: ("Nooit", "Never"),
+        1: ("Bijna nooit", "Almost never"),
+        2: ("Zelden", "Rarely"),
+        3: ("Af en toe", "Occasionally"),
+        4: ("Soms", "Sometimes"),
+        5: ("Vaak", "Often"),
+        6: ("Meestal", "Usually"),
+        7: ("Bijna altijd", "Almost always"),
+        8: ("Altijd", "Always"),
+    },
+}
 _LOOKUP = {
     family: {key: point for point, keys in points.items() for key in keys}
     for family, points in _LISTED.items()
@@ -413,11 +437,29 @@ def is_non_substantive(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Ordering:
-    """Answers in scale order (lowest first), the family that ordered them, and a caution."""
+    """Answers in scale order (lowest first), the family that ordered them, and a caution.
+
+    ``translations``: for the listed families, the (Dutch, English) label of each answer's
+    point, in the order of ``labels``; empty otherwise.
+    """
 
     labels: tuple[str, ...]
     family: str
     note: str | None = None
+    translations: tuple[tuple[str, str], ...] = ()
+
+    def labels_for(self, label: str) -> list[str]:
+        """The codebook's labels of one answer: [Dutch, English], with the answer as exported
+        in place of the one it equals, or after both when it is in neither language."""
+        if not self.translations:
+            return [label]
+        dutch, english = self.translations[self.labels.index(label)]
+        key = anchor_key(label)
+        if key == anchor_key(dutch):
+            return [label, english]
+        if key == anchor_key(english):
+            return [dutch, label]
+        return [dutch, english, label]
 
 
 def order_answers(answers: Iterable[str]) -> Ordering | None:
@@ -433,8 +475,11 @@ def order_answers(answers: Iterable[str]) -> Ordering | None:
     for family, lookup in _LOOKUP.items():
         points = [lookup.get(k) for k in keys]
         if None not in points and len(set(points)) == len(points):
-            bipolar = family == "agree"
-            return _ordering(texts, points, family, bipolar)  # type: ignore[arg-type]
+            ordering = _ordering(texts, points, family, bipolar=family == "agree")  # type: ignore[arg-type]
+            canonical = _CANONICAL[family]
+            by_label = dict(zip(texts, points, strict=True))
+            translations = tuple(canonical[by_label[t]] for t in ordering.labels)
+            return Ordering(ordering.labels, family, ordering.note, translations)
     yes_no = _yes_no(keys)
     if yes_no is not None:
         return _ordering(texts, yes_no, "yesno", bipolar=False)

@@ -50,7 +50,7 @@ import pandas as pd
 import yaml
 
 from lcsurvey.errors import InputError
-from lcsurvey.survey.anchors import anchor_key, is_non_substantive, order_answers
+from lcsurvey.survey.anchors import Ordering, anchor_key, is_non_substantive, order_answers
 from lcsurvey.survey.io import RawTable, read_raw
 
 __all__ = ["Draft", "draft_codebook", "main"]
@@ -227,6 +227,12 @@ class _Scale:
     todo: str | None = None
     hint: str = "scale"  # a name for a scale no vocabulary names: from its first question
     outside: set[str] = field(default_factory=set)  # "don't know" answers given as text
+    ordering: Ordering | None = None  # the vocabulary's order, for [Dutch, English] labels
+
+    def labels_of(self, text: str) -> list[str]:
+        if self.ordering is not None and text in self.ordering.labels:
+            return self.ordering.labels_for(text)
+        return [text]
 
     def key(self) -> tuple:
         if self.values:
@@ -411,6 +417,7 @@ def _infer_scale(column: _Column) -> _Scale | None:
             missing=missing,
             family=ordering.family if ordering else None,
             how="SPSS value labels, by code",
+            ordering=ordering,
         )
         set_aside = {c: t for c, t in column.value_labels.items() if c >= 0 and c not in labelled}
         if set_aside:
@@ -473,6 +480,7 @@ def _text_scale(texts: list[str], numbers: set[float], missing: set[float]) -> _
             family=ordering.family,
             how=f"text answers ordered by the {ordering.family} vocabulary",
             todo=todo,
+            ordering=ordering,
         )
     else:
         todo = None
@@ -1000,7 +1008,8 @@ class _Drafter:
             if scale.values:
                 out.append("    values:")
                 for code, text in scale.values:
-                    out.append(f"      {_code(code)}: {_flow([' '.join(text.split())])}")
+                    labels = [" ".join(label.split()) for label in scale.labels_of(text)]
+                    out.append(f"      {_code(code)}: {_flow(labels)}")
             else:
                 out += [f"    min: {_code(scale.min)}", f"    max: {_code(scale.max)}"]
             if scale.missing:
