@@ -17,7 +17,8 @@ question text (Qualtrics row 2, SPSS variable labels, the header of other tools)
   Dutch, English, German, French and Spanish), from Qualtrics' mixed end points
   (``"Very likely\\n7"`` and ``Not at all likely1`` at the ends, bare ``2``..``6`` between) or,
   for numbers only, as the observed range; identical answer sets share one named scale;
-  conventional missing codes (-99, -9, ...) go to the scale's ``missing``;
+  conventional missing codes (-99, -9, ...) and "don't know" codes go to the scale's
+  ``missing``; agreement and frequency scales get [Dutch, English] labels;
 - items grouped by question stem (``Q5_1``..``Q5_7``, LimeSurvey ``Q5[SQ001]``, ``Q5.1``,
   "Question - Option", "Question [Row]") into draft constructs; a question that asks for one
   given answer ("Kies bij deze vraag 'Mee eens'") becomes an attention check; single
