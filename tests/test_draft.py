@@ -674,3 +674,18 @@ def test_vocabulary_scales_get_dutch_and_english_labels_and_keep_the_exported_te
     raw.frame.to_csv(path, index=False)
     kept = clean_file(str(path), book, wave="w", rules=None, key=KEY).kept
     assert kept["d_1"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0] * 2
+
+
+def test_spss_codes_against_the_vocabulary_order_are_a_todo():
+    answers = ["Strongly agree", "Agree", "Neutral", "Disagree", "Strongly disagree"]
+    frame = pd.DataFrame({"ResponseId": [f"R{i}" for i in range(5)], "S": [1.0, 2, 3, 4, 5]})
+
+    def todos(order: list[str]) -> tuple[str, ...]:
+        labels = {"S": {float(code): text for code, text in enumerate(order, start=1)}}
+        return draft_codebook(
+            [RawTable(frame, "made-up.sav", [1, 2, 3, 4, 5], labels, "sav", None)]
+        ).todos
+
+    assert not any("codes do not follow" in t for t in todos(answers))  # reversed is fine
+    shuffled = [answers[i] for i in (1, 2, 3, 0, 4)]
+    assert any("codes do not follow the order" in t for t in todos(shuffled))

@@ -425,6 +425,15 @@ def _infer_scale(column: _Column) -> _Scale | None:
             scale.how += "; taken as missing: " + ", ".join(
                 f"{_code(c)} ({t})" for c, t in sorted(set_aside.items())
             )
+        by_code = [labelled[c] for c in sorted(labelled)]
+        if ordering is not None and by_code not in (
+            list(ordering.labels),
+            list(ordering.labels)[::-1],
+        ):
+            scale.todo = (
+                "the codes do not follow the order of the answers' vocabulary "
+                f"({', '.join(ordering.labels)}): check the labels"
+            )
         if stray:
             scale.todo = (
                 f"{len(stray)} text answer(s) in another export are not among the value "
