@@ -22,16 +22,19 @@ question text (Qualtrics row 2, SPSS variable labels, the header of other tools)
 - items grouped by question stem (``Q5_1``..``Q5_7``, LimeSurvey ``Q5[SQ001]``, ``Q5.1``,
   "Question - Option", "Question [Row]") into draft constructs; a question that asks for one
   given answer ("Kies bij deze vraag 'Mee eens'") becomes an attention check; single
-  questions on a vocabulary scale are items, other single questions background variables.
+  questions on a vocabulary scale are items, other single questions background variables;
+- a later export's column with another name but the same question text gets ``wave_columns``.
 
 What the drafter cannot decide becomes a ``# TODO`` line in the draft and one line in the
 command's summary, never a silent guess: answers no vocabulary orders (written in alphabetical
 order so that the draft loads), a column it cannot classify, an answer set that looks
 incomplete, answer sets of several questions pooled into one scale, answer codes without
-texts, a response id it had to guess, a column missing from one of the exports, and items
+texts, SPSS codes against the order of their labels, "don't know" given as text, a response
+id it had to guess, a column missing from one of the exports or named twice in one, and items
 that load against the rest of their question on its first principal component (as psych's
-``check.keys``: reverse-keyed, or a construct of its own?). The draft still loads, so the
-TODOs can be worked through one by one.
+``check.keys``: reverse-keyed, or a construct of its own?). The draft loads (an export without
+a single closed question ends in a TODO saying why it cannot), so the TODOs can be worked
+through one by one.
 """
 
 from __future__ import annotations
