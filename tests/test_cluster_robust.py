@@ -218,7 +218,7 @@ def _run_model_rule(tmp_path: Path, data: pd.DataFrame, cluster: str, draws: int
         output=SimpleNamespace(
             **{
                 name: str(tmp_path / f"{name}.csv")
-                for name in ["estimates", "fit", "intervals", "bootstrap", "status"]
+                for name in ["estimates", "fit", "intervals", "bootstrap", "modindices", "status"]
             }
         ),
         threads=1,
