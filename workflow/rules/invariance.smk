@@ -16,6 +16,8 @@ rule invariance_waves:
         codebook=config["codebook"],
     output:
         table="results/invariance/{model}.csv",
+        # lavaan's lavTestScore of the metric and scalar levels' equality constraints
+        score="results/invariance/{model}_score.csv",
     log:
         "logs/invariance/{model}.log",
     benchmark:
@@ -41,6 +43,7 @@ rule invariance_background:
         codebook=config["codebook"],
     output:
         table="results/invariance/{model}_{variable}.csv",
+        score="results/invariance/{model}_{variable}_score.csv",
     log:
         "logs/invariance/{model}_{variable}.log",
     benchmark:

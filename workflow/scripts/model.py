@@ -5,7 +5,7 @@ says why in status.csv (the job still succeeds)."""
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from lcsurvey.pipeline.runner import script_log, warnings_to_log, write_csv
+from lcsurvey.pipeline.runner import round_significant, script_log, warnings_to_log, write_csv
 from lcsurvey.sem.estimability import (
     NotEstimated,
     check_admissible,
@@ -76,7 +76,8 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
             "fit": fitted.fit,
             "intervals": intervals,
             "bootstrap": summary,
-            "modindices": modification_indices(fitted),
+            # Eight significant digits: byte-identical reruns (semopy's parameter order varies).
+            "modindices": round_significant(modification_indices(fitted)),
         }
         status = status_row(sm.params.model, True, n=len(fitted.data), needed=needed)
     for name, table in tables.items():

@@ -42,9 +42,10 @@ import pandas as pd
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.clusters import cluster_codes
-from lcsurvey.sem.fit_measures import chisq_pvalue
+from lcsurvey.sem.fit_measures import chisq_pvalue, scaled_difference
 from lcsurvey.sem.multigroup import (
     LEVELS,
+    SCORE_COLUMNS,
     GroupData,
     LevelFit,
     configural_start,
@@ -52,8 +53,10 @@ from lcsurvey.sem.multigroup import (
     fit_measures,
     group_data,
     make_layout,
+    nested_point,
     nested_start,
     robust_level,
+    score_tests,
 )
 from lcsurvey.sem.progress import reporter
 from lcsurvey.sem.robust import cluster_vcov_problem
@@ -89,7 +92,19 @@ COLUMNS = [
     "chisq_scaling_factor",
     "pvalue_scaled",
     "nclusters",
+    # The likelihood-ratio test against the level before (lavaan's lavTestLRT): the chi-square
+    # difference, its df and p-value, and how it was computed (DELTA_METHODS).
+    "delta_chisq",
+    "delta_df",
+    "delta_pvalue",
+    "delta_method",
 ]
+# lavTestLRT's method names: without a cluster the plain difference of the ML chi-squares;
+# with one (MLR) the Satorra-Bentler (2001) scaled difference, lavaan's default for MLR, and the
+# 2010 version where the 2001 scaling is not positive (the 2001 test is then undefined and
+# lavaan only warns).
+DELTA_METHODS = ("standard", "satorra.bentler.2001", "satorra.bentler.2010")
+SCORE_TABLE_COLUMNS = ["groups", "group_values", "level", *SCORE_COLUMNS]
 # Chen (2007) cut-offs: (delta CFI lower bound, delta RMSEA upper bound, delta SRMR upper bound).
 CHEN = {"metric": (-0.010, 0.015, 0.030), "scalar": (-0.010, 0.015, 0.010)}
 
@@ -327,7 +342,32 @@ def invariance_table(
     missing: str = "fiml",
     cluster: str | None = None,
 ) -> pd.DataFrame:
-    """The invariance table (COLUMNS): one row per level, or one row saying why there is none.
+    """The invariance table (COLUMNS) of invariance_tables, without the score tests."""
+    return invariance_tables(
+        data,
+        factors,
+        group,
+        order=order,
+        min_size=min_size,
+        missing=missing,
+        cluster=cluster,
+        score=False,
+    )[0]
+
+
+def invariance_tables(
+    data: pd.DataFrame,
+    factors: dict[str, list[str]],
+    group: str,
+    *,
+    order: list[tuple[object, str]] | None = None,
+    min_size: int = 50,
+    missing: str = "fiml",
+    cluster: str | None = None,
+    score: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The invariance table (COLUMNS): one row per level, or one row saying why there is none;
+    and the score tests of the constrained levels' equality constraints (SCORE_TABLE_COLUMNS).
 
     Parameters
     ----------
@@ -345,12 +385,18 @@ def invariance_table(
     cluster : str, optional
         The cluster column: cluster-robust standard errors and the scaled test, as
         fit_invariance.
+    score : bool
+        Compute the score tests (else the second table is empty).
 
     Returns
     -------
-    DataFrame
-        COLUMNS: the fit measures per level, the deltas against the previous level and Chen's
-        decision with its rule.
+    (DataFrame, DataFrame)
+        COLUMNS: the fit measures per level, the deltas against the previous level, the
+        likelihood-ratio test against it (nested_test) and Chen's decision with its rule.
+        SCORE_TABLE_COLUMNS: for the metric and scalar levels, lavaan's lavTestScore(fit,
+        cumulative = TRUE) (multigroup.score_tests): which equality constraint, set free,
+        would improve the fit most; the input of a partial invariance model. Empty when
+        there is no multi-group model.
     """
     items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
     if group not in data.columns:
@@ -361,6 +407,7 @@ def invariance_table(
     if order is None:
         order = [(v, str(v)) for v in sorted(data[group].dropna().unique())]
     kept, notes = usable_groups(data, items, group, order, min_size=min_size, missing=missing)
+    no_scores = pd.DataFrame(columns=SCORE_TABLE_COLUMNS)
     for note in notes:
         log.info("invariance: %s", note)
     base = {"groups": group, "group_values": ";".join(label for _, label in kept)}
@@ -369,7 +416,7 @@ def invariance_table(
             f"fewer than two groups of {group} with at least {min_size} respondents; "
             "no invariance test"
         )
-        return as_table([{**base, "level": "", "note": "; ".join([reason] + notes)}])
+        return as_table([{**base, "level": "", "note": "; ".join([reason] + notes)}]), no_scores
     subset = data[data[group].isin([v for v, _ in kept])]
     try:
         result = fit_invariance(
@@ -383,8 +430,9 @@ def invariance_table(
     except np.linalg.LinAlgError as err:
         reason = f"the multi-group model cannot be estimated ({err}); no invariance test"
         log.warning("invariance by %s: %s", group, reason)
-        return as_table([{**base, "level": "", "note": "; ".join([reason] + notes)}])
+        return as_table([{**base, "level": "", "note": "; ".join([reason] + notes)}]), no_scores
     rows = []
+    scores = []
     previous = None
     for level in LEVELS:
         row = {**base, "level": level, "rule": chen_rule(level)}
@@ -401,17 +449,58 @@ def invariance_table(
                 row["decision"] = chen_decision(
                     level, row["delta_cfi"], row["delta_rmsea"], row["delta_srmr"]
                 )
+                row.update(nested_test(result, LEVELS[LEVELS.index(level) - 1], level))
+            if score and level != "configural":
+                tests = score_tests(result.fits[level], result.groups)
+                scores.append(tests.assign(level=level, **base))
         row["note"] = "; ".join(level_notes)
         rows.append(row)
         previous = measures
-    return as_table(rows)
+    score_table = (
+        pd.concat(scores, ignore_index=True).reindex(columns=SCORE_TABLE_COLUMNS)
+        if scores
+        else no_scores
+    )
+    return as_table(rows), score_table
+
+
+def nested_test(result: InvarianceResult, less: str, more: str) -> dict:
+    """The likelihood-ratio test of level `more` against the less restricted level `less`,
+    as lavaan's lavTestLRT(fit_less, fit_more) with its default method.
+
+    Returns
+    -------
+    dict
+        delta_chisq, delta_df, delta_pvalue and delta_method (DELTA_METHODS): without a
+        cluster the difference of the chi-squares ("standard"); with one (MLR), the
+        Satorra-Bentler 2001 scaled difference of the normal-theory chi-squares
+        (fit_measures.scaled_difference with the levels' scaling factors), or, where its
+        scaling cd is not positive, the 2010 one, with the scaling factor of `less` at the
+        estimates of `more` (multigroup.nested_point; lavaan's method =
+        "satorra.bentler.2010").
+    """
+    m1, m0 = result.measures[less], result.measures[more]
+    df = int(m0["df"] - m1["df"])
+    if "chisq_scaling_factor" not in m0:
+        delta, method = m0["chisq"] - m1["chisq"], "standard"
+    else:
+        args = (m0["chisq"], m0["df"], m0["chisq_scaling_factor"], m1["chisq"], m1["df"])
+        delta, cd = scaled_difference(*args, m1["chisq_scaling_factor"])
+        method = "satorra.bentler.2001"
+        if np.isfinite(cd) and cd <= 0:
+            m10 = nested_point(result.fits[less].layout, result.fits[more])
+            c10 = robust_level(m10, result.groups, m1["df"])[1]["chisq_scaling_factor"]
+            delta, _ = scaled_difference(*args, c10)
+            method = "satorra.bentler.2010"
+    pvalue = chisq_pvalue(delta, df) if np.isfinite(delta) else np.nan
+    return {"delta_chisq": delta, "delta_df": df, "delta_pvalue": pvalue, "delta_method": method}
 
 
 def as_table(rows: list[dict]) -> pd.DataFrame:
     """Rows as the invariance table: COLUMNS in order, text columns as text, counts as integers."""
     frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
-    for column in ("groups", "group_values", "level", "decision", "rule", "note"):
+    for column in ("groups", "group_values", "level", "decision", "rule", "note", "delta_method"):
         frame[column] = frame[column].astype(object).fillna("").astype(str)
-    for column in ("ntotal", "npar", "df"):
+    for column in ("ntotal", "npar", "df", "delta_df"):
         frame[column] = frame[column].astype("Int64")
     return frame
