@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lcsurvey.sem import modindices
 from lcsurvey.sem.model import fit_model
 from lcsurvey.sem.modindices import MODINDICES_COLUMNS, candidates, modification_indices
 
@@ -91,3 +92,15 @@ def test_candidates_leave_out_the_free_parameters_and_the_observed_regressors():
     assert ("ageyr", "~", "sex") not in keys  # two fixed observed regressors
     assert ("x1", "~~", "ageyr") not in keys  # a covariance with a variable that is no indicator
     assert ("textual", "~", "ageyr") in keys and ("x1", "~~", "x4") in keys
+
+
+def test_a_singular_information_matrix_gives_an_empty_table_and_a_warning(monkeypatch):
+    fitted = fit_model(HS_MODEL, HS, missing="listwise")
+
+    def singular(*args, **kwargs):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(modindices, "_efficient_information", singular)
+    with pytest.warns(RuntimeWarning, match="information matrix is singular"):
+        table = modification_indices(fitted)
+    assert table.empty and list(table.columns) == MODINDICES_COLUMNS

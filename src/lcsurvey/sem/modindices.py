@@ -38,6 +38,7 @@ change statistic. Multivariate Behavioral Research, 24, 285-305 (sepc).
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -155,6 +156,12 @@ def modification_indices(fitted: FittedModel) -> pd.DataFrame:
         MODINDICES_COLUMNS, one row per candidate (candidates) that is identified once freed,
         sorted by mi, largest first.
 
+    Warns
+    -----
+    RuntimeWarning
+        When the model's expected information is singular (lavaan stops with an error): the
+        table is then empty.
+
     Notes
     -----
     See the module docstring for the formulas; N times lavaan's per-respondent score and
@@ -194,8 +201,17 @@ def modification_indices(fitted: FittedModel) -> pd.DataFrame:
     i_qq = -(j_free.T @ h_sigsig @ j_free)
     i_qc = j_free.T @ hj_cand
     i_cc = np.einsum("vk,vk->k", j_cand, hj_cand)
-    v = i_cc - np.einsum("qk,qk->k", i_qc, np.linalg.solve((i_qq + i_qq.T) / 2, i_qc))
     model.update_matrices(params)
+    try:
+        v = _efficient_information(i_cc, i_qc, i_qq)
+    except np.linalg.LinAlgError:
+        warnings.warn(
+            "no modification indices: the model's information matrix is singular (a "
+            "parameter is not identified); the table of modification indices is left empty",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return pd.DataFrame(columns=MODINDICES_COLUMNS)
     keep = v / patterns.n_rows >= SMALL_INFORMATION
     keys = [key for key, ok in zip(keys, keep, strict=True) if ok]
     mi = score[keep] ** 2 / v[keep]
@@ -209,6 +225,12 @@ def modification_indices(fitted: FittedModel) -> pd.DataFrame:
         .reset_index(drop=True)
         .reindex(columns=MODINDICES_COLUMNS)
     )
+
+
+def _efficient_information(i_cc: np.ndarray, i_qc: np.ndarray, i_qq: np.ndarray) -> np.ndarray:
+    """diag(I_cc - I_cq I_qq^-1 I_qc), with only the diagonal of I_cc given; raises
+    LinAlgError when I_qq is singular."""
+    return i_cc - np.einsum("qk,qk->k", i_qc, np.linalg.solve((i_qq + i_qq.T) / 2, i_qc))
 
 
 def _standardized(fitted: FittedModel, keys, epc: np.ndarray) -> np.ndarray:
