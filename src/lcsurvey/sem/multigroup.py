@@ -21,10 +21,12 @@ lavaan's fitMeasures() for a multi-group model, by lcsurvey.sem.fit_measures.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import linalg
 
 from lcsurvey.sem import fit_measures as fm
 from lcsurvey.sem.missing import Patterns
@@ -691,8 +693,17 @@ def score_tests(fit: LevelFit, groups: list[GroupData]) -> pd.DataFrame:
     def released(keep: np.ndarray) -> float:
         r1 = r[keep]
         z = np.block([[info, r1.T], [r1, np.zeros((len(r1), len(r1)))]])
-        j = np.linalg.pinv(z, rcond=rcond)[:q, :q]
-        return float(grad @ j @ grad)
+        # g' J g is g' x[:q] with Z x = (g, 0) when Z is regular: an LU solve, far cheaper
+        # than the pseudo-inverse, which is kept for a (nearly) singular Z (a factor with none
+        # of its constraints left, as in lavaan's cumulative tests).
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", linalg.LinAlgWarning)
+                x = linalg.solve(z, np.concatenate([grad, np.zeros(len(r1))]), assume_a="sym")
+            return float(grad @ x[:q])
+        except (np.linalg.LinAlgError, linalg.LinAlgWarning):
+            j = np.linalg.pinv(z, rcond=rcond)[:q, :q]
+            return float(grad @ j @ grad)
 
     total = float(grad @ np.linalg.pinv(info, rcond=rcond) @ grad)
     everything = np.ones(len(constraints), dtype=bool)
