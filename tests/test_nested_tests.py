@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from lcsurvey.sem import invariance as iv
+from lcsurvey.sem import multigroup
 from lcsurvey.sem.fit_measures import scaled_difference
 from lcsurvey.sem.multigroup import SCORE_COLUMNS, robust_level, score_tests, unshared
 
@@ -132,3 +133,58 @@ def test_no_multi_group_model_gives_an_empty_score_table():
     table, scores = iv.invariance_tables(one, FACTORS, "school", missing="listwise")
     assert scores.empty and list(scores.columns) == iv.SCORE_TABLE_COLUMNS
     assert "fewer than two groups" in table["note"].iloc[0]
+
+
+PARTIAL = pd.read_csv(HERE / "modindices" / "partial.csv").set_index("measure")["value"]
+
+
+def _school_tables(**options):
+    order = [(s, s) for s in SCHOOLS]
+    return iv.invariance_tables(HS, FACTORS, "school", order=order, missing="listwise", **options)
+
+
+def test_a_rejected_scalar_level_gets_a_partial_scalar_row_as_lavaans_group_partial():
+    """Scalar invariance across schools fails Chen's rule; freeing the intercepts with the
+    largest score tests (x3, then x7, as lavTestScore ranks them) makes it hold, and the fit
+    is lavaan's cfa(..., group.partial = c("x3~1", "x7~1"))."""
+    table, _ = _school_tables(partial_max_share=0.5)
+    assert list(table["level"]) == ["configural", "metric", "scalar", "partial_scalar"]
+    assert table.loc[2, "decision"] == "rejected"
+    row = table.iloc[3]
+    assert row["freed"] == "x3 ~1; x7 ~1" and row["decision"] == "holds"
+    for measure in ("chisq", "cfi", "rmsea", "srmr", "delta_chisq"):
+        assert row[measure] == pytest.approx(PARTIAL[measure], abs=1e-3), measure
+    assert row["df"] == PARTIAL["df"] and row["delta_df"] == PARTIAL["delta_df"]
+    assert row["delta_method"] == "standard" and row["rule"] == iv.chen_rule("scalar")
+
+
+def test_no_partial_row_without_a_share_to_free_or_when_the_level_holds():
+    table, _ = _school_tables()
+    assert "partial_scalar" not in set(table["level"]) and (table["freed"] == "").all()
+    table, _ = _school_tables(partial_max_share=0.1)  # floor(0.1 * 9 intercepts) = 0
+    assert "partial_scalar" not in set(table["level"])
+    assert "partial_metric" not in set(_school_tables(partial_max_share=1.0)[0]["level"])
+
+
+def test_the_search_stops_at_the_share_and_keeps_one_equal_intercept_per_factor(school):
+    metric = school.measures["metric"]
+    partial = iv.partial_search(school, "scalar", {**metric, "cfi": 2.0}, max_share=1.0)
+    # The rule cannot hold (reference CFI 2): every intercept that may go free goes free,
+    # but one per factor stays equal so that the latent means stay identified.
+    assert partial.decision == "rejected"
+    assert len(partial.freed) == 6
+    for items in FACTORS.values():
+        assert sum((v, "~1", "") not in partial.free for v in items) == 1
+    one = iv.partial_search(school, "scalar", {**metric, "cfi": 2.0}, max_share=0.25)
+    assert one.freed == partial.freed[:2]  # floor(0.25 * 9) = 2
+
+
+def test_a_freed_loading_is_free_in_every_group():
+    layout = multigroup.make_layout(
+        "metric", FACTORS, sum(FACTORS.values(), []), 3, frozenset({("visual", "=~", "x2")})
+    )
+    first, *later = layout.groups
+    for gl in later:
+        assert gl.lam[1, 0] != first.lam[1, 0] and gl.lam[1, 0] >= 0  # x2 on visual: own
+        assert gl.lam[2, 0] == first.lam[2, 0]  # x3 on visual: shared
+    assert layout.q == multigroup.make_layout("metric", FACTORS, sum(FACTORS.values(), []), 3).q + 2

@@ -47,6 +47,7 @@ from lcsurvey.sem.multigroup import (
     LEVELS,
     SCORE_COLUMNS,
     GroupData,
+    Layout,
     LevelFit,
     configural_start,
     fit_level,
@@ -98,7 +99,11 @@ COLUMNS = [
     "delta_df",
     "delta_pvalue",
     "delta_method",
+    # partial_metric and partial_scalar rows: the parameters free in every group ("; ").
+    "freed",
 ]
+# The partial levels (lavaan's group.partial), each after the level it relaxes.
+PARTIAL = {"metric": "partial_metric", "scalar": "partial_scalar"}
 # lavTestLRT's method names: without a cluster the plain difference of the ML chi-squares;
 # with one (MLR) the Satorra-Bentler (2001) scaled difference, lavaan's default for MLR, and the
 # 2010 version where the 2001 scaling is not positive (the 2001 test is then undefined and
@@ -151,6 +156,8 @@ class InvarianceResult:
     fits: dict[str, LevelFit]
     measures: dict[str, dict]
     errors: dict[str, str]
+    missing: str = "fiml"
+    cluster: str | None = None
 
 
 def fit_invariance(
@@ -242,9 +249,7 @@ def fit_invariance(
             else nested_start(previous, layout, groups)
         )
         try:
-            # MLR's bread is the observed information, also for complete data (lavaan).
-            observed = missing == "fiml" or cluster is not None
-            fit = fit_level(layout, groups, start, observed_information=observed)
+            fit, measures[level] = fit_one_level(layout, groups, start, missing, cluster)
         except np.linalg.LinAlgError as err:
             errors[level] = f"the {level} model cannot be estimated: {err}"
             previous = None
@@ -252,17 +257,6 @@ def fit_invariance(
         if not fit.converged:
             errors[level] = f"the {level} model did not converge ({fit.iterations} iterations)"
         fits[level] = fit
-        measures[level] = fit_measures(fit, groups)
-        if cluster is not None:
-            fit.vcov, robust = robust_level(fit, groups, measures[level]["df"])
-            _check_clusters(level, fit.vcov, robust["nclusters"])
-            chisq, df = measures[level]["chisq"], measures[level]["df"]
-            scaled = chisq / robust["chisq_scaling_factor"] if df > 0 else chisq
-            measures[level].update(
-                robust,
-                chisq_scaled=scaled,
-                pvalue_scaled=chisq_pvalue(scaled, df) if np.isfinite(scaled) else np.nan,
-            )
         previous = fit
     report(len(LEVELS), len(LEVELS))
     return InvarianceResult(
@@ -273,7 +267,35 @@ def fit_invariance(
         fits=fits,
         measures=measures,
         errors=errors,
+        missing=missing,
+        cluster=cluster,
     )
+
+
+def fit_one_level(
+    layout: Layout,
+    groups: list[GroupData],
+    start: np.ndarray,
+    missing: str,
+    cluster: str | None,
+) -> tuple[LevelFit, dict]:
+    """Fit one level (layout) and its fit measures; with a cluster the cluster-robust vcov and
+    the scaled test (multigroup.robust_level). Raises LinAlgError when it cannot be fitted."""
+    # MLR's bread is the observed information, also for complete data (lavaan).
+    observed = missing == "fiml" or cluster is not None
+    fit = fit_level(layout, groups, start, observed_information=observed)
+    measures = fit_measures(fit, groups)
+    if cluster is not None:
+        fit.vcov, robust = robust_level(fit, groups, measures["df"])
+        _check_clusters(layout.level, fit.vcov, robust["nclusters"])
+        chisq, df = measures["chisq"], measures["df"]
+        scaled = chisq / robust["chisq_scaling_factor"] if df > 0 else chisq
+        measures.update(
+            robust,
+            chisq_scaled=scaled,
+            pvalue_scaled=chisq_pvalue(scaled, df) if np.isfinite(scaled) else np.nan,
+        )
+    return fit, measures
 
 
 def _check_clusters(level: str, vcov: np.ndarray, n_clusters: int) -> None:
@@ -365,6 +387,7 @@ def invariance_tables(
     missing: str = "fiml",
     cluster: str | None = None,
     score: bool = True,
+    partial_max_share: float = 0.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The invariance table (COLUMNS): one row per level, or one row saying why there is none;
     and the score tests of the constrained levels' equality constraints (SCORE_TABLE_COLUMNS).
@@ -387,6 +410,11 @@ def invariance_tables(
         fit_invariance.
     score : bool
         Compute the score tests (else the second table is empty).
+    partial_max_share : float
+        When metric or scalar invariance is rejected (or the level before held only
+        partially), a partial_metric or partial_scalar row follows it (partial_search): the
+        constraints with the largest score tests set free, one at a time, until Chen's rule
+        holds or this share of the level's loadings or intercepts is free; 0: none.
 
     Returns
     -------
@@ -434,6 +462,9 @@ def invariance_tables(
     rows = []
     scores = []
     previous = None
+    # The last level that holds (fit, measures, parameters free), which the next is tested
+    # against when a partial model is needed; None once neither a level nor its partial holds.
+    accepted = None
     for level in LEVELS:
         row = {**base, "level": level, "rule": chen_rule(level)}
         level_notes = list(notes)
@@ -456,6 +487,23 @@ def invariance_tables(
         row["note"] = "; ".join(level_notes)
         rows.append(row)
         previous = measures
+        if level in PARTIAL and measures is not None and accepted is not None:
+            reference_fit, reference, carried = accepted
+            accepted = None
+            if row.get("decision") == "holds" and not carried:
+                accepted = (result.fits[level], measures, frozenset())
+            elif partial_max_share > 0:
+                partial = partial_search(
+                    result, level, reference, max_share=partial_max_share, carried=carried
+                )
+                if partial is not None:
+                    rows.append(
+                        _partial_row(base, notes, partial, reference_fit, reference, result)
+                    )
+                    if partial.decision == "holds":
+                        accepted = (partial.fit, partial.measures, partial.free)
+        elif level == "configural" and measures is not None:
+            accepted = (result.fits[level], measures, frozenset())
     score_table = (
         pd.concat(scores, ignore_index=True).reindex(columns=SCORE_TABLE_COLUMNS)
         if scores
@@ -479,7 +527,19 @@ def nested_test(result: InvarianceResult, less: str, more: str) -> dict:
         estimates of `more` (multigroup.nested_point; lavaan's method =
         "satorra.bentler.2010").
     """
-    m1, m0 = result.measures[less], result.measures[more]
+    return likelihood_ratio_test(
+        result.fits[less],
+        result.measures[less],
+        result.fits[more],
+        result.measures[more],
+        result.groups,
+    )
+
+
+def likelihood_ratio_test(
+    fit1: LevelFit, m1: dict, fit0: LevelFit, m0: dict, groups: list[GroupData]
+) -> dict:
+    """nested_test for two fitted levels: fit1 (measures m1) less restricted than fit0 (m0)."""
     df = int(m0["df"] - m1["df"])
     if "chisq_scaling_factor" not in m0:
         delta, method = m0["chisq"] - m1["chisq"], "standard"
@@ -488,18 +548,179 @@ def nested_test(result: InvarianceResult, less: str, more: str) -> dict:
         delta, cd = scaled_difference(*args, m1["chisq_scaling_factor"])
         method = "satorra.bentler.2001"
         if np.isfinite(cd) and cd <= 0:
-            m10 = nested_point(result.fits[less].layout, result.fits[more])
-            c10 = robust_level(m10, result.groups, m1["df"])[1]["chisq_scaling_factor"]
+            m10 = nested_point(fit1.layout, fit0)
+            c10 = robust_level(m10, groups, m1["df"])[1]["chisq_scaling_factor"]
             delta, _ = scaled_difference(*args, c10)
             method = "satorra.bentler.2010"
     pvalue = chisq_pvalue(delta, df) if np.isfinite(delta) else np.nan
     return {"delta_chisq": delta, "delta_df": df, "delta_pvalue": pvalue, "delta_method": method}
 
 
+@dataclass
+class PartialFit:
+    """A partial invariance model: the level relaxed, its fit and what was set free."""
+
+    level: str  # "metric" or "scalar": the level relaxed
+    fit: LevelFit
+    measures: dict
+    decision: str
+    free: frozenset  # (lhs, op, rhs) free in every group, those carried over included
+    freed: list  # set free by this search, in order
+
+
+def _decide(level: str, measures: dict, reference: dict) -> tuple[str, dict]:
+    deltas = {f"delta_{i}": measures[i] - reference[i] for i in ("cfi", "rmsea", "srmr")}
+    decision = chen_decision(
+        level, deltas["delta_cfi"], deltas["delta_rmsea"], deltas["delta_srmr"]
+    )
+    return decision, deltas
+
+
+def partial_search(
+    result: InvarianceResult,
+    level: str,
+    reference: dict,
+    *,
+    max_share: float,
+    carried: frozenset = frozenset(),
+) -> PartialFit | None:
+    """Partial invariance: free the equality constraint with the largest score test, refit,
+    until Chen's rule holds against `reference` or a share `max_share` is free.
+
+    Parameters
+    ----------
+    result : InvarianceResult
+        With the fitted `level`.
+    level : {"metric", "scalar"}
+        The level to relax: its loadings (metric) or intercepts (scalar) are the candidates.
+    reference : dict
+        The measures of the (accepted) level before, which the decision compares with.
+    max_share : float
+        At most floor(max_share * the level's constrained loadings or intercepts) are set free.
+    carried : frozenset
+        Parameters free from the start (the loadings of a partial metric model, for the
+        partial scalar one).
+
+    Returns
+    -------
+    PartialFit or None
+        None when nothing is free (max_share too small, or no candidate) or a refit fails.
+
+    Notes
+    -----
+    Each step takes the univariate score tests of the current model (multigroup.score_tests,
+    lavaan's lavTestScore) and frees, in every group, the parameter of the largest one (over
+    the groups after the first) not yet free; an intercept is only freed while another
+    intercept of its factor stays equal, so the latent means stay identified. lavaan:
+    cfa(..., group.equal = ..., group.partial = c(...)). Reference: Byrne, B. M., Shavelson,
+    R. J., & Muthen, B. (1989). Testing for the equivalence of factor covariance and mean
+    structures: the issue of partial measurement invariance. Psychological Bulletin, 105,
+    456-466.
+    """
+    factors, items, groups = result.factors, result.items, result.groups
+    if level == "metric":
+        op = "=~"
+        kind = [(f, "=~", v) for f, vs in factors.items() for v in vs[1:]]
+    else:
+        op = "~1"
+        kind = [(v, "~1", "") for v in items]
+    limit = int(np.floor(max_share * len(kind) + 1e-9))
+    free = set(carried)
+    fit, measures = result.fits[level], result.measures[level]
+    try:
+        if free:
+            layout = make_layout(level, factors, items, len(groups), frozenset(free))
+            start = nested_point(layout, fit).theta
+            fit, measures = fit_one_level(layout, groups, start, result.missing, result.cluster)
+        decision, _ = _decide(level, measures, reference)
+        freed: list = []
+        while decision != "holds" and len(freed) < limit:
+            tests = score_tests(fit, groups)
+            uni = tests[(tests["test"] == "univariate") & (tests["op"] == op)]
+            uni = uni.sort_values("x2", ascending=False, kind="stable")
+            pick = None
+            for lhs, rhs in zip(uni["lhs"], uni["rhs"], strict=True):
+                key = (lhs, op, rhs)
+                if key in free:
+                    continue
+                if op == "~1" and not any(
+                    v != lhs and (v, "~1", "") not in free
+                    for vs in factors.values()
+                    if lhs in vs
+                    for v in vs
+                ):
+                    continue
+                pick = key
+                break
+            if pick is None:
+                break
+            free.add(pick)
+            freed.append(pick)
+            layout = make_layout(level, factors, items, len(groups), frozenset(free))
+            start = nested_point(layout, fit).theta
+            fit, measures = fit_one_level(layout, groups, start, result.missing, result.cluster)
+            decision, _ = _decide(level, measures, reference)
+    except np.linalg.LinAlgError as err:
+        log.warning("partial %s invariance: a model cannot be estimated (%s)", level, err)
+        return None
+    if not free:
+        return None
+    return PartialFit(
+        level=level,
+        fit=fit,
+        measures=measures,
+        decision=decision,
+        free=frozenset(free),
+        freed=freed,
+    )
+
+
+def freed_text(free) -> str:
+    """The freed parameters as text, lavaan's syntax: "visual =~ x2; x3 ~1"."""
+    return "; ".join(f"{lhs} {op} {rhs}".strip() for lhs, op, rhs in sorted(free))
+
+
+def _partial_row(
+    base: dict,
+    notes: list[str],
+    partial: PartialFit,
+    reference_fit: LevelFit,
+    reference: dict,
+    result: InvarianceResult,
+) -> dict:
+    """The table row of a partial level: fit, deltas and test against the accepted level
+    before, Chen's decision and the parameters free."""
+    level = PARTIAL[partial.level]
+    row = {**base, "level": level, "rule": chen_rule(partial.level)}
+    row.update({c: partial.measures[c] for c in COLUMNS if c in partial.measures})
+    decision, deltas = _decide(partial.level, partial.measures, reference)
+    row.update(deltas, decision=decision)
+    row.update(
+        likelihood_ratio_test(
+            reference_fit, reference, partial.fit, partial.measures, result.groups
+        )
+    )
+    row["freed"] = freed_text(partial.free)
+    extra = list(notes)
+    if decision != "holds":
+        extra.append(f"still rejected with {len(partial.freed)} parameters set free")
+    row["note"] = "; ".join(extra)
+    return row
+
+
 def as_table(rows: list[dict]) -> pd.DataFrame:
     """Rows as the invariance table: COLUMNS in order, text columns as text, counts as integers."""
     frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
-    for column in ("groups", "group_values", "level", "decision", "rule", "note", "delta_method"):
+    for column in (
+        "groups",
+        "group_values",
+        "level",
+        "decision",
+        "rule",
+        "note",
+        "delta_method",
+        "freed",
+    ):
         frame[column] = frame[column].astype(object).fillna("").astype(str)
     for column in ("ntotal", "npar", "df", "delta_df"):
         frame[column] = frame[column].astype("Int64")

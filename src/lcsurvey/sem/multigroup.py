@@ -62,9 +62,18 @@ class Layout:
 
 
 def make_layout(
-    level: str, factors: dict[str, list[str]], items: list[str], n_groups: int
+    level: str,
+    factors: dict[str, list[str]],
+    items: list[str],
+    n_groups: int,
+    free: frozenset[tuple[str, str, str]] = frozenset(),
 ) -> Layout:
-    """Free parameters of a level; parameters equal across groups share one index."""
+    """Free parameters of a level; parameters equal across groups share one index.
+
+    `free` names loadings (factor, "=~", item) and intercepts (item, "~1", "") the level would
+    hold equal that are free in every group instead: a partial invariance model, as lavaan's
+    group.partial.
+    """
     if level not in LEVELS:
         raise ValueError(f"unknown invariance level {level!r}")
     p, m = len(items), len(factors)
@@ -89,7 +98,7 @@ def make_layout(
                 i = pos[item]
                 if j == 0:
                     lam_fixed[i, k] = 1.0
-                elif equal_loadings and g > 0:
+                elif equal_loadings and g > 0 and (factor, "=~", item) not in free:
                     lam[i, k] = groups[0].lam[i, k]
                 else:
                     lam[i, k] = new(g, factor, "=~", item)
@@ -100,7 +109,12 @@ def make_layout(
             for ll in range(k + 1):
                 psi[k, ll] = psi[ll, k] = new(g, names_f[ll], "~~", names_f[k])
         if equal_intercepts and g > 0:
-            nu = groups[0].nu.copy()
+            nu = np.array(
+                [
+                    new(g, v, "~1", "") if (v, "~1", "") in free else groups[0].nu[i]
+                    for i, v in enumerate(items)
+                ]
+            )
             alpha = np.array([new(g, f, "~1", "") for f in names_f])
         else:
             nu = np.array([new(g, v, "~1", "") for v in items])
