@@ -29,8 +29,8 @@ KNOWN_PERSON = "LC-0294"
 KNOWN_PSEUDONYM = "cdf41b9fdcb21c79"
 # SHA-256 of the bundled config.yaml as each wave's report sees it (schema defaults filled in).
 CONFIG_DIGESTS = {
-    "2021-12": "03f84385c4c95e1bfbdfd5aeeb5f931f21b07f3e961b04e5f5295d364f27e651",
-    "2022-06": "b0f780684b235363b4857a2269f587577a13737a4cd53684b572d72ae0fd7f8e",
+    "2021-12": "e6e77dd52d3aaddb61d85b312ca1f6316de54199be2ee7e1d149cde53c26cea8",
+    "2022-06": "673336e91b16341da5cd37ec55489964fa54476df0975d304fea8788a66d609b",
 }
 
 

@@ -31,6 +31,7 @@ rule invariance_waves:
         model="{model}",
         missing=config["estimation"]["missing"],
         min_group_size=config["invariance"]["min_group_size"],
+        partial_max_share=config["invariance"]["partial_max_share"],
         min_cell=config["report"]["min_cell"],
         cluster=config["estimation"]["cluster"],
     script:
@@ -59,6 +60,7 @@ rule invariance_background:
         model="{model}",
         missing=config["estimation"]["missing"],
         min_group_size=config["invariance"]["min_group_size"],
+        partial_max_share=config["invariance"]["partial_max_share"],
         min_cell=config["report"]["min_cell"],
         cluster=config["estimation"]["cluster"],
     script:

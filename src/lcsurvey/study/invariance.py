@@ -78,6 +78,7 @@ def model_invariance_tables(
     min_cell: int = 10,
     cluster: str | None = None,
     score: bool = True,
+    partial_max_share: float = 0.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The invariance table of a model's measurement part across `variable` groups, and the
     score tests of its constrained levels (lcsurvey.sem.invariance.invariance_tables).
@@ -87,7 +88,8 @@ def model_invariance_tables(
     report.min_cell is never reported. A model without `=~` lines gives one row saying so.
     `cluster` (a column, e.g. the community) makes every level cluster-robust (lavaan's
     cluster = , estimator = "MLR"; lcsurvey.sem.invariance.fit_invariance). `score`: compute
-    the score tests (else the second table is empty).
+    the score tests (else the second table is empty). `partial_max_share`: the partial levels
+    (lcsurvey.sem.invariance.invariance_tables; config invariance.partial_max_share).
     """
     spec = parse_model(syntax, name=model)
     data = pool_waves(frames)
@@ -112,6 +114,7 @@ def model_invariance_tables(
         missing=missing,
         cluster=cluster,
         score=score,
+        partial_max_share=partial_max_share,
     )
 
 
