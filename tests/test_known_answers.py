@@ -29,8 +29,8 @@ KNOWN_PERSON = "LC-0294"
 KNOWN_PSEUDONYM = "cdf41b9fdcb21c79"
 # SHA-256 of the bundled config.yaml as each wave's report sees it (schema defaults filled in).
 CONFIG_DIGESTS = {
-    "2021-12": "e6e77dd52d3aaddb61d85b312ca1f6316de54199be2ee7e1d149cde53c26cea8",
-    "2022-06": "673336e91b16341da5cd37ec55489964fa54476df0975d304fea8788a66d609b",
+    "2021-12": "542517a21d4b3b157112c9db46d14aa5601a64cd077e31bf68229535dcf31167",
+    "2022-06": "dd16b90c21de9833c4697844720821aea69e0c3dffe8f54558dd138b543bdcbf",
 }
 
 

@@ -135,7 +135,9 @@ def test_no_multi_group_model_gives_an_empty_score_table():
     assert "fewer than two groups" in table["note"].iloc[0]
 
 
-PARTIAL = pd.read_csv(HERE / "modindices" / "partial.csv").set_index("measure")["value"]
+_PARTIAL = pd.read_csv(HERE / "modindices" / "partial.csv")
+PARTIAL = _PARTIAL[_PARTIAL["case"] == "school_partial_scalar_x3_x7"].set_index("measure")["value"]
+STRICT = _PARTIAL[_PARTIAL["case"] == "school_strict"].set_index("measure")["value"]
 
 
 def _school_tables(**options):
@@ -188,3 +190,16 @@ def test_a_freed_loading_is_free_in_every_group():
         assert gl.lam[1, 0] != first.lam[1, 0] and gl.lam[1, 0] >= 0  # x2 on visual: own
         assert gl.lam[2, 0] == first.lam[2, 0]  # x3 on visual: shared
     assert layout.q == multigroup.make_layout("metric", FACTORS, sum(FACTORS.values(), []), 3).q + 2
+
+
+def test_the_optional_strict_level_is_lavaans_residuals_equal_model():
+    table, scores = _school_tables(strict=True)
+    assert list(table["level"]) == ["configural", "metric", "scalar", "strict"]
+    row = table.iloc[3]
+    for measure in ("chisq", "cfi", "rmsea", "srmr", "delta_chisq"):
+        assert row[measure] == pytest.approx(STRICT[measure], abs=1e-3), measure
+    assert row["df"] == STRICT["df"] and row["delta_df"] == STRICT["delta_df"]
+    assert row["rule"] == iv.chen_rule("strict") and row["decision"] in ("holds", "rejected")
+    residuals = scores[(scores["level"] == "strict") & (scores["test"] == "univariate")]
+    assert (residuals["op"] == "~~").sum() == 9
+    assert list(_school_tables()[0]["level"]) == ["configural", "metric", "scalar"]

@@ -32,6 +32,7 @@ rule invariance_waves:
         missing=config["estimation"]["missing"],
         min_group_size=config["invariance"]["min_group_size"],
         partial_max_share=config["invariance"]["partial_max_share"],
+        strict=config["invariance"]["strict"],
         min_cell=config["report"]["min_cell"],
         cluster=config["estimation"]["cluster"],
     script:
@@ -61,6 +62,7 @@ rule invariance_background:
         missing=config["estimation"]["missing"],
         min_group_size=config["invariance"]["min_group_size"],
         partial_max_share=config["invariance"]["partial_max_share"],
+        strict=config["invariance"]["strict"],
         min_cell=config["report"]["min_cell"],
         cluster=config["estimation"]["cluster"],
     script:

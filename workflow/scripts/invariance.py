@@ -30,6 +30,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
             missing=sm.params.missing,
             min_group_size=sm.params.min_group_size,
             partial_max_share=sm.params.partial_max_share,
+            strict=sm.params.strict,
             min_cell=sm.params.min_cell,
             cluster=clustering.variable if clustering.active else None,
             score=wants_score,

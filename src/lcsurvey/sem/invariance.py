@@ -46,6 +46,7 @@ from lcsurvey.sem.fit_measures import chisq_pvalue, scaled_difference
 from lcsurvey.sem.multigroup import (
     LEVELS,
     SCORE_COLUMNS,
+    STRICT,
     GroupData,
     Layout,
     LevelFit,
@@ -111,7 +112,12 @@ PARTIAL = {"metric": "partial_metric", "scalar": "partial_scalar"}
 DELTA_METHODS = ("standard", "satorra.bentler.2001", "satorra.bentler.2010")
 SCORE_TABLE_COLUMNS = ["groups", "group_values", "level", *SCORE_COLUMNS]
 # Chen (2007) cut-offs: (delta CFI lower bound, delta RMSEA upper bound, delta SRMR upper bound).
-CHEN = {"metric": (-0.010, 0.015, 0.030), "scalar": (-0.010, 0.015, 0.010)}
+# Residual (strict) invariance: Chen's cut-offs for intercepts and residuals alike.
+CHEN = {
+    "metric": (-0.010, 0.015, 0.030),
+    "scalar": (-0.010, 0.015, 0.010),
+    STRICT: (-0.010, 0.015, 0.010),
+}
 
 
 def chen_rule(level: str) -> str:
@@ -168,6 +174,7 @@ def fit_invariance(
     group_order: list | None = None,
     missing: str = "fiml",
     cluster: str | None = None,
+    strict: bool = False,
 ) -> InvarianceResult:
     """Fit the configural, metric and scalar models of `factors` with `group` as groups.
 
@@ -190,6 +197,9 @@ def fit_invariance(
         times G_g / (G_g - 1)) and the Yuan-Bentler scaled test in the measures
         (multigroup.robust_level). A cluster spread over several groups counts in each as a
         separate cluster, as in lavaan.
+    strict : bool
+        Also fit the strict level after scalar: residual variances equal too (lavaan's
+        group.equal = c("loadings", "intercepts", "residuals")).
 
     Returns
     -------
@@ -239,9 +249,10 @@ def fit_invariance(
     errors: dict[str, str] = {}
     previous = None
     # On a large wave each level takes a while: the progress goes to the rule's log.
-    report = reporter(None, f"invariance by {group}", len(LEVELS), "levels")
-    for done, level in enumerate(LEVELS):
-        report(done, len(LEVELS))
+    levels = (*LEVELS, STRICT) if strict else LEVELS
+    report = reporter(None, f"invariance by {group}", len(levels), "levels")
+    for done, level in enumerate(levels):
+        report(done, len(levels))
         layout = make_layout(level, factors, items, len(groups))
         start = (
             configural_start(layout, groups)
@@ -258,7 +269,7 @@ def fit_invariance(
             errors[level] = f"the {level} model did not converge ({fit.iterations} iterations)"
         fits[level] = fit
         previous = fit
-    report(len(LEVELS), len(LEVELS))
+    report(len(levels), len(levels))
     return InvarianceResult(
         factors=factors,
         items=items,
@@ -363,6 +374,7 @@ def invariance_table(
     min_size: int = 50,
     missing: str = "fiml",
     cluster: str | None = None,
+    strict: bool = False,
 ) -> pd.DataFrame:
     """The invariance table (COLUMNS) of invariance_tables, without the score tests."""
     return invariance_tables(
@@ -374,6 +386,7 @@ def invariance_table(
         missing=missing,
         cluster=cluster,
         score=False,
+        strict=strict,
     )[0]
 
 
@@ -388,6 +401,7 @@ def invariance_tables(
     cluster: str | None = None,
     score: bool = True,
     partial_max_share: float = 0.0,
+    strict: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The invariance table (COLUMNS): one row per level, or one row saying why there is none;
     and the score tests of the constrained levels' equality constraints (SCORE_TABLE_COLUMNS).
@@ -415,6 +429,9 @@ def invariance_tables(
         partially), a partial_metric or partial_scalar row follows it (partial_search): the
         constraints with the largest score tests set free, one at a time, until Chen's rule
         holds or this share of the level's loadings or intercepts is free; 0: none.
+    strict : bool
+        A strict row after the scalar one (residual variances equal too), tested against
+        the scalar level.
 
     Returns
     -------
@@ -454,6 +471,7 @@ def invariance_tables(
             group_order=[v for v, _ in kept],
             missing=missing,
             cluster=cluster,
+            strict=strict,
         )
     except np.linalg.LinAlgError as err:
         reason = f"the multi-group model cannot be estimated ({err}); no invariance test"
@@ -465,7 +483,8 @@ def invariance_tables(
     # The last level that holds (fit, measures, parameters free), which the next is tested
     # against when a partial model is needed; None once neither a level nor its partial holds.
     accepted = None
-    for level in LEVELS:
+    levels = (*LEVELS, STRICT) if strict else LEVELS
+    for level in levels:
         row = {**base, "level": level, "rule": chen_rule(level)}
         level_notes = list(notes)
         if level in result.errors:
@@ -480,7 +499,7 @@ def invariance_tables(
                 row["decision"] = chen_decision(
                     level, row["delta_cfi"], row["delta_rmsea"], row["delta_srmr"]
                 )
-                row.update(nested_test(result, LEVELS[LEVELS.index(level) - 1], level))
+                row.update(nested_test(result, levels[levels.index(level) - 1], level))
             if score and level != "configural":
                 tests = score_tests(result.fits[level], result.groups)
                 scores.append(tests.assign(level=level, **base))

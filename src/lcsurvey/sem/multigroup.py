@@ -35,6 +35,9 @@ from lcsurvey.sem.vcov import meat, meat_factor, moment_information, moment_scor
 
 # lavaan's group.equal levels, each nested in the one before.
 LEVELS = ("configural", "metric", "scalar")
+# The optional level after scalar: residual variances equal too (group.equal = c("loadings",
+# "intercepts", "residuals")).
+STRICT = "strict"
 
 # --------------------------------------------------------------------------------------------
 # Parameter layout
@@ -74,7 +77,7 @@ def make_layout(
     hold equal that are free in every group instead: a partial invariance model, as lavaan's
     group.partial.
     """
-    if level not in LEVELS:
+    if level not in (*LEVELS, STRICT):
         raise ValueError(f"unknown invariance level {level!r}")
     p, m = len(items), len(factors)
     pos = {v: i for i, v in enumerate(items)}
@@ -87,8 +90,9 @@ def make_layout(
         counter += 1
         return counter - 1
 
-    equal_loadings = level in ("metric", "scalar")
-    equal_intercepts = level == "scalar"
+    equal_loadings = level in ("metric", "scalar", STRICT)
+    equal_intercepts = level in ("scalar", STRICT)
+    equal_residuals = level == STRICT
     groups: list[GroupLayout] = []
     for g in range(n_groups):
         lam = np.full((p, m), -1)
@@ -102,7 +106,10 @@ def make_layout(
                     lam[i, k] = groups[0].lam[i, k]
                 else:
                     lam[i, k] = new(g, factor, "=~", item)
-        theta = np.array([new(g, v, "~~", v) for v in items])
+        if equal_residuals and g > 0:
+            theta = groups[0].theta.copy()
+        else:
+            theta = np.array([new(g, v, "~~", v) for v in items])
         psi = np.full((m, m), -1)
         names_f = list(factors)
         for k in range(m):

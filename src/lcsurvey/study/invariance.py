@@ -79,6 +79,7 @@ def model_invariance_tables(
     cluster: str | None = None,
     score: bool = True,
     partial_max_share: float = 0.0,
+    strict: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The invariance table of a model's measurement part across `variable` groups, and the
     score tests of its constrained levels (lcsurvey.sem.invariance.invariance_tables).
@@ -90,6 +91,7 @@ def model_invariance_tables(
     cluster = , estimator = "MLR"; lcsurvey.sem.invariance.fit_invariance). `score`: compute
     the score tests (else the second table is empty). `partial_max_share`: the partial levels
     (lcsurvey.sem.invariance.invariance_tables; config invariance.partial_max_share).
+    `strict`: also the strict level (config invariance.strict).
     """
     spec = parse_model(syntax, name=model)
     data = pool_waves(frames)
@@ -115,6 +117,7 @@ def model_invariance_tables(
         cluster=cluster,
         score=score,
         partial_max_share=partial_max_share,
+        strict=strict,
     )
 
 
