@@ -502,6 +502,8 @@ def invariance_tables(
                 row.update(nested_test(result, levels[levels.index(level) - 1], level))
             if score and level != "configural":
                 tests = score_tests(result.fits[level], result.groups)
+                labels = {str(value): label for value, label in kept}
+                tests["group"] = [labels.get(g, g) for g in tests["group"]]
                 scores.append(tests.assign(level=level, **base))
         row["note"] = "; ".join(level_notes)
         rows.append(row)

@@ -710,35 +710,25 @@ def score_tests(fit: LevelFit, groups: list[GroupData]) -> pd.DataFrame:
     for k, (a, b, _) in enumerate(constraints):
         r[k, a], r[k, b] = 1.0, -1.0
     rcond = np.sqrt(np.finfo(float).eps)
-
-    def released(keep: np.ndarray) -> float:
-        r1 = r[keep]
-        z = np.block([[info, r1.T], [r1, np.zeros((len(r1), len(r1)))]])
-        # g' J g is g' x[:q] with Z x = (g, 0) when Z is regular: an LU solve, far cheaper
-        # than the pseudo-inverse, which is kept for a (nearly) singular Z (a factor with none
-        # of its constraints left, as in lavaan's cumulative tests).
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", linalg.LinAlgWarning)
-                x = linalg.solve(z, np.concatenate([grad, np.zeros(len(r1))]), assume_a="sym")
-            return float(grad @ x[:q])
-        except (np.linalg.LinAlgError, linalg.LinAlgWarning):
-            j = np.linalg.pinv(z, rcond=rcond)[:q, :q]
-            return float(grad @ j @ grad)
-
     total = float(grad @ np.linalg.pinv(info, rcond=rcond) @ grad)
-    everything = np.ones(len(constraints), dtype=bool)
-    uni = np.empty(len(constraints))
-    for k in range(len(constraints)):
-        keep = everything.copy()
-        keep[k] = False
-        uni[k] = released(keep)
-    order = np.argsort(-uni, kind="stable")
-    cumulative = np.empty(len(constraints))
-    keep = everything.copy()
-    for k, c in enumerate(order):
-        keep[c] = False
-        cumulative[k] = released(keep)
+    n_r = len(constraints)
+    z = np.block([[info, r.T], [r, np.zeros((n_r, n_r))]])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", linalg.LinAlgWarning)
+            inverse = linalg.inv(z)
+    except (np.linalg.LinAlgError, linalg.LinAlgWarning):
+        inverse = None  # the constrained model itself is not identified
+    if inverse is None:
+        uni = np.array([_released(info, r, grad, np.arange(n_r) != k) for k in range(n_r)])
+        order = np.argsort(-uni, kind="stable")
+        cumulative = np.empty(n_r)
+        keep = np.ones(n_r, dtype=bool)
+        for k, c in enumerate(order):
+            keep[c] = False
+            cumulative[k] = _released(info, r, grad, keep)
+    else:
+        uni, order, cumulative = _released_by_downdates(inverse, grad, q)
     rows = [("total", "", "", "", "", total, len(constraints))]
     for k, (_, b, g) in enumerate(constraints):
         _, lhs, op, rhs = full.names[b]
@@ -753,6 +743,55 @@ def score_tests(fit: LevelFit, groups: list[GroupData]) -> pd.DataFrame:
         fm.chisq_pvalue(x2, df) for x2, df in zip(table["x2"], table["df"], strict=True)
     ]
     return table
+
+
+def _released(info: np.ndarray, r: np.ndarray, grad: np.ndarray, keep: np.ndarray) -> float:
+    """g' J g with J the upper left block of [[I, R1'], [R1, 0]]^+, R1 = r[keep] (MASS::ginv's
+    tolerance, as lavaan)."""
+    r1 = r[keep]
+    z = np.block([[info, r1.T], [r1, np.zeros((len(r1), len(r1)))]])
+    j = np.linalg.pinv(z, rcond=np.sqrt(np.finfo(float).eps))[: len(grad), : len(grad)]
+    return float(grad @ j @ grad)
+
+
+def _released_by_downdates(inverse: np.ndarray, grad: np.ndarray, q: int):
+    """The univariate and cumulative score tests from the inverse M of the bordered matrix
+    with every constraint: releasing constraint k removes row and column q + k, whose inverse
+    is M - M[:, k] M[k, :] / M[k, k] (a Schur downdate), so that g' J g loses
+    (g' M[:q, k])^2 / M[k, k]. A pivot M[k, k] of (nearly) zero means that releasing k only
+    adds a direction the data cannot identify, along which the score is zero: the statistic
+    is unchanged, as with lavaan's pseudo-inverse, and the constraint is left in place for
+    the following steps.
+
+    Returns
+    -------
+    (ndarray, ndarray, ndarray)
+        The univariate statistics, the order of release (largest first) and the cumulative
+        statistics in that order.
+    """
+    n_r = len(inverse) - q
+    scale = np.abs(np.diag(inverse)[q:]).max() if n_r else 1.0
+    tiny = np.sqrt(np.finfo(float).eps) * scale
+
+    def gain(m: np.ndarray, k: int) -> float:
+        pivot = m[q + k, q + k]
+        if abs(pivot) <= tiny:
+            return 0.0
+        return -float(grad @ m[:q, q + k]) ** 2 / pivot
+
+    base = float(grad @ inverse[:q, :q] @ grad)
+    uni = np.array([base + gain(inverse, k) for k in range(n_r)])
+    order = np.argsort(-uni, kind="stable")
+    cumulative = np.empty(n_r)
+    m, value = inverse.copy(), base
+    for step, k in enumerate(order):
+        extra = gain(m, k)
+        if extra != 0.0:
+            column = m[:, q + k].copy()
+            m -= np.outer(column, column) / column[q + k]
+        value += extra
+        cumulative[step] = value
+    return uni, order, cumulative
 
 
 def nested_point(layout: Layout, restricted: LevelFit) -> LevelFit:
