@@ -777,7 +777,7 @@ def _released_by_downdates(inverse: np.ndarray, grad: np.ndarray, q: int):
         pivot = m[q + k, q + k]
         if abs(pivot) <= tiny:
             return 0.0
-        return -float(grad @ m[:q, q + k]) ** 2 / pivot
+        return -(float(grad @ m[:q, q + k]) ** 2) / pivot
 
     base = float(grad @ inverse[:q, :q] @ grad)
     uni = np.array([base + gain(inverse, k) for k in range(n_r)])
