@@ -45,10 +45,21 @@ def _with_measures(result, measures):
     return dataclasses.replace(result, measures=measures)
 
 
+@pytest.fixture(scope="module")
+def school_fiml():
+    holes = pd.read_csv(HERE / "r" / "invariance_fiml_hs.csv")
+    return iv.fit_invariance(holes, FACTORS, "school", group_order=SCHOOLS, missing="fiml")
+
+
+@pytest.mark.parametrize("case", ["school", "school_fiml"])
 @pytest.mark.parametrize("level", ["metric", "scalar"])
-def test_score_tests_match_lavaans_lavtestscore(school, level):
-    ours = score_tests(school.fits[level], school.groups)
-    theirs = SCORE[SCORE["level"] == level].assign(test=lambda d: d["kind"].map(TESTS))
+def test_score_tests_match_lavaans_lavtestscore(request, case, level):
+    """Complete data, and FIML with missing cells (the expected information given the
+    missingness patterns, lavaan's default)."""
+    result = request.getfixturevalue(case)
+    ours = score_tests(result.fits[level], result.groups)
+    reference = SCORE[SCORE["case"] == case]
+    theirs = reference[reference["level"] == level].assign(test=lambda d: d["kind"].map(TESTS))
     assert list(ours.columns) == SCORE_COLUMNS
     assert list(ours["test"]) == list(theirs["test"])
     named = ours["lhs"] + " " + ours["op"] + " " + ours["rhs"]
