@@ -191,6 +191,9 @@ def modification_indices(fitted: FittedModel) -> pd.DataFrame:
     expected = (a, n[:, None] * a_mu, a_mu, conditional)
     _, _, h_sigsig = patterns.hessian_moments(means, expected, n[:, None, None] * a)
     rows, cols = np.triu_indices(p)
+    # Under fixed.x the moments among the fixed regressors carry no information for the
+    # model (lavaan zeroes them in its h1 information); a candidate that moves them (such a
+    # regressor as an outcome) sees the difference.
     fixed = np.isin(np.arange(p), [observed.index(v) for v in fixed_exogenous(model, spec)])
     x_block = fixed[rows] & fixed[cols]
     h_sigsig[x_block] = 0.0
