@@ -218,7 +218,7 @@ def _run_model_rule(tmp_path: Path, data: pd.DataFrame, cluster: str, draws: int
         output=SimpleNamespace(
             **{
                 name: str(tmp_path / f"{name}.csv")
-                for name in ["estimates", "fit", "intervals", "bootstrap", "status"]
+                for name in ["estimates", "fit", "intervals", "bootstrap", "modindices", "status"]
             }
         ),
         threads=1,
@@ -297,5 +297,11 @@ def test_invariance_table_reports_the_scaled_test_with_a_cluster_only():
     assert list(clustered.columns) == list(plain.columns) == INVARIANCE_COLUMNS
     assert clustered["nclusters"].eq(200).all() and clustered["chisq_scaled"].gt(0).all()
     assert plain[["chisq_scaled", "nclusters"]].isna().all(axis=None)
-    shared = [c for c in INVARIANCE_COLUMNS if c not in INVARIANCE_COLUMNS[-4:]]
+    robust = ["chisq_scaled", "chisq_scaling_factor", "pvalue_scaled", "nclusters"]
+    # The likelihood-ratio tests differ too: scaled (MLR) with a cluster, plain without.
+    tests = ["delta_chisq", "delta_df", "delta_pvalue", "delta_method"]
+    shared = [c for c in INVARIANCE_COLUMNS if c not in robust + tests]
     pd.testing.assert_frame_equal(clustered[shared], plain[shared])
+    assert list(plain["delta_method"]) == ["", "standard", "standard"]
+    assert list(clustered["delta_method"][1:]) != ["standard"] * 2
+    assert (clustered["delta_df"] == plain["delta_df"]).iloc[1:].all()

@@ -213,6 +213,41 @@ def test_comparability_follows_the_invariance_decisions():
     assert set(absent.values()) == {"not tested"}
 
 
+def test_comparability_under_partial_scalar_invariance_names_the_free_items():
+    measurement = {"f": ["a1", "a2", "a3"], "g": ["b1", "b2"]}
+    items = {"alpha": ["a1", "a2", "a3"], "beta": ["b1", "b2"]}
+
+    def table(metric: str, partial_metric: str | None, scalar: str, partial_scalar: str):
+        levels = ["configural", "metric"] + (["partial_metric"] if partial_metric else [])
+        levels += ["scalar", "partial_scalar"]
+        decisions = [np.nan, metric] + ([partial_metric] if partial_metric else [])
+        freed = ["", ""] + (["f =~ a2"] if partial_metric else [])
+        return pd.DataFrame(
+            {
+                "groups": "wave",
+                "group_values": "w1;w2",
+                "level": levels,
+                "decision": decisions + [scalar, partial_scalar],
+                "freed": freed + ["", "f =~ a2; a3 ~1" if partial_metric else "a3 ~1"],
+            }
+        )
+
+    waves = ["w1", "w2"]
+    partial = cw.comparability(table("holds", None, "rejected", "holds"), measurement, items, waves)
+    assert partial[("alpha", "w1", "w2")] == "partial scalar (a3 free)"
+    assert partial[("beta", "w1", "w2")] == "yes"  # none of its items is free
+    both = cw.comparability(table("rejected", "holds", "holds", "holds"), measurement, items, waves)
+    assert both[("alpha", "w1", "w2")] == "partial scalar (a2, a3 free)"
+    only_metric = cw.comparability(
+        table("rejected", "holds", "rejected", "rejected"), measurement, items, waves
+    )
+    assert only_metric[("alpha", "w1", "w2")] == "partly (metric)"
+    neither = cw.comparability(
+        table("rejected", "rejected", "rejected", "rejected"), measurement, items, waves
+    )
+    assert neither[("beta", "w1", "w2")] == "no"
+
+
 def test_a_waves_own_tables_are_the_pooled_ones_restricted_to_it():
     rng = np.random.default_rng(8)
     scores = long_scores(rng, 60, 55, 25, 0.4, shift=0.3)

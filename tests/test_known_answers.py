@@ -29,8 +29,8 @@ KNOWN_PERSON = "LC-0294"
 KNOWN_PSEUDONYM = "cdf41b9fdcb21c79"
 # SHA-256 of the bundled config.yaml as each wave's report sees it (schema defaults filled in).
 CONFIG_DIGESTS = {
-    "2021-12": "03f84385c4c95e1bfbdfd5aeeb5f931f21b07f3e961b04e5f5295d364f27e651",
-    "2022-06": "b0f780684b235363b4857a2269f587577a13737a4cd53684b572d72ae0fd7f8e",
+    "2021-12": "542517a21d4b3b157112c9db46d14aa5601a64cd077e31bf68229535dcf31167",
+    "2022-06": "dd16b90c21de9833c4697844720821aea69e0c3dffe8f54558dd138b543bdcbf",
 }
 
 

@@ -1391,3 +1391,15 @@ def test_a_figure_block_shows_its_figure_and_caption():
     assert page.startswith('<div class="figure-block"><img class="figure"')
     assert 'style="width:2.00in;height:1.00in"' in page
     assert page.endswith('<p class="caption">Caption &lt;1&gt;</p></div>')
+
+
+def test_a_partial_scalar_verdict_has_its_own_words_in_both_languages():
+    from lcsurvey.report.findings import COMPARABLE_KEYS, comparable_key
+    from lcsurvey.report.wording import text
+
+    assert comparable_key("partial scalar (ps2, ps5 free)") == "partial scalar"
+    assert comparable_key("partly (metric)") == "partly (metric)"
+    assert comparable_key("something else") == "not tested"
+    for lang in ("nl", "en"):
+        for key in COMPARABLE_KEYS:
+            assert text(lang, f"cw_{key}")

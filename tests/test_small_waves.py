@@ -80,7 +80,7 @@ def test_the_model_of_a_small_wave_says_too_few_respondents(project):
         REASONS["too_few_respondents"],
     )
     assert (row["n"], row["needed"]) == (kept(where, SMALL), 33)
-    for name in ("estimates", "fit", "intervals", "bootstrap"):
+    for name in ("estimates", "fit", "intervals", "bootstrap", "modindices"):
         table = pd.read_csv(models / "transfer" / f"{name}.csv")
         assert table.empty and len(table.columns) > 3, name
     # What needs no model is still there.

@@ -96,6 +96,8 @@ rule across_invariance:
         model=CROSSWAVE_MODEL,
         missing=config["estimation"]["missing"],
         min_group_size=config["invariance"]["min_group_size"],
+        partial_max_share=config["invariance"]["partial_max_share"],
+        strict=config["invariance"]["strict"],
         min_cell=config["report"]["min_cell"],
         cluster=config["estimation"]["cluster"],
     script:

@@ -16,6 +16,8 @@ rule invariance_waves:
         codebook=config["codebook"],
     output:
         table="results/invariance/{model}.csv",
+        # lavaan's lavTestScore of the metric and scalar levels' equality constraints
+        score="results/invariance/{model}_score.csv",
     log:
         "logs/invariance/{model}.log",
     benchmark:
@@ -29,6 +31,8 @@ rule invariance_waves:
         model="{model}",
         missing=config["estimation"]["missing"],
         min_group_size=config["invariance"]["min_group_size"],
+        partial_max_share=config["invariance"]["partial_max_share"],
+        strict=config["invariance"]["strict"],
         min_cell=config["report"]["min_cell"],
         cluster=config["estimation"]["cluster"],
     script:
@@ -41,6 +45,7 @@ rule invariance_background:
         codebook=config["codebook"],
     output:
         table="results/invariance/{model}_{variable}.csv",
+        score="results/invariance/{model}_{variable}_score.csv",
     log:
         "logs/invariance/{model}_{variable}.log",
     benchmark:
@@ -56,6 +61,8 @@ rule invariance_background:
         model="{model}",
         missing=config["estimation"]["missing"],
         min_group_size=config["invariance"]["min_group_size"],
+        partial_max_share=config["invariance"]["partial_max_share"],
+        strict=config["invariance"]["strict"],
         min_cell=config["report"]["min_cell"],
         cluster=config["estimation"]["cluster"],
     script:

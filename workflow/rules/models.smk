@@ -19,7 +19,9 @@ rule model:
         ),
         intervals="results/{wave}/models/{model}/intervals.csv",
         bootstrap="results/{wave}/models/{model}/bootstrap.csv",
-        # Always written: estimated yes/no and why; when no, the four tables above hold their
+        # lavaan's modindices(fit, sort. = TRUE): lcsurvey.sem.modindices
+        modindices="results/{wave}/models/{model}/modindices.csv",
+        # Always written: estimated yes/no and why; when no, the five tables above hold their
         # header only, so the jobs that read them still run.
         status="results/{wave}/models/{model}/status.csv",
     log:

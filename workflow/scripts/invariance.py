@@ -1,9 +1,11 @@
-"""Measurement invariance of one model: every wave's responses -> configural, metric, scalar."""
+"""Measurement invariance of one model: every wave's responses -> configural, metric, scalar;
+where the rule names a `score` output, also the score tests of the metric and scalar levels'
+equality constraints (lavaan's lavTestScore)."""
 
 import pandas as pd
 
 from lcsurvey.pipeline.runner import round_significant, script_log, warnings_to_log, write_csv
-from lcsurvey.study.invariance import model_invariance
+from lcsurvey.study.invariance import model_invariance_tables
 from lcsurvey.survey.clusters import resolve
 from lcsurvey.survey.codebook import load_codebook
 
@@ -17,8 +19,9 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
     pooled = pd.concat(list(frames.values()), ignore_index=True)
     clustering = resolve(pooled, sm.params.cluster, book)
     clustering.log_to(log)
+    wants_score = hasattr(sm.output, "score")
     with warnings_to_log(log):
-        table = model_invariance(
+        table, score = model_invariance_tables(
             frames,
             sm.params.syntax,
             sm.params.group,
@@ -26,8 +29,11 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
             book=book,
             missing=sm.params.missing,
             min_group_size=sm.params.min_group_size,
+            partial_max_share=sm.params.partial_max_share,
+            strict=sm.params.strict,
             min_cell=sm.params.min_cell,
             cluster=clustering.variable if clustering.active else None,
+            score=wants_score,
         )
     for row in table.itertuples(index=False):
         log.info(
@@ -40,3 +46,5 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
             row.decision or row.note or "",
         )
     write_csv(round_significant(table), sm.output.table)
+    if wants_score:
+        write_csv(round_significant(score), sm.output.score)

@@ -1,11 +1,11 @@
-"""Fit one configured model to one wave: estimates.csv, fit.csv, intervals.csv, bootstrap.csv
-and status.csv; a model the data do not allow leaves the four tables empty and says why in
-status.csv (the job still succeeds)."""
+"""Fit one configured model to one wave: estimates.csv, fit.csv, intervals.csv, bootstrap.csv,
+modindices.csv and status.csv; a model the data do not allow leaves the five tables empty and
+says why in status.csv (the job still succeeds)."""
 
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from lcsurvey.pipeline.runner import script_log, warnings_to_log, write_csv
+from lcsurvey.pipeline.runner import round_significant, script_log, warnings_to_log, write_csv
 from lcsurvey.sem.estimability import (
     NotEstimated,
     check_admissible,
@@ -14,6 +14,7 @@ from lcsurvey.sem.estimability import (
     status_table,
 )
 from lcsurvey.sem.model import bootstrap_estimates, fit_model, not_estimated_tables
+from lcsurvey.sem.modindices import modification_indices
 from lcsurvey.sem.syntax import parse_model
 from lcsurvey.survey.clusters import resolve
 
@@ -75,6 +76,8 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
             "fit": fitted.fit,
             "intervals": intervals,
             "bootstrap": summary,
+            # Eight significant digits: byte-identical reruns (semopy's parameter order varies).
+            "modindices": round_significant(modification_indices(fitted)),
         }
         status = status_row(sm.params.model, True, n=len(fitted.data), needed=needed)
     for name, table in tables.items():

@@ -329,7 +329,15 @@ def diversity_results(inputs: ReportInputs) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-COMPARABLE_KEYS = ("yes", "partly (metric)", "no", "not tested")
+# "partial scalar (x3, x7 free)" of lcsurvey.study.waves.comparability shows as "partial scalar".
+COMPARABLE_KEYS = ("yes", "partial scalar", "partly (metric)", "no", "not tested")
+
+
+def comparable_key(comparable: str) -> str:
+    """The COMPARABLE_KEYS entry (wording key cw_...) of a `comparable` value of changes.csv."""
+    if comparable in COMPARABLE_KEYS:
+        return comparable
+    return "partial scalar" if comparable.startswith("partial scalar") else "not tested"
 
 
 def _suppressed(table: pd.DataFrame, n_columns: list[str], min_cell: int) -> pd.Series:
@@ -376,8 +384,7 @@ def crosswave_results(inputs: ReportInputs) -> dict[str, Any] | None:
     means = means[~hidden_means]
     changes = changes[~hidden_changes & ~changes["construct"].isin(suppressed)].copy()
     changes["comparable"] = [
-        c if c in COMPARABLE_KEYS else "not tested"
-        for c in changes["comparable"].fillna("not tested").astype(str)
+        comparable_key(c) for c in changes["comparable"].fillna("not tested").astype(str)
     ]
     changes["significant"] = changes["pvalue"] < SIGNIFICANCE
     changes = changes.sort_values("construct", key=lambda c: c.map(order)).reset_index(drop=True)

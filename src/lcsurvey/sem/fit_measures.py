@@ -44,6 +44,40 @@ def chisq_pvalue(chisq: float, df: int) -> float:
     return float(special.chdtrc(df, chisq)) if df > 0 else np.nan
 
 
+def scaled_difference(
+    chisq0: float, df0: int, scaling0: float, chisq1: float, df1: int, scaling1: float
+) -> tuple[float, float]:
+    """Satorra-Bentler scaled chi-square difference of two nested models.
+
+    Parameters
+    ----------
+    chisq0, df0, scaling0 : float, int, float
+        The more restricted model: its normal-theory chi-square, df and scaling factor.
+    chisq1, df1, scaling1 : float, int, float
+        The less restricted model; for the 2010 test, scaling1 is the scaling factor of the
+        less restricted model at the estimates of the more restricted one (M10).
+
+    Returns
+    -------
+    (float, float)
+        The scaled difference (chisq0 - chisq1) / cd and cd = (df0 c0 - df1 c1) / (df0 - df1);
+        NaN when df0 == df1. A cd <= 0 (possible in the 2001 test) gives a difference that is
+        not a chi-square: the caller then takes the 2010 test.
+
+    Notes
+    -----
+    lavaan: lavTestLRT(m1, m0, method = "satorra.bentler.2001" or "satorra.bentler.2010"),
+    lav_test_diff_SatorraBentler2001 / 2010. References: Satorra, A., & Bentler, P. M. (2001).
+    A scaled difference chi-square test statistic for moment structure analysis.
+    Psychometrika, 66, 507-514. Satorra, A., & Bentler, P. M. (2010). Ensuring positiveness
+    of the scaled difference chi-square test statistic. Psychometrika, 75, 243-248.
+    """
+    if df0 == df1:
+        return np.nan, np.nan
+    cd = (df0 * scaling0 - df1 * scaling1) / (df0 - df1)
+    return (chisq0 - chisq1) / cd, cd
+
+
 def cfi(chisq: float, df: int, baseline_chisq: float, baseline_df: int) -> float:
     """Comparative fit index (Bentler 1990).
 

@@ -42,18 +42,23 @@ import pandas as pd
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.clusters import cluster_codes
-from lcsurvey.sem.fit_measures import chisq_pvalue
+from lcsurvey.sem.fit_measures import chisq_pvalue, scaled_difference
 from lcsurvey.sem.multigroup import (
     LEVELS,
+    SCORE_COLUMNS,
+    STRICT,
     GroupData,
+    Layout,
     LevelFit,
     configural_start,
     fit_level,
     fit_measures,
     group_data,
     make_layout,
+    nested_point,
     nested_start,
     robust_level,
+    score_tests,
 )
 from lcsurvey.sem.progress import reporter
 from lcsurvey.sem.robust import cluster_vcov_problem
@@ -89,9 +94,30 @@ COLUMNS = [
     "chisq_scaling_factor",
     "pvalue_scaled",
     "nclusters",
+    # The likelihood-ratio test against the level before (lavaan's lavTestLRT): the chi-square
+    # difference, its df and p-value, and how it was computed (DELTA_METHODS).
+    "delta_chisq",
+    "delta_df",
+    "delta_pvalue",
+    "delta_method",
+    # partial_metric and partial_scalar rows: the parameters free in every group ("; ").
+    "freed",
 ]
+# The partial levels (lavaan's group.partial), each after the level it relaxes.
+PARTIAL = {"metric": "partial_metric", "scalar": "partial_scalar"}
+# lavTestLRT's method names: without a cluster the plain difference of the ML chi-squares;
+# with one (MLR) the Satorra-Bentler (2001) scaled difference, lavaan's default for MLR, and the
+# 2010 version where the 2001 scaling is not positive (the 2001 test is then undefined and
+# lavaan only warns).
+DELTA_METHODS = ("standard", "satorra.bentler.2001", "satorra.bentler.2010")
+SCORE_TABLE_COLUMNS = ["groups", "group_values", "level", *SCORE_COLUMNS]
 # Chen (2007) cut-offs: (delta CFI lower bound, delta RMSEA upper bound, delta SRMR upper bound).
-CHEN = {"metric": (-0.010, 0.015, 0.030), "scalar": (-0.010, 0.015, 0.010)}
+# Residual (strict) invariance: Chen's cut-offs for intercepts and residuals alike.
+CHEN = {
+    "metric": (-0.010, 0.015, 0.030),
+    "scalar": (-0.010, 0.015, 0.010),
+    STRICT: (-0.010, 0.015, 0.010),
+}
 
 
 def chen_rule(level: str) -> str:
@@ -136,6 +162,8 @@ class InvarianceResult:
     fits: dict[str, LevelFit]
     measures: dict[str, dict]
     errors: dict[str, str]
+    missing: str = "fiml"
+    cluster: str | None = None
 
 
 def fit_invariance(
@@ -146,6 +174,7 @@ def fit_invariance(
     group_order: list | None = None,
     missing: str = "fiml",
     cluster: str | None = None,
+    strict: bool = False,
 ) -> InvarianceResult:
     """Fit the configural, metric and scalar models of `factors` with `group` as groups.
 
@@ -168,6 +197,9 @@ def fit_invariance(
         times G_g / (G_g - 1)) and the Yuan-Bentler scaled test in the measures
         (multigroup.robust_level). A cluster spread over several groups counts in each as a
         separate cluster, as in lavaan.
+    strict : bool
+        Also fit the strict level after scalar: residual variances equal too (lavaan's
+        group.equal = c("loadings", "intercepts", "residuals")).
 
     Returns
     -------
@@ -217,9 +249,10 @@ def fit_invariance(
     errors: dict[str, str] = {}
     previous = None
     # On a large wave each level takes a while: the progress goes to the rule's log.
-    report = reporter(None, f"invariance by {group}", len(LEVELS), "levels")
-    for done, level in enumerate(LEVELS):
-        report(done, len(LEVELS))
+    levels = (*LEVELS, STRICT) if strict else LEVELS
+    report = reporter(None, f"invariance by {group}", len(levels), "levels")
+    for done, level in enumerate(levels):
+        report(done, len(levels))
         layout = make_layout(level, factors, items, len(groups))
         start = (
             configural_start(layout, groups)
@@ -227,9 +260,7 @@ def fit_invariance(
             else nested_start(previous, layout, groups)
         )
         try:
-            # MLR's bread is the observed information, also for complete data (lavaan).
-            observed = missing == "fiml" or cluster is not None
-            fit = fit_level(layout, groups, start, observed_information=observed)
+            fit, measures[level] = fit_one_level(layout, groups, start, missing, cluster)
         except np.linalg.LinAlgError as err:
             errors[level] = f"the {level} model cannot be estimated: {err}"
             previous = None
@@ -237,19 +268,8 @@ def fit_invariance(
         if not fit.converged:
             errors[level] = f"the {level} model did not converge ({fit.iterations} iterations)"
         fits[level] = fit
-        measures[level] = fit_measures(fit, groups)
-        if cluster is not None:
-            fit.vcov, robust = robust_level(fit, groups, measures[level]["df"])
-            _check_clusters(level, fit.vcov, robust["nclusters"])
-            chisq, df = measures[level]["chisq"], measures[level]["df"]
-            scaled = chisq / robust["chisq_scaling_factor"] if df > 0 else chisq
-            measures[level].update(
-                robust,
-                chisq_scaled=scaled,
-                pvalue_scaled=chisq_pvalue(scaled, df) if np.isfinite(scaled) else np.nan,
-            )
         previous = fit
-    report(len(LEVELS), len(LEVELS))
+    report(len(levels), len(levels))
     return InvarianceResult(
         factors=factors,
         items=items,
@@ -258,7 +278,35 @@ def fit_invariance(
         fits=fits,
         measures=measures,
         errors=errors,
+        missing=missing,
+        cluster=cluster,
     )
+
+
+def fit_one_level(
+    layout: Layout,
+    groups: list[GroupData],
+    start: np.ndarray,
+    missing: str,
+    cluster: str | None,
+) -> tuple[LevelFit, dict]:
+    """Fit one level (layout) and its fit measures; with a cluster the cluster-robust vcov and
+    the scaled test (multigroup.robust_level). Raises LinAlgError when it cannot be fitted."""
+    # MLR's bread is the observed information, also for complete data (lavaan).
+    observed = missing == "fiml" or cluster is not None
+    fit = fit_level(layout, groups, start, observed_information=observed)
+    measures = fit_measures(fit, groups)
+    if cluster is not None:
+        fit.vcov, robust = robust_level(fit, groups, measures["df"])
+        _check_clusters(layout.level, fit.vcov, robust["nclusters"])
+        chisq, df = measures["chisq"], measures["df"]
+        scaled = chisq / robust["chisq_scaling_factor"] if df > 0 else chisq
+        measures.update(
+            robust,
+            chisq_scaled=scaled,
+            pvalue_scaled=chisq_pvalue(scaled, df) if np.isfinite(scaled) else np.nan,
+        )
+    return fit, measures
 
 
 def _check_clusters(level: str, vcov: np.ndarray, n_clusters: int) -> None:
@@ -326,8 +374,37 @@ def invariance_table(
     min_size: int = 50,
     missing: str = "fiml",
     cluster: str | None = None,
+    strict: bool = False,
 ) -> pd.DataFrame:
-    """The invariance table (COLUMNS): one row per level, or one row saying why there is none.
+    """The invariance table (COLUMNS) of invariance_tables, without the score tests."""
+    return invariance_tables(
+        data,
+        factors,
+        group,
+        order=order,
+        min_size=min_size,
+        missing=missing,
+        cluster=cluster,
+        score=False,
+        strict=strict,
+    )[0]
+
+
+def invariance_tables(
+    data: pd.DataFrame,
+    factors: dict[str, list[str]],
+    group: str,
+    *,
+    order: list[tuple[object, str]] | None = None,
+    min_size: int = 50,
+    missing: str = "fiml",
+    cluster: str | None = None,
+    score: bool = True,
+    partial_max_share: float = 0.0,
+    strict: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The invariance table (COLUMNS): one row per level, or one row saying why there is none;
+    and the score tests of the constrained levels' equality constraints (SCORE_TABLE_COLUMNS).
 
     Parameters
     ----------
@@ -345,12 +422,26 @@ def invariance_table(
     cluster : str, optional
         The cluster column: cluster-robust standard errors and the scaled test, as
         fit_invariance.
+    score : bool
+        Compute the score tests (else the second table is empty).
+    partial_max_share : float
+        When metric or scalar invariance is rejected (or the level before held only
+        partially), a partial_metric or partial_scalar row follows it (partial_search): the
+        constraints with the largest score tests set free, one at a time, until Chen's rule
+        holds or this share of the level's loadings or intercepts is free; 0: none.
+    strict : bool
+        A strict row after the scalar one (residual variances equal too), tested against
+        the scalar level.
 
     Returns
     -------
-    DataFrame
-        COLUMNS: the fit measures per level, the deltas against the previous level and Chen's
-        decision with its rule.
+    (DataFrame, DataFrame)
+        COLUMNS: the fit measures per level, the deltas against the previous level, the
+        likelihood-ratio test against it (nested_test) and Chen's decision with its rule.
+        SCORE_TABLE_COLUMNS: for the metric and scalar levels, lavaan's lavTestScore(fit,
+        cumulative = TRUE) (multigroup.score_tests): which equality constraint, set free,
+        would improve the fit most; the input of a partial invariance model. Empty when
+        there is no multi-group model.
     """
     items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
     if group not in data.columns:
@@ -361,6 +452,7 @@ def invariance_table(
     if order is None:
         order = [(v, str(v)) for v in sorted(data[group].dropna().unique())]
     kept, notes = usable_groups(data, items, group, order, min_size=min_size, missing=missing)
+    no_scores = pd.DataFrame(columns=SCORE_TABLE_COLUMNS)
     for note in notes:
         log.info("invariance: %s", note)
     base = {"groups": group, "group_values": ";".join(label for _, label in kept)}
@@ -369,7 +461,7 @@ def invariance_table(
             f"fewer than two groups of {group} with at least {min_size} respondents; "
             "no invariance test"
         )
-        return as_table([{**base, "level": "", "note": "; ".join([reason] + notes)}])
+        return as_table([{**base, "level": "", "note": "; ".join([reason] + notes)}]), no_scores
     subset = data[data[group].isin([v for v, _ in kept])]
     try:
         result = fit_invariance(
@@ -379,14 +471,20 @@ def invariance_table(
             group_order=[v for v, _ in kept],
             missing=missing,
             cluster=cluster,
+            strict=strict,
         )
     except np.linalg.LinAlgError as err:
         reason = f"the multi-group model cannot be estimated ({err}); no invariance test"
         log.warning("invariance by %s: %s", group, reason)
-        return as_table([{**base, "level": "", "note": "; ".join([reason] + notes)}])
+        return as_table([{**base, "level": "", "note": "; ".join([reason] + notes)}]), no_scores
     rows = []
+    scores = []
     previous = None
-    for level in LEVELS:
+    # The last level that holds (fit, measures, parameters free), which the next is tested
+    # against when a partial model is needed; None once neither a level nor its partial holds.
+    accepted = None
+    levels = (*LEVELS, STRICT) if strict else LEVELS
+    for level in levels:
         row = {**base, "level": level, "rule": chen_rule(level)}
         level_notes = list(notes)
         if level in result.errors:
@@ -401,17 +499,250 @@ def invariance_table(
                 row["decision"] = chen_decision(
                     level, row["delta_cfi"], row["delta_rmsea"], row["delta_srmr"]
                 )
+                row.update(nested_test(result, levels[levels.index(level) - 1], level))
+            if score and level != "configural":
+                tests = score_tests(result.fits[level], result.groups)
+                labels = {str(value): label for value, label in kept}
+                tests["group"] = [labels.get(g, g) for g in tests["group"]]
+                scores.append(tests.assign(level=level, **base))
         row["note"] = "; ".join(level_notes)
         rows.append(row)
         previous = measures
-    return as_table(rows)
+        if level in PARTIAL and measures is not None and accepted is not None:
+            reference_fit, reference, carried = accepted
+            accepted = None
+            if row.get("decision") == "holds" and not carried:
+                accepted = (result.fits[level], measures, frozenset())
+            elif partial_max_share > 0:
+                partial = partial_search(
+                    result, level, reference, max_share=partial_max_share, carried=carried
+                )
+                if partial is not None:
+                    rows.append(
+                        _partial_row(base, notes, partial, reference_fit, reference, result)
+                    )
+                    if partial.decision == "holds":
+                        accepted = (partial.fit, partial.measures, partial.free)
+        elif level == "configural" and measures is not None:
+            accepted = (result.fits[level], measures, frozenset())
+    score_table = (
+        pd.concat(scores, ignore_index=True).reindex(columns=SCORE_TABLE_COLUMNS)
+        if scores
+        else no_scores
+    )
+    return as_table(rows), score_table
+
+
+def nested_test(result: InvarianceResult, less: str, more: str) -> dict:
+    """The likelihood-ratio test of level `more` against the less restricted level `less`,
+    as lavaan's lavTestLRT(fit_less, fit_more) with its default method.
+
+    Returns
+    -------
+    dict
+        delta_chisq, delta_df, delta_pvalue and delta_method (DELTA_METHODS): without a
+        cluster the difference of the chi-squares ("standard"); with one (MLR), the
+        Satorra-Bentler 2001 scaled difference of the normal-theory chi-squares
+        (fit_measures.scaled_difference with the levels' scaling factors), or, where its
+        scaling cd is not positive, the 2010 one, with the scaling factor of `less` at the
+        estimates of `more` (multigroup.nested_point; lavaan's method =
+        "satorra.bentler.2010").
+    """
+    return likelihood_ratio_test(
+        result.fits[less],
+        result.measures[less],
+        result.fits[more],
+        result.measures[more],
+        result.groups,
+    )
+
+
+def likelihood_ratio_test(
+    fit1: LevelFit, m1: dict, fit0: LevelFit, m0: dict, groups: list[GroupData]
+) -> dict:
+    """nested_test for two fitted levels: fit1 (measures m1) less restricted than fit0 (m0)."""
+    df = int(m0["df"] - m1["df"])
+    if "chisq_scaling_factor" not in m0:
+        delta, method = m0["chisq"] - m1["chisq"], "standard"
+    else:
+        args = (m0["chisq"], m0["df"], m0["chisq_scaling_factor"], m1["chisq"], m1["df"])
+        delta, cd = scaled_difference(*args, m1["chisq_scaling_factor"])
+        method = "satorra.bentler.2001"
+        if np.isfinite(cd) and cd <= 0:
+            m10 = nested_point(fit1.layout, fit0)
+            c10 = robust_level(m10, groups, m1["df"])[1]["chisq_scaling_factor"]
+            delta, _ = scaled_difference(*args, c10)
+            method = "satorra.bentler.2010"
+    pvalue = chisq_pvalue(delta, df) if np.isfinite(delta) else np.nan
+    return {"delta_chisq": delta, "delta_df": df, "delta_pvalue": pvalue, "delta_method": method}
+
+
+@dataclass
+class PartialFit:
+    """A partial invariance model: the level relaxed, its fit and what was set free."""
+
+    level: str  # "metric" or "scalar": the level relaxed
+    fit: LevelFit
+    measures: dict
+    decision: str
+    free: frozenset  # (lhs, op, rhs) free in every group, those carried over included
+    freed: list  # set free by this search, in order
+
+
+def _decide(level: str, measures: dict, reference: dict) -> tuple[str, dict]:
+    deltas = {f"delta_{i}": measures[i] - reference[i] for i in ("cfi", "rmsea", "srmr")}
+    decision = chen_decision(
+        level, deltas["delta_cfi"], deltas["delta_rmsea"], deltas["delta_srmr"]
+    )
+    return decision, deltas
+
+
+def partial_search(
+    result: InvarianceResult,
+    level: str,
+    reference: dict,
+    *,
+    max_share: float,
+    carried: frozenset = frozenset(),
+) -> PartialFit | None:
+    """Partial invariance: free the equality constraint with the largest score test, refit,
+    until Chen's rule holds against `reference` or a share `max_share` is free.
+
+    Parameters
+    ----------
+    result : InvarianceResult
+        With the fitted `level`.
+    level : {"metric", "scalar"}
+        The level to relax: its loadings (metric) or intercepts (scalar) are the candidates.
+    reference : dict
+        The measures of the (accepted) level before, which the decision compares with.
+    max_share : float
+        At most floor(max_share * the level's constrained loadings or intercepts) are set free.
+    carried : frozenset
+        Parameters free from the start (the loadings of a partial metric model, for the
+        partial scalar one).
+
+    Returns
+    -------
+    PartialFit or None
+        None when nothing is free (max_share too small, or no candidate) or a refit fails.
+
+    Notes
+    -----
+    Each step takes the univariate score tests of the current model (multigroup.score_tests,
+    lavaan's lavTestScore) and frees, in every group, the parameter of the largest one (over
+    the groups after the first) not yet free; an intercept is only freed while another
+    intercept of its factor stays equal, so the latent means stay identified. lavaan:
+    cfa(..., group.equal = ..., group.partial = c(...)). Reference: Byrne, B. M., Shavelson,
+    R. J., & Muthen, B. (1989). Testing for the equivalence of factor covariance and mean
+    structures: the issue of partial measurement invariance. Psychological Bulletin, 105,
+    456-466.
+    """
+    factors, items, groups = result.factors, result.items, result.groups
+    if level == "metric":
+        op = "=~"
+        kind = [(f, "=~", v) for f, vs in factors.items() for v in vs[1:]]
+    else:
+        op = "~1"
+        kind = [(v, "~1", "") for v in items]
+    limit = int(np.floor(max_share * len(kind) + 1e-9))
+    free = set(carried)
+    fit, measures = result.fits[level], result.measures[level]
+    try:
+        if free:
+            layout = make_layout(level, factors, items, len(groups), frozenset(free))
+            start = nested_point(layout, fit).theta
+            fit, measures = fit_one_level(layout, groups, start, result.missing, result.cluster)
+        decision, _ = _decide(level, measures, reference)
+        freed: list = []
+        while decision != "holds" and len(freed) < limit:
+            tests = score_tests(fit, groups)
+            uni = tests[(tests["test"] == "univariate") & (tests["op"] == op)]
+            uni = uni.sort_values("x2", ascending=False, kind="stable")
+            pick = None
+            for lhs, rhs in zip(uni["lhs"], uni["rhs"], strict=True):
+                key = (lhs, op, rhs)
+                if key in free:
+                    continue
+                if op == "~1" and not any(
+                    v != lhs and (v, "~1", "") not in free
+                    for vs in factors.values()
+                    if lhs in vs
+                    for v in vs
+                ):
+                    continue
+                pick = key
+                break
+            if pick is None:
+                break
+            free.add(pick)
+            freed.append(pick)
+            layout = make_layout(level, factors, items, len(groups), frozenset(free))
+            start = nested_point(layout, fit).theta
+            fit, measures = fit_one_level(layout, groups, start, result.missing, result.cluster)
+            decision, _ = _decide(level, measures, reference)
+    except np.linalg.LinAlgError as err:
+        log.warning("partial %s invariance: a model cannot be estimated (%s)", level, err)
+        return None
+    if not free:
+        return None
+    return PartialFit(
+        level=level,
+        fit=fit,
+        measures=measures,
+        decision=decision,
+        free=frozenset(free),
+        freed=freed,
+    )
+
+
+def freed_text(free) -> str:
+    """The freed parameters as text, lavaan's syntax: "visual =~ x2; x3 ~1"."""
+    return "; ".join(f"{lhs} {op} {rhs}".strip() for lhs, op, rhs in sorted(free))
+
+
+def _partial_row(
+    base: dict,
+    notes: list[str],
+    partial: PartialFit,
+    reference_fit: LevelFit,
+    reference: dict,
+    result: InvarianceResult,
+) -> dict:
+    """The table row of a partial level: fit, deltas and test against the accepted level
+    before, Chen's decision and the parameters free."""
+    level = PARTIAL[partial.level]
+    row = {**base, "level": level, "rule": chen_rule(partial.level)}
+    row.update({c: partial.measures[c] for c in COLUMNS if c in partial.measures})
+    decision, deltas = _decide(partial.level, partial.measures, reference)
+    row.update(deltas, decision=decision)
+    row.update(
+        likelihood_ratio_test(
+            reference_fit, reference, partial.fit, partial.measures, result.groups
+        )
+    )
+    row["freed"] = freed_text(partial.free)
+    extra = list(notes)
+    if decision != "holds":
+        extra.append(f"still rejected with {len(partial.freed)} parameters set free")
+    row["note"] = "; ".join(extra)
+    return row
 
 
 def as_table(rows: list[dict]) -> pd.DataFrame:
     """Rows as the invariance table: COLUMNS in order, text columns as text, counts as integers."""
     frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
-    for column in ("groups", "group_values", "level", "decision", "rule", "note"):
+    for column in (
+        "groups",
+        "group_values",
+        "level",
+        "decision",
+        "rule",
+        "note",
+        "delta_method",
+        "freed",
+    ):
         frame[column] = frame[column].astype(object).fillna("").astype(str)
-    for column in ("ntotal", "npar", "df"):
+    for column in ("ntotal", "npar", "df", "delta_df"):
         frame[column] = frame[column].astype("Int64")
     return frame

@@ -863,11 +863,14 @@ def fit_measures(
 
 
 def not_estimated_tables() -> dict[str, pd.DataFrame]:
-    """The tables of a model job whose model was not estimated: estimates, fit, intervals and
-    bootstrap with their columns and no row (the job's status table says why)."""
+    """The tables of a model job whose model was not estimated: estimates, fit, intervals,
+    bootstrap and modindices with their columns and no row (the job's status table says why)."""
+    from lcsurvey.sem.modindices import MODINDICES_COLUMNS
+
     return {
         "estimates": pd.DataFrame(columns=ESTIMATE_COLUMNS),
         "fit": pd.DataFrame(columns=FIT_COLUMNS),
         "intervals": pd.DataFrame(columns=INTERVAL_COLUMNS + BOOTSTRAP_COLUMNS),
         "bootstrap": pd.DataFrame(columns=BOOTSTRAP_SUMMARY_COLUMNS),
+        "modindices": pd.DataFrame(columns=MODINDICES_COLUMNS),
     }

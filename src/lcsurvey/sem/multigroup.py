@@ -21,10 +21,12 @@ lavaan's fitMeasures() for a multi-group model, by lcsurvey.sem.fit_measures.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import linalg
 
 from lcsurvey.sem import fit_measures as fm
 from lcsurvey.sem.missing import Patterns
@@ -33,6 +35,9 @@ from lcsurvey.sem.vcov import meat, meat_factor, moment_information, moment_scor
 
 # lavaan's group.equal levels, each nested in the one before.
 LEVELS = ("configural", "metric", "scalar")
+# The optional level after scalar: residual variances equal too (group.equal = c("loadings",
+# "intercepts", "residuals")).
+STRICT = "strict"
 
 # --------------------------------------------------------------------------------------------
 # Parameter layout
@@ -60,10 +65,19 @@ class Layout:
 
 
 def make_layout(
-    level: str, factors: dict[str, list[str]], items: list[str], n_groups: int
+    level: str,
+    factors: dict[str, list[str]],
+    items: list[str],
+    n_groups: int,
+    free: frozenset[tuple[str, str, str]] = frozenset(),
 ) -> Layout:
-    """Free parameters of a level; parameters equal across groups share one index."""
-    if level not in LEVELS:
+    """Free parameters of a level; parameters equal across groups share one index.
+
+    `free` names loadings (factor, "=~", item) and intercepts (item, "~1", "") the level would
+    hold equal that are free in every group instead: a partial invariance model, as lavaan's
+    group.partial.
+    """
+    if level not in (*LEVELS, STRICT):
         raise ValueError(f"unknown invariance level {level!r}")
     p, m = len(items), len(factors)
     pos = {v: i for i, v in enumerate(items)}
@@ -76,8 +90,9 @@ def make_layout(
         counter += 1
         return counter - 1
 
-    equal_loadings = level in ("metric", "scalar")
-    equal_intercepts = level == "scalar"
+    equal_loadings = level in ("metric", "scalar", STRICT)
+    equal_intercepts = level in ("scalar", STRICT)
+    equal_residuals = level == STRICT
     groups: list[GroupLayout] = []
     for g in range(n_groups):
         lam = np.full((p, m), -1)
@@ -87,18 +102,26 @@ def make_layout(
                 i = pos[item]
                 if j == 0:
                     lam_fixed[i, k] = 1.0
-                elif equal_loadings and g > 0:
+                elif equal_loadings and g > 0 and (factor, "=~", item) not in free:
                     lam[i, k] = groups[0].lam[i, k]
                 else:
                     lam[i, k] = new(g, factor, "=~", item)
-        theta = np.array([new(g, v, "~~", v) for v in items])
+        if equal_residuals and g > 0:
+            theta = groups[0].theta.copy()
+        else:
+            theta = np.array([new(g, v, "~~", v) for v in items])
         psi = np.full((m, m), -1)
         names_f = list(factors)
         for k in range(m):
             for ll in range(k + 1):
                 psi[k, ll] = psi[ll, k] = new(g, names_f[ll], "~~", names_f[k])
         if equal_intercepts and g > 0:
-            nu = groups[0].nu.copy()
+            nu = np.array(
+                [
+                    new(g, v, "~1", "") if (v, "~1", "") in free else groups[0].nu[i]
+                    for i, v in enumerate(items)
+                ]
+            )
             alpha = np.array([new(g, f, "~1", "") for f in names_f])
         else:
             nu = np.array([new(g, v, "~1", "") for v in items])
@@ -561,3 +584,237 @@ def estimates_table(
         for k, f in enumerate(names_f):
             row(f, "~1", "", gl.alpha[k])
     return pd.DataFrame(rows, columns=["group", "lhs", "op", "rhs", "est", "se"])
+
+
+# --------------------------------------------------------------------------------------------
+# Score tests of the equality constraints
+# --------------------------------------------------------------------------------------------
+
+SCORE_COLUMNS = ["test", "lhs", "op", "rhs", "group", "x2", "df", "pvalue"]
+
+
+def unshared(layout: Layout) -> tuple[Layout, np.ndarray, list[tuple[int, int, int]]]:
+    """The layout with every group's copy of a shared parameter free on its own.
+
+    Returns
+    -------
+    (Layout, ndarray, list)
+        The layout (the places of a parameter within one group keep one index); for each of
+        its parameters the index of the shared parameter it copies; and the equality
+        constraints as (first group's index, later group's index, later group), in the order
+        of the later group then the parameter: lavaan's "==" rows of group.equal.
+    """
+    index: dict[tuple[int, int], int] = {}
+    source: list[int] = []
+    names: list[tuple[int, str, str, str]] = []
+    first_group: dict[int, int] = {}
+    constraints: list[tuple[int, int, int]] = []
+
+    def renumber(g: int, old: np.ndarray) -> np.ndarray:
+        new = np.full(old.shape, -1)
+        for pos in zip(*np.nonzero(old >= 0), strict=True):
+            a = int(old[pos])
+            if (g, a) not in index:
+                index[(g, a)] = len(source)
+                source.append(a)
+                _, lhs, op, rhs = layout.names[a]
+                names.append((g, lhs, op, rhs))
+                if a in first_group:
+                    constraints.append((index[(first_group[a], a)], index[(g, a)], g))
+                else:
+                    first_group[a] = g
+            new[pos] = index[(g, a)]
+        return new
+
+    groups = []
+    for g, gl in enumerate(layout.groups):
+        groups.append(
+            GroupLayout(
+                lam=renumber(g, gl.lam),
+                lam_fixed=gl.lam_fixed,
+                theta=renumber(g, gl.theta),
+                psi=renumber(g, gl.psi),
+                nu=renumber(g, gl.nu),
+                alpha=renumber(g, gl.alpha),
+            )
+        )
+    full = Layout(level=layout.level, groups=groups, q=len(source), names=names)
+    return full, np.array(source, dtype=int), constraints
+
+
+def expected_information(problem: _Problem, theta: np.ndarray) -> np.ndarray:
+    """Expected information of the multi-group log-likelihood at theta, given each group's
+    missingness patterns: per pattern n_k (dmu' A_k dmu + 1/2 tr(A_k dSigma A_k dSigma)), A_k
+    the inverse of the pattern's block of the model-implied Sigma. For complete data the
+    usual expected information. lavaan: information = "expected", h1.information =
+    "structured" (lav_model_information_expected), as lcsurvey.sem.vcov.expected_information
+    for one group."""
+    q = problem.layout.q
+    info = np.zeros((q, q))
+    for der, gd in zip(problem.derivs, problem.groups, strict=True):
+        pat = gd.patterns
+        p = pat.p
+        mu, sigma = implied(der.gl, theta)
+        a, _, conditional = pat.inverses(sigma)
+        n = pat.n
+        a_mu = a @ mu
+        pieces = (a, n[:, None] * a_mu, a_mu, conditional)
+        h_mumu, _, h_sigsig = pat.hessian_moments(mu, pieces, n[:, None, None] * a)
+        cols = der.columns
+        js, jm = der.jacobians(theta)
+        jv = js[:, cols].reshape(p, p, len(cols))[der.upper]
+        jm = jm[:, cols]
+        info[np.ix_(cols, cols)] -= jv.T @ h_sigsig @ jv + jm.T @ h_mumu @ jm
+    return (info + info.T) / 2
+
+
+def score_tests(fit: LevelFit, groups: list[GroupData]) -> pd.DataFrame:
+    """lavaan's lavTestScore(fit, cumulative = TRUE) for the equality constraints of a level.
+
+    Parameters
+    ----------
+    fit : LevelFit
+        A constrained level (metric or scalar).
+    groups : list of GroupData
+
+    Returns
+    -------
+    DataFrame
+        SCORE_COLUMNS without "group" values for the total test: one "total" row (all
+        constraints released), one "univariate" row per constraint (the parameter of `group`
+        set free from the first group's, df 1), and the "cumulative" rows (constraints
+        released one more at a time, by univariate x2, largest first; df 1, 2, ...). Empty
+        without constraints. The lhs, op, rhs of a constraint name its parameter.
+
+    Notes
+    -----
+    With the gradient g and expected information I of the log-likelihood in the parameters
+    of every group free (unshared), at the constrained estimates, and R the constraints'
+    Jacobian: total = g' I^+ g; releasing the constraints not in R1, g' J g with J the upper
+    left block of [[I, R1'], [R1, 0]]^+ (^+ the Moore-Penrose inverse, as MASS::ginv).
+    The expected information is lavaan's default for lavTestScore, also for MLR fits (lavaan
+    falls back to the ordinary score test there). lavaan: lavTestScore (lav_test_score.R).
+    References: Bentler, P. M., & Chou, C.-P. (1992); Satorra, A. (1989). Alternative test
+    criteria in covariance structure analysis. Psychometrika, 54, 131-151.
+    """
+    full, source, constraints = unshared(fit.layout)
+    if not constraints:
+        return pd.DataFrame(columns=SCORE_COLUMNS)
+    problem = _Problem(full, groups)
+    theta = fit.theta[source]
+    _, pieces = problem.loglik(theta, parts=True)
+    grad, _, _ = problem.derivatives(theta, pieces, hessian=False)
+    info = expected_information(problem, theta)
+    q = full.q
+    r = np.zeros((len(constraints), q))
+    for k, (a, b, _) in enumerate(constraints):
+        r[k, a], r[k, b] = 1.0, -1.0
+    rcond = np.sqrt(np.finfo(float).eps)
+    total = float(grad @ np.linalg.pinv(info, rcond=rcond) @ grad)
+    n_r = len(constraints)
+    z = np.block([[info, r.T], [r, np.zeros((n_r, n_r))]])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", linalg.LinAlgWarning)
+            inverse = linalg.inv(z)
+    except (np.linalg.LinAlgError, linalg.LinAlgWarning):
+        inverse = None  # the constrained model itself is not identified
+    if inverse is None:
+        uni = np.array([_released(info, r, grad, np.arange(n_r) != k) for k in range(n_r)])
+        order = np.argsort(-uni, kind="stable")
+        cumulative = np.empty(n_r)
+        keep = np.ones(n_r, dtype=bool)
+        for k, c in enumerate(order):
+            keep[c] = False
+            cumulative[k] = _released(info, r, grad, keep)
+    else:
+        uni, order, cumulative = _released_by_downdates(inverse, grad, q)
+    rows = [("total", "", "", "", "", total, len(constraints))]
+    for k, (_, b, g) in enumerate(constraints):
+        _, lhs, op, rhs = full.names[b]
+        rows.append(("univariate", lhs, op, rhs, groups[g].name, uni[k], 1))
+    for k, c in enumerate(order):
+        _, lhs, op, rhs = full.names[constraints[c][1]]
+        rows.append(
+            ("cumulative", lhs, op, rhs, groups[constraints[c][2]].name, cumulative[k], k + 1)
+        )
+    table = pd.DataFrame(rows, columns=SCORE_COLUMNS[:-1])
+    table["pvalue"] = [
+        fm.chisq_pvalue(x2, df) for x2, df in zip(table["x2"], table["df"], strict=True)
+    ]
+    return table
+
+
+def _released(info: np.ndarray, r: np.ndarray, grad: np.ndarray, keep: np.ndarray) -> float:
+    """g' J g with J the upper left block of [[I, R1'], [R1, 0]]^+, R1 = r[keep] (MASS::ginv's
+    tolerance, as lavaan)."""
+    r1 = r[keep]
+    z = np.block([[info, r1.T], [r1, np.zeros((len(r1), len(r1)))]])
+    j = np.linalg.pinv(z, rcond=np.sqrt(np.finfo(float).eps))[: len(grad), : len(grad)]
+    return float(grad @ j @ grad)
+
+
+def _released_by_downdates(inverse: np.ndarray, grad: np.ndarray, q: int):
+    """The univariate and cumulative score tests from the inverse M of the bordered matrix
+    with every constraint: releasing constraint k removes row and column q + k, whose inverse
+    is M - M[:, k] M[k, :] / M[k, k] (a Schur downdate), so that g' J g loses
+    (g' M[:q, k])^2 / M[k, k]. A pivot M[k, k] of (nearly) zero means that releasing k only
+    adds a direction the data cannot identify, along which the score is zero: the statistic
+    is unchanged, as with lavaan's pseudo-inverse, and the constraint is left in place for
+    the following steps.
+
+    Returns
+    -------
+    (ndarray, ndarray, ndarray)
+        The univariate statistics, the order of release (largest first) and the cumulative
+        statistics in that order.
+    """
+    n_r = len(inverse) - q
+    scale = np.abs(np.diag(inverse)[q:]).max() if n_r else 1.0
+    tiny = np.sqrt(np.finfo(float).eps) * scale
+
+    def gain(m: np.ndarray, k: int) -> float:
+        pivot = m[q + k, q + k]
+        if abs(pivot) <= tiny:
+            return 0.0
+        return -(float(grad @ m[:q, q + k]) ** 2) / pivot
+
+    base = float(grad @ inverse[:q, :q] @ grad)
+    uni = np.array([base + gain(inverse, k) for k in range(n_r)])
+    order = np.argsort(-uni, kind="stable")
+    cumulative = np.empty(n_r)
+    m, value = inverse.copy(), base
+    for step, k in enumerate(order):
+        extra = gain(m, k)
+        if extra != 0.0:
+            column = m[:, q + k].copy()
+            m -= np.outer(column, column) / column[q + k]
+        value += extra
+        cumulative[step] = value
+    return uni, order, cumulative
+
+
+def nested_point(layout: Layout, restricted: LevelFit) -> LevelFit:
+    """The less restricted level `layout` at the estimates of a more restricted fit: lavaan's
+    M10 of the Satorra-Bentler (2010) difference test (lav_test_diff_m10).
+
+    Every parameter of `layout` takes the restricted fit's value at the same place in the
+    same group; a parameter free in the restricted fit only (the latent means of the scalar
+    level) keeps the value `layout` fixes it at (0), as lavaan matches the two parameter
+    tables row by row.
+    """
+    theta = np.zeros(layout.q)
+    for new, old in zip(layout.groups, restricted.layout.groups, strict=True):
+        for name in ("lam", "theta", "psi", "nu", "alpha"):
+            new_idx, old_idx = getattr(new, name), getattr(old, name)
+            free = (new_idx >= 0) & (old_idx >= 0)
+            theta[new_idx[free]] = restricted.theta[old_idx[free]]
+    return LevelFit(
+        level=layout.level,
+        layout=layout,
+        theta=theta,
+        loglik=np.nan,
+        vcov=np.full((layout.q, layout.q), np.nan),
+        converged=True,
+        iterations=0,
+    )

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lcsurvey.errors import InputError
-from lcsurvey.sem.invariance import as_table, invariance_table
+from lcsurvey.sem.invariance import SCORE_TABLE_COLUMNS, as_table, invariance_tables
 from lcsurvey.sem.syntax import parse_model
 
 
@@ -66,7 +66,7 @@ def _format_value(value) -> str:
     return f"{value:g}" if _is_number(value) else str(value)
 
 
-def model_invariance(
+def model_invariance_tables(
     frames: dict[str, pd.DataFrame],
     syntax: str,
     variable: str,
@@ -77,14 +77,21 @@ def model_invariance(
     min_group_size: int = 50,
     min_cell: int = 10,
     cluster: str | None = None,
-) -> pd.DataFrame:
-    """The invariance table of a model's measurement part across `variable` groups.
+    score: bool = True,
+    partial_max_share: float = 0.0,
+    strict: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The invariance table of a model's measurement part across `variable` groups, and the
+    score tests of its constrained levels (lcsurvey.sem.invariance.invariance_tables).
 
     `frames` maps each wave to its cleaned responses; they are pooled with a `wave` column.
     Groups need at least max(min_group_size, min_cell) respondents: a group smaller than
     report.min_cell is never reported. A model without `=~` lines gives one row saying so.
     `cluster` (a column, e.g. the community) makes every level cluster-robust (lavaan's
-    cluster = , estimator = "MLR"; lcsurvey.sem.invariance.fit_invariance).
+    cluster = , estimator = "MLR"; lcsurvey.sem.invariance.fit_invariance). `score`: compute
+    the score tests (else the second table is empty). `partial_max_share`: the partial levels
+    (lcsurvey.sem.invariance.invariance_tables; config invariance.partial_max_share).
+    `strict`: also the strict level (config invariance.strict).
     """
     spec = parse_model(syntax, name=model)
     data = pool_waves(frames)
@@ -98,9 +105,9 @@ def model_invariance(
                     "note": f"model {model!r} has no measurement part (=~ lines)",
                 }
             ]
-        )
+        ), pd.DataFrame(columns=SCORE_TABLE_COLUMNS)
     order = group_order(data, variable, book, list(frames))
-    return invariance_table(
+    return invariance_tables(
         data,
         spec.measurement,
         variable,
@@ -108,4 +115,18 @@ def model_invariance(
         min_size=max(int(min_group_size), int(min_cell)),
         missing=missing,
         cluster=cluster,
+        score=score,
+        partial_max_share=partial_max_share,
+        strict=strict,
     )
+
+
+def model_invariance(
+    frames: dict[str, pd.DataFrame],
+    syntax: str,
+    variable: str,
+    **options,
+) -> pd.DataFrame:
+    """The invariance table of model_invariance_tables alone (no score tests are computed);
+    `options` as there."""
+    return model_invariance_tables(frames, syntax, variable, score=False, **options)[0]

@@ -317,13 +317,16 @@ def comparability(
     decision, group_values with the groups tested, separated by ";"); ``measurement`` the
     model's latent -> indicators. A construct is covered when all its items are indicators of
     the model. For a covered construct and two waves that were both tested: "yes" when scalar
-    invariance holds, "partly (metric)" when only metric invariance holds, "no" otherwise.
-    Everything else is "not tested".
+    invariance holds; under partial scalar invariance (a partial_scalar row that holds, column
+    `freed`), "yes" for a construct none of whose items is free and "partial scalar (ITEMS
+    free)" for one with free items; "partly (metric)" when only (partial) metric invariance
+    holds, "no" otherwise. Everything else is "not tested".
     """
     result: dict[tuple[str, str, str], str] = {}
     pairs = list(zip(waves[:-1], waves[1:], strict=True))
     indicators = {item for items in measurement.values() for item in items}
     verdict = None
+    free_items: set[str] = set()
     tested: set[str] = set()
     if invariance is not None and len(invariance) and "decision" in invariance.columns:
         decisions = {
@@ -332,9 +335,13 @@ def comparability(
             if isinstance(decision, str)
         }
         tested = {g for v in invariance["group_values"].dropna().astype(str) for g in v.split(";")}
+        metric = "holds" in (decisions.get("metric"), decisions.get("partial_metric"))
         if decisions.get("scalar") == "holds" and decisions.get("metric") == "holds":
             verdict = "yes"
-        elif decisions.get("metric") == "holds":
+        elif metric and decisions.get("partial_scalar") == "holds":
+            verdict = "partial scalar"
+            free_items = _freed_items(invariance, "partial_scalar")
+        elif metric:
             verdict = "partly (metric)"
         elif "metric" in decisions:
             verdict = "no"
@@ -342,8 +349,27 @@ def comparability(
         covered = bool(items) and set(items) <= indicators
         for wave_from, wave_to in pairs:
             ok = covered and verdict is not None and {wave_from, wave_to} <= tested
-            result[(construct, wave_from, wave_to)] = verdict if ok else NOT_TESTED
+            shown = verdict
+            if verdict == "partial scalar":
+                free = [item for item in items if item in free_items]
+                shown = f"partial scalar ({', '.join(free)} free)" if free else "yes"
+            result[(construct, wave_from, wave_to)] = shown if ok else NOT_TESTED
     return result
+
+
+def _freed_items(invariance: pd.DataFrame, level: str) -> set[str]:
+    """The items whose loading or intercept a partial level sets free (column `freed`:
+    "f =~ x2; x3 ~1")."""
+    if "freed" not in invariance.columns:
+        return set()
+    text = invariance.loc[invariance["level"] == level, "freed"].fillna("").astype(str)
+    items = set()
+    for part in (p.strip() for t in text for p in t.split(";")):
+        if "=~" in part:
+            items.add(part.split("=~")[1].strip())
+        elif part.endswith("~1"):
+            items.add(part[:-2].strip())
+    return items
 
 
 def measured_items(book, syntax: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
