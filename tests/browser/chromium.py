@@ -11,6 +11,7 @@ Run as a script it prints the axe violations of the pages given:
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
 import socket
@@ -120,10 +121,8 @@ class Browser:
 
     def close(self) -> None:
         if self.session is not None:
-            try:
+            with contextlib.suppress(OSError, RuntimeError):
                 self._call("DELETE", f"/session/{self.session}", timeout=20)
-            except (OSError, RuntimeError):
-                pass
             self.session = None
         self.driver.terminate()
         try:

@@ -163,8 +163,82 @@ def pdf_stylesheet(font_config):
     return weasyprint.CSS(string=faces, font_config=font_config)
 
 
+# The PDF is archivable and tagged: PDF/A-3a (ISO 19005-3, level A: tagged, Unicode text) and
+# PDF/UA-1 (ISO 14289-1). WeasyPrint writes one variant at a time; with "pdf/a-3a" it writes the
+# structure tree (headings, paragraphs, lists, tables with header cells, figures with the <img>'s
+# alt text) in the HTML's order, which is the columns' reading order, the document language
+# (html lang), the title (<title>) shown as the window title, the sRGB output intent, XMP
+# metadata and a file identifier. PDF/UA-1 adds only its identification in the XMP metadata
+# (pdfuaid:part 1), which _declare_pdf_ua writes beside PDF/A's.
+PDF_VARIANT = "pdf/a-3a"
+PDF_UA_PART = "1"
+
+
+def _declare_pdf_ua(document) -> None:
+    """Add pdfuaid:part to the XMP metadata WeasyPrint writes for `document` (PDF/UA-1, 6.7.11).
+
+    WeasyPrint's metadata object builds the RDF in generate_rdf_metadata; its first
+    rdf:Description carries the PDF/A identification, and gets the PDF/UA one beside it.
+    """
+    from weasyprint.pdf.metadata import NS
+
+    metadata = document.metadata
+    build = metadata.generate_rdf_metadata
+
+    def with_pdf_ua(variant, version, conformance):
+        from xml.etree.ElementTree import fromstring, register_namespace, tostring
+
+        for prefix, uri in NS.items():
+            register_namespace(prefix, uri)
+        rdf = fromstring(build(variant, version, conformance))
+        description = rdf.find(f"{{{NS['rdf']}}}Description")
+        description.attrib[f"{{{NS['pdfuaid']}}}part"] = PDF_UA_PART
+        return tostring(rdf)
+
+    metadata.generate_rdf_metadata = with_pdf_ua
+
+
+def _margin_content_as_artifacts(document, pdf) -> None:
+    """A WeasyPrint finisher: the page margins' content (the page numbers) marked as artifacts.
+
+    WeasyPrint tags the text of margin boxes with structure elements it leaves out of the
+    structure tree, so that content would be neither real content nor an artifact (PDF/UA-1,
+    7.1). Page numbers are pagination artifacts (ISO 32000-1, 14.8.2.2): their marked-content
+    sequences become /Artifact ones.
+    """
+    objects = pdf.objects  # object number n is objects[n]; references are b"n 0 R"
+
+    def target(reference: bytes):
+        return objects[int(reference.split()[0])]
+
+    reachable: set[int] = set()
+    pending = [target(pdf.catalog["StructTreeRoot"])]
+    while pending:
+        kids = pending.pop().get("K")
+        for kid in kids if isinstance(kids, list) else []:
+            if isinstance(kid, bytes) and kid.endswith(b" R") and id(target(kid)) not in reachable:
+                reachable.add(id(target(kid)))
+                pending.append(target(kid))
+    orphans: dict[bytes, set[int]] = {}
+    for element in objects:
+        structural = isinstance(element, dict) and element.get("Type") == "/StructElem"
+        if structural and id(element) not in reachable:
+            mcids = [kid for kid in element.get("K", []) if isinstance(kid, int)]
+            orphans.setdefault(element["Pg"], set()).update(mcids)
+    for page, mcids in orphans.items():
+        contents = target(target(page)["Contents"])
+        ops, marked = contents.stream, []
+        for op in ops:
+            if op == b"BDC" and isinstance(marked[-1], dict) and marked[-1].get("MCID") in mcids:
+                marked[-2:] = ["/Artifact", b"BMC"]
+            else:
+                marked.append(op)
+        contents.stream = marked
+
+
 def render_pdf(html_path: str | Path, pdf_path: str | Path, html_text: str | None = None) -> None:
-    """HTML -> PDF with WeasyPrint; the shipped fonts (FONT_DIR) embedded as subsets.
+    """HTML -> PDF with WeasyPrint: tagged PDF/A-3a and PDF/UA-1 (PDF_VARIANT); the shipped
+    fonts (FONT_DIR) embedded as subsets.
 
     html_text: the page itself when the caller has it (saves reading it back); relative links
     are resolved against html_path either way.
@@ -178,8 +252,18 @@ def render_pdf(html_path: str | Path, pdf_path: str | Path, html_text: str | Non
         if html_text is not None
         else weasyprint.HTML(filename=str(html_path))
     )
-    document = source.render(stylesheets=[pdf_stylesheet(font_config)], font_config=font_config)
-    _write_atomically(pdf_path, lambda tmp: document.write_pdf(str(tmp)))
+    document = source.render(
+        stylesheets=[pdf_stylesheet(font_config)],
+        font_config=font_config,
+        pdf_variant=PDF_VARIANT,
+    )
+    _declare_pdf_ua(document)
+    _write_atomically(
+        pdf_path,
+        lambda tmp: document.write_pdf(
+            str(tmp), pdf_variant=PDF_VARIANT, finisher=_margin_content_as_artifacts
+        ),
+    )
 
 
 def _preload_renderers() -> None:
