@@ -562,9 +562,17 @@ def provenance(inputs: ReportInputs, lang: str) -> Section:
     plan = sentences.plan_statement(inputs, lang)
     if plan is not None:  # only with a frozen analysis plan (analysis_plan.lock)
         facts.insert(2, (text(lang, "plan_label"), plan))
+    # The same facts for the index of the published reports (render.report_facts reads them).
+    listed = {
+        "date": prov.get("date", inputs.wave),
+        "n": findings.participation(inputs, lang)["n"],
+        "config-sha256": prov.get("config_sha256", "unknown"),
+        "plan-frozen": (inputs.plan or {}).get("frozen", ""),
+    }
     return Section(
         "provenance",
         {
+            "listed": listed,
             "heading": text(lang, "provenance"),
             "when": f"{text(lang, 'prov_wave')} {inputs.wave} · {text(lang, 'prov_date')} "
             f"{prov.get('date', inputs.wave)}",
