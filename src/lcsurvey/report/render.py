@@ -337,9 +337,12 @@ def render_notice(
 def report_facts(html_path: str | Path) -> dict[str, str]:
     """What a two-pager states about itself for the index: date, n, config-sha256 and
     plan-frozen, from its provenance section's data attributes (sections.provenance); empty
-    for a page without one (the notice of a wave without usable responses)."""
+    for a page without one (the notice of a wave without usable responses) or not (yet)
+    written, which the index then shows as '–'."""
     import re
 
+    if not Path(html_path).is_file():
+        return {}
     page = Path(html_path).read_text(encoding="utf-8")
     # nbconvert writes the attributes in its own order
     tag = re.search(r'<section\b[^>]*\bid="provenance"[^>]*>', page)
