@@ -215,6 +215,15 @@ def problems(pdf_path: str | Path, html_path: str | Path, pages: int | None = 2)
                 cells = [str(c.S) for r in rows for c in _descendants(r)]
                 if "/TH" not in cells:
                     found.append("PDF/UA 7.5: a table has no header cells (TH)")
+                ids = {str(c.get("/ID")) for r in rows for c in _descendants(r) if c.S == "/TH"}
+                for cell in (c for r in rows for c in _descendants(r) if c.S == "/TD"):
+                    headers = {str(h) for h in cell.get("/A", {}).get("/Headers", [])}
+                    if not headers or not headers <= ids:
+                        found.append(
+                            "PDF/UA 7.5: a data cell (TD) names no header cell of its table "
+                            "(Headers and IDs)"
+                        )
+                        break
         referenced = _referenced_mcids(elements)
         for number, pdf_page in enumerate(pdf.pages, 1):
             mcids, untagged = _marked_content_ids(pdf_page)

@@ -137,3 +137,18 @@ def test_the_published_pages_link_the_pdf_the_data_package_and_the_provenance(tm
     assert "@media print{nav.site{display:none}}" in markup  # the screen's, not the print's
     index = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert 'href="data/datapackage.json"' in index and 'href="PROVENANCE.txt"' in index
+
+
+def test_a_table_without_header_cells_is_found(tmp_path):
+    page = tmp_path / "plain_table.html"
+    page.write_text(
+        PAGE.replace('<th scope="col">', "<td>")
+        .replace('<th scope="row">', "<td>")
+        .replace("</th>", "</td>"),
+        encoding="utf-8",
+    )
+    pdf = tmp_path / "plain_table.pdf"
+    rendering.render_pdf(page, pdf)
+    found = "\n".join(problems(pdf, page, pages=1))
+    assert "PDF/UA 7.5: a table has no header cells (TH)" in found
+    assert "PDF/UA 7.5: a data cell (TD) names no header cell" in found

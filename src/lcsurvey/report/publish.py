@@ -1,9 +1,10 @@
 """Assemble reports/ into a self-contained static folder that any static web host can serve.
 
-The folder holds index.html, every wave's two-pagers (HTML with embedded figures and fonts
-from the reader's system, and the PDFs), data/: a Frictionless Data Package of the cleaned,
-pseudonymised responses and the scale scores (lcsurvey.report.datapackage; the index links
-it), and PROVENANCE.txt: the SHA-256 of every published file, of each wave's raw data and of
+The folder holds index.html (every wave and language with its date, N and digests, linking
+each report's HTML, PDF and provenance, the data package and PROVENANCE.txt; render.link_site),
+every wave's two-pagers (HTML with embedded figures and fonts from the reader's system, and the
+PDFs), data/: a Frictionless Data Package of the cleaned, pseudonymised responses and the scale
+scores (lcsurvey.report.datapackage), and PROVENANCE.txt: the SHA-256 of every published file, of each wave's raw data and of
 config.yaml, and the code version. Nothing in it points outside the folder; publishing fails
 if an HTML page would load anything from the network or the data package does not validate.
 The folder is assembled beside `out` and moved into place only when complete, so a failed
