@@ -352,7 +352,14 @@ def report_facts(html_path: str | Path) -> dict[str, str]:
 
 
 # The index's words: Dutch, with the English in a fragment marked lang="en" (WCAG 3.1.2).
-_INDEX_WORDS = ("index_wave", "index_language", "index_date", "n", "index_plan", "index_report")
+_INDEX_WORDS = (
+    "index_wave",
+    "index_language_column",
+    "index_date",
+    "n",
+    "index_plan",
+    "index_report",
+)
 # Links each published report gets beside its HTML and PDF (lcsurvey.report.publish).
 SITE_LINKS = {"data": "data/datapackage.json", "provenance": "PROVENANCE.txt"}
 INDEX_STYLE = (
