@@ -73,6 +73,30 @@ lock:  ## re-resolve pyproject.toml into requirements.lock and envs/lcsurvey.yam
 publish: run  ## assemble publish/: the reports, a validated data package of responses and scores (publish/data/), provenance
 	$(BIN)/python -m lcsurvey.report.publish --reports reports --out publish --config config.yaml
 
+# The rendered reports checked as readers get them: axe-core's WCAG 2.1 A/AA rules in headless
+# Chromium, visible keyboard focus, and the PDFs' PDF/A-3a and PDF/UA-1 requirements
+# (tests/browser/). browser-deps installs Debian's chromium and chromium-driver (as root; else it
+# says what to install) and axe-core as pinned in tests/browser/package-lock.json.
+BROWSER_DIR := tests/browser
+.PHONY: browser-deps test-browser
+browser-deps: $(BROWSER_DIR)/node_modules/.installed  ## install Chromium, chromedriver (Debian, as root) and axe-core (npm, pinned)
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends chromium chromium-driver; \
+	  else \
+	    echo "ERROR: install Debian's chromium and chromium-driver (apt-get install chromium chromium-driver, as root)" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+$(BROWSER_DIR)/node_modules/.installed: $(BROWSER_DIR)/package.json $(BROWSER_DIR)/package-lock.json
+	npm ci --prefix $(BROWSER_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-browser: browser-deps publish  ## check every report and the published site in Chromium (axe-core, WCAG 2.1 AA) and the PDFs (PDF/A, PDF/UA)
+	$(BIN)/python -m pytest -m rendered tests/browser
+
 # One wave's two-pager notebook in JupyterLab, its parameters filled in as the pipeline passes
 # them (results/WAVE/report/notebook_LANG.ipynb; the wave's results are brought up to date
 # first). WAVE defaults to the last configured wave. LANG is also the locale variable of the

@@ -6,6 +6,7 @@ A small results directory is simulated here, so these tests run without the earl
 from __future__ import annotations
 
 import datetime as dt
+import html
 import os
 import re
 from pathlib import Path
@@ -20,7 +21,7 @@ from scipy import stats
 
 from lcsurvey.digest import sha256_file
 from lcsurvey.errors import InputError
-from lcsurvey.report import findings, provenance, sections, sentences, wording
+from lcsurvey.report import figures, findings, provenance, sections, sentences, wording
 from lcsurvey.report import inputs as report_inputs
 from lcsurvey.report import numbers as printed
 from lcsurvey.report import render as rendering
@@ -841,7 +842,7 @@ def test_suppressed_cells_are_absent(rendered, lang):
     sizes = {"sector": SECTOR_SIZES, "org_size": ORG_SIZE_SIZES, "main_motive": MAIN_MOTIVE_SIZES}
     tables = re.findall(r'<table class="(?:counts|shares)">.*?</table>', page)
     assert len(tables) == 3  # sector, organisation size, main motive
-    rows = re.findall(r'<tr><td class="label">(.*?)</td>(.*?)</tr>', "".join(tables))
+    rows = re.findall(r'<tr><th scope="row" class="label">(.*?)</th>(.*?)</tr>', "".join(tables))
     shown = {label: re.findall(r'<td class="num">(.*?)</td>', cells) for label, cells in rows}
     assert all(int(cells[0]) >= MIN_CELL for cells in shown.values())
     for variable, small_codes in SMALL.items():
@@ -960,8 +961,12 @@ def test_moderation_sentence_never_overstates():
 @pytest.mark.parametrize("lang", ["nl", "en"])
 def test_moderation_figure_and_sentence_are_printed(rendered, lang):
     page = rendered[lang]["html"].read_text(encoding="utf-8")
-    assert f'alt="{wording.text(lang, "moderation_caption")}"' in page
     inputs = load(rendered["root"] / "results")
+    moderation = findings.home_support_moderation(inputs)
+    alt = figures.moderation_alt(
+        moderation["slopes"], inputs.codebook, lang, inputs.roles["moderation"]
+    )
+    assert f'alt="{html.escape(alt)}"' in page
     sentence = sentences.moderation_sentence(findings.home_support_moderation(inputs), lang)
     assert flat(sentence) in flat(pdf_text(rendered[lang]["pdf"], 0))
     slopes = pd.read_csv(rendered["paths"]["simple_slopes"])
@@ -1384,13 +1389,24 @@ def test_every_language_has_every_wording_key():
             ), (lang, key)
 
 
-def test_a_figure_block_shows_its_figure_and_caption():
+def test_a_figure_block_shows_its_figure_its_text_alternative_and_caption():
     from matplotlib.figure import Figure
 
-    page = sections.figure_block(Figure(figsize=(2, 1)), "Caption <1>").html()
-    assert page.startswith('<div class="figure-block"><img class="figure"')
+    fig = figures.describe(Figure(figsize=(2, 1)), "Two bars: 1 and 2")
+    page = sections.figure_block(fig, "Caption <1>").html()
+    assert page.startswith('<div class="figure-block"><figure class="figure-wrap"><img')
+    assert 'alt="Two bars: 1 and 2"' in page
     assert 'style="width:2.00in;height:1.00in"' in page
-    assert page.endswith('<p class="caption">Caption &lt;1&gt;</p></div>')
+    assert page.endswith(
+        '<figcaption class="caption">Caption &lt;1&gt;</figcaption></figure></div>'
+    )
+
+
+def test_a_figure_without_a_text_alternative_is_refused():
+    from matplotlib.figure import Figure
+
+    with pytest.raises(ValueError, match="'Caption' has no text alternative"):
+        sections.figure_block(Figure(figsize=(2, 1)), "Caption")
 
 
 def test_a_partial_scalar_verdict_has_its_own_words_in_both_languages():

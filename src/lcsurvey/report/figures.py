@@ -58,6 +58,22 @@ def _new_figure(width: float, height: float):
     return Figure(figsize=(width, height))
 
 
+# The text alternative a figure function gives its figure: every number the figure shows, in
+# the report's language, made from the same rows as the drawing (the *_alt functions below).
+ALT_ATTRIBUTE = "lcsurvey_alt"
+
+
+def describe(fig, alt: str):
+    """Give `fig` its text alternative (read back by alt_text); returns the figure."""
+    setattr(fig, ALT_ATTRIBUTE, alt)
+    return fig
+
+
+def alt_text(fig) -> str | None:
+    """The text alternative a figure function gave `fig` (describe), None if it gave none."""
+    return getattr(fig, ALT_ATTRIBUTE, None)
+
+
 def figure_html(fig, alt: str) -> str:
     """The figure as an <img> with a PNG data URI (300 dpi), sized to print at its true size.
 
@@ -186,7 +202,7 @@ def motives_figure(tests: pd.DataFrame, codebook: Codebook, lang: str, width: fl
         for r in tests.itertuples()
     ]
     ticks = list(np.arange(low, high + 1))
-    return _dot_whisker(
+    fig = _dot_whisker(
         rows,
         lang,
         width,
@@ -194,6 +210,36 @@ def motives_figure(tests: pd.DataFrame, codebook: Codebook, lang: str, width: fl
         (low - 0.1, high + 0.1),
         ticks,
         [fmt_int(t) for t in ticks],
+    )
+    return describe(fig, motives_alt(tests, codebook, lang))
+
+
+def _fmt_scale_point(value: float, lang: str) -> str:
+    """A point of a response scale: '3' for a whole number, else one decimal ('3,5')."""
+    return fmt_int(value) if float(value).is_integer() else fmt_number(value, lang, 1)
+
+
+def motives_alt(tests: pd.DataFrame, codebook: Codebook, lang: str) -> str:
+    """The motives figure in words: each motive's mean, 95% interval and verdict."""
+    items = [
+        text(
+            lang,
+            "alt_motive_item",
+            label=construct_label(codebook, r.construct, lang),
+            m=fmt_number(r.mean, lang),
+            l=fmt_number(r.ci_lower, lang),
+            u=fmt_number(r.ci_upper, lang),
+            verdict=text(lang, "verdict_" + r.verdict),
+        )
+        for r in tests.itertuples()
+    ]
+    return text(
+        lang,
+        "alt_motives",
+        low=fmt_int(tests["scale_min"].min()),
+        high=fmt_int(tests["scale_max"].max()),
+        mid=_fmt_scale_point(float(tests["midpoint"].iloc[0]), lang),
+        items="; ".join(items),
     )
 
 
@@ -223,7 +269,30 @@ def climate_figure(table: pd.DataFrame, codebook: Codebook, lang: str, width: fl
             }
         )
     labels = [text(lang, k) for k in ("scale_low", "scale_mid", "scale_high")]
-    return _dot_whisker(rows, lang, width, 0.5, (-0.03, 1.03), [0, 0.5, 1], labels)
+    fig = _dot_whisker(rows, lang, width, 0.5, (-0.03, 1.03), [0, 0.5, 1], labels)
+    return describe(fig, climate_alt(table, codebook, lang))
+
+
+def climate_alt(table: pd.DataFrame, codebook: Codebook, lang: str) -> str:
+    """The climate figure in words: each facet's mean, 95% interval and scale; a mirrored facet
+    (see climate_figure) says that lower is better."""
+    mirrored = {part for composite in codebook.composites.values() for part in composite.reverse}
+    items = []
+    for r in table.itertuples():
+        item = text(
+            lang,
+            "alt_climate_item",
+            label=construct_label(codebook, r.construct, lang),
+            m=fmt_number(r.mean, lang),
+            l=fmt_number(r.ci_lower, lang),
+            u=fmt_number(r.ci_upper, lang),
+            lo=fmt_int(r.scale_min),
+            hi=fmt_int(r.scale_max),
+        )
+        if r.construct in mirrored:
+            item += f", {text(lang, 'alt_climate_lower')}"
+        items.append(item)
+    return text(lang, "alt_climate", items="; ".join(items))
 
 
 # Where each factor sits in the path diagram (centre, inches from the lower left corner), and
@@ -338,7 +407,23 @@ def path_figure(paths: pd.DataFrame, lang: str, width: float = 3.40, height: flo
                     )
                 )
                 ax.text(x1 + 0.08, (start[1] + end[1]) / 2, label, ha="left", va="center")
-        return fig
+        return describe(fig, path_alt(paths, lang))
+
+
+def path_alt(paths: pd.DataFrame, lang: str) -> str:
+    """The path diagram in words: every arrow with its β and stars, or 'not significant'."""
+    items = [
+        text(
+            lang,
+            "alt_path_item",
+            frm=factor_words(r.rhs, lang)["short"],
+            to=factor_words(r.lhs, lang)["short"],
+            beta=fmt_number(r.std_all, lang)
+            + (r.stars if r.significant else f", {text(lang, 'alt_path_ns')}"),
+        )
+        for r in paths.itertuples()
+    ]
+    return text(lang, "alt_path", items="; ".join(items))
 
 
 # Line styles of the simple slopes: told apart by dash pattern and grey value, not colour.
@@ -366,8 +451,8 @@ def moderation_figure(
 
     x_low, x_high = construct_range(codebook, moderation["predictor"])
     y_low, y_high = construct_range(codebook, moderation["outcome"])
-    centre, spread = slopes["predictor_mean"].iloc[0], slopes["predictor_sd"].iloc[0]
-    x = np.linspace(max(x_low, centre - 1.5 * spread), min(x_high, centre + 1.5 * spread), 2)
+    centre = slopes["predictor_mean"].iloc[0]
+    x = _slope_ends(slopes, codebook, moderation["predictor"])
     with matplotlib.rc_context(FIGURE_RC):
         fig = _new_figure(width, height)
         ax = fig.add_axes((0.42 / width, 0.32 / height, 1.58 / width, (height - 0.38) / height))
@@ -423,4 +508,43 @@ def moderation_figure(
             labelspacing=0.3,
             borderaxespad=0,
         )
-        return fig
+        return describe(fig, moderation_alt(slopes, codebook, lang, moderation))
+
+
+def _slope_ends(slopes: pd.DataFrame, codebook: Codebook, predictor: str) -> np.ndarray:
+    """The predictor's values where moderation_figure's lines start and end."""
+    x_low, x_high = construct_range(codebook, predictor)
+    centre, spread = slopes["predictor_mean"].iloc[0], slopes["predictor_sd"].iloc[0]
+    return np.linspace(max(x_low, centre - 1.5 * spread), min(x_high, centre + 1.5 * spread), 2)
+
+
+def moderation_alt(
+    slopes: pd.DataFrame, codebook: Codebook, lang: str, moderation: dict[str, str]
+) -> str:
+    """The simple slopes in words: per level of the moderator the predicted outcome where its
+    line starts and ends (the predictor's values as in moderation_figure)."""
+    x = _slope_ends(slopes, codebook, moderation["predictor"])
+    centre = slopes["predictor_mean"].iloc[0]
+    y_low, y_high = construct_range(codebook, moderation["outcome"])
+    items = [
+        text(
+            lang,
+            "alt_moderation_item",
+            level=" ".join(text(lang, f"moderation_level_{int(row.moderator_level)}").split()),
+            y_1=fmt_number(row.intercept + row.slope * (x[0] - centre), lang),
+            y_2=fmt_number(row.intercept + row.slope * (x[1] - centre), lang),
+        )
+        for row in slopes.itertuples()
+    ]
+    return text(
+        lang,
+        "alt_moderation",
+        outcome=construct_label(codebook, moderation["outcome"], lang),
+        predictor=construct_label(codebook, moderation["predictor"], lang),
+        moderator=construct_label(codebook, moderation["moderator"], lang),
+        x_1=fmt_number(x[0], lang),
+        x_2=fmt_number(x[1], lang),
+        y_lo=fmt_int(y_low),
+        y_hi=fmt_int(y_high),
+        items="; ".join(items),
+    )

@@ -1,9 +1,10 @@
 """Assemble reports/ into a self-contained static folder that any static web host can serve.
 
-The folder holds index.html, every wave's two-pagers (HTML with embedded figures and fonts
-from the reader's system, and the PDFs), data/: a Frictionless Data Package of the cleaned,
-pseudonymised responses and the scale scores (lcsurvey.report.datapackage; the index links
-it), and PROVENANCE.txt: the SHA-256 of every published file, of each wave's raw data and of
+The folder holds index.html (every wave and language with its date, N and digests, linking
+each report's HTML, PDF and provenance, the data package and PROVENANCE.txt; render.link_site),
+every wave's two-pagers (HTML with embedded figures and fonts from the reader's system, and the
+PDFs), data/: a Frictionless Data Package of the cleaned, pseudonymised responses and the scale
+scores (lcsurvey.report.datapackage), and PROVENANCE.txt: the SHA-256 of every published file, of each wave's raw data and of
 config.yaml, and the code version. Nothing in it points outside the folder; publishing fails
 if an HTML page would load anything from the network or the data package does not validate.
 The folder is assembled beside `out` and moved into place only when complete, so a failed
@@ -23,6 +24,7 @@ import yaml
 from lcsurvey.errors import InputError
 from lcsurvey.report import datapackage
 from lcsurvey.report.provenance import code_version
+from lcsurvey.report.render import link_site
 from lcsurvey.schema import defaults
 from lcsurvey.survey.codebook import load_codebook
 from lcsurvey.survey.io import sha256_file
@@ -30,13 +32,6 @@ from lcsurvey.survey.io import sha256_file
 # src= / href= / url() pointing at another host, which a self-contained page must not have.
 _EXTERNAL = re.compile(
     r"""(?:src|href)\s*=\s*["']\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//""", re.IGNORECASE
-)
-
-
-# The data package's line on the index page, before its closing body tag.
-_DATA_LINK = (
-    '<p>Gegevens / data: <a href="data/datapackage.json">datapackage.json</a> '
-    "(Frictionless Data Package, CSV)</p>"
 )
 
 
@@ -124,12 +119,11 @@ def _assemble(
     package = datapackage.write_package(tables, settings, staging / "data")
     datapackage.validate_package(staging / "data" / "datapackage.json")
     published += package
-    index = staging / "index.html"
-    page = index.read_text(encoding="utf-8")
-    if "data/datapackage.json" not in page:
-        at = page.rfind("</body>")
-        at = len(page) if at < 0 else at
-        index.write_text(page[:at] + _DATA_LINK + page[at:], encoding="utf-8")
+    # The index lists every report with its date, N and digests and links its PDF, the data
+    # package and the provenance; each two-pager links them too (render.link_site).
+    link_site(
+        staging, [p for p in published if p.name.startswith("two_pager_") and p.suffix == ".html"]
+    )
     lines = [
         f"code version (git): {code_version(config_path.parent)}",
         f"config.yaml sha256: {sha256_file(config_path)}",

@@ -163,8 +163,82 @@ def pdf_stylesheet(font_config):
     return weasyprint.CSS(string=faces, font_config=font_config)
 
 
+# The PDF is archivable and tagged: PDF/A-3a (ISO 19005-3, level A: tagged, Unicode text) and
+# PDF/UA-1 (ISO 14289-1). WeasyPrint writes one variant at a time; with "pdf/a-3a" it writes the
+# structure tree (headings, paragraphs, lists, tables with header cells, figures with the <img>'s
+# alt text) in the HTML's order, which is the columns' reading order, the document language
+# (html lang), the title (<title>) shown as the window title, the sRGB output intent, XMP
+# metadata and a file identifier. PDF/UA-1 adds only its identification in the XMP metadata
+# (pdfuaid:part 1), which _declare_pdf_ua writes beside PDF/A's.
+PDF_VARIANT = "pdf/a-3a"
+PDF_UA_PART = "1"
+
+
+def _declare_pdf_ua(document) -> None:
+    """Add pdfuaid:part to the XMP metadata WeasyPrint writes for `document` (PDF/UA-1, 6.7.11).
+
+    WeasyPrint's metadata object builds the RDF in generate_rdf_metadata; its first
+    rdf:Description carries the PDF/A identification, and gets the PDF/UA one beside it.
+    """
+    from weasyprint.pdf.metadata import NS
+
+    metadata = document.metadata
+    build = metadata.generate_rdf_metadata
+
+    def with_pdf_ua(variant, version, conformance):
+        from xml.etree.ElementTree import fromstring, register_namespace, tostring
+
+        for prefix, uri in NS.items():
+            register_namespace(prefix, uri)
+        rdf = fromstring(build(variant, version, conformance))
+        description = rdf.find(f"{{{NS['rdf']}}}Description")
+        description.attrib[f"{{{NS['pdfuaid']}}}part"] = PDF_UA_PART
+        return tostring(rdf)
+
+    metadata.generate_rdf_metadata = with_pdf_ua
+
+
+def _margin_content_as_artifacts(document, pdf) -> None:
+    """A WeasyPrint finisher: the page margins' content (the page numbers) marked as artifacts.
+
+    WeasyPrint tags the text of margin boxes with structure elements it leaves out of the
+    structure tree, so that content would be neither real content nor an artifact (PDF/UA-1,
+    7.1). Page numbers are pagination artifacts (ISO 32000-1, 14.8.2.2): their marked-content
+    sequences become /Artifact ones.
+    """
+    objects = pdf.objects  # object number n is objects[n]; references are b"n 0 R"
+
+    def target(reference: bytes):
+        return objects[int(reference.split()[0])]
+
+    reachable: set[int] = set()
+    pending = [target(pdf.catalog["StructTreeRoot"])]
+    while pending:
+        kids = pending.pop().get("K")
+        for kid in kids if isinstance(kids, list) else []:
+            if isinstance(kid, bytes) and kid.endswith(b" R") and id(target(kid)) not in reachable:
+                reachable.add(id(target(kid)))
+                pending.append(target(kid))
+    orphans: dict[bytes, set[int]] = {}
+    for element in objects:
+        structural = isinstance(element, dict) and element.get("Type") == "/StructElem"
+        if structural and id(element) not in reachable:
+            mcids = [kid for kid in element.get("K", []) if isinstance(kid, int)]
+            orphans.setdefault(element["Pg"], set()).update(mcids)
+    for page, mcids in orphans.items():
+        contents = target(target(page)["Contents"])
+        ops, marked = contents.stream, []
+        for op in ops:
+            if op == b"BDC" and isinstance(marked[-1], dict) and marked[-1].get("MCID") in mcids:
+                marked[-2:] = ["/Artifact", b"BMC"]
+            else:
+                marked.append(op)
+        contents.stream = marked
+
+
 def render_pdf(html_path: str | Path, pdf_path: str | Path, html_text: str | None = None) -> None:
-    """HTML -> PDF with WeasyPrint; the shipped fonts (FONT_DIR) embedded as subsets.
+    """HTML -> PDF with WeasyPrint: tagged PDF/A-3a and PDF/UA-1 (PDF_VARIANT); the shipped
+    fonts (FONT_DIR) embedded as subsets.
 
     html_text: the page itself when the caller has it (saves reading it back); relative links
     are resolved against html_path either way.
@@ -178,8 +252,18 @@ def render_pdf(html_path: str | Path, pdf_path: str | Path, html_text: str | Non
         if html_text is not None
         else weasyprint.HTML(filename=str(html_path))
     )
-    document = source.render(stylesheets=[pdf_stylesheet(font_config)], font_config=font_config)
-    _write_atomically(pdf_path, lambda tmp: document.write_pdf(str(tmp)))
+    document = source.render(
+        stylesheets=[pdf_stylesheet(font_config)],
+        font_config=font_config,
+        pdf_variant=PDF_VARIANT,
+    )
+    _declare_pdf_ua(document)
+    _write_atomically(
+        pdf_path,
+        lambda tmp: document.write_pdf(
+            str(tmp), pdf_variant=PDF_VARIANT, finisher=_margin_content_as_artifacts
+        ),
+    )
 
 
 def _preload_renderers() -> None:
@@ -250,35 +334,145 @@ def render_notice(
     return {"notice": time.perf_counter() - start}
 
 
-def write_index(entries: list[dict[str, str]], index_path: str | Path) -> None:
-    """reports/index.html: one row per wave, links to the HTML and PDF in each language.
+def report_facts(html_path: str | Path) -> dict[str, str]:
+    """What a two-pager states about itself for the index: date, n, config-sha256 and
+    plan-frozen, from its provenance section's data attributes (sections.provenance); empty
+    for a page without one (the notice of a wave without usable responses) or not (yet)
+    written, which the index then shows as '–'."""
+    import re
+
+    if not Path(html_path).is_file():
+        return {}
+    page = Path(html_path).read_text(encoding="utf-8")
+    # nbconvert writes the attributes in its own order
+    tag = re.search(r'<section\b[^>]*\bid="provenance"[^>]*>', page)
+    if tag is None:
+        return {}
+    return {k: html.unescape(v) for k, v in re.findall(r'data-([a-z0-9-]+)="([^"]*)"', tag[0])}
+
+
+# The index's words: Dutch, with the English in a fragment marked lang="en" (WCAG 3.1.2).
+_INDEX_WORDS = (
+    "index_wave",
+    "index_language_column",
+    "index_date",
+    "n",
+    "index_plan",
+    "index_report",
+)
+# Links each published report gets beside its HTML and PDF (lcsurvey.report.publish).
+SITE_LINKS = {"data": "data/datapackage.json", "provenance": "PROVENANCE.txt"}
+INDEX_STYLE = (
+    "body{font-family:'DejaVu Sans',sans-serif;max-width:60em;margin:2em auto;padding:0 1em;"
+    "color:#1d2b3a;line-height:1.4}"
+    "table{border-collapse:collapse}caption{text-align:left;font-weight:bold;margin-bottom:.4em}"
+    "th,td{padding:.3em 1em .3em 0;text-align:left;vertical-align:top;"
+    "border-bottom:1px solid #c8ccd0}"
+    "td.num{text-align:right}code{font-size:.85em;overflow-wrap:anywhere}"
+    "a{color:#1f4e79}a:focus-visible{outline:3px solid #1f4e79;outline-offset:2px}"
+)
+
+
+def _both(key: str) -> str:
+    """'nl / en' with the English marked as such."""
+    nl, en = _e(text("nl", key)), _e(text("en", key))
+    return nl if nl == en else f'{nl} / <span lang="en">{en}</span>'
+
+
+def write_index(entries: list[dict[str, str]], index_path: str | Path, site: bool = False) -> None:
+    """reports/index.html: one row per wave and language: the date, N, the digest of the
+    configuration up to that wave and the frozen plan's date (each as the report states it,
+    report_facts), and links to the HTML, the PDF and the report's provenance section.
 
     entries: dicts with wave, lang, html and pdf (paths); links are made relative to the index.
+    site: the published folder (lcsurvey.report.publish): each row also links the data package
+    and PROVENANCE.txt (SITE_LINKS).
     """
     index_path = Path(index_path)
     base = index_path.parent
-    waves: dict[str, list[dict[str, str]]] = {}
-    for entry in sorted(entries, key=lambda e: (e["wave"], e["lang"])):
-        waves.setdefault(entry["wave"], []).append(entry)
     rows = []
-    for wave, reports in waves.items():
-        links = " · ".join(
-            f'{_e(e["lang"].upper())}: <a href="{_e(os.path.relpath(e["html"], base))}">HTML</a>, '
-            f'<a href="{_e(os.path.relpath(e["pdf"], base))}">PDF</a>'
-            for e in reports
+    for entry in sorted(entries, key=lambda e: (e["wave"], e["lang"])):
+        facts = report_facts(entry["html"])
+        lang = entry["lang"]
+        page = _e(os.path.relpath(entry["html"], base))
+        links = [
+            f'<a href="{page}" hreflang="{_e(lang)}">HTML</a>',
+            f'<a href="{_e(os.path.relpath(entry["pdf"], base))}" hreflang="{_e(lang)}">PDF</a>',
+        ]
+        if facts:
+            links.append(f'<a href="{page}#provenance">{_e(text(lang, "provenance"))}</a>')
+        if site:
+            links += [
+                f'<a href="{SITE_LINKS["data"]}">{_e(text(lang, "index_data"))}</a>',
+                f'<a href="{SITE_LINKS["provenance"]}">PROVENANCE.txt</a>',
+            ]
+        plan = facts.get("plan-frozen") or "–"
+        digest = facts.get("config-sha256", "–")
+        rows.append(
+            f'<tr><th scope="row">{_e(entry["wave"])}</th>'
+            f'<td lang="{_e(lang)}">{_e(text(lang, "index_language"))}</td>'
+            f"<td>{_e(facts.get('date', '–'))}</td>"
+            f'<td class="num">{_e(facts.get("n", "–"))}</td>'
+            f"<td><code>{_e(digest)}</code><br>{_e(plan)}</td>"
+            f'<td lang="{_e(lang)}">{" · ".join(links)}</td></tr>'
         )
-        rows.append(f"<tr><td>{_e(wave)}</td><td>{links}</td></tr>")
-    title = f"{_e(text('nl', 'title'))} / {_e(text('en', 'title'))}"
+    title = f'{_e(text("nl", "title"))} / <span lang="en">{_e(text("en", "title"))}</span>'
+    plain_title = f"{_e(text('nl', 'title'))} / {_e(text('en', 'title'))}"
+    headers = "".join(f'<th scope="col">{_both(key)}</th>' for key in _INDEX_WORDS)
     page = (
         '<!DOCTYPE html>\n<html lang="nl"><head><meta charset="utf-8">'
-        f"<title>{title}</title>"
-        "<style>body{font-family:'DejaVu Sans',sans-serif;max-width:40em;margin:2em auto;"
-        "color:#1d2b3a}td{padding:.3em 1em .3em 0}a{color:#1f4e79}</style></head><body>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{plain_title}</title><style>{INDEX_STYLE}</style></head><body><main>"
         f"<h1>{title}</h1>"
-        "<table><thead><tr><th>Meting / wave</th><th>Tweepager / two-pager</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table></body></html>\n"
+        f"<table><caption>{_both('index_report')}</caption>"
+        f"<thead><tr>{headers}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></main></body></html>\n"
     )
     _write_atomically(index_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+
+
+def link_site(site: str | Path, pages: list[Path]) -> None:
+    """The published folder's pages linked to each other (lcsurvey.report.publish): the index
+    rewritten with each report's data package and PROVENANCE.txt (write_index, site=True), and
+    each two-pager given a line of links on screen (not in print): the index, its PDF, the data
+    package, its provenance section and PROVENANCE.txt.
+
+    pages: the two-pagers' HTML files in `site` (WAVE/two_pager_LANG.html).
+    """
+    site = Path(site)
+    entries = []
+    for page in pages:
+        lang = page.stem.rsplit("_", 1)[-1]
+        pdf = page.with_suffix(".pdf")
+        entries.append({"wave": page.parent.name, "lang": lang, "html": page, "pdf": pdf})
+        up = os.path.relpath(site, page.parent)
+        links = [
+            (f"{up}/index.html", text(lang, "index_home")),
+            (pdf.name, "PDF"),
+            (f"{up}/{SITE_LINKS['data']}", text(lang, "index_data")),
+        ]
+        if report_facts(page):
+            links.append(("#provenance", text(lang, "provenance")))
+        links.append((f"{up}/{SITE_LINKS['provenance']}", "PROVENANCE.txt"))
+        nav = (
+            f'<nav class="site" aria-label="{_e(text(lang, "index_nav"))}" '
+            'style="margin:0 0 1em 0;font-size:10pt">'
+            + " · ".join(f'<a href="{_e(href)}">{_e(label)}</a>' for href, label in links)
+            + "</nav>"
+        )
+        markup = page.read_text(encoding="utf-8")
+        at = markup.find("<body>")
+        at = 0 if at < 0 else at + len("<body>")
+        markup = markup[:at] + nav + markup[at:]
+        head = markup.find("</head>")
+        if head >= 0:
+            markup = (
+                markup[:head]
+                + "<style>@media print{nav.site{display:none}}</style>"
+                + markup[head:]
+            )
+        page.write_text(markup, encoding="utf-8")
+    write_index(entries, site / "index.html", site=True)
 
 
 def _e(value: Any) -> str:

@@ -60,24 +60,51 @@ class Section:
 
 
 def table(
-    headers: list[str], rows: list[list[str]], classes: str = "", numeric_from: int = 1
+    headers: list[str],
+    rows: list[list[str]],
+    classes: str = "",
+    numeric_from: int = 1,
+    caption: str = "",
 ) -> dict[str, Any]:
-    """A table for the `table` macro: columns from `numeric_from` on are right-aligned numbers."""
-    return {"headers": headers, "rows": rows, "classes": classes, "numeric_from": numeric_from}
+    """A table for the `table` macro: columns from `numeric_from` on are right-aligned numbers.
+
+    The first column heads its row (a row header for a screen reader); `caption` names the
+    table for a screen reader (the heading the page shows above it) and is not printed.
+    """
+    return {
+        "headers": headers,
+        "rows": rows,
+        "classes": classes,
+        "numeric_from": numeric_from,
+        "caption": caption,
+    }
 
 
-def figure(fig, caption: str) -> dict[str, str] | None:
-    """A matplotlib figure as the `figure` macro shows it (an <img>, its caption below)."""
-    return None if fig is None else {"img": figs.figure_html(fig, caption), "caption": caption}
+def figure(fig, caption: str, alt: str | None = None) -> dict[str, str] | None:
+    """A matplotlib figure as the `figure` macro shows it (an <img>, its caption below).
+
+    alt: the text alternative; by default the one the figure function gave the figure
+    (figures.describe), which states every number the figure shows.
+    """
+    if fig is None:
+        return None
+    alt = alt or figs.alt_text(fig)
+    if not alt:
+        raise ValueError(
+            f"the figure captioned {caption!r} has no text alternative: give it one with "
+            "figures.describe(fig, text) in its figure function, or pass alt= here"
+        )
+    return {"img": figs.figure_html(fig, alt), "caption": caption}
 
 
-def figure_block(fig, caption: str) -> Section:
+def figure_block(fig, caption: str, alt: str | None = None) -> Section:
     """A figure on its own, with its caption: a notebook cell shows it where its tags say.
 
-    The way to add a figure: a function in `figures.py` that returns it, then one cell in the
+    The way to add a figure: a function in `figures.py` that returns it and gives it its text
+    alternative (`figures.describe`: every number it shows, in words), then one cell in the
     notebook, tagged with its page and place, ending in `sections.figure_block(fig, caption)`.
     """
-    return Section("figure_block", {"figure": figure(fig, caption)})
+    return Section("figure_block", {"figure": figure(fig, caption, alt)})
 
 
 def _short_label(label: str) -> str:
@@ -174,6 +201,7 @@ def why(
                 ["", text(lang, "n"), text(lang, "percent"), text(lang, "ci")],
                 rows,
                 classes="shares",
+                caption=text(lang, "main_motive"),
             ),
             "merged_note": _merged_note({"main_motive": shares}, inputs, lang),
         }
@@ -271,6 +299,7 @@ def who(inputs: ReportInputs, lang: str) -> Section:
                 ],
                 rows,
                 classes="counts",
+                caption=background_label(inputs.codebook, variable, lang),
             )
         )
     return Section(
@@ -330,7 +359,7 @@ def measures(inputs: ReportInputs, lang: str) -> Section:
         "measures",
         {
             "heading": text(lang, "measures"),
-            "table": table(headers, rows, classes="measures-table"),
+            "table": table(headers, rows, classes="measures-table", caption=text(lang, "measures")),
             "note": text(lang, "measures_note") + (f" {cfa}" if cfa else ""),
         },
     )
@@ -362,7 +391,9 @@ def motive_tests(inputs: ReportInputs, lang: str, tests: pd.DataFrame) -> Sectio
         {
             "css": "motive-tests",
             "heading": text(lang, "motive_tests"),
-            "table": table(headers, rows, classes="tests-table"),
+            "table": table(
+                headers, rows, classes="tests-table", caption=text(lang, "motive_tests")
+            ),
             "note": text(lang, "motive_tests_note"),
         },
     )
@@ -393,6 +424,7 @@ def model(inputs: ReportInputs, lang: str, paths: pd.DataFrame) -> Section:
             [text(lang, "path"), text(lang, "beta"), text(lang, "b_ci"), text(lang, "p")],
             rows,
             classes="paths-table",
+            caption=text(lang, "paths"),
         )
     return Section("model", context)
 
@@ -421,6 +453,7 @@ def diversity(inputs: ReportInputs, lang: str) -> Section:
                 ["", text(lang, "b_ci"), text(lang, "p"), text(lang, "div_p_check")],
                 rows,
                 classes="diversity-table",
+                caption=text(lang, "diversity"),
             ),
             "note": text(lang, "div_note", k=k, df=k - 1),
         },
@@ -465,6 +498,7 @@ def agreement(inputs: ReportInputs, lang: str) -> Section:
                 ],
                 rows,
                 classes="agreement-table",
+                caption=text(lang, "agreement"),
             ),
             "note": note,
         },
@@ -498,6 +532,7 @@ def across_waves(inputs: ReportInputs, lang: str) -> Section:
                 ["", text(lang, "cw_diff"), text(lang, "cw_comparable")],
                 rows,
                 classes="crosswave-table",
+                caption=text(lang, "crosswave"),
             ),
             "note": " ".join(notes),
         },
@@ -527,9 +562,17 @@ def provenance(inputs: ReportInputs, lang: str) -> Section:
     plan = sentences.plan_statement(inputs, lang)
     if plan is not None:  # only with a frozen analysis plan (analysis_plan.lock)
         facts.insert(2, (text(lang, "plan_label"), plan))
+    # The same facts for the index of the published reports (render.report_facts reads them).
+    listed = {
+        "date": prov.get("date", inputs.wave),
+        "n": findings.participation(inputs, lang)["n"],
+        "config-sha256": prov.get("config_sha256", "unknown"),
+        "plan-frozen": (inputs.plan or {}).get("frozen", ""),
+    }
     return Section(
         "provenance",
         {
+            "listed": listed,
             "heading": text(lang, "provenance"),
             "when": f"{text(lang, 'prov_wave')} {inputs.wave} · {text(lang, 'prov_date')} "
             f"{prov.get('date', inputs.wave)}",
