@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from lcsurvey.errors import InputError
+from lcsurvey.survey import disclosure
 from lcsurvey.survey.clean import REASON_TEXT
 from lcsurvey.survey.codebook import Codebook, Scale, Variable
 
@@ -81,6 +82,8 @@ class Table:
     schema: dict[str, Any]
     title: str
     notes: list[str] = field(default_factory=list)
+    # Rows of the disclosure-control table: what was recoded and suppressed, risk before/after.
+    control: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _sentences(parts: Iterable[str]) -> str:
@@ -243,9 +246,81 @@ def top_bottom_code(values: pd.Series, min_cell: int) -> tuple[pd.Series | None,
     return coded, notes
 
 
+def _quasi_identifier(
+    categorical: bool,
+    scale: Scale,
+    values: pd.Series,
+    min_cell: int,
+    recode: Mapping[str, Any],
+    order: pd.Series,
+) -> tuple[pd.Series | None, Scale, list[str], str]:
+    """Global recoding of one quasi-identifier (bands of a numeric one, merged categories of a
+    `categorical` one: labelled, or the cluster), then its small categories made missing.
+
+    Returns the values (None: left out), the scale they are now on, what was done (for the
+    description) and the recoding in a few words (for the disclosure-control table).
+    """
+    described: list[str] = []
+    if not categorical:
+        breaks = recode.get("bands") or disclosure.propose_breaks(values, min_cell)
+        how = "configured" if recode.get("bands") else "proposed"
+        if not breaks:
+            return None, scale, [], "left out (too few answers for two bands)"
+        labels = disclosure.band_labels(breaks)
+        values = disclosure.recode_bands(values, breaks)
+        scale = Scale(
+            name=f"{scale.name} in bands",
+            labels={float(code): (text,) for code, text in enumerate(labels, start=1)},
+            min=1,
+            max=len(labels),
+        )
+        summary = f"bands ({how}): " + ", ".join(labels)
+        described.append(
+            f"recoded into bands ({how}): "
+            + "; ".join(f"{code} = {text}" for code, text in enumerate(labels, start=1))
+        )
+    else:
+        groups = recode.get("merge") or []
+        summary = "none"
+        if groups:
+            values, merged = disclosure.merge_categories(values, groups)
+            labels = dict(scale.labels)
+            for code, codes in merged.items():
+                labels[code] = (
+                    " / ".join(" / ".join(scale.labels.get(c, (str(c),))) for c in codes),
+                )
+                for other in codes[1:]:
+                    labels.pop(other, None)
+            scale = Scale(name=scale.name, labels=labels, min=scale.min, max=scale.max)
+            joined = "; ".join(
+                "+".join(str(_number(c)) for c in codes) + f" as {_number(code)}"
+                for code, codes in merged.items()
+            )
+            summary = f"categories merged: {joined}"
+            described.append(f"categories merged (global recoding): {joined}")
+    coded, changed = coarsen_groups(values, min_cell, scale.labels, order)
+    if coded is None:
+        return None, scale, [], f"{summary}; left out (no category of {min_cell})"
+    if changed:
+        described.append(
+            f"categories with fewer than {min_cell} respondents in this wave are empty: "
+            + ", ".join(changed)
+        )
+        summary += f"; small categories made empty: {', '.join(changed)}"
+    return coded, scale, described, summary
+
+
 def _responses_table(
-    responses: pd.DataFrame, book: Codebook, wave: str, min_cell: int, cluster: str | None
+    responses: pd.DataFrame,
+    book: Codebook,
+    wave: str,
+    min_cell: int,
+    cluster: str | None,
+    control: Mapping[str, Any] | None = None,
 ) -> Table:
+    control = dict(control or {})
+    target = int(control.get("k") or min_cell)
+    recodes = control.get("recode") or {}
     fields: list[dict[str, Any]] = [
         {
             "name": "rid",
@@ -285,12 +360,25 @@ def _responses_table(
             }
         )
         columns[name] = responses[name]
+    quasi: dict[str, dict[str, Any]] = {}  # name -> its field, recoding and original values
     for name, var in book.background.items():
         if name not in responses:
             continue
         scale = book.scales[var.scale]
         values = responses[name]
-        if scale.labels or name == cluster:
+        if var.quasi_identifier:
+            coded, scale, changed, summary = _quasi_identifier(
+                bool(scale.labels) or name == cluster,
+                scale,
+                values,
+                min_cell,
+                recodes.get(name) or {},
+                responses["rid"],
+            )
+            original = values
+            what = ""
+            left_out = f"{name}: {summary}"
+        elif scale.labels or name == cluster:
             coded, changed = coarsen_groups(values, min_cell, scale.labels, responses["rid"])
             what = (
                 f"categories with fewer than {min_cell} respondents in this wave are empty "
@@ -303,24 +391,30 @@ def _responses_table(
             left_out = f"{name}: left out (fewer than {2 * min_cell} answers)"
         if coded is None:
             notes.append(left_out)
+            if var.quasi_identifier:
+                quasi[name] = {"summary": summary, "original": values, "field": None}
             continue
         spec, described = _scale_field(var, scale, coded)
-        if changed:
+        if var.quasi_identifier:
+            described.append("quasi-identifier (a colleague could know it)")
+            described += changed
+            if changed:
+                notes.append(f"{name}: {summary}")
+        elif changed:
             described.append(what)
             notes.append(f"{name}: " + what)
         if name == cluster:
             described.insert(0, "the cluster (respondents nested in it)")
-        fields.append(
-            {
-                "name": name,
-                "title": _title(var.label, name),
-                "description": _sentences(
-                    [_texts(var.label), *described] if var.label else described
-                ),
-                **spec,
-            }
-        )
+        entry = {
+            "name": name,
+            "title": _title(var.label, name),
+            "description": _sentences([_texts(var.label), *described] if var.label else described),
+            **spec,
+        }
+        fields.append(entry)
         columns[name] = coded
+        if var.quasi_identifier:
+            quasi[name] = {"summary": summary, "original": original, "field": entry}
     for name, step in FLAGS.items():
         if name in responses:
             fields.append(
@@ -334,6 +428,7 @@ def _responses_table(
             )
             columns[name] = responses[name].astype(bool)
     frame = pd.DataFrame(columns)
+    rows = _control_quasi_identifiers(frame, quasi, wave, target, min_cell, notes)
     schema: dict[str, Any] = {"fields": fields, "missingValues": [""]}
     if frame["rid"].notna().all() and frame["rid"].is_unique:
         schema["primaryKey"] = ["rid"]
@@ -344,6 +439,132 @@ def _responses_table(
         schema=schema,
         title=f"Cleaned responses, wave {wave}",
         notes=notes,
+        control=rows,
+    )
+
+
+def _control_quasi_identifiers(
+    frame: pd.DataFrame,
+    quasi: Mapping[str, dict[str, Any]],
+    wave: str,
+    target: int,
+    min_cell: int,
+    notes: list[str],
+) -> list[dict[str, Any]]:
+    """Local suppression of the (recoded) quasi-identifiers of `frame`, in place, to k =
+    `target`; a category this leaves with fewer than `min_cell` answers is made empty too
+    (which only raises k). Returns the rows of the disclosure-control table (per variable and
+    for their combination) and adds a sentence on the risk to `notes`."""
+    names = list(quasi)
+    published = [name for name in names if quasi[name]["field"] is not None]
+    original = pd.DataFrame({name: quasi[name]["original"] for name in names})
+    recoded = frame[published].copy()
+    protection = disclosure.protect(frame, published, target, order=frame["rid"])
+    for name in published:
+        coarsened, _ = coarsen_groups(protection.frame[name], min_cell, None, frame["rid"])
+        frame[name] = coarsened if coarsened is not None else protection.frame[name].where(False)
+
+    def row(variable: str, keys: list[str], recoding: str, lost: int, answered: int) -> dict:
+        before = disclosure.risk_summary(original, keys, target)
+        kept = [key for key in keys if key in published]
+        after = disclosure.risk_summary(frame, kept, target)
+        return {
+            "wave": wave,
+            "variable": variable,
+            "recoding": recoding,
+            "answered": answered,
+            "suppressed": lost,
+            "information_loss": round(lost / answered, 4) if answered else 0.0,
+            "k_before": before.k,
+            "k_after": after.k,
+            "sample_uniques_before": before.sample_uniques,
+            "sample_uniques_after": after.sample_uniques,
+            "expected_reidentifications_before": round(before.expected_reidentifications, 3),
+            "expected_reidentifications_after": round(after.expected_reidentifications, 3),
+        }
+
+    rows = []
+    for name in names:
+        answered = int(original[name].notna().sum())
+        if name in published:
+            # Cells the recoding left answered and the suppression (with its coarsening) emptied.
+            lost = int((recoded[name].notna() & frame[name].isna()).sum())
+            entry = quasi[name]["field"]
+            if lost:
+                entry["description"] = _sentences(
+                    [
+                        entry["description"],
+                        f"{lost} answers made empty (local suppression) so that every "
+                        f"combination of the quasi-identifiers {', '.join(published)} is shared "
+                        f"by at least {target} respondents",
+                    ]
+                )
+        else:
+            lost = answered
+        rows.append(row(name, [name], quasi[name]["summary"], lost, answered))
+    if names:
+        answered = sum(r["answered"] for r in rows)
+        lost = sum(r["suppressed"] for r in rows)
+        combined = row("(all quasi-identifiers)", names, "", lost, answered)
+        rows.append(combined)
+        notes.append(
+            f"quasi-identifiers ({', '.join(names)}): before disclosure control the smallest "
+            f"group sharing a combination had {combined['k_before']} respondents "
+            f"({combined['sample_uniques_before']} were unique); after global recoding and "
+            f"local suppression ({lost} of {answered} answers made empty) every combination is "
+            f"shared by at least {combined['k_after']} (k-anonymity; see disclosure.csv)"
+        )
+    return rows
+
+
+DISCLOSURE_FIELDS = {
+    "wave": ("string", "The survey wave."),
+    "variable": (
+        "string",
+        "A quasi-identifier, or '(all quasi-identifiers)' for their combination.",
+    ),
+    "recoding": ("string", "The global recoding (bands, merged or emptied categories)."),
+    "answered": ("integer", "Answers before disclosure control."),
+    "suppressed": (
+        "integer",
+        "Answers made empty by local suppression (all of them for a variable left out).",
+    ),
+    "information_loss": ("number", "suppressed / answered."),
+    "k_before": (
+        "integer",
+        "The smallest number of respondents sharing a value (a combination) before: k of "
+        "k-anonymity; a missing value matches any (sdcMicro's freqCalc).",
+    ),
+    "k_after": ("integer", "The same, as published."),
+    "sample_uniques_before": ("integer", "Respondents unique on it (f_k = 1) before."),
+    "sample_uniques_after": ("integer", "The same, as published."),
+    "expected_reidentifications_before": (
+        "number",
+        "Sum of the individual risks 1 / f_k (sdcMicro's indivRisk for a population) before.",
+    ),
+    "expected_reidentifications_after": ("number", "The same, as published."),
+}
+
+
+def disclosure_table(tables: Iterable[Table], target: int) -> Table:
+    """What disclosure control did to each wave's quasi-identifiers: one table for the package."""
+    rows = [row for table in tables for row in table.control]
+    frame = pd.DataFrame(rows, columns=list(DISCLOSURE_FIELDS))
+    fields = [
+        {"name": name, "type": kind, "description": text}
+        for name, (kind, text) in DISCLOSURE_FIELDS.items()
+    ]
+    return Table(
+        name="disclosure-control",
+        path="disclosure.csv",
+        frame=frame,
+        schema={"fields": fields, "missingValues": [""]},
+        title=f"Disclosure control of the quasi-identifiers (k = {target})",
+        notes=[
+            "Per wave and quasi-identifier (codebook quasi_identifier), and for their "
+            "combination: the global recoding, the answers made empty by local suppression, "
+            "the information lost and the risk before and after (sdcMicro's measures)"
+        ],
     )
 
 
@@ -435,9 +656,19 @@ def assert_no_personal_columns(tables: Iterable[Table], book: Codebook, waves: l
 
 
 def package_tables(
-    results: Path, book: Codebook, waves: list[str], min_cell: int, cluster: str | None
+    results: Path,
+    book: Codebook,
+    waves: list[str],
+    min_cell: int,
+    cluster: str | None,
+    control: Mapping[str, Any] | None = None,
 ) -> list[Table]:
-    """Per wave, the responses table and the scores table, coarsened and described."""
+    """Per wave, the responses table and the scores table, coarsened and described; with
+    quasi-identifiers in the codebook, the disclosure-control table last.
+
+    `control` is config ``publish.disclosure``: ``k`` (default `min_cell`) and ``recode``
+    (per quasi-identifier ``bands`` or ``merge``).
+    """
     tables = []
     for wave in waves:
         paths = {
@@ -452,12 +683,14 @@ def package_tables(
                     hint="Run 'make run' first",
                 )
         responses = _responses_table(
-            pd.read_parquet(paths["responses"]), book, wave, min_cell, cluster
+            pd.read_parquet(paths["responses"]), book, wave, min_cell, cluster, control
         )
         tables += [
             responses,
             _scores_table(pd.read_parquet(paths["scores"]), book, wave, responses),
         ]
+    if disclosure.quasi_identifiers(book.background):
+        tables.append(disclosure_table(tables, int((control or {}).get("k") or min_cell)))
     assert_no_personal_columns(tables, book, waves)
     return tables
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from lcsurvey.errors import InputError
-from lcsurvey.report import datapackage
+from lcsurvey.report import datapackage, privacy
 from lcsurvey.report.provenance import code_version
 from lcsurvey.schema import defaults
 from lcsurvey.survey.codebook import load_codebook
@@ -90,12 +90,32 @@ def publish(reports: Path, out: Path, config_path: Path, results: Path | None = 
                 )
     book = load_codebook(config_path.parent / config.get("codebook", "data/codebook.yaml"))
     settings, min_cell, cluster = _settings(config)
-    tables = datapackage.package_tables(results, book, list(config["waves"]), min_cell, cluster)
+    control = settings.get("disclosure") or {}
+    tables = datapackage.package_tables(
+        results, book, list(config["waves"]), min_cell, cluster, control
+    )
+    raw_files = {
+        wave: (
+            config_path.parent / (spec if isinstance(spec, str) else spec["path"]),
+            {} if isinstance(spec, str) else {k: spec.get(k) for k in ("encoding", "sheet")},
+        )
+        for wave, spec in config["waves"].items()
+    }
+    check = {
+        "book": book,
+        "secrets": privacy.secrets_of_raw(raw_files, book),
+        "waves": list(config["waves"]),
+        "min_cell": min_cell,
+        "k": control.get("k") or min_cell,
+        "cluster": cluster,
+    }
     staging = out.with_name(f".{out.name}.partial")
     if staging.exists():
         shutil.rmtree(staging)
     try:
         published = _assemble(reports, files, tables, settings, staging, config_path, config)
+        # The last door: nothing in the folder identifies a person (file and column named).
+        privacy.assert_publishable(staging, **check)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
