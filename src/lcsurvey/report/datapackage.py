@@ -462,9 +462,15 @@ def _control_quasi_identifiers(
     protection = disclosure.protect(frame, published, target, order=frame["rid"])
     for name in published:
         coarsened, _ = coarsen_groups(protection.frame[name], min_cell, None, frame["rid"])
-        frame[name] = coarsened if coarsened is not None else protection.frame[name].where(False)
+        frame[name] = (
+            coarsened
+            if coarsened is not None
+            else protection.frame[name].where(pd.Series(False, index=frame.index))
+        )
 
-    def row(variable: str, keys: list[str], recoding: str, lost: int, answered: int) -> dict:
+    def row(
+        variable: str, keys: list[str], recoding: str, lost: int, emptied: int, answered: int
+    ) -> dict:
         before = disclosure.risk_summary(original, keys, target)
         kept = [key for key in keys if key in published]
         after = disclosure.risk_summary(frame, kept, target)
@@ -474,7 +480,8 @@ def _control_quasi_identifiers(
             "recoding": recoding,
             "answered": answered,
             "suppressed": lost,
-            "information_loss": round(lost / answered, 4) if answered else 0.0,
+            "emptied": emptied,
+            "information_loss": round(emptied / answered, 4) if answered else 0.0,
             "k_before": before.k,
             "k_after": after.k,
             "sample_uniques_before": before.sample_uniques,
@@ -500,18 +507,25 @@ def _control_quasi_identifiers(
                     ]
                 )
         else:
-            lost = answered
-        rows.append(row(name, [name], quasi[name]["summary"], lost, answered))
+            lost = 0
+        emptied = (
+            int((original[name].notna() & frame[name].isna()).sum())
+            if name in published
+            else answered
+        )
+        rows.append(row(name, [name], quasi[name]["summary"], lost, emptied, answered))
     if names:
         answered = sum(r["answered"] for r in rows)
         lost = sum(r["suppressed"] for r in rows)
-        combined = row("(all quasi-identifiers)", names, "", lost, answered)
+        emptied = sum(r["emptied"] for r in rows)
+        combined = row("(all quasi-identifiers)", names, "", lost, emptied, answered)
         rows.append(combined)
         notes.append(
             f"quasi-identifiers ({', '.join(names)}): before disclosure control the smallest "
             f"group sharing a combination had {combined['k_before']} respondents "
             f"({combined['sample_uniques_before']} were unique); after global recoding and "
-            f"local suppression ({lost} of {answered} answers made empty) every combination is "
+            f"local suppression ({emptied} of {answered} answers made empty, {lost} of them by "
+            f"local suppression) every combination is "
             f"shared by at least {combined['k_after']} (k-anonymity; see disclosure.csv)"
         )
     return rows
@@ -525,11 +539,13 @@ DISCLOSURE_FIELDS = {
     ),
     "recoding": ("string", "The global recoding (bands, merged or emptied categories)."),
     "answered": ("integer", "Answers before disclosure control."),
-    "suppressed": (
+    "suppressed": ("integer", "Answers made empty by local suppression."),
+    "emptied": (
         "integer",
-        "Answers made empty by local suppression (all of them for a variable left out).",
+        "All answers made empty: by the recoding (small categories; all of them for a variable "
+        "left out) and by local suppression.",
     ),
-    "information_loss": ("number", "suppressed / answered."),
+    "information_loss": ("number", "emptied / answered."),
     "k_before": (
         "integer",
         "The smallest number of respondents sharing a value (a combination) before: k of "

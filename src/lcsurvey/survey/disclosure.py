@@ -198,6 +198,11 @@ def suppress_locally(
     suppressed = dict.fromkeys(keys, 0)
     if not keys or out.empty:
         return out, suppressed
+    if len(out) < target:  # no combination can be shared by `target` records
+        for name in keys:
+            suppressed[name] = int(out[name].notna().sum())
+            out[name] = out[name].where(pd.Series(False, index=out.index))
+        return out, suppressed
     codes = _codes(out, keys)
     categories = np.array([out[name].nunique(dropna=True) for name in keys])
     rank = (
@@ -212,7 +217,7 @@ def suppress_locally(
             break
         record = low[np.lexsort((rank[low], fk[low]))[0]]
         answered = np.flatnonzero(codes[record] >= 0)
-        if answered.size == 0:  # fewer than `target` records in all
+        if answered.size == 0:  # cannot happen with `target` records or more; never loop
             break
         others = (codes == codes[record]) | (codes < 0) | (codes[record] < 0)[None, :]
         gains = []
