@@ -163,9 +163,12 @@ def test_the_bundled_data_package_is_10_anonymous_with_the_recodes_listed(bundle
         assert combined["k_after"] == after.k and combined["k_before"] == before.k
         assert combined["sample_uniques_before"] == before.sample_uniques
         # The recodes are listed: age and months in bands, gender's small category emptied.
-        assert control.loc[(wave, "age"), "recoding"].startswith("bands (proposed): under ")
-        assert control.loc[(wave, "months"), "recoding"].startswith("bands (proposed): under ")
-        assert "small categories made empty: 3" in control.loc[(wave, "gender"), "recoding"]
+        assert control.loc[(wave, "age"), "recoding"].startswith("in bands (proposed): under ")
+        assert control.loc[(wave, "months"), "recoding"].startswith("in bands (proposed): under ")
+        assert control.loc[(wave, "gender"), "recoding"].startswith(
+            "small categories made empty: 3"
+        )
+        assert control.loc[(wave, "sector"), "recoding"] == "none"
         # The answers made empty add up to the empty cells the table gained.
         for name in quasi:
             lost = int((raw[name].notna() & table.frame[name].isna()).sum())

@@ -274,14 +274,14 @@ def _quasi_identifier(
             min=1,
             max=len(labels),
         )
-        summary = f"bands ({how}): " + ", ".join(labels)
+        summary = f"in bands ({how}): " + ", ".join(labels)
         described.append(
             f"recoded into bands ({how}): "
             + "; ".join(f"{code} = {text}" for code, text in enumerate(labels, start=1))
         )
     else:
         groups = recode.get("merge") or []
-        summary = "none"
+        summary = ""
         if groups:
             values, merged = disclosure.merge_categories(values, groups)
             labels = dict(scale.labels)
@@ -300,14 +300,15 @@ def _quasi_identifier(
             described.append(f"categories merged (global recoding): {joined}")
     coded, changed = coarsen_groups(values, min_cell, scale.labels, order)
     if coded is None:
-        return None, scale, [], f"{summary}; left out (no category of {min_cell})"
+        left_out = f"left out (no category of {min_cell})"
+        return None, scale, [], f"{summary}; {left_out}" if summary else left_out
     if changed:
         described.append(
             f"categories with fewer than {min_cell} respondents in this wave are empty: "
             + ", ".join(changed)
         )
-        summary += f"; small categories made empty: {', '.join(changed)}"
-    return coded, scale, described, summary
+        summary += ("; " if summary else "") + f"small categories made empty: {', '.join(changed)}"
+    return coded, scale, described, summary or "none"
 
 
 def _responses_table(
