@@ -135,3 +135,22 @@ def test_an_email_address_in_a_page_is_found(quasi_site, tmp_path):
         encoding="utf-8",
     )
     assert [f.problem for f in findings(quasi_site, folder)] == ["an e-mail address"]
+
+
+def test_privacy_check_command_refuses_a_pooled_parquet_and_passes_publish(quasi_site, capsys):
+    from lcsurvey.pipeline.cli import main as lcsurvey
+
+    root = quasi_site
+    config = str(root / "config.yaml")
+    assert lcsurvey(["privacy-check", str(root / "publish"), "--config", config]) == 0
+    assert "nothing found" in capsys.readouterr().out
+    # The cleaned responses as they are: pseudonymised, but not coarsened.
+    shared = root / "shared"
+    shared.mkdir()
+    shutil.copy2(root / "results" / "w1" / "clean" / "responses.parquet", shared / "pooled.parquet")
+    assert lcsurvey(["privacy-check", str(shared), "--config", config]) == 1
+    out = capsys.readouterr().out
+    assert "pooled.parquet, column comment: a PII, free-text, id or person column" in out
+    assert (
+        "pooled.parquet, column age, community, sector: a combination of quasi-identifiers" in out
+    )

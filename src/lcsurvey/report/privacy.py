@@ -21,19 +21,23 @@ sees. PDFs are compressed and are not searched; they come from the same pages as
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from lcsurvey.errors import InputError
 from lcsurvey.report.datapackage import PERSONAL_NAME, personal_names
+from lcsurvey.schema import defaults
 from lcsurvey.survey import disclosure
-from lcsurvey.survey.codebook import Codebook
+from lcsurvey.survey.codebook import Codebook, load_codebook
 from lcsurvey.survey.io import read_raw
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
@@ -151,6 +155,28 @@ def _table_findings(
     return found
 
 
+def _k_findings(name: str, frame: pd.DataFrame, quasi: list[str], k: int) -> list[Finding]:
+    """A combination of the quasi-identifiers in `frame` shared by fewer than `k` rows."""
+    keys = [column for column in quasi if column in frame]
+    if not keys or frame.empty:
+        return []
+    frame = frame.reset_index(drop=True)
+    fk = disclosure.key_frequencies(frame, keys)
+    if fk.min() >= k:
+        return []
+    row = int(fk.idxmin())
+    combination = ", ".join(f"{key}={frame.at[row, key]}" for key in keys)
+    return [
+        Finding(
+            name,
+            ", ".join(keys),
+            f"a combination of quasi-identifiers shared by fewer than k = {k} "
+            f"respondents ({int((fk < k).sum())} rows)",
+            f"row {row + 2}: {combination}, shared by {int(fk.min())}",
+        )
+    ]
+
+
 def _package_findings(
     folder: Path, package: Path, book: Codebook, min_cell: int, k: int, cluster: str | None
 ) -> list[Finding]:
@@ -178,21 +204,7 @@ def _package_findings(
                             f"{small.index[0]}: n = {int(small.iloc[0])}",
                         )
                     )
-        keys = [column for column in quasi if column in frame]
-        if keys:
-            fk = disclosure.key_frequencies(frame, keys)
-            if len(fk) and fk.min() < k:
-                row = int(fk.idxmin())
-                combination = ", ".join(f"{key}={frame.at[row, key]}" for key in keys)
-                found.append(
-                    Finding(
-                        name,
-                        ", ".join(keys),
-                        f"a combination of quasi-identifiers shared by fewer than k = {k} "
-                        f"respondents ({int((fk < k).sum())} rows)",
-                        f"row {row + 2}: {combination}, shared by {int(fk.min())}",
-                    )
-                )
+        found += _k_findings(name, frame, quasi, k)
     return found
 
 
@@ -229,9 +241,15 @@ def check_folder(
     found: list[Finding] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         name = str(path.relative_to(folder))
-        if path.suffix.lower() == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False).replace("", pd.NA)
+        if path.suffix.lower() in (".csv", ".parquet"):
+            if path.suffix.lower() == ".csv":
+                frame = pd.read_csv(path, dtype=str, keep_default_na=False).replace("", pd.NA)
+            else:
+                frame = pd.read_parquet(path)
             found += _table_findings(path, name, frame, book, secrets, forbidden, min_cell)
+            if path.suffix.lower() == ".parquet":
+                # Microdata outside a data package (a pooled or quarantine file): k as well.
+                found += _k_findings(name, frame, disclosure.quasi_identifiers(book.background), k)
         elif path.suffix.lower() in TEXT_SUFFIXES:
             text = path.read_text(encoding="utf-8", errors="replace")
             normal = _normal(re.sub(r"<[^>]+>", " ", text))
@@ -264,3 +282,59 @@ def assert_publishable(folder: Path, *args: Any, **kwargs: Any) -> None:
             expected="no PII, person code, free text, group below report.min_cell or "
             "combination of quasi-identifiers below k in anything published" + more,
         )
+
+
+def check_arguments(config_path: Path, config: Mapping[str, Any], book: Codebook) -> dict[str, Any]:
+    """`check_folder`'s arguments but the folder, from config.yaml: the raw exports' secrets,
+    the waves, report.min_cell, publish.disclosure.k and estimation.cluster."""
+    fallback = defaults("config")
+    min_cell = int((config.get("report") or {}).get("min_cell", fallback["report"]["min_cell"]))
+    control = (config.get("publish") or {}).get("disclosure") or {}
+    cluster = (config.get("estimation") or {}).get("cluster", fallback["estimation"]["cluster"])
+    raw_files = {
+        wave: (
+            config_path.parent / (spec if isinstance(spec, str) else spec["path"]),
+            {} if isinstance(spec, str) else {k: spec.get(k) for k in ("encoding", "sheet")},
+        )
+        for wave, spec in config["waves"].items()
+    }
+    return {
+        "book": book,
+        "secrets": secrets_of_raw(raw_files, book),
+        "waves": list(config["waves"]),
+        "min_cell": min_cell,
+        "k": int(control.get("k") or min_cell),
+        "cluster": cluster,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``lcsurvey privacy-check FOLDER``: check any folder before it is shared."""
+    parser = argparse.ArgumentParser(
+        prog="lcsurvey privacy-check",
+        description="Check a folder before it leaves the project (publish/ is checked by "
+        "publish itself): PII columns, raw person codes and response ids, free-text answers, "
+        "e-mail addresses, groups below report.min_cell, combinations of quasi-identifiers "
+        "below k in CSV, Parquet and text files.",
+    )
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--config", default="config.yaml", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
+        book = load_codebook(args.config.parent / config.get("codebook", "data/codebook.yaml"))
+        found = check_folder(args.folder, **check_arguments(args.config, config, book))
+    except (InputError, OSError) as err:
+        print(f"ERROR: {getattr(err, 'message', err)}", file=sys.stderr)
+        return 1
+    for finding in found:
+        print(f"ERROR: {finding}")
+    if found:
+        print(f"{len(found)} problem(s): do not share {args.folder}")
+        return 1
+    print(f"nothing found that identifies a person in {args.folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -94,21 +94,7 @@ def publish(reports: Path, out: Path, config_path: Path, results: Path | None = 
     tables = datapackage.package_tables(
         results, book, list(config["waves"]), min_cell, cluster, control
     )
-    raw_files = {
-        wave: (
-            config_path.parent / (spec if isinstance(spec, str) else spec["path"]),
-            {} if isinstance(spec, str) else {k: spec.get(k) for k in ("encoding", "sheet")},
-        )
-        for wave, spec in config["waves"].items()
-    }
-    check = {
-        "book": book,
-        "secrets": privacy.secrets_of_raw(raw_files, book),
-        "waves": list(config["waves"]),
-        "min_cell": min_cell,
-        "k": control.get("k") or min_cell,
-        "cluster": cluster,
-    }
+    check = privacy.check_arguments(config_path, config, book)
     staging = out.with_name(f".{out.name}.partial")
     if staging.exists():
         shutil.rmtree(staging)
