@@ -99,3 +99,17 @@ def test_two_jobs_starting_at_once_share_one_project_key(tmp_path):
     second, again = project_key(store)
     assert created and not again and first == second
     assert [p.name for p in store.parent.iterdir()] == ["pseudonym.key"]
+
+
+def test_lcsurvey_check_says_which_key_a_real_wave_will_get(tmp_path):
+    from lcsurvey.pipeline.check import check_project
+
+    from .test_check import write_project
+
+    report = check_project(write_project(tmp_path))
+    assert report.problems == []
+    note = next(n for n in report.notes if n.startswith("no pseudonym key configured"))
+    assert "wave w1 will use a new random key" in note and ".lcsurvey/pseudonym.key" in note
+    assert not (tmp_path / ".lcsurvey").exists()  # the check writes nothing
+    bundled = check_project(ROOT / "config.yaml")
+    assert not any("pseudonym key" in n for n in bundled.notes)
