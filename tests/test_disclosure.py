@@ -178,3 +178,36 @@ def test_the_bundled_data_package_is_10_anonymous_with_the_recodes_listed(bundle
         # Every published category of a quasi-identifier has min_cell answers.
         for name in quasi:
             assert table.frame[name].value_counts().min() >= 10
+    # Persons linked over the two waves by rid: every combination shared by 10 as well.
+    linked = control.loc[("(all waves)", "(all quasi-identifiers, linked by rid)")]
+    assert linked["k_after"] >= 10 and linked["sample_uniques_after"] == 0
+
+
+def test_waves_k_anonymous_alone_are_protected_when_linked_by_rid():
+    from lcsurvey.report.datapackage import Table, _link_waves
+
+    rid = pd.Series([f"p{i:02d}" for i in range(20)])
+    # Each wave alone: two groups of 10. Linked: four groups of 5.
+    first = pd.DataFrame({"rid": rid, "wave": "w1", "g": [1.0] * 10 + [2.0] * 10})
+    second = pd.DataFrame({"rid": rid, "wave": "w2", "g": [1.0, 2.0] * 10})
+    tables = [
+        Table(
+            name=f"responses-{frame['wave'][0]}",
+            path="",
+            frame=frame,
+            schema={},
+            title="",
+            quasi={"g": {"field": {}, "original": frame["g"].copy(), "summary": ""}},
+        )
+        for frame in (first, second)
+    ]
+    for table in tables:
+        assert disclosure.risk_summary(table.frame, ["g"], 10).k == 10
+    row = _link_waves(tables, target=10, min_cell=10)
+    assert (row["k_before"], row["sample_uniques_before"]) == (5, 0)
+    persons = pd.concat(
+        [t.frame.set_index("rid")[["g"]].add_prefix(t.name) for t in tables], axis=1
+    )
+    linked = disclosure.risk_summary(persons, list(persons), 10).k
+    assert linked == row["k_after"] and linked >= 10
+    assert row["suppressed"] == int(sum(t.frame["g"].isna().sum() for t in tables)) > 0

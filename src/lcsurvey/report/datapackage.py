@@ -84,6 +84,11 @@ class Table:
     notes: list[str] = field(default_factory=list)
     # Rows of the disclosure-control table: what was recoded and suppressed, risk before/after.
     control: list[dict[str, Any]] = field(default_factory=list)
+    # A responses table's quasi-identifiers: name -> its field (None: left out), its recoding
+    # in words and its original values; and their values after recoding, before suppression.
+    quasi: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recoded: pd.DataFrame | None = None
+    linked: bool = False
 
 
 def _sentences(parts: Iterable[str]) -> str:
@@ -429,7 +434,9 @@ def _responses_table(
             )
             columns[name] = responses[name].astype(bool)
     frame = pd.DataFrame(columns)
-    rows = _control_quasi_identifiers(frame, quasi, wave, target, min_cell, notes)
+    published = [name for name, entry in quasi.items() if entry["field"] is not None]
+    recoded = frame[published].copy()
+    _suppress(frame, published, target, min_cell)
     schema: dict[str, Any] = {"fields": fields, "missingValues": [""]}
     if frame["rid"].notna().all() and frame["rid"].is_unique:
         schema["primaryKey"] = ["rid"]
@@ -440,34 +447,93 @@ def _responses_table(
         schema=schema,
         title=f"Cleaned responses, wave {wave}",
         notes=notes,
-        control=rows,
+        quasi=quasi,
+        recoded=recoded,
     )
 
 
-def _control_quasi_identifiers(
-    frame: pd.DataFrame,
-    quasi: Mapping[str, dict[str, Any]],
-    wave: str,
-    target: int,
-    min_cell: int,
-    notes: list[str],
-) -> list[dict[str, Any]]:
-    """Local suppression of the (recoded) quasi-identifiers of `frame`, in place, to k =
+def _suppress(frame: pd.DataFrame, keys: list[str], target: int, min_cell: int) -> None:
+    """Local suppression of `frame`'s (recoded) quasi-identifiers `keys`, in place, to k =
     `target`; a category this leaves with fewer than `min_cell` answers is made empty too
-    (which only raises k). Returns the rows of the disclosure-control table (per variable and
-    for their combination) and adds a sentence on the risk to `notes`."""
-    names = list(quasi)
-    published = [name for name in names if quasi[name]["field"] is not None]
-    original = pd.DataFrame({name: quasi[name]["original"] for name in names})
-    recoded = frame[published].copy()
-    protection = disclosure.protect(frame, published, target, order=frame["rid"])
-    for name in published:
+    (which only raises k)."""
+    protection = disclosure.protect(frame, keys, target, order=frame["rid"])
+    for name in keys:
         coarsened, _ = coarsen_groups(protection.frame[name], min_cell, None, frame["rid"])
         frame[name] = (
             coarsened
             if coarsened is not None
             else protection.frame[name].where(pd.Series(False, index=frame.index))
         )
+
+
+def _link_waves(tables: list[Table], target: int, min_cell: int) -> dict[str, Any] | None:
+    """k-anonymity of each person's quasi-identifiers over all waves, linked by `rid`.
+
+    The same person has the same rid in every wave, so a reader can put their rows side by
+    side: a combination k-anonymous in each wave alone can be unique over two. The waves'
+    published quasi-identifiers are joined per person (a wave without the person counts as
+    missing, matching anything: whether someone answered a wave is taken as unknown to a
+    colleague), suppressed further to k = `target` and the emptied cells written back.
+    Returns the rows' numbers (None with fewer than two waves to link).
+    """
+    parts = {}
+    for table in tables:
+        keys = [name for name, entry in table.quasi.items() if entry["field"] is not None]
+        rid = table.frame["rid"]
+        if keys and rid.notna().all() and rid.is_unique:
+            parts[table.name] = (table, keys)
+    if len(parts) < 2:
+        return None
+    persons = pd.concat(
+        [
+            table.frame.set_index("rid")[keys].add_prefix(f"{table.name}\t")
+            for table, keys in parts.values()
+        ],
+        axis=1,
+    )
+    columns = list(persons.columns)
+    before = disclosure.risk_summary(persons, columns, target)
+    order = pd.Series(persons.index, index=persons.index)
+    protected = disclosure.protect(persons, columns, target, order=order).frame
+    suppressed = 0
+    for table, keys in parts.values():
+        own = protected.loc[table.frame["rid"]]
+        for name in keys:
+            emptied = own[f"{table.name}\t{name}"].isna().to_numpy() & table.frame[name].notna()
+            suppressed += int(emptied.sum())
+            table.frame[name] = table.frame[name].mask(emptied)
+            coarsened, _ = coarsen_groups(table.frame[name], min_cell, None, table.frame["rid"])
+            if coarsened is None:
+                coarsened = table.frame[name].where(pd.Series(False, index=table.frame.index))
+            persons.loc[table.frame["rid"], f"{table.name}\t{name}"] = coarsened.to_numpy()
+            table.frame[name] = coarsened
+    after = disclosure.risk_summary(persons, columns, target)
+    answered = int(persons.notna().sum().sum()) + suppressed
+    return {
+        "wave": "(all waves)",
+        "variable": "(all quasi-identifiers, linked by rid)",
+        "recoding": "",
+        "answered": answered,
+        "suppressed": suppressed,
+        "emptied": suppressed,
+        "information_loss": round(suppressed / answered, 4) if answered else 0.0,
+        "k_before": before.k,
+        "k_after": after.k,
+        "sample_uniques_before": before.sample_uniques,
+        "sample_uniques_after": after.sample_uniques,
+        "expected_reidentifications_before": round(before.expected_reidentifications, 3),
+        "expected_reidentifications_after": round(after.expected_reidentifications, 3),
+    }
+
+
+def _control_rows(table: Table, target: int) -> list[dict[str, Any]]:
+    """The rows of the disclosure-control table of one responses table (per quasi-identifier
+    and for their combination), the fields' descriptions and a sentence for the table's."""
+    quasi, frame, recoded, notes = table.quasi, table.frame, table.recoded, table.notes
+    wave = str(frame["wave"].iloc[0]) if len(frame) else table.name
+    names = list(quasi)
+    published = [name for name in names if quasi[name]["field"] is not None]
+    original = pd.DataFrame({name: quasi[name]["original"] for name in names})
 
     def row(
         variable: str, keys: list[str], recoding: str, lost: int, emptied: int, answered: int
@@ -521,13 +587,14 @@ def _control_quasi_identifiers(
         emptied = sum(r["emptied"] for r in rows)
         combined = row("(all quasi-identifiers)", names, "", lost, emptied, answered)
         rows.append(combined)
+        linked = " (in this wave, and linked over all waves by rid)" if table.linked else ""
         notes.append(
             f"quasi-identifiers ({', '.join(names)}): before disclosure control the smallest "
             f"group sharing a combination had {combined['k_before']} respondents "
             f"({combined['sample_uniques_before']} were unique); after global recoding and "
             f"local suppression ({emptied} of {answered} answers made empty, {lost} of them by "
             f"local suppression) every combination is "
-            f"shared by at least {combined['k_after']} (k-anonymity; see disclosure.csv)"
+            f"shared by at least {combined['k_after']}{linked} (k-anonymity; see disclosure.csv)"
         )
     return rows
 
@@ -563,9 +630,12 @@ DISCLOSURE_FIELDS = {
 }
 
 
-def disclosure_table(tables: Iterable[Table], target: int) -> Table:
-    """What disclosure control did to each wave's quasi-identifiers: one table for the package."""
-    rows = [row for table in tables for row in table.control]
+def disclosure_table(
+    tables: Iterable[Table], target: int, linked: Mapping[str, Any] | None = None
+) -> Table:
+    """What disclosure control did to each wave's quasi-identifiers, and to their linked
+    combination over the waves: one table for the package."""
+    rows = [row for table in tables for row in table.control] + ([dict(linked)] if linked else [])
     frame = pd.DataFrame(rows, columns=list(DISCLOSURE_FIELDS))
     fields = [
         {"name": name, "type": kind, "description": text}
@@ -707,7 +777,13 @@ def package_tables(
             _scores_table(pd.read_parquet(paths["scores"]), book, wave, responses),
         ]
     if disclosure.quasi_identifiers(book.background):
-        tables.append(disclosure_table(tables, int((control or {}).get("k") or min_cell)))
+        target = int((control or {}).get("k") or min_cell)
+        responses_tables = [table for table in tables if table.quasi]
+        linked = _link_waves(responses_tables, target, min_cell)
+        for table in responses_tables:
+            table.linked = linked is not None
+            table.control = _control_rows(table, target)
+        tables.append(disclosure_table(tables, target, linked))
     assert_no_personal_columns(tables, book, waves)
     return tables
 

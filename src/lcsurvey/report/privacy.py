@@ -12,7 +12,8 @@ included) and lists each problem with its file and column:
   (labelled, a quasi-identifier or the cluster) with fewer answers, or a count column (``n``, ``n_*``) of any table with a value from 1 to
   min_cell - 1;
 - a combination of the codebook's quasi-identifiers shared by fewer than k respondents in a
-  data-package table (k-anonymity as sdcMicro counts it: lcsurvey.survey.disclosure).
+  data-package table (k-anonymity as sdcMicro counts it: lcsurvey.survey.disclosure), or by
+  fewer than k persons when the waves' tables are linked by ``rid``.
 
 `secrets_of_raw` collects the person codes, response ids and free-text answers of the raw
 exports (read as the pipeline reads them, PII columns dropped unread), which only this check
@@ -184,6 +185,7 @@ def _package_findings(
     found = []
     descriptor = json.loads(package.read_text(encoding="utf-8"))
     quasi = disclosure.quasi_identifiers(book.background)
+    linked: list[pd.DataFrame] = []
     for resource in descriptor.get("resources", []):
         path = package.parent / resource["path"]
         name = str(path.relative_to(folder))
@@ -205,6 +207,21 @@ def _package_findings(
                         )
                     )
         found += _k_findings(name, frame, quasi, k)
+        keys = [column for column in quasi if column in frame]
+        if keys and "rid" in frame and frame["rid"].notna().all() and frame["rid"].is_unique:
+            linked.append(frame.set_index("rid")[keys].add_prefix(f"{resource['name']}:"))
+    if len(linked) > 1:
+        # The same rid in every wave: a person's rows side by side (absent: any value).
+        persons = pd.concat(linked, axis=1).reset_index(drop=True)
+        for finding in _k_findings(str(package.relative_to(folder)), persons, list(persons), k):
+            found.append(
+                Finding(
+                    finding.file,
+                    finding.column,
+                    finding.problem.replace("respondents", "persons over the waves linked by rid"),
+                    finding.value,
+                )
+            )
     return found
 
 
