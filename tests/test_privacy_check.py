@@ -154,3 +154,34 @@ def test_privacy_check_command_refuses_a_pooled_parquet_and_passes_publish(quasi
     assert (
         "pooled.parquet, column age, community, sector: a combination of quasi-identifiers" in out
     )
+
+
+def test_configured_bands_merges_and_k_are_applied_and_listed(tmp_path):
+    from .test_publish import fields_of
+
+    root, reports, config = make_site(tmp_path, codebook=QUASI)
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+    settings["publish"]["disclosure"] = {
+        "k": 12,
+        "recode": {"age": {"bands": [40]}, "sector": {"merge": [[3, 4]]}},
+    }
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    out = root / "publish"
+    publish(reports, out, config)
+    age = fields_of(out, "responses-w1")["age"]
+    assert [c["label"] for c in age["categories"]] == ["under 40", "40 or over"]
+    assert "Recoded into bands (configured): 1 = under 40; 2 = 40 or over" in age["description"]
+    sector = fields_of(out, "responses-w1")["sector"]
+    assert "Categories merged (global recoding): 3+4 as 3" in sector["description"]
+    assert any(
+        c["value"] == 3 and "Education" in c["label"] and "Non-profit" in c["label"]
+        for c in sector["categories"]
+    )
+    control = pd.read_csv(out / "data" / "disclosure.csv").set_index(["wave", "variable"])
+    assert control.loc[("w1", "sector"), "recoding"] == "categories merged: 3+4 as 3"
+    assert control.loc[("w1", "age"), "recoding"] == "in bands (configured): under 40, 40 or over"
+    combined = [i for i in control.index if i[1].startswith("(all quasi-identifiers")]
+    assert len(combined) == 3 and (control.loc[combined, "k_after"] >= 12).all()
+    for wave in ("w1", "w2"):
+        frame = pd.read_csv(out / "data" / wave / "responses.csv")
+        assert disclosure.risk_summary(frame, ["age", "sector", "community"], 12).k >= 12
