@@ -23,6 +23,13 @@ Small groups are coarsened per wave, as the reports never show a group below
   top-coded, the lowest values raised to the value at which min_cell respondents are reached
   from below, the highest likewise lowered.
 
+Quasi-identifiers (codebook ``quasi_identifier: true``: what a colleague could know) are
+protected together instead (lcsurvey.survey.disclosure): numeric ones recoded into bands,
+labelled ones merged as configured (config ``publish.disclosure``), small categories made
+missing as above, then local suppression until every combination of them is shared by at
+least k respondents in each wave and over the waves linked by ``rid``; ``disclosure.csv``
+lists what was done and the risk before and after.
+
 Each field's description says what was done to it. The package is validated with the
 ``frictionless`` library before anything is published (`validate_package`); frictionless
 checks the descriptor against the profiles it ships, so validation needs no network.
@@ -258,6 +265,7 @@ def _quasi_identifier(
     min_cell: int,
     recode: Mapping[str, Any],
     order: pd.Series,
+    target: int,
 ) -> tuple[pd.Series | None, Scale, list[str], str]:
     """Global recoding of one quasi-identifier (bands of a numeric one, merged categories of a
     `categorical` one: labelled, or the cluster), then its small categories made missing.
@@ -267,7 +275,7 @@ def _quasi_identifier(
     """
     described: list[str] = []
     if not categorical:
-        breaks = recode.get("bands") or disclosure.propose_breaks(values, min_cell)
+        breaks = recode.get("bands") or disclosure.propose_breaks(values, target)
         how = "configured" if recode.get("bands") else "proposed"
         if not breaks:
             return None, scale, [], "left out (too few answers for two bands)"
@@ -380,6 +388,7 @@ def _responses_table(
                 min_cell,
                 recodes.get(name) or {},
                 responses["rid"],
+                target,
             )
             original = values
             what = ""
