@@ -42,7 +42,8 @@ def test_pseudonym_is_hmac_sha256_of_rfc_4231():
 
 def test_pseudonym_of_a_known_person_under_the_development_key(monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
-    key, source = load_key(None)
+    bundled = ROOT / "data" / "raw" / "wave_2021-12.csv"
+    key, source = load_key(None, raw=bundled)
     assert (key, source) == (DEVELOPMENT_KEY, "development key")
     codes = pd.Series([KNOWN_PERSON, " lc-0294 ", None])
     assert pseudonymise(codes, key).tolist()[:2] == [KNOWN_PSEUDONYM] * 2

@@ -276,6 +276,35 @@ def check_models(models: Mapping[str, str], book, config_source: str, report: Ch
             report.checked.append(f"model {name} ({len(spec.observed)} observed variables)")
 
 
+def _note_pseudonym_key(config: dict, waves: dict, base: Path, report: CheckReport) -> None:
+    """A note on the key a run will use for waves the simulator did not write, when none is
+    configured: the project's own key, made on the first run (lcsurvey.survey.pseudonym)."""
+    import os
+
+    from lcsurvey.survey.pseudonym import KEY_ENV, PROJECT_KEY_FILE, simulator_made
+
+    if os.environ.get(KEY_ENV) or config.get("pseudonym_key_file"):
+        return
+    real = []
+    for wave, spec in waves.items():
+        path = _wave_spec(spec).get("path")
+        if path and _resolve(base, path).is_file() and not simulator_made(_resolve(base, path)):
+            real.append(str(wave))
+    if not real:
+        return
+    store = base / PROJECT_KEY_FILE
+    how = (
+        f"the project key {PROJECT_KEY_FILE}"
+        if store.exists()
+        else f"a new random key that the first run writes to {PROJECT_KEY_FILE}: keep it and "
+        "back it up outside the repository (README, 'Privacy')"
+    )
+    report.notes.append(
+        f"no pseudonym key configured ({KEY_ENV} or pseudonym_key_file): "
+        f"wave{'s' if len(real) > 1 else ''} {', '.join(real)} will use {how}"
+    )
+
+
 def check_project(config_path: str | Path = "config.yaml") -> CheckReport:
     """Every check of the module docstring; paths in config.yaml are taken relative to its
     folder (the project's root)."""
@@ -300,6 +329,7 @@ def check_project(config_path: str | Path = "config.yaml") -> CheckReport:
             if "path" not in spec:
                 continue  # the schema check has said so
             check_wave(str(wave), spec, book, rules, base, report)
+        _note_pseudonym_key(config, waves, base, report)
     models = config.get("models") if isinstance(config.get("models"), dict) else {}
     check_models(models, book, str(config_path), report)
     if book is not None and not report.problems:

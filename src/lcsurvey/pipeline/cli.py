@@ -6,6 +6,7 @@
     lcsurvey simulate                             write synthetic waves (lcsurvey-simulate)
     lcsurvey check                                config, codebook, raw files and models
     lcsurvey plan freeze | status                 the frozen analysis plan
+    lcsurvey privacy-check FOLDER                 nothing in FOLDER identifies a person
 
 `codebook draft`, `add-wave`, `publish` and `simulate` hand their arguments to the modules
 that already take them (`lcsurvey.survey.draft`, `lcsurvey.study.waves`,
@@ -33,6 +34,11 @@ DELEGATED: dict[str, tuple[str, tuple[str, ...], str]] = {
         "lcsurvey.report.publish",
         (),
         "assemble reports/ into publish/, a self-contained static folder with provenance",
+    ),
+    "privacy-check": (
+        "lcsurvey.report.privacy",
+        (),
+        "check a folder before it is shared: no PII, person code, free text, small group",
     ),
     "simulate": (
         "lcsurvey.study.simulate",

@@ -23,6 +23,13 @@ Small groups are coarsened per wave, as the reports never show a group below
   top-coded, the lowest values raised to the value at which min_cell respondents are reached
   from below, the highest likewise lowered.
 
+Quasi-identifiers (codebook ``quasi_identifier: true``: what a colleague could know) are
+protected together instead (lcsurvey.survey.disclosure): numeric ones recoded into bands,
+labelled ones merged as configured (config ``publish.disclosure``), small categories made
+missing as above, then local suppression until every combination of them is shared by at
+least k respondents in each wave and over the waves linked by ``rid``; ``disclosure.csv``
+lists what was done and the risk before and after.
+
 Each field's description says what was done to it. The package is validated with the
 ``frictionless`` library before anything is published (`validate_package`); frictionless
 checks the descriptor against the profiles it ships, so validation needs no network.
@@ -48,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from lcsurvey.errors import InputError
+from lcsurvey.survey import disclosure
 from lcsurvey.survey.clean import REASON_TEXT
 from lcsurvey.survey.codebook import Codebook, Scale, Variable
 
@@ -81,6 +89,13 @@ class Table:
     schema: dict[str, Any]
     title: str
     notes: list[str] = field(default_factory=list)
+    # Rows of the disclosure-control table: what was recoded and suppressed, risk before/after.
+    control: list[dict[str, Any]] = field(default_factory=list)
+    # A responses table's quasi-identifiers: name -> its field (None: left out), its recoding
+    # in words and its original values; and their values after recoding, before suppression.
+    quasi: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recoded: pd.DataFrame | None = None
+    linked: bool = False
 
 
 def _sentences(parts: Iterable[str]) -> str:
@@ -243,9 +258,83 @@ def top_bottom_code(values: pd.Series, min_cell: int) -> tuple[pd.Series | None,
     return coded, notes
 
 
+def _quasi_identifier(
+    categorical: bool,
+    scale: Scale,
+    values: pd.Series,
+    min_cell: int,
+    recode: Mapping[str, Any],
+    order: pd.Series,
+    target: int,
+) -> tuple[pd.Series | None, Scale, list[str], str]:
+    """Global recoding of one quasi-identifier (bands of a numeric one, merged categories of a
+    `categorical` one: labelled, or the cluster), then its small categories made missing.
+
+    Returns the values (None: left out), the scale they are now on, what was done (for the
+    description) and the recoding in a few words (for the disclosure-control table).
+    """
+    described: list[str] = []
+    if not categorical:
+        breaks = recode.get("bands") or disclosure.propose_breaks(values, target)
+        how = "configured" if recode.get("bands") else "proposed"
+        if not breaks:
+            return None, scale, [], "left out (too few answers for two bands)"
+        labels = disclosure.band_labels(breaks)
+        values = disclosure.recode_bands(values, breaks)
+        scale = Scale(
+            name=f"{scale.name} in bands",
+            labels={float(code): (text,) for code, text in enumerate(labels, start=1)},
+            min=1,
+            max=len(labels),
+        )
+        summary = f"in bands ({how}): " + ", ".join(labels)
+        described.append(
+            f"recoded into bands ({how}): "
+            + "; ".join(f"{code} = {text}" for code, text in enumerate(labels, start=1))
+        )
+    else:
+        groups = recode.get("merge") or []
+        summary = ""
+        if groups:
+            values, merged = disclosure.merge_categories(values, groups)
+            labels = dict(scale.labels)
+            for code, codes in merged.items():
+                labels[code] = (
+                    " / ".join(" / ".join(scale.labels.get(c, (str(c),))) for c in codes),
+                )
+                for other in codes[1:]:
+                    labels.pop(other, None)
+            scale = Scale(name=scale.name, labels=labels, min=scale.min, max=scale.max)
+            joined = "; ".join(
+                "+".join(str(_number(c)) for c in codes) + f" as {_number(code)}"
+                for code, codes in merged.items()
+            )
+            summary = f"categories merged: {joined}"
+            described.append(f"categories merged (global recoding): {joined}")
+    coded, changed = coarsen_groups(values, min_cell, scale.labels, order)
+    if coded is None:
+        left_out = f"left out (no category of {min_cell})"
+        return None, scale, [], f"{summary}; {left_out}" if summary else left_out
+    if changed:
+        described.append(
+            f"categories with fewer than {min_cell} respondents in this wave are empty: "
+            + ", ".join(changed)
+        )
+        summary += ("; " if summary else "") + f"small categories made empty: {', '.join(changed)}"
+    return coded, scale, described, summary or "none"
+
+
 def _responses_table(
-    responses: pd.DataFrame, book: Codebook, wave: str, min_cell: int, cluster: str | None
+    responses: pd.DataFrame,
+    book: Codebook,
+    wave: str,
+    min_cell: int,
+    cluster: str | None,
+    control: Mapping[str, Any] | None = None,
 ) -> Table:
+    control = dict(control or {})
+    target = int(control.get("k") or min_cell)
+    recodes = control.get("recode") or {}
     fields: list[dict[str, Any]] = [
         {
             "name": "rid",
@@ -285,12 +374,26 @@ def _responses_table(
             }
         )
         columns[name] = responses[name]
+    quasi: dict[str, dict[str, Any]] = {}  # name -> its field, recoding and original values
     for name, var in book.background.items():
         if name not in responses:
             continue
         scale = book.scales[var.scale]
         values = responses[name]
-        if scale.labels or name == cluster:
+        if var.quasi_identifier:
+            coded, scale, changed, summary = _quasi_identifier(
+                bool(scale.labels) or name == cluster,
+                scale,
+                values,
+                min_cell,
+                recodes.get(name) or {},
+                responses["rid"],
+                target,
+            )
+            original = values
+            what = ""
+            left_out = f"{name}: {summary}"
+        elif scale.labels or name == cluster:
             coded, changed = coarsen_groups(values, min_cell, scale.labels, responses["rid"])
             what = (
                 f"categories with fewer than {min_cell} respondents in this wave are empty "
@@ -303,24 +406,30 @@ def _responses_table(
             left_out = f"{name}: left out (fewer than {2 * min_cell} answers)"
         if coded is None:
             notes.append(left_out)
+            if var.quasi_identifier:
+                quasi[name] = {"summary": summary, "original": values, "field": None}
             continue
         spec, described = _scale_field(var, scale, coded)
-        if changed:
+        if var.quasi_identifier:
+            described.append("quasi-identifier (a colleague could know it)")
+            described += changed
+            if changed:
+                notes.append(f"{name}: {summary}")
+        elif changed:
             described.append(what)
             notes.append(f"{name}: " + what)
         if name == cluster:
             described.insert(0, "the cluster (respondents nested in it)")
-        fields.append(
-            {
-                "name": name,
-                "title": _title(var.label, name),
-                "description": _sentences(
-                    [_texts(var.label), *described] if var.label else described
-                ),
-                **spec,
-            }
-        )
+        entry = {
+            "name": name,
+            "title": _title(var.label, name),
+            "description": _sentences([_texts(var.label), *described] if var.label else described),
+            **spec,
+        }
+        fields.append(entry)
         columns[name] = coded
+        if var.quasi_identifier:
+            quasi[name] = {"summary": summary, "original": original, "field": entry}
     for name, step in FLAGS.items():
         if name in responses:
             fields.append(
@@ -334,6 +443,9 @@ def _responses_table(
             )
             columns[name] = responses[name].astype(bool)
     frame = pd.DataFrame(columns)
+    published = [name for name, entry in quasi.items() if entry["field"] is not None]
+    recoded = frame[published].copy()
+    _suppress(frame, published, target, min_cell)
     schema: dict[str, Any] = {"fields": fields, "missingValues": [""]}
     if frame["rid"].notna().all() and frame["rid"].is_unique:
         schema["primaryKey"] = ["rid"]
@@ -344,6 +456,211 @@ def _responses_table(
         schema=schema,
         title=f"Cleaned responses, wave {wave}",
         notes=notes,
+        quasi=quasi,
+        recoded=recoded,
+    )
+
+
+def _suppress(frame: pd.DataFrame, keys: list[str], target: int, min_cell: int) -> None:
+    """Local suppression of `frame`'s (recoded) quasi-identifiers `keys`, in place, to k =
+    `target`; a category this leaves with fewer than `min_cell` answers is made empty too
+    (which only raises k)."""
+    protection = disclosure.protect(frame, keys, target, order=frame["rid"])
+    for name in keys:
+        coarsened, _ = coarsen_groups(protection.frame[name], min_cell, None, frame["rid"])
+        frame[name] = (
+            coarsened
+            if coarsened is not None
+            else protection.frame[name].where(pd.Series(False, index=frame.index))
+        )
+
+
+def _link_waves(tables: list[Table], target: int, min_cell: int) -> dict[str, Any] | None:
+    """k-anonymity of each person's quasi-identifiers over all waves, linked by `rid`.
+
+    The same person has the same rid in every wave, so a reader can put their rows side by
+    side: a combination k-anonymous in each wave alone can be unique over two. The waves'
+    published quasi-identifiers are joined per person (a wave without the person counts as
+    missing, matching anything: whether someone answered a wave is taken as unknown to a
+    colleague), suppressed further to k = `target` and the emptied cells written back.
+    Returns the rows' numbers (None with fewer than two waves to link).
+    """
+    parts = {}
+    for table in tables:
+        keys = [name for name, entry in table.quasi.items() if entry["field"] is not None]
+        rid = table.frame["rid"]
+        if keys and rid.notna().all() and rid.is_unique:
+            parts[table.name] = (table, keys)
+    if len(parts) < 2:
+        return None
+    persons = pd.concat(
+        [
+            table.frame.set_index("rid")[keys].add_prefix(f"{table.name}\t")
+            for table, keys in parts.values()
+        ],
+        axis=1,
+    )
+    columns = list(persons.columns)
+    before = disclosure.risk_summary(persons, columns, target)
+    order = pd.Series(persons.index, index=persons.index)
+    protected = disclosure.protect(persons, columns, target, order=order).frame
+    suppressed = 0
+    for table, keys in parts.values():
+        own = protected.loc[table.frame["rid"]]
+        for name in keys:
+            emptied = own[f"{table.name}\t{name}"].isna().to_numpy() & table.frame[name].notna()
+            suppressed += int(emptied.sum())
+            table.frame[name] = table.frame[name].mask(emptied)
+            coarsened, _ = coarsen_groups(table.frame[name], min_cell, None, table.frame["rid"])
+            if coarsened is None:
+                coarsened = table.frame[name].where(pd.Series(False, index=table.frame.index))
+            persons.loc[table.frame["rid"], f"{table.name}\t{name}"] = coarsened.to_numpy()
+            table.frame[name] = coarsened
+    after = disclosure.risk_summary(persons, columns, target)
+    answered = int(persons.notna().sum().sum()) + suppressed
+    return {
+        "wave": "(all waves)",
+        "variable": "(all quasi-identifiers, linked by rid)",
+        "recoding": "",
+        "answered": answered,
+        "suppressed": suppressed,
+        "emptied": suppressed,
+        "information_loss": round(suppressed / answered, 4) if answered else 0.0,
+        "k_before": before.k,
+        "k_after": after.k,
+        "sample_uniques_before": before.sample_uniques,
+        "sample_uniques_after": after.sample_uniques,
+        "expected_reidentifications_before": round(before.expected_reidentifications, 3),
+        "expected_reidentifications_after": round(after.expected_reidentifications, 3),
+    }
+
+
+def _control_rows(table: Table, target: int) -> list[dict[str, Any]]:
+    """The rows of the disclosure-control table of one responses table (per quasi-identifier
+    and for their combination), the fields' descriptions and a sentence for the table's."""
+    quasi, frame, recoded, notes = table.quasi, table.frame, table.recoded, table.notes
+    wave = str(frame["wave"].iloc[0]) if len(frame) else table.name
+    names = list(quasi)
+    published = [name for name in names if quasi[name]["field"] is not None]
+    original = pd.DataFrame({name: quasi[name]["original"] for name in names})
+
+    def row(
+        variable: str, keys: list[str], recoding: str, lost: int, emptied: int, answered: int
+    ) -> dict:
+        before = disclosure.risk_summary(original, keys, target)
+        kept = [key for key in keys if key in published]
+        after = disclosure.risk_summary(frame, kept, target)
+        return {
+            "wave": wave,
+            "variable": variable,
+            "recoding": recoding,
+            "answered": answered,
+            "suppressed": lost,
+            "emptied": emptied,
+            "information_loss": round(emptied / answered, 4) if answered else 0.0,
+            "k_before": before.k,
+            "k_after": after.k,
+            "sample_uniques_before": before.sample_uniques,
+            "sample_uniques_after": after.sample_uniques,
+            "expected_reidentifications_before": round(before.expected_reidentifications, 3),
+            "expected_reidentifications_after": round(after.expected_reidentifications, 3),
+        }
+
+    rows = []
+    for name in names:
+        answered = int(original[name].notna().sum())
+        if name in published:
+            # Cells the recoding left answered and the suppression (with its coarsening) emptied.
+            lost = int((recoded[name].notna() & frame[name].isna()).sum())
+            entry = quasi[name]["field"]
+            if lost:
+                entry["description"] = _sentences(
+                    [
+                        entry["description"],
+                        f"{lost} answers made empty (local suppression) so that every "
+                        f"combination of the quasi-identifiers {', '.join(published)} is shared "
+                        f"by at least {target} respondents",
+                    ]
+                )
+        else:
+            lost = 0
+        emptied = (
+            int((original[name].notna() & frame[name].isna()).sum())
+            if name in published
+            else answered
+        )
+        rows.append(row(name, [name], quasi[name]["summary"], lost, emptied, answered))
+    if names:
+        answered = sum(r["answered"] for r in rows)
+        lost = sum(r["suppressed"] for r in rows)
+        emptied = sum(r["emptied"] for r in rows)
+        combined = row("(all quasi-identifiers)", names, "", lost, emptied, answered)
+        rows.append(combined)
+        linked = " (in this wave, and linked over all waves by rid)" if table.linked else ""
+        notes.append(
+            f"quasi-identifiers ({', '.join(names)}): before disclosure control the smallest "
+            f"group sharing a combination had {combined['k_before']} respondents "
+            f"({combined['sample_uniques_before']} were unique); after global recoding and "
+            f"local suppression ({emptied} of {answered} answers made empty, {lost} of them by "
+            f"local suppression) every combination is "
+            f"shared by at least {combined['k_after']}{linked} (k-anonymity; see disclosure.csv)"
+        )
+    return rows
+
+
+DISCLOSURE_FIELDS = {
+    "wave": ("string", "The survey wave."),
+    "variable": (
+        "string",
+        "A quasi-identifier, or '(all quasi-identifiers)' for their combination.",
+    ),
+    "recoding": ("string", "The global recoding (bands, merged or emptied categories)."),
+    "answered": ("integer", "Answers before disclosure control."),
+    "suppressed": ("integer", "Answers made empty by local suppression."),
+    "emptied": (
+        "integer",
+        "All answers made empty: by the recoding (small categories; all of them for a variable "
+        "left out) and by local suppression.",
+    ),
+    "information_loss": ("number", "emptied / answered."),
+    "k_before": (
+        "integer",
+        "The smallest number of respondents sharing a value (a combination) before: k of "
+        "k-anonymity; a missing value matches any (sdcMicro's freqCalc).",
+    ),
+    "k_after": ("integer", "The same, as published."),
+    "sample_uniques_before": ("integer", "Respondents unique on it (f_k = 1) before."),
+    "sample_uniques_after": ("integer", "The same, as published."),
+    "expected_reidentifications_before": (
+        "number",
+        "Sum of the individual risks 1 / f_k (sdcMicro's indivRisk for a population) before.",
+    ),
+    "expected_reidentifications_after": ("number", "The same, as published."),
+}
+
+
+def disclosure_table(
+    tables: Iterable[Table], target: int, linked: Mapping[str, Any] | None = None
+) -> Table:
+    """What disclosure control did to each wave's quasi-identifiers, and to their linked
+    combination over the waves: one table for the package."""
+    rows = [row for table in tables for row in table.control] + ([dict(linked)] if linked else [])
+    frame = pd.DataFrame(rows, columns=list(DISCLOSURE_FIELDS))
+    fields = [
+        {"name": name, "type": kind, "description": text}
+        for name, (kind, text) in DISCLOSURE_FIELDS.items()
+    ]
+    return Table(
+        name="disclosure-control",
+        path="disclosure.csv",
+        frame=frame,
+        schema={"fields": fields, "missingValues": [""]},
+        title=f"Disclosure control of the quasi-identifiers (k = {target})",
+        notes=[
+            "Per wave and quasi-identifier (codebook quasi_identifier), and for their "
+            "combination: the global recoding, the answers made empty by local suppression, "
+            "the information lost and the risk before and after (sdcMicro's measures)"
+        ],
     )
 
 
@@ -435,9 +752,19 @@ def assert_no_personal_columns(tables: Iterable[Table], book: Codebook, waves: l
 
 
 def package_tables(
-    results: Path, book: Codebook, waves: list[str], min_cell: int, cluster: str | None
+    results: Path,
+    book: Codebook,
+    waves: list[str],
+    min_cell: int,
+    cluster: str | None,
+    control: Mapping[str, Any] | None = None,
 ) -> list[Table]:
-    """Per wave, the responses table and the scores table, coarsened and described."""
+    """Per wave, the responses table and the scores table, coarsened and described; with
+    quasi-identifiers in the codebook, the disclosure-control table last.
+
+    `control` is config ``publish.disclosure``: ``k`` (default `min_cell`) and ``recode``
+    (per quasi-identifier ``bands`` or ``merge``).
+    """
     tables = []
     for wave in waves:
         paths = {
@@ -452,12 +779,20 @@ def package_tables(
                     hint="Run 'make run' first",
                 )
         responses = _responses_table(
-            pd.read_parquet(paths["responses"]), book, wave, min_cell, cluster
+            pd.read_parquet(paths["responses"]), book, wave, min_cell, cluster, control
         )
         tables += [
             responses,
             _scores_table(pd.read_parquet(paths["scores"]), book, wave, responses),
         ]
+    if disclosure.quasi_identifiers(book.background):
+        target = int((control or {}).get("k") or min_cell)
+        responses_tables = [table for table in tables if table.quasi]
+        linked = _link_waves(responses_tables, target, min_cell)
+        for table in responses_tables:
+            table.linked = linked is not None
+            table.control = _control_rows(table, target)
+        tables.append(disclosure_table(tables, target, linked))
     assert_no_personal_columns(tables, book, waves)
     return tables
 

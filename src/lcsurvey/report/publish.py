@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from lcsurvey.errors import InputError
-from lcsurvey.report import datapackage
+from lcsurvey.report import datapackage, privacy
 from lcsurvey.report.provenance import code_version
 from lcsurvey.report.render import link_site
 from lcsurvey.schema import defaults
@@ -85,12 +85,18 @@ def publish(reports: Path, out: Path, config_path: Path, results: Path | None = 
                 )
     book = load_codebook(config_path.parent / config.get("codebook", "data/codebook.yaml"))
     settings, min_cell, cluster = _settings(config)
-    tables = datapackage.package_tables(results, book, list(config["waves"]), min_cell, cluster)
+    control = settings.get("disclosure") or {}
+    tables = datapackage.package_tables(
+        results, book, list(config["waves"]), min_cell, cluster, control
+    )
+    check = privacy.check_arguments(config_path, config, book)
     staging = out.with_name(f".{out.name}.partial")
     if staging.exists():
         shutil.rmtree(staging)
     try:
         published = _assemble(reports, files, tables, settings, staging, config_path, config)
+        # The last door: nothing in the folder identifies a person (file and column named).
+        privacy.assert_publishable(staging, **check)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -40,6 +40,7 @@ import pandas as pd
 import pyreadstat
 import yaml
 
+from lcsurvey.digest import sha256_file
 from lcsurvey.study.simulate.mess import _simulate_wave, make_wave
 from lcsurvey.study.simulate.population import (
     DEFAULT_SEED,
@@ -116,9 +117,17 @@ def generate(
     w2 = _simulate_wave(id2, n2, seed, codebook, truth, previous=completers, first_person=next_code)
     write_sav(w2.raw, out / file2, codebook, id2)
     truth["waves"] = {
-        id1: {"file": file1, "format": "qualtrics csv", **w1.counts},
+        # The SHA-256 of each file written: how the pipeline recognises the simulator's files
+        # (lcsurvey.survey.pseudonym.simulator_made), the only ones the public key may serve.
+        id1: {
+            "file": file1,
+            "sha256": sha256_file(out / file1),
+            "format": "qualtrics csv",
+            **w1.counts,
+        },
         id2: {
             "file": file2,
+            "sha256": sha256_file(out / file2),
             "format": "spss sav",
             "invited_from_previous": int(len(completers)),
             **w2.counts,
@@ -235,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "wave": args.wave,
                     "seed": args.seed,
                     "file": path.name,
+                    "sha256": sha256_file(path),
                     "note": "population model as in TRUTH.yaml; returners get fresh "
                     "true scores when read from a file",
                     **wave.counts,
