@@ -1,0 +1,269 @@
+"""Common-method variance: Harman's single-factor test and an unmeasured latent method factor.
+
+A survey whose items are all answered by one person at one time shares a source of variance
+that has nothing to do with the constructs (acquiescence, mood, consistency motif: Podsakoff,
+MacKenzie, Lee & Podsakoff 2003). Two checks are common and both are here:
+
+- **Harman's single-factor test**: how much of the items' variance one unrotated factor takes.
+  Given two ways, as researchers compute it: the first principal component of the correlation
+  matrix (its eigenvalue over the number of items: psych::principal(x, nfactors = 1,
+  rotate = "none")$values[1] / p) and the first factor of a minimum-residual factor analysis
+  (the sum of its squared loadings over p: psych::fa(x, nfactors = 1, rotate = "none",
+  fm = "minres")). Both from pairwise-complete correlations, psych's default. A share above
+  one half is the usual warning sign; a share below it proves little (Podsakoff et al. 2003).
+- **Unmeasured latent method construct (ULMC)**: the model refitted with one more factor,
+  `method`, on which every indicator loads with the same loading, orthogonal to the substantive
+  factors (Podsakoff et al. 2003; Williams, Cote & Buckley 1989). In lavaan syntax, added to
+  the model: `method =~ 1*x1 + 1*x2 + ...` and `method ~~ 0*f1 + 0*f2 + ...`. The loadings are
+  fixed at 1 and the method variance is free, which is the same model as equal free loadings
+  with the variance fixed at 1 (`method =~ l*x1 + l*x2 + ...`, `method ~~ 1*method`) and the
+  same fit, without a sign to choose. The table gives the change in each structural path (and
+  := effect) from the model without to the model with the method factor, and the share of each
+  indicator's variance the method factor takes (its standardised method loading squared).
+
+`method_variance_table` returns both in one long table (METHOD_VARIANCE_COLUMNS): `check`
+(harman, ulmc, marker), the parameter (lhs, op, rhs; empty for a whole-model number),
+`statistic`, `value`, and a `note` in words where a number is missing. lavaan 0.6.14 and
+psych 2.2.9 give the same numbers (tests/fixtures/method_variance/).
+
+References
+----------
+Podsakoff, P. M., MacKenzie, S. B., Lee, J.-Y., & Podsakoff, N. P. (2003). Common method biases
+in behavioral research. Journal of Applied Psychology, 88(5), 879-903.
+Williams, L. J., Cote, J. A., & Buckley, M. R. (1989). Lack of method variance in self-reported
+affect and perceptions at work. Journal of Applied Psychology, 74(3), 462-468.
+Williams, L. J., Hartman, N., & Cavazotte, F. (2010). Method variance and marker variables: a
+review and comprehensive CFA marker technique. Organizational Research Methods, 13(3), 477-514.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from lcsurvey.errors import InputError
+from lcsurvey.sem.estimability import NotEstimated, check_admissible
+from lcsurvey.sem.model import FittedModel, fit_model
+from lcsurvey.sem.syntax import parse_model
+
+METHOD_VARIANCE_COLUMNS = ["check", "lhs", "op", "rhs", "statistic", "value", "note"]
+# Structural parameters whose change the ULMC reports: regressions and defined effects.
+PATH_OPS = ("~", ":=")
+# The fit measures compared without and with the method factor.
+FIT_STATISTICS = ("chisq", "df", "cfi", "tli", "rmsea", "srmr")
+# psych::fa's bounds on the uniquenesses (fa's `fit.residuals` optimised by L-BFGS-B).
+_MINRES_BOUNDS = (0.005, 1.0)
+
+
+def pairwise_correlations(data: pd.DataFrame) -> np.ndarray:
+    """Pearson correlations from the pairwise-complete rows (R's cor(x, use = "pairwise"))."""
+    corr = data.astype(float).corr(method="pearson", min_periods=2).to_numpy()
+    if np.isnan(corr).any():
+        bad = [
+            f"{data.columns[i]} and {data.columns[j]}"
+            for i, j in zip(*np.where(np.isnan(corr)), strict=True)
+            if i < j
+        ]
+        raise InputError(
+            f"no correlation for {', '.join(bad[:3])}: too few rows answer both, or one of them "
+            "does not vary",
+            expected="at least two rows with both answers and some variation",
+        )
+    return corr
+
+
+def first_component_share(corr: np.ndarray) -> float:
+    """The first principal component's eigenvalue over the number of items.
+
+    psych::principal(x, nfactors = 1, rotate = "none")$values[1] / ncol(x).
+    """
+    return float(np.linalg.eigvalsh(corr)[-1] / len(corr))
+
+
+def first_factor_share(corr: np.ndarray) -> float:
+    """The sum of squared loadings of one minimum-residual factor over the number of items.
+
+    Minres as psych::fa(x, nfactors = 1, rotate = "none", fm = "minres"): the uniquenesses psi
+    minimise the sum of squared off-diagonal residuals of R with 1 - psi on its diagonal, after
+    one principal factor of that matrix; psi bounded to [0.005, 1] as psych does, started at
+    psych's 1 - 0.5 / diag(R^-1).
+
+    Notes
+    -----
+    share = sum(lambda^2) / p with lambda = sqrt(max(e_1, 0)) v_1 from the first eigenpair of
+    R - diag(psi).
+    """
+    p = len(corr)
+    off = ~np.eye(p, dtype=bool)
+
+    def loadings(psi: np.ndarray) -> np.ndarray:
+        reduced = corr.copy()
+        np.fill_diagonal(reduced, 1 - psi)
+        values, vectors = np.linalg.eigh(reduced)
+        return vectors[:, -1] * np.sqrt(max(values[-1], 0.0))
+
+    def residual(psi: np.ndarray) -> float:
+        lam = loadings(psi)
+        return float(np.sum(((corr - np.outer(lam, lam)) ** 2)[off]))
+
+    start = np.clip(1 - 0.5 / np.diag(np.linalg.pinv(corr)), *_MINRES_BOUNDS)
+    result = optimize.minimize(
+        residual,
+        start,
+        method="L-BFGS-B",
+        bounds=[_MINRES_BOUNDS] * p,
+        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 10000},
+    )
+    return float(np.sum(loadings(result.x) ** 2) / p)
+
+
+def harman_rows(data: pd.DataFrame) -> list[dict]:
+    """Harman's single-factor test on the columns of `data` (rows with no answer left out)."""
+    used = data[data.notna().any(axis=1)]
+    corr = pairwise_correlations(used)
+    return [
+        _row("harman", "items", data.shape[1]),
+        _row("harman", "n", len(used)),
+        _row("harman", "first_component_share", first_component_share(corr)),
+        _row("harman", "first_factor_share", first_factor_share(corr)),
+    ]
+
+
+def method_factor_syntax(syntax: str, name: str = "model") -> tuple[str, str]:
+    """The model's syntax with an unmeasured latent method factor added, and that factor's name.
+
+    Every observed indicator of a =~ line loads 1 on the method factor, whose variance is free
+    and whose covariances with the model's factors are fixed at 0. The factor is called
+    `method` unless the model already uses that name (then `method_1`, `method_2`, ...).
+    """
+    spec = parse_model(syntax, name=name)
+    if not spec.measurement:
+        raise InputError(
+            f"model {name!r} has no measurement part (no =~ line): a method factor needs "
+            "indicators",
+            expected="a model with latent variables measured by items",
+        )
+    used = set(spec.measurement) | set(spec.observed)
+    factor, k = "method", 0
+    while factor in used:
+        k += 1
+        factor = f"method_{k}"
+    indicators = list(
+        dict.fromkeys(x for items in spec.measurement.values() for x in items if x in spec.observed)
+    )
+    lines = [
+        syntax.rstrip("\n"),
+        f"{factor} =~ " + " + ".join(f"1*{x}" for x in indicators),
+        f"{factor} ~~ " + " + ".join(f"0*{f}" for f in spec.measurement),
+    ]
+    return "\n".join(lines) + "\n", factor
+
+
+def ulmc_rows(
+    base: FittedModel, data: pd.DataFrame, *, name: str = "model", **settings
+) -> list[dict]:
+    """Refit `base`'s model with an unmeasured latent method factor; compare the two.
+
+    Parameters
+    ----------
+    base : FittedModel
+        The model as fitted without the method factor (lcsurvey.sem.model.fit_model).
+    data : DataFrame
+        The data `base` was fitted to (all rows: the refit selects them as fit_model does).
+    name : str
+        The model's name in messages.
+    **settings
+        fit_model's missing, se, information and cluster, as for `base`.
+
+    Returns
+    -------
+    list of dict
+        Rows of METHOD_VARIANCE_COLUMNS: the fit without and with the method factor, the
+        method factor's variance, each indicator's method share (std_all of its method loading,
+        squared) and their mean, and for each regression and := effect its est and std_all
+        without, with and the change (with minus without). `estimated` is 0 (and the only
+        row, with the reason) when the refit is not estimated; `admissible` is 0, with the
+        reason, when it has a negative variance (a Heywood case: then its numbers are those of
+        an improper solution).
+    """
+    syntax, factor = method_factor_syntax(base.spec.syntax, name=name)
+    label = f"{name} with a method factor"
+    try:
+        fitted = fit_model(syntax, data, name=label, **settings)
+    except NotEstimated as err:
+        return [_row("ulmc", "estimated", 0, note=err.message)]
+    rows = [_row("ulmc", "estimated", 1)]
+    try:
+        check_admissible(label, fitted.estimates, len(fitted.data))
+    except NotEstimated as err:
+        # Kept with the reason: an improper solution (a negative variance) says the method
+        # factor takes more than the data allow; its numbers are not to be read as estimates.
+        rows.append(_row("ulmc", "admissible", 0, note=err.message))
+    else:
+        rows.append(_row("ulmc", "admissible", 1))
+    for statistic in FIT_STATISTICS:
+        rows.append(_row("ulmc", f"{statistic}_without", base.fit[statistic].iloc[0]))
+        rows.append(_row("ulmc", f"{statistic}_with", fitted.fit[statistic].iloc[0]))
+    est = fitted.estimates
+    variance = est[(est["lhs"] == factor) & (est["op"] == "~~") & (est["rhs"] == factor)]
+    rows.append(_row("ulmc", "method_variance", variance["est"].iloc[0]))
+    loadings = est[(est["lhs"] == factor) & (est["op"] == "=~")]
+    shares = loadings["std_all"].to_numpy(float) ** 2
+    rows.append(_row("ulmc", "method_share_mean", float(np.mean(shares))))
+    rows += [
+        _row("ulmc", "method_share", share, lhs=factor, op="=~", rhs=item)
+        for item, share in zip(loadings["rhs"], shares, strict=True)
+    ]
+    before = base.estimates[base.estimates["op"].isin(PATH_OPS)]
+    keyed = est.set_index(["lhs", "op", "rhs"])
+    for path in before.itertuples():
+        after = keyed.loc[(path.lhs, path.op, path.rhs)]
+        at = {"lhs": path.lhs, "op": path.op, "rhs": path.rhs}
+        for column in ("est", "std_all"):
+            without, with_ = float(getattr(path, column)), float(after[column])
+            rows += [
+                _row("ulmc", f"{column}_without", without, **at),
+                _row("ulmc", f"{column}_with", with_, **at),
+                _row("ulmc", f"{column}_change", with_ - without, **at),
+            ]
+    return rows
+
+
+def method_variance_table(
+    base: FittedModel, data: pd.DataFrame, *, name: str = "model", **settings
+) -> pd.DataFrame:
+    """Harman's test on the model's observed variables and the ULMC comparison, one table.
+
+    `data` and `settings` as for ulmc_rows. Harman's test uses every row of `data` with an
+    answer to one of the model's observed variables, whatever the missing-data setting.
+    """
+    rows = harman_rows(data[base.spec.observed]) + ulmc_rows(base, data, name=name, **settings)
+    return pd.DataFrame(rows, columns=METHOD_VARIANCE_COLUMNS)
+
+
+def empty_table() -> pd.DataFrame:
+    """The table of a model that was not estimated: the columns, no row."""
+    return pd.DataFrame(columns=METHOD_VARIANCE_COLUMNS)
+
+
+def _row(
+    check: str,
+    statistic: str,
+    value: float,
+    *,
+    lhs: str = "",
+    op: str = "",
+    rhs: str = "",
+    note: str = "",
+) -> dict:
+    value = float(value)
+    return {
+        "check": check,
+        "lhs": lhs,
+        "op": op,
+        "rhs": rhs,
+        "statistic": statistic,
+        "value": value,
+        "note": note,
+    }

@@ -1,0 +1,148 @@
+"""Common-method checks against lavaan 0.6.14 and psych 2.2.9: Harman's single-factor test and
+the unmeasured latent method factor (ULMC).
+
+Reference numbers: tests/fixtures/method_variance/make_method_variance_fixtures.R (lavaan's
+HolzingerSwineford1939 and psych's bfi; versions.csv beside it). The project promises 1e-3;
+largest differences seen: 2.4e-7 (minres share, HS), 5e-6 (ULMC paths, bfi).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lcsurvey.errors import InputError
+from lcsurvey.sem.method_variance import (
+    METHOD_VARIANCE_COLUMNS,
+    first_component_share,
+    first_factor_share,
+    harman_rows,
+    method_factor_syntax,
+    method_variance_table,
+    pairwise_correlations,
+)
+from lcsurvey.sem.model import fit_model
+
+from .conftest import ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "method_variance"
+TOL = 1e-3
+HS_MODEL = """
+visual =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+speed =~ x7 + x8 + x9
+textual ~ a*visual
+speed ~ b*visual + c*textual
+"""
+BFI_MODEL = """
+agree =~ A1 + A2 + A3 + A4 + A5
+consc =~ C1 + C2 + C3 + C4 + C5
+extra =~ E1 + E2 + E3 + E4 + E5
+agree ~ a*extra
+consc ~ b*agree + c*extra
+"""
+ITEMS = {"hs": [f"x{i}" for i in range(1, 10)]}
+
+
+def _data(name: str) -> pd.DataFrame:
+    return pd.read_csv(FIXTURES / f"{name.removesuffix('_listwise')}.csv")
+
+
+def _values(table: pd.DataFrame, **where) -> pd.Series:
+    keep = np.ones(len(table), dtype=bool)
+    for column, value in where.items():
+        keep &= table[column] == value
+    return table.loc[keep, "value"]
+
+
+@pytest.mark.parametrize("data", ["hs", "hs_missing", "bfi"])
+def test_harman_shares_match_psych_principal_and_minres_fa(data):
+    reference = pd.read_csv(FIXTURES / "harman.csv").set_index("data").loc[data]
+    corr = pairwise_correlations(_data(data))
+    assert first_component_share(corr) == pytest.approx(reference["first_component_share"], abs=TOL)
+    assert first_factor_share(corr) == pytest.approx(reference["first_factor_share"], abs=TOL)
+    # One factor takes less than one component: the component also takes unique variance.
+    assert first_factor_share(corr) < first_component_share(corr)
+
+
+def test_harman_rows_count_rows_with_an_answer():
+    data = _data("hs")
+    data.loc[[0, 1], :] = np.nan
+    rows = pd.DataFrame(harman_rows(data)).set_index("statistic")["value"]
+    assert rows["items"] == 9
+    assert rows["n"] == len(data) - 2
+
+
+def test_harman_names_the_items_that_cannot_be_correlated():
+    data = _data("hs")
+    data["x3"] = 1.0
+    with pytest.raises(InputError, match="x1 and x3"):
+        pairwise_correlations(data)
+
+
+def test_method_factor_loads_every_indicator_and_is_orthogonal():
+    syntax, factor = method_factor_syntax(HS_MODEL)
+    assert factor == "method"
+    assert "method =~ 1*x1 + 1*x2 + 1*x3 + 1*x4 + 1*x5 + 1*x6 + 1*x7 + 1*x8 + 1*x9" in syntax
+    assert "method ~~ 0*visual + 0*textual + 0*speed" in syntax
+    # A model that already has a `method` gets another name.
+    taken = "method =~ x1 + x2 + x3\nother =~ x4 + x5 + x6\n"
+    assert method_factor_syntax(taken)[1] == "method_1"
+
+
+def test_method_factor_needs_a_measurement_part():
+    with pytest.raises(InputError, match="no measurement part"):
+        method_factor_syntax("y ~ x", name="regression")
+
+
+@pytest.mark.parametrize(
+    ("data", "syntax", "missing"),
+    [
+        ("bfi", BFI_MODEL, "fiml"),
+        ("bfi_listwise", BFI_MODEL, "listwise"),
+        ("hs_missing", HS_MODEL, "fiml"),
+    ],
+)
+def test_ulmc_matches_lavaan(data, syntax, missing):
+    frame = _data(data)
+    base = fit_model(syntax, frame, missing=missing)
+    table = method_variance_table(base, frame, missing=missing)
+    assert list(table.columns) == METHOD_VARIANCE_COLUMNS
+    assert _values(table, statistic="estimated").iloc[0] == 1
+    fits = pd.read_csv(FIXTURES / "fit.csv").set_index(["data", "model"])
+    for model, suffix in (("base", "without"), ("ulmc", "with")):
+        for statistic in ("chisq", "df"):
+            assert _values(table, statistic=f"{statistic}_{suffix}").iloc[0] == pytest.approx(
+                fits.loc[(data, model), statistic], abs=TOL
+            )
+    estimates = pd.read_csv(FIXTURES / "estimates.csv", keep_default_na=False)
+    ulmc = estimates[(estimates["data"] == data) & (estimates["model"] == "ulmc")]
+    loadings = ulmc[(ulmc["lhs"] == "method") & (ulmc["op"] == "=~")]
+    shares = _values(table, statistic="method_share")
+    np.testing.assert_allclose(shares, loadings["std_all"].astype(float) ** 2, atol=TOL)
+    variance = ulmc[(ulmc["lhs"] == "method") & (ulmc["rhs"] == "method")]["est"].astype(float)
+    assert _values(table, statistic="method_variance").iloc[0] == pytest.approx(
+        variance.iloc[0], abs=TOL
+    )
+    if data.startswith("hs"):
+        # HS's method model is improper (a negative factor variance, paths on a flat ridge).
+        assert _values(table, statistic="admissible").iloc[0] == 0
+        assert "negative variance of speed" in table["note"].str.cat()
+        return
+    assert _values(table, statistic="admissible").iloc[0] == 1
+    for model, suffix in (("base", "without"), ("ulmc", "with")):
+        reference = estimates[
+            (estimates["data"] == data) & (estimates["model"] == model) & (estimates["op"] == "~")
+        ]
+        assert len(reference) == 3
+        for path in reference.itertuples():
+            at = {"lhs": path.lhs, "op": "~", "rhs": path.rhs}
+            for column in ("est", "std_all"):
+                got = _values(table, statistic=f"{column}_{suffix}", **at).iloc[0]
+                assert got == pytest.approx(float(getattr(path, column)), abs=TOL)
+    change = _values(table, statistic="est_change", lhs="consc", op="~", rhs="agree").iloc[0]
+    assert change == pytest.approx(
+        _values(table, statistic="est_with", lhs="consc", rhs="agree").iloc[0]
+        - _values(table, statistic="est_without", lhs="consc", rhs="agree").iloc[0]
+    )
