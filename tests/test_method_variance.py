@@ -146,3 +146,11 @@ def test_ulmc_matches_lavaan(data, syntax, missing):
         _values(table, statistic="est_with", lhs="consc", rhs="agree").iloc[0]
         - _values(table, statistic="est_without", lhs="consc", rhs="agree").iloc[0]
     )
+
+
+def test_starting_values_do_not_change_the_optimum():
+    frame = _data("bfi")
+    plain = fit_model(BFI_MODEL, frame)
+    start = {("agree", "~", "extra"): 0.9, ("A1", "~~", "A1"): 2.0, ("extra", "~~", "extra"): 0.3}
+    started = fit_model(BFI_MODEL, frame, start=start)
+    np.testing.assert_allclose(started.estimates["est"], plain.estimates["est"], atol=1e-6)

@@ -190,9 +190,16 @@ def ulmc_rows(
     syntax, factor = method_factor_syntax(base.spec.syntax, name=name)
     label = f"{name} with a method factor"
     try:
-        fitted = fit_model(syntax, data, name=label, **settings)
-    except NotEstimated as err:
-        return [_row("ulmc", "estimated", 0, note=err.message)]
+        fitted = fit_model(syntax, data, name=label, start=_start(base), **settings)
+    except NotEstimated as first:
+        if first.reason != "no_convergence":
+            return [_row("ulmc", "estimated", 0, note=first.message)]
+        # From the estimates without the method factor the ascent can stall on a ridge of an
+        # improper solution; semopy's own starting values are the second try.
+        try:
+            fitted = fit_model(syntax, data, name=label, **settings)
+        except NotEstimated as err:
+            return [_row("ulmc", "estimated", 0, note=err.message)]
     rows = [_row("ulmc", "estimated", 1)]
     try:
         check_admissible(label, fitted.estimates, len(fitted.data))
@@ -245,6 +252,14 @@ def method_variance_table(
 def empty_table() -> pd.DataFrame:
     """The table of a model that was not estimated: the columns, no row."""
     return pd.DataFrame(columns=METHOD_VARIANCE_COLUMNS)
+
+
+def _start(base: FittedModel) -> dict[tuple[str, str, str], float]:
+    """Starting values for the model with the method factor: the estimates without it (the
+    method factor starts at semopy's values). From semopy's own starting values the factor can
+    drift into a substantive factor and the fit end at a variance of 0 below lavaan's optimum."""
+    est = base.estimates[base.estimates["op"].isin(("=~", "~", "~~"))]
+    return {(r.lhs, r.op, r.rhs): float(r.est) for r in est.itertuples()}
 
 
 def _row(
