@@ -79,6 +79,9 @@ def test_harman_names_the_items_that_cannot_be_correlated():
     data["x3"] = 1.0
     with pytest.raises(InputError, match="x1 and x3"):
         pairwise_correlations(data)
+    rows = pd.DataFrame(harman_rows(data)).set_index("statistic")
+    assert np.isnan(rows.loc["first_component_share", "value"])
+    assert "x1 and x3" in rows.loc["first_factor_share", "note"]
 
 
 def test_method_factor_loads_every_indicator_and_is_orthogonal():

@@ -19,7 +19,10 @@ rule model:
         ),
         intervals="results/{wave}/models/{model}/intervals.csv",
         bootstrap="results/{wave}/models/{model}/bootstrap.csv",
-        # Always written: estimated yes/no and why; when no, the four tables above hold their
+        # Harman's single-factor test and the model with an unmeasured method factor
+        # (lcsurvey.sem.method_variance); header only when the model is not estimated.
+        method_variance="results/{wave}/models/{model}/method_variance.csv",
+        # Always written: estimated yes/no and why; when no, the tables above hold their
         # header only, so the jobs that read them still run.
         status="results/{wave}/models/{model}/status.csv",
     log:

@@ -119,12 +119,21 @@ def first_factor_share(corr: np.ndarray) -> float:
 
 
 def harman_rows(data: pd.DataFrame) -> list[dict]:
-    """Harman's single-factor test on the columns of `data` (rows with no answer left out)."""
+    """Harman's single-factor test on the columns of `data` (rows with no answer left out).
+
+    The shares are NaN, with the reason in `note`, when two columns cannot be correlated.
+    """
     used = data[data.notna().any(axis=1)]
-    corr = pairwise_correlations(used)
-    return [
-        _row("harman", "items", data.shape[1]),
-        _row("harman", "n", len(used)),
+    counts = [_row("harman", "items", data.shape[1]), _row("harman", "n", len(used))]
+    try:
+        corr = pairwise_correlations(used)
+    except InputError as err:
+        # A diagnostic: the model's tables still stand when the items cannot all be correlated.
+        return counts + [
+            _row("harman", statistic, np.nan, note=err.message)
+            for statistic in ("first_component_share", "first_factor_share")
+        ]
+    return counts + [
         _row("harman", "first_component_share", first_component_share(corr)),
         _row("harman", "first_factor_share", first_factor_share(corr)),
     ]
