@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.method_variance import (
@@ -23,6 +24,7 @@ from lcsurvey.sem.method_variance import (
     pairwise_correlations,
 )
 from lcsurvey.sem.model import fit_model
+from lcsurvey.survey.codebook import load_codebook
 
 from .conftest import ROOT
 
@@ -59,7 +61,7 @@ def _values(table: pd.DataFrame, **where) -> pd.Series:
 @pytest.mark.parametrize("data", ["hs", "hs_missing", "bfi"])
 def test_harman_shares_match_psych_principal_and_minres_fa(data):
     reference = pd.read_csv(FIXTURES / "harman.csv").set_index("data").loc[data]
-    corr = pairwise_correlations(_data(data))
+    corr = pairwise_correlations(_data(data).filter(regex=r"^[xACE]\d$"))
     assert first_component_share(corr) == pytest.approx(reference["first_component_share"], abs=TOL)
     assert first_factor_share(corr) == pytest.approx(reference["first_factor_share"], abs=TOL)
     # One factor takes less than one component: the component also takes unique variance.
@@ -157,3 +159,85 @@ def test_starting_values_do_not_change_the_optimum():
     start = {("agree", "~", "extra"): 0.9, ("A1", "~~", "A1"): 2.0, ("extra", "~~", "extra"): 0.3}
     started = fit_model(BFI_MODEL, frame, start=start)
     np.testing.assert_allclose(started.estimates["est"], plain.estimates["est"], atol=1e-6)
+
+
+@pytest.mark.parametrize("markers", [["O2", "O5"], ["O2"]])
+def test_marker_technique_matches_lavaan(markers):
+    frame = _data("bfi")
+    base = fit_model(BFI_MODEL, frame)
+    table = method_variance_table(base, frame, markers=markers)
+    marker = table[table["check"] == "marker"]
+    reference = pd.read_csv(FIXTURES / "marker.csv").set_index(["markers", "model"])
+    key = "+".join(markers)
+    assert _values(marker, statistic="items").iloc[0] == len(markers)
+    for model in ("cfa", "baseline", "method_c"):
+        for statistic in ("chisq", "df"):
+            got = _values(marker, statistic=f"{statistic}_{model}").iloc[0]
+            assert got == pytest.approx(reference.loc[(key, model), statistic], abs=TOL)
+    method_c = reference.loc[(key, "method_c")]
+    for statistic in ("delta_chisq", "delta_df", "delta_pvalue", "method_loading"):
+        got = _values(marker, statistic=statistic).iloc[0]
+        assert got == pytest.approx(method_c[statistic], abs=TOL)
+    share = _values(marker, statistic="method_share", rhs="A1").iloc[0]
+    assert share == pytest.approx(method_c["std_A1"] ** 2, abs=TOL)
+    assert len(_values(marker, statistic="method_share")) == 15
+
+
+def test_without_markers_the_table_says_none_is_marked():
+    frame = _data("bfi")
+    table = method_variance_table(fit_model(BFI_MODEL, frame), frame)
+    marker = table[table["check"] == "marker"]
+    assert marker["statistic"].tolist() == ["items"]
+    assert marker["value"].iloc[0] == 0
+    assert "no item is marked" in marker["note"].iloc[0]
+
+
+def test_a_marker_item_the_model_uses_is_refused():
+    frame = _data("bfi")
+    base = fit_model(BFI_MODEL, frame)
+    with pytest.raises(InputError, match=r"\['A1'\] are also indicators"):
+        method_variance_table(base, frame, markers=["A1"])
+    with pytest.raises(InputError, match="not in the data"):
+        method_variance_table(base, frame, markers=["O9"])
+
+
+def test_the_codebook_marks_marker_items(tmp_path):
+    document = yaml.safe_load((ROOT / "data" / "codebook.yaml").read_text(encoding="utf-8"))
+    assert not any(item.get("marker") for item in document["items"].values())
+    document["items"]["ps2"]["marker"] = True
+    path = tmp_path / "codebook.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    book = load_codebook(path)
+    assert [name for name, item in book.items.items() if item.marker] == ["ps2"]
+    document["items"]["ps2"]["marker"] = "yes"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(InputError, match="items.ps2.marker"):
+        load_codebook(path)
+
+
+def _sentence_table(admissible: float) -> pd.DataFrame:
+    rows = [
+        ("harman", "", "", "", "first_component_share", 0.196),
+        ("ulmc", "", "", "", "admissible", admissible),
+        ("ulmc", "", "", "", "method_share_mean", 0.053),
+        ("ulmc", "safety", "~", "climate", "std_all_change", -0.081),
+        ("ulmc", "learning", "~", "safety", "std_all_change", 0.02),
+        ("ulmc", "indirect", ":=", "a*b", "std_all_change", -0.5),
+    ]
+    table = pd.DataFrame(rows, columns=METHOD_VARIANCE_COLUMNS[:-1]).assign(note="")
+    # As read back from the CSV: empty cells are NaN.
+    return table.replace("", np.nan)
+
+
+def test_method_box_sentence_gives_harman_method_share_and_largest_path_change():
+    from lcsurvey.report.sentences import method_check_sentence
+
+    en = method_check_sentence(_sentence_table(1), "en")
+    assert "takes 20% of the items' variance" in en
+    assert "takes 5% and changes the standardised paths by at most 0.08." in en
+    nl = method_check_sentence(_sentence_table(1), "nl")
+    assert "verklaart 20%" in nl and "hoogstens 0,08" in nl
+    improper = method_check_sentence(_sentence_table(0), "en")
+    assert "no proper solution" in improper and "20%" in improper
+    assert method_check_sentence(pd.DataFrame(columns=METHOD_VARIANCE_COLUMNS), "en") is None
+    assert method_check_sentence(None, "nl") is None

@@ -45,5 +45,7 @@ rule model:
         bootstrap=config["estimation"]["bootstrap"],
         bootstrap_max_n=config["estimation"]["bootstrap_max_n"],
         seed=config["estimation"]["seed"],
+        # the codebook's marker items (`marker: true`) for the CFA marker technique
+        markers=[name for name, item in CODEBOOK.items.items() if item.marker],
     script:
         "../scripts/model.py"

@@ -73,7 +73,9 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
                 row["draws_failed"],
             )
         with warnings_to_log(log):
-            method = method_variance_table(fitted, responses, name=sm.params.model, **settings)
+            method = method_variance_table(
+                fitted, responses, name=sm.params.model, markers=sm.params.markers, **settings
+            )
         for r in method[(method["lhs"] == "") & (method["statistic"].isin(LOGGED))].itertuples():
             log.info("common-method check %s: %s = %.3f %s", r.check, r.statistic, r.value, r.note)
         tables = {

@@ -38,9 +38,11 @@ review and comprehensive CFA marker technique. Organizational Research Methods, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import optimize, stats
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.estimability import NotEstimated, check_admissible
@@ -246,21 +248,169 @@ def ulmc_rows(
     return rows
 
 
+def marker_rows(
+    base: FittedModel,
+    data: pd.DataFrame,
+    markers: Sequence[str],
+    *,
+    name: str = "model",
+    **settings,
+) -> list[dict]:
+    """The CFA marker technique (Williams, Hartman & Cavazotte 2010): Baseline against Method-C.
+
+    Parameters
+    ----------
+    base : FittedModel
+        The model; its =~ and ~~ lines are the measurement model (its regressions become free
+        covariances among the factors, as in a CFA).
+    data : DataFrame
+        The data, with the marker items.
+    markers : sequence of str
+        The marker items: answers that share the method but not the constructs. One item is
+        its factor's only indicator (its residual variance fixed at 0).
+    name : str
+        The model's name in messages.
+    **settings
+        fit_model's missing, se, information and cluster.
+
+    Returns
+    -------
+    list of dict
+        Rows of METHOD_VARIANCE_COLUMNS (check = "marker"): `items`, then `chisq` and `df` of
+        the three models (`_cfa`: the marker factor correlated with the factors; `_baseline`:
+        its loadings, residual variances and variance fixed at the CFA's values, orthogonal to
+        the factors; `_method_c`: the baseline with one equal loading of the marker factor on
+        every substantive indicator), `delta_chisq`, `delta_df` and `delta_pvalue` of Baseline
+        against Method-C (the plain difference of the chi-squares, lavaan's anova() under ML;
+        under MLR the note says a scaled difference would be needed), `method_loading` and per
+        substantive indicator its `method_share` in Method-C (std_all squared) and their mean.
+        A model that is not estimated gives `estimated` = 0 with the reason.
+
+    Notes
+    -----
+    Method-U, Method-R and the sensitivity analysis of Williams et al. are not part of it.
+    """
+    spec = base.spec
+    markers = list(markers)
+    missing_items = [m for m in markers if m not in data.columns]
+    if missing_items:
+        raise InputError(
+            f"the marker items {missing_items} are not in the data of model {name!r}",
+            expected="items of the codebook marked `marker: true`",
+        )
+    used = [m for m in markers if m in spec.observed]
+    if used:
+        raise InputError(
+            f"the marker items {used} are also indicators or variables of model {name!r}",
+            expected="marker items that the model does not use",
+        )
+    taken = set(spec.measurement) | set(spec.observed)
+    factor, k = "marker", 0
+    while factor in taken:
+        k += 1
+        factor = f"marker_{k}"
+    label = f"{factor}_loading"
+    measurement = "\n".join(_measurement_statements(spec.syntax))
+    indicators = _indicators(spec)
+    cfa = f"{measurement}\n{factor} =~ {' + '.join(markers)}\n"
+    if len(markers) == 1:
+        cfa += f"{markers[0]} ~~ 0*{markers[0]}\n"
+    rows = [_row("marker", "items", len(markers), note=", ".join(markers))]
+    try:
+        fitted_cfa = fit_model(cfa, data, name=f"{name}: marker CFA", **settings)
+        est = fitted_cfa.estimates
+        loadings = est[(est["lhs"] == factor) & (est["op"] == "=~")]
+        residuals = est[(est["op"] == "~~") & est["lhs"].isin(markers) & (est["lhs"] == est["rhs"])]
+        variance = est[(est["lhs"] == factor) & (est["op"] == "~~") & (est["rhs"] == factor)]
+        fixed = [
+            f"{factor} =~ "
+            + " + ".join(f"{float(r.est)!r}*{r.rhs}" for r in loadings.itertuples()),
+            *(f"{r.lhs} ~~ {float(r.est)!r}*{r.rhs}" for r in residuals.itertuples()),
+            f"{factor} ~~ {float(variance['est'].iloc[0])!r}*{factor}",
+            f"{factor} ~~ " + " + ".join(f"0*{f}" for f in spec.measurement),
+        ]
+        baseline = measurement + "\n" + "\n".join(fixed) + "\n"
+        method_c = baseline + f"{factor} =~ " + " + ".join(f"{label}*{x}" for x in indicators)
+        fitted_baseline = fit_model(baseline, data, name=f"{name}: marker baseline", **settings)
+        fitted_method = fit_model(method_c, data, name=f"{name}: marker Method-C", **settings)
+    except NotEstimated as err:
+        return rows + [_row("marker", "estimated", 0, note=err.message)]
+    rows.append(_row("marker", "estimated", 1))
+    for model, fitted in (
+        ("cfa", fitted_cfa),
+        ("baseline", fitted_baseline),
+        ("method_c", fitted_method),
+    ):
+        for statistic in ("chisq", "df"):
+            rows.append(_row("marker", f"{statistic}_{model}", fitted.fit[statistic].iloc[0]))
+    delta = float(fitted_baseline.fit["chisq"].iloc[0] - fitted_method.fit["chisq"].iloc[0])
+    delta_df = int(fitted_baseline.fit["df"].iloc[0] - fitted_method.fit["df"].iloc[0])
+    note = (
+        "plain difference of the normal-theory chi-squares; under MLR a scaled difference is needed"
+        if str(fitted_method.fit["estimator"].iloc[0]) == "MLR"
+        else ""
+    )
+    rows += [
+        _row("marker", "delta_chisq", delta, note=note),
+        _row("marker", "delta_df", delta_df),
+        _row("marker", "delta_pvalue", stats.chi2.sf(max(delta, 0.0), delta_df), note=note),
+    ]
+    est = fitted_method.estimates
+    method = est[(est["lhs"] == factor) & (est["op"] == "=~") & est["rhs"].isin(indicators)]
+    rows.append(_row("marker", "method_loading", method["est"].iloc[0]))
+    shares = method["std_all"].to_numpy(float) ** 2
+    rows.append(_row("marker", "method_share_mean", float(np.mean(shares))))
+    rows += [
+        _row("marker", "method_share", share, lhs=factor, op="=~", rhs=item)
+        for item, share in zip(method["rhs"], shares, strict=True)
+    ]
+    return rows
+
+
 def method_variance_table(
-    base: FittedModel, data: pd.DataFrame, *, name: str = "model", **settings
+    base: FittedModel,
+    data: pd.DataFrame,
+    *,
+    name: str = "model",
+    markers: Sequence[str] = (),
+    **settings,
 ) -> pd.DataFrame:
-    """Harman's test on the model's observed variables and the ULMC comparison, one table.
+    """Harman's test, the ULMC comparison and the marker technique, one table.
 
     `data` and `settings` as for ulmc_rows. Harman's test uses every row of `data` with an
     answer to one of the model's observed variables, whatever the missing-data setting.
+    Without `markers` (the codebook's items marked `marker: true`) the marker check is one row,
+    `items` = 0, whose note says that no item is marked.
     """
     rows = harman_rows(data[base.spec.observed]) + ulmc_rows(base, data, name=name, **settings)
+    if markers:
+        rows += marker_rows(base, data, markers, name=name, **settings)
+    else:
+        rows.append(_row("marker", "items", 0, note="no item is marked as a marker variable"))
     return pd.DataFrame(rows, columns=METHOD_VARIANCE_COLUMNS)
 
 
 def empty_table() -> pd.DataFrame:
     """The table of a model that was not estimated: the columns, no row."""
     return pd.DataFrame(columns=METHOD_VARIANCE_COLUMNS)
+
+
+def _measurement_statements(syntax: str) -> list[str]:
+    """The model's =~ and ~~ statements (its measurement model), comments left out."""
+    statements = [
+        s.strip()
+        for line in syntax.splitlines()
+        for s in line.split("#", 1)[0].split(";")
+        if s.strip()
+    ]
+    return [s for s in statements if "=~" in s or ("~~" in s and ":=" not in s)]
+
+
+def _indicators(spec) -> list[str]:
+    """The observed indicators of the model's =~ lines, in order, each once."""
+    return list(
+        dict.fromkeys(x for items in spec.measurement.values() for x in items if x in spec.observed)
+    )
 
 
 def _start(base: FittedModel) -> dict[tuple[str, str, str], float]:

@@ -55,6 +55,8 @@ class Variable:
     text: dict[str, str] = field(default_factory=dict)
     expected: float | None = None
     label: dict[str, str] = field(default_factory=dict)
+    # A marker variable of common-method variance (lcsurvey.sem.method_variance.marker_rows).
+    marker: bool = False
 
     def column_in(self, wave: str | None) -> str:
         return self.wave_columns.get(wave, self.column) if wave is not None else self.column
@@ -135,6 +137,7 @@ def _variables(section: dict[str, Any]) -> dict[str, Variable]:
             text=dict(spec.get("text", {})),
             expected=spec.get("expected"),
             label=dict(spec.get("label", {})),
+            marker=bool(spec.get("marker", False)),
         )
         for name, spec in (section or {}).items()
     }
