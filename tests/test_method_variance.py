@@ -8,6 +8,9 @@ largest differences seen: 2.4e-7 (minres share, HS), 5e-6 (ULMC paths, bfi).
 
 from __future__ import annotations
 
+import runpy
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -241,3 +244,41 @@ def test_method_box_sentence_gives_harman_method_share_and_largest_path_change()
     assert "no proper solution" in improper and "20%" in improper
     assert method_check_sentence(pd.DataFrame(columns=METHOD_VARIANCE_COLUMNS), "en") is None
     assert method_check_sentence(None, "nl") is None
+
+
+@pytest.mark.parametrize(("rows", "estimated"), [(10, False), (600, True)])
+def test_the_model_rule_writes_method_variance_or_its_header(tmp_path, rows, estimated):
+    """workflow/scripts/model.py: the table with the checks, or its header only (as the other
+    tables) when the model is not estimated."""
+    _data("bfi").iloc[:rows].to_parquet(tmp_path / "responses.parquet")
+    outputs = ["estimates", "fit", "intervals", "bootstrap", "method_variance", "status"]
+    snakemake = SimpleNamespace(
+        log=[str(tmp_path / "model.log")],
+        input=SimpleNamespace(responses=str(tmp_path / "responses.parquet")),
+        params=SimpleNamespace(
+            syntax=BFI_MODEL,
+            model="bfi",
+            missing="fiml",
+            se="standard",
+            information=None,
+            cluster=None,
+            bootstrap=0,
+            bootstrap_max_n=None,
+            seed=1,
+            markers=["O2"],
+        ),
+        output=SimpleNamespace(**{name: str(tmp_path / f"{name}.csv") for name in outputs}),
+        threads=1,
+    )
+    runpy.run_path(
+        str(ROOT / "workflow" / "scripts" / "model.py"), init_globals={"snakemake": snakemake}
+    )
+    table = pd.read_csv(tmp_path / "method_variance.csv")
+    assert list(table.columns) == METHOD_VARIANCE_COLUMNS
+    assert (len(table) > 0) == estimated
+    if estimated:
+        assert set(table["check"]) == {"harman", "ulmc", "marker"}
+        assert (
+            "common-method check harman: first_component_share"
+            in (tmp_path / "model.log").read_text()
+        )

@@ -20,8 +20,14 @@ MacKenzie, Lee & Podsakoff 2003). Two checks are common and both are here:
   same fit, without a sign to choose. The table gives the change in each structural path (and
   := effect) from the model without to the model with the method factor, and the share of each
   indicator's variance the method factor takes (its standardised method loading squared).
+  The refit starts from the estimates without the method factor.
 
-`method_variance_table` returns both in one long table (METHOD_VARIANCE_COLUMNS): `check`
+- **CFA marker technique** (Williams, Hartman & Cavazotte 2010), when items are marked as
+  marker variables: Baseline (the marker factor's measurement fixed at its CFA values,
+  orthogonal to the factors) against Method-C (one equal marker loading on every indicator),
+  a chi-square difference on 1 df (marker_rows).
+
+`method_variance_table` returns them in one long table (METHOD_VARIANCE_COLUMNS): `check`
 (harman, ulmc, marker), the parameter (lhs, op, rhs; empty for a whole-model number),
 `statistic`, `value`, and a `note` in words where a number is missing. lavaan 0.6.14 and
 psych 2.2.9 give the same numbers (tests/fixtures/method_variance/).
