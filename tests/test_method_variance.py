@@ -282,3 +282,28 @@ def test_the_model_rule_writes_method_variance_or_its_header(tmp_path, rows, est
             "common-method check harman: first_component_share"
             in (tmp_path / "model.log").read_text()
         )
+
+
+def test_a_path_model_of_observed_variables_gets_harman_only():
+    frame = _data("hs")
+    path_model = "x4 ~ x1 + x2\nx7 ~ x4\n"
+    table = method_variance_table(fit_model(path_model, frame), frame)
+    assert _values(table, check="harman", statistic="items").iloc[0] == 4
+    ulmc = table[table["check"] == "ulmc"]
+    assert ulmc["statistic"].tolist() == ["latent_variables"]
+    assert ulmc["value"].tolist() == [0]
+    assert "no latent variables" in ulmc["note"].iloc[0]
+
+
+def test_method_box_sentence_of_a_path_model_gives_harman_only():
+    from lcsurvey.report.sentences import method_check_sentence
+
+    rows = [
+        ("harman", "", "", "", "first_component_share", 0.31),
+        ("ulmc", "", "", "", "latent_variables", 0),
+    ]
+    table = pd.DataFrame(rows, columns=METHOD_VARIANCE_COLUMNS[:-1]).assign(note="")
+    for lang, words in (("en", "takes 31% of the items' variance"), ("nl", "verklaart 31%")):
+        sentence = method_check_sentence(table.replace("", np.nan), lang)
+        assert words in sentence and "method factor" not in sentence
+        assert "methodefactor" not in sentence

@@ -369,8 +369,9 @@ def intervals_note(bootstrap: pd.DataFrame | None, lang: str) -> str | None:
 def method_check_sentence(method_variance: pd.DataFrame | None, lang: str) -> str | None:
     """For the method box: Harman's first unrotated component's share of the items' variance,
     the mean share of a method factor on all items and the largest change it makes in a
-    standardised regression path (method_variance.csv, lcsurvey.sem.method_variance); None when
-    the model was not estimated (an empty table) or Harman's share is missing."""
+    standardised regression path (method_variance.csv, lcsurvey.sem.method_variance); Harman's
+    share alone for a model without latent variables; None when the model was not estimated
+    (an empty table) or Harman's share is missing."""
     if method_variance is None or method_variance.empty:
         return None
     table = method_variance
@@ -384,6 +385,8 @@ def method_check_sentence(method_variance: pd.DataFrame | None, lang: str) -> st
         & (table["statistic"] == "std_all_change"),
         "value",
     ]
+    if ("ulmc", "latent_variables") in whole.index:
+        return text(lang, "method_check_harman", harman=fmt_percent(harman, lang))
     admissible = whole["value"].get(("ulmc", "admissible"), 0) == 1
     if not admissible or changes.empty:
         return text(lang, "method_check_improper", harman=fmt_percent(harman, lang))

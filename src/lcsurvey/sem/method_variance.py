@@ -386,12 +386,21 @@ def method_variance_table(
     `data` and `settings` as for ulmc_rows. Harman's test uses every row of `data` with an
     answer to one of the model's observed variables, whatever the missing-data setting.
     Without `markers` (the codebook's items marked `marker: true`) the marker check is one row,
-    `items` = 0, whose note says that no item is marked.
+    `items` = 0, whose note says that no item is marked. A model without latent variables gets
+    Harman's test only (ulmc `latent_variables` = 0, with the reason).
     """
-    rows = harman_rows(data[base.spec.observed]) + ulmc_rows(base, data, name=name, **settings)
-    if markers:
-        rows += marker_rows(base, data, markers, name=name, **settings)
+    rows = harman_rows(data[base.spec.observed])
+    if not base.spec.measurement:
+        # A path model of observed variables: no indicators for a method factor to load on.
+        note = "the model has no latent variables (no =~ line): no method factor"
+        rows += [_row("ulmc", "latent_variables", 0, note=note)]
+        if markers:
+            rows += [_row("marker", "latent_variables", 0, note=note)]
     else:
+        rows += ulmc_rows(base, data, name=name, **settings)
+        if markers:
+            rows += marker_rows(base, data, markers, name=name, **settings)
+    if not markers:
         rows.append(_row("marker", "items", 0, note="no item is marked as a marker variable"))
     return pd.DataFrame(rows, columns=METHOD_VARIANCE_COLUMNS)
 
