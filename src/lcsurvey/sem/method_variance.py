@@ -53,7 +53,7 @@ from scipy import optimize, stats
 from lcsurvey.errors import InputError
 from lcsurvey.sem.estimability import NotEstimated, check_admissible
 from lcsurvey.sem.model import FittedModel, fit_model
-from lcsurvey.sem.syntax import parse_model
+from lcsurvey.sem.syntax import ModelSpec, parse_model
 
 METHOD_VARIANCE_COLUMNS = ["check", "lhs", "op", "rhs", "statistic", "value", "note"]
 # Structural parameters whose change the ULMC reports: regressions and defined effects.
@@ -166,9 +166,7 @@ def method_factor_syntax(syntax: str, name: str = "model") -> tuple[str, str]:
     while factor in used:
         k += 1
         factor = f"method_{k}"
-    indicators = list(
-        dict.fromkeys(x for items in spec.measurement.values() for x in items if x in spec.observed)
-    )
+    indicators = _indicators(spec)
     lines = [
         syntax.rstrip("\n"),
         f"{factor} =~ " + " + ".join(f"1*{x}" for x in indicators),
@@ -421,7 +419,7 @@ def _measurement_statements(syntax: str) -> list[str]:
     return [s for s in statements if "=~" in s or ("~~" in s and ":=" not in s)]
 
 
-def _indicators(spec) -> list[str]:
+def _indicators(spec: ModelSpec) -> list[str]:
     """The observed indicators of the model's =~ lines, in order, each once."""
     return list(
         dict.fromkeys(x for items in spec.measurement.values() for x in items if x in spec.observed)
