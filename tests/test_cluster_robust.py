@@ -214,11 +214,20 @@ def _run_model_rule(tmp_path: Path, data: pd.DataFrame, cluster: str, draws: int
             bootstrap=draws,
             bootstrap_max_n=None,
             seed=1,
+            markers=[],
         ),
         output=SimpleNamespace(
             **{
                 name: str(tmp_path / f"{name}.csv")
-                for name in ["estimates", "fit", "intervals", "bootstrap", "modindices", "status"]
+                for name in [
+                    "estimates",
+                    "fit",
+                    "intervals",
+                    "bootstrap",
+                    "modindices",
+                    "method_variance",
+                    "status",
+                ]
             }
         ),
         threads=1,

@@ -21,7 +21,10 @@ rule model:
         bootstrap="results/{wave}/models/{model}/bootstrap.csv",
         # lavaan's modindices(fit, sort. = TRUE): lcsurvey.sem.modindices
         modindices="results/{wave}/models/{model}/modindices.csv",
-        # Always written: estimated yes/no and why; when no, the five tables above hold their
+        # Harman's single-factor test and the model with an unmeasured method factor
+        # (lcsurvey.sem.method_variance); header only when the model is not estimated.
+        method_variance="results/{wave}/models/{model}/method_variance.csv",
+        # Always written: estimated yes/no and why; when no, the tables above hold their
         # header only, so the jobs that read them still run.
         status="results/{wave}/models/{model}/status.csv",
     log:
@@ -44,5 +47,7 @@ rule model:
         bootstrap=config["estimation"]["bootstrap"],
         bootstrap_max_n=config["estimation"]["bootstrap_max_n"],
         seed=config["estimation"]["seed"],
+        # the codebook's marker items (`marker: true`) for the CFA marker technique
+        markers=[name for name, item in CODEBOOK.items.items() if item.marker],
     script:
         "../scripts/model.py"

@@ -29,6 +29,7 @@ rule report_two_pager:
         diversity="results/{wave}/models/diversity.csv",
         agreement="results/{wave}/scales/agreement.csv",
         bootstrap=f"results/{{wave}}/models/{REPORT_MODEL}/bootstrap.csv",
+        method_variance=f"results/{{wave}}/models/{REPORT_MODEL}/method_variance.csv",
         status=f"results/{{wave}}/models/{REPORT_MODEL}/status.csv",
         measurement_status="results/{wave}/scales/measurement_status.csv",
         codebook=ancient(config["codebook"]),

@@ -1,6 +1,6 @@
 """Fit one configured model to one wave: estimates.csv, fit.csv, intervals.csv, bootstrap.csv,
-modindices.csv and status.csv; a model the data do not allow leaves the five tables empty and
-says why in status.csv (the job still succeeds)."""
+modindices.csv, method_variance.csv and status.csv; a model the data do not allow leaves the
+other tables empty and says why in status.csv (the job still succeeds)."""
 
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -13,10 +13,14 @@ from lcsurvey.sem.estimability import (
     status_row,
     status_table,
 )
+from lcsurvey.sem.method_variance import empty_table, method_variance_table
 from lcsurvey.sem.model import bootstrap_estimates, fit_model, not_estimated_tables
 from lcsurvey.sem.modindices import modification_indices
 from lcsurvey.sem.syntax import parse_model
 from lcsurvey.survey.clusters import resolve
+
+# The common-method numbers that go to the log (the rest is in method_variance.csv).
+LOGGED = ("first_component_share", "estimated", "admissible", "method_share_mean")
 
 # Snakemake gives BLAS the rule's threads, which are meant for the bootstrap's processes;
 # threaded BLAS on these small matrices changes the last bits of the estimates between runs.
@@ -27,20 +31,18 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
     clustering = resolve(responses, sm.params.cluster)
     clustering.log_to(log)
     try:
+        settings = {
+            "missing": sm.params.missing,
+            "se": sm.params.se,
+            "information": sm.params.information,
+            "cluster": clustering.variable if clustering.active else None,
+        }
         with warnings_to_log(log):
-            fitted = fit_model(
-                sm.params.syntax,
-                responses,
-                name=sm.params.model,
-                missing=sm.params.missing,
-                se=sm.params.se,
-                information=sm.params.information,
-                cluster=clustering.variable if clustering.active else None,
-            )
+            fitted = fit_model(sm.params.syntax, responses, name=sm.params.model, **settings)
         check_admissible(sm.params.model, fitted.estimates, len(fitted.data))
     except NotEstimated as err:
         log.warning("%s; its tables are left empty", err.message)
-        tables = not_estimated_tables()
+        tables = not_estimated_tables() | {"method_variance": empty_table()}
         status = err.status_row()
     else:
         log.info("fitted %s on %d rows", sm.params.model, len(fitted.data))
@@ -71,6 +73,12 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
                 row["draws_requested"],
                 row["draws_failed"],
             )
+        with warnings_to_log(log):
+            method = method_variance_table(
+                fitted, responses, name=sm.params.model, markers=sm.params.markers, **settings
+            )
+        for r in method[(method["lhs"] == "") & (method["statistic"].isin(LOGGED))].itertuples():
+            log.info("common-method check %s: %s = %.3f %s", r.check, r.statistic, r.value, r.note)
         tables = {
             "estimates": fitted.estimates,
             "fit": fitted.fit,
@@ -78,6 +86,7 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
             "bootstrap": summary,
             # Eight significant digits: byte-identical reruns (semopy's parameter order varies).
             "modindices": round_significant(modification_indices(fitted)),
+            "method_variance": method,
         }
         status = status_row(sm.params.model, True, n=len(fitted.data), needed=needed)
     for name, table in tables.items():

@@ -83,6 +83,8 @@ class ReportInputs:
     # (how it resampled) and the configured cluster variable as the models saw it.
     agreement: pd.DataFrame | None = None
     bootstrap: pd.DataFrame | None = None
+    # The report model's common-method checks (lcsurvey.sem.method_variance).
+    method_variance: pd.DataFrame | None = None
     # The report model's status.csv (lcsurvey.sem.estimability): estimated, or why not.
     status: pd.DataFrame | None = None
     # measurement_status.csv: each CFA of the measurement model estimated, or why not.
@@ -213,6 +215,7 @@ REQUIRED_COLUMNS = {
     "power": ["effect", "n", "power", "replications"],
     "agreement": AGREEMENT_COLUMNS,
     "bootstrap": ["draws_requested", "draws_ok", "method"],
+    "method_variance": ["check", "lhs", "op", "rhs", "statistic", "value", "note"],
     "status": ["model", "estimated", "reason", "n", "needed"],
     "measurement_status": ["model", "estimated", "reason", "n", "needed"],
 }
@@ -227,6 +230,7 @@ OPTIONAL_TABLES = (
     "diversity",
     "agreement",
     "bootstrap",
+    "method_variance",
     "status",
     "measurement_status",
 )
@@ -266,6 +270,7 @@ def input_paths(
         "diversity": base / "models" / "diversity.csv",
         "agreement": base / "scales" / "agreement.csv",
         "bootstrap": base / "models" / model / "bootstrap.csv",
+        "method_variance": base / "models" / model / "method_variance.csv",
         "status": base / "models" / model / "status.csv",
         "measurement_status": base / "scales" / "measurement_status.csv",
         "codebook": Path(codebook),
@@ -354,6 +359,7 @@ def load_inputs(
             "diversity",
             "agreement",
             "bootstrap",
+            "method_variance",
             "status",
             "measurement_status",
         )

@@ -325,6 +325,7 @@ def method(inputs: ReportInputs, lang: str) -> Section:
                     text(lang, "design"),
                     text(lang, "design_n", n=len(inputs.responses)),
                     sentences.intervals_note(inputs.bootstrap, lang),
+                    sentences.method_check_sentence(inputs.method_variance, lang),
                 )
                 if part
             ),

@@ -23,7 +23,7 @@ from lcsurvey.report.findings import (
     structural_paths,
 )
 from lcsurvey.report.inputs import ReportInputs, construct_label
-from lcsurvey.report.numbers import fmt_int, fmt_number, fmt_p
+from lcsurvey.report.numbers import fmt_int, fmt_number, fmt_p, fmt_percent
 from lcsurvey.report.wording import factor_words, has_text, join, lower_first, text
 from lcsurvey.sem.estimability import REASONS
 from lcsurvey.study.plan import ENGLISH, Deviation, describe
@@ -364,6 +364,39 @@ def intervals_note(bootstrap: pd.DataFrame | None, lang: str) -> str | None:
         return None
     n, limit = (int(g) for g in match.groups())
     return text(lang, "intervals_mc", n=fmt_int(n), max=fmt_int(limit))
+
+
+def method_check_sentence(method_variance: pd.DataFrame | None, lang: str) -> str | None:
+    """For the method box: Harman's first unrotated component's share of the items' variance,
+    the mean share of a method factor on all items and the largest change it makes in a
+    standardised regression path (method_variance.csv, lcsurvey.sem.method_variance); Harman's
+    share alone for a model without latent variables; None when the model was not estimated
+    (an empty table) or Harman's share is missing."""
+    if method_variance is None or method_variance.empty:
+        return None
+    table = method_variance
+    whole = table[table["op"].isna() | (table["op"] == "")].set_index(["check", "statistic"])
+    harman = whole["value"].get(("harman", "first_component_share"), float("nan"))
+    if not pd.notna(harman):
+        return None
+    changes = table.loc[
+        (table["check"] == "ulmc")
+        & (table["op"] == "~")
+        & (table["statistic"] == "std_all_change"),
+        "value",
+    ]
+    if ("ulmc", "latent_variables") in whole.index:
+        return text(lang, "method_check_harman", harman=fmt_percent(harman, lang))
+    admissible = whole["value"].get(("ulmc", "admissible"), 0) == 1
+    if not admissible or changes.empty:
+        return text(lang, "method_check_improper", harman=fmt_percent(harman, lang))
+    return text(
+        lang,
+        "method_check",
+        harman=fmt_percent(harman, lang),
+        share=fmt_percent(whole["value"][("ulmc", "method_share_mean")], lang),
+        change=fmt_number(changes.abs().max(), lang),
+    )
 
 
 def who_sentence(n: int, communities: int | None, lang: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,6 +138,7 @@ def fit_model(
     se: str = "standard",
     information: str | None = None,
     cluster: str | None = None,
+    start: Mapping[tuple[str, str, str], float] | None = None,
 ) -> FittedModel:
     """Fit a model by maximum likelihood and tabulate it as lavaan would.
 
@@ -169,6 +171,11 @@ def fit_model(
         RuntimeWarning when the clusters are too few for the free parameters (the covariance
         matrix of the estimates is then not positive definite, as lavaan warns). The codes
         are kept as FittedModel.clusters.
+    start : mapping, optional
+        Starting values of free parameters by (lhs, op, rhs) in lavaan's notation, as in the
+        estimates table (a covariance either way round); the others start at semopy's values.
+        For a model that extends a fitted one (lavaan's start = fit): its estimates are a start
+        near the optimum.
 
     Returns
     -------
@@ -224,6 +231,8 @@ def fit_model(
         )
     values = data[spec.observed].astype(float)
     model = semopy.Model(spec.semopy_syntax)
+    if start:
+        _set_start(model, spec, start)
     active = free_parameters(model)
     result = None
     if missing == "fiml":
@@ -860,6 +869,17 @@ def fit_measures(
         ],
         columns=FIT_COLUMNS,
     )
+
+
+def _set_start(
+    model: semopy.Model, spec: ModelSpec, start: Mapping[tuple[str, str, str], float]
+) -> None:
+    """Give semopy's parameters the starting values `start` has for them (semopy computes
+    starting values only for parameters without one)."""
+    for name, (lhs, op, rhs) in parameter_keys(model, spec):
+        value = start.get((lhs, op, rhs), start.get((rhs, op, lhs)) if op == "~~" else None)
+        if value is not None and np.isfinite(value):
+            model.parameters[name].start = float(value)
 
 
 def not_estimated_tables() -> dict[str, pd.DataFrame]:

@@ -57,6 +57,8 @@ class Variable:
     label: dict[str, str] = field(default_factory=dict)
     # A background variable a colleague could know (codebook `quasi_identifier`).
     quasi_identifier: bool = False
+    # A marker variable of common-method variance (lcsurvey.sem.method_variance.marker_rows).
+    marker: bool = False
 
     def column_in(self, wave: str | None) -> str:
         return self.wave_columns.get(wave, self.column) if wave is not None else self.column
@@ -138,6 +140,7 @@ def _variables(section: dict[str, Any]) -> dict[str, Variable]:
             expected=spec.get("expected"),
             label=dict(spec.get("label", {})),
             quasi_identifier=bool(spec.get("quasi_identifier", False)),
+            marker=bool(spec.get("marker", False)),
         )
         for name, spec in (section or {}).items()
     }
