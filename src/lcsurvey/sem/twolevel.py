@@ -40,13 +40,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem import fit_measures as fm
 from lcsurvey.sem.clusters import cluster_codes, sum_within
 from lcsurvey.sem.defined import delta_method
-from lcsurvey.sem.optimize import ascend, damped_newton_step
+from lcsurvey.sem.optimize import ascend
 from lcsurvey.sem.twolevel_syntax import LevelBlock, Parameter, TwoLevelSpec, parse_twolevel
 
 LOG_2PI = float(np.log(2 * np.pi))
@@ -396,8 +396,14 @@ def numeric_hessian(grad, theta: np.ndarray) -> np.ndarray:
     return 0.5 * (hess + hess.T)
 
 
-def maximise(value, grad, theta: np.ndarray, *, tol: float = 1e-9, max_iter: int = 200):
-    """Newton ascent on the log-likelihood with a numerical Hessian of the analytic gradient."""
+def maximise(value, grad, theta: np.ndarray, *, tol: float = 1e-10, max_iter: int = 500):
+    """Quasi-Newton ascent of the log-likelihood with the analytic gradient.
+
+    The first direction uses the numerical Hessian of the gradient (eigenvalues of the
+    information kept positive), later ones BFGS updates of its inverse (Nocedal & Wright 2006,
+    section 6.1): one Hessian per fit instead of one per iteration.
+    """
+    memory: dict = {}
 
     def objective(x):
         v = value(x)
@@ -407,12 +413,25 @@ def maximise(value, grad, theta: np.ndarray, *, tol: float = 1e-9, max_iter: int
         g = grad(x)
         if not np.all(np.isfinite(g)):
             return None, np.nan, None
-        hess = numeric_hessian(grad, x)
-        step = damped_newton_step(hess, g)
-        return step, float(g @ step), hess
+        if "inverse" not in memory:
+            info = -numeric_hessian(grad, x)
+            w, vec = np.linalg.eigh(info)
+            w = np.maximum(w, 1e-6 * max(w.max(), 1e-12))
+            memory["inverse"] = (vec / w) @ vec.T
+        else:
+            s = x - memory["x"]
+            y = memory["g"] - g  # the change in the gradient of -logL
+            sy = float(s @ y)
+            if sy > 1e-14:
+                h = memory["inverse"]
+                rho = 1.0 / sy
+                left = np.eye(len(x)) - rho * np.outer(s, y)
+                memory["inverse"] = left @ h @ left.T + rho * np.outer(s, s)
+        memory["x"], memory["g"] = x, g
+        step = memory["inverse"] @ g
+        return step, float(g @ step), None
 
-    result = ascend(objective, direction, theta, tol=tol, max_iter=max_iter, final_step=True)
-    return result
+    return ascend(objective, direction, theta, tol=tol, max_iter=max_iter, final_step=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -666,7 +685,7 @@ def fit_twolevel(
 
 def _estimates(spec, model, theta, vcov, level) -> pd.DataFrame:
     se_free = np.sqrt(np.clip(np.diag(vcov), 0, None))
-    crit = stats.norm.ppf(0.5 + level / 2)
+    crit = special.ndtri(0.5 + level / 2)
     records = []
     for par in spec.parameters:
         if par in model.index:
@@ -683,7 +702,7 @@ def _estimates(spec, model, theta, vcov, level) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(table["se"] > 0, table["est"] / table["se"], np.nan)
     table["z"] = z
-    table["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+    table["pvalue"] = 2 * special.ndtr(-np.abs(z))
     table["ci_lower"] = table["est"] - crit * table["se"]
     table["ci_upper"] = table["est"] + crit * table["se"]
     return table
