@@ -171,3 +171,10 @@ def test_more_between_parameters_than_clusters_are_refused(data):
 def test_a_missing_cluster_column_is_named(data):
     with pytest.raises(InputError, match="which the data do not have"):
         tl.fit_twolevel(MODELS["tutorial"], data, "community", name="m")
+
+
+def test_rows_with_missing_values_are_left_out_with_a_warning(data):
+    holes = pd.read_csv(FIXTURES / "data_missing.csv")
+    with pytest.warns(UserWarning, match="200 of 2500 rows"):
+        fit = tl.fit_twolevel(MODELS["mediation"], holes, "cluster", name="m")
+    assert fit.fit.iloc[0]["ntotal"] == 2300

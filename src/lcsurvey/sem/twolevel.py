@@ -113,6 +113,13 @@ def cluster_stats(
             expected="the cluster column (estimation.cluster) and every variable of the model",
         )
     frame = data[[cluster, *y, *z]].dropna()
+    if len(frame) < len(data):
+        # two-level FIML (lavaan's missing = "ml") is not implemented: say what was left out
+        warnings.warn(
+            f"two-level model {name!r}: {len(data) - len(frame)} of {len(data)} rows have a "
+            "missing value in the cluster or a model variable and are left out (listwise)",
+            stacklevel=2,
+        )
     for column in y + z:
         if not pd.api.types.is_numeric_dtype(frame[column]):
             raise InputError(
