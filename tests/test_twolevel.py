@@ -226,3 +226,20 @@ def test_rows_with_missing_values_are_left_out_with_a_warning(data):
     with pytest.warns(UserWarning, match="200 of 2500 rows"):
         fit = tl.fit_twolevel(MODELS["mediation"], holes, "cluster", name="m")
     assert fit.fit.iloc[0]["ntotal"] == 2300
+
+
+def test_negative_variances_are_named_with_a_warning(data):
+    # y1's between-level residual variance is near zero (0.058 with se 0.047); a copy of the
+    # data where y1's cluster means are pulled together by 90% makes it negative
+    squeezed = data.copy()
+    means = squeezed.groupby("cluster")["y1"].transform("mean")
+    squeezed["y1"] = squeezed["y1"] - 0.9 * (means - means.mean())
+    with pytest.warns(UserWarning, match="negative variance estimates: level 2: y1 ~~ y1"):
+        fit = tl.fit_twolevel(MODELS["tutorial"], squeezed, "cluster", name="m")
+    assert fit.heywood and fit.heywood[0].startswith("level 2: y1 ~~ y1 = -")
+
+
+def test_the_fit_table_says_how_missing_values_were_handled(fits, missing_fit):
+    assert list(fits["tutorial"].fit.columns) == tl.FIT_COLUMNS
+    assert fits["tutorial"].fit.iloc[0]["missing"] == "listwise"
+    assert missing_fit.fit.iloc[0]["missing"] == "ml"

@@ -60,7 +60,7 @@ LOG_2PI = float(np.log(2 * np.pi))
 CONSTANT_TOLERANCE = 1e-8
 ESTIMATE_COLUMNS = ["level", "lhs", "op", "rhs", "label", "est", "se", "z", "pvalue",
                     "ci_lower", "ci_upper"]  # fmt: skip
-FIT_COLUMNS = ["ntotal", "nclusters", "npar", "estimator", "chisq", "df", "pvalue",
+FIT_COLUMNS = ["ntotal", "nclusters", "npar", "estimator", "missing", "chisq", "df", "pvalue",
                "baseline_chisq", "baseline_df", "cfi", "tli", "rmsea", "rmsea_ci_lower",
                "rmsea_ci_upper", "srmr", "srmr_within", "srmr_between", "aic", "bic", "logl",
                "unrestricted_logl"]  # fmt: skip
@@ -764,6 +764,16 @@ class TwoLevelFit:
     estimates: pd.DataFrame
     fit: pd.DataFrame
     converged: bool
+    # Variances estimated negative, as "level 2: y1 ~~ y1 = -0.012" (Heywood cases; lavaan
+    # reports them with a warning and does not constrain them, nor does this fit)
+    heywood: tuple[str, ...] = ()
+
+
+def heywood_cases(estimates: pd.DataFrame) -> tuple[str, ...]:
+    """The negative variances of a two-level estimates table, in words."""
+    rows = estimates[(estimates["op"] == "~~") & (estimates["lhs"] == estimates["rhs"])]
+    rows = rows[rows["est"] < 0]
+    return tuple(f"level {r.level}: {r.lhs} ~~ {r.rhs} = {r.est:.3g}" for r in rows.itertuples())
 
 
 def _start(model: TwoLevelModel, h1: Moments) -> np.ndarray:
@@ -891,8 +901,18 @@ def fit_twolevel(
     if not result.converged:
         warnings.warn(f"two-level model {name!r} did not converge", stacklevel=2)
     estimates = _estimates(spec, model, theta, vcov, level)
+    heywood = heywood_cases(estimates)
+    if heywood:
+        warnings.warn(
+            f"two-level model {name!r} has negative variance estimates: "
+            + "; ".join(heywood)
+            + " (often a between-level residual variance near zero; lavaan does not "
+            "constrain them either)",
+            stacklevel=2,
+        )
     fit = _fit_measures(spec, model, stats, h1, theta, float(result.value), df)
-    return TwoLevelFit(spec, model, theta, vcov, estimates, fit, bool(result.converged))
+    fit.insert(FIT_COLUMNS.index("estimator") + 1, "missing", missing)
+    return TwoLevelFit(spec, model, theta, vcov, estimates, fit, bool(result.converged), heywood)
 
 
 def _estimates(spec, model, theta, vcov, level) -> pd.DataFrame:
@@ -957,4 +977,4 @@ def _fit_measures(spec, model, stats, h1, theta, logl, df) -> pd.DataFrame:
         "logl": logl,
         "unrestricted_logl": h1.logl - stats.loglik_x,
     }
-    return pd.DataFrame([row], columns=FIT_COLUMNS)
+    return pd.DataFrame([row], columns=[c for c in FIT_COLUMNS if c != "missing"])
