@@ -2,7 +2,8 @@
 
 The fixtures in tests/fixtures/twolevel come from make_twolevel_fixtures.R (lavaan's
 Demo.twolevel, 2,500 rows in 200 clusters): the lavaan tutorial's model, the same with loadings
-equal across levels, and a 2-1-1 mediation with := lines. lavaan's h1 (its EM) stops slightly
+equal across levels, a 2-1-1 mediation with := lines, a model with a residual covariance and
+a fixed variance, and the tutorial's model with 200 values of y1 missing. lavaan's h1 (its EM) stops slightly
 short of the maximum, so chisq and SRMR differ from ours by about 1e-4; all else by 1e-5.
 """
 
@@ -43,6 +44,14 @@ MODELS = {
         ind := a*b
         total := c + a*b
         contextual := b - bw""",
+    "covariances": """
+        level: 1
+          fw =~ y1 + y2 + y3 + x1
+          y1 ~~ x1
+        level: 2
+          fb =~ y1 + y2 + y3
+          y1 ~~ 0.05*y1
+          fb ~ w1""",
 }
 FIT_NAMES = {
     "npar": "npar", "chisq": "chisq", "df": "df", "baseline_chisq": "baseline.chisq",
