@@ -16,7 +16,8 @@ covariances among exogenous latent variables and among the pure dependent variab
 0, and the moments of exogenous observed variables fixed (fixed.x = TRUE; their values come
 from the unrestricted two-level model, set by lcsurvey.sem.twolevel).
 
-Kept free of numpy so that checking config.yaml needs no heavy imports.
+Kept apart from lcsurvey.sem.twolevel (pandas, scipy) so that reading a model costs no heavy
+imports, as lcsurvey.sem.syntax for single-level models.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.defined import Definition, ExpressionError, parse_definition
+from lcsurvey.sem.syntax import _is_number
 
 LEVEL_NAMES = {"1": 1, "within": 1, "2": 2, "between": 2}
 _LEVEL = re.compile(r"^\s*level\s*:\s*(\w+)\s*$", re.IGNORECASE)
@@ -322,11 +324,3 @@ def _check_definitions(name: str, parameters: list[Parameter], definitions) -> N
                 expected="labels given in the model (a*x) or parameters defined above it",
             )
         known.add(definition.name)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
