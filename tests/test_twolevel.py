@@ -78,6 +78,7 @@ def _reference(case: str) -> pd.DataFrame:
     ref["level"] = ref["level"].replace({"within": "1", "between": "2", "": "0"}).astype(int)
     ref["est"] = ref["est"].astype(float)
     ref["se"] = ref["se"].astype(float)
+    ref["std.all"] = pd.to_numeric(ref["std.all"])
     return ref
 
 
@@ -89,6 +90,7 @@ def test_estimates_and_standard_errors_match_lavaan(fits, model):
     assert len(merged) == len(ref) == len(ours)
     np.testing.assert_allclose(merged["est"], merged["est_lavaan"], atol=1e-3)
     np.testing.assert_allclose(merged["se"], merged["se_lavaan"], atol=1e-4)
+    np.testing.assert_allclose(merged["std_all"], merged["std.all"], atol=1e-3)
 
 
 @pytest.mark.parametrize("model", list(MODELS))
@@ -200,6 +202,7 @@ def test_missing_values_ml_estimates_match_lavaan(missing_fit):
     np.testing.assert_allclose(merged["est"][~fixed], merged["est_lavaan"][~fixed], atol=1e-4)
     np.testing.assert_allclose(merged["est"][fixed], merged["est_lavaan"][fixed], atol=5e-3)
     np.testing.assert_allclose(merged["se"], merged["se_lavaan"], atol=1e-4)
+    np.testing.assert_allclose(merged["std_all"], merged["std.all"], atol=1e-3)
 
 
 def test_missing_values_ml_fit_measures_match_lavaan(missing_fit):

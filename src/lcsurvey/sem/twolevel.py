@@ -51,7 +51,7 @@ from scipy import special
 from lcsurvey.errors import InputError
 from lcsurvey.sem import fit_measures as fm
 from lcsurvey.sem.clusters import cluster_codes, sum_within
-from lcsurvey.sem.defined import delta_method
+from lcsurvey.sem.defined import delta_method, evaluate_all
 from lcsurvey.sem.optimize import ascend
 from lcsurvey.sem.twolevel_syntax import LevelBlock, Parameter, TwoLevelSpec, parse_twolevel
 
@@ -59,7 +59,7 @@ LOG_2PI = float(np.log(2 * np.pi))
 # A cluster-level variable may differ within a cluster by rounding only.
 CONSTANT_TOLERANCE = 1e-8
 ESTIMATE_COLUMNS = ["level", "lhs", "op", "rhs", "label", "est", "se", "z", "pvalue",
-                    "ci_lower", "ci_upper"]  # fmt: skip
+                    "ci_lower", "ci_upper", "std_all"]  # fmt: skip
 FIT_COLUMNS = ["ntotal", "nclusters", "npar", "estimator", "missing", "chisq", "df", "pvalue",
                "baseline_chisq", "baseline_df", "cfi", "tli", "rmsea", "rmsea_ci_lower",
                "rmsea_ci_upper", "srmr", "srmr_within", "srmr_between", "aic", "bic", "logl",
@@ -937,7 +937,53 @@ def _estimates(spec, model, theta, vcov, level) -> pd.DataFrame:
     table["pvalue"] = 2 * special.ndtr(-np.abs(z))
     table["ci_lower"] = table["est"] - crit * table["se"]
     table["ci_upper"] = table["est"] + crit * table["se"]
+    table["std_all"] = standardized_all(spec, model, theta, table)
     return table
+
+
+def standardized_all(spec, model, theta, table: pd.DataFrame) -> np.ndarray:
+    """lavaan's std.all per level: both variables' model-implied SDs at that level.
+
+    Loadings and regressions are scaled by the SDs of the two variables, variances by the
+    variable's variance, covariances between two variables by their residual SDs (lavaan's
+    cov.std = TRUE), intercepts by the SD; := rows evaluate their expression on the standardised
+    values of the labelled parameters (lavaan's standardizedSolution()).
+    """
+    sds, residual = {}, {}
+    for level_model, block in zip(model.levels, (spec.within, spec.between), strict=True):
+        a, s_mat, _ = level_model.matrices(theta)
+        e = np.linalg.inv(np.eye(level_model.m) - a)
+        total = e @ s_mat @ e.T
+        names = list(block.observed) + list(block.latent)
+        with np.errstate(invalid="ignore"):
+            sds[block.level] = dict(zip(names, np.sqrt(np.diag(total)), strict=True))
+            residual[block.level] = dict(zip(names, np.sqrt(np.diag(s_mat)), strict=True))
+    out = np.full(len(table), np.nan)
+    labelled: dict[str, float] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i, row in enumerate(table.itertuples()):
+            if row.op == ":=":
+                continue
+            sd = sds[row.level]
+            if row.op == "=~":
+                out[i] = row.est * sd[row.lhs] / sd[row.rhs]
+            elif row.op == "~":
+                out[i] = row.est * sd[row.rhs] / sd[row.lhs]
+            elif row.op == "~1":
+                out[i] = row.est / sd[row.lhs]
+            elif row.lhs == row.rhs:
+                out[i] = row.est / sd[row.lhs] ** 2
+            else:
+                res = residual[row.level]
+                out[i] = row.est / (res[row.lhs] * res[row.rhs])
+            if row.label and row.label not in labelled:
+                labelled[row.label] = out[i]
+    if spec.definitions:
+        values = evaluate_all(list(spec.definitions), labelled)
+        for i, row in enumerate(table.itertuples()):
+            if row.op == ":=":
+                out[i] = values[row.lhs]
+    return out
 
 
 def _fit_measures(spec, model, stats, h1, theta, logl, df) -> pd.DataFrame:
