@@ -124,3 +124,57 @@ def test_fiml_counts_a_person_who_skipped_one_occasion():
     listwise = fit_longitudinal(data, FACTORS, ["1", "2"], missing="listwise")
     assert fiml.measures["configural"]["ntotal"] == 200
     assert listwise.measures["configural"]["ntotal"] == 180
+
+
+def _waves(shift: float = 0.0, returners: int = 120, seed: int = 7):
+    """Two waves of a two-factor questionnaire; `returners` persons answer both (their
+    answers at the second wave share their factor scores), the rest are new."""
+    rng = np.random.default_rng(seed)
+    n = 200
+    factor = rng.normal(size=(n, 2))
+    loadings = np.array([1.0, 0.8, 0.7, 0.9])
+
+    def answers(f, noise_seed):
+        noise = np.random.default_rng(noise_seed).normal(scale=0.6, size=(len(f), 8))
+        x = np.hstack([f[:, [0]] * loadings, f[:, [1]] * loadings]) + noise
+        return pd.DataFrame(
+            x, columns=[f"a{i}" for i in range(1, 5)] + [f"b{i}" for i in range(1, 5)]
+        )
+
+    first = answers(factor, 1).assign(rid=[f"p{i}" for i in range(n)], community=np.arange(n) % 20)
+    later_factor = 0.7 * factor + 0.5 * rng.normal(size=(n, 2))
+    second = answers(later_factor, 2)
+    second.iloc[:, 4] += shift  # b1's intercept moves at the second wave
+    ids = [f"p{i}" if i < returners else f"new{i}" for i in range(n)]
+    second = second.assign(rid=ids, community=np.arange(n) % 20)
+    return {"w1": first, "w2": second}
+
+
+SYNTAX = "fa =~ a1 + a2 + a3 + a4\nfb =~ b1 + b2 + b3 + b4\nfb ~ fa\n"
+
+
+def test_study_table_per_factor_and_pair_of_waves():
+    from lcsurvey.study.invariance import LONGITUDINAL_COLUMNS, longitudinal_invariance
+
+    table = longitudinal_invariance(_waves(), SYNTAX, model="m", cluster="community")
+    assert list(table.columns) == LONGITUDINAL_COLUMNS
+    assert table["factor"].tolist() == ["fa"] * 3 + ["fb"] * 3
+    assert set(table["group_values"]) == {"w1;w2"}
+    assert set(table["ntotal"]) == {120}  # the returners only
+    assert set(table["nclusters"]) == {20}
+    assert set(table.loc[table["level"] != "configural", "decision"]) == {"holds"}
+    moved = longitudinal_invariance(_waves(shift=1.5), SYNTAX, model="m")
+    fb = moved[moved["factor"] == "fb"].set_index("level")
+    assert fb.loc["metric", "decision"] == "holds" and fb.loc["scalar", "decision"] == "rejected"
+    assert fb.loc["scalar", "delta_pvalue"] < 0.001
+    assert (moved[moved["factor"] == "fa"]["decision"].iloc[1:] == "holds").all()
+
+
+def test_study_table_says_when_too_few_returned():
+    from lcsurvey.study.invariance import longitudinal_invariance
+
+    table = longitudinal_invariance(_waves(returners=8), SYNTAX, model="m", min_cell=10)
+    assert table["level"].tolist() == ["", ""]
+    assert table["note"].str.contains("8 returners, fewer than 10").all()
+    none = longitudinal_invariance(_waves(), "y ~ x\n", model="m")
+    assert "no measurement part" in none["note"].iloc[0]

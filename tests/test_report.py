@@ -410,7 +410,7 @@ EARLIER, LATER = "2098-06", "2099-06"  # waves configured before and after WAVE
 # Changes from EARLIER to WAVE: (construct, diff, ci half-width, p, comparable, n_from, n_to).
 CHANGES = [
     ("facilitation", 0.31, 0.12, 0.0004, "yes", 120, 235),  # higher, comparable
-    ("appreciation", -0.22, 0.15, 0.004, "partly (metric)", 118, 235),  # lower, partly
+    ("appreciation", -0.22, 0.15, 0.004, "partly (metric)", 118, 235),  # lower, metric only
     ("error_avoidance", 0.05, 0.14, 0.48, "yes", 119, 235),  # no clear change
     ("psychological_safety", 0.40, 0.13, 0.0001, "no", 121, 235),  # not comparable
     ("learning_behaviour", 0.61, 0.30, 0.0002, "yes", 7, 235),  # too few in EARLIER: hidden
@@ -1290,19 +1290,21 @@ def test_across_waves_numbers_come_from_the_changes_table(rendered, lang):
         )
         in section
     )
-    assert (
-        wording.text(
-            lang,
-            "cw_change_down",
-            label=_lower(report_inputs.construct_label(codebook, "appreciation", lang)),
-            to=WAVE,
-            frm=EARLIER,
-            d=f(-0.22, lang),
-            l=f(-0.37, lang),
-            u=f(-0.07, lang),
-        )
-        in section
+    # metric invariance alone: the change is in the table, named, not interpreted
+    appreciation = report_inputs.construct_label(codebook, "appreciation", lang)
+    lower = wording.text(
+        lang,
+        "cw_change_down",
+        label=_lower(appreciation),
+        to=WAVE,
+        frm=EARLIER,
+        d=f(-0.22, lang),
+        l=f(-0.37, lang),
+        u=f(-0.07, lang),
     )
+    assert lower not in section and lower[:1].upper() + lower[1:] not in section
+    assert re.search(rf"{appreciation}[^.]*(lager|lower)", section, re.IGNORECASE) is None
+    assert wording.text(lang, "cw_metric_only", labels=_lower(appreciation)) in section
     safety = report_inputs.construct_label(codebook, "psychological_safety", lang)
     assert re.search(rf"{safety}[^.]*(hoger|higher)", section) is None  # not comparable
     assert wording.text(lang, "cw_not_comparable", labels=_lower(safety)) in section
