@@ -1405,3 +1405,34 @@ def test_a_partial_scalar_verdict_has_its_own_words_in_both_languages():
     for lang in ("nl", "en"):
         for key in COMPARABLE_KEYS:
             assert text(lang, f"cw_{key}")
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_changes_are_interpreted_only_under_scalar_invariance(lang):
+    codebook = load_codebook(CODEBOOK)
+    changes = pd.DataFrame(
+        {
+            "construct": ["facilitation", "appreciation", "error_avoidance", "home_support"],
+            "diff": [0.31, -0.22, 0.40, 0.30],
+            "ci_lower": [0.19, -0.37, 0.27, 0.10],
+            "ci_upper": [0.43, -0.07, 0.53, 0.50],
+            "comparable": ["partial scalar", "partly (metric)", "no", "not tested"],
+            "comparable_test": ["longitudinal", "longitudinal", "multigroup", ""],
+            "significant": [True, True, True, True],
+        }
+    )
+    result = {"changes": changes, "from": EARLIER, "to": WAVE, "invariance": None}
+    said = " ".join(sentences.crosswave_sentences(result, codebook, lang))
+    label = {c: report_inputs.construct_label(codebook, c, lang) for c in changes["construct"]}
+    assert label["facilitation"] in said.split(". ")[0]  # interpreted: partial scalar
+    assert label["home_support"].lower() in said.split(". ")[0].lower()  # not tested: with caution
+    for construct, key in (
+        ("appreciation", "cw_metric_only"),
+        ("error_avoidance", "cw_not_comparable"),
+    ):
+        assert wording.text(lang, key, labels=_lower(label[construct])) in said
+        assert re.search(rf"{label[construct]}[^.]*(hoger|higher|lager|lower)", said, re.I) is None
+    assert wording.text(lang, "cw_longitudinal") in said
+    without = changes.assign(comparable_test="multigroup")
+    said = " ".join(sentences.crosswave_sentences({**result, "changes": without}, codebook, lang))
+    assert wording.text(lang, "cw_longitudinal") not in said

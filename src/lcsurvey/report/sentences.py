@@ -167,7 +167,8 @@ def crosswave_sentences(result: dict[str, Any], codebook: Codebook, lang: str) -
     A change is interpreted only under (partial) scalar invariance, or when invariance was
     not tested (the decision sentence then says so): lcsurvey.study.waves.interpreted.
     Scales with metric invariance alone ("partly (metric)") and scales without it ("no") are
-    named in a sentence each, their changes shown in the table only."""
+    named in a sentence each, their changes shown in the table only. Where the returners'
+    longitudinal test decided a scale's comparability, a last sentence says so."""
     changes, frm, to = result["changes"], result["from"], result["to"]
     comparable = changes[changes["comparable"].map(interpreted)]
     moved = comparable[comparable["significant"]]
@@ -215,6 +216,12 @@ def crosswave_sentences(result: dict[str, Any], codebook: Codebook, lang: str) -
                 drmsea=fmt_number(inv["delta_rmsea"], lang, 3),
             )
         )
+    if (
+        "comparable_test" in changes.columns
+        and (changes["comparable_test"] == "longitudinal").any()
+    ):
+        # The returners' own test decided the column: say so, beside the waves-as-groups test.
+        sentences.append(text(lang, "cw_longitudinal"))
     return sentences
 
 
