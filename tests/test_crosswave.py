@@ -497,3 +497,85 @@ def test_add_wave_command_line(tmp_path, capsys):
     assert cw.main(args) == 0 and "added to" in capsys.readouterr().out
     assert cw.main(args) == 0 and "already in" in capsys.readouterr().out
     assert cw.main([*args[:-1], "y.csv"]) == 1 and "another file" in capsys.readouterr().err
+
+
+def _longitudinal(factor: str, pair: str, n: int, metric: str, scalar: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "factor": factor,
+            "groups": "returners",
+            "group_values": pair,
+            "level": ["configural", "metric", "scalar"],
+            "ntotal": n,
+            "decision": [np.nan, metric, scalar],
+        }
+    )
+
+
+def test_comparability_takes_the_returners_test_when_enough_returned():
+    measurement = {"f": ["a1", "a2", "a3"], "g": ["b1", "b2"]}
+    items = {"alpha": ["a1", "a2", "a3"], "beta": ["b1", "b2"], "mixed": ["a1", "b1"]}
+    waves = ["w1", "w2", "w3"]
+    groups = pd.DataFrame(
+        {
+            "groups": "wave",
+            "group_values": "w1;w2;w3",
+            "level": ["configural", "metric", "scalar"],
+            "decision": [np.nan, "holds", "holds"],
+        }
+    )
+    longitudinal = pd.concat(
+        [
+            _longitudinal("f", "w1;w2", 150, "holds", "rejected"),  # enough: metric only
+            _longitudinal("g", "w1;w2", 150, "rejected", "holds"),  # enough: no
+            _longitudinal("f", "w2;w3", 60, "rejected", "rejected"),  # too few returners
+        ],
+        ignore_index=True,
+    )
+    tests = cw.comparability_tests(
+        groups, measurement, items, waves, longitudinal=longitudinal, min_returners=100
+    )
+    assert tests[("alpha", "w1", "w2")] == ("partly (metric)", "longitudinal")
+    assert tests[("beta", "w1", "w2")] == ("no", "longitudinal")
+    assert tests[("alpha", "w2", "w3")] == ("yes", "multigroup")  # 60 < 100 returners
+    assert tests[("beta", "w2", "w3")] == ("yes", "multigroup")  # no longitudinal row
+    assert tests[("mixed", "w1", "w2")] == ("yes", "multigroup")  # items of two factors
+    fewer = cw.comparability_tests(
+        groups, measurement, items, waves, longitudinal=longitudinal, min_returners=50
+    )
+    assert fewer[("alpha", "w2", "w3")] == ("no", "longitudinal")
+    # without any test: not tested, by no test
+    assert cw.comparability_tests(None, measurement, items, waves)[("alpha", "w1", "w2")] == (
+        "not tested",
+        "",
+    )
+
+
+def test_a_change_without_scalar_invariance_is_shown_with_a_note():
+    rng = np.random.default_rng(3)
+    scores = pd.DataFrame(
+        {
+            "rid": [f"r{i}" for i in range(40)] * 2,
+            "wave": ["w1"] * 40 + ["w2"] * 40,
+            "alpha": rng.normal(size=80),
+            "beta": rng.normal(size=80),
+            "gamma": rng.normal(size=80),
+        }
+    )
+    comparable = {
+        ("alpha", "w1", "w2"): ("partly (metric)", "longitudinal"),
+        ("beta", "w1", "w2"): ("no", "multigroup"),
+        ("gamma", "w1", "w2"): ("yes", "longitudinal"),
+    }
+    changes = cw.wave_changes(
+        scores, ["alpha", "beta", "gamma"], ["w1", "w2"], comparable=comparable
+    )
+    changes = changes.set_index("construct")
+    assert list(changes.columns[-2:]) == ["comparable_test", "note"]
+    assert changes.loc["alpha", "note"] == cw.NOT_INTERPRETED["partly (metric)"]
+    assert changes.loc["beta", "note"] == cw.NOT_INTERPRETED["no"]
+    assert changes.loc["gamma", "note"] == ""
+    assert changes.loc["alpha", "comparable_test"] == "longitudinal"
+    assert np.isfinite(changes.loc["alpha", "diff"])  # shown, not hidden
+    assert [cw.interpreted(v) for v in ("yes", "partial scalar", "not tested")] == [True] * 3
+    assert [cw.interpreted(v) for v in ("partly (metric)", "no")] == [False, False]

@@ -29,8 +29,8 @@ KNOWN_PERSON = "LC-0294"
 KNOWN_PSEUDONYM = "cdf41b9fdcb21c79"
 # SHA-256 of the bundled config.yaml as each wave's report sees it (schema defaults filled in).
 CONFIG_DIGESTS = {
-    "2021-12": "542517a21d4b3b157112c9db46d14aa5601a64cd077e31bf68229535dcf31167",
-    "2022-06": "dd16b90c21de9833c4697844720821aea69e0c3dffe8f54558dd138b543bdcbf",
+    "2021-12": "e3c7d1dbc11958ab838626525f90c0386f83b3ef38b90f57c22575aadb7288b7",
+    "2022-06": "6ebcaf46ba51c56052b01a4b6e4ea3a9081832ddca80a014ad738e9a7acdf477",
 }
 
 

@@ -129,6 +129,7 @@ def test_a_new_wave_plans_only_its_own_pooled_and_report_jobs(project):
         "results/pooled/panel_fit.csv",
         f"results/{NEW}/across/means.csv",
         f"results/{NEW}/across/invariance.csv",
+        f"results/{NEW}/across/longitudinal_invariance.csv",
         f"reports/{NEW}/two_pager_nl.pdf",
         "reports/index.html",
     ]:

@@ -411,7 +411,7 @@ EARLIER, LATER = "2098-06", "2099-06"  # waves configured before and after WAVE
 # Changes from EARLIER to WAVE: (construct, diff, ci half-width, p, comparable, n_from, n_to).
 CHANGES = [
     ("facilitation", 0.31, 0.12, 0.0004, "yes", 120, 235),  # higher, comparable
-    ("appreciation", -0.22, 0.15, 0.004, "partly (metric)", 118, 235),  # lower, partly
+    ("appreciation", -0.22, 0.15, 0.004, "partly (metric)", 118, 235),  # lower, metric only
     ("error_avoidance", 0.05, 0.14, 0.48, "yes", 119, 235),  # no clear change
     ("psychological_safety", 0.40, 0.13, 0.0001, "no", 121, 235),  # not comparable
     ("learning_behaviour", 0.61, 0.30, 0.0002, "yes", 7, 235),  # too few in EARLIER: hidden
@@ -1295,19 +1295,21 @@ def test_across_waves_numbers_come_from_the_changes_table(rendered, lang):
         )
         in section
     )
-    assert (
-        wording.text(
-            lang,
-            "cw_change_down",
-            label=_lower(report_inputs.construct_label(codebook, "appreciation", lang)),
-            to=WAVE,
-            frm=EARLIER,
-            d=f(-0.22, lang),
-            l=f(-0.37, lang),
-            u=f(-0.07, lang),
-        )
-        in section
+    # metric invariance alone: the change is in the table, named, not interpreted
+    appreciation = report_inputs.construct_label(codebook, "appreciation", lang)
+    lower = wording.text(
+        lang,
+        "cw_change_down",
+        label=_lower(appreciation),
+        to=WAVE,
+        frm=EARLIER,
+        d=f(-0.22, lang),
+        l=f(-0.37, lang),
+        u=f(-0.07, lang),
     )
+    assert lower not in section and lower[:1].upper() + lower[1:] not in section
+    assert re.search(rf"{appreciation}[^.]*(lager|lower)", section, re.IGNORECASE) is None
+    assert wording.text(lang, "cw_metric_only", labels=_lower(appreciation)) in section
     safety = report_inputs.construct_label(codebook, "psychological_safety", lang)
     assert re.search(rf"{safety}[^.]*(hoger|higher)", section) is None  # not comparable
     assert wording.text(lang, "cw_not_comparable", labels=_lower(safety)) in section
@@ -1419,3 +1421,34 @@ def test_a_partial_scalar_verdict_has_its_own_words_in_both_languages():
     for lang in ("nl", "en"):
         for key in COMPARABLE_KEYS:
             assert text(lang, f"cw_{key}")
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_changes_are_interpreted_only_under_scalar_invariance(lang):
+    codebook = load_codebook(CODEBOOK)
+    changes = pd.DataFrame(
+        {
+            "construct": ["facilitation", "appreciation", "error_avoidance", "home_support"],
+            "diff": [0.31, -0.22, 0.40, 0.30],
+            "ci_lower": [0.19, -0.37, 0.27, 0.10],
+            "ci_upper": [0.43, -0.07, 0.53, 0.50],
+            "comparable": ["partial scalar", "partly (metric)", "no", "not tested"],
+            "comparable_test": ["longitudinal", "longitudinal", "multigroup", ""],
+            "significant": [True, True, True, True],
+        }
+    )
+    result = {"changes": changes, "from": EARLIER, "to": WAVE, "invariance": None}
+    said = " ".join(sentences.crosswave_sentences(result, codebook, lang))
+    label = {c: report_inputs.construct_label(codebook, c, lang) for c in changes["construct"]}
+    assert label["facilitation"] in said.split(". ")[0]  # interpreted: partial scalar
+    assert label["home_support"].lower() in said.split(". ")[0].lower()  # not tested: with caution
+    for construct, key in (
+        ("appreciation", "cw_metric_only"),
+        ("error_avoidance", "cw_not_comparable"),
+    ):
+        assert wording.text(lang, key, labels=_lower(label[construct])) in said
+        assert re.search(rf"{label[construct]}[^.]*(hoger|higher|lager|lower)", said, re.I) is None
+    assert wording.text(lang, "cw_longitudinal") in said
+    without = changes.assign(comparable_test="multigroup")
+    said = " ".join(sentences.crosswave_sentences({**result, "changes": without}, codebook, lang))
+    assert wording.text(lang, "cw_longitudinal") not in said

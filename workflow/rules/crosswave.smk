@@ -21,6 +21,10 @@ rule pooled:
         scores=expand("results/{wave}/scales/scores.parquet", wave=WAVES),
         codebook=config["codebook"],
         invariance=invariance_table,
+        # The returners' test of each pair of consecutive waves (rule across_longitudinal).
+        longitudinal=expand(
+            "results/{wave}/across/longitudinal_invariance.csv", wave=WAVES[1:]
+        ),
     output:
         responses="results/pooled/responses.parquet",
         scores="results/pooled/scores.parquet",
@@ -39,6 +43,7 @@ rule pooled:
         # Background variables that identify a group rather than describe a person.
         skip=config["roles"]["attrition_skip"],
         min_cell=config["report"]["min_cell"],
+        min_returners=config["invariance"]["min_returners"],
     script:
         "../scripts/pooled.py"
 
@@ -104,6 +109,37 @@ rule across_invariance:
         "../scripts/invariance.py"
 
 
+# The returners' own test of the same two waves (one longitudinal CFA per factor of the
+# report's model): comparability of a construct's change when enough people returned.
+rule across_longitudinal:
+    input:
+        responses=lambda wc: expand(
+            "results/{wave}/clean/responses.parquet", wave=wave_and_previous(wc)
+        ),
+        codebook=ancient(config["codebook"]),
+    output:
+        table="results/{wave}/across/longitudinal_invariance.csv",
+    log:
+        "logs/{wave}/across_longitudinal.log",
+    benchmark:
+        "benchmarks/{wave}/across_longitudinal.tsv"
+    wildcard_constraints:
+        wave=one_of(LATER_WAVES) if LATER_WAVES else "(?!)",
+    conda:
+        "../../envs/lcsurvey.yaml"
+    params:
+        waves=wave_and_previous,
+        codebook=lambda wc: [_codebook_digest(wave) for wave in wave_and_previous(wc)],
+        syntax=CROSSWAVE_SYNTAX,
+        model=CROSSWAVE_MODEL,
+        missing=config["estimation"]["missing"],
+        strict=config["invariance"]["strict"],
+        min_cell=config["report"]["min_cell"],
+        cluster=config["estimation"]["cluster"],
+    script:
+        "../scripts/longitudinal.py"
+
+
 rule across:
     input:
         scores=lambda wc: expand(
@@ -111,6 +147,7 @@ rule across:
         ),
         codebook=ancient(config["codebook"]),
         invariance="results/{wave}/across/invariance.csv",
+        longitudinal="results/{wave}/across/longitudinal_invariance.csv",
     output:
         means="results/{wave}/across/means.csv",
         changes="results/{wave}/across/changes.csv",
@@ -127,5 +164,6 @@ rule across:
         codebook=lambda wc: [_codebook_digest(wave) for wave in waves_upto(wc)],
         syntax=CROSSWAVE_SYNTAX,
         min_cell=config["report"]["min_cell"],
+        min_returners=config["invariance"]["min_returners"],
     script:
         "../scripts/across.py"

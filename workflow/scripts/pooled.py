@@ -3,7 +3,13 @@
 import pandas as pd
 
 from lcsurvey.pipeline.runner import script_log, write_csv, write_parquet
-from lcsurvey.study.waves import attrition, means_and_changes, measured_items, pool
+from lcsurvey.study.waves import (
+    attrition,
+    means_and_changes,
+    measured_items,
+    pool,
+    read_longitudinal,
+)
 from lcsurvey.survey.codebook import load_codebook
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
@@ -16,6 +22,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
     scores = pool({w: pd.read_parquet(p) for w, p in zip(waves, sm.input.scores, strict=True)})
     constructs = [c for c in scores.columns if c not in ("rid", "wave")]
     invariance = pd.read_csv(sm.input.invariance) if sm.input.invariance else None
+    longitudinal = read_longitudinal(list(sm.input.longitudinal))
     items, measurement = measured_items(book, sm.params.syntax)
     log.info(
         "%d waves, %d respondents, %d constructs; invariance table: %s",
@@ -40,6 +47,8 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         measurement=measurement,
         invariance=invariance,
         min_cell=sm.params.min_cell,
+        longitudinal=longitudinal,
+        min_returners=sm.params.min_returners,
     )
     write_csv(means, sm.output.means)
     write_csv(changes, sm.output.changes)

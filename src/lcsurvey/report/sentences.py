@@ -27,6 +27,7 @@ from lcsurvey.report.numbers import fmt_int, fmt_number, fmt_p, fmt_percent
 from lcsurvey.report.wording import factor_words, has_text, join, lower_first, text
 from lcsurvey.sem.estimability import REASONS
 from lcsurvey.study.plan import ENGLISH, Deviation, describe
+from lcsurvey.study.waves import interpreted
 from lcsurvey.survey.codebook import Codebook
 
 
@@ -161,9 +162,15 @@ def diversity_sentence(results: pd.DataFrame, codebook: Codebook, lang: str) -> 
 def crosswave_sentences(result: dict[str, Any], codebook: Codebook, lang: str) -> list[str]:
     """What changed from the previous wave: higher / lower only for significant changes of
     comparable scales; scales that are not comparable are named, not interpreted; then the
-    invariance decision."""
+    invariance decision.
+
+    A change is interpreted only under (partial) scalar invariance, or when invariance was
+    not tested (the decision sentence then says so): lcsurvey.study.waves.interpreted.
+    Scales with metric invariance alone ("partly (metric)") and scales without it ("no") are
+    named in a sentence each, their changes shown in the table only. Where the returners'
+    longitudinal test decided a scale's comparability, a last sentence says so."""
     changes, frm, to = result["changes"], result["from"], result["to"]
-    comparable = changes[changes["comparable"] != "no"]
+    comparable = changes[changes["comparable"].map(interpreted)]
     moved = comparable[comparable["significant"]]
     parts = []
     for r in moved.itertuples():
@@ -187,13 +194,14 @@ def crosswave_sentences(result: dict[str, Any], codebook: Codebook, lang: str) -
         sentences.append(text(lang, "sep").join(parts + rest) + ".")
     elif not comparable.empty:
         sentences.append(text(lang, "cw_none", frm=frm, to=to))
-    not_comparable = changes[changes["comparable"] == "no"]
-    if not not_comparable.empty:
-        labels = join(
-            [lower_first(construct_label(codebook, c, lang)) for c in not_comparable["construct"]],
-            lang,
-        )
-        sentences.append(text(lang, "cw_not_comparable", labels=labels))
+    for verdict, key in (("partly (metric)", "cw_metric_only"), ("no", "cw_not_comparable")):
+        named = changes[changes["comparable"] == verdict]
+        if not named.empty:
+            labels = join(
+                [lower_first(construct_label(codebook, c, lang)) for c in named["construct"]],
+                lang,
+            )
+            sentences.append(text(lang, key, labels=labels))
     inv = result["invariance"]
     if inv is None:
         sentences.append(text(lang, "cw_inv_untested", frm=frm, to=to))
@@ -208,6 +216,12 @@ def crosswave_sentences(result: dict[str, Any], codebook: Codebook, lang: str) -
                 drmsea=fmt_number(inv["delta_rmsea"], lang, 3),
             )
         )
+    if (
+        "comparable_test" in changes.columns
+        and (changes["comparable_test"] == "longitudinal").any()
+    ):
+        # The returners' own test decided the column: say so, beside the waves-as-groups test.
+        sentences.append(text(lang, "cw_longitudinal"))
     return sentences
 
 

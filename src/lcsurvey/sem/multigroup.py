@@ -54,6 +54,9 @@ class GroupLayout:
     psi: np.ndarray  # (m, m) symmetric
     nu: np.ndarray  # (p,)
     alpha: np.ndarray  # (m,) -1 = fixed at 0
+    # Residual covariances (i, j, index), i < j: the same item's residuals at two occasions in
+    # a longitudinal model (lcsurvey.sem.longitudinal); none in a multi-group CFA.
+    resid_cov: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=int))
 
 
 @dataclass
@@ -149,6 +152,10 @@ def implied(gl: GroupLayout, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     """Model-implied (mu, Sigma) of one group."""
     lam, psi, resid, nu, alpha = group_matrices(gl, theta)
     sigma = lam @ psi @ lam.T + np.diag(resid)
+    if len(gl.resid_cov):
+        i, j, a = gl.resid_cov.T
+        sigma[i, j] += theta[a]
+        sigma[j, i] += theta[a]
     return nu + lam @ alpha, (sigma + sigma.T) / 2
 
 
@@ -167,8 +174,11 @@ class _Derivatives:
         self.nu_a = gl.nu
         free = gl.alpha >= 0
         self.al_k, self.al_a = np.flatnonzero(free), gl.alpha[free]
+        self.rc_i, self.rc_j, self.rc_a = gl.resid_cov.T
         self.columns = np.unique(
-            np.concatenate([self.lam_a, self.th_a, self.psi_a, self.nu_a, self.al_a]).astype(int)
+            np.concatenate(
+                [self.lam_a, self.th_a, self.psi_a, self.nu_a, self.al_a, self.rc_a]
+            ).astype(int)
         )
 
     def jacobians(self, theta: np.ndarray):
@@ -183,6 +193,8 @@ class _Derivatives:
             js[:, i, a] += lp[:, k]
             jm[i, a] += alpha[k]
         js[np.arange(p), np.arange(p), self.th_a] += 1.0
+        js[self.rc_i, self.rc_j, self.rc_a] += 1.0
+        js[self.rc_j, self.rc_i, self.rc_a] += 1.0
         for s, t, a in zip(self.psi_s, self.psi_t, self.psi_a, strict=True):
             outer = np.outer(lam[:, s], lam[:, t])
             js[:, :, a] += outer if s == t else outer + outer.T
@@ -430,15 +442,22 @@ def configural_start(layout: Layout, groups: list[GroupData]) -> np.ndarray:
     return theta
 
 
+def _indices(gl: GroupLayout, name: str) -> np.ndarray:
+    """The parameter indices of one kind of a group's layout, flat (-1 = fixed)."""
+    if name == "resid_cov":
+        return gl.resid_cov[:, 2]
+    return getattr(gl, name).ravel()
+
+
 def nested_start(previous: LevelFit, layout: Layout, groups: list[GroupData]) -> np.ndarray:
     """Start a level from the fit of the level before: shared parameters take the mean of
     the groups' values; latent means start from the first group's intercept differences."""
     theta = np.zeros(layout.q)
     weight = np.zeros(layout.q)
     for old, new in zip(previous.layout.groups, layout.groups, strict=True):
-        for field_name in ("lam", "theta", "psi", "nu"):
-            new_idx = getattr(new, field_name).ravel()
-            old_idx = getattr(old, field_name).ravel()
+        for field_name in ("lam", "theta", "psi", "nu", "resid_cov"):
+            new_idx = _indices(new, field_name)
+            old_idx = _indices(old, field_name)
             free = new_idx >= 0
             np.add.at(theta, new_idx[free], previous.theta[old_idx[free]])
             np.add.at(weight, new_idx[free], 1.0)
@@ -805,8 +824,8 @@ def nested_point(layout: Layout, restricted: LevelFit) -> LevelFit:
     """
     theta = np.zeros(layout.q)
     for new, old in zip(layout.groups, restricted.layout.groups, strict=True):
-        for name in ("lam", "theta", "psi", "nu", "alpha"):
-            new_idx, old_idx = getattr(new, name), getattr(old, name)
+        for name in ("lam", "theta", "psi", "nu", "alpha", "resid_cov"):
+            new_idx, old_idx = _indices(new, name), _indices(old, name)
             free = (new_idx >= 0) & (old_idx >= 0)
             theta[new_idx[free]] = restricted.theta[old_idx[free]]
     return LevelFit(

@@ -6,6 +6,11 @@ with a `wave` column: waves as groups (in config order), or a background variabl
 labelled by the codebook, with the waves pooled. Groups smaller than
 max(invariance.min_group_size, report.min_cell) are left out: a group smaller than
 report.min_cell is never reported.
+
+Longitudinal invariance (longitudinal_invariance): the returners of two consecutive waves (the
+same pseudonym `rid` in both) are one sample measured twice, not two groups: their
+measurement part is fitted as one longitudinal CFA per pair of waves
+(lcsurvey.sem.longitudinal, semTools' measEq.syntax with longFacNames).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from lcsurvey.errors import InputError
-from lcsurvey.sem.invariance import SCORE_TABLE_COLUMNS, as_table, invariance_tables
+from lcsurvey.sem.invariance import COLUMNS, SCORE_TABLE_COLUMNS, as_table, invariance_tables
+from lcsurvey.sem.longitudinal import column_name, fit_longitudinal, longitudinal_table
 from lcsurvey.sem.syntax import parse_model
 
 
@@ -130,3 +136,125 @@ def model_invariance(
     """The invariance table of model_invariance_tables alone (no score tests are computed);
     `options` as there."""
     return model_invariance_tables(frames, syntax, variable, score=False, **options)[0]
+
+
+def returners_wide(
+    earlier: pd.DataFrame,
+    later: pd.DataFrame,
+    items: list[str],
+    occasions: list[str],
+    *,
+    cluster: str | None = None,
+) -> pd.DataFrame:
+    """The returners of two waves (the same pseudonym `rid` in both) in wide form: one row per
+    person, `item@wave` for every item and wave (lcsurvey.sem.longitudinal.column_name), rows
+    sorted by rid. With `cluster`, a column of that name: the person's cluster in the earlier
+    wave, or in the later one where the earlier is missing (a returner is one person: one
+    cluster)."""
+    frames = []
+    for frame, occasion in zip((earlier, later), occasions, strict=True):
+        if frame["rid"].duplicated().any():
+            raise InputError(
+                f"a respondent (rid) occurs twice in wave {occasion}",
+                column="rid",
+                value=str(frame.loc[frame["rid"].duplicated(), "rid"].iloc[0]),
+                expected="one row per respondent and wave",
+            )
+        part = frame.set_index("rid").reindex(columns=items).astype(float)
+        part.columns = [column_name(item, occasion) for item in items]
+        if cluster:
+            part[f"{cluster}@{occasion}"] = frame.set_index("rid").get(cluster)
+        frames.append(part)
+    wide = frames[0].join(frames[1], how="inner").sort_index(kind="stable")
+    if cluster:
+        first, second = (f"{cluster}@{o}" for o in occasions)
+        wide[cluster] = wide[first].where(wide[first].notna(), wide[second])
+        wide = wide.drop(columns=[first, second])
+    return wide.reset_index()
+
+
+LONGITUDINAL_COLUMNS = ["factor", *COLUMNS]
+
+
+def longitudinal_invariance(
+    frames: dict[str, pd.DataFrame],
+    syntax: str,
+    *,
+    model: str = "model",
+    missing: str = "fiml",
+    min_cell: int = 10,
+    cluster: str | None = None,
+    strict: bool = False,
+) -> pd.DataFrame:
+    """The returners' longitudinal invariance of each factor of a model's measurement part,
+    for each pair of consecutive waves (in the order of `frames`): LONGITUDINAL_COLUMNS, the
+    factor then the levels of lcsurvey.sem.longitudinal.longitudinal_table (`groups`
+    "returners", `group_values` "EARLIER;LATER", `ntotal` the returners used).
+
+    Each factor is its own longitudinal CFA (the factor at both waves, its items' residuals
+    correlated across the waves): all factors in one model double the model's variables
+    (64 for the bundled model), and with some 150 returners who skipped a few items each the
+    saturated model of that many variables is not estimable (its EM covariance matrix is
+    singular, as lavaan warns), so its chi-square, CFI and RMSEA mean nothing. A verdict per
+    factor is also what the changes of construct means need.
+
+    A factor with fewer returners than needed (report.min_cell, and more than its observed
+    variables: 2 x items + 1) or with an item without two different answers among them is one
+    row with `note` saying why; a model without `=~` lines is one row saying so.
+    `cluster` (a column of the responses): cluster-robust levels, each returner in the
+    cluster of the earlier wave.
+    """
+    spec = parse_model(syntax, name=model)
+    waves = list(frames)
+    if not spec.measurement:
+        row = {
+            "groups": "returners",
+            "note": f"model {model!r} has no measurement part (=~ lines)",
+        }
+        return as_table([row]).assign(factor="").reindex(columns=LONGITUDINAL_COLUMNS)
+    tables = []
+    for earlier, later in zip(waves[:-1], waves[1:], strict=True):
+        occasions = [earlier, later]
+        base = {"groups": "returners", "group_values": ";".join(occasions), "level": ""}
+        for factor, indicators in spec.measurement.items():
+            items = list(indicators)
+            wide = returners_wide(frames[earlier], frames[later], items, occasions, cluster=cluster)
+            problem, used = _returners_problem(wide, items, occasions, missing, min_cell)
+            if problem:
+                table = as_table([{**base, "ntotal": used, "note": problem}])
+            else:
+                result = fit_longitudinal(
+                    wide,
+                    {factor: items},
+                    occasions,
+                    missing=missing,
+                    cluster=cluster,
+                    strict=strict,
+                )
+                table = longitudinal_table(result)
+            tables.append(table.assign(factor=factor))
+    if not tables:
+        return pd.DataFrame(columns=LONGITUDINAL_COLUMNS)
+    return pd.concat(tables, ignore_index=True).reindex(columns=LONGITUDINAL_COLUMNS)
+
+
+def _returners_problem(
+    wide: pd.DataFrame, items: list[str], occasions: list[str], missing: str, min_cell: int
+) -> tuple[str, int]:
+    """Why the returners cannot enter a longitudinal CFA ("" if they can), and how many there
+    are (with an answer; complete for listwise)."""
+    columns = [column_name(v, o) for o in occasions for v in items]
+    x = wide[columns].to_numpy(dtype=float)
+    used = np.isfinite(x).all(axis=1) if missing == "listwise" else np.isfinite(x).any(axis=1)
+    n = int(used.sum())
+    needed = max(int(min_cell), len(columns) + 1)
+    if n < needed:
+        return f"{n} returners, fewer than {needed}", n
+    x = x[used]
+    answers = np.isfinite(x).sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        spread = np.nanmax(x, axis=0) - np.nanmin(x, axis=0)
+    bad = [c for c, a, s in zip(columns, answers, spread, strict=True) if a < 2 or not s > 0]
+    if bad:
+        return f"fewer than two different answers among the returners to {bad}", n
+    return "", n

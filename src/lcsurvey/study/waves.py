@@ -64,6 +64,8 @@ __all__ = [
     "add_wave_line",
     "attrition",
     "comparability",
+    "comparability_tests",
+    "interpreted",
     "means_and_changes",
     "measured_items",
     "overlap_t_test",
@@ -71,6 +73,7 @@ __all__ = [
     "panel_model",
     "panel_syntax",
     "pool",
+    "read_longitudinal",
     "wave_changes",
     "wave_means",
 ]
@@ -93,6 +96,11 @@ CHANGE_COLUMNS = [
     "r_paired",
     "df",
     "suppressed",
+    # Which invariance test `comparable` comes from: "longitudinal" (the returners' own test,
+    # lcsurvey.study.invariance.longitudinal_invariance) or "multigroup" (the waves as groups).
+    "comparable_test",
+    # Why a change is shown but not interpreted (NOT_INTERPRETED), else empty.
+    "note",
 ]
 ATTRITION_COLUMNS = [
     "wave_from",
@@ -114,6 +122,23 @@ ATTRITION_COLUMNS = [
 ]
 PANEL_KEYS = ["wave_from", "wave_to"]
 NOT_TESTED = "not tested"
+# A change of means is compared only under (partial) scalar invariance: with equal loadings
+# alone the items' intercepts may differ between the waves, so a difference of scale means
+# mixes a change of the construct with a change in how its items are answered. Such changes
+# are shown with this note, not interpreted (the two-pager's sentences follow the same rule).
+NOT_INTERPRETED = {
+    "partly (metric)": "only metric invariance: the change is shown, not interpreted",
+    "no": "no metric invariance: the change is shown, not interpreted",
+}
+# Returners needed to judge comparability by their longitudinal test (invariance.min_returners).
+MIN_RETURNERS = 100
+
+
+def interpreted(comparable: str) -> bool:
+    """Whether a change of means with this `comparable` value is interpreted: under scalar or
+    partial scalar invariance, or when invariance was not tested (the report then says so);
+    not under metric invariance alone or none (NOT_INTERPRETED)."""
+    return comparable not in NOT_INTERPRETED
 
 
 # --------------------------------------------------------------------------- pooling
@@ -274,7 +299,9 @@ def wave_changes(
     """Per construct, each wave against the one before (CHANGE_COLUMNS).
 
     ``comparable`` maps (construct, wave_from, wave_to) to the comparability of the scores
-    (from the invariance tests, see :func:`comparability`); missing entries are "not tested".
+    (from the invariance tests, see :func:`comparability`), or to (comparability, test) as
+    :func:`comparability_tests` gives; missing entries are "not tested". A change that is not
+    comparable under scalar invariance gets a `note` (NOT_INTERPRETED).
     """
     comparable = comparable or {}
     rows = []
@@ -292,9 +319,15 @@ def wave_changes(
                 "wave_to": wave_to,
                 **result,
                 "test": _test_name(result["n_paired"]),
-                "comparable": comparable.get((construct, wave_from, wave_to), NOT_TESTED),
                 "suppressed": small,
             }
+            verdict = comparable.get((construct, wave_from, wave_to), NOT_TESTED)
+            verdict, test = verdict if isinstance(verdict, tuple) else (verdict, "")
+            row.update(
+                comparable=verdict,
+                comparable_test=test if verdict != NOT_TESTED else "",
+                note=NOT_INTERPRETED.get(verdict, ""),
+            )
             if small:
                 for key in ("diff", "se", "ci_lower", "ci_upper", "pvalue", "r_paired", "df"):
                     row[key] = np.nan
@@ -311,7 +344,52 @@ def comparability(
     construct_items: Mapping[str, Sequence[str]],
     waves: Sequence[str],
 ) -> dict[tuple[str, str, str], str]:
-    """Whether construct scores can be compared between consecutive waves.
+    """Whether construct scores can be compared between consecutive waves, by the multi-group
+    test alone: :func:`comparability_tests` without a longitudinal table, verdicts only."""
+    tests = comparability_tests(invariance, measurement, construct_items, waves)
+    return {key: verdict for key, (verdict, _) in tests.items()}
+
+
+def _table_verdict(invariance: pd.DataFrame | None) -> tuple[str | None, set[str]]:
+    """The verdict of an invariance table's levels ("yes", "partial scalar", "partly
+    (metric)", "no"; None without a metric decision) and the items a holding partial scalar
+    level sets free."""
+    if invariance is None or not len(invariance) or "decision" not in invariance.columns:
+        return None, set()
+    decisions = {
+        str(level): str(decision)
+        for level, decision in zip(invariance["level"], invariance["decision"], strict=True)
+        if isinstance(decision, str) and decision
+    }
+    metric = "holds" in (decisions.get("metric"), decisions.get("partial_metric"))
+    if decisions.get("scalar") == "holds" and decisions.get("metric") == "holds":
+        return "yes", set()
+    if metric and decisions.get("partial_scalar") == "holds":
+        return "partial scalar", _freed_items(invariance, "partial_scalar")
+    if metric:
+        return "partly (metric)", set()
+    if "metric" in decisions:
+        return "no", set()
+    return None, set()
+
+
+def _shown(verdict: str, items: Sequence[str], free_items: set[str]) -> str:
+    if verdict != "partial scalar":
+        return verdict
+    free = [item for item in items if item in free_items]
+    return f"partial scalar ({', '.join(free)} free)" if free else "yes"
+
+
+def comparability_tests(
+    invariance: pd.DataFrame | None,
+    measurement: Mapping[str, Sequence[str]],
+    construct_items: Mapping[str, Sequence[str]],
+    waves: Sequence[str],
+    *,
+    longitudinal: pd.DataFrame | None = None,
+    min_returners: int = MIN_RETURNERS,
+) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """Whether construct scores can be compared between consecutive waves, and by which test.
 
     ``invariance`` is the table of lcsurvey.sem.invariance (waves as groups; columns level,
     decision, group_values with the groups tested, separated by ";"); ``measurement`` the
@@ -321,40 +399,58 @@ def comparability(
     `freed`), "yes" for a construct none of whose items is free and "partial scalar (ITEMS
     free)" for one with free items; "partly (metric)" when only (partial) metric invariance
     holds, "no" otherwise. Everything else is "not tested".
+
+    ``longitudinal`` (lcsurvey.study.invariance.longitudinal_invariance: per factor and pair
+    of waves, the returners' test) takes precedence for a construct whose items are all
+    indicators of one factor, when that factor's test of the pair has at least
+    ``min_returners`` returners and a metric decision: the same verdicts from its
+    levels, test "longitudinal". Otherwise the multi-group verdict, test "multigroup" (""
+    when not tested).
     """
-    result: dict[tuple[str, str, str], str] = {}
+    result: dict[tuple[str, str, str], tuple[str, str]] = {}
     pairs = list(zip(waves[:-1], waves[1:], strict=True))
     indicators = {item for items in measurement.values() for item in items}
-    verdict = None
-    free_items: set[str] = set()
+    verdict, free_items = _table_verdict(invariance)
     tested: set[str] = set()
-    if invariance is not None and len(invariance) and "decision" in invariance.columns:
-        decisions = {
-            str(level): str(decision)
-            for level, decision in zip(invariance["level"], invariance["decision"], strict=True)
-            if isinstance(decision, str)
-        }
+    if verdict is not None:
         tested = {g for v in invariance["group_values"].dropna().astype(str) for g in v.split(";")}
-        metric = "holds" in (decisions.get("metric"), decisions.get("partial_metric"))
-        if decisions.get("scalar") == "holds" and decisions.get("metric") == "holds":
-            verdict = "yes"
-        elif metric and decisions.get("partial_scalar") == "holds":
-            verdict = "partial scalar"
-            free_items = _freed_items(invariance, "partial_scalar")
-        elif metric:
-            verdict = "partly (metric)"
-        elif "metric" in decisions:
-            verdict = "no"
     for construct, items in construct_items.items():
         covered = bool(items) and set(items) <= indicators
+        factor = next(
+            (f for f, shown in measurement.items() if items and set(items) <= set(shown)), None
+        )
         for wave_from, wave_to in pairs:
-            ok = covered and verdict is not None and {wave_from, wave_to} <= tested
-            shown = verdict
-            if verdict == "partial scalar":
-                free = [item for item in items if item in free_items]
-                shown = f"partial scalar ({', '.join(free)} free)" if free else "yes"
-            result[(construct, wave_from, wave_to)] = shown if ok else NOT_TESTED
+            key = (construct, wave_from, wave_to)
+            own = _longitudinal_verdict(longitudinal, factor, wave_from, wave_to, min_returners)
+            if covered and own is not None:
+                result[key] = (_shown(own[0], items, own[1]), "longitudinal")
+            elif covered and verdict is not None and {wave_from, wave_to} <= tested:
+                result[key] = (_shown(verdict, items, free_items), "multigroup")
+            else:
+                result[key] = (NOT_TESTED, "")
     return result
+
+
+def _longitudinal_verdict(
+    longitudinal: pd.DataFrame | None,
+    factor: str | None,
+    wave_from: str,
+    wave_to: str,
+    min_returners: int,
+) -> tuple[str, set[str]] | None:
+    """The verdict of one factor's longitudinal test of a pair of waves, or None when there is
+    none with enough returners."""
+    if longitudinal is None or factor is None or not len(longitudinal):
+        return None
+    rows = longitudinal[
+        (longitudinal["factor"].astype(str) == factor)
+        & (longitudinal["group_values"].astype(str) == f"{wave_from};{wave_to}")
+    ]
+    n = pd.to_numeric(rows.loc[rows["level"] == "configural", "ntotal"], errors="coerce")
+    if n.empty or not n.iloc[0] >= min_returners:
+        return None
+    verdict, free = _table_verdict(rows)
+    return None if verdict is None else (verdict, free)
 
 
 def _freed_items(invariance: pd.DataFrame, level: str) -> set[str]:
@@ -370,6 +466,14 @@ def _freed_items(invariance: pd.DataFrame, level: str) -> set[str]:
         elif part.endswith("~1"):
             items.add(part[:-2].strip())
     return items
+
+
+def read_longitudinal(paths: Sequence[str]) -> pd.DataFrame | None:
+    """The longitudinal invariance tables of the pairs of waves (results/{wave}/across/
+    longitudinal_invariance.csv) as one table, or None without any."""
+    tables = [pd.read_csv(path, dtype={"factor": str, "group_values": str}) for path in paths]
+    tables = [t for t in tables if len(t)]
+    return pd.concat(tables, ignore_index=True) if tables else None
 
 
 def measured_items(book, syntax: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -389,10 +493,13 @@ def means_and_changes(
     invariance: pd.DataFrame | None = None,
     change_waves: Sequence[str] | None = None,
     min_cell: int = 0,
+    longitudinal: pd.DataFrame | None = None,
+    min_returners: int = MIN_RETURNERS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The means of every scored construct in each of ``waves`` and the changes between the
     consecutive waves of ``change_waves`` (all of ``waves`` by default), each change marked
-    comparable or not from the ``invariance`` table (see :func:`comparability`).
+    comparable or not from the ``invariance`` table, or from the returners' ``longitudinal``
+    table where a factor's test has ``min_returners`` (see :func:`comparability_tests`).
 
     ``scores`` are pooled scale scores (:func:`pool`): every column besides rid and wave is a
     construct. The pooled tables take every configured wave; a wave's own tables take the waves
@@ -401,7 +508,14 @@ def means_and_changes(
     waves = list(waves)
     change_waves = waves if change_waves is None else list(change_waves)
     constructs = [c for c in scores.columns if c not in ("rid", "wave")]
-    comparable = comparability(invariance, measurement, construct_items, change_waves)
+    comparable = comparability_tests(
+        invariance,
+        measurement,
+        construct_items,
+        change_waves,
+        longitudinal=longitudinal,
+        min_returners=min_returners,
+    )
     means = wave_means(scores, constructs, waves, min_cell=min_cell)
     changes = wave_changes(
         scores, constructs, change_waves, comparable=comparable, min_cell=min_cell
