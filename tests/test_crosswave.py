@@ -499,7 +499,9 @@ def test_add_wave_command_line(tmp_path, capsys):
     assert cw.main([*args[:-1], "y.csv"]) == 1 and "another file" in capsys.readouterr().err
 
 
-def _longitudinal(factor: str, pair: str, n: int, metric: str, scalar: str) -> pd.DataFrame:
+def _longitudinal(
+    factor: str, pair: str, n: int, metric: str, scalar: str, cfi: float = 0.97
+) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "factor": factor,
@@ -507,6 +509,7 @@ def _longitudinal(factor: str, pair: str, n: int, metric: str, scalar: str) -> p
             "group_values": pair,
             "level": ["configural", "metric", "scalar"],
             "ntotal": n,
+            "cfi": [cfi, cfi - 0.005, cfi - 0.01],
             "decision": [np.nan, metric, scalar],
         }
     )
@@ -535,20 +538,54 @@ def test_comparability_takes_the_returners_test_when_enough_returned():
     tests = cw.comparability_tests(
         groups, measurement, items, waves, longitudinal=longitudinal, min_returners=100
     )
-    assert tests[("alpha", "w1", "w2")] == ("partly (metric)", "longitudinal")
-    assert tests[("beta", "w1", "w2")] == ("no", "longitudinal")
-    assert tests[("alpha", "w2", "w3")] == ("yes", "multigroup")  # 60 < 100 returners
-    assert tests[("beta", "w2", "w3")] == ("yes", "multigroup")  # no longitudinal row
-    assert tests[("mixed", "w1", "w2")] == ("yes", "multigroup")  # items of two factors
+    assert tests[("alpha", "w1", "w2")] == ("partly (metric)", "longitudinal", "")
+    assert tests[("beta", "w1", "w2")] == ("no", "longitudinal", "")
+    assert tests[("alpha", "w2", "w3")] == ("yes", "multigroup", "")  # 60 < 100 returners
+    assert tests[("beta", "w2", "w3")] == ("yes", "multigroup", "")  # no longitudinal row
+    assert tests[("mixed", "w1", "w2")] == ("yes", "multigroup", "")  # items of two factors
     fewer = cw.comparability_tests(
         groups, measurement, items, waves, longitudinal=longitudinal, min_returners=50
     )
-    assert fewer[("alpha", "w2", "w3")] == ("no", "longitudinal")
+    assert fewer[("alpha", "w2", "w3")] == ("no", "longitudinal", "")
     # without any test: not tested, by no test
     assert cw.comparability_tests(None, measurement, items, waves)[("alpha", "w1", "w2")] == (
         "not tested",
         "",
+        "",
     )
+
+
+def test_a_returners_test_whose_configural_model_fits_poorly_is_set_aside():
+    measurement = {"f": ["a1", "a2", "a3"]}
+    items = {"alpha": ["a1", "a2", "a3"]}
+    groups = pd.DataFrame(
+        {
+            "groups": "wave",
+            "group_values": "w1;w2",
+            "level": ["configural", "metric", "scalar"],
+            "decision": [np.nan, "holds", "holds"],
+        }
+    )
+    poor = _longitudinal("f", "w1;w2", 150, "rejected", "rejected", cfi=0.81)
+    tests = cw.comparability_tests(
+        groups, measurement, items, ["w1", "w2"], longitudinal=poor, min_returners=100
+    )
+    verdict, test, note = tests[("alpha", "w1", "w2")]
+    assert (verdict, test) == ("yes", "multigroup")
+    assert (
+        note == "returners' test of f set aside: its configural model fits poorly (CFI 0.81 < 0.90)"
+    )
+    scores = pd.DataFrame(
+        {"rid": [f"r{i}" for i in range(20)] * 2, "wave": ["w1"] * 20 + ["w2"] * 20}
+    ).assign(alpha=np.arange(40.0) % 7)
+    changes = cw.wave_changes(scores, ["alpha"], ["w1", "w2"], comparable=tests)
+    assert changes.loc[0, "note"] == note and changes.loc[0, "comparable_test"] == "multigroup"
+    # A configural CFI at the bound is judged by the returners' test.
+    fair = _longitudinal("f", "w1;w2", 150, "rejected", "rejected", cfi=0.90)
+    kept = cw.comparability_tests(
+        groups, measurement, items, ["w1", "w2"], longitudinal=fair, min_returners=100
+    )
+    assert kept[("alpha", "w1", "w2")] == ("no", "longitudinal", "")
 
 
 def test_a_change_without_scalar_invariance_is_shown_with_a_note():

@@ -132,6 +132,11 @@ NOT_INTERPRETED = {
 }
 # Returners needed to judge comparability by their longitudinal test (invariance.min_returners).
 MIN_RETURNERS = 100
+# Invariance levels are judged by the change of fit from the configural model (Chen 2007), which
+# presumes that the configural model itself fits: below this CFI the returners' test says more
+# about a factor model that does not hold in the pair of waves than about invariance, and the
+# multi-group test decides (changes.csv's note says why).
+CONFIGURAL_CFI_MIN = 0.90
 
 
 def interpreted(comparable: str) -> bool:
@@ -322,11 +327,13 @@ def wave_changes(
                 "suppressed": small,
             }
             verdict = comparable.get((construct, wave_from, wave_to), NOT_TESTED)
-            verdict, test = verdict if isinstance(verdict, tuple) else (verdict, "")
+            verdict, test, aside = (
+                (tuple(verdict) + ("", ""))[:3] if isinstance(verdict, tuple) else (verdict, "", "")
+            )
             row.update(
                 comparable=verdict,
                 comparable_test=test if verdict != NOT_TESTED else "",
-                note=NOT_INTERPRETED.get(verdict, ""),
+                note="; ".join(part for part in (aside, NOT_INTERPRETED.get(verdict, "")) if part),
             )
             if small:
                 for key in ("diff", "se", "ci_lower", "ci_upper", "pvalue", "r_paired", "df"):
@@ -347,7 +354,7 @@ def comparability(
     """Whether construct scores can be compared between consecutive waves, by the multi-group
     test alone: :func:`comparability_tests` without a longitudinal table, verdicts only."""
     tests = comparability_tests(invariance, measurement, construct_items, waves)
-    return {key: verdict for key, (verdict, _) in tests.items()}
+    return {key: value[0] for key, value in tests.items()}
 
 
 def _table_verdict(invariance: pd.DataFrame | None) -> tuple[str | None, set[str]]:
@@ -404,10 +411,14 @@ def comparability_tests(
     of waves, the returners' test) takes precedence for a construct whose items are all
     indicators of one factor, when that factor's test of the pair has at least
     ``min_returners`` returners and a metric decision: the same verdicts from its
-    levels, test "longitudinal". Otherwise the multi-group verdict, test "multigroup" (""
-    when not tested).
+    levels, test "longitudinal", when its configural model fits (CFI at least
+    CONFIGURAL_CFI_MIN). Otherwise the multi-group verdict, test "multigroup" ("" when not
+    tested).
+
+    Returns (verdict, test, note) per (construct, wave_from, wave_to); the note says why the
+    returners' test was set aside ("" otherwise).
     """
-    result: dict[tuple[str, str, str], tuple[str, str]] = {}
+    result: dict[tuple[str, str, str], tuple[str, str, str]] = {}
     pairs = list(zip(waves[:-1], waves[1:], strict=True))
     indicators = {item for items in measurement.values() for item in items}
     verdict, free_items = _table_verdict(invariance)
@@ -422,12 +433,13 @@ def comparability_tests(
         for wave_from, wave_to in pairs:
             key = (construct, wave_from, wave_to)
             own = _longitudinal_verdict(longitudinal, factor, wave_from, wave_to, min_returners)
-            if covered and own is not None:
-                result[key] = (_shown(own[0], items, own[1]), "longitudinal")
+            aside = own[2] if own is not None and len(own) > 2 else ""
+            if covered and own is not None and not aside:
+                result[key] = (_shown(own[0], items, own[1]), "longitudinal", "")
             elif covered and verdict is not None and {wave_from, wave_to} <= tested:
-                result[key] = (_shown(verdict, items, free_items), "multigroup")
+                result[key] = (_shown(verdict, items, free_items), "multigroup", aside)
             else:
-                result[key] = (NOT_TESTED, "")
+                result[key] = (NOT_TESTED, "", aside)
     return result
 
 
@@ -437,9 +449,10 @@ def _longitudinal_verdict(
     wave_from: str,
     wave_to: str,
     min_returners: int,
-) -> tuple[str, set[str]] | None:
+) -> tuple[str, set[str]] | tuple[None, set[str], str] | None:
     """The verdict of one factor's longitudinal test of a pair of waves, or None when there is
-    none with enough returners."""
+    none with enough returners; (None, set(), reason) when its configural model fits too badly
+    to judge invariance by (CONFIGURAL_CFI_MIN)."""
     if longitudinal is None or factor is None or not len(longitudinal):
         return None
     rows = longitudinal[
@@ -449,6 +462,14 @@ def _longitudinal_verdict(
     n = pd.to_numeric(rows.loc[rows["level"] == "configural", "ntotal"], errors="coerce")
     if n.empty or not n.iloc[0] >= min_returners:
         return None
+    cfi = pd.to_numeric(rows.loc[rows["level"] == "configural", "cfi"], errors="coerce")
+    if not cfi.empty and pd.notna(cfi.iloc[0]) and cfi.iloc[0] < CONFIGURAL_CFI_MIN:
+        return (
+            None,
+            set(),
+            f"returners' test of {factor} set aside: its configural model fits poorly "
+            f"(CFI {cfi.iloc[0]:.2f} < {CONFIGURAL_CFI_MIN:.2f})",
+        )
     verdict, free = _table_verdict(rows)
     return None if verdict is None else (verdict, free)
 
