@@ -246,6 +246,17 @@ def test_method_box_sentence_gives_harman_method_share_and_largest_path_change()
     assert method_check_sentence(None, "nl") is None
 
 
+def test_a_method_share_and_path_change_below_the_last_digit_are_not_printed_as_zero():
+    from lcsurvey.report.sentences import method_check_sentence
+
+    table = _sentence_table(1)
+    table.loc[table["statistic"] == "method_share_mean", "value"] = 0.0004
+    table.loc[table["statistic"] == "std_all_change", "value"] = [0.001, -0.003, 0.0]
+    en = method_check_sentence(table, "en")
+    assert "takes < 1% and changes the standardised paths by at most < 0.01." in en
+    assert "hoogstens < 0,01" in method_check_sentence(table, "nl")
+
+
 @pytest.mark.parametrize(("rows", "estimated"), [(10, False), (600, True)])
 def test_the_model_rule_writes_method_variance_or_its_header(tmp_path, rows, estimated):
     """workflow/scripts/model.py: the table with the checks, or its header only (as the other

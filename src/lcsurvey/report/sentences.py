@@ -404,12 +404,15 @@ def method_check_sentence(method_variance: pd.DataFrame | None, lang: str) -> st
     admissible = whole["value"].get(("ulmc", "admissible"), 0) == 1
     if not admissible or changes.empty:
         return text(lang, "method_check_improper", harman=fmt_percent(harman, lang))
+    share = whole["value"][("ulmc", "method_share_mean")]
+    change = changes.abs().max()
+    # A share or change that rounds to zero is printed as below the last digit, not as 0.
     return text(
         lang,
         "method_check",
         harman=fmt_percent(harman, lang),
-        share=fmt_percent(whole["value"][("ulmc", "method_share_mean")], lang),
-        change=fmt_number(changes.abs().max(), lang),
+        share=fmt_percent(share, lang) if share >= 0.005 else "< 1",
+        change=fmt_number(change, lang) if change >= 0.005 else "< " + fmt_number(0.01, lang),
     )
 
 
