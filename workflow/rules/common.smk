@@ -32,6 +32,15 @@ except InputError as err:
 
 WAVES = list(config["waves"])
 MODELS = list(config["models"])
+# Pairs of models declared nested (config nested:), each named model configured.
+NESTED = list(config.get("nested", []))
+for _pair in NESTED:
+    for _role in ("restricted", "general"):
+        if _pair[_role] not in MODELS:
+            raise WorkflowError(
+                f"config.yaml nested: {_role} model {_pair[_role]!r} is not among the models "
+                f"({', '.join(MODELS) or 'none configured'})"
+            )
 LANGUAGES = list(config["report"]["languages"])
 
 # Stages whose roles (config roles:, report.model, invariance.groups, power:) name constructs,
@@ -79,6 +88,15 @@ def bootstrap_threads():
 
 def model_syntax(wildcards):
     return config["models"][wildcards.model]
+
+
+def nested_fits(wildcards):
+    """fit.csv of every model config nested: names, by model name."""
+    names = {pair[role] for pair in NESTED for role in ("restricted", "general")}
+    return {
+        name: f"results/{wildcards.wave}/models/{name}/fit.csv"
+        for name in sorted(names)
+    }
 
 
 # Rerun triggers by content. A raw file's SHA-256 is a params entry of the rules that read it,
@@ -166,6 +184,8 @@ def all_targets():
         ]
         targets += [f"results/{wave}/scales/{name}.csv" for name in SCALE_TABLES]
         targets += [f"results/{wave}/models/{model}/fit.csv" for model in MODELS]
+        if NESTED:
+            targets.append(f"results/{wave}/models/nested.csv")
         if "analyses" not in SKIPPED:
             targets += [f"results/{wave}/models/{name}.csv" for name in ANALYSES]
         for lang in LANGUAGES if reports else []:

@@ -51,3 +51,19 @@ rule model:
         markers=[name for name, item in CODEBOOK.items.items() if item.marker],
     script:
         "../scripts/model.py"
+
+
+# lavTestLRT between the models config nested: declares nested, per wave.
+rule nested:
+    input:
+        unpack(nested_fits),
+    output:
+        nested="results/{wave}/models/nested.csv",
+    log:
+        "logs/{wave}/nested.log",
+    conda:
+        "../../envs/lcsurvey.yaml"
+    params:
+        pairs=NESTED,
+    script:
+        "../scripts/nested.py"

@@ -78,6 +78,51 @@ def scaled_difference(
     return (chisq0 - chisq1) / cd, cd
 
 
+def nested_models_test(restricted: dict, general: dict) -> dict:
+    """The likelihood-ratio test of two fitted models, `restricted` nested in `general`, from
+    their fit measures (fit.csv rows), as lavaan's lavTestLRT(general, restricted).
+
+    Parameters
+    ----------
+    restricted, general : dict
+        Each model's ``chisq`` and ``df``, and with a robust (MLR) fit its
+        ``chisq_scaling_factor``.
+
+    Returns
+    -------
+    dict
+        delta_chisq, delta_df, delta_pvalue and delta_method: the plain difference
+        ("standard") for ML, the Satorra-Bentler 2001 scaled difference for MLR (lavaan's
+        default for it). Where the 2001 scaling is not positive the difference is no
+        chi-square; lavaan then only warns, here the p value is left empty and the method says
+        so ("satorra.bentler.2001 (scaling not positive)"): the 2010 version needs the general
+        model evaluated at the restricted model's estimates, which fit measures do not hold.
+    """
+    df = int(restricted["df"] - general["df"])
+    scaled = [m.get("chisq_scaling_factor") for m in (restricted, general)]
+    if any(c is None or not np.isfinite(c) for c in scaled):
+        delta, method = restricted["chisq"] - general["chisq"], "standard"
+    else:
+        delta, cd = scaled_difference(
+            restricted["chisq"],
+            restricted["df"],
+            scaled[0],
+            general["chisq"],
+            general["df"],
+            scaled[1],
+        )
+        method = "satorra.bentler.2001"
+        if np.isfinite(cd) and cd <= 0:
+            return {
+                "delta_chisq": delta,
+                "delta_df": df,
+                "delta_pvalue": np.nan,
+                "delta_method": method + " (scaling not positive)",
+            }
+    pvalue = chisq_pvalue(delta, df) if np.isfinite(delta) and df > 0 else np.nan
+    return {"delta_chisq": delta, "delta_df": df, "delta_pvalue": pvalue, "delta_method": method}
+
+
 def cfi(chisq: float, df: int, baseline_chisq: float, baseline_df: int) -> float:
     """Comparative fit index (Bentler 1990).
 
