@@ -117,3 +117,18 @@ def test_a_pair_naming_an_unknown_model_stops_the_workflow_with_its_name(tmp_pat
     assert "nested: restricted model 'no_such_model' is not among the models (transfer)" in (
         run.stdout + run.stderr
     )
+
+
+def test_lcsurvey_check_names_a_nested_pair_with_an_unknown_model(tmp_path):
+    from lcsurvey.pipeline.check import check_project
+
+    from .conftest import ROOT
+
+    config = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    config += "\nnested:\n  - {restricted: no_such_model, general: transfer}\n"
+    (tmp_path / "config.yaml").write_text(config, encoding="utf-8")
+    (tmp_path / "data").symlink_to(ROOT / "data")
+    problems = [str(p) for p in check_project(tmp_path / "config.yaml").problems]
+    assert len(problems) == 1, problems
+    assert "nested[0].restricted" in problems[0] and "no_such_model" in problems[0]
+    assert "one of the models: transfer" in problems[0]

@@ -332,6 +332,19 @@ def check_project(config_path: str | Path = "config.yaml") -> CheckReport:
         _note_pseudonym_key(config, waves, base, report)
     models = config.get("models") if isinstance(config.get("models"), dict) else {}
     check_models(models, book, str(config_path), report)
+    for i, pair in enumerate(config.get("nested") or []):
+        for role in ("restricted", "general") if isinstance(pair, dict) else ():
+            name = pair.get(role)
+            if isinstance(name, str) and name not in models:
+                report.problems.append(
+                    InputError(
+                        f"nested pair {i + 1} names a model that is not configured",
+                        file=str(config_path),
+                        column=f"nested[{i}].{role}",
+                        value=name,
+                        expected="one of the models: " + (", ".join(models) or "none configured"),
+                    )
+                )
     if book is not None and not report.problems:
         from lcsurvey.study.roles import skipped_stages
 
