@@ -1,0 +1,309 @@
+"""Thresholds, polychoric correlations and their asymptotic covariance, as lavaan 0.6.14.
+
+Ordinal items are coded 1..K. Thresholds are the probit cut points of each item's marginal
+distribution; each polychoric correlation is the two-step maximum likelihood estimate for one
+pair with the thresholds held fixed (lavaan's ``pc_cor_TS``). The asymptotic covariance of
+(thresholds, correlations) follows Muthen (1984) from the casewise scores (lavaan's
+``muthen1984``): ``B^-1 INNER B^-T`` with ``INNER`` the cross-product of the scores and ``B``
+the block-triangular "sandwich bread" built from the same scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, special
+
+from lcsurvey.errors import InputError
+
+MAX_CATEGORIES = 15
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(20)
+
+
+def _phi(x: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
+
+
+def _cdf(x: np.ndarray) -> np.ndarray:
+    return special.ndtr(x)
+
+
+def bivariate_cdf(h: np.ndarray, k: np.ndarray, r: float) -> np.ndarray:
+    """P(X < h, Y < k) for a standard bivariate normal with correlation ``r``.
+
+    Genz's (2004) method, vectorised over finite ``h`` and ``k``: Gauss-Legendre quadrature of
+    Plackett's identity for ``|r| < 0.925``, Drezner-Wesolowsky's expansion otherwise.
+    """
+    h = -np.asarray(h, dtype=float)
+    k = -np.asarray(k, dtype=float)
+    h, k = np.broadcast_arrays(h, k)
+    hk = h * k
+    if abs(r) < 0.925:
+        hs = (h * h + k * k) / 2.0
+        asr = np.arcsin(r)
+        sn = np.sin(asr * (1.0 + _NODES) / 2.0)[:, None]
+        terms = _WEIGHTS[:, None] * np.exp((sn * hk.ravel() - hs.ravel()) / (1.0 - sn * sn))
+        bvn = terms.sum(axis=0).reshape(h.shape) * asr / (4.0 * np.pi)
+        bvn = bvn + _cdf(-h) * _cdf(-k)
+        return np.clip(bvn, 0.0, 1.0)
+    if r < 0:
+        k = -k
+        hk = -hk
+    bvn = np.zeros(h.shape)
+    if abs(r) < 1.0:
+        a2 = (1.0 - r) * (1.0 + r)
+        a = np.sqrt(a2)
+        bs = (h - k) ** 2
+        c = (4.0 - hk) / 8.0
+        d = (12.0 - hk) / 16.0
+        asr = -(bs / a2 + hk) / 2.0
+        bvn = np.where(
+            asr > -100,
+            a * np.exp(asr) * (1 - c * (bs - a2) * (1 - d * bs / 5) / 3 + c * d * a2 * a2 / 5),
+            0.0,
+        )
+        b = np.sqrt(bs)
+        sp = np.sqrt(2.0 * np.pi) * _cdf(-b / a)
+        bvn = bvn - np.where(
+            hk > -100, np.exp(-hk / 2.0) * sp * b * (1 - c * bs * (1 - d * bs / 5) / 3), 0.0
+        )
+        half = a / 2.0
+        xs = ((half + half * _NODES) ** 2)[:, None]
+        rs = np.sqrt(1.0 - xs)
+        asr2 = -(bs.ravel() / xs + hk.ravel()) / 2.0
+        sp2 = 1.0 + c.ravel() * xs * (1.0 + d.ravel() * xs)
+        ep = np.exp(-hk.ravel() * (1.0 - rs) / (2.0 * (1.0 + rs))) / rs
+        add = np.where(asr2 > -100, _WEIGHTS[:, None] * np.exp(asr2) * (ep - sp2), 0.0)
+        bvn = bvn + half * add.sum(axis=0).reshape(h.shape)
+        bvn = -bvn / (2.0 * np.pi)
+    if r > 0:
+        bvn = bvn + _cdf(-np.maximum(h, k))
+    else:
+        low = np.where(h < 0, _cdf(k) - _cdf(h), _cdf(-h) - _cdf(-k))
+        bvn = np.where(h >= k, -bvn, low - bvn)
+    return np.clip(bvn, 0.0, 1.0)
+
+
+def bivariate_density(h: np.ndarray, k: np.ndarray, r: float) -> np.ndarray:
+    """Standard bivariate normal density at (h, k) with correlation ``r``."""
+    s = 1.0 - r * r
+    return np.exp(-(h * h - 2.0 * r * h * k + k * k) / (2.0 * s)) / (2.0 * np.pi * np.sqrt(s))
+
+
+@dataclass(frozen=True)
+class PolychoricResult:
+    """Thresholds, polychoric matrix and the asymptotic covariance of both.
+
+    Attributes
+    ----------
+    names : list of str
+        The items, in column order.
+    thresholds : list of numpy.ndarray
+        Per item, its K-1 thresholds.
+    correlation : numpy.ndarray
+        The p x p polychoric matrix.
+    nacov : numpy.ndarray or None
+        Asymptotic covariance of ``sqrt(N)`` times the statistics (lavaan's NACOV), ordered as
+        all thresholds (item by item) then the correlations column-wise below the diagonal.
+    n : int
+        Number of cases used (listwise).
+    """
+
+    names: list[str]
+    thresholds: list[np.ndarray]
+    correlation: np.ndarray
+    nacov: np.ndarray | None
+    n: int
+
+    @property
+    def statistics(self) -> np.ndarray:
+        """The sample statistics vector: thresholds then correlations (column-wise vech)."""
+        rows, cols = pair_index(len(self.names))
+        return np.concatenate([*self.thresholds, self.correlation[rows, cols]])
+
+
+def pair_index(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each below-diagonal element, column by column (lavaan's vech order)."""
+    rows, cols = [], []
+    for j in range(p - 1):
+        for i in range(j + 1, p):
+            rows.append(i)
+            cols.append(j)
+    return np.array(rows, dtype=int), np.array(cols, dtype=int)
+
+
+def _check_items(data: np.ndarray, names: list[str]) -> list[int]:
+    levels = []
+    for col, name in enumerate(names):
+        x = data[:, col]
+        if np.any(x != np.round(x)) or np.any(x < 1):
+            bad = x[(x != np.round(x)) | (x < 1)][0]
+            raise InputError(
+                f"ordinal item {name} has a value that is not a category number",
+                column=name,
+                value=bad,
+                expected="whole numbers 1, 2, ... coding the ordered categories",
+            )
+        k = int(x.max())
+        if k > MAX_CATEGORIES:
+            raise InputError(
+                f"ordinal item {name} has {k} categories; more than {MAX_CATEGORIES} is not "
+                "an ordered rating",
+                column=name,
+                value=k,
+                expected=f"at most {MAX_CATEGORIES} categories",
+                hint="treat the item as continuous or collapse categories in the codebook",
+            )
+        counts = np.bincount(x.astype(int), minlength=k + 1)[1:]
+        empty = [str(c + 1) for c in range(k) if counts[c] == 0]
+        if empty or k < 2:
+            raise InputError(
+                f"ordinal item {name}: nobody chose category {', '.join(empty) or '2'}",
+                column=name,
+                expected="every category from 1 to the highest used at least once",
+                hint="collapse the empty category with its neighbour in the codebook",
+            )
+        levels.append(k)
+    return levels
+
+
+def _pair_table(x: np.ndarray, y: np.ndarray, kx: int, ky: int) -> np.ndarray:
+    return np.bincount((x - 1) * ky + (y - 1), minlength=kx * ky).reshape(kx, ky).astype(float)
+
+
+def _cell_probabilities(tx: np.ndarray, ty: np.ndarray, rho: float) -> np.ndarray:
+    """Cell probabilities of the K1 x K2 table implied by the thresholds and ``rho``."""
+    grid = np.zeros((len(tx) + 2, len(ty) + 2))
+    grid[1:-1, 1:-1] = bivariate_cdf(tx[:, None], ty[None, :], rho)
+    grid[1:-1, -1] = _cdf(tx)
+    grid[-1, 1:-1] = _cdf(ty)
+    grid[-1, -1] = 1.0
+    return grid[1:, 1:] - grid[:-1, 1:] - grid[1:, :-1] + grid[:-1, :-1]
+
+
+def _cell_rho_derivative(tx: np.ndarray, ty: np.ndarray, rho: float) -> np.ndarray:
+    """Derivative of each cell probability with respect to ``rho``."""
+    grid = np.zeros((len(tx) + 2, len(ty) + 2))
+    grid[1:-1, 1:-1] = bivariate_density(tx[:, None], ty[None, :], rho)
+    return grid[1:, 1:] - grid[:-1, 1:] - grid[1:, :-1] + grid[:-1, :-1]
+
+
+def _cell_threshold_derivatives(
+    tx: np.ndarray, ty: np.ndarray, rho: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Derivative of cell probabilities with respect to the upper and lower x thresholds.
+
+    Returns ``(upper, lower)``, each K1 x K2: the derivative of P(a, b) with respect to
+    ``tx[a]`` (zero in the last row) and to ``tx[a-1]`` (zero in the first row).
+    """
+    s = np.sqrt(1.0 - rho * rho)
+    yb = np.concatenate([[-np.inf], ty, [np.inf]])
+    cond = _cdf((yb[None, :] - rho * tx[:, None]) / s)  # (K1-1) x (K2+1)
+    band = _phi(tx)[:, None] * (cond[:, 1:] - cond[:, :-1])  # (K1-1) x K2
+    kx, ky = len(tx) + 1, len(ty) + 1
+    upper = np.zeros((kx, ky))
+    lower = np.zeros((kx, ky))
+    upper[:-1] = band
+    lower[1:] = -band
+    return upper, lower
+
+
+def _fit_pair(table: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> float:
+    def negloglik(rho: float) -> float:
+        prob = np.maximum(_cell_probabilities(tx, ty, rho), 1e-300)
+        return -float(np.sum(table * np.log(prob)))
+
+    # Start the bounded search near the answer: the Pearson correlation of the category
+    # numbers is a lower bound in magnitude for the polychoric one.
+    res = optimize.minimize_scalar(
+        negloglik, bounds=(-0.9999, 0.9999), method="bounded", options={"xatol": 1e-10}
+    )
+    return float(res.x)
+
+
+def thresholds_of(x: np.ndarray, k: int) -> np.ndarray:
+    """Probit thresholds of one item: the normal quantiles of its cumulative proportions."""
+    counts = np.bincount(x, minlength=k + 1)[1:]
+    return special.ndtri(np.cumsum(counts)[:-1] / len(x))
+
+
+def polychoric(data: np.ndarray, names: list[str], *, acov: bool = True) -> PolychoricResult:
+    """Thresholds, polychoric correlations and (optionally) their asymptotic covariance.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        N x p category numbers (1..K); rows with a missing value are dropped (listwise).
+    names : list of str
+        Item names, for messages.
+    acov : bool
+        Whether to compute the asymptotic covariance (NACOV) from the casewise scores.
+
+    Returns
+    -------
+    PolychoricResult
+    """
+    data = np.asarray(data, dtype=float)
+    data = data[~np.isnan(data).any(axis=1)]
+    if data.shape[0] < 2:
+        raise InputError(
+            "too few complete rows for polychoric correlations", value=data.shape[0]
+        )
+    levels = _check_items(data, names)
+    y = data.astype(int)
+    n, p = y.shape
+    th = [thresholds_of(y[:, j], levels[j]) for j in range(p)]
+    rows, cols = pair_index(p)
+    cor = np.eye(p)
+    for i, j in zip(rows, cols, strict=True):
+        table = _pair_table(y[:, i], y[:, j], levels[i], levels[j])
+        cor[i, j] = cor[j, i] = _fit_pair(table, th[i], th[j])
+    nacov = _muthen1984(y, th, cor, levels) if acov else None
+    return PolychoricResult(list(names), th, cor, nacov, n)
+
+
+def _muthen1984(
+    y: np.ndarray, th: list[np.ndarray], cor: np.ndarray, levels: list[int]
+) -> np.ndarray:
+    n, p = y.shape
+    nth = [k - 1 for k in levels]
+    start = np.concatenate([[0], np.cumsum(nth)])
+    total_th = int(start[-1])
+    rows, cols = pair_index(p)
+    npair = len(rows)
+    sc_th = np.zeros((n, total_th))
+    for j in range(p):
+        tb = np.concatenate([[-np.inf], th[j], [np.inf]])
+        c = y[:, j]
+        prob = _cdf(tb[c]) - _cdf(tb[c - 1])
+        for t in range(nth[j]):
+            dens = _phi(th[j][t])
+            sc_th[:, start[j] + t] = (
+                np.where(c == t + 1, dens, 0.0) - np.where(c == t + 2, dens, 0.0)
+            ) / prob
+    sc_cor = np.zeros((n, npair))
+    a21 = np.zeros((npair, total_th))
+    for q, (i, j) in enumerate(zip(rows, cols, strict=True)):
+        rho = cor[i, j]
+        prob = _cell_probabilities(th[i], th[j], rho)
+        cell = (y[:, i] - 1, y[:, j] - 1)
+        pc = prob[cell]
+        sc_cor[:, q] = _cell_rho_derivative(th[i], th[j], rho)[cell] / pc
+        up_i, low_i = _cell_threshold_derivatives(th[i], th[j], rho)
+        up_j, low_j = _cell_threshold_derivatives(th[j], th[i], rho)
+        up_j, low_j = up_j.T, low_j.T
+        for var, up, low, cat in ((i, up_i, low_i, cell[0]), (j, up_j, low_j, cell[1])):
+            for t in range(nth[var]):
+                d = np.where(cat == t, up[cell], 0.0) + np.where(cat == t + 1, low[cell], 0.0)
+                a21[q, start[var] + t] = np.dot(sc_cor[:, q], d / pc)
+    sc = np.hstack([sc_th, sc_cor])
+    inner = sc.T @ sc
+    b = np.zeros_like(inner)
+    for j in range(p):
+        s = slice(start[j], start[j + 1])
+        b[s, s] = inner[s, s]
+    b[total_th:, :total_th] = a21
+    b[total_th:, total_th:] = np.diag(np.sum(sc_cor * sc_cor, axis=0))
+    b_inv = np.linalg.inv(b)
+    return n * (b_inv @ inner @ b_inv.T)
