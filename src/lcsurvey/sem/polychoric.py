@@ -214,8 +214,8 @@ def _fit_pair(table: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> float:
         prob = np.maximum(_cell_probabilities(tx, ty, rho), 1e-300)
         return -float(np.sum(table * np.log(prob)))
 
-    # Start the bounded search near the answer: the Pearson correlation of the category
-    # numbers is a lower bound in magnitude for the polychoric one.
+    # The log-likelihood of one pair is unimodal in rho, so a bounded scalar search finds
+    # the same maximum as lavaan's nlminb.
     res = optimize.minimize_scalar(
         negloglik, bounds=(-0.9999, 0.9999), method="bounded", options={"xatol": 1e-10}
     )
@@ -247,9 +247,7 @@ def polychoric(data: np.ndarray, names: list[str], *, acov: bool = True) -> Poly
     data = np.asarray(data, dtype=float)
     data = data[~np.isnan(data).any(axis=1)]
     if data.shape[0] < 2:
-        raise InputError(
-            "too few complete rows for polychoric correlations", value=data.shape[0]
-        )
+        raise InputError("too few complete rows for polychoric correlations", value=data.shape[0])
     levels = _check_items(data, names)
     y = data.astype(int)
     n, p = y.shape

@@ -1,0 +1,101 @@
+"""Thresholds, polychoric correlations and WLSMV CFAs against lavaan 0.6.14 (fixtures in
+tests/fixtures/ordinal, made by make_fixture.R there)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import multivariate_normal
+
+from lcsurvey.errors import InputError
+from lcsurvey.sem.polychoric import bivariate_cdf, polychoric
+from lcsurvey.sem.wlsmv import fit_wlsmv
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ordinal"
+ITEMS = [f"x{i}" for i in range(1, 10)]
+MODELS = {
+    "one": {"g": ITEMS},
+    "three": {"visual": ITEMS[:3], "textual": ITEMS[3:6], "speed": ITEMS[6:]},
+}
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return pd.read_csv(FIXTURES / "hs_ordinal.csv")
+
+
+@pytest.mark.parametrize("r", [-0.99, -0.95, -0.6, 0.0, 0.2, 0.8, 0.93, 0.999])
+def test_bivariate_cdf_matches_scipy(r: float) -> None:
+    h = np.array([-2.1, -0.4, 0.0, 0.7, 1.9])
+    k = np.array([0.3, -1.5, 0.0, 0.7, -0.2])
+    ref = [multivariate_normal(cov=[[1, r], [r, 1]]).cdf([a, b]) for a, b in zip(h, k, strict=True)]
+    np.testing.assert_allclose(bivariate_cdf(h, k, r), ref, atol=1e-7)
+
+
+def test_thresholds_and_polychoric_match_lavcor(data: pd.DataFrame) -> None:
+    res = polychoric(data.to_numpy(), list(data.columns), acov=False)
+    ref = pd.read_csv(FIXTURES / "lavcor.csv")
+    cor = ref[ref.op == "~~"]
+    got = [
+        res.correlation[ITEMS.index(a), ITEMS.index(b)]
+        for a, b in zip(cor.lhs, cor.rhs, strict=True)
+    ]
+    np.testing.assert_allclose(got, cor.est, atol=1e-6)
+    th = ref[ref.op == "|"]
+    got = [
+        res.thresholds[ITEMS.index(a)][int(t[1:]) - 1] for a, t in zip(th.lhs, th.rhs, strict=True)
+    ]
+    np.testing.assert_allclose(got, th.est, atol=1e-8)
+
+
+@pytest.mark.parametrize("model", ["one", "three"])
+def test_wlsmv_cfa_matches_lavaan(data: pd.DataFrame, model: str) -> None:
+    fit = fit_wlsmv(data, MODELS[model])
+    ref = pd.read_csv(FIXTURES / f"cfa_{model}_estimates.csv").fillna({"rhs": ""})
+    merged = ref.merge(fit.estimates, on=["lhs", "op", "rhs"], how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
+    np.testing.assert_allclose(merged.est_x, merged.est_y, atol=1e-4)
+    np.testing.assert_allclose(merged.se_x, merged.se_y, atol=1e-4)
+    assert set(fit.estimates.op) >= {"=~", "|", "~~", "~1", "~*~"}
+    measures = pd.read_csv(FIXTURES / f"cfa_{model}_fit.csv")
+    for name, value in zip(measures.measure, measures.value, strict=True):
+        key = name.replace(".", "_")
+        tol = 1e-3 * max(1.0, abs(value)) if "chisq" in key else 1e-5
+        assert fit.fit[key] == pytest.approx(value, abs=tol), key
+
+
+def test_scaled_test_differs_from_standard(data: pd.DataFrame) -> None:
+    fit = fit_wlsmv(data, MODELS["three"])
+    assert fit.fit["chisq_scaled"] > fit.fit["chisq"] + 10
+    assert fit.fit["cfi_scaled"] < fit.fit["cfi"]
+
+
+def test_listwise_drops_incomplete_rows(data: pd.DataFrame) -> None:
+    holed = data.astype(float).copy()
+    holed.loc[[0, 5, 9], "x4"] = np.nan
+    res = polychoric(holed.to_numpy(), ITEMS, acov=False)
+    full = polychoric(data.drop(index=[0, 5, 9]).to_numpy(), ITEMS, acov=False)
+    assert res.n == len(data) - 3
+    np.testing.assert_allclose(res.correlation, full.correlation)
+
+
+def test_empty_category_is_named(data: pd.DataFrame) -> None:
+    bad = data.copy()
+    bad.loc[bad.x2 == 2, "x2"] = 3
+    with pytest.raises(InputError, match="x2: nobody chose category 2"):
+        polychoric(bad.to_numpy(), ITEMS)
+
+
+def test_too_many_categories_is_refused(data: pd.DataFrame) -> None:
+    bad = data.copy()
+    bad["x1"] = np.arange(len(bad)) % 20 + 1
+    with pytest.raises(InputError, match="x1 has 20 categories"):
+        polychoric(bad.to_numpy(), ITEMS)
+
+
+def test_unknown_item_is_named(data: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match="not in the data: y1"):
+        fit_wlsmv(data, {"f": ["x1", "x2", "y1"]}, name="m")
