@@ -92,6 +92,26 @@ class _Cfa:
         return jac
 
 
+def _start_values(cfa: _Cfa, cor: np.ndarray) -> np.ndarray:
+    """Loadings from each factor's first principal component, rescaled to its marker.
+
+    Starting at the principal-component signs keeps reverse-keyed items (negative loadings)
+    out of the poor local minima a start at all-ones can lead to.
+    """
+    lam0 = np.zeros((len(cfa.items), len(cfa.factors)))
+    var0 = np.zeros(len(cfa.factors))
+    for marker, f in cfa.marker:
+        members = [marker] + [i for i, g in cfa.load if g == f]
+        values, vectors = np.linalg.eigh(cor[np.ix_(members, members)])
+        vec = vectors[:, -1] * np.sqrt(values[-1])
+        if abs(vec[0]) < 1e-3:
+            vec[0] = 1e-3
+        lam0[members, f] = vec / vec[0]
+        var0[f] = vec[0] ** 2
+    loads = [lam0[i, f] for i, f in cfa.load]
+    return np.array(loads + [var0[f] if g == f else 0.0 for g, f in cfa.psi])
+
+
 def _scaled_shifted(stat: float, df: int, ugamma: np.ndarray) -> tuple[float, float, float]:
     """lavaan's scaled-shifted statistic: ``a * T + b`` with ``a = sqrt(df / tr(UG^2))``."""
     tr1 = float(np.trace(ugamma))
@@ -144,7 +164,7 @@ def fit_wlsmv(
     def jac(theta: np.ndarray) -> np.ndarray:
         return -np.sqrt(w_cor)[:, None] * cfa.jacobian(theta, rows, cols)
 
-    start = np.concatenate([np.ones(len(cfa.load)), [0.5 if g == f else 0.0 for g, f in cfa.psi]])
+    start = _start_values(cfa, pc.correlation)
     sol = optimize.least_squares(resid, start, jac=jac, xtol=1e-15, ftol=1e-15, gtol=1e-15)
     theta = sol.x
     # lavaan counts N - 1 for the test statistic and the sandwich of (D)WLS with ordered
