@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import special
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.polychoric import PolychoricResult, pair_index, polychoric
@@ -90,6 +90,26 @@ class _Cfa:
                 d = d + lam[rows, f] * lam[cols, g]
             jac[:, len(self.load) + c] = d
         return jac
+
+
+def _gauss_newton(resid, jac, theta: np.ndarray) -> np.ndarray:
+    """Minimise the sum of squared residuals by Gauss-Newton steps with step halving."""
+    current = float(np.sum(resid(theta) ** 2))
+    for _ in range(500):
+        step = np.linalg.lstsq(jac(theta), -resid(theta), rcond=None)[0]
+        for _ in range(60):
+            trial = theta + step
+            value = float(np.sum(resid(trial) ** 2))
+            if value <= current:
+                break
+            step = step / 2.0
+        else:
+            break
+        done = np.max(np.abs(trial - theta)) < 1e-11
+        theta, current = trial, value
+        if done:
+            break
+    return theta
 
 
 def _start_values(cfa: _Cfa, cor: np.ndarray) -> np.ndarray:
@@ -165,8 +185,7 @@ def fit_wlsmv(
         return -np.sqrt(w_cor)[:, None] * cfa.jacobian(theta, rows, cols)
 
     start = _start_values(cfa, pc.correlation)
-    sol = optimize.least_squares(resid, start, jac=jac, xtol=1e-15, ftol=1e-15, gtol=1e-15)
-    theta = sol.x
+    theta = _gauss_newton(resid, jac, start)
     # lavaan counts N - 1 for the test statistic and the sandwich of (D)WLS with ordered
     # items, while Gamma itself is the N-based asymptotic covariance.
     stat = (n - 1) * float(np.sum(resid(theta) ** 2))
@@ -193,10 +212,10 @@ def fit_wlsmv(
     fit = {
         "chisq": stat,
         "df": float(df),
-        "pvalue": float(stats.chi2.sf(stat, df)),
+        "pvalue": float(special.chdtrc(df, stat)),
         "chisq_scaled": chisq_scaled,
         "df_scaled": float(df),
-        "pvalue_scaled": float(stats.chi2.sf(chisq_scaled, df)),
+        "pvalue_scaled": float(special.chdtrc(df, chisq_scaled)),
         "chisq_scaling_factor": scaling,
         "chisq_shift": shift,
         "baseline_chisq": base_stat,
