@@ -216,25 +216,30 @@ def _fit_pair(table: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> float:
     nlminb finds, in a handful of steps.
     """
     n = table.sum()
-
-    def loglik(rho: float) -> float:
-        return float(np.sum(table * np.log(np.maximum(_cell_probabilities(tx, ty, rho), 1e-300))))
-
-    rho, current = 0.0, loglik(0.0)
+    kx, ky = table.shape
+    # Start from the Pearson correlation of the category numbers (usually a little smaller in
+    # magnitude than the polychoric one): fewer steps than starting at zero.
+    u, v = np.arange(1, kx + 1, dtype=float), np.arange(1, ky + 1, dtype=float)
+    pu, pv = table.sum(axis=1) / n, table.sum(axis=0) / n
+    cov = float(u @ (table / n) @ v) - float(pu @ u) * float(pv @ v)
+    sd = np.sqrt((pu @ u**2 - (pu @ u) ** 2) * (pv @ v**2 - (pv @ v) ** 2))
+    rho = float(np.clip(cov / sd, -0.95, 0.95)) if sd > 0 else 0.0
+    prob = np.maximum(_cell_probabilities(tx, ty, rho), 1e-300)
+    current = float(np.sum(table * np.log(prob)))
     for _ in range(100):
-        prob = np.maximum(_cell_probabilities(tx, ty, rho), 1e-300)
         dprob = _cell_rho_derivative(tx, ty, rho)
         score = float(np.sum(table * dprob / prob))
         info = n * float(np.sum(dprob * dprob / prob))
         step = score / info
         for _ in range(50):
             trial = float(np.clip(rho + step, -0.9999, 0.9999))
-            value = loglik(trial)
+            trial_prob = np.maximum(_cell_probabilities(tx, ty, trial), 1e-300)
+            value = float(np.sum(table * np.log(trial_prob)))
             if value >= current - 1e-12:
                 break
             step /= 2.0
         done = abs(trial - rho) < 1e-10
-        rho, current = trial, value
+        rho, current, prob = trial, value, trial_prob
         if done:
             break
     return rho
