@@ -30,7 +30,7 @@ class WlsmvFit:
     Attributes
     ----------
     estimates : pandas.DataFrame
-        lavaan's parameter table: ``lhs, op, rhs, est, se`` with ``=~``, ``|`` (``item | t1``),
+        lavaan's parameter table: ``lhs, op, rhs, est, se, std_all`` with ``=~``, ``|`` (``item | t1``),
         ``~~``, ``~1`` and ``~*~`` rows.
     fit : dict of str to float
         ``chisq, df, pvalue, chisq_scaled, df_scaled, pvalue_scaled, chisq_scaling_factor,
@@ -235,28 +235,41 @@ def fit_wlsmv(
 def _table(
     cfa: _Cfa, pc: PolychoricResult, theta: np.ndarray, se: np.ndarray, nth: int
 ) -> pd.DataFrame:
+    """lavaan's parameter table, with ``std_all`` (latent responses have variance one)."""
     lam, psi = cfa.matrices(theta)
+    sd = np.sqrt(np.diag(psi))
     se_free = dict(zip(cfa.load, se[nth : nth + len(cfa.load)], strict=True))
-    out: list[tuple[str, str, str, float, float]] = []
+    out: list[tuple[str, str, str, float, float, float]] = []
     for f, factor in enumerate(cfa.factors):
         for i in np.flatnonzero(lam[:, f] != 0):
-            out.append((factor, "=~", cfa.items[i], lam[i, f], se_free.get((int(i), f), 0.0)))
+            se_i = se_free.get((int(i), f), 0.0)
+            out.append((factor, "=~", cfa.items[i], lam[i, f], se_i, lam[i, f] * sd[f]))
     k = 0
     for name, th in zip(pc.names, pc.thresholds, strict=True):
         for t, v in enumerate(th):
-            out.append((name, "|", f"t{t + 1}", float(v), float(se[k])))
+            out.append((name, "|", f"t{t + 1}", float(v), float(se[k]), float(v)))
             k += 1
     communality = np.diag(lam @ psi @ lam.T)
     for i, name in enumerate(cfa.items):
-        out.append((name, "~~", name, 1.0 - communality[i], 0.0))
+        out.append((name, "~~", name, 1.0 - communality[i], 0.0, 1.0 - communality[i]))
     se_psi = dict(zip(cfa.psi, se[nth + len(cfa.load) :], strict=True))
     for f in range(len(cfa.factors)):
         for g in range(f, len(cfa.factors)):
-            out.append((cfa.factors[f], "~~", cfa.factors[g], psi[g, f], float(se_psi[(g, f)])))
+            value = psi[g, f]
+            out.append(
+                (
+                    cfa.factors[f],
+                    "~~",
+                    cfa.factors[g],
+                    value,
+                    float(se_psi[(g, f)]),
+                    value / (sd[f] * sd[g]),
+                )
+            )
     # Delta parameterisation: latent-response intercepts and factor means fixed at zero,
     # scale factors at one (lavaan lists them all).
     for name in [*cfa.items, *cfa.factors]:
-        out.append((name, "~1", "", 0.0, 0.0))
+        out.append((name, "~1", "", 0.0, 0.0, 0.0))
     for name in cfa.items:
-        out.append((name, "~*~", name, 1.0, 0.0))
-    return pd.DataFrame(out, columns=["lhs", "op", "rhs", "est", "se"])
+        out.append((name, "~*~", name, 1.0, 0.0, 1.0))
+    return pd.DataFrame(out, columns=["lhs", "op", "rhs", "est", "se", "std_all"])
