@@ -12,7 +12,7 @@ from scipy.stats import multivariate_normal
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.polychoric import bivariate_cdf, polychoric
-from lcsurvey.sem.wlsmv import fit_wlsmv
+from lcsurvey.sem.wlsmv import fit_wlsmv, fit_wlsmv_syntax
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ordinal"
 ITEMS = [f"x{i}" for i in range(1, 10)]
@@ -110,3 +110,17 @@ def test_too_many_categories_is_refused(data: pd.DataFrame) -> None:
 def test_unknown_item_is_named(data: pd.DataFrame) -> None:
     with pytest.raises(InputError, match="not in the data: y1"):
         fit_wlsmv(data, {"f": ["x1", "x2", "y1"]}, name="m")
+
+
+def test_syntax_entry_point_matches_measurement_dict(data: pd.DataFrame) -> None:
+    syntax = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6  # verbal\nspeed =~ x7 + x8 + x9\n"
+    by_syntax = fit_wlsmv_syntax(data, syntax)
+    by_dict = fit_wlsmv(data, MODELS["three"])
+    pd.testing.assert_frame_equal(by_syntax.estimates, by_dict.estimates)
+
+
+@pytest.mark.parametrize("line", ["visual ~ textual", "x1 ~~ x2", "visual =~ x1 + a*x2 + x3"])
+def test_syntax_beyond_cfa_is_refused(data: pd.DataFrame, line: str) -> None:
+    syntax = f"visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\n{line}"
+    with pytest.raises(InputError, match="only factor lines"):
+        fit_wlsmv_syntax(data, syntax, name="m")

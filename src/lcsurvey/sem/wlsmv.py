@@ -21,6 +21,7 @@ from scipy import special
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.polychoric import PolychoricResult, pair_index, polychoric
+from lcsurvey.sem.syntax import parse_model
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,29 @@ def _scaled_shifted(stat: float, df: int, ugamma: np.ndarray) -> tuple[float, fl
     a = np.sqrt(df / tr2)
     shift = df - a * tr1
     return a * stat + shift, 1.0 / a, shift
+
+
+def fit_wlsmv_syntax(data: pd.DataFrame, syntax: str, *, name: str = "model") -> WlsmvFit:
+    """Fit lavaan syntax made of ``=~`` lines (a CFA with correlated factors) by WLSMV.
+
+    Other lines (regressions, residual covariances, defined parameters) and modifiers
+    (labels, fixed values) are refused with a message naming the line, rather than fitted
+    as a different model.
+    """
+    for number, raw in enumerate(syntax.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if "=~" not in line or "*" in line or any(op in line for op in ("~~", ":=", "==")):
+            raise InputError(
+                f"model {name}: the ordinal (WLSMV) estimator fits only factor lines "
+                "'factor =~ item + item ...' without labels or fixed values",
+                row=number,
+                value=line,
+                expected="a line 'factor =~ item1 + item2 + ...'",
+                hint="fit this model with the default estimator, or drop the line",
+            )
+    return fit_wlsmv(data, parse_model(syntax, name=name).measurement, name=name)
 
 
 def fit_wlsmv(
