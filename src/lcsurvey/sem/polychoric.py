@@ -29,60 +29,66 @@ def _cdf(x: np.ndarray) -> np.ndarray:
     return special.ndtr(x)
 
 
-def bivariate_cdf(h: np.ndarray, k: np.ndarray, r: float) -> np.ndarray:
+def bivariate_cdf(h: np.ndarray, k: np.ndarray, r: np.ndarray | float) -> np.ndarray:
     """P(X < h, Y < k) for a standard bivariate normal with correlation ``r``.
 
-    Genz's (2004) method, vectorised over finite ``h`` and ``k``: Gauss-Legendre quadrature of
-    Plackett's identity for ``|r| < 0.925``, Drezner-Wesolowsky's expansion otherwise.
+    Genz's (2004) method, vectorised over finite ``h``, ``k`` and ``r`` (broadcast together):
+    Gauss-Legendre quadrature of Plackett's identity for ``|r| < 0.925``, Drezner-Wesolowsky's
+    expansion otherwise.
     """
-    h = -np.asarray(h, dtype=float)
-    k = -np.asarray(k, dtype=float)
-    h, k = np.broadcast_arrays(h, k)
+    h, k, r = np.broadcast_arrays(
+        -np.asarray(h, dtype=float), -np.asarray(k, dtype=float), np.asarray(r, dtype=float)
+    )
+    shape = h.shape
+    h, k, r = h.ravel(), k.ravel(), r.ravel()
+    out = np.empty(h.shape)
+    low = np.abs(r) < 0.925
+    if low.any():
+        out[low] = _bvn_plackett(h[low], k[low], r[low])
+    if (~low).any():
+        out[~low] = _bvn_drezner(h[~low], k[~low], r[~low])
+    return np.clip(out, 0.0, 1.0).reshape(shape)
+
+
+def _bvn_plackett(h: np.ndarray, k: np.ndarray, r: np.ndarray) -> np.ndarray:
     hk = h * k
-    if abs(r) < 0.925:
-        hs = (h * h + k * k) / 2.0
-        asr = np.arcsin(r)
-        sn = np.sin(asr * (1.0 + _NODES) / 2.0)[:, None]
-        terms = _WEIGHTS[:, None] * np.exp((sn * hk.ravel() - hs.ravel()) / (1.0 - sn * sn))
-        bvn = terms.sum(axis=0).reshape(h.shape) * asr / (4.0 * np.pi)
-        bvn = bvn + _cdf(-h) * _cdf(-k)
-        return np.clip(bvn, 0.0, 1.0)
-    if r < 0:
-        k = -k
-        hk = -hk
-    bvn = np.zeros(h.shape)
-    if abs(r) < 1.0:
-        a2 = (1.0 - r) * (1.0 + r)
-        a = np.sqrt(a2)
-        bs = (h - k) ** 2
-        c = (4.0 - hk) / 8.0
-        d = (12.0 - hk) / 16.0
-        asr = -(bs / a2 + hk) / 2.0
-        bvn = np.where(
-            asr > -100,
-            a * np.exp(asr) * (1 - c * (bs - a2) * (1 - d * bs / 5) / 3 + c * d * a2 * a2 / 5),
-            0.0,
-        )
-        b = np.sqrt(bs)
-        sp = np.sqrt(2.0 * np.pi) * _cdf(-b / a)
-        bvn = bvn - np.where(
-            hk > -100, np.exp(-hk / 2.0) * sp * b * (1 - c * bs * (1 - d * bs / 5) / 3), 0.0
-        )
-        half = a / 2.0
-        xs = ((half + half * _NODES) ** 2)[:, None]
-        rs = np.sqrt(1.0 - xs)
-        asr2 = -(bs.ravel() / xs + hk.ravel()) / 2.0
-        sp2 = 1.0 + c.ravel() * xs * (1.0 + d.ravel() * xs)
-        ep = np.exp(-hk.ravel() * (1.0 - rs) / (2.0 * (1.0 + rs))) / rs
-        add = np.where(asr2 > -100, _WEIGHTS[:, None] * np.exp(asr2) * (ep - sp2), 0.0)
-        bvn = bvn + half * add.sum(axis=0).reshape(h.shape)
-        bvn = -bvn / (2.0 * np.pi)
-    if r > 0:
-        bvn = bvn + _cdf(-np.maximum(h, k))
-    else:
-        low = np.where(h < 0, _cdf(k) - _cdf(h), _cdf(-h) - _cdf(-k))
-        bvn = np.where(h >= k, -bvn, low - bvn)
-    return np.clip(bvn, 0.0, 1.0)
+    hs = (h * h + k * k) / 2.0
+    asr = np.arcsin(r)
+    sn = np.sin(asr * (1.0 + _NODES[:, None]) / 2.0)
+    terms = _WEIGHTS[:, None] * np.exp((sn * hk - hs) / (1.0 - sn * sn))
+    return terms.sum(axis=0) * asr / (4.0 * np.pi) + _cdf(-h) * _cdf(-k)
+
+
+def _bvn_drezner(h: np.ndarray, k: np.ndarray, r: np.ndarray) -> np.ndarray:
+    k = np.where(r < 0, -k, k)
+    hk = h * k
+    a2 = (1.0 - r) * (1.0 + r)
+    a = np.sqrt(a2)
+    bs = (h - k) ** 2
+    c = (4.0 - hk) / 8.0
+    d = (12.0 - hk) / 16.0
+    asr = -(bs / a2 + hk) / 2.0
+    bvn = np.where(
+        asr > -100,
+        a * np.exp(asr) * (1 - c * (bs - a2) * (1 - d * bs / 5) / 3 + c * d * a2 * a2 / 5),
+        0.0,
+    )
+    b = np.sqrt(bs)
+    sp = np.sqrt(2.0 * np.pi) * _cdf(-b / a)
+    bvn = bvn - np.where(
+        hk > -100, np.exp(-hk / 2.0) * sp * b * (1 - c * bs * (1 - d * bs / 5) / 3), 0.0
+    )
+    half = a / 2.0
+    xs = (half + half * _NODES[:, None]) ** 2
+    rs = np.sqrt(1.0 - xs)
+    asr2 = -(bs / xs + hk) / 2.0
+    sp2 = 1.0 + c * xs * (1.0 + d * xs)
+    ep = np.exp(-hk * (1.0 - rs) / (2.0 * (1.0 + rs))) / rs
+    add = np.where(asr2 > -100, _WEIGHTS[:, None] * np.exp(asr2) * (ep - sp2), 0.0)
+    bvn = -(bvn + half * add.sum(axis=0)) / (2.0 * np.pi)
+    low = np.where(h < 0, _cdf(k) - _cdf(h), _cdf(-h) - _cdf(-k))
+    negative = np.where(h >= k, -bvn, low - bvn)
+    return np.where(r > 0, bvn + _cdf(-np.maximum(h, k)), negative)
 
 
 def bivariate_density(h: np.ndarray, k: np.ndarray, r: float) -> np.ndarray:
@@ -209,40 +215,81 @@ def _cell_threshold_derivatives(
     return upper, lower
 
 
-def _fit_pair(table: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> float:
-    """Maximum likelihood rho of one pair by Fisher scoring with step halving.
+_PAD = 30.0  # a threshold standing in for +infinity when tables of unequal size are stacked
 
-    The log-likelihood of one table is unimodal in rho, so this reaches the maximum lavaan's
-    nlminb finds, in a handful of steps.
+
+def _stacked_probabilities(tx: np.ndarray, ty: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """Cell probabilities of Q stacked tables (Q x Kx x Ky) from padded thresholds."""
+    q = len(rho)
+    grid = np.zeros((q, tx.shape[1] + 2, ty.shape[1] + 2))
+    grid[:, 1:-1, 1:-1] = bivariate_cdf(tx[:, :, None], ty[:, None, :], rho[:, None, None])
+    grid[:, 1:-1, -1] = _cdf(tx)
+    grid[:, -1, 1:-1] = _cdf(ty)
+    grid[:, -1, -1] = 1.0
+    return grid[:, 1:, 1:] - grid[:, :-1, 1:] - grid[:, 1:, :-1] + grid[:, :-1, :-1]
+
+
+def _stacked_rho_derivative(tx: np.ndarray, ty: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    grid = np.zeros((len(rho), tx.shape[1] + 2, ty.shape[1] + 2))
+    grid[:, 1:-1, 1:-1] = bivariate_density(tx[:, :, None], ty[:, None, :], rho[:, None, None])
+    return grid[:, 1:, 1:] - grid[:, :-1, 1:] - grid[:, 1:, :-1] + grid[:, :-1, :-1]
+
+
+def _fit_pairs(tables: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
+    """Maximum likelihood rho of every pair at once, by Fisher scoring with step halving.
+
+    ``tables`` is Q x Kx x Ky (zero-padded), ``tx`` and ``ty`` the thresholds padded with a
+    large value. The log-likelihood of one table is unimodal in rho, so each pair reaches the
+    maximum lavaan's nlminb finds; all pairs step together so the work is a few array passes.
     """
-    n = table.sum()
-    kx, ky = table.shape
+    n = tables.sum(axis=(1, 2))
+    used = tables > 0
+    kx, ky = tables.shape[1:]
     # Start from the Pearson correlation of the category numbers (usually a little smaller in
     # magnitude than the polychoric one): fewer steps than starting at zero.
     u, v = np.arange(1, kx + 1, dtype=float), np.arange(1, ky + 1, dtype=float)
-    pu, pv = table.sum(axis=1) / n, table.sum(axis=0) / n
-    cov = float(u @ (table / n) @ v) - float(pu @ u) * float(pv @ v)
-    sd = np.sqrt((pu @ u**2 - (pu @ u) ** 2) * (pv @ v**2 - (pv @ v) ** 2))
-    rho = float(np.clip(cov / sd, -0.95, 0.95)) if sd > 0 else 0.0
-    prob = np.maximum(_cell_probabilities(tx, ty, rho), 1e-300)
-    current = float(np.sum(table * np.log(prob)))
+    pu, pv = tables.sum(axis=2) / n[:, None], tables.sum(axis=1) / n[:, None]
+    cov = np.einsum("i,qij,j->q", u, tables, v) / n - (pu @ u) * (pv @ v)
+    var = (pu @ u**2 - (pu @ u) ** 2) * (pv @ v**2 - (pv @ v) ** 2)
+    rho = np.clip(cov / np.sqrt(np.where(var > 0, var, 1.0)), -0.95, 0.95)
+
+    def loglik(prob: np.ndarray) -> np.ndarray:
+        return np.sum(np.where(used, tables * np.log(np.maximum(prob, 1e-300)), 0.0), axis=(1, 2))
+
+    prob = _stacked_probabilities(tx, ty, rho)
+    current = loglik(prob)
     for _ in range(100):
-        dprob = _cell_rho_derivative(tx, ty, rho)
-        score = float(np.sum(table * dprob / prob))
-        info = n * float(np.sum(dprob * dprob / prob))
+        dprob = _stacked_rho_derivative(tx, ty, rho)
+        safe = np.maximum(prob, 1e-300)
+        score = np.sum(np.where(used, tables * dprob / safe, 0.0), axis=(1, 2))
+        info = n * np.sum(np.where(prob > 1e-300, dprob * dprob / safe, 0.0), axis=(1, 2))
         step = score / info
+        trial, trial_prob, value = rho, prob, current
+        pending = np.ones(len(rho), dtype=bool)
         for _ in range(50):
-            trial = float(np.clip(rho + step, -0.9999, 0.9999))
-            trial_prob = np.maximum(_cell_probabilities(tx, ty, trial), 1e-300)
-            value = float(np.sum(table * np.log(trial_prob)))
-            if value >= current - 1e-12:
+            candidate = np.clip(rho + step, -0.9999, 0.9999)
+            cand_prob = _stacked_probabilities(tx, ty, candidate)
+            cand_value = loglik(cand_prob)
+            accept = pending & (cand_value >= current - 1e-12)
+            trial = np.where(accept, candidate, trial)
+            trial_prob = np.where(accept[:, None, None], cand_prob, trial_prob)
+            value = np.where(accept, cand_value, value)
+            pending &= ~accept
+            if not pending.any():
                 break
-            step /= 2.0
-        done = abs(trial - rho) < 1e-10
-        rho, current, prob = trial, value, trial_prob
+            step = np.where(pending, step / 2.0, step)
+        done = np.max(np.abs(trial - rho)) < 1e-10
+        rho, prob, current = trial, trial_prob, value
         if done:
             break
     return rho
+
+
+def _padded(th: list[np.ndarray], index: np.ndarray, width: int) -> np.ndarray:
+    out = np.full((len(index), width), _PAD)
+    for q, item in enumerate(index):
+        out[q, : len(th[item])] = th[item]
+    return out
 
 
 def thresholds_of(x: np.ndarray, k: int) -> np.ndarray:
@@ -276,10 +323,13 @@ def polychoric(data: np.ndarray, names: list[str], *, acov: bool = True) -> Poly
     n, p = y.shape
     th = [thresholds_of(y[:, j], levels[j]) for j in range(p)]
     rows, cols = pair_index(p)
+    kmax = max(levels)
+    tables = np.zeros((len(rows), kmax, kmax))
+    for q, (i, j) in enumerate(zip(rows, cols, strict=True)):
+        tables[q, : levels[i], : levels[j]] = _pair_table(y[:, i], y[:, j], levels[i], levels[j])
+    rho = _fit_pairs(tables, _padded(th, rows, kmax - 1), _padded(th, cols, kmax - 1))
     cor = np.eye(p)
-    for i, j in zip(rows, cols, strict=True):
-        table = _pair_table(y[:, i], y[:, j], levels[i], levels[j])
-        cor[i, j] = cor[j, i] = _fit_pair(table, th[i], th[j])
+    cor[rows, cols] = cor[cols, rows] = rho
     nacov = _muthen1984(y, th, cor, levels) if acov else None
     return PolychoricResult(list(names), th, cor, nacov, n)
 
