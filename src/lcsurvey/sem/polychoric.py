@@ -178,23 +178,6 @@ def _pair_table(x: np.ndarray, y: np.ndarray, kx: int, ky: int) -> np.ndarray:
     return np.bincount((x - 1) * ky + (y - 1), minlength=kx * ky).reshape(kx, ky).astype(float)
 
 
-def _cell_probabilities(tx: np.ndarray, ty: np.ndarray, rho: float) -> np.ndarray:
-    """Cell probabilities of the K1 x K2 table implied by the thresholds and ``rho``."""
-    grid = np.zeros((len(tx) + 2, len(ty) + 2))
-    grid[1:-1, 1:-1] = bivariate_cdf(tx[:, None], ty[None, :], rho)
-    grid[1:-1, -1] = _cdf(tx)
-    grid[-1, 1:-1] = _cdf(ty)
-    grid[-1, -1] = 1.0
-    return grid[1:, 1:] - grid[:-1, 1:] - grid[1:, :-1] + grid[:-1, :-1]
-
-
-def _cell_rho_derivative(tx: np.ndarray, ty: np.ndarray, rho: float) -> np.ndarray:
-    """Derivative of each cell probability with respect to ``rho``."""
-    grid = np.zeros((len(tx) + 2, len(ty) + 2))
-    grid[1:-1, 1:-1] = bivariate_density(tx[:, None], ty[None, :], rho)
-    return grid[1:, 1:] - grid[:-1, 1:] - grid[1:, :-1] + grid[:-1, :-1]
-
-
 def _cell_threshold_derivatives(
     tx: np.ndarray, ty: np.ndarray, rho: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -327,16 +310,32 @@ def polychoric(data: np.ndarray, names: list[str], *, acov: bool = True) -> Poly
     tables = np.zeros((len(rows), kmax, kmax))
     for q, (i, j) in enumerate(zip(rows, cols, strict=True)):
         tables[q, : levels[i], : levels[j]] = _pair_table(y[:, i], y[:, j], levels[i], levels[j])
-    rho = _fit_pairs(tables, _padded(th, rows, kmax - 1), _padded(th, cols, kmax - 1))
+    tx, ty = _padded(th, rows, kmax - 1), _padded(th, cols, kmax - 1)
+    rho = _fit_pairs(tables, tx, ty)
     cor = np.eye(p)
     cor[rows, cols] = cor[cols, rows] = rho
-    nacov = _muthen1984(y, th, cor, levels) if acov else None
+    if not acov:
+        return PolychoricResult(list(names), th, cor, None, n)
+    probs = _stacked_probabilities(tx, ty, rho)
+    drho = _stacked_rho_derivative(tx, ty, rho)
+    nacov = _muthen1984(y, th, cor, levels, tables, probs, drho)
     return PolychoricResult(list(names), th, cor, nacov, n)
 
 
 def _muthen1984(
-    y: np.ndarray, th: list[np.ndarray], cor: np.ndarray, levels: list[int]
+    y: np.ndarray,
+    th: list[np.ndarray],
+    cor: np.ndarray,
+    levels: list[int],
+    tables: np.ndarray,
+    probs: np.ndarray,
+    drho: np.ndarray,
 ) -> np.ndarray:
+    """NACOV of thresholds and correlations from the casewise scores (lavaan's muthen1984).
+
+    ``tables``, ``probs`` and ``drho`` are the stacked pair tables, their fitted cell
+    probabilities and the derivatives of those by rho (Q x Kmax x Kmax, pair order).
+    """
     n, p = y.shape
     nth = [k - 1 for k in levels]
     start = np.concatenate([[0], np.cumsum(nth)])
@@ -357,13 +356,13 @@ def _muthen1984(
     a21 = np.zeros((npair, total_th))
     for q, (i, j) in enumerate(zip(rows, cols, strict=True)):
         rho = cor[i, j]
-        prob = _cell_probabilities(th[i], th[j], rho)
+        prob = probs[q, : levels[i], : levels[j]]
         cell = (y[:, i] - 1, y[:, j] - 1)
-        rho_score = _cell_rho_derivative(th[i], th[j], rho) / prob
+        rho_score = drho[q, : levels[i], : levels[j]] / prob
         sc_cor[:, q] = rho_score[cell]
         # Scores are constant within a cell of the pair's table, so the cross-products over
         # cases are sums over cells weighted by the counts.
-        weight = _pair_table(y[:, i], y[:, j], levels[i], levels[j]) * rho_score / prob
+        weight = tables[q, : levels[i], : levels[j]] * rho_score / prob
         up_i, low_i = _cell_threshold_derivatives(th[i], th[j], rho)
         up_j, low_j = _cell_threshold_derivatives(th[j], th[i], rho)
         cross_i = np.sum(weight * up_i, axis=1)[:-1] + np.sum(weight * low_i, axis=1)[1:]
