@@ -5,7 +5,9 @@ CSV by R, then a five-factor CFA (A, C, E, N, O) with ``ordered = TRUE, estimato
 is fitted by ``Rscript`` (lavaan) and by a fresh Python process (lcsurvey.sem.wlsmv), each
 ``--repeat`` times; the best times, their ratio (target: lcsurvey at least 3x faster) and the
 largest differences in loadings and scaled chi-square are printed. Needs R with lavaan, psych.
-Usage: .venv/bin/python bench/ordinal.py [--repeat 3]
+With ``--large N``, instead times one whole process fitting a simulated wave of N rows and 50
+five-category items (five correlated factors; target for 100,000 rows: under 30 s).
+Usage: .venv/bin/python bench/ordinal.py [--repeat 3] [--large 100000]
 """
 
 from __future__ import annotations
@@ -42,6 +44,22 @@ print(f"chisq_scaled {fit.fit['chisq_scaled']:.8f}")
 """
 
 
+LARGE_FIT = """import sys, time
+import numpy as np, pandas as pd
+from lcsurvey.sem.wlsmv import fit_wlsmv
+n = int(sys.argv[1]); rng = np.random.default_rng(1)
+f = rng.standard_normal((n, 5)) @ np.linalg.cholesky(0.3 + 0.7 * np.eye(5)).T
+model, cols = {}, {}
+for k in range(5):
+    model[f"F{k}"] = [f"f{k}i{j}" for j in range(10)]
+    for name in model[f"F{k}"]:
+        z = 0.7 * f[:, k] + np.sqrt(0.51) * rng.standard_normal(n)
+        cols[name] = np.digitize(z, [-1.2, -0.4, 0.3, 1.1]) + 1
+fit = fit_wlsmv(pd.DataFrame(cols), model)
+print(f"chisq_scaled {fit.fit['chisq_scaled']:.4f}")
+"""
+
+
 def timed(command: list[str]) -> tuple[float, dict[str, float]]:
     start = time.perf_counter()
     run = subprocess.run(command, capture_output=True, text=True)
@@ -55,7 +73,15 @@ def timed(command: list[str]) -> tuple[float, dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--large", type=int, default=0, help="rows of a simulated 50-item wave")
     args = parser.parse_args()
+    if args.large:
+        t, out = timed([sys.executable, "-c", LARGE_FIT, str(args.large)])
+        print(
+            f"simulated wave, {args.large} rows, 50 items, five factors, whole process: {t:.1f} s"
+        )
+        print(f"scaled chi-square {out['chisq_scaled']:.2f} (df 1165); target under 30 s")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "bfi.csv"
         items = [i for its in FACTORS.values() for i in its]
