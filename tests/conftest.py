@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -76,3 +77,43 @@ def small_codebook_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def small_codebook(small_codebook_path: Path):
     return load_codebook(small_codebook_path)
+
+
+def model_rule_outputs() -> list[str]:
+    """The named outputs of rule model, as workflow/rules/models.smk declares them."""
+    text = (ROOT / "workflow" / "rules" / "models.smk").read_text(encoding="utf-8")
+    block = text.split("rule model:", 1)[1].split("    output:", 1)[1].split("    log:", 1)[0]
+    return re.findall(r"^ {8}(\w+)=", block, flags=re.MULTILINE)
+
+
+def run_model_rule(tmp_path: Path, data, **params) -> str:
+    """Run workflow/scripts/model.py on `data` as rule model would, with every output of the
+    rule in `tmp_path` (NAME.csv) and `params` over the defaults below; the rule's log."""
+    import runpy
+    from types import SimpleNamespace
+
+    data.to_parquet(tmp_path / "responses.parquet")
+    settings = {
+        "model": "model",
+        "missing": "fiml",
+        "se": "standard",
+        "information": None,
+        "cluster": None,
+        "bootstrap": 0,
+        "bootstrap_max_n": None,
+        "seed": 1,
+        "markers": [],
+    } | params
+    snakemake = SimpleNamespace(
+        log=[str(tmp_path / "model.log")],
+        input=SimpleNamespace(responses=str(tmp_path / "responses.parquet")),
+        params=SimpleNamespace(**settings),
+        output=SimpleNamespace(
+            **{name: str(tmp_path / f"{name}.csv") for name in model_rule_outputs()}
+        ),
+        threads=1,
+    )
+    runpy.run_path(
+        str(ROOT / "workflow" / "scripts" / "model.py"), init_globals={"snakemake": snakemake}
+    )
+    return (tmp_path / "model.log").read_text()

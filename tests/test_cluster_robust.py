@@ -5,10 +5,8 @@ make_cluster_robust_fixtures.R)."""
 
 from __future__ import annotations
 
-import runpy
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -19,6 +17,8 @@ from lcsurvey.sem.invariance import fit_invariance, invariance_table
 from lcsurvey.sem.model import FIT_COLUMNS, fit_model
 from lcsurvey.sem.multigroup import LEVELS, estimates_table
 from lcsurvey.sem.robust import ROBUST_COLUMNS
+
+from .conftest import run_model_rule
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cluster_robust"
 MODELS = {
@@ -200,41 +200,9 @@ def test_a_missing_cluster_label_is_a_cluster_of_its_own():
 
 def _run_model_rule(tmp_path: Path, data: pd.DataFrame, cluster: str, draws: int) -> str:
     """Run workflow/scripts/model.py on `data` (the CFA) as rule `model` would; its log."""
-    data.to_parquet(tmp_path / "responses.parquet")
-    snakemake = SimpleNamespace(
-        log=[str(tmp_path / "model.log")],
-        input=SimpleNamespace(responses=str(tmp_path / "responses.parquet")),
-        params=SimpleNamespace(
-            syntax=MODELS["cfa"],
-            model="cfa",
-            missing="fiml",
-            se="standard",
-            information=None,
-            cluster=cluster,
-            bootstrap=draws,
-            bootstrap_max_n=None,
-            seed=1,
-            markers=[],
-        ),
-        output=SimpleNamespace(
-            **{
-                name: str(tmp_path / f"{name}.csv")
-                for name in [
-                    "estimates",
-                    "fit",
-                    "intervals",
-                    "bootstrap",
-                    "modindices",
-                    "method_variance",
-                    "status",
-                ]
-            }
-        ),
-        threads=1,
+    return run_model_rule(
+        tmp_path, data, syntax=MODELS["cfa"], model="cfa", cluster=cluster, bootstrap=draws
     )
-    script = Path(__file__).parents[1] / "workflow" / "scripts" / "model.py"
-    runpy.run_path(str(script), init_globals={"snakemake": snakemake})
-    return (tmp_path / "model.log").read_text()
 
 
 def test_the_model_rule_logs_the_too_few_clusters_warning(tmp_path):

@@ -8,9 +8,6 @@ largest differences seen: 2.4e-7 (minres share, HS), 5e-6 (ULMC paths, bfi).
 
 from __future__ import annotations
 
-import runpy
-from types import SimpleNamespace
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,7 +26,7 @@ from lcsurvey.sem.method_variance import (
 from lcsurvey.sem.model import fit_model
 from lcsurvey.survey.codebook import load_codebook
 
-from .conftest import ROOT
+from .conftest import ROOT, run_model_rule
 
 FIXTURES = ROOT / "tests" / "fixtures" / "method_variance"
 TOL = 1e-3
@@ -261,28 +258,8 @@ def test_a_method_share_and_path_change_below_the_last_digit_are_not_printed_as_
 def test_the_model_rule_writes_method_variance_or_its_header(tmp_path, rows, estimated):
     """workflow/scripts/model.py: the table with the checks, or its header only (as the other
     tables) when the model is not estimated."""
-    _data("bfi").iloc[:rows].to_parquet(tmp_path / "responses.parquet")
-    outputs = ["estimates", "fit", "intervals", "bootstrap", "method_variance", "status"]
-    snakemake = SimpleNamespace(
-        log=[str(tmp_path / "model.log")],
-        input=SimpleNamespace(responses=str(tmp_path / "responses.parquet")),
-        params=SimpleNamespace(
-            syntax=BFI_MODEL,
-            model="bfi",
-            missing="fiml",
-            se="standard",
-            information=None,
-            cluster=None,
-            bootstrap=0,
-            bootstrap_max_n=None,
-            seed=1,
-            markers=["O2"],
-        ),
-        output=SimpleNamespace(**{name: str(tmp_path / f"{name}.csv") for name in outputs}),
-        threads=1,
-    )
-    runpy.run_path(
-        str(ROOT / "workflow" / "scripts" / "model.py"), init_globals={"snakemake": snakemake}
+    run_model_rule(
+        tmp_path, _data("bfi").iloc[:rows], syntax=BFI_MODEL, model="bfi", markers=["O2"]
     )
     table = pd.read_csv(tmp_path / "method_variance.csv")
     assert list(table.columns) == METHOD_VARIANCE_COLUMNS
