@@ -211,3 +211,32 @@ def test_stages_the_roles_leave_out_are_notes_not_problems(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "note: analyses skipped: " in out
     assert "all fine: " in out
+
+
+TWOLEVEL = "level: 1\n  fw =~ a1 + a2 + a3\nlevel: 2\n  fb =~ a1 + a2 + a3\n  fb ~ age\n"
+
+
+def test_a_two_level_model_is_read_by_the_two_level_parser(tmp_path):
+    config = write_project(
+        tmp_path,
+        config_changes={
+            "models": {
+                "small": MODEL,
+                "twolevel": TWOLEVEL,
+                "twolevel_broken": "level: 1\n  fw =~ a1 + a2\n  fw ~\nlevel: 2\n  fb =~ a1\n",
+                "twolevel_unknown": TWOLEVEL.replace("fb ~ age", "fb ~ w9"),
+                "twolevel_clash": TWOLEVEL.replace("fb", "b1"),
+            },
+        },
+    )
+    found = sorted(messages(config), key=lambda m: m.split("column 'models.")[1])
+    assert len(found) == 3, found
+    assert "column 'models.twolevel_broken'" in found[0]
+    assert "cannot read the statement 'fw ~' of model 'twolevel_broken'" in found[0]
+    assert "model 'twolevel_clash' defines the latent variable 'b1'" in found[1]
+    assert found[2] == (
+        f"file {config}, column 'models.twolevel_unknown': model 'twolevel_unknown' uses 'w9', "
+        "which is neither an item nor a background variable of the codebook (found 'w9'); "
+        "expected an item or background variable name (the codebook's keys), or a latent "
+        "variable defined with =~"
+    )

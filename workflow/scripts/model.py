@@ -1,10 +1,15 @@
 """Fit one configured model to one wave: estimates.csv, fit.csv, intervals.csv, bootstrap.csv,
 modindices.csv, method_variance.csv and status.csv; a model the data do not allow leaves the
-other tables empty and says why in status.csv (the job still succeeds)."""
+other tables empty and says why in status.csv (the job still succeeds).
+
+A model with `level: 1` / `level: 2` blocks is a two-level model, fitted by
+lcsurvey.sem.twolevel with estimation.cluster as its cluster variable; its tables are
+described in lcsurvey.sem.twolevel_tables."""
 
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from lcsurvey.errors import InputError
 from lcsurvey.pipeline.runner import round_significant, script_log, warnings_to_log, write_csv
 from lcsurvey.sem.estimability import (
     NotEstimated,
@@ -15,80 +20,140 @@ from lcsurvey.sem.estimability import (
 )
 from lcsurvey.sem.method_variance import empty_table, method_variance_table
 from lcsurvey.sem.model import bootstrap_estimates, fit_model, not_estimated_tables
-from lcsurvey.sem.modindices import modification_indices
+from lcsurvey.sem.modindices import MODINDICES_COLUMNS, modification_indices
 from lcsurvey.sem.syntax import parse_model
+from lcsurvey.sem.twolevel import fit_twolevel
+from lcsurvey.sem.twolevel_syntax import is_twolevel, parse_twolevel
+from lcsurvey.sem.twolevel_tables import twolevel_tables
 from lcsurvey.survey.clusters import resolve
 
 # The common-method numbers that go to the log (the rest is in method_variance.csv).
 LOGGED = ("first_component_share", "estimated", "admissible", "method_share_mean")
+
+# estimation.missing in the two-level engine's words (lavaan's missing = "ml").
+TWOLEVEL_MISSING = {"fiml": "ml", "listwise": "listwise"}
+
+
+def fit_two_levels(sm, responses, log) -> None:
+    """Fit a two-level model and write the rule's tables (see the module docstring)."""
+    name = sm.params.model
+    spec = parse_twolevel(sm.params.syntax, name=name)
+    clustering = resolve(responses, sm.params.cluster)
+    clustering.log_to(log)
+    if not clustering.active:
+        raise InputError(
+            f"model {name!r} is a two-level model (level: 1 / level: 2 blocks) and needs a "
+            "cluster variable: " + (clustering.problem or "estimation.cluster is not set"),
+            value=sm.params.cluster,
+            expected=(
+                "estimation.cluster naming the column of the cleaned data that holds each "
+                "respondent's cluster (e.g. the community), with at least two clusters"
+            ),
+        )
+    with warnings_to_log(log):
+        fitted = fit_twolevel(
+            spec,
+            responses,
+            clustering.variable,
+            name=name,
+            missing=TWOLEVEL_MISSING[sm.params.missing],
+        )
+    fit = fitted.fit.iloc[0]
+    log.info(
+        "fitted two-level model %s on %d rows in %d clusters of %s",
+        name,
+        int(fit["ntotal"]),
+        int(fit["nclusters"]),
+        clustering.variable,
+    )
+    log.info("no bootstrap, modification indices or common-method checks for two-level models")
+    tables = twolevel_tables(fitted, missing=sm.params.missing, seed=sm.params.seed) | {
+        "modindices": pd.DataFrame(columns=MODINDICES_COLUMNS),
+        "method_variance": empty_table(),
+    }
+    needed = respondents_needed(len(spec.observed))
+    status = status_row(name, True, n=int(fit["ntotal"]), needed=needed)
+    for key, table in tables.items():
+        write_csv(table, getattr(sm.output, key))
+    write_csv(status_table([status]), sm.output.status)
+
 
 # Snakemake gives BLAS the rule's threads, which are meant for the bootstrap's processes;
 # threaded BLAS on these small matrices changes the last bits of the estimates between runs.
 with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: F821
     sm = snakemake  # noqa: F821
     responses = pd.read_parquet(sm.input.responses)
-    needed = respondents_needed(len(parse_model(sm.params.syntax, name=sm.params.model).observed))
-    clustering = resolve(responses, sm.params.cluster)
-    clustering.log_to(log)
-    try:
-        settings = {
-            "missing": sm.params.missing,
-            "se": sm.params.se,
-            "information": sm.params.information,
-            "cluster": clustering.variable if clustering.active else None,
-        }
-        with warnings_to_log(log):
-            fitted = fit_model(sm.params.syntax, responses, name=sm.params.model, **settings)
-        check_admissible(sm.params.model, fitted.estimates, len(fitted.data))
-    except NotEstimated as err:
-        log.warning("%s; its tables are left empty", err.message)
-        tables = not_estimated_tables() | {"method_variance": empty_table()}
-        status = err.status_row()
+    if is_twolevel(sm.params.syntax):
+        fit_two_levels(sm, responses, log)
     else:
-        log.info("fitted %s on %d rows", sm.params.model, len(fitted.data))
-        intervals, summary = bootstrap_estimates(
-            fitted,
-            sm.params.bootstrap,
-            sm.params.seed,
-            workers=sm.threads,
-            max_n=sm.params.bootstrap_max_n,
+        needed = respondents_needed(
+            len(parse_model(sm.params.syntax, name=sm.params.model).observed)
         )
-        row = summary.iloc[0]
-        if row["method"].startswith("none (monte carlo"):
-            log.info(
-                "no bootstrap: %d rows is more than estimation.bootstrap_max_n = %d; the "
-                "defined effects get Monte Carlo CIs (%d draws) instead",
-                len(fitted.data),
-                sm.params.bootstrap_max_n,
-                sm.params.bootstrap,
-            )
+        clustering = resolve(responses, sm.params.cluster)
+        clustering.log_to(log)
+        try:
+            settings = {
+                "missing": sm.params.missing,
+                "se": sm.params.se,
+                "information": sm.params.information,
+                "cluster": clustering.variable if clustering.active else None,
+            }
+            with warnings_to_log(log):
+                fitted = fit_model(sm.params.syntax, responses, name=sm.params.model, **settings)
+            check_admissible(sm.params.model, fitted.estimates, len(fitted.data))
+        except NotEstimated as err:
+            log.warning("%s; its tables are left empty", err.message)
+            tables = not_estimated_tables() | {"method_variance": empty_table()}
+            status = err.status_row()
         else:
-            log.info(
-                "bootstrap (%s, resampling %s): %d of %d draws converged, %d failed",
-                row["method"],
-                f"{row['clusters']} clusters of {clustering.variable}"
-                if row["resampling"] == "clusters"
-                else "rows",
-                row["draws_ok"],
-                row["draws_requested"],
-                row["draws_failed"],
+            log.info("fitted %s on %d rows", sm.params.model, len(fitted.data))
+            intervals, summary = bootstrap_estimates(
+                fitted,
+                sm.params.bootstrap,
+                sm.params.seed,
+                workers=sm.threads,
+                max_n=sm.params.bootstrap_max_n,
             )
-        with warnings_to_log(log):
-            method = method_variance_table(
-                fitted, responses, name=sm.params.model, markers=sm.params.markers, **settings
-            )
-        for r in method[(method["lhs"] == "") & (method["statistic"].isin(LOGGED))].itertuples():
-            log.info("common-method check %s: %s = %.3f %s", r.check, r.statistic, r.value, r.note)
-        tables = {
-            "estimates": fitted.estimates,
-            "fit": fitted.fit,
-            "intervals": intervals,
-            "bootstrap": summary,
-            # Eight significant digits: byte-identical reruns (semopy's parameter order varies).
-            "modindices": round_significant(modification_indices(fitted)),
-            "method_variance": method,
-        }
-        status = status_row(sm.params.model, True, n=len(fitted.data), needed=needed)
-    for name, table in tables.items():
-        write_csv(table, getattr(sm.output, name))
-    write_csv(status_table([status]), sm.output.status)
+            row = summary.iloc[0]
+            if row["method"].startswith("none (monte carlo"):
+                log.info(
+                    "no bootstrap: %d rows is more than estimation.bootstrap_max_n = %d; the "
+                    "defined effects get Monte Carlo CIs (%d draws) instead",
+                    len(fitted.data),
+                    sm.params.bootstrap_max_n,
+                    sm.params.bootstrap,
+                )
+            else:
+                log.info(
+                    "bootstrap (%s, resampling %s): %d of %d draws converged, %d failed",
+                    row["method"],
+                    f"{row['clusters']} clusters of {clustering.variable}"
+                    if row["resampling"] == "clusters"
+                    else "rows",
+                    row["draws_ok"],
+                    row["draws_requested"],
+                    row["draws_failed"],
+                )
+            with warnings_to_log(log):
+                method = method_variance_table(
+                    fitted, responses, name=sm.params.model, markers=sm.params.markers, **settings
+                )
+            for r in method[
+                (method["lhs"] == "") & (method["statistic"].isin(LOGGED))
+            ].itertuples():
+                log.info(
+                    "common-method check %s: %s = %.3f %s", r.check, r.statistic, r.value, r.note
+                )
+            tables = {
+                "estimates": fitted.estimates,
+                "fit": fitted.fit,
+                "intervals": intervals,
+                "bootstrap": summary,
+                # Eight significant digits: byte-identical reruns (semopy's parameter order varies).
+                "modindices": round_significant(modification_indices(fitted)),
+                "method_variance": method,
+            }
+            status = status_row(sm.params.model, True, n=len(fitted.data), needed=needed)
+        for name, table in tables.items():
+            write_csv(table, getattr(sm.output, name))
+        write_csv(status_table([status]), sm.output.status)

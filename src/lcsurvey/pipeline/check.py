@@ -212,13 +212,16 @@ def check_wave(
 
 
 def check_models(models: Mapping[str, str], book, config_source: str, report: CheckReport):
-    """Each model's syntax, and its variables against the codebook."""
+    """Each model's syntax, and its variables against the codebook; a model with `level:`
+    blocks is read by the two-level parser (lcsurvey.sem.twolevel_syntax)."""
     from lcsurvey.sem.syntax import parse_model
+    from lcsurvey.sem.twolevel_syntax import is_twolevel, parse_twolevel
 
     known = set(book.items) | set(book.background) if book is not None else None
     for name, syntax in models.items():
         try:
-            spec = parse_model(str(syntax), name=name)
+            read = parse_twolevel if is_twolevel(str(syntax)) else parse_model
+            spec = read(str(syntax), name=name)
         except InputError as err:
             report.problems.append(
                 InputError(
@@ -260,7 +263,12 @@ def check_models(models: Mapping[str, str], book, config_source: str, report: Ch
                     expected=expected,
                 )
             )
-        for latent in spec.measurement:
+        latents = (
+            spec.measurement
+            if read is parse_model
+            else dict.fromkeys((*spec.within.latent, *spec.between.latent))
+        )
+        for latent in latents:
             if latent in known:
                 report.problems.append(
                     InputError(

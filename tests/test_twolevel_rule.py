@@ -1,0 +1,121 @@
+"""Two-level models through the model rule (workflow/scripts/model.py, by
+tests/conftest.run_model_rule): lavaan's Demo.twolevel fits (tests/fixtures/twolevel, see
+tests/test_twolevel.py) written as the rule's tables."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lcsurvey.sem.model import FIT_COLUMNS, INTERVAL_COLUMNS
+from lcsurvey.sem.twolevel_tables import NO_BOOTSTRAP
+
+from .conftest import ROOT, run_model_rule
+from .test_twolevel import FIT_NAMES, MODELS, _reference
+
+FIXTURES = ROOT / "tests" / "fixtures" / "twolevel"
+
+
+def _read(path) -> pd.DataFrame:
+    table = pd.read_csv(path)
+    for column in {"lhs", "op", "rhs", "label"} & set(table.columns):
+        table[column] = table[column].astype(object).where(table[column].notna(), "")
+    return table
+
+
+def _tables(tmp_path) -> dict[str, pd.DataFrame]:
+    return {
+        name: _read(tmp_path / f"{name}.csv")
+        for name in ("estimates", "fit", "intervals", "bootstrap", "modindices",
+                     "method_variance", "status")
+    }  # fmt: skip
+
+
+def _fit_reference(case: str) -> pd.Series:
+    ref = pd.read_csv(FIXTURES / "fit.csv")
+    return ref[ref["case"] == case].set_index("measure")["value"]
+
+
+@pytest.mark.parametrize(
+    ("model", "data_file", "missing", "case"),
+    [
+        ("tutorial", "data.csv", "listwise", "tutorial_complete"),
+        ("mediation", "data.csv", "listwise", "mediation_complete"),
+        ("tutorial", "data_missing.csv", "fiml", "tutorial_missing"),
+    ],
+)
+def test_the_model_rule_writes_lavaans_two_level_fit(tmp_path, model, data_file, missing, case):
+    data = pd.read_csv(FIXTURES / data_file)
+    log = run_model_rule(
+        tmp_path, data, model=model, syntax=MODELS[model], cluster="cluster", missing=missing
+    )
+    assert f"fitted two-level model {model} on 2500 rows in 200 clusters of cluster" in log
+    tables = _tables(tmp_path)
+    ours = tables["estimates"]
+    assert list(ours.columns[:2]) == ["level", "lhs"]
+    ref = _reference(case)
+    merged = ref.merge(ours, on=["level", "lhs", "op", "rhs"], suffixes=("_lavaan", ""))
+    assert len(merged) == len(ref) == len(ours)
+    # the engine's tolerances (tests/test_twolevel.py); looser where lavaan's EM h1 fixes the
+    # exogenous moments with missing values
+    atol = 5e-3 if missing == "fiml" else 1e-3
+    np.testing.assert_allclose(merged["est"], merged["est_lavaan"], atol=atol)
+    np.testing.assert_allclose(merged["se"], merged["se_lavaan"], atol=1e-4)
+
+    fit = tables["fit"]
+    srmr = FIT_COLUMNS.index("srmr")
+    assert list(fit.columns) == [*FIT_COLUMNS[: srmr + 1], "srmr_within", "srmr_between",
+                                 *FIT_COLUMNS[srmr + 1 :]]  # fmt: skip
+    row = fit.iloc[0]
+    assert row["missing"] == missing
+    assert row["nclusters"] == 200
+    expected = _fit_reference(case)
+    for column, theirs in FIT_NAMES.items():
+        if column in fit.columns:
+            assert row[column] == pytest.approx(expected[theirs], abs=1e-2 if column == "chisq"
+                                                else 1e-3), column  # fmt: skip
+    assert np.isnan(row["chisq_scaled"])
+
+    intervals = tables["intervals"]
+    assert list(intervals.columns[: len(INTERVAL_COLUMNS) + 1]) == ["level", *INTERVAL_COLUMNS]
+    np.testing.assert_allclose(intervals["ci_lower"], ours["ci_lower"])
+    assert intervals["boot_ci_lower"].isna().all()
+    assert tables["bootstrap"]["method"].tolist() == [NO_BOOTSTRAP]
+    assert tables["modindices"].empty and tables["method_variance"].empty
+    assert tables["status"][["model", "estimated", "n"]].values.tolist() == [[model, "yes", 2500]]
+
+
+def test_the_defined_effects_of_a_two_level_model_get_delta_method_intervals(tmp_path):
+    data = pd.read_csv(FIXTURES / "data.csv")
+    run_model_rule(tmp_path, data, syntax=MODELS["mediation"], cluster="cluster",
+                   missing="listwise")  # fmt: skip
+    intervals = pd.read_csv(tmp_path / "intervals.csv").set_index("lhs")
+    ref = _reference("mediation_complete").set_index("lhs")
+    for effect in ("ind", "total", "contextual"):
+        row = intervals.loc[effect]
+        assert row["level"] == 0 and row["op"] == ":="
+        assert row["est"] == pytest.approx(ref.loc[effect, "est"], abs=1e-3)
+        assert row["ci_lower"] == pytest.approx(row["est"] - 1.959964 * row["se"], abs=1e-6)
+        assert row["ci_upper"] == pytest.approx(row["est"] + 1.959964 * row["se"], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("cluster", "found"),
+    [
+        (None, "estimation.cluster is not set"),
+        ("community", "estimation.cluster 'community' is not a column of the cleaned data"),
+        ("one", "estimation.cluster 'one' has one cluster only"),
+    ],
+)
+def test_a_two_level_model_without_a_usable_cluster_names_the_model(
+    tmp_path, capsys, cluster, found
+):
+    data = pd.read_csv(FIXTURES / "data.csv").assign(one=1)
+    with pytest.raises(SystemExit) as exit_:
+        run_model_rule(tmp_path, data, model="climate", syntax=MODELS["tutorial"],
+                       cluster=cluster)  # fmt: skip
+    assert exit_.value.code == 1
+    message = capsys.readouterr().err
+    assert "ERROR: model 'climate' is a two-level model" in message
+    assert found in message
+    assert "expected estimation.cluster naming the column" in message
+    assert not (tmp_path / "estimates.csv").exists()
