@@ -30,6 +30,29 @@ class ModelSpec:
     semopy_syntax: str = ""  # the syntax without the := lines (what semopy reads)
 
 
+def check_definitions(name: str, known: set, definitions, *, where: str = "") -> None:
+    """Each ``:=`` of model `name` defines a new name from labels in `known` (the model's
+    labels) or names defined above it; `where` is added to the message (" at either level").
+    Raises InputError naming the definition otherwise."""
+    known = set(known)
+    for definition in definitions:
+        if definition.name in known:
+            raise InputError(
+                f"model {name!r} defines {definition.name!r}, which is already a "
+                "label or a defined parameter",
+                expected="a new name on the left of :=",
+            )
+        unknown = sorted(definition.names - known)
+        if unknown:
+            raise InputError(
+                f"the defined parameter {definition.name!r} of model {name!r} uses {unknown}, "
+                f"which the model does not label{where}",
+                value=f"{definition.name} := {definition.expression}",
+                expected="labels given in the model (a*x) or parameters defined above it",
+            )
+        known.add(definition.name)
+
+
 def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
     """Read the parts of lavaan syntax the reports need: measurement relations and labels.
 
@@ -86,23 +109,7 @@ def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
             names.extend([lhs, var])
     latents = set(measurement)
     observed = list(dict.fromkeys(n for n in names if n not in latents))
-    known = set(labels.values())
-    for definition in definitions:
-        if definition.name in known:
-            raise InputError(
-                f"model {name!r} defines {definition.name!r}, which is already a "
-                "label or a defined parameter",
-                expected="a new name on the left of :=",
-            )
-        unknown = sorted(definition.names - known)
-        if unknown:
-            raise InputError(
-                f"the defined parameter {definition.name!r} of model {name!r} uses {unknown}, "
-                "which the model does not label",
-                value=f"{definition.name} := {definition.expression}",
-                expected="labels given in the model (a*x) or parameters defined above it",
-            )
-        known.add(definition.name)
+    check_definitions(name, set(labels.values()), definitions)
     return ModelSpec(
         syntax=syntax,
         measurement=measurement,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.defined import Definition, ExpressionError, parse_definition
-from lcsurvey.sem.syntax import _is_number
+from lcsurvey.sem.syntax import _is_number, check_definitions
 
 LEVEL_NAMES = {"1": 1, "within": 1, "2": 2, "between": 2}
 _LEVEL = re.compile(r"^\s*level\s*:\s*(\w+)\s*$", re.IGNORECASE)
@@ -308,19 +308,4 @@ def _table(level: int, statements, block: LevelBlock, both: set[str]) -> list[Pa
 
 def _check_definitions(name: str, parameters: list[Parameter], definitions) -> None:
     known = {p.label for p in parameters if p.label}
-    for definition in definitions:
-        if definition.name in known:
-            raise InputError(
-                f"model {name!r} defines {definition.name!r}, which is already a "
-                "label or a defined parameter",
-                expected="a new name on the left of :=",
-            )
-        unknown = sorted(definition.names - known)
-        if unknown:
-            raise InputError(
-                f"the defined parameter {definition.name!r} of model {name!r} uses {unknown}, "
-                "which the model does not label at either level",
-                value=f"{definition.name} := {definition.expression}",
-                expected="labels given in the model (a*x) or parameters defined above it",
-            )
-        known.add(definition.name)
+    check_definitions(name, known, definitions, where=" at either level")
