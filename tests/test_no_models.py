@@ -9,37 +9,20 @@ line at start-up saying why, and nothing fails.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from .conftest import copy_workflow
-from .test_other_questionnaire import CODEBOOK, ITEMS, WAVES, write_wave
+from .test_other_questionnaire import ITEMS, WAVES, run_project
 
 pytestmark = pytest.mark.slow
-
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     where = tmp_path_factory.mktemp("nomodels")
-    copy_workflow(where)
-    (where / "data" / "raw").mkdir(parents=True)
-    (where / "data" / "codebook.yaml").write_text(yaml.safe_dump(CODEBOOK), encoding="utf-8")
-    for i, wave in enumerate(WAVES):
-        write_wave(where / "data" / "raw" / f"{wave}.csv", i + 1)
-    config = {
-        "codebook": "data/codebook.yaml",
-        "waves": {wave: f"data/raw/{wave}.csv" for wave in WAVES},
-    }
-    (where / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    run = subprocess.run([SNAKEMAKE, "--cores", "2"], cwd=where, capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-3000:]
-    return where, run
+    return where, run_project(where, {})
 
 
 def test_cleaning_flow_and_item_statistics_run_without_models(project):

@@ -54,9 +54,9 @@ def write_wave(path: Path, wave: int, n: int = 120) -> None:
     pd.DataFrame(columns).to_csv(path, index=False)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    where = tmp_path_factory.mktemp("bigfive")
+def run_project(where: Path, models: dict[str, str]) -> subprocess.CompletedProcess:
+    """The workflow, CODEBOOK and two simulated waves in `where`, a config.yaml of the waves,
+    the codebook and `models` (none: no models key), and one pipeline run that must succeed."""
     copy_workflow(where)
     (where / "data" / "raw").mkdir(parents=True)
     (where / "data" / "codebook.yaml").write_text(yaml.safe_dump(CODEBOOK), encoding="utf-8")
@@ -65,12 +65,17 @@ def project(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     config = {
         "codebook": "data/codebook.yaml",
         "waves": {wave: f"data/raw/{wave}.csv" for wave in WAVES},
-        "models": {"bigfive": MODEL},
-    }
+    } | ({"models": models} if models else {})
     (where / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     run = subprocess.run([SNAKEMAKE, "--cores", "2"], cwd=where, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
-    return where, run
+    return run
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    where = tmp_path_factory.mktemp("bigfive")
+    return where, run_project(where, {"bigfive": MODEL})
 
 
 def test_every_wave_is_cleaned_scored_and_modelled(project):

@@ -30,6 +30,19 @@ class ModelSpec:
     semopy_syntax: str = ""  # the syntax without the := lines (what semopy reads)
 
 
+def read_definition(name: str, lhs: str, rhs: str, statement: str):
+    """The ``lhs := rhs`` statement of model `name` as a Definition; InputError naming the
+    statement when its expression cannot be read."""
+    try:
+        return parse_definition(lhs, rhs)
+    except ExpressionError as err:
+        raise InputError(
+            f"cannot read the defined parameter {lhs!r} in model {name!r}: {err}",
+            value=statement,
+            expected="labels and numbers joined by + - * / ^",
+        ) from None
+
+
 def check_definitions(name: str, known: set, definitions, *, where: str = "") -> None:
     """Each ``:=`` of model `name` defines a new name from labels in `known` (the model's
     labels) or names defined above it; `where` is added to the message (" at either level").
@@ -83,14 +96,7 @@ def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
             )
         lhs, op, rhs = match.groups()
         if op == ":=":
-            try:
-                definitions.append(parse_definition(lhs, rhs))
-            except ExpressionError as err:
-                raise InputError(
-                    f"cannot read the defined parameter {lhs!r} in model {name!r}: {err}",
-                    value=statement,
-                    expected="labels and numbers joined by + - * / ^",
-                ) from None
+            definitions.append(read_definition(name, lhs, rhs, statement))
             continue
         kept.append(statement)
         for term in rhs.split("+"):

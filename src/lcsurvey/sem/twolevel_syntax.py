@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass, field
 
 from lcsurvey.errors import InputError
-from lcsurvey.sem.defined import Definition, ExpressionError, parse_definition
-from lcsurvey.sem.syntax import _is_number, check_definitions
+from lcsurvey.sem.defined import Definition
+from lcsurvey.sem.syntax import _is_number, check_definitions, read_definition
 
 LEVEL_NAMES = {"1": 1, "within": 1, "2": 2, "between": 2}
 _LEVEL = re.compile(r"^\s*level\s*:\s*(\w+)\s*$", re.IGNORECASE)
@@ -150,14 +150,7 @@ def parse_twolevel(syntax: str, *, name: str = "model") -> TwoLevelSpec:
                 continue
             if re.match(r"^[A-Za-z_.][\w.]*\s*:=", statement):
                 lhs, rhs = (s.strip() for s in statement.split(":=", 1))
-                try:
-                    definitions.append(parse_definition(lhs, rhs))
-                except ExpressionError as err:
-                    raise InputError(
-                        f"cannot read the defined parameter {lhs!r} in model {name!r}: {err}",
-                        value=statement,
-                        expected="labels and numbers joined by + - * / ^",
-                    ) from None
+                definitions.append(read_definition(name, lhs, rhs, statement))
                 continue
             if current is None:
                 raise InputError(
