@@ -1,0 +1,540 @@
+"""Multi-group CFA of ordinal items by WLSMV, and invariance of thresholds, as lavaan 0.6.14.
+
+``cfa(model, group = , ordered = TRUE, estimator = "WLSMV")`` on the syntax semTools 0.5.6's
+``measEq.syntax(ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", parameterization = "delta")``
+writes. Per group the latent responses ``y* = nu + Lambda eta + e`` have means
+``mu = nu + Lambda alpha`` and scale factors ``delta`` (lavaan's ``~*~``, one over the standard
+deviation of ``y*``); the model's sample statistics are each group's thresholds and polychoric
+correlations (lcsurvey.sem.polychoric), implied as ``(tau - mu) delta`` and
+``delta_i delta_j (Lambda Psi Lambda')_ij``. The residual variances follow (delta
+parameterisation): ``theta = 1 / delta^2 - diag(Lambda Psi Lambda')``.
+
+Estimation is DWLS over all groups: the sum over groups of ``(N_g - 1) e_g' W_g e_g`` with
+``W_g`` the inverse diagonal of the group's Gamma (lavaan's group ``fx`` times ``2 N_g``), which
+is also the test statistic. Standard errors are the sandwich ``E^-1 B E^-1 / N`` with
+``E = sum f_g D_g' W_g D_g`` and ``B = sum f_g D_g' W_g Gamma_g W_g D_g`` (``f_g = N_g / N``).
+The scaled-shifted test takes the traces of ``U Gamma`` over all groups at once
+(lavaan's ``lav_test_satorra_bentler_trace_original``); the baseline is the independence model
+with free thresholds per group.
+
+Invariance levels (Wu & Estabrook 2016; items with three or more categories), the first group
+the reference:
+
+- configural: thresholds and loadings free per group; intercepts 0, scale factors 1, latent
+  means 0 and latent variances 1 in every group;
+- thresholds: thresholds equal; intercepts and scale factors free in the other groups;
+- thresholds_loadings: loadings equal too; latent variances free in the other groups;
+- thresholds_loadings_intercepts: intercepts equal (so 0 in every group); latent means free in
+  the other groups.
+
+Nested levels are compared as ``lavTestLRT(fit1, fit0)`` does for WLSMV by default
+(``lav_test_diff_Satorra2000`` with ``scaled.shifted = TRUE``, "satorra.2000"): the difference
+of the unscaled statistics, scaled and shifted from the projection onto the constraints that
+the restricted model adds (found from both models' Jacobians, lavaan's ``A.method = "delta"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import linalg, special
+
+from lcsurvey.errors import InputError
+from lcsurvey.sem.polychoric import PolychoricResult, pair_index, polychoric
+
+LEVELS = (
+    "configural",
+    "thresholds",
+    "thresholds_loadings",
+    "thresholds_loadings_intercepts",
+)
+# What each level holds equal across groups (measEq.syntax's group.equal).
+EQUAL = {
+    "configural": frozenset(),
+    "thresholds": frozenset({"thresholds"}),
+    "thresholds_loadings": frozenset({"thresholds", "loadings"}),
+    "thresholds_loadings_intercepts": frozenset({"thresholds", "loadings", "intercepts"}),
+}
+
+
+@dataclass
+class Entry:
+    """One parameter of one group: a fixed value or a label (equal labels, equal values)."""
+
+    group: int
+    kind: str  # lambda, tau, nu, delta, alpha, psi
+    i: int
+    j: int
+    value: float = 0.0
+    label: str | None = None
+
+
+@dataclass
+class MultigroupModel:
+    """The parameters of a multi-group ordinal CFA, group by group.
+
+    Attributes
+    ----------
+    factors : list of str
+    items : list of str
+    loads : list of (item index, factor index)
+        The loadings of the model, the same in every group.
+    nthresholds : list of int
+        Thresholds per item.
+    entries : list of Entry
+        Every parameter of every group; free ones carry a label, and entries sharing a label
+        are one free parameter.
+    """
+
+    factors: list[str]
+    items: list[str]
+    loads: list[tuple[int, int]]
+    nthresholds: list[int]
+    ngroups: int
+    entries: list[Entry] = field(default_factory=list)
+
+    def labels(self) -> list[str]:
+        """The free parameters, in order of first appearance."""
+        return list(dict.fromkeys(e.label for e in self.entries if e.label is not None))
+
+    def matrices(self, x: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """Per group: lambda (p x m), tau (list per item), nu, delta, alpha, psi."""
+        p, m = len(self.items), len(self.factors)
+        index = {label: k for k, label in enumerate(self.labels())}
+        out = []
+        for _ in range(self.ngroups):
+            out.append(
+                {
+                    "lambda": np.zeros((p, m)),
+                    "tau": np.zeros((p, max(self.nthresholds))),
+                    "nu": np.zeros((p, 1)),
+                    "delta": np.ones((p, 1)),
+                    "alpha": np.zeros((m, 1)),
+                    "psi": np.zeros((m, m)),
+                }
+            )
+        for e in self.entries:
+            value = x[index[e.label]] if e.label is not None else e.value
+            out[e.group][e.kind][e.i, e.j] = value
+            if e.kind == "psi":
+                out[e.group]["psi"][e.j, e.i] = value
+        return out
+
+
+def _flat(values: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(values)
+
+
+def implied(model: MultigroupModel, x: np.ndarray) -> list[np.ndarray]:
+    """Per group the implied statistics: thresholds (item by item) then correlations."""
+    p = len(model.items)
+    rows, cols = pair_index(p)
+    out = []
+    for mats in model.matrices(x):
+        lam, psi = mats["lambda"], mats["psi"]
+        delta = mats["delta"][:, 0]
+        mu = mats["nu"][:, 0] + lam @ mats["alpha"][:, 0]
+        th = [(mats["tau"][j, : model.nthresholds[j]] - mu[j]) * delta[j] for j in range(p)]
+        common = lam @ psi @ lam.T
+        cor = delta[rows] * delta[cols] * common[rows, cols]
+        out.append(_flat([*th, cor]))
+    return out
+
+
+def jacobian(model: MultigroupModel, x: np.ndarray) -> list[np.ndarray]:
+    """Per group the derivatives of the implied statistics by the free parameters.
+
+    Central differences: the implied statistics are polynomials of degree at most four in
+    the parameters, so the error is at the level of rounding.
+    """
+    h = 1e-6
+    cols = [[] for _ in range(model.ngroups)]
+    for k in range(len(x)):
+        up, down = x.copy(), x.copy()
+        up[k] += h
+        down[k] -= h
+        for g, (a, b) in enumerate(zip(implied(model, up), implied(model, down), strict=True)):
+            cols[g].append((a - b) / (2 * h))
+    return [np.column_stack(c) for c in cols]
+
+
+@dataclass
+class GroupStats:
+    """The sample statistics of one group."""
+
+    name: str
+    pc: PolychoricResult
+    weights: np.ndarray  # the inverse diagonal of Gamma
+
+    @property
+    def n(self) -> int:
+        return self.pc.n
+
+
+@dataclass
+class MultigroupFit:
+    """A fitted multi-group WLSMV model.
+
+    Attributes
+    ----------
+    model : MultigroupModel
+    x : numpy.ndarray
+        The free parameters (model.labels() order).
+    vcov : numpy.ndarray
+        Their robust covariance matrix.
+    fit : dict
+        ``npar, chisq, df, pvalue, chisq_scaled, df_scaled, pvalue_scaled,
+        chisq_scaling_factor, chisq_shift, baseline_chisq, baseline_df, baseline_chisq_scaled,
+        cfi, tli, rmsea, cfi_scaled, tli_scaled, rmsea_scaled, srmr`` (lavaan's fitMeasures).
+    groups : list of GroupStats
+    delta : list of numpy.ndarray
+        The Jacobian per group at the estimates.
+    """
+
+    model: MultigroupModel
+    x: np.ndarray
+    vcov: np.ndarray
+    fit: dict[str, float]
+    groups: list[GroupStats]
+    delta: list[np.ndarray]
+    information: np.ndarray
+
+
+def group_statistics(
+    data: pd.DataFrame, items: list[str], group: str, order: list
+) -> list[GroupStats]:
+    """Thresholds, polychorics and Gamma per group, rows with a missing item dropped.
+
+    Every category of an item (1 to its highest over all groups) must be chosen in every
+    group: its thresholds would not exist otherwise. InputError names the item, the group and
+    the category.
+    """
+    x = data[items].apply(pd.to_numeric, errors="coerce")
+    complete = x.notna().all(axis=1) & data[group].notna()
+    x, labels = x[complete].to_numpy(dtype=float), data.loc[complete, group]
+    top = np.nanmax(x, axis=0).astype(int) if len(x) else np.zeros(len(items), dtype=int)
+    out = []
+    for value in order:
+        rows = (labels == value).to_numpy()
+        part = x[rows]
+        for j, item in enumerate(items):
+            counts = np.bincount(part[:, j].astype(int), minlength=top[j] + 1)[1:]
+            empty = [str(c + 1) for c in range(top[j]) if counts[c] == 0]
+            if empty:
+                raise InputError(
+                    f"ordinal item {item}: nobody in group {value!r} of {group} chose "
+                    f"category {', '.join(empty)} (of 1..{top[j]}); its thresholds cannot be "
+                    "compared across groups",
+                    column=item,
+                    value=value,
+                    expected="every category of the item chosen in every group",
+                    hint="collapse the empty category with its neighbour in the codebook",
+                )
+        pc = polychoric(part, items)
+        out.append(GroupStats(str(value), pc, 1.0 / np.diag(pc.nacov)))
+    return out
+
+
+def build_model(
+    measurement: dict[str, list[str]], nthresholds: list[int], ngroups: int, level: str
+) -> MultigroupModel:
+    """The parameters of `level` (LEVELS) as measEq.syntax writes them (module docstring)."""
+    if level not in EQUAL:
+        raise InputError(f"unknown invariance level {level!r}", expected=", ".join(LEVELS))
+    equal = EQUAL[level]
+    items = list(dict.fromkeys(i for v in measurement.values() for i in v))
+    factors = list(measurement)
+    loads = [(items.index(i), f) for f, fac in enumerate(factors) for i in measurement[fac]]
+    model = MultigroupModel(factors, items, loads, list(nthresholds), ngroups)
+    add = model.entries.append
+    for g in range(ngroups):
+        tag = f".g{g + 1}"
+        for i, f in loads:
+            name = f"lambda.{i + 1}_{f + 1}"
+            add(Entry(g, "lambda", i, f, label=name + ("" if "loadings" in equal else tag)))
+        for j, k in enumerate(nthresholds):
+            for t in range(k):
+                name = f"{items[j]}.thr{t + 1}"
+                add(Entry(g, "tau", j, t, label=name + ("" if "thresholds" in equal else tag)))
+        # Intercepts and scales stay fixed in the reference group; the thresholds level frees
+        # them in the others, and equal intercepts fix them at the reference value 0.
+        free_scale = g > 0 and "thresholds" in equal
+        for j in range(len(items)):
+            free_nu = free_scale and "intercepts" not in equal
+            add(Entry(g, "nu", j, 0, label=f"nu.{j + 1}{tag}" if free_nu else None))
+            add(Entry(g, "delta", j, 0, 1.0, label=f"delta.{j + 1}{tag}" if free_scale else None))
+        for f in range(len(factors)):
+            free_mean = g > 0 and "intercepts" in equal
+            add(Entry(g, "alpha", f, 0, label=f"alpha.{f + 1}{tag}" if free_mean else None))
+            free_var = g > 0 and "loadings" in equal
+            add(Entry(g, "psi", f, f, 1.0, label=f"psi.{f + 1}_{f + 1}{tag}" if free_var else None))
+        for f in range(len(factors)):
+            for h in range(f + 1, len(factors)):
+                add(Entry(g, "psi", h, f, label=f"psi.{h + 1}_{f + 1}{tag}"))
+    return model
+
+
+def _start(model: MultigroupModel, groups: list[GroupStats]) -> np.ndarray:
+    """Sample thresholds (first group holding the label), loadings from each factor's first
+    principal component per group, zero covariances, unit scales."""
+    labels = model.labels()
+    x = np.zeros(len(labels))
+    seen = set()
+    load_start = []
+    for gs in groups:
+        lam = np.zeros((len(model.items), len(model.factors)))
+        for f in range(len(model.factors)):
+            members = [i for i, h in model.loads if h == f]
+            values, vectors = np.linalg.eigh(gs.pc.correlation[np.ix_(members, members)])
+            vec = vectors[:, -1] * np.sqrt(max(values[-1], 1e-6))
+            lam[members, f] = vec if vec.sum() >= 0 else -vec
+        load_start.append(lam)
+    index = {label: k for k, label in enumerate(labels)}
+    for e in model.entries:
+        if e.label is None or e.label in seen:
+            continue
+        seen.add(e.label)
+        k = index[e.label]
+        if e.kind == "tau":
+            x[k] = groups[e.group].pc.thresholds[e.i][e.j]
+        elif e.kind == "lambda":
+            x[k] = load_start[e.group][e.i, e.j]
+        elif e.kind in ("delta",) or (e.kind == "psi" and e.i == e.j):
+            x[k] = 1.0
+    return x
+
+
+def _minimise(model, groups, x: np.ndarray) -> np.ndarray:
+    """Gauss-Newton with step halving on the weighted residuals of all groups."""
+    scale = [np.sqrt((gs.n - 1) * gs.weights) for gs in groups]
+    stats = [gs.pc.statistics for gs in groups]
+
+    def resid(z):
+        return _flat([s * (o - e) for s, o, e in zip(scale, stats, implied(model, z), strict=True)])
+
+    current = float(np.sum(resid(x) ** 2))
+    for _ in range(300):
+        jac = np.vstack([-s[:, None] * d for s, d in zip(scale, jacobian(model, x), strict=True)])
+        step = np.linalg.lstsq(jac, -resid(x), rcond=None)[0]
+        for _ in range(60):
+            trial = x + step
+            value = float(np.sum(resid(trial) ** 2))
+            if value <= current:
+                break
+            step = step / 2.0
+        else:
+            break
+        done = np.max(np.abs(trial - x)) < 1e-10
+        x, current = trial, value
+        if done:
+            break
+    return x
+
+
+def _traces(v_all: np.ndarray, delta_all: np.ndarray, e_inv, gamma_all) -> tuple[float, float]:
+    u = v_all - v_all @ delta_all @ e_inv @ delta_all.T @ v_all
+    ug = u @ gamma_all
+    return float(np.trace(ug)), float(np.sum(ug * ug.T))
+
+
+def fit_model(model: MultigroupModel, groups: list[GroupStats], start=None) -> MultigroupFit:
+    """Estimate `model` on the groups' statistics; robust SEs and lavaan's fit measures."""
+    x = _minimise(model, groups, _start(model, groups) if start is None else start)
+    n_g = np.array([gs.n for gs in groups], dtype=float)
+    ntotal = n_g.sum()
+    fg = n_g / ntotal
+    resid = [gs.pc.statistics - e for gs, e in zip(groups, implied(model, x), strict=True)]
+    stat = float(
+        sum(
+            (n - 1) * np.sum(gs.weights * r * r)
+            for n, gs, r in zip(n_g, groups, resid, strict=True)
+        )
+    )
+    nstat = sum(len(r) for r in resid)
+    df = nstat - len(x)
+    delta = jacobian(model, x)
+    info = sum(
+        f * d.T @ (gs.weights[:, None] * d) for f, d, gs in zip(fg, delta, groups, strict=True)
+    )
+    e_inv = np.linalg.inv(info)
+    meat = sum(
+        f * (gs.weights[:, None] * d).T @ gs.pc.nacov @ (gs.weights[:, None] * d)
+        for f, d, gs in zip(fg, delta, groups, strict=True)
+    )
+    # N - G: lavaan's count for (D)WLS with ordered items (N - 1 with one group).
+    vcov = e_inv @ meat @ e_inv / (ntotal - len(groups))
+    v_all = linalg.block_diag(*[f * np.diag(gs.weights) for f, gs in zip(fg, groups, strict=True)])
+    gamma_all = linalg.block_diag(*[gs.pc.nacov / f for f, gs in zip(fg, groups, strict=True)])
+    delta_all = np.vstack(delta)
+    tr1, tr2 = _traces(v_all, delta_all, e_inv, gamma_all)
+    a = np.sqrt(df / tr2)
+    shift = df - a * tr1
+    scaled = a * stat + shift
+
+    # Baseline: every correlation zero, thresholds free in each group.
+    nth = [sum(len(t) for t in gs.pc.thresholds) for gs in groups]
+    base_stat = float(
+        sum(
+            (n - 1) * np.sum(gs.weights[k:] * gs.pc.statistics[k:] ** 2)
+            for n, gs, k in zip(n_g, groups, nth, strict=True)
+        )
+    )
+    base_df = nstat - sum(nth)
+    u_base = linalg.block_diag(
+        *[
+            f * np.diag(np.concatenate([np.zeros(k), gs.weights[k:]]))
+            for f, gs, k in zip(fg, groups, nth, strict=True)
+        ]
+    )
+    ug = u_base @ gamma_all
+    a_b = np.sqrt(base_df / float(np.sum(ug * ug.T)))
+    base_scaled = a_b * base_stat + base_df - a_b * float(np.trace(ug))
+
+    fit = {
+        "npar": float(len(x)),
+        "chisq": stat,
+        "df": float(df),
+        "pvalue": float(special.chdtrc(df, stat)),
+        "chisq_scaled": scaled,
+        "df_scaled": float(df),
+        "pvalue_scaled": float(special.chdtrc(df, scaled)),
+        "chisq_scaling_factor": 1.0 / a,
+        "chisq_shift": shift,
+        "baseline_chisq": base_stat,
+        "baseline_df": float(base_df),
+        "baseline_chisq_scaled": base_scaled,
+    }
+    ng = len(groups)
+    for suffix, t, tb in (("", stat, base_stat), ("_scaled", scaled, base_scaled)):
+        fit["cfi" + suffix] = 1.0 - max(t - df, 0.0) / max(t - df, tb - base_df, 0.0)
+        fit["tli" + suffix] = (tb / base_df - t / df) / (tb / base_df - 1.0)
+        # lavaan counts N - G here (the Wishart-type count, as N - 1 for one group).
+        fit["rmsea" + suffix] = float(
+            np.sqrt(max(t - df, 0.0) / (df * (ntotal - ng))) * np.sqrt(ng)
+        )
+    fit["srmr"] = _srmr(model, groups, x, fg)
+    return MultigroupFit(model, x, vcov, fit, groups, delta, info)
+
+
+def _srmr(model, groups, x, fg) -> float:
+    p = len(model.items)
+    values = []
+    for gs, e in zip(groups, implied(model, x), strict=True):
+        k = sum(len(t) for t in gs.pc.thresholds)
+        r = gs.pc.statistics[k:] - e[k:]
+        values.append(np.sqrt(np.sum(r * r) / (p * (p + 1) / 2)))
+    return float(np.sum(fg * np.array(values)))
+
+
+def estimates_table(fit: MultigroupFit) -> pd.DataFrame:
+    """lavaan's parameterEstimates per group: ``group, lhs, op, rhs, label, est, se``.
+
+    Loadings (``=~``), thresholds (``item | t1``), factor variances and covariances and the
+    residual variances of the latent responses (``~~``; derived in the delta
+    parameterisation, so no standard error), intercepts and latent means (``~1``) and scale
+    factors (``~*~``). ``label`` is the equality label: rows that share one are held equal.
+    """
+    model = fit.model
+    labels = model.labels()
+    index = {label: k for k, label in enumerate(labels)}
+    se = np.sqrt(np.clip(np.diag(fit.vcov), 0.0, None))
+    mats = model.matrices(fit.x)
+    rows = []
+    kinds = ("lambda", "tau", "psi", "nu", "alpha", "delta")
+    for g, gs in enumerate(fit.groups):
+        entries = [e for e in model.entries if e.group == g]
+        entries.sort(key=lambda e: kinds.index(e.kind))
+        for e in entries:
+            value = mats[g][e.kind][e.i, e.j]
+            err = float(se[index[e.label]]) if e.label is not None else 0.0
+            lhs, op, rhs = _names(model, e)
+            rows.append((gs.name, lhs, op, rhs, e.label or "", float(value), err))
+        lam, psi = mats[g]["lambda"], mats[g]["psi"]
+        common = np.diag(lam @ psi @ lam.T)
+        delta = mats[g]["delta"][:, 0]
+        for j, item in enumerate(model.items):
+            rows.append((gs.name, item, "~~", item, "", float(1 / delta[j] ** 2 - common[j]), 0.0))
+    return pd.DataFrame(rows, columns=["group", "lhs", "op", "rhs", "label", "est", "se"])
+
+
+def _names(model: MultigroupModel, e: Entry) -> tuple[str, str, str]:
+    items, factors = model.items, model.factors
+    if e.kind == "lambda":
+        return factors[e.j], "=~", items[e.i]
+    if e.kind == "tau":
+        return items[e.i], "|", f"t{e.j + 1}"
+    if e.kind == "psi":
+        return factors[min(e.i, e.j)], "~~", factors[max(e.i, e.j)]
+    if e.kind == "nu":
+        return items[e.i], "~1", ""
+    if e.kind == "alpha":
+        return factors[e.i], "~1", ""
+    return items[e.i], "~*~", items[e.i]
+
+
+def _orthogonal_complement(h: np.ndarray) -> np.ndarray:
+    """Columns spanning the orthogonal complement of the column space of `h` (lavaan's
+    lav_matrix_orthogonal_complement: from the QR decomposition)."""
+    q, r = np.linalg.qr(h, mode="complete")
+    rank = int(np.sum(np.abs(np.diag(r)) > 1e-8 * max(1.0, np.abs(r).max()))) if r.size else 0
+    return q[:, rank:]
+
+
+def difference_test(less: MultigroupFit, more: MultigroupFit) -> dict:
+    """lavTestLRT(less, more) for WLSMV: the scaled-shifted Satorra (2000) difference.
+
+    `more` is nested in `less` (more constraints). As lavaan's lav_test_diff_Satorra2000
+    (H1 = TRUE, A.method = "delta", scaled.shifted = TRUE): the constraints are the
+    orthogonal complement ``A`` of ``H = D1^+ D0`` (both Jacobians stacked over groups, each
+    at its own estimates), ``P`` the expected information of `less`, and with
+    ``M = P^-1 A' (A P^-1 A')^+ A P^-1`` the traces of ``U Gamma`` with
+    ``U = V D1 M D1' V``. The statistic is ``a (T0 - T1) + b`` with ``a = sqrt(m / tr(UG^2))``,
+    ``b = m - a tr(UG)``, on ``m`` degrees of freedom.
+
+    Returns
+    -------
+    dict
+        delta_chisq, delta_df, delta_pvalue, delta_method ("satorra.2000").
+    """
+    m = int(more.fit["df"] - less.fit["df"])
+    t_delta = more.fit["chisq"] - less.fit["chisq"]
+    if m == 0:
+        return {
+            "delta_chisq": t_delta,
+            "delta_df": 0,
+            "delta_pvalue": np.nan,
+            "delta_method": "satorra.2000",
+        }
+    d1, d0 = np.vstack(less.delta), np.vstack(more.delta)
+    h = np.linalg.pinv(d1) @ d0
+    a_mat = _orthogonal_complement(h).T
+    p_inv = np.linalg.inv(less.information)
+    apa = a_mat @ p_inv @ a_mat.T
+    keep = ~(
+        (np.abs(apa.sum(axis=0)) < np.sqrt(np.finfo(float).eps))
+        & (np.abs(apa.sum(axis=1)) < np.sqrt(np.finfo(float).eps))
+    )
+    a_mat = a_mat[keep]
+    proj = p_inv @ a_mat.T @ np.linalg.pinv(a_mat @ p_inv @ a_mat.T) @ a_mat @ p_inv
+    groups = less.groups
+    n_g = np.array([gs.n for gs in groups], dtype=float)
+    fg = n_g / n_g.sum()
+    trace1 = 0.0
+    for f, gs, d in zip(fg, groups, less.delta, strict=True):
+        wd = gs.weights[:, None] * d
+        trace1 += f * float(np.trace(wd.T @ gs.pc.nacov @ wd @ proj))
+    v_all = np.concatenate([gs.weights for gs in groups])
+    gamma_all = linalg.block_diag(*[f * gs.pc.nacov for f, gs in zip(fg, groups, strict=True)])
+    vd = v_all[:, None] * d1
+    ug = vd @ proj @ vd.T @ gamma_all
+    trace2 = float(np.sum(ug * ug.T))
+    a = np.sqrt(m / trace2)
+    stat = t_delta * a + (m - a * trace1)
+    return {
+        "delta_chisq": float(stat),
+        "delta_df": m,
+        "delta_pvalue": float(special.chdtrc(m, stat)),
+        "delta_method": "satorra.2000",
+    }
