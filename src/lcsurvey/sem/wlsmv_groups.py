@@ -17,12 +17,12 @@ The scaled-shifted test takes the traces of ``U Gamma`` over all groups at once
 (lavaan's ``lav_test_satorra_bentler_trace_original``); the baseline is the independence model
 with free thresholds per group.
 
-Invariance levels (Wu & Estabrook 2016; items with three or more categories), the first group
-the reference:
+Invariance levels (Wu & Estabrook 2016), the first group the reference:
 
 - configural: thresholds and loadings free per group; intercepts 0, scale factors 1, latent
   means 0 and latent variances 1 in every group;
-- thresholds: thresholds equal; intercepts and scale factors free in the other groups;
+- thresholds: thresholds equal; intercepts and scale factors free in the other groups (for a
+  binary item only the intercept: its scale factor is freed with equal intercepts);
 - thresholds_loadings: loadings equal too; latent variances free in the other groups;
 - thresholds_loadings_intercepts: intercepts equal (so 0 in every group); latent means free in
   the other groups.
@@ -146,18 +146,57 @@ def implied(model: MultigroupModel, x: np.ndarray) -> list[np.ndarray]:
 def jacobian(model: MultigroupModel, x: np.ndarray) -> list[np.ndarray]:
     """Per group the derivatives of the implied statistics by the free parameters.
 
-    Central differences: the implied statistics are polynomials of degree at most four in
-    the parameters, so the error is at the level of rounding.
+    Each entry with a label adds its derivative to its label's column (equal labels: the sum).
     """
-    h = 1e-6
-    cols = [[] for _ in range(model.ngroups)]
-    for k in range(len(x)):
-        up, down = x.copy(), x.copy()
-        up[k] += h
-        down[k] -= h
-        for g, (a, b) in enumerate(zip(implied(model, up), implied(model, down), strict=True)):
-            cols[g].append((a - b) / (2 * h))
-    return [np.column_stack(c) for c in cols]
+    p = len(model.items)
+    rows, cols = pair_index(p)
+    nth = model.nthresholds
+    start = np.concatenate([[0], np.cumsum(nth)]).astype(int)
+    nstat = int(start[-1]) + len(rows)
+    index = {label: k for k, label in enumerate(model.labels())}
+    out = [np.zeros((nstat, len(index))) for _ in range(model.ngroups)]
+    mats = model.matrices(x)
+    item_of = np.repeat(np.arange(p), nth)  # the item of each threshold
+    for e in model.entries:
+        if e.label is None:
+            continue
+        m = mats[e.group]
+        lam, psi = m["lambda"], m["psi"]
+        delta, alpha = m["delta"][:, 0], m["alpha"][:, 0]
+        mu = m["nu"][:, 0] + lam @ alpha
+        d = np.zeros(nstat)
+        th, cor = d[: start[-1]], d[start[-1] :]
+        if e.kind == "tau":
+            th[start[e.i] + e.j] = delta[e.i]
+        elif e.kind == "nu":
+            th[start[e.i] : start[e.i + 1]] = -delta[e.i]
+        elif e.kind == "alpha":
+            th[:] = -lam[item_of, e.i] * delta[item_of]
+        elif e.kind == "delta":
+            k = e.i
+            th[start[k] : start[k + 1]] = m["tau"][k, : nth[k]] - mu[k]
+            common = (lam @ psi @ lam.T)[rows, cols]
+            cor[:] = (
+                np.where(rows == k, delta[cols], 0.0) * common
+                + np.where(cols == k, delta[rows], 0.0) * common
+            )
+        elif e.kind == "lambda":
+            k, f = e.i, e.j
+            th[start[k] : start[k + 1]] = -alpha[f] * delta[k]
+            lp = lam @ psi
+            cor[:] = (
+                delta[rows]
+                * delta[cols]
+                * (np.where(rows == k, lp[cols, f], 0.0) + np.where(cols == k, lp[rows, f], 0.0))
+            )
+        else:  # psi
+            f, h = e.i, e.j
+            both = lam[rows, f] * lam[cols, h]
+            if f != h:
+                both = both + lam[rows, h] * lam[cols, f]
+            cor[:] = delta[rows] * delta[cols] * both
+        out[e.group][:, index[e.label]] += d
+    return out
 
 
 @dataclass
@@ -259,10 +298,14 @@ def build_model(
                 name = f"{items[j]}.thr{t + 1}"
                 add(Entry(g, "tau", j, t, label=name + ("" if "thresholds" in equal else tag)))
         # Intercepts and scales stay fixed in the reference group; the thresholds level frees
-        # them in the others, and equal intercepts fix them at the reference value 0.
-        free_scale = g > 0 and "thresholds" in equal
+        # them in the others, and equal intercepts fix them at the reference value 0. A binary
+        # item (one threshold) cannot have both free: its scale is freed only once the
+        # intercepts are equal (measEq.syntax's rule).
         for j in range(len(items)):
-            free_nu = free_scale and "intercepts" not in equal
+            free_nu = g > 0 and "thresholds" in equal and "intercepts" not in equal
+            free_scale = g > 0 and "thresholds" in equal
+            if nthresholds[j] == 1:
+                free_scale = free_scale and "intercepts" in equal
             add(Entry(g, "nu", j, 0, label=f"nu.{j + 1}{tag}" if free_nu else None))
             add(Entry(g, "delta", j, 0, 1.0, label=f"delta.{j + 1}{tag}" if free_scale else None))
         for f in range(len(factors)):
@@ -278,7 +321,7 @@ def build_model(
 
 def _start(model: MultigroupModel, groups: list[GroupStats]) -> np.ndarray:
     """Sample thresholds (first group holding the label), loadings from each factor's first
-    principal component per group, zero covariances, unit scales."""
+    principal component per group (first indicator positive), zero covariances, unit scales."""
     labels = model.labels()
     x = np.zeros(len(labels))
     seen = set()
@@ -289,7 +332,8 @@ def _start(model: MultigroupModel, groups: list[GroupStats]) -> np.ndarray:
             members = [i for i, h in model.loads if h == f]
             values, vectors = np.linalg.eigh(gs.pc.correlation[np.ix_(members, members)])
             vec = vectors[:, -1] * np.sqrt(max(values[-1], 1e-6))
-            lam[members, f] = vec if vec.sum() >= 0 else -vec
+            # lavaan's sign: the factor's first indicator loads positively.
+            lam[members, f] = vec if vec[0] >= 0 else -vec
         load_start.append(lam)
     index = {label: k for k, label in enumerate(labels)}
     for e in model.entries:
