@@ -42,6 +42,7 @@ import pandas as pd
 from scipy import linalg, special
 
 from lcsurvey.errors import InputError
+from lcsurvey.sem.fit_measures import rmsea_ci
 from lcsurvey.sem.polychoric import PolychoricResult, pair_index, polychoric
 
 LEVELS = (
@@ -226,7 +227,8 @@ class MultigroupFit:
     fit : dict
         ``npar, chisq, df, pvalue, chisq_scaled, df_scaled, pvalue_scaled,
         chisq_scaling_factor, chisq_shift, baseline_chisq, baseline_df, baseline_chisq_scaled,
-        cfi, tli, rmsea, cfi_scaled, tli_scaled, rmsea_scaled, srmr`` (lavaan's fitMeasures).
+        cfi, tli, rmsea, rmsea_ci_lower, rmsea_ci_upper`` and their ``_scaled`` versions, and
+        ``srmr`` (lavaan's fitMeasures; SRMR on the correlations, weighted by group size).
     groups : list of GroupStats
     delta : list of numpy.ndarray
         The Jacobian per group at the estimates.
@@ -458,6 +460,8 @@ def fit_model(model: MultigroupModel, groups: list[GroupStats], start=None) -> M
         fit["rmsea" + suffix] = float(
             np.sqrt(max(t - df, 0.0) / (df * (ntotal - ng))) * np.sqrt(ng)
         )
+        lower, upper = rmsea_ci(t, df, int(ntotal) - ng, groups=ng)
+        fit["rmsea_ci_lower" + suffix], fit["rmsea_ci_upper" + suffix] = lower, upper
     fit["srmr"] = _srmr(model, groups, x, fg)
     return MultigroupFit(model, x, vcov, fit, groups, delta, info)
 
