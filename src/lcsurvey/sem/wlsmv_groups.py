@@ -35,6 +35,7 @@ the restricted model adds (found from both models' Jacobians, lavaan's ``A.metho
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,7 +44,10 @@ from scipy import linalg, special
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.fit_measures import rmsea_ci
+from lcsurvey.sem.invariance import CHEN, COLUMNS, as_table, chen_decision, usable_groups
 from lcsurvey.sem.polychoric import PolychoricResult, pair_index, polychoric
+
+log = logging.getLogger("lcsurvey")
 
 LEVELS = (
     "configural",
@@ -244,38 +248,48 @@ class MultigroupFit:
 
 
 def group_statistics(
-    data: pd.DataFrame, items: list[str], group: str, order: list
+    data: pd.DataFrame, items: list[str], group: str, order: list, labels: list | None = None
 ) -> list[GroupStats]:
     """Thresholds, polychorics and Gamma per group, rows with a missing item dropped.
 
-    Every category of an item (1 to its highest over all groups) must be chosen in every
-    group: its thresholds would not exist otherwise. InputError names the item, the group and
-    the category.
+    An item's categories are its distinct values over all groups, in ascending order (as
+    lavaan's ``ordered =``, which makes them a factor). Each must be chosen in every group, or
+    that group's thresholds would not exist: InputError names the item, the group (its label
+    from `labels`, else its value) and the value nobody chose.
     """
+    labels = [str(v) for v in order] if labels is None else [str(v) for v in labels]
     x = data[items].apply(pd.to_numeric, errors="coerce")
-    complete = x.notna().all(axis=1) & data[group].notna()
-    x, labels = x[complete].to_numpy(dtype=float), data.loc[complete, group]
-    top = np.nanmax(x, axis=0).astype(int) if len(x) else np.zeros(len(items), dtype=int)
+    complete = x.notna().all(axis=1) & data[group].isin(order)
+    x, values = x[complete].to_numpy(dtype=float), data.loc[complete, group].to_numpy()
+    codes = np.zeros(x.shape)
+    categories = []
+    for j in range(len(items)):
+        levels, codes[:, j] = np.unique(x[:, j], return_inverse=True)
+        categories.append(levels)
+    codes += 1
     out = []
-    for value in order:
-        rows = (labels == value).to_numpy()
-        part = x[rows]
+    for value, label in zip(order, labels, strict=True):
+        part = codes[values == value]
         for j, item in enumerate(items):
-            counts = np.bincount(part[:, j].astype(int), minlength=top[j] + 1)[1:]
-            empty = [str(c + 1) for c in range(top[j]) if counts[c] == 0]
+            counts = np.bincount(part[:, j].astype(int), minlength=len(categories[j]) + 1)[1:]
+            empty = [_category(categories[j][c]) for c in np.flatnonzero(counts == 0)]
             if empty:
                 raise InputError(
-                    f"ordinal item {item}: nobody in group {value!r} of {group} chose "
-                    f"category {', '.join(empty)} (of 1..{top[j]}); its thresholds cannot be "
-                    "compared across groups",
+                    f"ordinal item {item}: nobody in group {label} of {group} chose "
+                    f"{', '.join(empty)} (chosen in other groups); the item's thresholds "
+                    "cannot be compared across groups",
                     column=item,
-                    value=value,
                     expected="every category of the item chosen in every group",
-                    hint="collapse the empty category with its neighbour in the codebook",
+                    hint="collapse the empty category with its neighbour in the codebook, "
+                    "or leave the group out",
                 )
         pc = polychoric(part, items)
-        out.append(GroupStats(str(value), pc, 1.0 / np.diag(pc.nacov)))
+        out.append(GroupStats(label, pc, 1.0 / np.diag(pc.nacov)))
     return out
+
+
+def _category(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def build_model(
@@ -586,3 +600,198 @@ def difference_test(less: MultigroupFit, more: MultigroupFit) -> dict:
         "delta_pvalue": float(special.chdtrc(m, stat)),
         "delta_method": "satorra.2000",
     }
+
+
+# The Chen (2007) cut-offs each level is judged by (lcsurvey.sem.invariance.CHEN): thresholds
+# and intercepts are locations (Chen's intercept cut-offs), loadings Chen's loading ones.
+CHEN_LEVEL = {
+    "thresholds": "scalar",
+    "thresholds_loadings": "metric",
+    "thresholds_loadings_intercepts": "scalar",
+}
+# Columns of the ordinal invariance table beyond lcsurvey.sem.invariance.COLUMNS.
+EXTRA_COLUMNS = [
+    "estimator",
+    "chisq_shift",
+    "cfi_scaled",
+    "tli_scaled",
+    "rmsea_scaled",
+    "rmsea_ci_lower_scaled",
+    "rmsea_ci_upper_scaled",
+]
+
+
+def chen_rule(level: str) -> str:
+    """The decision rule of an ordinal level, as written in the output."""
+    if level not in CHEN_LEVEL:
+        return ""
+    cfi, rmsea, srmr = CHEN[CHEN_LEVEL[level]]
+    return (
+        f"Chen (2007): {level} holds if delta CFI >= {cfi:.3f} and (delta RMSEA <= "
+        f"{rmsea:.3f} or delta SRMR <= {srmr:.3f}), against the previous level; "
+        "CFI and RMSEA scaled (WLSMV)"
+    )
+
+
+@dataclass
+class OrdinalInvariance:
+    """The four levels fitted: fits and errors by level, the groups' statistics."""
+
+    fits: dict[str, MultigroupFit]
+    errors: dict[str, str]
+    groups: list[GroupStats]
+
+
+def fit_ordinal_invariance(
+    data: pd.DataFrame,
+    factors: dict[str, list[str]],
+    group: str,
+    *,
+    group_order: list | None = None,
+    group_labels: list | None = None,
+) -> OrdinalInvariance:
+    """Fit the four levels (LEVELS) of `factors` with `group` as groups, by WLSMV.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The ordinal items (any ordered codes) and the grouping column.
+    factors : dict
+        Factor -> its indicators (the model's =~ lines).
+    group : str
+    group_order : list, optional
+        The groups (the first is the reference); by default the sorted distinct values.
+    group_labels : list, optional
+        Their names in messages and tables.
+
+    Raises
+    ------
+    InputError
+        A missing column, a factor with fewer than two items, an item with more than 15
+        categories, or a category nobody chose in one group (group_statistics).
+    """
+    items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
+    absent = [v for v in [*items, group] if v not in data.columns]
+    if absent:
+        raise InputError(
+            f"the data lack the columns {absent} for the invariance models",
+            expected="item names from the codebook and the grouping variable",
+        )
+    for factor, indicators in factors.items():
+        if len(indicators) < 2:
+            raise InputError(
+                f"factor {factor!r} has fewer than two items; the ordinal invariance models "
+                "need at least two per factor",
+                value=factor,
+            )
+    order = sorted(data[group].dropna().unique()) if group_order is None else list(group_order)
+    groups = group_statistics(data, items, group, order, group_labels)
+    nth = [len(t) for t in groups[0].pc.thresholds]
+    fits, errors = {}, {}
+    for level in LEVELS:
+        try:
+            fits[level] = fit_model(build_model(factors, nth, len(groups), level), groups)
+        except np.linalg.LinAlgError as err:
+            errors[level] = f"{level}: the model cannot be estimated ({err})"
+    return OrdinalInvariance(fits, errors, groups)
+
+
+def ordinal_invariance(
+    data: pd.DataFrame,
+    factors: dict[str, list[str]],
+    group: str,
+    *,
+    order: list[tuple[object, str]] | None = None,
+    min_size: int = 50,
+) -> pd.DataFrame:
+    """The invariance table of ordinal items: lcsurvey.sem.invariance.COLUMNS + EXTRA_COLUMNS.
+
+    One row per level (LEVELS) with lavaan's WLSMV fit measures (``chisq``, ``cfi``, ``tli``,
+    ``rmsea`` plain; ``chisq_scaled`` and the ``_scaled`` indices from the scaled-shifted
+    test), the test against the level before (difference_test, ``delta_method``
+    "satorra.2000") and Chen's decision (CHEN_LEVEL) from ``delta_cfi`` and ``delta_rmsea``,
+    the differences of the *scaled* CFI and RMSEA, and ``delta_srmr``. ``aic``, ``bic`` and
+    ``nclusters`` are empty (no likelihood, no clusters).
+
+    Groups below `min_size` complete rows, or with an item without two answers or variance,
+    are left out with a note (lcsurvey.sem.invariance.usable_groups). When fewer than two
+    groups are left, or the data cannot be used (a category nobody chose in one group), the
+    table is a single row whose note says why.
+
+    Parameters
+    ----------
+    data : DataFrame
+    factors : dict
+        Factor -> its indicators.
+    group : str
+    order : list of (value, label), optional
+        The groups in the order wanted (the first is the reference group); by default the
+        sorted distinct values labelled by themselves.
+    min_size : int
+    """
+    items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
+    if group not in data.columns:
+        raise InputError(
+            f"the data have no column {group!r} to form groups",
+            expected="a background variable of the codebook or 'wave'",
+        )
+    if order is None:
+        order = [(v, str(v)) for v in sorted(data[group].dropna().unique())]
+    kept, notes = usable_groups(data, items, group, order, min_size=min_size, missing="listwise")
+    base = {
+        "groups": group,
+        "group_values": ";".join(label for _, label in kept),
+        "estimator": "WLSMV",
+    }
+    if len(kept) < 2:
+        reason = (
+            f"fewer than two groups of {group} with at least {min_size} respondents; "
+            "no invariance test"
+        )
+        return _table([{**base, "level": "", "note": "; ".join([reason, *notes])}])
+    try:
+        result = fit_ordinal_invariance(
+            data,
+            factors,
+            group,
+            group_order=[v for v, _ in kept],
+            group_labels=[label for _, label in kept],
+        )
+    except InputError as err:
+        log.warning("ordinal invariance by %s: %s", group, err.message)
+        return _table([{**base, "level": "", "note": "; ".join([err.message, *notes])}])
+    rows = []
+    previous = None
+    for k, level in enumerate(LEVELS):
+        row = {**base, "level": level, "rule": chen_rule(level)}
+        level_notes = list(notes)
+        fit = result.fits.get(level)
+        if fit is None:
+            level_notes.append(result.errors[level])
+            log.warning("ordinal invariance by %s: %s", group, result.errors[level])
+        else:
+            m = fit.fit
+            row.update({c: m[c] for c in [*COLUMNS, *EXTRA_COLUMNS] if c in m})
+            row["ntotal"] = sum(gs.n for gs in fit.groups)
+            if previous is not None:
+                before = previous.fit
+                row["delta_cfi"] = m["cfi_scaled"] - before["cfi_scaled"]
+                row["delta_rmsea"] = m["rmsea_scaled"] - before["rmsea_scaled"]
+                row["delta_srmr"] = m["srmr"] - before["srmr"]
+                row["decision"] = chen_decision(
+                    CHEN_LEVEL[level], row["delta_cfi"], row["delta_rmsea"], row["delta_srmr"]
+                )
+                row.update(difference_test(previous, fit))
+            elif k > 0:
+                level_notes.append("no test: the level before was not estimated")
+        row["note"] = "; ".join(level_notes)
+        rows.append(row)
+        previous = fit
+    return _table(rows)
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    frame = as_table(rows)
+    extra = pd.DataFrame(rows).reindex(columns=EXTRA_COLUMNS)
+    extra["estimator"] = extra["estimator"].astype(object).fillna("").astype(str)
+    return pd.concat([frame, extra], axis=1)
