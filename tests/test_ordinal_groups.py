@@ -161,3 +161,21 @@ def test_small_groups_are_left_out_with_a_note() -> None:
     table = ordinal_invariance(_data("hs"), factors, group, min_size=150)
     assert len(table) == 1
     assert "Grant-White left out: 145 respondents" in table.note[0]
+
+
+def test_study_layer_uses_wlsmv_for_ordinal_items() -> None:
+    from lcsurvey.study.invariance import model_invariance_tables
+
+    syntax = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
+    frames = {"w1": _data("hs")}
+    table, scores = model_invariance_tables(frames, syntax, "school", ordered=True)
+    assert list(table.level) == list(LEVELS) and scores.empty
+    # Sorted groups: Grant-White is the reference here, the fit does not depend on it.
+    assert table.group_values[0] == "Grant-White;Pasteur"
+    fit = pd.read_csv(FIXTURES / "hs_std.lv_thresholds_fit.csv")
+    scaled = fit.value[fit.measure == "chisq.scaled"].item()
+    assert table.chisq_scaled[1] == pytest.approx(scaled, rel=1e-6)
+    mixed, _ = model_invariance_tables(frames, syntax, "school", ordered=["x1", "x2"])
+    assert len(mixed) == 1 and "not ordinal" in mixed.note[0]
+    plain, _ = model_invariance_tables(frames, syntax, "school", score=False)
+    assert list(plain.level) == ["configural", "metric", "scalar"]
