@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.invariance import COLUMNS
@@ -40,6 +41,13 @@ SETS = {
         {"agree": [f"A{i}" for i in range(1, 6)], "consc": [f"C{i}" for i in range(1, 6)]},
     ),
 }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Small matrices: BLAS threads only contend for the cores (the pipeline runs with one).
+    with threadpool_limits(limits=1):
+        yield
 
 
 def _data(name: str) -> pd.DataFrame:

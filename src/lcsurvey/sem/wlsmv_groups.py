@@ -377,7 +377,9 @@ def _minimise(model, groups, x: np.ndarray) -> np.ndarray:
     current = float(np.sum(resid(x) ** 2))
     for _ in range(300):
         jac = np.vstack([-s[:, None] * d for s, d in zip(scale, jacobian(model, x), strict=True)])
-        step = np.linalg.lstsq(jac, -resid(x), rcond=None)[0]
+        # The normal equations: J has full column rank for an identified model, and the
+        # small system is much cheaper than an SVD of J.
+        step = np.linalg.solve(jac.T @ jac, -jac.T @ resid(x))
         for _ in range(60):
             trial = x + step
             value = float(np.sum(resid(trial) ** 2))
@@ -570,7 +572,7 @@ def difference_test(less: MultigroupFit, more: MultigroupFit) -> dict:
             "delta_method": "satorra.2000",
         }
     d1, d0 = np.vstack(less.delta), np.vstack(more.delta)
-    h = np.linalg.pinv(d1) @ d0
+    h = np.linalg.solve(d1.T @ d1, d1.T @ d0)  # D1^+ D0 (D1 has full column rank)
     a_mat = _orthogonal_complement(h).T
     p_inv = np.linalg.inv(less.information)
     apa = a_mat @ p_inv @ a_mat.T
