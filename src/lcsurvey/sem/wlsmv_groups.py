@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, special
+from scipy import special
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.fit_measures import rmsea_ci
@@ -395,10 +395,27 @@ def _minimise(model, groups, x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _traces(v_all: np.ndarray, delta_all: np.ndarray, e_inv, gamma_all) -> tuple[float, float]:
-    u = v_all - v_all @ delta_all @ e_inv @ delta_all.T @ v_all
-    ug = u @ gamma_all
-    return float(np.trace(ug)), float(np.sum(ug * ug.T))
+def _traces(groups: list[GroupStats], delta: list[np.ndarray], fg, e_inv) -> tuple[float, float]:
+    """tr(UG) and tr(UG^2) of lavaan's ``U Gamma`` over all groups, block by block.
+
+    lavaan builds ``V = bdiag(f_g W_g)``, ``Gamma = bdiag(Gamma_g / f_g)`` and
+    ``U = V - V D E^-1 D' V``; so ``U Gamma = A - B C`` with ``A = bdiag(W_g Gamma_g)``,
+    ``B`` the stacked ``f_g W_g D_g`` and ``C = E^-1 [(W_g D_g)' Gamma_g]``, and
+    ``tr((A - BC)^2) = tr(A^2) - 2 tr(C A B) + tr((C B)^2)`` needs no matrix of all groups.
+    """
+    tr_a = tr_a2 = tr_cb = tr_cab = 0.0
+    cb_all = np.zeros_like(e_inv)
+    for f, gs, d in zip(fg, groups, delta, strict=True):
+        wd = gs.weights[:, None] * d
+        a = gs.weights[:, None] * gs.pc.nacov
+        c = e_inv @ (wd.T @ gs.pc.nacov)
+        cb = c @ (f * wd)
+        tr_a += float(np.trace(a))
+        tr_a2 += float(np.sum(a * a.T))
+        tr_cb += float(np.trace(cb))
+        tr_cab += float(np.sum((c @ a) * (f * wd).T))
+        cb_all += cb
+    return tr_a - tr_cb, tr_a2 - 2.0 * tr_cab + float(np.sum(cb_all * cb_all.T))
 
 
 def fit_model(model: MultigroupModel, groups: list[GroupStats], start=None) -> MultigroupFit:
@@ -427,10 +444,7 @@ def fit_model(model: MultigroupModel, groups: list[GroupStats], start=None) -> M
     )
     # N - G: lavaan's count for (D)WLS with ordered items (N - 1 with one group).
     vcov = e_inv @ meat @ e_inv / (ntotal - len(groups))
-    v_all = linalg.block_diag(*[f * np.diag(gs.weights) for f, gs in zip(fg, groups, strict=True)])
-    gamma_all = linalg.block_diag(*[gs.pc.nacov / f for f, gs in zip(fg, groups, strict=True)])
-    delta_all = np.vstack(delta)
-    tr1, tr2 = _traces(v_all, delta_all, e_inv, gamma_all)
+    tr1, tr2 = _traces(groups, delta, fg, e_inv)
     a = np.sqrt(df / tr2)
     shift = df - a * tr1
     scaled = a * stat + shift
@@ -444,15 +458,15 @@ def fit_model(model: MultigroupModel, groups: list[GroupStats], start=None) -> M
         )
     )
     base_df = nstat - sum(nth)
-    u_base = linalg.block_diag(
-        *[
-            f * np.diag(np.concatenate([np.zeros(k), gs.weights[k:]]))
-            for f, gs, k in zip(fg, groups, nth, strict=True)
-        ]
-    )
-    ug = u_base @ gamma_all
-    a_b = np.sqrt(base_df / float(np.sum(ug * ug.T)))
-    base_scaled = a_b * base_stat + base_df - a_b * float(np.trace(ug))
+    # Its U Gamma is block diagonal: per group diag(0 for thresholds, W) Gamma_g.
+    ug = [
+        np.concatenate([np.zeros(k), gs.weights[k:]])[:, None] * gs.pc.nacov
+        for gs, k in zip(groups, nth, strict=True)
+    ]
+    base_tr1 = sum(float(np.trace(u)) for u in ug)
+    base_tr2 = sum(float(np.sum(u * u.T)) for u in ug)
+    a_b = np.sqrt(base_df / base_tr2)
+    base_scaled = a_b * base_stat + base_df - a_b * base_tr1
 
     fit = {
         "npar": float(len(x)),
@@ -585,15 +599,15 @@ def difference_test(less: MultigroupFit, more: MultigroupFit) -> dict:
     groups = less.groups
     n_g = np.array([gs.n for gs in groups], dtype=float)
     fg = n_g / n_g.sum()
-    trace1 = 0.0
+    # With M = sum f_g (W_g D1_g)' Gamma_g (W_g D1_g): tr(UG) = tr(M proj) and
+    # tr(UG^2) = tr(proj M proj M), lavaan's V D1 proj D1' V bdiag(f_g Gamma_g) by blocks.
+    mid = np.zeros_like(proj)
     for f, gs, d in zip(fg, groups, less.delta, strict=True):
         wd = gs.weights[:, None] * d
-        trace1 += f * float(np.trace(wd.T @ gs.pc.nacov @ wd @ proj))
-    v_all = np.concatenate([gs.weights for gs in groups])
-    gamma_all = linalg.block_diag(*[f * gs.pc.nacov for f, gs in zip(fg, groups, strict=True)])
-    vd = v_all[:, None] * d1
-    ug = vd @ proj @ vd.T @ gamma_all
-    trace2 = float(np.sum(ug * ug.T))
+        mid += f * wd.T @ gs.pc.nacov @ wd
+    pm = proj @ mid
+    trace1 = float(np.trace(pm))
+    trace2 = float(np.sum(pm * pm.T))
     a = np.sqrt(m / trace2)
     stat = t_delta * a + (m - a * trace1)
     return {
