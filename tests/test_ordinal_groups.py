@@ -187,3 +187,23 @@ def test_study_layer_uses_wlsmv_for_ordinal_items() -> None:
     assert len(mixed) == 1 and "not ordinal" in mixed.note[0]
     plain, _ = model_invariance_tables(frames, syntax, "school", score=False)
     assert list(plain.level) == ["configural", "metric", "scalar"]
+
+
+def test_a_level_that_cannot_be_estimated_is_a_row_with_a_note(monkeypatch) -> None:
+    from lcsurvey.sem import wlsmv_groups
+
+    file, group, factors = SETS["datcat"]
+    real = wlsmv_groups._minimise
+
+    def stuck(model, groups, x, max_iter=300):
+        if any(e.kind == "alpha" and e.label for e in model.entries):
+            return real(model, groups, x, max_iter=1)
+        return real(model, groups, x, max_iter)
+
+    monkeypatch.setattr(wlsmv_groups, "_minimise", stuck)
+    table = ordinal_invariance(_data("datcat"), factors, group)
+    assert list(table.level) == list(LEVELS)
+    last = table.iloc[3]
+    assert np.isnan(last.chisq) and last.decision == ""
+    assert "cannot be estimated (no convergence in 1 Gauss-Newton steps)" in last.note
+    assert table.decision[2] in ("holds", "rejected")

@@ -162,13 +162,18 @@ def jacobian(model: MultigroupModel, x: np.ndarray) -> list[np.ndarray]:
     out = [np.zeros((nstat, len(index))) for _ in range(model.ngroups)]
     mats = model.matrices(x)
     item_of = np.repeat(np.arange(p), nth)  # the item of each threshold
+    cache = []
+    for m in mats:
+        lam, psi = m["lambda"], m["psi"]
+        lp = lam @ psi
+        cache.append((lp, (lp @ lam.T)[rows, cols], m["nu"][:, 0] + lam @ m["alpha"][:, 0]))
     for e in model.entries:
         if e.label is None:
             continue
         m = mats[e.group]
-        lam, psi = m["lambda"], m["psi"]
+        lam = m["lambda"]
         delta, alpha = m["delta"][:, 0], m["alpha"][:, 0]
-        mu = m["nu"][:, 0] + lam @ alpha
+        lp, common, mu = cache[e.group]
         d = np.zeros(nstat)
         th, cor = d[: start[-1]], d[start[-1] :]
         if e.kind == "tau":
@@ -180,7 +185,6 @@ def jacobian(model: MultigroupModel, x: np.ndarray) -> list[np.ndarray]:
         elif e.kind == "delta":
             k = e.i
             th[start[k] : start[k + 1]] = m["tau"][k, : nth[k]] - mu[k]
-            common = (lam @ psi @ lam.T)[rows, cols]
             cor[:] = (
                 np.where(rows == k, delta[cols], 0.0) * common
                 + np.where(cols == k, delta[rows], 0.0) * common
@@ -188,7 +192,6 @@ def jacobian(model: MultigroupModel, x: np.ndarray) -> list[np.ndarray]:
         elif e.kind == "lambda":
             k, f = e.i, e.j
             th[start[k] : start[k + 1]] = -alpha[f] * delta[k]
-            lp = lam @ psi
             cor[:] = (
                 delta[rows]
                 * delta[cols]
@@ -366,8 +369,17 @@ def _start(model: MultigroupModel, groups: list[GroupStats]) -> np.ndarray:
     return x
 
 
-def _minimise(model, groups, x: np.ndarray) -> np.ndarray:
-    """Gauss-Newton with step halving on the weighted residuals of all groups."""
+class NotConverged(RuntimeError):
+    """The estimation did not reach a minimum within its iterations."""
+
+
+def _minimise(model, groups, x: np.ndarray, max_iter: int = 300) -> np.ndarray:
+    """Gauss-Newton with step halving on the weighted residuals of all groups.
+
+    Stops when a step changes no parameter by more than 1e-10, or when no step along the
+    Gauss-Newton direction lowers the fit function (the minimum to rounding); raises
+    NotConverged after `max_iter` steps.
+    """
     scale = [np.sqrt((gs.n - 1) * gs.weights) for gs in groups]
     stats = [gs.pc.statistics for gs in groups]
 
@@ -375,7 +387,7 @@ def _minimise(model, groups, x: np.ndarray) -> np.ndarray:
         return _flat([s * (o - e) for s, o, e in zip(scale, stats, implied(model, z), strict=True)])
 
     current = float(np.sum(resid(x) ** 2))
-    for _ in range(300):
+    for _ in range(max_iter):
         jac = np.vstack([-s[:, None] * d for s, d in zip(scale, jacobian(model, x), strict=True)])
         # The normal equations: J has full column rank for an identified model, and the
         # small system is much cheaper than an SVD of J.
@@ -387,12 +399,12 @@ def _minimise(model, groups, x: np.ndarray) -> np.ndarray:
                 break
             step = step / 2.0
         else:
-            break
+            return x
         done = np.max(np.abs(trial - x)) < 1e-10
         x, current = trial, value
         if done:
-            break
-    return x
+            return x
+    raise NotConverged(f"no convergence in {max_iter} Gauss-Newton steps")
 
 
 def _traces(groups: list[GroupStats], delta: list[np.ndarray], fg, e_inv) -> tuple[float, float]:
@@ -707,7 +719,9 @@ def fit_ordinal_invariance(
     for level in LEVELS:
         try:
             fits[level] = fit_model(build_model(factors, nth, len(groups), level), groups)
-        except np.linalg.LinAlgError as err:
+        except (np.linalg.LinAlgError, NotConverged) as err:
+            # A singular system: the model is not identified in these data (e.g. a factor
+            # whose items do not correlate in one group).
             errors[level] = f"{level}: the model cannot be estimated ({err})"
     return OrdinalInvariance(fits, errors, groups)
 
