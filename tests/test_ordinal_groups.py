@@ -207,3 +207,20 @@ def test_a_level_that_cannot_be_estimated_is_a_row_with_a_note(monkeypatch) -> N
     assert np.isnan(last.chisq) and last.decision == ""
     assert "cannot be estimated (no convergence in 1 Gauss-Newton steps)" in last.note
     assert table.decision[2] in ("holds", "rejected")
+
+
+def test_negative_residual_variances_are_named() -> None:
+    import dataclasses
+
+    from lcsurvey.sem.wlsmv_groups import negative_variances
+
+    file, group, factors = SETS["datcat"]
+    result = fit_ordinal_invariance(_data("datcat"), factors, group, group_order=["male", "female"])
+    fit = result.fits["configural"]
+    assert negative_variances(fit) == []
+    labels = fit.model.labels()
+    x = fit.x.copy()
+    x[labels.index("lambda.1_1.g2")] = 1.2  # u1's loading in the second group
+    assert negative_variances(dataclasses.replace(fit, x=x)) == [
+        "negative residual variance of u1 in group female"
+    ]

@@ -564,6 +564,18 @@ def _names(model: MultigroupModel, e: Entry) -> tuple[str, str, str]:
     return items[e.i], "~*~", items[e.i]
 
 
+def negative_variances(fit: MultigroupFit) -> list[str]:
+    """A note per group whose latent responses have a negative residual variance (a
+    communality above one: lavaan warns the same), naming the items."""
+    est = estimates_table(fit)
+    bad = est[(est.op == "~~") & (est.lhs == est.rhs) & est.lhs.isin(fit.model.items)]
+    bad = bad[bad.est < 0]
+    return [
+        f"negative residual variance of {', '.join(part.lhs)} in group {name}"
+        for name, part in bad.groupby("group", sort=False)
+    ]
+
+
 def _orthogonal_complement(h: np.ndarray) -> np.ndarray:
     """Columns spanning the orthogonal complement of the column space of `h` (lavaan's
     lav_matrix_orthogonal_complement: from the QR decomposition)."""
@@ -803,6 +815,7 @@ def ordinal_invariance(
             m = fit.fit
             row.update({c: m[c] for c in [*COLUMNS, *EXTRA_COLUMNS] if c in m})
             row["ntotal"] = sum(gs.n for gs in fit.groups)
+            level_notes.extend(negative_variances(fit))
             if previous is not None:
                 before = previous.fit
                 row["delta_cfi"] = m["cfi_scaled"] - before["cfi_scaled"]
