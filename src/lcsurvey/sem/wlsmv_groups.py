@@ -11,11 +11,15 @@ parameterisation): ``theta = 1 / delta^2 - diag(Lambda Psi Lambda')``.
 
 Estimation is DWLS over all groups: the sum over groups of ``(N_g - 1) e_g' W_g e_g`` with
 ``W_g`` the inverse diagonal of the group's Gamma (lavaan's group ``fx`` times ``2 N_g``), which
-is also the test statistic. Standard errors are the sandwich ``E^-1 B E^-1 / N`` with
+is also the test statistic. Standard errors are the sandwich ``E^-1 B E^-1 / (N - G)`` with
 ``E = sum f_g D_g' W_g D_g`` and ``B = sum f_g D_g' W_g Gamma_g W_g D_g`` (``f_g = N_g / N``).
 The scaled-shifted test takes the traces of ``U Gamma`` over all groups at once
 (lavaan's ``lav_test_satorra_bentler_trace_original``); the baseline is the independence model
-with free thresholds per group.
+with free thresholds per group; the RMSEA counts ``N - G`` and is times ``sqrt(G)``.
+
+Factors are identified by their variances (``ID.fac = "std.lv"``; semTools warns that marker
+items leave the latent means unidentified under this sequence, and lavaan cannot fit its
+configural model), each factor's sign by its first item loading positively (lavaan's start).
 
 Invariance levels (Wu & Estabrook 2016), the first group the reference:
 
