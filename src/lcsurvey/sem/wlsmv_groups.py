@@ -18,8 +18,9 @@ The scaled-shifted test takes the traces of ``U Gamma`` over all groups at once
 with free thresholds per group; the RMSEA counts ``N - G`` and is times ``sqrt(G)``.
 
 Factors are identified by their variances (``ID.fac = "std.lv"``; semTools warns that marker
-items leave the latent means unidentified under this sequence, and lavaan cannot fit its
-configural model), each factor's sign by its first item loading positively (lavaan's start).
+items leave the latent means unidentified under this sequence, and lavaan finds the
+information matrix of its configural model singular), each factor's sign by its first item
+loading positively (lavaan's start).
 
 Invariance levels (Wu & Estabrook 2016), the first group the reference:
 
