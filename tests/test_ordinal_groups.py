@@ -154,10 +154,13 @@ def test_category_nobody_chose_in_a_group_is_refused() -> None:
     file, group, factors = SETS["hs"]
     data = _data("hs")
     data.loc[(data.school == "Pasteur") & (data.x5 == 5), "x5"] = 4
+    data.loc[(data.school == "Grant-White") & (data.x1 < 3), "x1"] = 3
     with pytest.raises(InputError) as err:
         fit_ordinal_invariance(data, factors, group)
     text = str(err.value)
-    assert "x5" in text and "Pasteur" in text and "chose 5" in text
+    # Every empty category at once, with its item and group.
+    assert "ordinal item x1: nobody in group Grant-White of school chose 1, 2" in text
+    assert "ordinal item x5: nobody in group Pasteur of school chose 5" in text
     assert "collapse" in text
     table = ordinal_invariance(data, factors, group)
     assert len(table) == 1 and table.level[0] == ""

@@ -275,23 +275,31 @@ def group_statistics(
         levels, codes[:, j] = np.unique(x[:, j], return_inverse=True)
         categories.append(levels)
     codes += 1
-    out = []
+    empty = []  # (item, group label, categories nobody in that group chose)
     for value, label in zip(order, labels, strict=True):
         part = codes[values == value]
         for j, item in enumerate(items):
             counts = np.bincount(part[:, j].astype(int), minlength=len(categories[j]) + 1)[1:]
-            empty = [_category(categories[j][c]) for c in np.flatnonzero(counts == 0)]
-            if empty:
-                raise InputError(
-                    f"ordinal item {item}: nobody in group {label} of {group} chose "
-                    f"{', '.join(empty)} (chosen in other groups); the item's thresholds "
-                    "cannot be compared across groups",
-                    column=item,
-                    expected="every category of the item chosen in every group",
-                    hint="collapse the empty category with its neighbour in the codebook, "
-                    "or leave the group out",
-                )
-        pc = polychoric(part, items)
+            unused = [_category(categories[j][c]) for c in np.flatnonzero(counts == 0)]
+            if unused:
+                empty.append((item, label, ", ".join(unused)))
+    if empty:
+        # All of them at once, so that the codebook can be mended in one go.
+        listed = "; ".join(
+            f"ordinal item {item}: nobody in group {label} of {group} chose {cats}"
+            for item, label, cats in empty
+        )
+        raise InputError(
+            f"{listed} (chosen in other groups); these items' thresholds cannot be compared "
+            "across groups",
+            column=empty[0][0],
+            expected="every category of an item chosen in every group",
+            hint="collapse each empty category with its neighbour in the codebook, or leave "
+            "the group out",
+        )
+    out = []
+    for value, label in zip(order, labels, strict=True):
+        pc = polychoric(codes[values == value], items)
         out.append(GroupStats(label, pc, 1.0 / np.diag(pc.nacov)))
     return out
 
