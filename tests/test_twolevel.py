@@ -15,6 +15,7 @@ import pytest
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem import twolevel as tl
+from lcsurvey.sem.estimability import NotEstimated
 from lcsurvey.sem.twolevel_syntax import is_twolevel, parse_twolevel
 
 from .conftest import ROOT
@@ -162,21 +163,45 @@ def test_bad_two_level_syntax_says_what_to_change(syntax, message):
 def test_a_level_2_variable_that_varies_within_a_cluster_is_named(data):
     bad = data.copy()
     bad.loc[5, "w1"] += 1.0
-    with pytest.raises(InputError, match=r"'w1' is named only at level 2.*varies within cluster"):
+    with pytest.raises(NotEstimated) as err:
         tl.fit_twolevel(MODELS["tutorial"], bad, "cluster", name="m")
+    assert err.value.reason == "cluster_level_varies"
+    cluster = data.loc[5, "cluster"]
+    assert (
+        f"'w1' is named only at level 2 (model line 'fb ~ w1 + w2'), so it is a cluster-level "
+        f"variable, but it varies within cluster {cluster!r} of 'cluster' (row 5: "
+        in err.value.detail
+    )
+    assert "or name 'w1' in the level-1 block too" in err.value.detail
 
 
-def test_clusters_of_one_row_only_are_refused(data):
+def test_clusters_of_one_row_only_are_not_estimated(data):
     single = data.copy()
     single["cluster"] = np.arange(len(single))
-    with pytest.raises(InputError, match="one complete row at most"):
+    with pytest.raises(NotEstimated, match="one complete row at most") as err:
         tl.fit_twolevel(MODELS["mediation"], single, "cluster", name="m")
+    assert err.value.reason == "clusters_of_one"
 
 
-def test_more_between_parameters_than_clusters_are_refused(data):
-    few = data[data["cluster"] <= 3]
-    with pytest.raises(InputError, match="free parameters at level 2 but the data have"):
-        tl.fit_twolevel(MODELS["tutorial"], few, "cluster", name="m")
+def test_as_many_between_parameters_as_clusters_are_not_estimated(data):
+    # the tutorial's between level: 2 loadings, 2 paths, 4 variances, 3 intercepts = 11; the
+    # moments of w1 and w2 are fixed (fixed.x) and do not count
+    spec = parse_twolevel(MODELS["tutorial"])
+    assert len(tl.level2_parameters(tl.build_model(spec))) == 11
+    for clusters in (3, 11):
+        few = data[data["cluster"] <= clusters]
+        with pytest.raises(NotEstimated) as err:
+            tl.fit_twolevel(MODELS["tutorial"], few, "cluster", name="m")
+        assert err.value.reason == "too_few_clusters"
+        assert (
+            f"11 free parameters at level 2 (intercepts included: fb =~ y2, fb =~ y3, "
+            f"fb ~ w1, fb ~ w2, y1 ~~ y1, y2 ~~ y2, y3 ~~ y3, fb ~~ fb, y1 ~1, y2 ~1, y3 ~1) "
+            f"and {clusters} clusters; fewer level-2 paths or variables (level-2 lines: "
+            "'fb =~ y1 + y2 + y3'; 'fb ~ w1 + w2')" in err.value.detail
+        )
+    with pytest.warns(UserWarning, match="negative variance"):  # 12 clusters: a Heywood case
+        fitted = tl.fit_twolevel(MODELS["tutorial"], data[data["cluster"] <= 12], "cluster")
+    assert fitted.fit.iloc[0]["nclusters"] == 12
 
 
 def test_a_missing_cluster_column_is_named(data):
