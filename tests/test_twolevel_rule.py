@@ -168,3 +168,22 @@ def test_more_level_2_parameters_than_clusters_are_not_estimated(tmp_path):
     detail = _not_estimated(tmp_path, log, "climate", "too_few_clusters")
     assert detail.startswith("11 free parameters at level 2 (intercepts included: ")
     assert "and 8 clusters" in detail
+
+
+def test_an_unstable_two_level_fit_is_written_and_says_so(tmp_path):
+    # y1's cluster means pulled together by 90%: its level-2 residual variance is negative
+    # (tests/test_twolevel.py); the estimates are written, fit.csv and status.csv say why
+    # they are unstable
+    data = pd.read_csv(FIXTURES / "data.csv")
+    means = data.groupby("cluster")["y1"].transform("mean")
+    data["y1"] = data["y1"] - 0.9 * (means - means.mean())
+    log = run_model_rule(tmp_path, data, model="climate", syntax=MODELS["tutorial"],
+                         cluster="cluster", missing="listwise")  # fmt: skip
+    tables = _tables(tmp_path)
+    fit, status = tables["fit"].iloc[0], tables["status"].iloc[0]
+    assert fit["heywood"].startswith("level 2: y1 ~~ y1 = -")
+    assert status["heywood"] == fit["heywood"]
+    assert status["estimated"] == "yes" and bool(status["converged"]) == bool(fit["converged"])
+    assert status["detail"].startswith(f"unstable: Heywood case: {fit['heywood']}")
+    assert f"two-level model climate is {status['detail']}" in log
+    assert len(tables["estimates"]) > 0

@@ -102,7 +102,10 @@ def twolevel_status(fitted: TwoLevelFit, name: str, needed: int | None) -> dict:
         problems.append("did not converge")
     if fitted.heywood:
         problems.append("Heywood case: " + "; ".join(fitted.heywood))
-    problems += [note for note in (fitted.se_note, fitted.fit_note) if note]
+    if fitted.se_note:
+        problems.append(fitted.se_note)
+    if fitted.fit_note:
+        problems.append(f"no chisq, CFI, TLI, RMSEA or SRMR: {fitted.fit_note}")
     detail = ("unstable: " + "; ".join(problems)) if problems else ""
     row = status_row(name, True, n=int(fit["ntotal"]), needed=needed, detail=detail)
     return row | {"converged": fitted.converged, "heywood": "; ".join(fitted.heywood)}
