@@ -15,11 +15,14 @@ checks and the invariance tests of a model work on.
 from __future__ import annotations
 
 import warnings
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from lcsurvey.errors import InputError
-from lcsurvey.survey.codebook import Codebook
+
+if TYPE_CHECKING:  # the workflow reads score_names at start-up: no pandas import there
+    import pandas as pd
+
+    from lcsurvey.survey.codebook import Codebook
 
 # The respondent key of the cleaned responses and of the scores (lcsurvey.survey.clean).
 KEY = "rid"
