@@ -139,11 +139,16 @@ def test_a_two_level_model_without_a_usable_cluster_is_not_estimated(tmp_path, c
     assert "set estimation.cluster to the column of the cleaned data" in detail
 
 
-def test_a_level_2_variable_that_varies_within_clusters_is_not_estimated(tmp_path):
+@pytest.mark.parametrize("missing", ["listwise", "fiml"])
+def test_a_level_2_variable_that_varies_within_clusters_is_not_estimated(tmp_path, missing):
     data = pd.read_csv(FIXTURES / "data.csv")
     data.loc[7, "w2"] += 0.5
+    data.loc[7, "y1"] = np.nan  # under fiml the row is used, so it is checked too
     log = run_model_rule(tmp_path, data, model="climate", syntax=MODELS["tutorial"],
-                         cluster="cluster", missing="listwise")  # fmt: skip
+                         cluster="cluster", missing=missing)  # fmt: skip
+    if missing == "listwise":  # the row is left out: the data allow the model
+        assert pd.read_csv(tmp_path / "status.csv")["estimated"].tolist() == ["yes"]
+        return
     detail = _not_estimated(tmp_path, log, "climate", "cluster_level_varies")
     assert detail.startswith(
         "'w2' is named only at level 2 (model line 'fb ~ w1 + w2'), so it is a cluster-level "

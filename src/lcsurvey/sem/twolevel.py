@@ -215,27 +215,8 @@ def cluster_data(
             f"a cluster variable ({cluster!r}) with two or more respondents per cluster is "
             "needed",
         )
-    labels = frame[cluster].to_numpy()
     zvals = frame[z].to_numpy(float)
-    if z:
-        first = np.zeros((n_clusters, len(z)))
-        first[codes] = zvals
-        spread = np.abs(zvals - first[codes]).max(axis=0)
-        for k, var in enumerate(z):
-            if spread[k] > CONSTANT_TOLERANCE * max(1.0, np.abs(zvals[:, k]).max()):
-                row = int(np.argmax(np.abs(zvals[:, k] - first[codes, k])))
-                line = spec.lines.get((2, var), var)
-                raise NotEstimated(
-                    name,
-                    "cluster_level_varies",
-                    n=len(frame),
-                    detail=f"{var!r} is named only at level 2 (model line {line!r}), so it is a "
-                    f"cluster-level variable, but it varies within cluster {labels[row]!r} of "
-                    f"{cluster!r} (row {int(frame.index[row])}: {zvals[row, k]:g}, the "
-                    f"cluster's first row: {first[codes[row], k]:g}); give it one value per "
-                    f"cluster, or name {var!r} in the level-1 block too (it then gets a within "
-                    "and a between part)",
-                )
+    check_cluster_level(frame, spec, cluster, name=name)
     yvals = frame[y].to_numpy(float)
     sums = sum_within(yvals, codes)
     means = sums / counts[:, None]
@@ -263,6 +244,40 @@ def cluster_data(
         level2=level2,
         loglik_x=loglik_x,
     )
+
+
+def check_cluster_level(
+    frame: pd.DataFrame, spec: TwoLevelSpec, cluster: str, *, name: str = "model"
+) -> None:
+    """Raise NotEstimated when a variable named only at level 2 varies within a cluster.
+
+    frame: rows with the cluster and the cluster-level variables observed. The message names
+    the variable's model line, the cluster and a row (the data's index label) whose value
+    differs from another row of the cluster beyond rounding (CONSTANT_TOLERANCE).
+    """
+    z = spec.between_only
+    if not z or frame.empty:
+        return
+    codes = cluster_codes(frame[cluster])
+    values = frame[z].to_numpy(float)
+    other = np.zeros((int(codes.max()) + 1, len(z)))
+    other[codes] = values  # one row's values per cluster
+    spread = np.abs(values - other[codes])
+    for k, var in enumerate(z):
+        if spread[:, k].max() > CONSTANT_TOLERANCE * max(1.0, np.abs(values[:, k]).max()):
+            row = int(np.argmax(spread[:, k]))
+            line = spec.lines.get((2, var), var)
+            raise NotEstimated(
+                name,
+                "cluster_level_varies",
+                n=len(frame),
+                detail=f"{var!r} is named only at level 2 (model line {line!r}), so it is a "
+                f"cluster-level variable, but it varies within cluster "
+                f"{frame[cluster].iloc[row]!r} of {cluster!r} (row {frame.index[row]}: "
+                f"{values[row, k]:g}, another row of the cluster: {other[codes[row], k]:g}); "
+                f"give it one value per cluster, or name {var!r} in the level-1 block too "
+                "(it then gets a within and a between part)",
+            )
 
 
 def _saturated_loglik(x: np.ndarray) -> float:
@@ -370,6 +385,8 @@ def missing_cluster_data(
         warnings.simplefilter("ignore")
         complete = cluster_stats(data, spec, cluster, name=name)
     frame = data[[cluster, *y, *z]]
+    # the complete rows were checked above; a row with a missing level-1 value counts too
+    check_cluster_level(frame[[cluster, *z]].dropna(), spec, cluster, name=name)
     keep = frame[cluster].notna() & frame[y].notna().any(axis=1)
     if z:
         zmissing = frame[z].isna().any(axis=1)
