@@ -119,8 +119,111 @@ def test_syntax_entry_point_matches_measurement_dict(data: pd.DataFrame) -> None
     pd.testing.assert_frame_equal(by_syntax.estimates, by_dict.estimates)
 
 
-@pytest.mark.parametrize("line", ["visual ~ textual", "x1 ~~ x2", "visual =~ x1 + a*x2 + x3"])
-def test_syntax_beyond_cfa_is_refused(data: pd.DataFrame, line: str) -> None:
+SEM_MODELS = {
+    "paths": """visual =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+speed =~ x7 + x8 + x9
+textual ~ a*visual
+speed ~ b*textual
+x1 ~~ x9
+ind := a*b""",
+    "labels": """visual =~ x1 + l*x2 + l*x3
+textual =~ NA*x4 + x5 + x6
+speed =~ x7 + 0.8*x8 + x9
+textual ~~ 1*textual
+visual ~~ c*textual
+visual ~~ c*speed
+x3 ~~ x5
+x7 ~~ x8
+r := c / 2 + l""",
+    "second": """visual =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+speed =~ x7 + x8 + x9
+g =~ visual + textual + speed""",
+}
+SEM_RUNS = {
+    "paths": ("paths", {}),
+    "labels": ("labels", {}),
+    "second": ("second", {}),
+    "paths_ulsmv": ("paths", {"estimator": "ulsmv"}),
+    "paths_theta": ("paths", {"parameterization": "theta"}),
+    "labels_theta": ("labels", {"parameterization": "theta"}),
+}
+
+
+def compare_with_lavaan(fit, run: str, tol: float = 1e-5) -> None:
+    """Every row of lavaan's parameterEstimates (est, se, std.all) and every fit measure."""
+    ref = pd.read_csv(FIXTURES / f"sem_{run}_estimates.csv", keep_default_na=False)
+    ref = ref.replace({"NA": np.nan}).astype({"est": float, "se": float, "std.all": float})
+    merged = ref.merge(fit.estimates, on=["lhs", "op", "rhs"], how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"]
+    assert (merged.label_x == merged.label_y).all()
+    # lavaan's own convergence limits the agreement of the theta parameterisation's larger
+    # latent variances; everything else agrees to 1e-6.
+    scale = np.maximum(1.0, np.abs(merged.est_x))
+    np.testing.assert_allclose(merged.est_x / scale, merged.est_y / scale, atol=tol)
+    np.testing.assert_allclose(merged.se_x / scale, merged.se_y / scale, atol=tol)
+    np.testing.assert_allclose(merged["std.all"], merged.std_all, atol=tol)
+    measures = pd.read_csv(FIXTURES / f"sem_{run}_fit.csv")
+    for name, value in zip(measures.measure, measures.value, strict=True):
+        key = name.replace(".", "_")
+        got = fit.polychoric.n if key == "ntotal" else fit.fit[key]
+        if np.isnan(value):
+            assert np.isnan(got), key
+        else:
+            assert got == pytest.approx(value, abs=1e-6 * max(1.0, abs(value))), key
+
+
+@pytest.mark.parametrize("run", list(SEM_RUNS))
+def test_wlsmv_sem_matches_lavaan(data: pd.DataFrame, run: str) -> None:
+    model, options = SEM_RUNS[run]
+    fit = fit_wlsmv_syntax(data, SEM_MODELS[model], **options)
+    compare_with_lavaan(fit, run, tol=2e-5 if "theta" in run else 2e-6)
+
+
+def test_sem_rows_follow_the_model(data: pd.DataFrame) -> None:
+    est = fit_wlsmv_syntax(data, SEM_MODELS["labels"]).estimates.set_index(["lhs", "op", "rhs"])
+    # Shared labels are one parameter; a fixed value stays fixed with no SE; NA* frees the
+    # first loading; the := row uses the labelled estimates.
+    assert est.loc[("visual", "=~", "x2"), "est"] == est.loc[("visual", "=~", "x3"), "est"]
+    assert est.loc[("speed", "=~", "x8"), ["est", "se"]].tolist() == [0.8, 0.0]
+    assert est.loc[("textual", "=~", "x4"), "se"] > 0
+    cov = est.loc[("visual", "~~", "textual"), "est"]
+    load = est.loc[("visual", "=~", "x2"), "est"]
+    assert est.loc[("r", ":=", "c/2+l"), "est"] == pytest.approx(cov / 2 + load)
+    # Dependent factors that predict nothing get a residual covariance, as in lavaan.
+    paths = fit_wlsmv_syntax(
+        data, SEM_MODELS["paths"].replace("speed ~ b*textual", "speed ~ b*visual")
+    ).estimates
+    assert ((paths.lhs == "textual") & (paths.op == "~~") & (paths.rhs == "speed")).any()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("x1 ~ visual", "x1 is an observed variable"),
+        ("x2 ~~ x2", "residual variance of the ordinal item x2"),
+        ("visual ~~ x4", "between two factors or two items"),
+        ("visual ~ 1", "cannot read the term '1'"),
+        ("x1 | t1", "cannot read statement"),
+        ("a == b", "cannot read statement"),
+    ],
+)
+def test_lines_the_estimator_does_not_fit_are_refused(
+    data: pd.DataFrame, line: str, message: str
+) -> None:
     syntax = f"visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\n{line}"
-    with pytest.raises(InputError, match="only factor lines"):
+    with pytest.raises(InputError, match=message) as err:
+        fit_wlsmv_syntax(data, syntax, name="m")
+    assert line in str(err.value)
+
+
+def test_unknown_option_is_refused(data: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match="parameterization 'gamma'"):
+        fit_wlsmv_syntax(data, SEM_MODELS["second"], parameterization="gamma")
+
+
+def test_too_many_parameters_is_refused(data: pd.DataFrame) -> None:
+    syntax = "f =~ x1 + x2 + x3\nx1 ~~ x2\nx1 ~~ x3\nx2 ~~ x3"
+    with pytest.raises(InputError, match="not identified"):
         fit_wlsmv_syntax(data, syntax, name="m")

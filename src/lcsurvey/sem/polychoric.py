@@ -281,7 +281,9 @@ def thresholds_of(x: np.ndarray, k: int) -> np.ndarray:
     return special.ndtri(np.cumsum(counts)[:-1] / len(x))
 
 
-def polychoric(data: np.ndarray, names: list[str], *, acov: bool = True) -> PolychoricResult:
+def polychoric(
+    data: np.ndarray, names: list[str], *, acov: bool = True, missing: str = "listwise"
+) -> PolychoricResult:
     """Thresholds, polychoric correlations and (optionally) their asymptotic covariance.
 
     Parameters

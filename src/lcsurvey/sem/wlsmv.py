@@ -1,14 +1,14 @@
-"""Confirmatory factor analysis of ordinal items by WLSMV, as lavaan 0.6.14.
+"""Single-group structural equation models of ordinal items by WLSMV or ULSMV, as lavaan 0.6.14.
 
-``cfa(model, ordered = TRUE, estimator = "WLSMV")`` with lavaan's defaults: the delta
-parameterisation (latent responses standardised, residual variances ``1 - communality``), the
-first loading of each factor fixed to 1, correlated factors, thresholds free (so they equal the
-sample thresholds), diagonally weighted least squares on the polychoric matrix, robust
-(sandwich) standard errors and the mean-and-variance adjusted ("scaled-shifted") test. Missing
-values are dropped listwise.
-
-The implied correlation matrix is built here for the measurement model (``=~`` lines, factors
-freely correlated); structural paths and equality labels are not handled yet.
+``sem(model, ordered = TRUE, estimator = "WLSMV")`` with lavaan's defaults: the delta
+parameterisation (latent responses standardised, residual variances ``1 - communality``; theta
+as an option), thresholds free (so they equal the sample thresholds), diagonally weighted least
+squares on the polychoric matrix (unweighted for ULSMV), robust (sandwich) standard errors and
+the mean-and-variance adjusted ("scaled-shifted") test, CFI/TLI/RMSEA plain and scaled, and
+lavaan's SRMR for categorical data. The model's parameter table and implied correlations come
+from lcsurvey.sem.ordinal_model (factor lines, regressions among factors, covariances,
+labels, fixed values); ``:=`` lines get delta-method standard errors. Missing values are
+dropped listwise, or used pairwise as lavaan's ``missing = "pairwise"``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import pandas as pd
 from scipy import special
 
 from lcsurvey.errors import InputError
+from lcsurvey.sem.defined import delta_method, evaluate_all
+from lcsurvey.sem.ordinal_model import LAMBDA, PSI, THETA, OrdinalModel
 from lcsurvey.sem.polychoric import PolychoricResult, pair_index, polychoric
 from lcsurvey.sem.syntax import parse_model
 
@@ -46,53 +48,6 @@ class WlsmvFit:
     polychoric: PolychoricResult
 
 
-class _Cfa:
-    """Loadings and factor covariances of a CFA, and the correlations they imply."""
-
-    def __init__(self, measurement: dict[str, list[str]], items: list[str]):
-        self.factors = list(measurement)
-        self.items = items
-        self.load: list[tuple[int, int]] = []  # free loadings: (item, factor)
-        self.marker: list[tuple[int, int]] = []
-        for f, factor in enumerate(self.factors):
-            for pos, item in enumerate(measurement[factor]):
-                (self.marker if pos == 0 else self.load).append((items.index(item), f))
-        m = len(self.factors)
-        self.psi = [(g, f) for f in range(m) for g in range(f, m)]  # lower triangle, by column
-        self.npar = len(self.load) + len(self.psi)
-
-    def matrices(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lam = np.zeros((len(self.items), len(self.factors)))
-        for i, f in self.marker:
-            lam[i, f] = 1.0
-        for (i, f), v in zip(self.load, theta[: len(self.load)], strict=True):
-            lam[i, f] = v
-        psi = np.zeros((len(self.factors),) * 2)
-        for (g, f), v in zip(self.psi, theta[len(self.load) :], strict=True):
-            psi[g, f] = psi[f, g] = v
-        return lam, psi
-
-    def correlations(self, theta: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        lam, psi = self.matrices(theta)
-        return (lam @ psi @ lam.T)[rows, cols]
-
-    def jacobian(self, theta: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Derivatives of the implied correlations (vech order) by the free parameters."""
-        lam, psi = self.matrices(theta)
-        lp = lam @ psi
-        jac = np.zeros((len(rows), self.npar))
-        for c, (i, f) in enumerate(self.load):
-            jac[:, c] = np.where(rows == i, lp[cols, f], 0.0) + np.where(
-                cols == i, lp[rows, f], 0.0
-            )
-        for c, (g, f) in enumerate(self.psi):
-            d = lam[rows, g] * lam[cols, f]
-            if g != f:
-                d = d + lam[rows, f] * lam[cols, g]
-            jac[:, len(self.load) + c] = d
-        return jac
-
-
 def _gauss_newton(resid, jac, theta: np.ndarray) -> np.ndarray:
     """Minimise the sum of squared residuals by Gauss-Newton steps with step halving."""
     current = float(np.sum(resid(theta) ** 2))
@@ -113,26 +68,6 @@ def _gauss_newton(resid, jac, theta: np.ndarray) -> np.ndarray:
     return theta
 
 
-def _start_values(cfa: _Cfa, cor: np.ndarray) -> np.ndarray:
-    """Loadings from each factor's first principal component, rescaled to its marker.
-
-    Starting at the principal-component signs keeps reverse-keyed items (negative loadings)
-    out of the poor local minima a start at all-ones can lead to.
-    """
-    lam0 = np.zeros((len(cfa.items), len(cfa.factors)))
-    var0 = np.zeros(len(cfa.factors))
-    for marker, f in cfa.marker:
-        members = [marker] + [i for i, g in cfa.load if g == f]
-        values, vectors = np.linalg.eigh(cor[np.ix_(members, members)])
-        vec = vectors[:, -1] * np.sqrt(values[-1])
-        if abs(vec[0]) < 1e-3:
-            vec[0] = 1e-3
-        lam0[members, f] = vec / vec[0]
-        var0[f] = vec[0] ** 2
-    loads = [lam0[i, f] for i, f in cfa.load]
-    return np.array(loads + [var0[f] if g == f else 0.0 for g, f in cfa.psi])
-
-
 def _scaled_shifted(stat: float, df: int, ugamma: np.ndarray) -> tuple[float, float, float]:
     """lavaan's scaled-shifted statistic: ``a * T + b`` with ``a = sqrt(df / tr(UG^2))``."""
     tr1 = float(np.trace(ugamma))
@@ -142,27 +77,79 @@ def _scaled_shifted(stat: float, df: int, ugamma: np.ndarray) -> tuple[float, fl
     return a * stat + shift, 1.0 / a, shift
 
 
-def fit_wlsmv_syntax(data: pd.DataFrame, syntax: str, *, name: str = "model") -> WlsmvFit:
-    """Fit lavaan syntax made of ``=~`` lines (a CFA with correlated factors) by WLSMV.
+ESTIMATORS = ("wlsmv", "ulsmv")
+PARAMETERIZATIONS = ("delta", "theta")
+MISSING = ("listwise", "pairwise")
 
-    Other lines (regressions, residual covariances, defined parameters) and modifiers
-    (labels, fixed values) are refused with a message naming the line, rather than fitted
-    as a different model.
+
+def fit_wlsmv_syntax(
+    data: pd.DataFrame,
+    syntax: str,
+    *,
+    name: str = "model",
+    estimator: str = "wlsmv",
+    parameterization: str = "delta",
+    missing: str = "listwise",
+) -> WlsmvFit:
+    """Fit a single-group SEM of ordinal items, written in lavaan syntax, as lavaan 0.6.14.
+
+    ``sem(model, ordered = TRUE, estimator = "WLSMV")`` (or ``"ULSMV"``): factor lines,
+    regressions among factors, covariances between factors or between item residuals,
+    labels (shared labels make parameters equal), fixed values, ``NA*`` to free a first
+    loading, and ``:=`` lines with delta-method standard errors. A line lavaan reads but this
+    estimator does not fit (an observed variable in a regression, intercepts, thresholds,
+    constraints) is refused with a message naming the line, rather than fitted as a
+    different model.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Category numbers (1..K) of the items, one column per item; other columns are ignored.
+    syntax : str
+        The model in lavaan syntax.
+    name : str
+        Model name, for messages.
+    estimator : {"wlsmv", "ulsmv"}
+        Diagonally weighted (lavaan's WLSMV) or unweighted (ULSMV) least squares; both with
+        robust standard errors and the scaled-shifted test.
+    parameterization : {"delta", "theta"}
+        lavaan's ``parameterization``: latent responses of unit variance (delta) or item
+        residual variances of one (theta).
+    missing : {"listwise", "pairwise"}
+        lavaan's ``missing``: complete rows only, or thresholds from each item's answers and
+        polychoric correlations from each pair's.
+
+    Returns
+    -------
+    WlsmvFit
     """
-    for number, raw in enumerate(syntax.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if "=~" not in line or "*" in line or any(op in line for op in ("~~", ":=", "==")):
+    for option, value, allowed in (
+        ("estimator", estimator, ESTIMATORS),
+        ("parameterization", parameterization, PARAMETERIZATIONS),
+        ("missing", missing, MISSING),
+    ):
+        if value not in allowed:
             raise InputError(
-                f"model {name}: the ordinal (WLSMV) estimator fits only factor lines "
-                "'factor =~ item + item ...' without labels or fixed values",
-                row=number,
-                value=line,
-                expected="a line 'factor =~ item1 + item2 + ...'",
-                hint="fit this model with the default estimator, or drop the line",
+                f"model {name}: {option} {value!r} is not available for ordinal items",
+                value=value,
+                expected=" or ".join(allowed),
             )
-    return fit_wlsmv(data, parse_model(syntax, name=name).measurement, name=name)
+    spec = parse_model(syntax, name=name)
+    latents = set(spec.measurement)
+    items: list[str] = []
+    for rel in spec.relations:
+        for v in (rel.lhs, rel.rhs):
+            if v not in latents and v not in items:
+                items.append(v)
+    absent = [i for i in items if i not in data.columns]
+    if absent:
+        raise InputError(
+            f"model {name} names items that are not in the data: {', '.join(absent)}",
+            expected="every item of the model as a column of the data",
+        )
+    model = OrdinalModel(spec, items, parameterization, name=name)
+    pc = polychoric(data[items].to_numpy(dtype=float), items, missing=missing)
+    return _fit(model, spec, pc, estimator, name)
 
 
 def fit_wlsmv(
@@ -183,47 +170,59 @@ def fit_wlsmv(
     -------
     WlsmvFit
     """
-    items: list[str] = []
-    for indicators in measurement.values():
-        items.extend(i for i in indicators if i not in items)
-    missing = [i for i in items if i not in data.columns]
-    if missing:
-        raise InputError(
-            f"model {name} names items that are not in the data: {', '.join(missing)}",
-            expected="every item of the model as a column of the data",
-        )
-    pc = polychoric(data[items].to_numpy(dtype=float), items)
-    cfa = _Cfa(measurement, items)
-    rows, cols = pair_index(len(items))
+    syntax = "\n".join(f"{f} =~ {' + '.join(items)}" for f, items in measurement.items())
+    return fit_wlsmv_syntax(data, syntax, name=name)
+
+
+def _fit(model: OrdinalModel, spec, pc: PolychoricResult, estimator: str, name: str) -> WlsmvFit:
+    """DWLS (or ULS) estimates, robust SEs, the scaled-shifted test and the fit measures."""
+    p = len(model.items)
+    rows, cols = pair_index(p)
     r = pc.correlation[rows, cols]
     nth = sum(len(t) for t in pc.thresholds)
     gamma = pc.nacov
-    w = 1.0 / np.diag(gamma)
+    w = 1.0 / np.diag(gamma) if estimator == "wlsmv" else np.ones(len(gamma))
     w_cor = w[nth:]
     n = pc.n
+    df = len(r) - model.npar
+    if df < 0:
+        raise InputError(
+            f"model {name} has {model.npar} free parameters besides the thresholds but only "
+            f"{len(r)} polychoric correlations: it is not identified",
+            expected="fewer free parameters (fix loadings or drop covariances)",
+        )
 
     def resid(theta: np.ndarray) -> np.ndarray:
-        return np.sqrt(w_cor) * (r - cfa.correlations(theta, rows, cols))
+        return np.sqrt(w_cor) * (r - model.correlations(theta, rows, cols))
 
     def jac(theta: np.ndarray) -> np.ndarray:
-        return -np.sqrt(w_cor)[:, None] * cfa.jacobian(theta, rows, cols)
+        return -np.sqrt(w_cor)[:, None] * model.correlation_jacobian(theta, rows, cols)
 
-    start = _start_values(cfa, pc.correlation)
-    theta = _gauss_newton(resid, jac, start)
+    theta = _gauss_newton(resid, jac, model.start(pc.correlation))
     # lavaan counts N - 1 for the test statistic and the sandwich of (D)WLS with ordered
     # items, while Gamma itself is the N-based asymptotic covariance.
     stat = (n - 1) * float(np.sum(resid(theta) ** 2))
-    df = len(r) - cfa.npar
 
-    # Delta: thresholds are free (identity block), correlations depend on loadings and psi.
+    # Delta: d(thresholds, correlations) / d(thresholds, structural parameters). Under the
+    # delta parameterisation the thresholds are their own model; under theta the standardised
+    # thresholds are tau / sqrt(diag Sigma*).
     ntot = nth + len(r)
-    delta = np.zeros((ntot, nth + cfa.npar))
-    delta[:nth, :nth] = np.eye(nth)
-    delta[nth:, nth:] = cfa.jacobian(theta, rows, cols)
+    delta = np.zeros((ntot, nth + model.npar))
+    delta[nth:, nth:] = model.correlation_jacobian(theta, rows, cols)
+    sigma = model.sigma(theta)
+    sd = np.sqrt(np.diag(sigma))
+    th_item = np.concatenate([np.full(len(t), j) for j, t in enumerate(pc.thresholds)])
+    th_item = th_item.astype(int)
+    th_std = np.concatenate(pc.thresholds)
+    if model.parameterization == "theta":
+        ddiag = model.diagonal_jacobian(theta)
+        delta[:nth, :nth] = np.diag(1.0 / sd[th_item])
+        delta[:nth, nth:] = -(th_std / (2.0 * sd[th_item] ** 2))[:, None] * ddiag[th_item]
+    else:
+        delta[:nth, :nth] = np.eye(nth)
     wd = w[:, None] * delta
     bread = np.linalg.inv(delta.T @ wd)
     vcov = bread @ (wd.T @ gamma @ wd) @ bread / (n - 1)
-    se = np.sqrt(np.clip(np.diag(vcov), 0.0, None))
     u = np.diag(w) - wd @ bread @ wd.T
     chisq_scaled, scaling, shift = _scaled_shifted(stat, df, u @ gamma)
 
@@ -236,7 +235,8 @@ def fit_wlsmv(
     fit = {
         "chisq": stat,
         "df": float(df),
-        "pvalue": float(special.chdtrc(df, stat)),
+        # ULS gives no chi-square distributed statistic: lavaan reports no p-value for it.
+        "pvalue": float(special.chdtrc(df, stat)) if estimator == "wlsmv" else np.nan,
         "chisq_scaled": chisq_scaled,
         "df_scaled": float(df),
         "pvalue_scaled": float(special.chdtrc(df, chisq_scaled)),
@@ -251,49 +251,78 @@ def fit_wlsmv(
         fit["tli" + suffix] = (tb / base_df - t / df) / (tb / base_df - 1.0)
         # lavaan divides by N - 1 here (its "rmsea" uses the Wishart-type count).
         fit["rmsea" + suffix] = float(np.sqrt(max(t - df, 0.0) / (df * (n - 1))))
+    # lavaan's srmr for categorical data: the correlation residuals averaged over the
+    # p (p + 1) / 2 elements of the matrix (the diagonal residuals being zero).
+    implied = sigma[rows, cols] / (sd[rows] * sd[cols])
+    fit["srmr"] = float(np.sqrt(np.sum((r - implied) ** 2) / (p * (p + 1) / 2)))
 
-    est = _table(cfa, pc, theta, se, nth)
+    est = _sem_table(model, spec, pc, theta, vcov, sd, nth)
     return WlsmvFit(est, fit, pc)
 
 
-def _table(
-    cfa: _Cfa, pc: PolychoricResult, theta: np.ndarray, se: np.ndarray, nth: int
+def _sem_table(
+    model: OrdinalModel,
+    spec,
+    pc: PolychoricResult,
+    theta: np.ndarray,
+    vcov: np.ndarray,
+    sd: np.ndarray,
+    nth: int,
 ) -> pd.DataFrame:
-    """lavaan's parameter table, with ``std_all`` (latent responses have variance one)."""
-    lam, psi = cfa.matrices(theta)
-    sd = np.sqrt(np.diag(psi))
-    se_free = dict(zip(cfa.load, se[nth : nth + len(cfa.load)], strict=True))
-    out: list[tuple[str, str, str, float, float, float]] = []
-    for f, factor in enumerate(cfa.factors):
-        for i in np.flatnonzero(lam[:, f] != 0):
-            se_i = se_free.get((int(i), f), 0.0)
-            out.append((factor, "=~", cfa.items[i], lam[i, f], se_i, lam[i, f] * sd[f]))
+    """lavaan's parameter table with ``std_all`` (standardizedSolution's est.std)."""
+    mx = model.matrices(theta)
+    eta_var = np.diag(model.eta_covariance(theta))
+    eta_sd = np.sqrt(eta_var)
+    common = model.common_variances(theta)
+    resid_var = np.ones(model.p) if model.parameterization == "theta" else 1.0 - common
+    se_all = np.sqrt(np.clip(np.diag(vcov), 0.0, None))
+    out: list[tuple[str, str, str, str, float, float, float]] = []
+
+    def structural(row) -> None:
+        est = float(theta[row.free]) if row.free >= 0 else float(row.value)
+        se = float(se_all[nth + row.free]) if row.free >= 0 else 0.0
+        i, j = row.i, row.j
+        if row.matrix == LAMBDA:
+            std = est * eta_sd[j] / sd[i]
+        elif row.matrix == PSI:
+            std = est / np.sqrt(mx[PSI][i, i] * mx[PSI][j, j]) if i != j else est / eta_var[i]
+        elif row.matrix == THETA:
+            std = est / np.sqrt(resid_var[i] * resid_var[j])
+        else:  # regressions and loadings on latent variables
+            std = est * eta_sd[j] / eta_sd[i]
+        out.append((row.lhs, row.op, row.rhs, row.label, est, se, float(std)))
+
+    for row in model.rows[: model.n_user]:
+        structural(row)
+    th_params = []
     k = 0
-    for name, th in zip(pc.names, pc.thresholds, strict=True):
+    for j, (item, th) in enumerate(zip(pc.names, pc.thresholds, strict=True)):
         for t, v in enumerate(th):
-            out.append((name, "|", f"t{t + 1}", float(v), float(se[k]), float(v)))
+            est = float(v) * sd[j]
+            th_params.append(est)
+            out.append((item, "|", f"t{t + 1}", "", est, float(se_all[k]), float(v)))
             k += 1
-    communality = np.diag(lam @ psi @ lam.T)
-    for i, name in enumerate(cfa.items):
-        out.append((name, "~~", name, 1.0 - communality[i], 0.0, 1.0 - communality[i]))
-    se_psi = dict(zip(cfa.psi, se[nth + len(cfa.load) :], strict=True))
-    for f in range(len(cfa.factors)):
-        for g in range(f, len(cfa.factors)):
-            value = psi[g, f]
-            out.append(
-                (
-                    cfa.factors[f],
-                    "~~",
-                    cfa.factors[g],
-                    value,
-                    float(se_psi[(g, f)]),
-                    value / (sd[f] * sd[g]),
-                )
-            )
-    # Delta parameterisation: latent-response intercepts and factor means fixed at zero,
-    # scale factors at one (lavaan lists them all).
-    for name in [*cfa.items, *cfa.factors]:
-        out.append((name, "~1", "", 0.0, 0.0, 0.0))
-    for name in cfa.items:
-        out.append((name, "~*~", name, 1.0, 0.0, 1.0))
-    return pd.DataFrame(out, columns=["lhs", "op", "rhs", "est", "se", "std_all"])
+    for i, item in enumerate(model.items):
+        v = float(resid_var[i])
+        out.append((item, "~~", item, "", v, 0.0, v / sd[i] ** 2))
+    for row in model.rows[model.n_user :]:
+        structural(row)
+    for i, item in enumerate(model.items):
+        out.append((item, "~*~", item, "", float(1.0 / sd[i]), 0.0, 1.0))
+    for v in [*model.items, *model.latents]:
+        out.append((v, "~1", "", "", 0.0, 0.0, 0.0))
+    table = pd.DataFrame(out, columns=["lhs", "op", "rhs", "label", "est", "se", "std_all"])
+    if spec.definitions:
+        definitions = list(spec.definitions)
+        fixed = list(model.fixed_labels)
+        names = [f".th{k}." for k in range(nth)] + model.free_names + fixed
+        point = np.concatenate([th_params, theta, [model.fixed_labels[f] for f in fixed]])
+        cov = np.zeros((len(point), len(point)))
+        cov[: len(vcov), : len(vcov)] = vcov
+        est, se = delta_method(definitions, names, point, cov)
+        labelled = table[table["label"] != ""].drop_duplicates("label")
+        std_values = dict(zip(labelled["label"], labelled["std_all"], strict=True))
+        std = evaluate_all(definitions, std_values)
+        for d, e, s in zip(definitions, est, se, strict=True):
+            table.loc[len(table)] = (d.name, ":=", d.expression, d.name, e, s, float(std[d.name]))
+    return table
