@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import special
 from scipy.stats import multivariate_normal
 
 from lcsurvey.errors import InputError
@@ -93,6 +94,23 @@ def test_listwise_drops_incomplete_rows(data: pd.DataFrame) -> None:
     np.testing.assert_allclose(res.correlation, full.correlation)
 
 
+def test_pairwise_uses_each_pair_of_answers(data: pd.DataFrame) -> None:
+    holed = pd.read_csv(FIXTURES / "hs_ordinal_na.csv")
+    res = polychoric(holed.to_numpy(), ITEMS, missing="pairwise", acov=False)
+    assert res.n == len(holed)
+    for i, j in [(0, 1), (3, 8)]:
+        both = holed[[ITEMS[i], ITEMS[j]]].dropna()
+        pair = polychoric(both.to_numpy(), [ITEMS[i], ITEMS[j]], acov=False)
+        # The pair's correlation is its own, given the thresholds of all answers to each item.
+        assert res.correlation[i, j] != pytest.approx(pair.correlation[0, 1], abs=1e-8)
+        assert abs(res.correlation[i, j] - pair.correlation[0, 1]) < 0.02
+    x4 = holed["x4"].dropna()
+    share = np.cumsum(x4.value_counts().sort_index().to_numpy())[:-1] / len(x4)
+    np.testing.assert_allclose(res.thresholds[3], special.ndtri(share))
+    listwise = polychoric(holed.to_numpy(), ITEMS, acov=False)
+    assert listwise.n == len(holed.dropna()) < res.n
+
+
 def test_empty_category_is_named(data: pd.DataFrame) -> None:
     bad = data.copy()
     bad.loc[bad.x2 == 2, "x2"] = 3
@@ -148,6 +166,8 @@ SEM_RUNS = {
     "paths_ulsmv": ("paths", {"estimator": "ulsmv"}),
     "paths_theta": ("paths", {"parameterization": "theta"}),
     "labels_theta": ("labels", {"parameterization": "theta"}),
+    "paths_pairwise": ("paths", {"missing": "pairwise"}),
+    "cfa_pairwise": ("second", {"missing": "pairwise"}),
 }
 
 
@@ -177,6 +197,8 @@ def compare_with_lavaan(fit, run: str, tol: float = 1e-5) -> None:
 @pytest.mark.parametrize("run", list(SEM_RUNS))
 def test_wlsmv_sem_matches_lavaan(data: pd.DataFrame, run: str) -> None:
     model, options = SEM_RUNS[run]
+    if "pairwise" in run:  # every item misses a different set of rows (make_sem_fixture.R)
+        data = pd.read_csv(FIXTURES / "hs_ordinal_na.csv")
     fit = fit_wlsmv_syntax(data, SEM_MODELS[model], **options)
     compare_with_lavaan(fit, run, tol=2e-5 if "theta" in run else 2e-6)
 

@@ -113,7 +113,7 @@ class PolychoricResult:
         Asymptotic covariance of ``sqrt(N)`` times the statistics (lavaan's NACOV), ordered as
         all thresholds (item by item) then the correlations column-wise below the diagonal.
     n : int
-        Number of cases used (listwise).
+        Number of cases used (complete rows, or rows with an answer under pairwise).
     """
 
     names: list[str]
@@ -143,6 +143,13 @@ def _check_items(data: np.ndarray, names: list[str]) -> list[int]:
     levels = []
     for col, name in enumerate(names):
         x = data[:, col]
+        x = x[~np.isnan(x)]
+        if len(x) == 0:
+            raise InputError(
+                f"ordinal item {name} has no answers",
+                column=name,
+                expected="at least some answers to every item of the model",
+            )
         if np.any(x != np.round(x)) or np.any(x < 1):
             bad = x[(x != np.round(x)) | (x < 1)][0]
             raise InputError(
@@ -289,29 +296,55 @@ def polychoric(
     Parameters
     ----------
     data : numpy.ndarray
-        N x p category numbers (1..K); rows with a missing value are dropped (listwise).
+        N x p category numbers (1..K), NaN for a missing answer.
     names : list of str
         Item names, for messages.
     acov : bool
         Whether to compute the asymptotic covariance (NACOV) from the casewise scores.
+    missing : {"listwise", "pairwise"}
+        lavaan's ``missing``: drop rows with a missing answer, or estimate each threshold from
+        the item's answers and each correlation from the pair's (the scores of a missing
+        answer count zero in NACOV, whose N is then every row with an answer).
 
     Returns
     -------
     PolychoricResult
     """
+    if missing not in ("listwise", "pairwise"):
+        raise InputError(
+            f"missing {missing!r} is not available for ordinal items",
+            value=missing,
+            expected="listwise or pairwise",
+        )
     data = np.asarray(data, dtype=float)
-    data = data[~np.isnan(data).any(axis=1)]
+    if missing == "listwise":
+        data = data[~np.isnan(data).any(axis=1)]
+    else:
+        # lavaan keeps every row with at least one answer under missing = "pairwise".
+        data = data[~np.isnan(data).all(axis=1)]
     if data.shape[0] < 2:
         raise InputError("too few complete rows for polychoric correlations", value=data.shape[0])
+    observed = ~np.isnan(data)
     levels = _check_items(data, names)
-    y = data.astype(int)
+    y = np.where(observed, data, 0.0).astype(int)  # 0 marks a missing answer
     n, p = y.shape
-    th = [thresholds_of(y[:, j], levels[j]) for j in range(p)]
+    th = [thresholds_of(y[observed[:, j], j], levels[j]) for j in range(p)]
     rows, cols = pair_index(p)
     kmax = max(levels)
     tables = np.zeros((len(rows), kmax, kmax))
+    complete = observed.all()
     for q, (i, j) in enumerate(zip(rows, cols, strict=True)):
-        tables[q, : levels[i], : levels[j]] = _pair_table(y[:, i], y[:, j], levels[i], levels[j])
+        both = slice(None) if complete else observed[:, i] & observed[:, j]
+        tables[q, : levels[i], : levels[j]] = _pair_table(
+            y[both, i], y[both, j], levels[i], levels[j]
+        )
+    if (tables.sum(axis=(1, 2)) < 2).any():
+        q = int(np.argmin(tables.sum(axis=(1, 2))))
+        raise InputError(
+            f"ordinal items {names[rows[q]]} and {names[cols[q]]} are answered together by "
+            "fewer than two respondents",
+            expected="pairs of items answered by the same respondents",
+        )
     tx, ty = _padded(th, rows, kmax - 1), _padded(th, cols, kmax - 1)
     rho = _fit_pairs(tables, tx, ty)
     cor = np.eye(p)
@@ -348,7 +381,9 @@ def _muthen1984(
     for j in range(p):
         tb = np.concatenate([[-np.inf], th[j], [np.inf]])
         c = y[:, j]
-        prob = _cdf(tb[c]) - _cdf(tb[c - 1])
+        # A missing answer (0) scores zero: lavaan sums the cross-products over the answers
+        # there are (missing = "pairwise").
+        prob = np.where(c > 0, _cdf(tb[c]) - _cdf(tb[c - 1]), 1.0)
         for t in range(nth[j]):
             dens = _phi(th[j][t])
             sc_th[:, start[j] + t] = (
@@ -361,7 +396,7 @@ def _muthen1984(
         prob = probs[q, : levels[i], : levels[j]]
         cell = (y[:, i] - 1, y[:, j] - 1)
         rho_score = drho[q, : levels[i], : levels[j]] / prob
-        sc_cor[:, q] = rho_score[cell]
+        sc_cor[:, q] = np.where((y[:, i] > 0) & (y[:, j] > 0), rho_score[cell], 0.0)
         # Scores are constant within a cell of the pair's table, so the cross-products over
         # cases are sums over cells weighted by the counts.
         weight = tables[q, : levels[i], : levels[j]] * rho_score / prob
