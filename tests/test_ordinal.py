@@ -163,7 +163,7 @@ SEM_RUNS = {
     "paths": ("paths", {}),
     "labels": ("labels", {}),
     "second": ("second", {}),
-    "paths_ulsmv": ("paths", {"estimator": "ulsmv"}),
+    "paths_ulsmv": ("paths", {"estimator": "ULSMV"}),
     "paths_theta": ("paths", {"parameterization": "theta"}),
     "labels_theta": ("labels", {"parameterization": "theta"}),
     "paths_pairwise": ("paths", {"missing": "pairwise"}),

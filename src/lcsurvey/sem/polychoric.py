@@ -408,11 +408,16 @@ def _muthen1984(
         a21[q, start[j] : start[j + 1]] = cross_j
     sc = np.hstack([sc_th, sc_cor])
     inner = sc.T @ sc
-    b = np.zeros_like(inner)
+    # B = [[A11, 0], [A21, A22]] with A11 block-diagonal (one block per item) and A22
+    # diagonal, so its inverse is [[A11^-1, 0], [-A22^-1 A21 A11^-1, A22^-1]]: blockwise, far
+    # cheaper than inverting B whole.
+    a11_inv = np.zeros((total_th, total_th))
     for j in range(p):
         s = slice(start[j], start[j + 1])
-        b[s, s] = inner[s, s]
-    b[total_th:, :total_th] = a21
-    b[total_th:, total_th:] = np.diag(np.sum(sc_cor * sc_cor, axis=0))
-    b_inv = np.linalg.inv(b)
+        a11_inv[s, s] = np.linalg.inv(inner[s, s])
+    a22_inv = 1.0 / np.sum(sc_cor * sc_cor, axis=0)
+    b_inv = np.zeros_like(inner)
+    b_inv[:total_th, :total_th] = a11_inv
+    b_inv[total_th:, :total_th] = -a22_inv[:, None] * (a21 @ a11_inv)
+    b_inv[total_th:, total_th:] = np.diag(a22_inv)
     return n * (b_inv @ inner @ b_inv.T)

@@ -110,7 +110,7 @@ def fit_wlsmv_syntax(
     name : str
         Model name, for messages.
     estimator : {"wlsmv", "ulsmv"}
-        Diagonally weighted (lavaan's WLSMV) or unweighted (ULSMV) least squares; both with
+        (any case) Diagonally weighted (lavaan's WLSMV) or unweighted (ULSMV) least squares; both with
         robust standard errors and the scaled-shifted test.
     parameterization : {"delta", "theta"}
         lavaan's ``parameterization``: latent responses of unit variance (delta) or item
@@ -123,6 +123,10 @@ def fit_wlsmv_syntax(
     -------
     WlsmvFit
     """
+    # lavaan's spelling ("WLSMV", "ULSMV") is accepted as well.
+    estimator, parameterization, missing = (
+        str(v).lower() for v in (estimator, parameterization, missing)
+    )
     for option, value, allowed in (
         ("estimator", estimator, ESTIMATORS),
         ("parameterization", parameterization, PARAMETERIZATIONS),
