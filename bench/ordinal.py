@@ -2,7 +2,8 @@
 
 psych's bfi (25 six-point items, 2,800 rows; listwise complete rows) is written to a temporary
 CSV by R, then a five-factor CFA (A, C, E, N, O) with ``ordered = TRUE, estimator = "WLSMV"``
-is fitted by ``Rscript`` (lavaan) and by a fresh Python process (lcsurvey.sem.wlsmv), each
+is fitted by ``Rscript`` (lavaan) and by a fresh Python process (lcsurvey.sem.wlsmv's
+``fit_wlsmv_syntax``, as the pipeline calls it), each
 ``--repeat`` times; the best times, their ratio (target: lcsurvey at least 3x faster) and the
 largest differences in loadings and scaled chi-square are printed. Needs R with lavaan, psych.
 With ``--large N``, instead times one whole process fitting a simulated wave of N rows and 50
@@ -13,7 +14,6 @@ Usage: .venv/bin/python bench/ordinal.py [--repeat 3] [--large 100000]
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -33,10 +33,10 @@ cat(sprintf("%s %.8f\\n", paste0(l$lhs, "=~", l$rhs), l$est), sep = "")
 cat(sprintf("chisq_scaled %.8f\\n", fitMeasures(fit, "chisq.scaled")))
 """
 
-PY_FIT = """import json, sys
+PY_FIT = """import sys
 import pandas as pd
-from lcsurvey.sem.wlsmv import fit_wlsmv
-fit = fit_wlsmv(pd.read_csv(sys.argv[1]), json.loads(sys.argv[2]))
+from lcsurvey.sem.wlsmv import fit_wlsmv_syntax
+fit = fit_wlsmv_syntax(pd.read_csv(sys.argv[1]), sys.argv[2])
 e = fit.estimates[fit.estimates.op == "=~"]
 for lhs, rhs, est in zip(e.lhs, e.rhs, e.est):
     print(f"{lhs}=~{rhs} {est:.8f}")
@@ -97,7 +97,7 @@ def main() -> None:
         for _ in range(args.repeat):
             t, r_out = timed(["Rscript", "-e", R_FIT, str(csv), SYNTAX])
             r_times.append(t)
-            t, py_out = timed([sys.executable, "-c", PY_FIT, str(csv), json.dumps(FACTORS)])
+            t, py_out = timed([sys.executable, "-c", PY_FIT, str(csv), SYNTAX])
             py_times.append(t)
     diff = max(abs(r_out[k] - py_out[k]) for k in r_out if k != "chisq_scaled")
     print(f"bfi five-factor WLSMV CFA, {len(items)} items, best of {args.repeat}")
