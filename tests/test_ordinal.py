@@ -12,6 +12,7 @@ from scipy import special
 from scipy.stats import multivariate_normal
 
 from lcsurvey.errors import InputError
+from lcsurvey.sem.conditional_polychoric import conditional_polychoric
 from lcsurvey.sem.polychoric import bivariate_cdf, polychoric
 from lcsurvey.sem.wlsmv import fit_wlsmv, fit_wlsmv_syntax
 
@@ -158,6 +159,13 @@ r := c / 2 + l""",
 textual =~ x4 + x5 + x6
 speed =~ x7 + x8 + x9
 g =~ visual + textual + speed""",
+    "covariates": """visual =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+speed =~ x7 + x8 + x9
+visual ~ a*age
+textual ~ b*visual + age
+speed ~ sex
+ind := a*b""",
 }
 SEM_RUNS = {
     "paths": ("paths", {}),
@@ -168,6 +176,7 @@ SEM_RUNS = {
     "labels_theta": ("labels", {"parameterization": "theta"}),
     "paths_pairwise": ("paths", {"missing": "pairwise"}),
     "cfa_pairwise": ("second", {"missing": "pairwise"}),
+    "covariates": ("covariates", {}),
 }
 
 
@@ -199,8 +208,31 @@ def test_wlsmv_sem_matches_lavaan(data: pd.DataFrame, run: str) -> None:
     model, options = SEM_RUNS[run]
     if "pairwise" in run:  # every item misses a different set of rows (make_sem_fixture.R)
         data = pd.read_csv(FIXTURES / "hs_ordinal_na.csv")
+    if run == "covariates":  # age and sex added (make_covariate_fixture.R)
+        data = pd.read_csv(FIXTURES / "hs_ordinal_x.csv")
     fit = fit_wlsmv_syntax(data, SEM_MODELS[model], **options)
     compare_with_lavaan(fit, run, tol=2e-5 if "theta" in run else 2e-6)
+
+
+def test_statistics_given_covariates_match_lavaan() -> None:
+    data = pd.read_csv(FIXTURES / "hs_ordinal_x.csv")
+    res = conditional_polychoric(
+        data[ITEMS].to_numpy(float), data[["age", "sex"]].to_numpy(float), ITEMS, ["age", "sex"]
+    )
+    th = pd.read_csv(FIXTURES / "covariates_th.csv")["th"].to_numpy()
+    np.testing.assert_allclose(np.concatenate(res.thresholds), th, atol=1e-7)
+    slopes = pd.read_csv(FIXTURES / "covariates_slopes.csv", index_col=0).to_numpy()
+    np.testing.assert_allclose(res.slopes, slopes, atol=1e-7)
+    cor = pd.read_csv(FIXTURES / "covariates_rescor.csv", index_col=0).to_numpy()
+    np.testing.assert_allclose(res.correlation, cor, atol=1e-7)
+    gamma = pd.read_csv(FIXTURES / "covariates_gamma.csv").to_numpy()
+    np.testing.assert_allclose(res.nacov, gamma, atol=1e-8 * np.abs(gamma).max())
+
+
+def test_covariates_need_delta_and_listwise() -> None:
+    data = pd.read_csv(FIXTURES / "hs_ordinal_x.csv")
+    with pytest.raises(InputError, match="covariates \\(age\\) are fitted with parameterization"):
+        fit_wlsmv_syntax(data, "f =~ x1 + x2 + x3\nf ~ age", parameterization="theta")
 
 
 def test_sem_rows_follow_the_model(data: pd.DataFrame) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 from lcsurvey.errors import InputError
 from lcsurvey.sem.syntax import ModelSpec, Relation
 
-LAMBDA, BETA, PSI, THETA = "lambda", "beta", "psi", "theta"
+LAMBDA, BETA, PSI, THETA, GAMMA = "lambda", "beta", "psi", "theta", "gamma"
 
 
 @dataclass
@@ -70,12 +70,23 @@ class OrdinalModel:
     parameterization : {"delta", "theta"}
     name : str
         Model name, for messages.
+    covariates : list of str
+        Observed covariates (``f ~ x``): their effects are the slopes ``Gamma`` of
+        ``eta = B eta + Gamma x + zeta``, and the items' probit slopes on them are implied as
+        ``Lambda A Gamma`` (lavaan's ``conditional.x = TRUE``).
     """
 
     def __init__(
-        self, spec: ModelSpec, items: list[str], parameterization: str, name: str = "model"
+        self,
+        spec: ModelSpec,
+        items: list[str],
+        parameterization: str,
+        name: str = "model",
+        covariates: list[str] | None = None,
     ):
         self.items = list(items)
+        self.covariates = list(covariates or [])
+        xi = {v: k for k, v in enumerate(self.covariates)}
         self.latents = list(spec.measurement)
         self.parameterization = parameterization
         self.name = name
@@ -95,6 +106,8 @@ class OrdinalModel:
                     rows.append(self._row(rel, LAMBDA, ii[rel.rhs], li[rel.lhs]))
                 else:
                     raise _refuse(name, rel, f"{rel.rhs} is not an ordinal item of the model")
+            elif rel.op == "~" and rel.lhs in latent_set and rel.rhs in xi:
+                rows.append(self._row(rel, GAMMA, li[rel.lhs], xi[rel.rhs]))
             elif rel.op == "~":
                 for v in (rel.lhs, rel.rhs):
                     if v not in latent_set:
@@ -215,6 +228,7 @@ class OrdinalModel:
         p, m = self.p, self.m
         mx = {LAMBDA: np.zeros((p, m)), BETA: np.zeros((m, m)), PSI: np.zeros((m, m))}
         mx[THETA] = np.zeros((p, p))
+        mx[GAMMA] = np.zeros((m, len(self.covariates)))
         for row in self.rows:
             v = theta[row.free] if row.free >= 0 else row.value
             mx[row.matrix][row.i, row.j] = v
@@ -278,6 +292,8 @@ class OrdinalModel:
                 d = m_[rows, i] * m_[cols, j]
                 if i != j:
                     d = d + m_[rows, j] * m_[cols, i]
+            elif matrix == GAMMA:
+                continue  # covariate effects do not move the residual correlations
             else:
                 d = ((rows == i) & (cols == j)) | ((rows == j) & (cols == i))
                 d = d.astype(float)
@@ -304,6 +320,30 @@ class OrdinalModel:
         """d diag(Sigma*) / d theta (theta parameterisation)."""
         diag = np.arange(self.p)
         return self.sigma_jacobian(theta, diag, diag)
+
+    def slopes(self, theta: np.ndarray) -> np.ndarray:
+        """Implied probit slopes of the items on the covariates, ``Lambda A Gamma`` (p x q)."""
+        mx, _, m_, _, _ = self._parts(theta)
+        return m_ @ mx[GAMMA]
+
+    def slope_jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """d vec(slopes) / d theta, the slopes column by column (covariate by covariate)."""
+        mx, a, m_, _, _ = self._parts(theta)
+        ag = a @ mx[GAMMA]  # m x q
+        p, q = self.p, len(self.covariates)
+        jac = np.zeros((p * q, self.npar))
+        for matrix, i, j, k in self._places:
+            d = np.zeros((p, q))
+            if matrix == LAMBDA:
+                d[i, :] = ag[j, :]
+            elif matrix == BETA:
+                d = np.outer(m_[:, i], ag[j, :])
+            elif matrix == GAMMA:
+                d[:, j] = m_[:, i]
+            else:
+                continue
+            jac[:, k] += d.T.ravel()
+        return jac
 
     # -- start values ------------------------------------------------------------------------
 

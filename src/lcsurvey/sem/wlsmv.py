@@ -7,7 +7,7 @@ squares on the polychoric matrix (unweighted for ULSMV), robust (sandwich) stand
 the mean-and-variance adjusted ("scaled-shifted") test, CFI/TLI/RMSEA plain and scaled, and
 lavaan's SRMR for categorical data. The model's parameter table and implied correlations come
 from lcsurvey.sem.ordinal_model (factor lines, regressions among factors, covariances,
-labels, fixed values); ``:=`` lines get delta-method standard errors. Missing values are
+labels, fixed values, observed covariates); ``:=`` lines get delta-method standard errors. Missing values are
 dropped listwise, or used pairwise as lavaan's ``missing = "pairwise"``.
 """
 
@@ -20,8 +20,9 @@ import pandas as pd
 from scipy import special
 
 from lcsurvey.errors import InputError
+from lcsurvey.sem.conditional_polychoric import conditional_polychoric
 from lcsurvey.sem.defined import delta_method, evaluate_all
-from lcsurvey.sem.ordinal_model import LAMBDA, PSI, THETA, OrdinalModel
+from lcsurvey.sem.ordinal_model import BETA, GAMMA, LAMBDA, PSI, THETA, OrdinalModel
 from lcsurvey.sem.polychoric import PolychoricResult, pair_index, polychoric
 from lcsurvey.sem.syntax import parse_model
 
@@ -94,10 +95,12 @@ def fit_wlsmv_syntax(
     """Fit a single-group SEM of ordinal items, written in lavaan syntax, as lavaan 0.6.14.
 
     ``sem(model, ordered = TRUE, estimator = "WLSMV")`` (or ``"ULSMV"``): factor lines,
-    regressions among factors, covariances between factors or between item residuals,
-    labels (shared labels make parameters equal), fixed values, ``NA*`` to free a first
-    loading, and ``:=`` lines with delta-method standard errors. A line lavaan reads but this
-    estimator does not fit (an observed variable in a regression, intercepts, thresholds,
+    regressions among factors and of factors on observed covariates (``f ~ age``: an observed
+    variable that only predicts factors; lavaan's ``conditional.x``, see
+    lcsurvey.sem.conditional_polychoric), covariances between factors or between item
+    residuals, labels (shared labels make parameters equal), fixed values, ``NA*`` to free a
+    first loading, and ``:=`` lines with delta-method standard errors. A line lavaan reads but
+    this estimator does not fit (an item in a regression, intercepts, thresholds,
     constraints) is refused with a message naming the line, rather than fitted as a
     different model.
 
@@ -140,19 +143,41 @@ def fit_wlsmv_syntax(
             )
     spec = parse_model(syntax, name=name)
     latents = set(spec.measurement)
-    items: list[str] = []
-    for rel in spec.relations:
-        for v in (rel.lhs, rel.rhs):
-            if v not in latents and v not in items:
-                items.append(v)
-    absent = [i for i in items if i not in data.columns]
+    # An observed variable that only ever predicts a factor (f ~ x) is a covariate, as
+    # lavaan's exogenous ov.x; every other observed variable is an ordinal item.
+    placed = [
+        (v, rel.op == "~" and v == rel.rhs) for rel in spec.relations for v in (rel.lhs, rel.rhs)
+    ]
+    observed = list(dict.fromkeys(v for v, _ in placed if v not in latents))
+    covariates = [v for v in observed if all(x for u, x in placed if u == v)]
+    items = [v for v in observed if v not in covariates]
+    absent = [i for i in observed if i not in data.columns]
     if absent:
         raise InputError(
             f"model {name} names items that are not in the data: {', '.join(absent)}",
             expected="every item of the model as a column of the data",
         )
-    model = OrdinalModel(spec, items, parameterization, name=name)
-    pc = polychoric(data[items].to_numpy(dtype=float), items, missing=missing)
+    model = OrdinalModel(spec, items, parameterization, name=name, covariates=covariates)
+    if covariates:
+        for option, value, default in (
+            ("parameterization", parameterization, "delta"),
+            ("missing", missing, "listwise"),
+        ):
+            if value != default:
+                raise InputError(
+                    f"model {name}: covariates ({', '.join(covariates)}) are fitted with "
+                    f"{option} {default} only",
+                    value=value,
+                    expected=default,
+                )
+        pc = conditional_polychoric(
+            data[items].to_numpy(dtype=float),
+            data[covariates].to_numpy(dtype=float),
+            items,
+            covariates,
+        )
+    else:
+        pc = polychoric(data[items].to_numpy(dtype=float), items, missing=missing)
     return _fit(model, spec, pc, estimator, name)
 
 
@@ -184,23 +209,37 @@ def _fit(model: OrdinalModel, spec, pc: PolychoricResult, estimator: str, name: 
     rows, cols = pair_index(p)
     r = pc.correlation[rows, cols]
     nth = sum(len(t) for t in pc.thresholds)
+    # With covariates the statistics are (thresholds, slopes, residual correlations); the
+    # slopes come column by column (lavaan's vec).
+    slopes = getattr(pc, "slopes", np.zeros((p, 0)))
+    sample = np.concatenate([slopes.T.ravel(), r])
+    nsl = slopes.size
     gamma = pc.nacov
     w = 1.0 / np.diag(gamma) if estimator == "wlsmv" else np.ones(len(gamma))
-    w_cor = w[nth:]
+    w_str = w[nth:]
+    w_cor = w[nth + nsl :]
     n = pc.n
-    df = len(r) - model.npar
+    df = len(sample) - model.npar
     if df < 0:
         raise InputError(
             f"model {name} has {model.npar} free parameters besides the thresholds but only "
-            f"{len(r)} polychoric correlations: it is not identified",
+            f"{len(sample)} sample statistics to fit: it is not identified",
             expected="fewer free parameters (fix loadings or drop covariances)",
         )
 
+    def implied(theta: np.ndarray) -> np.ndarray:
+        cor = model.correlations(theta, rows, cols)
+        return np.concatenate([model.slopes(theta).T.ravel(), cor]) if nsl else cor
+
+    def jacobian(theta: np.ndarray) -> np.ndarray:
+        cor = model.correlation_jacobian(theta, rows, cols)
+        return np.vstack([model.slope_jacobian(theta), cor]) if nsl else cor
+
     def resid(theta: np.ndarray) -> np.ndarray:
-        return np.sqrt(w_cor) * (r - model.correlations(theta, rows, cols))
+        return np.sqrt(w_str) * (sample - implied(theta))
 
     def jac(theta: np.ndarray) -> np.ndarray:
-        return -np.sqrt(w_cor)[:, None] * model.correlation_jacobian(theta, rows, cols)
+        return -np.sqrt(w_str)[:, None] * jacobian(theta)
 
     theta = _gauss_newton(resid, jac, model.start(pc.correlation))
     # lavaan counts N - 1 for the test statistic and the sandwich of (D)WLS with ordered
@@ -210,9 +249,9 @@ def _fit(model: OrdinalModel, spec, pc: PolychoricResult, estimator: str, name: 
     # Delta: d(thresholds, correlations) / d(thresholds, structural parameters). Under the
     # delta parameterisation the thresholds are their own model; under theta the standardised
     # thresholds are tau / sqrt(diag Sigma*).
-    ntot = nth + len(r)
+    ntot = nth + len(sample)
     delta = np.zeros((ntot, nth + model.npar))
-    delta[nth:, nth:] = model.correlation_jacobian(theta, rows, cols)
+    delta[nth:, nth:] = jacobian(theta)
     sigma = model.sigma(theta)
     sd = np.sqrt(np.diag(sigma))
     th_item = np.concatenate([np.full(len(t), j) for j, t in enumerate(pc.thresholds)])
@@ -230,10 +269,10 @@ def _fit(model: OrdinalModel, spec, pc: PolychoricResult, estimator: str, name: 
     u = np.diag(w) - wd @ bread @ wd.T
     chisq_scaled, scaling, shift = _scaled_shifted(stat, df, u @ gamma)
 
-    # Baseline: all correlations zero, thresholds free.
+    # Baseline: all correlations zero, thresholds (and slopes) free.
     base_stat = (n - 1) * float(np.sum(w_cor * r * r))
     base_df = len(r)
-    u_base = np.diag(np.concatenate([np.zeros(nth), w_cor]))
+    u_base = np.diag(np.concatenate([np.zeros(nth + nsl), w_cor]))
     base_scaled, _, _ = _scaled_shifted(base_stat, base_df, u_base @ gamma)
 
     fit = {
@@ -255,10 +294,11 @@ def _fit(model: OrdinalModel, spec, pc: PolychoricResult, estimator: str, name: 
         fit["tli" + suffix] = (tb / base_df - t / df) / (tb / base_df - 1.0)
         # lavaan divides by N - 1 here (its "rmsea" uses the Wishart-type count).
         fit["rmsea" + suffix] = float(np.sqrt(max(t - df, 0.0) / (df * (n - 1))))
-    # lavaan's srmr for categorical data: the correlation residuals averaged over the
-    # p (p + 1) / 2 elements of the matrix (the diagonal residuals being zero).
-    implied = sigma[rows, cols] / (sd[rows] * sd[cols])
-    fit["srmr"] = float(np.sqrt(np.sum((r - implied) ** 2) / (p * (p + 1) / 2)))
+    # lavaan's srmr for categorical data: the (residual) correlation residuals averaged over
+    # the p (p - 1) / 2 correlations plus one per observed variable, covariates included.
+    implied_cor = sigma[rows, cols] / (sd[rows] * sd[cols])
+    count = len(r) + p + len(model.covariates)
+    fit["srmr"] = float(np.sqrt(np.sum((r - implied_cor) ** 2) / count))
 
     est = _sem_table(model, spec, pc, theta, vcov, sd, nth)
     return WlsmvFit(est, fit, pc)
@@ -275,8 +315,16 @@ def _sem_table(
 ) -> pd.DataFrame:
     """lavaan's parameter table with ``std_all`` (standardizedSolution's est.std)."""
     mx = model.matrices(theta)
-    eta_var = np.diag(model.eta_covariance(theta))
+    # std_all divides by the total (unconditional) variances: with covariates the factors'
+    # and latent responses' variances include what the covariates explain.
+    x_cov = getattr(pc, "x_cov", np.zeros((0, 0)))
+    a = np.linalg.inv(np.eye(model.m) - mx[BETA])
+    eta_cov = a @ (mx[GAMMA] @ x_cov @ mx[GAMMA].T + mx[PSI]) @ a.T
+    eta_var = np.diag(eta_cov)
     eta_sd = np.sqrt(eta_var)
+    pi = model.slopes(theta)
+    sd_tot = np.sqrt(sd**2 + np.einsum("ik,kl,il->i", pi, x_cov, pi))
+    x_sd = np.sqrt(np.diag(x_cov))
     common = model.common_variances(theta)
     resid_var = np.ones(model.p) if model.parameterization == "theta" else 1.0 - common
     se_all = np.sqrt(np.clip(np.diag(vcov), 0.0, None))
@@ -287,11 +335,13 @@ def _sem_table(
         se = float(se_all[nth + row.free]) if row.free >= 0 else 0.0
         i, j = row.i, row.j
         if row.matrix == LAMBDA:
-            std = est * eta_sd[j] / sd[i]
+            std = est * eta_sd[j] / sd_tot[i]
         elif row.matrix == PSI:
             std = est / np.sqrt(mx[PSI][i, i] * mx[PSI][j, j]) if i != j else est / eta_var[i]
         elif row.matrix == THETA:
             std = est / np.sqrt(resid_var[i] * resid_var[j])
+        elif row.matrix == GAMMA:
+            std = est * x_sd[j] / eta_sd[i]
         else:  # regressions and loadings on latent variables
             std = est * eta_sd[j] / eta_sd[i]
         out.append((row.lhs, row.op, row.rhs, row.label, est, se, float(std)))
@@ -304,16 +354,26 @@ def _sem_table(
         for t, v in enumerate(th):
             est = float(v) * sd[j]
             th_params.append(est)
-            out.append((item, "|", f"t{t + 1}", "", est, float(se_all[k]), float(v)))
+            out.append((item, "|", f"t{t + 1}", "", est, float(se_all[k]), est / sd_tot[j]))
             k += 1
     for i, item in enumerate(model.items):
         v = float(resid_var[i])
-        out.append((item, "~~", item, "", v, 0.0, v / sd[i] ** 2))
+        out.append((item, "~~", item, "", v, 0.0, v / sd_tot[i] ** 2))
     for row in model.rows[model.n_user :]:
         structural(row)
+    # Covariates are fixed at their sample moments (fixed.x), listed as lavaan does.
+    for i, xa in enumerate(model.covariates):
+        for j in range(i, len(model.covariates)):
+            c = float(x_cov[i, j])
+            out.append((xa, "~~", model.covariates[j], "", c, 0.0, c / (x_sd[i] * x_sd[j])))
     for i, item in enumerate(model.items):
         out.append((item, "~*~", item, "", float(1.0 / sd[i]), 0.0, 1.0))
-    for v in [*model.items, *model.latents]:
+    for v in model.items:
+        out.append((v, "~1", "", "", 0.0, 0.0, 0.0))
+    for k, v in enumerate(model.covariates):
+        mean = float(pc.x_mean[k])
+        out.append((v, "~1", "", "", mean, 0.0, mean / x_sd[k]))
+    for v in model.latents:
         out.append((v, "~1", "", "", 0.0, 0.0, 0.0))
     table = pd.DataFrame(out, columns=["lhs", "op", "rhs", "label", "est", "se", "std_all"])
     if spec.definitions:

@@ -1,0 +1,294 @@
+"""Sample statistics of ordinal items given observed covariates, as lavaan 0.6.14.
+
+With an observed covariate in the model (``f ~ age``), lavaan's default for ordered items is
+``conditional.x = TRUE``: each item gets a probit regression on the covariates (its thresholds
+and slopes, lavaan's ``lav_uvord_fit``), each pair of items the correlation of their latent
+responses given the covariates (a bivariate probit with the first step held fixed,
+``lav_bvord_cor_twostep_fit``), and the asymptotic covariance of (thresholds, slopes,
+residual correlations) follows from the casewise scores as in Muthen (1984) (lavaan's
+``muthen1984`` with ``eXo``). The covariates themselves are fixed (``fixed.x = TRUE``): their
+means and covariance matrix are the sample's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lcsurvey.errors import InputError
+from lcsurvey.sem.polychoric import (
+    _PAD,
+    _cdf,
+    _check_items,
+    _phi,
+    bivariate_cdf,
+    bivariate_density,
+    pair_index,
+    thresholds_of,
+)
+
+
+@dataclass(frozen=True)
+class ConditionalPolychoric:
+    """Thresholds, slopes and residual polychoric correlations given covariates.
+
+    Attributes
+    ----------
+    names : list of str
+        The items.
+    thresholds : list of numpy.ndarray
+        Per item, its K-1 thresholds (at covariates zero).
+    slopes : numpy.ndarray
+        p x q probit slopes of the items on the covariates.
+    correlation : numpy.ndarray
+        p x p correlations of the latent responses given the covariates.
+    nacov : numpy.ndarray
+        Asymptotic covariance of ``sqrt(N)`` times (thresholds, slopes column by column,
+        correlations column-wise below the diagonal).
+    n : int
+        Number of complete rows.
+    covariates : list of str
+    x_mean, x_cov : numpy.ndarray
+        Sample means and covariance matrix (N - 1) of the covariates.
+    """
+
+    names: list[str]
+    thresholds: list[np.ndarray]
+    slopes: np.ndarray
+    correlation: np.ndarray
+    nacov: np.ndarray
+    n: int
+    covariates: list[str]
+    x_mean: np.ndarray
+    x_cov: np.ndarray
+
+
+def _bounds(c: np.ndarray, tau: np.ndarray, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Upper and lower bounds ``tau_c - eta`` and ``tau_{c-1} - eta`` (+-inf at the ends)."""
+    tb = np.concatenate([[-np.inf], tau, [np.inf]])
+    return tb[c] - eta, tb[c - 1] - eta
+
+
+def _probit(c: np.ndarray, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """ML thresholds and slopes of one item's probit regression, by Newton steps with halving.
+
+    ``P(y <= j | x) = Phi(tau_j - x beta)``. Returns ``(params, scores)``: the thresholds then
+    the slopes, and the casewise scores (N x (K - 1 + q)).
+    """
+    n, q = x.shape
+    nth = k - 1
+    onehot_u = np.zeros((n, nth))
+    onehot_l = np.zeros((n, nth))
+    rows = np.arange(n)
+    onehot_u[rows[c <= nth], c[c <= nth] - 1] = 1.0
+    onehot_l[rows[c >= 2], c[c >= 2] - 2] = 1.0
+    ju = np.hstack([onehot_u, -x])  # d upper bound / d params (zero row where c = K)
+    jl = np.hstack([onehot_l, -x])
+    ju[c == k, nth:] = 0.0
+    jl[c == 1, nth:] = 0.0
+
+    def parts(params: np.ndarray):
+        zu, zl = _bounds(c, params[:nth], x @ params[nth:])
+        prob = np.maximum(_cdf(zu) - _cdf(zl), 1e-300)
+        fu = np.where(np.isfinite(zu), _phi(np.where(np.isfinite(zu), zu, 0.0)), 0.0)
+        fl = np.where(np.isfinite(zl), _phi(np.where(np.isfinite(zl), zl, 0.0)), 0.0)
+        return zu, zl, prob, fu, fl
+
+    def loglik(params: np.ndarray) -> float:
+        return float(np.sum(np.log(parts(params)[2])))
+
+    params = np.concatenate([thresholds_of(c, k), np.zeros(q)])
+    current = loglik(params)
+    for _ in range(200):
+        zu, zl, prob, fu, fl = parts(params)
+        gu, gl = fu / prob, -fl / prob
+        grad = ju.T @ gu + jl.T @ gl
+        zu0 = np.where(np.isfinite(zu), zu, 0.0)
+        zl0 = np.where(np.isfinite(zl), zl, 0.0)
+        huu = -zu0 * fu / prob - gu * gu
+        hll = zl0 * fl / prob - gl * gl
+        hul = fu * fl / prob**2
+        hess = (
+            ju.T @ (huu[:, None] * ju)
+            + jl.T @ (hll[:, None] * jl)
+            + ju.T @ (hul[:, None] * jl)
+            + jl.T @ (hul[:, None] * ju)
+        )
+        step = -np.linalg.solve(hess, grad)
+        for _ in range(50):
+            trial = params + step
+            tau = trial[:nth]
+            if np.all(np.diff(tau) > 0):
+                value = loglik(trial)
+                if value >= current - 1e-12:
+                    break
+            step = step / 2.0
+        done = np.max(np.abs(trial - params)) < 1e-11
+        params, current = trial, value
+        if done:
+            break
+    zu, zl, prob, fu, fl = parts(params)
+    scores = (fu / prob)[:, None] * ju - (fl / prob)[:, None] * jl
+    return params, scores
+
+
+def conditional_polychoric(
+    data: np.ndarray, x: np.ndarray, names: list[str], covariates: list[str]
+) -> ConditionalPolychoric:
+    """Thresholds, slopes and residual polychoric correlations of ordinal items given covariates.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        N x p category numbers (1..K); rows with a missing item or covariate are dropped.
+    x : numpy.ndarray
+        N x q covariate values.
+    names, covariates : list of str
+        Item and covariate names, for messages.
+
+    Returns
+    -------
+    ConditionalPolychoric
+    """
+    data = np.asarray(data, dtype=float)
+    x = np.asarray(x, dtype=float)
+    keep = ~(np.isnan(data).any(axis=1) | np.isnan(x).any(axis=1))
+    data, x = data[keep], x[keep]
+    if data.shape[0] < 2:
+        raise InputError("too few complete rows for polychoric correlations", value=data.shape[0])
+    x_sd = x.std(axis=0)
+    constant = [v for v, s in zip(covariates, x_sd, strict=True) if s == 0]
+    if constant:
+        raise InputError(
+            f"covariate {constant[0]} has the same value in every complete row",
+            column=constant[0],
+            expected="a covariate that varies",
+        )
+    levels = _check_items(data, names)
+    y = data.astype(int)
+    n, p = y.shape
+    q = x.shape[1]
+    fits = [_probit(y[:, j], x, levels[j]) for j in range(p)]
+    th = [f[0][: levels[j] - 1] for j, f in enumerate(fits)]
+    slopes = np.array([f[0][levels[j] - 1 :] for j, f in enumerate(fits)]).reshape(p, q)
+    eta = x @ slopes.T  # N x p
+    upper = np.empty((p, n))
+    lower = np.empty((p, n))
+    for j in range(p):
+        upper[j], lower[j] = _bounds(y[:, j], th[j], eta[:, j])
+    upper = np.clip(upper, -_PAD, _PAD)
+    lower = np.clip(lower, -_PAD, _PAD)
+    rows, cols = pair_index(p)
+    ui, li, uj, lj = upper[rows], lower[rows], upper[cols], lower[cols]
+
+    def prob(rho: np.ndarray) -> np.ndarray:
+        r = rho[:, None]
+        return np.maximum(
+            bivariate_cdf(ui, uj, r)
+            - bivariate_cdf(li, uj, r)
+            - bivariate_cdf(ui, lj, r)
+            + bivariate_cdf(li, lj, r),
+            1e-300,
+        )
+
+    def dprob(rho: np.ndarray) -> np.ndarray:
+        r = rho[:, None]
+        out = np.zeros_like(ui)
+        for h, k, sign in ((ui, uj, 1), (li, uj, -1), (ui, lj, -1), (li, lj, 1)):
+            out += sign * _density(h, k, r)
+        return out
+
+    rho = _residual_start(y, eta, rows, cols)
+    pr = prob(rho)
+    current = np.sum(np.log(pr), axis=1)
+    for _ in range(200):
+        dpr = dprob(rho)
+        score = np.sum(dpr / pr, axis=1)
+        info = np.sum((dpr / pr) ** 2, axis=1)
+        step = score / info
+        trial, trial_pr, value = rho, pr, current
+        pending = np.ones(len(rho), dtype=bool)
+        for _ in range(50):
+            cand = np.clip(rho + step, -0.9999, 0.9999)
+            cand_pr = prob(cand)
+            cand_value = np.sum(np.log(cand_pr), axis=1)
+            accept = pending & (cand_value >= current - 1e-12)
+            trial = np.where(accept, cand, trial)
+            trial_pr = np.where(accept[:, None], cand_pr, trial_pr)
+            value = np.where(accept, cand_value, value)
+            pending &= ~accept
+            if not pending.any():
+                break
+            step = np.where(pending, step / 2.0, step)
+        done = np.max(np.abs(trial - rho)) < 1e-10
+        rho, pr, current = trial, trial_pr, value
+        if done:
+            break
+    cor = np.eye(p)
+    cor[rows, cols] = cor[cols, rows] = rho
+
+    # Casewise scores: thresholds (item by item), slopes (covariate by covariate, items within),
+    # correlations; then B^-1 INNER B^-T as lavaan's muthen1984.
+    nth = [k - 1 for k in levels]
+    start = np.concatenate([[0], np.cumsum(nth)]).astype(int)
+    total_th = int(start[-1])
+    nsl = p * q
+    sc_th = np.hstack([f[1][:, : nth[j]] for j, f in enumerate(fits)])
+    sc_sl = np.zeros((n, nsl))
+    for j, f in enumerate(fits):
+        for k in range(q):
+            sc_sl[:, k * p + j] = f[1][:, nth[j] + k]
+    dpr = dprob(rho)
+    sc_cor = (dpr / pr).T  # N x Q
+    s = np.sqrt(1.0 - rho * rho)[:, None]
+    r = rho[:, None]
+    a1 = total_th + nsl
+    a21 = np.zeros((len(rows), a1))
+    for side in (0, 1):
+        # d P / d (upper and lower bound of item i) for i the row (side 0) or column item.
+        hu, hl, ku, kl = (ui, li, uj, lj) if side == 0 else (uj, lj, ui, li)
+        item = rows if side == 0 else cols
+        du = _phi(hu) * (_cdf((ku - r * hu) / s) - _cdf((kl - r * hu) / s))
+        dl = -_phi(hl) * (_cdf((ku - r * hl) / s) - _cdf((kl - r * hl) / s))
+        du, dl = du / pr, dl / pr  # d log P / d bound, Q x N
+        for qq, i in enumerate(item):
+            c = y[:, i]
+            score_rho = sc_cor[:, qq]
+            for t in range(nth[i]):
+                d = np.where(c == t + 1, du[qq], 0.0) + np.where(c == t + 2, dl[qq], 0.0)
+                a21[qq, start[i] + t] = score_rho @ d
+            for k in range(q):
+                a21[qq, total_th + k * p + i] = score_rho @ (-x[:, k] * (du[qq] + dl[qq]))
+    sc = np.hstack([sc_th, sc_sl, sc_cor])
+    inner = sc.T @ sc
+    a11_inv = np.zeros((a1, a1))
+    for j in range(p):
+        idx = np.concatenate(
+            [np.arange(start[j], start[j + 1]), total_th + np.arange(q) * p + j]
+        ).astype(int)
+        a11_inv[np.ix_(idx, idx)] = np.linalg.inv(inner[np.ix_(idx, idx)])
+    a22_inv = 1.0 / np.sum(sc_cor * sc_cor, axis=0)
+    b_inv = np.zeros_like(inner)
+    b_inv[:a1, :a1] = a11_inv
+    b_inv[a1:, :a1] = -a22_inv[:, None] * (a21 @ a11_inv)
+    b_inv[a1:, a1:] = np.diag(a22_inv)
+    nacov = n * (b_inv @ inner @ b_inv.T)
+    x_cov = np.atleast_2d(np.cov(x, rowvar=False))
+    return ConditionalPolychoric(
+        list(names), th, slopes, cor, nacov, n, list(covariates), x.mean(axis=0), x_cov
+    )
+
+
+def _density(h: np.ndarray, k: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Bivariate normal density, zero where a bound stands for infinity."""
+    inner = (np.abs(h) < _PAD) & (np.abs(k) < _PAD)
+    return np.where(inner, bivariate_density(h, k, r), 0.0)
+
+
+def _residual_start(
+    y: np.ndarray, eta: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """Start values: Pearson correlations of the category numbers, clipped."""
+    cor = np.corrcoef(y, rowvar=False)
+    return np.clip(cor[rows, cols], -0.9, 0.9)
