@@ -277,6 +277,19 @@ def test_unknown_option_is_refused(data: pd.DataFrame) -> None:
         fit_wlsmv_syntax(data, SEM_MODELS["second"], parameterization="gamma")
 
 
+@pytest.mark.parametrize(
+    ("syntax", "named"),
+    [
+        ("f =~ NA*x1 + x2 + x3 + x4", "f =~ x1"),
+        ("v =~ x1 + x2 + x3\nt =~ x4 + x5 + x6\nt ~ v\nv ~ t", "t ~ v"),
+    ],
+)
+def test_unidentified_model_is_refused(data: pd.DataFrame, syntax: str, named: str) -> None:
+    with pytest.raises(InputError, match="model m is not identified") as err:
+        fit_wlsmv_syntax(data, syntax, name="m")
+    assert named in str(err.value)
+
+
 def test_too_many_parameters_is_refused(data: pd.DataFrame) -> None:
     syntax = "f =~ x1 + x2 + x3\nx1 ~~ x2\nx1 ~~ x3\nx2 ~~ x3"
     with pytest.raises(InputError, match="not identified"):

@@ -242,6 +242,7 @@ def _fit(model: OrdinalModel, spec, pc: PolychoricResult, estimator: str, name: 
         return -np.sqrt(w_str)[:, None] * jacobian(theta)
 
     theta = _gauss_newton(resid, jac, model.start(pc.correlation))
+    _check_solution(model, jac(theta), resid(theta), name)
     # lavaan counts N - 1 for the test statistic and the sandwich of (D)WLS with ordered
     # items, while Gamma itself is the N-based asymptotic covariance.
     stat = (n - 1) * float(np.sum(resid(theta) ** 2))
@@ -302,6 +303,35 @@ def _fit(model: OrdinalModel, spec, pc: PolychoricResult, estimator: str, name: 
 
     est = _sem_table(model, spec, pc, theta, vcov, sd, nth)
     return WlsmvFit(est, fit, pc)
+
+
+def _check_solution(model: OrdinalModel, jac: np.ndarray, res: np.ndarray, name: str) -> None:
+    """Refuse a model whose parameters the correlations do not pin down, or a fit that did not
+    reach the minimum, naming the parameters concerned (lavaan warns that the information
+    matrix could not be inverted, or that the model did not converge)."""
+    labels = {}
+    for row in model.rows:
+        if row.free >= 0:
+            labels.setdefault(row.free, f"{row.lhs} {row.op} {row.rhs}")
+    _, sv, vt = np.linalg.svd(jac, full_matrices=False)
+    if model.npar and sv[-1] <= 1e-8 * sv[0]:
+        null = np.abs(vt[-1])
+        involved = [labels[k] for k in np.flatnonzero(null > 0.1 * null.max())]
+        raise InputError(
+            f"model {name} is not identified: the correlations do not determine "
+            f"{', '.join(involved)}",
+            expected="a scale for every factor (a fixed loading or variance) and fewer free "
+            "parameters than the data determine",
+            hint="fix a loading or a variance, or drop a path or covariance",
+        )
+    gradient = jac.T @ res
+    if np.max(np.abs(gradient)) > 1e-6:
+        worst = labels[int(np.argmax(np.abs(gradient)))]
+        raise InputError(
+            f"model {name}: the estimation did not converge (largest gradient at {worst})",
+            expected="a model the data can estimate",
+            hint="check the model for near-empty categories or factors with one or two items",
+        )
 
 
 def _sem_table(
