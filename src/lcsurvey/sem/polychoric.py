@@ -377,7 +377,9 @@ def _muthen1984(
     total_th = int(start[-1])
     rows, cols = pair_index(p)
     npair = len(rows)
-    sc_th = np.zeros((n, total_th))
+    # One score matrix, column-major: every score is written (and read) column by column.
+    sc = np.zeros((n, total_th + npair), order="F")
+    sc_th, sc_cor = sc[:, :total_th], sc[:, total_th:]
     for j in range(p):
         tb = np.concatenate([[-np.inf], th[j], [np.inf]])
         c = y[:, j]
@@ -389,7 +391,6 @@ def _muthen1984(
             sc_th[:, start[j] + t] = (
                 np.where(c == t + 1, dens, 0.0) - np.where(c == t + 2, dens, 0.0)
             ) / prob
-    sc_cor = np.zeros((n, npair))
     a21 = np.zeros((npair, total_th))
     for q, (i, j) in enumerate(zip(rows, cols, strict=True)):
         rho = cor[i, j]
@@ -406,7 +407,6 @@ def _muthen1984(
         cross_j = np.sum(weight * up_j.T, axis=0)[:-1] + np.sum(weight * low_j.T, axis=0)[1:]
         a21[q, start[i] : start[i + 1]] = cross_i
         a21[q, start[j] : start[j + 1]] = cross_j
-    sc = np.hstack([sc_th, sc_cor])
     inner = sc.T @ sc
     # B = [[A11, 0], [A21, A22]] with A11 block-diagonal (one block per item) and A22
     # diagonal, so its inverse is [[A11^-1, 0], [-A22^-1 A21 A11^-1, A22^-1]]: blockwise, far

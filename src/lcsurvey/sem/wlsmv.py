@@ -53,7 +53,10 @@ def _gauss_newton(resid, jac, theta: np.ndarray) -> np.ndarray:
     """Minimise the sum of squared residuals by Gauss-Newton steps with step halving."""
     current = float(np.sum(resid(theta) ** 2))
     for _ in range(500):
-        step = np.linalg.lstsq(jac(theta), -resid(theta), rcond=None)[0]
+        # Normal equations: J'J is only parameters x parameters, so the step costs little
+        # even with thousands of correlations (least squares on J itself is far slower).
+        j = jac(theta)
+        step = np.linalg.lstsq(j.T @ j, -(j.T @ resid(theta)), rcond=None)[0]
         for _ in range(60):
             trial = theta + step
             value = float(np.sum(resid(trial) ** 2))
@@ -313,9 +316,9 @@ def _check_solution(model: OrdinalModel, jac: np.ndarray, res: np.ndarray, name:
     for row in model.rows:
         if row.free >= 0:
             labels.setdefault(row.free, f"{row.lhs} {row.op} {row.rhs}")
-    _, sv, vt = np.linalg.svd(jac, full_matrices=False)
-    if model.npar and sv[-1] <= 1e-8 * sv[0]:
-        null = np.abs(vt[-1])
+    values, vectors = np.linalg.eigh(jac.T @ jac)
+    if model.npar and values[0] <= 1e-16 * values[-1]:
+        null = np.abs(vectors[:, 0])
         involved = [labels[k] for k in np.flatnonzero(null > 0.1 * null.max())]
         raise InputError(
             f"model {name} is not identified: the correlations do not determine "
