@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import special
 
 from lcsurvey.errors import InputError
-from lcsurvey.sem.conditional_polychoric import conditional_polychoric
+from lcsurvey.sem.conditional_polychoric import ConditionalPolychoric, conditional_polychoric
 from lcsurvey.sem.defined import delta_method, evaluate_all
 from lcsurvey.sem.ordinal_model import BETA, GAMMA, LAMBDA, PSI, THETA, OrdinalModel
 from lcsurvey.sem.polychoric import PolychoricResult, pair_index, polychoric
@@ -29,24 +29,25 @@ from lcsurvey.sem.syntax import parse_model
 
 @dataclass(frozen=True)
 class WlsmvFit:
-    """Estimates and the fit of a WLSMV CFA.
+    """Estimates and the fit of a WLSMV (or ULSMV) model of ordinal items.
 
     Attributes
     ----------
     estimates : pandas.DataFrame
-        lavaan's parameter table: ``lhs, op, rhs, est, se, std_all`` with ``=~``, ``|`` (``item | t1``),
-        ``~~``, ``~1`` and ``~*~`` rows.
+        lavaan's ``parameterEstimates(fit, standardized = TRUE)``: ``lhs, op, rhs, label, est,
+        se, std_all`` with ``=~``, ``~``, ``|`` (``item | t1``), ``~~``, ``~*~``, ``~1`` and
+        ``:=`` rows; fixed parameters have se 0.
     fit : dict of str to float
         ``chisq, df, pvalue, chisq_scaled, df_scaled, pvalue_scaled, chisq_scaling_factor,
         chisq_shift, baseline_chisq, baseline_df, baseline_chisq_scaled, cfi, tli, rmsea,
-        cfi_scaled, tli_scaled, rmsea_scaled``.
-    polychoric : PolychoricResult
-        The sample statistics the model was fitted to.
+        cfi_scaled, tli_scaled, rmsea_scaled, srmr`` (pvalue NaN under ULSMV, as lavaan).
+    polychoric : PolychoricResult or ConditionalPolychoric
+        The sample statistics the model was fitted to (``n``: the rows used).
     """
 
     estimates: pd.DataFrame
     fit: dict[str, float]
-    polychoric: PolychoricResult
+    polychoric: PolychoricResult | ConditionalPolychoric
 
 
 def _gauss_newton(resid, jac, theta: np.ndarray) -> np.ndarray:
