@@ -230,7 +230,8 @@ def _fit_pairs(tables: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray
 
     ``tables`` is Q x Kx x Ky (zero-padded), ``tx`` and ``ty`` the thresholds padded with a
     large value. The log-likelihood of one table is unimodal in rho, so each pair reaches the
-    maximum lavaan's nlminb finds; all pairs step together so the work is a few array passes.
+    maximum lavaan's nlminb finds; the pairs still moving step together, so the work is a few
+    array passes.
     """
     n = tables.sum(axis=(1, 2))
     used = tables > 0
@@ -243,24 +244,31 @@ def _fit_pairs(tables: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray
     var = (pu @ u**2 - (pu @ u) ** 2) * (pv @ v**2 - (pv @ v) ** 2)
     rho = np.clip(cov / np.sqrt(np.where(var > 0, var, 1.0)), -0.95, 0.95)
 
-    def loglik(prob: np.ndarray) -> np.ndarray:
-        return np.sum(np.where(used, tables * np.log(np.maximum(prob, 1e-300)), 0.0), axis=(1, 2))
+    def loglik(prob: np.ndarray, k: np.ndarray) -> np.ndarray:
+        return np.sum(
+            np.where(used[k], tables[k] * np.log(np.maximum(prob, 1e-300)), 0.0), axis=(1, 2)
+        )
 
+    every = np.arange(len(rho))
     prob = _stacked_probabilities(tx, ty, rho)
-    current = loglik(prob)
+    current = loglik(prob, every)
+    # Only pairs still moving take further steps: most converge in a few.
+    active = every
     for _ in range(100):
-        dprob = _stacked_rho_derivative(tx, ty, rho)
-        safe = np.maximum(prob, 1e-300)
-        score = np.sum(np.where(used, tables * dprob / safe, 0.0), axis=(1, 2))
-        info = n * np.sum(np.where(prob > 1e-300, dprob * dprob / safe, 0.0), axis=(1, 2))
+        k = active
+        r, pr, cur = rho[k], prob[k], current[k]
+        dprob = _stacked_rho_derivative(tx[k], ty[k], r)
+        safe = np.maximum(pr, 1e-300)
+        score = np.sum(np.where(used[k], tables[k] * dprob / safe, 0.0), axis=(1, 2))
+        info = n[k] * np.sum(np.where(pr > 1e-300, dprob * dprob / safe, 0.0), axis=(1, 2))
         step = score / info
-        trial, trial_prob, value = rho, prob, current
-        pending = np.ones(len(rho), dtype=bool)
+        trial, trial_prob, value = r, pr, cur
+        pending = np.ones(len(k), dtype=bool)
         for _ in range(50):
-            candidate = np.clip(rho + step, -0.9999, 0.9999)
-            cand_prob = _stacked_probabilities(tx, ty, candidate)
-            cand_value = loglik(cand_prob)
-            accept = pending & (cand_value >= current - 1e-12)
+            candidate = np.clip(r + step, -0.9999, 0.9999)
+            cand_prob = _stacked_probabilities(tx[k], ty[k], candidate)
+            cand_value = loglik(cand_prob, k)
+            accept = pending & (cand_value >= cur - 1e-12)
             trial = np.where(accept, candidate, trial)
             trial_prob = np.where(accept[:, None, None], cand_prob, trial_prob)
             value = np.where(accept, cand_value, value)
@@ -268,9 +276,10 @@ def _fit_pairs(tables: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray
             if not pending.any():
                 break
             step = np.where(pending, step / 2.0, step)
-        done = np.max(np.abs(trial - rho)) < 1e-10
-        rho, prob, current = trial, trial_prob, value
-        if done:
+        moving = np.abs(trial - r) >= 1e-10
+        rho[k], prob[k], current[k] = trial, trial_prob, value
+        active = k[moving]
+        if not len(active):
             break
     return rho
 
