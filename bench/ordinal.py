@@ -6,14 +6,18 @@ is fitted by ``Rscript`` (lavaan) and by a fresh Python process (lcsurvey.sem.wl
 ``fit_wlsmv_syntax``, as the pipeline calls it), each
 ``--repeat`` times; the best times, their ratio (target: lcsurvey at least 3x faster) and the
 largest differences in loadings and scaled chi-square are printed. Needs R with lavaan, psych.
-With ``--large N``, instead times one whole process fitting a simulated wave of N rows and 50
-five-category items (five correlated factors; target for 100,000 rows: under 30 s).
+Both processes run with one BLAS thread (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS,
+MKL_NUM_THREADS = 1 unless set), as the pipeline's rules run the engine. With ``--large N``,
+instead times one whole process fitting a simulated wave of N rows and 50 five-category items
+(five correlated factors; target for 100,000 rows: under 30 s on 2 cores, BLAS threads as set
+in the environment).
 Usage: .venv/bin/python bench/ordinal.py [--repeat 3] [--large 100000]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -82,6 +86,8 @@ def main() -> None:
         )
         print(f"scaled chi-square {out['chisq_scaled']:.2f} (df 1165); target under 30 s")
         return
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "bfi.csv"
         items = [i for its in FACTORS.values() for i in its]
