@@ -182,49 +182,72 @@ def conditional_polychoric(
     rows, cols = pair_index(p)
     ui, li, uj, lj = upper[rows], lower[rows], upper[cols], lower[cols]
 
-    def prob(rho: np.ndarray) -> np.ndarray:
-        r = rho[:, None]
-        return np.maximum(
-            bivariate_cdf(ui, uj, r)
-            - bivariate_cdf(li, uj, r)
-            - bivariate_cdf(ui, lj, r)
-            + bivariate_cdf(li, lj, r),
-            1e-300,
-        )
+    corners = (((0, 0), 1.0), ((1, 0), -1.0), ((0, 1), -1.0), ((1, 1), 1.0))
+    cached = [_Corner(h, k) for h, k in ((ui, uj), (li, uj), (ui, lj), (li, lj))]
 
-    def dprob(rho: np.ndarray) -> np.ndarray:
-        r = rho[:, None]
-        out = np.zeros_like(ui)
-        for h, k, sign in ((ui, uj, 1), (li, uj, -1), (ui, lj, -1), (li, lj, 1)):
-            out += sign * _density(h, k, r)
-        return out
+    def prob(rho: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Case probabilities of pairs k (len(k) x N) at their correlations rho."""
+        out = sum(sign * c.cdf(rho, k) for c, (_, sign) in zip(cached, corners, strict=True))
+        return np.maximum(out, 1e-300)
 
+    def dprob(rho: np.ndarray, k: np.ndarray, second: bool = False):
+        """d P / d rho (and d2 P / d rho2): the density at the corners and its derivative."""
+        r = rho[:, None]
+        hs, ks = (ui[k], li[k]), (uj[k], lj[k])
+        d1 = np.zeros(hs[0].shape)
+        d2 = np.zeros(hs[0].shape)
+        for (a, b), sign in corners:
+            h, kk = hs[a], ks[b]
+            dens = _density(h, kk, r)
+            d1 += sign * dens
+            if second:
+                one = 1.0 - r * r
+                quad = h * h - 2.0 * r * h * kk + kk * kk
+                d2 += sign * dens * ((r + h * kk) / one - r * quad / one**2)
+        return (d1, d2) if second else d1
+
+    # Newton steps on each pair's log-likelihood (exact second derivative), with halving;
+    # only the pairs still moving take further steps.
     rho = _residual_start(y, eta, rows, cols)
-    pr = prob(rho)
-    current = np.sum(np.log(pr), axis=1)
-    for _ in range(200):
-        dpr = dprob(rho)
-        score = np.sum(dpr / pr, axis=1)
-        info = np.sum((dpr / pr) ** 2, axis=1)
-        step = score / info
-        trial, trial_pr, value = rho, pr, current
-        pending = np.ones(len(rho), dtype=bool)
+    every = np.arange(len(rho))
+    pr_all = prob(rho, every)
+    current = np.sum(np.log(pr_all), axis=1)
+    active = every
+    for _ in range(100):
+        k = active
+        r0, pr, cur = rho[k], pr_all[k], current[k]
+        d1, d2 = dprob(r0, k, second=True)
+        g = d1 / pr
+        score = np.sum(g, axis=1)
+        hess = np.sum(d2 / pr - g * g, axis=1)
+        # Fall back to scoring (BHHH) where the curvature is not negative.
+        hess = np.where(hess < 0, hess, -np.sum(g * g, axis=1))
+        step = -score / hess
+        trial, trial_pr, value = r0, pr, cur
+        pending = np.ones(len(k), dtype=bool)
         for _ in range(50):
-            cand = np.clip(rho + step, -0.9999, 0.9999)
-            cand_pr = prob(cand)
+            cand = np.clip(r0 + step, -0.9999, 0.9999)
+            todo = np.flatnonzero(pending)
+            cand_pr = prob(cand[todo], k[todo])
             cand_value = np.sum(np.log(cand_pr), axis=1)
-            accept = pending & (cand_value >= current - 1e-12)
-            trial = np.where(accept, cand, trial)
-            trial_pr = np.where(accept[:, None], cand_pr, trial_pr)
-            value = np.where(accept, cand_value, value)
-            pending &= ~accept
+            ok = cand_value >= cur[todo] - 1e-12
+            acc = todo[ok]
+            trial = trial.copy()
+            trial[acc] = cand[acc]
+            trial_pr = trial_pr.copy()
+            trial_pr[acc] = cand_pr[ok]
+            value = value.copy()
+            value[acc] = cand_value[ok]
+            pending[acc] = False
             if not pending.any():
                 break
             step = np.where(pending, step / 2.0, step)
-        done = np.max(np.abs(trial - rho)) < 1e-10
-        rho, pr, current = trial, trial_pr, value
-        if done:
+        moving = np.abs(trial - r0) >= 1e-10
+        rho[k], pr_all[k], current[k] = trial, trial_pr, value
+        active = k[moving]
+        if not len(active):
             break
+    pr = pr_all
     cor = np.eye(p)
     cor[rows, cols] = cor[cols, rows] = rho
 
@@ -239,7 +262,7 @@ def conditional_polychoric(
     for j, f in enumerate(fits):
         for k in range(q):
             sc_sl[:, k * p + j] = f[1][:, nth[j] + k]
-    dpr = dprob(rho)
+    dpr = dprob(rho, every)
     sc_cor = (dpr / pr).T  # N x Q
     s = np.sqrt(1.0 - rho * rho)[:, None]
     r = rho[:, None]
@@ -278,6 +301,50 @@ def conditional_polychoric(
     return ConditionalPolychoric(
         list(names), th, slopes, cor, nacov, n, list(covariates), x.mean(axis=0), x_cov
     )
+
+
+# Genz's (2004) Gauss-Legendre rules for Plackett's integral: fewer nodes for small |rho|.
+_RULES = [(0.3, np.polynomial.legendre.leggauss(6)), (0.75, np.polynomial.legendre.leggauss(12))]
+_RULES.append((0.925, np.polynomial.legendre.leggauss(20)))
+
+
+class _Corner:
+    """P(X < h, Y < k) for Q pairs of N cases each, at one correlation per pair.
+
+    The case-wise parts of Genz's method (``h k``, ``(h^2 + k^2) / 2`` and ``Phi(h) Phi(k)``)
+    are kept, since only rho changes between the evaluations of a pair; pairs with
+    ``|rho| >= 0.925`` go to bivariate_cdf.
+    """
+
+    def __init__(self, h: np.ndarray, k: np.ndarray):
+        self.h, self.k = h, k
+        self.hk = h * k
+        self.hs = (h * h + k * k) / 2.0
+        self.base = _cdf(h) * _cdf(k)
+
+    def cdf(self, rho: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+        out = np.empty((len(pairs), self.h.shape[1]))
+        low = 0.0
+        for high, (nodes, weights) in _RULES:
+            sel = np.flatnonzero((np.abs(rho) >= low) & (np.abs(rho) < high))
+            low = high
+            if not len(sel):
+                continue
+            q = pairs[sel]
+            asr = np.arcsin(rho[sel])[:, None]
+            sn = np.sin(asr * (1.0 + nodes[None, :]) / 2.0)  # len(sel) x nodes
+            inv = 1.0 / (1.0 - sn * sn)
+            total = np.zeros((len(sel), self.h.shape[1]))
+            for a in range(len(nodes)):
+                total += weights[a] * np.exp(
+                    (sn[:, a, None] * self.hk[q] - self.hs[q]) * inv[:, a, None]
+                )
+            out[sel] = total * asr / (4.0 * np.pi) + self.base[q]
+        high_r = np.flatnonzero(np.abs(rho) >= _RULES[-1][0])
+        if len(high_r):
+            q = pairs[high_r]
+            out[high_r] = bivariate_cdf(self.h[q], self.k[q], rho[high_r, None])
+        return np.clip(out, 0.0, 1.0)
 
 
 def _density(h: np.ndarray, k: np.ndarray, r: np.ndarray) -> np.ndarray:
