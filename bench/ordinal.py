@@ -11,7 +11,8 @@ MKL_NUM_THREADS = 1 unless set), as the pipeline's rules run the engine. With ``
 instead times one whole process fitting a simulated wave of N rows and 50 five-category items
 (five correlated factors; target for 100,000 rows: under 30 s on 2 cores, BLAS threads as set
 in the environment).
-Usage: .venv/bin/python bench/ordinal.py [--repeat 3] [--large 100000]
+With ``--sem``, the model adds ``A ~ age``, ``C ~ A + age`` and ``N1 ~~ N2``.
+Usage: .venv/bin/python bench/ordinal.py [--repeat 3] [--sem] [--large 100000]
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ from pathlib import Path
 TARGET = 3.0
 FACTORS = {f: [f"{f}{i}" for i in range(1, 6)] for f in "ACENO"}
 SYNTAX = "\n".join(f"{f} =~ {' + '.join(items)}" for f, items in FACTORS.items())
+# --sem: regressions among the factors and on age (a continuous covariate, lavaan's
+# conditional.x) and a residual covariance between items.
+SEM_LINES = "\nA ~ age\nC ~ A + age\nN1 ~~ N2"
 
 R_FIT = """suppressMessages(library(lavaan))
 d <- read.csv(commandArgs(TRUE)[1])
-fit <- cfa(commandArgs(TRUE)[2], data = d, ordered = TRUE, estimator = "WLSMV")
+items <- grep("^[ACENO][1-5]$", names(d), value = TRUE)
+fit <- sem(commandArgs(TRUE)[2], data = d, ordered = items, estimator = "WLSMV")
 pe <- parameterEstimates(fit)
 l <- pe[pe$op == "=~", ]
 cat(sprintf("%s %.8f\\n", paste0(l$lhs, "=~", l$rhs), l$est), sep = "")
@@ -78,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--large", type=int, default=0, help="rows of a simulated 50-item wave")
+    parser.add_argument("--sem", action="store_true", help="add paths, age and a covariance")
     args = parser.parse_args()
     if args.large:
         t, out = timed([sys.executable, "-c", LARGE_FIT, str(args.large)])
@@ -95,18 +101,20 @@ def main() -> None:
             [
                 "Rscript",
                 "-e",
-                f"d <- na.omit(psych::bfi[, 1:25]); write.csv(d, '{csv}', row.names = FALSE)",
+                f"d <- na.omit(psych::bfi[, c(1:25, 28)]); write.csv(d, '{csv}', row.names = FALSE)",
             ],
             check=True,
         )
+        syntax = SYNTAX + (SEM_LINES if args.sem else "")
         r_times, py_times = [], []
         for _ in range(args.repeat):
-            t, r_out = timed(["Rscript", "-e", R_FIT, str(csv), SYNTAX])
+            t, r_out = timed(["Rscript", "-e", R_FIT, str(csv), syntax])
             r_times.append(t)
-            t, py_out = timed([sys.executable, "-c", PY_FIT, str(csv), SYNTAX])
+            t, py_out = timed([sys.executable, "-c", PY_FIT, str(csv), syntax])
             py_times.append(t)
     diff = max(abs(r_out[k] - py_out[k]) for k in r_out if k != "chisq_scaled")
-    print(f"bfi five-factor WLSMV CFA, {len(items)} items, best of {args.repeat}")
+    what = "SEM (paths, age, a residual covariance)" if args.sem else "CFA"
+    print(f"bfi five-factor WLSMV {what}, {len(items)} items, best of {args.repeat}")
     print(f"lavaan (Rscript, whole process):   {min(r_times):.2f} s")
     print(f"lcsurvey (python, whole process):  {min(py_times):.2f} s")
     print(f"ratio lavaan / lcsurvey: {min(r_times) / min(py_times):.2f} (target {TARGET:.0f})")
