@@ -235,6 +235,16 @@ def test_covariates_need_delta_and_listwise() -> None:
         fit_wlsmv_syntax(data, "f =~ x1 + x2 + x3\nf ~ age", parameterization="theta")
 
 
+def test_covariate_lines_are_refused() -> None:
+    data = pd.read_csv(FIXTURES / "hs_ordinal_x.csv")
+    syntax = "f =~ x1 + x2 + x3\nf ~ age + sex\nage ~~ sex"
+    with pytest.raises(InputError, match="'age ~~ sex': an observed predictor"):
+        fit_wlsmv_syntax(data, syntax, name="m")
+    data["sex"] = data["sex"].map({0: "m", 1: "f"})
+    with pytest.raises(InputError, match="covariate sex is not numeric"):
+        fit_wlsmv_syntax(data, "f =~ x1 + x2 + x3\nf ~ age + sex", name="m")
+
+
 def test_sem_rows_follow_the_model(data: pd.DataFrame) -> None:
     est = fit_wlsmv_syntax(data, SEM_MODELS["labels"]).estimates.set_index(["lhs", "op", "rhs"])
     # Shared labels are one parameter; a fixed value stays fixed with no SE; NA* frees the

@@ -155,6 +155,17 @@ def fit_wlsmv_syntax(
     observed = list(dict.fromkeys(v for v, _ in placed if v not in latents))
     covariates = [v for v in observed if all(x for u, x in placed if u == v)]
     items = [v for v in observed if v not in covariates]
+    predictors = {r.rhs for r in spec.relations if r.op == "~" and r.lhs in latents}
+    for rel in spec.relations:
+        if rel.op == "~~" and (rel.lhs in predictors or rel.rhs in predictors):
+            raise InputError(
+                f"model {name}: the ordinal (WLSMV) estimator does not fit the line "
+                f"'{rel.statement}': an observed predictor of a factor is a covariate whose "
+                "variances and covariances are fixed at the sample's (lavaan's fixed.x)",
+                value=rel.statement,
+                expected="no ~~ line on a covariate",
+                hint="drop the line; the covariates' covariances are taken from the data",
+            )
     absent = [i for i in observed if i not in data.columns]
     if absent:
         raise InputError(
@@ -173,6 +184,14 @@ def fit_wlsmv_syntax(
                     f"{option} {default} only",
                     value=value,
                     expected=default,
+                )
+        for v in covariates:
+            if not pd.api.types.is_numeric_dtype(data[v]):
+                raise InputError(
+                    f"model {name}: covariate {v} is not numeric",
+                    column=v,
+                    value=str(data[v].dropna().iloc[0]) if data[v].notna().any() else "",
+                    expected="numbers (a continuous covariate, or 0/1 for two groups)",
                 )
         pc = conditional_polychoric(
             data[items].to_numpy(dtype=float),
