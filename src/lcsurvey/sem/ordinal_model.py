@@ -345,6 +345,30 @@ class OrdinalModel:
             jac[:, k] += d.T.ravel()
         return jac
 
+    def scaled_slopes(self, theta: np.ndarray) -> np.ndarray:
+        """The slopes as the probit regressions estimate them: in the metric of latent
+        responses with unit residual variance (divided by ``sqrt(diag Sigma*)`` under the theta
+        parameterisation)."""
+        slopes = self.slopes(theta)
+        if self.parameterization != "theta":
+            return slopes
+        return slopes / np.sqrt(np.diag(self.sigma(theta)))[:, None]
+
+    def scaled_slope_jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """d vec(scaled_slopes) / d theta."""
+        jac = self.slope_jacobian(theta)
+        if self.parameterization != "theta":
+            return jac
+        var = np.diag(self.sigma(theta))
+        q = len(self.covariates)
+        item = np.tile(np.arange(self.p), q)  # the item of each vec(slopes) entry
+        slopes = self.slopes(theta).T.ravel()
+        ddiag = self.diagonal_jacobian(theta)
+        return (
+            jac / np.sqrt(var[item])[:, None]
+            - (slopes / (2.0 * var[item] ** 1.5))[:, None] * ddiag[item]
+        )
+
     # -- start values ------------------------------------------------------------------------
 
     def start(self, cor: np.ndarray) -> np.ndarray:

@@ -174,17 +174,13 @@ def fit_wlsmv_syntax(
         )
     model = OrdinalModel(spec, items, parameterization, name=name, covariates=covariates)
     if covariates:
-        for option, value, default in (
-            ("parameterization", parameterization, "delta"),
-            ("missing", missing, "listwise"),
-        ):
-            if value != default:
-                raise InputError(
-                    f"model {name}: covariates ({', '.join(covariates)}) are fitted with "
-                    f"{option} {default} only",
-                    value=value,
-                    expected=default,
-                )
+        if missing != "listwise":
+            raise InputError(
+                f"model {name}: covariates ({', '.join(covariates)}) are fitted with "
+                "missing listwise only",
+                value=missing,
+                expected="listwise",
+            )
         for v in covariates:
             if not pd.api.types.is_numeric_dtype(data[v]):
                 raise InputError(
@@ -252,11 +248,11 @@ def _fit(model: OrdinalModel, spec, pc: PolychoricResult, estimator: str, name: 
 
     def implied(theta: np.ndarray) -> np.ndarray:
         cor = model.correlations(theta, rows, cols)
-        return np.concatenate([model.slopes(theta).T.ravel(), cor]) if nsl else cor
+        return np.concatenate([model.scaled_slopes(theta).T.ravel(), cor]) if nsl else cor
 
     def jacobian(theta: np.ndarray) -> np.ndarray:
         cor = model.correlation_jacobian(theta, rows, cols)
-        return np.vstack([model.slope_jacobian(theta), cor]) if nsl else cor
+        return np.vstack([model.scaled_slope_jacobian(theta), cor]) if nsl else cor
 
     def resid(theta: np.ndarray) -> np.ndarray:
         return np.sqrt(w_str) * (sample - implied(theta))
