@@ -178,6 +178,7 @@ SEM_RUNS = {
     "cfa_pairwise": ("second", {"missing": "pairwise"}),
     "covariates": ("covariates", {}),
     "covariates_theta": ("covariates", {"parameterization": "theta"}),
+    "covariates_pairwise": ("covariates", {"missing": "pairwise"}),
 }
 
 
@@ -210,7 +211,8 @@ def test_wlsmv_sem_matches_lavaan(data: pd.DataFrame, run: str) -> None:
     if "pairwise" in run:  # every item misses a different set of rows (make_sem_fixture.R)
         data = pd.read_csv(FIXTURES / "hs_ordinal_na.csv")
     if model == "covariates":  # age and sex added (make_covariate_fixture.R)
-        data = pd.read_csv(FIXTURES / "hs_ordinal_x.csv")
+        covariates = pd.read_csv(FIXTURES / "hs_ordinal_x.csv")
+        data = data.assign(age=covariates["age"], sex=covariates["sex"])
     fit = fit_wlsmv_syntax(data, SEM_MODELS[model], **options)
     # With covariates under theta, the thresholds (at covariates zero, far from the data) weigh
     # little in lavaan's objective and its optimiser stops 1e-3 short of the minimum: its own
@@ -239,12 +241,6 @@ def test_covariates_theta_matches_delta() -> None:
     delta = fit_wlsmv_syntax(data, SEM_MODELS["covariates"]).estimates
     theta = fit_wlsmv_syntax(data, SEM_MODELS["covariates"], parameterization="theta").estimates
     np.testing.assert_allclose(theta.std_all, delta.std_all, atol=1e-8)
-
-
-def test_covariates_need_listwise() -> None:
-    data = pd.read_csv(FIXTURES / "hs_ordinal_x.csv")
-    with pytest.raises(InputError, match="covariates \\(age\\) are fitted with missing"):
-        fit_wlsmv_syntax(data, "f =~ x1 + x2 + x3\nf ~ age", missing="pairwise")
 
 
 def test_covariate_lines_are_refused() -> None:

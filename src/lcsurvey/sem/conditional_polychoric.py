@@ -134,18 +134,26 @@ def _probit(c: np.ndarray, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
 
 
 def conditional_polychoric(
-    data: np.ndarray, x: np.ndarray, names: list[str], covariates: list[str]
+    data: np.ndarray,
+    x: np.ndarray,
+    names: list[str],
+    covariates: list[str],
+    *,
+    missing: str = "listwise",
 ) -> ConditionalPolychoric:
     """Thresholds, slopes and residual polychoric correlations of ordinal items given covariates.
 
     Parameters
     ----------
     data : numpy.ndarray
-        N x p category numbers (1..K); rows with a missing item or covariate are dropped.
+        N x p category numbers (1..K), NaN for a missing answer.
     x : numpy.ndarray
-        N x q covariate values.
+        N x q covariate values; rows with a missing covariate are dropped.
     names, covariates : list of str
         Item and covariate names, for messages.
+    missing : {"listwise", "pairwise"}
+        Drop rows with a missing answer, or fit each item's probit regression on its answers
+        and each pair's correlation on the rows answering both (a missing answer scores zero).
 
     Returns
     -------
@@ -153,7 +161,11 @@ def conditional_polychoric(
     """
     data = np.asarray(data, dtype=float)
     x = np.asarray(x, dtype=float)
-    keep = ~(np.isnan(data).any(axis=1) | np.isnan(x).any(axis=1))
+    keep = ~np.isnan(x).any(axis=1)
+    if missing == "pairwise":
+        keep &= ~np.isnan(data).all(axis=1)
+    else:
+        keep &= ~np.isnan(data).any(axis=1)
     data, x = data[keep], x[keep]
     if data.shape[0] < 2:
         raise InputError("too few complete rows for polychoric correlations", value=data.shape[0])
@@ -166,17 +178,27 @@ def conditional_polychoric(
             expected="a covariate that varies",
         )
     levels = _check_items(data, names)
-    y = data.astype(int)
+    observed = ~np.isnan(data)
+    y = np.where(observed, data, 0.0).astype(int)  # 0 marks a missing answer
     n, p = y.shape
     q = x.shape[1]
-    fits = [_probit(y[:, j], x, levels[j]) for j in range(p)]
+    fits = []
+    for j in range(p):
+        rows_j = observed[:, j]
+        params, scores = _probit(y[rows_j, j], x[rows_j], levels[j])
+        full = np.zeros((n, scores.shape[1]))
+        full[rows_j] = scores
+        fits.append((params, full))
     th = [f[0][: levels[j] - 1] for j, f in enumerate(fits)]
     slopes = np.array([f[0][levels[j] - 1 :] for j, f in enumerate(fits)]).reshape(p, q)
     eta = x @ slopes.T  # N x p
-    upper = np.empty((p, n))
-    lower = np.empty((p, n))
+    # A missing answer spans the whole line: its case probability does not depend on rho, so
+    # the case adds nothing to the pair's likelihood or scores.
+    upper = np.full((p, n), _PAD)
+    lower = np.full((p, n), -_PAD)
     for j in range(p):
-        upper[j], lower[j] = _bounds(y[:, j], th[j], eta[:, j])
+        rows_j = observed[:, j]
+        upper[j, rows_j], lower[j, rows_j] = _bounds(y[rows_j, j], th[j], eta[rows_j, j])
     upper = np.clip(upper, -_PAD, _PAD)
     lower = np.clip(lower, -_PAD, _PAD)
     rows, cols = pair_index(p)
@@ -356,6 +378,11 @@ def _density(h: np.ndarray, k: np.ndarray, r: np.ndarray) -> np.ndarray:
 def _residual_start(
     y: np.ndarray, eta: np.ndarray, rows: np.ndarray, cols: np.ndarray
 ) -> np.ndarray:
-    """Start values: Pearson correlations of the category numbers, clipped."""
+    """Start values: Pearson correlations of the category numbers (a missing answer at the
+    item's mean), clipped."""
+    y = y.astype(float)
+    for j in range(y.shape[1]):
+        answered = y[:, j] > 0
+        y[~answered, j] = y[answered, j].mean()
     cor = np.corrcoef(y, rowvar=False)
     return np.clip(cor[rows, cols], -0.9, 0.9)

@@ -174,13 +174,6 @@ def fit_wlsmv_syntax(
         )
     model = OrdinalModel(spec, items, parameterization, name=name, covariates=covariates)
     if covariates:
-        if missing != "listwise":
-            raise InputError(
-                f"model {name}: covariates ({', '.join(covariates)}) are fitted with "
-                "missing listwise only",
-                value=missing,
-                expected="listwise",
-            )
         for v in covariates:
             if not pd.api.types.is_numeric_dtype(data[v]):
                 raise InputError(
@@ -194,6 +187,7 @@ def fit_wlsmv_syntax(
             data[covariates].to_numpy(dtype=float),
             items,
             covariates,
+            missing=missing,
         )
     else:
         pc = polychoric(data[items].to_numpy(dtype=float), items, missing=missing)
