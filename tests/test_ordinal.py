@@ -179,6 +179,7 @@ SEM_RUNS = {
     "covariates": ("covariates", {}),
     "covariates_theta": ("covariates", {"parameterization": "theta"}),
     "covariates_pairwise": ("covariates", {"missing": "pairwise"}),
+    "covariates_ulsmv": ("covariates", {"estimator": "ulsmv"}),
 }
 
 
