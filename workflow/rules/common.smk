@@ -7,6 +7,7 @@ import os
 import re
 
 from lcsurvey.survey.codebook import load_codebook
+from lcsurvey.survey.ordinal import ordinal_items
 from lcsurvey.errors import InputError
 from lcsurvey.digest import sha256_file
 from lcsurvey.schema import load_yaml

@@ -4,7 +4,10 @@ other tables empty and says why in status.csv (the job still succeeds).
 
 A model with `level: 1` / `level: 2` blocks is a two-level model, fitted by
 lcsurvey.sem.twolevel with estimation.cluster as its cluster variable; its tables are
-described in lcsurvey.sem.twolevel_tables."""
+described in lcsurvey.sem.twolevel_tables.
+
+Under estimation.estimator wlsmv or ulsmv a model is fitted with its items as ordered
+categories by lcsurvey.survey.ordinal.fit_ordinal (tables: lcsurvey.sem.wlsmv_tables)."""
 
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -26,6 +29,7 @@ from lcsurvey.sem.twolevel import fit_twolevel
 from lcsurvey.sem.twolevel_syntax import is_twolevel, parse_twolevel
 from lcsurvey.sem.twolevel_tables import twolevel_tables
 from lcsurvey.survey.clusters import resolve
+from lcsurvey.survey.ordinal import OrdinalItems, fit_ordinal
 
 # The common-method numbers that go to the log (the rest is in method_variance.csv).
 LOGGED = ("first_component_share", "estimated", "admissible", "method_share_mean")
@@ -78,6 +82,36 @@ def fit_two_levels(sm, responses, log) -> None:
     write_csv(status_table([status]), sm.output.status)
 
 
+def fit_ordered(sm, responses, log) -> None:
+    """Fit a model's ordinal items by WLSMV/ULSMV and write the rule's tables, or a status row
+    saying why the model is not estimated."""
+    name = sm.params.model
+    clustering = resolve(responses, sm.params.cluster)
+    try:
+        with warnings_to_log(log):
+            fitted = fit_ordinal(
+                responses,
+                sm.params.syntax,
+                OrdinalItems.from_params(sm.params.ordered),
+                name=name,
+                estimator=sm.params.estimator,
+                missing=sm.params.missing,
+                cluster=clustering.variable if clustering.active else None,
+                seed=sm.params.seed,
+            )
+    except NotEstimated as err:
+        log.warning("%s; its tables are left empty", err.message)
+        tables = not_estimated_tables() | {"method_variance": empty_table()}
+        status = err.status_row()
+    else:
+        for note in fitted.notes:
+            log.info(note)
+        tables, status = fitted.tables, fitted.status
+    for key, table in tables.items():
+        write_csv(table, getattr(sm.output, key))
+    write_csv(status_table([status]), sm.output.status)
+
+
 # Snakemake gives BLAS the rule's threads, which are meant for the bootstrap's processes;
 # threaded BLAS on these small matrices changes the last bits of the estimates between runs.
 with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: F821
@@ -85,6 +119,8 @@ with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: 
     responses = pd.read_parquet(sm.input.responses)
     if is_twolevel(sm.params.syntax):
         fit_two_levels(sm, responses, log)
+    elif sm.params.estimator != "ml":
+        fit_ordered(sm, responses, log)
     else:
         needed = respondents_needed(
             len(parse_model(sm.params.syntax, name=sm.params.model).observed)

@@ -38,6 +38,9 @@ REASONS = {
     "no_convergence": "no convergence",
     "not_identified": "not identified (more free parameters than sample moments)",
     "heywood": "Heywood case (a negative variance estimate)",
+    # Ordinal items (estimation.estimator wlsmv / ulsmv): the answers or the model's lines.
+    "ordinal_data": "the answers do not allow a fit of the items as ordered categories",
+    "not_supported": "a model the ordinal (WLSMV/ULSMV) estimator does not fit",
 }
 
 
