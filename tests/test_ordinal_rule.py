@@ -319,3 +319,66 @@ def test_without_ordinal_scales_the_reliability_table_is_unchanged(small_codeboo
     )
     table, _ = reliability_table(responses.astype(float), small_codebook)
     assert "ordinal_alpha" not in table.columns
+
+
+# -- the report's method box -------------------------------------------------------------------
+
+
+def _wlsmv_fit_row(srmr: float = np.nan) -> pd.DataFrame:
+    row = {column: np.nan for column in FIT_COLUMNS} | {
+        "ntotal": 301,
+        "estimator": "WLSMV",
+        "missing": "listwise",
+        "chisq": 50.01,
+        "df": 24,
+        "cfi": 0.9,
+        "tli": 0.85,
+        "rmsea": 0.2,
+        "srmr": srmr,
+        "chisq_scaled": 69.75,
+        "cfi_scaled": 0.962,
+        "tli_scaled": 0.943,
+        "rmsea_scaled": 0.0795,
+    }
+    return pd.DataFrame([row])
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        (
+            "en",
+            "Estimation: WLSMV (items treated as ordered categories: polychoric correlations), "
+            "missing answers: only participants with all answers (listwise); n = 301. Model fit "
+            "(scaled): χ²(24) = 69.8, CFI = 0.962, TLI = 0.943, RMSEA = 0.080. The fit is "
+            "acceptable",
+        ),
+        (
+            "nl",
+            "Schatting: WLSMV (items behandeld als geordende categorieën: polychorische "
+            "correlaties), ontbrekende antwoorden: alleen deelnemers met alle antwoorden "
+            "(listwise); n = 301. Modelfit (geschaald): χ²(24) = 69,8, CFI = 0,962, TLI = 0,943, "
+            "RMSEA = 0,080.",
+        ),
+    ],
+)
+def test_the_method_box_names_the_ordinal_estimator_and_why(lang, expected):
+    from lcsurvey.report.findings import fit_summary
+    from lcsurvey.report.sentences import fit_sentence
+
+    fit = fit_summary(_wlsmv_fit_row())
+    assert fit["verdict"] == "acceptable"  # scaled CFI 0.962, RMSEA 0.0795; no SRMR
+    assert fit_sentence(fit, lang).startswith(expected)
+    with_srmr = fit_sentence(fit_summary(_wlsmv_fit_row(0.051)), lang)
+    assert ", SRMR = 0" in with_srmr
+
+
+def test_the_method_box_says_why_an_ordinal_fit_is_not_cluster_robust():
+    from lcsurvey.report.sentences import nesting_phrase
+
+    nest = {"configured": True, "clustered": False, "communities": 24, "missing": 0,
+            "bootstrap": False, "reason": "ordinal"}  # fmt: skip
+    assert nesting_phrase(nest, "en") == (
+        " (participants treated as independent: no cluster-robust standard errors for ordered "
+        "categories)"
+    )
