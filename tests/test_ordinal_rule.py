@@ -164,14 +164,32 @@ def test_an_ordinal_item_with_more_than_15_values_is_named(tmp_path, hs):
     )
 
 
-def test_a_category_nobody_chose_names_item_category_and_what_to_do(tmp_path, hs):
+def test_a_category_nobody_chose_is_left_out_as_lavaan_and_named(tmp_path, hs):
+    # x6 was cut into three categories; declared with four, the fourth was chosen by nobody:
+    # lavaan makes its levels from the values found, so the fit is the same.
     ordered = _declared(hs)
-    ordered["items"]["x6"] = [1.0, 2.0, 3.0, 4.0]  # x6 was cut into three categories
-    run_model_rule(tmp_path, hs, syntax=THREE, estimator="wlsmv", ordered=ordered)
-    detail = _not_estimated(tmp_path)["detail"]
-    assert "item x6: nobody chose category 4 overall (301 complete rows)" in detail
-    assert "merge it with a neighbouring category" in detail
-    assert "estimation.estimator: ml" in detail
+    ordered["items"]["x6"] = [1.0, 2.0, 3.0, 4.0]
+    log = run_model_rule(tmp_path, hs, syntax=THREE, estimator="wlsmv", ordered=ordered)
+    status = _tables(tmp_path)["status"].iloc[0]
+    assert status["estimated"] == "yes"
+    expected = (
+        "categories nobody chose, left out as lavaan does (one threshold fewer): x6 category 4"
+    )
+    assert status["detail"].startswith(expected)
+    assert "merge it with a neighbouring category" in status["detail"]
+    assert expected in log
+    est = _tables(tmp_path)["estimates"]
+    assert est[(est["lhs"] == "x6") & (est["op"] == "|")]["rhs"].tolist() == ["t1", "t2"]
+    ref = pd.read_csv(FIXTURES / "cfa_three_estimates.csv", keep_default_na=False)
+    merged = ref.merge(est, on=["lhs", "op", "rhs"], suffixes=("_lavaan", ""))
+    np.testing.assert_allclose(merged["est"], merged["est_lavaan"], atol=1e-5)
+
+
+def test_an_item_everybody_answered_alike_is_named(tmp_path, hs):
+    run_model_rule(tmp_path, hs.assign(x5=3), syntax=THREE, estimator="wlsmv", ordered=ALL)
+    status = _not_estimated(tmp_path)
+    assert status["n"] == 301
+    assert "item x5: every complete row has the same answer 3" in status["detail"]
 
 
 def test_a_category_nobody_chose_in_one_group_names_the_group(hs):

@@ -10,11 +10,16 @@ What the answers must allow, and what lavaan 0.6.14 does otherwise:
 
 - at most 15 categories (``MAX_CATEGORIES``): more is a rating or a count, not an ordered
   rating scale; lavaan itself accepts any number of levels.
-- every category chosen by somebody, overall and in each group of a grouped analysis. lavaan
-  silently drops a level nobody chose when it makes an ordered factor of a numeric column (so
-  the thresholds of one wave or group would mean something else than another's) and stops in
-  a multiple-group fit when a group lacks a category. Here the model is not estimated and the
-  message names the item, the group, the category and what to do.
+- a category nobody chose at all is left out, as lavaan does when it makes an ordered factor
+  of a numeric column (its levels are the values found): the item then has one threshold
+  fewer, and ``t1`` is the threshold above the lowest category chosen. Extreme categories of
+  agreement items are often empty in a wave of a few hundred respondents, so refusing them
+  would leave most models unfitted; the log and the status row's detail name the item and the
+  category, and the advice to merge it with its neighbour in the codebook.
+- in a grouped analysis every category chosen overall must be chosen in each group: lavaan
+  stops when a group lacks a category the others have (its thresholds could not be compared).
+  Here the model is not estimated and the message names the item, the group, the category
+  and what to do.
 - empty cells in the bivariate table of two items are allowed. lavaan 0.6.14's default
   ``zero.add = c(0.5, 0)`` adds nothing to the empty cells of a table larger than 2 x 2 (its
   second number), and neither does lcsurvey.sem.polychoric; only a 2 x 2 table (two binary
@@ -202,11 +207,27 @@ class Recoded:
         Item -> the codes of its categories 1..K.
     dropped : int
         Rows left out for a missing answer (listwise).
+    unused : dict of str to tuple of float
+        Item -> its declared categories nobody chose (left out, as lavaan does).
     """
 
     data: pd.DataFrame
     categories: dict[str, tuple[float, ...]]
     dropped: int
+    unused: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def unused_message(self) -> str:
+        """The log's and status row's sentence on categories nobody chose ('' if none)."""
+        if not self.unused:
+            return ""
+        listed = "; ".join(
+            f"{item} category {', '.join(f'{c:g}' for c in cats)}"
+            for item, cats in self.unused.items()
+        )
+        return (
+            f"categories nobody chose, left out as lavaan does (one threshold fewer): {listed}. "
+            f"To keep the categories of every wave and group alike, {COLLAPSE_HINT}"
+        )
 
 
 class OrdinalDataProblem(ValueError):
@@ -241,12 +262,14 @@ def recode(
     ------
     OrdinalDataProblem
         An item with more than 15 distinct values, a value that is not one of its categories,
-        or a category nobody chose (overall or in a group); every problem is listed.
+        a category chosen by nobody in one group but by somebody in another, or an item with
+        one category chosen; every problem is listed.
     """
     columns = items + ([group] if group is not None else [])
     complete = data[columns].dropna()
     problems: list[str] = []
     categories: dict[str, tuple[float, ...]] = {}
+    unused: dict[str, tuple[float, ...]] = {}
     for item in items:
         values = complete[item].astype(float)
         seen = tuple(sorted(values.unique()))
@@ -266,14 +289,19 @@ def recode(
                 f"{', '.join(f'{c:g}' for c in cats)}: correct the codebook's scale or the answers"
             )
             continue
-        chosen = set(seen)
-        empty = [c for c in cats if c not in chosen]
-        if empty:
+        if len(seen) < 2:
             problems.append(
-                f"item {item}: nobody chose category {', '.join(f'{c:g}' for c in empty)} "
-                f"{_group_label(None, None)} ({len(complete)} complete rows)"
+                f"item {item}: every complete row has the same answer "
+                f"{', '.join(f'{c:g}' for c in seen) or '(none)'}, so it has no thresholds to "
+                "estimate: leave it out of the model"
             )
-        elif group is not None:
+            continue
+        chosen = set(seen)
+        empty = tuple(c for c in cats if c not in chosen)
+        if empty:
+            unused[item] = empty
+            cats = tuple(c for c in cats if c in chosen)
+        if group is not None:
             for value, rows in complete.groupby(group, sort=True)[item]:
                 missing = [c for c in cats if c not in set(rows.astype(float))]
                 if missing:
@@ -295,7 +323,7 @@ def recode(
     ).astype(int)
     if group is not None:
         recoded[group] = complete[group]
-    return Recoded(recoded, categories, len(data) - len(complete))
+    return Recoded(recoded, categories, len(data) - len(complete), unused)
 
 
 def empty_cell_pairs(codes: pd.DataFrame, items: list[str]) -> list[tuple[str, str, int, int]]:
@@ -441,7 +469,8 @@ def fit_ordinal(
     try:
         recoded = recode(responses, items, ordinal)
     except OrdinalDataProblem as err:
-        raise NotEstimated(name, "ordinal_data", detail=str(err)) from None
+        n = int(responses[items].notna().all(axis=1).sum())
+        raise NotEstimated(name, "ordinal_data", n=n, detail=str(err)) from None
     n = len(recoded.data)
     if n < needed:
         raise NotEstimated(name, "too_few_respondents", n=n, needed=needed)
@@ -461,6 +490,8 @@ def fit_ordinal(
         f"no bootstrap, modification indices or common-method checks for {label}: Wald CIs "
         "from the robust standard errors"
     )
+    if recoded.unused:
+        notes.append(recoded.unused_message())
     pairs = empty_cell_pairs(recoded.data, items)
     if pairs:
         notes.append(empty_cell_message(pairs, len(items) * (len(items) - 1) // 2))
@@ -481,4 +512,5 @@ def fit_ordinal(
         "modindices": pd.DataFrame(columns=MODINDICES_COLUMNS),
         "method_variance": empty_table(),
     }
-    return OrdinalFit(tables, status_row(name, True, n=n, needed=needed), notes)
+    status = status_row(name, True, n=n, needed=needed, detail=recoded.unused_message())
+    return OrdinalFit(tables, status, notes)
