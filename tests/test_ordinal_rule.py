@@ -145,13 +145,25 @@ def test_continuous_variables_beside_ordinal_items_are_not_fitted(tmp_path, hs):
     assert "continuous variables (age) beside ordinal items need polyserial" in status["detail"]
 
 
-def test_a_model_without_ordinal_items_under_wlsmv_says_how_to_declare_them(tmp_path, hs):
-    run_model_rule(tmp_path, hs, syntax=THREE, estimator="wlsmv")
+def test_a_model_without_ordinal_variables_under_wlsmv_is_fitted_by_ml(tmp_path, hs):
+    # e.g. a model of scale scores: lavaan's WLSMV of continuous variables is not offered
+    log = run_model_rule(tmp_path, hs.astype(float), syntax=THREE, estimator="wlsmv",
+                         missing="listwise")  # fmt: skip
+    assert "model 'model' has no ordinal variable: fitted by ML as configured, not WLSMV" in log
+    assert pd.read_csv(tmp_path / "fit.csv")["estimator"].tolist() == ["ML"]
+
+
+def test_a_two_level_model_of_ordinal_items_is_not_estimated(tmp_path):
+    from .test_twolevel import MODELS
+
+    data = pd.read_csv(ROOT / "tests" / "fixtures" / "twolevel" / "data.csv")
+    log = run_model_rule(tmp_path, data, model="climate", syntax=MODELS["tutorial"],
+                         cluster="cluster", estimator="wlsmv", ordered=ALL)  # fmt: skip
     status = _not_estimated(tmp_path)
-    assert (
-        "none of the model's variables is ordinal: give their scale ordinal: true"
-        in (status["detail"])
+    assert status["detail"].startswith(
+        "two-level models are fitted by ML only, and 'climate' has ordinal variables"
     )
+    assert "model 'climate' not estimated" in log
 
 
 def test_an_ordinal_item_with_more_than_15_values_is_named(tmp_path, hs):
@@ -280,9 +292,26 @@ def test_lcsurvey_check_accepts_an_ordinal_scale_with_wlsmv(tmp_path):
     config = write_project(
         tmp_path,
         book=_book(tmp_path, agree5={"ordinal": True}),
-        config_changes={"estimation": {"estimator": "wlsmv"}},
+        config_changes={
+            "estimation": {"estimator": "wlsmv"},
+            "models": {"cfa": "alpha =~ a1 + a2 + a3\nbeta =~ b1 + b2 + b3\n"},
+        },
     )
     assert messages(config) == []
+
+
+def test_lcsurvey_check_names_a_model_the_ordinal_fit_would_skip(tmp_path):
+    # the small project's model regresses beta on age, a continuous background variable
+    config = write_project(
+        tmp_path,
+        book=_book(tmp_path, agree5={"ordinal": True}),
+        config_changes={"estimation": {"estimator": "wlsmv"}},
+    )
+    assert messages(config) == [
+        f"file {config}, column 'models.small': continuous variables (age) beside ordinal "
+        "items need polyserial correlations, which are not fitted here: declare them ordinal, "
+        "leave them out of the model, or use estimator ml"
+    ]
 
 
 def test_declaration_problems_without_a_model_of_ordinal_items(small_codebook):

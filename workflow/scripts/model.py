@@ -6,8 +6,10 @@ A model with `level: 1` / `level: 2` blocks is a two-level model, fitted by
 lcsurvey.sem.twolevel with estimation.cluster as its cluster variable; its tables are
 described in lcsurvey.sem.twolevel_tables.
 
-Under estimation.estimator wlsmv or ulsmv a model is fitted with its items as ordered
-categories by lcsurvey.survey.ordinal.fit_ordinal (tables: lcsurvey.sem.wlsmv_tables)."""
+Under estimation.estimator wlsmv or ulsmv a model with ordinal variables is fitted with its
+items as ordered categories by lcsurvey.survey.ordinal.fit_ordinal (tables:
+lcsurvey.sem.wlsmv_tables); a model without any (e.g. one of scale scores) by ML as configured,
+and a two-level model with ordinal variables is not estimated (lcsurvey.survey.ordinal.route)."""
 
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -26,10 +28,10 @@ from lcsurvey.sem.model import bootstrap_estimates, fit_model, not_estimated_tab
 from lcsurvey.sem.modindices import MODINDICES_COLUMNS, modification_indices
 from lcsurvey.sem.syntax import parse_model
 from lcsurvey.sem.twolevel import fit_twolevel
-from lcsurvey.sem.twolevel_syntax import is_twolevel, parse_twolevel
+from lcsurvey.sem.twolevel_syntax import parse_twolevel
 from lcsurvey.sem.twolevel_tables import twolevel_tables
 from lcsurvey.survey.clusters import resolve
-from lcsurvey.survey.ordinal import OrdinalItems, fit_ordinal
+from lcsurvey.survey.ordinal import OrdinalItems, fit_ordinal, route
 
 # The common-method numbers that go to the log (the rest is in method_variance.csv).
 LOGGED = ("first_component_share", "estimated", "admissible", "method_share_mean")
@@ -117,9 +119,25 @@ def fit_ordered(sm, responses, log) -> None:
 with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: F821
     sm = snakemake  # noqa: F821
     responses = pd.read_parquet(sm.input.responses)
-    if is_twolevel(sm.params.syntax):
+    path, why = route(
+        sm.params.syntax,
+        sm.params.estimator,
+        OrdinalItems.from_params(sm.params.ordered),
+        name=sm.params.model,
+    )
+    if why:
+        log.info(why)
+    if path == "not_estimated":
+        log.warning("model %r not estimated: %s; its tables are left empty", sm.params.model, why)
+        for key, table in (not_estimated_tables() | {"method_variance": empty_table()}).items():
+            write_csv(table, getattr(sm.output, key))
+        write_csv(
+            status_table([status_row(sm.params.model, False, reason="not_supported", detail=why)]),
+            sm.output.status,
+        )
+    elif path == "twolevel":
         fit_two_levels(sm, responses, log)
-    elif sm.params.estimator != "ml":
+    elif path == "ordinal":
         fit_ordered(sm, responses, log)
     else:
         needed = respondents_needed(

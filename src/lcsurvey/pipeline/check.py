@@ -289,17 +289,24 @@ def check_ordinal(config: dict, models: Mapping[str, str], book, config_source: 
     (lcsurvey.survey.ordinal.declaration_problems)."""
     from lcsurvey.sem.syntax import parse_model
     from lcsurvey.sem.twolevel_syntax import is_twolevel
-    from lcsurvey.survey.ordinal import declaration_problems
+    from lcsurvey.survey.ordinal import declaration_problems, ordinal_items, route
 
     estimation = config.get("estimation") if isinstance(config.get("estimation"), dict) else {}
+    estimator = estimation.get("estimator", "ml")
     variables = {}
     for name, syntax in models.items():
-        if is_twolevel(str(syntax)):
-            continue
         try:
-            variables[name] = parse_model(str(syntax), name=name).observed
+            path, why = route(
+                str(syntax), estimator, ordinal_items(book, estimation.get("ordered")), name=name
+            )
+            if not is_twolevel(str(syntax)):
+                variables[name] = parse_model(str(syntax), name=name).observed
         except InputError:
             continue  # check_models has said so
+        if path == "not_estimated":
+            report.problems.append(InputError(why, file=config_source, column=f"models.{name}"))
+        elif why:
+            report.notes.append(why)
     for line in declaration_problems(book, estimation, variables):
         report.problems.append(InputError(line, file=config_source))
     if estimation.get("estimator", "ml") != "ml" and not report.problems:

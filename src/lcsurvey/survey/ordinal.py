@@ -45,6 +45,7 @@ from lcsurvey.sem.method_variance import empty_table
 from lcsurvey.sem.modindices import MODINDICES_COLUMNS
 from lcsurvey.sem.polychoric import MAX_CATEGORIES
 from lcsurvey.sem.syntax import parse_model
+from lcsurvey.sem.twolevel_syntax import is_twolevel, parse_twolevel
 from lcsurvey.sem.wlsmv import fit_wlsmv_syntax
 from lcsurvey.sem.wlsmv_tables import wlsmv_tables
 from lcsurvey.survey.codebook import Codebook, Scale
@@ -385,6 +386,50 @@ class OrdinalFit:
     notes: list[str]
 
 
+def route(syntax: str, estimator: str, ordinal: OrdinalItems, *, name: str) -> tuple[str, str]:
+    """How rule model fits a model, and why when the estimator does not apply as configured.
+
+    Returns
+    -------
+    (str, str)
+        "ordinal" (fit_ordinal), "ml" (lcsurvey.sem.model), "twolevel" (lcsurvey.sem.twolevel)
+        or "not_estimated", and a sentence for the log ('' when there is nothing to say). Under
+        estimator wlsmv or ulsmv a model of ordinal variables is fitted as ordered categories;
+        one without any (e.g. of scale scores) by ML, as lavaan's WLSMV of continuous
+        variables is not offered here; one with continuous variables beside ordinal ones
+        (polyserial correlations) and a two-level model with ordinal variables are not
+        estimated (lavaan 0.6.14 has no two-level model of ordered categories either).
+    """
+    twolevel = is_twolevel(syntax)
+    if estimator == "ml":
+        return ("twolevel" if twolevel else "ml"), ""
+    spec = parse_twolevel(syntax, name=name) if twolevel else parse_model(syntax, name=name)
+    items = ordinal.of_model(spec.observed)
+    label = estimator.upper()
+    if twolevel and items:
+        return "not_estimated", (
+            f"two-level models are fitted by ML only, and {name!r} has ordinal variables "
+            f"({', '.join(items)}) under estimation.estimator {estimator}: fit it with estimator "
+            "ml, or of scale scores"
+        )
+    if not items:
+        return ("twolevel" if twolevel else "ml"), (
+            f"model {name!r} has no ordinal variable: fitted by ML as configured, not {label}"
+        )
+    continuous = [v for v in spec.observed if v not in items]
+    if continuous:
+        return "not_estimated", _mixed_message(continuous)
+    return "ordinal", ""
+
+
+def _mixed_message(continuous: list[str]) -> str:
+    return (
+        f"continuous variables ({', '.join(continuous)}) beside ordinal items need polyserial "
+        "correlations, which are not fitted here: declare them ordinal, leave them out of the "
+        "model, or use estimator ml"
+    )
+
+
 def _engine(estimator: str):
     """lcsurvey.sem.wlsmv's fit for `estimator`, or None when the engine does not offer it."""
     if estimator == "wlsmv":
@@ -452,13 +497,7 @@ def fit_ordinal(
         )
     continuous = [v for v in observed if v not in items]
     if continuous:
-        raise NotEstimated(
-            name,
-            "not_supported",
-            detail=f"continuous variables ({', '.join(continuous)}) beside ordinal items need "
-            "polyserial correlations, which are not fitted here: declare them ordinal, leave "
-            "them out of the model, or use estimator ml",
-        )
+        raise NotEstimated(name, "not_supported", detail=_mixed_message(continuous))
     fitter = _engine(estimator)
     if fitter is None:
         raise NotEstimated(
