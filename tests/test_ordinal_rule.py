@@ -429,3 +429,12 @@ def test_the_method_box_says_why_an_ordinal_fit_is_not_cluster_robust():
         " (participants treated as independent: no cluster-robust standard errors for ordered "
         "categories)"
     )
+
+
+def test_nested_models_fitted_by_wlsmv_get_no_difference_test_from_fit_csv():
+    from lcsurvey.study.nested import nested_table
+
+    fits = {"r": _wlsmv_fit_row().assign(df=26), "g": _wlsmv_fit_row()}
+    row = nested_table([{"restricted": "r", "general": "g"}], fits).iloc[0]
+    assert np.isnan(row["delta_chisq"])
+    assert row["note"].startswith("no difference test: r, g fitted by WLSMV/WLSMV")
