@@ -1,8 +1,8 @@
 """The bundled questionnaire with its agreement scale (agree5) declared ordinal and
 estimation.estimator wlsmv, run by Snakemake in a scratch folder on the bundled wave 2022-06:
 a CFA of one construct is fitted by WLSMV, the bundled structural model gets a status row
-saying why it is not, and reliability.csv gets ordinal alpha and omega for the agree5
-constructs only."""
+saying why it is not, reliability.csv gets ordinal alpha and omega for the agree5
+constructs only, and the invariance across waves takes the threshold invariance route."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def project(tmp_path_factory) -> Path:
         f"results/{WAVE}/models/{model}/{table}.csv"
         for model in ("cfa", "transfer")
         for table in ("status", "estimates", "fit")
-    ] + [f"results/{WAVE}/scales/reliability.csv"]
+    ] + [f"results/{WAVE}/scales/reliability.csv", "results/invariance/cfa.csv"]
     run = subprocess.run([SNAKEMAKE, "--cores", "1", *targets], cwd=where, capture_output=True,
                          text=True)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
@@ -85,3 +85,14 @@ def test_reliability_gets_ordinal_columns_for_the_ordinal_constructs(project):
     assert ordinal["ordinal_alpha"].notna().all() and ordinal["ordinal_omega"].notna().all()
     # polychoric correlations exceed the Pearson ones of the same categories
     assert (ordinal["ordinal_alpha"] > ordinal["alpha_std"]).all()
+
+
+def test_the_invariance_across_waves_takes_the_ordinal_route(project):
+    # estimation.cluster is set (community): the threshold invariance sequence says it has
+    # no cluster-robust tests rather than fitting the items as continuous
+    table = pd.read_csv(project / "results" / "invariance" / "cfa.csv")
+    assert table["note"].tolist() == [
+        "cluster-robust invariance tests of ordinal items are not available"
+    ]
+    log = (project / "logs" / "invariance" / "cfa.log").read_text()
+    assert "items as ordered categories (estimation.estimator wlsmv)" in log

@@ -314,6 +314,15 @@ def test_lcsurvey_check_names_a_model_the_ordinal_fit_would_skip(tmp_path):
     ]
 
 
+def test_lavaans_ordered_for_the_invariance_of_a_measurement_part():
+    declared = OrdinalItems({"x1": None, "x2": None, "x3": None})
+    cfa = "f =~ x1 + x2 + x3\ng =~ x4\n"
+    assert declared.lavaan_ordered(cfa, "ml", name="m") is False
+    assert declared.lavaan_ordered(cfa, "wlsmv", name="m") == ["x1", "x2", "x3"]
+    assert declared.lavaan_ordered("f =~ x1 + x2 + x3\n", "wlsmv", name="m") is True
+    assert declared.lavaan_ordered("f =~ x4 + x5 + x6\n", "wlsmv", name="m") is False
+
+
 def test_declaration_problems_without_a_model_of_ordinal_items(small_codebook):
     problems = declaration_problems(
         small_codebook, {"estimator": "wlsmv", "ordered": ["a1"]}, {"m": ["b1", "b2"]}

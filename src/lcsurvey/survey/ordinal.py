@@ -79,6 +79,21 @@ class OrdinalItems:
     def categories_of(self, item: str) -> tuple[float, ...] | None:
         return self.categories.get(item)
 
+    def lavaan_ordered(self, syntax: str, estimator: str, *, name: str) -> bool | list[str]:
+        """lavaan's ``ordered =`` for the measurement part (``=~`` lines) of a model.
+
+        False under estimator ml or when none of its indicators is ordinal (the model is then
+        treated as continuous, as rule model does), True when all are, else the ordinal ones.
+        """
+        if estimator == "ml":
+            return False
+        factors = parse_model(syntax, name=name).measurement
+        indicators = list(dict.fromkeys(v for items in factors.values() for v in items))
+        ordinal = self.of_model(indicators)
+        if not ordinal:
+            return False
+        return True if len(ordinal) == len(indicators) else ordinal
+
     def to_params(self) -> dict[str, Any]:
         """Plain lists and dicts, for a Snakemake rule's params."""
         return {
