@@ -137,6 +137,16 @@ def test_a_line_the_ordinal_engine_does_not_fit_is_a_status_row_naming_it(tmp_pa
     assert "model 'paths' not estimated" in log
 
 
+def test_a_just_identified_model_is_a_status_row(tmp_path, hs):
+    run_model_rule(tmp_path, hs, syntax="visual =~ x1 + x2 + x3\n", estimator="wlsmv",
+                   ordered=ALL)  # fmt: skip
+    status = _tables(tmp_path)["status"].iloc[0]
+    if status["estimated"] == "no":  # the engine's fit measures need one degree of freedom
+        assert status["detail"].startswith("the model has no degrees of freedom")
+    else:
+        assert pd.read_csv(tmp_path / "fit.csv")["df"].tolist() == [0]
+
+
 def test_continuous_variables_beside_ordinal_items_are_not_fitted(tmp_path, hs):
     data = hs.assign(age=np.linspace(20, 60, len(hs)))
     run_model_rule(tmp_path, data, syntax=THREE.replace("x9", "x9 + age"), estimator="wlsmv",

@@ -553,6 +553,16 @@ def fit_ordinal(
         fit = fitter(recoded.data, syntax, name=name)
     except InputError as err:
         raise NotEstimated(name, "not_supported", n=n, detail=err.message) from None
+    except ZeroDivisionError:
+        # the engine's scaled test and TLI divide by the degrees of freedom
+        raise NotEstimated(
+            name,
+            "not_supported",
+            n=n,
+            detail="the model has no degrees of freedom (just identified, e.g. one factor of "
+            f"three items) and the {label} fit measures need at least one: add items or "
+            "factors to the model, or use estimator ml",
+        ) from None
     except (np.linalg.LinAlgError, FloatingPointError) as err:
         raise NotEstimated(name, "no_convergence", n=n, detail=str(err)) from None
     est = fit.estimates
