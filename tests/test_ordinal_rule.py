@@ -415,14 +415,14 @@ def _wlsmv_fit_row(srmr: float = np.nan) -> pd.DataFrame:
     [
         (
             "en",
-            "Estimation: WLSMV (items treated as ordered categories: polychoric correlations), "
+            "Estimation: WLSMV, items treated as ordered categories (polychoric correlations), "
             "missing answers: only participants with all answers (listwise); n = 301. Model fit "
             "(scaled): χ²(24) = 69.8, CFI = 0.962, TLI = 0.943, RMSEA = 0.080. The fit is "
             "acceptable",
         ),
         (
             "nl",
-            "Schatting: WLSMV (items behandeld als geordende categorieën: polychorische "
+            "Schatting: WLSMV, items behandeld als geordende categorieën (polychorische "
             "correlaties), ontbrekende antwoorden: alleen deelnemers met alle antwoorden "
             "(listwise); n = 301. Modelfit (geschaald): χ²(24) = 69,8, CFI = 0,962, TLI = 0,943, "
             "RMSEA = 0,080.",
@@ -446,7 +446,7 @@ def test_the_method_box_says_why_an_ordinal_fit_is_not_cluster_robust():
     nest = {"configured": True, "clustered": False, "communities": 24, "missing": 0,
             "bootstrap": False, "reason": "ordinal"}  # fmt: skip
     assert nesting_phrase(nest, "en") == (
-        " (participants treated as independent: no cluster-robust standard errors for ordered "
+        "; participants treated as independent (no cluster-robust standard errors for ordered "
         "categories)"
     )
 
@@ -458,3 +458,16 @@ def test_nested_models_fitted_by_wlsmv_get_no_difference_test_from_fit_csv():
     row = nested_table([{"restricted": "r", "general": "g"}], fits).iloc[0]
     assert np.isnan(row["delta_chisq"])
     assert row["note"].startswith("no difference test: r, g fitted by WLSMV/WLSMV")
+
+
+def test_findings_say_an_ordinal_fit_treats_participants_as_independent():
+    from types import SimpleNamespace
+
+    from lcsurvey.report.findings import nesting
+
+    clustering = SimpleNamespace(active=True, variable="community", clusters=24, missing=0,
+                                 reason=None)  # fmt: skip
+    inputs = SimpleNamespace(clustering=clustering, fit=_wlsmv_fit_row(), bootstrap=None)
+    assert nesting(inputs)["reason"] == "ordinal"
+    ml = _wlsmv_fit_row().assign(estimator="ML")
+    assert nesting(SimpleNamespace(clustering=clustering, fit=ml, bootstrap=None))["reason"] is None

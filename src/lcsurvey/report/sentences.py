@@ -522,6 +522,8 @@ def nesting_phrase(nest: dict[str, Any], lang: str) -> str:
         return text(lang, "nest_clustered", k=nest["communities"], boot=boot)
     if nest["reason"] is None:  # configured and usable, but the model is not clustered
         return ""
+    if nest["reason"] == "ordinal":  # WLSMV/ULSMV: after the estimator's own parenthesis
+        return text(lang, "nest_ordinal")
     return text(lang, "nest_independent", reason=text(lang, f"nest_{nest['reason']}"))
 
 
