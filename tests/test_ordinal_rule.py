@@ -156,6 +156,24 @@ def test_continuous_variables_beside_ordinal_items_are_not_fitted(tmp_path, hs):
     assert "continuous variables (age) beside ordinal items need polyserial" in status["detail"]
 
 
+def test_an_observed_covariate_is_passed_to_the_engine_as_it_is(tmp_path, hs):
+    # lavaan's conditional.x: a continuous covariate of a factor is no polyserial case; the
+    # engine fits it or names the line it does not fit
+    data = hs.assign(age=np.linspace(20, 60, len(hs)))
+    data.loc[[3, 4], "age"] = np.nan
+    log = run_model_rule(tmp_path, data, syntax=THREE + "speed ~ age\n", estimator="wlsmv",
+                         ordered={"all": False, "items": {c: None for c in ITEMS}})  # fmt: skip
+    status = _tables(tmp_path)["status"].iloc[0]
+    if status["estimated"] == "no":
+        assert status["reason"] == "a model the ordinal (WLSMV/ULSMV) estimator does not fit"
+        assert "speed ~ age" in status["detail"]
+    else:
+        est = _tables(tmp_path)["estimates"]
+        assert ((est["lhs"] == "speed") & (est["op"] == "~") & (est["rhs"] == "age")).sum() == 1
+        assert "9 items as ordered categories and the covariates age" in log
+        assert "on 299 complete rows (2 rows with a missing answer left out" in log
+
+
 def test_a_model_without_ordinal_variables_under_wlsmv_is_fitted_by_ml(tmp_path, hs):
     # e.g. a model of scale scores: lavaan's WLSMV of continuous variables is not offered
     log = run_model_rule(tmp_path, hs.astype(float), syntax=THREE, estimator="wlsmv",
@@ -312,11 +330,14 @@ def test_lcsurvey_check_accepts_an_ordinal_scale_with_wlsmv(tmp_path):
 
 
 def test_lcsurvey_check_names_a_model_the_ordinal_fit_would_skip(tmp_path):
-    # the small project's model regresses beta on age, a continuous background variable
+    # age, a continuous background variable, as an indicator beside ordinal items
     config = write_project(
         tmp_path,
         book=_book(tmp_path, agree5={"ordinal": True}),
-        config_changes={"estimation": {"estimator": "wlsmv"}},
+        config_changes={
+            "estimation": {"estimator": "wlsmv"},
+            "models": {"small": "alpha =~ a1 + a2 + a3 + age\nbeta =~ b1 + b2 + b3\n"},
+        },
     )
     assert messages(config) == [
         f"file {config}, column 'models.small': continuous variables (age) beside ordinal "

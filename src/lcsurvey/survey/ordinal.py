@@ -431,10 +431,20 @@ def route(syntax: str, estimator: str, ordinal: OrdinalItems, *, name: str) -> t
         return ("twolevel" if twolevel else "ml"), (
             f"model {name!r} has no ordinal variable: fitted by ML as configured, not {label}"
         )
-    continuous = [v for v in spec.observed if v not in items]
+    continuous, _ = _continuous(spec, items)
     if continuous:
         return "not_estimated", _mixed_message(continuous)
     return "ordinal", ""
+
+
+def _continuous(spec, items: list[str]) -> tuple[list[str], list[str]]:
+    """The model's variables that are not ordinal: indicators of a factor (they would need
+    polyserial correlations), and the others, observed covariates (e.g. ``f ~ age``), left to
+    the engine as they are (lavaan's ``conditional.x``; the engine names a line it does not
+    fit)."""
+    indicators = {v for members in spec.measurement.values() for v in members}
+    other = [v for v in spec.observed if v not in items]
+    return [v for v in other if v in indicators], [v for v in other if v not in indicators]
 
 
 def _mixed_message(continuous: list[str]) -> str:
@@ -498,7 +508,8 @@ def fit_ordinal(
         not fit, answers that do not allow the fit (``recode``), too few complete rows, or a
         negative residual variance.
     """
-    observed = list(parse_model(syntax, name=name).observed)
+    spec = parse_model(syntax, name=name)
+    observed = list(spec.observed)
     items = ordinal.of_model(observed)
     needed = respondents_needed(len(observed))
     label = estimator.upper()
@@ -510,7 +521,7 @@ def fit_ordinal(
             f"model's variables is ordinal: give their scale ordinal: true in the codebook, list "
             "them in estimation.ordered, or use estimator ml",
         )
-    continuous = [v for v in observed if v not in items]
+    continuous, covariates = _continuous(spec, items)
     if continuous:
         raise NotEstimated(name, "not_supported", detail=_mixed_message(continuous))
     fitter = _engine(estimator)
@@ -520,6 +531,8 @@ def fit_ordinal(
             "not_supported",
             detail=f"the ordinal engine does not offer {label} yet: use estimator wlsmv",
         )
+    without = responses[covariates].isna().any(axis=1)
+    responses = responses[~without]  # listwise on the covariates as well
     try:
         recoded = recode(responses, items, ordinal)
     except OrdinalDataProblem as err:
@@ -529,9 +542,10 @@ def fit_ordinal(
     if n < needed:
         raise NotEstimated(name, "too_few_respondents", n=n, needed=needed)
     notes = [
-        f"{name}: {len(items)} items as ordered categories, fitted by {label} on {n} complete "
-        f"rows ({recoded.dropped} rows with a missing answer left out, listwise as lavaan's "
-        f"default for {label})"
+        f"{name}: {len(items)} items as ordered categories"
+        + (f" and the covariates {', '.join(covariates)}" if covariates else "")
+        + f", fitted by {label} on {n} complete rows ({recoded.dropped + int(without.sum())} "
+        f"rows with a missing answer left out, listwise as lavaan's default for {label})"
     ]
     if missing == "fiml":
         notes.append(f"estimation.missing fiml does not apply to {label}: complete rows only")
@@ -549,8 +563,9 @@ def fit_ordinal(
     pairs = empty_cell_pairs(recoded.data, items)
     if pairs:
         notes.append(empty_cell_message(pairs, len(items) * (len(items) - 1) // 2))
+    data = recoded.data.join(responses.loc[recoded.data.index, covariates].astype(float))
     try:
-        fit = fitter(recoded.data, syntax, name=name)
+        fit = fitter(data, syntax, name=name)
     except InputError as err:
         raise NotEstimated(name, "not_supported", n=n, detail=err.message) from None
     except ZeroDivisionError:
