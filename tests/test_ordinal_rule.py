@@ -492,3 +492,21 @@ def test_findings_say_an_ordinal_fit_treats_participants_as_independent():
     assert nesting(inputs)["reason"] == "ordinal"
     ml = _wlsmv_fit_row().assign(estimator="ML")
     assert nesting(SimpleNamespace(clustering=clustering, fit=ml, bootstrap=None))["reason"] is None
+
+
+def test_lcsurvey_check_notes_a_model_fitted_by_ml_under_wlsmv(tmp_path):
+    from lcsurvey.pipeline.check import check_project
+
+    config = write_project(
+        tmp_path,
+        book=_book(tmp_path, agree5={"ordinal": True}),
+        config_changes={
+            "estimation": {"estimator": "wlsmv"},
+            "models": {"cfa": "alpha =~ a1 + a2 + a3\n", "scores": "alpha =~ age\n"},
+        },
+    )
+    report = check_project(config)
+    assert report.problems == []
+    assert "model 'scores' has no ordinal variable: fitted by ML as configured, not WLSMV" in (
+        report.notes
+    )
