@@ -116,8 +116,7 @@ def fit_two_levels(sm, responses, log) -> None:
                 )
             row = drawn[1].iloc[0]
             log.info(
-                "bootstrap (%s, resampling %d clusters of %s): %d of %d draws converged, "
-                "%d failed",
+                "bootstrap (%s, resampling %d clusters of %s): %d of %d draws converged, %d failed",
                 row["method"],
                 row["clusters"],
                 clustering.variable,
