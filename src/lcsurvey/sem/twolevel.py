@@ -980,7 +980,8 @@ def heywood_cases(estimates: pd.DataFrame) -> tuple[str, ...]:
     return tuple(f"level {r.level}: {r.lhs} ~~ {r.rhs} = {r.est:.3g}" for r in rows.itertuples())
 
 
-def _start(model: TwoLevelModel, h1: Moments) -> np.ndarray:
+def start_values(model: TwoLevelModel, h1: Moments) -> np.ndarray:
+    """Start values from h1: loadings 1, variances half the h1 variance, the h1 means."""
     theta = np.zeros(len(model.names))
     seen = set()
     for par, k in model.index.items():
@@ -1095,7 +1096,7 @@ def fit_twolevel(
             f"data have {stats.n_clusters} clusters",
             expected="more clusters than between-level parameters (fewer level-2 paths)",
         )
-    result = _fit_theta(model, stats, _start(model, h1))
+    result = _fit_theta(model, stats, start_values(model, h1))
     theta = result.x
     hess = numeric_hessian(lambda t: model.gradient(t, stats), theta)
     try:
@@ -1198,7 +1199,7 @@ def _fit_measures(spec, model, stats, h1, theta, logl, df) -> pd.DataFrame:
     logl -= stats.loglik_x
     base = baseline_spec(spec)
     base_model = build_model(base)
-    base_fit = _fit_theta(base_model, stats, _start(base_model, h1))
+    base_fit = _fit_theta(base_model, stats, start_values(base_model, h1))
     base_chisq = 2 * (h1.logl - base_fit.value)
     base_df = _implied_counts(base) - len(base_model.names)
     mu_w, sigma_w, mu_b, sigma_b, _ = model.moments(theta)

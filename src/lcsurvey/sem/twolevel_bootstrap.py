@@ -44,6 +44,8 @@ from lcsurvey.sem.defined import defined_values
 from lcsurvey.sem.twolevel import (
     ClusterData,
     MissingClusterData,
+    Moments,
+    TwoLevelFit,
     Unrestricted,
     build_model,
     cluster_data,
@@ -53,6 +55,7 @@ from lcsurvey.sem.twolevel import (
     maximise,
     missing_cluster_data,
     numeric_hessian,
+    start_values,
 )
 from lcsurvey.sem.twolevel_syntax import TwoLevelSpec, parse_twolevel
 
@@ -119,26 +122,38 @@ class TwoLevelJob:
         return self.data.resample(counts)
 
     def refit(self, counts: np.ndarray) -> np.ndarray | None:
-        """The model's free parameters on a resample, or None when a fit does not converge.
+        """The model's free parameters on a resample, or None when its fit does not converge.
 
         The exogenous moments in closed form where there is one (exogenous_moments), else
-        from the draw's h1; both fits from the full-sample estimates (_ascend). A draw whose
-        h1 has no maximum inside the positive definite matrices (a between-level covariance
-        matrix of the drawn clusters that is not) fails.
+        from the draw's h1 (_unrestricted); the model from the full-sample estimates
+        (_ascend), or where the draw cannot start there (a negative between-level variance
+        of the full sample that makes the draw's covariance matrices indefinite) or does not
+        converge from there, from lavaan-like start values as fit_twolevel starts.
         """
         stats = self._resample(counts)
         model = self._model
+        h1 = None
         if self._exogenous:
             moments = exogenous_moments(stats, self.spec)
             if moments is None:
-                h1 = self._h1
-                x = _ascend(lambda t: h1.value_gradient(t, stats), self.h1_theta,
-                            self._h1_inverse)  # fmt: skip
-                if x is None:
-                    return None
-                moments = h1.moments(x, np.nan)
+                moments = h1 = self._unrestricted(stats)
             model.set_exogenous(moments)
-        return _ascend(lambda t: model.value_gradient(t, stats), self.theta, self._inverse)
+        x = _ascend(lambda t: model.value_gradient(t, stats), self.theta, self._inverse)
+        if x is not None:
+            return x
+        h1 = h1 or self._unrestricted(stats)
+        start = start_values(model, h1)
+        return _ascend(lambda t: model.value_gradient(t, stats), start, None)
+
+    def _unrestricted(self, stats) -> Moments:
+        """The draw's h1 from the full sample's, taken where the ascent stops as fit_twolevel
+        takes the full sample's: with few clusters the unrestricted between-level covariance
+        matrix often has its maximum outside the positive definite ones, where no ascent
+        converges."""
+        h1 = self._h1
+        result = maximise(None, None, self.h1_theta, inverse=self._h1_inverse, max_iter=MAX_ITER,
+                          value_gradient=lambda t: h1.value_gradient(t, stats))  # fmt: skip
+        return h1.moments(result.x, result.value)
 
     def run(self, weights: np.ndarray) -> np.ndarray:
         counts = weights[:, self._first]
@@ -185,15 +200,20 @@ def twolevel_job(
     *,
     missing: str = "listwise",
     name: str = "model",
+    fit: TwoLevelFit | None = None,
 ):
     """The full-sample fit and the refit job of its cluster bootstrap.
+
+    fit: the model already fitted to these data (fit_twolevel with the same cluster and
+    missing), so that it is not fitted again.
 
     Returns
     -------
     (TwoLevelFit, TwoLevelJob)
     """
     spec = parse_twolevel(spec, name=name) if isinstance(spec, str) else spec
-    fit = fit_twolevel(spec, data, cluster, name=name, missing=missing)
+    if fit is None:
+        fit = fit_twolevel(spec, data, cluster, name=name, missing=missing)
     with warnings.catch_warnings():  # fit_twolevel has said what was left out
         warnings.simplefilter("ignore")
         if missing == "ml":
@@ -217,6 +237,7 @@ def bootstrap_twolevel(
     bca: bool = True,
     name: str = "model",
     progress=None,
+    fit: TwoLevelFit | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cluster-bootstrap intervals of a two-level model's free and defined parameters.
 
@@ -244,6 +265,11 @@ def bootstrap_twolevel(
         The model's name, for messages.
     progress : callable or bool, optional
         As lcsurvey.sem.bootstrap.draws.
+    fit : TwoLevelFit, optional
+        The model already fitted to `data` (fit_twolevel with the same cluster and missing):
+        not fitted again. A fit that did not converge (TwoLevelFit.converged) is bootstrapped
+        all the same, its draws starting from where it stopped; whether to report such
+        intervals is the caller's decision.
 
     Returns
     -------
@@ -277,7 +303,7 @@ def bootstrap_twolevel(
             value=level,
             expected="a level such as 0.95",
         )
-    fit, job = twolevel_job(spec, data, cluster, missing=missing, name=name)
+    fit, job = twolevel_job(spec, data, cluster, missing=missing, name=name, fit=fit)
     codes = job.data.codes
     values = boot.draws(job, draws, seed, workers=threads, clusters=codes, progress=progress)
     ok = np.isfinite(values).all(axis=1)
