@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem import bootstrap as boot
+from lcsurvey.sem import twolevel as tl
 from lcsurvey.sem import twolevel_bootstrap as tlb
 from lcsurvey.sem.defined import defined_values
 
@@ -218,3 +219,31 @@ def test_percentile_intervals_contain_the_estimate(seed, n_clusters):
     assert (intervals["ci_lower"] <= intervals["est"]).all()
     assert (intervals["est"] <= intervals["ci_upper"]).all()
     assert (intervals["bca_ci_lower"] <= intervals["bca_ci_upper"]).all()
+
+
+def test_closed_form_exogenous_moments_are_the_unrestricted_models():
+    """Exogenous variables named at one level only (x1-x3 within, w1 and w2 between): their
+    h1 moments are those of the rows and of the clusters, so a draw needs no h1 fit; with one
+    named at both levels (y1 in the mediation) or missing values there is no closed form."""
+    data = pd.read_csv(DATA / "data.csv")
+    spec = tl.parse_twolevel(MODELS["tutorial"])
+    stats = tl.cluster_stats(data, spec, "cluster")
+    h1 = tl.fit_unrestricted(stats, spec)
+    closed = tl.exogenous_moments(stats, spec)
+    within = [spec.within.observed.index(v) for v in ("x1", "x2", "x3")]
+    between = [spec.between.observed.index(v) for v in ("w1", "w2")]
+    for ours, theirs, idx in (
+        (closed.mu_w, h1.mu_w, within),
+        (closed.mu_b, h1.mu_b, between),
+    ):
+        np.testing.assert_allclose(ours[idx], theirs[idx], atol=1e-7)
+    for ours, theirs, idx in (
+        (closed.sigma_w, h1.sigma_w, within),
+        (closed.sigma_b, h1.sigma_b, between),
+    ):
+        np.testing.assert_allclose(ours[np.ix_(idx, idx)], theirs[np.ix_(idx, idx)], atol=1e-7)
+    assert np.isnan(closed.sigma_w[0, 0])  # y1 is not exogenous
+    mediation = tl.parse_twolevel(MODELS["mediation"])
+    assert tl.exogenous_moments(tl.cluster_stats(data, mediation, "cluster"), mediation) is None
+    holes = pd.read_csv(DATA / "data_missing.csv")
+    assert tl.exogenous_moments(tl.missing_cluster_data(holes, spec, "cluster"), spec) is None

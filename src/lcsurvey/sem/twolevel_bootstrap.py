@@ -17,12 +17,17 @@ estimates only:
     weighted by the clusters' counts; with missing values (missing = "ml") the rows of the
     drawn clusters are gathered by index;
   - the model and the unrestricted model are laid out once; a draw changes only the fixed
-    exogenous moments;
-  - both fits start from the full-sample estimates with the full sample's inverse
-    information as the first quasi-Newton matrix: no Hessian, no standard errors, no fit
-    measures or baseline model per draw.
+    exogenous moments, which need no h1 fit where every exogenous variable is named at one
+    level only (lcsurvey.sem.twolevel.exogenous_moments: row or cluster moments);
+  - the fits start from the full-sample estimates with the full sample's inverse
+    information as the first quasi-Newton matrix, value and gradient from one pass: no
+    Hessian, no standard errors, no fit measures or baseline model per draw. Only a draw that
+    cannot start there (a negative between-level variance of the full sample) or does not
+    converge from there is fitted again from start values, as fit_twolevel starts.
 A draw that does not converge, or whose matrices stop being positive definite, is counted
-as failed and left out of the intervals, never replaced.
+as failed and left out of the intervals, never replaced. With few clusters the unrestricted
+between-level covariance matrix often has its maximum outside the positive definite ones;
+as fit_twolevel, a draw then takes the exogenous moments where the h1 ascent stops.
 
 References
 ----------
