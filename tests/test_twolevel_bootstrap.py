@@ -247,3 +247,37 @@ def test_closed_form_exogenous_moments_are_the_unrestricted_models():
     assert tl.exogenous_moments(tl.cluster_stats(data, mediation, "cluster"), mediation) is None
     holes = pd.read_csv(DATA / "data_missing.csv")
     assert tl.exogenous_moments(tl.missing_cluster_data(holes, spec, "cluster"), spec) is None
+
+
+def test_few_clusters_with_a_degenerate_between_level_count_their_failed_draws():
+    """24 clusters, a between level with four variables and residual variances near zero (as
+    the study's two-level mediation at the bundled design): the full-sample fit has a
+    negative between-level variance (m ~~ m), and some draws (4 of these 40) have no maximum
+    inside the positive definite matrices. Those are counted as failed, the others give the
+    intervals, and the run still does not depend on the processes."""
+    rng = np.random.default_rng(11)
+    sizes = rng.integers(2, 20, size=24)
+    cluster = np.repeat(np.arange(24), sizes)
+    n = len(cluster)
+    x_b = rng.normal(0, 0.4, (24, 2))[cluster]
+    x_w = rng.normal(0, 0.7, (n, 2))
+    m = 0.4 * (x_b + x_w).sum(axis=1) + rng.normal(0, 0.1, 24)[cluster] + rng.normal(0, 0.8, n)
+    y = 0.3 * m + rng.normal(0, 0.1, 24)[cluster] + rng.normal(0, 0.8, n)
+    data = pd.DataFrame({"c": cluster, "x1": (x_b + x_w)[:, 0], "x2": (x_b + x_w)[:, 1],
+                         "m": m, "y": y})  # fmt: skip
+    syntax = """
+        level: 1
+          m ~ a1*x1 + a2*x2
+          y ~ b*m + x1 + x2
+        level: 2
+          m ~ a1b*x1 + a2b*x2
+          y ~ bb*m + x1 + x2
+        ind_between := (a1b + a2b)*bb"""
+    one = tlb.bootstrap_twolevel(syntax, data, "c", draws=40, seed=2, progress=False, bca=False)
+    two = tlb.bootstrap_twolevel(syntax, data, "c", draws=40, seed=2, progress=False, bca=False,
+                                 threads=2)  # fmt: skip
+    pd.testing.assert_frame_equal(one[0], two[0])
+    summary = one[1].iloc[0]
+    assert summary["draws_ok"] + summary["draws_failed"] == 40
+    assert 0 < summary["draws_failed"] < 40
+    assert one[0]["ci_lower"].notna().all()
