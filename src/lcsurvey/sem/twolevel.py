@@ -710,7 +710,6 @@ def maximise(
     max_iter: int = 500,
     inverse: np.ndarray | None = None,
     value_gradient=None,
-    stalled: float | None = None,
 ):
     """Quasi-Newton ascent of the log-likelihood with the analytic gradient.
 
@@ -720,7 +719,7 @@ def maximise(
     information to start from instead (a refit next to a fit whose information is known, as
     a bootstrap draw's), so that no Hessian is computed at all. `value_gradient`: x ->
     (value, gradient) from one pass, used instead of value and grad at every point tried (the
-    gradient of an accepted point then comes free). `stalled`: as lcsurvey.sem.optimize.ascend.
+    gradient of an accepted point then comes free).
     """
     memory: dict = {} if inverse is None else {"inverse": inverse}
     if grad is None:
@@ -755,9 +754,7 @@ def maximise(
         step = memory["inverse"] @ g
         return step, float(g @ step), None
 
-    return ascend(
-        objective, direction, theta, tol=tol, max_iter=max_iter, final_step=True, stalled=stalled
-    )
+    return ascend(objective, direction, theta, tol=tol, max_iter=max_iter, final_step=True)
 
 
 # ---------------------------------------------------------------------------------------------
