@@ -18,6 +18,8 @@ estimates can be checked against the values that generated the data. The package
   export (numeric codes with Dutch value labels).
 * ``questionnaire``: the question columns, scales and labels, read from ``data/codebook.yaml``
   so that simulator and codebook cannot drift apart.
+* ``levels``: the study's two-level transfer model on the construct scores and its true
+  (population) values within and between communities, written into TRUTH.yaml.
 * here: ``generate()`` and ``main()`` (the ``lcsurvey-simulate`` command, also
   ``python -m lcsurvey.study.simulate``) that write the bundled waves plus ``TRUTH.yaml``, or
   one extra wave.
@@ -41,12 +43,14 @@ import pyreadstat
 import yaml
 
 from lcsurvey.digest import sha256_file
+from lcsurvey.study.simulate import levels
 from lcsurvey.study.simulate.mess import _simulate_wave, make_wave
 from lcsurvey.study.simulate.population import (
     DEFAULT_SEED,
     default_truth,
     simulate_population,
     to_plain,
+    with_between,
 )
 from lcsurvey.study.simulate.questionnaire import (
     consent_yes,
@@ -65,6 +69,7 @@ __all__ = [
     "main",
     "make_wave",
     "simulate_population",
+    "with_between",
 ]
 
 # The two bundled waves: id -> (file name, rows written). Rows include previews and duplicates.
@@ -108,6 +113,9 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     codebook = read_codebook(codebook_path)
     truth = default_truth(seed)
+    # Population values of the study's two-level model, derived once (levels.main) for the
+    # default seed's population model; TRUTH.yaml states how.
+    truth["transfer_levels"] = levels.describe(levels.TRUTH, levels.SCENARIO_TRUTH)
     (id1, (file1, n1)), (id2, (file2, n2)) = BUNDLED_WAVES.items()
     w1 = _simulate_wave(id1, n1, seed, codebook, truth)
     write_qualtrics_csv(w1.raw, out / file1, codebook)
