@@ -115,23 +115,24 @@ def score_population(population: pd.DataFrame, codebook: Codebook | None = None)
 
 
 class LevelMoments:
-    """Running sums of the scores by cluster, for the within and between covariance matrices.
+    """Running sums of columns by cluster, for the within and between covariance matrices.
 
     Rows can be added in chunks (members of the same clusters drawn in turn), so a population
     with many members per community never has to be in memory at once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, columns: Sequence[str] = tuple(SCORES), centre: float = 3.0) -> None:
+        self.columns = list(columns)
+        self.centre = centre  # subtracted first, so that the cross-products stay small
         self.counts: dict[Any, int] = {}
         self.sums: dict[Any, np.ndarray] = {}
-        self.cross = np.zeros((len(SCORES), len(SCORES)))
+        self.cross = np.zeros((len(self.columns), len(self.columns)))
         self.rows = 0
 
     def add(self, scores: pd.DataFrame, cluster: str = "community") -> None:
-        """Add the complete rows of ``scores`` (``SCORES`` and the cluster column)."""
-        data = scores[[*SCORES, cluster]].dropna()
-        # Centred on the scale's middle so that the cross-products stay small.
-        x = data[SCORES].to_numpy(dtype=float) - 3.0
+        """Add the complete rows of ``scores`` (the columns and the cluster column)."""
+        data = scores[[*self.columns, cluster]].dropna()
+        x = data[self.columns].to_numpy(dtype=float) - self.centre
         codes, groups = np.unique(data[cluster].to_numpy(), return_inverse=True)
         sums = np.zeros((len(codes), x.shape[1]))
         np.add.at(sums, groups, x)
@@ -142,7 +143,7 @@ class LevelMoments:
         self.rows += len(x)
 
     def covariances(self) -> tuple[np.ndarray, np.ndarray]:
-        """Pooled within-cluster and between-cluster covariance matrices of ``SCORES``.
+        """Pooled within-cluster and between-cluster covariance matrices of the columns.
 
         Sigma_W = sum of within-cluster cross-products / (N - G); Sigma_B = (S_B - Sigma_W) / c,
         S_B = sum_j n_j (mean_j - mean)(mean_j - mean)' / (G - 1),
