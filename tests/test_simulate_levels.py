@@ -141,3 +141,15 @@ def test_with_between_rejects_what_the_model_does_not_have():
         with_between(paths={"network_gain": {"motive_network": 0.5}})
     with pytest.raises(ValueError, match="0 <= ICC < 1"):
         with_between(residual_icc={"learning_behaviour": 1.0})
+
+
+def test_the_command_names_a_bad_between_file(tmp_path, capsys):
+    from lcsurvey.study import simulate as sim
+
+    bad = tmp_path / "between.yaml"
+    bad.write_text("climate_icc: 0.2\nresidual_icc: {safety: 0.1}\n", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        sim.main(["--out", str(tmp_path / "raw"), "--between", str(bad)])
+    message = capsys.readouterr().err
+    assert str(bad) in message and "unknown constructs ['safety']" in message
+    assert not (tmp_path / "raw").exists()  # nothing written

@@ -247,12 +247,22 @@ def population_values(
     return {"within": level_values(sigma_w), "between": level_values(sigma_b, "b")}
 
 
-def describe(values: Mapping[str, Any], scenario: Mapping[str, Any]) -> dict[str, Any]:
+def describe(
+    values: Mapping[str, Any], scenario: Mapping[str, Any], *, bundled: bool = True
+) -> dict[str, Any]:
     """The ``transfer_levels`` entry of TRUTH.yaml: the values with how they were derived.
 
-    ``values``: those of the bundled waves' population model; ``scenario``: those with the
-    between part ``SCENARIO`` (the recovery benchmark's identified case).
+    ``values``: those of the waves' population model (``bundled``: the default between part);
+    ``scenario``: those with the between part ``SCENARIO`` (the recovery benchmark's
+    identified case).
     """
+    default_part = (
+        "With the bundled between part only the climate has a community effect, so the "
+        "community parts of all five scores are proportional to it (up to the rounding into "
+        "answer categories): the level-2 regressions of safety and learning have collinear "
+        "predictors, and a1b, a2b, bb and indirect_between do not exist; cb (one predictor) "
+        "does. "
+    )
     return {
         "description": (
             "Population values of the two-level model `model` on the construct scores (the mean "
@@ -266,11 +276,8 @@ def describe(values: Mapping[str, Any], scenario: Mapping[str, Any]) -> dict[str
             "squares on its matrix, which for this recursive path model is the "
             "maximum-likelihood solution that two-level ML converges to. Monte Carlo error "
             "(spread over seeds): about 0.003 within, 0.01 between. None: not identified. "
-            "With the bundled between part only the climate has a community effect, so the "
-            "community parts of all five scores are proportional to it (up to the rounding "
-            "into answer categories): the level-2 regressions of safety and learning have "
-            "collinear predictors, and a1b, a2b, bb and indirect_between do not exist; cb "
-            "(one predictor) does. `scenario` gives the values with the between part of "
+            + (default_part if bundled else "")
+            + "`scenario` gives the values with the between part of "
             "lcsurvey.study.simulate.levels.SCENARIO, where every path is identified."
         ),
         "model": TRANSFER_LEVELS.strip().splitlines(),
