@@ -153,3 +153,20 @@ def test_the_command_names_a_bad_between_file(tmp_path, capsys):
     message = capsys.readouterr().err
     assert str(bad) in message and "unknown constructs ['safety']" in message
     assert not (tmp_path / "raw").exists()  # nothing written
+
+
+def test_returners_keep_their_innovations_under_another_between_part():
+    """The panel inverts the forward model; with community parts of the disturbances and other
+    level-2 paths the inversion must take them out again (round trip to machine precision)."""
+    from lcsurvey.study.simulate import population
+
+    truth = with_between(default_truth(), **levels.SCENARIO)
+    people = simulate_population(300, np.random.default_rng(1), truth)
+    community = people["community"].to_numpy()
+    latent = {
+        c.removeprefix("true_"): people[c].to_numpy() for c in people if c.startswith("true_")
+    }
+    z = population._innovations_from_latent(latent, community, truth)
+    again = population._latent_from_innovations(z, community, truth)
+    for name, values in again.items():
+        np.testing.assert_allclose(values, latent[name], atol=1e-12, err_msg=name)
