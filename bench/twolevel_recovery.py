@@ -47,6 +47,7 @@ SCENARIOS = {
     "bundled": (None, levels.TRUTH),
     "between": (levels.SCENARIO, levels.SCENARIO_TRUTH),
 }
+CLEAN = ["clean_share", "clean_bias", "clean_median_bias", "clean_rmse", "clean_coverage"]
 SHOWN = [
     "label",
     "truth",
@@ -85,7 +86,14 @@ def main() -> None:
     )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "twolevel_recovery.csv"))
     parser.add_argument("--replications-out", help="write every replication's estimates here")
+    parser.add_argument(
+        "--from-replications", help="summarise a --replications-out file instead of simulating"
+    )
     args = parser.parse_args()
+    if args.from_replications:
+        results = pd.read_csv(args.from_replications)
+        summarise(results, args.out)
+        return
     tasks = [
         (scenario, *map(int, design.split(":")), r)
         for scenario in args.scenarios
@@ -105,7 +113,12 @@ def main() -> None:
         f"{args.replications} replications per scenario and design, two-level ML, "
         f"{args.workers} worker(s): {seconds:.0f} s ({seconds / len(tasks):.2f} s a fit)"
     )
-    pd.set_option("display.width", 220)
+    summarise(results, args.out)
+
+
+def summarise(results: pd.DataFrame, out_path: str) -> None:
+    """Print the table per scenario and design and write them to ``out_path``."""
+    pd.set_option("display.width", 250)
     tables = []
     for (scenario, design), group in results.groupby(["scenario", "design"], sort=False):
         table = rl.summarise(group, rl.true_values(SCENARIOS[scenario][1]))
@@ -116,8 +129,10 @@ def main() -> None:
             f"{members['communities'].mean():.1f})"
         )
         print(table[SHOWN].round(4).to_string(index=False))
+        print("  over the clean fits (converged, no Heywood case, with an SE):")
+        print(table[["label", *CLEAN]].round(4).to_string(index=False))
         tables.append(table.assign(scenario=scenario, design=design))
-    out = Path(args.out)
+    out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     summary = pd.concat(tables, ignore_index=True)
     summary[

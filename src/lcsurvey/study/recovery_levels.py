@@ -115,7 +115,8 @@ def summarise(replications: pd.DataFrame, truth: Mapping[str, float]) -> pd.Data
     non-converged and Heywood fits (of all replications).
 
     Bias and RMSE are over the converged fits; with few communities a few between estimates
-    can be far off, so the median bias is given as well.
+    can be far off, so the median bias is given as well. ``clean_*``: the same over the fits
+    that converged with no Heywood case and an SE.
     """
     rows = []
     for label in [q for q in QUANTITIES if q in set(replications["label"])]:
@@ -142,7 +143,24 @@ def summarise(replications: pd.DataFrame, truth: Mapping[str, float]) -> pd.Data
                 "failed": group["status"].str.startswith("failed").mean(),
                 "not_converged": (group["status"] == "not converged").mean(),
                 "heywood": group["heywood"].mean(),
+                **_clean(group, value),
                 "replications": len(group),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _clean(group: pd.DataFrame, value: float) -> dict[str, float]:
+    """The same over the clean fits only: converged, no Heywood case, with an SE (the fits
+    whose between estimates a report would print)."""
+    ok = group[(group["status"] == "converged") & ~group["heywood"].astype(bool)]
+    ok = ok.dropna(subset=["se", "ci_lower", "ci_upper"])
+    est = ok["est"]
+    covered = (ok["ci_lower"] <= value) & (value <= ok["ci_upper"])
+    return {
+        "clean_share": len(ok) / len(group),
+        "clean_bias": est.mean() - value,
+        "clean_median_bias": est.median() - value,
+        "clean_rmse": float(np.sqrt(np.mean((est - value) ** 2))) if len(ok) else np.nan,
+        "clean_coverage": covered.mean() if np.isfinite(value) and len(ok) else np.nan,
+    }
