@@ -170,3 +170,12 @@ def test_returners_keep_their_innovations_under_another_between_part():
     again = population._latent_from_innovations(z, community, truth)
     for name, values in again.items():
         np.testing.assert_allclose(values, latent[name], atol=1e-12, err_msg=name)
+
+
+def test_the_true_values_are_for_the_configured_model():
+    """TRUTH.yaml's values are for config.yaml's transfer_levels: the same statements."""
+    models = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))["models"]
+    if "transfer_levels" not in models:
+        pytest.skip("config.yaml has no transfer_levels model")
+    configured = [line.strip() for line in models["transfer_levels"].strip().splitlines()]
+    assert configured == [line.strip() for line in levels.TRANSFER_LEVELS.strip().splitlines()]
