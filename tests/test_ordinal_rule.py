@@ -581,3 +581,51 @@ def test_pairwise_checks_categories_on_the_answers_there_are(hs):
     cells = int(codes["x4"].max() * codes["x1"].max())
     assert pairs[("x4", "x1")] == (cells - int((table > 0).to_numpy().sum()), cells)
     assert pairs[("x4", "x1")][0] >= codes["x4"].max()  # the column x1 = 1 at least
+
+
+# -- the threshold invariance levels as the report and the changes across waves read them ------
+
+
+def _ordinal_levels(thresholds: str, loadings: str, intercepts: str) -> pd.DataFrame:
+    """An invariance table as lcsurvey.sem.wlsmv_groups.ordinal_invariance writes it."""
+    return pd.DataFrame(
+        {
+            "groups": "wave",
+            "group_values": "w1;w2",
+            "level": [
+                "configural",
+                "thresholds",
+                "thresholds_loadings",
+                "thresholds_loadings_intercepts",
+            ],  # fmt: skip
+            "decision": [np.nan, thresholds, loadings, intercepts],
+            "delta_cfi": [np.nan, -0.001, -0.004, -0.03],
+            "delta_rmsea": [np.nan, 0.002, 0.003, 0.02],
+            "estimator": "WLSMV",
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("decisions", "level", "delta_cfi", "comparable"),
+    [
+        (("holds", "holds", "holds"), "scalar", -0.03, "yes"),
+        (("holds", "holds", "rejected"), "metric", -0.03, "partly (metric)"),
+        (("holds", "rejected", np.nan), "none", -0.004, "no"),
+        # thresholds that differ: loadings and intercepts are not compared on them
+        (("rejected", "holds", "holds"), "none", -0.001, "no"),
+    ],
+)
+def test_the_report_reads_the_ordinal_invariance_levels(decisions, level, delta_cfi, comparable):
+    from lcsurvey.report.findings import invariance_summary
+    from lcsurvey.study.waves import comparability_tests, interpreted
+
+    table = _ordinal_levels(*decisions)
+    summary = invariance_summary(table)
+    assert (summary["level"], summary["delta_cfi"]) == (level, delta_cfi)
+    verdict = comparability_tests(table, {"f": ["a1", "a2"]}, {"alpha": ["a1", "a2"]},
+                                  ["w1", "w2"])[("alpha", "w1", "w2")]  # fmt: skip
+    assert verdict == (comparable, "multigroup", "")
+    # means are interpreted under equal thresholds, loadings and intercepts only
+    assert interpreted(verdict[0]) == (level == "scalar")
+    assert list(table["level"])[-1] == "thresholds_loadings_intercepts"  # left as it was
