@@ -313,6 +313,7 @@ def test_an_ordinal_codebook_scale_declares_its_items(tmp_path):
     [
         ({"estimator": "wlsmv"}, "estimation.estimator: wlsmv fits ordinal items, but no item"),
         ({"estimator": "ml", "ordered": ["a1"]}, "estimation.ordered is set but"),
+        ({"ordinal_missing": "pairwise"}, "estimation.ordinal_missing is pairwise but"),
         ({"estimator": "wlsmv", "ordered": ["a9"]}, "'a9' is not an item or background"),
         ({"estimator": "wlsmv", "ordered": ["age"]}, "age is declared ordinal but its scale"),
     ],

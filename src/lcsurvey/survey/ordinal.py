@@ -165,7 +165,7 @@ def declaration_problems(
     ----------
     book : Codebook
     estimation : mapping
-        config estimation (estimator, ordered).
+        config estimation (estimator, ordered, ordinal_missing).
     model_variables : mapping of str to iterable of str
         Model name -> its observed variables.
     """
@@ -206,6 +206,12 @@ def declaration_problems(
         problems.append(
             "field estimation.ordered is set but estimation.estimator is ml, which treats "
             "every item as continuous: set estimator wlsmv (or ulsmv), or remove ordered"
+        )
+    if estimator == "ml" and estimation.get("ordinal_missing", "listwise") != "listwise":
+        problems.append(
+            f"field estimation.ordinal_missing is {estimation['ordinal_missing']} but "
+            "estimation.estimator is ml, whose missing values follow estimation.missing: set "
+            "estimator wlsmv (or ulsmv), or remove ordinal_missing"
         )
     return problems
 
