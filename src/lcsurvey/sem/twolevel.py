@@ -953,21 +953,25 @@ def lavaan_em_h1(stats: ClusterStats, spec: TwoLevelSpec, *, tol: float = 1e-4,
     for _ in range(max_iter):
         sigma_1 = np.hstack([sigma_yz, sigma_b])
         mu = np.concatenate([mu_z, mu_w + mu_b])
-        cw2, cb, zy = np.zeros((p, p)), np.zeros((p, p)), np.zeros((q, p))
-        mw, mb = np.zeros(p), np.zeros(p)
-        for s in range(len(n)):
-            omega = np.block([[sigma_zz, sigma_yz.T], [sigma_yz, (sigma_w + n[s] * sigma_b) / n[s]]])
-            k = sigma_1 @ np.linalg.inv(omega)
-            e = mu_b + k @ (centre[s] - mu)  # the mean of this size's E(v_j)
-            ev_ev = m[s] * np.outer(e, e) + k @ cross[s] @ k.T
-            covv = m[s] * (sigma_b - k @ sigma_1.T)
-            evv = 0.5 * (covv + covv.T) + ev_ev
-            y_ev = m[s] * np.outer(cy[s], e) + cross[s][q:, :] @ k.T
-            mw += n[s] * m[s] * (cy[s] - e)
-            mb += m[s] * e
-            cw2 += n[s] * (evv - y_ev - y_ev.T)
-            cb += evv
-            zy += m[s] * np.outer(centre[s, :q], e) + cross[s][:q, :] @ k.T
+        # all cluster sizes at once (lavaan loops over them)
+        omega = np.zeros((len(n), q + p, q + p))
+        omega[:, :q, :q] = sigma_zz
+        omega[:, q:, :q] = sigma_yz
+        omega[:, :q, q:] = sigma_yz.T
+        omega[:, q:, q:] = sigma_w / n[:, None, None] + sigma_b
+        k = sigma_1 @ np.linalg.inv(omega)  # (S, p, q + p)
+        e = mu_b + np.einsum("spk,sk->sp", k, centre - mu)  # mean of each size's E(v_j)
+        kx = k @ cross  # (S, p, q + p)
+        covv = m[:, None, None] * (sigma_b - k @ sigma_1.T)
+        evv = (0.5 * (covv + covv.transpose(0, 2, 1)) + m[:, None, None] * (
+            e[:, :, None] * e[:, None, :]) + kx @ k.transpose(0, 2, 1))  # fmt: skip
+        y_ev = m[:, None, None] * (cy[:, :, None] * e[:, None, :]) + kx[:, :, q:].transpose(
+            0, 2, 1)  # fmt: skip
+        mw = (n * m) @ (cy - e)
+        mb = m @ e
+        cw2 = np.einsum("s,sij->ij", n, evv - y_ev - y_ev.transpose(0, 2, 1))
+        cb = evv.sum(axis=0)
+        zy = np.einsum("s,si,sj->ij", m, centre[:, :q], e) + kx[:, :, :q].sum(axis=0).T
         mu_w, mu_b = mw / nobs, mb / nclusters
         sigma_w = (y1y1 + cw2) / nobs - np.outer(mu_w, mu_w)
         sigma_b = cb / nclusters - np.outer(mu_b, mu_b)

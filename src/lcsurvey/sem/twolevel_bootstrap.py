@@ -57,6 +57,7 @@ from lcsurvey.sem.twolevel import (
     exogenous_moments,
     fit_twolevel,
     fix_exogenous,
+    lavaan_h1,
     maximise,
     missing_cluster_data,
     numeric_hessian,
@@ -109,7 +110,7 @@ class TwoLevelJob:
             info = -numeric_hessian(lambda t: self._h1.gradient(t, full), self.h1_theta)
             self._h1_inverse = _positive_inverse(info) if np.all(np.isfinite(info)) else None
             h1 = self._h1.moments(self.h1_theta, np.nan)
-            self._model = build_model(fix_exogenous(self.spec, h1))
+            self._model = build_model(fix_exogenous(self.spec, lavaan_h1(full, self.spec, h1)))
         else:
             self._model = build_model(self.spec)
         self._inverse = None  # no usable information: each refit computes its own
@@ -140,8 +141,9 @@ class TwoLevelJob:
         h1 = None
         if self._exogenous:
             moments = exogenous_moments(stats, self.spec)
-            if moments is None:
-                moments = h1 = self._unrestricted(stats)
+            if moments is None:  # lavaan's h1 for an exogenous variable at both levels
+                h1 = self._unrestricted(stats)
+                moments = lavaan_h1(stats, self.spec, h1)
             model.set_exogenous(moments)
         x = _ascend(lambda t: model.value_gradient(t, stats), self.theta, self._inverse)
         if x is not None:
