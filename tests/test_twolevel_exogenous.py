@@ -154,3 +154,39 @@ def test_rows_with_a_missing_exogenous_value_are_left_out_as_lavaan_does():
     with pytest.warns(UserWarning, match=r"200 of 2500 rows have a missing value in an exogenous"):
         stats = tl.missing_cluster_data(data, tl.parse_twolevel(MODELS["demo"]), "cluster")
     assert stats.n_rows == 2300
+
+
+@pytest.mark.parametrize("case", ["study_complete", "study_missing"])
+def test_the_ml_placement_fixes_the_whole_mean_at_level_2(fits, case):
+    """exogenous_means="ml": the facets' level-2 means at their ML means (3.666, as the
+    rows' mean weighted by the clusters' information), so the model no longer misses them:
+    chisq about 13 on 6 df, complete or with missing values, where lavaan's is 25.8 / 4667."""
+    model, path, cluster, missing = CASES[case]
+    data = pd.read_csv(FIXTURES / path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = tl.fit_twolevel(MODELS[model], data, cluster, missing=missing, exogenous_means="ml")
+    est = fit.estimates.set_index(["level", "lhs", "op"])["est"]
+    assert est[(2, "facilitation", "~1")] == pytest.approx(3.666, abs=1e-3)
+    assert est[(1, "facilitation", "~1")] == 0.0
+    assert 12.5 < fit.fit.iloc[0]["chisq"] < 13.5
+    assert fit.fit.iloc[0]["chisq"] < fits[case].fit.iloc[0]["chisq"] - 10
+
+
+@pytest.mark.parametrize("means", ["lavaan", "ml"])
+@pytest.mark.parametrize("case", ["study_complete", "study_missing"])
+def test_a_bootstrap_draw_of_every_cluster_once_is_the_full_sample_fit(case, means):
+    """The bootstrap's refits fix the both-level exogenous moments as the full-sample fit
+    does (lavaan's EM or split, or the ML h1's), so the draw that takes each cluster once
+    gives back the full-sample estimates."""
+    from lcsurvey.sem import twolevel_bootstrap as tlb
+
+    model, path, cluster, missing = CASES[case]
+    data = pd.read_csv(FIXTURES / path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = tl.fit_twolevel(MODELS[model], data, cluster, missing=missing, exogenous_means=means)
+        _, job = tlb.twolevel_job(MODELS[model], data, cluster, missing=missing, fit=fit)
+        job.prepare()
+        theta = job.refit(np.ones(fit.fit.iloc[0]["nclusters"]))
+    np.testing.assert_allclose(theta, fit.theta, atol=1e-4)

@@ -27,6 +27,14 @@ SRMR is lavaan's: the root mean square of the correlation residuals (model again
 plus the same between (lav_fit_srmr_twolevel). Exogenous observed variables are fixed at their
 h1 moments (fixed.x = TRUE). RMSEA, AIC and BIC use N, the number of rows.
 
+An exogenous variable named at both levels is fixed as lavaan 0.6.14 fixes it (lavaan_h1):
+lavaan's h1 splits its mean into a within and a between part, and the model takes the
+between part as its level-2 mean and 0 as its level-1 mean, so it misses the within part.
+With complete data lavaan's h1 is its EM (lavaan_em_h1, replayed step for step: the split,
+the moments and the log-likelihood where it stops); with missing = "ml" the within part is
+the observed rows' mean, so the level-2 mean is near 0 and the model misses the whole mean
+(a chisq in the thousands). Rows with a missing exogenous value are left out, as lavaan does.
+
 With missing level-1 values (missing = "ml") the likelihood is evaluated per cluster on the
 observed values (loglik_missing), reduced to p x p matrices by Woodbury's identity; the
 gradient is analytic as well. lavaan fits its h1 by EM and stops it slightly short of the
@@ -1146,6 +1154,7 @@ class TwoLevelFit:
     fit_note: str = ""
     # Why the standard errors are NaN (_vcov), "" when they are not
     se_note: str = ""
+    exogenous_means: str = "lavaan"  # fit_twolevel's option, for the bootstrap's refits
 
 
 def heywood_cases(estimates: pd.DataFrame) -> tuple[str, ...]:
@@ -1212,6 +1221,7 @@ def fit_twolevel(
     name: str = "model",
     level: float = 0.95,
     missing: str = "listwise",
+    exogenous_means: str = "lavaan",
 ) -> TwoLevelFit:
     """Fit a two-level model by ML as lavaan's sem(model, data, cluster = cluster).
 
@@ -1230,6 +1240,11 @@ def fit_twolevel(
     missing : {"listwise", "ml"}
         Rows with a missing value left out (lavaan's default), or every observed value used
         (lavaan's missing = "ml", loglik_missing).
+    exogenous_means : {"lavaan", "ml"}
+        Where an exogenous observed variable named at both levels has its means fixed:
+        lavaan's (lavaan_h1: the level-2 mean at the between part of lavaan's h1 split, which
+        misses part of the variable's mean, all of it with missing = "ml"), or the ML h1's
+        (the whole mean at level 2, the fit lavaan would give if it did not split it).
 
     Returns
     -------
@@ -1256,6 +1271,12 @@ def fit_twolevel(
             value=missing,
             expected="'listwise' or 'ml'",
         )
+    if exogenous_means not in ("lavaan", "ml"):
+        raise InputError(
+            f"two-level model {name!r}: unknown placement of exogenous means",
+            value=exogenous_means,
+            expected="'lavaan' or 'ml'",
+        )
     if missing == "ml":
         stats = missing_cluster_data(data, spec, cluster, name=name)
     else:
@@ -1263,7 +1284,7 @@ def fit_twolevel(
     # the free parameters do not depend on the fixed.x values: check the clusters before h1
     check_clusters(spec, build_model(spec), stats.n_clusters, name=name, n=stats.n_rows)
     ml_h1 = fit_unrestricted(stats, spec)
-    h1 = lavaan_h1(stats, spec, ml_h1)
+    h1 = lavaan_h1(stats, spec, ml_h1) if exogenous_means == "lavaan" else ml_h1
     spec = fix_exogenous(spec, h1)
     model = build_model(spec)
     df = _implied_counts(spec) - len(model.names)
@@ -1313,7 +1334,7 @@ def fit_twolevel(
     fit["fit_note"] = fit_note
     fit["se_note"] = se_note
     return TwoLevelFit(spec, model, theta, vcov, estimates, fit, bool(result.converged), heywood,
-                       h1, fit_note, se_note)  # fmt: skip
+                       h1, fit_note, se_note, exogenous_means)  # fmt: skip
 
 
 # The unrestricted model's log-likelihood may fall short of the model's by the optimiser's
