@@ -1051,8 +1051,9 @@ def exogenous_moments(stats, spec: TwoLevelSpec) -> Moments | None:
 
 
 def both_level_exogenous(spec: TwoLevelSpec) -> list[str]:
-    """The exogenous observed variables named at both levels (fixed.x at each level)."""
-    return [v for v in spec.between.exogenous if v in spec.both]
+    """The observed variables named at both levels and exogenous at one or both (fixed.x)."""
+    exogenous = set(spec.within.exogenous) | set(spec.between.exogenous)
+    return [v for v in spec.both if v in exogenous]
 
 
 def lavaan_h1(stats, spec: TwoLevelSpec, h1: Moments) -> Moments:
