@@ -24,7 +24,8 @@ The test is the likelihood ratio against the unrestricted two-level model (free 
 Sigma_B and means; lavaan's h1, fitted here by Newton steps in the same likelihood), the
 baseline model has diagonal Sigma_W and Sigma_B (exogenous covariates kept saturated), and
 SRMR is lavaan's: the root mean square of the correlation residuals (model against h1) within
-plus the same between (lav_fit_srmr_twolevel). Exogenous observed variables are fixed at their
+plus the same between (lav_fit_srmr_twolevel; an implied between-level matrix that is not
+positive definite, a Heywood case, is first made so as lavaan does). Exogenous observed variables are fixed at their
 h1 moments (fixed.x = TRUE). RMSEA, AIC and BIC use N, the number of rows.
 
 An exogenous variable named at both levels is fixed as lavaan 0.6.14 fixes it (lavaan_h1):
@@ -1202,6 +1203,17 @@ def _implied_counts(spec: TwoLevelSpec) -> int:
     return p1 * (p1 + 1) // 2 + p2 * (p2 + 1) // 2 + means - exogenous
 
 
+def _force_pd(s: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+    """lavaan's lav_matrix_symmetric_force_pd: eigenvalues below tol times the largest set
+    to that (an implied between-level matrix with a Heywood case, before its SRMR)."""
+    if len(s) == 1:
+        return np.maximum(s, tol)
+    w, vec = np.linalg.eigh(s)
+    top = abs(w[-1])
+    w = np.where(w / top < tol, tol * top, w)
+    return (vec * w) @ vec.T
+
+
 def _srmr(sample: np.ndarray, implied: np.ndarray) -> float:
     def cor(s):
         d = np.sqrt(np.diag(s))
@@ -1528,7 +1540,7 @@ def _fit_measures(spec, model, stats, h1, theta, logl, df, *, usable=True) -> pd
         base_chisq = 2 * (h1.logl - base_fit.value)
         mu_w, sigma_w, mu_b, sigma_b, _ = model.moments(theta)
         srmr_w = _srmr(h1.sigma_w, sigma_w)
-        srmr_b = _srmr(h1.sigma_b, sigma_b)
+        srmr_b = _srmr(h1.sigma_b, _force_pd(sigma_b))
         h1_logl = h1.logl - stats.loglik_x
     else:
         chisq = base_chisq = srmr_w = srmr_b = h1_logl = float("nan")
