@@ -24,8 +24,17 @@ The test is the likelihood ratio against the unrestricted two-level model (free 
 Sigma_B and means; lavaan's h1, fitted here by Newton steps in the same likelihood), the
 baseline model has diagonal Sigma_W and Sigma_B (exogenous covariates kept saturated), and
 SRMR is lavaan's: the root mean square of the correlation residuals (model against h1) within
-plus the same between (lav_fit_srmr_twolevel). Exogenous observed variables are fixed at their
+plus the same between (lav_fit_srmr_twolevel; an implied between-level matrix that is not
+positive definite, a Heywood case, is first made so as lavaan does). Exogenous observed variables are fixed at their
 h1 moments (fixed.x = TRUE). RMSEA, AIC and BIC use N, the number of rows.
+
+An exogenous variable named at both levels is fixed as lavaan 0.6.14 fixes it (lavaan_h1):
+lavaan's h1 splits its mean into a within and a between part, and the model takes the
+between part as its level-2 mean and 0 as its level-1 mean, so it misses the within part.
+With complete data lavaan's h1 is its EM (lavaan_em_h1, replayed step for step: the split,
+the moments and the log-likelihood where it stops); with missing = "ml" the within part is
+the observed rows' mean, so the level-2 mean is near 0 and the model misses the whole mean
+(a chisq in the thousands). Rows with a missing exogenous value are left out, as lavaan does.
 
 With missing level-1 values (missing = "ml") the likelihood is evaluated per cluster on the
 observed values (loglik_missing), reduced to p x p matrices by Woodbury's identity; the
@@ -434,6 +443,18 @@ def missing_cluster_data(
             stacklevel=2,
         )
     frame = frame[keep]
+    # lavaan leaves out rows with a missing exogenous value (fixed.x: their moments are fixed,
+    # not modelled), also with missing = "ml"
+    exogenous = list(spec.within.exogenous)
+    holes = frame[exogenous].isna().any(axis=1) if exogenous else pd.Series(False, frame.index)
+    if holes.any():
+        warnings.warn(
+            f"two-level model {name!r}: {int(holes.sum())} of {len(frame)} rows have a missing "
+            f"value in an exogenous variable ({', '.join(exogenous)}) and are left out, as "
+            "lavaan does (fixed.x)",
+            stacklevel=2,
+        )
+        frame = frame[~holes]
     codes = cluster_codes(frame[cluster])
     loglik_x = 0.0
     x1 = [v for v in spec.within.exogenous if v not in spec.both]
@@ -903,6 +924,88 @@ def fit_unrestricted(stats: ClusterStats, spec: TwoLevelSpec) -> Moments:
     return dataclasses.replace(h1.moments(result.x, result.value), converged=bool(result.converged))
 
 
+def lavaan_em_h1(stats: ClusterStats, spec: TwoLevelSpec, *, tol: float = 1e-4,
+                 max_iter: int = 5000) -> Moments:  # fmt: skip
+    """lavaan's h1 for complete data, by its EM (lav_mvnorm_cluster_em_sat), step for step.
+
+    The EM starts at identity covariances and zero means and stops once an iteration gains
+    less than `tol` in the log-likelihood, short of the maximum (by about 3e-3 on 24
+    clusters). Its means keep a within and a between part for a variable named at both
+    levels (the sum is identified, the split follows the EM's path), and lavaan fixes an
+    exogenous variable's level-2 mean at the between part only (fixed.x, level-1 mean 0):
+    fit_twolevel takes these moments where an exogenous variable is named at both levels,
+    to give lavaan's estimates and test.
+    """
+    q, p = len(stats.z), len(stats.y)
+    y, level2 = list(spec.within.observed), list(spec.between.observed)
+    both = np.array([v in level2 for v in stats.y])
+    n, m, centre, cross = stats.stacked()
+    nobs, nclusters = stats.n_rows, stats.n_clusters
+    cy = centre[:, q:]
+    y1y1 = stats.within + np.einsum("s,sij->ij", n, cross[:, q:, q:] + m[:, None, None] * (
+        cy[:, :, None] * cy[:, None, :]))  # fmt: skip
+    mu_z = m @ centre[:, :q] / nclusters
+    dz = centre[:, :q] - mu_z
+    sigma_zz = (cross[:, :q, :q] + m[:, None, None] * (dz[:, :, None] * dz[:, None, :])).sum(0)
+    sigma_zz = sigma_zz / nclusters
+    sigma_w = np.eye(p)
+    sigma_b = np.diag(both.astype(float))
+    sigma_yz = np.zeros((p, q))
+    mu_w, mu_b = np.zeros(p), np.zeros(p)
+
+    def value(sigma_w, sigma_b, sigma_yz, sigma_zz, mu_w, mu_b, mu_z):
+        full = np.block([[sigma_zz, sigma_yz.T], [sigma_yz, sigma_b]])
+        return loglik(stats, sigma_w, full, np.concatenate([mu_z, mu_w + mu_b]))
+
+    # lavaan's first value takes the start's Sigma_B = I for the cluster-level variables too
+    old = value(sigma_w, sigma_b, sigma_yz, np.eye(q), mu_w, mu_b, np.zeros(q))
+    for _ in range(max_iter):
+        sigma_1 = np.hstack([sigma_yz, sigma_b])
+        mu = np.concatenate([mu_z, mu_w + mu_b])
+        # all cluster sizes at once (lavaan loops over them)
+        omega = np.zeros((len(n), q + p, q + p))
+        omega[:, :q, :q] = sigma_zz
+        omega[:, q:, :q] = sigma_yz
+        omega[:, :q, q:] = sigma_yz.T
+        omega[:, q:, q:] = sigma_w / n[:, None, None] + sigma_b
+        k = sigma_1 @ np.linalg.inv(omega)  # (S, p, q + p)
+        e = mu_b + np.einsum("spk,sk->sp", k, centre - mu)  # mean of each size's E(v_j)
+        kx = k @ cross  # (S, p, q + p)
+        covv = m[:, None, None] * (sigma_b - k @ sigma_1.T)
+        evv = (0.5 * (covv + covv.transpose(0, 2, 1)) + m[:, None, None] * (
+            e[:, :, None] * e[:, None, :]) + kx @ k.transpose(0, 2, 1))  # fmt: skip
+        y_ev = m[:, None, None] * (cy[:, :, None] * e[:, None, :]) + kx[:, :, q:].transpose(
+            0, 2, 1)  # fmt: skip
+        mw = (n * m) @ (cy - e)
+        mb = m @ e
+        cw2 = np.einsum("s,sij->ij", n, evv - y_ev - y_ev.transpose(0, 2, 1))
+        cb = evv.sum(axis=0)
+        zy = np.einsum("s,si,sj->ij", m, centre[:, :q], e) + kx[:, :, :q].sum(axis=0).T
+        mu_w, mu_b = mw / nobs, mb / nclusters
+        sigma_w = (y1y1 + cw2) / nobs - np.outer(mu_w, mu_w)
+        sigma_b = cb / nclusters - np.outer(mu_b, mu_b)
+        sigma_yz = (zy / nclusters - np.outer(mu_z, mu_b)).T
+        # lavaan's implied form drops the between part of the within-only variables
+        sigma_b2 = np.where(np.outer(both, both), sigma_b, 0.0)
+        sigma_yz2 = np.where(both[:, None], sigma_yz, 0.0)
+        mu_b2 = np.where(both, mu_b, 0.0)
+        fx = value(sigma_w, sigma_b2, sigma_yz2, sigma_zz, mu_w, mu_b2, mu_z)
+        if fx - old < tol:
+            break
+        old = fx
+    full = np.block([[sigma_zz, sigma_yz2.T], [sigma_yz2, sigma_b2]])
+    idx2 = [stats.z.index(v) if v in stats.z else q + stats.y.index(v) for v in level2]
+    mu_full = np.concatenate([mu_z, mu_b2])
+    order = [stats.y.index(v) for v in y]
+    return Moments(
+        mu_w=mu_w[order],
+        sigma_w=sigma_w[np.ix_(order, order)],
+        mu_b=mu_full[idx2],
+        sigma_b=full[np.ix_(idx2, idx2)],
+        logl=float(fx),
+    )
+
+
 def exogenous_moments(stats, spec: TwoLevelSpec) -> Moments | None:
     """h1's moments of the exogenous observed variables in closed form, where there is one.
 
@@ -948,6 +1051,38 @@ def exogenous_moments(stats, spec: TwoLevelSpec) -> Moments | None:
     return Moments(mu_w, sigma_w, mu_b, sigma_b, np.nan)
 
 
+def both_level_exogenous(spec: TwoLevelSpec) -> list[str]:
+    """The observed variables named at both levels and exogenous at one or both (fixed.x)."""
+    exogenous = set(spec.within.exogenous) | set(spec.between.exogenous)
+    return [v for v in spec.both if v in exogenous]
+
+
+def lavaan_h1(stats, spec: TwoLevelSpec, h1: Moments) -> Moments:
+    """The h1 lavaan fixes exogenous moments at, where an exogenous variable is at both levels.
+
+    lavaan's h1 splits the mean of a variable named at both levels into a within and a
+    between part, and fixes an exogenous one's level-2 mean at the between part only (its
+    level-1 mean stays 0), so the model's mean of that variable falls short of the data's by
+    the within part. With complete data its h1 is lavaan's EM (lavaan_em_h1: the within
+    part is small, and the EM's moments and log-likelihood stop short of the maximum); with
+    missing = "ml" its h1 is a fit with the within part fixed at the observed rows' mean, so
+    the between part is the ML mean less that, near 0, and the model misses the variable's
+    whole mean (a large chisq). Both are taken here as lavaan takes them; without such a
+    variable `h1` (the ML fit) is returned as it is.
+    """
+    if not both_level_exogenous(spec):
+        return h1
+    if not isinstance(stats, MissingClusterData):
+        return dataclasses.replace(lavaan_em_h1(stats, spec), theta=h1.theta)
+    y, level2 = list(spec.within.observed), list(spec.between.observed)
+    row_mean = np.nanmean(stats.values, axis=0)
+    mu_w, mu_b = h1.mu_w.copy(), h1.mu_b.copy()
+    for v in spec.both:
+        mu_w[y.index(v)] = row_mean[stats.y.index(v)]
+        mu_b[level2.index(v)] -= mu_w[y.index(v)]
+    return dataclasses.replace(h1, mu_w=mu_w, mu_b=mu_b)
+
+
 def exogenous_value(spec: TwoLevelSpec, par: Parameter, h1: Moments) -> float:
     """The h1 value of a moment of exogenous observed variables (lavaan's fixed.x)."""
     block = spec.within if par.level == 1 else spec.between
@@ -970,16 +1105,23 @@ def fix_exogenous(spec: TwoLevelSpec, h1: Moments) -> TwoLevelSpec:
                         spec.lines)  # fmt: skip
 
 
-def baseline_spec(spec: TwoLevelSpec) -> TwoLevelSpec:
+def baseline_spec(spec: TwoLevelSpec, h1: Moments | None = None) -> TwoLevelSpec:
     """lavaan's baseline for two-level data: per level, variances and means only.
 
     The moments of exogenous observed variables stay as in `spec` (fixed at their h1 values
-    by fix_exogenous), as lavaan keeps them saturated in its baseline.
+    by fix_exogenous), as lavaan keeps them saturated in its baseline. There, unlike in the
+    model, an exogenous variable named at both levels has its level-1 mean fixed at h1's
+    within part too (given `h1`; see lavaan_h1).
     """
     rows = []
+    exogenous_both = both_level_exogenous(spec) if h1 is not None else []
     for par in spec.parameters:
         block = spec.within if par.level == 1 else spec.between
         if par.lhs not in block.observed:
+            continue
+        if par.level == 1 and par.op == "~1" and par.lhs in exogenous_both:
+            value = float(h1.mu_w[list(block.observed).index(par.lhs)])
+            rows.append(Parameter(1, par.lhs, "~1", "", "", False, value))
             continue
         if par.exogenous or par.op == "~1":
             rows.append(Parameter(par.level, par.lhs, par.op, par.rhs, "", par.free,
@@ -1014,6 +1156,7 @@ class TwoLevelFit:
     fit_note: str = ""
     # Why the standard errors are NaN (_vcov), "" when they are not
     se_note: str = ""
+    exogenous_means: str = "lavaan"  # fit_twolevel's option, for the bootstrap's refits
 
 
 def heywood_cases(estimates: pd.DataFrame) -> tuple[str, ...]:
@@ -1060,6 +1203,17 @@ def _implied_counts(spec: TwoLevelSpec) -> int:
     return p1 * (p1 + 1) // 2 + p2 * (p2 + 1) // 2 + means - exogenous
 
 
+def _force_pd(s: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+    """lavaan's lav_matrix_symmetric_force_pd: eigenvalues below tol times the largest set
+    to that (an implied between-level matrix with a Heywood case, before its SRMR)."""
+    if len(s) == 1:
+        return np.maximum(s, tol)
+    w, vec = np.linalg.eigh(s)
+    top = abs(w[-1])
+    w = np.where(w / top < tol, tol * top, w)
+    return (vec * w) @ vec.T
+
+
 def _srmr(sample: np.ndarray, implied: np.ndarray) -> float:
     def cor(s):
         d = np.sqrt(np.diag(s))
@@ -1080,6 +1234,7 @@ def fit_twolevel(
     name: str = "model",
     level: float = 0.95,
     missing: str = "listwise",
+    exogenous_means: str = "lavaan",
 ) -> TwoLevelFit:
     """Fit a two-level model by ML as lavaan's sem(model, data, cluster = cluster).
 
@@ -1098,6 +1253,11 @@ def fit_twolevel(
     missing : {"listwise", "ml"}
         Rows with a missing value left out (lavaan's default), or every observed value used
         (lavaan's missing = "ml", loglik_missing).
+    exogenous_means : {"lavaan", "ml"}
+        Where an exogenous observed variable named at both levels has its means fixed:
+        lavaan's (lavaan_h1: the level-2 mean at the between part of lavaan's h1 split, which
+        misses part of the variable's mean, all of it with missing = "ml"), or the ML h1's
+        (the whole mean at level 2, the fit lavaan would give if it did not split it).
 
     Returns
     -------
@@ -1124,13 +1284,20 @@ def fit_twolevel(
             value=missing,
             expected="'listwise' or 'ml'",
         )
+    if exogenous_means not in ("lavaan", "ml"):
+        raise InputError(
+            f"two-level model {name!r}: unknown placement of exogenous means",
+            value=exogenous_means,
+            expected="'lavaan' or 'ml'",
+        )
     if missing == "ml":
         stats = missing_cluster_data(data, spec, cluster, name=name)
     else:
         stats = cluster_stats(data, spec, cluster, name=name)
     # the free parameters do not depend on the fixed.x values: check the clusters before h1
     check_clusters(spec, build_model(spec), stats.n_clusters, name=name, n=stats.n_rows)
-    h1 = fit_unrestricted(stats, spec)
+    ml_h1 = fit_unrestricted(stats, spec)
+    h1 = lavaan_h1(stats, spec, ml_h1) if exogenous_means == "lavaan" else ml_h1
     spec = fix_exogenous(spec, h1)
     model = build_model(spec)
     df = _implied_counts(spec) - len(model.names)
@@ -1143,7 +1310,7 @@ def fit_twolevel(
             "two-level data; fewer free parameters are needed (equal labels, fewer paths at "
             "level 2)",
         )
-    result = _fit_theta(model, stats, start_values(model, h1))
+    result = _fit_theta(model, stats, start_values(model, ml_h1))
     theta = result.x
     hess = numeric_hessian(lambda t: model.gradient(t, stats), theta)
     vcov, se_note = _vcov(hess, model.names)
@@ -1180,7 +1347,7 @@ def fit_twolevel(
     fit["fit_note"] = fit_note
     fit["se_note"] = se_note
     return TwoLevelFit(spec, model, theta, vcov, estimates, fit, bool(result.converged), heywood,
-                       h1, fit_note, se_note)  # fmt: skip
+                       h1, fit_note, se_note, exogenous_means)  # fmt: skip
 
 
 # The unrestricted model's log-likelihood may fall short of the model's by the optimiser's
@@ -1364,7 +1531,7 @@ def _fit_measures(spec, model, stats, h1, theta, logl, df, *, usable=True) -> pd
     """fitMeasures(); with usable=False (no unrestricted model) every measure that compares
     with it is NaN: chisq, pvalue, baseline_chisq, CFI, TLI, RMSEA, SRMR."""
     npar = len(model.names)
-    base = baseline_spec(spec)
+    base = baseline_spec(spec, h1)
     base_model = build_model(base)
     base_df = _implied_counts(base) - len(base_model.names)
     if usable:
@@ -1373,7 +1540,7 @@ def _fit_measures(spec, model, stats, h1, theta, logl, df, *, usable=True) -> pd
         base_chisq = 2 * (h1.logl - base_fit.value)
         mu_w, sigma_w, mu_b, sigma_b, _ = model.moments(theta)
         srmr_w = _srmr(h1.sigma_w, sigma_w)
-        srmr_b = _srmr(h1.sigma_b, sigma_b)
+        srmr_b = _srmr(h1.sigma_b, _force_pd(sigma_b))
         h1_logl = h1.logl - stats.loglik_x
     else:
         chisq = base_chisq = srmr_w = srmr_b = h1_logl = float("nan")

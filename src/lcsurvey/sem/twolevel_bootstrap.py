@@ -57,6 +57,7 @@ from lcsurvey.sem.twolevel import (
     exogenous_moments,
     fit_twolevel,
     fix_exogenous,
+    lavaan_h1,
     maximise,
     missing_cluster_data,
     numeric_hessian,
@@ -88,6 +89,7 @@ class TwoLevelJob:
     theta: np.ndarray
     vcov: np.ndarray
     h1_theta: np.ndarray
+    exogenous_means: str = "lavaan"  # as the full-sample fit (fit_twolevel)
 
     @property
     def method(self) -> str:
@@ -109,6 +111,8 @@ class TwoLevelJob:
             info = -numeric_hessian(lambda t: self._h1.gradient(t, full), self.h1_theta)
             self._h1_inverse = _positive_inverse(info) if np.all(np.isfinite(info)) else None
             h1 = self._h1.moments(self.h1_theta, np.nan)
+            if self.exogenous_means == "lavaan":
+                h1 = lavaan_h1(full, self.spec, h1)
             self._model = build_model(fix_exogenous(self.spec, h1))
         else:
             self._model = build_model(self.spec)
@@ -140,8 +144,10 @@ class TwoLevelJob:
         h1 = None
         if self._exogenous:
             moments = exogenous_moments(stats, self.spec)
-            if moments is None:
+            if moments is None:  # lavaan's h1 for an exogenous variable at both levels
                 moments = h1 = self._unrestricted(stats)
+                if self.exogenous_means == "lavaan":
+                    moments = lavaan_h1(stats, self.spec, h1)
             model.set_exogenous(moments)
         x = _ascend(lambda t: model.value_gradient(t, stats), self.theta, self._inverse)
         if x is not None:
@@ -225,7 +231,8 @@ def twolevel_job(
             rows = missing_cluster_data(data, spec, cluster, name=name)
         else:
             rows = cluster_data(data, spec, cluster, name=name)
-    job = TwoLevelJob(spec=spec, data=rows, theta=fit.theta, vcov=fit.vcov, h1_theta=fit.h1.theta)
+    job = TwoLevelJob(spec=spec, data=rows, theta=fit.theta, vcov=fit.vcov, h1_theta=fit.h1.theta,
+                      exogenous_means=fit.exogenous_means)  # fmt: skip
     return fit, job
 
 

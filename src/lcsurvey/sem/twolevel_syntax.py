@@ -281,10 +281,12 @@ def _table(level: int, statements, block: LevelBlock, both: set[str]) -> list[Pa
     dependent = {lhs for lhs, op, _ in statements if op == "~"}
     predictors = {var for _, op, terms in statements if op == "~" for var, _ in terms}
     indicators = {var for _, op, terms in statements if op == "=~" for var, _ in terms}
-    # variances: latent and non-exogenous observed free; exogenous fixed.x
-    for var in block.observed:
+    # lavaan's order of the rows it adds: variances of the other observed and latent
+    # variables, their covariances, the exogenous block, then intercepts (exogenous last)
+    others = [v for v in block.observed if v not in exogenous]
+    for var in others:
         if (var, "~~", var) not in rows:
-            add(var, "~~", var, free=var not in exogenous, exogenous=var in exogenous)
+            add(var, "~~", var)
     for var in block.latent:
         if (var, "~~", var) not in rows:
             add(var, "~~", var)
@@ -297,11 +299,12 @@ def _table(level: int, statements, block: LevelBlock, both: set[str]) -> list[Pa
     x_list = list(block.exogenous)
     for group, kind in ((latent_x, "free"), (pure_y, "free"), (x_list, "exo")):
         for i, a in enumerate(group):
-            for b in group[i + 1 :]:
+            # exogenous variances fixed.x, with their covariances (lavaan's lower triangle)
+            for b in group[i:] if kind == "exo" else group[i + 1 :]:
                 if (a, "~~", b) not in rows and (b, "~~", a) not in rows:
                     add(a, "~~", b, free=kind == "free", exogenous=kind == "exo")
     # intercepts: a both-level variable's mean lives at level 2
-    for var in block.observed:
+    for var in others + x_list:
         if (var, "~1", "") in rows:
             continue
         if level == 1 and var in both:
