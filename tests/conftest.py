@@ -112,6 +112,7 @@ def run_model_rule(tmp_path: Path, data, **params) -> str:
         "estimator": "ml",
         "ordered": {"all": False, "items": {}},
         "ordinal_missing": "listwise",
+        "twolevel_exogenous": "ml",
     } | params
     snakemake = SimpleNamespace(
         log=[str(tmp_path / "model.log")],

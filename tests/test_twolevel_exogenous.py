@@ -194,3 +194,23 @@ def test_a_bootstrap_draw_of_every_cluster_once_is_the_full_sample_fit(case, mea
         job.prepare()
         theta = job.refit(np.ones(fit.fit.iloc[0]["nclusters"]))
     np.testing.assert_allclose(theta, fit.theta, atol=1e-4)
+
+
+def test_the_rule_uses_ml_moments_unless_configured_as_lavaan(tmp_path):
+    """estimation.twolevel_exogenous: lavaan gives lavaan's numbers through rule model; the
+    default (ml) fixes the facets' moments at the ML unrestricted model, whose fit is better
+    (lavaan's h1 EM stops early and splits the facets' means over the levels)."""
+    from .conftest import run_model_rule
+
+    data = pd.read_csv(FIXTURES / "study.csv")
+    common = {"syntax": MODELS["study"], "cluster": "community", "missing": "listwise"}
+    fits = {}
+    for how in ("lavaan", "ml"):
+        where = tmp_path / how
+        where.mkdir()
+        run_model_rule(where, data, twolevel_exogenous=how, **common)
+        fits[how] = pd.read_csv(where / "fit.csv").iloc[0]
+    reference = _lavaan_fit("study_complete")
+    assert fits["lavaan"]["chisq"] == pytest.approx(reference["chisq"], abs=1e-3)
+    assert fits["ml"]["chisq"] < fits["lavaan"]["chisq"] - 1
+    assert fits["ml"]["aic"] < fits["lavaan"]["aic"]  # same npar: a higher likelihood

@@ -8,6 +8,7 @@ import pytest
 
 from lcsurvey.sem.estimability import REASONS
 from lcsurvey.sem.model import FIT_COLUMNS, INTERVAL_COLUMNS
+from lcsurvey.sem.twolevel import fit_twolevel
 from lcsurvey.sem.twolevel_bootstrap import bootstrap_twolevel
 from lcsurvey.sem.twolevel_tables import STABILITY_COLUMNS, TWOLEVEL_FIT_COLUMNS
 
@@ -209,8 +210,11 @@ def test_the_cluster_bootstrap_of_a_two_level_model_fills_the_intervals(tmp_path
         ["draws_requested", "draws_ok", "seed", "resampling", "clusters"]
     ].values.tolist() == [[30, 30, 5, "clusters", 200]]
     intervals = _read(tmp_path / "intervals.csv")
+    # y1 is exogenous within and at level 2 too: the rule's default fixes its moments at the
+    # ML unrestricted model (estimation.twolevel_exogenous: ml)
+    fit = fit_twolevel(MODELS["mediation"], data, "cluster", exogenous_means="ml")
     ours, summary_direct = bootstrap_twolevel(MODELS["mediation"], data, "cluster", draws=30,
-                                              seed=5, progress=False)  # fmt: skip
+                                              seed=5, progress=False, fit=fit)  # fmt: skip
     merged = intervals.merge(ours, on=["level", "lhs", "op", "rhs"], suffixes=("", "_direct"))
     # every free and := row, and nothing else, has its bootstrap interval
     assert len(merged) == len(ours) == intervals["boot_ci_lower"].notna().sum()

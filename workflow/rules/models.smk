@@ -45,6 +45,8 @@ rule model:
         se=config["estimation"]["se"],
         information=config["estimation"]["information"],
         cluster=config["estimation"]["cluster"],
+        # where the moments of an exogenous variable at both levels are fixed (two-level)
+        twolevel_exogenous=config["estimation"]["twolevel_exogenous"],
         bootstrap=config["estimation"]["bootstrap"],
         bootstrap_max_n=config["estimation"]["bootstrap_max_n"],
         seed=config["estimation"]["seed"],

@@ -82,6 +82,7 @@ def fit_two_levels(sm, responses, log) -> None:
                 clustering.variable,
                 name=name,
                 missing=TWOLEVEL_MISSING[sm.params.missing],
+                exogenous_means=sm.params.twolevel_exogenous,
             )
     except NotEstimated as err:
         log.warning("%s; its tables are left empty", err.message)
@@ -113,6 +114,7 @@ def fit_two_levels(sm, responses, log) -> None:
                     seed=sm.params.seed,
                     threads=sm.threads,
                     name=name,
+                    fit=fitted,
                 )
             row = drawn[1].iloc[0]
             log.info(

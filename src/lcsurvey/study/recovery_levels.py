@@ -72,7 +72,11 @@ def replicate(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fitted = fit_twolevel(
-                levels.TRANSFER_LEVELS, scores, "community", name="transfer_levels"
+                levels.TRANSFER_LEVELS,
+                scores,
+                "community",
+                name="transfer_levels",
+                exogenous_means="ml",  # as the pipeline (estimation.twolevel_exogenous)
             )
     except Exception as exc:  # any failure of a fit is a result to count
         status = f"failed: {type(exc).__name__}: {exc}"
