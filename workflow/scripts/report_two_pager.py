@@ -24,6 +24,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         "roles": dict(sm.params.roles),
         "effects": list(sm.params.effects),
         "cluster": sm.params.cluster,
+        "twolevel_model": sm.params.twolevel_model,
     }
     plan_file = dict(sm.input.items()).get("plan")
     if plan_file:  # a frozen analysis plan (analysis_plan.lock): compared with the configuration

@@ -262,6 +262,25 @@ def home(
     return Section("home", context)
 
 
+def twolevel(inputs: ReportInputs, lang: str, result: dict | None, fig=None) -> Section:
+    """The two-level model (config report.twolevel_model; findings.twolevel_results): one
+    paragraph on communities and on members within them (sentences.twolevel_paragraph) and,
+    when the community level can be reported, its path diagram (figures.twolevel_figure).
+    Nothing without a two-level model."""
+    paragraph = sentences.twolevel_paragraph(result, inputs.codebook, lang)
+    if paragraph is None:
+        return Section(None)
+    shown = result is not None and not result["between"]["problems"]
+    return Section(
+        "twolevel",
+        {
+            "heading": _heading(inputs, lang, "twolevel", ANY_DEVIATION),
+            "text": paragraph,
+            "figure": figure(fig, text(lang, "twolevel_caption")) if shown else None,
+        },
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Page 2: how we know.
 # --------------------------------------------------------------------------------------------

@@ -577,3 +577,130 @@ def plan_statement(inputs: ReportInputs, lang: str) -> str | None:
     if scope != "none":
         statement += ". " + text(lang, f"plan_scope_{scope}").rstrip(".")
     return statement
+
+
+def _variables(names: list[str], codebook: Codebook, lang: str) -> str:
+    """'facilitation and appreciation': the variables' construct labels, joined."""
+    return join([lower_first(construct_label(codebook, n, lang)) for n in names], lang)
+
+
+def _links(paths: pd.DataFrame, codebook: Codebook, lang: str) -> str:
+    """'facilitation → psychological safety β = 0.41***, ...' ((n.s.) when not significant)."""
+    return text(lang, "sep").join(
+        f"{lower_first(construct_label(codebook, p.rhs, lang))} → "
+        f"{lower_first(construct_label(codebook, p.lhs, lang))} β = {fmt_number(p.std_all, lang)}"
+        f"{p.stars if p.significant else ' (n.s.)'}"
+        for p in paths.itertuples()
+    )
+
+
+def _twolevel_problem(code: str, result: dict[str, Any], level: str, codebook, lang) -> str:
+    """Why a level of the two-level model is not reported, as a clause (tl_why_*)."""
+    if code == "not_estimated":
+        codes = {words: key for key, words in REASONS.items()}
+        reason = result["reason"]
+        reason = text(lang, f"reason_{codes[reason]}") if reason in codes else reason
+        return text(lang, "tl_why_not_estimated", reason=reason or text(lang, "tl_why_unknown"))
+    if code == "few_clusters":
+        return text(lang, "tl_why_few_clusters", min=fmt_int(result["min_clusters"]))
+    if code == "heywood":
+        labels = _variables(result[level]["heywood"], codebook, lang)
+        return text(lang, f"tl_why_heywood_{level}", labels=labels)
+    return text(lang, f"tl_why_{code}")
+
+
+def _twolevel_level(
+    part: dict[str, Any], level: str, codebook: Codebook, lang: str, with_paths: bool
+) -> str | None:
+    """The sentence on one level of a sound two-level fit: its indirect effect along its chain
+    of paths (tl_{level}_sig / _ns), or with the effect's name when it has no chain, or the
+    paths alone without an effect; `with_paths` adds the chain's paths (β)."""
+    effect, paths = part["effect"], part["paths"]
+    if effect is None:
+        if paths.empty:
+            return None
+        return text(lang, f"tl_{level}_paths", links=_links(paths, codebook, lang))
+    values = {
+        "b": fmt_number(effect["est"], lang),
+        "l": fmt_number(effect["ci_lower"], lang),
+        "u": fmt_number(effect["ci_upper"], lang),
+        "method": text(lang, f"ci_{effect['method']}"),
+    }
+    chain = effect["chain"]
+    significant = "sig" if effect["significant"] else "ns"
+    if chain is None or not chain["mediators"]:
+        sentence = text(lang, f"tl_{level}_effect_{significant}", name=effect["name"], **values)
+    else:
+        ends = _variables(chain["ends"], codebook, lang)
+        sentence = text(
+            lang,
+            f"tl_{level}_{significant}",
+            starts=_variables(chain["starts"], codebook, lang),
+            mediators=_variables(chain["mediators"], codebook, lang),
+            ends_dir=text(lang, "tl_more" if effect["est"] > 0 else "tl_less", labels=ends),
+            ends=ends,
+            **values,
+        )
+    if with_paths and chain is not None:
+        used = paths[
+            paths["rhs"].isin(chain["starts"] + chain["mediators"])
+            & paths["lhs"].isin(chain["mediators"] + chain["ends"])
+            & paths["label"].fillna("").ne("")
+        ]
+        if not used.empty:
+            sentence += " " + text(lang, "tl_chain", links=_links(used, codebook, lang))
+    return sentence
+
+
+def twolevel_paragraph(result: dict[str, Any] | None, codebook: Codebook, lang: str) -> str | None:
+    """The two-level model in one short paragraph (findings.twolevel_results): communities
+    with a better climate (level 2), then members within a community (level 1).
+
+    A level with a problem (findings.TWOLEVEL_PROBLEMS) gets no numbers: one sentence says
+    which part cannot be estimated reliably and why, with the number of communities. The
+    member level is still reported when only the community level has problems. The community
+    level's paths are left to its figure (figures.twolevel_figure); the member level's chain
+    of paths is listed. None without a two-level model.
+    """
+    if result is None:
+        return None
+    between, within = result["between"], result["within"]
+    k = result["clusters"]
+    suffix = "" if k else "_nok"
+    sentences = []
+    if between["problems"]:
+        if within["problems"]:
+            codes = list(dict.fromkeys(between["problems"] + within["problems"]))
+            whole = "all"
+        else:
+            codes, whole = between["problems"], "between"
+        reasons = []
+        for code in codes:
+            level = (
+                "within"
+                if code in within["problems"] and code not in between["problems"]
+                else "between"
+            )
+            reasons.append(_twolevel_problem(code, result, level, codebook, lang))
+        sentences.append(
+            text(
+                lang,
+                f"tl_{whole}_unstable{suffix}",
+                k=fmt_int(k) if k else "",
+                reasons=join(reasons, lang),
+            )
+        )
+    else:
+        sentence = _twolevel_level(between, "between", codebook, lang, with_paths=False)
+        if sentence:
+            sentences.append(sentence)
+    if not within["problems"]:
+        sentence = _twolevel_level(within, "within", codebook, lang, with_paths=True)
+        if sentence:
+            sentences.append(sentence)
+    elif not between["problems"]:
+        reasons = [
+            _twolevel_problem(c, result, "within", codebook, lang) for c in within["problems"]
+        ]
+        sentences.append(text(lang, "tl_within_unstable", reasons=join(reasons, lang)))
+    return " ".join(sentences) or None

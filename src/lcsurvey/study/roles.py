@@ -67,7 +67,8 @@ def skipped_stages(config: Mapping[str, Any], book: Codebook) -> dict[str, str]:
         two-pagers and their index), ``panel`` (the cross-lagged panel model),
         ``comparability`` (the invariance test of report.model behind the pooled changes),
         ``invariance <variable>`` for each of invariance.groups, and ``power`` (the power
-        analysis, asked for by name).
+        analysis, asked for by name), ``twolevel paragraph`` (report.twolevel_model names
+        no model).
     """
     roles = config["roles"]
     models = config["models"]
@@ -104,6 +105,13 @@ def skipped_stages(config: Mapping[str, Any], book: Codebook) -> dict[str, str]:
         skipped["comparability"] = (
             f"report.model {report_model!r} is not among the models ({_names(models)}): the "
             f"pooled changes across waves are marked not tested"
+        )
+
+    twolevel = config["report"].get("twolevel_model")
+    if twolevel and twolevel not in models:
+        skipped["twolevel paragraph"] = (
+            f"report.twolevel_model {twolevel!r} is not among the models ({_names(models)}): "
+            "the two-pagers have no paragraph on the two-level model"
         )
 
     panel = _lacking(roles["panel"].values(), scored, "constructs", "config roles.panel")

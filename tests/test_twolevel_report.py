@@ -1,0 +1,334 @@
+"""The two-pager's paragraph and figure on the two-level model (config report.twolevel_model):
+communities (level 2) and members within them (level 1), and the words that replace the
+numbers when the community level cannot be estimated reliably."""
+
+from __future__ import annotations
+
+import os
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pypdf
+import pytest
+from scipy import stats
+
+from lcsurvey.report import figures, findings, sections, sentences, wording
+from lcsurvey.report.numbers import fmt_number
+from lcsurvey.survey.clusters import Clustering
+from lcsurvey.survey.codebook import load_codebook
+from tests.test_report import CODEBOOK, flat, pdf_text, render, write_results_fixture
+
+BOOK = load_codebook(CODEBOOK)
+MODEL = "transfer_levels"
+# The study's two-level model (config.yaml): its labelled regressions per level.
+PATHS = {
+    1: [
+        ("psychological_safety", "facilitation", "a1"),
+        ("psychological_safety", "appreciation", "a2"),
+        ("learning_behaviour", "psychological_safety", "b"),
+        ("learning_behaviour", "facilitation", ""),
+        ("learning_behaviour", "appreciation", ""),
+        ("knowledge_transfer", "learning_behaviour", "c"),
+    ],
+    2: [
+        ("psychological_safety", "facilitation", "a1b"),
+        ("psychological_safety", "appreciation", "a2b"),
+        ("learning_behaviour", "psychological_safety", "bb"),
+        ("learning_behaviour", "facilitation", ""),
+        ("learning_behaviour", "appreciation", ""),
+        ("knowledge_transfer", "learning_behaviour", "cb"),
+    ],
+}
+# Estimate, SE and std_all of each path; the level-2 appreciation -> safety path is weak.
+VALUES = {
+    1: [
+        (0.30, 0.05, 0.31),
+        (0.20, 0.05, 0.22),
+        (0.40, 0.06, 0.38),
+        (0.05, 0.05, 0.05),
+        (0.04, 0.05, 0.04),
+        (0.50, 0.07, 0.45),
+    ],  # fmt: skip
+    2: [
+        (0.60, 0.20, 0.55),
+        (0.10, 0.20, 0.09),
+        (0.70, 0.25, 0.62),
+        (0.10, 0.30, 0.08),
+        (0.05, 0.30, 0.04),
+        (0.80, 0.30, 0.66),
+    ],  # fmt: skip
+}
+# Bootstrap percentile intervals of the two indirect effects (intervals.csv).
+BOOT = {"indirect_within": (0.052, 0.161), "indirect_between": (0.093, 0.812)}
+
+
+def _row(level, lhs, op, rhs, label, est, se, std_all):
+    z = est / se if se else np.nan
+    p = 2 * stats.norm.sf(abs(z)) if se else np.nan
+    return {
+        "level": level,
+        "lhs": lhs,
+        "op": op,
+        "rhs": rhs,
+        "label": label,
+        "est": est,
+        "se": se,
+        "z": z,
+        "pvalue": p,
+        "ci_lower": est - 1.96 * se,
+        "ci_upper": est + 1.96 * se,
+        "std_all": std_all,
+    }
+
+
+def stable_tables(clusters: int = 60) -> dict[str, pd.DataFrame]:
+    """estimates, fit, intervals and status of a two-level fit that is sound at both levels."""
+    rows = []
+    for level, paths in PATHS.items():
+        for (lhs, rhs, label), (est, se, std) in zip(paths, VALUES[level], strict=True):
+            rows.append(_row(level, lhs, "~", rhs, label, est, se, std))
+        for name in ("psychological_safety", "learning_behaviour", "knowledge_transfer"):
+            rows.append(_row(level, name, "~~", name, "", 0.3 if level == 1 else 0.05, 0.02, 0.6))
+    within = 0.30 * 0.40 * 0.50 + 0.20 * 0.40 * 0.50
+    between = (0.60 + 0.10) * 0.70 * 0.80
+    rows.append(_row(0, "indirect_within", ":=", "(a1+a2)*b*c", "indirect_within", within,
+                     0.012, 0.1))  # fmt: skip
+    rows.append(_row(0, "indirect_between", ":=", "(a1b+a2b)*bb*cb", "indirect_between", between,
+                     0.2, 0.2))  # fmt: skip
+    estimates = pd.DataFrame(rows)
+    intervals = estimates[["level", "lhs", "op", "rhs", "label", "est", "se", "ci_lower",
+                           "ci_upper"]].copy()  # fmt: skip
+    for column in ("boot_ci_lower", "boot_ci_upper", "bca_ci_lower", "bca_ci_upper"):
+        intervals[column] = np.nan
+    for name, (lower, upper) in BOOT.items():
+        at = intervals["lhs"] == name
+        intervals.loc[at, ["boot_ci_lower", "boot_ci_upper"]] = lower, upper
+    fit = pd.DataFrame([{"ntotal": 20 * clusters, "nclusters": clusters, "converged": "yes"}])
+    status = pd.DataFrame(
+        [{"model": MODEL, "estimated": "yes", "reason": "", "n": 20 * clusters, "needed": 6}]
+    )
+    return {"estimates": estimates, "fit": fit, "intervals": intervals, "status": status}
+
+
+def inputs_of(tables: dict[str, pd.DataFrame | None], clusters: int | None = None):
+    """The report inputs findings.twolevel_results reads."""
+    return SimpleNamespace(
+        twolevel_model=MODEL,
+        twolevel_estimates=tables.get("estimates"),
+        twolevel_fit=tables.get("fit"),
+        twolevel_intervals=tables.get("intervals"),
+        twolevel_status=tables.get("status"),
+        clustering=Clustering("community", None, clusters or 0),
+        codebook=BOOK,
+    )
+
+
+def paragraph(tables, lang, clusters=None):
+    result = findings.twolevel_results(inputs_of(tables, clusters))
+    return result, sentences.twolevel_paragraph(result, BOOK, lang)
+
+
+def numbers(text: str) -> list[str]:
+    return re.findall(r"−?\d+[.,]\d+", text)
+
+
+def test_no_twolevel_model_no_paragraph():
+    inputs = inputs_of({})
+    inputs.twolevel_model = None
+    assert findings.twolevel_results(inputs) is None
+    assert sentences.twolevel_paragraph(None, BOOK, "nl") is None
+    assert sections.twolevel(SimpleNamespace(codebook=BOOK), "nl", None).html() == ""
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_a_sound_model_gives_both_levels_with_their_intervals(lang):
+    tables = stable_tables()
+    result, text = paragraph(tables, lang)
+    assert result["between"]["problems"] == [] and result["within"]["problems"] == []
+    assert result["between"]["effect"]["name"] == "indirect_between"
+    assert result["within"]["effect"]["name"] == "indirect_within"
+    assert result["between"]["effect"]["chain"] == {
+        "starts": ["facilitation", "appreciation"],
+        "mediators": ["psychological_safety", "learning_behaviour"],
+        "ends": ["knowledge_transfer"],
+    }
+    estimates = tables["estimates"].set_index("lhs")
+    for name, (lower, upper) in BOOT.items():
+        for value in (estimates.loc[name, "est"], lower, upper):
+            assert fmt_number(value, lang) in text
+    # the bootstrap interval, named as the report names it elsewhere
+    assert wording.text(lang, "ci_percentile") in text
+    # communities first, then members within a community
+    words = {"nl": ("Gemeenschappen waarvan", "Binnen een gemeenschap"),
+             "en": ("Communities whose", "Within a community")}[lang]  # fmt: skip
+    assert text.startswith(words[0]) and text.index(words[1]) > 0
+    # the member level's chain of paths with their β, the weak ones marked not significant
+    assert "β = " + fmt_number(0.38, lang) + "***" in text
+    assert "(n.s.)" not in text.split(words[1])[0]  # community paths are in the figure
+    for key in ("tl_why_no_convergence", "tl_why_no_se"):
+        assert wording.text(lang, key) not in text
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_an_unclear_indirect_effect_is_said_to_be_unclear(lang):
+    tables = stable_tables()
+    tables["intervals"].loc[tables["intervals"]["lhs"] == "indirect_between",
+                            ["boot_ci_lower", "boot_ci_upper"]] = -0.05, 0.6  # fmt: skip
+    _, text = paragraph(tables, lang)
+    unclear = {"nl": "is niet duidelijk", "en": "is not clear"}[lang]
+    between = text.split({"nl": "Binnen een", "en": "Within a"}[lang])[0]
+    assert unclear in between and fmt_number(-0.05, lang) in between
+
+
+def _unstable(case: str) -> tuple[dict, int | None]:
+    tables = stable_tables()
+    est = tables["estimates"]
+    clusters = None
+    if case == "few_clusters":
+        tables = stable_tables(clusters=24)
+    elif case == "heywood":
+        at = (est["level"] == 2) & (est["op"] == "~~") & (est["lhs"] == "psychological_safety")
+        est.loc[at, "est"] = -0.012
+    elif case == "no_convergence":
+        tables["fit"]["converged"] = "no"
+    elif case == "no_se":
+        est.loc[(est["level"] == 2) & (est["op"] == "~"), "se"] = np.nan
+    elif case == "not_estimated":
+        tables = {
+            "estimates": est.iloc[0:0],
+            "fit": tables["fit"].iloc[0:0],
+            "intervals": tables["intervals"].iloc[0:0],
+            "status": pd.DataFrame([{"model": MODEL, "estimated": "no",
+                                     "reason": "no convergence", "n": 306, "needed": 6}]),
+        }  # fmt: skip
+        clusters = 24
+    return tables, clusters
+
+
+UNSTABLE = ["few_clusters", "heywood", "no_convergence", "no_se", "not_estimated"]
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+@pytest.mark.parametrize("case", UNSTABLE)
+def test_an_unstable_community_level_is_said_in_words_not_numbers(case, lang):
+    tables, clusters = _unstable(case)
+    result, text = paragraph(tables, lang, clusters)
+    expected = {"not_estimated": "no_convergence"}.get(case, case)
+    assert expected in result["between"]["problems"]
+    between_effect = tables["estimates"].set_index("lhs")["est"].get("indirect_between")
+    lower, upper = BOOT["indirect_between"]
+    for value in (between_effect, lower, upper):
+        if value is not None:
+            assert fmt_number(value, lang) not in text
+    reason = {
+        "few_clusters": wording.text(lang, "tl_why_few_clusters", min=30),
+        "heywood": wording.text(lang, "tl_why_heywood_between", labels=wording.lower_first(
+            BOOK.constructs["psychological_safety"].label[lang])),
+        "no_convergence": wording.text(lang, "tl_why_no_convergence"),
+        "no_se": wording.text(lang, "tl_why_no_se"),
+        "not_estimated": wording.text(lang, "tl_why_no_convergence"),
+    }[case]  # fmt: skip
+    assert reason in text
+    k = result["clusters"]
+    assert k == {"few_clusters": 24, "not_estimated": 24}.get(case, 60)
+    assert {"nl": f"Met {k} gemeenschappen", "en": f"With {k} communities"}[lang] in text
+    # the member level is still reported when only the community level is in trouble
+    within_sound = case in ("few_clusters", "heywood", "no_se")
+    assert (fmt_number(BOOT["indirect_within"][0], lang) in text) == within_sound
+    if not within_sound:
+        assert numbers(text) == []
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_the_bundled_situation_names_every_reason(lang):
+    """24 communities, no convergence, a negative level-2 variance: one sentence says all."""
+    tables = stable_tables(clusters=24)
+    est = tables["estimates"]
+    at = (est["level"] == 2) & (est["op"] == "~~") & (est["lhs"] == "learning_behaviour")
+    est.loc[at, "est"] = -0.004
+    tables["fit"]["converged"] = "no"
+    result, text = paragraph(tables, lang)
+    assert result["between"]["problems"] == ["few_clusters", "no_convergence", "heywood"]
+    assert result["within"]["problems"] == ["no_convergence"]
+    assert numbers(text) == []
+    assert text.count(".") == 2  # what and why, then what it means for the numbers
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_a_level_one_heywood_case_withholds_the_members_sentence(lang):
+    tables = stable_tables()
+    est = tables["estimates"]
+    at = (est["level"] == 1) & (est["op"] == "~~") & (est["lhs"] == "knowledge_transfer")
+    est.loc[at, "est"] = -0.01
+    result, text = paragraph(tables, lang)
+    assert result["between"]["problems"] == [] and result["within"]["problems"] == ["heywood"]
+    assert fmt_number(BOOT["indirect_between"][0], lang) in text
+    assert fmt_number(BOOT["indirect_within"][0], lang) not in text
+    assert wording.text(lang, "tl_why_heywood_within", labels=wording.lower_first(
+        BOOK.constructs["knowledge_transfer"].label[lang])) in text  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_the_community_figure_states_every_arrow(lang):
+    result = findings.twolevel_results(inputs_of(stable_tables()))
+    paths = result["between"]["paths"]
+    fig = figures.twolevel_figure(paths, BOOK, lang)
+    alt = figures.alt_text(fig)
+    assert alt.count("→") == len(PATHS[2]) == len(paths)
+    for r in paths.itertuples():
+        assert fmt_number(r.std_all, lang) in alt
+    assert alt.count(wording.text(lang, "alt_path_ns")) == int((~paths["significant"]).sum())
+    assert figures._layers(paths) == [
+        ["facilitation", "appreciation"],
+        ["psychological_safety"],
+        ["learning_behaviour"],
+        ["knowledge_transfer"],
+    ]
+    html = sections.twolevel(
+        SimpleNamespace(codebook=BOOK, plan=None, model="transfer"), lang, result, fig
+    ).html()
+    assert 'alt="' in html and wording.text(lang, "twolevel_caption") in html.replace("&lt;", "<")
+
+
+# --------------------------------------------------------------------------------------------
+# Rendered: the paragraph (and the figure when stable) keep the two-pager at two A4 pages.
+# --------------------------------------------------------------------------------------------
+
+
+def _write(root, tables):
+    base = root / "results" / "2099-01" / "models" / MODEL
+    base.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        table.to_csv(base / f"{name}.csv", index=False)
+
+
+@pytest.fixture(scope="module")
+def rendered_twolevel(tmp_path_factory):
+    saved = os.environ.pop("SOURCE_DATE_EPOCH", None)
+    out = {}
+    try:
+        for variant in ("stable", "unstable"):
+            root = tmp_path_factory.mktemp(variant)
+            write_results_fixture(root)
+            tables = stable_tables() if variant == "stable" else _unstable("no_convergence")[0]
+            _write(root, tables)
+            for lang in ("nl", "en"):
+                out[variant, lang] = render(root, lang, twolevel_model=MODEL)
+    finally:
+        if saved is not None:
+            os.environ["SOURCE_DATE_EPOCH"] = saved
+    return out
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+@pytest.mark.parametrize("variant", ["stable", "unstable"])
+def test_two_a4_pages_with_the_twolevel_paragraph(rendered_twolevel, variant, lang):
+    pdf = rendered_twolevel[variant, lang]["pdf"]
+    assert len(pypdf.PdfReader(str(pdf)).pages) == 2
+    page1 = flat(pdf_text(pdf, 0))
+    assert wording.text(lang, "twolevel") in page1
+    html = rendered_twolevel[variant, lang]["html"].read_text(encoding="utf-8")
+    has_figure = wording.text(lang, "alt_twolevel", items="").split(":")[0] in html
+    assert has_figure == (variant == "stable")
