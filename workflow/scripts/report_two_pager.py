@@ -32,6 +32,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
             read_lock(plan_file), sm.config, load_yaml(sm.input.codebook)
         )
     log.info("papermill %s -> %s with %s", sm.input.notebook, sm.output.notebook, parameters)
+    left_out: list[str] = []
     times = render_report(
         sm.input.notebook,
         sm.output.notebook,
@@ -39,7 +40,10 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         sm.output.pdf,
         parameters,
         cwd=os.getcwd(),
+        left_out=left_out,
     )
+    for caption in left_out:
+        log.info("left out, as it does not fit on the two pages: the figure %r", caption)
     log.info(
         "wrote %s, %s and %s (%s)",
         sm.output.notebook,

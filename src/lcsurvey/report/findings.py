@@ -684,6 +684,8 @@ def twolevel_results(inputs: ReportInputs) -> dict[str, Any] | None:
     for key, level in (("between", 2), ("within", 1)):
         problems: list[str] = []
         paths, effect, heywood = structural_paths(None), None, []
+        if level == 2 and clusters is not None and clusters < TWOLEVEL_MIN_CLUSTERS:
+            problems.append("few_clusters")
         if not estimated:
             problems.append("no_convergence" if reason == "no convergence" else "not_estimated")
         else:
@@ -695,8 +697,6 @@ def twolevel_results(inputs: ReportInputs) -> dict[str, Any] | None:
             ses = [*paths["se"], *([effect["se"]] if effect else [])]
             if converged is False:
                 problems.append("no_convergence")
-            if level == 2 and clusters is not None and clusters < TWOLEVEL_MIN_CLUSTERS:
-                problems.append("few_clusters")
             if heywood:
                 problems.append("heywood")
             if not np.isfinite(pd.to_numeric(pd.Series(ses, dtype=float))).all():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -236,27 +237,49 @@ def _margin_content_as_artifacts(document, pdf) -> None:
         contents.stream = marked
 
 
-def render_pdf(html_path: str | Path, pdf_path: str | Path, html_text: str | None = None) -> None:
+# The two-pager's pages, and the blocks it shows only where they fit: a figure marked
+# data-fit="optional" (sections.figure(..., optional=True)) is left out, the last first, while
+# the PDF would run past PAGES pages, from the HTML page as well.
+PAGES = 2
+OPTIONAL_BLOCK = re.compile(r'<figure[^>]*\bdata-fit="optional"[^>]*>.*?</figure>', re.DOTALL)
+CAPTION = re.compile(r"<figcaption[^>]*>(.*?)</figcaption>", re.DOTALL)
+
+
+def render_pdf(
+    html_path: str | Path, pdf_path: str | Path, html_text: str | None = None
+) -> list[str]:
     """HTML -> PDF with WeasyPrint: tagged PDF/A-3a and PDF/UA-1 (PDF_VARIANT); the shipped
     fonts (FONT_DIR) embedded as subsets.
 
     html_text: the page itself when the caller has it (saves reading it back); relative links
-    are resolved against html_path either way.
+    are resolved against html_path either way. Optional blocks (OPTIONAL_BLOCK) that do not fit
+    on PAGES pages are left out of the PDF and of html_path; returns their captions.
     """
     import weasyprint
     from weasyprint.text.fonts import FontConfiguration
 
-    font_config = FontConfiguration()
-    source = (
-        weasyprint.HTML(string=html_text, base_url=str(Path(html_path).resolve().parent))
-        if html_text is not None
-        else weasyprint.HTML(filename=str(html_path))
-    )
-    document = source.render(
-        stylesheets=[pdf_stylesheet(font_config)],
-        font_config=font_config,
-        pdf_variant=PDF_VARIANT,
-    )
+    if html_text is None:
+        html_text = Path(html_path).read_text(encoding="utf-8")
+    base_url = str(Path(html_path).resolve().parent)
+
+    def layout(page: str):
+        font_config = FontConfiguration()
+        return weasyprint.HTML(string=page, base_url=base_url).render(
+            stylesheets=[pdf_stylesheet(font_config)],
+            font_config=font_config,
+            pdf_variant=PDF_VARIANT,
+        )
+
+    document = layout(html_text)
+    left_out = []
+    while len(document.pages) > PAGES and (blocks := list(OPTIONAL_BLOCK.finditer(html_text))):
+        last = blocks[-1]
+        caption = CAPTION.search(last.group(0))
+        left_out.append(html.unescape(caption.group(1)) if caption else "figure")
+        html_text = html_text[: last.start()] + html_text[last.end() :]
+        document = layout(html_text)
+    if left_out:
+        _write_atomically(html_path, lambda tmp: tmp.write_text(html_text, encoding="utf-8"))
     _declare_pdf_ua(document)
     _write_atomically(
         pdf_path,
@@ -264,6 +287,7 @@ def render_pdf(html_path: str | Path, pdf_path: str | Path, html_text: str | Non
             str(tmp), pdf_variant=PDF_VARIANT, finisher=_margin_content_as_artifacts
         ),
     )
+    return left_out
 
 
 def _preload_renderers() -> None:
@@ -279,11 +303,14 @@ def render_report(
     pdf_path: str | Path,
     parameters: dict[str, Any],
     cwd: str | Path | None = None,
+    left_out: list[str] | None = None,
 ) -> dict[str, float]:
     """The whole two-pager in one process: papermill, then HTML, then PDF; seconds per step.
 
     The renderers are imported in a thread while the kernel runs the notebook (the kernel is
     another process), so their import costs no wall-clock time on a machine with two cores.
+    left_out: a list that gets the captions of the optional figures that did not fit
+    (render_pdf).
     """
     import threading
     import time
@@ -306,7 +333,9 @@ def render_report(
     page = render_html(executed, html_path)
     times["html"] = time.perf_counter() - start
     start = time.perf_counter()
-    render_pdf(html_path, pdf_path, html_text=page)
+    dropped = render_pdf(html_path, pdf_path, html_text=page)
+    if left_out is not None:
+        left_out.extend(dropped)
     times["pdf"] = time.perf_counter() - start
     return times
 

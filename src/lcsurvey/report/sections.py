@@ -80,11 +80,14 @@ def table(
     }
 
 
-def figure(fig, caption: str, alt: str | None = None) -> dict[str, str] | None:
+def figure(
+    fig, caption: str, alt: str | None = None, optional: bool = False
+) -> dict[str, Any] | None:
     """A matplotlib figure as the `figure` macro shows it (an <img>, its caption below).
 
     alt: the text alternative; by default the one the figure function gave the figure
-    (figures.describe), which states every number the figure shows.
+    (figures.describe), which states every number the figure shows. optional: shown only
+    where it fits (render.render_pdf leaves it out when the pages would overflow).
     """
     if fig is None:
         return None
@@ -94,7 +97,7 @@ def figure(fig, caption: str, alt: str | None = None) -> dict[str, str] | None:
             f"the figure captioned {caption!r} has no text alternative: give it one with "
             "figures.describe(fig, text) in its figure function, or pass alt= here"
         )
-    return {"img": figs.figure_html(fig, alt), "caption": caption}
+    return {"img": figs.figure_html(fig, alt), "caption": caption, "optional": optional}
 
 
 def figure_block(fig, caption: str, alt: str | None = None) -> Section:
@@ -276,7 +279,7 @@ def twolevel(inputs: ReportInputs, lang: str, result: dict | None, fig=None) -> 
         {
             "heading": _heading(inputs, lang, "twolevel", ANY_DEVIATION),
             "text": paragraph,
-            "figure": figure(fig, text(lang, "twolevel_caption")) if shown else None,
+            "figure": figure(fig, text(lang, "twolevel_caption"), optional=True) if shown else None,
         },
     )
 

@@ -595,27 +595,62 @@ def _links(paths: pd.DataFrame, codebook: Codebook, lang: str) -> str:
 
 
 def _twolevel_problem(code: str, result: dict[str, Any], level: str, codebook, lang) -> str:
-    """Why a level of the two-level model is not reported, as a clause (tl_why_*)."""
+    """Why a level of the two-level model is not reported, as a clause (tl_why_*); too few
+    communities is said beside their number instead (tl_few)."""
     if code == "not_estimated":
         codes = {words: key for key, words in REASONS.items()}
         reason = result["reason"]
         reason = text(lang, f"reason_{codes[reason]}") if reason in codes else reason
         return text(lang, "tl_why_not_estimated", reason=reason or text(lang, "tl_why_unknown"))
-    if code == "few_clusters":
-        return text(lang, "tl_why_few_clusters", min=fmt_int(result["min_clusters"]))
     if code == "heywood":
         labels = _variables(result[level]["heywood"], codebook, lang)
         return text(lang, f"tl_why_heywood_{level}", labels=labels)
     return text(lang, f"tl_why_{code}")
 
 
+def _twolevel_reasons(
+    codes: list[str], result: dict[str, Any], level_of, codebook: Codebook, lang: str
+) -> str:
+    """tl_reasons with the clauses of `codes` (too few communities left out: tl_few), or ""."""
+    clauses = [
+        _twolevel_problem(code, result, level_of(code), codebook, lang)
+        for code in codes
+        if code != "few_clusters"
+    ]
+    return text(lang, "tl_reasons", reasons=join(clauses, lang)) if clauses else ""
+
+
+def _same_chain(between: dict[str, Any] | None, within: dict[str, Any] | None) -> bool:
+    """Both levels' effects significant, in the same direction, along the same chain."""
+    return bool(
+        between
+        and within
+        and between["chain"]
+        and between["chain"]["mediators"]
+        and between["chain"] == within["chain"]
+        and between["significant"]
+        and within["significant"]
+        and (between["est"] > 0) == (within["est"] > 0)
+    )
+
+
 def _twolevel_level(
-    part: dict[str, Any], level: str, codebook: Codebook, lang: str, with_paths: bool
+    part: dict[str, Any], level: str, codebook: Codebook, lang: str, like: dict | None = None
 ) -> str | None:
     """The sentence on one level of a sound two-level fit: its indirect effect along its chain
-    of paths (tl_{level}_sig / _ns), or with the effect's name when it has no chain, or the
-    paths alone without an effect; `with_paths` adds the chain's paths (β)."""
+    of paths (tl_{level}_sig / _ns: from which variables, through which, to which), or with
+    the effect's name when it has no such chain, or the paths alone without an effect. `like`:
+    the community level's effect when it was reported; a member level that repeats its
+    finding says so in short (tl_within_same)."""
     effect, paths = part["effect"], part["paths"]
+    if level == "within" and _same_chain(like, effect):
+        return text(
+            lang,
+            "tl_within_same",
+            b=fmt_number(effect["est"], lang),
+            l=fmt_number(effect["ci_lower"], lang),
+            u=fmt_number(effect["ci_upper"], lang),
+        )
     if effect is None:
         if paths.empty:
             return None
@@ -629,27 +664,17 @@ def _twolevel_level(
     chain = effect["chain"]
     significant = "sig" if effect["significant"] else "ns"
     if chain is None or not chain["mediators"]:
-        sentence = text(lang, f"tl_{level}_effect_{significant}", name=effect["name"], **values)
-    else:
-        ends = _variables(chain["ends"], codebook, lang)
-        sentence = text(
-            lang,
-            f"tl_{level}_{significant}",
-            starts=_variables(chain["starts"], codebook, lang),
-            mediators=_variables(chain["mediators"], codebook, lang),
-            ends_dir=text(lang, "tl_more" if effect["est"] > 0 else "tl_less", labels=ends),
-            ends=ends,
-            **values,
-        )
-    if with_paths and chain is not None:
-        used = paths[
-            paths["rhs"].isin(chain["starts"] + chain["mediators"])
-            & paths["lhs"].isin(chain["mediators"] + chain["ends"])
-            & paths["label"].fillna("").ne("")
-        ]
-        if not used.empty:
-            sentence += " " + text(lang, "tl_chain", links=_links(used, codebook, lang))
-    return sentence
+        return text(lang, f"tl_{level}_effect_{significant}", name=effect["name"], **values)
+    ends = _variables(chain["ends"], codebook, lang)
+    return text(
+        lang,
+        f"tl_{level}_{significant}",
+        starts=_variables(chain["starts"], codebook, lang),
+        mediators=_variables(chain["mediators"], codebook, lang),
+        ends_dir=text(lang, "tl_more" if effect["est"] > 0 else "tl_less", labels=ends),
+        ends=ends,
+        **values,
+    )
 
 
 def twolevel_paragraph(result: dict[str, Any] | None, codebook: Codebook, lang: str) -> str | None:
@@ -657,50 +682,40 @@ def twolevel_paragraph(result: dict[str, Any] | None, codebook: Codebook, lang: 
     with a better climate (level 2), then members within a community (level 1).
 
     A level with a problem (findings.TWOLEVEL_PROBLEMS) gets no numbers: one sentence says
-    which part cannot be estimated reliably and why, with the number of communities. The
-    member level is still reported when only the community level has problems. The community
-    level's paths are left to its figure (figures.twolevel_figure); the member level's chain
-    of paths is listed. None without a two-level model.
+    which part cannot be estimated reliably and why, with the number of communities (and the
+    number needed when they are too few). The member level is still reported when only the
+    community level has problems. The community level's paths are left to its figure
+    (figures.twolevel_figure). None without a two-level model.
     """
     if result is None:
         return None
     between, within = result["between"], result["within"]
     k = result["clusters"]
+    values = {
+        "k": fmt_int(k) if k else "",
+        "few": text(lang, "tl_few", min=fmt_int(result["min_clusters"]))
+        if "few_clusters" in between["problems"]
+        else "",
+    }
     suffix = "" if k else "_nok"
     sentences = []
     if between["problems"]:
-        if within["problems"]:
-            codes = list(dict.fromkeys(between["problems"] + within["problems"]))
-            whole = "all"
-        else:
-            codes, whole = between["problems"], "between"
-        reasons = []
-        for code in codes:
-            level = (
-                "within"
-                if code in within["problems"] and code not in between["problems"]
-                else "between"
-            )
-            reasons.append(_twolevel_problem(code, result, level, codebook, lang))
-        sentences.append(
-            text(
-                lang,
-                f"tl_{whole}_unstable{suffix}",
-                k=fmt_int(k) if k else "",
-                reasons=join(reasons, lang),
-            )
-        )
+        whole = "all" if within["problems"] else "between"
+        codes = list(dict.fromkeys(between["problems"] + within["problems"]))
+        if whole == "between":
+            codes = between["problems"]
+
+        def level_of(code: str) -> str:
+            return "between" if code in between["problems"] else "within"
+
+        reasons = _twolevel_reasons(codes, result, level_of, codebook, lang)
+        sentences.append(text(lang, f"tl_{whole}_unstable{suffix}", reasons=reasons, **values))
     else:
-        sentence = _twolevel_level(between, "between", codebook, lang, with_paths=False)
-        if sentence:
-            sentences.append(sentence)
+        sentences.append(_twolevel_level(between, "between", codebook, lang))
     if not within["problems"]:
-        sentence = _twolevel_level(within, "within", codebook, lang, with_paths=True)
-        if sentence:
-            sentences.append(sentence)
+        like = None if between["problems"] else between["effect"]
+        sentences.append(_twolevel_level(within, "within", codebook, lang, like))
     elif not between["problems"]:
-        reasons = [
-            _twolevel_problem(c, result, "within", codebook, lang) for c in within["problems"]
-        ]
-        sentences.append(text(lang, "tl_within_unstable", reasons=join(reasons, lang)))
-    return " ".join(sentences) or None
+        reasons = _twolevel_reasons(within["problems"], result, lambda _: "within", codebook, lang)
+        sentences.append(text(lang, "tl_within_unstable", reasons=reasons))
+    return " ".join(s for s in sentences if s) or None
