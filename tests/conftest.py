@@ -88,11 +88,17 @@ def model_rule_outputs() -> list[str]:
 
 def run_model_rule(tmp_path: Path, data, **params) -> str:
     """Run workflow/scripts/model.py on `data` as rule model would, with every output of the
-    rule in `tmp_path` (NAME.csv) and `params` over the defaults below; the rule's log."""
+    rule in `tmp_path` (NAME.csv) and `params` over the defaults below; the rule's log.
+    `scores=` (a DataFrame) is the rule's scores input, as for a model naming construct scores."""
     import runpy
     from types import SimpleNamespace
 
     data.to_parquet(tmp_path / "responses.parquet")
+    inputs = {"responses": str(tmp_path / "responses.parquet")}
+    scores = params.pop("scores", None)
+    if scores is not None:
+        scores.to_parquet(tmp_path / "scores.parquet")
+        inputs["scores"] = str(tmp_path / "scores.parquet")
     settings = {
         "model": "model",
         "missing": "fiml",
@@ -106,7 +112,7 @@ def run_model_rule(tmp_path: Path, data, **params) -> str:
     } | params
     snakemake = SimpleNamespace(
         log=[str(tmp_path / "model.log")],
-        input=SimpleNamespace(responses=str(tmp_path / "responses.parquet")),
+        input=SimpleNamespace(**inputs),
         params=SimpleNamespace(**settings),
         output=SimpleNamespace(
             **{name: str(tmp_path / f"{name}.csv") for name in model_rule_outputs()}

@@ -227,6 +227,7 @@ def test_a_two_level_model_is_read_by_the_two_level_parser(tmp_path):
                 "twolevel_unknown": TWOLEVEL.replace("fb ~ age", "fb ~ w9"),
                 "twolevel_clash": TWOLEVEL.replace("fb", "b1"),
             },
+            "estimation": {"cluster": "age"},
         },
     )
     found = sorted(messages(config), key=lambda m: m.split("column 'models.")[1])
@@ -240,3 +241,32 @@ def test_a_two_level_model_is_read_by_the_two_level_parser(tmp_path):
         "expected an item or background variable name (the codebook's keys), or a latent "
         "variable defined with =~"
     )
+
+
+def test_a_two_level_model_may_name_construct_scores_but_needs_a_cluster(tmp_path):
+    scores = "level: 1\n  beta_c ~ alpha_c + a1\nlevel: 2\n  beta_c ~ alpha_c\n"
+    models = {"small": MODEL, "levels": scores, "single": "beta_c ~ alpha_c\n"}
+    config = write_project(
+        tmp_path, config_changes={"models": models, "estimation": {"cluster": "age"}}
+    )
+    report = check_project(config)
+    # the scores of a two-level model are joined by rid; a single-level model reads items
+    assert [p.message.split(": ", 1)[1] for p in report.problems] == [
+        "model 'single' uses the construct 'beta_c' as an observed variable; models read items "
+        "(found 'beta_c'); expected a latent variable defined from its items "
+        "(beta_c =~ b1 + b2 + b3)",
+        "model 'single' uses the construct 'alpha_c' as an observed variable; models read items "
+        "(found 'alpha_c'); expected a latent variable defined from its items "
+        "(alpha_c =~ a1 + a2 + a3)",
+    ]
+    assert "model levels (3 observed variables)" in report.checked
+
+    config = write_project(tmp_path / "no_cluster", config_changes={"models": models})
+    found = [p.message for p in check_project(config).problems]
+    assert found[0] == (
+        f"file {config}, column 'estimation.cluster': model 'levels' is a two-level model "
+        "(level: 1 / level: 2 blocks) but estimation.cluster is not set; it would not be "
+        "estimated; expected the variable that holds each respondent's cluster (e.g. "
+        "community), or a model without level: blocks"
+    )
+    assert len(found) == 3

@@ -9,12 +9,15 @@ short of the maximum, so chisq and SRMR differ from ours by about 1e-4; all else
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem import twolevel as tl
+from lcsurvey.sem.estimability import NotEstimated
 from lcsurvey.sem.twolevel_syntax import is_twolevel, parse_twolevel
 
 from .conftest import ROOT
@@ -162,21 +165,45 @@ def test_bad_two_level_syntax_says_what_to_change(syntax, message):
 def test_a_level_2_variable_that_varies_within_a_cluster_is_named(data):
     bad = data.copy()
     bad.loc[5, "w1"] += 1.0
-    with pytest.raises(InputError, match=r"'w1' is named only at level 2.*varies within cluster"):
+    with pytest.raises(NotEstimated) as err:
         tl.fit_twolevel(MODELS["tutorial"], bad, "cluster", name="m")
+    assert err.value.reason == "cluster_level_varies"
+    cluster = data.loc[5, "cluster"]
+    assert (
+        f"'w1' is named only at level 2 (model line 'fb ~ w1 + w2'), so it is a cluster-level "
+        f"variable, but it varies within cluster {cluster!r} of 'cluster' (row 5: "
+        in err.value.detail
+    )
+    assert "or name 'w1' in the level-1 block too" in err.value.detail
 
 
-def test_clusters_of_one_row_only_are_refused(data):
+def test_clusters_of_one_row_only_are_not_estimated(data):
     single = data.copy()
     single["cluster"] = np.arange(len(single))
-    with pytest.raises(InputError, match="one complete row at most"):
+    with pytest.raises(NotEstimated, match="one complete row at most") as err:
         tl.fit_twolevel(MODELS["mediation"], single, "cluster", name="m")
+    assert err.value.reason == "clusters_of_one"
 
 
-def test_more_between_parameters_than_clusters_are_refused(data):
-    few = data[data["cluster"] <= 3]
-    with pytest.raises(InputError, match="free parameters at level 2 but the data have"):
-        tl.fit_twolevel(MODELS["tutorial"], few, "cluster", name="m")
+def test_as_many_between_parameters_as_clusters_are_not_estimated(data):
+    # the tutorial's between level: 2 loadings, 2 paths, 4 variances, 3 intercepts = 11; the
+    # moments of w1 and w2 are fixed (fixed.x) and do not count
+    spec = parse_twolevel(MODELS["tutorial"])
+    assert len(tl.level2_parameters(tl.build_model(spec))) == 11
+    for clusters in (3, 11):
+        few = data[data["cluster"] <= clusters]
+        with pytest.raises(NotEstimated) as err:
+            tl.fit_twolevel(MODELS["tutorial"], few, "cluster", name="m")
+        assert err.value.reason == "too_few_clusters"
+        assert (
+            f"11 free parameters at level 2 (intercepts included: fb =~ y2, fb =~ y3, "
+            f"fb ~ w1, fb ~ w2, y1 ~~ y1, y2 ~~ y2, y3 ~~ y3, fb ~~ fb, y1 ~1, y2 ~1, y3 ~1) "
+            f"and {clusters} clusters; fewer level-2 paths or variables (level-2 lines: "
+            "'fb =~ y1 + y2 + y3'; 'fb ~ w1 + w2')" in err.value.detail
+        )
+    with pytest.warns(UserWarning, match="negative variance"):  # 12 clusters: a Heywood case
+        fitted = tl.fit_twolevel(MODELS["tutorial"], data[data["cluster"] <= 12], "cluster")
+    assert fitted.fit.iloc[0]["nclusters"] == 12
 
 
 def test_a_missing_cluster_column_is_named(data):
@@ -257,3 +284,80 @@ def test_the_fit_table_says_how_missing_values_were_handled(fits, missing_fit):
     assert list(fits["tutorial"].fit.columns) == tl.FIT_COLUMNS
     assert fits["tutorial"].fit.iloc[0]["missing"] == "listwise"
     assert missing_fit.fit.iloc[0]["missing"] == "ml"
+
+
+def test_without_an_unrestricted_model_the_fit_measures_are_missing_not_perfect(data):
+    # three clusters and three between-level variables: the cluster means leave the
+    # unrestricted between covariance matrix singular (its likelihood unbounded); the model
+    # itself has one free level-2 parameter and can be fitted
+    syntax = """
+        level: 1
+          fw =~ y1 + y2 + y3
+        level: 2
+          fb =~ 1*y1 + 1*y2 + 1*y3
+          y1 ~~ 0.05*y1
+          y2 ~~ 0.05*y2
+          y3 ~~ 0.05*y3
+          y1 ~ 0*1
+          y2 ~ 0*1
+          y3 ~ 0*1"""
+    with pytest.warns(UserWarning, match="fit measures that compare with the unrestricted"):
+        fitted = tl.fit_twolevel(syntax, data[data["cluster"] <= 3], "cluster", name="m")
+    row = fitted.fit.iloc[0]
+    assert row["fit_note"] == fitted.fit_note
+    assert fitted.fit_note == (
+        "the unrestricted two-level model cannot be estimated: 3 between-level variables and "
+        "3 clusters (more clusters than variables are needed)"
+    )
+    for measure in ("chisq", "pvalue", "baseline_chisq", "cfi", "tli", "rmsea",
+                    "rmsea_ci_upper", "srmr", "srmr_between", "unrestricted_logl"):  # fmt: skip
+        assert np.isnan(row[measure]), measure
+    assert np.isfinite(row["logl"]) and np.isfinite(row["aic"]) and row["df"] > 0
+
+
+def test_an_unrestricted_model_that_did_not_converge_leaves_the_fit_measures_missing(
+    data, monkeypatch
+):
+    fit_h1 = tl.fit_unrestricted
+
+    def not_converged(stats, spec):
+        return dataclasses.replace(fit_h1(stats, spec), converged=False)
+
+    monkeypatch.setattr(tl, "fit_unrestricted", not_converged)
+    with pytest.warns(UserWarning, match="the unrestricted two-level model did not converge"):
+        fitted = tl.fit_twolevel(MODELS["tutorial"], data, "cluster", name="m")
+    row = fitted.fit.iloc[0]
+    assert row["fit_note"] == "the unrestricted two-level model did not converge"
+    assert np.isnan(row["chisq"]) and np.isnan(row["cfi"]) and np.isnan(row["rmsea"])
+    assert row["converged"]  # the model itself did
+
+
+def test_an_unrestricted_model_below_the_model_is_no_reference():
+    h1 = tl.Moments(*(np.zeros(1),) * 4, logl=-1693.31)
+    assert tl.unrestricted_problem(h1, -1692.49, 5, 24) == (
+        "the unrestricted two-level model's maximum was not found (its log-likelihood "
+        "-1693.3100 is below the model's -1692.4900)"
+    )
+    assert tl.unrestricted_problem(h1, -1693.31 - 1e-9, 5, 24) == ""
+    assert "cannot be estimated: 5 between-level variables and 5 clusters" in (
+        tl.unrestricted_problem(h1, -1700.0, 5, 5)
+    )
+    assert "no finite likelihood" in tl.unrestricted_problem(
+        dataclasses.replace(h1, logl=-np.inf), -1700.0, 5, 24
+    )
+
+
+@pytest.mark.parametrize(
+    ("hessian", "words"),
+    [
+        ([[-2.0, np.nan], [np.nan, -1.0]], "the likelihood is not finite next to the estimates"),
+        ([[-1.0, -1.0], [-1.0, -1.0]], "the information matrix is singular"),
+        ([[-1.0, 0.0], [0.0, 2.0]], "not positive definite (negative sampling variances of b)"),
+    ],
+)
+def test_standard_errors_that_cannot_be_computed_are_missing_with_the_reason(hessian, words):
+    vcov, note = tl._vcov(np.array(hessian), ["a", "b"])
+    assert np.isnan(vcov).all()
+    assert note.startswith("standard errors not available: ") and words in note
+    vcov, note = tl._vcov(np.array([[-4.0, 0.0], [0.0, -1.0]]), ["a", "b"])
+    assert note == "" and np.allclose(vcov, [[0.25, 0.0], [0.0, 1.0]])

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lcsurvey.sem.estimability import REASONS
 from lcsurvey.sem.model import FIT_COLUMNS, INTERVAL_COLUMNS
-from lcsurvey.sem.twolevel_tables import NO_BOOTSTRAP
+from lcsurvey.sem.twolevel_tables import NO_BOOTSTRAP, STABILITY_COLUMNS, TWOLEVEL_FIT_COLUMNS
 
 from .conftest import ROOT, run_model_rule
 from .test_twolevel import FIT_NAMES, MODELS, _reference
@@ -64,8 +65,9 @@ def test_the_model_rule_writes_lavaans_two_level_fit(tmp_path, model, data_file,
     fit = tables["fit"]
     srmr = FIT_COLUMNS.index("srmr")
     assert list(fit.columns) == [*FIT_COLUMNS[: srmr + 1], "srmr_within", "srmr_between",
-                                 *FIT_COLUMNS[srmr + 1 :]]  # fmt: skip
+                                 *FIT_COLUMNS[srmr + 1 :], *STABILITY_COLUMNS]  # fmt: skip
     row = fit.iloc[0]
+    assert row["converged"] and pd.isna(row["heywood"]) and pd.isna(row["fit_note"])
     assert row["missing"] == missing
     assert row["nclusters"] == 200
     expected = _fit_reference(case)
@@ -81,7 +83,11 @@ def test_the_model_rule_writes_lavaans_two_level_fit(tmp_path, model, data_file,
     assert intervals["boot_ci_lower"].isna().all()
     assert tables["bootstrap"]["method"].tolist() == [NO_BOOTSTRAP]
     assert tables["modindices"].empty and tables["method_variance"].empty
-    assert tables["status"][["model", "estimated", "n"]].values.tolist() == [[model, "yes", 2500]]
+    status = tables["status"]
+    assert status[["model", "estimated", "n", "converged"]].values.tolist() == [
+        [model, "yes", 2500, True]
+    ]
+    assert status["detail"].isna().all() and status["heywood"].isna().all()
 
 
 def test_the_defined_effects_of_a_two_level_model_get_delta_method_intervals(tmp_path):
@@ -98,6 +104,23 @@ def test_the_defined_effects_of_a_two_level_model_get_delta_method_intervals(tmp
         assert row["ci_upper"] == pytest.approx(row["est"] + 1.959964 * row["se"], abs=1e-6)
 
 
+def _not_estimated(tmp_path, log: str, model: str, reason: str) -> str:
+    """The status detail of a model job that was not estimated, after checking that its job
+    succeeded with every table header-only and the log saying why."""
+    tables = _tables(tmp_path)
+    status = tables["status"]
+    assert status[["model", "estimated", "reason"]].values.tolist() == [
+        [model, "no", REASONS[reason]]
+    ]
+    for name in ("estimates", "fit", "intervals", "bootstrap", "modindices", "method_variance"):
+        assert tables[name].empty, name
+    assert list(tables["fit"].columns) == TWOLEVEL_FIT_COLUMNS
+    detail = status["detail"].iloc[0]
+    assert f"model {model!r} not estimated: {REASONS[reason]}" in log
+    assert detail in " ".join(log.split())
+    return detail
+
+
 @pytest.mark.parametrize(
     ("cluster", "found"),
     [
@@ -106,16 +129,61 @@ def test_the_defined_effects_of_a_two_level_model_get_delta_method_intervals(tmp
         ("one", "estimation.cluster 'one' has one cluster only"),
     ],
 )
-def test_a_two_level_model_without_a_usable_cluster_names_the_model(
-    tmp_path, capsys, cluster, found
-):
+def test_a_two_level_model_without_a_usable_cluster_is_not_estimated(tmp_path, cluster, found):
     data = pd.read_csv(FIXTURES / "data.csv").assign(one=1)
-    with pytest.raises(SystemExit) as exit_:
-        run_model_rule(tmp_path, data, model="climate", syntax=MODELS["tutorial"],
-                       cluster=cluster)  # fmt: skip
-    assert exit_.value.code == 1
-    message = capsys.readouterr().err
-    assert "ERROR: model 'climate' is a two-level model" in message
-    assert found in message
-    assert "expected estimation.cluster naming the column" in message
-    assert not (tmp_path / "estimates.csv").exists()
+    log = run_model_rule(tmp_path, data, model="climate", syntax=MODELS["tutorial"],
+                         cluster=cluster)  # fmt: skip
+    detail = _not_estimated(tmp_path, log, "climate", "no_cluster")
+    assert detail.startswith(found)
+    assert "set estimation.cluster to the column of the cleaned data" in detail
+
+
+def test_a_level_2_variable_that_varies_within_clusters_is_not_estimated(tmp_path):
+    data = pd.read_csv(FIXTURES / "data.csv")
+    data.loc[7, "w2"] += 0.5
+    log = run_model_rule(tmp_path, data, model="climate", syntax=MODELS["tutorial"],
+                         cluster="cluster", missing="listwise")  # fmt: skip
+    detail = _not_estimated(tmp_path, log, "climate", "cluster_level_varies")
+    assert detail.startswith(
+        "'w2' is named only at level 2 (model line 'fb ~ w1 + w2'), so it is a cluster-level "
+        f"variable, but it varies within cluster {data.loc[7, 'cluster']!r} of 'cluster' (row 7:"
+    )
+
+
+def test_clusters_of_one_respondent_only_are_not_estimated(tmp_path):
+    data = pd.read_csv(FIXTURES / "data.csv")
+    # every cluster keeps one complete row: nothing left to tell within from between
+    data.loc[data["cluster"].duplicated(), "y1"] = np.nan
+    log = run_model_rule(tmp_path, data, model="climate", syntax=MODELS["mediation"],
+                         cluster="cluster", missing="listwise")  # fmt: skip
+    detail = _not_estimated(tmp_path, log, "climate", "clusters_of_one")
+    assert "every cluster of 'cluster' has one complete row at most (200 clusters)" in detail
+
+
+def test_more_level_2_parameters_than_clusters_are_not_estimated(tmp_path):
+    data = pd.read_csv(FIXTURES / "data.csv")
+    few = data[data["cluster"] <= 8]
+    log = run_model_rule(tmp_path, few, model="climate", syntax=MODELS["tutorial"],
+                         cluster="cluster")  # fmt: skip
+    detail = _not_estimated(tmp_path, log, "climate", "too_few_clusters")
+    assert detail.startswith("11 free parameters at level 2 (intercepts included: ")
+    assert "and 8 clusters" in detail
+
+
+def test_an_unstable_two_level_fit_is_written_and_says_so(tmp_path):
+    # y1's cluster means pulled together by 90%: its level-2 residual variance is negative
+    # (tests/test_twolevel.py); the estimates are written, fit.csv and status.csv say why
+    # they are unstable
+    data = pd.read_csv(FIXTURES / "data.csv")
+    means = data.groupby("cluster")["y1"].transform("mean")
+    data["y1"] = data["y1"] - 0.9 * (means - means.mean())
+    log = run_model_rule(tmp_path, data, model="climate", syntax=MODELS["tutorial"],
+                         cluster="cluster", missing="listwise")  # fmt: skip
+    tables = _tables(tmp_path)
+    fit, status = tables["fit"].iloc[0], tables["status"].iloc[0]
+    assert fit["heywood"].startswith("level 2: y1 ~~ y1 = -")
+    assert status["heywood"] == fit["heywood"]
+    assert status["estimated"] == "yes" and bool(status["converged"]) == bool(fit["converged"])
+    assert status["detail"].startswith(f"unstable: Heywood case: {fit['heywood']}")
+    assert f"two-level model climate is {status['detail']}" in log
+    assert len(tables["estimates"]) > 0

@@ -7,6 +7,8 @@ import os
 import re
 
 from lcsurvey.survey.codebook import load_codebook
+from lcsurvey.survey.model_scores import score_names
+from lcsurvey.sem.twolevel_syntax import is_twolevel
 from lcsurvey.errors import InputError
 from lcsurvey.digest import sha256_file
 from lcsurvey.schema import load_yaml
@@ -32,6 +34,9 @@ except InputError as err:
 
 WAVES = list(config["waves"])
 MODELS = list(config["models"])
+# Measurement invariance is tested on the =~ lines of single-level models; a two-level model
+# (level: blocks, lcsurvey.sem.twolevel_syntax) has none of the single-level kind.
+SINGLE_LEVEL_MODELS = [m for m in MODELS if not is_twolevel(config["models"][m])]
 # Pairs of models declared nested (config nested:), each named model configured.
 NESTED = list(config.get("nested", []))
 for _pair in NESTED:
@@ -88,6 +93,20 @@ def bootstrap_threads():
 
 def model_syntax(wildcards):
     return config["models"][wildcards.model]
+
+
+def model_scores(wildcards):
+    """The construct scores a two-level model names (lcsurvey.survey.model_scores)."""
+    return score_names(model_syntax(wildcards), CODEBOOK, name=wildcards.model)
+
+
+def model_inputs(wildcards):
+    """The cleaned responses, and the scale scores when the model names construct scores
+    (only then: the other models start as soon as their wave is clean)."""
+    inputs = {"responses": f"results/{wildcards.wave}/clean/responses.parquet"}
+    if model_scores(wildcards):
+        inputs["scores"] = f"results/{wildcards.wave}/scales/scores.parquet"
+    return inputs
 
 
 def nested_fits(wildcards):
@@ -196,10 +215,10 @@ def all_targets():
     targets += [f"results/pooled/{name}" for name in POOLED_TABLES]
     if "panel" not in SKIPPED:
         targets += [f"results/pooled/{name}" for name in PANEL_TABLES]
-    targets += [f"results/invariance/{model}.csv" for model in MODELS]
+    targets += [f"results/invariance/{model}.csv" for model in SINGLE_LEVEL_MODELS]
     targets += [
         f"results/invariance/{model}_{variable}.csv"
-        for model in MODELS
+        for model in SINGLE_LEVEL_MODELS
         for variable in INVARIANCE_GROUPS
     ]
     return targets

@@ -3,7 +3,8 @@
 
 rule model:
     input:
-        responses="results/{wave}/clean/responses.parquet",
+        # responses.parquet; scores.parquet too when a two-level model names construct scores
+        unpack(model_inputs),
     output:
         estimates=report(
             "results/{wave}/models/{model}/estimates.csv",

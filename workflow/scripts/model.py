@@ -4,12 +4,12 @@ other tables empty and says why in status.csv (the job still succeeds).
 
 A model with `level: 1` / `level: 2` blocks is a two-level model, fitted by
 lcsurvey.sem.twolevel with estimation.cluster as its cluster variable; its tables are
-described in lcsurvey.sem.twolevel_tables."""
+described in lcsurvey.sem.twolevel_tables. The construct scores it names are joined to the
+responses by rid (lcsurvey.survey.model_scores; the rule then has input `scores`)."""
 
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from lcsurvey.errors import InputError
 from lcsurvey.pipeline.runner import round_significant, script_log, warnings_to_log, write_csv
 from lcsurvey.sem.estimability import (
     NotEstimated,
@@ -24,8 +24,14 @@ from lcsurvey.sem.modindices import MODINDICES_COLUMNS, modification_indices
 from lcsurvey.sem.syntax import parse_model
 from lcsurvey.sem.twolevel import fit_twolevel
 from lcsurvey.sem.twolevel_syntax import is_twolevel, parse_twolevel
-from lcsurvey.sem.twolevel_tables import twolevel_tables
+from lcsurvey.sem.twolevel_tables import (
+    twolevel_not_estimated_tables,
+    twolevel_status,
+    twolevel_status_table,
+    twolevel_tables,
+)
 from lcsurvey.survey.clusters import resolve
+from lcsurvey.survey.model_scores import join_scores
 
 # The common-method numbers that go to the log (the rest is in method_variance.csv).
 LOGGED = ("first_component_share", "estimated", "admissible", "method_share_mean")
@@ -35,47 +41,63 @@ TWOLEVEL_MISSING = {"fiml": "ml", "listwise": "listwise"}
 
 
 def fit_two_levels(sm, responses, log) -> None:
-    """Fit a two-level model and write the rule's tables (see the module docstring)."""
+    """Fit a two-level model and write the rule's tables (see the module docstring); a model
+    the data do not allow (no cluster variable, ...) gets a "not estimated" status row."""
     name = sm.params.model
     spec = parse_twolevel(sm.params.syntax, name=name)
+    scores = getattr(sm.input, "scores", None)
+    if scores:
+        names = [v for v in spec.observed if v not in responses.columns]
+        with warnings_to_log(log):
+            responses = join_scores(responses, pd.read_parquet(scores), names, name=name)
+        log.info("construct scores joined to the responses by rid: %s", ", ".join(names))
     clustering = resolve(responses, sm.params.cluster)
     clustering.log_to(log)
-    if not clustering.active:
-        raise InputError(
-            f"model {name!r} is a two-level model (level: 1 / level: 2 blocks) and needs a "
-            "cluster variable: " + (clustering.problem or "estimation.cluster is not set"),
-            value=sm.params.cluster,
-            expected=(
-                "estimation.cluster naming the column of the cleaned data that holds each "
-                "respondent's cluster (e.g. the community), with at least two clusters"
-            ),
-        )
-    with warnings_to_log(log):
-        fitted = fit_twolevel(
-            spec,
-            responses,
+    needed = respondents_needed(len(spec.observed))
+    try:
+        if not clustering.active:
+            raise NotEstimated(
+                name,
+                "no_cluster",
+                n=len(responses),
+                detail=(clustering.problem or "estimation.cluster is not set")
+                + "; set estimation.cluster to the column of the cleaned data that holds each "
+                "respondent's cluster (e.g. the community), with at least two clusters, or "
+                "remove the level: blocks",
+            )
+        with warnings_to_log(log):
+            fitted = fit_twolevel(
+                spec,
+                responses,
+                clustering.variable,
+                name=name,
+                missing=TWOLEVEL_MISSING[sm.params.missing],
+            )
+    except NotEstimated as err:
+        log.warning("%s; its tables are left empty", err.message)
+        tables = twolevel_not_estimated_tables()
+        status = err.status_row()
+    else:
+        fit = fitted.fit.iloc[0]
+        log.info(
+            "fitted two-level model %s on %d rows in %d clusters of %s",
+            name,
+            int(fit["ntotal"]),
+            int(fit["nclusters"]),
             clustering.variable,
-            name=name,
-            missing=TWOLEVEL_MISSING[sm.params.missing],
         )
-    fit = fitted.fit.iloc[0]
-    log.info(
-        "fitted two-level model %s on %d rows in %d clusters of %s",
-        name,
-        int(fit["ntotal"]),
-        int(fit["nclusters"]),
-        clustering.variable,
-    )
-    log.info("no bootstrap, modification indices or common-method checks for two-level models")
-    tables = twolevel_tables(fitted, missing=sm.params.missing, seed=sm.params.seed) | {
+        tables = twolevel_tables(fitted, missing=sm.params.missing, seed=sm.params.seed)
+        status = twolevel_status(fitted, name, needed)
+        if status["detail"]:
+            log.warning("two-level model %s is %s", name, status["detail"])
+    log.info("no modification indices or common-method checks for two-level models")
+    tables |= {
         "modindices": pd.DataFrame(columns=MODINDICES_COLUMNS),
         "method_variance": empty_table(),
     }
-    needed = respondents_needed(len(spec.observed))
-    status = status_row(name, True, n=int(fit["ntotal"]), needed=needed)
     for key, table in tables.items():
         write_csv(table, getattr(sm.output, key))
-    write_csv(status_table([status]), sm.output.status)
+    write_csv(twolevel_status_table([status]), sm.output.status)
 
 
 # Snakemake gives BLAS the rule's threads, which are meant for the bootstrap's processes;

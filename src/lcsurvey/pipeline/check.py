@@ -14,7 +14,9 @@ the checks go on after a problem wherever the next one does not depend on it:
    of the wave in memory (lcsurvey.survey.clean.clean_wave), which checks the rest;
 4. every model's lavaan syntax, its observed variables among the codebook's items and
    background variables (the columns of the cleaned responses; a construct's name there is
-   said to need `=~` from its items) and its latent variables not named like one of them.
+   said to need `=~` from its items) and its latent variables not named like one of them;
+   a two-level model may also name constructs and composites (their scores) and needs
+   estimation.cluster.
 
 Stages the roles of config.yaml leave out (lcsurvey.study.roles.skipped_stages) are notes, not
 problems: the pipeline runs without them.
@@ -211,14 +213,34 @@ def check_wave(
     )
 
 
-def check_models(models: Mapping[str, str], book, config_source: str, report: CheckReport):
+def check_models(
+    models: Mapping[str, str],
+    book,
+    config_source: str,
+    report: CheckReport,
+    *,
+    cluster: str | None = "",
+):
     """Each model's syntax, and its variables against the codebook; a model with `level:`
-    blocks is read by the two-level parser (lcsurvey.sem.twolevel_syntax)."""
+    blocks is read by the two-level parser (lcsurvey.sem.twolevel_syntax), may name construct
+    scores (lcsurvey.survey.model_scores) and needs `cluster` (estimation.cluster; "" when it
+    was not read)."""
     from lcsurvey.sem.syntax import parse_model
     from lcsurvey.sem.twolevel_syntax import is_twolevel, parse_twolevel
 
     known = set(book.items) | set(book.background) if book is not None else None
     for name, syntax in models.items():
+        if is_twolevel(str(syntax)) and cluster is None:
+            report.problems.append(
+                InputError(
+                    f"model {name!r} is a two-level model (level: 1 / level: 2 blocks) but "
+                    "estimation.cluster is not set; it would not be estimated",
+                    file=config_source,
+                    column="estimation.cluster",
+                    expected="the variable that holds each respondent's cluster (e.g. "
+                    "community), or a model without level: blocks",
+                )
+            )
         try:
             read = parse_twolevel if is_twolevel(str(syntax)) else parse_model
             spec = read(str(syntax), name=name)
@@ -235,10 +257,16 @@ def check_models(models: Mapping[str, str], book, config_source: str, report: Ch
             continue
         if known is None:
             continue
-        unknown = [v for v in spec.observed if v not in known]
+        scores = (
+            set()
+            if read is parse_model
+            else set(book.constructs) | set(book.composites)  # joined by rid
+        )
+        unknown = [v for v in spec.observed if v not in known and v not in scores]
         for variable in unknown:
             if variable in book.constructs:
-                # models are fitted to the items, not to the scale scores
+                # single-level models are fitted to the items, not to the scale scores: their
+                # measurement model is what the common-method checks and invariance test
                 items = " + ".join(book.constructs[variable].items)
                 problem = (
                     f"model {name!r} uses the construct {variable!r} as an observed variable; "
@@ -339,7 +367,8 @@ def check_project(config_path: str | Path = "config.yaml") -> CheckReport:
             check_wave(str(wave), spec, book, rules, base, report)
         _note_pseudonym_key(config, waves, base, report)
     models = config.get("models") if isinstance(config.get("models"), dict) else {}
-    check_models(models, book, str(config_path), report)
+    estimation = config.get("estimation") if isinstance(config.get("estimation"), dict) else {}
+    check_models(models, book, str(config_path), report, cluster=estimation.get("cluster"))
     for i, pair in enumerate(config.get("nested") or []):
         for role in ("restricted", "general") if isinstance(pair, dict) else ():
             name = pair.get(role)

@@ -38,6 +38,11 @@ REASONS = {
     "no_convergence": "no convergence",
     "not_identified": "not identified (more free parameters than sample moments)",
     "heywood": "Heywood case (a negative variance estimate)",
+    # two-level models (lcsurvey.sem.twolevel)
+    "no_cluster": "a two-level model needs a cluster variable (estimation.cluster)",
+    "cluster_level_varies": "a cluster-level variable varies within a cluster",
+    "clusters_of_one": "no cluster has two or more respondents",
+    "too_few_clusters": "as many level-2 parameters as clusters, or more",
 }
 
 

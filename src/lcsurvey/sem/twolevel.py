@@ -33,7 +33,8 @@ gradient is analytic as well. lavaan fits its h1 by EM and stops it slightly sho
 maximum (by about 1e-4 in the log-likelihood with complete data, 2e-3 with missing values),
 so our chisq is larger than lavaan's by about twice that.
 
-References: McDonald, R. P. & Goldstein, H. (1989). Balanced versus unbalanced designs for
+References: Maas, C. J. M. & Hox, J. J. (2005). Sufficient sample sizes for multilevel
+modeling. Methodology, 1, 86-92. McDonald, R. P. & Goldstein, H. (1989). Balanced versus unbalanced designs for
 linear structural relations in two-level data. British Journal of Mathematical and Statistical
 Psychology, 42, 215-232. Rosseel, Y. (2021). Evaluating the observed log-likelihood function in
 two-level structural equation modeling with missing data. Psych, 3, 197-232.
@@ -52,8 +53,15 @@ from lcsurvey.errors import InputError
 from lcsurvey.sem import fit_measures as fm
 from lcsurvey.sem.clusters import cluster_codes, sum_within
 from lcsurvey.sem.defined import delta_method, evaluate_all
+from lcsurvey.sem.estimability import NotEstimated
 from lcsurvey.sem.optimize import ascend
-from lcsurvey.sem.twolevel_syntax import LevelBlock, Parameter, TwoLevelSpec, parse_twolevel
+from lcsurvey.sem.twolevel_syntax import (
+    LevelBlock,
+    Parameter,
+    TwoLevelSpec,
+    level_statements,
+    parse_twolevel,
+)
 
 LOG_2PI = float(np.log(2 * np.pi))
 # A cluster-level variable may differ within a cluster by rounding only.
@@ -63,7 +71,7 @@ ESTIMATE_COLUMNS = ["level", "lhs", "op", "rhs", "label", "est", "se", "z", "pva
 FIT_COLUMNS = ["ntotal", "nclusters", "npar", "estimator", "missing", "chisq", "df", "pvalue",
                "baseline_chisq", "baseline_df", "cfi", "tli", "rmsea", "rmsea_ci_lower",
                "rmsea_ci_upper", "srmr", "srmr_within", "srmr_between", "aic", "bic", "logl",
-               "unrestricted_logl"]  # fmt: skip
+               "unrestricted_logl", "converged", "heywood", "fit_note", "se_note"]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,8 +116,11 @@ def cluster_stats(
     Raises
     ------
     InputError
-        A model variable or the cluster column missing from the data, a non-numeric variable,
-        a cluster-level variable that varies within a cluster, or clusters of size 1 only.
+        A model variable or the cluster column missing from the data, a non-numeric variable.
+    NotEstimated
+        (an InputError with a status row) A cluster-level variable that varies within a
+        cluster (its model line, the cluster and the row: the data's index label), or clusters
+        of size 1 only.
     """
     y, z = list(spec.within.observed), spec.between_only
     absent = [v for v in [cluster, *y, *z] if v not in data.columns]
@@ -137,11 +148,14 @@ def cluster_stats(
     n_clusters = int(codes.max()) + 1 if len(codes) else 0
     counts = np.bincount(codes, minlength=n_clusters)
     if n_clusters == 0 or counts.max() < 2:
-        raise InputError(
-            f"two-level model {name!r}: every cluster of {cluster!r} has one complete row "
-            "at most, so within and between parts cannot be told apart",
-            column=cluster,
-            expected="clusters with two or more respondents",
+        raise NotEstimated(
+            name,
+            "clusters_of_one",
+            n=len(frame),
+            detail=f"every cluster of {cluster!r} has one complete row at most "
+            f"({n_clusters} clusters), so the within and between parts cannot be told apart; "
+            f"a cluster variable ({cluster!r}) with two or more respondents per cluster is "
+            "needed",
         )
     labels = frame[cluster].to_numpy()
     zvals = frame[z].to_numpy(float)
@@ -153,15 +167,16 @@ def cluster_stats(
             if spread[k] > CONSTANT_TOLERANCE * max(1.0, np.abs(zvals[:, k]).max()):
                 row = int(np.argmax(np.abs(zvals[:, k] - first[codes, k])))
                 line = spec.lines.get((2, var), var)
-                raise InputError(
-                    f"two-level model {name!r}: {var!r} is named only at level 2 ({line!r}), "
-                    f"so it is a cluster-level variable, but it varies within cluster "
-                    f"{labels[row]!r}",
-                    row=int(frame.index[row]),
-                    column=var,
-                    value=zvals[row, k],
-                    expected=f"one value per cluster; or name {var!r} in the level-1 block too "
-                    "(it then gets a within and a between part)",
+                raise NotEstimated(
+                    name,
+                    "cluster_level_varies",
+                    n=len(frame),
+                    detail=f"{var!r} is named only at level 2 (model line {line!r}), so it is a "
+                    f"cluster-level variable, but it varies within cluster {labels[row]!r} of "
+                    f"{cluster!r} (row {int(frame.index[row])}: {zvals[row, k]:g}, the "
+                    f"cluster's first row: {first[codes[row], k]:g}); give it one value per "
+                    f"cluster, or name {var!r} in the level-1 block too (it then gets a within "
+                    "and a between part)",
                 )
     yvals = frame[y].to_numpy(float)
     sums = sum_within(yvals, codes)
@@ -653,6 +668,7 @@ class Moments:
     mu_b: np.ndarray
     sigma_b: np.ndarray
     logl: float
+    converged: bool = True
 
 
 def _vech_index(k: int):
@@ -700,14 +716,23 @@ def fit_unrestricted(stats: ClusterStats, spec: TwoLevelSpec) -> Moments:
     sb0 = sb0[np.ix_(idx2, idx2)]
     sb0 = 0.5 * (sb0 + np.diag(np.abs(np.diag(sb0)) + 0.05))
     theta0 = np.concatenate([sw0[iw], sb0[ib], centre[idx2], centre[q + within_only]])
-    result = maximise(value, grad, theta0)
-    sw, full, mu = unpack(result.x)
+    if k2 >= stats.n_clusters:
+        # the cluster means span fewer dimensions than there are between-level variables: the
+        # likelihood grows without bound as Sigma_B closes in on -Sigma_W / n_j along the
+        # others, so there is no h1 to fit; the start values still serve for fixed.x moments
+        sw, full, mu = unpack(theta0)
+        logl, converged = -np.inf, False
+    else:
+        result = maximise(value, grad, theta0)
+        sw, full, mu = unpack(result.x)
+        logl, converged = float(result.value), bool(result.converged)
     return Moments(
         mu_w=np.where(np.isin(np.arange(p), within_only), mu[q:], 0.0),
         sigma_w=sw,
         mu_b=mu[idx2],
         sigma_b=full[np.ix_(idx2, idx2)],
-        logl=float(result.value),
+        logl=logl,
+        converged=converged,
     )
 
 
@@ -767,6 +792,10 @@ class TwoLevelFit:
     # Variances estimated negative, as "level 2: y1 ~~ y1 = -0.012" (Heywood cases; lavaan
     # reports them with a warning and does not constrain them, nor does this fit)
     heywood: tuple[str, ...] = ()
+    # Why chisq and the fit measures from it are NaN (unrestricted_problem), "" when they are not
+    fit_note: str = ""
+    # Why the standard errors are NaN (_vcov), "" when they are not
+    se_note: str = ""
 
 
 def heywood_cases(estimates: pd.DataFrame) -> tuple[str, ...]:
@@ -855,13 +884,19 @@ def fit_twolevel(
     -------
     TwoLevelFit
         estimates: lavaan's parameterEstimates() with its level column (1, 2; 0 for :=);
-        fit: lavaan's fitMeasures() names (dots as underscores), one row.
+        fit: lavaan's fitMeasures() names (dots as underscores), one row, then converged,
+        heywood (the negative variances in words), fit_note (why chisq and the measures from
+        it are NaN: unrestricted_problem) and se_note (why the standard errors are NaN).
 
     Raises
     ------
     InputError
-        Bad syntax or data (see parse_twolevel and cluster_stats), or a model with more free
-        parameters than the data have moments.
+        Bad syntax or data (see parse_twolevel and cluster_stats).
+    NotEstimated
+        Data that do not allow the model (see cluster_stats), a model with more free
+        parameters than the data have moments, or with as many level-2 parameters as clusters
+        (check_clusters). A model that does not converge, has a Heywood case or no standard
+        errors is returned, with converged, heywood and se_note saying so (also in `fit`).
     """
     spec = parse_twolevel(syntax, name=name) if isinstance(syntax, str) else syntax
     if missing not in ("listwise", "ml"):
@@ -874,32 +909,33 @@ def fit_twolevel(
         stats = missing_cluster_data(data, spec, cluster, name=name)
     else:
         stats = cluster_stats(data, spec, cluster, name=name)
+    # the free parameters do not depend on the fixed.x values: check the clusters before h1
+    check_clusters(spec, build_model(spec), stats.n_clusters, name=name, n=stats.n_rows)
     h1 = fit_unrestricted(stats, spec)
     spec = fix_exogenous(spec, h1)
     model = build_model(spec)
     df = _implied_counts(spec) - len(model.names)
     if df < 0:
-        raise InputError(
-            f"two-level model {name!r} has {len(model.names)} free parameters but the data "
-            f"give {_implied_counts(spec)} moments",
-            expected="fewer free parameters (equal labels, fewer paths at level 2)",
-        )
-    between_free = len({k for par, k in model.index.items() if par.level == 2})
-    if between_free >= stats.n_clusters:
-        raise InputError(
-            f"two-level model {name!r} has {between_free} free parameters at level 2 but the "
-            f"data have {stats.n_clusters} clusters",
-            expected="more clusters than between-level parameters (fewer level-2 paths)",
+        raise NotEstimated(
+            name,
+            "not_identified",
+            n=stats.n_rows,
+            detail=f"{len(model.names)} free parameters, {_implied_counts(spec)} moments of the "
+            "two-level data; fewer free parameters are needed (equal labels, fewer paths at "
+            "level 2)",
         )
     result = _fit_theta(model, stats, _start(model, h1))
     theta = result.x
     hess = numeric_hessian(lambda t: model.gradient(t, stats), theta)
-    try:
-        vcov = np.linalg.inv(-hess)
-    except np.linalg.LinAlgError:
-        vcov = np.full_like(hess, np.nan)
+    vcov, se_note = _vcov(hess, model.names)
     if not result.converged:
-        warnings.warn(f"two-level model {name!r} did not converge", stacklevel=2)
+        warnings.warn(
+            f"two-level model {name!r} did not converge: its estimates are not a maximum of "
+            "the likelihood and are unstable (often too few clusters for the level-2 model)",
+            stacklevel=2,
+        )
+    if se_note:
+        warnings.warn(f"two-level model {name!r}: {se_note}", stacklevel=2)
     estimates = _estimates(spec, model, theta, vcov, level)
     heywood = heywood_cases(estimates)
     if heywood:
@@ -910,9 +946,128 @@ def fit_twolevel(
             "constrain them either)",
             stacklevel=2,
         )
-    fit = _fit_measures(spec, model, stats, h1, theta, float(result.value), df)
+    fit_note = unrestricted_problem(h1, float(result.value), len(spec.between.observed),
+                                    stats.n_clusters)  # fmt: skip
+    if fit_note:
+        warnings.warn(
+            f"two-level model {name!r}: chisq and the fit measures that compare with the "
+            f"unrestricted model are not available: {fit_note}",
+            stacklevel=2,
+        )
+    fit = _fit_measures(spec, model, stats, h1, theta, float(result.value), df, usable=not fit_note)
     fit.insert(FIT_COLUMNS.index("estimator") + 1, "missing", missing)
-    return TwoLevelFit(spec, model, theta, vcov, estimates, fit, bool(result.converged), heywood)
+    fit["converged"] = bool(result.converged)
+    fit["heywood"] = "; ".join(heywood)
+    fit["fit_note"] = fit_note
+    fit["se_note"] = se_note
+    return TwoLevelFit(spec, model, theta, vcov, estimates, fit, bool(result.converged), heywood,
+                       fit_note, se_note)  # fmt: skip
+
+
+# The unrestricted model's log-likelihood may fall short of the model's by the optimiser's
+# tolerance; a larger shortfall means its maximum was not found.
+H1_TOLERANCE = 1e-6
+
+
+def unrestricted_problem(h1: Moments, logl: float, between_variables: int, clusters: int) -> str:
+    """Why the unrestricted (h1) model cannot serve as the test's reference, or "".
+
+    With as many between-level variables as clusters, or more, the cluster means leave the
+    between covariance matrix of the unrestricted model singular and its likelihood unbounded
+    (lavaan stops there as well); an h1 that did not converge, or whose log-likelihood is below
+    the model's (which it nests), gives a chisq that is no test. chisq, its p value, CFI, TLI,
+    RMSEA and SRMR are then NaN rather than a perfect fit.
+    """
+    if between_variables >= clusters:
+        return (
+            f"the unrestricted two-level model cannot be estimated: {between_variables} "
+            f"between-level variables and {clusters} clusters (more clusters than variables "
+            "are needed)"
+        )
+    if not np.isfinite(h1.logl):
+        return "the unrestricted two-level model could not be estimated (no finite likelihood)"
+    if not h1.converged:
+        return "the unrestricted two-level model did not converge"
+    if h1.logl < logl - H1_TOLERANCE * max(1.0, abs(logl)):
+        return (
+            "the unrestricted two-level model's maximum was not found (its log-likelihood "
+            f"{h1.logl:.4f} is below the model's {logl:.4f})"
+        )
+    return ""
+
+
+def _vcov(hess: np.ndarray, names: list[str]) -> tuple[np.ndarray, str]:
+    """The covariance matrix of the estimates (inverse observed information) and, when some
+    or all standard errors are not available, why ("" otherwise).
+
+    lavaan warns in the same cases: the information matrix cannot be inverted (here also when
+    the likelihood is not finite around the estimates, as next to a Heywood case), or its
+    inverse has negative variances (the estimates are not at a maximum).
+    """
+    nan = np.full_like(hess, np.nan)
+    if not np.all(np.isfinite(hess)):
+        return nan, (
+            "standard errors not available: the likelihood is not finite next to the "
+            "estimates (a covariance matrix on the edge of positive definiteness), so the "
+            "information matrix cannot be computed"
+        )
+    try:
+        vcov = np.linalg.inv(-hess)
+    except np.linalg.LinAlgError:
+        return nan, (
+            "standard errors not available: the information matrix is singular (a parameter "
+            "the data do not determine)"
+        )
+    variances = np.diag(vcov)
+    bad = [n for n, v in zip(names, variances, strict=True) if not np.isfinite(v) or v < 0]
+    if bad:
+        return nan, (
+            "standard errors not available: the information matrix is not positive definite "
+            f"(negative sampling variances of {', '.join(bad[:5])}"
+            + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            + "), so the estimates are not at a maximum of the likelihood"
+        )
+    return vcov, ""
+
+
+def level2_parameters(model: TwoLevelModel) -> list[str]:
+    """The free parameters of the between level (intercepts included), as lavaan names them.
+
+    A label shared by both levels is one parameter and counts here.
+    """
+    names = {}
+    for par, k in model.index.items():
+        if par.level == 2 and k not in names:
+            names[k] = par.label or f"{par.lhs} {par.op} {par.rhs}".strip()
+    return [names[k] for k in sorted(names)]
+
+
+def check_clusters(spec: TwoLevelSpec, model: TwoLevelModel, clusters: int, *, name: str,
+                   n: int | None = None) -> None:  # fmt: skip
+    """Raise NotEstimated when the between level has as many free parameters as clusters.
+
+    The between part of the model is estimated from the clusters alone: J clusters give J
+    observations of the between-level variables, and every level-2 parameter (loadings, paths,
+    variances, covariances and the intercepts, which also take their information from the
+    cluster means only) uses them. Intercepts count: a model with as many level-2 parameters
+    as clusters has nothing left to estimate their uncertainty from, whatever the within
+    level holds. The moments of exogenous observed variables are fixed (fixed.x) and do not
+    count. This is a floor, not a recommendation: far more clusters than level-2 parameters
+    are needed for stable estimates and standard errors at level 2 (Maas & Hox 2005 found
+    the level-2 standard errors too small below about 50 clusters).
+    """
+    between = level2_parameters(model)
+    if len(between) >= clusters:
+        lines = level_statements(spec.syntax, 2)
+        raise NotEstimated(
+            name,
+            "too_few_clusters",
+            n=n,
+            detail=f"{len(between)} free parameters at level 2 (intercepts included: "
+            f"{', '.join(between)}) and {clusters} clusters; fewer level-2 paths or "
+            "variables (level-2 lines: " + "; ".join(repr(x) for x in lines) + "), or data "
+            f"with more than {len(between)} clusters, are needed",
+        )
 
 
 def _estimates(spec, model, theta, vcov, level) -> pd.DataFrame:
@@ -986,20 +1141,27 @@ def standardized_all(spec, model, theta, table: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _fit_measures(spec, model, stats, h1, theta, logl, df) -> pd.DataFrame:
+def _fit_measures(spec, model, stats, h1, theta, logl, df, *, usable=True) -> pd.DataFrame:
+    """fitMeasures(); with usable=False (no unrestricted model) every measure that compares
+    with it is NaN: chisq, pvalue, baseline_chisq, CFI, TLI, RMSEA, SRMR."""
     npar = len(model.names)
-    chisq = max(2 * (h1.logl - logl), 0.0)
-    logl -= stats.loglik_x
     base = baseline_spec(spec)
     base_model = build_model(base)
-    base_fit = _fit_theta(base_model, stats, _start(base_model, h1))
-    base_chisq = 2 * (h1.logl - base_fit.value)
     base_df = _implied_counts(base) - len(base_model.names)
-    mu_w, sigma_w, mu_b, sigma_b, _ = model.moments(theta)
-    srmr_w = _srmr(h1.sigma_w, sigma_w)
-    srmr_b = _srmr(h1.sigma_b, sigma_b)
+    if usable:
+        chisq = max(2 * (h1.logl - logl), 0.0)
+        base_fit = _fit_theta(base_model, stats, _start(base_model, h1))
+        base_chisq = 2 * (h1.logl - base_fit.value)
+        mu_w, sigma_w, mu_b, sigma_b, _ = model.moments(theta)
+        srmr_w = _srmr(h1.sigma_w, sigma_w)
+        srmr_b = _srmr(h1.sigma_b, sigma_b)
+        h1_logl = h1.logl - stats.loglik_x
+    else:
+        chisq = base_chisq = srmr_w = srmr_b = h1_logl = float("nan")
+    logl -= stats.loglik_x
     n = stats.n_rows
-    lower, upper = fm.rmsea_ci(chisq, df, n)
+    nan = float("nan")
+    lower, upper = fm.rmsea_ci(chisq, df, n) if usable else (nan, nan)
     row = {
         "ntotal": n,
         "nclusters": stats.n_clusters,
@@ -1007,12 +1169,12 @@ def _fit_measures(spec, model, stats, h1, theta, logl, df) -> pd.DataFrame:
         "estimator": "ML",
         "chisq": chisq,
         "df": df,
-        "pvalue": fm.chisq_pvalue(chisq, df),
+        "pvalue": fm.chisq_pvalue(chisq, df) if usable else nan,
         "baseline_chisq": base_chisq,
         "baseline_df": base_df,
-        "cfi": fm.cfi(chisq, df, base_chisq, base_df),
-        "tli": fm.tli(chisq, df, base_chisq, base_df),
-        "rmsea": fm.rmsea(chisq, df, n),
+        "cfi": fm.cfi(chisq, df, base_chisq, base_df) if usable else nan,
+        "tli": fm.tli(chisq, df, base_chisq, base_df) if usable else nan,
+        "rmsea": fm.rmsea(chisq, df, n) if usable else nan,
         "rmsea_ci_lower": lower,
         "rmsea_ci_upper": upper,
         "srmr": srmr_w + srmr_b,
@@ -1021,6 +1183,7 @@ def _fit_measures(spec, model, stats, h1, theta, logl, df) -> pd.DataFrame:
         "aic": fm.aic(logl, npar),
         "bic": fm.bic(logl, npar, n),
         "logl": logl,
-        "unrestricted_logl": h1.logl - stats.loglik_x,
+        "unrestricted_logl": h1_logl,
     }
-    return pd.DataFrame([row], columns=[c for c in FIT_COLUMNS if c != "missing"])
+    return pd.DataFrame([row], columns=[c for c in FIT_COLUMNS[: FIT_COLUMNS.index("converged")]
+                                        if c != "missing"])  # fmt: skip

@@ -101,6 +101,21 @@ def is_twolevel(syntax: str) -> bool:
     return any(_LEVEL.match(line.split("#", 1)[0]) for line in syntax.splitlines())
 
 
+def level_statements(syntax: str, level: int) -> list[str]:
+    """The statements of one level's block, in order, spaces normalised (for messages)."""
+    current, found = None, []
+    for line in syntax.splitlines():
+        text = line.split("#", 1)[0]
+        match = _LEVEL.match(text)
+        if match:
+            current = LEVEL_NAMES.get(match.group(1).lower())
+            continue
+        for statement in (" ".join(s.split()) for s in text.split(";")):
+            if statement and current == level and ":=" not in statement:
+                found.append(statement)
+    return found
+
+
 def parse_twolevel(syntax: str, *, name: str = "model") -> TwoLevelSpec:
     """Read a two-level model in lavaan syntax into its parameter table.
 

@@ -10,6 +10,12 @@ columns; ci_lower and ci_upper are the Wald / delta-method CIs, the bootstrap an
 columns stay empty (no cluster bootstrap of two-level models yet). bootstrap.csv holds one
 row whose method says so; modification indices and the common-method checks are not available
 for two-level models (header only).
+
+fit.csv and status.csv also say whether the estimates can be read (STABILITY_COLUMNS): a model
+that did not converge, has a negative variance (Heywood case) or no standard errors is still
+written, with converged False, heywood naming the variances and the status detail beginning
+"unstable:", so that a report can say so instead of printing the numbers. A model the data do
+not allow (lcsurvey.sem.estimability.NotEstimated) gets tables with their header only.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lcsurvey.sem.estimability import status_row, status_table
 from lcsurvey.sem.model import (
     BOOTSTRAP_COLUMNS,
     BOOTSTRAP_SUMMARY_COLUMNS,
@@ -28,7 +35,12 @@ from lcsurvey.sem.twolevel import TwoLevelFit
 
 TWOLEVEL_ESTIMATE_COLUMNS = ["level", *ESTIMATE_COLUMNS]
 _SRMR = FIT_COLUMNS.index("srmr") + 1
-TWOLEVEL_FIT_COLUMNS = [*FIT_COLUMNS[:_SRMR], "srmr_within", "srmr_between", *FIT_COLUMNS[_SRMR:]]
+# whether the estimates can be read: converged (True/False), heywood (the negative variances in
+# words, "" when none), fit_note (why chisq, CFI, TLI, RMSEA and SRMR are empty, "" when they
+# are not), se_note (why the standard errors are empty); lcsurvey.sem.twolevel.fit_twolevel
+STABILITY_COLUMNS = ["converged", "heywood", "fit_note", "se_note"]
+TWOLEVEL_FIT_COLUMNS = [*FIT_COLUMNS[:_SRMR], "srmr_within", "srmr_between", *FIT_COLUMNS[_SRMR:],
+                        *STABILITY_COLUMNS]  # fmt: skip
 TWOLEVEL_INTERVAL_COLUMNS = ["level", *INTERVAL_COLUMNS, *BOOTSTRAP_COLUMNS]
 # The bootstrap summary's method for a two-level model.
 NO_BOOTSTRAP = "none (not available for two-level models)"
@@ -67,3 +79,42 @@ def twolevel_tables(fitted: TwoLevelFit, *, missing: str, seed: int) -> dict[str
         columns=BOOTSTRAP_SUMMARY_COLUMNS,
     )
     return {"estimates": estimates, "fit": fit, "intervals": intervals, "bootstrap": bootstrap}
+
+
+def twolevel_not_estimated_tables() -> dict[str, pd.DataFrame]:
+    """The tables of a two-level model that was not estimated: their columns and no row (the
+    status table says why)."""
+    return {
+        "estimates": pd.DataFrame(columns=TWOLEVEL_ESTIMATE_COLUMNS),
+        "fit": pd.DataFrame(columns=TWOLEVEL_FIT_COLUMNS),
+        "intervals": pd.DataFrame(columns=TWOLEVEL_INTERVAL_COLUMNS),
+        "bootstrap": pd.DataFrame(columns=BOOTSTRAP_SUMMARY_COLUMNS),
+    }
+
+
+def twolevel_status(fitted: TwoLevelFit, name: str, needed: int | None) -> dict:
+    """The status row of an estimated two-level model: estimated "yes", with converged and
+    heywood as in fit.csv and the detail in words when the estimates are unstable (no
+    convergence, a Heywood case, no standard errors or no test)."""
+    fit = fitted.fit.iloc[0]
+    problems = []
+    if not fitted.converged:
+        problems.append("did not converge")
+    if fitted.heywood:
+        problems.append("Heywood case: " + "; ".join(fitted.heywood))
+    if fitted.se_note:
+        problems.append(fitted.se_note)
+    if fitted.fit_note:
+        problems.append(f"no chisq, CFI, TLI, RMSEA or SRMR: {fitted.fit_note}")
+    detail = ("unstable: " + "; ".join(problems)) if problems else ""
+    row = status_row(name, True, n=int(fit["ntotal"]), needed=needed, detail=detail)
+    return row | {"converged": fitted.converged, "heywood": "; ".join(fitted.heywood)}
+
+
+def twolevel_status_table(rows: list[dict]) -> pd.DataFrame:
+    """Status rows of a two-level model: STATUS_COLUMNS, then converged and heywood (empty
+    when the model was not estimated)."""
+    table = status_table(rows)
+    for column in ("converged", "heywood"):
+        table[column] = [row.get(column, pd.NA) for row in rows]
+    return table
