@@ -166,9 +166,31 @@ def test_a_sound_model_gives_both_levels_with_their_intervals(lang):
         "en": ("Communities with more facilitation and appreciation", "Within a community"),
     }
     assert text.startswith(words[lang][0]) and text.index(words[lang][1]) > 0
-    # through the mediators of the chain, to the outcome
+    # through the mediators of the chain, to the outcome; the members' level, with the same
+    # finding, in short
     for name in ("psychological_safety", "learning_behaviour", "knowledge_transfer"):
-        assert text.count(wording.lower_first(BOOK.constructs[name].label[lang])) == 2
+        assert text.count(wording.lower_first(BOOK.constructs[name].label[lang])) == 1
+    lower, upper = BOOT["indirect_within"]
+    same = wording.text(
+        lang,
+        "tl_within_same",
+        b=fmt_number(0.1, lang),
+        l=fmt_number(lower, lang),
+        u=fmt_number(upper, lang),
+    )
+    assert text.endswith(same)
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_a_members_finding_unlike_the_communities_gets_its_own_sentence(lang):
+    tables = stable_tables()
+    at = tables["intervals"]["lhs"] == "indirect_within"
+    tables["intervals"].loc[at, ["boot_ci_lower", "boot_ci_upper"]] = -0.01, 0.2
+    _, text = paragraph(tables, lang)
+    within = text[text.index({"nl": "Of leden", "en": "Within a community"}[lang]) :]
+    assert {"nl": "niet duidelijk", "en": "not clear"}[lang] in within
+    safety = wording.lower_first(BOOK.constructs["psychological_safety"].label[lang])
+    assert safety in within and fmt_number(-0.01, lang) in within
     for key in ("tl_why_no_convergence", "tl_why_no_se"):
         assert wording.text(lang, key) not in text
 
@@ -334,3 +356,53 @@ def test_two_a4_pages_with_the_twolevel_paragraph(rendered_twolevel, variant, la
     html = rendered_twolevel[variant, lang]["html"].read_text(encoding="utf-8")
     has_figure = wording.text(lang, "alt_twolevel", items="").split(":")[0] in html
     assert has_figure == (variant == "stable")
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_several_negative_variances_are_counted_not_listed(lang):
+    tables = stable_tables()
+    est = tables["estimates"]
+    at = (est["level"] == 2) & (est["op"] == "~~")
+    est.loc[at, "est"] = -0.01
+    result, text = paragraph(tables, lang)
+    assert result["between"]["heywood"] == [
+        "psychological_safety",
+        "learning_behaviour",
+        "knowledge_transfer",
+    ]
+    first = wording.lower_first(BOOK.constructs["psychological_safety"].label[lang])
+    listed = wording.text(lang, "tl_and_more", label=first, n=2)
+    assert wording.text(lang, "tl_why_heywood_between_many", labels=listed) in text
+
+
+def test_without_convergence_missing_standard_errors_are_not_named_again():
+    tables = stable_tables()
+    tables["fit"]["converged"] = "False"  # as fit.csv writes it
+    tables["estimates"]["se"] = np.nan
+    result, text = paragraph(tables, "en")
+    assert result["between"]["problems"] == ["no_convergence", "no_se"]
+    assert wording.text("en", "tl_why_no_convergence") in text
+    assert wording.text("en", "tl_why_no_se") not in text
+
+
+def test_pages_are_tried_place_by_place_and_without_the_figure_last():
+    from lcsurvey.report.render import page_candidates
+
+    figure = (
+        '<figure class="figure-wrap" data-fit="optional"><img/><figcaption>F</figcaption></figure>'
+    )
+    page = (
+        f'<section class="twolevel" data-place="1"><p>one</p>{figure}</section><p>middle</p>'
+        f'<section class="twolevel" data-place="2"><p>two</p>{figure}</section>'
+    )
+    tried = list(page_candidates(page))
+    assert [("<p>one<" in p, "<p>two<" in p, "<img/>" in p) for p, _ in tried] == [
+        (True, False, True),
+        (True, False, False),
+        (False, True, True),
+        (False, True, False),
+    ]
+    assert all("<p>middle</p>" in p for p, _ in tried)
+    assert tried[3][1] == ["section placed at its place 2", "figure left out: 'F'"]
+    # a page without placed sections or optional figures is laid out once, as it is
+    assert list(page_candidates("<p>x</p>")) == [("<p>x</p>", [])]

@@ -42,8 +42,8 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         cwd=os.getcwd(),
         left_out=left_out,
     )
-    for caption in left_out:
-        log.info("left out, as it does not fit on the two pages: the figure %r", caption)
+    for change in left_out:
+        log.info("to fit on two pages: %s", change)
     log.info(
         "wrote %s, %s and %s (%s)",
         sm.output.notebook,

@@ -237,12 +237,37 @@ def _margin_content_as_artifacts(document, pdf) -> None:
         contents.stream = marked
 
 
-# The two-pager's pages, and the blocks it shows only where they fit: a figure marked
-# data-fit="optional" (sections.figure(..., optional=True)) is left out, the last first, while
-# the PDF would run past PAGES pages, from the HTML page as well.
+# The two-pager's pages, and what it places where it fits. A section with data-place="N" is
+# one of the places of a section the notebook shows in several (sections.twolevel: page 1,
+# else page 2): the first place whose pages fit is kept, the others are removed. A figure with
+# data-fit="optional" (sections.figure(..., optional=True)) is left out, the last first, when
+# its place does not fit with it. The HTML page is written as the PDF shows it.
 PAGES = 2
+PLACE = re.compile(r'<section[^>]*\bdata-place="(\d+)"[^>]*>.*?</section>', re.DOTALL)
 OPTIONAL_BLOCK = re.compile(r'<figure[^>]*\bdata-fit="optional"[^>]*>.*?</figure>', re.DOTALL)
 CAPTION = re.compile(r"<figcaption[^>]*>(.*?)</figcaption>", re.DOTALL)
+
+
+def page_candidates(page: str):
+    """The page in the order it is tried (PLACE, OPTIONAL_BLOCK): each place of the placed
+    section with its optional figures, then without them (the last first); yields the page
+    and what was changed, in words for the log."""
+    places = sorted({int(m.group(1)) for m in PLACE.finditer(page)})
+    for place in places or [None]:
+        kept = page
+        if place is not None:
+            kept = PLACE.sub(
+                lambda m, keep=place: m.group(0) if int(m.group(1)) == keep else "", page
+            )
+        changes = [f"section placed at its place {place}"] if place and place > 1 else []
+        yield kept, changes
+        while blocks := list(OPTIONAL_BLOCK.finditer(kept)):
+            last = blocks[-1]
+            caption = CAPTION.search(last.group(0))
+            words = html.unescape(caption.group(1)) if caption else "figure"
+            kept = kept[: last.start()] + kept[last.end() :]
+            changes = [*changes, f"figure left out: {words!r}"]
+            yield kept, changes
 
 
 def render_pdf(
@@ -252,8 +277,9 @@ def render_pdf(
     fonts (FONT_DIR) embedded as subsets.
 
     html_text: the page itself when the caller has it (saves reading it back); relative links
-    are resolved against html_path either way. Optional blocks (OPTIONAL_BLOCK) that do not fit
-    on PAGES pages are left out of the PDF and of html_path; returns their captions.
+    are resolved against html_path either way. A page with placed sections or optional
+    figures is laid out as page_candidates orders it until one fits on PAGES pages (else the
+    last), and html_path is rewritten to match; returns what was changed, for the log.
     """
     import weasyprint
     from weasyprint.text.fonts import FontConfiguration
@@ -270,16 +296,13 @@ def render_pdf(
             pdf_variant=PDF_VARIANT,
         )
 
-    document = layout(html_text)
-    left_out = []
-    while len(document.pages) > PAGES and (blocks := list(OPTIONAL_BLOCK.finditer(html_text))):
-        last = blocks[-1]
-        caption = CAPTION.search(last.group(0))
-        left_out.append(html.unescape(caption.group(1)) if caption else "figure")
-        html_text = html_text[: last.start()] + html_text[last.end() :]
-        document = layout(html_text)
-    if left_out:
-        _write_atomically(html_path, lambda tmp: tmp.write_text(html_text, encoding="utf-8"))
+    for candidate in page_candidates(html_text):
+        page, changes = candidate
+        document = layout(page)
+        if len(document.pages) <= PAGES:
+            break
+    if page != html_text:
+        _write_atomically(html_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     _declare_pdf_ua(document)
     _write_atomically(
         pdf_path,
@@ -287,7 +310,7 @@ def render_pdf(
             str(tmp), pdf_variant=PDF_VARIANT, finisher=_margin_content_as_artifacts
         ),
     )
-    return left_out
+    return changes
 
 
 def _preload_renderers() -> None:
@@ -309,8 +332,8 @@ def render_report(
 
     The renderers are imported in a thread while the kernel runs the notebook (the kernel is
     another process), so their import costs no wall-clock time on a machine with two cores.
-    left_out: a list that gets the captions of the optional figures that did not fit
-    (render_pdf).
+    left_out: a list that gets what render_pdf changed to fit the pages (a section placed
+    further on, a figure left out), in words.
     """
     import threading
     import time

@@ -265,11 +265,17 @@ def home(
     return Section("home", context)
 
 
-def twolevel(inputs: ReportInputs, lang: str, result: dict | None, fig=None) -> Section:
+def twolevel(
+    inputs: ReportInputs, lang: str, result: dict | None, fig=None, place: int = 1
+) -> Section:
     """The two-level model (config report.twolevel_model; findings.twolevel_results): one
     paragraph on communities and on members within them (sentences.twolevel_paragraph) and,
     when the community level can be reported, its path diagram (figures.twolevel_figure).
-    Nothing without a two-level model."""
+    Nothing without a two-level model.
+
+    place: the notebook shows the section in more than one place (page 1, else page 2); the
+    first whose pages fit is kept (render.render_pdf), the figure left out where only the
+    paragraph fits."""
     paragraph = sentences.twolevel_paragraph(result, inputs.codebook, lang)
     if paragraph is None:
         return Section(None)
@@ -278,6 +284,7 @@ def twolevel(inputs: ReportInputs, lang: str, result: dict | None, fig=None) -> 
         "twolevel",
         {
             "heading": _heading(inputs, lang, "twolevel", ANY_DEVIATION),
+            "place": place,
             "text": paragraph,
             "figure": figure(fig, text(lang, "twolevel_caption"), optional=True) if shown else None,
         },

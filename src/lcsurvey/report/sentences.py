@@ -600,11 +600,17 @@ def _twolevel_problem(code: str, result: dict[str, Any], level: str, codebook, l
     if code == "not_estimated":
         codes = {words: key for key, words in REASONS.items()}
         reason = result["reason"]
-        reason = text(lang, f"reason_{codes[reason]}") if reason in codes else reason
+        if reason in codes and has_text(lang, f"reason_{codes[reason]}"):
+            reason = text(lang, f"reason_{codes[reason]}")
         return text(lang, "tl_why_not_estimated", reason=reason or text(lang, "tl_why_unknown"))
     if code == "heywood":
-        labels = _variables(result[level]["heywood"], codebook, lang)
-        return text(lang, f"tl_why_heywood_{level}", labels=labels)
+        names = result[level]["heywood"]
+        labels = _variables(names, codebook, lang)
+        if len(names) > 2:  # the first named, the others counted: the sentence stays short
+            first = lower_first(construct_label(codebook, names[0], lang))
+            labels = text(lang, "tl_and_more", label=first, n=fmt_int(len(names) - 1))
+        many = "_many" if len(names) > 1 else ""
+        return text(lang, f"tl_why_heywood_{level}{many}", labels=labels)
     return text(lang, f"tl_why_{code}")
 
 
@@ -612,10 +618,12 @@ def _twolevel_reasons(
     codes: list[str], result: dict[str, Any], level_of, codebook: Codebook, lang: str
 ) -> str:
     """tl_reasons with the clauses of `codes` (too few communities left out: tl_few), or ""."""
+    # Without convergence missing standard errors follow; naming them adds nothing.
+    skip = {"few_clusters"} | ({"no_se"} if "no_convergence" in codes else set())
     clauses = [
         _twolevel_problem(code, result, level_of(code), codebook, lang)
         for code in codes
-        if code != "few_clusters"
+        if code not in skip
     ]
     return text(lang, "tl_reasons", reasons=join(clauses, lang)) if clauses else ""
 
