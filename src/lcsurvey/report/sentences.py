@@ -603,14 +603,9 @@ def _twolevel_problem(code: str, result: dict[str, Any], level: str, codebook, l
         if reason in codes and has_text(lang, f"reason_{codes[reason]}"):
             reason = text(lang, f"reason_{codes[reason]}")
         return text(lang, "tl_why_not_estimated", reason=reason or text(lang, "tl_why_unknown"))
-    if code == "heywood":
-        names = result[level]["heywood"]
-        labels = _variables(names, codebook, lang)
-        if len(names) > 2:  # the first named, the others counted: the sentence stays short
-            first = lower_first(construct_label(codebook, names[0], lang))
-            labels = text(lang, "tl_and_more", label=first, n=fmt_int(len(names) - 1))
-        many = "_many" if len(names) > 1 else ""
-        return text(lang, f"tl_why_heywood_{level}{many}", labels=labels)
+    if code == "heywood":  # which variances: in status.csv; here only how many
+        many = "_many" if len(result[level]["heywood"]) > 1 else ""
+        return text(lang, f"tl_why_heywood_{level}{many}")
     return text(lang, f"tl_why_{code}")
 
 
