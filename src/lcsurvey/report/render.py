@@ -248,25 +248,32 @@ OPTIONAL_BLOCK = re.compile(r'<figure[^>]*\bdata-fit="optional"[^>]*>.*?</figure
 CAPTION = re.compile(r"<figcaption[^>]*>(.*?)</figcaption>", re.DOTALL)
 
 
+def _at_place(page: str, place: int | None) -> str:
+    """The page with the placed sections of `place` kept and those of the other places removed."""
+    if place is None:
+        return page
+    return PLACE.sub(lambda m: m.group(0) if int(m.group(1)) == place else "", page)
+
+
 def page_candidates(page: str):
-    """The page in the order it is tried (PLACE, OPTIONAL_BLOCK): each place of the placed
-    section with its optional figures, then without them (the last first); yields the page
-    and what was changed, in words for the log."""
-    places = sorted({int(m.group(1)) for m in PLACE.finditer(page)})
-    for place in places or [None]:
-        kept = page
-        if place is not None:
-            kept = PLACE.sub(
-                lambda m, keep=place: m.group(0) if int(m.group(1)) == keep else "", page
-            )
-        changes = [f"section placed at its place {place}"] if place and place > 1 else []
-        yield kept, changes
-        while blocks := list(OPTIONAL_BLOCK.finditer(kept)):
-            last = blocks[-1]
-            caption = CAPTION.search(last.group(0))
-            words = html.unescape(caption.group(1)) if caption else "figure"
-            kept = kept[: last.start()] + kept[last.end() :]
-            changes = [*changes, f"figure left out: {words!r}"]
+    """The page in the order it is tried (PLACE, OPTIONAL_BLOCK): the placed section at each of
+    its places with its optional figures, then at each place without its last figure, and so
+    on (a figure is shown where paragraph and figure fit together, else the paragraph alone at
+    the first place it fits); yields the page and what was changed, in words for the log."""
+    places = sorted({int(m.group(1)) for m in PLACE.finditer(page)}) or [None]
+    at = {place: _at_place(page, place) for place in places}
+    most = max(len(OPTIONAL_BLOCK.findall(kept)) for kept in at.values())
+    for dropped in range(most + 1):
+        for place, kept in at.items():
+            blocks = list(OPTIONAL_BLOCK.finditer(kept))
+            if dropped > len(blocks):
+                continue
+            changes = [f"section placed at its place {place}"] if place and place > 1 else []
+            for block in reversed(blocks[len(blocks) - dropped :]):
+                caption = CAPTION.search(block.group(0))
+                words = html.unescape(caption.group(1)) if caption else "figure"
+                kept = kept[: block.start()] + kept[block.end() :]
+                changes.append(f"figure left out: {words!r}")
             yield kept, changes
 
 
