@@ -29,8 +29,8 @@ KNOWN_PERSON = "LC-0294"
 KNOWN_PSEUDONYM = "cdf41b9fdcb21c79"
 # SHA-256 of the bundled config.yaml as each wave's report sees it (schema defaults filled in).
 CONFIG_DIGESTS = {
-    "2021-12": "e3c7d1dbc11958ab838626525f90c0386f83b3ef38b90f57c22575aadb7288b7",
-    "2022-06": "6ebcaf46ba51c56052b01a4b6e4ea3a9081832ddca80a014ad738e9a7acdf477",
+    "2021-12": "3be44d3db8a5853a84558efd7920013619aadd45004aa012b159d5c847af502a",
+    "2022-06": "89b2ebd0f8a174a456f62a041298b290cd75326784a18c292723d89deecbc35e",
 }
 
 

@@ -46,6 +46,9 @@ def notebook_parameters(config_path: str | Path, wave: str | None, lang: str) ->
     upto = waves[: waves.index(wave) + 1]
     spec = config["waves"][wave]
     raw = spec["path"] if isinstance(spec, dict) else spec
+    # as rule report_two_pager: the two-level model only when it is one of the models
+    twolevel = report.get("twolevel_model")
+    twolevel = twolevel if twolevel in config.get("models", {}) else None
     files = input_paths(
         root / "results",
         wave,
@@ -54,6 +57,7 @@ def notebook_parameters(config_path: str | Path, wave: str | None, lang: str) ->
         data_file=root / raw,
         waves=upto,
         power_note=report["power_note"],
+        twolevel_model=twolevel,
     )
     parameters = {
         "wave": wave,
@@ -66,6 +70,7 @@ def notebook_parameters(config_path: str | Path, wave: str | None, lang: str) ->
         "roles": config["roles"],
         "effects": report["effects"],
         "cluster": config["estimation"]["cluster"],
+        "twolevel_model": twolevel,
     }
     lock = lock_path(config_path)
     if lock.exists():  # a frozen analysis plan, compared as the report rule compares it
