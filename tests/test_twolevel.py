@@ -361,3 +361,19 @@ def test_standard_errors_that_cannot_be_computed_are_missing_with_the_reason(hes
     assert note.startswith("standard errors not available: ") and words in note
     vcov, note = tl._vcov(np.array([[-4.0, 0.0], [0.0, -1.0]]), ["a", "b"])
     assert note == "" and np.allclose(vcov, [[0.25, 0.0], [0.0, 1.0]])
+
+
+def test_an_unstable_fit_is_not_bootstrapped(fits):
+    from lcsurvey.sem.twolevel_tables import bootstrap_plan
+
+    fitted = fits["mediation"]
+    assert bootstrap_plan(fitted, 100, None) == ""
+    assert bootstrap_plan(fitted, 0, None) == "none"
+    assert bootstrap_plan(fitted, 100, 2000) == "none (n = 2500 above 2000)"
+    assert bootstrap_plan(dataclasses.replace(fitted, converged=False), 100, None) == (
+        "none (the two-level fit did not converge)"
+    )
+    no_se = dataclasses.replace(fitted, se_note="standard errors not available: ...")
+    assert bootstrap_plan(no_se, 100, None) == "none (the two-level fit has no standard errors)"
+    heywood = dataclasses.replace(fitted, heywood=("level 2: y1 ~~ y1 = -0.1",))
+    assert bootstrap_plan(heywood, 100, None) == ""

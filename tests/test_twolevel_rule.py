@@ -8,7 +8,8 @@ import pytest
 
 from lcsurvey.sem.estimability import REASONS
 from lcsurvey.sem.model import FIT_COLUMNS, INTERVAL_COLUMNS
-from lcsurvey.sem.twolevel_tables import NO_BOOTSTRAP, STABILITY_COLUMNS, TWOLEVEL_FIT_COLUMNS
+from lcsurvey.sem.twolevel_bootstrap import bootstrap_twolevel
+from lcsurvey.sem.twolevel_tables import STABILITY_COLUMNS, TWOLEVEL_FIT_COLUMNS
 
 from .conftest import ROOT, run_model_rule
 from .test_twolevel import FIT_NAMES, MODELS, _reference
@@ -81,7 +82,7 @@ def test_the_model_rule_writes_lavaans_two_level_fit(tmp_path, model, data_file,
     assert list(intervals.columns[: len(INTERVAL_COLUMNS) + 1]) == ["level", *INTERVAL_COLUMNS]
     np.testing.assert_allclose(intervals["ci_lower"], ours["ci_lower"])
     assert intervals["boot_ci_lower"].isna().all()
-    assert tables["bootstrap"]["method"].tolist() == [NO_BOOTSTRAP]
+    assert tables["bootstrap"]["method"].tolist() == ["none"]  # estimation.bootstrap 0
     assert tables["modindices"].empty and tables["method_variance"].empty
     status = tables["status"]
     assert status[["model", "estimated", "n", "converged"]].values.tolist() == [
@@ -138,11 +139,16 @@ def test_a_two_level_model_without_a_usable_cluster_is_not_estimated(tmp_path, c
     assert "set estimation.cluster to the column of the cleaned data" in detail
 
 
-def test_a_level_2_variable_that_varies_within_clusters_is_not_estimated(tmp_path):
+@pytest.mark.parametrize("missing", ["listwise", "fiml"])
+def test_a_level_2_variable_that_varies_within_clusters_is_not_estimated(tmp_path, missing):
     data = pd.read_csv(FIXTURES / "data.csv")
     data.loc[7, "w2"] += 0.5
+    data.loc[7, "y1"] = np.nan  # under fiml the row is used, so it is checked too
     log = run_model_rule(tmp_path, data, model="climate", syntax=MODELS["tutorial"],
-                         cluster="cluster", missing="listwise")  # fmt: skip
+                         cluster="cluster", missing=missing)  # fmt: skip
+    if missing == "listwise":  # the row is left out: the data allow the model
+        assert pd.read_csv(tmp_path / "status.csv")["estimated"].tolist() == ["yes"]
+        return
     detail = _not_estimated(tmp_path, log, "climate", "cluster_level_varies")
     assert detail.startswith(
         "'w2' is named only at level 2 (model line 'fb ~ w1 + w2'), so it is a cluster-level "
@@ -187,3 +193,50 @@ def test_an_unstable_two_level_fit_is_written_and_says_so(tmp_path):
     assert status["detail"].startswith(f"unstable: Heywood case: {fit['heywood']}")
     assert f"two-level model climate is {status['detail']}" in log
     assert len(tables["estimates"]) > 0
+
+
+def test_the_cluster_bootstrap_of_a_two_level_model_fills_the_intervals(tmp_path):
+    data = pd.read_csv(FIXTURES / "data.csv")
+    log = run_model_rule(tmp_path, data, model="mediation", syntax=MODELS["mediation"],
+                         cluster="cluster", missing="listwise", bootstrap=30,
+                         seed=5)  # fmt: skip
+    assert (
+        "bootstrap (twolevel-ml, resampling 200 clusters of cluster): 30 of 30 draws "
+        "converged, 0 failed" in log
+    )
+    summary = pd.read_csv(tmp_path / "bootstrap.csv")
+    assert summary[
+        ["draws_requested", "draws_ok", "seed", "resampling", "clusters"]
+    ].values.tolist() == [[30, 30, 5, "clusters", 200]]
+    intervals = _read(tmp_path / "intervals.csv")
+    ours, summary_direct = bootstrap_twolevel(MODELS["mediation"], data, "cluster", draws=30,
+                                              seed=5, progress=False)  # fmt: skip
+    merged = intervals.merge(ours, on=["level", "lhs", "op", "rhs"], suffixes=("", "_direct"))
+    # every free and := row, and nothing else, has its bootstrap interval
+    assert len(merged) == len(ours) == intervals["boot_ci_lower"].notna().sum()
+    assert {"ind", "total", "contextual"} <= set(merged["lhs"])
+    np.testing.assert_allclose(merged["boot_ci_lower"], merged["ci_lower_direct"], rtol=1e-6)
+    np.testing.assert_allclose(merged["boot_ci_upper"], merged["ci_upper_direct"], rtol=1e-6)
+    np.testing.assert_allclose(merged["bca_ci_upper"], merged["bca_ci_upper_direct"], rtol=1e-6)
+    np.testing.assert_allclose(merged["boot_se"], merged["boot_se_direct"], rtol=1e-6)
+    # the Wald CIs stay; a fixed row has no bootstrap interval
+    assert intervals["ci_lower"].notna().all()
+    fixed = intervals[intervals["se"] == 0]
+    assert len(fixed) > 0 and fixed["boot_ci_lower"].isna().all()
+    assert intervals["mc_ci_lower"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("settings", "method"),
+    [
+        ({"bootstrap": 30, "bootstrap_max_n": 1000}, "none (n = 2500 above 1000)"),
+        ({"bootstrap": 0}, "none"),
+    ],
+)
+def test_no_cluster_bootstrap_says_why(tmp_path, settings, method):
+    data = pd.read_csv(FIXTURES / "data.csv")
+    log = run_model_rule(tmp_path, data, syntax=MODELS["mediation"], cluster="cluster",
+                         missing="listwise", **settings)  # fmt: skip
+    assert f"no cluster bootstrap: {method}" in log
+    assert pd.read_csv(tmp_path / "bootstrap.csv")["method"].tolist() == [method]
+    assert pd.read_csv(tmp_path / "intervals.csv")["boot_ci_lower"].isna().all()

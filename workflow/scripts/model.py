@@ -7,6 +7,8 @@ lcsurvey.sem.twolevel with estimation.cluster as its cluster variable; its table
 described in lcsurvey.sem.twolevel_tables. The construct scores it names are joined to the
 responses by rid (lcsurvey.survey.model_scores; the rule then has input `scores`)."""
 
+import warnings
+
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
@@ -23,8 +25,10 @@ from lcsurvey.sem.model import bootstrap_estimates, fit_model, not_estimated_tab
 from lcsurvey.sem.modindices import MODINDICES_COLUMNS, modification_indices
 from lcsurvey.sem.syntax import parse_model
 from lcsurvey.sem.twolevel import fit_twolevel
+from lcsurvey.sem.twolevel_bootstrap import bootstrap_twolevel
 from lcsurvey.sem.twolevel_syntax import is_twolevel, parse_twolevel
 from lcsurvey.sem.twolevel_tables import (
+    bootstrap_plan,
     twolevel_not_estimated_tables,
     twolevel_status,
     twolevel_status_table,
@@ -86,7 +90,42 @@ def fit_two_levels(sm, responses, log) -> None:
             int(fit["nclusters"]),
             clustering.variable,
         )
-        tables = twolevel_tables(fitted, missing=sm.params.missing, seed=sm.params.seed)
+        skipped = bootstrap_plan(fitted, sm.params.bootstrap, sm.params.bootstrap_max_n)
+        drawn = None
+        if skipped:
+            log.info("no cluster bootstrap: %s", skipped)
+        else:
+            # the bootstrap fits the model once more: its warnings are those above
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                drawn = bootstrap_twolevel(
+                    spec,
+                    responses,
+                    clustering.variable,
+                    missing=TWOLEVEL_MISSING[sm.params.missing],
+                    draws=sm.params.bootstrap,
+                    seed=sm.params.seed,
+                    threads=sm.threads,
+                    name=name,
+                )
+            row = drawn[1].iloc[0]
+            log.info(
+                "bootstrap (%s, resampling %d clusters of %s): %d of %d draws converged, "
+                "%d failed",
+                row["method"],
+                row["clusters"],
+                clustering.variable,
+                row["draws_ok"],
+                row["draws_requested"],
+                row["draws_failed"],
+            )
+        tables = twolevel_tables(
+            fitted,
+            missing=sm.params.missing,
+            seed=sm.params.seed,
+            bootstrap=drawn,
+            skipped=skipped,
+        )
         status = twolevel_status(fitted, name, needed)
         if status["detail"]:
             log.warning("two-level model %s is %s", name, status["detail"])

@@ -52,6 +52,19 @@ from lcsurvey.errors import InputError
 from lcsurvey.sem.progress import reporter
 
 CHUNK_SIZE = 50
+# The one-row summary of a bootstrap: draws requested, converged and failed; the refit method
+# (a job's `method`); the seed and chunk size that fix the draws; what was resampled, "rows" or
+# "clusters", and the number of clusters.
+SUMMARY_COLUMNS = [
+    "draws_requested",
+    "draws_ok",
+    "draws_failed",
+    "method",
+    "seed",
+    "chunk_size",
+    "resampling",
+    "clusters",
+]
 LEVEL = 0.95
 LOG_2PI = float(np.log(2 * np.pi))
 

@@ -558,16 +558,7 @@ BOOTSTRAP_COLUMNS = [
     "mc_ci_lower",
     "mc_ci_upper",
 ]
-BOOTSTRAP_SUMMARY_COLUMNS = [
-    "draws_requested",
-    "draws_ok",
-    "draws_failed",
-    "method",
-    "seed",
-    "chunk_size",
-    "resampling",
-    "clusters",
-]
+BOOTSTRAP_SUMMARY_COLUMNS = boot.SUMMARY_COLUMNS
 
 
 def bootstrap_estimates(

@@ -42,6 +42,7 @@ two-level structural equation modeling with missing data. Psych, 3, 197-232.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -106,10 +107,67 @@ class ClusterStats:
         return -0.5 * ((self.n_clusters * q + self.n_rows * p) * LOG_2PI + p * self.log_sizes)
 
 
+@dataclass
+class ClusterData:
+    """Two-level data with complete rows, cluster by cluster: the pieces ClusterStats sums.
+
+    codes: each row's cluster (0..G-1, in order of first appearance); sizes: rows per cluster;
+    within: each cluster's within cross-products A_j (G, p, p); level2: each cluster's
+    (z_j, ybar_j) (G, q + p). A resample of whole clusters is a count per cluster, so its
+    statistics are weighted sums of these (stats).
+    """
+
+    y: list[str]
+    z: list[str]
+    codes: np.ndarray
+    sizes: np.ndarray
+    within: np.ndarray
+    level2: np.ndarray
+    loglik_x: float = 0.0
+
+    def stats(self, counts: np.ndarray | None = None) -> ClusterStats:
+        """The sufficient statistics, cluster j taken counts[j] times (None: each once).
+
+        A cluster taken twice enters as two clusters (a resample of whole clusters). The
+        loglik_x of the result is the full sample's with counts None, else 0 (a resample's
+        refit needs the estimates only).
+        """
+        weights = np.ones(len(self.sizes)) if counts is None else np.asarray(counts, float)
+        sizes = []
+        for n in np.unique(self.sizes[weights > 0]):
+            chosen = (self.sizes == n) & (weights > 0)
+            rows, w = self.level2[chosen], weights[chosen]
+            m = w.sum()
+            centre = w @ rows / m
+            deviations = rows - centre
+            sizes.append((int(n), m, centre, (deviations.T * w) @ deviations))
+        return ClusterStats(
+            loglik_x=self.loglik_x if counts is None else 0.0,
+            y=self.y,
+            z=self.z,
+            n_rows=int(round(weights @ self.sizes)),
+            n_clusters=int(round(weights.sum())),
+            within=np.einsum("g,gij->ij", weights, self.within),
+            sizes=sizes,
+            log_sizes=float(weights @ np.log(self.sizes)),
+        )
+
+
 def cluster_stats(
     data: pd.DataFrame, spec: TwoLevelSpec, cluster: str, *, name: str = "model"
 ) -> ClusterStats:
     """The statistics a two-level fit needs, with checks in the analyst's words.
+
+    Rows with a missing value in a model variable or the cluster are left out (listwise).
+    See cluster_data for the checks.
+    """
+    return cluster_data(data, spec, cluster, name=name).stats()
+
+
+def cluster_data(
+    data: pd.DataFrame, spec: TwoLevelSpec, cluster: str, *, name: str = "model"
+) -> ClusterData:
+    """The complete rows of a two-level model's variables, summarised per cluster.
 
     Rows with a missing value in a model variable or the cluster are left out (listwise).
 
@@ -157,41 +215,18 @@ def cluster_stats(
             f"a cluster variable ({cluster!r}) with two or more respondents per cluster is "
             "needed",
         )
-    labels = frame[cluster].to_numpy()
     zvals = frame[z].to_numpy(float)
-    if z:
-        first = np.zeros((n_clusters, len(z)))
-        first[codes] = zvals
-        spread = np.abs(zvals - first[codes]).max(axis=0)
-        for k, var in enumerate(z):
-            if spread[k] > CONSTANT_TOLERANCE * max(1.0, np.abs(zvals[:, k]).max()):
-                row = int(np.argmax(np.abs(zvals[:, k] - first[codes, k])))
-                line = spec.lines.get((2, var), var)
-                raise NotEstimated(
-                    name,
-                    "cluster_level_varies",
-                    n=len(frame),
-                    detail=f"{var!r} is named only at level 2 (model line {line!r}), so it is a "
-                    f"cluster-level variable, but it varies within cluster {labels[row]!r} of "
-                    f"{cluster!r} (row {int(frame.index[row])}: {zvals[row, k]:g}, the "
-                    f"cluster's first row: {first[codes[row], k]:g}); give it one value per "
-                    f"cluster, or name {var!r} in the level-1 block too (it then gets a within "
-                    "and a between part)",
-                )
+    check_cluster_level(frame, spec, cluster, name=name)
     yvals = frame[y].to_numpy(float)
     sums = sum_within(yvals, codes)
     means = sums / counts[:, None]
     deviations = yvals - means[codes]
-    within = deviations.T @ deviations
+    p = len(y)
+    within = sum_within((deviations[:, :, None] * deviations[:, None, :]).reshape(-1, p * p), codes)
     zc = np.zeros((n_clusters, len(z)))
     zc[codes] = zvals
     level2 = np.hstack([zc, means])
     level2_names = z + y
-    sizes = []
-    for n in np.unique(counts):
-        rows = level2[counts == n]
-        centre = rows.mean(axis=0)
-        sizes.append((int(n), len(rows), centre, (rows - centre).T @ (rows - centre)))
     loglik_x = 0.0
     # a variable split into a within and a between part is not counted (lav_data_patterns)
     x1 = [y.index(v) for v in spec.within.exogenous if v not in spec.both]
@@ -200,16 +235,49 @@ def cluster_stats(
     x2 = [level2_names.index(v) for v in spec.between.exogenous if v not in spec.both]
     if x2:
         loglik_x += _saturated_loglik(level2[:, x2])
-    return ClusterStats(
-        loglik_x=loglik_x,
+    return ClusterData(
         y=y,
         z=z,
-        n_rows=len(frame),
-        n_clusters=n_clusters,
-        within=within,
-        sizes=sizes,
-        log_sizes=float(np.log(counts).sum()),
+        codes=codes,
+        sizes=counts,
+        within=within.reshape(n_clusters, p, p),
+        level2=level2,
+        loglik_x=loglik_x,
     )
+
+
+def check_cluster_level(
+    frame: pd.DataFrame, spec: TwoLevelSpec, cluster: str, *, name: str = "model"
+) -> None:
+    """Raise NotEstimated when a variable named only at level 2 varies within a cluster.
+
+    frame: rows with the cluster and the cluster-level variables observed. The message names
+    the variable's model line, the cluster and a row (the data's index label) whose value
+    differs from another row of the cluster beyond rounding (CONSTANT_TOLERANCE).
+    """
+    z = spec.between_only
+    if not z or frame.empty:
+        return
+    codes = cluster_codes(frame[cluster])
+    values = frame[z].to_numpy(float)
+    other = np.zeros((int(codes.max()) + 1, len(z)))
+    other[codes] = values  # one row's values per cluster
+    spread = np.abs(values - other[codes])
+    for k, var in enumerate(z):
+        if spread[:, k].max() > CONSTANT_TOLERANCE * max(1.0, np.abs(values[:, k]).max()):
+            row = int(np.argmax(spread[:, k]))
+            line = spec.lines.get((2, var), var)
+            raise NotEstimated(
+                name,
+                "cluster_level_varies",
+                n=len(frame),
+                detail=f"{var!r} is named only at level 2 (model line {line!r}), so it is a "
+                f"cluster-level variable, but it varies within cluster "
+                f"{frame[cluster].iloc[row]!r} of {cluster!r} (row {frame.index[row]}: "
+                f"{values[row, k]:g}, another row of the cluster: {other[codes[row], k]:g}); "
+                f"give it one value per cluster, or name {var!r} in the level-1 block too "
+                "(it then gets a within and a between part)",
+            )
 
 
 def _saturated_loglik(x: np.ndarray) -> float:
@@ -317,6 +385,8 @@ def missing_cluster_data(
         warnings.simplefilter("ignore")
         complete = cluster_stats(data, spec, cluster, name=name)
     frame = data[[cluster, *y, *z]]
+    # the complete rows were checked above; a row with a missing level-1 value counts too
+    check_cluster_level(frame[[cluster, *z]].dropna(), spec, cluster, name=name)
     keep = frame[cluster].notna() & frame[y].notna().any(axis=1)
     if z:
         zmissing = frame[z].isna().any(axis=1)
@@ -471,6 +541,7 @@ class LevelModel:
         self.s0 = np.zeros((self.m, self.m))
         self.v0 = np.zeros(self.m)
         self.places = []  # (matrix, row, col, parameter index)
+        self.exogenous = []  # (matrix, row, col, parameter): the moments fixed.x sets
         self.rows = []
         for par in spec.parameters:
             if par.level != level:
@@ -486,6 +557,8 @@ class LevelModel:
             else:
                 spots = [("v", pos[par.lhs], 0)]
             for mx, i, j in spots:
+                if par.exogenous:
+                    self.exogenous.append((mx, i, j, par))
                 if par in index:
                     self.places.append((mx, i, j, index[par]))
                 elif par.value is not None:
@@ -561,6 +634,13 @@ class TwoLevelModel:
         mu[idx] += mu_b
         return sigma_w, full, mu
 
+    def set_exogenous(self, h1: Moments) -> None:
+        """Fix the moments of exogenous observed variables at h1's (lavaan's fixed.x): the
+        model of a resample, whose h1 differs from the full sample's."""
+        for level_model in self.levels:
+            for mx, i, j, par in level_model.exogenous:
+                level_model.set_fixed(mx, i, j, exogenous_value(self.spec, par, h1))
+
     def value(self, theta, stats: ClusterStats) -> float:
         mu_w, sigma_w, mu_b, sigma_b, _ = self.moments(theta)
         return loglik(stats, *self.to_2l(mu_w, sigma_w, mu_b, sigma_b))
@@ -616,14 +696,24 @@ def numeric_hessian(grad, theta: np.ndarray) -> np.ndarray:
     return 0.5 * (hess + hess.T)
 
 
-def maximise(value, grad, theta: np.ndarray, *, tol: float = 1e-10, max_iter: int = 500):
+def maximise(
+    value,
+    grad,
+    theta: np.ndarray,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 500,
+    inverse: np.ndarray | None = None,
+):
     """Quasi-Newton ascent of the log-likelihood with the analytic gradient.
 
     The first direction uses the numerical Hessian of the gradient (eigenvalues of the
     information kept positive), later ones BFGS updates of its inverse (Nocedal & Wright 2006,
-    section 6.1): one Hessian per fit instead of one per iteration.
+    section 6.1): one Hessian per fit instead of one per iteration. `inverse`: the inverse
+    information to start from instead (a refit next to a fit whose information is known, as
+    a bootstrap draw's), so that no Hessian is computed at all.
     """
-    memory: dict = {}
+    memory: dict = {} if inverse is None else {"inverse": inverse}
 
     def objective(x):
         v = value(x)
@@ -638,7 +728,7 @@ def maximise(value, grad, theta: np.ndarray, *, tol: float = 1e-10, max_iter: in
             w, vec = np.linalg.eigh(info)
             w = np.maximum(w, 1e-6 * max(w.max(), 1e-12))
             memory["inverse"] = (vec / w) @ vec.T
-        else:
+        elif "x" in memory:
             s = x - memory["x"]
             y = memory["g"] - g  # the change in the gradient of -logL
             sy = float(s @ y)
@@ -668,6 +758,7 @@ class Moments:
     mu_b: np.ndarray
     sigma_b: np.ndarray
     logl: float
+    theta: np.ndarray | None = None  # the h1 parameters (Unrestricted), to start refits from
     converged: bool = True
 
 
@@ -675,78 +766,109 @@ def _vech_index(k: int):
     return np.tril_indices(k)
 
 
-def fit_unrestricted(stats: ClusterStats, spec: TwoLevelSpec) -> Moments:
-    """lavaan's h1: free Sigma_W, Sigma_B (between-level variables) and means, by ML."""
-    p, q = len(stats.y), len(stats.z)
-    y, z = stats.y, stats.z
-    level2 = list(spec.between.observed)
-    idx2 = np.array([z.index(v) if v in z else q + y.index(v) for v in level2], dtype=int)
-    k2 = len(idx2)
-    within_only = np.array([i for i, v in enumerate(y) if v not in level2], dtype=int)
-    iw, ib = _vech_index(p), _vech_index(k2)
-    nw, nb = len(iw[0]), len(ib[0])
+class Unrestricted:
+    """lavaan's h1 as a model: free Sigma_W, Sigma_B (of the between-level variables) and means.
 
-    def unpack(theta):
+    theta holds vech(Sigma_W), vech(Sigma_B) and the means (between-level variables first,
+    then the within-only ones); value and gradient take the data's statistics, so one
+    Unrestricted serves the full sample and every resample of its clusters.
+    """
+
+    def __init__(self, stats, spec: TwoLevelSpec):
+        self.p, self.q = len(stats.y), len(stats.z)
+        y, z, q = stats.y, stats.z, self.q
+        level2 = list(spec.between.observed)
+        self.idx2 = np.array([z.index(v) if v in z else q + y.index(v) for v in level2], dtype=int)
+        self.k2 = len(self.idx2)
+        self.within_only = np.array([i for i, v in enumerate(y) if v not in level2], dtype=int)
+        self.iw, self.ib = _vech_index(self.p), _vech_index(self.k2)
+        self.nw, self.nb = len(self.iw[0]), len(self.ib[0])
+
+    def unpack(self, theta):
+        p, q, k2, nw, nb = self.p, self.q, self.k2, self.nw, self.nb
         sw = np.zeros((p, p))
-        sw[iw] = theta[:nw]
+        sw[self.iw] = theta[:nw]
         sw = sw + np.tril(sw, -1).T
         sb2 = np.zeros((k2, k2))
-        sb2[ib] = theta[nw : nw + nb]
+        sb2[self.ib] = theta[nw : nw + nb]
         sb2 = sb2 + np.tril(sb2, -1).T
         full = np.zeros((p + q, p + q))
-        full[np.ix_(idx2, idx2)] = sb2
+        full[np.ix_(self.idx2, self.idx2)] = sb2
         mu = np.zeros(p + q)
-        mu[idx2] = theta[nw + nb : nw + nb + k2]
-        mu[q + within_only] = theta[nw + nb + k2 :]
+        mu[self.idx2] = theta[nw + nb : nw + nb + k2]
+        mu[q + self.within_only] = theta[nw + nb + k2 :]
         return sw, full, mu
 
-    def value(theta):
-        return loglik(stats, *unpack(theta))
+    def value(self, theta, stats) -> float:
+        return loglik(stats, *self.unpack(theta))
 
-    def grad(theta):
-        _, g_w, g_b, g_mu = loglik(stats, *unpack(theta), gradient=True)
+    def gradient(self, theta, stats) -> np.ndarray:
+        _, g_w, g_b, g_mu = loglik(stats, *self.unpack(theta), gradient=True)
         if g_w is None:
             return np.full(len(theta), np.nan)
+        idx2 = self.idx2
         gw = g_w + g_w.T - np.diag(np.diag(g_w))
         gb2 = g_b[np.ix_(idx2, idx2)]
         gb2 = gb2 + gb2.T - np.diag(np.diag(gb2))
-        return np.concatenate([gw[iw], gb2[ib], g_mu[idx2], g_mu[q + within_only]])
+        return np.concatenate(
+            [gw[self.iw], gb2[self.ib], g_mu[idx2], g_mu[self.q + self.within_only]]
+        )
 
-    sw0, sb0, centre = start_moments(stats)
-    sb0 = sb0[np.ix_(idx2, idx2)]
-    sb0 = 0.5 * (sb0 + np.diag(np.abs(np.diag(sb0)) + 0.05))
-    theta0 = np.concatenate([sw0[iw], sb0[ib], centre[idx2], centre[q + within_only]])
-    if k2 >= stats.n_clusters:
-        # the cluster means span fewer dimensions than there are between-level variables: the
-        # likelihood grows without bound as Sigma_B closes in on -Sigma_W / n_j along the
-        # others, so there is no h1 to fit; the start values still serve for fixed.x moments
-        sw, full, mu = unpack(theta0)
-        logl, converged = -np.inf, False
-    else:
-        result = maximise(value, grad, theta0)
-        sw, full, mu = unpack(result.x)
-        logl, converged = float(result.value), bool(result.converged)
-    return Moments(
-        mu_w=np.where(np.isin(np.arange(p), within_only), mu[q:], 0.0),
-        sigma_w=sw,
-        mu_b=mu[idx2],
-        sigma_b=full[np.ix_(idx2, idx2)],
-        logl=logl,
-        converged=converged,
+    def start(self, stats) -> np.ndarray:
+        idx2 = self.idx2
+        sw0, sb0, centre = start_moments(stats)
+        sb0 = sb0[np.ix_(idx2, idx2)]
+        sb0 = 0.5 * (sb0 + np.diag(np.abs(np.diag(sb0)) + 0.05))
+        return np.concatenate(
+            [sw0[self.iw], sb0[self.ib], centre[idx2], centre[self.q + self.within_only]]
+        )
+
+    def moments(self, theta, logl: float) -> Moments:
+        sw, full, mu = self.unpack(theta)
+        idx2 = self.idx2
+        return Moments(
+            mu_w=np.where(np.isin(np.arange(self.p), self.within_only), mu[self.q :], 0.0),
+            sigma_w=sw,
+            mu_b=mu[idx2],
+            sigma_b=full[np.ix_(idx2, idx2)],
+            logl=float(logl),
+            theta=theta,
+        )
+
+
+def fit_unrestricted(stats: ClusterStats, spec: TwoLevelSpec) -> Moments:
+    """lavaan's h1: free Sigma_W, Sigma_B (between-level variables) and means, by ML.
+
+    With as many between-level variables as clusters, or more, there is no h1: the cluster
+    means span fewer dimensions than there are variables, and the likelihood grows without
+    bound as Sigma_B closes in on -Sigma_W / n_j along the others. The start values are then
+    returned (they still serve for the fixed.x moments) with logl -inf, not converged.
+    """
+    h1 = Unrestricted(stats, spec)
+    if h1.k2 >= stats.n_clusters:
+        return dataclasses.replace(h1.moments(h1.start(stats), -np.inf), converged=False)
+    result = maximise(
+        lambda t: h1.value(t, stats), lambda t: h1.gradient(t, stats), h1.start(stats)
     )
+    return dataclasses.replace(h1.moments(result.x, result.value), converged=bool(result.converged))
+
+
+def exogenous_value(spec: TwoLevelSpec, par: Parameter, h1: Moments) -> float:
+    """The h1 value of a moment of exogenous observed variables (lavaan's fixed.x)."""
+    block = spec.within if par.level == 1 else spec.between
+    mu, sigma = (h1.mu_w, h1.sigma_w) if par.level == 1 else (h1.mu_b, h1.sigma_b)
+    names = block.observed
+    i = names.index(par.lhs)
+    return float(mu[i] if par.op == "~1" else sigma[i, names.index(par.rhs)])
 
 
 def fix_exogenous(spec: TwoLevelSpec, h1: Moments) -> TwoLevelSpec:
     """The spec with the moments of exogenous observed variables fixed at their h1 values."""
-    blocks = {1: (spec.within.observed, h1.mu_w, h1.sigma_w),
-              2: (spec.between.observed, h1.mu_b, h1.sigma_b)}  # fmt: skip
     rows = []
     for par in spec.parameters:
         if par.exogenous:
-            names, mu, sigma = blocks[par.level]
-            i = names.index(par.lhs)
-            value = mu[i] if par.op == "~1" else sigma[i, names.index(par.rhs)]
-            par = Parameter(par.level, par.lhs, par.op, par.rhs, par.label, False, float(value),
+            value = exogenous_value(spec, par, h1)
+            par = Parameter(par.level, par.lhs, par.op, par.rhs, par.label, False, value,
                             True)  # fmt: skip
         rows.append(par)
     return TwoLevelSpec(spec.syntax, spec.within, spec.between, tuple(rows), spec.definitions,
@@ -792,6 +914,7 @@ class TwoLevelFit:
     # Variances estimated negative, as "level 2: y1 ~~ y1 = -0.012" (Heywood cases; lavaan
     # reports them with a warning and does not constrain them, nor does this fit)
     heywood: tuple[str, ...] = ()
+    h1: Moments | None = None  # the unrestricted model's fit
     # Why chisq and the fit measures from it are NaN (unrestricted_problem), "" when they are not
     fit_note: str = ""
     # Why the standard errors are NaN (_vcov), "" when they are not
@@ -961,7 +1084,7 @@ def fit_twolevel(
     fit["fit_note"] = fit_note
     fit["se_note"] = se_note
     return TwoLevelFit(spec, model, theta, vcov, estimates, fit, bool(result.converged), heywood,
-                       fit_note, se_note)  # fmt: skip
+                       h1, fit_note, se_note)  # fmt: skip
 
 
 # The unrestricted model's log-likelihood may fall short of the model's by the optimiser's

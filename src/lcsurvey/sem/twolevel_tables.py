@@ -6,10 +6,11 @@ defined `:=` effects); the standardised solution's inference (std_all_se ...) is
 for two-level models and stays empty. fit: the single-level columns, with srmr_within and
 srmr_between after srmr (srmr is their sum, as lavaan's); the robust (MLR) columns stay empty,
 as two-level ML here has no robust test. intervals: `level` in front of the single-level
-columns; ci_lower and ci_upper are the Wald / delta-method CIs, the bootstrap and Monte Carlo
-columns stay empty (no cluster bootstrap of two-level models yet). bootstrap.csv holds one
-row whose method says so; modification indices and the common-method checks are not available
-for two-level models (header only).
+columns; ci_lower and ci_upper are the Wald / delta-method CIs; boot_se, boot_ci_* (percentile)
+and bca_ci_* come from the cluster bootstrap (lcsurvey.sem.twolevel_bootstrap), for every free
+and := row; the Monte Carlo columns stay empty. bootstrap.csv: the bootstrap's summary, or one
+row whose method says why there was none (bootstrap_plan). Modification indices and the
+common-method checks are not available for two-level models (header only).
 
 fit.csv and status.csv also say whether the estimates can be read (STABILITY_COLUMNS): a model
 that did not converge, has a negative variance (Heywood case) or no standard errors is still
@@ -42,11 +43,44 @@ STABILITY_COLUMNS = ["converged", "heywood", "fit_note", "se_note"]
 TWOLEVEL_FIT_COLUMNS = [*FIT_COLUMNS[:_SRMR], "srmr_within", "srmr_between", *FIT_COLUMNS[_SRMR:],
                         *STABILITY_COLUMNS]  # fmt: skip
 TWOLEVEL_INTERVAL_COLUMNS = ["level", *INTERVAL_COLUMNS, *BOOTSTRAP_COLUMNS]
-# The bootstrap summary's method for a two-level model.
-NO_BOOTSTRAP = "none (not available for two-level models)"
+# The columns of lcsurvey.sem.twolevel_bootstrap's intervals -> those of intervals.csv.
+_BOOTSTRAP_INTERVALS = {"boot_se": "boot_se", "ci_lower": "boot_ci_lower",
+                        "ci_upper": "boot_ci_upper", "bca_ci_lower": "bca_ci_lower",
+                        "bca_ci_upper": "bca_ci_upper"}  # fmt: skip
+_KEY = ["level", "lhs", "op", "rhs"]
 
 
-def twolevel_tables(fitted: TwoLevelFit, *, missing: str, seed: int) -> dict[str, pd.DataFrame]:
+def bootstrap_plan(fitted: TwoLevelFit, draws: int, max_n: int | None) -> str:
+    """Whether the cluster bootstrap of a fitted two-level model is to run: "" when it is,
+    else the bootstrap summary's method saying why not.
+
+    None with estimation.bootstrap 0 ("none", as single-level models), above
+    estimation.bootstrap_max_n rows (each draw refits on all rows), or when the full-sample
+    fit is unstable: every draw starts from its estimates and information, and percentile
+    intervals around estimates that are not a maximum of the likelihood (no convergence, no
+    invertible information) would look like inference they are not. A Heywood case alone
+    does not stop the bootstrap (lavaan does not constrain those either).
+    """
+    n = int(fitted.fit["ntotal"].iloc[0])
+    if draws <= 0:
+        return "none"
+    if max_n is not None and n > max_n:
+        return f"none (n = {n} above {max_n})"
+    if not fitted.converged:
+        return "none (the two-level fit did not converge)"
+    if fitted.se_note:
+        return "none (the two-level fit has no standard errors)"
+    return ""
+
+
+def twolevel_tables(
+    fitted: TwoLevelFit,
+    *,
+    missing: str,
+    seed: int,
+    bootstrap: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    skipped: str = "none",
+) -> dict[str, pd.DataFrame]:
     """estimates, fit, intervals and bootstrap tables of a fitted two-level model.
 
     Parameters
@@ -58,6 +92,11 @@ def twolevel_tables(fitted: TwoLevelFit, *, missing: str, seed: int) -> dict[str
         "listwise").
     seed : int
         estimation.seed, written to the bootstrap summary as the single-level one does.
+    bootstrap : (DataFrame, DataFrame), optional
+        lcsurvey.sem.twolevel_bootstrap.bootstrap_twolevel's intervals and summary of the
+        same model and data; None: no bootstrap, for the reason `skipped` (bootstrap_plan).
+    skipped : str
+        The bootstrap summary's method when there was no bootstrap.
 
     Returns
     -------
@@ -73,12 +112,21 @@ def twolevel_tables(fitted: TwoLevelFit, *, missing: str, seed: int) -> dict[str
     intervals = estimates[["level", *INTERVAL_COLUMNS]].copy()
     for column in BOOTSTRAP_COLUMNS:
         intervals[column] = np.nan
-    n_clusters = int(fitted.fit["nclusters"].iloc[0])
-    bootstrap = pd.DataFrame(
-        [[0, 0, 0, NO_BOOTSTRAP, seed, 0, "clusters", n_clusters]],
-        columns=BOOTSTRAP_SUMMARY_COLUMNS,
-    )
-    return {"estimates": estimates, "fit": fit, "intervals": intervals, "bootstrap": bootstrap}
+    if bootstrap is None:
+        n_clusters = int(fitted.fit["nclusters"].iloc[0])
+        summary = pd.DataFrame(
+            [[0, 0, 0, skipped, seed, 0, "clusters", n_clusters]],
+            columns=BOOTSTRAP_SUMMARY_COLUMNS,
+        )
+    else:
+        drawn, summary = bootstrap
+        summary = summary.reindex(columns=BOOTSTRAP_SUMMARY_COLUMNS)
+        rows = intervals[_KEY].merge(
+            drawn[_KEY + list(_BOOTSTRAP_INTERVALS)], on=_KEY, how="left", validate="one_to_one"
+        )
+        for theirs, ours in _BOOTSTRAP_INTERVALS.items():
+            intervals[ours] = rows[theirs].to_numpy()
+    return {"estimates": estimates, "fit": fit, "intervals": intervals, "bootstrap": summary}
 
 
 def twolevel_not_estimated_tables() -> dict[str, pd.DataFrame]:

@@ -22,6 +22,7 @@ from lcsurvey.errors import InputError
 from lcsurvey.sem.invariance import COLUMNS, SCORE_TABLE_COLUMNS, as_table, invariance_tables
 from lcsurvey.sem.longitudinal import column_name, fit_longitudinal, longitudinal_table
 from lcsurvey.sem.syntax import parse_model
+from lcsurvey.sem.wlsmv_groups import ordinal_invariance
 
 
 def pool_waves(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -86,6 +87,7 @@ def model_invariance_tables(
     score: bool = True,
     partial_max_share: float = 0.0,
     strict: bool = False,
+    ordered: bool | list[str] = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The invariance table of a model's measurement part across `variable` groups, and the
     score tests of its constrained levels (lcsurvey.sem.invariance.invariance_tables).
@@ -98,6 +100,12 @@ def model_invariance_tables(
     the score tests (else the second table is empty). `partial_max_share`: the partial levels
     (lcsurvey.sem.invariance.invariance_tables; config invariance.partial_max_share).
     `strict`: also the strict level (config invariance.strict).
+
+    `ordered` (lavaan's ``ordered =``: True or the ordinal items): when every item of the
+    measurement part is ordinal, the levels are the threshold invariance sequence fitted by
+    WLSMV (lcsurvey.sem.wlsmv_groups.ordinal_invariance: configural, thresholds,
+    thresholds_loadings, thresholds_loadings_intercepts; listwise; no score tests, partial or
+    strict levels, or clusters); a mix of ordinal and continuous items gives one row saying so.
     """
     spec = parse_model(syntax, name=model)
     data = pool_waves(frames)
@@ -113,6 +121,10 @@ def model_invariance_tables(
             ]
         ), pd.DataFrame(columns=SCORE_TABLE_COLUMNS)
     order = group_order(data, variable, book, list(frames))
+    if ordered:
+        min_size = max(int(min_group_size), int(min_cell))
+        table = _ordinal_tables(data, spec.measurement, variable, order, ordered, cluster, min_size)
+        return table, pd.DataFrame(columns=SCORE_TABLE_COLUMNS)
     return invariance_tables(
         data,
         spec.measurement,
@@ -125,6 +137,23 @@ def model_invariance_tables(
         partial_max_share=partial_max_share,
         strict=strict,
     )
+
+
+def _ordinal_tables(data, factors, variable, order, ordered, cluster, min_size) -> pd.DataFrame:
+    """The WLSMV invariance table, or one row saying why there is none."""
+    items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
+    continuous = [] if ordered is True else [v for v in items if v not in ordered]
+    reason = ""
+    if continuous:
+        reason = (
+            f"items {continuous} are not ordinal while the others are; invariance of "
+            "thresholds needs every item of the measurement part ordinal"
+        )
+    elif cluster:
+        reason = "cluster-robust invariance tests of ordinal items are not available"
+    if reason:
+        return as_table([{"groups": variable, "group_values": "", "level": "", "note": reason}])
+    return ordinal_invariance(data, factors, variable, order=order, min_size=min_size)
 
 
 def model_invariance(
