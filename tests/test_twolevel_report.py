@@ -265,8 +265,9 @@ def test_an_unstable_community_level_is_said_in_words_not_numbers(case, lang):
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])
-def test_the_bundled_situation_names_every_reason(lang):
-    """24 communities, no convergence, a negative level-2 variance: one sentence says all."""
+def test_too_few_communities_and_the_most_basic_reason_are_named(lang):
+    """24 communities, no convergence, a negative level-2 variance: the number of
+    communities with the number needed, and the first reason (the others follow from it)."""
     tables = stable_tables(clusters=24)
     est = tables["estimates"]
     at = (est["level"] == 2) & (est["op"] == "~~") & (est["lhs"] == "learning_behaviour")
@@ -277,6 +278,33 @@ def test_the_bundled_situation_names_every_reason(lang):
     assert result["within"]["problems"] == ["no_convergence"]
     assert numbers(text) == []
     assert text.count(".") == 2  # what and why, then what it means for the numbers
+    assert wording.text(lang, "tl_few", min=30) in text
+    assert wording.text(lang, "tl_why_no_convergence") in text
+    assert wording.text(lang, "tl_why_heywood_between") not in text
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_the_bundled_waves_situation(lang):
+    """As rule model writes the bundled waves' fit: converged, negative level-2 variances, no
+    standard errors at either level, 24 communities."""
+    tables = stable_tables(clusters=24)
+    est = tables["estimates"]
+    est.loc[(est["level"] == 2) & (est["op"] == "~~"), "est"] = -0.01
+    est[["se", "z", "pvalue"]] = np.nan
+    tables["fit"]["converged"] = "True"
+    result, text = paragraph(tables, lang)
+    assert result["between"]["problems"] == ["few_clusters", "heywood", "no_se"]
+    assert result["within"]["problems"] == ["no_se"]
+    expected = wording.text(
+        lang,
+        "tl_all_unstable",
+        k=24,
+        few=wording.text(lang, "tl_few", min=30),
+        reasons=wording.text(
+            lang, "tl_reasons", reasons=wording.text(lang, "tl_why_heywood_between_many")
+        ),
+    )
+    assert text == expected
 
 
 @pytest.mark.parametrize("lang", ["nl", "en"])

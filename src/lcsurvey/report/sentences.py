@@ -612,15 +612,15 @@ def _twolevel_problem(code: str, result: dict[str, Any], level: str, codebook, l
 def _twolevel_reasons(
     codes: list[str], result: dict[str, Any], level_of, codebook: Codebook, lang: str
 ) -> str:
-    """tl_reasons with the clauses of `codes` (too few communities left out: tl_few), or ""."""
-    # Without convergence missing standard errors follow; naming them adds nothing.
-    skip = {"few_clusters"} | ({"no_se"} if "no_convergence" in codes else set())
-    clauses = [
-        _twolevel_problem(code, result, level_of(code), codebook, lang)
-        for code in codes
-        if code not in skip
-    ]
-    return text(lang, "tl_reasons", reasons=join(clauses, lang)) if clauses else ""
+    """tl_reasons with the clause of the first of `codes` (TWOLEVEL_PROBLEMS' order) other than
+    too few communities (said with their number: tl_few), or "". One reason, the most basic:
+    the others mostly follow from it (no standard errors at a negative variance or without
+    convergence), the paragraph has to fit page 1, and status.csv lists them all."""
+    rest = [code for code in codes if code != "few_clusters"]
+    if not rest:
+        return ""
+    clause = _twolevel_problem(rest[0], result, level_of(rest[0]), codebook, lang)
+    return text(lang, "tl_reasons", reasons=clause)
 
 
 def _same_chain(between: dict[str, Any] | None, within: dict[str, Any] | None) -> bool:
