@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 import pypdf
 import pytest
+import yaml
 from scipy import stats
 
 from lcsurvey.report import figures, findings, sections, sentences, wording
 from lcsurvey.report.numbers import fmt_number
 from lcsurvey.survey.clusters import Clustering
 from lcsurvey.survey.codebook import load_codebook
-from tests.test_report import CODEBOOK, flat, pdf_text, render, write_results_fixture
+from tests.test_report import CODEBOOK, REPO, flat, pdf_text, render, write_results_fixture
 
 BOOK = load_codebook(CODEBOOK)
 MODEL = "transfer_levels"
@@ -442,3 +443,19 @@ def test_pages_are_tried_at_each_place_with_the_figure_then_without():
     assert tried[3][1] == ["section placed at its place 2", "figure left out: 'F'"]
     # a page without placed sections or optional figures is laid out once, as it is
     assert list(page_candidates("<p>x</p>")) == [("<p>x</p>", [])]
+
+
+def test_a_report_twolevel_model_that_is_no_two_level_model_is_skipped_with_the_reason():
+    from lcsurvey.study.roles import skipped_stages
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    from snakemake.utils import validate
+
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    assert "twolevel paragraph" not in skipped_stages(config, BOOK)
+    for name, why in (("transfer", "is not a two-level model"), ("nope", "is not among")):
+        config["report"]["twolevel_model"] = name
+        reason = skipped_stages(config, BOOK)["twolevel paragraph"]
+        assert f"report.twolevel_model {name!r} {why}" in reason
+    config["report"]["twolevel_model"] = None
+    assert "twolevel paragraph" not in skipped_stages(config, BOOK)

@@ -6,11 +6,10 @@
 # wave leave the earlier two-pagers alone.
 
 REPORT_MODEL = config["report"]["model"]
-# The two-level model of the two-pager's community paragraph: read only when it is a model.
+# The two-level model of the two-pager's community paragraph: read only when it is one
+# (common.smk's SKIPPED says why not).
 TWOLEVEL_MODEL = (
-    config["report"]["twolevel_model"]
-    if config["report"]["twolevel_model"] in config["models"]
-    else None
+    None if "twolevel paragraph" in SKIPPED else config["report"]["twolevel_model"]
 )
 
 

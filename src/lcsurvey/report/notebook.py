@@ -19,6 +19,7 @@ from pathlib import Path
 from lcsurvey.errors import InputError
 from lcsurvey.report.inputs import input_paths
 from lcsurvey.schema import SCHEMA_DIR, load_yaml
+from lcsurvey.sem.twolevel_syntax import is_twolevel
 from lcsurvey.study.plan import lock_path, plan_summary, read_lock
 
 
@@ -48,7 +49,9 @@ def notebook_parameters(config_path: str | Path, wave: str | None, lang: str) ->
     raw = spec["path"] if isinstance(spec, dict) else spec
     # as rule report_two_pager: the two-level model only when it is one of the models
     twolevel = report.get("twolevel_model")
-    twolevel = twolevel if twolevel in config.get("models", {}) else None
+    models = config.get("models") or {}
+    if twolevel not in models or not is_twolevel(models[twolevel]):
+        twolevel = None
     files = input_paths(
         root / "results",
         wave,

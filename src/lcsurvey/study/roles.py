@@ -68,7 +68,7 @@ def skipped_stages(config: Mapping[str, Any], book: Codebook) -> dict[str, str]:
         ``comparability`` (the invariance test of report.model behind the pooled changes),
         ``invariance <variable>`` for each of invariance.groups, and ``power`` (the power
         analysis, asked for by name), ``twolevel paragraph`` (report.twolevel_model names
-        no model).
+        no two-level model).
     """
     roles = config["roles"]
     models = config["models"]
@@ -108,11 +108,20 @@ def skipped_stages(config: Mapping[str, Any], book: Codebook) -> dict[str, str]:
         )
 
     twolevel = config["report"].get("twolevel_model")
-    if twolevel and twolevel not in models:
-        skipped["twolevel paragraph"] = (
-            f"report.twolevel_model {twolevel!r} is not among the models ({_names(models)}): "
-            "the two-pagers have no paragraph on the two-level model"
-        )
+    if twolevel:
+        from lcsurvey.sem.twolevel_syntax import is_twolevel
+
+        if twolevel not in models:
+            why = f"is not among the models ({_names(models)})"
+        elif not is_twolevel(models[twolevel]):
+            why = "is not a two-level model (it has no level: 1 / level: 2 blocks)"
+        else:
+            why = ""
+        if why:
+            skipped["twolevel paragraph"] = (
+                f"report.twolevel_model {twolevel!r} {why}: the two-pagers have no paragraph "
+                "on the two-level model"
+            )
 
     panel = _lacking(roles["panel"].values(), scored, "constructs", "config roles.panel")
     if panel:
