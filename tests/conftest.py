@@ -109,6 +109,8 @@ def run_model_rule(tmp_path: Path, data, **params) -> str:
         "bootstrap_max_n": None,
         "seed": 1,
         "markers": [],
+        "estimator": "ml",
+        "ordered": {"all": False, "items": {}},
     } | params
     snakemake = SimpleNamespace(
         log=[str(tmp_path / "model.log")],

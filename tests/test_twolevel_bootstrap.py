@@ -14,37 +14,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem import bootstrap as boot
+from lcsurvey.sem import twolevel as tl
 from lcsurvey.sem import twolevel_bootstrap as tlb
 from lcsurvey.sem.defined import defined_values
 
 from .conftest import ROOT
+from .test_cluster_bootstrap import Weights
+from .test_twolevel import MODELS
 
 FIXTURES = ROOT / "tests" / "fixtures" / "twolevel_bootstrap"
 DATA = ROOT / "tests" / "fixtures" / "twolevel"
 SEED = 20211201
-MODELS = {
-    "tutorial": """
-        level: 1
-          fw =~ y1 + y2 + y3
-          fw ~ x1 + x2 + x3
-        level: 2
-          fb =~ y1 + y2 + y3
-          fb ~ w1 + w2""",
-    "mediation": """
-        level: 1
-          y2 ~ bw*y1 + x1
-        level: 2
-          y1 ~ a*w1
-          y2 ~ b*y1 + c*w1
-        ind := a*b
-        total := c + a*b
-        contextual := b - bw""",
-}
 CASES = {
     "tutorial_complete": ("tutorial", "data.csv", "listwise"),
     "mediation_complete": ("mediation", "data.csv", "listwise"),
@@ -102,30 +87,15 @@ def test_the_draws_are_the_exported_ones():
     """draws.csv holds the clusters of bootstrap_twolevel's first 20 draws (seed 20211201): the
     counts lcsurvey.sem.bootstrap.draws gives the fit's clusters, 200 clusters a draw."""
     data, _, job = _job("tutorial_complete")
-    weights = boot.draws(job_weights(job), 20, SEED, clusters=job.data.codes, progress=False)
+    weights = boot.draws(
+        Weights(len(job.data.codes)), 20, SEED, clusters=job.data.codes, progress=False
+    )
     counts = weights[:, job._first]
     np.testing.assert_array_equal(counts, _counts(_labels(data, job), 20))
     assert (counts.sum(axis=1) == 200).all()
     # the missing-data fit keeps every cluster, in the same order: the same draws
     data_m, _, job_m = _job("tutorial_missing")
     np.testing.assert_array_equal(_labels(data_m, job_m), _labels(data, job))
-
-
-class _Weights:
-    method = "weights"
-
-    def __init__(self, n_rows: int) -> None:
-        self.x = np.zeros((n_rows, 0))
-
-    def prepare(self) -> None:
-        pass
-
-    def run(self, weights: np.ndarray) -> np.ndarray:
-        return weights
-
-
-def job_weights(job) -> _Weights:
-    return _Weights(len(job.data.codes))
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -232,17 +202,82 @@ def _simulated(seed: int, n_clusters: int) -> pd.DataFrame:
     return pd.DataFrame({"cluster": cluster, "x": x, "y": y})
 
 
+@example(seed=10000, n_clusters=30)
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n_clusters=st.integers(25, 60))
 def test_percentile_intervals_contain_the_estimate(seed, n_clusters):
     """A regression at both levels on simulated clusters: every percentile (and BCa)
-    interval holds the full-sample estimate, and no draw fails."""
+    interval holds the full-sample estimate, and few draws fail (a draw fails when the drawn
+    clusters' between-level covariance matrix of x and y has no maximum inside the positive
+    definite ones: rare, as seed 10000 with 30 clusters shows, 1 draw in 100)."""
     data = _simulated(seed, n_clusters)
     syntax = "level: 1\n y ~ bw*x\nlevel: 2\n y ~ bb*x\ncontextual := bb - bw"
     intervals, summary = tlb.bootstrap_twolevel(
         syntax, data, "cluster", draws=100, seed=seed, progress=False
     )
-    assert summary.iloc[0]["draws_failed"] == 0
+    assert summary.iloc[0]["draws_failed"] <= 5
     assert (intervals["ci_lower"] <= intervals["est"]).all()
     assert (intervals["est"] <= intervals["ci_upper"]).all()
     assert (intervals["bca_ci_lower"] <= intervals["bca_ci_upper"]).all()
+
+
+def test_closed_form_exogenous_moments_are_the_unrestricted_models():
+    """Exogenous variables named at one level only (x1-x3 within, w1 and w2 between): their
+    h1 moments are those of the rows and of the clusters, so a draw needs no h1 fit; with one
+    named at both levels (y1 in the mediation) or missing values there is no closed form."""
+    data = pd.read_csv(DATA / "data.csv")
+    spec = tl.parse_twolevel(MODELS["tutorial"])
+    stats = tl.cluster_stats(data, spec, "cluster")
+    h1 = tl.fit_unrestricted(stats, spec)
+    closed = tl.exogenous_moments(stats, spec)
+    within = [spec.within.observed.index(v) for v in ("x1", "x2", "x3")]
+    between = [spec.between.observed.index(v) for v in ("w1", "w2")]
+    for ours, theirs, idx in (
+        (closed.mu_w, h1.mu_w, within),
+        (closed.mu_b, h1.mu_b, between),
+    ):
+        np.testing.assert_allclose(ours[idx], theirs[idx], atol=1e-7)
+    for ours, theirs, idx in (
+        (closed.sigma_w, h1.sigma_w, within),
+        (closed.sigma_b, h1.sigma_b, between),
+    ):
+        np.testing.assert_allclose(ours[np.ix_(idx, idx)], theirs[np.ix_(idx, idx)], atol=1e-7)
+    assert np.isnan(closed.sigma_w[0, 0])  # y1 is not exogenous
+    mediation = tl.parse_twolevel(MODELS["mediation"])
+    assert tl.exogenous_moments(tl.cluster_stats(data, mediation, "cluster"), mediation) is None
+    holes = pd.read_csv(DATA / "data_missing.csv")
+    assert tl.exogenous_moments(tl.missing_cluster_data(holes, spec, "cluster"), spec) is None
+
+
+def test_few_clusters_with_a_degenerate_between_level_count_their_failed_draws():
+    """24 clusters, a between level with four variables and residual variances near zero (as
+    the study's two-level mediation at the bundled design): the full-sample fit has a
+    negative between-level variance (m ~~ m), and some draws (4 of these 40) have no maximum
+    inside the positive definite matrices. Those are counted as failed, the others give the
+    intervals, and the run still does not depend on the processes."""
+    rng = np.random.default_rng(11)
+    sizes = rng.integers(2, 20, size=24)
+    cluster = np.repeat(np.arange(24), sizes)
+    n = len(cluster)
+    x_b = rng.normal(0, 0.4, (24, 2))[cluster]
+    x_w = rng.normal(0, 0.7, (n, 2))
+    m = 0.4 * (x_b + x_w).sum(axis=1) + rng.normal(0, 0.1, 24)[cluster] + rng.normal(0, 0.8, n)
+    y = 0.3 * m + rng.normal(0, 0.1, 24)[cluster] + rng.normal(0, 0.8, n)
+    data = pd.DataFrame({"c": cluster, "x1": (x_b + x_w)[:, 0], "x2": (x_b + x_w)[:, 1],
+                         "m": m, "y": y})  # fmt: skip
+    syntax = """
+        level: 1
+          m ~ a1*x1 + a2*x2
+          y ~ b*m + x1 + x2
+        level: 2
+          m ~ a1b*x1 + a2b*x2
+          y ~ bb*m + x1 + x2
+        ind_between := (a1b + a2b)*bb"""
+    one = tlb.bootstrap_twolevel(syntax, data, "c", draws=40, seed=2, progress=False, bca=False)
+    two = tlb.bootstrap_twolevel(syntax, data, "c", draws=40, seed=2, progress=False, bca=False,
+                                 threads=2)  # fmt: skip
+    pd.testing.assert_frame_equal(one[0], two[0])
+    summary = one[1].iloc[0]
+    assert summary["draws_ok"] + summary["draws_failed"] == 40
+    assert 0 < summary["draws_failed"] < 40
+    assert one[0]["ci_lower"].notna().all()

@@ -9,6 +9,7 @@ import re
 from lcsurvey.survey.codebook import load_codebook
 from lcsurvey.survey.model_scores import score_names
 from lcsurvey.sem.twolevel_syntax import is_twolevel
+from lcsurvey.survey.ordinal import ordinal_items
 from lcsurvey.errors import InputError
 from lcsurvey.digest import sha256_file
 from lcsurvey.schema import load_yaml

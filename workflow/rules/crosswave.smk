@@ -105,6 +105,9 @@ rule across_invariance:
         strict=config["invariance"]["strict"],
         min_cell=config["report"]["min_cell"],
         cluster=config["estimation"]["cluster"],
+        # the ordinal items' threshold invariance under estimator wlsmv / ulsmv
+        estimator=config["estimation"]["estimator"],
+        ordered=ordinal_items(CODEBOOK, config["estimation"]["ordered"]).to_params(),
     script:
         "../scripts/invariance.py"
 

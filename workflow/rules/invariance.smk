@@ -35,6 +35,9 @@ rule invariance_waves:
         strict=config["invariance"]["strict"],
         min_cell=config["report"]["min_cell"],
         cluster=config["estimation"]["cluster"],
+        # the ordinal items' threshold invariance under estimator wlsmv / ulsmv
+        estimator=config["estimation"]["estimator"],
+        ordered=ordinal_items(CODEBOOK, config["estimation"]["ordered"]).to_params(),
     script:
         "../scripts/invariance.py"
 
@@ -65,5 +68,8 @@ rule invariance_background:
         strict=config["invariance"]["strict"],
         min_cell=config["report"]["min_cell"],
         cluster=config["estimation"]["cluster"],
+        # the ordinal items' threshold invariance under estimator wlsmv / ulsmv
+        estimator=config["estimation"]["estimator"],
+        ordered=ordinal_items(CODEBOOK, config["estimation"]["ordered"]).to_params(),
     script:
         "../scripts/invariance.py"

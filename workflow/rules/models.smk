@@ -50,6 +50,9 @@ rule model:
         seed=config["estimation"]["seed"],
         # the codebook's marker items (`marker: true`) for the CFA marker technique
         markers=[name for name, item in CODEBOOK.items.items() if item.marker],
+        # ml, or wlsmv / ulsmv for the ordinal items (codebook ordinal: true, estimation.ordered)
+        estimator=config["estimation"]["estimator"],
+        ordered=ordinal_items(CODEBOOK, config["estimation"]["ordered"]).to_params(),
     script:
         "../scripts/model.py"
 

@@ -8,6 +8,7 @@ from lcsurvey.pipeline.runner import round_significant, script_log, warnings_to_
 from lcsurvey.study.invariance import model_invariance_tables
 from lcsurvey.survey.clusters import resolve
 from lcsurvey.survey.codebook import load_codebook
+from lcsurvey.survey.ordinal import OrdinalItems
 
 with script_log(snakemake.log[0]) as log:  # noqa: F821
     sm = snakemake  # noqa: F821
@@ -20,6 +21,12 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
     clustering = resolve(pooled, sm.params.cluster, book)
     clustering.log_to(log)
     wants_score = hasattr(sm.output, "score")
+    # estimation.estimator wlsmv / ulsmv: the threshold invariance sequence of ordinal items
+    ordered = OrdinalItems.from_params(sm.params.ordered).lavaan_ordered(
+        sm.params.syntax, sm.params.estimator, name=sm.params.model
+    )
+    if ordered is not False:
+        log.info("items as ordered categories (estimation.estimator %s)", sm.params.estimator)
     with warnings_to_log(log):
         table, score = model_invariance_tables(
             frames,
@@ -34,6 +41,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
             min_cell=sm.params.min_cell,
             cluster=clustering.variable if clustering.active else None,
             score=wants_score,
+            ordered=ordered,
         )
     for row in table.itertuples(index=False):
         log.info(

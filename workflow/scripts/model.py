@@ -5,7 +5,12 @@ other tables empty and says why in status.csv (the job still succeeds).
 A model with `level: 1` / `level: 2` blocks is a two-level model, fitted by
 lcsurvey.sem.twolevel with estimation.cluster as its cluster variable; its tables are
 described in lcsurvey.sem.twolevel_tables. The construct scores it names are joined to the
-responses by rid (lcsurvey.survey.model_scores; the rule then has input `scores`)."""
+responses by rid (lcsurvey.survey.model_scores; the rule then has input `scores`).
+
+Under estimation.estimator wlsmv or ulsmv a model with ordinal variables is fitted with its
+items as ordered categories by lcsurvey.survey.ordinal.fit_ordinal (tables:
+lcsurvey.sem.wlsmv_tables); a model without any (e.g. one of scale scores) by ML as configured,
+and a two-level model with ordinal variables is not estimated (lcsurvey.survey.ordinal.route)."""
 
 import warnings
 
@@ -26,7 +31,7 @@ from lcsurvey.sem.modindices import MODINDICES_COLUMNS, modification_indices
 from lcsurvey.sem.syntax import parse_model
 from lcsurvey.sem.twolevel import fit_twolevel
 from lcsurvey.sem.twolevel_bootstrap import bootstrap_twolevel
-from lcsurvey.sem.twolevel_syntax import is_twolevel, parse_twolevel
+from lcsurvey.sem.twolevel_syntax import parse_twolevel
 from lcsurvey.sem.twolevel_tables import (
     bootstrap_plan,
     twolevel_not_estimated_tables,
@@ -36,6 +41,7 @@ from lcsurvey.sem.twolevel_tables import (
 )
 from lcsurvey.survey.clusters import resolve
 from lcsurvey.survey.model_scores import join_scores
+from lcsurvey.survey.ordinal import OrdinalItems, fit_ordinal, route
 
 # The common-method numbers that go to the log (the rest is in method_variance.csv).
 LOGGED = ("first_component_share", "estimated", "admissible", "method_share_mean")
@@ -110,8 +116,7 @@ def fit_two_levels(sm, responses, log) -> None:
                 )
             row = drawn[1].iloc[0]
             log.info(
-                "bootstrap (%s, resampling %d clusters of %s): %d of %d draws converged, "
-                "%d failed",
+                "bootstrap (%s, resampling %d clusters of %s): %d of %d draws converged, %d failed",
                 row["method"],
                 row["clusters"],
                 clustering.variable,
@@ -139,13 +144,61 @@ def fit_two_levels(sm, responses, log) -> None:
     write_csv(twolevel_status_table([status]), sm.output.status)
 
 
+def fit_ordered(sm, responses, log) -> None:
+    """Fit a model's ordinal items by WLSMV/ULSMV and write the rule's tables, or a status row
+    saying why the model is not estimated."""
+    name = sm.params.model
+    clustering = resolve(responses, sm.params.cluster)
+    try:
+        with warnings_to_log(log):
+            fitted = fit_ordinal(
+                responses,
+                sm.params.syntax,
+                OrdinalItems.from_params(sm.params.ordered),
+                name=name,
+                estimator=sm.params.estimator,
+                missing=sm.params.missing,
+                cluster=clustering.variable if clustering.active else None,
+                seed=sm.params.seed,
+            )
+    except NotEstimated as err:
+        log.warning("%s; its tables are left empty", err.message)
+        tables = not_estimated_tables() | {"method_variance": empty_table()}
+        status = err.status_row()
+    else:
+        for note in fitted.notes:
+            log.info(note)
+        tables, status = fitted.tables, fitted.status
+    for key, table in tables.items():
+        write_csv(table, getattr(sm.output, key))
+    write_csv(status_table([status]), sm.output.status)
+
+
 # Snakemake gives BLAS the rule's threads, which are meant for the bootstrap's processes;
 # threaded BLAS on these small matrices changes the last bits of the estimates between runs.
 with script_log(snakemake.log[0]) as log, threadpool_limits(limits=1):  # noqa: F821
     sm = snakemake  # noqa: F821
     responses = pd.read_parquet(sm.input.responses)
-    if is_twolevel(sm.params.syntax):
+    path, why = route(
+        sm.params.syntax,
+        sm.params.estimator,
+        OrdinalItems.from_params(sm.params.ordered),
+        name=sm.params.model,
+    )
+    if why:
+        log.info(why)
+    if path == "not_estimated":
+        log.warning("model %r not estimated: %s; its tables are left empty", sm.params.model, why)
+        for key, table in (not_estimated_tables() | {"method_variance": empty_table()}).items():
+            write_csv(table, getattr(sm.output, key))
+        write_csv(
+            status_table([status_row(sm.params.model, False, reason="not_supported", detail=why)]),
+            sm.output.status,
+        )
+    elif path == "twolevel":
         fit_two_levels(sm, responses, log)
+    elif path == "ordinal":
+        fit_ordered(sm, responses, log)
     else:
         needed = respondents_needed(
             len(parse_model(sm.params.syntax, name=sm.params.model).observed)

@@ -312,6 +312,35 @@ def check_models(
             report.checked.append(f"model {name} ({len(spec.observed)} observed variables)")
 
 
+def check_ordinal(config: dict, models: Mapping[str, str], book, config_source: str, report):
+    """estimation.estimator and estimation.ordered against the codebook and the models
+    (lcsurvey.survey.ordinal.declaration_problems)."""
+    from lcsurvey.sem.syntax import parse_model
+    from lcsurvey.sem.twolevel_syntax import is_twolevel
+    from lcsurvey.survey.ordinal import declaration_problems, ordinal_items, route
+
+    estimation = config.get("estimation") if isinstance(config.get("estimation"), dict) else {}
+    estimator = estimation.get("estimator", "ml")
+    variables = {}
+    for name, syntax in models.items():
+        try:
+            path, why = route(
+                str(syntax), estimator, ordinal_items(book, estimation.get("ordered")), name=name
+            )
+            if not is_twolevel(str(syntax)):
+                variables[name] = parse_model(str(syntax), name=name).observed
+        except InputError:
+            continue  # check_models has said so
+        if path == "not_estimated":
+            report.problems.append(InputError(why, file=config_source, column=f"models.{name}"))
+        elif why:
+            report.notes.append(why)
+    for line in declaration_problems(book, estimation, variables):
+        report.problems.append(InputError(line, file=config_source))
+    if estimation.get("estimator", "ml") != "ml" and not report.problems:
+        report.checked.append(f"estimator {estimation['estimator']} with the ordinal items")
+
+
 def _note_pseudonym_key(config: dict, waves: dict, base: Path, report: CheckReport) -> None:
     """A note on the key a run will use for waves the simulator did not write, when none is
     configured: the project's own key, made on the first run (lcsurvey.survey.pseudonym)."""
@@ -369,6 +398,8 @@ def check_project(config_path: str | Path = "config.yaml") -> CheckReport:
     models = config.get("models") if isinstance(config.get("models"), dict) else {}
     estimation = config.get("estimation") if isinstance(config.get("estimation"), dict) else {}
     check_models(models, book, str(config_path), report, cluster=estimation.get("cluster"))
+    if book is not None:
+        check_ordinal(config, models, book, str(config_path), report)
     for i, pair in enumerate(config.get("nested") or []):
         for role in ("restricted", "general") if isinstance(pair, dict) else ():
             name = pair.get(role)

@@ -180,6 +180,10 @@ def home_support_moderation(inputs: ReportInputs) -> dict[str, Any] | None:
 # The robust versions of the fit measures a robust (MLR) fit has (fit.csv), lavaan's
 # cfi.robust, ...: printed, and judged, in place of the normal-theory ones when present.
 ROBUST_MEASURES = ("cfi", "tli", "rmsea", "rmsea_ci_lower", "rmsea_ci_upper")
+# Estimators of items as ordered categories (estimation.estimator wlsmv / ulsmv): their fit
+# is reported by lavaan's scaled measures (cfi.scaled, tli.scaled, rmsea.scaled).
+ORDINAL_ESTIMATORS = ("WLSMV", "ULSMV")
+SCALED_MEASURES = ("cfi", "tli", "rmsea")
 
 
 def fit_summary(fit: pd.DataFrame | None) -> dict[str, Any] | None:
@@ -187,20 +191,29 @@ def fit_summary(fit: pd.DataFrame | None) -> dict[str, Any] | None:
 
     For a robust fit (a finite chisq_scaled: lavaan's MLR, cluster-robust or not) `robust` is
     True, chisq is the Yuan-Bentler scaled statistic and CFI, TLI and RMSEA (with its CI) are
-    the robust ones wherever fit.csv has them (lavaan's cfi.robust, ...).
+    the robust ones wherever fit.csv has them (lavaan's cfi.robust, ...). For items as
+    ordered categories (`ordinal`: estimator WLSMV or ULSMV) chisq is the scaled-shifted
+    statistic and CFI, TLI and RMSEA the scaled ones (lavaan's cfi.scaled, ...); a fit without
+    SRMR is judged on CFI and RMSEA.
     """
     if fit is None or fit.empty:
         return None
     row = fit.iloc[0].to_dict()
     scaled = row.get("chisq_scaled", np.nan)
     row["robust"] = bool(pd.notna(scaled) and np.isfinite(scaled))
+    row["ordinal"] = str(row.get("estimator", "")).upper() in ORDINAL_ESTIMATORS
     if row["robust"]:
         row["chisq"] = scaled
         for name in ROBUST_MEASURES:
             value = row.get(f"{name}_robust", np.nan)
             if pd.notna(value) and np.isfinite(value):
                 row[name] = value
+        for name in SCALED_MEASURES if row["ordinal"] else ():
+            value = row.get(f"{name}_scaled", np.nan)
+            if pd.notna(value) and np.isfinite(value):
+                row[name] = value
     cfi, rmsea, srmr = row["cfi"], row["rmsea"], row["srmr"]
+    srmr = srmr if pd.notna(srmr) and np.isfinite(srmr) else 0.0  # no SRMR: CFI and RMSEA
     if cfi >= 0.95 and rmsea <= 0.06 and srmr <= 0.08:
         row["verdict"] = "good"
     elif cfi >= 0.90 and rmsea <= 0.08 and srmr <= 0.10:
@@ -511,13 +524,19 @@ def nesting(inputs: ReportInputs) -> dict[str, Any]:
         and boot["resampling"].iloc[0] == "clusters"
         and boot["draws_ok"].iloc[0] > 0
     )
+    reason = clustering.reason
+    if reason is None and clustering.active and not clustered and fit is not None:
+        # the ordinal estimators' standard errors treat respondents as independent
+        estimators = fit["estimator"].astype(str).str.upper() if "estimator" in fit else []
+        if any(e in ORDINAL_ESTIMATORS for e in estimators):
+            reason = "ordinal"
     return {
         "configured": clustering.variable is not None,
         "clustered": clustered,
         "communities": clustering.clusters,
         "missing": clustering.missing,
         "bootstrap": resampled,
-        "reason": clustering.reason,
+        "reason": reason,
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lcsurvey.report.findings import (
@@ -449,6 +450,8 @@ def fit_sentence(fit: dict[str, Any], lang: str, nesting: str = "") -> str:
         if missing in ("fiml", "ml")
         else (text(lang, "missing_listwise") if missing == "listwise" else missing)
     )
+    if fit.get("ordinal"):
+        return ordinal_fit_sentence(fit, lang, nesting, missing_text)
     return (
         text(
             lang,
@@ -476,6 +479,37 @@ def fit_sentence(fit: dict[str, Any], lang: str, nesting: str = "") -> str:
     )
 
 
+def ordinal_fit_sentence(fit: dict[str, Any], lang: str, nesting: str, missing: str) -> str:
+    """fit_sentence for items as ordered categories (WLSMV/ULSMV): the estimator and why
+    (polychoric correlations of ordered categories), then the scaled fit measures; SRMR only
+    when fit.csv has it."""
+    srmr = fit.get("srmr")
+    has_srmr = srmr is not None and pd.notna(srmr) and np.isfinite(srmr)
+    return (
+        text(
+            lang,
+            "estimator",
+            estimator=text(lang, "estimator_ordinal", estimator=fit["estimator"]),
+            nesting=nesting,
+            missing=missing,
+            n=fmt_int(fit["ntotal"]),
+        )
+        + " "
+        + text(
+            lang,
+            "fit_line_ordinal",
+            df=fmt_int(fit["df"]),
+            chisq=fmt_number(fit["chisq"], lang, 1),
+            cfi=fmt_number(fit["cfi"], lang, 3),
+            tli=fmt_number(fit["tli"], lang, 3),
+            rmsea=fmt_number(fit["rmsea"], lang, 3),
+            srmr=text(lang, "fit_srmr", srmr=fmt_number(srmr, lang, 3)) if has_srmr else "",
+        )
+        + " "
+        + text(lang, "fit_" + fit["verdict"])
+    )
+
+
 def nesting_phrase(nest: dict[str, Any], lang: str) -> str:
     """How the standard errors and intervals treat the nesting in communities
     (findings.nesting), as a phrase after the estimator: cluster-robust over k communities
@@ -488,6 +522,8 @@ def nesting_phrase(nest: dict[str, Any], lang: str) -> str:
         return text(lang, "nest_clustered", k=nest["communities"], boot=boot)
     if nest["reason"] is None:  # configured and usable, but the model is not clustered
         return ""
+    if nest["reason"] == "ordinal":  # WLSMV/ULSMV: after the estimator's own parenthesis
+        return text(lang, "nest_ordinal")
     return text(lang, "nest_independent", reason=text(lang, f"nest_{nest['reason']}"))
 
 

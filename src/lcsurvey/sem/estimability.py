@@ -43,6 +43,9 @@ REASONS = {
     "cluster_level_varies": "a cluster-level variable varies within a cluster",
     "clusters_of_one": "no cluster has two or more respondents",
     "too_few_clusters": "as many level-2 parameters as clusters, or more",
+    # Ordinal items (estimation.estimator wlsmv / ulsmv): the answers or the model's lines.
+    "ordinal_data": "the answers do not allow a fit of the items as ordered categories",
+    "not_supported": "a model the ordinal (WLSMV/ULSMV) estimator does not fit",
 }
 
 

@@ -113,7 +113,7 @@ class PolychoricResult:
         Asymptotic covariance of ``sqrt(N)`` times the statistics (lavaan's NACOV), ordered as
         all thresholds (item by item) then the correlations column-wise below the diagonal.
     n : int
-        Number of cases used (listwise).
+        Number of cases used (complete rows, or rows with an answer under pairwise).
     """
 
     names: list[str]
@@ -143,6 +143,13 @@ def _check_items(data: np.ndarray, names: list[str]) -> list[int]:
     levels = []
     for col, name in enumerate(names):
         x = data[:, col]
+        x = x[~np.isnan(x)]
+        if len(x) == 0:
+            raise InputError(
+                f"ordinal item {name} has no answers",
+                column=name,
+                expected="at least some answers to every item of the model",
+            )
         if np.any(x != np.round(x)) or np.any(x < 1):
             bad = x[(x != np.round(x)) | (x < 1)][0]
             raise InputError(
@@ -223,7 +230,8 @@ def _fit_pairs(tables: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray
 
     ``tables`` is Q x Kx x Ky (zero-padded), ``tx`` and ``ty`` the thresholds padded with a
     large value. The log-likelihood of one table is unimodal in rho, so each pair reaches the
-    maximum lavaan's nlminb finds; all pairs step together so the work is a few array passes.
+    maximum lavaan's nlminb finds; the pairs still moving step together, so the work is a few
+    array passes.
     """
     n = tables.sum(axis=(1, 2))
     used = tables > 0
@@ -236,24 +244,31 @@ def _fit_pairs(tables: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray
     var = (pu @ u**2 - (pu @ u) ** 2) * (pv @ v**2 - (pv @ v) ** 2)
     rho = np.clip(cov / np.sqrt(np.where(var > 0, var, 1.0)), -0.95, 0.95)
 
-    def loglik(prob: np.ndarray) -> np.ndarray:
-        return np.sum(np.where(used, tables * np.log(np.maximum(prob, 1e-300)), 0.0), axis=(1, 2))
+    def loglik(prob: np.ndarray, k: np.ndarray) -> np.ndarray:
+        return np.sum(
+            np.where(used[k], tables[k] * np.log(np.maximum(prob, 1e-300)), 0.0), axis=(1, 2)
+        )
 
+    every = np.arange(len(rho))
     prob = _stacked_probabilities(tx, ty, rho)
-    current = loglik(prob)
+    current = loglik(prob, every)
+    # Only pairs still moving take further steps: most converge in a few.
+    active = every
     for _ in range(100):
-        dprob = _stacked_rho_derivative(tx, ty, rho)
-        safe = np.maximum(prob, 1e-300)
-        score = np.sum(np.where(used, tables * dprob / safe, 0.0), axis=(1, 2))
-        info = n * np.sum(np.where(prob > 1e-300, dprob * dprob / safe, 0.0), axis=(1, 2))
+        k = active
+        r, pr, cur = rho[k], prob[k], current[k]
+        dprob = _stacked_rho_derivative(tx[k], ty[k], r)
+        safe = np.maximum(pr, 1e-300)
+        score = np.sum(np.where(used[k], tables[k] * dprob / safe, 0.0), axis=(1, 2))
+        info = n[k] * np.sum(np.where(pr > 1e-300, dprob * dprob / safe, 0.0), axis=(1, 2))
         step = score / info
-        trial, trial_prob, value = rho, prob, current
-        pending = np.ones(len(rho), dtype=bool)
+        trial, trial_prob, value = r, pr, cur
+        pending = np.ones(len(k), dtype=bool)
         for _ in range(50):
-            candidate = np.clip(rho + step, -0.9999, 0.9999)
-            cand_prob = _stacked_probabilities(tx, ty, candidate)
-            cand_value = loglik(cand_prob)
-            accept = pending & (cand_value >= current - 1e-12)
+            candidate = np.clip(r + step, -0.9999, 0.9999)
+            cand_prob = _stacked_probabilities(tx[k], ty[k], candidate)
+            cand_value = loglik(cand_prob, k)
+            accept = pending & (cand_value >= cur - 1e-12)
             trial = np.where(accept, candidate, trial)
             trial_prob = np.where(accept[:, None, None], cand_prob, trial_prob)
             value = np.where(accept, cand_value, value)
@@ -261,9 +276,10 @@ def _fit_pairs(tables: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray
             if not pending.any():
                 break
             step = np.where(pending, step / 2.0, step)
-        done = np.max(np.abs(trial - rho)) < 1e-10
-        rho, prob, current = trial, trial_prob, value
-        if done:
+        moving = np.abs(trial - r) >= 1e-10
+        rho[k], prob[k], current[k] = trial, trial_prob, value
+        active = k[moving]
+        if not len(active):
             break
     return rho
 
@@ -281,35 +297,63 @@ def thresholds_of(x: np.ndarray, k: int) -> np.ndarray:
     return special.ndtri(np.cumsum(counts)[:-1] / len(x))
 
 
-def polychoric(data: np.ndarray, names: list[str], *, acov: bool = True) -> PolychoricResult:
+def polychoric(
+    data: np.ndarray, names: list[str], *, acov: bool = True, missing: str = "listwise"
+) -> PolychoricResult:
     """Thresholds, polychoric correlations and (optionally) their asymptotic covariance.
 
     Parameters
     ----------
     data : numpy.ndarray
-        N x p category numbers (1..K); rows with a missing value are dropped (listwise).
+        N x p category numbers (1..K), NaN for a missing answer.
     names : list of str
         Item names, for messages.
     acov : bool
         Whether to compute the asymptotic covariance (NACOV) from the casewise scores.
+    missing : {"listwise", "pairwise"}
+        lavaan's ``missing``: drop rows with a missing answer, or estimate each threshold from
+        the item's answers and each correlation from the pair's (the scores of a missing
+        answer count zero in NACOV, whose N is then every row with an answer).
 
     Returns
     -------
     PolychoricResult
     """
+    if missing not in ("listwise", "pairwise"):
+        raise InputError(
+            f"missing {missing!r} is not available for ordinal items",
+            value=missing,
+            expected="listwise or pairwise",
+        )
     data = np.asarray(data, dtype=float)
-    data = data[~np.isnan(data).any(axis=1)]
+    if missing == "listwise":
+        data = data[~np.isnan(data).any(axis=1)]
+    else:
+        # lavaan keeps every row with at least one answer under missing = "pairwise".
+        data = data[~np.isnan(data).all(axis=1)]
     if data.shape[0] < 2:
         raise InputError("too few complete rows for polychoric correlations", value=data.shape[0])
+    observed = ~np.isnan(data)
     levels = _check_items(data, names)
-    y = data.astype(int)
+    y = np.where(observed, data, 0.0).astype(int)  # 0 marks a missing answer
     n, p = y.shape
-    th = [thresholds_of(y[:, j], levels[j]) for j in range(p)]
+    th = [thresholds_of(y[observed[:, j], j], levels[j]) for j in range(p)]
     rows, cols = pair_index(p)
     kmax = max(levels)
     tables = np.zeros((len(rows), kmax, kmax))
+    complete = observed.all()
     for q, (i, j) in enumerate(zip(rows, cols, strict=True)):
-        tables[q, : levels[i], : levels[j]] = _pair_table(y[:, i], y[:, j], levels[i], levels[j])
+        both = slice(None) if complete else observed[:, i] & observed[:, j]
+        tables[q, : levels[i], : levels[j]] = _pair_table(
+            y[both, i], y[both, j], levels[i], levels[j]
+        )
+    if (tables.sum(axis=(1, 2)) < 2).any():
+        q = int(np.argmin(tables.sum(axis=(1, 2))))
+        raise InputError(
+            f"ordinal items {names[rows[q]]} and {names[cols[q]]} are answered together by "
+            "fewer than two respondents",
+            expected="pairs of items answered by the same respondents",
+        )
     tx, ty = _padded(th, rows, kmax - 1), _padded(th, cols, kmax - 1)
     rho = _fit_pairs(tables, tx, ty)
     cor = np.eye(p)
@@ -342,24 +386,27 @@ def _muthen1984(
     total_th = int(start[-1])
     rows, cols = pair_index(p)
     npair = len(rows)
-    sc_th = np.zeros((n, total_th))
+    # One score matrix, column-major: every score is written (and read) column by column.
+    sc = np.zeros((n, total_th + npair), order="F")
+    sc_th, sc_cor = sc[:, :total_th], sc[:, total_th:]
     for j in range(p):
         tb = np.concatenate([[-np.inf], th[j], [np.inf]])
         c = y[:, j]
-        prob = _cdf(tb[c]) - _cdf(tb[c - 1])
+        # A missing answer (0) scores zero: lavaan sums the cross-products over the answers
+        # there are (missing = "pairwise").
+        prob = np.where(c > 0, _cdf(tb[c]) - _cdf(tb[c - 1]), 1.0)
         for t in range(nth[j]):
             dens = _phi(th[j][t])
             sc_th[:, start[j] + t] = (
                 np.where(c == t + 1, dens, 0.0) - np.where(c == t + 2, dens, 0.0)
             ) / prob
-    sc_cor = np.zeros((n, npair))
     a21 = np.zeros((npair, total_th))
     for q, (i, j) in enumerate(zip(rows, cols, strict=True)):
         rho = cor[i, j]
         prob = probs[q, : levels[i], : levels[j]]
         cell = (y[:, i] - 1, y[:, j] - 1)
         rho_score = drho[q, : levels[i], : levels[j]] / prob
-        sc_cor[:, q] = rho_score[cell]
+        sc_cor[:, q] = np.where((y[:, i] > 0) & (y[:, j] > 0), rho_score[cell], 0.0)
         # Scores are constant within a cell of the pair's table, so the cross-products over
         # cases are sums over cells weighted by the counts.
         weight = tables[q, : levels[i], : levels[j]] * rho_score / prob
@@ -369,13 +416,17 @@ def _muthen1984(
         cross_j = np.sum(weight * up_j.T, axis=0)[:-1] + np.sum(weight * low_j.T, axis=0)[1:]
         a21[q, start[i] : start[i + 1]] = cross_i
         a21[q, start[j] : start[j + 1]] = cross_j
-    sc = np.hstack([sc_th, sc_cor])
     inner = sc.T @ sc
-    b = np.zeros_like(inner)
+    # B = [[A11, 0], [A21, A22]] with A11 block-diagonal (one block per item) and A22
+    # diagonal, so its inverse is [[A11^-1, 0], [-A22^-1 A21 A11^-1, A22^-1]]: blockwise, far
+    # cheaper than inverting B whole.
+    a11_inv = np.zeros((total_th, total_th))
     for j in range(p):
         s = slice(start[j], start[j + 1])
-        b[s, s] = inner[s, s]
-    b[total_th:, :total_th] = a21
-    b[total_th:, total_th:] = np.diag(np.sum(sc_cor * sc_cor, axis=0))
-    b_inv = np.linalg.inv(b)
+        a11_inv[s, s] = np.linalg.inv(inner[s, s])
+    a22_inv = 1.0 / np.sum(sc_cor * sc_cor, axis=0)
+    b_inv = np.zeros_like(inner)
+    b_inv[:total_th, :total_th] = a11_inv
+    b_inv[total_th:, :total_th] = -a22_inv[:, None] * (a21 @ a11_inv)
+    b_inv[total_th:, total_th:] = np.diag(a22_inv)
     return n * (b_inv @ inner @ b_inv.T)

@@ -19,6 +19,18 @@ _TERM = re.compile(
 
 
 @dataclass(frozen=True)
+class Relation:
+    """One term of a model line: ``lhs op rhs`` with its modifier (a label, a fixed value, or
+    ``NA`` for "free") and the statement it came from, for messages."""
+
+    lhs: str
+    op: str
+    rhs: str
+    modifier: str | None
+    statement: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """What the pipeline needs to know about a model beyond what semopy reads."""
 
@@ -28,6 +40,7 @@ class ModelSpec:
     observed: list[str]  # observed variables the model uses
     definitions: tuple[Definition, ...] = ()  # `name := expression` lines, in order
     semopy_syntax: str = ""  # the syntax without the := lines (what semopy reads)
+    relations: tuple[Relation, ...] = ()  # every term of the =~, ~ and ~~ lines, in order
 
 
 def read_definition(name: str, lhs: str, rhs: str, statement: str):
@@ -80,6 +93,7 @@ def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
     names: list[str] = []
     definitions: list[Definition] = []
     kept: list[str] = []
+    relations: list[Relation] = []
     statements = [
         s.strip()
         for line in syntax.splitlines()
@@ -108,6 +122,7 @@ def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
                     expected="a variable, optionally label*variable",
                 )
             var, modifier = term_match.group("var"), term_match.group("mod")
+            relations.append(Relation(lhs, op, var, modifier, statement))
             if op == "=~":
                 measurement.setdefault(lhs, []).append(var)
             if modifier and not _is_number(modifier):
@@ -123,6 +138,7 @@ def parse_model(syntax: str, *, name: str = "model") -> ModelSpec:
         observed=observed,
         definitions=tuple(definitions),
         semopy_syntax="\n".join(kept),
+        relations=tuple(relations),
     )
 
 

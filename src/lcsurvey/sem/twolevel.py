@@ -101,6 +101,14 @@ class ClusterStats:
     # reported logl under fixed.x = TRUE (lav_samplestats, YLp[[2]]$loglik.x)
     loglik_x: float = 0.0
 
+    def stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`sizes` as arrays: n (S,), clusters m (S,), centres (S, k), cross-products (S, k, k)."""
+        if not hasattr(self, "_stacked"):
+            n, m, centre, cross = zip(*self.sizes, strict=True)
+            self._stacked = (np.array(n, float), np.array(m, float), np.array(centre),
+                             np.array(cross))  # fmt: skip
+        return self._stacked
+
     @property
     def constant(self) -> float:
         p, q = len(self.y), len(self.z)
@@ -310,22 +318,24 @@ def loglik(stats: ClusterStats, sigma_w, sigma_b, mu, *, gradient: bool = False)
     value = -free_rows * np.log(np.diag(chol_w)).sum() - 0.5 * np.sum(inv_w * stats.within)
     if gradient:
         g_w += -0.5 * free_rows * inv_w + 0.5 * inv_w @ stats.within @ inv_w
-    for n, m, centre, cross in stats.sizes:
-        v = sigma_b.copy()
-        v[q:, q:] += sigma_w / n
-        try:
-            chol = np.linalg.cholesky(v)
-        except np.linalg.LinAlgError:
-            return (-np.inf, None, None, None) if gradient else -np.inf
-        inv = np.linalg.inv(v)
-        d = centre - mu
-        scatter = cross + m * np.outer(d, d)
-        value += -m * np.log(np.diag(chol)).sum() - 0.5 * np.sum(inv * scatter)
-        if gradient:
-            g = -0.5 * m * inv + 0.5 * inv @ scatter @ inv
-            g_b += g
-            g_w += g[q:, q:] / n
-            g_mu += m * inv @ d
+    # all cluster sizes at once: V_n = Sigma_B + blockdiag(0, Sigma_W / n), stacked
+    n, m, centre, cross = stats.stacked()
+    v = np.repeat(sigma_b[None], len(n), axis=0)
+    v[:, q:, q:] += sigma_w[None] / n[:, None, None]
+    try:
+        chol = np.linalg.cholesky(v)
+    except np.linalg.LinAlgError:
+        return (-np.inf, None, None, None) if gradient else -np.inf
+    inv = np.linalg.inv(v)
+    d = centre - mu
+    scatter = cross + m[:, None, None] * (d[:, :, None] * d[:, None, :])
+    logdet = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    value += -(m * logdet).sum() - 0.5 * np.sum(inv * scatter)
+    if gradient:
+        g = -0.5 * m[:, None, None] * inv + 0.5 * inv @ scatter @ inv
+        g_b += g.sum(axis=0)
+        g_w += (g[:, q:, q:] / n[:, None, None]).sum(axis=0)
+        g_mu += np.einsum("s,sij,sj->i", m, inv, d)
     value += stats.constant
     return (value, g_w, g_b, g_mu) if gradient else value
 
@@ -370,6 +380,30 @@ class MissingClusterData:
 
     def start(self):
         return start_moments(self.complete)
+
+    def resample(self, counts: np.ndarray) -> MissingClusterData:
+        """The data of the clusters taken counts[j] times each, a cluster taken twice as two
+        clusters (a resample of whole clusters; loglik_x and start values are not carried)."""
+        if not hasattr(self, "_rows"):  # each cluster's rows, found once
+            order = np.argsort(self.codes, kind="stable")
+            self._rows = np.split(order, np.cumsum(np.bincount(self.codes))[:-1])
+            self._sizes = np.array([len(rows) for rows in self._rows])
+        drawn = np.repeat(np.arange(len(counts)), np.asarray(counts).astype(int))
+        rows = np.concatenate([self._rows[g] for g in drawn])
+        values = self.values[rows]
+        return MissingClusterData(
+            y=self.y,
+            z=self.z,
+            values=values,
+            zvalues=self.zvalues[drawn],
+            codes=np.repeat(np.arange(len(drawn)), self._sizes[drawn]),
+            patterns=self.patterns[rows],
+            masks=self.masks,
+            counts=self.counts[drawn],
+            n_rows=len(rows),
+            n_clusters=len(drawn),
+            observed_values=int(np.isfinite(values).sum()),
+        )
 
 
 def missing_cluster_data(
@@ -646,17 +680,21 @@ class TwoLevelModel:
         return loglik(stats, *self.to_2l(mu_w, sigma_w, mu_b, sigma_b))
 
     def gradient(self, theta, stats: ClusterStats) -> np.ndarray:
+        return self.value_gradient(theta, stats)[1]
+
+    def value_gradient(self, theta, stats: ClusterStats) -> tuple[float, np.ndarray]:
+        """The log-likelihood and its gradient in the free parameters, from one pass."""
         mu_w, sigma_w, mu_b, sigma_b, (pw, pb) = self.moments(theta)
-        _, g_w, g_full, g_mu = loglik(
+        value, g_w, g_full, g_mu = loglik(
             stats, *self.to_2l(mu_w, sigma_w, mu_b, sigma_b), gradient=True
         )
         out = np.zeros(len(theta))
         if g_w is None:
-            return out * np.nan
+            return value, out * np.nan
         idx = self.between_places
         self.levels[0].chain(pw, g_mu[self.q :], g_w, out)
         self.levels[1].chain(pb, g_mu[idx], g_full[np.ix_(idx, idx)], out)
-        return out
+        return value, out
 
 
 def build_model(spec: TwoLevelSpec) -> TwoLevelModel:
@@ -704,6 +742,7 @@ def maximise(
     tol: float = 1e-10,
     max_iter: int = 500,
     inverse: np.ndarray | None = None,
+    value_gradient=None,
 ):
     """Quasi-Newton ascent of the log-likelihood with the analytic gradient.
 
@@ -711,16 +750,23 @@ def maximise(
     information kept positive), later ones BFGS updates of its inverse (Nocedal & Wright 2006,
     section 6.1): one Hessian per fit instead of one per iteration. `inverse`: the inverse
     information to start from instead (a refit next to a fit whose information is known, as
-    a bootstrap draw's), so that no Hessian is computed at all.
+    a bootstrap draw's), so that no Hessian is computed at all. `value_gradient`: x ->
+    (value, gradient) from one pass, used instead of value and grad at every point tried (the
+    gradient of an accepted point then comes free).
     """
     memory: dict = {} if inverse is None else {"inverse": inverse}
+    if grad is None:
+        grad = lambda x: value_gradient(x)[1]  # noqa: E731
 
     def objective(x):
+        if value_gradient is not None:
+            v, g = value_gradient(x)
+            return (v if np.isfinite(v) else -np.inf), g
         v = value(x)
         return (v if np.isfinite(v) else -np.inf), None
 
-    def direction(x, _state):
-        g = grad(x)
+    def direction(x, state):
+        g = grad(x) if state is None else state
         if not np.all(np.isfinite(g)):
             return None, np.nan, None
         if "inverse" not in memory:
@@ -803,16 +849,20 @@ class Unrestricted:
         return loglik(stats, *self.unpack(theta))
 
     def gradient(self, theta, stats) -> np.ndarray:
-        _, g_w, g_b, g_mu = loglik(stats, *self.unpack(theta), gradient=True)
+        return self.value_gradient(theta, stats)[1]
+
+    def value_gradient(self, theta, stats) -> tuple[float, np.ndarray]:
+        value, g_w, g_b, g_mu = loglik(stats, *self.unpack(theta), gradient=True)
         if g_w is None:
-            return np.full(len(theta), np.nan)
+            return value, np.full(len(theta), np.nan)
         idx2 = self.idx2
         gw = g_w + g_w.T - np.diag(np.diag(g_w))
         gb2 = g_b[np.ix_(idx2, idx2)]
         gb2 = gb2 + gb2.T - np.diag(np.diag(gb2))
-        return np.concatenate(
+        grad = np.concatenate(
             [gw[self.iw], gb2[self.ib], g_mu[idx2], g_mu[self.q + self.within_only]]
         )
+        return value, grad
 
     def start(self, stats) -> np.ndarray:
         idx2 = self.idx2
@@ -851,6 +901,51 @@ def fit_unrestricted(stats: ClusterStats, spec: TwoLevelSpec) -> Moments:
         lambda t: h1.value(t, stats), lambda t: h1.gradient(t, stats), h1.start(stats)
     )
     return dataclasses.replace(h1.moments(result.x, result.value), converged=bool(result.converged))
+
+
+def exogenous_moments(stats, spec: TwoLevelSpec) -> Moments | None:
+    """h1's moments of the exogenous observed variables in closed form, where there is one.
+
+    An exogenous variable named only within has no between part, so its rows are independent
+    draws and its h1 mean and covariance are those of the rows (divisor N); one named only at
+    level 2 has one value per cluster, and its are those of the clusters (divisor G): the
+    likelihood factors into theirs and that of the other variables given them, whose
+    parameters are free of theirs. With an exogenous variable named at both levels, or
+    missing values, there is no such factoring: None (fit the unrestricted model).
+
+    Returns
+    -------
+    Moments or None
+        The exogenous variables' entries; the others NaN.
+    """
+    within_x = [v for v in spec.within.exogenous if v not in spec.both]
+    between_x = [v for v in spec.between.exogenous if v not in spec.both]
+    exogenous = len(spec.within.exogenous) + len(spec.between.exogenous)
+    if isinstance(stats, MissingClusterData) or len(within_x) + len(between_x) < exogenous:
+        return None
+    q = len(stats.z)
+    n, m, centre, cross = stats.stacked()
+    y, level2 = list(spec.within.observed), list(spec.between.observed)
+    mu_w, sigma_w = np.full(len(y), np.nan), np.full((len(y), len(y)), np.nan)
+    mu_b, sigma_b = np.full(len(level2), np.nan), np.full((len(level2),) * 2, np.nan)
+    if within_x:
+        grand = (n * m) @ centre[:, q:] / stats.n_rows
+        d = centre[:, q:] - grand
+        between = np.einsum("s,sij->ij", n, cross[:, q:, q:] + m[:, None, None] * (
+            d[:, :, None] * d[:, None, :]))  # fmt: skip
+        total = (stats.within + between) / stats.n_rows
+        idx = [y.index(v) for v in within_x]
+        mu_w[idx] = grand[idx]
+        sigma_w[np.ix_(idx, idx)] = total[np.ix_(idx, idx)]
+    if between_x:
+        mean = m @ centre[:, :q] / stats.n_clusters
+        d = centre[:, :q] - mean
+        cov = (cross[:, :q, :q] + m[:, None, None] * (d[:, :, None] * d[:, None, :])).sum(axis=0)
+        idx = [level2.index(v) for v in between_x]
+        zidx = [stats.z.index(v) for v in between_x]
+        mu_b[idx] = mean[zidx]
+        sigma_b[np.ix_(idx, idx)] = cov[np.ix_(zidx, zidx)] / stats.n_clusters
+    return Moments(mu_w, sigma_w, mu_b, sigma_b, np.nan)
 
 
 def exogenous_value(spec: TwoLevelSpec, par: Parameter, h1: Moments) -> float:
@@ -928,7 +1023,8 @@ def heywood_cases(estimates: pd.DataFrame) -> tuple[str, ...]:
     return tuple(f"level {r.level}: {r.lhs} ~~ {r.rhs} = {r.est:.3g}" for r in rows.itertuples())
 
 
-def _start(model: TwoLevelModel, h1: Moments) -> np.ndarray:
+def start_values(model: TwoLevelModel, h1: Moments) -> np.ndarray:
+    """Start values from h1: loadings 1, variances half the h1 variance, the h1 means."""
     theta = np.zeros(len(model.names))
     seen = set()
     for par, k in model.index.items():
@@ -1047,7 +1143,7 @@ def fit_twolevel(
             "two-level data; fewer free parameters are needed (equal labels, fewer paths at "
             "level 2)",
         )
-    result = _fit_theta(model, stats, _start(model, h1))
+    result = _fit_theta(model, stats, start_values(model, h1))
     theta = result.x
     hess = numeric_hessian(lambda t: model.gradient(t, stats), theta)
     vcov, se_note = _vcov(hess, model.names)
@@ -1273,7 +1369,7 @@ def _fit_measures(spec, model, stats, h1, theta, logl, df, *, usable=True) -> pd
     base_df = _implied_counts(base) - len(base_model.names)
     if usable:
         chisq = max(2 * (h1.logl - logl), 0.0)
-        base_fit = _fit_theta(base_model, stats, _start(base_model, h1))
+        base_fit = _fit_theta(base_model, stats, start_values(base_model, h1))
         base_chisq = 2 * (h1.logl - base_fit.value)
         mu_w, sigma_w, mu_b, sigma_b, _ = model.moments(theta)
         srmr_w = _srmr(h1.sigma_w, sigma_w)

@@ -17,12 +17,17 @@ estimates only:
     weighted by the clusters' counts; with missing values (missing = "ml") the rows of the
     drawn clusters are gathered by index;
   - the model and the unrestricted model are laid out once; a draw changes only the fixed
-    exogenous moments;
-  - both fits start from the full-sample estimates with the full sample's inverse
-    information as the first quasi-Newton matrix: no Hessian, no standard errors, no fit
-    measures or baseline model per draw.
+    exogenous moments, which need no h1 fit where every exogenous variable is named at one
+    level only (lcsurvey.sem.twolevel.exogenous_moments: row or cluster moments);
+  - the fits start from the full-sample estimates with the full sample's inverse
+    information as the first quasi-Newton matrix, value and gradient from one pass: no
+    Hessian, no standard errors, no fit measures or baseline model per draw. Only a draw that
+    cannot start there (a negative between-level variance of the full sample) or does not
+    converge from there is fitted again from start values, as fit_twolevel starts.
 A draw that does not converge, or whose matrices stop being positive definite, is counted
-as failed and left out of the intervals, never replaced.
+as failed and left out of the intervals, never replaced. With few clusters the unrestricted
+between-level covariance matrix often has its maximum outside the positive definite ones;
+as fit_twolevel, a draw then takes the exogenous moments where the h1 ascent stops.
 
 References
 ----------
@@ -44,20 +49,27 @@ from lcsurvey.sem.defined import defined_values
 from lcsurvey.sem.twolevel import (
     ClusterData,
     MissingClusterData,
+    Moments,
+    TwoLevelFit,
     Unrestricted,
     build_model,
     cluster_data,
+    exogenous_moments,
     fit_twolevel,
     fix_exogenous,
     maximise,
     missing_cluster_data,
     numeric_hessian,
+    start_values,
 )
 from lcsurvey.sem.twolevel_syntax import TwoLevelSpec, parse_twolevel
 
 INTERVAL_COLUMNS = ["level", "lhs", "op", "rhs", "label", "est", "boot_se", "ci_lower",
                     "ci_upper", "bca_ci_lower", "bca_ci_upper"]  # fmt: skip
 SEED = 20211201
+# A draw starts next to its maximum and gets there in 10-20 quasi-Newton steps (Demo.twolevel);
+# one that has not after 100 counts as failed (the full fit allows 500 from rough starts).
+MAX_ITER = 100
 
 
 @dataclass
@@ -90,70 +102,63 @@ class TwoLevelJob:
         n_clusters = int(codes.max()) + 1
         self._first = np.zeros(n_clusters, dtype=int)
         self._first[codes[::-1]] = np.arange(len(codes))[::-1]  # each cluster's first row
-        if isinstance(self.data, MissingClusterData):
-            order = np.argsort(codes, kind="stable")
-            self._rows = np.split(order, np.cumsum(np.bincount(codes))[:-1])
-            self._sizes = np.array([len(rows) for rows in self._rows])
-            full = self.data
-        else:
-            full = self.data.stats()
+        full = self.data if isinstance(self.data, MissingClusterData) else self.data.stats()
         self._h1 = Unrestricted(full, self.spec)
         self._exogenous = any(par.exogenous for par in self.spec.parameters)
         if self._exogenous:
             info = -numeric_hessian(lambda t: self._h1.gradient(t, full), self.h1_theta)
-            self._h1_inverse = _positive_inverse(info)
+            self._h1_inverse = _positive_inverse(info) if np.all(np.isfinite(info)) else None
             h1 = self._h1.moments(self.h1_theta, np.nan)
             self._model = build_model(fix_exogenous(self.spec, h1))
         else:
             self._model = build_model(self.spec)
-        self._inverse = _positive_inverse(np.linalg.pinv(self.vcov))
+        self._inverse = None  # no usable information: each refit computes its own
+        if np.all(np.isfinite(self.vcov)):
+            self._inverse = _positive_inverse(np.linalg.pinv(self.vcov))
+        else:  # the full-sample fit gave no standard errors (say it did not converge)
+            info = -numeric_hessian(lambda t: self._model.gradient(t, full), self.theta)
+            if np.all(np.isfinite(info)):
+                self._inverse = _positive_inverse(info)
 
     def _resample(self, counts: np.ndarray):
         """The statistics of the clusters taken counts[j] times each."""
         if isinstance(self.data, ClusterData):
             return self.data.stats(counts)
-        data = self.data
-        drawn = np.repeat(np.arange(len(counts)), counts.astype(int))
-        rows = np.concatenate([self._rows[g] for g in drawn])
-        values = data.values[rows]
-        return MissingClusterData(
-            y=data.y,
-            z=data.z,
-            values=values,
-            zvalues=data.zvalues[drawn],
-            codes=np.repeat(np.arange(len(drawn)), self._sizes[drawn]),
-            patterns=data.patterns[rows],
-            masks=data.masks,
-            counts=data.counts[drawn],
-            n_rows=len(rows),
-            n_clusters=len(drawn),
-            observed_values=int(np.isfinite(values).sum()),
-        )
+        return self.data.resample(counts)
 
     def refit(self, counts: np.ndarray) -> np.ndarray | None:
-        """The model's free parameters on a resample, or None when the fit fails."""
+        """The model's free parameters on a resample, or None when its fit does not converge.
+
+        The exogenous moments in closed form where there is one (exogenous_moments), else
+        from the draw's h1 (_unrestricted); the model from the full-sample estimates
+        (_ascend), or where the draw cannot start there (a negative between-level variance
+        of the full sample that makes the draw's covariance matrices indefinite) or does not
+        converge from there, from lavaan-like start values as fit_twolevel starts.
+        """
         stats = self._resample(counts)
         model = self._model
+        h1 = None
         if self._exogenous:
-            h1 = self._h1
-            result = maximise(
-                lambda t: h1.value(t, stats),
-                lambda t: h1.gradient(t, stats),
-                self.h1_theta,
-                inverse=self._h1_inverse,
-            )
-            if not result.converged:
-                return None
-            model.set_exogenous(h1.moments(result.x, result.value))
-        result = maximise(
-            lambda t: model.value(t, stats),
-            lambda t: model.gradient(t, stats),
-            self.theta,
-            inverse=self._inverse,
-        )
-        if not result.converged or not np.all(np.isfinite(result.x)):
-            return None
-        return result.x
+            moments = exogenous_moments(stats, self.spec)
+            if moments is None:
+                moments = h1 = self._unrestricted(stats)
+            model.set_exogenous(moments)
+        x = _ascend(lambda t: model.value_gradient(t, stats), self.theta, self._inverse)
+        if x is not None:
+            return x
+        h1 = h1 or self._unrestricted(stats)
+        start = start_values(model, h1)
+        return _ascend(lambda t: model.value_gradient(t, stats), start, None)
+
+    def _unrestricted(self, stats) -> Moments:
+        """The draw's h1 from the full sample's, taken where the ascent stops as fit_twolevel
+        takes the full sample's: with few clusters the unrestricted between-level covariance
+        matrix often has its maximum outside the positive definite ones, where no ascent
+        converges."""
+        h1 = self._h1
+        result = maximise(None, None, self.h1_theta, inverse=self._h1_inverse, max_iter=MAX_ITER,
+                          value_gradient=lambda t: h1.value_gradient(t, stats))  # fmt: skip
+        return h1.moments(result.x, result.value)
 
     def run(self, weights: np.ndarray) -> np.ndarray:
         counts = weights[:, self._first]
@@ -168,6 +173,21 @@ class TwoLevelJob:
                 if fitted is not None:
                     out[i] = fitted
         return out
+
+
+def _ascend(value_gradient, start: np.ndarray, inverse: np.ndarray | None) -> np.ndarray | None:
+    """The maximum from the full-sample estimates, or None.
+
+    First with the full sample's inverse information as the quasi-Newton matrix; where that
+    does not converge (a draw far from the full sample, say a between-level variance that
+    crosses zero), once more with the draw's own Hessian at the start, as a fit from scratch.
+    """
+    for matrix in (inverse, None) if inverse is not None else (None,):
+        result = maximise(None, None, start, inverse=matrix, max_iter=MAX_ITER,
+                          value_gradient=value_gradient)  # fmt: skip
+        if result.converged and np.all(np.isfinite(result.x)):
+            return result.x
+    return None
 
 
 def _positive_inverse(info: np.ndarray) -> np.ndarray:
@@ -185,15 +205,20 @@ def twolevel_job(
     *,
     missing: str = "listwise",
     name: str = "model",
+    fit: TwoLevelFit | None = None,
 ):
     """The full-sample fit and the refit job of its cluster bootstrap.
+
+    fit: the model already fitted to these data (fit_twolevel with the same cluster and
+    missing), so that it is not fitted again.
 
     Returns
     -------
     (TwoLevelFit, TwoLevelJob)
     """
     spec = parse_twolevel(spec, name=name) if isinstance(spec, str) else spec
-    fit = fit_twolevel(spec, data, cluster, name=name, missing=missing)
+    if fit is None:
+        fit = fit_twolevel(spec, data, cluster, name=name, missing=missing)
     with warnings.catch_warnings():  # fit_twolevel has said what was left out
         warnings.simplefilter("ignore")
         if missing == "ml":
@@ -217,6 +242,7 @@ def bootstrap_twolevel(
     bca: bool = True,
     name: str = "model",
     progress=None,
+    fit: TwoLevelFit | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cluster-bootstrap intervals of a two-level model's free and defined parameters.
 
@@ -244,6 +270,11 @@ def bootstrap_twolevel(
         The model's name, for messages.
     progress : callable or bool, optional
         As lcsurvey.sem.bootstrap.draws.
+    fit : TwoLevelFit, optional
+        The model already fitted to `data` (fit_twolevel with the same cluster and missing):
+        not fitted again. A fit that did not converge (TwoLevelFit.converged) is bootstrapped
+        all the same, its draws starting from where it stopped; whether to report such
+        intervals is the caller's decision.
 
     Returns
     -------
@@ -277,7 +308,7 @@ def bootstrap_twolevel(
             value=level,
             expected="a level such as 0.95",
         )
-    fit, job = twolevel_job(spec, data, cluster, missing=missing, name=name)
+    fit, job = twolevel_job(spec, data, cluster, missing=missing, name=name, fit=fit)
     codes = job.data.codes
     values = boot.draws(job, draws, seed, workers=threads, clusters=codes, progress=progress)
     ok = np.isfinite(values).all(axis=1)

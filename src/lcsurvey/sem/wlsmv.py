@@ -1,14 +1,14 @@
-"""Confirmatory factor analysis of ordinal items by WLSMV, as lavaan 0.6.14.
+"""Single-group structural equation models of ordinal items by WLSMV or ULSMV, as lavaan 0.6.14.
 
-``cfa(model, ordered = TRUE, estimator = "WLSMV")`` with lavaan's defaults: the delta
-parameterisation (latent responses standardised, residual variances ``1 - communality``), the
-first loading of each factor fixed to 1, correlated factors, thresholds free (so they equal the
-sample thresholds), diagonally weighted least squares on the polychoric matrix, robust
-(sandwich) standard errors and the mean-and-variance adjusted ("scaled-shifted") test. Missing
-values are dropped listwise.
-
-The implied correlation matrix is built here for the measurement model (``=~`` lines, factors
-freely correlated); structural paths and equality labels are not handled yet.
+``sem(model, ordered = TRUE, estimator = "WLSMV")`` with lavaan's defaults: the delta
+parameterisation (latent responses standardised, residual variances ``1 - communality``; theta
+as an option), thresholds free (so they equal the sample thresholds), diagonally weighted least
+squares on the polychoric matrix (unweighted for ULSMV), robust (sandwich) standard errors and
+the mean-and-variance adjusted ("scaled-shifted") test, CFI/TLI/RMSEA plain and scaled, and
+lavaan's SRMR for categorical data. The model's parameter table and implied correlations come
+from lcsurvey.sem.ordinal_model (factor lines, regressions among factors, covariances,
+labels, fixed values, observed covariates); ``:=`` lines get delta-method standard errors. Missing values are
+dropped listwise, or used pairwise as lavaan's ``missing = "pairwise"``.
 """
 
 from __future__ import annotations
@@ -20,84 +20,44 @@ import pandas as pd
 from scipy import special
 
 from lcsurvey.errors import InputError
+from lcsurvey.sem.conditional_polychoric import ConditionalPolychoric, conditional_polychoric
+from lcsurvey.sem.defined import delta_method, evaluate_all
+from lcsurvey.sem.ordinal_model import BETA, GAMMA, LAMBDA, PSI, THETA, OrdinalModel
 from lcsurvey.sem.polychoric import PolychoricResult, pair_index, polychoric
 from lcsurvey.sem.syntax import parse_model
 
 
 @dataclass(frozen=True)
 class WlsmvFit:
-    """Estimates and the fit of a WLSMV CFA.
+    """Estimates and the fit of a WLSMV (or ULSMV) model of ordinal items.
 
     Attributes
     ----------
     estimates : pandas.DataFrame
-        lavaan's parameter table: ``lhs, op, rhs, est, se, std_all`` with ``=~``, ``|`` (``item | t1``),
-        ``~~``, ``~1`` and ``~*~`` rows.
+        lavaan's ``parameterEstimates(fit, standardized = TRUE)``: ``lhs, op, rhs, label, est,
+        se, std_all`` with ``=~``, ``~``, ``|`` (``item | t1``), ``~~``, ``~*~``, ``~1`` and
+        ``:=`` rows; fixed parameters have se 0.
     fit : dict of str to float
         ``chisq, df, pvalue, chisq_scaled, df_scaled, pvalue_scaled, chisq_scaling_factor,
         chisq_shift, baseline_chisq, baseline_df, baseline_chisq_scaled, cfi, tli, rmsea,
-        cfi_scaled, tli_scaled, rmsea_scaled``.
-    polychoric : PolychoricResult
-        The sample statistics the model was fitted to.
+        cfi_scaled, tli_scaled, rmsea_scaled, srmr`` (pvalue NaN under ULSMV, as lavaan).
+    polychoric : PolychoricResult or ConditionalPolychoric
+        The sample statistics the model was fitted to (``n``: the rows used).
     """
 
     estimates: pd.DataFrame
     fit: dict[str, float]
-    polychoric: PolychoricResult
-
-
-class _Cfa:
-    """Loadings and factor covariances of a CFA, and the correlations they imply."""
-
-    def __init__(self, measurement: dict[str, list[str]], items: list[str]):
-        self.factors = list(measurement)
-        self.items = items
-        self.load: list[tuple[int, int]] = []  # free loadings: (item, factor)
-        self.marker: list[tuple[int, int]] = []
-        for f, factor in enumerate(self.factors):
-            for pos, item in enumerate(measurement[factor]):
-                (self.marker if pos == 0 else self.load).append((items.index(item), f))
-        m = len(self.factors)
-        self.psi = [(g, f) for f in range(m) for g in range(f, m)]  # lower triangle, by column
-        self.npar = len(self.load) + len(self.psi)
-
-    def matrices(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lam = np.zeros((len(self.items), len(self.factors)))
-        for i, f in self.marker:
-            lam[i, f] = 1.0
-        for (i, f), v in zip(self.load, theta[: len(self.load)], strict=True):
-            lam[i, f] = v
-        psi = np.zeros((len(self.factors),) * 2)
-        for (g, f), v in zip(self.psi, theta[len(self.load) :], strict=True):
-            psi[g, f] = psi[f, g] = v
-        return lam, psi
-
-    def correlations(self, theta: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        lam, psi = self.matrices(theta)
-        return (lam @ psi @ lam.T)[rows, cols]
-
-    def jacobian(self, theta: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Derivatives of the implied correlations (vech order) by the free parameters."""
-        lam, psi = self.matrices(theta)
-        lp = lam @ psi
-        jac = np.zeros((len(rows), self.npar))
-        for c, (i, f) in enumerate(self.load):
-            jac[:, c] = np.where(rows == i, lp[cols, f], 0.0) + np.where(
-                cols == i, lp[rows, f], 0.0
-            )
-        for c, (g, f) in enumerate(self.psi):
-            d = lam[rows, g] * lam[cols, f]
-            if g != f:
-                d = d + lam[rows, f] * lam[cols, g]
-            jac[:, len(self.load) + c] = d
-        return jac
+    polychoric: PolychoricResult | ConditionalPolychoric
 
 
 def _gauss_newton(resid, jac, theta: np.ndarray) -> np.ndarray:
     """Minimise the sum of squared residuals by Gauss-Newton steps with step halving."""
     current = float(np.sum(resid(theta) ** 2))
     for _ in range(500):
-        step = np.linalg.lstsq(jac(theta), -resid(theta), rcond=None)[0]
+        # Normal equations: J'J is only parameters x parameters, so the step costs little
+        # even with thousands of correlations (least squares on J itself is far slower).
+        j = jac(theta)
+        step = np.linalg.lstsq(j.T @ j, -(j.T @ resid(theta)), rcond=None)[0]
         for _ in range(60):
             trial = theta + step
             value = float(np.sum(resid(trial) ** 2))
@@ -113,26 +73,6 @@ def _gauss_newton(resid, jac, theta: np.ndarray) -> np.ndarray:
     return theta
 
 
-def _start_values(cfa: _Cfa, cor: np.ndarray) -> np.ndarray:
-    """Loadings from each factor's first principal component, rescaled to its marker.
-
-    Starting at the principal-component signs keeps reverse-keyed items (negative loadings)
-    out of the poor local minima a start at all-ones can lead to.
-    """
-    lam0 = np.zeros((len(cfa.items), len(cfa.factors)))
-    var0 = np.zeros(len(cfa.factors))
-    for marker, f in cfa.marker:
-        members = [marker] + [i for i, g in cfa.load if g == f]
-        values, vectors = np.linalg.eigh(cor[np.ix_(members, members)])
-        vec = vectors[:, -1] * np.sqrt(values[-1])
-        if abs(vec[0]) < 1e-3:
-            vec[0] = 1e-3
-        lam0[members, f] = vec / vec[0]
-        var0[f] = vec[0] ** 2
-    loads = [lam0[i, f] for i, f in cfa.load]
-    return np.array(loads + [var0[f] if g == f else 0.0 for g, f in cfa.psi])
-
-
 def _scaled_shifted(stat: float, df: int, ugamma: np.ndarray) -> tuple[float, float, float]:
     """lavaan's scaled-shifted statistic: ``a * T + b`` with ``a = sqrt(df / tr(UG^2))``."""
     tr1 = float(np.trace(ugamma))
@@ -142,27 +82,116 @@ def _scaled_shifted(stat: float, df: int, ugamma: np.ndarray) -> tuple[float, fl
     return a * stat + shift, 1.0 / a, shift
 
 
-def fit_wlsmv_syntax(data: pd.DataFrame, syntax: str, *, name: str = "model") -> WlsmvFit:
-    """Fit lavaan syntax made of ``=~`` lines (a CFA with correlated factors) by WLSMV.
+ESTIMATORS = ("wlsmv", "ulsmv")
+PARAMETERIZATIONS = ("delta", "theta")
+MISSING = ("listwise", "pairwise")
 
-    Other lines (regressions, residual covariances, defined parameters) and modifiers
-    (labels, fixed values) are refused with a message naming the line, rather than fitted
-    as a different model.
+
+def fit_wlsmv_syntax(
+    data: pd.DataFrame,
+    syntax: str,
+    *,
+    name: str = "model",
+    estimator: str = "wlsmv",
+    parameterization: str = "delta",
+    missing: str = "listwise",
+) -> WlsmvFit:
+    """Fit a single-group SEM of ordinal items, written in lavaan syntax, as lavaan 0.6.14.
+
+    ``sem(model, ordered = TRUE, estimator = "WLSMV")`` (or ``"ULSMV"``): factor lines,
+    regressions among factors and of factors on observed covariates (``f ~ age``: an observed
+    variable that only predicts factors; lavaan's ``conditional.x``, see
+    lcsurvey.sem.conditional_polychoric), covariances between factors or between item
+    residuals, labels (shared labels make parameters equal), fixed values, ``NA*`` to free a
+    first loading, and ``:=`` lines with delta-method standard errors. A line lavaan reads but
+    this estimator does not fit (an item in a regression, intercepts, thresholds,
+    constraints) is refused with a message naming the line, rather than fitted as a
+    different model.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Category numbers (1..K) of the items, one column per item; other columns are ignored.
+    syntax : str
+        The model in lavaan syntax.
+    name : str
+        Model name, for messages.
+    estimator : {"wlsmv", "ulsmv"}
+        (any case) Diagonally weighted (lavaan's WLSMV) or unweighted (ULSMV) least squares; both with
+        robust standard errors and the scaled-shifted test.
+    parameterization : {"delta", "theta"}
+        lavaan's ``parameterization``: latent responses of unit variance (delta) or item
+        residual variances of one (theta).
+    missing : {"listwise", "pairwise"}
+        lavaan's ``missing``: complete rows only, or thresholds from each item's answers and
+        polychoric correlations from each pair's.
+
+    Returns
+    -------
+    WlsmvFit
     """
-    for number, raw in enumerate(syntax.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if "=~" not in line or "*" in line or any(op in line for op in ("~~", ":=", "==")):
+    # lavaan's spelling ("WLSMV", "ULSMV") is accepted as well.
+    estimator, parameterization, missing = (
+        str(v).lower() for v in (estimator, parameterization, missing)
+    )
+    for option, value, allowed in (
+        ("estimator", estimator, ESTIMATORS),
+        ("parameterization", parameterization, PARAMETERIZATIONS),
+        ("missing", missing, MISSING),
+    ):
+        if value not in allowed:
             raise InputError(
-                f"model {name}: the ordinal (WLSMV) estimator fits only factor lines "
-                "'factor =~ item + item ...' without labels or fixed values",
-                row=number,
-                value=line,
-                expected="a line 'factor =~ item1 + item2 + ...'",
-                hint="fit this model with the default estimator, or drop the line",
+                f"model {name}: {option} {value!r} is not available for ordinal items",
+                value=value,
+                expected=" or ".join(allowed),
             )
-    return fit_wlsmv(data, parse_model(syntax, name=name).measurement, name=name)
+    spec = parse_model(syntax, name=name)
+    latents = set(spec.measurement)
+    # An observed variable that only ever predicts a factor (f ~ x) is a covariate, as
+    # lavaan's exogenous ov.x; every other observed variable is an ordinal item.
+    placed = [
+        (v, rel.op == "~" and v == rel.rhs) for rel in spec.relations for v in (rel.lhs, rel.rhs)
+    ]
+    observed = list(dict.fromkeys(v for v, _ in placed if v not in latents))
+    covariates = [v for v in observed if all(x for u, x in placed if u == v)]
+    items = [v for v in observed if v not in covariates]
+    predictors = {r.rhs for r in spec.relations if r.op == "~" and r.lhs in latents}
+    for rel in spec.relations:
+        if rel.op == "~~" and (rel.lhs in predictors or rel.rhs in predictors):
+            raise InputError(
+                f"model {name}: the ordinal (WLSMV) estimator does not fit the line "
+                f"'{rel.statement}': an observed predictor of a factor is a covariate whose "
+                "variances and covariances are fixed at the sample's (lavaan's fixed.x)",
+                value=rel.statement,
+                expected="no ~~ line on a covariate",
+                hint="drop the line; the covariates' covariances are taken from the data",
+            )
+    absent = [i for i in observed if i not in data.columns]
+    if absent:
+        raise InputError(
+            f"model {name} names items that are not in the data: {', '.join(absent)}",
+            expected="every item of the model as a column of the data",
+        )
+    model = OrdinalModel(spec, items, parameterization, name=name, covariates=covariates)
+    if covariates:
+        for v in covariates:
+            if not pd.api.types.is_numeric_dtype(data[v]):
+                raise InputError(
+                    f"model {name}: covariate {v} is not numeric",
+                    column=v,
+                    value=str(data[v].dropna().iloc[0]) if data[v].notna().any() else "",
+                    expected="numbers (a continuous covariate, or 0/1 for two groups)",
+                )
+        pc = conditional_polychoric(
+            data[items].to_numpy(dtype=float),
+            data[covariates].to_numpy(dtype=float),
+            items,
+            covariates,
+            missing=missing,
+        )
+    else:
+        pc = polychoric(data[items].to_numpy(dtype=float), items, missing=missing)
+    return _fit(model, spec, pc, estimator, name)
 
 
 def fit_wlsmv(
@@ -183,60 +212,88 @@ def fit_wlsmv(
     -------
     WlsmvFit
     """
-    items: list[str] = []
-    for indicators in measurement.values():
-        items.extend(i for i in indicators if i not in items)
-    missing = [i for i in items if i not in data.columns]
-    if missing:
-        raise InputError(
-            f"model {name} names items that are not in the data: {', '.join(missing)}",
-            expected="every item of the model as a column of the data",
-        )
-    pc = polychoric(data[items].to_numpy(dtype=float), items)
-    cfa = _Cfa(measurement, items)
-    rows, cols = pair_index(len(items))
+    syntax = "\n".join(f"{f} =~ {' + '.join(items)}" for f, items in measurement.items())
+    return fit_wlsmv_syntax(data, syntax, name=name)
+
+
+def _fit(model: OrdinalModel, spec, pc: PolychoricResult, estimator: str, name: str) -> WlsmvFit:
+    """DWLS (or ULS) estimates, robust SEs, the scaled-shifted test and the fit measures."""
+    p = len(model.items)
+    rows, cols = pair_index(p)
     r = pc.correlation[rows, cols]
     nth = sum(len(t) for t in pc.thresholds)
+    # With covariates the statistics are (thresholds, slopes, residual correlations); the
+    # slopes come column by column (lavaan's vec).
+    slopes = getattr(pc, "slopes", np.zeros((p, 0)))
+    sample = np.concatenate([slopes.T.ravel(), r])
+    nsl = slopes.size
     gamma = pc.nacov
-    w = 1.0 / np.diag(gamma)
-    w_cor = w[nth:]
+    w = 1.0 / np.diag(gamma) if estimator == "wlsmv" else np.ones(len(gamma))
+    w_str = w[nth:]
+    w_cor = w[nth + nsl :]
     n = pc.n
+    df = len(sample) - model.npar
+    if df < 0:
+        raise InputError(
+            f"model {name} has {model.npar} free parameters besides the thresholds but only "
+            f"{len(sample)} sample statistics to fit: it is not identified",
+            expected="fewer free parameters (fix loadings or drop covariances)",
+        )
+
+    def implied(theta: np.ndarray) -> np.ndarray:
+        cor = model.correlations(theta, rows, cols)
+        return np.concatenate([model.scaled_slopes(theta).T.ravel(), cor]) if nsl else cor
+
+    def jacobian(theta: np.ndarray) -> np.ndarray:
+        cor = model.correlation_jacobian(theta, rows, cols)
+        return np.vstack([model.scaled_slope_jacobian(theta), cor]) if nsl else cor
 
     def resid(theta: np.ndarray) -> np.ndarray:
-        return np.sqrt(w_cor) * (r - cfa.correlations(theta, rows, cols))
+        return np.sqrt(w_str) * (sample - implied(theta))
 
     def jac(theta: np.ndarray) -> np.ndarray:
-        return -np.sqrt(w_cor)[:, None] * cfa.jacobian(theta, rows, cols)
+        return -np.sqrt(w_str)[:, None] * jacobian(theta)
 
-    start = _start_values(cfa, pc.correlation)
-    theta = _gauss_newton(resid, jac, start)
+    theta = _gauss_newton(resid, jac, model.start(pc.correlation))
+    _check_solution(model, jac(theta), resid(theta), name)
     # lavaan counts N - 1 for the test statistic and the sandwich of (D)WLS with ordered
     # items, while Gamma itself is the N-based asymptotic covariance.
     stat = (n - 1) * float(np.sum(resid(theta) ** 2))
-    df = len(r) - cfa.npar
 
-    # Delta: thresholds are free (identity block), correlations depend on loadings and psi.
-    ntot = nth + len(r)
-    delta = np.zeros((ntot, nth + cfa.npar))
-    delta[:nth, :nth] = np.eye(nth)
-    delta[nth:, nth:] = cfa.jacobian(theta, rows, cols)
+    # Delta: d(thresholds, correlations) / d(thresholds, structural parameters). Under the
+    # delta parameterisation the thresholds are their own model; under theta the standardised
+    # thresholds are tau / sqrt(diag Sigma*).
+    ntot = nth + len(sample)
+    delta = np.zeros((ntot, nth + model.npar))
+    delta[nth:, nth:] = jacobian(theta)
+    sigma = model.sigma(theta)
+    sd = np.sqrt(np.diag(sigma))
+    th_item = np.concatenate([np.full(len(t), j) for j, t in enumerate(pc.thresholds)])
+    th_item = th_item.astype(int)
+    th_std = np.concatenate(pc.thresholds)
+    if model.parameterization == "theta":
+        ddiag = model.diagonal_jacobian(theta)
+        delta[:nth, :nth] = np.diag(1.0 / sd[th_item])
+        delta[:nth, nth:] = -(th_std / (2.0 * sd[th_item] ** 2))[:, None] * ddiag[th_item]
+    else:
+        delta[:nth, :nth] = np.eye(nth)
     wd = w[:, None] * delta
     bread = np.linalg.inv(delta.T @ wd)
     vcov = bread @ (wd.T @ gamma @ wd) @ bread / (n - 1)
-    se = np.sqrt(np.clip(np.diag(vcov), 0.0, None))
     u = np.diag(w) - wd @ bread @ wd.T
     chisq_scaled, scaling, shift = _scaled_shifted(stat, df, u @ gamma)
 
-    # Baseline: all correlations zero, thresholds free.
+    # Baseline: all correlations zero, thresholds (and slopes) free.
     base_stat = (n - 1) * float(np.sum(w_cor * r * r))
     base_df = len(r)
-    u_base = np.diag(np.concatenate([np.zeros(nth), w_cor]))
+    u_base = np.diag(np.concatenate([np.zeros(nth + nsl), w_cor]))
     base_scaled, _, _ = _scaled_shifted(base_stat, base_df, u_base @ gamma)
 
     fit = {
         "chisq": stat,
         "df": float(df),
-        "pvalue": float(special.chdtrc(df, stat)),
+        # ULS gives no chi-square distributed statistic: lavaan reports no p-value for it.
+        "pvalue": float(special.chdtrc(df, stat)) if estimator == "wlsmv" else np.nan,
         "chisq_scaled": chisq_scaled,
         "df_scaled": float(df),
         "pvalue_scaled": float(special.chdtrc(df, chisq_scaled)),
@@ -251,49 +308,128 @@ def fit_wlsmv(
         fit["tli" + suffix] = (tb / base_df - t / df) / (tb / base_df - 1.0)
         # lavaan divides by N - 1 here (its "rmsea" uses the Wishart-type count).
         fit["rmsea" + suffix] = float(np.sqrt(max(t - df, 0.0) / (df * (n - 1))))
+    # lavaan's srmr for categorical data: the (residual) correlation residuals averaged over
+    # the p (p - 1) / 2 correlations plus one per observed variable, covariates included.
+    implied_cor = sigma[rows, cols] / (sd[rows] * sd[cols])
+    count = len(r) + p + len(model.covariates)
+    fit["srmr"] = float(np.sqrt(np.sum((r - implied_cor) ** 2) / count))
 
-    est = _table(cfa, pc, theta, se, nth)
+    est = _sem_table(model, spec, pc, theta, vcov, sd, nth)
     return WlsmvFit(est, fit, pc)
 
 
-def _table(
-    cfa: _Cfa, pc: PolychoricResult, theta: np.ndarray, se: np.ndarray, nth: int
+def _check_solution(model: OrdinalModel, jac: np.ndarray, res: np.ndarray, name: str) -> None:
+    """Refuse a model whose parameters the correlations do not pin down, or a fit that did not
+    reach the minimum, naming the parameters concerned (lavaan warns that the information
+    matrix could not be inverted, or that the model did not converge)."""
+    labels = {}
+    for row in model.rows:
+        if row.free >= 0:
+            labels.setdefault(row.free, f"{row.lhs} {row.op} {row.rhs}")
+    values, vectors = np.linalg.eigh(jac.T @ jac)
+    if model.npar and values[0] <= 1e-16 * values[-1]:
+        null = np.abs(vectors[:, 0])
+        involved = [labels[k] for k in np.flatnonzero(null > 0.1 * null.max())]
+        raise InputError(
+            f"model {name} is not identified: the correlations do not determine "
+            f"{', '.join(involved)}",
+            expected="a scale for every factor (a fixed loading or variance) and fewer free "
+            "parameters than the data determine",
+            hint="fix a loading or a variance, or drop a path or covariance",
+        )
+    gradient = jac.T @ res
+    if np.max(np.abs(gradient)) > 1e-6:
+        worst = labels[int(np.argmax(np.abs(gradient)))]
+        raise InputError(
+            f"model {name}: the estimation did not converge (largest gradient at {worst})",
+            expected="a model the data can estimate",
+            hint="check the model for near-empty categories or factors with one or two items",
+        )
+
+
+def _sem_table(
+    model: OrdinalModel,
+    spec,
+    pc: PolychoricResult,
+    theta: np.ndarray,
+    vcov: np.ndarray,
+    sd: np.ndarray,
+    nth: int,
 ) -> pd.DataFrame:
-    """lavaan's parameter table, with ``std_all`` (latent responses have variance one)."""
-    lam, psi = cfa.matrices(theta)
-    sd = np.sqrt(np.diag(psi))
-    se_free = dict(zip(cfa.load, se[nth : nth + len(cfa.load)], strict=True))
-    out: list[tuple[str, str, str, float, float, float]] = []
-    for f, factor in enumerate(cfa.factors):
-        for i in np.flatnonzero(lam[:, f] != 0):
-            se_i = se_free.get((int(i), f), 0.0)
-            out.append((factor, "=~", cfa.items[i], lam[i, f], se_i, lam[i, f] * sd[f]))
+    """lavaan's parameter table with ``std_all`` (standardizedSolution's est.std)."""
+    mx = model.matrices(theta)
+    # std_all divides by the total (unconditional) variances: with covariates the factors'
+    # and latent responses' variances include what the covariates explain.
+    x_cov = getattr(pc, "x_cov", np.zeros((0, 0)))
+    a = np.linalg.inv(np.eye(model.m) - mx[BETA])
+    eta_cov = a @ (mx[GAMMA] @ x_cov @ mx[GAMMA].T + mx[PSI]) @ a.T
+    eta_var = np.diag(eta_cov)
+    eta_sd = np.sqrt(eta_var)
+    pi = model.slopes(theta)
+    sd_tot = np.sqrt(sd**2 + np.einsum("ik,kl,il->i", pi, x_cov, pi))
+    x_sd = np.sqrt(np.diag(x_cov))
+    common = model.common_variances(theta)
+    resid_var = np.ones(model.p) if model.parameterization == "theta" else 1.0 - common
+    se_all = np.sqrt(np.clip(np.diag(vcov), 0.0, None))
+    out: list[tuple[str, str, str, str, float, float, float]] = []
+
+    def structural(row) -> None:
+        est = float(theta[row.free]) if row.free >= 0 else float(row.value)
+        se = float(se_all[nth + row.free]) if row.free >= 0 else 0.0
+        i, j = row.i, row.j
+        if row.matrix == LAMBDA:
+            std = est * eta_sd[j] / sd_tot[i]
+        elif row.matrix == PSI:
+            std = est / np.sqrt(mx[PSI][i, i] * mx[PSI][j, j]) if i != j else est / eta_var[i]
+        elif row.matrix == THETA:
+            std = est / np.sqrt(resid_var[i] * resid_var[j])
+        elif row.matrix == GAMMA:
+            std = est * x_sd[j] / eta_sd[i]
+        else:  # regressions and loadings on latent variables
+            std = est * eta_sd[j] / eta_sd[i]
+        out.append((row.lhs, row.op, row.rhs, row.label, est, se, float(std)))
+
+    for row in model.rows[: model.n_user]:
+        structural(row)
+    th_params = []
     k = 0
-    for name, th in zip(pc.names, pc.thresholds, strict=True):
+    for j, (item, th) in enumerate(zip(pc.names, pc.thresholds, strict=True)):
         for t, v in enumerate(th):
-            out.append((name, "|", f"t{t + 1}", float(v), float(se[k]), float(v)))
+            est = float(v) * sd[j]
+            th_params.append(est)
+            out.append((item, "|", f"t{t + 1}", "", est, float(se_all[k]), est / sd_tot[j]))
             k += 1
-    communality = np.diag(lam @ psi @ lam.T)
-    for i, name in enumerate(cfa.items):
-        out.append((name, "~~", name, 1.0 - communality[i], 0.0, 1.0 - communality[i]))
-    se_psi = dict(zip(cfa.psi, se[nth + len(cfa.load) :], strict=True))
-    for f in range(len(cfa.factors)):
-        for g in range(f, len(cfa.factors)):
-            value = psi[g, f]
-            out.append(
-                (
-                    cfa.factors[f],
-                    "~~",
-                    cfa.factors[g],
-                    value,
-                    float(se_psi[(g, f)]),
-                    value / (sd[f] * sd[g]),
-                )
-            )
-    # Delta parameterisation: latent-response intercepts and factor means fixed at zero,
-    # scale factors at one (lavaan lists them all).
-    for name in [*cfa.items, *cfa.factors]:
-        out.append((name, "~1", "", 0.0, 0.0, 0.0))
-    for name in cfa.items:
-        out.append((name, "~*~", name, 1.0, 0.0, 1.0))
-    return pd.DataFrame(out, columns=["lhs", "op", "rhs", "est", "se", "std_all"])
+    for i, item in enumerate(model.items):
+        v = float(resid_var[i])
+        out.append((item, "~~", item, "", v, 0.0, v / sd_tot[i] ** 2))
+    for row in model.rows[model.n_user :]:
+        structural(row)
+    # Covariates are fixed at their sample moments (fixed.x), listed as lavaan does.
+    for i, xa in enumerate(model.covariates):
+        for j in range(i, len(model.covariates)):
+            c = float(x_cov[i, j])
+            out.append((xa, "~~", model.covariates[j], "", c, 0.0, c / (x_sd[i] * x_sd[j])))
+    for i, item in enumerate(model.items):
+        out.append((item, "~*~", item, "", float(1.0 / sd[i]), 0.0, 1.0))
+    for v in model.items:
+        out.append((v, "~1", "", "", 0.0, 0.0, 0.0))
+    for k, v in enumerate(model.covariates):
+        mean = float(pc.x_mean[k])
+        out.append((v, "~1", "", "", mean, 0.0, mean / x_sd[k]))
+    for v in model.latents:
+        out.append((v, "~1", "", "", 0.0, 0.0, 0.0))
+    table = pd.DataFrame(out, columns=["lhs", "op", "rhs", "label", "est", "se", "std_all"])
+    if spec.definitions:
+        definitions = list(spec.definitions)
+        fixed = list(model.fixed_labels)
+        names = [f".th{k}." for k in range(nth)] + model.free_names + fixed
+        point = np.concatenate([th_params, theta, [model.fixed_labels[f] for f in fixed]])
+        cov = np.zeros((len(point), len(point)))
+        cov[: len(vcov), : len(vcov)] = vcov
+        est, se = delta_method(definitions, names, point, cov)
+        labelled = table[table["label"] != ""].drop_duplicates("label")
+        std_values = dict(zip(labelled["label"], labelled["std_all"], strict=True))
+        std = evaluate_all(definitions, std_values)
+        for d, e, s in zip(definitions, est, se, strict=True):
+            table.loc[len(table)] = (d.name, ":=", d.expression, d.name, e, s, float(std[d.name]))
+    return table

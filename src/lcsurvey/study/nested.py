@@ -19,6 +19,9 @@ from lcsurvey.sem.fit_measures import nested_models_test
 
 __all__ = ["NESTED_COLUMNS", "nested_table"]
 
+# fit.csv's estimator of items as ordered categories (lcsurvey.sem.wlsmv_tables)
+ORDINAL_ESTIMATORS = ("WLSMV", "ULSMV")
+
 NESTED_COLUMNS = [
     "restricted",
     "general",
@@ -73,6 +76,19 @@ def nested_table(
             row["note"] = (
                 f"not comparable: {restricted} was fitted to {r.get('ntotal'):.0f} respondents, "
                 f"{general} to {g.get('ntotal'):.0f} (nested models need the same rows)"
+            )
+        elif ordinal := [
+            name
+            for name, fit in ((restricted, r), (general, g))
+            if str(fit.get("estimator", "")).upper() in ORDINAL_ESTIMATORS
+        ]:
+            # lavTestLRT's default for these estimators (Satorra 2000, scaled and shifted)
+            # needs both models' Jacobians and weight matrices, which fit.csv does not hold;
+            # a difference of the scaled statistics is not chi-square distributed.
+            row["note"] = (
+                f"no difference test: {', '.join(ordinal)} fitted by "
+                f"{r.get('estimator')}/{g.get('estimator')} (lavaan's test for ordered "
+                "categories, Satorra 2000, needs the models themselves)"
             )
         elif not r["df"] > g["df"]:
             row["note"] = (

@@ -21,6 +21,8 @@ class Scale:
     min: float | None = None
     max: float | None = None
     missing: tuple[float, ...] = ()
+    # Ordered categories (codebook `ordinal: true`): fitted by WLSMV/ULSMV (survey.ordinal).
+    ordinal: bool = False
 
     @property
     def lowest(self) -> float:
@@ -169,6 +171,7 @@ def load_codebook(path: str | Path, *, check_references: bool = True) -> Codeboo
             min=spec.get("min"),
             max=spec.get("max"),
             missing=tuple(float(v) for v in spec.get("missing", [])),
+            ordinal=bool(spec.get("ordinal", False)),
         )
         for name, spec in raw["scales"].items()
     }

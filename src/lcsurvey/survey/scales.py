@@ -8,6 +8,15 @@ follow psych::describe (type 3), correlations between scale scores psych::corr.t
 Composites (codebook `composites:`) are scored as the mean of their parts' scores, a reversed
 part mirrored on its scale; their alpha and omega use the parts' items, reverse-keyed where the
 part is reversed, and their item rows in the item table hold those keyed items.
+
+Constructs whose items are ordered categories (codebook `ordinal: true`) get two more columns,
+from the polychoric matrix of their complete rows (lcsurvey.sem.polychoric, lavaan's
+estimates: nothing added to empty cells): ordinal alpha (Zumbo, Gadermann & Zeisser 2007), as
+psych's ``alpha(polychoric(x, correct = 0)$rho)``, and categorical omega (Green & Yang 2009),
+as semTools' ``compRelSEM()`` of a one-factor CFA fitted by WLSMV: the reliability of the sum
+of the item scores as they were answered, not of the latent responses. The columns appear only
+when some construct is ordinal, so a codebook without ordinal scales gives the table it always
+gave.
 """
 
 from __future__ import annotations
@@ -16,6 +25,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from lcsurvey.errors import InputError
+from lcsurvey.sem.polychoric import bivariate_cdf, polychoric
+from lcsurvey.sem.wlsmv import fit_wlsmv
 from lcsurvey.survey.codebook import Codebook, Composite
 
 RELIABILITY_COLUMNS = [
@@ -113,6 +125,94 @@ def omega_total(items: pd.DataFrame) -> float:
     loadings, psi = one_factor_ml(items.cov().to_numpy())
     common = loadings.sum() ** 2
     return float(common / (common + psi.sum()))
+
+
+ORDINAL_COLUMNS = ["ordinal_alpha", "ordinal_omega"]
+
+
+def _category_numbers(items: pd.DataFrame) -> pd.DataFrame:
+    """Complete rows, each item's answers numbered 1..K by rank (the categories chosen)."""
+    complete = items.dropna()
+    return complete.apply(lambda x: pd.Series(np.unique(x, return_inverse=True)[1] + 1, x.index))
+
+
+def ordinal_alpha(items: pd.DataFrame) -> float:
+    """Ordinal alpha: standardised alpha of the polychoric matrix (complete rows).
+
+    Notes
+    -----
+    :math:`\\alpha_{ord} = \\frac{k}{k-1}\\left(1 - \\frac{k}{\\sum_{ij} R_{ij}}\\right)` with
+    :math:`R` the polychoric matrix (Zumbo, Gadermann & Zeisser 2007). R:
+    ``psych::alpha(psych::polychoric(x, correct = 0)$rho)``; psych's default ``correct = 0.5``
+    adds half a count to empty cells of a bivariate table, lavaan and this function do not.
+    """
+    k = items.shape[1]
+    if k < 2:
+        return np.nan
+    codes = _category_numbers(items)
+    try:
+        cor = polychoric(codes.to_numpy(dtype=float), list(items.columns), acov=False).correlation
+    except InputError:
+        return np.nan
+    return float(k / (k - 1) * (1.0 - k / cor.sum()))
+
+
+def ordinal_omega(items: pd.DataFrame) -> float:
+    """Categorical omega (Green & Yang 2009) of a one-factor CFA fitted by WLSMV.
+
+    Notes
+    -----
+    With thresholds :math:`\\tau`, the model's common part :math:`\\lambda\\lambda^T\\psi` and
+    the polychoric matrix :math:`R`, the reliability of the sum of the category numbers is
+
+    .. math:: \\omega = \\frac{\\sum_{jj'} [\\sum_{cc'} \\Phi_2(\\tau_{jc}, \\tau_{j'c'};
+       (\\lambda\\lambda^T\\psi)_{jj'}) - \\sum_c \\Phi(\\tau_{jc}) \\sum_{c'} \\Phi(\\tau_{j'c'})]}
+       {\\sum_{jj'} [\\sum_{cc'} \\Phi_2(\\tau_{jc}, \\tau_{j'c'}; R_{jj'}) - \\sum_c
+       \\Phi(\\tau_{jc}) \\sum_{c'} \\Phi(\\tau_{j'c'})]}
+
+    as semTools 0.5.6's ``compRelSEM(cfa(..., ordered = TRUE, estimator = "WLSMV"))`` with its
+    defaults (``obs.var = TRUE``: the denominator from the sample polychoric matrix;
+    ``ord.scale = TRUE``). NaN below three items (a one-factor model is then not identified).
+    """
+    if items.shape[1] < 3:
+        return np.nan
+    codes = _category_numbers(items)
+    names = list(items.columns)
+    try:
+        if len(names) == 3:
+            # Just identified: every estimator reproduces the three correlations exactly,
+            # l1^2 = r12 r13 / r23 (and the WLSMV fit's test has no degrees of freedom).
+            pc = polychoric(codes.to_numpy(dtype=float), names, acov=False)
+            r = pc.correlation
+            first = r[0, 1] * r[0, 2] / r[1, 2]
+            if not first > 0:
+                return np.nan
+            std = np.array([1.0, r[0, 1] / first, r[0, 2] / first]) * np.sqrt(first)
+        else:
+            fit = fit_wlsmv(codes, {"f": names})
+            pc = fit.polychoric
+            est = fit.estimates
+            std = est[est["op"] == "=~"].set_index("rhs")["std_all"].reindex(names).to_numpy()
+    except InputError:
+        return np.nan
+    common = np.outer(std, std)
+    cor = pc.correlation
+    th = pc.thresholds
+    numerator = denominator = 0.0
+    for j in range(len(names)):
+        for jp in range(len(names)):
+            margins = special.ndtr(th[j]).sum() * special.ndtr(th[jp]).sum()
+            grid = (th[j][:, None], th[jp][None, :])
+            true_joint = bivariate_cdf(*grid, common[j, jp]).sum()
+            # P(X < a, X < b) = Phi(min(a, b)): the bivariate formula is singular at r = 1.
+            observed_joint = (
+                special.ndtr(np.minimum(*grid)).sum()
+                if j == jp
+                else bivariate_cdf(*grid, cor[j, jp]).sum()
+            )
+            numerator += true_joint - margins
+            denominator += observed_joint - margins
+    return float(numerator / denominator)
 
 
 def _deviations(values: pd.Series | np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -270,8 +370,15 @@ def scale_scores(responses: pd.DataFrame, book: Codebook) -> pd.DataFrame:
     return pd.DataFrame(scores)
 
 
-def _reliability_row(name: str, block: pd.DataFrame, n: int, items: pd.DataFrame | None) -> dict:
+def _reliability_row(
+    name: str, block: pd.DataFrame, n: int, items: pd.DataFrame | None, ordinal: bool = False
+) -> dict:
     k = block.shape[1]
+    extra = (
+        {"ordinal_alpha": ordinal_alpha(block), "ordinal_omega": ordinal_omega(block)}
+        if ordinal
+        else {}
+    )
     alpha, alpha_std = cronbach_alpha(block) if k > 1 else (np.nan, np.nan)
     lower, upper = alpha_ci_feldt(alpha, n, k)
     warnings = [] if items is None else [w for w in items["warning"] if w]
@@ -284,6 +391,7 @@ def _reliability_row(name: str, block: pd.DataFrame, n: int, items: pd.DataFrame
         "alpha_ci_lower": lower,
         "alpha_ci_upper": upper,
         "omega_total": omega_total(block),
+        **extra,
         "warning": "; ".join(warnings),
     }
 
@@ -294,15 +402,17 @@ def reliability_table(responses: pd.DataFrame, book: Codebook) -> tuple[pd.DataF
     `warning` names the items that correlate negatively with the rest of their scale.
     """
     reliability, item_tables = [], []
+    any_ordinal = False
     for name, construct in book.constructs.items():
         block = responses[list(construct.items)]
         scale = book.construct_scale(name)
+        any_ordinal |= scale.ordinal
         n = int((block.notna().sum(axis=1) >= construct.min_items).sum())
         items = None
         if block.shape[1] > 1:
             items = item_statistics(block, name, lowest=scale.lowest, highest=scale.highest)
             item_tables.append(items)
-        reliability.append(_reliability_row(name, block, n, items))
+        reliability.append(_reliability_row(name, block, n, items, scale.ordinal))
     if book.composites:
         scores = scale_scores(responses, book)
         for name, composite in book.composites.items():
@@ -311,9 +421,12 @@ def reliability_table(responses: pd.DataFrame, book: Codebook) -> tuple[pd.DataF
             n = int(scores[name].notna().sum())
             items = item_statistics(block, name, lowest=scale.lowest, highest=scale.highest)
             item_tables.append(items)
-            reliability.append(_reliability_row(name, block, n, items))
+            reliability.append(_reliability_row(name, block, n, items, scale.ordinal))
+    columns = RELIABILITY_COLUMNS
+    if any_ordinal:  # beside the Pearson-based ones, before the warning
+        columns = [*RELIABILITY_COLUMNS[:-1], *ORDINAL_COLUMNS, RELIABILITY_COLUMNS[-1]]
     return (
-        pd.DataFrame(reliability, columns=RELIABILITY_COLUMNS),
+        pd.DataFrame(reliability, columns=columns),
         pd.concat(item_tables, ignore_index=True),
     )
 

@@ -18,6 +18,8 @@ estimates can be checked against the values that generated the data. The package
   export (numeric codes with Dutch value labels).
 * ``questionnaire``: the question columns, scales and labels, read from ``data/codebook.yaml``
   so that simulator and codebook cannot drift apart.
+* ``levels``: the study's two-level transfer model on the construct scores and its true
+  (population) values within and between communities, written into TRUTH.yaml.
 * here: ``generate()`` and ``main()`` (the ``lcsurvey-simulate`` command, also
   ``python -m lcsurvey.study.simulate``) that write the bundled waves plus ``TRUTH.yaml``, or
   one extra wave.
@@ -41,12 +43,14 @@ import pyreadstat
 import yaml
 
 from lcsurvey.digest import sha256_file
+from lcsurvey.study.simulate import levels
 from lcsurvey.study.simulate.mess import _simulate_wave, make_wave
 from lcsurvey.study.simulate.population import (
     DEFAULT_SEED,
     default_truth,
     simulate_population,
     to_plain,
+    with_between,
 )
 from lcsurvey.study.simulate.questionnaire import (
     consent_yes,
@@ -65,6 +69,7 @@ __all__ = [
     "main",
     "make_wave",
     "simulate_population",
+    "with_between",
 ]
 
 # The two bundled waves: id -> (file name, rows written). Rows include previews and duplicates.
@@ -96,19 +101,38 @@ def _panel_correlations(w1: pd.DataFrame, w2: pd.DataFrame) -> dict[str, float]:
     }
 
 
+BETWEEN_KEYS = ("n_communities", "climate_icc", "residual_icc", "paths")
+
+
 def generate(
-    out_dir: str | Path, seed: int = DEFAULT_SEED, codebook_path: str | Path | None = None
+    out_dir: str | Path,
+    seed: int = DEFAULT_SEED,
+    codebook_path: str | Path | None = None,
+    between: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the bundled waves (2021-12 as Qualtrics CSV, 2022-06 as SPSS .sav) and TRUTH.yaml.
 
     Returns the truth dict that was written. Wave 2 re-invites the finished, consenting persons
-    of wave 1; about 60% return with the same ExternalReference.
+    of wave 1; about 60% return with the same ExternalReference. ``between``: another
+    between-community part (keys of ``BETWEEN_KEYS``, as ``with_between``); the two-level
+    model's true values are then derived anew (about 30 s).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     codebook = read_codebook(codebook_path)
     truth = default_truth(seed)
+    if between:
+        unknown = sorted(set(between) - set(BETWEEN_KEYS))
+        if unknown:
+            raise ValueError(f"between part: unknown keys {unknown}; expected {BETWEEN_KEYS}")
+        truth = with_between(truth, **between)
+        values = levels.population_values(truth)
+        truth["transfer_levels"] = levels.describe(values, levels.SCENARIO_TRUTH, bundled=False)
+    else:
+        # Population values of the study's two-level model, derived once (levels.main) for
+        # the default population model; TRUTH.yaml states how.
+        truth["transfer_levels"] = levels.describe(levels.TRUTH, levels.SCENARIO_TRUTH)
     (id1, (file1, n1)), (id2, (file2, n2)) = BUNDLED_WAVES.items()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     w1 = _simulate_wave(id1, n1, seed, codebook, truth)
     write_qualtrics_csv(w1.raw, out / file1, codebook)
     completers = w1.persons[w1.persons["kind"] != "no_consent"]
@@ -205,6 +229,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default="data/raw", help="output directory (default data/raw)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--codebook", default=None, help="codebook path (default: the repo's)")
+    p.add_argument(
+        "--between",
+        type=Path,
+        default=None,
+        help="YAML file with another between-community part for the bundled waves: "
+        "n_communities, climate_icc, residual_icc {construct: ICC}, paths {construct: "
+        "{cause: level-2 coefficient}}",
+    )
     p.add_argument("--wave", help="write one extra wave with this id (e.g. 2023-01)")
     p.add_argument("--n", type=int, default=300, help="rows of the extra wave")
     p.add_argument("--format", choices=["csv", "sav"], default="csv")
@@ -217,7 +249,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     if args.wave is None:
-        truth = generate(out, args.seed, args.codebook)
+        between = None
+        if args.between is not None:
+            between = yaml.safe_load(args.between.read_text(encoding="utf-8")) or {}
+            if not isinstance(between, dict):
+                p.error(f"--between {args.between}: expected a mapping of {BETWEEN_KEYS}")
+        try:
+            truth = generate(out, args.seed, args.codebook, between)
+        except ValueError as exc:
+            p.error(f"--between {args.between}: {exc}")
         for info in truth["waves"].values():
             print(f"wrote {out / info['file']}: {info['rows']} rows")
         print(f"wrote {out / 'TRUTH.yaml'}")

@@ -99,6 +99,19 @@ STRUCTURAL: dict[str, dict[str, float]] = {
     "usefulness": {"perceived_learning": 0.60},
 }
 EXOGENOUS = ["climate", *MOTIVES, "home_support"]
+
+# The between-community part. The climate has a community effect of variance CLIMATE_ICC (its
+# share of the climate's variance 1), and every construct's community part follows from it
+# through the structural paths above. BETWEEN_RESIDUAL_ICC gives a construct's structural
+# disturbance a community part as well (that share of its residual variance, so the construct's
+# variance stays 1); BETWEEN_PATHS sets level-2 coefficients (the regression of a construct's
+# community part on its causes' community parts) that differ from the within ones. Both empty:
+# the community parts of all constructs are proportional to the climate's.
+CLIMATE_ICC = 0.10
+N_COMMUNITIES = 25
+BETWEEN_RESIDUAL_ICC: dict[str, float] = {}
+BETWEEN_PATHS: dict[str, dict[str, float]] = {}
+BETWEEN_CAUSES = {"climate", *STRUCTURAL}  # the variables that can have a community part
 MOTIVE_CORRELATIONS = {
     ("motive_knowledge", "motive_network"): 0.35,
     ("motive_knowledge", "motive_labour"): 0.15,
@@ -254,16 +267,30 @@ def _main_motive_intercepts(motive_corr: np.ndarray) -> tuple[list[float], list[
     return [float(x) for x in a], [round(float(x), 3) for x in share]
 
 
-def _communities(n_communities: int, icc: float, seed: int) -> list[dict[str, Any]]:
-    """Fixed community profiles: size weight, majority sector, sector mix, climate effect.
+def _communities(
+    n_communities: int,
+    icc: float,
+    seed: int,
+    residual_sd: Mapping[str, float] | None = None,
+    *,
+    exact: bool = True,
+) -> list[dict[str, Any]]:
+    """Community profiles: size weight, majority sector, sector mix, climate effect.
 
     Two kinds of community: heterogeneous ones (45-70% from other sectors than the majority)
-    and mostly single-sector ones (5-25%). Climate effects are rescaled to mean 0 and variance
-    exactly ``icc`` so that the ICC of the latent climate is the documented value.
+    and mostly single-sector ones (5-25%). With ``exact`` the climate effects are rescaled to
+    mean 0 and variance exactly ``icc`` so that the ICC of the latent climate is the documented
+    value (fixed communities); without, they are plain N(0, icc) draws (random communities).
+    ``residual_sd``: construct -> SD of the community part of its structural disturbance; each
+    community then gets ``residual_effects`` drawn the same way from a stream of their own (so
+    that the profiles and climate effects do not depend on them).
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 25]))
     weights = rng.gamma(4.0, 1.0, n_communities)
-    weights = np.round(weights / weights.sum(), 4)
+    # Four decimals for the bundled ~25 communities; more for thousands, where 4 would round
+    # the smallest weights to 0.
+    decimals = max(4, int(np.ceil(np.log10(n_communities))) + 2)
+    weights = np.round(weights / weights.sum(), decimals)
     majority = rng.choice([1, 2, 3, 4], size=n_communities, p=[0.32, 0.28, 0.24, 0.16])
     heterogeneous = rng.permutation(n_communities) < round(0.4 * n_communities)
     share_other = np.where(
@@ -271,9 +298,14 @@ def _communities(n_communities: int, icc: float, seed: int) -> list[dict[str, An
         rng.uniform(0.45, 0.70, n_communities),
         rng.uniform(0.05, 0.25, n_communities),
     )
-    u = rng.standard_normal(n_communities)
-    u = (u - u.mean()) / u.std() * np.sqrt(icc)
-    return [
+
+    def effects(draws: np.ndarray, variance: float) -> np.ndarray:
+        if exact:
+            return (draws - draws.mean()) / draws.std() * np.sqrt(variance)
+        return draws * np.sqrt(variance)
+
+    u = effects(rng.standard_normal(n_communities), icc)
+    profiles = [
         {
             "community": c + 1,
             "weight": float(weights[c]),
@@ -284,6 +316,66 @@ def _communities(n_communities: int, icc: float, seed: int) -> list[dict[str, An
         }
         for c in range(n_communities)
     ]
+    residual_sd = {k: v for k, v in (residual_sd or {}).items() if v > 0}
+    if residual_sd:
+        rng_resid = np.random.default_rng(np.random.SeedSequence([seed, 26]))
+        draws = rng_resid.standard_normal((n_communities, len(residual_sd)))
+        if exact:
+            # Exactly uncorrelated with each other and with the climate effects as well, so
+            # that the community parts have exactly their population covariance matrix.
+            both = np.column_stack([u, draws])
+            both = both - both.mean(axis=0)
+            white = both @ np.linalg.inv(np.linalg.cholesky(np.cov(both.T, bias=True))).T
+            draws = white[:, 1:]
+            # u is unchanged up to rounding: the first column is only rescaled
+        drawn = {k: draws[:, i] * sd for i, (k, sd) in enumerate(residual_sd.items())}
+        for c, profile in enumerate(profiles):
+            profile["residual_effects"] = {k: round(float(v[c]), 4) for k, v in drawn.items()}
+    return profiles
+
+
+def _between_spec(
+    residual_icc: Mapping[str, float], paths: Mapping[str, Mapping[str, float]]
+) -> dict[str, Any]:
+    """The ``between`` entry of the truth: residual ICCs and the level-2 paths, checked.
+
+    Every construct of the structural model gets a residual ICC (0 unless given) and its full
+    set of level-2 paths (the within coefficient unless given) from the variables that can have
+    a community part (the climate and the constructs; not the motives and home support, nor a
+    product term), so the entry says explicitly what generates the community parts.
+    """
+    unknown = sorted(set(residual_icc) - set(STRUCTURAL))
+    if unknown:
+        raise ValueError(f"between residual ICC for unknown constructs {unknown}")
+    for lhs, rhs in paths.items():
+        linear = {k for k in STRUCTURAL.get(lhs, {}) if k in BETWEEN_CAUSES}
+        bad = sorted(set(rhs) - linear)
+        if bad:
+            raise ValueError(
+                f"between path {lhs} ~ {bad}: not a path of the structural model from a "
+                f"variable with a community part (those of {lhs}: {sorted(linear)})"
+            )
+    for k, v in residual_icc.items():
+        if not 0 <= v < 1:
+            raise ValueError(f"between residual ICC of {k} is {v}; expected 0 <= ICC < 1")
+    return {
+        "residual_icc": {k: float(residual_icc.get(k, 0.0)) for k in STRUCTURAL},
+        "paths": {
+            lhs: {
+                k: float(paths.get(lhs, {}).get(k, v))
+                for k, v in rhs.items()
+                if k in BETWEEN_CAUSES
+            }
+            for lhs, rhs in STRUCTURAL.items()
+            if any(k in BETWEEN_CAUSES for k in rhs)
+        },
+        "note": "construct = community part + member part. The climate's community part is "
+        "climate_effect (variance climate_icc); a construct's community part is the sum of "
+        "paths x its causes' community parts plus residual_effects (variance residual_icc x "
+        "its residual variance), its member part the within paths x the causes' member parts "
+        "plus the rest of the disturbance. The product term of knowledge_transfer acts on the "
+        "whole scores and has no community part; the motives and home_support have none.",
+    }
 
 
 # The rates at which lcsurvey.study.simulate.mess draws the survey mess; the truth records them
@@ -371,9 +463,15 @@ def _default_truth_cached(seed: int) -> dict[str, Any]:
             "(reverse: true in the codebook) are then written reversed (raw = max + 1 - answer)."
         ),
         "seed": seed,
-        "n_communities": 25,
-        "climate_icc": 0.10,
-        "communities": _communities(25, 0.10, seed),
+        "n_communities": N_COMMUNITIES,
+        "climate_icc": CLIMATE_ICC,
+        "communities": _communities(
+            N_COMMUNITIES,
+            CLIMATE_ICC,
+            seed,
+            {k: np.sqrt(v * resid[k]) for k, v in BETWEEN_RESIDUAL_ICC.items()},
+        ),
+        "between": _between_spec(BETWEEN_RESIDUAL_ICC, BETWEEN_PATHS),
         "second_order": {
             "climate": {"facilitation": 0.80, "appreciation": 0.75, "error_avoidance": -0.60},
         },
@@ -463,6 +561,53 @@ def _structural_order(truth: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
+def _between_parts(
+    community: np.ndarray, truth: Mapping[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The community part of every latent variable, and what the member formula misses of it.
+
+    ``_latent_from_innovations`` computes each construct from the whole scores of its causes
+    with the within coefficients and the within share of its disturbance, which is the whole
+    story when the level-2 paths equal the within ones and no disturbance has a community part
+    (then the second dict is empty and the simulator's arithmetic is unchanged). Otherwise a
+    construct gets ``sum (path_b - path_w) * cause_b + residual_effect`` on top: its community
+    part then is ``sum path_b * cause_b + residual_effect``.
+    """
+    comms = truth["communities"]
+    parts = {"climate": np.array([c["climate_effect"] for c in comms])}
+    between = truth.get("between") or {}
+    within = _structural_order(truth)
+    residual_icc = between.get("residual_icc", {})
+    extra_of: dict[str, np.ndarray] = {}
+    for lhs, rhs in within.items():
+        paths = between.get("paths", {}).get(lhs, {})
+        part = np.zeros(len(comms))
+        extra = np.zeros(len(comms))
+        for term, coef in rhs.items():
+            if ":" in term or term not in parts:
+                continue  # product terms and causes without a community part
+            coef_b = paths.get(term, coef)
+            part = part + coef_b * parts[term]
+            if coef_b != coef:
+                extra = extra + (coef_b - coef) * parts[term]
+        if residual_icc.get(lhs, 0.0) > 0:
+            effect = np.array([c["residual_effects"][lhs] for c in comms])
+            part = part + effect
+            extra = extra + effect
+        parts[lhs] = part
+        if np.any(extra != 0):
+            extra_of[lhs] = extra
+    index = community - 1
+    return {k: v[index] for k, v in parts.items()}, {k: v[index] for k, v in extra_of.items()}
+
+
+def _within_sd(truth: Mapping[str, Any], lhs: str) -> float:
+    """SD of the member part of a construct's disturbance (all of it without a community part)."""
+    resid = truth["residual_variances"][lhs]
+    icc = (truth.get("between") or {}).get("residual_icc", {}).get(lhs, 0.0)
+    return float(np.sqrt(resid * (1 - icc))) if icc > 0 else float(np.sqrt(resid))
+
+
 def _latent_from_innovations(
     z: Mapping[str, np.ndarray], community: np.ndarray, truth: Mapping[str, Any]
 ) -> dict[str, np.ndarray]:
@@ -476,15 +621,17 @@ def _latent_from_innovations(
     for i, m in enumerate(MOTIVES):
         lat[m] = motives[:, i]
     lat["home_support"] = z["home_support"]
-    resid = truth["residual_variances"]
+    _, extra = _between_parts(community, truth)
     for lhs, rhs in _structural_order(truth).items():
-        value = np.sqrt(resid[lhs]) * z[lhs]
+        value = _within_sd(truth, lhs) * z[lhs]
         for term, coef in rhs.items():
             parts = term.split(":")
             prod = np.ones_like(value)
             for p in parts:
                 prod = prod * lat[p]
             value = value + coef * prod
+        if lhs in extra:
+            value = value + extra[lhs]
         lat[lhs] = value
     return lat
 
@@ -501,7 +648,7 @@ def _innovations_from_latent(
     for i, m in enumerate(MOTIVES):
         z[m] = zm[:, i]
     z["home_support"] = np.asarray(lat["home_support"], dtype=float)
-    resid = truth["residual_variances"]
+    _, extra = _between_parts(community, truth)
     for lhs, rhs in _structural_order(truth).items():
         value = np.asarray(lat[lhs], dtype=float).copy()
         for term, coef in rhs.items():
@@ -509,8 +656,68 @@ def _innovations_from_latent(
             for p in term.split(":"):
                 prod = prod * lat[p]
             value = value - coef * prod
-        z[lhs] = value / np.sqrt(resid[lhs])
+        if lhs in extra:
+            value = value - extra[lhs]
+        z[lhs] = value / _within_sd(truth, lhs)
     return z
+
+
+def with_between(
+    truth: Mapping[str, Any] | None = None,
+    *,
+    n_communities: int | None = None,
+    climate_icc: float | None = None,
+    residual_icc: Mapping[str, float] | None = None,
+    paths: Mapping[str, Mapping[str, float]] | None = None,
+    seed: int | None = None,
+    exact: bool = True,
+) -> dict[str, Any]:
+    """A copy of the truth with another between-community part and new communities.
+
+    Parameters
+    ----------
+    truth : dict, optional
+        The population model (default: ``default_truth()``).
+    n_communities : int, optional
+        How many communities (default: as in ``truth``).
+    climate_icc : float, optional
+        Variance of the climate's community effect (default: as in ``truth``).
+    residual_icc : dict, optional
+        construct -> share of its structural disturbance's variance between communities
+        (default: as in ``truth``; constructs left out get 0).
+    paths : dict, optional
+        construct -> {cause: level-2 coefficient}, for the paths that differ from the within
+        ones (default: as in ``truth``).
+    seed : int, optional
+        Seed of the community profiles and effects (default: ``truth['seed']``).
+    exact : bool
+        Rescale the drawn effects to their exact variance (fixed communities, as the bundled
+        waves) or keep the plain normal draws (random communities, for replications).
+
+    Returns
+    -------
+    dict
+        The truth with ``n_communities``, ``climate_icc``, ``communities`` and ``between``
+        replaced.
+    """
+    out = default_truth() if truth is None else copy.deepcopy(dict(truth))
+    old = out.get("between") or {}
+    n = out["n_communities"] if n_communities is None else int(n_communities)
+    icc = out["climate_icc"] if climate_icc is None else float(climate_icc)
+    if residual_icc is None:
+        residual_icc = {k: v for k, v in old.get("residual_icc", {}).items() if v > 0}
+    if paths is None:
+        paths = old.get("paths", {})
+    spec = _between_spec(residual_icc, paths)
+    resid = out["residual_variances"]
+    sd = {k: float(np.sqrt(v * resid[k])) for k, v in spec["residual_icc"].items() if v > 0}
+    out["n_communities"] = n
+    out["climate_icc"] = icc
+    out["communities"] = _communities(
+        n, icc, out["seed"] if seed is None else seed, sd, exact=exact
+    )
+    out["between"] = spec
+    return out
 
 
 def _cut(ystar: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
