@@ -29,8 +29,8 @@ KNOWN_PERSON = "LC-0294"
 KNOWN_PSEUDONYM = "cdf41b9fdcb21c79"
 # SHA-256 of the bundled config.yaml as each wave's report sees it (schema defaults filled in).
 CONFIG_DIGESTS = {
-    "2021-12": "3be44d3db8a5853a84558efd7920013619aadd45004aa012b159d5c847af502a",
-    "2022-06": "89b2ebd0f8a174a456f62a041298b290cd75326784a18c292723d89deecbc35e",
+    "2021-12": "4f3a167ee5f0e759d01d64749e71c02b3054896d8cd885d7ed834e6462a56561",
+    "2022-06": "91633049d259e18f41284138acf5fea13e4fa948900ce5819213d2482b64b787",
 }
 
 
