@@ -111,6 +111,7 @@ def run_model_rule(tmp_path: Path, data, **params) -> str:
         "markers": [],
         "estimator": "ml",
         "ordered": {"all": False, "items": {}},
+        "ordinal_missing": "listwise",
     } | params
     snakemake = SimpleNamespace(
         log=[str(tmp_path / "model.log")],

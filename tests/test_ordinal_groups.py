@@ -227,3 +227,44 @@ def test_negative_residual_variances_are_named() -> None:
     assert negative_variances(dataclasses.replace(fit, x=x)) == [
         "negative residual variance of u1 in group female"
     ]
+
+
+# -- missing = "pairwise" (make_pairwise_fixture.R) ------------------------------------------
+
+
+def test_pairwise_missing_matches_lavaan() -> None:
+    # Every item misses a different set of rows: each group's thresholds come from the item's
+    # answers and its polychorics from each pair's, as lavaan's missing = "pairwise".
+    file, group, factors = SETS["hs"]
+    data = pd.read_csv(FIXTURES / "hs_school_na.csv")
+    assert data[list(sum(factors.values(), []))].notna().all(axis=1).sum() < len(data)
+    order = list(dict.fromkeys(data[group]))
+    result = fit_ordinal_invariance(data, factors, group, group_order=order, missing="pairwise")
+    assert not result.errors
+    assert [gs.n for gs in result.groups] == [156, 145]  # lavInspect(fit, "nobs")
+    for level in LEVELS:
+        ref = pd.read_csv(FIXTURES / f"hs_pairwise_{level}_fit.csv")
+        ref = dict(zip(ref.measure.str.replace(".", "_"), ref.value, strict=True))
+        got = result.fits[level].fit
+        for key in ("npar", "df", "baseline_df"):
+            assert got[key] == ref[key], (level, key)
+        for key in ("chisq", "chisq_scaled", "baseline_chisq", "baseline_chisq_scaled"):
+            assert got[key] == pytest.approx(ref[key], rel=1e-6, abs=1e-4), (level, key)
+        for key in ("cfi", "tli", "rmsea", "cfi_scaled", "tli_scaled", "rmsea_scaled", "srmr"):
+            assert got[key] == pytest.approx(ref[key], abs=1e-6), (level, key)
+        ours = estimates_table(result.fits[level])
+        est = pd.read_csv(FIXTURES / f"hs_pairwise_{level}_estimates.csv")
+        est = est.rename(columns={"group_value": "group"}).fillna({"rhs": ""})
+        both = est.merge(ours, on=["group", "lhs", "op", "rhs"], suffixes=("_r", ""))
+        assert len(both) == len(est) == len(ours), level
+        np.testing.assert_allclose(both.est, both.est_r, atol=5e-5, err_msg=level)
+        np.testing.assert_allclose(both.se, both.se_r, atol=1e-5, err_msg=level)
+    table = ordinal_invariance(
+        data, factors, group, order=[(v, v) for v in order], missing="pairwise"
+    )
+    assert (table.ntotal == 301).all()
+    lrt = pd.read_csv(FIXTURES / "hs_pairwise_lrt.csv")
+    np.testing.assert_allclose(table.delta_chisq[1:], lrt.delta_chisq, atol=1e-5)
+    np.testing.assert_allclose(table.delta_pvalue[1:], lrt.delta_pvalue, atol=1e-7)
+    listwise = ordinal_invariance(data, factors, group, order=[(v, v) for v in order])
+    assert (listwise.ntotal < 301).all()

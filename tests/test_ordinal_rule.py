@@ -313,6 +313,7 @@ def test_an_ordinal_codebook_scale_declares_its_items(tmp_path):
     [
         ({"estimator": "wlsmv"}, "estimation.estimator: wlsmv fits ordinal items, but no item"),
         ({"estimator": "ml", "ordered": ["a1"]}, "estimation.ordered is set but"),
+        ({"ordinal_missing": "pairwise"}, "estimation.ordinal_missing is pairwise but"),
         ({"estimator": "wlsmv", "ordered": ["a9"]}, "'a9' is not an item or background"),
         ({"estimator": "wlsmv", "ordered": ["age"]}, "age is declared ordinal but its scale"),
     ],
@@ -516,3 +517,116 @@ def test_lcsurvey_check_notes_a_model_fitted_by_ml_under_wlsmv(tmp_path):
     assert "model 'scores' has no ordinal variable: fitted by ML as configured, not WLSMV" in (
         report.notes
     )
+
+
+# -- estimation.ordinal_missing: pairwise ------------------------------------------------------
+
+PATHS = THREE + "textual ~ a*visual\nspeed ~ b*textual\nx1 ~~ x9\nind := a*b\n"
+
+
+def test_pairwise_missing_through_the_model_rule_matches_lavaan(tmp_path):
+    # hs_ordinal_na.csv: every item misses a different set of rows, 301 rows with an answer
+    # (tests/test_ordinal.py matches the engine's pairwise fit to lavaan on the same file).
+    holed = pd.read_csv(FIXTURES / "hs_ordinal_na.csv")
+    complete = int(holed.notna().all(axis=1).sum())
+    log = run_model_rule(tmp_path, holed, syntax=PATHS, estimator="wlsmv",
+                         ordered=_declared(holed), ordinal_missing="pairwise")  # fmt: skip
+    tables = _tables(tmp_path)
+    ref = pd.read_csv(FIXTURES / "sem_paths_pairwise_estimates.csv", keep_default_na=False)
+    ref = ref.replace({"NA": np.nan}).astype({"est": float, "se": float})
+    merged = ref.merge(tables["estimates"], on=["lhs", "op", "rhs"], suffixes=("_lavaan", ""))
+    assert len(merged) == len(ref) == len(tables["estimates"])
+    assert merged.loc[merged["op"] == ":=", "rhs"].tolist() == ["a*b"]
+    np.testing.assert_allclose(merged["est"], merged["est_lavaan"], atol=1e-5)
+    free = merged["se_lavaan"] > 0
+    np.testing.assert_allclose(merged.loc[free, "se"], merged.loc[free, "se_lavaan"], atol=1e-5)
+    fit = tables["fit"].iloc[0]
+    assert (fit["missing"], fit["ntotal"]) == ("pairwise", 301)
+    lavaan = pd.read_csv(FIXTURES / "sem_paths_pairwise_fit.csv").set_index("measure")["value"]
+    for measure in ("chisq", "chisq.scaled", "cfi.scaled", "rmsea.scaled", "srmr"):
+        assert fit[measure.replace(".", "_")] == pytest.approx(lavaan[measure], abs=1e-5)
+    assert tables["status"][["estimated", "n"]].values.tolist() == [["yes", 301]]
+    given = int(holed.notna().to_numpy().sum())
+    assert (
+        f"fitted by WLSMV on 301 rows with at least one answer, pairwise as lavaan's missing = "
+        f'"pairwise" (estimation.ordinal_missing): {given} of {301 * 9} answers given, '
+        f"{complete} complete rows" in log
+    )
+    assert "the answers are used pairwise (estimation.ordinal_missing)" in log
+    # the default stays listwise: fewer rows, another fit
+    run_model_rule(tmp_path, holed, syntax=PATHS, estimator="wlsmv", ordered=_declared(holed))
+    fit = pd.read_csv(tmp_path / "fit.csv").iloc[0]
+    assert (fit["missing"], fit["ntotal"]) == ("listwise", complete)
+
+
+def test_pairwise_checks_categories_on_the_answers_there_are(hs):
+    data = hs.astype(float)
+    data.loc[data["x5"] == 1, "x5"] = np.nan  # nobody left with category 1 of x5
+    data.loc[0, :] = np.nan  # a row without any answer
+    ordinal = OrdinalItems.from_params(_declared(hs))
+    recoded = recode(data, ITEMS, ordinal, missing="pairwise")
+    assert len(recoded.data) == 300 and recoded.dropped == 1
+    assert recoded.unused == {"x5": (1.0,)}
+    assert recoded.missing_answers == int(data.iloc[1:].isna().to_numpy().sum())
+    assert recoded.data["x5"].min() == 1  # numbered 1..K over the categories chosen
+    listwise = recode(data, ITEMS, ordinal)
+    assert len(listwise.data) == int(data.notna().all(axis=1).sum()) < 300
+    data.loc[data["x2"] != 2, "x2"] = np.nan
+    with pytest.raises(OrdinalDataProblem, match="item x2: every answer is 2"):
+        recode(data, ITEMS, ordinal, missing="pairwise")
+    # a pair's table counts the rows that answered both
+    codes = recoded.data.copy()
+    codes.loc[codes["x1"] == 1, "x4"] = np.nan  # x1 = 1 never meets an answer to x4
+    pairs = {(a, b): (e, c) for a, b, e, c in empty_cell_pairs(codes, ITEMS)}
+    table = pd.crosstab(codes["x4"], codes["x1"])  # the rows with both answers
+    cells = int(codes["x4"].max() * codes["x1"].max())
+    assert pairs[("x4", "x1")] == (cells - int((table > 0).to_numpy().sum()), cells)
+    assert pairs[("x4", "x1")][0] >= codes["x4"].max()  # the column x1 = 1 at least
+
+
+# -- the threshold invariance levels as the report and the changes across waves read them ------
+
+
+def _ordinal_levels(thresholds: str, loadings: str, intercepts: str) -> pd.DataFrame:
+    """An invariance table as lcsurvey.sem.wlsmv_groups.ordinal_invariance writes it."""
+    return pd.DataFrame(
+        {
+            "groups": "wave",
+            "group_values": "w1;w2",
+            "level": [
+                "configural",
+                "thresholds",
+                "thresholds_loadings",
+                "thresholds_loadings_intercepts",
+            ],  # fmt: skip
+            "decision": [np.nan, thresholds, loadings, intercepts],
+            "delta_cfi": [np.nan, -0.001, -0.004, -0.03],
+            "delta_rmsea": [np.nan, 0.002, 0.003, 0.02],
+            "estimator": "WLSMV",
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("decisions", "level", "delta_cfi", "comparable"),
+    [
+        (("holds", "holds", "holds"), "scalar", -0.03, "yes"),
+        (("holds", "holds", "rejected"), "metric", -0.03, "partly (metric)"),
+        (("holds", "rejected", np.nan), "none", -0.004, "no"),
+        # thresholds that differ: loadings and intercepts are not compared on them
+        (("rejected", "holds", "holds"), "none", -0.001, "no"),
+    ],
+)
+def test_the_report_reads_the_ordinal_invariance_levels(decisions, level, delta_cfi, comparable):
+    from lcsurvey.report.findings import invariance_summary
+    from lcsurvey.study.waves import comparability_tests, interpreted
+
+    table = _ordinal_levels(*decisions)
+    summary = invariance_summary(table)
+    assert (summary["level"], summary["delta_cfi"]) == (level, delta_cfi)
+    verdict = comparability_tests(table, {"f": ["a1", "a2"]}, {"alpha": ["a1", "a2"]},
+                                  ["w1", "w2"])[("alpha", "w1", "w2")]  # fmt: skip
+    assert verdict == (comparable, "multigroup", "")
+    # means are interpreted under equal thresholds, loadings and intercepts only
+    assert interpreted(verdict[0]) == (level == "scalar")
+    assert list(table["level"])[-1] == "thresholds_loadings_intercepts"  # left as it was

@@ -108,6 +108,7 @@ rule across_invariance:
         # the ordinal items' threshold invariance under estimator wlsmv / ulsmv
         estimator=config["estimation"]["estimator"],
         ordered=ordinal_items(CODEBOOK, config["estimation"]["ordered"]).to_params(),
+        ordinal_missing=config["estimation"]["ordinal_missing"],
     script:
         "../scripts/invariance.py"
 

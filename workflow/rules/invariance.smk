@@ -38,6 +38,7 @@ rule invariance_waves:
         # the ordinal items' threshold invariance under estimator wlsmv / ulsmv
         estimator=config["estimation"]["estimator"],
         ordered=ordinal_items(CODEBOOK, config["estimation"]["ordered"]).to_params(),
+        ordinal_missing=config["estimation"]["ordinal_missing"],
     script:
         "../scripts/invariance.py"
 
@@ -71,5 +72,6 @@ rule invariance_background:
         # the ordinal items' threshold invariance under estimator wlsmv / ulsmv
         estimator=config["estimation"]["estimator"],
         ordered=ordinal_items(CODEBOOK, config["estimation"]["ordered"]).to_params(),
+        ordinal_missing=config["estimation"]["ordinal_missing"],
     script:
         "../scripts/invariance.py"

@@ -53,6 +53,7 @@ rule model:
         # ml, or wlsmv / ulsmv for the ordinal items (codebook ordinal: true, estimation.ordered)
         estimator=config["estimation"]["estimator"],
         ordered=ordinal_items(CODEBOOK, config["estimation"]["ordered"]).to_params(),
+        ordinal_missing=config["estimation"]["ordinal_missing"],
     script:
         "../scripts/model.py"
 

@@ -26,7 +26,12 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         sm.params.syntax, sm.params.estimator, name=sm.params.model
     )
     if ordered is not False:
-        log.info("items as ordered categories (estimation.estimator %s)", sm.params.estimator)
+        log.info(
+            "items as ordered categories (estimation.estimator %s), missing answers %s "
+            "(estimation.ordinal_missing)",
+            sm.params.estimator,
+            sm.params.ordinal_missing,
+        )
     with warnings_to_log(log):
         table, score = model_invariance_tables(
             frames,
@@ -42,6 +47,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
             cluster=clustering.variable if clustering.active else None,
             score=wants_score,
             ordered=ordered,
+            ordinal_missing=sm.params.ordinal_missing,
         )
     for row in table.itertuples(index=False):
         log.info(

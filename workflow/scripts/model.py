@@ -158,6 +158,7 @@ def fit_ordered(sm, responses, log) -> None:
                 name=name,
                 estimator=sm.params.estimator,
                 missing=sm.params.missing,
+                ordinal_missing=sm.params.ordinal_missing,
                 cluster=clustering.variable if clustering.active else None,
                 seed=sm.params.seed,
             )

@@ -27,6 +27,7 @@ from lcsurvey.report.numbers import significance_stars
 from lcsurvey.report.wording import text
 from lcsurvey.study.analyses import mean_ci, merge_small_cells, wilson_ci
 from lcsurvey.study.plan import exploratory_scope
+from lcsurvey.study.waves import continuous_levels
 from lcsurvey.survey.codebook import Codebook
 
 SIGNIFICANCE = 0.05
@@ -408,9 +409,12 @@ def crosswave_results(inputs: ReportInputs) -> dict[str, Any] | None:
 def invariance_summary(table: pd.DataFrame | None) -> dict[str, Any] | None:
     """The invariance decision of a test with waves as groups: "scalar" (metric and scalar hold), "metric" (only
     metric holds) or "none" (metric rejected), with the fit changes of the step that decided;
-    None when the table is absent or holds no decision."""
+    None when the table is absent or holds no decision. The threshold invariance levels of
+    ordinal items count as metric (thresholds_loadings) and scalar
+    (thresholds_loadings_intercepts), lcsurvey.study.waves.continuous_levels."""
     if table is None or table.empty:
         return None
+    table = continuous_levels(table)
     rows = {str(r["level"]): r for _, r in table.iterrows()}
     decision = {
         level: str(r["decision"])

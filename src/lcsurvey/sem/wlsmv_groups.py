@@ -256,9 +256,17 @@ class MultigroupFit:
 
 
 def group_statistics(
-    data: pd.DataFrame, items: list[str], group: str, order: list, labels: list | None = None
+    data: pd.DataFrame,
+    items: list[str],
+    group: str,
+    order: list,
+    labels: list | None = None,
+    *,
+    missing: str = "listwise",
 ) -> list[GroupStats]:
-    """Thresholds, polychorics and Gamma per group, rows with a missing item dropped.
+    """Thresholds, polychorics and Gamma per group: rows with a missing item dropped
+    (``missing="listwise"``), or every row with an answer used pairwise (``"pairwise"``,
+    lavaan's ``missing = "pairwise"``: lcsurvey.sem.polychoric per group).
 
     An item's categories are its distinct values over all groups, in ascending order (as
     lavaan's ``ordered =``, which makes them a factor). Each must be chosen in every group, or
@@ -267,19 +275,22 @@ def group_statistics(
     """
     labels = [str(v) for v in order] if labels is None else [str(v) for v in labels]
     x = data[items].apply(pd.to_numeric, errors="coerce")
-    complete = x.notna().all(axis=1) & data[group].isin(order)
-    x, values = x[complete].to_numpy(dtype=float), data.loc[complete, group].to_numpy()
-    codes = np.zeros(x.shape)
+    answered = x.notna().all(axis=1) if missing == "listwise" else x.notna().any(axis=1)
+    kept = answered & data[group].isin(order)
+    x, values = x[kept].to_numpy(dtype=float), data.loc[kept, group].to_numpy()
+    codes = np.full(x.shape, np.nan)
     categories = []
     for j in range(len(items)):
-        levels, codes[:, j] = np.unique(x[:, j], return_inverse=True)
+        seen = ~np.isnan(x[:, j])
+        levels, codes[seen, j] = np.unique(x[seen, j], return_inverse=True)
         categories.append(levels)
     codes += 1
     empty = []  # (item, group label, categories nobody in that group chose)
     for value, label in zip(order, labels, strict=True):
         part = codes[values == value]
         for j, item in enumerate(items):
-            counts = np.bincount(part[:, j].astype(int), minlength=len(categories[j]) + 1)[1:]
+            answers = part[~np.isnan(part[:, j]), j].astype(int)
+            counts = np.bincount(answers, minlength=len(categories[j]) + 1)[1:]
             unused = [_category(categories[j][c]) for c in np.flatnonzero(counts == 0)]
             if unused:
                 empty.append((item, label, ", ".join(unused)))
@@ -299,7 +310,7 @@ def group_statistics(
         )
     out = []
     for value, label in zip(order, labels, strict=True):
-        pc = polychoric(codes[values == value], items)
+        pc = polychoric(codes[values == value], items, missing=missing)
         out.append(GroupStats(label, pc, 1.0 / np.diag(pc.nacov)))
     return out
 
@@ -702,6 +713,7 @@ def fit_ordinal_invariance(
     *,
     group_order: list | None = None,
     group_labels: list | None = None,
+    missing: str = "listwise",
 ) -> OrdinalInvariance:
     """Fit the four levels (LEVELS) of `factors` with `group` as groups, by WLSMV.
 
@@ -716,6 +728,8 @@ def fit_ordinal_invariance(
         The groups (the first is the reference); by default the sorted distinct values.
     group_labels : list, optional
         Their names in messages and tables.
+    missing : {"listwise", "pairwise"}
+        lavaan's ``missing`` (group_statistics).
 
     Raises
     ------
@@ -738,7 +752,13 @@ def fit_ordinal_invariance(
                 value=factor,
             )
     order = sorted(data[group].dropna().unique()) if group_order is None else list(group_order)
-    groups = group_statistics(data, items, group, order, group_labels)
+    if missing not in ("listwise", "pairwise"):
+        raise InputError(
+            f"missing {missing!r} is not available for ordinal items",
+            value=missing,
+            expected="listwise or pairwise",
+        )
+    groups = group_statistics(data, items, group, order, group_labels, missing=missing)
     nth = [len(t) for t in groups[0].pc.thresholds]
     fits, errors = {}, {}
     for level in LEVELS:
@@ -758,6 +778,7 @@ def ordinal_invariance(
     *,
     order: list[tuple[object, str]] | None = None,
     min_size: int = 50,
+    missing: str = "listwise",
 ) -> pd.DataFrame:
     """The invariance table of ordinal items: lcsurvey.sem.invariance.COLUMNS + EXTRA_COLUMNS.
 
@@ -783,6 +804,9 @@ def ordinal_invariance(
         The groups in the order wanted (the first is the reference group); by default the
         sorted distinct values labelled by themselves.
     min_size : int
+    missing : {"listwise", "pairwise"}
+        lavaan's ``missing``: complete rows, or every row with an answer (group_statistics);
+        `min_size` counts the same rows.
     """
     items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
     if group not in data.columns:
@@ -792,7 +816,8 @@ def ordinal_invariance(
         )
     if order is None:
         order = [(v, str(v)) for v in sorted(data[group].dropna().unique())]
-    kept, notes = usable_groups(data, items, group, order, min_size=min_size, missing="listwise")
+    # usable_groups counts the rows with any answer unless missing is "listwise"
+    kept, notes = usable_groups(data, items, group, order, min_size=min_size, missing=missing)
     base = {
         "groups": group,
         "group_values": ";".join(label for _, label in kept),
@@ -811,6 +836,7 @@ def ordinal_invariance(
             group,
             group_order=[v for v, _ in kept],
             group_labels=[label for _, label in kept],
+            missing=missing,
         )
     except InputError as err:
         log.warning("ordinal invariance by %s: %s", group, err.message)

@@ -38,11 +38,15 @@ NO_BOOTSTRAP = "none (WLSMV/ULSMV: Wald CIs from the robust standard errors)"
 _Z975 = float(special.ndtri(0.975))
 
 
-def wlsmv_fit_table(fit: WlsmvFit, *, estimator: str = "WLSMV") -> pd.DataFrame:
-    """fit.csv of an ordinal fit: the single-level columns, then the engine's other measures."""
+def wlsmv_fit_table(
+    fit: WlsmvFit, *, estimator: str = "WLSMV", missing: str = "listwise"
+) -> pd.DataFrame:
+    """fit.csv of an ordinal fit: the single-level columns, then the engine's other measures.
+
+    `missing` ("listwise" or "pairwise") is the fit's, written to the `missing` column."""
     values = dict(fit.fit)
     row = {column: values.pop(column, np.nan) for column in FIT_COLUMNS}
-    row |= {"ntotal": int(fit.polychoric.n), "estimator": estimator, "missing": "listwise"}
+    row |= {"ntotal": int(fit.polychoric.n), "estimator": estimator, "missing": missing}
     row |= values
     return pd.DataFrame([row], columns=[*FIT_COLUMNS, *values])
 
@@ -65,7 +69,9 @@ def wlsmv_estimates(fit: WlsmvFit) -> pd.DataFrame:
     return est.reindex(columns=ESTIMATE_COLUMNS)
 
 
-def wlsmv_tables(fit: WlsmvFit, *, estimator: str, seed: int) -> dict[str, pd.DataFrame]:
+def wlsmv_tables(
+    fit: WlsmvFit, *, estimator: str, seed: int, missing: str = "listwise"
+) -> dict[str, pd.DataFrame]:
     """estimates, fit, intervals and bootstrap tables of an ordinal fit.
 
     Parameters
@@ -76,6 +82,8 @@ def wlsmv_tables(fit: WlsmvFit, *, estimator: str, seed: int) -> dict[str, pd.Da
         "WLSMV" or "ULSMV", as lavaan writes it in fit.csv's `estimator`.
     seed : int
         estimation.seed, written to the bootstrap summary as the single-level one does.
+    missing : {"listwise", "pairwise"}
+        The fit's handling of missing answers (fit.csv's `missing`).
 
     Returns
     -------
@@ -91,7 +99,7 @@ def wlsmv_tables(fit: WlsmvFit, *, estimator: str, seed: int) -> dict[str, pd.Da
     )
     return {
         "estimates": estimates,
-        "fit": wlsmv_fit_table(fit, estimator=estimator),
+        "fit": wlsmv_fit_table(fit, estimator=estimator, missing=missing),
         "intervals": intervals,
         "bootstrap": bootstrap,
     }

@@ -88,6 +88,7 @@ def model_invariance_tables(
     partial_max_share: float = 0.0,
     strict: bool = False,
     ordered: bool | list[str] = False,
+    ordinal_missing: str = "listwise",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The invariance table of a model's measurement part across `variable` groups, and the
     score tests of its constrained levels (lcsurvey.sem.invariance.invariance_tables).
@@ -104,8 +105,10 @@ def model_invariance_tables(
     `ordered` (lavaan's ``ordered =``: True or the ordinal items): when every item of the
     measurement part is ordinal, the levels are the threshold invariance sequence fitted by
     WLSMV (lcsurvey.sem.wlsmv_groups.ordinal_invariance: configural, thresholds,
-    thresholds_loadings, thresholds_loadings_intercepts; listwise; no score tests, partial or
-    strict levels, or clusters); a mix of ordinal and continuous items gives one row saying so.
+    thresholds_loadings, thresholds_loadings_intercepts; missing answers as
+    `ordinal_missing`, config estimation.ordinal_missing: listwise or pairwise; no score tests,
+    partial or strict levels, or clusters); a mix of ordinal and continuous items gives one row
+    saying so.
     """
     spec = parse_model(syntax, name=model)
     data = pool_waves(frames)
@@ -123,7 +126,9 @@ def model_invariance_tables(
     order = group_order(data, variable, book, list(frames))
     if ordered:
         min_size = max(int(min_group_size), int(min_cell))
-        table = _ordinal_tables(data, spec.measurement, variable, order, ordered, cluster, min_size)
+        table = _ordinal_tables(
+            data, spec.measurement, variable, order, ordered, cluster, min_size, ordinal_missing
+        )
         return table, pd.DataFrame(columns=SCORE_TABLE_COLUMNS)
     return invariance_tables(
         data,
@@ -139,7 +144,9 @@ def model_invariance_tables(
     )
 
 
-def _ordinal_tables(data, factors, variable, order, ordered, cluster, min_size) -> pd.DataFrame:
+def _ordinal_tables(
+    data, factors, variable, order, ordered, cluster, min_size, missing
+) -> pd.DataFrame:
     """The WLSMV invariance table, or one row saying why there is none."""
     items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
     continuous = [] if ordered is True else [v for v in items if v not in ordered]
@@ -153,7 +160,9 @@ def _ordinal_tables(data, factors, variable, order, ordered, cluster, min_size) 
         reason = "cluster-robust invariance tests of ordinal items are not available"
     if reason:
         return as_table([{"groups": variable, "group_values": "", "level": "", "note": reason}])
-    return ordinal_invariance(data, factors, variable, order=order, min_size=min_size)
+    return ordinal_invariance(
+        data, factors, variable, order=order, min_size=min_size, missing=missing
+    )
 
 
 def model_invariance(

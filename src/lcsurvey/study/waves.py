@@ -130,6 +130,37 @@ NOT_INTERPRETED = {
     "partly (metric)": "only metric invariance: the change is shown, not interpreted",
     "no": "no metric invariance: the change is shown, not interpreted",
 }
+# The threshold invariance levels of ordinal items (lcsurvey.sem.wlsmv_groups, Wu & Estabrook
+# 2016) as the levels of the continuous sequence they stand for: equal thresholds and loadings
+# make the latent variances comparable (metric), with equal intercepts too the latent means
+# (scalar). Equal thresholds alone ("thresholds") only fix the scale of the latent responses.
+ORDINAL_LEVELS = {"thresholds_loadings": "metric", "thresholds_loadings_intercepts": "scalar"}
+
+
+def continuous_levels(invariance: pd.DataFrame) -> pd.DataFrame:
+    """An invariance table whose ordinal levels (ORDINAL_LEVELS) are named metric and scalar,
+    so that it is read as a table of continuous items; other tables are returned as they are.
+
+    When equal thresholds are rejected (decision "rejected" at level "thresholds"), the later
+    levels rest on thresholds that differ between the groups: that row becomes the metric level
+    (rejected, with its fit changes) and the later levels are left out.
+    """
+    if invariance is None or "level" not in invariance.columns:
+        return invariance
+    levels = invariance["level"].astype(str)
+    if not levels.isin(list(ORDINAL_LEVELS)).any() and not (levels == "thresholds").any():
+        return invariance
+    table = invariance.copy()
+    decision = table["decision"] if "decision" in table.columns else pd.Series("", table.index)
+    rejected = (levels == "thresholds") & (decision.astype(str) == "rejected")
+    if rejected.any():
+        table = table[~levels.isin(list(ORDINAL_LEVELS))].copy()
+        table.loc[rejected[rejected].index, "level"] = "metric"
+        return table
+    table["level"] = levels.replace(ORDINAL_LEVELS)
+    return table
+
+
 # Returners needed to judge comparability by their longitudinal test (invariance.min_returners).
 MIN_RETURNERS = 100
 # Invariance levels are judged by the change of fit from the configural model (Chen 2007), which
@@ -360,9 +391,11 @@ def comparability(
 def _table_verdict(invariance: pd.DataFrame | None) -> tuple[str | None, set[str]]:
     """The verdict of an invariance table's levels ("yes", "partial scalar", "partly
     (metric)", "no"; None without a metric decision) and the items a holding partial scalar
-    level sets free."""
+    level sets free. The levels of ordinal items count as metric and scalar as
+    continuous_levels says."""
     if invariance is None or not len(invariance) or "decision" not in invariance.columns:
         return None, set()
+    invariance = continuous_levels(invariance)
     decisions = {
         str(level): str(decision)
         for level, decision in zip(invariance["level"], invariance["decision"], strict=True)

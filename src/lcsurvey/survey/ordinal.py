@@ -165,7 +165,7 @@ def declaration_problems(
     ----------
     book : Codebook
     estimation : mapping
-        config estimation (estimator, ordered).
+        config estimation (estimator, ordered, ordinal_missing).
     model_variables : mapping of str to iterable of str
         Model name -> its observed variables.
     """
@@ -207,29 +207,43 @@ def declaration_problems(
             "field estimation.ordered is set but estimation.estimator is ml, which treats "
             "every item as continuous: set estimator wlsmv (or ulsmv), or remove ordered"
         )
+    if estimator == "ml" and estimation.get("ordinal_missing", "listwise") != "listwise":
+        problems.append(
+            f"field estimation.ordinal_missing is {estimation['ordinal_missing']} but "
+            "estimation.estimator is ml, whose missing values follow estimation.missing: set "
+            "estimator wlsmv (or ulsmv), or remove ordinal_missing"
+        )
     return problems
 
 
 @dataclass(frozen=True)
 class Recoded:
-    """Ordinal answers numbered 1..K, complete rows only.
+    """Ordinal answers numbered 1..K: complete rows (listwise), or every row with an answer
+    (pairwise, a missing answer NaN).
 
     Attributes
     ----------
     data : pandas.DataFrame
-        One column per item, category numbers 1..K, rows with an answer to every item.
+        One column per item, category numbers 1..K (float with NaN under pairwise).
     categories : dict of str to tuple of float
         Item -> the codes of its categories 1..K.
     dropped : int
-        Rows left out for a missing answer (listwise).
+        Rows left out: with a missing answer (listwise), without any answer (pairwise).
     unused : dict of str to tuple of float
         Item -> its declared categories nobody chose (left out, as lavaan does).
+    missing : {"listwise", "pairwise"}
     """
 
     data: pd.DataFrame
     categories: dict[str, tuple[float, ...]]
     dropped: int
     unused: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    missing: str = "listwise"
+
+    @property
+    def missing_answers(self) -> int:
+        """Missing answers among the rows used (0 under listwise)."""
+        return int(self.data[list(self.categories)].isna().to_numpy().sum())
 
     def unused_message(self) -> str:
         """The log's and status row's sentence on categories nobody chose ('' if none)."""
@@ -259,8 +273,9 @@ def recode(
     ordinal: OrdinalItems,
     *,
     group: str | None = None,
+    missing: str = "listwise",
 ) -> Recoded:
-    """Number each item's categories 1..K (listwise), after checking the answers allow it.
+    """Number each item's categories 1..K, after checking the answers allow it.
 
     Parameters
     ----------
@@ -272,6 +287,11 @@ def recode(
         Their declared categories.
     group : str, optional
         A grouping column: every category must be chosen in every group as well.
+    missing : {"listwise", "pairwise"}
+        config estimation.ordinal_missing, as lavaan's ``missing``: keep the rows with an
+        answer to every item, or every row with at least one answer (and a group), the
+        categories then checked on each item's answers (a threshold is estimated from all
+        answers to its item under lavaan's pairwise).
 
     Raises
     ------
@@ -280,13 +300,22 @@ def recode(
         a category chosen by nobody in one group but by somebody in another, or an item with
         one category chosen; every problem is listed.
     """
+    if missing not in ("listwise", "pairwise"):
+        raise ValueError(f"missing must be listwise or pairwise, not {missing!r}")
     columns = items + ([group] if group is not None else [])
-    complete = data[columns].dropna()
+    if missing == "listwise":
+        complete = data[columns].dropna()
+    else:
+        kept = data[items].notna().any(axis=1)
+        if group is not None:
+            kept &= data[group].notna()
+        complete = data.loc[kept, columns]
+    answered = "complete rows" if missing == "listwise" else "answers"
     problems: list[str] = []
     categories: dict[str, tuple[float, ...]] = {}
     unused: dict[str, tuple[float, ...]] = {}
     for item in items:
-        values = complete[item].astype(float)
+        values = complete[item].dropna().astype(float)
         seen = tuple(sorted(values.unique()))
         declared = ordinal.categories_of(item)
         cats = declared if declared is not None else seen
@@ -306,9 +335,14 @@ def recode(
             continue
         if len(seen) < 2:
             problems.append(
-                f"item {item}: every complete row has the same answer "
-                f"{', '.join(f'{c:g}' for c in seen) or '(none)'}, so it has no thresholds to "
-                "estimate: leave it out of the model"
+                f"item {item}: "
+                + (
+                    "every complete row has the same answer"
+                    if missing == "listwise"
+                    else "every answer is"
+                )
+                + f" {', '.join(f'{c:g}' for c in seen) or '(none)'}, so it has no thresholds "
+                "to estimate: leave it out of the model"
             )
             continue
         chosen = set(seen)
@@ -318,11 +352,12 @@ def recode(
             cats = tuple(c for c in cats if c in chosen)
         if group is not None:
             for value, rows in complete.groupby(group, sort=True)[item]:
-                missing = [c for c in cats if c not in set(rows.astype(float))]
-                if missing:
+                rows = rows.dropna()
+                absent = [c for c in cats if c not in set(rows.astype(float))]
+                if absent:
                     problems.append(
                         f"item {item}: nobody {_group_label(group, value)} chose category "
-                        f"{', '.join(f'{c:g}' for c in missing)} ({len(rows)} complete rows)"
+                        f"{', '.join(f'{c:g}' for c in absent)} ({len(rows)} {answered})"
                     )
         categories[item] = cats
     if problems:
@@ -335,24 +370,30 @@ def recode(
             for item, cats in categories.items()
         },
         index=complete.index,
-    ).astype(int)
+    )
+    if missing == "listwise":
+        recoded = recoded.astype(int)
     if group is not None:
         recoded[group] = complete[group]
-    return Recoded(recoded, categories, len(data) - len(complete), unused)
+    return Recoded(recoded, categories, len(data) - len(complete), unused, missing)
 
 
 def empty_cell_pairs(codes: pd.DataFrame, items: list[str]) -> list[tuple[str, str, int, int]]:
     """Pairs of items whose bivariate table has empty cells: (a, b, empty cells, cells).
 
-    ``codes`` holds category numbers 1..K (``Recoded.data``).
+    ``codes`` holds category numbers 1..K (``Recoded.data``; NaN for a missing answer, the
+    table of a pair then counts the rows that answered both).
     """
-    values = codes[items].to_numpy(dtype=int)
-    levels = values.max(axis=0)
+    values = codes[items].to_numpy(dtype=float)
+    observed = ~np.isnan(values)
+    values = np.where(observed, values, 1).astype(int)
+    levels = np.where(observed, values, 0).max(axis=0)
     out = []
     for j in range(len(items)):
         for i in range(j + 1, len(items)):
             kx, ky = levels[i], levels[j]
-            table = np.bincount((values[:, i] - 1) * ky + values[:, j] - 1, minlength=kx * ky)
+            both = observed[:, i] & observed[:, j]
+            table = np.bincount((values[both, i] - 1) * ky + values[both, j] - 1, minlength=kx * ky)
             empty = int(np.sum(table == 0))
             if empty:
                 out.append((items[i], items[j], empty, int(kx * ky)))
@@ -454,10 +495,39 @@ def _mixed_message(continuous: list[str]) -> str:
     )
 
 
-def _engine(estimator: str):
-    """lcsurvey.sem.wlsmv's fit for `estimator` ("wlsmv" or "ulsmv")."""
+def _engine(estimator: str, missing: str = "listwise"):
+    """lcsurvey.sem.wlsmv's fit for `estimator` ("wlsmv" or "ulsmv") and `missing`."""
     return lambda data, syntax, *, name: fit_wlsmv_syntax(
-        data, syntax, name=name, estimator=estimator.upper()
+        data, syntax, name=name, estimator=estimator.upper(), missing=missing
+    )
+
+
+def _rows_note(name, items, covariates, recoded, without, label) -> str:
+    """The log's sentence on the rows and answers a fit uses."""
+    n = len(recoded.data)
+    what = f"{name}: {len(items)} items as ordered categories" + (
+        f" and the covariates {', '.join(covariates)}" if covariates else ""
+    )
+    if recoded.missing == "listwise":
+        return (
+            f"{what}, fitted by {label} on {n} complete rows ({recoded.dropped + without} rows "
+            f"with a missing answer left out, listwise as lavaan's default for {label})"
+        )
+    answered = recoded.data[items].notna().to_numpy().astype(int)
+    rows, cols = np.triu_indices(len(items), 1)
+    both = (answered.T @ answered)[rows, cols]  # rows that answered each pair
+    fewest = ""
+    if len(both):
+        k = int(np.argmin(both))
+        fewest = f" (fewest: {int(both[k])} rows, {items[rows[k]]} x {items[cols[k]]})"
+    return (
+        f"{what}, fitted by {label} on {n} rows with at least one answer, pairwise as lavaan's "
+        f'missing = "pairwise" (estimation.ordinal_missing): {int(answered.sum())} of '
+        f"{answered.size} answers given, {int(answered.all(axis=1).sum())} complete rows; each "
+        "threshold from all answers to its item, each polychoric correlation from the rows "
+        f"that answered both items{fewest}; {recoded.dropped + without} rows without any answer"
+        + (" or covariate" if covariates else "")
+        + " left out"
     )
 
 
@@ -469,6 +539,7 @@ def fit_ordinal(
     name: str,
     estimator: str = "wlsmv",
     missing: str = "listwise",
+    ordinal_missing: str = "listwise",
     cluster: str | None = None,
     seed: int = 0,
 ) -> OrdinalFit:
@@ -489,6 +560,10 @@ def fit_ordinal(
     missing, cluster : str
         config estimation.missing and the active cluster variable (None if none): said in the
         log where they do not apply.
+    ordinal_missing : {"listwise", "pairwise"}
+        config estimation.ordinal_missing, lavaan's ``missing`` for ordinal items: complete
+        rows only, or every answer (``recode``; thresholds from each item's answers,
+        correlations from each pair's). Rows without a covariate are left out either way.
     seed : int
         config estimation.seed, for the bootstrap summary.
 
@@ -519,25 +594,29 @@ def fit_ordinal(
     continuous, covariates = _continuous(spec, items)
     if continuous:
         raise NotEstimated(name, "not_supported", detail=_mixed_message(continuous))
-    fitter = _engine(estimator)
+    fitter = _engine(estimator, ordinal_missing)
     without = responses[covariates].isna().any(axis=1)
     responses = responses[~without]  # listwise on the covariates as well
     try:
-        recoded = recode(responses, items, ordinal)
+        recoded = recode(responses, items, ordinal, missing=ordinal_missing)
     except OrdinalDataProblem as err:
-        n = int(responses[items].notna().all(axis=1).sum())
+        answered = responses[items].notna()
+        n = int((answered.all(axis=1) if ordinal_missing == "listwise" else answered.any(axis=1))
+                .sum())  # fmt: skip
         raise NotEstimated(name, "ordinal_data", n=n, detail=str(err)) from None
     n = len(recoded.data)
     if n < needed:
         raise NotEstimated(name, "too_few_respondents", n=n, needed=needed)
-    notes = [
-        f"{name}: {len(items)} items as ordered categories"
-        + (f" and the covariates {', '.join(covariates)}" if covariates else "")
-        + f", fitted by {label} on {n} complete rows ({recoded.dropped + int(without.sum())} "
-        f"rows with a missing answer left out, listwise as lavaan's default for {label})"
-    ]
+    notes = [_rows_note(name, items, covariates, recoded, int(without.sum()), label)]
     if missing == "fiml":
-        notes.append(f"estimation.missing fiml does not apply to {label}: complete rows only")
+        notes.append(
+            f"estimation.missing fiml does not apply to {label}: "
+            + (
+                "complete rows only (estimation.ordinal_missing: pairwise uses every answer)"
+                if ordinal_missing == "listwise"
+                else "the answers are used pairwise (estimation.ordinal_missing)"
+            )
+        )
     if cluster is not None:
         notes.append(
             f"estimation.cluster {cluster}: the {label} standard errors treat respondents as "
@@ -576,7 +655,7 @@ def fit_ordinal(
         raise NotEstimated(
             name, "heywood", n=n, detail=f"negative variance of {', '.join(negative)}"
         )
-    tables = wlsmv_tables(fit, estimator=label, seed=seed) | {
+    tables = wlsmv_tables(fit, estimator=label, seed=seed, missing=ordinal_missing) | {
         "modindices": pd.DataFrame(columns=MODINDICES_COLUMNS),
         "method_variance": empty_table(),
     }
