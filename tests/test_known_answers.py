@@ -29,8 +29,8 @@ KNOWN_PERSON = "LC-0294"
 KNOWN_PSEUDONYM = "cdf41b9fdcb21c79"
 # SHA-256 of the bundled config.yaml as each wave's report sees it (schema defaults filled in).
 CONFIG_DIGESTS = {
-    "2021-12": "4f3a167ee5f0e759d01d64749e71c02b3054896d8cd885d7ed834e6462a56561",
-    "2022-06": "91633049d259e18f41284138acf5fea13e4fa948900ce5819213d2482b64b787",
+    "2021-12": "bb1ba538747ab2a2ca3d915c43b7c4b74f1bd3232caa30acb4ee810214f24a40",
+    "2022-06": "08f775b40474be3edb87f41ff2a476861112fd7fecb410ebd36bc46f51715af4",
 }
 
 
