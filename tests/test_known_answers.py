@@ -29,8 +29,8 @@ KNOWN_PERSON = "LC-0294"
 KNOWN_PSEUDONYM = "cdf41b9fdcb21c79"
 # SHA-256 of the bundled config.yaml as each wave's report sees it (schema defaults filled in).
 CONFIG_DIGESTS = {
-    "2021-12": "e3c7d1dbc11958ab838626525f90c0386f83b3ef38b90f57c22575aadb7288b7",
-    "2022-06": "6ebcaf46ba51c56052b01a4b6e4ea3a9081832ddca80a014ad738e9a7acdf477",
+    "2021-12": "bb1ba538747ab2a2ca3d915c43b7c4b74f1bd3232caa30acb4ee810214f24a40",
+    "2022-06": "08f775b40474be3edb87f41ff2a476861112fd7fecb410ebd36bc46f51715af4",
 }
 
 

@@ -558,6 +558,7 @@ def render(
     waves: list[str] | None = None,
     power_note: bool = False,
     cluster: str | None = None,
+    twolevel_model: str | None = None,
 ) -> dict[str, Path]:
     """The report stage as rule report_two_pager runs it: papermill, then HTML, then PDF."""
     out = root / "reports" / WAVE
@@ -572,6 +573,7 @@ def render(
         data_file=root / "data" / "raw" / f"wave_{WAVE}.csv",
         waves=waves or [WAVE],
         power_note=power_note,
+        twolevel_model=twolevel_model,
     )
     parameters = {
         "wave": WAVE,
@@ -582,6 +584,7 @@ def render(
         "min_cell": MIN_CELL,
         "waves": waves or [WAVE],
         "cluster": cluster,
+        "twolevel_model": twolevel_model,
     }
     html = out / f"two_pager_{lang}{tag}.html"
     pdf = out / f"two_pager_{lang}{tag}.pdf"

@@ -6,12 +6,31 @@
 # wave leave the earlier two-pagers alone.
 
 REPORT_MODEL = config["report"]["model"]
+# The two-level model of the two-pager's community paragraph: read only when it is one
+# (common.smk's SKIPPED says why not).
+TWOLEVEL_MODEL = (
+    None if "twolevel paragraph" in SKIPPED else config["report"]["twolevel_model"]
+)
+
+
+def report_twolevel(wildcards):
+    """The two-level model's tables (report.twolevel_model) as inputs of the two-pager."""
+    if TWOLEVEL_MODEL is None:
+        return {}
+    base = f"results/{wildcards.wave}/models/{TWOLEVEL_MODEL}"
+    return {
+        "twolevel_estimates": f"{base}/estimates.csv",
+        "twolevel_fit": f"{base}/fit.csv",
+        "twolevel_intervals": f"{base}/intervals.csv",
+        "twolevel_status": f"{base}/status.csv",
+    }
 
 
 rule report_two_pager:
     input:
         unpack(report_across_waves),
         unpack(report_plan),
+        unpack(report_twolevel),
         notebook="notebooks/two_pager.ipynb",
         flow="results/{wave}/clean/flow.csv",
         responses="results/{wave}/clean/responses.parquet",
@@ -61,6 +80,7 @@ rule report_two_pager:
         roles=config["roles"],
         effects=config["report"]["effects"],
         cluster=config["estimation"]["cluster"],
+        twolevel_model=TWOLEVEL_MODEL,
         plan_sha256=report_plan_sha256,
     script:
         "../scripts/report_two_pager.py"

@@ -24,6 +24,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         "roles": dict(sm.params.roles),
         "effects": list(sm.params.effects),
         "cluster": sm.params.cluster,
+        "twolevel_model": sm.params.twolevel_model,
     }
     plan_file = dict(sm.input.items()).get("plan")
     if plan_file:  # a frozen analysis plan (analysis_plan.lock): compared with the configuration
@@ -31,6 +32,7 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
             read_lock(plan_file), sm.config, load_yaml(sm.input.codebook)
         )
     log.info("papermill %s -> %s with %s", sm.input.notebook, sm.output.notebook, parameters)
+    left_out: list[str] = []
     times = render_report(
         sm.input.notebook,
         sm.output.notebook,
@@ -38,7 +40,10 @@ with script_log(snakemake.log[0]) as log:  # noqa: F821
         sm.output.pdf,
         parameters,
         cwd=os.getcwd(),
+        left_out=left_out,
     )
+    for change in left_out:
+        log.info("to fit on two pages: %s", change)
     log.info(
         "wrote %s, %s and %s (%s)",
         sm.output.notebook,

@@ -548,3 +548,149 @@ def moderation_alt(
         y_hi=fmt_int(y_high),
         items="; ".join(items),
     )
+
+
+def _layers(paths: pd.DataFrame) -> list[list[str]]:
+    """The variables of a path model in rows: predictors of nothing predicted first, then each
+    variable one row below its lowest predictor (the longest chain of paths above it)."""
+    names = list(dict.fromkeys([*paths["rhs"], *paths["lhs"]]))
+    depth = dict.fromkeys(names, 0)
+    for _ in range(len(names)):  # at most one pass per variable for an acyclic model
+        changed = False
+        for row in paths.itertuples():
+            if depth[row.lhs] < depth[row.rhs] + 1 and depth[row.rhs] < len(names):
+                depth[row.lhs] = depth[row.rhs] + 1
+                changed = True
+        if not changed:
+            break
+    rows = max(depth.values()) + 1
+    return [[n for n in names if depth[n] == r] for r in range(rows)]
+
+
+def twolevel_figure(
+    paths: pd.DataFrame,
+    codebook: Codebook,
+    lang: str,
+    width: float = 3.40,
+    row_height: float = 0.40,
+):
+    """The community level (level 2) of a two-level model as boxes and arrows, each arrow
+    labelled with β and stars (findings.twolevel_results' between paths).
+
+    Variables are placed in rows by their place in the chain (_layers); an arrow to the next
+    row is straight with its label beside it, an arrow that skips a row is an arc on the
+    outside (left for a variable on the left half, right otherwise), labelled at its apex.
+    Non-significant paths are dotted and labelled 'n.s.', as in path_figure. Data units are
+    inches.
+    """
+    import matplotlib
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    layers = _layers(paths)
+    box_h, margin = 0.27, 0.45
+    height = row_height * (len(layers) - 1) + box_h + 0.08
+    centre = width / 2
+    place: dict[str, tuple[float, float, float]] = {}  # name -> x, y, box width
+    for r, names in enumerate(layers):
+        y = height - 0.04 - box_h / 2 - r * row_height
+        slot = (width - 2 * margin) / len(names)
+        for i, name in enumerate(names):
+            place[name] = (margin + slot * (i + 0.5), y, min(slot - 0.12, 1.5))
+    with matplotlib.rc_context(FIGURE_RC):
+        fig = _new_figure(width, height)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_xlim(0, width)
+        ax.set_ylim(0, height)
+        ax.set_axis_off()
+        outcome = layers[-1]
+        for name, (x, y, w) in place.items():
+            last = name in outcome
+            ax.add_patch(
+                FancyBboxPatch(
+                    (x - w / 2, y - box_h / 2),
+                    w,
+                    box_h,
+                    boxstyle="round,pad=0,rounding_size=0.05",
+                    facecolor=ACCENT if last else "white",
+                    edgecolor=INK,
+                    linewidth=0.9,
+                )
+            )
+            label = construct_label(codebook, name, lang)
+            ax.text(
+                x,
+                y,
+                _wrap(label, max(int(w / 0.062), 8)),
+                ha="center",
+                va="center",
+                color="white" if last else INK,
+                fontweight="bold" if last else "normal",
+                fontsize=7.5 if len(label) > w / 0.062 else 8.5,
+                linespacing=1.0,
+            )
+        row_of = {n: r for r, names in enumerate(layers) for n in names}
+        for row in paths.itertuples():
+            (x1, y1, w1), (x2, y2, w2) = place[row.rhs], place[row.lhs]
+            label = fmt_number(row.std_all, lang) + (row.stars if row.significant else " n.s.")
+            style = dict(
+                arrowstyle="-|>",
+                mutation_scale=9,
+                color=INK,
+                linewidth=1.0,
+                linestyle="-" if row.significant else (0, (1.5, 1.5)),
+                shrinkA=0,
+                shrinkB=0,
+            )
+            if row_of[row.lhs] == row_of[row.rhs] + 1:  # the next row: a straight arrow
+                # leave and enter each box on the side facing the other, meeting half-way
+                # when the boxes overlap sideways (then the arrow is vertical)
+                step = np.sign(x2 - x1) * min(abs(x2 - x1) / 2, 0.3 * min(w1, w2))
+                start = (x1 + step, y1 - box_h / 2)
+                end = (x2 - np.sign(x2 - x1) * min(abs(x2 - x1) / 2, 0.3 * w2), y2 + box_h / 2)
+                ax.add_patch(FancyArrowPatch(start, end, **style))
+                mid_x, mid_y = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
+                left = x1 < x2 - 1e-9  # a source on the left: its label on the left
+                ax.text(
+                    mid_x + (-0.06 if left else 0.06),
+                    mid_y,
+                    label,
+                    ha="right" if left else "left",
+                    va="center",
+                )
+            else:  # skipping rows: an arc on the outside
+                right = x1 >= centre
+                side = 1 if right else -1
+                start = (x1 + side * w1 / 2, y1)
+                end = (x2 + side * w2 / 2, y2)
+                rad = 0.35 * side * (1 if y1 > y2 else -1)
+                ax.add_patch(
+                    FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={rad}", **style)
+                )
+                dx, dy = end[0] - start[0], end[1] - start[1]
+                apex_x = (start[0] + end[0]) / 2 + 0.5 * rad * dy
+                apex_y = (start[1] + end[1]) / 2 - 0.5 * rad * dx
+                ax.text(
+                    apex_x + side * 0.04,
+                    apex_y,
+                    label,
+                    ha="left" if right else "right",
+                    va="center",
+                )
+        return describe(fig, twolevel_alt(paths, codebook, lang))
+
+
+def twolevel_alt(paths: pd.DataFrame, codebook: Codebook, lang: str) -> str:
+    """The community-level path diagram in words: every arrow with its β and stars, or 'not
+    significant'."""
+    items = [
+        text(
+            lang,
+            "alt_path_item",
+            frm=construct_label(codebook, r.rhs, lang),
+            to=construct_label(codebook, r.lhs, lang),
+            beta=fmt_number(r.std_all, lang)
+            + (r.stars if r.significant else f", {text(lang, 'alt_path_ns')}"),
+        )
+        for r in paths.itertuples()
+    ]
+    return text(lang, "alt_twolevel", items="; ".join(items))

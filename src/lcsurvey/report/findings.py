@@ -10,6 +10,7 @@ config["roles"] and config["report"]["effects"] (`ReportInputs.roles`, `.effects
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -252,17 +253,7 @@ def defined_effects(inputs: ReportInputs) -> pd.DataFrame:
         if match.empty:
             continue
         row = match.iloc[0]
-        lower, upper, method = row["ci_lower"], row["ci_upper"], "delta"
-        if intervals is not None:
-            boot = intervals[(intervals["op"] == ":=") & (intervals["lhs"] == name)]
-            for key, low_col, high_col in CI_METHODS:
-                if (
-                    not boot.empty
-                    and low_col in boot.columns
-                    and np.isfinite(boot.iloc[0][[low_col, high_col]].astype(float)).all()
-                ):
-                    lower, upper, method = boot.iloc[0][low_col], boot.iloc[0][high_col], key
-                    break
+        lower, upper, method = _effect_interval(name, row, intervals)
         rows.append(
             {
                 "name": name,
@@ -560,3 +551,179 @@ def plan_scope(inputs: ReportInputs) -> str:
     if not inputs.plan:
         return "none"
     return exploratory_scope(inputs.plan.get("deviations") or [], inputs.model)
+
+
+# --------------------------------------------------------------------------------------------
+# The two-level model (config report.twolevel_model): the climate as a property of the
+# community (level 2) and of each member within it (level 1).
+# --------------------------------------------------------------------------------------------
+
+# Fewer communities than this: the community-level part of a two-level model is not reported.
+# With about 30 groups or more, level-2 regression coefficients are estimated without bias and
+# their standard errors nearly so; below it those standard errors are too small and
+# between-level variances often come out at or below zero (Kreft 1996, the "30/30 rule"; Maas
+# & Hox 2005, Methodology 1(3), 86-92; Hox, Maas & Brinkhuis 2010, Statistica Neerlandica 64,
+# 157-170, for two-level SEM). A floor, not a guarantee: above it the fit's own checks
+# (convergence, Heywood cases, standard errors) still decide.
+TWOLEVEL_MIN_CLUSTERS = 30
+
+# Why a level of the two-level model is not reported, in the order the report names them.
+TWOLEVEL_PROBLEMS = ("not_estimated", "few_clusters", "no_convergence", "heywood", "no_se")
+
+_LABEL = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
+_TRUE = {"yes", "true", "1", "1.0"}
+_FALSE = {"no", "false", "0", "0.0"}
+
+
+def _flag(tables: list[pd.DataFrame | None], column: str) -> bool | None:
+    """A yes/no column (converged) of the first table that has it; None when none has."""
+    for table in tables:
+        if table is not None and not table.empty and column in table.columns:
+            value = str(table[column].iloc[0]).strip().lower()
+            if value in _TRUE:
+                return True
+            if value in _FALSE:
+                return False
+    return None
+
+
+def _effect_interval(name: str, row: pd.Series, intervals: pd.DataFrame | None, level=None):
+    """(lower, upper, method) of a defined effect: bootstrap BCa, percentile or Monte Carlo
+    interval of intervals.csv when there is one (CI_METHODS, in that order), else the
+    delta-method interval of its estimates row."""
+    lower, upper, method = row["ci_lower"], row["ci_upper"], "delta"
+    if intervals is None:
+        return float(lower), float(upper), method
+    boot = intervals[(intervals["op"] == ":=") & (intervals["lhs"] == name)]
+    if level is not None and "level" in boot.columns:
+        boot = boot[pd.to_numeric(boot["level"], errors="coerce").isin([level, 0])]
+    for key, low_col, high_col in CI_METHODS:
+        if (
+            not boot.empty
+            and low_col in boot.columns
+            and np.isfinite(boot.iloc[0][[low_col, high_col]].astype(float)).all()
+        ):
+            return float(boot.iloc[0][low_col]), float(boot.iloc[0][high_col]), key
+    return float(lower), float(upper), method
+
+
+def _chain(paths: pd.DataFrame, labels: set[str]) -> dict[str, list[str]] | None:
+    """Where a product-of-paths effect starts, runs through and ends: the regressions whose
+    labels it uses, as predictors (not predicted by another of them), mediators (in order)
+    and outcomes (predicting none of them); None when its labels name no regression."""
+    used = paths[paths["label"].isin(labels)]
+    if used.empty:
+        return None
+    lhs, rhs = list(dict.fromkeys(used["lhs"])), list(dict.fromkeys(used["rhs"]))
+    starts = [v for v in rhs if v not in lhs]
+    ends = [v for v in lhs if v not in rhs]
+    if not starts or not ends:
+        return None
+    depth = {v: 0 for v in starts}
+    for _ in range(len(lhs) + 1):  # longest distance from a start, for the mediators' order
+        for row in used.itertuples():
+            if row.rhs in depth:
+                depth[row.lhs] = max(depth.get(row.lhs, 0), depth[row.rhs] + 1)
+    middle = sorted((v for v in lhs if v in rhs), key=lambda v: depth.get(v, 0))
+    return {"starts": starts, "mediators": middle, "ends": ends}
+
+
+def _level_effect(
+    estimates: pd.DataFrame, intervals: pd.DataFrame | None, paths: pd.DataFrame, level: int
+) -> dict[str, Any] | None:
+    """The first defined (:=) effect built from labels of `level` only, with its interval and
+    the chain of paths it runs through (_chain); None when the model defines none."""
+    labelled = estimates[(estimates["op"] != ":=") & estimates["label"].fillna("").ne("")]
+    levels = labelled.groupby("label")["level"].agg(lambda s: set(s.astype(int)))
+    for row in estimates[estimates["op"] == ":="].itertuples():
+        names = {n for n in _LABEL.findall(str(row.rhs)) if n in levels.index}
+        if not names or any(levels[n] != {level} for n in names):
+            continue
+        series = estimates.loc[row.Index]
+        lower, upper, method = _effect_interval(row.lhs, series, intervals, level)
+        return {
+            "name": row.lhs,
+            "est": float(row.est),
+            "se": float(row.se) if pd.notna(row.se) else np.nan,
+            "ci_lower": lower,
+            "ci_upper": upper,
+            "method": method,
+            "significant": bool(lower > 0 or upper < 0),
+            "chain": _chain(paths, names),
+        }
+    return None
+
+
+def twolevel_results(inputs: ReportInputs) -> dict[str, Any] | None:
+    """The two-level model of config report.twolevel_model, per level: its regressions, its
+    defined indirect effect (the := built from that level's labels) and whether the level
+    can be reported, or why not.
+
+    The community level (2) is not reported when the model was not estimated
+    (status.csv), did not converge (a `converged` column of fit.csv or status.csv saying no,
+    or status reason "no convergence"), has fewer than TWOLEVEL_MIN_CLUSTERS clusters, a
+    negative level-2 variance (Heywood case, from estimates.csv) or a level-2 path or effect
+    without a finite standard error. The member level (1) is reported whenever the fit is
+    estimated and converged and level 1 itself has no Heywood case and finite standard
+    errors: its estimates rest on the members' deviations from their community's mean, which
+    the community level's trouble (a between variance near zero) leaves as they are.
+
+    Returns
+    -------
+    dict or None
+        None without a two-level model. Else ``model``, ``clusters`` (number of clusters),
+        ``min_clusters``, and per level (keys ``between``, ``within``): ``paths``
+        (structural_paths of that level), ``effect`` (_level_effect or None), ``problems``
+        (codes of TWOLEVEL_PROBLEMS, in that order) and ``heywood`` (the variables with a
+        negative variance at that level).
+    """
+    model = getattr(inputs, "twolevel_model", None)
+    if not model:
+        return None
+    status, fit = inputs.twolevel_status, inputs.twolevel_fit
+    estimates, intervals = inputs.twolevel_estimates, inputs.twolevel_intervals
+    clusters = None
+    if fit is not None and not fit.empty and "nclusters" in fit.columns:
+        value = pd.to_numeric(fit["nclusters"], errors="coerce").iloc[0]
+        clusters = int(value) if pd.notna(value) else None
+    if clusters is None:
+        clusters = inputs.clustering.clusters or None
+    estimated = not (
+        (status is not None and not status.empty and str(status["estimated"].iloc[0]) == "no")
+        or estimates is None
+        or estimates.empty
+        or "level" not in estimates.columns
+    )
+    reason = ""
+    if status is not None and not status.empty and pd.notna(status["reason"].iloc[0]):
+        reason = str(status["reason"].iloc[0])
+    converged = _flag([fit, status], "converged")
+    out: dict[str, Any] = {
+        "model": model,
+        "clusters": clusters,
+        "min_clusters": TWOLEVEL_MIN_CLUSTERS,
+        "reason": reason,
+    }
+    for key, level in (("between", 2), ("within", 1)):
+        problems: list[str] = []
+        paths, effect, heywood = structural_paths(None), None, []
+        if level == 2 and clusters is not None and clusters < TWOLEVEL_MIN_CLUSTERS:
+            problems.append("few_clusters")
+        if not estimated:
+            problems.append("no_convergence" if reason == "no convergence" else "not_estimated")
+        else:
+            rows = estimates[pd.to_numeric(estimates["level"], errors="coerce") == level]
+            paths = structural_paths(rows)
+            variances = rows[(rows["op"] == "~~") & (rows["lhs"] == rows["rhs"])]
+            heywood = list(variances.loc[variances["est"] < 0, "lhs"])
+            effect = _level_effect(estimates, intervals, paths, level)
+            ses = [*paths["se"], *([effect["se"]] if effect else [])]
+            if converged is False:
+                problems.append("no_convergence")
+            if heywood:
+                problems.append("heywood")
+            if not np.isfinite(pd.to_numeric(pd.Series(ses, dtype=float))).all():
+                problems.append("no_se")
+        problems = sorted(problems, key=TWOLEVEL_PROBLEMS.index)
+        out[key] = {"paths": paths, "effect": effect, "problems": problems, "heywood": heywood}
+    return out

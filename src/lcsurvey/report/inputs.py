@@ -93,6 +93,13 @@ class ReportInputs:
     # The frozen analysis plan compared with the configuration (lcsurvey.study.plan.plan_summary:
     # frozen, waves_seen, deviations); None without analysis_plan.lock.
     plan: dict[str, Any] | None = None
+    # The two-level model of config report.twolevel_model (None: none) and its tables from
+    # rule model (estimates and intervals with their `level` column); None when absent.
+    twolevel_model: str | None = None
+    twolevel_estimates: pd.DataFrame | None = None
+    twolevel_fit: pd.DataFrame | None = None
+    twolevel_intervals: pd.DataFrame | None = None
+    twolevel_status: pd.DataFrame | None = None
 
 
 REQUIRED_COLUMNS = {
@@ -218,6 +225,29 @@ REQUIRED_COLUMNS = {
     "method_variance": ["check", "lhs", "op", "rhs", "statistic", "value", "note"],
     "status": ["model", "estimated", "reason", "n", "needed"],
     "measurement_status": ["model", "estimated", "reason", "n", "needed"],
+    "twolevel_estimates": [
+        "level",
+        "lhs",
+        "op",
+        "rhs",
+        "label",
+        "est",
+        "se",
+        "pvalue",
+        "ci_lower",
+        "ci_upper",
+        "std_all",
+    ],  # fmt: skip
+    "twolevel_fit": ["ntotal", "nclusters"],
+    "twolevel_intervals": ["level", "lhs", "op", "rhs", "est", "ci_lower", "ci_upper"],
+    "twolevel_status": ["model", "estimated", "reason", "n", "needed"],
+}
+# The two-level model's tables (report.twolevel_model), all optional: name -> its file.
+TWOLEVEL_TABLES = {
+    "twolevel_estimates": "estimates.csv",
+    "twolevel_fit": "fit.csv",
+    "twolevel_intervals": "intervals.csv",
+    "twolevel_status": "status.csv",
 }
 # Tables a report can do without (a section is then left out); the others must be there.
 OPTIONAL_TABLES = (
@@ -245,12 +275,14 @@ def input_paths(
     data_file: str | Path | None = None,
     waves: list[str] | tuple[str, ...] | None = None,
     power_note: bool = False,
+    twolevel_model: str | None = None,
 ) -> dict[str, Path]:
     """The mapping rule report_two_pager passes as its inputs, built from a results root.
 
     For the tests, the benchmark and a notebook run outside the pipeline; the pipeline itself
     uses the paths the rule declares. Tables across waves only when `waves` has one before
-    `wave`; the power analysis only with `power_note`.
+    `wave`; the power analysis only with `power_note`; the two-level model's tables
+    (TWOLEVEL_TABLES) only with `twolevel_model`.
     """
     base = Path(results_dir) / wave
     paths = {
@@ -282,6 +314,10 @@ def input_paths(
         paths |= {name: base / "across" / f"{name}.csv" for name in ACROSS_TABLES}
     if power_note:
         paths["power"] = Path(results_dir) / "power" / "power.csv"
+    if twolevel_model:
+        paths |= {
+            name: base / "models" / twolevel_model / file for name, file in TWOLEVEL_TABLES.items()
+        }
     return paths
 
 
@@ -322,6 +358,7 @@ def load_inputs(
     effects: list[str] | tuple[str, ...] | None = None,
     cluster: str | None = None,
     plan: Mapping[str, Any] | None = None,
+    twolevel_model: str | None = None,
 ) -> ReportInputs:
     """Read a wave's results tables, the codebook and the provenance facts.
 
@@ -333,7 +370,9 @@ def load_inputs(
     provenance footer). roles, effects: config["roles"], config["report"]["effects"].
     cluster: config["estimation"]["cluster"], resolved on the wave's responses as the models
     resolve it (lcsurvey.survey.clusters). plan: the frozen analysis plan compared with the
-    configuration (lcsurvey.study.plan.plan_summary), None without one.
+    configuration (lcsurvey.study.plan.plan_summary), None without one. twolevel_model:
+    config["report"]["twolevel_model"]; its tables are read from the inputs of TWOLEVEL_TABLES
+    (each optional: the two-pager then says the model is not available).
     """
     paths = dict(paths)
     if "codebook" not in paths:
@@ -373,6 +412,10 @@ def load_inputs(
         tables |= {name: read_table(paths.get(name), name, optional=True) for name in ACROSS_TABLES}
     if "power" in paths:
         tables["power"] = read_table(paths["power"], "power", optional=True)
+    if twolevel_model:
+        tables |= {
+            name: read_table(paths.get(name), name, optional=True) for name in TWOLEVEL_TABLES
+        }
     codebook = load_codebook(paths["codebook"])
     return ReportInputs(
         wave=str(wave),
@@ -385,6 +428,7 @@ def load_inputs(
         effects=tuple(default_effects if effects is None else effects),
         clustering=resolve(tables["responses"], cluster, codebook),
         plan=dict(plan) if plan is not None else None,
+        twolevel_model=twolevel_model or None,
         **tables,
     )
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from lcsurvey.errors import InputError
 from lcsurvey.report.inputs import input_paths
 from lcsurvey.schema import SCHEMA_DIR, load_yaml
+from lcsurvey.sem.twolevel_syntax import is_twolevel
 from lcsurvey.study.plan import lock_path, plan_summary, read_lock
 
 
@@ -46,6 +47,11 @@ def notebook_parameters(config_path: str | Path, wave: str | None, lang: str) ->
     upto = waves[: waves.index(wave) + 1]
     spec = config["waves"][wave]
     raw = spec["path"] if isinstance(spec, dict) else spec
+    # as rule report_two_pager: the two-level model only when it is one of the models
+    twolevel = report.get("twolevel_model")
+    models = config.get("models") or {}
+    if twolevel not in models or not is_twolevel(models[twolevel]):
+        twolevel = None
     files = input_paths(
         root / "results",
         wave,
@@ -54,6 +60,7 @@ def notebook_parameters(config_path: str | Path, wave: str | None, lang: str) ->
         data_file=root / raw,
         waves=upto,
         power_note=report["power_note"],
+        twolevel_model=twolevel,
     )
     parameters = {
         "wave": wave,
@@ -66,6 +73,7 @@ def notebook_parameters(config_path: str | Path, wave: str | None, lang: str) ->
         "roles": config["roles"],
         "effects": report["effects"],
         "cluster": config["estimation"]["cluster"],
+        "twolevel_model": twolevel,
     }
     lock = lock_path(config_path)
     if lock.exists():  # a frozen analysis plan, compared as the report rule compares it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -236,27 +237,79 @@ def _margin_content_as_artifacts(document, pdf) -> None:
         contents.stream = marked
 
 
-def render_pdf(html_path: str | Path, pdf_path: str | Path, html_text: str | None = None) -> None:
+# The two-pager's pages, and what it places where it fits. A section with data-place="N" is
+# one of the places of a section the notebook shows in several (sections.twolevel: page 1,
+# else page 2): the first place whose pages fit is kept, the others are removed. A figure with
+# data-fit="optional" (sections.figure(..., optional=True)) is left out, the last first, when
+# its place does not fit with it. The HTML page is written as the PDF shows it.
+PAGES = 2
+PLACE = re.compile(r'<section[^>]*\bdata-place="(\d+)"[^>]*>.*?</section>', re.DOTALL)
+OPTIONAL_BLOCK = re.compile(r'<figure[^>]*\bdata-fit="optional"[^>]*>.*?</figure>', re.DOTALL)
+CAPTION = re.compile(r"<figcaption[^>]*>(.*?)</figcaption>", re.DOTALL)
+
+
+def _at_place(page: str, place: int | None) -> str:
+    """The page with the placed sections of `place` kept and those of the other places removed."""
+    if place is None:
+        return page
+    return PLACE.sub(lambda m: m.group(0) if int(m.group(1)) == place else "", page)
+
+
+def page_candidates(page: str):
+    """The page in the order it is tried (PLACE, OPTIONAL_BLOCK): the placed section at each of
+    its places with its optional figures, then at each place without its last figure, and so
+    on (a figure is shown where paragraph and figure fit together, else the paragraph alone at
+    the first place it fits); yields the page and what was changed, in words for the log."""
+    places = sorted({int(m.group(1)) for m in PLACE.finditer(page)}) or [None]
+    at = {place: _at_place(page, place) for place in places}
+    most = max(len(OPTIONAL_BLOCK.findall(kept)) for kept in at.values())
+    for dropped in range(most + 1):
+        for place, kept in at.items():
+            blocks = list(OPTIONAL_BLOCK.finditer(kept))
+            if dropped > len(blocks):
+                continue
+            changes = [f"section placed at its place {place}"] if place and place > 1 else []
+            for block in reversed(blocks[len(blocks) - dropped :]):
+                caption = CAPTION.search(block.group(0))
+                words = html.unescape(caption.group(1)) if caption else "figure"
+                kept = kept[: block.start()] + kept[block.end() :]
+                changes.append(f"figure left out: {words!r}")
+            yield kept, changes
+
+
+def render_pdf(
+    html_path: str | Path, pdf_path: str | Path, html_text: str | None = None
+) -> list[str]:
     """HTML -> PDF with WeasyPrint: tagged PDF/A-3a and PDF/UA-1 (PDF_VARIANT); the shipped
     fonts (FONT_DIR) embedded as subsets.
 
     html_text: the page itself when the caller has it (saves reading it back); relative links
-    are resolved against html_path either way.
+    are resolved against html_path either way. A page with placed sections or optional
+    figures is laid out as page_candidates orders it until one fits on PAGES pages (else the
+    last), and html_path is rewritten to match; returns what was changed, for the log.
     """
     import weasyprint
     from weasyprint.text.fonts import FontConfiguration
 
-    font_config = FontConfiguration()
-    source = (
-        weasyprint.HTML(string=html_text, base_url=str(Path(html_path).resolve().parent))
-        if html_text is not None
-        else weasyprint.HTML(filename=str(html_path))
-    )
-    document = source.render(
-        stylesheets=[pdf_stylesheet(font_config)],
-        font_config=font_config,
-        pdf_variant=PDF_VARIANT,
-    )
+    if html_text is None:
+        html_text = Path(html_path).read_text(encoding="utf-8")
+    base_url = str(Path(html_path).resolve().parent)
+
+    def layout(page: str):
+        font_config = FontConfiguration()
+        return weasyprint.HTML(string=page, base_url=base_url).render(
+            stylesheets=[pdf_stylesheet(font_config)],
+            font_config=font_config,
+            pdf_variant=PDF_VARIANT,
+        )
+
+    for candidate in page_candidates(html_text):
+        page, changes = candidate
+        document = layout(page)
+        if len(document.pages) <= PAGES:
+            break
+    if page != html_text:
+        _write_atomically(html_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     _declare_pdf_ua(document)
     _write_atomically(
         pdf_path,
@@ -264,6 +317,7 @@ def render_pdf(html_path: str | Path, pdf_path: str | Path, html_text: str | Non
             str(tmp), pdf_variant=PDF_VARIANT, finisher=_margin_content_as_artifacts
         ),
     )
+    return changes
 
 
 def _preload_renderers() -> None:
@@ -279,11 +333,14 @@ def render_report(
     pdf_path: str | Path,
     parameters: dict[str, Any],
     cwd: str | Path | None = None,
+    left_out: list[str] | None = None,
 ) -> dict[str, float]:
     """The whole two-pager in one process: papermill, then HTML, then PDF; seconds per step.
 
     The renderers are imported in a thread while the kernel runs the notebook (the kernel is
     another process), so their import costs no wall-clock time on a machine with two cores.
+    left_out: a list that gets what render_pdf changed to fit the pages (a section placed
+    further on, a figure left out), in words.
     """
     import threading
     import time
@@ -306,7 +363,9 @@ def render_report(
     page = render_html(executed, html_path)
     times["html"] = time.perf_counter() - start
     start = time.perf_counter()
-    render_pdf(html_path, pdf_path, html_text=page)
+    dropped = render_pdf(html_path, pdf_path, html_text=page)
+    if left_out is not None:
+        left_out.extend(dropped)
     times["pdf"] = time.perf_counter() - start
     return times
 

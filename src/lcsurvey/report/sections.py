@@ -80,11 +80,14 @@ def table(
     }
 
 
-def figure(fig, caption: str, alt: str | None = None) -> dict[str, str] | None:
+def figure(
+    fig, caption: str, alt: str | None = None, optional: bool = False
+) -> dict[str, Any] | None:
     """A matplotlib figure as the `figure` macro shows it (an <img>, its caption below).
 
     alt: the text alternative; by default the one the figure function gave the figure
-    (figures.describe), which states every number the figure shows.
+    (figures.describe), which states every number the figure shows. optional: shown only
+    where it fits (render.render_pdf leaves it out when the pages would overflow).
     """
     if fig is None:
         return None
@@ -94,7 +97,7 @@ def figure(fig, caption: str, alt: str | None = None) -> dict[str, str] | None:
             f"the figure captioned {caption!r} has no text alternative: give it one with "
             "figures.describe(fig, text) in its figure function, or pass alt= here"
         )
-    return {"img": figs.figure_html(fig, alt), "caption": caption}
+    return {"img": figs.figure_html(fig, alt), "caption": caption, "optional": optional}
 
 
 def figure_block(fig, caption: str, alt: str | None = None) -> Section:
@@ -260,6 +263,32 @@ def home(
         context["moderation_figure"] = figure(slopes_fig, text(lang, "moderation_caption"))
         context["moderation"] = sentences.moderation_sentence(moderation, lang)
     return Section("home", context)
+
+
+def twolevel(
+    inputs: ReportInputs, lang: str, result: dict | None, fig=None, place: int = 1
+) -> Section:
+    """The two-level model (config report.twolevel_model; findings.twolevel_results): one
+    paragraph on communities and on members within them (sentences.twolevel_paragraph) and,
+    when the community level can be reported, its path diagram (figures.twolevel_figure).
+    Nothing without a two-level model.
+
+    place: the notebook shows the section in more than one place (page 1, else page 2); the
+    first whose pages fit is kept (render.render_pdf), the figure left out where only the
+    paragraph fits."""
+    paragraph = sentences.twolevel_paragraph(result, inputs.codebook, lang)
+    if paragraph is None:
+        return Section(None)
+    shown = result is not None and not result["between"]["problems"]
+    return Section(
+        "twolevel",
+        {
+            "heading": _heading(inputs, lang, "twolevel", ANY_DEVIATION),
+            "place": place,
+            "text": paragraph,
+            "figure": figure(fig, text(lang, "twolevel_caption"), optional=True) if shown else None,
+        },
+    )
 
 
 # --------------------------------------------------------------------------------------------

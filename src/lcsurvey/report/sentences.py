@@ -613,3 +613,148 @@ def plan_statement(inputs: ReportInputs, lang: str) -> str | None:
     if scope != "none":
         statement += ". " + text(lang, f"plan_scope_{scope}").rstrip(".")
     return statement
+
+
+def _variables(names: list[str], codebook: Codebook, lang: str) -> str:
+    """'facilitation and appreciation': the variables' construct labels, joined."""
+    return join([lower_first(construct_label(codebook, n, lang)) for n in names], lang)
+
+
+def _links(paths: pd.DataFrame, codebook: Codebook, lang: str) -> str:
+    """'facilitation → psychological safety β = 0.41***, ...' ((n.s.) when not significant)."""
+    return text(lang, "sep").join(
+        f"{lower_first(construct_label(codebook, p.rhs, lang))} → "
+        f"{lower_first(construct_label(codebook, p.lhs, lang))} β = {fmt_number(p.std_all, lang)}"
+        f"{p.stars if p.significant else ' (n.s.)'}"
+        for p in paths.itertuples()
+    )
+
+
+def _twolevel_problem(code: str, result: dict[str, Any], level: str, codebook, lang) -> str:
+    """Why a level of the two-level model is not reported, as a clause (tl_why_*); too few
+    communities is said beside their number instead (tl_few)."""
+    if code == "not_estimated":
+        codes = {words: key for key, words in REASONS.items()}
+        reason = result["reason"]
+        if reason in codes and has_text(lang, f"reason_{codes[reason]}"):
+            reason = text(lang, f"reason_{codes[reason]}")
+        return text(lang, "tl_why_not_estimated", reason=reason or text(lang, "tl_why_unknown"))
+    if code == "heywood":  # which variances: in status.csv; here only how many
+        many = "_many" if len(result[level]["heywood"]) > 1 else ""
+        return text(lang, f"tl_why_heywood_{level}{many}")
+    return text(lang, f"tl_why_{code}")
+
+
+def _twolevel_reasons(
+    codes: list[str], result: dict[str, Any], level_of, codebook: Codebook, lang: str
+) -> str:
+    """tl_reasons with the clause of the first of `codes` (TWOLEVEL_PROBLEMS' order) other than
+    too few communities (said with their number: tl_few), or "". One reason, the most basic:
+    the others mostly follow from it (no standard errors at a negative variance or without
+    convergence), the paragraph has to fit page 1, and status.csv lists them all."""
+    rest = [code for code in codes if code != "few_clusters"]
+    if not rest:
+        return ""
+    clause = _twolevel_problem(rest[0], result, level_of(rest[0]), codebook, lang)
+    return text(lang, "tl_reasons", reasons=clause)
+
+
+def _same_chain(between: dict[str, Any] | None, within: dict[str, Any] | None) -> bool:
+    """Both levels' effects significant, in the same direction, along the same chain."""
+    return bool(
+        between
+        and within
+        and between["chain"]
+        and between["chain"]["mediators"]
+        and between["chain"] == within["chain"]
+        and between["significant"]
+        and within["significant"]
+        and (between["est"] > 0) == (within["est"] > 0)
+    )
+
+
+def _twolevel_level(
+    part: dict[str, Any], level: str, codebook: Codebook, lang: str, like: dict | None = None
+) -> str | None:
+    """The sentence on one level of a sound two-level fit: its indirect effect along its chain
+    of paths (tl_{level}_sig / _ns: from which variables, through which, to which), or with
+    the effect's name when it has no such chain, or the paths alone without an effect. `like`:
+    the community level's effect when it was reported; a member level that repeats its
+    finding says so in short (tl_within_same)."""
+    effect, paths = part["effect"], part["paths"]
+    if level == "within" and _same_chain(like, effect):
+        return text(
+            lang,
+            "tl_within_same",
+            b=fmt_number(effect["est"], lang),
+            l=fmt_number(effect["ci_lower"], lang),
+            u=fmt_number(effect["ci_upper"], lang),
+        )
+    if effect is None:
+        if paths.empty:
+            return None
+        return text(lang, f"tl_{level}_paths", links=_links(paths, codebook, lang))
+    values = {
+        "b": fmt_number(effect["est"], lang),
+        "l": fmt_number(effect["ci_lower"], lang),
+        "u": fmt_number(effect["ci_upper"], lang),
+        "method": text(lang, f"ci_{effect['method']}"),
+    }
+    chain = effect["chain"]
+    significant = "sig" if effect["significant"] else "ns"
+    if chain is None or not chain["mediators"]:
+        return text(lang, f"tl_{level}_effect_{significant}", name=effect["name"], **values)
+    ends = _variables(chain["ends"], codebook, lang)
+    return text(
+        lang,
+        f"tl_{level}_{significant}",
+        starts=_variables(chain["starts"], codebook, lang),
+        mediators=_variables(chain["mediators"], codebook, lang),
+        ends_dir=text(lang, "tl_more" if effect["est"] > 0 else "tl_less", labels=ends),
+        ends=ends,
+        **values,
+    )
+
+
+def twolevel_paragraph(result: dict[str, Any] | None, codebook: Codebook, lang: str) -> str | None:
+    """The two-level model in one short paragraph (findings.twolevel_results): communities
+    with a better climate (level 2), then members within a community (level 1).
+
+    A level with a problem (findings.TWOLEVEL_PROBLEMS) gets no numbers: one sentence says
+    which part cannot be estimated reliably and why, with the number of communities (and the
+    number needed when they are too few). The member level is still reported when only the
+    community level has problems. The community level's paths are left to its figure
+    (figures.twolevel_figure). None without a two-level model.
+    """
+    if result is None:
+        return None
+    between, within = result["between"], result["within"]
+    k = result["clusters"]
+    values = {
+        "k": fmt_int(k) if k else "",
+        "few": text(lang, "tl_few", min=fmt_int(result["min_clusters"]))
+        if "few_clusters" in between["problems"]
+        else "",
+    }
+    suffix = "" if k else "_nok"
+    sentences = []
+    if between["problems"]:
+        whole = "all" if within["problems"] else "between"
+        codes = list(dict.fromkeys(between["problems"] + within["problems"]))
+        if whole == "between":
+            codes = between["problems"]
+
+        def level_of(code: str) -> str:
+            return "between" if code in between["problems"] else "within"
+
+        reasons = _twolevel_reasons(codes, result, level_of, codebook, lang)
+        sentences.append(text(lang, f"tl_{whole}_unstable{suffix}", reasons=reasons, **values))
+    else:
+        sentences.append(_twolevel_level(between, "between", codebook, lang))
+    if not within["problems"]:
+        like = None if between["problems"] else between["effect"]
+        sentences.append(_twolevel_level(within, "within", codebook, lang, like))
+    elif not between["problems"]:
+        reasons = _twolevel_reasons(within["problems"], result, lambda _: "within", codebook, lang)
+        sentences.append(text(lang, "tl_within_unstable", reasons=reasons))
+    return " ".join(s for s in sentences if s) or None

@@ -67,7 +67,8 @@ def skipped_stages(config: Mapping[str, Any], book: Codebook) -> dict[str, str]:
         two-pagers and their index), ``panel`` (the cross-lagged panel model),
         ``comparability`` (the invariance test of report.model behind the pooled changes),
         ``invariance <variable>`` for each of invariance.groups, and ``power`` (the power
-        analysis, asked for by name).
+        analysis, asked for by name), ``twolevel paragraph`` (report.twolevel_model names
+        no two-level model).
     """
     roles = config["roles"]
     models = config["models"]
@@ -105,6 +106,22 @@ def skipped_stages(config: Mapping[str, Any], book: Codebook) -> dict[str, str]:
             f"report.model {report_model!r} is not among the models ({_names(models)}): the "
             f"pooled changes across waves are marked not tested"
         )
+
+    twolevel = config["report"].get("twolevel_model")
+    if twolevel:
+        from lcsurvey.sem.twolevel_syntax import is_twolevel
+
+        if twolevel not in models:
+            why = f"is not among the models ({_names(models)})"
+        elif not is_twolevel(models[twolevel]):
+            why = "is not a two-level model (it has no level: 1 / level: 2 blocks)"
+        else:
+            why = ""
+        if why:
+            skipped["twolevel paragraph"] = (
+                f"report.twolevel_model {twolevel!r} {why}: the two-pagers have no paragraph "
+                "on the two-level model"
+            )
 
     panel = _lacking(roles["panel"].values(), scored, "constructs", "config roles.panel")
     if panel:
