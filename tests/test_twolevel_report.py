@@ -438,9 +438,11 @@ def test_pages_are_tried_at_each_place_with_the_figure_then_without():
         (False, True, True),
         (True, False, False),
         (False, True, False),
+        (False, False, False),  # last resort: the section nowhere, never a third page
     ]
     assert all("<p>middle</p>" in p for p, _ in tried)
     assert tried[3][1] == ["section placed at its place 2", "figure left out: 'F'"]
+    assert tried[4][1] == ["placed section left out: it fits at none of its places"]
     # a page without placed sections or optional figures is laid out once, as it is
     assert list(page_candidates("<p>x</p>")) == [("<p>x</p>", [])]
 

@@ -259,7 +259,8 @@ def page_candidates(page: str):
     """The page in the order it is tried (PLACE, OPTIONAL_BLOCK): the placed section at each of
     its places with its optional figures, then at each place without its last figure, and so
     on (a figure is shown where paragraph and figure fit together, else the paragraph alone at
-    the first place it fits); yields the page and what was changed, in words for the log."""
+    the first place it fits), and last the page without the placed section; yields the page
+    and what was changed, in words for the log."""
     places = sorted({int(m.group(1)) for m in PLACE.finditer(page)}) or [None]
     at = {place: _at_place(page, place) for place in places}
     most = max(len(OPTIONAL_BLOCK.findall(kept)) for kept in at.values())
@@ -275,6 +276,10 @@ def page_candidates(page: str):
                 kept = kept[: block.start()] + kept[block.end() :]
                 changes.append(f"figure left out: {words!r}")
             yield kept, changes
+    if places != [None]:
+        # Last resort, so that the two-pager never runs to a third page: the placed section
+        # left out everywhere (its numbers stay in results/; the log says so).
+        yield PLACE.sub("", page), ["placed section left out: it fits at none of its places"]
 
 
 def render_pdf(
