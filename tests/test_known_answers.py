@@ -29,8 +29,8 @@ KNOWN_PERSON = "LC-0294"
 KNOWN_PSEUDONYM = "cdf41b9fdcb21c79"
 # SHA-256 of the bundled config.yaml as each wave's report sees it (schema defaults filled in).
 CONFIG_DIGESTS = {
-    "2021-12": "bb1ba538747ab2a2ca3d915c43b7c4b74f1bd3232caa30acb4ee810214f24a40",
-    "2022-06": "08f775b40474be3edb87f41ff2a476861112fd7fecb410ebd36bc46f51715af4",
+    "2021-12": "da3741872ac13b3f7d86720b8d1b457bf7787fc331f2fa4592649503add9674d",
+    "2022-06": "e65c4150cff6022de5dcfae6bc07e699d1da1bcf7382483e5d0cd671368ed7cb",
 }
 
 
