@@ -456,7 +456,7 @@ def fit_sentence(fit: dict[str, Any], lang: str, nesting: str = "") -> str:
         text(
             lang,
             "estimator",
-            estimator=text(lang, "estimator_continuous", estimator=fit["estimator"]),
+            estimator=fit["estimator"],
             nesting=nesting,
             missing=missing_text,
             n=fmt_int(fit["ntotal"]),
