@@ -40,13 +40,9 @@ import pandas as pd
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.estimability import NotEstimated, respondents_needed, status_row
-from lcsurvey.sem.method_variance import empty_table
-from lcsurvey.sem.modindices import MODINDICES_COLUMNS
 from lcsurvey.sem.polychoric import MAX_CATEGORIES
 from lcsurvey.sem.syntax import parse_model
 from lcsurvey.sem.twolevel_syntax import is_twolevel, parse_twolevel
-from lcsurvey.sem.wlsmv import fit_wlsmv_syntax
-from lcsurvey.sem.wlsmv_tables import wlsmv_tables
 from lcsurvey.survey.codebook import Codebook, Scale
 
 # What the analyst can do about a category nobody chose.
@@ -497,6 +493,8 @@ def _mixed_message(continuous: list[str]) -> str:
 
 def _engine(estimator: str, missing: str = "listwise"):
     """lcsurvey.sem.wlsmv's fit for `estimator` ("wlsmv" or "ulsmv") and `missing`."""
+    from lcsurvey.sem.wlsmv import fit_wlsmv_syntax
+
     return lambda data, syntax, *, name: fit_wlsmv_syntax(
         data, syntax, name=name, estimator=estimator.upper(), missing=missing
     )
@@ -578,6 +576,12 @@ def fit_ordinal(
         not fit, answers that do not allow the fit (``recode``), too few complete rows, or a
         negative residual variance.
     """
+    # Imported here: rule files read this module at start-up (ordinal_items), and the fit's
+    # tables bring in the ML engine (lcsurvey.sem.model), which is slow to import.
+    from lcsurvey.sem.method_variance import empty_table
+    from lcsurvey.sem.modindices import MODINDICES_COLUMNS
+    from lcsurvey.sem.wlsmv_tables import wlsmv_tables
+
     spec = parse_model(syntax, name=name)
     observed = list(spec.observed)
     items = ordinal.of_model(observed)
