@@ -114,8 +114,9 @@ def test_a_pair_naming_an_unknown_model_stops_the_workflow_with_its_name(tmp_pat
         [snakemake, "-n", "--cores", "1"], cwd=tmp_path, capture_output=True, text=True
     )
     assert run.returncode != 0
-    assert "nested: restricted model 'no_such_model' is not among the models (transfer, transfer_levels)" in (
-        run.stdout + run.stderr
+    assert (
+        "nested: restricted model 'no_such_model' is not among the models (transfer, transfer_levels)"
+        in (run.stdout + run.stderr)
     )
 
 
