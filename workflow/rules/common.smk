@@ -274,6 +274,26 @@ def report_across_waves(wildcards):
     }
 
 
+# The two-level model of the two-pager's community paragraph: read only when it is one
+# (common.smk's SKIPPED says why not).
+TWOLEVEL_MODEL = (
+    None if "twolevel paragraph" in SKIPPED else config["report"]["twolevel_model"]
+)
+
+
+def report_twolevel(wildcards):
+    """The two-level model's tables (report.twolevel_model) as inputs of the two-pager."""
+    if TWOLEVEL_MODEL is None:
+        return {}
+    base = f"results/{wildcards.wave}/models/{TWOLEVEL_MODEL}"
+    return {
+        "twolevel_estimates": f"{base}/estimates.csv",
+        "twolevel_fit": f"{base}/fit.csv",
+        "twolevel_intervals": f"{base}/intervals.csv",
+        "twolevel_status": f"{base}/status.csv",
+    }
+
+
 def report_plan(wildcards):
     """The frozen analysis plan (analysis_plan.lock next to config.yaml, `lcsurvey plan
     freeze`), when there is one: a two-pager input, so that freezing the plan reruns the

@@ -6,24 +6,6 @@
 # wave leave the earlier two-pagers alone.
 
 REPORT_MODEL = config["report"]["model"]
-# The two-level model of the two-pager's community paragraph: read only when it is one
-# (common.smk's SKIPPED says why not).
-TWOLEVEL_MODEL = (
-    None if "twolevel paragraph" in SKIPPED else config["report"]["twolevel_model"]
-)
-
-
-def report_twolevel(wildcards):
-    """The two-level model's tables (report.twolevel_model) as inputs of the two-pager."""
-    if TWOLEVEL_MODEL is None:
-        return {}
-    base = f"results/{wildcards.wave}/models/{TWOLEVEL_MODEL}"
-    return {
-        "twolevel_estimates": f"{base}/estimates.csv",
-        "twolevel_fit": f"{base}/fit.csv",
-        "twolevel_intervals": f"{base}/intervals.csv",
-        "twolevel_status": f"{base}/status.csv",
-    }
 
 
 rule report_two_pager:

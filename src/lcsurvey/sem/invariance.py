@@ -334,6 +334,36 @@ def _group_problem(x: np.ndarray, items: list[str], missing: str) -> str:
     return ""
 
 
+def groups_to_compare(
+    data: pd.DataFrame,
+    factors: dict[str, list[str]],
+    group: str,
+    order: list | None,
+    *,
+    min_size: int,
+    missing: str,
+) -> tuple[list[str], list, list[str]]:
+    """The factors' items, the groups of `group` that can enter the model (usable_groups) and
+    a note for each one left out; `order` None: the sorted distinct values, labelled by
+    themselves.
+
+    Raises
+    ------
+    InputError
+        The data have no column `group`.
+    """
+    items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
+    if group not in data.columns:
+        raise InputError(
+            f"the data have no column {group!r} to form groups",
+            expected="a background variable of the codebook or 'wave'",
+        )
+    if order is None:
+        order = [(v, str(v)) for v in sorted(data[group].dropna().unique())]
+    kept, notes = usable_groups(data, items, group, order, min_size=min_size, missing=missing)
+    return items, kept, notes
+
+
 def usable_groups(
     data: pd.DataFrame,
     items: list[str],
@@ -443,15 +473,9 @@ def invariance_tables(
         would improve the fit most; the input of a partial invariance model. Empty when
         there is no multi-group model.
     """
-    items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
-    if group not in data.columns:
-        raise InputError(
-            f"the data have no column {group!r} to form groups",
-            expected="a background variable of the codebook or 'wave'",
-        )
-    if order is None:
-        order = [(v, str(v)) for v in sorted(data[group].dropna().unique())]
-    kept, notes = usable_groups(data, items, group, order, min_size=min_size, missing=missing)
+    items, kept, notes = groups_to_compare(
+        data, factors, group, order, min_size=min_size, missing=missing
+    )
     no_scores = pd.DataFrame(columns=SCORE_TABLE_COLUMNS)
     for note in notes:
         log.info("invariance: %s", note)

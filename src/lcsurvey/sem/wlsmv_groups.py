@@ -49,7 +49,7 @@ from scipy import special
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.fit_measures import rmsea_ci
-from lcsurvey.sem.invariance import CHEN, COLUMNS, as_table, chen_decision, usable_groups
+from lcsurvey.sem.invariance import CHEN, COLUMNS, as_table, chen_decision, groups_to_compare
 from lcsurvey.sem.polychoric import PolychoricResult, pair_index, polychoric
 
 log = logging.getLogger("lcsurvey")
@@ -808,16 +808,10 @@ def ordinal_invariance(
         lavaan's ``missing``: complete rows, or every row with an answer (group_statistics);
         `min_size` counts the same rows.
     """
-    items = list(dict.fromkeys(v for indicators in factors.values() for v in indicators))
-    if group not in data.columns:
-        raise InputError(
-            f"the data have no column {group!r} to form groups",
-            expected="a background variable of the codebook or 'wave'",
-        )
-    if order is None:
-        order = [(v, str(v)) for v in sorted(data[group].dropna().unique())]
     # usable_groups counts the rows with any answer unless missing is "listwise"
-    kept, notes = usable_groups(data, items, group, order, min_size=min_size, missing=missing)
+    items, kept, notes = groups_to_compare(
+        data, factors, group, order, min_size=min_size, missing=missing
+    )
     base = {
         "groups": group,
         "group_values": ";".join(label for _, label in kept),
