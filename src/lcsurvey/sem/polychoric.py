@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from lcsurvey.errors import InputError
+from lcsurvey.sem.normal import ndtr, ndtri
 
 MAX_CATEGORIES = 15
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(20)
@@ -26,7 +26,7 @@ def _phi(x: np.ndarray) -> np.ndarray:
 
 
 def _cdf(x: np.ndarray) -> np.ndarray:
-    return special.ndtr(x)
+    return ndtr(x)
 
 
 def bivariate_cdf(h: np.ndarray, k: np.ndarray, r: np.ndarray | float) -> np.ndarray:
@@ -294,7 +294,7 @@ def _padded(th: list[np.ndarray], index: np.ndarray, width: int) -> np.ndarray:
 def thresholds_of(x: np.ndarray, k: int) -> np.ndarray:
     """Probit thresholds of one item: the normal quantiles of its cumulative proportions."""
     counts = np.bincount(x, minlength=k + 1)[1:]
-    return special.ndtri(np.cumsum(counts)[:-1] / len(x))
+    return ndtri(np.cumsum(counts)[:-1] / len(x))
 
 
 def polychoric(

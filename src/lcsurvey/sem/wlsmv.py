@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from lcsurvey.errors import InputError
 from lcsurvey.sem.conditional_polychoric import ConditionalPolychoric, conditional_polychoric
 from lcsurvey.sem.defined import delta_method, evaluate_all
+from lcsurvey.sem.normal import chi2_sf
 from lcsurvey.sem.ordinal_model import BETA, GAMMA, LAMBDA, PSI, THETA, OrdinalModel
 from lcsurvey.sem.polychoric import PolychoricResult, pair_index, polychoric
 from lcsurvey.sem.syntax import parse_model
@@ -293,10 +293,10 @@ def _fit(model: OrdinalModel, spec, pc: PolychoricResult, estimator: str, name: 
         "chisq": stat,
         "df": float(df),
         # ULS gives no chi-square distributed statistic: lavaan reports no p-value for it.
-        "pvalue": float(special.chdtrc(df, stat)) if estimator == "wlsmv" else np.nan,
+        "pvalue": chi2_sf(stat, df) if estimator == "wlsmv" else np.nan,
         "chisq_scaled": chisq_scaled,
         "df_scaled": float(df),
-        "pvalue_scaled": float(special.chdtrc(df, chisq_scaled)),
+        "pvalue_scaled": chi2_sf(chisq_scaled, df),
         "chisq_scaling_factor": scaling,
         "chisq_shift": shift,
         "baseline_chisq": base_stat,
