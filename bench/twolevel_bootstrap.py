@@ -33,6 +33,7 @@ import pandas as pd  # noqa: E402
 
 from lcsurvey.sem import bootstrap as boot  # noqa: E402
 from lcsurvey.sem import twolevel_bootstrap as tlb  # noqa: E402
+from lcsurvey.study.simulate.levels import TRANSFER_LEVELS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "twolevel"
@@ -41,18 +42,7 @@ TUTORIAL = (
     "level: 1\n fw =~ y1 + y2 + y3\n fw ~ x1 + x2 + x3\n"
     "level: 2\n fb =~ y1 + y2 + y3\n fb ~ w1 + w2"
 )
-STUDY = """
-level: 1
-  psychological_safety ~ a1*facilitation + a2*appreciation
-  learning_behaviour ~ b*psychological_safety + facilitation + appreciation
-  knowledge_transfer ~ c*learning_behaviour
-level: 2
-  psychological_safety ~ a1b*facilitation + a2b*appreciation
-  learning_behaviour ~ bb*psychological_safety + facilitation + appreciation
-  knowledge_transfer ~ cb*learning_behaviour
-indirect_within := (a1 + a2)*b*c
-indirect_between := (a1b + a2b)*bb*cb
-"""
+STUDY = TRANSFER_LEVELS  # the study's two-level model (config.yaml transfer_levels)
 
 
 def study_scores() -> pd.DataFrame:

@@ -314,6 +314,22 @@ PATH_BOXES = {
 }
 
 
+def _path_label_and_style(row, lang: str) -> tuple[str, dict]:
+    """A path's arrow label (std_all with its stars, or "n.s.") and arrow style (solid when
+    significant, dotted when not)."""
+    label = fmt_number(row.std_all, lang) + (row.stars if row.significant else " n.s.")
+    style = dict(
+        arrowstyle="-|>",
+        mutation_scale=9,
+        color=INK,
+        linewidth=1.0,
+        linestyle="-" if row.significant else (0, (1.5, 1.5)),
+        shrinkA=0,
+        shrinkB=0,
+    )
+    return label, style
+
+
 def path_figure(paths: pd.DataFrame, lang: str, width: float = 3.40, height: float = 2.30):
     """The structural model as boxes and arrows, each arrow labelled with β and stars.
 
@@ -370,16 +386,7 @@ def path_figure(paths: pd.DataFrame, lang: str, width: float = 3.40, height: flo
             (x1, y1), (x2, y2) = layout[row.rhs], layout[row.lhs]
             w1, h1, _ = box(row.rhs)
             w2, h2, _ = box(row.lhs)
-            label = fmt_number(row.std_all, lang) + (row.stars if row.significant else " n.s.")
-            style = dict(
-                arrowstyle="-|>",
-                mutation_scale=9,
-                color=INK,
-                linewidth=1.0,
-                linestyle="-" if row.significant else (0, (1.5, 1.5)),
-                shrinkA=0,
-                shrinkB=0,
-            )
+            label, style = _path_label_and_style(row, lang)
             same_column = abs(x1 - x2) < 1e-9
             adjacent = same_column and not any(
                 abs(x - x1) < 1e-9 and min(y1, y2) < y < max(y1, y2) for x, y in layout.values()
@@ -631,16 +638,7 @@ def twolevel_figure(
         row_of = {n: r for r, names in enumerate(layers) for n in names}
         for row in paths.itertuples():
             (x1, y1, w1), (x2, y2, w2) = place[row.rhs], place[row.lhs]
-            label = fmt_number(row.std_all, lang) + (row.stars if row.significant else " n.s.")
-            style = dict(
-                arrowstyle="-|>",
-                mutation_scale=9,
-                color=INK,
-                linewidth=1.0,
-                linestyle="-" if row.significant else (0, (1.5, 1.5)),
-                shrinkA=0,
-                shrinkB=0,
-            )
+            label, style = _path_label_and_style(row, lang)
             if row_of[row.lhs] == row_of[row.rhs] + 1:  # the next row: a straight arrow
                 # leave and enter each box on the side facing the other, meeting half-way
                 # when the boxes overlap sideways (then the arrow is vertical)
